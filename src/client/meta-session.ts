@@ -1,0 +1,118 @@
+/**
+ * A session with the metadata service: finds the leader from any subset of metadata addresses,
+ * follows NotLeader hints, and retries calls that are safe to retry until a deadline.
+ *
+ * Safe retries: a call marked `idempotent` (reads, or writes carrying a (client, seq) request id
+ * that the state machine deduplicates) is retried on Unavailable / NotLeader / Timeout /
+ * ProposalDropped; anything else fails at once with the server's typed error.
+ */
+import type { Timers } from '../env/clock.js';
+import type { Clock } from '../env/clock.js';
+import type { Rng } from '../env/rng.js';
+import { CairnError, isCairnError } from '../util/errors.js';
+
+/** One connection to one server (net/RpcClient implements it). */
+export interface RpcConn {
+  call(method: string, body: unknown, opts?: { timeoutMs?: number }): Promise<unknown>;
+  close(): void;
+}
+
+export type Dial = (addr: string) => RpcConn;
+
+export interface MetaSessionComponents {
+  dial: Dial;
+  clock: Clock;
+  timers: Timers;
+  rng: Rng;
+}
+
+export interface MetaSessionInit {
+  /** Metadata server addresses; any subset of the group works. */
+  addrs: string[];
+  /** Per-attempt timeout. @default 5000 */
+  callTimeoutMs?: number;
+  /** Give up retrying after this long. @default 30000 */
+  retryDeadlineMs?: number;
+}
+
+const RETRYABLE = new Set(['Unavailable', 'NotLeader', 'Timeout', 'ProposalDropped']);
+
+export class MetaSession {
+  private readonly c: MetaSessionComponents;
+  private readonly addrs: string[];
+  private readonly callTimeoutMs: number;
+  private readonly retryDeadlineMs: number;
+  private readonly conns = new Map<string, RpcConn>();
+  /** Best guess of the leader's address. */
+  private leaderAddr: string | null = null;
+  private next = 0;
+  private closed = false;
+
+  constructor(c: MetaSessionComponents, init: MetaSessionInit) {
+    if (init.addrs.length === 0) throw new CairnError('InvalidArgument', 'no metadata server address given');
+    this.c = c;
+    this.addrs = [...init.addrs];
+    this.callTimeoutMs = init.callTimeoutMs ?? 5000;
+    this.retryDeadlineMs = init.retryDeadlineMs ?? 30_000;
+    this.next = c.rng.int(this.addrs.length);
+  }
+
+  /** Call the leader. Non-idempotent calls are tried once (after leader discovery, which is safe). */
+  async call(method: string, body: unknown, opts: { idempotent?: boolean } = {}): Promise<unknown> {
+    const deadline = this.c.clock.nowMs() + this.retryDeadlineMs;
+    let attempt = 0;
+    let hops = 0;
+    let lastErr: unknown = null;
+    while (!this.closed) {
+      const addr = this.leaderAddr ?? this.addrs[this.next++ % this.addrs.length]!;
+      try {
+        const out = await this.conn(addr).call(method, body, { timeoutMs: this.callTimeoutMs });
+        this.leaderAddr = addr;
+        return out;
+      } catch (err) {
+        lastErr = err;
+        if (!isCairnError(err) || !RETRYABLE.has(err.code)) throw err;
+        // A NotLeader answer means the request was not applied: always safe to send elsewhere.
+        const applied = err.code !== 'NotLeader';
+        if (err.code === 'NotLeader') {
+          const hint = err.detail?.leaderAddr;
+          this.leaderAddr = typeof hint === 'string' && hint !== addr ? hint : null;
+        } else {
+          this.dropConn(addr);
+          this.leaderAddr = null;
+        }
+        if (applied && !opts.idempotent) throw err;
+      }
+      if (this.c.clock.nowMs() >= deadline) break;
+      // Back off when there is no fresh hint, and now and then even with one (stale hints can
+      // ping-pong during an election); jitter spreads the retries of many clients.
+      if (this.leaderAddr === null || ++hops % (this.addrs.length + 1) === 0) {
+        const ms = Math.min(1000, 20 * 2 ** Math.min(attempt++, 6)) * (0.5 + this.c.rng.next());
+        await new Promise<void>((resolve) => this.c.timers.setTimeout(resolve, ms));
+      }
+    }
+    if (this.closed) throw new CairnError('Unavailable', 'session closed');
+    const why = lastErr instanceof Error ? lastErr.message : 'no answer';
+    throw new CairnError('Unavailable', `no metadata leader answered within ${this.retryDeadlineMs} ms (${why})`);
+  }
+
+  close(): void {
+    this.closed = true;
+    for (const c of this.conns.values()) c.close();
+    this.conns.clear();
+  }
+
+  private conn(addr: string): RpcConn {
+    let c = this.conns.get(addr);
+    if (!c) {
+      c = this.c.dial(addr);
+      this.conns.set(addr, c);
+    }
+    return c;
+  }
+
+  private dropConn(addr: string): void {
+    this.conns.get(addr)?.close();
+    this.conns.delete(addr);
+  }
+}
