@@ -1,0 +1,214 @@
+import fc from 'fast-check';
+import { Packr } from 'msgpackr';
+import { describe, expect, it } from 'vitest';
+import { RAFT_CODEC_LIMITS, decodeRaftMessage, encodeRaftMessage } from '../../../src/proto/raft-codec.js';
+import type { Entry, Message } from '../../../src/raft/types.js';
+import { CairnError } from '../../../src/util/errors.js';
+
+const packr = new Packr({ useRecords: false, moreTypes: false });
+const raw = (v: unknown): Uint8Array => packr.pack(v);
+
+const id = fc.string({ minLength: 1, maxLength: 12 });
+const n = fc.nat({ max: Number.MAX_SAFE_INTEGER - (1 << 20) });
+const bytes = (max = 64): fc.Arbitrary<Uint8Array> => fc.uint8Array({ maxLength: max });
+const base = { from: id, to: id, term: n };
+
+const entriesAfter = (prevIndex: number): fc.Arbitrary<Entry[]> =>
+  fc.array(fc.record({ term: n, type: fc.constantFrom(0, 1), data: bytes() }), { maxLength: 8 }).map((es) =>
+    es.map((e, i) => ({ ...e, index: prevIndex + 1 + i }) as Entry),
+  );
+
+const members = fc.uniqueArray(id, { maxLength: 7 });
+
+const message: fc.Arbitrary<Message> = fc.oneof(
+  fc.record({ ...base, type: fc.constantFrom('vote' as const, 'pre-vote' as const), lastLogIndex: n, lastLogTerm: n, transfer: fc.boolean() }),
+  fc.record({ ...base, type: fc.constantFrom('vote-resp' as const, 'pre-vote-resp' as const), reject: fc.boolean() }),
+  fc
+    .record({ ...base, prevIndex: n, prevTerm: n, commit: n })
+    .chain((m) => entriesAfter(m.prevIndex).map((entries) => ({ ...m, type: 'app' as const, entries }))),
+  fc.record({ ...base, type: fc.constant('app-resp' as const), reject: fc.boolean(), index: n, hintIndex: n, hintTerm: n }),
+  fc.record({ ...base, type: fc.constant('heartbeat' as const), commit: n, ctx: bytes() }),
+  fc.record({ ...base, type: fc.constant('heartbeat-resp' as const), ctx: bytes() }),
+  fc.record({
+    ...base,
+    type: fc.constant('snap' as const),
+    snapshot: fc.record({
+      meta: fc.record({
+        index: n,
+        term: n,
+        conf: members.chain((all) => fc.nat({ max: all.length }).map((k) => ({ voters: all.slice(0, k), learners: all.slice(k) }))),
+      }),
+      data: bytes(256),
+    }),
+  }),
+  fc.record({ ...base, type: fc.constant('timeout-now' as const) }),
+);
+
+/** Compare with byte fields as plain arrays (decoded bytes may be Buffer, encoded ones Uint8Array). */
+const plain = (v: unknown): unknown => {
+  if (v instanceof Uint8Array) return { bytes: [...v] };
+  if (Array.isArray(v)) return v.map(plain);
+  if (v !== null && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, plain(x)]));
+  return v;
+};
+
+function expectProtocolError(b: Uint8Array): void {
+  let err: unknown = null;
+  try {
+    decodeRaftMessage(b);
+  } catch (e) {
+    err = e;
+  }
+  expect(err).toBeInstanceOf(CairnError);
+  expect((err as CairnError).code).toBe('ProtocolError');
+}
+
+describe('raft codec', () => {
+  it('round-trips every message type', () => {
+    fc.assert(
+      fc.property(message, (m) => {
+        const out = decodeRaftMessage(encodeRaftMessage(m));
+        expect(plain(out)).toEqual(plain(m));
+        expect(Object.keys(out).sort()).toEqual(Object.keys(m).sort());
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('covers all ten message types in the arbitrary', () => {
+    const seen = new Set(fc.sample(message, 2000).map((m) => m.type));
+    expect(seen.size).toBe(10);
+  });
+
+  it('is compact: an empty heartbeat fits in a few dozen bytes', () => {
+    const b = encodeRaftMessage({ type: 'heartbeat', from: 'm1', to: 'm2', term: 7, commit: 123456, ctx: new Uint8Array(0) });
+    expect(b.length).toBeLessThan(24);
+  });
+
+  it('decoded bytes do not alias the input buffer', () => {
+    const b = encodeRaftMessage({ type: 'heartbeat-resp', from: 'a', to: 'b', term: 1, ctx: new Uint8Array([1, 2, 3]) });
+    const m = decodeRaftMessage(b);
+    b.fill(0);
+    const ctx = (m as { ctx: Uint8Array }).ctx;
+    expect([...ctx]).toEqual([1, 2, 3]);
+    expect(Object.getPrototypeOf(ctx)).toBe(Uint8Array.prototype);
+  });
+
+  it('rejects random bytes with ProtocolError (never another exception, never a result that fails re-encoding)', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 80 }), (b) => {
+        let m: Message;
+        try {
+          m = decodeRaftMessage(b);
+        } catch (e) {
+          expect(e).toBeInstanceOf(CairnError);
+          expect((e as CairnError).code).toBe('ProtocolError');
+          return;
+        }
+        // Rarely random bytes form a valid message: then it must round-trip.
+        expect(plain(decodeRaftMessage(encodeRaftMessage(m)))).toEqual(plain(m));
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('rejects every truncation of every message type', () => {
+    fc.assert(
+      fc.property(message, (m) => {
+        const b = encodeRaftMessage(m);
+        for (let k = 0; k < b.length; k++) expectProtocolError(b.subarray(0, k));
+      }),
+      { numRuns: 100 },
+    );
+  });
+
+  it('rejects trailing bytes', () => {
+    const b = encodeRaftMessage({ type: 'timeout-now', from: 'a', to: 'b', term: 3 });
+    expectProtocolError(new Uint8Array([...b, 0]));
+  });
+
+  const hb = (over: Record<number, unknown>, extra: unknown[] = []): Uint8Array => {
+    const arr: unknown[] = [1, 7, 'm1', 'm2', 5, 9, new Uint8Array(2)];
+    for (const [k, v] of Object.entries(over)) arr[Number(k)] = v;
+    return raw([...arr, ...extra]);
+  };
+
+  it('accepts a hand-built heartbeat (the test fixture is valid)', () => {
+    expect(decodeRaftMessage(hb({}))).toMatchObject({ type: 'heartbeat', from: 'm1', to: 'm2', term: 5, commit: 9 });
+  });
+
+  it.each([
+    ['wrong version', { 0: 2 }],
+    ['unknown tag', { 1: 11 }],
+    ['tag zero', { 1: 0 }],
+    ['tag as string', { 1: 'heartbeat' }],
+    ['empty from', { 2: '' }],
+    ['numeric to', { 3: 2 }],
+    ['oversize node id', { 2: 'x'.repeat(RAFT_CODEC_LIMITS.nodeIdCharsMax + 1) }],
+    ['negative term', { 4: -1 }],
+    ['fractional term', { 4: 1.5 }],
+    ['unsafe integer', { 4: 2 ** 60 }],
+    ['term as string', { 4: '5' }],
+    ['null commit', { 5: null }],
+    ['ctx as string', { 6: 'ctx' }],
+    ['ctx as array', { 6: [1, 2] }],
+    ['oversize ctx', { 6: new Uint8Array(RAFT_CODEC_LIMITS.ctxBytesMax + 1) }],
+  ])('rejects a heartbeat with %s', (_name, over) => {
+    expectProtocolError(hb(over));
+  });
+
+  it('rejects wrong element counts and non-array messages', () => {
+    expectProtocolError(hb({}, [0]));
+    expectProtocolError(raw([1, 7, 'm1', 'm2', 5, 9]));
+    expectProtocolError(raw([1, 7, 'm1', 'm2']));
+    expectProtocolError(raw({ type: 'heartbeat', from: 'm1', to: 'm2', term: 5, commit: 9, ctx: new Uint8Array(0) }));
+    expectProtocolError(raw('heartbeat'));
+    expectProtocolError(raw(null));
+    expectProtocolError(new Uint8Array(0));
+  });
+
+  it('rejects malformed entries', () => {
+    const app = (entries: unknown): Uint8Array => raw([1, 5, 'a', 'b', 2, 10, 1, 10, entries]);
+    expect(decodeRaftMessage(app([[2, 0, new Uint8Array(1)], [2, 1, new Uint8Array(0)]]))).toMatchObject({
+      entries: [{ index: 11, term: 2, type: 0 }, { index: 12, term: 2, type: 1 }],
+    });
+    expectProtocolError(app('x'));
+    expectProtocolError(app([[2, 0]]));
+    expectProtocolError(app([[2, 2, new Uint8Array(0)]]));
+    expectProtocolError(app([[2, 0, 'data']]));
+    expectProtocolError(app([[-2, 0, new Uint8Array(0)]]));
+    expectProtocolError(app([{ term: 2, type: 0, data: new Uint8Array(0) }]));
+    // Index overflow past MAX_SAFE_INTEGER.
+    expectProtocolError(raw([1, 5, 'a', 'b', 2, Number.MAX_SAFE_INTEGER, 1, 10, [[2, 0, new Uint8Array(0)]]]));
+  });
+
+  it('rejects malformed snapshots', () => {
+    const snap = (voters: unknown, learners: unknown, data: unknown = new Uint8Array(3)): Uint8Array => raw([1, 9, 'a', 'b', 2, 10, 1, voters, learners, data]);
+    expect(decodeRaftMessage(snap(['a', 'b'], ['c']))).toMatchObject({ snapshot: { meta: { conf: { voters: ['a', 'b'], learners: ['c'] } } } });
+    expectProtocolError(snap(['a', 'a'], []));
+    expectProtocolError(snap(['a'], ['a']));
+    expectProtocolError(snap(['a', 3], []));
+    expectProtocolError(snap('a', []));
+    expectProtocolError(snap(['a'], [], 'data'));
+    expectProtocolError(snap(Array.from({ length: RAFT_CODEC_LIMITS.membersMax + 1 }, (_v, i) => `n${i}`), []));
+  });
+
+  it('rejects wrong boolean fields', () => {
+    expectProtocolError(raw([1, 1, 'a', 'b', 2, 1, 1, 0]));
+    expectProtocolError(raw([1, 3, 'a', 'b', 2, 'no']));
+  });
+
+  it('encode refuses non-contiguous entries (programmer error)', () => {
+    const m: Message = {
+      type: 'app',
+      from: 'a',
+      to: 'b',
+      term: 1,
+      prevIndex: 4,
+      prevTerm: 1,
+      commit: 0,
+      entries: [{ term: 1, index: 6, type: 0, data: new Uint8Array(0) }],
+    };
+    expect(() => encodeRaftMessage(m)).toThrow(/contiguous/);
+  });
+});
