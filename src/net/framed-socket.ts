@@ -1,0 +1,130 @@
+/**
+ * A TCP socket carrying length-prefixed frames (frame.ts): decodes inbound chunks into payloads,
+ * writes outbound payloads with their headers, and turns every protocol error into a closed
+ * connection — never an exception escaping into the event loop, never a process crash.
+ *
+ * Contract of the callbacks:
+ * - onFrame(payload) runs synchronously for each complete frame, in order. The payload may be a
+ *   view into a received chunk: do not mutate it; copy what you keep long-term if it is small.
+ *   Throwing a CairnError from onFrame counts as a protocol error and closes the connection;
+ *   any other exception is a programmer error and propagates.
+ * - onClose(err) runs exactly once, after the socket is gone; `err` is the reason (null for a
+ *   clean end). No onFrame call follows it.
+ */
+import type { Socket } from 'node:net';
+import { CairnError } from '../util/errors.js';
+import { FrameDecoder, encodeFrame } from './frame.js';
+
+export interface FramedSocketHandlers {
+  onFrame(payload: Uint8Array): void;
+  onClose(err: Error | null): void;
+  /** A malformed or oversize frame arrived (the connection is being closed). For counters. */
+  onProtocolError?(err: CairnError): void;
+}
+
+export class FramedSocket {
+  readonly socket: Socket;
+  readonly remoteAddr: string;
+  private readonly decoder: FrameDecoder;
+  private frameBytesMax: number;
+  private handlers: FramedSocketHandlers;
+  private closedFlag = false;
+  private closeReason: Error | null = null;
+
+  constructor(socket: Socket, frameBytesMax: number, handlers: FramedSocketHandlers) {
+    this.socket = socket;
+    this.remoteAddr = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`;
+    this.frameBytesMax = frameBytesMax;
+    this.decoder = new FrameDecoder({ frameBytesMax });
+    this.handlers = handlers;
+    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    // 'error' is always followed by 'close'; remember the reason for onClose.
+    socket.on('error', (err) => {
+      this.closeReason ??= err;
+    });
+    socket.on('close', () => {
+      this.closedFlag = true;
+      this.finish();
+    });
+  }
+
+  get closed(): boolean {
+    return this.closedFlag || this.socket.destroyed;
+  }
+
+  /**
+   * Replace the handlers (e.g. after a handshake hands the socket to its owner). If the socket
+   * has already closed, the new onClose still runs once (in a microtask).
+   */
+  setHandlers(h: FramedSocketHandlers): void {
+    this.handlers = h;
+    if (this.finished) queueMicrotask(() => h.onClose(this.closeReason));
+  }
+
+  /** Raise or lower the inbound limit for frames not yet started (see FrameDecoder). */
+  setFrameBytesMax(n: number): void {
+    this.frameBytesMax = n;
+    this.decoder.setFrameBytesMax(n);
+  }
+
+  /**
+   * Queue one frame. Returns socket.write's verdict: false means the kernel buffer is full and
+   * the caller should wait for 'drain' before writing more (backpressure). Throws
+   * InvalidArgument when the payload exceeds this socket's frame limit; returns false and
+   * writes nothing once closed.
+   */
+  write(payload: Uint8Array): boolean {
+    if (this.closed) return false;
+    return this.socket.write(encodeFrame(payload, this.frameBytesMax));
+  }
+
+  /** Half-close after flushing what was written (used after sending a final error frame). */
+  end(): void {
+    if (this.closed) return;
+    this.closedFlag = true;
+    this.socket.end();
+    // A peer that never reads could keep the half-closed socket open: destroySoon is not enough.
+    this.socket.setTimeout(2000, () => this.socket.destroy());
+  }
+
+  /** Close now, dropping anything unsent. */
+  destroy(err?: Error): void {
+    if (err) this.closeReason ??= err;
+    this.closedFlag = true;
+    this.socket.destroy();
+  }
+
+  private onData(chunk: Buffer): void {
+    if (this.closedFlag) return;
+    let frames: Uint8Array[];
+    try {
+      frames = this.decoder.push(chunk);
+    } catch (err) {
+      this.protocolError(err as CairnError);
+      return;
+    }
+    for (const f of frames) {
+      if (this.closedFlag) return;
+      try {
+        this.handlers.onFrame(f);
+      } catch (err) {
+        if (!(err instanceof CairnError)) throw err;
+        this.protocolError(err);
+        return;
+      }
+    }
+  }
+
+  private protocolError(err: CairnError): void {
+    if (this.closedFlag) return;
+    this.handlers.onProtocolError?.(err);
+    this.destroy(err);
+  }
+
+  private finished = false;
+  private finish(): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.handlers.onClose(this.closeReason);
+  }
+}

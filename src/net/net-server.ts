@@ -1,0 +1,386 @@
+/**
+ * NetServer: the one listening address of a metadata server, carrying both Raft peer traffic
+ * and client RPC (handshake.ts tells them apart and authenticates them).
+ *
+ * Per accepted connection:
+ * - peer (proved the cluster secret with its node id X): a one-way stream of frames, each
+ *   handed to onPeerFrame(X, payload) in arrival order. The server never writes to a peer
+ *   after the handshake; replies travel on the replier's own outbound connection.
+ * - client (proved the client token): request/response RPC.
+ *     request  { id, method, body }             id: non-negative safe integer chosen by the client
+ *     response { id, ok: true, body }
+ *            | { id, ok: false, error: { code, message, detail } }
+ *   Unknown method → InvalidArgument. A handler's CairnError is passed on (message and detail
+ *   only when the error is exposable); any other exception becomes Internal with the
+ *   catalogue message (nothing leaked) and is logged. At most requestsInflightMax requests run
+ *   per connection; beyond that, and while the socket's write buffer is full, the server stops
+ *   reading from that connection (TCP backpressure) instead of buffering.
+ *
+ * Any malformed or oversize frame, failed handshake, or handshake slower than
+ * handshakeTimeoutMs closes that connection and is counted; other connections are unaffected.
+ */
+import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import type { Timers } from '../env/clock.js';
+import { pack } from '../proto/msgpack.js';
+import type { NodeId } from '../raft/types.js';
+import { CairnError, ERROR_CODES } from '../util/errors.js';
+import type { Logger } from '../util/logger.js';
+import { DEFAULT_FRAME_BYTES_MAX, isOversizeFrameError } from './frame.js';
+import { FramedSocket } from './framed-socket.js';
+import {
+  HANDSHAKE_FRAME_BYTES_MAX,
+  NONCE_BYTES,
+  OK_FRAME,
+  computeMac,
+  decodeAuth,
+  encodeErrorFrame,
+  encodeHello,
+  macMatches,
+  unpackObject,
+  type Credential,
+} from './handshake.js';
+
+export interface RpcContext {
+  /** `ip:port` of the caller, for logs. */
+  remoteAddr: string;
+  /** Aborted when the caller's connection closes: the answer can no longer be delivered. */
+  signal: AbortSignal;
+}
+
+/** Answers one request; throw a CairnError to send a typed error. */
+export type RpcHandler = (method: string, body: unknown, ctx: RpcContext) => Promise<unknown>;
+
+export type PeerFrameHandler = (from: NodeId, payload: Uint8Array) => void;
+
+export interface NetServerHandlers {
+  /**
+   * A frame from authenticated peer `from`. Runs synchronously in arrival order; payload may
+   * be a view into a socket chunk (do not mutate). Throwing a CairnError closes that peer's
+   * connection and counts a malformed frame (the peer redials).
+   */
+  onPeerFrame?: PeerFrameHandler;
+  rpc?: RpcHandler;
+  /** When given, methods outside this set are refused with InvalidArgument before the handler runs. */
+  methods?: Iterable<string>;
+}
+
+export interface NetServerComponents {
+  /** OS randomness for handshake nonces (env/system.ts secureRandomBytes in production). */
+  randomBytes: (n: number) => Uint8Array;
+  timers: Timers;
+  logger: Logger;
+}
+
+export interface NetServerInit {
+  host: string;
+  /** 0 picks a free port; read it back with address(). */
+  port: number;
+  /** Peers must prove this; null refuses every peer. */
+  clusterSecret: Credential | null;
+  /** Clients must prove this; null refuses every client. */
+  clientToken: Credential | null;
+  /** Largest frame after the handshake. @default 64 MiB */
+  frameBytesMax?: number;
+  /** @default 5000 */
+  handshakeTimeoutMs?: number;
+  /** Requests running at once per client connection. @default 64 */
+  requestsInflightMax?: number;
+  /** Open connections at once; more are closed on accept. @default 1024 */
+  connectionsMax?: number;
+  /** Longest method name accepted. @default 128 */
+  methodCharsMax?: number;
+}
+
+export interface NetServerCounters {
+  connectionsAccepted: number;
+  connectionsOpen: number;
+  /** Closed on accept because connectionsMax was reached. */
+  connectionsRefused: number;
+  handshakeTimeouts: number;
+  authFailures: number;
+  /** Malformed or oversize frames (each closed its connection). */
+  malformedFrames: number;
+  /** The subset of malformedFrames that exceeded the frame limit. */
+  oversizeFrames: number;
+  peerFrames: number;
+  requests: number;
+  /** Requests answered with ok: false. */
+  requestErrors: number;
+}
+
+export class NetServer {
+  readonly counters: NetServerCounters = {
+    connectionsAccepted: 0,
+    connectionsOpen: 0,
+    connectionsRefused: 0,
+    handshakeTimeouts: 0,
+    authFailures: 0,
+    malformedFrames: 0,
+    oversizeFrames: 0,
+    peerFrames: 0,
+    requests: 0,
+    requestErrors: 0,
+  };
+  private readonly c: NetServerComponents;
+  private readonly log: Logger;
+  private readonly init: NetServerInit;
+  private readonly frameBytesMax: number;
+  private readonly handshakeTimeoutMs: number;
+  private readonly requestsInflightMax: number;
+  private readonly connectionsMax: number;
+  private readonly methodCharsMax: number;
+  private handlers: NetServerHandlers;
+  private methods: Set<string> | null;
+  private readonly server: Server;
+  private readonly conns = new Set<ServerConn>();
+  private listening = false;
+
+  constructor(c: NetServerComponents, init: NetServerInit, handlers: NetServerHandlers = {}) {
+    this.c = c;
+    this.log = c.logger.child({ component: 'net-server' });
+    this.init = init;
+    this.frameBytesMax = init.frameBytesMax ?? DEFAULT_FRAME_BYTES_MAX;
+    this.handshakeTimeoutMs = init.handshakeTimeoutMs ?? 5000;
+    this.requestsInflightMax = init.requestsInflightMax ?? 64;
+    this.connectionsMax = init.connectionsMax ?? 1024;
+    this.methodCharsMax = init.methodCharsMax ?? 128;
+    this.handlers = handlers;
+    this.methods = handlers.methods ? new Set(handlers.methods) : null;
+    this.server = createServer({ noDelay: true }, (socket) => this.accept(socket));
+  }
+
+  /** Install handlers later (the Raft runtime and the RPC service are usually built after the server). */
+  setHandlers(h: NetServerHandlers): void {
+    this.handlers = h;
+    this.methods = h.methods ? new Set(h.methods) : null;
+  }
+
+  /** Start listening; resolves with the bound `host:port`. Rejects (e.g. EADDRINUSE) with the OS error. */
+  listen(): Promise<string> {
+    return new Promise((resolve, reject) => {
+      const onError = (err: Error): void => reject(err);
+      this.server.once('error', onError);
+      this.server.listen({ host: this.init.host, port: this.init.port }, () => {
+        this.server.off('error', onError);
+        this.server.on('error', (err) => this.log.error('listener error', { err: err.message }));
+        this.listening = true;
+        resolve(this.address());
+      });
+    });
+  }
+
+  /** The bound address, `host:port` (after listen()). */
+  address(): string {
+    const a = this.server.address() as AddressInfo | null;
+    if (a === null) throw new CairnError('Unavailable', 'server is not listening');
+    return a.family === 'IPv6' ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`;
+  }
+
+  /** Stop accepting, close every connection (in-flight requests are abandoned). */
+  async close(): Promise<void> {
+    for (const conn of this.conns) conn.fs.destroy();
+    if (!this.listening) return;
+    this.listening = false;
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+
+  private accept(socket: Socket): void {
+    if (this.conns.size >= this.connectionsMax) {
+      this.counters.connectionsRefused++;
+      socket.destroy();
+      return;
+    }
+    this.counters.connectionsAccepted++;
+    this.counters.connectionsOpen++;
+    const conn = new ServerConn(this, socket);
+    this.conns.add(conn);
+  }
+
+  // --- called by ServerConn --------------------------------------------------------------------
+
+  /** @internal */ get _c(): NetServerComponents {
+    return this.c;
+  }
+  /** @internal */ get _log(): Logger {
+    return this.log;
+  }
+  /** @internal */ get _init(): NetServerInit {
+    return this.init;
+  }
+  /** @internal */ get _limits(): { frameBytesMax: number; handshakeTimeoutMs: number; requestsInflightMax: number; methodCharsMax: number } {
+    return { frameBytesMax: this.frameBytesMax, handshakeTimeoutMs: this.handshakeTimeoutMs, requestsInflightMax: this.requestsInflightMax, methodCharsMax: this.methodCharsMax };
+  }
+  /** @internal */ get _handlers(): NetServerHandlers {
+    return this.handlers;
+  }
+  /** @internal */ get _methods(): Set<string> | null {
+    return this.methods;
+  }
+  /** @internal */ _closed(conn: ServerConn): void {
+    if (this.conns.delete(conn)) this.counters.connectionsOpen--;
+  }
+}
+
+interface Request {
+  id: number;
+  method: string;
+  body: unknown;
+}
+
+/** One accepted connection: handshake, then peer stream or client RPC. */
+class ServerConn {
+  readonly fs: FramedSocket;
+  private readonly srv: NetServer;
+  private state: 'handshake' | 'peer' | 'client' | 'closed' = 'handshake';
+  private readonly nonce: Uint8Array;
+  private handshakeTimer: { cancel(): void } | null;
+  private peerId: NodeId = '';
+  private inflight = 0;
+  /** Requests read but not started (inflight limit reached); bounded by what one chunk holds. */
+  private readonly waiting: Request[] = [];
+  private writeBlocked = false;
+  private readonly abort = new AbortController();
+
+  constructor(srv: NetServer, socket: Socket) {
+    this.srv = srv;
+    this.fs = new FramedSocket(socket, HANDSHAKE_FRAME_BYTES_MAX, {
+      onFrame: (p) => this.onFrame(p),
+      onClose: () => this.onClose(),
+      onProtocolError: (err) => {
+        srv.counters.malformedFrames++;
+        if (isOversizeFrameError(err)) srv.counters.oversizeFrames++;
+        srv._log.debug('protocol error, closing connection', { remote: this.fs.remoteAddr, err: err.message });
+      },
+    });
+    socket.on('drain', () => {
+      this.writeBlocked = false;
+      this.pump();
+    });
+    const n = srv._c.randomBytes(NONCE_BYTES);
+    this.nonce = new Uint8Array(n.buffer, n.byteOffset, n.length).slice();
+    this.handshakeTimer = srv._c.timers.setTimeout(() => {
+      this.handshakeTimer = null;
+      if (this.state !== 'handshake') return;
+      srv.counters.handshakeTimeouts++;
+      this.fs.destroy();
+    }, srv._limits.handshakeTimeoutMs);
+    this.fs.write(encodeHello(this.nonce));
+  }
+
+  private onFrame(payload: Uint8Array): void {
+    switch (this.state) {
+      case 'handshake':
+        return this.onAuth(payload);
+      case 'peer':
+        this.srv.counters.peerFrames++;
+        this.srv._handlers.onPeerFrame?.(this.peerId, payload);
+        return;
+      case 'client':
+        return this.onRequest(payload);
+      case 'closed':
+        return;
+    }
+  }
+
+  private onAuth(payload: Uint8Array): void {
+    const auth = decodeAuth(payload); // ProtocolError closes the connection (counted as malformed)
+    const init = this.srv._init;
+    const key = auth.role === 'peer' ? init.clusterSecret : init.clientToken;
+    const ok = key !== null && macMatches(computeMac(key, this.nonce, auth.role, auth.role === 'peer' ? auth.id : undefined), auth.mac);
+    this.handshakeTimer?.cancel();
+    this.handshakeTimer = null;
+    if (!ok) {
+      this.srv.counters.authFailures++;
+      this.srv._log.warn('authentication failed', { remote: this.fs.remoteAddr, role: auth.role });
+      this.state = 'closed';
+      this.fs.write(encodeErrorFrame('Unauthorized', ERROR_CODES.Unauthorized.message));
+      this.fs.end();
+      return;
+    }
+    this.fs.setFrameBytesMax(this.srv._limits.frameBytesMax);
+    if (auth.role === 'peer') {
+      this.state = 'peer';
+      this.peerId = auth.id;
+    } else {
+      this.state = 'client';
+    }
+    this.fs.write(OK_FRAME);
+  }
+
+  private onRequest(payload: Uint8Array): void {
+    const v = unpackObject(payload);
+    const id = v.id;
+    const method = v.method;
+    if (typeof id !== 'number' || !Number.isSafeInteger(id) || id < 0) throw new CairnError('ProtocolError', 'request id must be a non-negative integer');
+    if (typeof method !== 'string' || method.length === 0 || method.length > this.srv._limits.methodCharsMax) {
+      throw new CairnError('ProtocolError', 'request method must be a short string');
+    }
+    this.waiting.push({ id, method, body: v.body });
+    this.pump();
+  }
+
+  /** Start waiting requests while under the limits; stop reading the socket when over them. */
+  private pump(): void {
+    const max = this.srv._limits.requestsInflightMax;
+    while (this.state === 'client' && !this.writeBlocked && this.inflight < max && this.waiting.length > 0) {
+      void this.run(this.waiting.shift()!);
+    }
+    if (this.state !== 'client') return;
+    const saturated = this.writeBlocked || this.inflight >= max;
+    if (saturated && !this.fs.socket.isPaused()) this.fs.socket.pause();
+    else if (!saturated && this.fs.socket.isPaused()) this.fs.socket.resume();
+  }
+
+  private async run(req: Request): Promise<void> {
+    this.inflight++;
+    this.srv.counters.requests++;
+    let response: Uint8Array;
+    try {
+      const methods = this.srv._methods;
+      const handler = this.srv._handlers.rpc;
+      if (!handler || (methods !== null && !methods.has(req.method))) {
+        throw new CairnError('InvalidArgument', `unknown method ${JSON.stringify(req.method)}`);
+      }
+      const body = await handler(req.method, req.body, { remoteAddr: this.fs.remoteAddr, signal: this.abort.signal });
+      response = pack({ id: req.id, ok: true, body });
+      if (response.length > this.srv._limits.frameBytesMax) throw new CairnError('Internal', `response of ${response.length} bytes exceeds the frame limit`);
+    } catch (err) {
+      this.srv.counters.requestErrors++;
+      response = this.errorResponse(req, err);
+    }
+    this.inflight--;
+    if (this.state === 'client') {
+      if (!this.fs.write(response)) this.writeBlocked = true;
+      this.pump();
+    }
+  }
+
+  private errorResponse(req: Request, err: unknown): Uint8Array {
+    let e: CairnError;
+    if (err instanceof CairnError) {
+      e = err;
+    } else {
+      this.srv._log.error('request handler failed', { method: req.method, err: err instanceof Error ? (err.stack ?? err.message) : String(err) });
+      e = new CairnError('Internal');
+    }
+    if (e.code === 'Internal' && err instanceof CairnError) this.srv._log.error('request failed', { method: req.method, err: e.message });
+    const message = e.expose ? e.message : ERROR_CODES[e.code].message;
+    const error: Record<string, unknown> = { code: e.code, message };
+    if (e.expose && e.detail !== undefined) error.detail = e.detail;
+    try {
+      return pack({ id: req.id, ok: false, error });
+    } catch {
+      // An unencodable detail: send the error without it.
+      return pack({ id: req.id, ok: false, error: { code: e.code, message } });
+    }
+  }
+
+  private onClose(): void {
+    this.state = 'closed';
+    this.handshakeTimer?.cancel();
+    this.handshakeTimer = null;
+    this.waiting.length = 0;
+    this.abort.abort();
+    this.srv._closed(this);
+  }
+}
