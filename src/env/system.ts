@@ -28,7 +28,8 @@ export const systemTimers: Timers = {
 };
 
 export const systemRng: Rng = {
-  next: () => randomInt(0, 2 ** 48) / 2 ** 48,
+  // randomInt's range (max - min) must stay below 2^48: draw from [0, 2^48 - 1).
+  next: () => randomInt(0, 2 ** 48 - 1) / 2 ** 48,
   int: (n: number) => randomInt(0, n),
 };
 
