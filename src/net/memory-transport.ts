@@ -109,7 +109,8 @@ export class MemoryTransport implements PeerTransportApi {
       this.onUnreachable?.(to);
       return false;
     }
-    link.queue.push(payload.slice());
+    // A plain copy (Buffer#slice would not copy): the receiver must not see later mutations.
+    link.queue.push(new Uint8Array(payload));
     if (link.scheduled === null) this.schedule(to, link, 0);
     return true;
   }

@@ -25,12 +25,15 @@ export interface PeerTransportApi {
    * Queue a frame for peer `to`, in order after earlier frames to the same peer. Never blocks
    * and never grows memory beyond the per-peer queue bounds: returns false, and drops the
    * frame, when the peer is unknown, the queue is full, or the transport is closed.
+   * The transport takes ownership of `payload`: do not mutate it afterwards.
    */
   send(to: NodeId, payload: Uint8Array): boolean;
   /** The full set of peers (self excluded or ignored). Links to peers not listed are closed and their queues dropped. */
   setPeers(peers: Map<NodeId, string>): void;
   /** Called when a send is dropped or a connection to the peer fails (e.g. to call raft.reportUnreachable). */
   onUnreachable: ((id: NodeId) => void) | null;
+  /** Whether frames to `to` currently flow (TCP: an authenticated connection is open). */
+  isConnected(to: NodeId): boolean;
   /** Frames queued for `to` and not yet written (for tests and status). */
   queuedFor(to: NodeId): { msgs: number; bytes: number };
   close(): Promise<void>;

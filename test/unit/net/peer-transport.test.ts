@@ -169,3 +169,40 @@ describe('PeerTransport over TCP', () => {
     expect(t.queuedFor('b').msgs).toBe(0);
   });
 });
+
+describe('MemoryNetwork', () => {
+  it('partitions a direction: the sender sees failed connects and loses nothing queued until healed', async () => {
+    const network = new MemoryNetwork({ timers: systemTimers });
+    const got: number[] = [];
+    network.listen('b:1', (_from, p) => got.push(seqOf(p)));
+    const a = new MemoryTransport({ network, rng: systemRng }, { id: 'a', ...fast });
+    const unreachable: string[] = [];
+    a.onUnreachable = (id) => unreachable.push(id);
+    a.setPeers(new Map([['b', 'b:1']]));
+    network.partition('a', 'b:1');
+    for (let i = 0; i < 5; i++) a.send('b', frame(i));
+    await sleep(100);
+    expect(got).toEqual([]);
+    expect(a.isConnected('b')).toBe(false);
+    expect(unreachable.length).toBeGreaterThanOrEqual(1);
+    network.partition('a', 'b:1', false);
+    await until(() => got.length === 5);
+    expect(got).toEqual([0, 1, 2, 3, 4]);
+    expect(a.isConnected('b')).toBe(true);
+    await a.close();
+  });
+
+  it('copies payloads on send', async () => {
+    const network = new MemoryNetwork({ timers: systemTimers });
+    const got: number[] = [];
+    network.listen('b:1', (_from, p) => got.push(seqOf(p)));
+    const a = new MemoryTransport({ network, rng: systemRng }, { id: 'a' });
+    a.setPeers(new Map([['b', 'b:1']]));
+    const buf = Buffer.from(frame(7));
+    a.send('b', buf);
+    buf.fill(0);
+    await until(() => got.length === 1);
+    expect(got).toEqual([7]);
+    await a.close();
+  });
+});
