@@ -4,6 +4,7 @@
  */
 import { Command, CommanderError } from 'commander';
 import { isCairnError } from '../src/util/errors.js';
+import { registerMetaCommand } from './meta-command.js';
 
 const program = new Command();
 program
@@ -19,6 +20,8 @@ export function fail(err: unknown): never {
   process.stderr.write(`cairn: ${msg.split('\n')[0]}\n`);
   process.exit(1);
 }
+
+registerMetaCommand(program, fail);
 
 try {
   await program.parseAsync(process.argv);

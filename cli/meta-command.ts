@@ -1,0 +1,57 @@
+/** `cairn meta`: run one metadata server in the foreground until SIGINT/SIGTERM. */
+import type { Command } from 'commander';
+import { parseHostPort, parseNodeId, parsePeers } from '../src/config/addr.js';
+import { pinoLogger } from '../src/server/pino-logger.js';
+import { readSecretFile, startMetaServer } from '../src/server/meta-server.js';
+import { CairnError } from '../src/util/errors.js';
+
+function positiveInt(name: string) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (!Number.isSafeInteger(n) || n < 1) throw new CairnError('InvalidArgument', `${name} must be a positive integer: ${v}`);
+    return n;
+  };
+}
+
+export function registerMetaCommand(program: Command, fail: (err: unknown) => never): void {
+  program
+    .command('meta')
+    .description('run a metadata server (a member of the Raft group)')
+    .requiredOption('--id <id>', 'this server\'s id, e.g. m1')
+    .requiredOption('--listen <host:port>', 'address for peers and clients')
+    .requiredOption('--peers <list>', 'initial members: id=host:port,… (this server included)')
+    .requiredOption('--dir <path>', 'data directory')
+    .requiredOption('--secret-file <path>', 'file holding the cluster secret shared by all servers')
+    .option('--token-file <path>', 'file holding the client token (without it, clients are refused)')
+    .option('--tick-ms <ms>', 'Raft tick length', positiveInt('--tick-ms'), 100)
+    .option('--election-ticks <n>', 'ticks before a follower campaigns', positiveInt('--election-ticks'), 10)
+    .option('--snapshot-entries <n>', 'snapshot and compact the log after this many entries', positiveInt('--snapshot-entries'), 10000)
+    .action(async (o: { id: string; listen: string; peers: string; dir: string; secretFile: string; tokenFile?: string; tickMs: number; electionTicks: number; snapshotEntries: number }) => {
+      const id = parseNodeId(o.id);
+      parseHostPort(o.listen);
+      const logger = pinoLogger({ node: id, role: 'meta' });
+      const server = await startMetaServer(
+        {
+          id,
+          listen: o.listen,
+          peers: parsePeers(o.peers),
+          dir: o.dir,
+          clusterSecret: readSecretFile(o.secretFile, 'cluster secret'),
+          clientToken: o.tokenFile ? readSecretFile(o.tokenFile, 'client token') : null,
+          tickMs: o.tickMs,
+          raft: { electionTicks: o.electionTicks },
+          snapshotEntriesMin: o.snapshotEntries,
+        },
+        logger,
+        (err) => fail(new CairnError('Internal', `stopping after a storage failure: ${err.message}`)),
+      );
+      let stopping = false;
+      const stop = (): void => {
+        if (stopping) return;
+        stopping = true;
+        server.close().then(() => process.exit(0), fail);
+      };
+      process.on('SIGINT', stop);
+      process.on('SIGTERM', stop);
+    });
+}

@@ -1,0 +1,530 @@
+/**
+ * RaftRuntime drives the pure core (src/raft) with real effects: durable log storage, a peer
+ * transport, timers, and a pluggable state machine. The one loop below is the only place that
+ * performs the Ready protocol, in this order (etcd-io/raft's Ready/Advance):
+ *
+ *   1. install a snapshot from the leader (state machine, then log storage)
+ *   2. append entries + hard state in ONE durable write
+ *   3. only then send messages ("persist before send": no vote or append is acknowledged
+ *      before it is on disk, so kill -9 never loses an acknowledged entry or double-votes)
+ *   4. apply committed entries to the state machine exactly once (it stores its applied index
+ *      in the same transaction as its changes, so restarts resume where they stopped)
+ *   5. release linearizable reads whose ReadIndex has been applied
+ *   6. advance the core
+ *
+ * The loop never runs twice at once: messages and proposals arriving while it awaits I/O are
+ * stepped into the core and come out in the next Ready, whose effects follow the current one's.
+ */
+import type { Clock, Timers } from '../env/clock.js';
+import type { Rng } from '../env/rng.js';
+import { decodeRaftMessage, encodeRaftMessage } from '../proto/raft-codec.js';
+import { RaftNode, decodeConfChange, encodeConfChange } from '../raft/index.js';
+import {
+  DEFAULT_RAFT_CONFIG,
+  EntryType,
+  type ConfChange,
+  type ConfState,
+  type Entry,
+  type NodeId,
+  type RaftConfig,
+  type RaftLogStore,
+  type RaftStatus,
+  type Ready,
+} from '../raft/types.js';
+import { assert } from '../util/assert.js';
+import { CairnError } from '../util/errors.js';
+import type { Logger } from '../util/logger.js';
+
+/** A replicated state machine. Its state and applied index change together, atomically. */
+export interface StateMachine {
+  /** Index of the last entry applied (durably, or re-applied from the log after a crash). */
+  appliedIndex(): number;
+  /**
+   * Apply committed entries, in index order, each exactly once. Leader no-ops (empty Normal
+   * entries) and ConfChange entries carry no command but still advance the applied index.
+   * Resolves with one result per entry (undefined for entries without a command).
+   */
+  apply(entries: Entry[]): Promise<unknown[]>;
+  /** A consistent image of the whole state as of appliedIndex(). */
+  snapshot(): Promise<Uint8Array>;
+  /** Replace the whole state with an image taken at `index`. */
+  restore(data: Uint8Array, index: number): Promise<void>;
+}
+
+/** The part of the peer transport the runtime uses (implemented by net/PeerTransport and its in-memory twin). */
+export interface PeerSender {
+  /** Queue a frame for a peer; false when it was dropped (queue full, unknown peer). */
+  send(to: NodeId, payload: Uint8Array): boolean;
+  setPeers(peers: Map<NodeId, string>): void;
+}
+
+export interface RaftRuntimeComponents {
+  clock: Clock;
+  timers: Timers;
+  rng: Rng;
+  storage: RaftLogStore;
+  transport: PeerSender;
+  stateMachine: StateMachine;
+  logger: Logger;
+}
+
+export interface RaftRuntimeInit {
+  id: NodeId;
+  /** Initial members and their addresses, used only when the storage is empty (first start). */
+  initialPeers: Map<NodeId, string>;
+  /** Length of one Raft tick. @default 100 */
+  tickMs?: number;
+  /** Core options (election/heartbeat ticks, limits). */
+  raft?: Partial<Omit<RaftConfig, 'id' | 'applied'>>;
+  /** Take a snapshot and compact the log after this many applied entries. @default 10000 */
+  snapshotEntriesMin?: number;
+  /** Entries kept behind a snapshot so slightly lagging followers need no snapshot. @default 1000 */
+  compactionLagEntries?: number;
+  /** How long a proposal may wait to be applied before it fails with Timeout. @default 10000 */
+  proposeTimeoutMs?: number;
+  /** How long a linearizable read may wait. @default 5000 */
+  readTimeoutMs?: number;
+}
+
+interface PendingProposal {
+  term: number;
+  resolve: (result: unknown) => void;
+  reject: (err: Error) => void;
+  timer: { cancel(): void };
+}
+
+interface ReadWaiter {
+  resolve: () => void;
+  reject: (err: Error) => void;
+  timer: { cancel(): void };
+}
+
+interface ReadBatch {
+  waiters: ReadWaiter[];
+  /** Set once the core has confirmed the read index. */
+  index: number | null;
+}
+
+export class RaftRuntime {
+  readonly id: NodeId;
+  private readonly c: RaftRuntimeComponents;
+  private readonly log: Logger;
+  private readonly node: RaftNode;
+  private readonly tickMs: number;
+  private readonly snapshotEntriesMin: number;
+  private readonly compactionLagEntries: number;
+  private readonly proposeTimeoutMs: number;
+  private readonly readTimeoutMs: number;
+
+  /** Addresses of every member we know of, by id (kept in step with applied ConfChange entries). */
+  private readonly addrs: Map<NodeId, string>;
+  private readonly pending = new Map<number, PendingProposal>();
+  /** Reads waiting for the next ReadIndex round. */
+  private nextReads: ReadWaiter[] = [];
+  /** ReadIndex rounds in flight or waiting to be applied, by ctx key. */
+  private readonly readBatches = new Map<string, ReadBatch>();
+  private readSeq = 0;
+  private readInFlight = false;
+
+  private applied: number;
+  private lastSnapshotIndex: number;
+  private leader: NodeId | null = null;
+  private role: RaftStatus['role'] = 'follower';
+  private looping = false;
+  private stopped = false;
+  private ticker: { cancel(): void } | null = null;
+  private fatal: ((err: Error) => void) | null = null;
+  private readonly idleWaiters: Array<() => void> = [];
+
+  private constructor(c: RaftRuntimeComponents, init: RaftRuntimeInit, node: RaftNode, addrs: Map<NodeId, string>) {
+    this.c = c;
+    this.id = init.id;
+    this.log = c.logger.child({ component: 'raft' });
+    this.node = node;
+    this.addrs = addrs;
+    this.tickMs = init.tickMs ?? 100;
+    this.snapshotEntriesMin = init.snapshotEntriesMin ?? 10_000;
+    this.compactionLagEntries = init.compactionLagEntries ?? 1000;
+    this.proposeTimeoutMs = init.proposeTimeoutMs ?? 10_000;
+    this.readTimeoutMs = init.readTimeoutMs ?? 5000;
+    this.applied = c.stateMachine.appliedIndex();
+    this.lastSnapshotIndex = c.storage.firstIndex() - 1;
+  }
+
+  /**
+   * Open the runtime over existing storage, bootstrapping the membership on first start.
+   * The state machine must already be open: its applied index tells the core where to resume.
+   */
+  static async create(c: RaftRuntimeComponents, init: RaftRuntimeInit): Promise<RaftRuntime> {
+    if (!c.storage.isBootstrapped()) {
+      assert(init.initialPeers.has(init.id), `initial peers must include ${init.id}`);
+      await c.storage.bootstrap({ voters: [...init.initialPeers.keys()].sort(), learners: [] });
+    }
+    const applied = c.stateMachine.appliedIndex();
+    const config: RaftConfig = { ...DEFAULT_RAFT_CONFIG, ...init.raft, id: init.id, applied };
+    const node = new RaftNode(config, c.storage, c.rng);
+    const addrs = new Map(init.initialPeers);
+    // Addresses of members added later live in their ConfChange entries: replay those in the log.
+    for (const cc of confChangesInLog(c.storage)) applyAddress(addrs, cc);
+    const rt = new RaftRuntime(c, init, node, addrs);
+    c.transport.setPeers(rt.peerAddrs());
+    return rt;
+  }
+
+  /** Start ticking. `onFatal` is called if durable storage fails: the process must stop. */
+  start(onFatal: (err: Error) => void): void {
+    this.fatal = onFatal;
+    this.ticker = this.c.timers.setInterval(() => {
+      this.node.tick();
+      this.kick();
+    }, this.tickMs);
+    this.kick();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.ticker?.cancel();
+    const err = new CairnError('Unavailable', 'server is shutting down');
+    for (const [idx, p] of this.pending) {
+      p.timer.cancel();
+      p.reject(err);
+      this.pending.delete(idx);
+    }
+    this.failReads(err);
+    if (this.looping) await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  /** A frame from an authenticated peer. Malformed frames are dropped (the transport counts them). */
+  receive(from: NodeId, payload: Uint8Array): void {
+    if (this.stopped) return;
+    const m = decodeRaftMessage(payload);
+    if (m.from !== from) throw new CairnError('ProtocolError', `message from ${m.from} on ${from}'s connection`);
+    if (m.to !== this.id) throw new CairnError('ProtocolError', `message for ${m.to} delivered to ${this.id}`);
+    this.node.step(m);
+    this.kick();
+  }
+
+  /**
+   * Replicate a command and resolve with the state machine's result once it is applied here.
+   * Rejects with NotLeader (detail.leader/leaderAddr), ProposalDropped, or Timeout (outcome
+   * unknown: retry with the same request id; the state machine deduplicates).
+   */
+  propose(data: Uint8Array): Promise<unknown> {
+    this.checkRunning();
+    const { index, term } = this.wrapLeaderErrors(() => this.node.propose(data));
+    return this.track(index, term);
+  }
+
+  /** Add a learner, promote a caught-up learner (addVoter) or remove a member. Resolves when applied. */
+  changeMembership(type: ConfChange['type'], node: NodeId, addr?: string): Promise<unknown> {
+    this.checkRunning();
+    const cc: ConfChange = { type, node };
+    if (addr !== undefined) cc.context = new TextEncoder().encode(addr);
+    const { index, term } = this.wrapLeaderErrors(() => this.node.proposeConfChange(cc));
+    return this.track(index, term);
+  }
+
+  /**
+   * Resolve once this node's state machine reflects every write committed before the call
+   * (ReadIndex, Raft thesis §6.4). Concurrent reads share one confirmation round.
+   */
+  linearizableRead(): Promise<void> {
+    this.checkRunning();
+    if (this.role !== 'leader') return Promise.reject(this.notLeader());
+    return new Promise<void>((resolve, reject) => {
+      const waiter: ReadWaiter = { resolve, reject, timer: { cancel() {} } };
+      waiter.timer = this.c.timers.setTimeout(() => {
+        this.nextReads = this.nextReads.filter((w) => w !== waiter);
+        for (const b of this.readBatches.values()) b.waiters = b.waiters.filter((w) => w !== waiter);
+        reject(new CairnError('Timeout', 'linearizable read timed out'));
+      }, this.readTimeoutMs);
+      this.nextReads.push(waiter);
+      this.flushReads();
+    });
+  }
+
+  /** The transport could not deliver to `id`: the leader stops pipelining to it and probes. */
+  reportUnreachable(id: NodeId): void {
+    if (this.stopped) return;
+    this.node.reportUnreachable(id);
+    this.kick();
+  }
+
+  transferLeadership(to: NodeId): void {
+    this.checkRunning();
+    this.wrapLeaderErrors(() => this.node.transferLeadership(to));
+    this.kick();
+  }
+
+  status(): RaftStatus & { addrs: Record<NodeId, string> } {
+    return { ...this.node.status(), applied: this.applied, addrs: Object.fromEntries(this.addrs) };
+  }
+
+  leaderId(): NodeId | null {
+    return this.leader;
+  }
+
+  addrOf(id: NodeId): string | undefined {
+    return this.addrs.get(id);
+  }
+
+  isLeader(): boolean {
+    return this.role === 'leader';
+  }
+
+  notLeader(): CairnError {
+    const leader = this.leader;
+    return new CairnError('NotLeader', leader ? `not the leader; the leader is ${leader}` : 'not the leader; no leader known', {
+      leader,
+      leaderAddr: leader ? (this.addrs.get(leader) ?? null) : null,
+    });
+  }
+
+  // -------------------------------------------------------------------------------------------
+
+  private checkRunning(): void {
+    if (this.stopped) throw new CairnError('Unavailable', 'server is shutting down');
+  }
+
+  private wrapLeaderErrors<T>(fn: () => T): T {
+    try {
+      const out = fn();
+      this.kick();
+      return out;
+    } catch (err) {
+      if (err instanceof CairnError && err.code === 'NotLeader') throw this.notLeader();
+      throw err;
+    }
+  }
+
+  private track(index: number, term: number): Promise<unknown> {
+    return new Promise((resolve, reject) => {
+      const timer = this.c.timers.setTimeout(() => {
+        if (this.pending.get(index)?.timer === timer) this.pending.delete(index);
+        reject(new CairnError('Timeout', `proposal at index ${index} not applied within ${this.proposeTimeoutMs} ms`));
+      }, this.proposeTimeoutMs);
+      // An older proposal at the same index lost to a newer term: it was overwritten.
+      const old = this.pending.get(index);
+      if (old) {
+        old.timer.cancel();
+        old.reject(new CairnError('ProposalDropped', 'proposal was overwritten by a newer leader'));
+      }
+      this.pending.set(index, { term, resolve, reject, timer });
+    });
+  }
+
+  private flushReads(): void {
+    if (this.readInFlight || this.nextReads.length === 0 || this.role !== 'leader') return;
+    const key = `${this.id}:${++this.readSeq}`;
+    const batch: ReadBatch = { waiters: this.nextReads, index: null };
+    this.nextReads = [];
+    this.readBatches.set(key, batch);
+    this.readInFlight = true;
+    try {
+      this.node.readIndex(new TextEncoder().encode(key));
+    } catch (err) {
+      this.readInFlight = false;
+      this.readBatches.delete(key);
+      for (const w of batch.waiters) {
+        w.timer.cancel();
+        w.reject(err instanceof CairnError && err.code === 'NotLeader' ? this.notLeader() : (err as Error));
+      }
+      return;
+    }
+    this.kick();
+  }
+
+  private releaseReads(): void {
+    for (const [key, batch] of this.readBatches) {
+      if (batch.index !== null && batch.index <= this.applied) {
+        this.readBatches.delete(key);
+        for (const w of batch.waiters) {
+          w.timer.cancel();
+          w.resolve();
+        }
+      }
+    }
+  }
+
+  private failReads(err: Error): void {
+    for (const w of this.nextReads) {
+      w.timer.cancel();
+      w.reject(err);
+    }
+    this.nextReads = [];
+    for (const batch of this.readBatches.values()) {
+      for (const w of batch.waiters) {
+        w.timer.cancel();
+        w.reject(err);
+      }
+    }
+    this.readBatches.clear();
+    this.readInFlight = false;
+  }
+
+  private peerAddrs(): Map<NodeId, string> {
+    const out = new Map(this.addrs);
+    out.delete(this.id);
+    return out;
+  }
+
+  /** Run the Ready loop unless it is already running. */
+  private kick(): void {
+    if (this.looping || this.stopped) return;
+    if (!this.node.hasReady()) return;
+    this.looping = true;
+    this.loop().then(
+      () => {
+        this.looping = false;
+        for (const w of this.idleWaiters.splice(0)) w();
+        if (!this.stopped && this.node.hasReady()) this.kick();
+      },
+      (err: unknown) => {
+        this.looping = false;
+        this.stopped = true;
+        this.ticker?.cancel();
+        for (const w of this.idleWaiters.splice(0)) w();
+        const e = err instanceof Error ? err : new Error(String(err));
+        this.log.error('raft loop failed; stopping', { err: e.message, stack: e.stack });
+        this.fatal?.(e);
+      },
+    );
+  }
+
+  private async loop(): Promise<void> {
+    while (!this.stopped && this.node.hasReady()) {
+      const rd = this.node.ready();
+      await this.handleReady(rd);
+      this.node.advance(rd);
+    }
+  }
+
+  private async handleReady(rd: Ready): Promise<void> {
+    const { storage, stateMachine, transport } = this.c;
+    if (rd.softState) this.onSoftState(rd.softState.leader, rd.softState.role);
+
+    // 1. A snapshot from the leader replaces the state machine, then the log.
+    if (rd.snapshot) {
+      const snap = rd.snapshot;
+      await stateMachine.restore(snap.data, snap.meta.index);
+      await storage.applySnapshot(snap);
+      this.applied = snap.meta.index;
+      this.lastSnapshotIndex = snap.meta.index;
+      // Proposals at or below the snapshot index: their outcome is inside the image, unknown to us.
+      for (const [idx, p] of this.pending) {
+        if (idx <= snap.meta.index) {
+          p.timer.cancel();
+          p.reject(new CairnError('Timeout', 'outcome unknown: replaced by a snapshot; retry with the same request id'));
+          this.pending.delete(idx);
+        }
+      }
+      this.log.info('installed snapshot', { index: snap.meta.index, term: snap.meta.term });
+    }
+
+    // 2. Durable append + hard state. 3. Then send.
+    if (rd.hardState || rd.entries.length > 0) await storage.save(rd.hardState, rd.entries, rd.mustSync);
+    for (const m of rd.messages) transport.send(m.to, encodeRaftMessage(m));
+
+    // 4. Apply.
+    if (rd.committedEntries.length > 0) {
+      const entries = rd.committedEntries;
+      assert(entries[0]!.index === this.applied + 1, `apply gap: applied ${this.applied}, next ${entries[0]!.index}`);
+      const results = await stateMachine.apply(entries);
+      for (let i = 0; i < entries.length; i++) {
+        const e = entries[i]!;
+        if (e.type === EntryType.ConfChange) this.onConfChangeApplied(decodeConfChange(e.data));
+        const p = this.pending.get(e.index);
+        if (p) {
+          this.pending.delete(e.index);
+          p.timer.cancel();
+          if (p.term === e.term) p.resolve(results[i]);
+          else p.reject(new CairnError('ProposalDropped', 'proposal was overwritten by a newer leader'));
+        }
+      }
+      this.applied = entries[entries.length - 1]!.index;
+      await this.maybeSnapshot();
+    }
+
+    // 5. Reads.
+    for (const rs of rd.readStates) {
+      const key = new TextDecoder().decode(rs.ctx);
+      const batch = this.readBatches.get(key);
+      if (batch) batch.index = rs.index;
+      this.readInFlight = false;
+    }
+    this.releaseReads();
+    if (rd.readStates.length > 0) this.flushReads();
+  }
+
+  private onSoftState(leader: NodeId | null, role: RaftStatus['role']): void {
+    const wasLeader = this.role === 'leader';
+    if (leader !== this.leader || role !== this.role) this.log.info('role change', { role, leader, term: this.node.status().term });
+    this.leader = leader;
+    this.role = role;
+    if (wasLeader && role !== 'leader') this.failReads(this.notLeader());
+  }
+
+  private onConfChangeApplied(cc: ConfChange): void {
+    applyAddress(this.addrs, cc);
+    this.c.transport.setPeers(this.peerAddrs());
+    this.log.info('membership change applied', { type: cc.type, node: cc.node });
+  }
+
+  private async maybeSnapshot(): Promise<void> {
+    if (this.applied - this.lastSnapshotIndex < this.snapshotEntriesMin) return;
+    const { storage, stateMachine } = this.c;
+    const index = stateMachine.appliedIndex();
+    assert(index === this.applied, `state machine applied ${index}, runtime ${this.applied}`);
+    const data = await stateMachine.snapshot();
+    const conf = confAt(storage, index);
+    const compactIndex = Math.max(storage.firstIndex() - 1, index - this.compactionLagEntries);
+    await storage.createSnapshot({ meta: { index, term: storage.term(index), conf }, data }, compactIndex);
+    this.lastSnapshotIndex = index;
+    this.log.info('snapshot taken', { index, compactIndex, bytes: data.byteLength });
+  }
+}
+
+/** Every ConfChange entry still in the log, in order. */
+function confChangesInLog(storage: RaftLogStore): ConfChange[] {
+  const out: ConfChange[] = [];
+  const last = storage.lastIndex();
+  for (let lo = storage.firstIndex(); lo <= last; ) {
+    const batch = storage.entries(lo, last + 1, 8 << 20);
+    for (const e of batch) if (e.type === EntryType.ConfChange) out.push(decodeConfChange(e.data));
+    lo += batch.length;
+  }
+  return out;
+}
+
+/** Membership as of `index`: the stored snapshot's, plus ConfChange entries up to index. */
+function confAt(storage: RaftLogStore, index: number): ConfState {
+  const base = storage.initialState().confState;
+  const voters = new Set(base.voters);
+  const learners = new Set(base.learners);
+  const first = storage.firstIndex();
+  for (let lo = first; lo <= index; ) {
+    const batch = storage.entries(lo, index + 1, 8 << 20);
+    for (const e of batch) {
+      if (e.type !== EntryType.ConfChange) continue;
+      const cc = decodeConfChange(e.data);
+      if (cc.type === 'addLearner') {
+        if (!voters.has(cc.node)) learners.add(cc.node);
+      } else if (cc.type === 'addVoter') {
+        learners.delete(cc.node);
+        voters.add(cc.node);
+      } else {
+        voters.delete(cc.node);
+        learners.delete(cc.node);
+      }
+    }
+    lo += batch.length;
+  }
+  return { voters: [...voters].sort(), learners: [...learners].sort() };
+}
+
+function applyAddress(addrs: Map<NodeId, string>, cc: ConfChange): void {
+  if (cc.type === 'removeNode') addrs.delete(cc.node);
+  else if (cc.context && cc.context.byteLength > 0) addrs.set(cc.node, new TextDecoder().decode(cc.context));
+}
+
+export { encodeConfChange };

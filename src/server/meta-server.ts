@@ -1,0 +1,97 @@
+/**
+ * Composition root of a metadata server: LMDB Raft log + LMDB state, the Raft runtime, the
+ * peer transport and one NetServer that carries both peer frames and client RPC on the
+ * server's single address.
+ */
+import { mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { KV_METHODS, kvRpcHandler } from '../consensus/kv-service.js';
+import { KvStateMachine } from '../consensus/kv-state-machine.js';
+import { RaftRuntime } from '../consensus/raft-runtime.js';
+import { secureRandomBytes, systemClock, systemRng, systemTimers } from '../env/system.js';
+import { NetServer, PeerTransport } from '../net/index.js';
+import type { RaftConfig } from '../raft/types.js';
+import { LmdbRaftStorage, LmdbStateStore } from '../storage/index.js';
+import { CairnError } from '../util/errors.js';
+import type { Logger } from '../util/logger.js';
+import { parseHostPort } from '../config/addr.js';
+
+export interface MetaServerOptions {
+  id: string;
+  /** host:port this server listens on (peers and clients). */
+  listen: string;
+  /** Every initial member, id → address (this server included). Used on first start only. */
+  peers: Map<string, string>;
+  dir: string;
+  clusterSecret: Uint8Array;
+  /** null: clients are refused (no client access). */
+  clientToken: Uint8Array | null;
+  tickMs?: number;
+  raft?: Partial<Omit<RaftConfig, 'id' | 'applied'>>;
+  snapshotEntriesMin?: number;
+}
+
+export interface MetaServer {
+  readonly addr: string;
+  readonly runtime: RaftRuntime;
+  close(): Promise<void>;
+}
+
+/** Read a secret file: trimmed text (hex or any string), refused when empty. */
+export function readSecretFile(path: string, what: string): Uint8Array {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8').trim();
+  } catch (err) {
+    throw new CairnError('InvalidArgument', `cannot read ${what} file ${path}: ${(err as Error).message}`);
+  }
+  if (text.length < 16) throw new CairnError('InvalidArgument', `${what} in ${path} is too short (at least 16 characters)`);
+  return new TextEncoder().encode(text);
+}
+
+export async function startMetaServer(opts: MetaServerOptions, logger: Logger, onFatal: (err: Error) => void): Promise<MetaServer> {
+  const log = logger.child({ node: opts.id });
+  if (!opts.peers.has(opts.id)) throw new CairnError('InvalidArgument', `--peers must include this server (${opts.id})`);
+  const { host, port } = parseHostPort(opts.listen);
+  mkdirSync(opts.dir, { recursive: true });
+  const storage = await LmdbRaftStorage.open(join(opts.dir, 'raft'));
+  const stateStore = await LmdbStateStore.open(join(opts.dir, 'state'));
+  const machine = new KvStateMachine(stateStore);
+  const transport = new PeerTransport(
+    { timers: systemTimers, rng: systemRng, logger: log.child({ component: 'peer-transport' }) },
+    { id: opts.id, clusterSecret: opts.clusterSecret },
+  );
+  const runtime = await RaftRuntime.create(
+    { clock: systemClock, timers: systemTimers, rng: systemRng, storage, transport, stateMachine: machine, logger: log },
+    { id: opts.id, initialPeers: opts.peers, tickMs: opts.tickMs, raft: opts.raft, snapshotEntriesMin: opts.snapshotEntriesMin },
+  );
+  transport.onUnreachable = (to) => runtime.reportUnreachable(to);
+  const server = new NetServer(
+    { randomBytes: secureRandomBytes, timers: systemTimers, logger: log.child({ component: 'net' }) },
+    { host, port, clusterSecret: opts.clusterSecret, clientToken: opts.clientToken },
+    {
+      onPeerFrame: (from, payload) => runtime.receive(from, payload),
+      rpc: kvRpcHandler(runtime, machine),
+      methods: KV_METHODS,
+    },
+  );
+  const addr = await server.listen();
+  runtime.start(onFatal);
+  log.info('metadata server started', { addr, dir: opts.dir });
+
+  let closed = false;
+  return {
+    addr,
+    runtime,
+    async close() {
+      if (closed) return;
+      closed = true;
+      await server.close();
+      await runtime.stop();
+      await transport.close();
+      await stateStore.close();
+      await storage.close();
+      log.info('metadata server stopped');
+    },
+  };
+}
