@@ -12,7 +12,9 @@
  *   (backpressure); a peer that stops reading for writeStallMsMax gets its connection reset.
  *   When the queue is full send() drops the frame and returns false.
  * - A failed connect or a dropped connection is retried with exponential backoff and jitter
- *   (backoffMsMin doubling up to backoffMsMax), only while frames wait to be sent.
+ *   (backoffMsMin doubling up to backoffMsMax), only while frames wait to be sent. The backoff
+ *   resets only after a connection has stayed up for backoffMsMax, so a peer that accepts and
+ *   at once closes is not redialled in a tight loop.
  * - onUnreachable(id) is called when a send is dropped and when a connection attempt fails or
  *   an established connection breaks.
  */
@@ -71,6 +73,8 @@ interface Link {
   retryTimer: { cancel(): void } | null;
   /** Set while waiting for 'drain'; its timer resets a stalled connection. */
   stallTimer: { cancel(): void } | null;
+  /** Resets `attempt` once a connection has stayed up for backoffMsMax (damps connect/close flapping). */
+  stableTimer: { cancel(): void } | null;
 }
 
 export class PeerTransport implements PeerTransportApi {
@@ -120,7 +124,11 @@ export class PeerTransport implements PeerTransportApi {
       return false;
     }
     link.queue.push(payload);
-    if (link.state === 'idle') this.dial(link);
+    if (link.state === 'idle') {
+      // After recent failures, even an idle link waits out its backoff before redialling.
+      if (link.attempt === 0) this.dial(link);
+      else this.retryLater(link);
+    }
     else if (link.state === 'ready') this.flush(link);
     return true;
   }
@@ -137,7 +145,7 @@ export class PeerTransport implements PeerTransportApi {
       if (id === this.init.id) continue;
       const link = this.links.get(id);
       if (link === undefined) {
-        this.links.set(id, { id, addr, state: 'idle', gen: 0, queue: new FrameQueue(), fs: null, attempt: 0, retryTimer: null, stallTimer: null });
+        this.links.set(id, { id, addr, state: 'idle', gen: 0, queue: new FrameQueue(), fs: null, attempt: 0, retryTimer: null, stallTimer: null, stableTimer: null });
       } else if (link.addr !== addr) {
         // Moved: abandon the old connection (or attempt) and redial the new address at once.
         link.addr = addr;
@@ -185,8 +193,11 @@ export class PeerTransport implements PeerTransportApi {
         }
         this.counters.connects++;
         link.state = 'ready';
-        link.attempt = 0;
         link.fs = fs;
+        link.stableTimer = this.c.timers.setTimeout(() => {
+          link.stableTimer = null;
+          if (link.gen === gen) link.attempt = 0;
+        }, this.backoffMsMax);
         fs.setHandlers({
           // The server never writes to a peer after the handshake.
           onFrame: () => {
@@ -224,6 +235,10 @@ export class PeerTransport implements PeerTransportApi {
     link.fs = null;
     link.stallTimer?.cancel();
     link.stallTimer = null;
+    // A connection that did not stay up counts as a failed attempt for the backoff.
+    if (link.stableTimer !== null) link.attempt = Math.max(link.attempt, 1);
+    link.stableTimer?.cancel();
+    link.stableTimer = null;
     if (link.state === 'closed') return;
     this.log.debug('connection lost', { peer: link.id, err: err?.message });
     this.unreachable(link.id);
@@ -278,6 +293,8 @@ export class PeerTransport implements PeerTransportApi {
     link.retryTimer = null;
     link.stallTimer?.cancel();
     link.stallTimer = null;
+    link.stableTimer?.cancel();
+    link.stableTimer = null;
     link.fs?.destroy();
     link.fs = null;
   }

@@ -161,6 +161,26 @@ describe('PeerTransport over TCP', () => {
     expect(t.isConnected('b')).toBe(false);
   });
 
+  it('does not redial in a tight loop a peer that accepts and then closes at once', async () => {
+    const { CairnError } = await import('../../../src/util/errors.js');
+    const srv = new NetServer(components, { host: '127.0.0.1', port: 0, clusterSecret: SECRET, clientToken: null }, {
+      onPeerFrame: () => {
+        throw new CairnError('ProtocolError', 'rejecting every frame');
+      },
+    });
+    const addr = await srv.listen();
+    cleanups.push(() => srv.close());
+    const t = transport({ backoffMsMin: 20, backoffMsMax: 100 });
+    t.setPeers(new Map([['b', addr]]));
+    for (let i = 0; i < 100; i++) {
+      t.send('b', frame(i));
+      await sleep(5);
+    }
+    expect(t.counters.connects).toBeGreaterThanOrEqual(2);
+    // ~500 ms of sends every 5 ms; with backoff growing to 50-100 ms, far fewer than 100 connects.
+    expect(t.counters.connects).toBeLessThan(30);
+  });
+
   it('drops a frame larger than frameBytesMax without touching the connection', async () => {
     const t = transport({ frameBytesMax: 100 });
     t.setPeers(new Map([['b', '127.0.0.1:1']]));
