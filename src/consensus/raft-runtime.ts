@@ -70,8 +70,16 @@ export interface RaftRuntimeComponents {
 
 export interface RaftRuntimeInit {
   id: NodeId;
-  /** Initial members and their addresses, used only when the storage is empty (first start). */
+  /**
+   * Addresses of the members to talk to. On the first start of a new cluster these are also
+   * the initial voters; see `join`.
+   */
   initialPeers: Map<NodeId, string>;
+  /**
+   * First start of a server joining an existing cluster: do not bootstrap a membership; wait
+   * to be added (as a learner) and receive the log or a snapshot from the leader. @default false
+   */
+  join?: boolean;
   /** Length of one Raft tick. @default 100 */
   tickMs?: number;
   /** Core options (election/heartbeat ticks, limits). */
@@ -156,7 +164,7 @@ export class RaftRuntime {
    * The state machine must already be open: its applied index tells the core where to resume.
    */
   static async create(c: RaftRuntimeComponents, init: RaftRuntimeInit): Promise<RaftRuntime> {
-    if (!c.storage.isBootstrapped()) {
+    if (!c.storage.isBootstrapped() && !init.join) {
       assert(init.initialPeers.has(init.id), `initial peers must include ${init.id}`);
       await c.storage.bootstrap({ voters: [...init.initialPeers.keys()].sort(), learners: [] });
     }
