@@ -414,7 +414,8 @@ export class RaftRuntime {
     // 1. A snapshot from the leader replaces the state machine, then the log.
     if (rd.snapshot) {
       const snap = rd.snapshot;
-      await stateMachine.restore(snap.data, snap.meta.index);
+      // Index 0 is the bootstrap membership sent to a joining node: no state machine image.
+      if (snap.meta.index > 0) await stateMachine.restore(snap.data, snap.meta.index);
       await storage.applySnapshot(snap);
       this.applied = snap.meta.index;
       this.lastSnapshotIndex = snap.meta.index;

@@ -651,6 +651,13 @@ export class RaftNode {
       const e = m.entries[i]!;
       if (e.index !== m.prevIndex + 1 + i || e.term > m.term || e.term < 1) return; // malformed: ignore
     }
+    if (m.prevIndex === 0 && this.voters.size === 0 && this.learners.size === 0 && this.log.lastIndex() === 0) {
+      // A joining node with no membership at all: entries from index 1 on do not carry the
+      // bootstrap membership (stored as the snapshot at index 0), so ask for that snapshot.
+      // A rejection at prevIndex 0 is otherwise impossible (term(0) always matches).
+      this.send({ type: 'app-resp', to: m.from, reject: true, index: 0, hintIndex: 0, hintTerm: 0 });
+      return;
+    }
     if (m.prevIndex < this.log.committed) {
       // Already committed here: tell the leader where we are instead.
       this.send({ type: 'app-resp', to: m.from, reject: false, index: this.log.committed, hintIndex: 0, hintTerm: 0 });
@@ -686,9 +693,10 @@ export class RaftNode {
   /** Install a snapshot from the leader (Raft §7). False if it brings nothing new. */
   private restore(s: Snapshot): boolean {
     const { index, term } = s.meta;
-    if (!Number.isSafeInteger(index) || !Number.isSafeInteger(term) || index < 1 || term < 1 || term > this.term) return false;
-    if (index <= this.log.committed) return false;
-    if (this.log.matchTerm(index, term)) {
+    if (!Number.isSafeInteger(index) || !Number.isSafeInteger(term) || index < 0 || term < 0 || term > this.term) return false;
+    const bootstrapSnap = index === 0 && this.voters.size === 0 && this.learners.size === 0 && this.log.lastIndex() === 0;
+    if (index <= this.log.committed && !bootstrapSnap) return false;
+    if (!bootstrapSnap && this.log.matchTerm(index, term)) {
       // We have the snapshot's last entry: the prefix up to it is committed, nothing to install.
       this.commitTo(index);
       return false;
@@ -706,6 +714,11 @@ export class RaftNode {
   private handleAppResp(m: MsgAppResp, pr: Progress): void {
     pr.recentActive = true;
     if (m.reject) {
+      if (m.index === 0) {
+        // The follower has no membership: it needs the snapshot even if that is the bootstrap one at index 0.
+        if (pr.state !== 'snapshot') this.sendSnapshot(m.from, pr, true);
+        return;
+      }
       let hint = m.hintIndex;
       // The follower's hint is its last index with term <= our prevTerm; map it through our own
       // log the same way, so one round trip skips every entry of a mismatching term on both sides.
@@ -718,15 +731,16 @@ export class RaftNode {
     }
     if (m.index > this.log.lastIndex()) return; // nonsense: we never sent that
     const wasPaused = pr.isPaused();
-    if (!pr.maybeUpdate(m.index)) return;
-    if (pr.state === 'probe') {
+    const updated = pr.maybeUpdate(m.index);
+    if (pr.state === 'snapshot' && (m.index >= pr.pendingSnapshot || pr.match + 1 >= this.log.firstIndex())) {
+      // The snapshot (or the entries after it) arrived: replicate from here.
+      pr.becomeProbe();
       pr.becomeReplicate();
-    } else if (pr.state === 'snapshot') {
-      if (pr.match >= pr.pendingSnapshot || pr.match + 1 >= this.log.firstIndex()) {
-        pr.becomeProbe();
-        pr.becomeReplicate();
-      }
-    } else {
+    } else if (!updated) {
+      return;
+    } else if (pr.state === 'probe') {
+      pr.becomeReplicate();
+    } else if (pr.state === 'replicate') {
       pr.inflights.freeLE(m.index);
     }
     // A commit advance broadcasts; otherwise a follower that was paused needs a nudge.
@@ -827,11 +841,11 @@ export class RaftNode {
     return true;
   }
 
-  private sendSnapshot(to: NodeId, pr: Progress): boolean {
+  private sendSnapshot(to: NodeId, pr: Progress, bootstrap = false): boolean {
     // Do not ship a (possibly large) snapshot to a node we have not heard from lately.
     if (!pr.recentActive) return false;
     const snap = this.log.latestSnapshot();
-    if (snap.meta.index === 0) return false;
+    if (snap.meta.index === 0 && !bootstrap) return false;
     pr.becomeSnapshot(snap.meta.index);
     this.send({ type: 'snap', to, snapshot: snap });
     return true;

@@ -37,6 +37,8 @@ export class Cluster {
   /** Every message ever sent (for counting). */
   sent: Message[] = [];
   private readonly dropLinks = new Set<string>();
+  /** Messages matching this predicate are lost. */
+  dropWhere: ((m: Message) => boolean) | null = null;
   private readonly isolated = new Set<string>();
   private readonly rng: SeededRng;
   readonly opts: ClusterOptions;
@@ -104,6 +106,7 @@ export class Cluster {
   }
 
   private blocked(m: Message): boolean {
+    if (this.dropWhere?.(m)) return true;
     return this.isolated.has(m.from) || this.isolated.has(m.to) || this.dropLinks.has(`${m.from}->${m.to}`);
   }
 
@@ -163,6 +166,7 @@ export class Cluster {
   }
 
   heal(): void {
+    this.dropWhere = null;
     this.isolated.clear();
     this.dropLinks.clear();
   }
@@ -333,4 +337,23 @@ function describe(e: Entry): string[] {
 
 export function bytes(s: string): Uint8Array {
   return enc.encode(s);
+}
+
+/**
+ * A node whose durable log holds entries of the given terms (index i+1 has terms[i]), built
+ * directly in storage, as after earlier leaders came and went.
+ */
+export function storageWithLog(voters: string[], terms: number[], hardTerm: number): MemoryRaftStorage {
+  const s = new MemoryRaftStorage();
+  void s.bootstrap({ voters, learners: [] });
+  const ents: Entry[] = terms.map((term, i) => ({ term, index: i + 1, type: EntryType.Normal, data: enc.encode(`${term}.${i + 1}`) }));
+  void s.save({ term: hardTerm, vote: null, commit: 0 }, ents, true);
+  return s;
+}
+
+/** Terms of a storage's entries [firstIndex, lastIndex]. */
+export function termsOf(s: MemoryRaftStorage): number[] {
+  const out: number[] = [];
+  for (let i = s.firstIndex(); i <= s.lastIndex(); i++) out.push(s.term(i));
+  return out;
 }
