@@ -9,7 +9,7 @@ import { Cluster, bytes, storageWithLog, termsOf } from './harness.js';
 const noLease = { preVote: false, checkQuorum: false };
 
 /** Replace node ids' storages with the given logs (all in term `hardTerm`) and start them. */
-function clusterWithLogs(logs: Record<string, number[]>, hardTerm: number, opts = noLease): Cluster {
+function clusterWithLogs(logs: Record<string, number[]>, hardTerm: number, opts: ClusterOptions = noLease): Cluster {
   const ids = Object.keys(logs);
   const c = new Cluster(ids, opts);
   for (const id of ids) c.add(id, storageWithLog(ids, logs[id]!, hardTerm));
