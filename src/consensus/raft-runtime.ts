@@ -218,18 +218,26 @@ export class RaftRuntime {
    * unknown: retry with the same request id; the state machine deduplicates).
    */
   propose(data: Uint8Array): Promise<unknown> {
-    this.checkRunning();
-    const { index, term } = this.wrapLeaderErrors(() => this.node.propose(data));
-    return this.track(index, term);
+    try {
+      this.checkRunning();
+      const { index, term } = this.wrapLeaderErrors(() => this.node.propose(data));
+      return this.track(index, term);
+    } catch (err) {
+      return Promise.reject(err);
+    }
   }
 
   /** Add a learner, promote a caught-up learner (addVoter) or remove a member. Resolves when applied. */
   changeMembership(type: ConfChange['type'], node: NodeId, addr?: string): Promise<unknown> {
-    this.checkRunning();
-    const cc: ConfChange = { type, node };
-    if (addr !== undefined) cc.context = new TextEncoder().encode(addr);
-    const { index, term } = this.wrapLeaderErrors(() => this.node.proposeConfChange(cc));
-    return this.track(index, term);
+    try {
+      this.checkRunning();
+      const cc: ConfChange = { type, node };
+      if (addr !== undefined) cc.context = new TextEncoder().encode(addr);
+      const { index, term } = this.wrapLeaderErrors(() => this.node.proposeConfChange(cc));
+      return this.track(index, term);
+    } catch (err) {
+      return Promise.reject(err);
+    }
   }
 
   /**
@@ -237,7 +245,7 @@ export class RaftRuntime {
    * (ReadIndex, Raft thesis §6.4). Concurrent reads share one confirmation round.
    */
   linearizableRead(): Promise<void> {
-    this.checkRunning();
+    if (this.stopped) return Promise.reject(new CairnError('Unavailable', 'server is shutting down'));
     if (this.role !== 'leader') return Promise.reject(this.notLeader());
     return new Promise<void>((resolve, reject) => {
       const waiter: ReadWaiter = { resolve, reject, timer: { cancel() {} } };
