@@ -4,7 +4,7 @@ import { RaftNode } from '../../src/raft/raft-node.js';
 import { DEFAULT_RAFT_CONFIG, EntryType, type Message, type MsgApp, type Ready } from '../../src/raft/types.js';
 import { MemoryRaftStorage } from '../../src/storage/memory-raft-storage.js';
 import { isCairnError } from '../../src/util/errors.js';
-import { Cluster, bytes, storageWithLog, termsOf } from './harness.js';
+import { Cluster, bytes, storageWithLog, termsOf, type ClusterOptions } from './harness.js';
 
 const noLease = { preVote: false, checkQuorum: false };
 
