@@ -1,0 +1,4 @@
+/** The storage layer's public face: the only users of lmdb and node:fs, and their in-memory twins. */
+export { LmdbRaftStorage, type LmdbRaftStorageOptions } from './lmdb-raft-storage.js';
+export { LmdbStateStore, STATE_KEY_BYTES_MAX, type LmdbStateStoreOptions, type StateReadSnapshot, type StateTxn } from './lmdb-state-store.js';
+export { MemoryKvStore, type KvTxnLike } from './memory-kv-store.js';

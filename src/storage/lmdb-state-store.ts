@@ -1,0 +1,263 @@
+/**
+ * A small LMDB home for replicated state machines: string keys → byte values, plus the index of
+ * the last Raft entry applied. `applyBatch(index, fn)` runs fn against a transaction view and
+ * commits its writes AND the new applied index in ONE LMDB transaction, so after any crash the
+ * state and its applied index agree and the runtime re-applies the log from exactly there.
+ * Implements consensus/KvStore; storage/memory-kv-store.ts is its in-memory twin.
+ *
+ * Durability. This environment uses lmdb-js's overlappingSync (its default on Linux): a commit
+ * becomes visible first and is fsynced right after, off the event loop, with a meta-page scheme
+ * that stays consistent through kill -9 and OS crashes. So `applyBatch` resolves once the batch
+ * is committed and visible, not yet durable: an OS crash may lose the last batches together with
+ * their applied index, which is safe because those entries are still in the Raft log and are
+ * re-applied. Two operations must not outrun durability and wait for the flush:
+ *   - exportImage/readSnapshot(): the Raft log may be compacted up to the image's index once it is
+ *     taken, so the state at that index must be on disk first (else a crash could leave applied <
+ *     firstIndex-1 with the entries in between gone);
+ *   - importImage/replaceAll(): the Raft log discards entries covered by the installed snapshot.
+ *
+ * Writes go through lmdb-js `batch()` (async `transaction(cb)` callbacks never run on this
+ * platform's lmdb-js 3.5.6 build). fn's reads see its own earlier writes through a staging map;
+ * nothing reaches LMDB if fn throws. Batches are serialized, so reads inside fn see every
+ * earlier batch.
+ */
+import { mkdirSync } from 'node:fs';
+import { open, type Database, type RootDatabase, type Transaction } from 'lmdb';
+import { pack, unpack } from '../proto/msgpack.js';
+import { assert } from '../util/assert.js';
+import { CairnError } from '../util/errors.js';
+
+export interface LmdbStateStoreOptions {
+  /** Virtual address space reserved for the map. @default 64 GiB */
+  mapSizeBytes?: number;
+}
+
+/** The write transaction a state machine sees inside applyBatch. */
+export interface StateTxn {
+  get(key: string): Uint8Array | undefined;
+  put(key: string, value: Uint8Array): void;
+  del(key: string): void;
+}
+
+/**
+ * A consistent read view (one LMDB read transaction) of every pair and the applied index.
+ * Holds an LMDB reader slot: call close() when done (iterating to the end does not close it).
+ */
+export interface StateReadSnapshot extends Iterable<[string, Uint8Array]> {
+  readonly applied: number;
+  close(): void;
+}
+
+/** LMDB's key limit is 1978 bytes; the ordered-binary string encoding adds a little. */
+export const STATE_KEY_BYTES_MAX = 1900;
+const MAP_SIZE_BYTES_DEFAULT = 64 * 1024 ** 3;
+const KEY_APPLIED = 'applied';
+
+export class LmdbStateStore {
+  private readonly env: RootDatabase;
+  private readonly dataDb: Database<Uint8Array, string>;
+  private readonly metaDb: Database<Uint8Array, string>;
+  private applied: number;
+  private writeTail: Promise<unknown> = Promise.resolve();
+  private closed = false;
+  /** How many batches were applied since open (tests check nothing is applied twice). */
+  batches = 0;
+
+  private constructor(env: RootDatabase) {
+    this.env = env;
+    this.dataDb = env.openDB<Uint8Array, string>('data', { encoding: 'binary' });
+    this.metaDb = env.openDB<Uint8Array, string>('meta', { encoding: 'binary' });
+    this.applied = readApplied(this.metaDb, undefined);
+  }
+
+  static async open(dir: string, options: LmdbStateStoreOptions = {}): Promise<LmdbStateStore> {
+    mkdirSync(dir, { recursive: true });
+    const env = open({ path: dir, maxDbs: 4, mapSize: options.mapSizeBytes ?? MAP_SIZE_BYTES_DEFAULT, overlappingSync: true });
+    return new LmdbStateStore(env);
+  }
+
+  /** Index of the last applied entry as committed (0 for a new store). */
+  appliedIndex(): number {
+    return this.applied;
+  }
+
+  /** Committed value of `key` (a fresh copy), or undefined. */
+  get(key: string): Uint8Array | undefined {
+    this.checkOpen();
+    const v = this.dataDb.get(key);
+    return v ? plain(v) : undefined;
+  }
+
+  /** Committed pairs with start <= key < end, in key order, read lazily. */
+  *range(start?: string, end?: string): Generator<[string, Uint8Array]> {
+    this.checkOpen();
+    const opts: { start?: string; end?: string } = {};
+    if (start !== undefined) opts.start = start;
+    if (end !== undefined) opts.end = end;
+    for (const { key, value } of this.dataDb.getRange(opts)) yield [key, plain(value)];
+  }
+
+  /**
+   * Run fn in one transaction that also sets the applied index to `index` (> appliedIndex()).
+   * Resolves with fn's result once committed (visible to get(); durable shortly after).
+   * If fn throws, nothing is written and the promise rejects with fn's error.
+   */
+  applyBatch<T>(index: number, fn: (txn: StateTxn) => T): Promise<T> {
+    return this.enqueue(async () => {
+      if (index <= this.applied) throw new CairnError('Internal', `batch at ${index} already applied (applied ${this.applied})`);
+      const staged = new Map<string, Uint8Array | null>();
+      const result = fn({
+        get: (k) => {
+          const s = staged.get(k);
+          if (s !== undefined) return s ?? undefined;
+          const v = this.dataDb.get(k);
+          return v ? plain(v) : undefined;
+        },
+        put: (k, v) => {
+          checkKey(k);
+          staged.set(k, Uint8Array.from(v));
+        },
+        del: (k) => {
+          checkKey(k);
+          staged.set(k, null);
+        },
+      });
+      await this.dataDb.batch(() => {
+        for (const [k, v] of staged) {
+          if (v === null) this.dataDb.remove(k);
+          else this.dataDb.put(k, v);
+        }
+        this.metaDb.put(KEY_APPLIED, pack(index));
+      });
+      this.applied = index;
+      this.batches++;
+      return result;
+    });
+  }
+
+  /** Resolve once every batch committed so far is on disk. */
+  async flush(): Promise<void> {
+    await this.writeTail;
+    await this.dataDb.flushed;
+  }
+
+  /**
+   * A consistent view of everything as of the last committed batch, after making it durable
+   * (see the file comment). The caller must close() it.
+   */
+  readSnapshot(): Promise<StateReadSnapshot> {
+    // Inside the write queue: no batch is in flight, so what the read transaction sees is
+    // exactly what `flushed` covered.
+    return this.enqueue(async () => {
+      await this.dataDb.flushed;
+      return this.openReadView();
+    });
+  }
+
+  private openReadView(): StateReadSnapshot {
+    const txn: Transaction = this.env.useReadTransaction();
+    let done = false;
+    const applied = readApplied(this.metaDb, txn);
+    const dataDb = this.dataDb;
+    return {
+      applied,
+      *[Symbol.iterator]() {
+        assert(!done, 'state snapshot used after close()');
+        for (const { key, value } of dataDb.getRange({ transaction: txn })) yield [key, plain(value)] as [string, Uint8Array];
+      },
+      close() {
+        if (done) return;
+        done = true;
+        txn.done();
+      },
+    };
+  }
+
+  /**
+   * Replace the whole content with `pairs` and set the applied index to `index`, in one
+   * transaction, durable when the promise resolves (InstallSnapshot).
+   */
+  replaceAll(pairs: Iterable<[string, Uint8Array]>, index: number): Promise<void> {
+    return this.enqueue(async () => {
+      const next = new Map<string, Uint8Array>();
+      for (const [k, v] of pairs) {
+        checkKey(k);
+        next.set(k, v);
+      }
+      await this.dataDb.batch(() => {
+        for (const key of this.dataDb.getKeys()) if (!next.has(key)) this.dataDb.remove(key);
+        for (const [k, v] of next) this.dataDb.put(k, v);
+        this.metaDb.put(KEY_APPLIED, pack(index));
+      });
+      this.applied = index;
+      await this.dataDb.flushed;
+    });
+  }
+
+  /** A durable, consistent image (msgpack [applied, [[key, value], ...]] in key order). */
+  async exportImage(): Promise<Uint8Array> {
+    const snap = await this.readSnapshot();
+    try {
+      return pack([snap.applied, [...snap]]);
+    } finally {
+      snap.close();
+    }
+  }
+
+  /** Replace everything with an image from exportImage() (or MemoryKvStore) taken at `index`. */
+  importImage(image: Uint8Array, index: number): Promise<void> {
+    let v: unknown;
+    try {
+      v = unpack(image);
+    } catch {
+      return Promise.reject(new CairnError('Corrupt', 'state image: not msgpack'));
+    }
+    if (!Array.isArray(v) || !Array.isArray(v[1])) return Promise.reject(new CairnError('Corrupt', 'state image: bad shape'));
+    const pairs: Array<[string, Uint8Array]> = [];
+    for (const p of v[1] as unknown[]) {
+      if (!Array.isArray(p) || typeof p[0] !== 'string' || !(p[1] instanceof Uint8Array)) {
+        return Promise.reject(new CairnError('Corrupt', 'state image: bad pair'));
+      }
+      pairs.push([p[0], p[1]]);
+    }
+    return this.replaceAll(pairs, index);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.writeTail.catch(() => undefined);
+    await this.env.close();
+  }
+
+  private enqueue<T>(op: () => Promise<T>): Promise<T> {
+    if (this.closed) return Promise.reject(new CairnError('Unavailable', 'state store is closed'));
+    const run = this.writeTail.then(op, op);
+    this.writeTail = run.catch(() => undefined);
+    return run;
+  }
+
+  private checkOpen(): void {
+    if (this.closed) throw new CairnError('Unavailable', 'state store is closed');
+  }
+}
+
+function readApplied(db: Database<Uint8Array, string>, txn: Transaction | undefined): number {
+  const bytes = txn ? db.get(KEY_APPLIED, { transaction: txn }) : db.get(KEY_APPLIED);
+  if (!bytes) return 0;
+  const v = unpack(bytes);
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) throw new CairnError('Corrupt', 'state store: malformed applied index');
+  return v;
+}
+
+/** Keys are validated before anything is written, so a bad key never half-applies a batch. */
+function checkKey(k: string): void {
+  if (k.length === 0 || Buffer.byteLength(k) > STATE_KEY_BYTES_MAX) {
+    throw new CairnError('InvalidArgument', `state key must be 1..${STATE_KEY_BYTES_MAX} bytes`);
+  }
+}
+
+/** lmdb returns fresh Buffers; hand out plain Uint8Array views of them. */
+function plain(b: Uint8Array): Uint8Array {
+  return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+}
