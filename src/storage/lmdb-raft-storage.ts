@@ -18,9 +18,9 @@
  * pages). Rejected alternatives: `noSync`/`noMetaSync` (an OS crash can lose acknowledged writes
  * or corrupt the file); `overlappingSync` (commit resolves before the flush, durability needs a
  * second wait on `flushed` and relies on boot-id detection at open; measured no faster here);
- * `transactionSync` (blocks the event loop for the fsyncs); async `transaction(cb)` callbacks
- * (they never ran on this platform's lmdb-js 3.5.6 build — the promise hangs — and they are not
- * needed: we serialize writers ourselves and know every key to touch before the batch starts).
+ * `transactionSync` (blocks the event loop for the fsyncs). We use `batch()` rather than an async
+ * `transaction(cb)`: writers are serialized here, so every key to write or delete is known before
+ * the batch starts, and a failed plan (assertion) throws before anything is queued.
  * A save with sync=false is therefore also fsynced: it costs one more fsync (≈0.5 ms measured)
  * and keeps a single, simple commit mode.
  *

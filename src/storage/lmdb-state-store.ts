@@ -16,10 +16,11 @@
  *     firstIndex-1 with the entries in between gone);
  *   - importImage/replaceAll(): the Raft log discards entries covered by the installed snapshot.
  *
- * Writes go through lmdb-js `batch()` (async `transaction(cb)` callbacks never run on this
- * platform's lmdb-js 3.5.6 build). fn's reads see its own earlier writes through a staging map;
- * nothing reaches LMDB if fn throws. Batches are serialized, so reads inside fn see every
- * earlier batch.
+ * fn runs against a staging map (its reads see its own earlier writes) and only then are the
+ * staged writes queued as one lmdb-js `batch()`: if fn throws, nothing at all reaches LMDB. (An
+ * lmdb-js async `transaction(cb)` cannot roll back: puts made before a throw are still
+ * committed, which for a state machine would mean half an entry applied.) Batches are
+ * serialized, so reads inside fn see every earlier batch.
  */
 import { mkdirSync } from 'node:fs';
 import { open, type Database, type RootDatabase, type Transaction } from 'lmdb';
