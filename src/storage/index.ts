@@ -2,3 +2,4 @@
 export { LmdbRaftStorage, type LmdbRaftStorageOptions } from './lmdb-raft-storage.js';
 export { LmdbStateStore, STATE_KEY_BYTES_MAX, type LmdbStateStoreOptions, type StateReadSnapshot, type StateTxn } from './lmdb-state-store.js';
 export { MemoryKvStore, type KvTxnLike } from './memory-kv-store.js';
+export { MemoryRaftStorage } from './memory-raft-storage.js';

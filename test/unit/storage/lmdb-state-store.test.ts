@@ -1,0 +1,148 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { LmdbStateStore } from '../../../src/storage/lmdb-state-store.js';
+import { MemoryKvStore } from '../../../src/storage/memory-kv-store.js';
+import { kvStoreContract } from './kv-store-contract.js';
+
+const root = mkdtempSync(join(tmpdir(), 'cairn-state-'));
+let n = 0;
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+const b = (s: string) => new TextEncoder().encode(s);
+const s = (u: Uint8Array | undefined) => (u ? new TextDecoder().decode(u) : undefined);
+const dirFor = () => join(root, `s${++n}`);
+
+describe('LmdbStateStore', () => {
+  kvStoreContract(() => LmdbStateStore.open(dirFor()));
+
+  it('writes nothing, not even the applied index, when fn throws', async () => {
+    const st = await LmdbStateStore.open(dirFor());
+    await st.applyBatch(1, (t) => t.put('a', b('1')));
+    await expect(
+      st.applyBatch(2, (t) => {
+        t.put('a', b('2'));
+        t.put('b', b('2'));
+        throw new Error('bad entry');
+      }),
+    ).rejects.toThrow('bad entry');
+    expect(st.appliedIndex()).toBe(1);
+    expect(s(st.get('a'))).toBe('1');
+    expect(st.get('b')).toBeUndefined();
+    await st.applyBatch(2, (t) => t.put('b', b('ok')));
+    expect(s(st.get('b'))).toBe('ok');
+    await st.close();
+  });
+
+  it('refuses an oversized or empty key before writing anything', async () => {
+    const st = await LmdbStateStore.open(dirFor());
+    await expect(st.applyBatch(1, (t) => { t.put('ok', b('1')); t.put('k'.repeat(5000), b('x')); })).rejects.toThrow(/state key/);
+    await expect(st.applyBatch(1, (t) => t.put('', b('x')))).rejects.toThrow(/state key/);
+    expect(st.appliedIndex()).toBe(0);
+    expect(st.get('ok')).toBeUndefined();
+    await st.close();
+  });
+
+  it('applies pipelined batches in order, each reading the ones before', async () => {
+    const st = await LmdbStateStore.open(dirFor());
+    const incr = (t: { get(k: string): Uint8Array | undefined; put(k: string, v: Uint8Array): void }) => {
+      const v = Number(s(t.get('n')) ?? '0') + 1;
+      t.put('n', b(String(v)));
+      return v;
+    };
+    const results = await Promise.all([1, 2, 3, 4, 5].map((i) => st.applyBatch(i, incr)));
+    expect(results).toEqual([1, 2, 3, 4, 5]);
+    expect(s(st.get('n'))).toBe('5');
+    expect(st.batches).toBe(5);
+    await st.close();
+  });
+
+  it('keeps state and applied index across a reopen', async () => {
+    const dir = dirFor();
+    const a = await LmdbStateStore.open(dir);
+    await a.applyBatch(4, (t) => t.put('x', Uint8Array.from([0, 255, 7])));
+    await a.applyBatch(9, (t) => t.put('y', b('why')));
+    await a.close();
+    const r = await LmdbStateStore.open(dir);
+    expect(r.appliedIndex()).toBe(9);
+    expect(Array.from(r.get('x')!)).toEqual([0, 255, 7]);
+    expect(s(r.get('y'))).toBe('why');
+    await r.close();
+  });
+
+  it('range() lists committed pairs in key order within [start, end)', async () => {
+    const st = await LmdbStateStore.open(dirFor());
+    await st.applyBatch(1, (t) => {
+      for (const k of ['d/b', 'd/a', 'e/x', 'c/z', 'd/c']) t.put(k, b(k));
+    });
+    expect([...st.range('d/', 'd0')].map(([k]) => k)).toEqual(['d/a', 'd/b', 'd/c']);
+    expect([...st.range()].map(([k]) => k)).toEqual(['c/z', 'd/a', 'd/b', 'd/c', 'e/x']);
+    await st.close();
+  });
+
+  it('a read snapshot is a consistent view that later batches do not change', async () => {
+    const st = await LmdbStateStore.open(dirFor());
+    await st.applyBatch(3, (t) => {
+      t.put('a', b('1'));
+      t.put('b', b('1'));
+    });
+    const view = await st.readSnapshot();
+    await st.applyBatch(4, (t) => {
+      t.put('a', b('2'));
+      t.del('b');
+      t.put('c', b('2'));
+    });
+    expect(view.applied).toBe(3);
+    expect([...view].map(([k, v]) => [k, s(v)])).toEqual([['a', '1'], ['b', '1']]);
+    view.close();
+    expect(() => [...view]).toThrow();
+    expect(s(st.get('a'))).toBe('2');
+    await st.close();
+  });
+
+  it('replaceAll swaps the whole content from a stream of pairs, durably, with the new applied index', async () => {
+    const src = await LmdbStateStore.open(dirFor());
+    await src.applyBatch(20, (t) => {
+      for (let i = 0; i < 50; i++) t.put(`k${String(i).padStart(2, '0')}`, Uint8Array.from([i, i ^ 0xff]));
+    });
+    const dir = dirFor();
+    const dst = await LmdbStateStore.open(dir);
+    await dst.applyBatch(5, (t) => {
+      t.put('old', b('gone'));
+      t.put('k01', b('overwritten'));
+    });
+    const view = await src.readSnapshot();
+    try {
+      await dst.replaceAll(view, view.applied);
+    } finally {
+      view.close();
+    }
+    await dst.close();
+    const r = await LmdbStateStore.open(dir);
+    expect(r.appliedIndex()).toBe(20);
+    expect(r.get('old')).toBeUndefined();
+    expect(Array.from(r.get('k01')!)).toEqual([1, 0xfe]);
+    expect([...r.range()].length).toBe(50);
+    await r.close();
+    await src.close();
+  });
+
+  it('images are interchangeable with the in-memory twin', async () => {
+    const mem = new MemoryKvStore();
+    await mem.applyBatch(6, (t) => {
+      t.put('a', b('A'));
+      t.put('z', Uint8Array.from([0, 1, 2]));
+    });
+    const st = await LmdbStateStore.open(dirFor());
+    await st.importImage(await mem.exportImage(), 6);
+    expect(st.appliedIndex()).toBe(6);
+    expect(s(st.get('a'))).toBe('A');
+    const back = new MemoryKvStore();
+    await back.importImage(await st.exportImage(), 6);
+    expect(Array.from(back.get('z')!)).toEqual([0, 1, 2]);
+    await expect(st.importImage(Uint8Array.from([0xc1]), 7)).rejects.toThrow();
+    expect(st.appliedIndex()).toBe(6);
+    await st.close();
+  });
+});
