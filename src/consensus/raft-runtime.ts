@@ -133,6 +133,8 @@ export class RaftRuntime {
   private readonly readBatches = new Map<string, ReadBatch>();
   private readSeq = 0;
   private readInFlight = false;
+  /** Abandons a confirmation round that never completes (e.g. the leader lost its quorum). */
+  private readRoundTimer: { cancel(): void } | null = null;
 
   private applied: number;
   private lastSnapshotIndex: number;
@@ -347,6 +349,17 @@ export class RaftRuntime {
       }
       return;
     }
+    // If the round never completes, its waiters time out on their own; the round must not
+    // block every later read, so it is abandoned after the same time.
+    this.readRoundTimer = this.c.timers.setTimeout(() => {
+      this.readRoundTimer = null;
+      const b = this.readBatches.get(key);
+      if (b && b.index === null) {
+        this.readBatches.delete(key);
+        this.readInFlight = false;
+        this.flushReads();
+      }
+    }, this.readTimeoutMs);
     this.kick();
   }
 
@@ -376,6 +389,8 @@ export class RaftRuntime {
     }
     this.readBatches.clear();
     this.readInFlight = false;
+    this.readRoundTimer?.cancel();
+    this.readRoundTimer = null;
   }
 
   private peerAddrs(): Map<NodeId, string> {
@@ -468,6 +483,8 @@ export class RaftRuntime {
       const batch = this.readBatches.get(key);
       if (batch) batch.index = rs.index;
       this.readInFlight = false;
+      this.readRoundTimer?.cancel();
+      this.readRoundTimer = null;
     }
     this.releaseReads();
     if (rd.readStates.length > 0) this.flushReads();

@@ -176,4 +176,29 @@ describe('RaftRuntime', () => {
     expect(leader.rt.status().conf.voters).toContain('d');
     expect(new TextDecoder().decode(d.machine.read('k9')!)).toBe('v9');
   });
+
+  it('fails reads on a leader cut off from its quorum, and serves them again once healed', async () => {
+    h = new Harness(['a', 'b', 'c']);
+    for (const id of h.peers.keys()) await h.start(id);
+    const leader = await h.leader();
+    await h.put(leader, 'k', 'v');
+    for (const other of h.peers.keys()) {
+      if (other === leader.id) continue;
+      h.network.partition(leader.id, `mem:${other}`);
+      h.network.partition(other, `mem:${leader.id}`);
+    }
+    const err = await leader.rt.linearizableRead().catch((e: unknown) => e);
+    expect(isCairnError(err) && ['NotLeader', 'Timeout'].includes(err.code)).toBe(true);
+    for (const other of h.peers.keys()) {
+      h.network.partition(leader.id, `mem:${other}`, false);
+      h.network.partition(other, `mem:${leader.id}`, false);
+    }
+    const deadline = systemClock.nowMs() + 5000;
+    let ok = false;
+    while (!ok && systemClock.nowMs() < deadline) {
+      const l = await h.leader();
+      ok = await l.rt.linearizableRead().then(() => true, () => false);
+    }
+    expect(ok).toBe(true);
+  });
 });
