@@ -24,16 +24,19 @@
  * A save with sync=false is therefore also fsynced: it costs one more fsync (≈0.5 ms measured)
  * and keeps a single, simple commit mode.
  *
- * Reads are synchronous LMDB reads. Writes are serialized (one at a time, in call order) so the
- * cached firstIndex/lastIndex/hardState/snapshot meta that a write is planned against are exact;
- * the caches are updated when the commit resolves, in the same microtask as the caller's resume.
+ * Reads are synchronous LMDB reads through one pinned read transaction, re-pinned right after
+ * each of our commits resolves, together with the cached firstIndex/lastIndex/hardState/snapshot
+ * meta. So every read sees exactly the state the caches describe: never a commit that landed on
+ * the write thread but whose caches are not updated yet (a truncated suffix would otherwise look
+ * like a hole in the log). Writes are serialized (one at a time, in call order) so the caches a
+ * write is planned against are exact.
  *
  * Each entry value carries a CRC-32 of its header and data, verified on every read
  * (CairnError 'Corrupt' on mismatch): LMDB itself does not checksum pages.
  */
 import { mkdirSync } from 'node:fs';
 import { crc32 } from 'node:zlib';
-import { open, type Database, type RootDatabase } from 'lmdb';
+import { open, type Database, type RootDatabase, type Transaction } from 'lmdb';
 import { pack, unpack } from '../proto/msgpack.js';
 import {
   RaftCompactedError,
@@ -86,6 +89,8 @@ export class LmdbRaftStorage implements RaftLogStore {
   private bootstrapped: boolean;
   private logStart: LogStart;
   private last: number;
+  /** The read snapshot every read uses; matches the caches above. */
+  private readTxn: Transaction;
 
   /** Tail of the write queue: every write starts after the previous one settled. */
   private writeTail: Promise<unknown> = Promise.resolve();
@@ -96,17 +101,20 @@ export class LmdbRaftStorage implements RaftLogStore {
     this.entriesDb = env.openDB<Uint8Array, number>('entries', { encoding: 'binary' });
     this.metaDb = env.openDB<Uint8Array, string>('meta', { encoding: 'binary' });
     this.snapDb = env.openDB<Uint8Array, string>('snapshot', { encoding: 'binary' });
+    // Pinned after the databases exist (a read transaction only sees dbis opened before it).
+    this.readTxn = env.useReadTransaction();
 
-    const hsBytes = this.metaDb.get(KEY_HARD_STATE);
+    const txn = { transaction: this.readTxn };
+    const hsBytes = this.metaDb.get(KEY_HARD_STATE, txn);
     this.hs = hsBytes ? decodeHardState(hsBytes) : { ...EMPTY_HARD_STATE };
-    const snapBytes = this.metaDb.get(KEY_SNAP_META);
+    const snapBytes = this.metaDb.get(KEY_SNAP_META, txn);
     this.bootstrapped = snapBytes !== undefined;
     this.snapMeta = snapBytes ? decodeSnapMeta(snapBytes) : cloneSnapMeta(EMPTY_SNAP_META);
-    const startBytes = this.metaDb.get(KEY_LOG_START);
+    const startBytes = this.metaDb.get(KEY_LOG_START, txn);
     this.logStart = startBytes ? decodeLogStart(startBytes) : { index: this.snapMeta.index, term: this.snapMeta.term };
     // The last key in `entries`, or the log start when the log is empty.
     let last = this.logStart.index;
-    for (const key of this.entriesDb.getKeys({ reverse: true, limit: 1 })) last = key;
+    for (const key of this.entriesDb.getKeys({ reverse: true, limit: 1, transaction: this.readTxn })) last = key;
     this.last = last;
     assert(this.last >= this.logStart.index, `log end ${this.last} below log start ${this.logStart.index}`);
   }
@@ -142,7 +150,7 @@ export class LmdbRaftStorage implements RaftLogStore {
     let next = lo;
     // Lazy cursor: stops reading as soon as the byte budget is spent (etcd's limitSize: the
     // entry that would exceed maxBytes is left out, unless it is the first).
-    for (const { key, value } of this.entriesDb.getRange({ start: lo, end: hi })) {
+    for (const { key, value } of this.entriesDb.getRange({ start: lo, end: hi, transaction: this.readTxn })) {
       if (key !== next) throw new CairnError('Corrupt', `raft log: expected entry ${next}, found ${key}`);
       const e = decodeEntry(key, value);
       bytes += e.data.byteLength;
@@ -159,7 +167,7 @@ export class LmdbRaftStorage implements RaftLogStore {
     if (index === this.logStart.index) return this.logStart.term;
     if (index < this.logStart.index) throw new RaftCompactedError(`term(${index}): compacted through ${this.logStart.index}`);
     if (index > this.last) throw new RaftUnavailableError(`term(${index}): last index is ${this.last}`);
-    const value = this.entriesDb.get(index);
+    const value = this.entriesDb.get(index, { transaction: this.readTxn });
     if (!value) throw new CairnError('Corrupt', `raft log: entry ${index} missing`);
     return decodeEntry(index, value).term;
   }
@@ -174,7 +182,7 @@ export class LmdbRaftStorage implements RaftLogStore {
 
   snapshot(): Snapshot {
     this.checkOpen();
-    const data = this.snapDb.get(KEY_SNAP_DATA);
+    const data = this.snapDb.get(KEY_SNAP_DATA, { transaction: this.readTxn });
     return { meta: cloneSnapMeta(this.snapMeta), data: data ? toPlainBytes(data) : new Uint8Array(0) };
   }
 
@@ -202,7 +210,7 @@ export class LmdbRaftStorage implements RaftLogStore {
       const encoded = ents.map((e) => encodeEntry(e));
       const newLast = first === undefined ? this.last : first + ents.length - 1;
       const oldLast = this.last;
-      await this.entriesDb.batch(() => {
+      await this.commit(() => {
         if (hs) this.metaDb.put(KEY_HARD_STATE, encodeHardState(hs));
         // Conflict truncation: drop the stored suffix beyond the new last entry; the rest of the
         // overlapped range is overwritten by the puts below.
@@ -232,7 +240,7 @@ export class LmdbRaftStorage implements RaftLogStore {
       // restart between this write and the next hardState save still has commit >= firstIndex-1.
       const hs: HardState | null = this.hs.commit < meta.index ? { ...this.hs, commit: meta.index } : null;
       const data = snap.data;
-      await this.entriesDb.batch(() => {
+      await this.commit(() => {
         for (let i = dropFrom; i <= dropTo; i++) this.entriesDb.remove(i);
         this.metaDb.put(KEY_SNAP_META, encodeSnapMeta(meta));
         this.metaDb.put(KEY_LOG_START, encodeLogStart(logStart));
@@ -260,7 +268,7 @@ export class LmdbRaftStorage implements RaftLogStore {
       const logStart: LogStart | null = compactIndex > this.logStart.index ? { index: compactIndex, term: this.term(compactIndex) } : null;
       const dropFrom = this.logStart.index + 1;
       const data = snap.data;
-      await this.entriesDb.batch(() => {
+      await this.commit(() => {
         if (logStart) {
           for (let i = dropFrom; i <= logStart.index; i++) this.entriesDb.remove(i);
           this.metaDb.put(KEY_LOG_START, encodeLogStart(logStart));
@@ -279,7 +287,7 @@ export class LmdbRaftStorage implements RaftLogStore {
       if (this.bootstrapped) return;
       assert(this.last === 0 && this.logStart.index === 0, 'bootstrap: log is not empty');
       const meta: SnapshotMeta = { index: 0, term: 0, conf: cloneConf(conf) };
-      await this.entriesDb.batch(() => {
+      await this.commit(() => {
         this.metaDb.put(KEY_SNAP_META, encodeSnapMeta(meta));
         this.metaDb.put(KEY_LOG_START, encodeLogStart({ index: 0, term: 0 }));
       });
@@ -292,10 +300,22 @@ export class LmdbRaftStorage implements RaftLogStore {
     if (this.closed) return;
     this.closed = true;
     await this.writeTail.catch(() => undefined);
+    this.readTxn.done();
     await this.env.close();
   }
 
   // -------------------------------------------------------------------------------------------
+
+  /**
+   * Queue `writes` as ONE LMDB transaction and wait for its durable commit; then re-pin the read
+   * snapshot (the caller updates the caches right after, in the same synchronous continuation).
+   */
+  private async commit(writes: () => void): Promise<void> {
+    await this.entriesDb.batch(writes);
+    const old = this.readTxn;
+    this.readTxn = this.env.useReadTransaction();
+    old.done();
+  }
 
   /** Run `op` after every earlier write settled; a failed write does not block later ones. */
   private enqueue(op: () => Promise<void>): Promise<void> {

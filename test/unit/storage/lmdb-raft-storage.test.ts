@@ -59,6 +59,28 @@ describe('LmdbRaftStorage', () => {
     expect(await countEntries()).toBe(3);
   });
 
+  it('reads stay consistent with lastIndex while a truncating save commits on the write thread', async () => {
+    const { storage: s } = await fresh();
+    const mk = (lo: number, hi: number, term: number): Entry[] =>
+      Array.from({ length: hi - lo }, (_, i) => ({ index: lo + i, term, type: EntryType.Normal, data: new Uint8Array([term]) }));
+    await s.save(null, mk(1, 11, 1), true);
+    const pending = s.save(null, mk(5, 7, 2), true);
+    // Let the batch be queued and the write thread start (next macrotask), then block the event
+    // loop while it commits: the promise cannot resolve yet, so reads must still show the old
+    // log, whole — never the truncated one under the old lastIndex.
+    for (let i = 0; i < 5; i++) await Promise.resolve();
+    await new Promise((resolve) => setImmediate(resolve));
+    const blocker = new Int32Array(new SharedArrayBuffer(4));
+    for (let i = 0; i < 10; i++) {
+      Atomics.wait(blocker, 0, 0, 5);
+      expect(s.lastIndex()).toBe(10);
+      expect(s.entries(1, s.lastIndex() + 1, Infinity).map((e) => e.term)).toEqual([1, 1, 1, 1, 1, 1, 1, 1, 1, 1]);
+    }
+    await pending;
+    expect(s.entries(1, s.lastIndex() + 1, Infinity).map((e) => e.term)).toEqual([1, 1, 1, 1, 2, 2]);
+    await s.close();
+  });
+
   it('refuses use after close', async () => {
     const { storage: s } = await fresh();
     await s.close();
