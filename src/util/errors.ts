@@ -13,6 +13,7 @@ export const ERROR_CODES = {
   IsADirectory: { status: 409, message: 'is a directory' },
   NotEmpty: { status: 409, message: 'directory not empty' },
   PreconditionFailed: { status: 412, message: 'precondition failed' },
+  TooLarge: { status: 413, message: 'request or field too large' },
   RangeNotSatisfiable: { status: 416, message: 'range not satisfiable' },
   NotLeader: { status: 503, message: 'not the leader' },
   Unavailable: { status: 503, message: 'service unavailable' },
@@ -21,6 +22,7 @@ export const ERROR_CODES = {
   ConfChangeInProgress: { status: 409, message: 'a membership change is already in progress' },
   LearnerNotCaughtUp: { status: 409, message: 'learner has not caught up with the leader' },
   Corrupt: { status: 500, message: 'data failed its checksum' },
+  NoSpace: { status: 507, message: 'no space left on the chunk servers' },
   ProtocolError: { status: 400, message: 'malformed message' },
   Internal: { status: 500, message: 'internal error' },
 } as const satisfies Record<string, { status: number; message: string }>;
