@@ -11,7 +11,7 @@ import { RaftRuntime } from '../consensus/raft-runtime.js';
 import { secureRandomBytes, systemClock, systemRng, systemTimers } from '../env/system.js';
 import { NetServer, PeerTransport } from '../net/index.js';
 import type { RaftConfig } from '../raft/types.js';
-import { LmdbKvStore } from '../storage/lmdb-kv-store.js';
+import { LmdbStateStore } from '../storage/lmdb-state-store.js';
 import { LmdbRaftStorage } from '../storage/lmdb-raft-storage.js';
 import { CairnError } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
@@ -56,7 +56,7 @@ export async function startMetaServer(opts: MetaServerOptions, logger: Logger, o
   const { host, port } = parseHostPort(opts.listen);
   mkdirSync(opts.dir, { recursive: true });
   const storage = await LmdbRaftStorage.open(join(opts.dir, 'raft'));
-  const stateStore = await LmdbKvStore.open(join(opts.dir, 'state'));
+  const stateStore = await LmdbStateStore.open(join(opts.dir, 'state'));
   const machine = new KvStateMachine(stateStore);
   const transport = new PeerTransport(
     { timers: systemTimers, rng: systemRng, logger: log.child({ component: 'peer-transport' }) },
