@@ -1,0 +1,31 @@
+/**
+ * Public face of placement: a consistent-hash ring with virtual nodes (pure).
+ *
+ *   const ring = Ring.build({ version: 1, vnodesPerWeight: DEFAULT_VNODES_PER_WEIGHT, servers });
+ *   place(ring, chunkId, 3)           → ['c4', 'c1', 'c7']  where new replicas go (up servers, distinct zones first)
+ *   owners(ring, chunkId, 3)          → the same walk ignoring state (where data sat with everyone up)
+ *   preferenceList(ring, chunkId)     → every up server in failover order (handoffs after the first R)
+ *   readOrder(ring, chunkId, 3)       → place() then non-dead owners(): where to try a read
+ *   addServer / removeServer / setState / setWeight(ring, ...) → new Ring, version + 1
+ *   encodeRingLayout / decodeRingLayout (msgpack, validated; ProtocolError on bad input)
+ *   movePlan(oldRing, newRing, chunkIds, R), idealMoveFraction(oldRing, newRing)
+ *
+ * Weights are relative (1 = one standard server); each server gets
+ * max(1, round(weight × vnodesPerWeight)) vnodes, so a change touches only that server's vnodes.
+ */
+export {
+  Ring,
+  RING_LIMITS,
+  DEFAULT_VNODES_PER_WEIGHT,
+  SERVER_STATES,
+  validateLayout,
+  validateServer,
+  validateReplicas,
+  vnodeCountOf,
+} from './ring.js';
+export type { RingLayout, RingServer, ServerState } from './ring.js';
+export { place, owners, preferenceList, readOrder, chunkPoint, CHUNK_ID_CHARS_MAX } from './place.js';
+export { addServer, removeServer, setState, setWeight, emptyRing } from './ring-edit.js';
+export { encodeRingLayout, decodeRingLayout, ringLayoutToValue, ringLayoutFromValue, RING_CODEC_VERSION } from './ring-codec.js';
+export { movePlan, idealMoveFraction, idealShares } from './move-plan.js';
+export type { ChunkMove, MovePlan } from './move-plan.js';
