@@ -1,0 +1,752 @@
+/**
+ * Chunk replicas as plain files, checksummed per segment, written atomically and durably.
+ *
+ * On-disk layout (under `dir`):
+ *   chunks/<first 2 hex digits of id>/<id>   one file per replica: data ‖ table ‖ footer
+ *   tmp/<id>.<8 hex>                         uploads in progress; whatever is here at open is a
+ *                                            crash leftover and is removed
+ * Chunk ids are exactly 32 lowercase hex digits (util/chunk-id.ts); nothing else becomes a path.
+ *
+ * Replica file format (version 1), all integers big-endian:
+ *   [0, size)                    the chunk's bytes, so a read at offset o is a file read at o
+ *   [size, size + 4·n)           n = ceil(size / segmentBytes) CRC-32C values, one per segment
+ *                                (the last segment may be short; a 0-byte chunk has none)
+ *   [size + 4·n, +32)            footer:
+ *        0  magic 'CRNC' (4)   4  version u8 = 1   5  reserved (3 zero bytes)
+ *        8  segmentBytes u32  12  size u64          20  whole-chunk CRC-32C u32
+ *       24  reserved u32 = 0  28  CRC-32C of (table ‖ footer bytes 0..28)
+ * The table travels in the same file as the data, and the file reaches its final name only by
+ * rename after an fsync, so data and checksums can never disagree after a crash: either the
+ * whole replica is there or none of it. The file length must equal size + 4·n + 32 exactly, so a
+ * truncated file is detected before a byte is served.
+ *
+ * Write: stream into tmp/ (CRCs computed on the way), write table + footer, fsync, rename into
+ * chunks/xx/, fsync that directory. Aborts, errors, size or CRC mismatches remove the temp file.
+ * Writes are idempotent: an identical replica already in place (same size and whole CRC) is a
+ * success (`created: false`); a different one is AlreadyExists; an existing replica whose
+ * table/footer is damaged is replaced.
+ *
+ * Read: a Readable of [start, end) that reads whole segments (batched up to readBatchBytes) and
+ * checks each segment's CRC before pushing any byte of it; a range read touches only its own
+ * segments. On a mismatch the stream fails with CairnError('Corrupt') — bytes of earlier,
+ * verified segments have already been delivered — and the chunk is recorded as corrupt
+ * (`corruptChunks()`, `onCorrupt`) so the chunk server can report it. Decision: ranges whose
+ * segments verify are still served from a replica known to be corrupt elsewhere (every byte
+ * served has passed its own CRC); the replica is reported and replaced by repair.
+ *
+ * Space: `space()` from fs.statfs; a write is refused up front with CairnError('NoSpace') when
+ * free − (bytes reserved by writes in flight) − size < reserveBytes, and ENOSPC/EDQUOT during a
+ * write become NoSpace too (the temp file removed).
+ */
+import { mkdir, open, opendir, readdir, rename, rm, stat, statfs, unlink, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Readable, addAbortSignal } from 'node:stream';
+import type { Clock, Timers } from '../env/clock.js';
+import type { Rng } from '../env/rng.js';
+import { assert } from '../util/assert.js';
+import { isChunkId } from '../util/chunk-id.js';
+import { crc32c } from '../util/crc32c.js';
+import { CairnError, isCairnError } from '../util/errors.js';
+import type { Logger } from '../util/logger.js';
+
+export const CHUNK_FORMAT_VERSION = 1;
+export const CHUNK_FOOTER_BYTES = 32;
+export const SEGMENT_BYTES_DEFAULT = 64 * 1024;
+export const CHUNK_BYTES_MAX_DEFAULT = 64 * 1024 * 1024;
+const MAGIC = 0x43524e43; // 'CRNC'
+/** Buffered bytes before one writev to the temp file. */
+const WRITE_BATCH_BYTES = 1024 * 1024;
+
+export interface ChunkStoreComponents {
+  /** For temp-file names. */
+  rng: Rng;
+  /** For throttled verify(). */
+  clock: Clock;
+  timers: Timers;
+  logger: Logger;
+  /** Called once per chunk when a replica is first found corrupt (read, stat or verify). */
+  onCorrupt?: (id: string, reason: string) => void;
+}
+
+export interface ChunkStoreOptions {
+  dir: string;
+  /** Largest replica accepted. @default 64 MiB */
+  chunkBytesMax?: number;
+  /** Checksum segment for new replicas (each replica records its own). @default 64 KiB */
+  segmentBytes?: number;
+  /** Free bytes to keep on the filesystem; writes that would dip below get NoSpace. @default 0 */
+  reserveBytes?: number;
+  /** Bytes read from disk per step of a read stream (rounded to whole segments). @default 1 MiB */
+  readBatchBytes?: number;
+}
+
+export interface ChunkMeta {
+  id: string;
+  size: number;
+  crc32c: number;
+  segmentBytes: number;
+}
+
+export interface ChunkPutOptions {
+  /** Expected size: any other length aborts the write (InvalidArgument). */
+  size?: number;
+  /** Expected whole-chunk CRC-32C: a mismatch aborts the write (Corrupt). */
+  crc32c?: number;
+  signal?: AbortSignal;
+}
+
+export interface ChunkPutResult extends ChunkMeta {
+  /** False when an identical replica was already in place. */
+  created: boolean;
+}
+
+export interface ChunkReadOptions {
+  /** First byte, inclusive. @default 0 */
+  start?: number;
+  /** End, exclusive. @default size */
+  end?: number;
+  signal?: AbortSignal;
+}
+
+export interface ChunkRead {
+  meta: ChunkMeta;
+  start: number;
+  end: number;
+  /** Verified bytes of [start, end). The caller must consume or destroy it (it holds a file handle). */
+  stream: Readable;
+}
+
+export interface ChunkVerifyOptions {
+  /** Read at most this fast (the scrubber's throttle). @default unlimited */
+  bytesPerSecMax?: number;
+  signal?: AbortSignal;
+}
+
+export type ChunkVerifyResult = { ok: true; meta: ChunkMeta } | { ok: false; reason: string };
+
+export interface ChunkSpace {
+  /** Filesystem size. */
+  capacityBytes: number;
+  /** Bytes available to us on the filesystem. */
+  freeBytes: number;
+  /** Bytes of replica files (data + tables) this store holds. */
+  usedBytes: number;
+  chunks: number;
+  /** Free space is below the reserve: the server should refuse new chunks and say so. */
+  full: boolean;
+}
+
+interface Trailer {
+  size: number;
+  crc: number;
+  segmentBytes: number;
+  /** Segment CRCs. */
+  table: Uint32Array;
+}
+
+class CorruptReplica extends Error {}
+
+export class ChunkStore {
+  private readonly chunksDir: string;
+  private readonly tmpDir: string;
+  private readonly chunkBytesMax: number;
+  private readonly segmentBytes: number;
+  private readonly reserveBytes: number;
+  private readonly readBatchBytes: number;
+  private readonly corrupt = new Set<string>();
+  private readonly locks = new Map<string, Promise<void>>();
+  private inflightReservedBytes = 0;
+  private usedBytes = 0;
+  private chunkCount = 0;
+  private readonly log: Logger;
+
+  private constructor(
+    private readonly components: ChunkStoreComponents,
+    options: ChunkStoreOptions,
+  ) {
+    this.chunksDir = join(options.dir, 'chunks');
+    this.tmpDir = join(options.dir, 'tmp');
+    this.chunkBytesMax = options.chunkBytesMax ?? CHUNK_BYTES_MAX_DEFAULT;
+    this.segmentBytes = options.segmentBytes ?? SEGMENT_BYTES_DEFAULT;
+    this.reserveBytes = options.reserveBytes ?? 0;
+    this.readBatchBytes = options.readBatchBytes ?? 1024 * 1024;
+    this.log = components.logger.child({ component: 'chunk-store' });
+    assert(Number.isSafeInteger(this.chunkBytesMax) && this.chunkBytesMax >= 0, 'chunkBytesMax');
+    assert(Number.isInteger(this.segmentBytes) && this.segmentBytes >= 512 && this.segmentBytes <= 2 ** 31, 'segmentBytes');
+    assert(this.reserveBytes >= 0, 'reserveBytes');
+    assert(this.readBatchBytes > 0, 'readBatchBytes');
+  }
+
+  /**
+   * Opens (creating) the store: makes the 256 prefix directories, removes temp files left by a
+   * crash, and counts the replicas and their bytes (one stat per replica).
+   */
+  static async open(components: ChunkStoreComponents, options: ChunkStoreOptions): Promise<ChunkStore> {
+    const s = new ChunkStore(components, options);
+    await s.init();
+    return s;
+  }
+
+  private async init(): Promise<void> {
+    await mkdir(this.tmpDir, { recursive: true });
+    await mkdir(this.chunksDir, { recursive: true });
+    for (let p = 0; p < 256; p++) await mkdir(join(this.chunksDir, prefixOf(p)), { recursive: true });
+    await fsyncDir(this.chunksDir);
+    let leftovers = 0;
+    for (const name of await readdir(this.tmpDir)) {
+      await rm(join(this.tmpDir, name), { force: true, recursive: true });
+      leftovers++;
+    }
+    if (leftovers > 0) {
+      await fsyncDir(this.tmpDir);
+      this.log.info('removed temp files left by a crash', { count: leftovers });
+    }
+    for await (const id of this.list()) {
+      try {
+        const st = await stat(this.pathOf(id));
+        this.usedBytes += st.size;
+        this.chunkCount++;
+      } catch (e) {
+        if (!isErrno(e, 'ENOENT')) throw e;
+      }
+    }
+  }
+
+  get options(): { chunkBytesMax: number; segmentBytes: number; reserveBytes: number } {
+    return { chunkBytesMax: this.chunkBytesMax, segmentBytes: this.segmentBytes, reserveBytes: this.reserveBytes };
+  }
+
+  /**
+   * Stores a replica from `source`, returning once it is durable (fsynced and renamed, directory
+   * fsynced). Throws InvalidArgument (bad id, size mismatch), TooLarge (over chunkBytesMax),
+   * Corrupt (CRC mismatch), AlreadyExists (a different replica under this id), NoSpace, or the
+   * source's own error / the signal's AbortError; in every failure case nothing is left behind.
+   */
+  async put(id: string, source: Readable | AsyncIterable<Uint8Array>, opts: ChunkPutOptions = {}): Promise<ChunkPutResult> {
+    checkId(id);
+    const expectSize = opts.size;
+    if (expectSize !== undefined) {
+      if (!Number.isSafeInteger(expectSize) || expectSize < 0) throw new CairnError('InvalidArgument', `bad chunk size ${expectSize}`);
+      if (expectSize > this.chunkBytesMax) throw new CairnError('TooLarge', `chunk of ${expectSize} bytes exceeds the limit of ${this.chunkBytesMax}`);
+    }
+    if (opts.crc32c !== undefined) assert(Number.isInteger(opts.crc32c) && opts.crc32c >= 0 && opts.crc32c <= 0xffffffff, 'crc32c');
+    const reserve = expectSize ?? 0;
+    await this.checkSpace(reserve);
+    this.inflightReservedBytes += reserve;
+    const tmpPath = join(this.tmpDir, `${id}.${this.components.rng.int(2 ** 32).toString(16).padStart(8, '0')}`);
+    let fh: FileHandle | null = null;
+    try {
+      const input = source instanceof Readable ? source : Readable.from(source, { objectMode: false });
+      if (opts.signal) addAbortSignal(opts.signal, input);
+      fh = await open(tmpPath, 'wx', 0o644);
+      const trailer = await this.writeData(fh, input, expectSize);
+      if (expectSize !== undefined && trailer.size !== expectSize)
+        throw new CairnError('InvalidArgument', `chunk is ${trailer.size} bytes, expected ${expectSize}`);
+      if (opts.crc32c !== undefined && trailer.crc !== opts.crc32c >>> 0)
+        throw new CairnError('Corrupt', 'chunk data does not match the expected CRC-32C');
+      await fh.write(encodeTrailer(trailer));
+      await fh.sync();
+      await fh.close();
+      fh = null;
+      opts.signal?.throwIfAborted();
+      return await this.withLock(id, () => this.commit(id, tmpPath, trailer));
+    } catch (e) {
+      if (fh) await fh.close().catch(() => undefined);
+      await unlink(tmpPath).catch(() => undefined);
+      if (isErrno(e, 'ENOSPC') || isErrno(e, 'EDQUOT')) throw new CairnError('NoSpace', 'the chunk disk is full');
+      throw e;
+    } finally {
+      this.inflightReservedBytes -= reserve;
+    }
+  }
+
+  /** Streams `input` into `fh`, computing per-segment and whole CRCs. Returns the trailer fields. */
+  private async writeData(fh: FileHandle, input: AsyncIterable<unknown>, expectSize: number | undefined): Promise<Trailer> {
+    const seg = this.segmentBytes;
+    const table: number[] = [];
+    let whole = 0;
+    let segCrc = 0;
+    let segFill = 0;
+    let size = 0;
+    let pending: Buffer[] = [];
+    let pendingBytes = 0;
+    const limit = expectSize ?? this.chunkBytesMax;
+    for await (const raw of input) {
+      const buf = toBuffer(raw);
+      if (buf.length === 0) continue;
+      size += buf.length;
+      if (size > limit) {
+        if (expectSize !== undefined && size <= this.chunkBytesMax) throw new CairnError('InvalidArgument', `chunk is longer than the expected ${expectSize} bytes`);
+        throw new CairnError('TooLarge', `chunk exceeds the limit of ${this.chunkBytesMax} bytes`);
+      }
+      whole = crc32c(buf, whole);
+      let off = 0;
+      while (off < buf.length) {
+        const n = Math.min(seg - segFill, buf.length - off);
+        segCrc = crc32c(buf.subarray(off, off + n), segCrc);
+        segFill += n;
+        off += n;
+        if (segFill === seg) {
+          table.push(segCrc);
+          segCrc = 0;
+          segFill = 0;
+        }
+      }
+      pending.push(buf);
+      pendingBytes += buf.length;
+      if (pendingBytes >= WRITE_BATCH_BYTES) {
+        await writeAll(fh, pending);
+        pending = [];
+        pendingBytes = 0;
+      }
+    }
+    if (pending.length > 0) await writeAll(fh, pending);
+    if (segFill > 0) table.push(segCrc);
+    return { size, crc: whole, segmentBytes: seg, table: Uint32Array.from(table) };
+  }
+
+  /** Under the id's lock: keep an identical replica, refuse a different one, else rename into place. */
+  private async commit(id: string, tmpPath: string, t: Trailer): Promise<ChunkPutResult> {
+    const finalPath = this.pathOf(id);
+    const meta: ChunkMeta = { id, size: t.size, crc32c: t.crc, segmentBytes: t.segmentBytes };
+    let replacing = false;
+    let oldBytes = 0;
+    try {
+      const old = await this.readTrailerAt(finalPath);
+      if (old.trailer.size === t.size && old.trailer.crc === t.crc) {
+        await unlink(tmpPath);
+        return { ...meta, created: false };
+      }
+      throw new CairnError('AlreadyExists', `a different replica of chunk ${id} is already stored`);
+    } catch (e) {
+      if (e instanceof CorruptReplica) {
+        this.log.warn('replacing a replica with a damaged table', { id, reason: e.message });
+        replacing = true;
+        oldBytes = (await stat(finalPath)).size;
+      } else if (!isErrno(e, 'ENOENT')) {
+        throw e;
+      }
+    }
+    await rename(tmpPath, finalPath);
+    await fsyncDir(join(this.chunksDir, id.slice(0, 2)));
+    if (replacing) {
+      this.usedBytes -= oldBytes;
+      this.chunkCount--;
+      this.corrupt.delete(id);
+    }
+    this.usedBytes += fileBytesOf(t.size, t.segmentBytes);
+    this.chunkCount++;
+    return { ...meta, created: true };
+  }
+
+  /**
+   * Opens a verified read of [start, end). Throws InvalidArgument (bad id), NotFound,
+   * RangeNotSatisfiable (not 0 ≤ start ≤ end ≤ size), Corrupt (damaged table/footer or truncated
+   * file). The stream itself fails with Corrupt at the first segment that does not match.
+   */
+  async read(id: string, opts: ChunkReadOptions = {}): Promise<ChunkRead> {
+    checkId(id);
+    const { fh, trailer } = await this.openReplica(id);
+    try {
+      const start = opts.start ?? 0;
+      const end = opts.end ?? trailer.size;
+      if (!Number.isSafeInteger(start) || !Number.isSafeInteger(end) || start < 0 || end < start || end > trailer.size)
+        throw new CairnError('RangeNotSatisfiable', `range [${start}, ${end}) of a ${trailer.size}-byte chunk`);
+      const stream = new SegmentReader(fh, trailer, start, end, this.readBatchBytes, (reason) => this.markCorrupt(id, reason));
+      if (opts.signal) addAbortSignal(opts.signal, stream);
+      return { meta: metaOf(id, trailer), start, end, stream };
+    } catch (e) {
+      await fh.close().catch(() => undefined);
+      throw e;
+    }
+  }
+
+  /** The replica's metadata (from its footer, table checked), or null when absent. Throws Corrupt. */
+  async stat(id: string): Promise<ChunkMeta | null> {
+    checkId(id);
+    try {
+      const { trailer } = await this.readTrailerAt(this.pathOf(id));
+      return metaOf(id, trailer);
+    } catch (e) {
+      if (isErrno(e, 'ENOENT')) return null;
+      if (e instanceof CorruptReplica) {
+        this.markCorrupt(id, e.message);
+        throw new CairnError('Corrupt', `chunk ${id}: ${e.message}`);
+      }
+      throw e;
+    }
+  }
+
+  /** Removes a replica durably (directory fsynced). Returns false if there was none. */
+  async delete(id: string): Promise<boolean> {
+    checkId(id);
+    return this.withLock(id, async () => {
+      const p = this.pathOf(id);
+      let bytes: number;
+      try {
+        bytes = (await stat(p)).size;
+        await unlink(p);
+      } catch (e) {
+        if (isErrno(e, 'ENOENT')) return false;
+        throw e;
+      }
+      await fsyncDir(join(this.chunksDir, id.slice(0, 2)));
+      this.usedBytes -= bytes;
+      this.chunkCount--;
+      this.corrupt.delete(id);
+      return true;
+    });
+  }
+
+  /**
+   * Every stored chunk id, prefix directory by prefix directory (ids sharing a prefix come in
+   * directory order, not sorted). Memory stays bounded: one directory handle at a time. Replicas
+   * written or deleted during the scan may or may not appear.
+   */
+  async *list(): AsyncGenerator<string> {
+    for (let p = 0; p < 256; p++) {
+      const prefix = prefixOf(p);
+      let dir;
+      try {
+        dir = await opendir(join(this.chunksDir, prefix));
+      } catch (e) {
+        if (isErrno(e, 'ENOENT')) continue;
+        throw e;
+      }
+      for await (const ent of dir) {
+        if (ent.isFile() && isChunkId(ent.name) && ent.name.startsWith(prefix)) yield ent.name;
+      }
+    }
+  }
+
+  /**
+   * Re-reads a whole replica and checks every segment and the whole-chunk CRC (the scrubber).
+   * Throws NotFound when absent. A failed check records the chunk as corrupt.
+   */
+  async verify(id: string, opts: ChunkVerifyOptions = {}): Promise<ChunkVerifyResult> {
+    checkId(id);
+    let opened: { fh: FileHandle; trailer: Trailer };
+    try {
+      opened = await this.openReplica(id);
+    } catch (e) {
+      if (isCairnError(e, 'Corrupt')) return { ok: false, reason: e.message };
+      throw e;
+    }
+    const { fh, trailer } = opened;
+    const { clock, timers } = this.components;
+    const t0 = clock.nowMs();
+    try {
+      const seg = trailer.segmentBytes;
+      const segsPerBatch = Math.max(1, Math.floor(this.readBatchBytes / seg));
+      const buf = Buffer.allocUnsafe(Math.min(trailer.size, segsPerBatch * seg));
+      let whole = 0;
+      for (let s = 0; s < trailer.table.length; s += segsPerBatch) {
+        opts.signal?.throwIfAborted();
+        const from = s * seg;
+        const len = Math.min(trailer.size, (s + segsPerBatch) * seg) - from;
+        await readFully(fh, buf, len, from);
+        for (let k = 0; k * seg < len; k++) {
+          const part = buf.subarray(k * seg, Math.min(len, (k + 1) * seg));
+          if (crc32c(part) !== trailer.table[s + k]) {
+            const reason = `segment ${s + k} fails its CRC-32C`;
+            this.markCorrupt(id, reason);
+            return { ok: false, reason };
+          }
+        }
+        whole = crc32c(buf.subarray(0, len), whole);
+        if (opts.bytesPerSecMax !== undefined && opts.bytesPerSecMax > 0) {
+          const dueMs = ((from + len) / opts.bytesPerSecMax) * 1000 - (clock.nowMs() - t0);
+          if (dueMs > 1) await sleep(timers, dueMs, opts.signal);
+        }
+      }
+      if (whole !== trailer.crc) {
+        const reason = 'whole-chunk CRC-32C does not match';
+        this.markCorrupt(id, reason);
+        return { ok: false, reason };
+      }
+      return { ok: true, meta: metaOf(id, trailer) };
+    } catch (e) {
+      if (e instanceof CorruptReplica) {
+        this.markCorrupt(id, e.message);
+        return { ok: false, reason: e.message };
+      }
+      throw e;
+    } finally {
+      await fh.close().catch(() => undefined);
+    }
+  }
+
+  /** Space on the chunk filesystem and what this store holds. */
+  async space(): Promise<ChunkSpace> {
+    const fs = await statfs(this.chunksDir);
+    const freeBytes = fs.bavail * fs.bsize;
+    return {
+      capacityBytes: fs.blocks * fs.bsize,
+      freeBytes,
+      usedBytes: this.usedBytes,
+      chunks: this.chunkCount,
+      full: freeBytes - this.inflightReservedBytes < this.reserveBytes,
+    };
+  }
+
+  /** Chunks found corrupt since open (or since their replica was deleted / replaced). */
+  corruptChunks(): string[] {
+    return [...this.corrupt];
+  }
+
+  private markCorrupt(id: string, reason: string): void {
+    if (this.corrupt.has(id)) return;
+    this.corrupt.add(id);
+    this.log.warn('corrupt replica', { id, reason });
+    this.components.onCorrupt?.(id, reason);
+  }
+
+  private async checkSpace(bytes: number): Promise<void> {
+    const fs = await statfs(this.chunksDir);
+    const free = fs.bavail * fs.bsize - this.inflightReservedBytes;
+    if (free - bytes < this.reserveBytes)
+      throw new CairnError('NoSpace', `only ${free} bytes free, ${bytes} needed above a reserve of ${this.reserveBytes}`);
+  }
+
+  private pathOf(id: string): string {
+    return join(this.chunksDir, id.slice(0, 2), id);
+  }
+
+  /** Opens a replica and checks its trailer. NotFound / Corrupt (recorded) as CairnErrors. */
+  private async openReplica(id: string): Promise<{ fh: FileHandle; trailer: Trailer }> {
+    let fh: FileHandle;
+    try {
+      fh = await open(this.pathOf(id), 'r');
+    } catch (e) {
+      if (isErrno(e, 'ENOENT')) throw new CairnError('NotFound', `chunk ${id} not found`);
+      throw e;
+    }
+    try {
+      return { fh, trailer: await readTrailer(fh) };
+    } catch (e) {
+      await fh.close().catch(() => undefined);
+      if (e instanceof CorruptReplica) {
+        this.markCorrupt(id, e.message);
+        throw new CairnError('Corrupt', `chunk ${id}: ${e.message}`);
+      }
+      throw e;
+    }
+  }
+
+  private async readTrailerAt(path: string): Promise<{ trailer: Trailer }> {
+    const fh = await open(path, 'r');
+    try {
+      return { trailer: await readTrailer(fh) };
+    } finally {
+      await fh.close();
+    }
+  }
+
+  /** Runs `fn` after every earlier holder of `id`'s lock (commit and delete of one id never interleave). */
+  private async withLock<T>(id: string, fn: () => Promise<T>): Promise<T> {
+    const prev = this.locks.get(id) ?? Promise.resolve();
+    let release!: () => void;
+    const mine = new Promise<void>((r) => (release = r));
+    const tail = prev.then(() => mine);
+    this.locks.set(id, tail);
+    await prev;
+    try {
+      return await fn();
+    } finally {
+      release();
+      if (this.locks.get(id) === tail) this.locks.delete(id);
+    }
+  }
+}
+
+/**
+ * A Readable of verified bytes [start, end): reads whole segments in batches with positioned
+ * reads into a fresh buffer (pushed slices reference it), checks each segment before pushing.
+ */
+class SegmentReader extends Readable {
+  private nextSeg: number;
+  private readonly lastSeg: number; // exclusive
+  private readonly segsPerBatch: number;
+  private busy = false;
+
+  constructor(
+    private readonly fh: FileHandle,
+    private readonly t: Trailer,
+    private readonly start: number,
+    private readonly end: number,
+    batchBytes: number,
+    private readonly onCorrupt: (reason: string) => void,
+  ) {
+    super({ highWaterMark: Math.max(batchBytes, t.segmentBytes) });
+    this.nextSeg = Math.floor(start / t.segmentBytes);
+    this.lastSeg = end > start ? Math.ceil(end / t.segmentBytes) : this.nextSeg;
+    this.segsPerBatch = Math.max(1, Math.floor(batchBytes / t.segmentBytes));
+  }
+
+  override _read(): void {
+    if (this.busy) return;
+    if (this.nextSeg >= this.lastSeg) {
+      this.push(null);
+      return;
+    }
+    this.busy = true;
+    this.readBatch().catch((e: unknown) => {
+      this.busy = false;
+      if (e instanceof CorruptReplica) {
+        this.onCorrupt(e.message);
+        e = new CairnError('Corrupt', e.message);
+      }
+      this.destroy(e instanceof Error ? e : new Error(String(e)));
+    });
+  }
+
+  /**
+   * Reads one batch of segments, verifies them, then pushes their bytes. `busy` is cleared
+   * before pushing, so the stream machinery may ask for the next batch as soon as it wants one.
+   */
+  private async readBatch(): Promise<void> {
+    const seg = this.t.segmentBytes;
+    const first = this.nextSeg;
+    const last = Math.min(this.lastSeg, first + this.segsPerBatch);
+    const from = first * seg;
+    const to = Math.min(this.t.size, last * seg);
+    const buf = Buffer.allocUnsafe(to - from);
+    await readFully(this.fh, buf, to - from, from);
+    if (this.destroyed) return;
+    const slices: Buffer[] = [];
+    let bad: string | null = null;
+    for (let s = first; s < last; s++) {
+      const segFrom = s * seg - from;
+      const segTo = Math.min(to - from, segFrom + seg);
+      if (crc32c(buf.subarray(segFrom, segTo)) !== this.t.table[s]) {
+        bad = `segment ${s} fails its CRC-32C`;
+        break;
+      }
+      slices.push(buf.subarray(Math.max(this.start, s * seg) - from, Math.min(this.end, s * seg + seg) - from));
+    }
+    this.nextSeg = last;
+    this.busy = false;
+    for (const b of slices) this.push(b);
+    if (bad !== null) {
+      this.onCorrupt(bad);
+      throw new CairnError('Corrupt', bad);
+    }
+    if (this.nextSeg >= this.lastSeg) this.push(null);
+  }
+
+  override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
+    this.fh.close().then(
+      () => cb(err),
+      () => cb(err),
+    );
+  }
+}
+
+function encodeTrailer(t: Trailer): Buffer {
+  const n = t.table.length;
+  const out = Buffer.alloc(n * 4 + CHUNK_FOOTER_BYTES);
+  for (let i = 0; i < n; i++) out.writeUInt32BE(t.table[i]!, i * 4);
+  const f = n * 4;
+  out.writeUInt32BE(MAGIC, f);
+  out.writeUInt8(CHUNK_FORMAT_VERSION, f + 4);
+  out.writeUInt32BE(t.segmentBytes, f + 8);
+  out.writeBigUInt64BE(BigInt(t.size), f + 12);
+  out.writeUInt32BE(t.crc >>> 0, f + 20);
+  out.writeUInt32BE(crc32c(out.subarray(0, f + 28)), f + 28);
+  return out;
+}
+
+/** Reads and checks a replica's table and footer. Throws CorruptReplica with the reason. */
+async function readTrailer(fh: FileHandle): Promise<Trailer> {
+  const fileBytes = (await fh.stat()).size;
+  if (fileBytes < CHUNK_FOOTER_BYTES) throw new CorruptReplica(`file of ${fileBytes} bytes is shorter than a footer`);
+  const footer = Buffer.alloc(CHUNK_FOOTER_BYTES);
+  await readFully(fh, footer, CHUNK_FOOTER_BYTES, fileBytes - CHUNK_FOOTER_BYTES);
+  if (footer.readUInt32BE(0) !== MAGIC) throw new CorruptReplica('bad footer magic');
+  if (footer.readUInt8(4) !== CHUNK_FORMAT_VERSION) throw new CorruptReplica(`unknown format version ${footer.readUInt8(4)}`);
+  const segmentBytes = footer.readUInt32BE(8);
+  const size = Number(footer.readBigUInt64BE(12));
+  if (segmentBytes === 0 || !Number.isSafeInteger(size)) throw new CorruptReplica('bad footer fields');
+  const n = Math.ceil(size / segmentBytes);
+  if (fileBytes !== size + n * 4 + CHUNK_FOOTER_BYTES)
+    throw new CorruptReplica(`file is ${fileBytes} bytes, its footer says ${size + n * 4 + CHUNK_FOOTER_BYTES} (truncated or damaged)`);
+  const tableBuf = Buffer.alloc(n * 4);
+  if (n > 0) await readFully(fh, tableBuf, n * 4, size);
+  const check = crc32c(footer.subarray(0, 28), crc32c(tableBuf));
+  if (check !== footer.readUInt32BE(28)) throw new CorruptReplica('table/footer fails its CRC-32C');
+  const table = new Uint32Array(n);
+  for (let i = 0; i < n; i++) table[i] = tableBuf.readUInt32BE(i * 4);
+  return { size, crc: footer.readUInt32BE(20), segmentBytes, table };
+}
+
+function fileBytesOf(size: number, segmentBytes: number): number {
+  return size + Math.ceil(size / segmentBytes) * 4 + CHUNK_FOOTER_BYTES;
+}
+
+async function readFully(fh: FileHandle, buf: Buffer, len: number, position: number): Promise<void> {
+  let off = 0;
+  while (off < len) {
+    const { bytesRead } = await fh.read(buf, off, len - off, position + off);
+    if (bytesRead === 0) throw new CorruptReplica(`unexpected end of file at ${position + off}`);
+    off += bytesRead;
+  }
+}
+
+async function writeAll(fh: FileHandle, bufs: Buffer[]): Promise<void> {
+  const total = bufs.reduce((n, b) => n + b.length, 0);
+  let { bytesWritten } = await fh.writev(bufs);
+  if (bytesWritten === total) return;
+  // Short write (rare): finish with the remainder as one buffer.
+  const rest = Buffer.concat(bufs).subarray(bytesWritten);
+  let off = 0;
+  while (off < rest.length) {
+    ({ bytesWritten } = await fh.write(rest, off, rest.length - off));
+    off += bytesWritten;
+  }
+}
+
+async function fsyncDir(path: string): Promise<void> {
+  const d = await open(path, 'r');
+  try {
+    await d.sync();
+  } finally {
+    await d.close();
+  }
+}
+
+function sleep(timers: Timers, ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onAbort = (): void => {
+      t.cancel();
+      reject(signal!.reason);
+    };
+    const t = timers.setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+function checkId(id: string): void {
+  if (!isChunkId(id)) throw new CairnError('InvalidArgument', 'a chunk id is 32 lowercase hex digits');
+}
+
+function metaOf(id: string, t: Trailer): ChunkMeta {
+  return { id, size: t.size, crc32c: t.crc, segmentBytes: t.segmentBytes };
+}
+
+function prefixOf(p: number): string {
+  return p.toString(16).padStart(2, '0');
+}
+
+function toBuffer(x: unknown): Buffer {
+  if (Buffer.isBuffer(x)) return x;
+  if (x instanceof Uint8Array) return Buffer.from(x.buffer, x.byteOffset, x.byteLength);
+  if (typeof x === 'string') return Buffer.from(x);
+  throw new CairnError('InvalidArgument', 'chunk source must yield bytes');
+}
+
+function isErrno(e: unknown, code: string): boolean {
+  return typeof e === 'object' && e !== null && (e as { code?: unknown }).code === code;
+}

@@ -1,0 +1,237 @@
+import { existsSync, readdirSync, readFileSync, statSync, truncateSync, writeFileSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { PassThrough, Readable } from 'node:stream';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { CHUNK_FOOTER_BYTES, type ChunkStore } from '../../../src/storage/chunk-store.js';
+import { crc32c } from '../../../src/util/crc32c.js';
+import { isCairnError } from '../../../src/util/errors.js';
+import { SEG, bytes, cid, collect, openStore, pieces, tempDir } from '../chunk/helpers.js';
+
+let dir: string;
+let cleanup: () => void;
+let store: ChunkStore;
+const corrupted: string[] = [];
+
+beforeEach(async () => {
+  ({ dir, cleanup } = tempDir('chunk-store'));
+  corrupted.length = 0;
+  store = await openStore(dir, { chunkBytesMax: 8 * 1024 * 1024 }, (id) => corrupted.push(id));
+});
+afterEach(() => cleanup());
+
+const fileOf = (id: string): string => join(dir, 'chunks', id.slice(0, 2), id);
+const tmpFiles = (): string[] => readdirSync(join(dir, 'tmp'));
+
+async function expectCode(p: Promise<unknown>, code: string): Promise<void> {
+  const e = await p.then(
+    () => null,
+    (err: unknown) => err,
+  );
+  expect(e, `expected ${code}`).not.toBeNull();
+  expect(isCairnError(e) ? e.code : String(e)).toBe(code);
+}
+
+describe('ChunkStore write and read', () => {
+  for (const size of [0, 1, SEG - 1, SEG, SEG + 1, 3 * 1024 * 1024 + 17]) {
+    it(`round-trips ${size} bytes, whole and in ranges`, async () => {
+      const data = bytes(size, size);
+      const id = cid(size + 1);
+      const r = await store.put(id, pieces(data, 7777), { size, crc32c: crc32c(data) });
+      expect(r).toMatchObject({ id, size, crc32c: crc32c(data), created: true });
+      expect(statSync(fileOf(id)).size).toBe(size + Math.ceil(size / SEG) * 4 + CHUNK_FOOTER_BYTES);
+      expect(await store.stat(id)).toEqual({ id, size, crc32c: crc32c(data), segmentBytes: SEG });
+      const whole = await store.read(id);
+      expect((await collect(whole.stream)).equals(data)).toBe(true);
+      const ranges: Array<[number, number]> = [
+        [0, Math.min(size, 1)],
+        [Math.floor(size / 2), size],
+        [Math.min(size, Math.max(0, SEG - 3)), Math.min(size, SEG + 3)],
+        [size, size],
+      ];
+      for (const [a, b] of ranges) {
+        const rd = await store.read(id, { start: a, end: b });
+        expect((await collect(rd.stream)).equals(data.subarray(a, b))).toBe(true);
+      }
+      expect(tmpFiles()).toEqual([]);
+    });
+  }
+
+  it('refuses ids that are not 32 lowercase hex digits (no path traversal)', async () => {
+    for (const bad of ['../../etc/passwd', '..', '', 'A'.repeat(32), `${cid(1)}/x`, cid(1).slice(1), `${cid(1)}0`, '0'.repeat(31) + '\u0000']) {
+      await expectCode(store.put(bad, pieces(Buffer.from('x'))), 'InvalidArgument');
+      await expectCode(store.read(bad), 'InvalidArgument');
+      await expectCode(store.delete(bad), 'InvalidArgument');
+    }
+  });
+
+  it('a read of a missing chunk is NotFound; a bad range is RangeNotSatisfiable', async () => {
+    await expectCode(store.read(cid(9)), 'NotFound');
+    expect(await store.stat(cid(9))).toBeNull();
+    await store.put(cid(9), pieces(bytes(100)));
+    await expectCode(store.read(cid(9), { start: 50, end: 101 }), 'RangeNotSatisfiable');
+    await expectCode(store.read(cid(9), { start: 60, end: 50 }), 'RangeNotSatisfiable');
+  });
+
+  it('size mismatch, CRC mismatch and over-limit writes leave nothing', async () => {
+    const data = bytes(200_000);
+    await expectCode(store.put(cid(1), pieces(data), { size: 199_999 }), 'InvalidArgument');
+    await expectCode(store.put(cid(1), pieces(data), { size: 200_001 }), 'InvalidArgument');
+    await expectCode(store.put(cid(1), pieces(data), { crc32c: (crc32c(data) ^ 1) >>> 0 }), 'Corrupt');
+    await expectCode(store.put(cid(1), pieces(bytes(8 * 1024 * 1024 + 1))), 'TooLarge');
+    await expectCode(store.put(cid(1), pieces(data), { size: 8 * 1024 * 1024 + 1 }), 'TooLarge');
+    expect(await store.stat(cid(1))).toBeNull();
+    expect(tmpFiles()).toEqual([]);
+    expect((await store.space()).chunks).toBe(0);
+  });
+
+  it('is idempotent: the same bytes again succeed, different bytes are AlreadyExists', async () => {
+    const data = bytes(100_000, 3);
+    expect((await store.put(cid(2), pieces(data))).created).toBe(true);
+    expect((await store.put(cid(2), pieces(data))).created).toBe(false);
+    await expectCode(store.put(cid(2), pieces(bytes(100_000, 4))), 'AlreadyExists');
+    expect((await collect((await store.read(cid(2))).stream)).equals(data)).toBe(true);
+    expect((await store.space()).chunks).toBe(1);
+    expect(tmpFiles()).toEqual([]);
+  });
+
+  it('an aborted or failing source removes the temp file', async () => {
+    const ac = new AbortController();
+    const src = new PassThrough();
+    const p = store.put(cid(3), src, { signal: ac.signal });
+    src.write(bytes(300_000));
+    await new Promise((r) => setImmediate(r));
+    await new Promise((r) => setImmediate(r));
+    expect(tmpFiles().length).toBe(1);
+    ac.abort();
+    await expect(p).rejects.toThrow();
+    expect(tmpFiles()).toEqual([]);
+
+    async function* failing(): AsyncGenerator<Buffer> {
+      yield bytes(100_000);
+      throw new Error('client went away');
+    }
+    await expect(store.put(cid(3), failing())).rejects.toThrow('client went away');
+    expect(tmpFiles()).toEqual([]);
+    expect(await store.stat(cid(3))).toBeNull();
+  });
+
+  it('removes crash leftovers at open and counts what is stored', async () => {
+    await store.put(cid(4), pieces(bytes(1000)));
+    await store.put(cid(5), pieces(bytes(SEG * 2)));
+    writeFileSync(join(dir, 'tmp', `${cid(6)}.deadbeef`), bytes(5000));
+    const again = await openStore(dir);
+    expect(tmpFiles()).toEqual([]);
+    const sp = await again.space();
+    expect(sp.chunks).toBe(2);
+    expect(sp.usedBytes).toBe(statSync(fileOf(cid(4))).size + statSync(fileOf(cid(5))).size);
+    expect(sp.capacityBytes).toBeGreaterThan(sp.freeBytes);
+    expect((await collect((await again.read(cid(5))).stream)).equals(bytes(SEG * 2))).toBe(true);
+  });
+
+  it('lists every stored id once, ignoring stray files', async () => {
+    const ids = [cid(0x10), cid(0xff), 'ff' + '0'.repeat(30), 'ab'.repeat(16)];
+    for (const id of ids) await store.put(id, pieces(bytes(10)));
+    mkdirSync(join(dir, 'chunks', 'zz'), { recursive: true });
+    writeFileSync(join(dir, 'chunks', '00', 'not-a-chunk'), 'x');
+    const seen: string[] = [];
+    for await (const id of store.list()) seen.push(id);
+    expect(seen.sort()).toEqual([...ids].sort());
+  });
+
+  it('delete removes the replica durably and is false for a missing one', async () => {
+    await store.put(cid(7), pieces(bytes(5000)));
+    expect(await store.delete(cid(7))).toBe(true);
+    expect(existsSync(fileOf(cid(7)))).toBe(false);
+    expect(await store.delete(cid(7))).toBe(false);
+    expect((await store.space()).chunks).toBe(0);
+    expect((await store.space()).usedBytes).toBe(0);
+  });
+
+  it('refuses a write below the free-space reserve with NoSpace and leaves nothing', async () => {
+    const free = (await store.space()).freeBytes;
+    const tight = await openStore(dir, { reserveBytes: free + 1024 * 1024 * 1024 });
+    await expectCode(tight.put(cid(8), pieces(bytes(10))), 'NoSpace');
+    expect((await tight.space()).full).toBe(true);
+    expect(tmpFiles()).toEqual([]);
+    expect(await tight.stat(cid(8))).toBeNull();
+  });
+
+  it('honours backpressure: a paused reader keeps at most about one batch buffered', async () => {
+    const data = bytes(4 * 1024 * 1024, 5);
+    await store.put(cid(11), Readable.from([data]));
+    const rd = await store.read(cid(11));
+    rd.stream.pause();
+    rd.stream.on('data', () => undefined);
+    rd.stream.pause();
+    await new Promise((r) => setTimeout(r, 50));
+    expect(rd.stream.readableLength).toBeLessThanOrEqual(2 * 1024 * 1024);
+    rd.stream.destroy();
+  });
+});
+
+describe('ChunkStore corruption', () => {
+  const size = 5 * SEG + 100;
+  const data = bytes(size, 42);
+  const id = cid(0xc0ffee);
+
+  beforeEach(async () => {
+    await store.put(id, pieces(data));
+  });
+
+  function flipByte(offset: number): void {
+    const f = readFileSync(fileOf(id));
+    f[offset] = f[offset]! ^ 0x40;
+    writeFileSync(fileOf(id), f);
+  }
+
+  it('a flipped data byte fails reads that touch its segment, other ranges still verify', async () => {
+    flipByte(2 * SEG + 10); // segment 2
+    const whole = await store.read(id);
+    const got: Buffer[] = [];
+    const err = await (async () => {
+      try {
+        for await (const c of whole.stream) got.push(c as Buffer);
+        return null;
+      } catch (e) {
+        return e;
+      }
+    })();
+    expect(isCairnError(err, 'Corrupt')).toBe(true);
+    // Nothing from segment 2 onwards was delivered, and what was delivered is correct.
+    const delivered = Buffer.concat(got);
+    expect(delivered.length).toBeLessThanOrEqual(2 * SEG);
+    expect(delivered.equals(data.subarray(0, delivered.length))).toBe(true);
+    expect(corrupted).toEqual([id]);
+    expect(store.corruptChunks()).toEqual([id]);
+    // A range inside healthy segments is still served; one touching segment 2 is not.
+    expect((await collect((await store.read(id, { start: 3 * SEG, end: size })).stream)).equals(data.subarray(3 * SEG))).toBe(true);
+    await expect(collect((await store.read(id, { start: 2 * SEG + 5, end: 2 * SEG + 6 })).stream)).rejects.toMatchObject({ code: 'Corrupt' });
+    expect(await store.verify(id)).toMatchObject({ ok: false });
+    // Rewriting the good bytes is AlreadyExists by the table; delete then put repairs it.
+    expect(await store.delete(id)).toBe(true);
+    expect(store.corruptChunks()).toEqual([]);
+    await store.put(id, pieces(data));
+    expect(await store.verify(id)).toMatchObject({ ok: true });
+  });
+
+  it('a truncated file or a damaged table is Corrupt before any byte is served', async () => {
+    truncateSync(fileOf(id), size + 10);
+    await expectCode(store.read(id, { start: 0, end: 10 }), 'Corrupt');
+    await expectCode(store.stat(id), 'Corrupt');
+    expect(await store.verify(id)).toMatchObject({ ok: false });
+    expect(corrupted).toEqual([id]);
+    // A damaged replica is replaced by a fresh write of the chunk.
+    expect((await store.put(id, pieces(data))).created).toBe(true);
+    expect(await store.verify(id)).toMatchObject({ ok: true });
+    expect((await store.space()).chunks).toBe(1);
+    flipByte(size + 3); // inside the CRC table
+    await expectCode(store.read(id), 'Corrupt');
+  });
+
+  it('verify is throttled by bytesPerSecMax', async () => {
+    const t0 = performance.now();
+    expect(await store.verify(id, { bytesPerSecMax: 2 * size })).toMatchObject({ ok: true, meta: { size } });
+    expect(performance.now() - t0).toBeGreaterThanOrEqual(300);
+    await expectCode(store.verify(cid(1)), 'NotFound');
+  });
+});
