@@ -27,6 +27,7 @@ import { open, type Database, type RootDatabase, type Transaction } from 'lmdb';
 import { pack, unpack } from '../proto/msgpack.js';
 import { assert } from '../util/assert.js';
 import { CairnError } from '../util/errors.js';
+import { OrderedKeys, mergeStaged, rangeLimit } from './ordered-keys.js';
 
 export interface LmdbStateStoreOptions {
   /** Virtual address space reserved for the map. @default 64 GiB */
@@ -38,6 +39,11 @@ export interface StateTxn {
   get(key: string): Uint8Array | undefined;
   put(key: string, value: Uint8Array): void;
   del(key: string): void;
+  /**
+   * Pairs with start <= key < end in key order (at most `limit`), merging this batch's staged puts
+   * and deletes over the committed state (read-your-writes). Lazy: iterate it inside fn.
+   */
+  range(start?: string, end?: string, limit?: number): Iterable<[string, Uint8Array]>;
 }
 
 /**
@@ -89,12 +95,15 @@ export class LmdbStateStore {
     return v ? plain(v) : undefined;
   }
 
-  /** Committed pairs with start <= key < end, in key order, read lazily. */
-  *range(start?: string, end?: string): Generator<[string, Uint8Array]> {
+  /** Committed pairs with start <= key < end (at most `limit`), in key order, read lazily. */
+  *range(start?: string, end?: string, limit?: number): Generator<[string, Uint8Array]> {
     this.checkOpen();
-    const opts: { start?: string; end?: string } = {};
+    const max = rangeLimit(limit);
+    if (max === 0) return;
+    const opts: { start?: string; end?: string; limit?: number } = {};
     if (start !== undefined) opts.start = start;
     if (end !== undefined) opts.end = end;
+    if (limit !== undefined) opts.limit = max;
     for (const { key, value } of this.dataDb.getRange(opts)) yield [key, plain(value)];
   }
 
@@ -107,6 +116,21 @@ export class LmdbStateStore {
     return this.enqueue(async () => {
       if (index <= this.applied) throw new CairnError('Internal', `batch at ${index} already applied (applied ${this.applied})`);
       const staged = new Map<string, Uint8Array | null>();
+      const stagedOrder = new OrderedKeys((k) => staged.has(k));
+      const stage = (k: string, v: Uint8Array | null) => {
+        checkKey(k);
+        if (!staged.has(k)) stagedOrder.add(k);
+        staged.set(k, v);
+      };
+      const committed = (start?: string, end?: string): Iterator<[string, Uint8Array]> => {
+        const opts: { start?: string; end?: string } = {};
+        if (start !== undefined) opts.start = start;
+        if (end !== undefined) opts.end = end;
+        // No limit here: staged deletes may hide some of what LMDB returns. Lazy, so only what is consumed is read.
+        return (function* (db) {
+          for (const { key, value } of db.getRange(opts)) yield [key, plain(value)] as [string, Uint8Array];
+        })(this.dataDb);
+      };
       const result = fn({
         get: (k) => {
           const s = staged.get(k);
@@ -114,13 +138,11 @@ export class LmdbStateStore {
           const v = this.dataDb.get(k);
           return v ? plain(v) : undefined;
         },
-        put: (k, v) => {
-          checkKey(k);
-          staged.set(k, Uint8Array.from(v));
-        },
-        del: (k) => {
-          checkKey(k);
-          staged.set(k, null);
+        put: (k, v) => stage(k, Uint8Array.from(v)),
+        del: (k) => stage(k, null),
+        range: (start, end, limit) => {
+          const max = rangeLimit(limit);
+          return { [Symbol.iterator]: () => mergeStaged(committed(start, end), stagedOrder.range(start, end), staged, max) };
         },
       });
       await this.dataDb.batch(() => {
