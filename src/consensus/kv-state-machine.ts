@@ -6,19 +6,17 @@
 import { applyKvCommand, decodeKvCommand, readKv, type KvResult, type KvTxn } from '../meta/kv-machine.js';
 import { EntryType, type Entry } from '../raft/types.js';
 import { isCairnError } from '../util/errors.js';
+import { pairSnapshotReader, pairSnapshotWriter, type SnapshotStore } from './kv-snapshot.js';
 import type { StateMachine } from './raft-runtime.js';
+import type { SnapshotReader, SnapshotWriter } from './snapshot-transfer.js';
 
 /** What the machine needs from durable storage (storage/LmdbStateStore provides it). */
-export interface KvStore {
+export interface KvStore extends SnapshotStore {
   appliedIndex(): number;
   /** Run `fn` in one write transaction that also sets the applied index to `index`. */
   applyBatch(index: number, fn: (txn: KvTxn) => void): Promise<void>;
   /** Read committed state. */
   get(key: string): Uint8Array | undefined;
-  /** A consistent image of every key/value pair and the applied index. */
-  exportImage(): Promise<Uint8Array>;
-  /** Replace everything with an image from exportImage() taken at `index`. */
-  importImage(image: Uint8Array, index: number): Promise<void>;
 }
 
 export class KvStateMachine implements StateMachine {
@@ -52,11 +50,23 @@ export class KvStateMachine implements StateMachine {
     return readKv({ get: (k) => this.store.get(k) }, key);
   }
 
-  snapshot(): Promise<Uint8Array> {
-    return this.store.exportImage();
+  flush(): Promise<void> {
+    return this.store.flush();
   }
 
-  restore(data: Uint8Array, index: number): Promise<void> {
-    return this.store.importImage(data, index);
+  async openSnapshot(): Promise<SnapshotReader> {
+    return pairSnapshotReader(await this.store.readSnapshot());
+  }
+
+  beginSnapshotWrite(): SnapshotWriter {
+    return pairSnapshotWriter(this.store.beginStaging());
+  }
+
+  stagedSnapshotIndex(): number {
+    return this.store.stagedIndex();
+  }
+
+  installSnapshot(index: number): Promise<void> {
+    return this.store.installStaged(index);
   }
 }

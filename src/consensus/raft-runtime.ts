@@ -3,7 +3,7 @@
  * transport, timers, and a pluggable state machine. The one loop below is the only place that
  * performs the Ready protocol, in this order (etcd-io/raft's Ready/Advance):
  *
- *   1. install a snapshot from the leader (state machine, then log storage)
+ *   1. install a snapshot from the leader (log storage, then the image staged by the transfer)
  *   2. append entries + hard state in ONE durable write
  *   3. only then send messages ("persist before send": no vote or append is acknowledged
  *      before it is on disk, so kill -9 never loses an acknowledged entry or double-votes)
@@ -12,12 +12,23 @@
  *   5. release linearizable reads whose ReadIndex has been applied
  *   6. advance the core
  *
+ * Snapshots are streamed beside the Raft messages (snapshot-transfer.ts): the core's snapshot
+ * holds no data, the state machine's own store is the image, and compaction only needs it flushed.
+ *
  * The loop never runs twice at once: messages and proposals arriving while it awaits I/O are
  * stepped into the core and come out in the next Ready, whose effects follow the current one's.
  */
 import type { Clock, Timers } from '../env/clock.js';
 import type { Rng } from '../env/rng.js';
 import { decodeRaftMessage, encodeRaftMessage } from '../proto/raft-codec.js';
+import {
+  decodeSnapshotFrame,
+  isSnapshotFrame,
+  SnapshotReceiver,
+  SnapshotSender,
+  type SnapshotReader,
+  type SnapshotWriter,
+} from './snapshot-transfer.js';
 import { RaftNode, decodeConfChange, encodeConfChange } from '../raft/index.js';
 import {
   DEFAULT_RAFT_CONFIG,
@@ -25,6 +36,7 @@ import {
   type ConfChange,
   type ConfState,
   type Entry,
+  type MsgSnap,
   type NodeId,
   type RaftConfig,
   type RaftLogStore,
@@ -45,10 +57,16 @@ export interface StateMachine {
    * Resolves with one result per entry (undefined for entries without a command).
    */
   apply(entries: Entry[]): Promise<unknown[]>;
-  /** A consistent image of the whole state as of appliedIndex(). */
-  snapshot(): Promise<Uint8Array>;
-  /** Replace the whole state with an image taken at `index`. */
-  restore(data: Uint8Array, index: number): Promise<void>;
+  /** Resolve once everything applied so far is durable (the log is compacted behind it next). */
+  flush(): Promise<void>;
+  /** A consistent read view of the whole state at its applied index (sent to lagging followers). */
+  openSnapshot(): Promise<SnapshotReader>;
+  /** Start receiving an image into staging; a newer writer supersedes an older one. */
+  beginSnapshotWrite(): SnapshotWriter;
+  /** Index of an image finished in staging and not yet installed, or 0. */
+  stagedSnapshotIndex(): number;
+  /** Atomically replace the live state by the staged image finished at `index` (durable on return). */
+  installSnapshot(index: number): Promise<void>;
 }
 
 /** The part of the peer transport the runtime uses (implemented by net/PeerTransport and its in-memory twin). */
@@ -145,6 +163,10 @@ export class RaftRuntime {
   private ticker: { cancel(): void } | null = null;
   private fatal: ((err: Error) => void) | null = null;
   private readonly idleWaiters: Array<() => void> = [];
+  /** Snapshot transfers this leader is sending, by follower. */
+  private readonly senders = new Map<NodeId, SnapshotSender>();
+  private transferSeq = 0;
+  private readonly receiver: SnapshotReceiver;
 
   private constructor(c: RaftRuntimeComponents, init: RaftRuntimeInit, node: RaftNode, addrs: Map<NodeId, string>) {
     this.c = c;
@@ -159,6 +181,20 @@ export class RaftRuntime {
     this.readTimeoutMs = init.readTimeoutMs ?? 5000;
     this.applied = c.stateMachine.appliedIndex();
     this.lastSnapshotIndex = c.storage.firstIndex() - 1;
+    this.receiver = new SnapshotReceiver({
+      logger: this.log,
+      send: (to, payload) => c.transport.send(to, payload),
+      beginWrite: () => c.stateMachine.beginSnapshotWrite(),
+      snapshotIndexOf: (from, msg) => this.snapshotMessage(from, msg).snapshot.meta.index,
+      deliver: (from, msg) => {
+        const m = this.snapshotMessage(from, msg);
+        // The core ignores a snapshot it already has (committed past it): nothing to install then.
+        const willInstall = m.snapshot.meta.index > this.node.status().commit;
+        this.node.step(m);
+        this.kick();
+        return willInstall;
+      },
+    });
   }
 
   /**
@@ -169,6 +205,14 @@ export class RaftRuntime {
     if (!c.storage.isBootstrapped() && !init.join) {
       assert(init.initialPeers.has(init.id), `initial peers must include ${init.id}`);
       await c.storage.bootstrap({ voters: [...init.initialPeers.keys()].sort(), learners: [] });
+    }
+    // A crash between installing a received snapshot in the log and swapping in its staged
+    // image leaves the log ahead of the state: finish the swap (the image is durable in staging).
+    const snapIndex = c.storage.firstIndex() - 1;
+    if (c.stateMachine.appliedIndex() < snapIndex) {
+      if (c.stateMachine.stagedSnapshotIndex() !== snapIndex)
+        throw new CairnError('Internal', `log starts after ${snapIndex} but the state machine is at ${c.stateMachine.appliedIndex()} with no staged image`);
+      await c.stateMachine.installSnapshot(snapIndex);
     }
     const applied = c.stateMachine.appliedIndex();
     const config: RaftConfig = { ...DEFAULT_RAFT_CONFIG, ...init.raft, id: init.id, applied };
@@ -201,13 +245,23 @@ export class RaftRuntime {
       this.pending.delete(idx);
     }
     this.failReads(err);
+    for (const s of this.senders.values()) s.abort('server is shutting down');
+    this.receiver.close();
     if (this.looping) await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
   }
 
   /** A frame from an authenticated peer. Malformed frames are dropped (the transport counts them). */
   receive(from: NodeId, payload: Uint8Array): void {
     if (this.stopped) return;
+    if (isSnapshotFrame(payload)) {
+      const f = decodeSnapshotFrame(payload);
+      if (f.kind === 'ack' || f.kind === 'fail') this.senders.get(from)?.onFrame(f);
+      else this.receiver.onFrame(from, f);
+      return;
+    }
     const m = decodeRaftMessage(payload);
+    // A snapshot's image comes only through a transfer (which hands its MsgSnap in itself).
+    if (m.type === 'snap' && m.snapshot.meta.index > 0) throw new CairnError('ProtocolError', 'snapshot message outside a transfer');
     if (m.from !== from) throw new CairnError('ProtocolError', `message from ${m.from} on ${from}'s connection`);
     if (m.to !== this.id) throw new CairnError('ProtocolError', `message for ${m.to} delivered to ${this.id}`);
     this.node.step(m);
@@ -434,12 +488,17 @@ export class RaftRuntime {
     const { storage, stateMachine, transport } = this.c;
     if (rd.softState) this.onSoftState(rd.softState.leader, rd.softState.role);
 
-    // 1. A snapshot from the leader replaces the state machine, then the log.
+    // 1. A snapshot from the leader replaces the log, then the state machine by the image its
+    // transfer staged (in this order: a crash in between is finished by create()).
     if (rd.snapshot) {
       const snap = rd.snapshot;
-      // Index 0 is the bootstrap membership sent to a joining node: no state machine image.
-      if (snap.meta.index > 0) await stateMachine.restore(snap.data, snap.meta.index);
       await storage.applySnapshot(snap);
+      // Index 0 is the bootstrap membership sent to a joining node: no state machine image.
+      if (snap.meta.index > 0) {
+        assert(stateMachine.stagedSnapshotIndex() === snap.meta.index, `snapshot ${snap.meta.index} is not the staged image (${stateMachine.stagedSnapshotIndex()})`);
+        await stateMachine.installSnapshot(snap.meta.index);
+        this.receiver.installed();
+      }
       this.applied = snap.meta.index;
       this.lastSnapshotIndex = snap.meta.index;
       // Proposals at or below the snapshot index: their outcome is inside the image, unknown to us.
@@ -455,7 +514,10 @@ export class RaftRuntime {
 
     // 2. Durable append + hard state. 3. Then send.
     if (rd.hardState || rd.entries.length > 0) await storage.save(rd.hardState, rd.entries, rd.mustSync);
-    for (const m of rd.messages) transport.send(m.to, encodeRaftMessage(m));
+    for (const m of rd.messages) {
+      if (m.type === 'snap' && m.snapshot.meta.index > 0) this.sendSnapshot(m);
+      else transport.send(m.to, encodeRaftMessage(m));
+    }
 
     // 4. Apply.
     if (rd.committedEntries.length > 0) {
@@ -495,7 +557,10 @@ export class RaftRuntime {
     if (leader !== this.leader || role !== this.role) this.log.info('role change', { role, leader, term: this.node.status().term });
     this.leader = leader;
     this.role = role;
-    if (wasLeader && role !== 'leader') this.failReads(this.notLeader());
+    if (wasLeader && role !== 'leader') {
+      this.failReads(this.notLeader());
+      for (const s of this.senders.values()) s.abort('leadership lost');
+    }
   }
 
   private onConfChangeApplied(cc: ConfChange): void {
@@ -509,12 +574,61 @@ export class RaftRuntime {
     const { storage, stateMachine } = this.c;
     const index = stateMachine.appliedIndex();
     assert(index === this.applied, `state machine applied ${index}, runtime ${this.applied}`);
-    const data = await stateMachine.snapshot();
+    // The state store is the image: the log may drop entries once the state covering them is durable.
+    await stateMachine.flush();
     const conf = confAt(storage, index);
     const compactIndex = Math.max(storage.firstIndex() - 1, index - this.compactionLagEntries);
-    await storage.createSnapshot({ meta: { index, term: storage.term(index), conf }, data }, compactIndex);
+    await storage.createSnapshot({ meta: { index, term: storage.term(index), conf }, data: NO_DATA }, compactIndex);
     this.lastSnapshotIndex = index;
-    this.log.info('snapshot taken', { index, compactIndex, bytes: data.byteLength });
+    this.log.info('snapshot taken', { index, compactIndex });
+  }
+
+  /**
+   * Stream the state to a follower the core wants to snapshot. The image is read at this node's
+   * applied index, which may be past the core's snapshot: the MsgSnap is rewritten to describe
+   * exactly the image (term and membership at that index, from our log).
+   */
+  private sendSnapshot(m: MsgSnap): void {
+    const to = m.to;
+    // The core retries a snapshot it has not heard back about after a few election timeouts;
+    // a transfer still in progress is that snapshot (it fails on its own ack timeout).
+    if (this.senders.has(to)) return;
+    const sender = new SnapshotSender(
+      { timers: this.c.timers, logger: this.log, send: (p) => this.c.transport.send(to, p) },
+      { transfer: `${this.id}:${m.term}:${++this.transferSeq}` },
+    );
+    this.senders.set(to, sender);
+    const { storage, stateMachine } = this.c;
+    void (async () => {
+      let ok = false;
+      try {
+        const reader = await stateMachine.openSnapshot();
+        let msg: Uint8Array;
+        try {
+          const index = reader.index;
+          msg = encodeRaftMessage({ ...m, snapshot: { meta: { index, term: storage.term(index), conf: confAt(storage, index) }, data: NO_DATA } });
+        } catch (err) {
+          reader.close();
+          throw err;
+        }
+        this.log.info('sending snapshot', { to, index: reader.index });
+        ok = await sender.run(reader, msg);
+      } catch (err) {
+        this.log.warn('snapshot transfer failed', { to, err: (err as Error).message });
+      }
+      if (this.senders.get(to) === sender) this.senders.delete(to);
+      if (this.stopped) return;
+      this.node.reportSnapshot(to, ok);
+      this.kick();
+    })();
+  }
+
+  /** Decode and check the MsgSnap that ends a transfer from `from`. */
+  private snapshotMessage(from: NodeId, bytes: Uint8Array): MsgSnap {
+    const m = decodeRaftMessage(bytes);
+    if (m.type !== 'snap' || m.from !== from || m.to !== this.id || m.snapshot.meta.index < 1)
+      throw new CairnError('ProtocolError', 'a snapshot transfer must end with a MsgSnap from its sender to us');
+    return m;
   }
 }
 
@@ -560,5 +674,7 @@ function applyAddress(addrs: Map<NodeId, string>, cc: ConfChange): void {
   if (cc.type === 'removeNode') addrs.delete(cc.node);
   else if (cc.context && cc.context.byteLength > 0) addrs.set(cc.node, new TextDecoder().decode(cc.context));
 }
+
+const NO_DATA = new Uint8Array(0);
 
 export { encodeConfChange };

@@ -16,6 +16,13 @@
  *     firstIndex-1 with the entries in between gone);
  *   - importImage/replaceAll(): the Raft log discards entries covered by the installed snapshot.
  *
+ * Received snapshots (InstallSnapshot) are written piece by piece into a second data database
+ * that readers never see: two slots, `data0` and `data1`, and a meta record naming the active
+ * one. `beginStaging()` clears the inactive slot and fills it; `finish(index)` records it as a
+ * complete image at `index` (durably); `installStaged(index)` flips the active slot and the
+ * applied index in one transaction. So a crash at any point leaves either the old state or the
+ * new one, never a mix, and a finished image survives a crash until it is installed.
+ *
  * fn runs against a staging map (its reads see its own earlier writes) and only then are the
  * staged writes queued as one lmdb-js `batch()`: if fn throws, nothing at all reaches LMDB. (An
  * lmdb-js async `transaction(cb)` cannot roll back: puts made before a throw are still
@@ -59,12 +66,27 @@ export interface StateReadSnapshot extends Iterable<[string, Uint8Array]> {
 export const STATE_KEY_BYTES_MAX = 1900;
 const MAP_SIZE_BYTES_DEFAULT = 64 * 1024 ** 3;
 const KEY_APPLIED = 'applied';
+const KEY_ACTIVE = 'active';
+const KEY_STAGED = 'staged';
+
+/** Writes a received image into the inactive slot (see the file comment). */
+export interface StagingWriter {
+  put(pairs: Iterable<[string, Uint8Array]>): Promise<void>;
+  /** The image is complete as the state at `index`; durable when this resolves. */
+  finish(index: number): Promise<void>;
+  /** Discard it (no-op once a newer writer began). */
+  abort(): Promise<void>;
+}
 
 export class LmdbStateStore {
   private readonly env: RootDatabase;
-  private readonly dataDb: Database<Uint8Array, string>;
+  private readonly slots: [Database<Uint8Array, string>, Database<Uint8Array, string>];
   private readonly metaDb: Database<Uint8Array, string>;
+  private active: 0 | 1;
   private applied: number;
+  private staged: number;
+  /** Generation of the newest staging writer; older writers fail. */
+  private stagingGen = 0;
   private writeTail: Promise<unknown> = Promise.resolve();
   private closed = false;
   /** How many batches were applied since open (tests check nothing is applied twice). */
@@ -72,14 +94,25 @@ export class LmdbStateStore {
 
   private constructor(env: RootDatabase) {
     this.env = env;
-    this.dataDb = env.openDB<Uint8Array, string>('data', { encoding: 'binary' });
+    this.slots = [env.openDB<Uint8Array, string>('data0', { encoding: 'binary' }), env.openDB<Uint8Array, string>('data1', { encoding: 'binary' })];
     this.metaDb = env.openDB<Uint8Array, string>('meta', { encoding: 'binary' });
     this.applied = readApplied(this.metaDb, undefined);
+    this.active = readIndexRecord(this.metaDb, KEY_ACTIVE, undefined) === 1 ? 1 : 0;
+    this.staged = readIndexRecord(this.metaDb, KEY_STAGED, undefined);
+  }
+
+  /** The live data (the active slot). */
+  private get dataDb(): Database<Uint8Array, string> {
+    return this.slots[this.active];
+  }
+
+  private get inactiveDb(): Database<Uint8Array, string> {
+    return this.slots[this.active === 0 ? 1 : 0];
   }
 
   static async open(dir: string, options: LmdbStateStoreOptions = {}): Promise<LmdbStateStore> {
     mkdirSync(dir, { recursive: true });
-    const env = open({ path: dir, maxDbs: 4, mapSize: options.mapSizeBytes ?? MAP_SIZE_BYTES_DEFAULT, overlappingSync: true });
+    const env = open({ path: dir, maxDbs: 8, mapSize: options.mapSizeBytes ?? MAP_SIZE_BYTES_DEFAULT, overlappingSync: true });
     return new LmdbStateStore(env);
   }
 
@@ -181,7 +214,8 @@ export class LmdbStateStore {
     const txn: Transaction = this.env.useReadTransaction();
     let done = false;
     const applied = readApplied(this.metaDb, txn);
-    const dataDb = this.dataDb;
+    const active = readIndexRecord(this.metaDb, KEY_ACTIVE, txn) === 1 ? 1 : 0;
+    const dataDb = this.slots[active];
     return {
       applied,
       *[Symbol.iterator]() {
@@ -214,6 +248,84 @@ export class LmdbStateStore {
       });
       this.applied = index;
       await this.dataDb.flushed;
+    });
+  }
+
+  /** Index of a finished, not yet installed staged image, or 0. */
+  stagedIndex(): number {
+    return this.staged;
+  }
+
+  /** Start receiving an image into the inactive slot; supersedes any earlier writer. */
+  beginStaging(): StagingWriter {
+    const gen = ++this.stagingGen;
+    const current = (): void => {
+      if (gen !== this.stagingGen) throw new CairnError('Unavailable', 'staging superseded by a newer snapshot transfer');
+    };
+    const cleared = this.enqueue(async () => {
+      current();
+      await this.metaDb.put(KEY_STAGED, pack(0));
+      this.staged = 0;
+      await this.inactiveDb.clearAsync();
+    });
+    return {
+      put: (pairs) =>
+        cleared.then(() =>
+          this.enqueue(async () => {
+            current();
+            const list: Array<[string, Uint8Array]> = [];
+            for (const [k, v] of pairs) {
+              checkKey(k);
+              list.push([k, v]);
+            }
+            const db = this.inactiveDb;
+            await db.batch(() => {
+              for (const [k, v] of list) db.put(k, v);
+            });
+          }),
+        ),
+      finish: (index) =>
+        cleared.then(() =>
+          this.enqueue(async () => {
+            current();
+            assert(Number.isSafeInteger(index) && index > 0, `staged image index ${index}`);
+            await this.metaDb.put(KEY_STAGED, pack(index));
+            await this.metaDb.flushed;
+            this.staged = index;
+          }),
+        ),
+      abort: () =>
+        cleared.then(
+          () =>
+            this.enqueue(async () => {
+              if (gen !== this.stagingGen) return;
+              this.stagingGen++;
+              await this.metaDb.put(KEY_STAGED, pack(0));
+              this.staged = 0;
+              await this.inactiveDb.clearAsync();
+            }),
+          () => undefined,
+        ),
+    };
+  }
+
+  /** Make the image staged at `index` the live state, atomically and durably. */
+  installStaged(index: number): Promise<void> {
+    return this.enqueue(async () => {
+      if (this.staged !== index) throw new CairnError('Internal', `no staged image at ${index} (staged: ${this.staged})`);
+      const next = this.active === 0 ? 1 : 0;
+      await this.metaDb.batch(() => {
+        this.metaDb.put(KEY_ACTIVE, pack(next));
+        this.metaDb.put(KEY_APPLIED, pack(index));
+        this.metaDb.put(KEY_STAGED, pack(0));
+      });
+      await this.metaDb.flushed;
+      this.active = next;
+      this.applied = index;
+      this.staged = 0;
+      this.stagingGen++;
+      // The old state is garbage now; a crash before this clear is harmless (the next staging clears it).
+      await this.inactiveDb.clearAsync();
     });
   }
 
@@ -266,10 +378,14 @@ export class LmdbStateStore {
 }
 
 function readApplied(db: Database<Uint8Array, string>, txn: Transaction | undefined): number {
-  const bytes = txn ? db.get(KEY_APPLIED, { transaction: txn }) : db.get(KEY_APPLIED);
+  return readIndexRecord(db, KEY_APPLIED, txn);
+}
+
+function readIndexRecord(db: Database<Uint8Array, string>, key: string, txn: Transaction | undefined): number {
+  const bytes = txn ? db.get(key, { transaction: txn }) : db.get(key);
   if (!bytes) return 0;
   const v = unpack(bytes);
-  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) throw new CairnError('Corrupt', 'state store: malformed applied index');
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) throw new CairnError('Corrupt', `state store: malformed ${key} record`);
   return v;
 }
 

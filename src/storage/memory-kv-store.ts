@@ -8,6 +8,7 @@
  */
 import { pack, unpack } from '../proto/msgpack.js';
 import { CairnError } from '../util/errors.js';
+import type { StagingWriter, StateReadSnapshot } from './lmdb-state-store.js';
 import { OrderedKeys, mergeStaged, rangeLimit } from './ordered-keys.js';
 
 export interface KvTxnLike {
@@ -25,6 +26,10 @@ export class MemoryKvStore {
   private data = new Map<string, Uint8Array>();
   private order = new OrderedKeys((k) => this.data.has(k));
   private applied = 0;
+  /** A finished staged image (received snapshot) not yet installed: its index (0: none) and data. */
+  private staged = 0;
+  private stagedData: Map<string, Uint8Array> | null = null;
+  private stagingGen = 0;
   /** How many batches were applied (tests check nothing is applied twice). */
   batches = 0;
 
@@ -74,6 +79,57 @@ export class MemoryKvStore {
       yield pair;
       if (++n >= max) return;
     }
+  }
+
+  async flush(): Promise<void> {}
+
+  /** A consistent copy of every pair in key order, at the current applied index. */
+  async readSnapshot(): Promise<StateReadSnapshot> {
+    const pairs = [...this.range()];
+    return { applied: this.applied, [Symbol.iterator]: () => pairs[Symbol.iterator](), close() {} };
+  }
+
+  stagedIndex(): number {
+    return this.staged;
+  }
+
+  /** Receive an image out of sight of readers; supersedes any earlier writer (see LmdbStateStore). */
+  beginStaging(): StagingWriter {
+    const gen = ++this.stagingGen;
+    const data = new Map<string, Uint8Array>();
+    this.staged = 0;
+    this.stagedData = null;
+    const current = (): void => {
+      if (gen !== this.stagingGen) throw new CairnError('Unavailable', 'staging superseded by a newer snapshot transfer');
+    };
+    return {
+      put: async (pairs) => {
+        current();
+        for (const [k, v] of pairs) data.set(k, Uint8Array.from(v));
+      },
+      finish: async (index) => {
+        current();
+        this.staged = index;
+        this.stagedData = data;
+      },
+      abort: async () => {
+        if (gen !== this.stagingGen) return;
+        this.stagingGen++;
+        this.staged = 0;
+        this.stagedData = null;
+      },
+    };
+  }
+
+  async installStaged(index: number): Promise<void> {
+    if (this.staged !== index || !this.stagedData) throw new CairnError('Internal', `no staged image at ${index} (staged: ${this.staged})`);
+    this.data = this.stagedData;
+    this.order.clear();
+    for (const k of this.data.keys()) this.order.add(k);
+    this.applied = index;
+    this.staged = 0;
+    this.stagedData = null;
+    this.stagingGen++;
   }
 
   async exportImage(): Promise<Uint8Array> {

@@ -71,6 +71,43 @@ describe('LmdbStateStore', () => {
     await r.close();
   });
 
+  it('a finished staged image survives a reopen until installed, and the installed slot stays live after one', async () => {
+    const dir = dirFor();
+    const a = await LmdbStateStore.open(dir);
+    await a.applyBatch(3, (t) => t.put('old', b('o')));
+    const w = a.beginStaging();
+    await w.put([['new', b('n')]]);
+    await w.finish(12);
+    await a.close();
+    const r = await LmdbStateStore.open(dir);
+    expect(r.stagedIndex()).toBe(12);
+    expect(r.appliedIndex()).toBe(3);
+    expect(s(r.get('old'))).toBe('o');
+    await r.installStaged(12);
+    await r.applyBatch(13, (t) => t.put('after', b('a')));
+    await r.close();
+    const q = await LmdbStateStore.open(dir);
+    expect(q.appliedIndex()).toBe(13);
+    expect(q.stagedIndex()).toBe(0);
+    expect(q.get('old')).toBeUndefined();
+    expect(s(q.get('new'))).toBe('n');
+    expect(s(q.get('after'))).toBe('a');
+    await q.close();
+  });
+
+  it('an unfinished staging is invisible after a reopen', async () => {
+    const dir = dirFor();
+    const a = await LmdbStateStore.open(dir);
+    await a.applyBatch(2, (t) => t.put('k', b('live')));
+    await a.beginStaging().put([['k', b('staged')]]);
+    await a.close();
+    const r = await LmdbStateStore.open(dir);
+    expect(r.stagedIndex()).toBe(0);
+    expect(s(r.get('k'))).toBe('live');
+    await expect(r.installStaged(5)).rejects.toThrow(/no staged image/);
+    await r.close();
+  });
+
   it('range() lists committed pairs in key order within [start, end)', async () => {
     const st = await LmdbStateStore.open(dirFor());
     await st.applyBatch(1, (t) => {
