@@ -97,7 +97,7 @@ describe('Ring.build', () => {
       { ...base, servers: [{ ...s, state: 'gone' as 'up' }] },
       // too many vnodes for one server, and in total
       { ...base, vnodesPerWeight: 1000, servers: [{ ...s, weight: 100 }] },
-      { ...base, vnodesPerWeight: 60_000, servers: equalServers(20, 2) },
+      { ...base, vnodesPerWeight: 60_000, servers: equalServers(40, 2) },
     ];
     for (const layout of bad) expect(codeOf(() => Ring.build(layout))).toBe('InvalidArgument');
     expect(codeOf(() => Ring.build({ ...base, servers: [{ ...s, id: 'A-z_0.9', zone: 'x'.repeat(64) }] }))).toBe('none');
