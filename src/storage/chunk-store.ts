@@ -105,6 +105,8 @@ export interface ChunkReadOptions {
   start?: number;
   /** End, exclusive. @default size */
   end?: number;
+  /** Chooses the range once the size is known (overrides start/end; may throw, e.g. RangeNotSatisfiable). */
+  resolveRange?: (size: number) => { start: number; end: number };
   signal?: AbortSignal;
 }
 
@@ -348,8 +350,8 @@ export class ChunkStore {
     checkId(id);
     const { fh, trailer } = await this.openReplica(id);
     try {
-      const start = opts.start ?? 0;
-      const end = opts.end ?? trailer.size;
+      const r = opts.resolveRange ? opts.resolveRange(trailer.size) : { start: opts.start ?? 0, end: opts.end ?? trailer.size };
+      const { start, end } = r;
       if (!Number.isSafeInteger(start) || !Number.isSafeInteger(end) || start < 0 || end < start || end > trailer.size)
         throw new CairnError('RangeNotSatisfiable', `range [${start}, ${end}) of a ${trailer.size}-byte chunk`);
       const stream = new SegmentReader(fh, trailer, start, end, this.readBatchBytes, (reason) => this.markCorrupt(id, reason));

@@ -1,0 +1,355 @@
+/**
+ * HTTP client of the chunk servers' data plane (see chunk-http-server.ts for the wire API), over a
+ * keep-alive Agent. Used by the client library, and by chunk servers themselves to forward a
+ * pipelined write downstream and (later) to copy replicas from each other.
+ *
+ * putChunk streams ONE pass over `source` to the first target, which forwards to the next, and
+ * so on (HDFS write pipeline). Its outcome lists every target in order with ok / error; the
+ * source cannot be replayed here, so replacing a failed target (next server on the ring) and
+ * re-sending is the caller's job. Target failures are outcomes, not exceptions; the call throws
+ * only when the source itself fails or the signal aborts.
+ *
+ * getChunk resolves once the response headers arrived (errors as CairnError with the server's
+ * code), with a stream of the body that fails if the server cuts it short; a whole-chunk read is
+ * also checked end to end against the replica's CRC-32C (header X-Cairn-Crc32c).
+ */
+import { Agent, request, type IncomingMessage, type ClientRequest, type OutgoingHttpHeaders } from 'node:http';
+import { PassThrough, Transform, type Readable, type TransformCallback } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { parseHostPort } from '../config/addr.js';
+import { crc32c, crcFromHex, crcToHex } from '../util/crc32c.js';
+import { CairnError, ERROR_CODES, type ErrorCode } from '../util/errors.js';
+import type { Logger } from '../util/logger.js';
+
+/** Request headers of the data plane. */
+export const H_TOKEN = 'x-cairn-token';
+export const H_SIZE = 'x-cairn-size';
+export const H_CRC = 'x-cairn-crc32c';
+export const H_PIPELINE = 'x-cairn-pipeline';
+
+/** Largest JSON response body read from a chunk server. */
+const RESPONSE_JSON_BYTES_MAX = 64 * 1024;
+
+export interface ChunkTarget {
+  /** `host:port` of a chunk server's data plane. */
+  addr: string;
+  /** A 'write' (or 'copy') token for this chunk. */
+  token: string;
+}
+
+export interface ChunkTargetResult {
+  addr: string;
+  ok: boolean;
+  /** Why this target failed; `code` 'Unavailable' + 'not attempted' when the pipeline never reached it. */
+  error?: { code: ErrorCode; message: string };
+}
+
+export interface ChunkPutOutcome {
+  /** Every target holds the chunk durably. */
+  ok: boolean;
+  results: ChunkTargetResult[];
+  size?: number;
+  crc32c?: number;
+}
+
+export interface ChunkClientPutOptions {
+  size?: number;
+  crc32c?: number;
+  signal?: AbortSignal;
+}
+
+export interface ChunkGetOptions {
+  /** Byte range, `end` exclusive; omitted end = to the end of the chunk. */
+  range?: { start: number; end?: number };
+  signal?: AbortSignal;
+}
+
+export interface ChunkGetResult {
+  /** The whole chunk's size and CRC (from the response headers). */
+  size: number;
+  crc32c: number;
+  start: number;
+  end: number;
+  stream: Readable;
+}
+
+export interface ChunkClientComponents {
+  logger: Logger;
+}
+
+export interface ChunkClientOptions {
+  /** Open sockets per chunk server. @default 64 */
+  socketsPerHostMax?: number;
+  /** A request whose socket sees no traffic this long fails with Timeout. @default 30_000 */
+  idleTimeoutMs?: number;
+}
+
+export class ChunkClient {
+  private readonly agent: Agent;
+  private readonly idleTimeoutMs: number;
+  private readonly log: Logger;
+
+  constructor(components: ChunkClientComponents, options: ChunkClientOptions = {}) {
+    this.agent = new Agent({ keepAlive: true, maxSockets: options.socketsPerHostMax ?? 64, scheduling: 'lifo' });
+    this.idleTimeoutMs = options.idleTimeoutMs ?? 30_000;
+    this.log = components.logger.child({ component: 'chunk-client' });
+  }
+
+  /** Writes one chunk through the pipeline `targets[0] → targets[1] → …`. See the file comment. */
+  async putChunk(chunkId: string, targets: readonly ChunkTarget[], source: Readable | AsyncIterable<Uint8Array>, opts: ChunkClientPutOptions = {}): Promise<ChunkPutOutcome> {
+    const first = targets[0];
+    if (!first) throw new CairnError('InvalidArgument', 'putChunk needs at least one target');
+    const headers: OutgoingHttpHeaders = { [H_TOKEN]: first.token, 'content-type': 'application/octet-stream' };
+    if (opts.size !== undefined) {
+      headers['content-length'] = String(opts.size);
+      headers[H_SIZE] = String(opts.size);
+    } else {
+      headers['transfer-encoding'] = 'chunked';
+    }
+    if (opts.crc32c !== undefined) headers[H_CRC] = crcToHex(opts.crc32c);
+    if (targets.length > 1) headers[H_PIPELINE] = formatPipeline(targets.slice(1));
+
+    let sourceError: unknown = null;
+    async function* guarded(): AsyncGenerator<Uint8Array> {
+      try {
+        for await (const b of source) yield b as Uint8Array;
+      } catch (e) {
+        sourceError = e;
+        throw e;
+      }
+    }
+    const notReached = (from: number): ChunkTargetResult[] =>
+      targets.slice(from).map((t) => ({ addr: t.addr, ok: false, error: { code: 'Unavailable' as ErrorCode, message: 'not attempted: an earlier server in the pipeline failed' } }));
+
+    const req = this.request(first.addr, 'PUT', chunkId, headers, opts.signal);
+    const responseP = responseOf(req);
+    const sent = pipeline(guarded(), req).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    let res: IncomingMessage;
+    try {
+      res = await responseP;
+    } catch (e) {
+      await sent;
+      opts.signal?.throwIfAborted();
+      if (sourceError !== null) throw sourceError;
+      return { ok: false, results: [{ addr: first.addr, ok: false, error: asWireError(e) }, ...notReached(1)] };
+    }
+    const body: Record<string, unknown> = await readJson(res).catch((e: unknown) => ({ error: asWireError(e) }));
+    if (res.statusCode !== 201) req.destroy(); // stop sending a body nobody will store
+    await sent;
+    opts.signal?.throwIfAborted();
+    if (sourceError !== null) throw sourceError;
+    const results = parseResults(body, targets);
+    if (res.statusCode === 201 && results.every((r) => r.ok)) {
+      const out: ChunkPutOutcome = { ok: true, results };
+      if (typeof body.size === 'number') out.size = body.size;
+      const crc = typeof body.crc32c === 'string' ? crcFromHex(body.crc32c) : null;
+      if (crc !== null) out.crc32c = crc;
+      return out;
+    }
+    if (results.length === targets.length) return { ok: false, results };
+    // No per-target detail: the first server refused the request as a whole (401, 400, 413, 507…).
+    const err = wireErrorOf(body, res.statusCode ?? 500);
+    return { ok: false, results: [{ addr: first.addr, ok: false, error: err }, ...notReached(1)] };
+  }
+
+  /** Opens a verified read of a replica (or a range of it). Throws CairnError on any error response. */
+  async getChunk(addr: string, chunkId: string, token: string, opts: ChunkGetOptions = {}): Promise<ChunkGetResult> {
+    const headers: OutgoingHttpHeaders = { [H_TOKEN]: token };
+    const r = opts.range;
+    if (r) {
+      if (!Number.isSafeInteger(r.start) || r.start < 0 || (r.end !== undefined && (!Number.isSafeInteger(r.end) || r.end <= r.start)))
+        throw new CairnError('InvalidArgument', 'range must be 0 ≤ start < end');
+      headers.range = `bytes=${r.start}-${r.end === undefined ? '' : r.end - 1}`;
+    }
+    const req = this.request(addr, 'GET', chunkId, headers, opts.signal);
+    req.end();
+    const res = await responseOf(req).catch((e: unknown) => {
+      const w = asWireError(e);
+      throw new CairnError(w.code, w.message, { addr });
+    });
+    if (res.statusCode !== 200 && res.statusCode !== 206) throw await errorOf(res, addr);
+    const size = Number(res.headers[H_SIZE]);
+    const crc = crcFromHex(String(res.headers[H_CRC] ?? ''));
+    const length = Number(res.headers['content-length']);
+    if (!Number.isSafeInteger(size) || crc === null || !Number.isSafeInteger(length)) {
+      res.destroy();
+      throw new CairnError('ProtocolError', `chunk server ${addr} sent a response without size, CRC or length`);
+    }
+    let start = 0;
+    if (res.statusCode === 206) {
+      const m = /^bytes (\d+)-(\d+)\/(\d+)$/.exec(String(res.headers['content-range'] ?? ''));
+      if (!m) {
+        res.destroy();
+        throw new CairnError('ProtocolError', `chunk server ${addr} sent a 206 without Content-Range`);
+      }
+      start = Number(m[1]);
+    }
+    const check = new BodyCheck(length, res.statusCode === 200 ? crc : null, addr);
+    const stream = new PassThrough({ highWaterMark: 1024 * 1024 });
+    pipeline(res, check, stream).catch(() => undefined); // errors surface on `stream`
+    return { size, crc32c: crc, start, end: start + length, stream };
+  }
+
+  /** The replica's size and CRC, or null when the server does not hold it. */
+  async headChunk(addr: string, chunkId: string, token: string, signal?: AbortSignal): Promise<{ size: number; crc32c: number } | null> {
+    const req = this.request(addr, 'HEAD', chunkId, { [H_TOKEN]: token }, signal);
+    req.end();
+    const res = await responseOf(req).catch((e: unknown) => {
+      const w = asWireError(e);
+      throw new CairnError(w.code, w.message, { addr });
+    });
+    res.resume();
+    if (res.statusCode === 404) return null;
+    if (res.statusCode !== 200) throw new CairnError(codeOfStatus(res.statusCode ?? 500), `HEAD of chunk ${chunkId} on ${addr}: HTTP ${res.statusCode}`, { addr });
+    const size = Number(res.headers[H_SIZE]);
+    const crc = crcFromHex(String(res.headers[H_CRC] ?? ''));
+    if (!Number.isSafeInteger(size) || crc === null) throw new CairnError('ProtocolError', `chunk server ${addr} sent a HEAD without size or CRC`);
+    return { size, crc32c: crc };
+  }
+
+  /** Deletes a replica; false when the server did not hold it. */
+  async deleteChunk(addr: string, chunkId: string, token: string, signal?: AbortSignal): Promise<boolean> {
+    const req = this.request(addr, 'DELETE', chunkId, { [H_TOKEN]: token }, signal);
+    req.end();
+    const res = await responseOf(req).catch((e: unknown) => {
+      const w = asWireError(e);
+      throw new CairnError(w.code, w.message, { addr });
+    });
+    if (res.statusCode === 204) {
+      res.resume();
+      return true;
+    }
+    const err = await errorOf(res, addr);
+    if (err.code === 'NotFound') return false;
+    throw err;
+  }
+
+  /** Closes idle keep-alive sockets; requests in flight continue. */
+  close(): void {
+    this.agent.destroy();
+  }
+
+  private request(addr: string, method: string, chunkId: string, headers: OutgoingHttpHeaders, signal: AbortSignal | undefined): ClientRequest {
+    const { host, port } = parseHostPort(addr);
+    const req = request({ host, port, method, path: `/chunks/${encodeURIComponent(chunkId)}`, headers, agent: this.agent, ...(signal ? { signal } : {}) });
+    req.setTimeout(this.idleTimeoutMs, () => {
+      this.log.debug('chunk request idle timeout', { addr, method, chunkId });
+      req.destroy(new CairnError('Timeout', `chunk server ${addr} sent nothing for ${this.idleTimeoutMs} ms`));
+    });
+    return req;
+  }
+}
+
+/** `addr token, addr token` — the downstream part of a write pipeline. */
+export function formatPipeline(targets: readonly ChunkTarget[]): string {
+  return targets.map((t) => `${t.addr} ${t.token}`).join(', ');
+}
+
+/** Parses X-Cairn-Pipeline. Throws InvalidArgument on anything malformed or over `targetsMax`. */
+export function parsePipeline(header: string | undefined, targetsMax: number): ChunkTarget[] {
+  if (header === undefined || header.trim() === '') return [];
+  if (header.length > targetsMax * 400) throw new CairnError('InvalidArgument', 'pipeline header too long');
+  const out: ChunkTarget[] = [];
+  for (const part of header.split(',')) {
+    const m = /^\s*(\S+) ([A-Za-z0-9_-]{1,200})\s*$/.exec(part);
+    if (!m) throw new CairnError('InvalidArgument', 'pipeline entries are "host:port token", comma-separated');
+    parseHostPort(m[1]!);
+    out.push({ addr: m[1]!, token: m[2]! });
+  }
+  if (out.length > targetsMax) throw new CairnError('InvalidArgument', `a pipeline has at most ${targetsMax} downstream servers`);
+  return out;
+}
+
+/** Fails the body when it is shorter or longer than announced, or (whole reads) fails the CRC. */
+class BodyCheck extends Transform {
+  private seen = 0;
+  private crc = 0;
+
+  constructor(
+    private readonly length: number,
+    private readonly wholeCrc: number | null,
+    private readonly addr: string,
+  ) {
+    super();
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    this.seen += chunk.length;
+    if (this.wholeCrc !== null) this.crc = crc32c(chunk, this.crc);
+    if (this.seen > this.length) return cb(new CairnError('ProtocolError', `chunk server ${this.addr} sent more bytes than announced`));
+    cb(null, chunk);
+  }
+
+  override _flush(cb: TransformCallback): void {
+    if (this.seen !== this.length) return cb(new CairnError('Unavailable', `chunk server ${this.addr} cut the read short at ${this.seen} of ${this.length} bytes`, { addr: this.addr }));
+    if (this.wholeCrc !== null && this.crc !== this.wholeCrc) return cb(new CairnError('Corrupt', `chunk from ${this.addr} fails its CRC-32C`, { addr: this.addr }));
+    cb();
+  }
+}
+
+function responseOf(req: ClientRequest): Promise<IncomingMessage> {
+  return new Promise((resolve, reject) => {
+    req.once('response', resolve);
+    req.once('error', reject);
+  });
+}
+
+async function readJson(res: IncomingMessage): Promise<Record<string, unknown>> {
+  const parts: Buffer[] = [];
+  let n = 0;
+  for await (const c of res) {
+    n += (c as Buffer).length;
+    if (n > RESPONSE_JSON_BYTES_MAX) {
+      res.destroy();
+      throw new CairnError('ProtocolError', 'chunk server response too large');
+    }
+    parts.push(c as Buffer);
+  }
+  if (n === 0) return {};
+  try {
+    const v: unknown = JSON.parse(Buffer.concat(parts).toString('utf8'));
+    return typeof v === 'object' && v !== null ? (v as Record<string, unknown>) : {};
+  } catch {
+    throw new CairnError('ProtocolError', 'chunk server sent malformed JSON');
+  }
+}
+
+async function errorOf(res: IncomingMessage, addr: string): Promise<CairnError> {
+  const body = await readJson(res).catch(() => ({}));
+  const w = wireErrorOf(body, res.statusCode ?? 500);
+  return new CairnError(w.code, w.message, { addr });
+}
+
+function wireErrorOf(body: Record<string, unknown>, status: number): { code: ErrorCode; message: string } {
+  const e = body.error as { code?: unknown; message?: unknown } | undefined;
+  if (e && typeof e.code === 'string' && e.code in ERROR_CODES) return { code: e.code as ErrorCode, message: typeof e.message === 'string' ? e.message : e.code };
+  return { code: codeOfStatus(status), message: `HTTP ${status}` };
+}
+
+function parseResults(body: Record<string, unknown>, targets: readonly ChunkTarget[]): ChunkTargetResult[] {
+  const raw = body.results;
+  if (!Array.isArray(raw) || raw.length !== targets.length) return [];
+  const out: ChunkTargetResult[] = [];
+  for (let i = 0; i < targets.length; i++) {
+    const r = raw[i] as { ok?: unknown; error?: unknown };
+    const entry: ChunkTargetResult = { addr: targets[i]!.addr, ok: r?.ok === true };
+    if (!entry.ok) entry.error = wireErrorOf({ error: r?.error }, 503);
+    out.push(entry);
+  }
+  return out;
+}
+
+function asWireError(e: unknown): { code: ErrorCode; message: string } {
+  if (e instanceof CairnError) return { code: e.code, message: e.message };
+  const code = (e as { code?: unknown })?.code;
+  if (code === 'ABORT_ERR' || (e as Error)?.name === 'AbortError') return { code: 'Unavailable', message: 'aborted' };
+  return { code: 'Unavailable', message: `cannot reach chunk server: ${(e as Error)?.message ?? String(e)}` };
+}
+
+function codeOfStatus(status: number): ErrorCode {
+  for (const [code, v] of Object.entries(ERROR_CODES)) if (v.status === status) return code as ErrorCode;
+  return status >= 500 ? 'Unavailable' : 'InvalidArgument';
+}

@@ -1,0 +1,442 @@
+/**
+ * A chunk server's data plane: chunk bytes over plain HTTP/1.1 so streams, Range and curl work.
+ * Control traffic (heartbeats, reports, commands) goes to the metadata servers over src/net.
+ *
+ *   PUT    /chunks/<id>   body = the chunk; 201 when durable here AND on every downstream server
+ *   GET    /chunks/<id>   200 whole chunk, or 206 for `Range: bytes=a-b | a- | -n`; 416 if unsatisfiable
+ *   HEAD   /chunks/<id>   the GET headers, no body
+ *   DELETE /chunks/<id>   204; 404 when absent
+ *   GET    /healthz       200 {"ok":true}
+ *
+ * Request headers:
+ *   X-Cairn-Token     a chunk token (chunk-token.ts) for this chunk: PUT 'write'|'copy', GET/HEAD
+ *                     'read'|'copy', DELETE 'delete'. Missing/bad/expired/other op/other chunk → 401.
+ *   Content-Length    or `Transfer-Encoding: chunked` for a PUT (a chunk of unknown length; still
+ *                     bounded by chunkBytesMax). Over the limit → 413.
+ *   X-Cairn-Size      optional expected size (must equal Content-Length when both are sent).
+ *   X-Cairn-Crc32c    optional expected whole-chunk CRC-32C, 8 hex digits; mismatch → Corrupt, nothing kept.
+ *   X-Cairn-Pipeline  optional downstream servers for a pipelined write, `host:port token, …` in
+ *                     order. This server stores the body AND streams it to the first of them with
+ *                     the rest of the list, which does the same (HDFS write pipeline). Every
+ *                     downstream token is verified here first (no forwarding on a client's say-so).
+ * Response headers of GET/HEAD: Content-Length, Accept-Ranges: bytes, Content-Range (206),
+ *   X-Cairn-Size and X-Cairn-Crc32c of the WHOLE chunk (a client checks whole reads end to end).
+ *
+ * PUT response body: 201 `{"id","size","crc32c","created","results":[{"addr","ok":true},…]}`,
+ * results in pipeline order starting with this server. On any failure the status and
+ * `{"error":{"code","message","failed":"<addr of the first failed server>"},"results":[…]}` are
+ * those of the first failed server in pipeline order; a server the pipeline never reached has
+ * `ok:false` with code Unavailable. A healthy server keeps its copy when a downstream fails (the
+ * client re-sends only to a replacement; the idempotent PUT makes re-sending to a holder harmless).
+ * Other errors are `{"error":{"code","message"}}` with the status of util/errors.ts.
+ *
+ * GET streams verified bytes (ChunkStore checks each segment before sending it). A mismatch in
+ * the first segment sent is answered 500 Corrupt; a later one cuts the response short (the
+ * client sees fewer bytes than Content-Length). Either way the store records the replica as corrupt.
+ *
+ * Limits: uploadsMax concurrent PUTs (503 beyond), headersTimeoutMs / requestTimeoutMs (whole
+ * request) / idleTimeoutMs (socket silence) against slow clients, header sizes by Node's default
+ * (16 KiB). Backpressure end to end: the body is read only as fast as both the disk and the
+ * downstream server take it.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { PassThrough, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { formatHostPort } from '../config/addr.js';
+import type { Clock } from '../env/clock.js';
+import type { ChunkStore } from '../storage/chunk-store.js';
+import { isChunkId } from '../util/chunk-id.js';
+import { crcFromHex, crcToHex } from '../util/crc32c.js';
+import { CairnError, ERROR_CODES, isCairnError, type ErrorCode } from '../util/errors.js';
+import type { Logger } from '../util/logger.js';
+import { ChunkClient, H_CRC, H_PIPELINE, H_SIZE, H_TOKEN, parsePipeline, type ChunkPutOutcome, type ChunkTargetResult } from './chunk-client.js';
+import { ChunkToken } from './chunk-token.js';
+
+export interface ChunkHttpServerComponents {
+  store: ChunkStore;
+  /** Wall-clock ms since the epoch (token expiry). */
+  clock: Clock;
+  logger: Logger;
+}
+
+export interface ChunkHttpServerOptions {
+  /** The cluster secret that signs chunk tokens. */
+  secret: string | Uint8Array;
+  /** @default '127.0.0.1' */
+  host?: string;
+  /** @default 0 (any free port) */
+  port?: number;
+  /** Address reported in PUT results. @default the listening host:port */
+  advertiseAddr?: string;
+  /** Concurrent PUTs; more get 503 Unavailable. @default 64 */
+  uploadsMax?: number;
+  /** Downstream servers in one X-Cairn-Pipeline. @default 8 */
+  pipelineTargetsMax?: number;
+  /** Time to receive the request headers. @default 10_000 */
+  headersTimeoutMs?: number;
+  /** Time to receive a whole request (64 MiB at ≥ 1 MiB/s). @default 120_000 */
+  requestTimeoutMs?: number;
+  /** A socket silent this long is closed (also a downstream that stops answering). @default 30_000 */
+  idleTimeoutMs?: number;
+  /** How often Node checks the two request timeouts. @default 1_000 */
+  timeoutCheckIntervalMs?: number;
+  /** Clock skew tolerated on token expiry. @default 30_000 */
+  tokenSkewMs?: number;
+}
+
+const ROUTE = /^\/chunks\/([^/?#]*)(?:\?.*)?$/;
+
+export class ChunkHttpServer {
+  private readonly server: Server;
+  private readonly tokens: ChunkToken;
+  private readonly downstream: ChunkClient;
+  private readonly log: Logger;
+  private readonly uploadsMax: number;
+  private readonly pipelineTargetsMax: number;
+  private uploads = 0;
+  private selfAddr = '';
+  private readonly sockets = new Set<Socket>();
+
+  constructor(
+    private readonly components: ChunkHttpServerComponents,
+    private readonly options: ChunkHttpServerOptions,
+  ) {
+    this.log = components.logger.child({ component: 'chunk-http' });
+    this.tokens = new ChunkToken({ clock: components.clock }, { secret: options.secret, ...(options.tokenSkewMs !== undefined ? { skewMs: options.tokenSkewMs } : {}) });
+    const idleTimeoutMs = options.idleTimeoutMs ?? 30_000;
+    this.downstream = new ChunkClient({ logger: this.log }, { idleTimeoutMs });
+    this.uploadsMax = options.uploadsMax ?? 64;
+    this.pipelineTargetsMax = options.pipelineTargetsMax ?? 8;
+    this.server = createServer(
+      {
+        headersTimeout: options.headersTimeoutMs ?? 10_000,
+        requestTimeout: options.requestTimeoutMs ?? 120_000,
+        keepAliveTimeout: 5_000,
+        connectionsCheckingInterval: options.timeoutCheckIntervalMs ?? 1_000,
+      },
+      (req, res) => this.handle(req, res),
+    );
+    this.server.setTimeout(idleTimeoutMs); // no 'timeout' listener: an idle socket is destroyed
+    this.server.on('connection', (s: Socket) => {
+      this.sockets.add(s);
+      s.once('close', () => this.sockets.delete(s));
+    });
+    this.server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
+      // Malformed HTTP, oversize headers, or a request timeout: answer if we still can, then close.
+      if (socket.writable && !socket.destroyed) {
+        const status = err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? '408 Request Timeout' : err.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : '400 Bad Request';
+        socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+      } else {
+        socket.destroy();
+      }
+    });
+  }
+
+  /** Listens; resolves with the bound `host:port`. */
+  async start(): Promise<string> {
+    const host = this.options.host ?? '127.0.0.1';
+    await new Promise<void>((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(this.options.port ?? 0, host, () => {
+        this.server.off('error', reject);
+        resolve();
+      });
+    });
+    const a = this.server.address() as AddressInfo;
+    const bound = formatHostPort({ host, port: a.port });
+    this.selfAddr = this.options.advertiseAddr ?? bound;
+    this.log.info('chunk data plane listening', { addr: bound });
+    return bound;
+  }
+
+  /** Stops accepting, cuts open connections (uploads in flight are aborted and leave nothing). */
+  async close(): Promise<void> {
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    for (const s of this.sockets) s.destroy();
+    this.downstream.close();
+    await closed;
+  }
+
+  /** PUTs in progress (for tests and status). */
+  get uploadsInFlight(): number {
+    return this.uploads;
+  }
+
+  private handle(req: IncomingMessage, res: ServerResponse): void {
+    this.route(req, res).catch((e: unknown) => this.fail(res, e));
+  }
+
+  private async route(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = req.url ?? '';
+    if (url === '/healthz' && (req.method === 'GET' || req.method === 'HEAD')) return sendJson(res, 200, { ok: true });
+    const m = ROUTE.exec(url);
+    if (!m) throw new CairnError('NotFound', 'no such endpoint');
+    const id = m[1]!;
+    if (!isChunkId(id)) throw new CairnError('InvalidArgument', 'a chunk id is 32 lowercase hex digits');
+    const token = headerOf(req, H_TOKEN);
+    switch (req.method) {
+      case 'PUT':
+        this.tokens.verify(token, ['write', 'copy'], id);
+        return this.put(id, req, res);
+      case 'GET':
+      case 'HEAD':
+        this.tokens.verify(token, ['read', 'copy'], id);
+        return this.get(id, req, res, req.method === 'HEAD');
+      case 'DELETE': {
+        this.tokens.verify(token, 'delete', id);
+        if (!(await this.components.store.delete(id))) throw new CairnError('NotFound', `chunk ${id} not found`);
+        res.writeHead(204).end();
+        return;
+      }
+      default:
+        res.setHeader('allow', 'GET, HEAD, PUT, DELETE');
+        throw new CairnError('InvalidArgument', `method ${req.method ?? ''} not allowed`);
+    }
+  }
+
+  private async put(id: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const store = this.components.store;
+    const limit = store.options.chunkBytesMax;
+    const contentLength = parseSize(req.headers['content-length'], 'Content-Length');
+    const declared = parseSize(headerOf(req, H_SIZE), H_SIZE);
+    if (contentLength === undefined && !/\bchunked\b/i.test(String(req.headers['transfer-encoding'] ?? '')))
+      throw new CairnError('InvalidArgument', 'a PUT needs Content-Length or Transfer-Encoding: chunked');
+    if (contentLength !== undefined && declared !== undefined && contentLength !== declared)
+      throw new CairnError('InvalidArgument', `Content-Length ${contentLength} differs from ${H_SIZE} ${declared}`);
+    const size = contentLength ?? declared;
+    if (size !== undefined && size > limit) throw new CairnError('TooLarge', `chunk of ${size} bytes exceeds the limit of ${limit}`);
+    const crcHeader = headerOf(req, H_CRC);
+    const crc = crcHeader === undefined ? undefined : crcFromHex(crcHeader);
+    if (crc === null) throw new CairnError('InvalidArgument', `${H_CRC} must be 8 hex digits`);
+    const down = parsePipeline(headerOf(req, H_PIPELINE), this.pipelineTargetsMax);
+    for (const t of down) this.tokens.verify(t.token, ['write', 'copy'], id);
+    if (this.uploads >= this.uploadsMax) {
+      res.setHeader('retry-after', '1');
+      throw new CairnError('Unavailable', `${this.uploadsMax} uploads in progress; try again`);
+    }
+
+    this.uploads++;
+    const ac = new AbortController();
+    const onAbort = (): void => ac.abort(new CairnError('Unavailable', 'the client went away mid-upload'));
+    req.once('aborted', onAbort);
+    res.once('close', () => {
+      if (!res.writableFinished) onAbort();
+    });
+    try {
+      const putOpts = { ...(size !== undefined ? { size } : {}), ...(crc !== undefined ? { crc32c: crc } : {}), signal: ac.signal };
+      const ownIn = new PassThrough({ highWaterMark: 256 * 1024 });
+      const own = store.put(id, ownIn, putOpts).then(
+        (r) => ({ ok: true as const, r }),
+        (e: unknown) => ({ ok: false as const, e }),
+      );
+      let downIn: PassThrough | null = null;
+      let downP: Promise<ChunkPutOutcome> | null = null;
+      if (down.length > 0) {
+        downIn = new PassThrough({ highWaterMark: 256 * 1024 });
+        downP = this.downstream.putChunk(id, down, downIn, putOpts).catch((e: unknown): ChunkPutOutcome => ({
+          ok: false,
+          results: down.map((t, i) => ({ addr: t.addr, ok: false, error: i === 0 ? wireOf(e) : notAttempted() })),
+        }));
+      }
+      // Branches that settle early (failed) stop being fed; the body keeps flowing to the others.
+      let ownDone = false;
+      let downDone = downIn === null;
+      void own.then(() => {
+        ownDone = true;
+        ownIn.destroy();
+      });
+      void downP?.then(() => {
+        downDone = true;
+        downIn?.destroy();
+      });
+      let received = 0;
+      try {
+        for await (const buf of req as AsyncIterable<Buffer>) {
+          received += buf.length;
+          if (ownDone && downDone && received > limit) break; // nobody is listening; stop reading a runaway body
+          await Promise.all([feed(ownIn, buf), downIn ? feed(downIn, buf) : undefined]);
+        }
+        ac.signal.throwIfAborted();
+      } catch (e) {
+        // The client went away or the body broke: abort both branches and let them clean up.
+        if (!ac.signal.aborted) ac.abort(e);
+        await own;
+        if (downP) await downP;
+        throw e;
+      }
+      ownIn.end();
+      downIn?.end();
+      const ownResult = await own;
+      const downOutcome = downP ? await downP : null;
+
+      const results: ChunkTargetResult[] = [{ addr: this.selfAddr, ok: ownResult.ok, ...(ownResult.ok ? {} : { error: wireOf(ownResult.e) }) }];
+      if (downOutcome) results.push(...downOutcome.results);
+      const failedAt = results.findIndex((r) => !r.ok);
+      if (failedAt < 0 && ownResult.ok) {
+        const r = ownResult.r;
+        return sendJson(res, 201, { id, size: r.size, crc32c: crcToHex(r.crc32c), created: r.created, results });
+      }
+      const failed = results[failedAt]!;
+      if (!ownResult.ok) this.logError('chunk put failed here', ownResult.e, { id });
+      else this.log.warn('chunk pipeline failed downstream', { id, failed: failed.addr, code: failed.error?.code });
+      const err = failed.error ?? { code: 'Internal' as ErrorCode, message: 'failed' };
+      res.setHeader('connection', 'close');
+      return sendJson(res, ERROR_CODES[err.code].status, { error: { ...err, failed: failed.addr }, results });
+    } finally {
+      this.uploads--;
+      req.off('aborted', onAbort);
+    }
+  }
+
+  private async get(id: string, req: IncomingMessage, res: ServerResponse, head: boolean): Promise<void> {
+    const store = this.components.store;
+    if (head) {
+      const meta = await store.stat(id);
+      if (!meta) throw new CairnError('NotFound', `chunk ${id} not found`);
+      res.writeHead(200, chunkHeaders(meta.size, meta.crc32c, meta.size)).end();
+      return;
+    }
+    const rangeHeader = headerOf(req, 'range');
+    let rangeWanted = false;
+    let size = -1;
+    const rd = await store.read(id, {
+      resolveRange: (chunkSize) => {
+        size = chunkSize;
+        const r = parseRange(rangeHeader, chunkSize);
+        if (r === 'unsatisfiable') throw new CairnError('RangeNotSatisfiable', `range ${rangeHeader ?? ''} of a ${chunkSize}-byte chunk`, { size: chunkSize });
+        rangeWanted = r !== null;
+        return r ?? { start: 0, end: chunkSize };
+      },
+    }).catch((e: unknown) => {
+      if (isCairnError(e, 'RangeNotSatisfiable')) res.setHeader('content-range', `bytes */${size}`);
+      throw e;
+    });
+    const { meta, start, end, stream } = rd;
+    try {
+      await firstReadable(stream, end - start);
+    } catch (e) {
+      stream.destroy();
+      throw e;
+    }
+    const headers = chunkHeaders(meta.size, meta.crc32c, end - start);
+    if (rangeWanted) headers['content-range'] = `bytes ${start}-${end - 1}/${meta.size}`;
+    res.writeHead(rangeWanted ? 206 : 200, headers);
+    await pipeline(stream, res).catch((e: unknown) => {
+      // Headers are out: the only signal left is cutting the response short.
+      if (isCairnError(e, 'Corrupt')) this.log.warn('corrupt segment mid-read; response cut', { id });
+      res.destroy();
+    });
+  }
+
+  private fail(res: ServerResponse, e: unknown): void {
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    if (!isCairnError(e) || e.status >= 500) this.logError('chunk request failed', e, {});
+    const err = wireOf(e);
+    if (!res.hasHeader('connection') && res.req.readableEnded === false) res.setHeader('connection', 'close');
+    sendJson(res, ERROR_CODES[err.code].status, { error: err });
+  }
+
+  private logError(msg: string, e: unknown, fields: Record<string, unknown>): void {
+    if (isCairnError(e) && e.status < 500) this.log.info(msg, { ...fields, code: e.code, err: e.message });
+    else this.log.error(msg, { ...fields, err: e instanceof Error ? e.message : String(e) });
+  }
+}
+
+/** Writes `buf` to a branch unless it is gone; waits for drain (or the branch's end) when full. */
+function feed(branch: PassThrough, buf: Buffer): Promise<void> | undefined {
+  if (branch.destroyed || branch.writableEnded) return undefined;
+  if (branch.write(buf)) return undefined;
+  return new Promise((resolve) => {
+    const done = (): void => {
+      branch.off('drain', done);
+      branch.off('close', done);
+      resolve();
+    };
+    branch.on('drain', done);
+    branch.on('close', done);
+  });
+}
+
+/** Waits until the stream has data buffered (or ends, for an empty range); rejects with its error. */
+function firstReadable(stream: Readable, length: number): Promise<void> {
+  if (length === 0) return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const onReadable = (): void => {
+      cleanup();
+      resolve();
+    };
+    const onError = (e: Error): void => {
+      cleanup();
+      reject(e);
+    };
+    const cleanup = (): void => {
+      stream.off('readable', onReadable);
+      stream.off('error', onError);
+    };
+    stream.on('readable', onReadable);
+    stream.on('error', onError);
+  });
+}
+
+/**
+ * Parses a Range header against a chunk of `size` bytes (RFC 9110 §14): one `bytes=a-b`, `a-` or
+ * `-n` range → [start, end); null = serve the whole chunk (no header, or one we ignore: other units,
+ * several ranges, bad syntax); 'unsatisfiable' → 416.
+ */
+export function parseRange(header: string | undefined, size: number): { start: number; end: number } | null | 'unsatisfiable' {
+  if (header === undefined) return null;
+  const m = /^bytes=(\d{0,16})-(\d{0,16})$/.exec(header.trim());
+  if (!m || (m[1] === '' && m[2] === '')) return null;
+  if (m[1] === '') {
+    const n = Number(m[2]);
+    if (n === 0 || size === 0) return 'unsatisfiable';
+    return { start: Math.max(0, size - n), end: size };
+  }
+  const a = Number(m[1]);
+  if (m[2] !== '' && Number(m[2]) < a) return null; // invalid: ignore the header
+  if (a >= size) return 'unsatisfiable';
+  const end = m[2] === '' ? size : Math.min(size, Number(m[2]) + 1);
+  return { start: a, end };
+}
+
+function chunkHeaders(size: number, crc: number, length: number): Record<string, string> {
+  return {
+    'content-type': 'application/octet-stream',
+    'content-length': String(length),
+    'accept-ranges': 'bytes',
+    [H_SIZE]: String(size),
+    [H_CRC]: crcToHex(crc),
+  };
+}
+
+function headerOf(req: IncomingMessage, name: string): string | undefined {
+  const v = req.headers[name];
+  if (Array.isArray(v)) throw new CairnError('InvalidArgument', `header ${name} given more than once`);
+  return v;
+}
+
+function parseSize(v: string | string[] | undefined, name: string): number | undefined {
+  if (v === undefined) return undefined;
+  if (typeof v !== 'string' || !/^\d{1,15}$/.test(v)) throw new CairnError('InvalidArgument', `bad ${name}`);
+  return Number(v);
+}
+
+function wireOf(e: unknown): { code: ErrorCode; message: string } {
+  if (isCairnError(e)) return { code: e.code, message: e.expose ? e.message : ERROR_CODES[e.code].message };
+  if ((e as { name?: unknown })?.name === 'AbortError') return { code: 'Unavailable', message: 'aborted' };
+  return { code: 'Internal', message: ERROR_CODES.Internal.message };
+}
+
+function notAttempted(): { code: ErrorCode; message: string } {
+  return { code: 'Unavailable', message: 'not attempted: an earlier server in the pipeline failed' };
+}
+
+function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+}
