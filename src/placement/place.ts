@@ -43,6 +43,9 @@ export function chunkPoint(chunkId: string): number {
   return hash32(chunkId);
 }
 
+/** Up to this many servers met, a walk tracks them in a small array scanned linearly (no allocation per lookup). */
+const SCAN_SET_MAX = 24;
+
 /**
  * Server numbers (Ring.servers indices) of the first n entries of the preference order of
  * `chunkId`, restricted to 'up' servers when upOnly.
@@ -55,21 +58,41 @@ function walk(ring: Ring, chunkId: string, n: number, upOnly: boolean): number[]
   const zoneTarget = Math.min(want, upOnly ? ring.upZoneCount : ring.zoneCount);
   const { owner, zoneOf, up } = ring;
   const v = owner.length;
-  const seen = new Uint8Array(ring.servers.length);
-  const zoneUsed = new Uint8Array(ring.zoneCount);
+  // Eligible servers met so far: a short list while small, a bitmap beyond SCAN_SET_MAX.
+  const met: number[] = [];
+  let metMap: Uint8Array | null = null;
+  const meet = (s: number): boolean => {
+    if (metMap !== null) {
+      if (metMap[s] === 1) return false;
+      metMap[s] = 1;
+      met.push(s);
+      return true;
+    }
+    for (let k = 0; k < met.length; k++) if (met[k] === s) return false;
+    met.push(s);
+    if (met.length > SCAN_SET_MAX) {
+      metMap = new Uint8Array(ring.servers.length);
+      for (const m of met) metMap[m] = 1;
+    }
+    return true;
+  };
+  // Zones already holding a pick: scanned over `out` when few, a bitmap otherwise.
+  const zoneMap = zoneTarget > SCAN_SET_MAX ? new Uint8Array(ring.zoneCount) : null;
+  const zoneFree = (z: number): boolean => {
+    if (zoneMap !== null) return zoneMap[z] === 0;
+    for (let k = 0; k < out.length; k++) if (zoneOf[out[k]!] === z) return false;
+    return true;
+  };
   const passed: number[] = [];
-  let seenCount = 0;
   let i = ring.successor(chunkPoint(chunkId));
   let steps = 0;
   // Pass 1: first server of each new zone.
   while (out.length < zoneTarget && steps < v) {
     const s = owner[i]!;
-    if (seen[s] === 0 && (!upOnly || up[s] === 1)) {
-      seen[s] = 1;
-      seenCount++;
+    if ((!upOnly || up[s] === 1) && meet(s)) {
       const z = zoneOf[s]!;
-      if (zoneUsed[z] === 0) {
-        zoneUsed[z] = 1;
+      if (zoneFree(z)) {
+        if (zoneMap !== null) zoneMap[z] = 1;
         out.push(s);
       } else {
         passed.push(s);
@@ -80,13 +103,9 @@ function walk(ring: Ring, chunkId: string, n: number, upOnly: boolean): number[]
   }
   // Pass 2: those passed over (they come first clockwise), then continue the walk.
   for (let k = 0; k < passed.length && out.length < want; k++) out.push(passed[k]!);
-  while (out.length < want && seenCount < eligible && steps < v) {
+  while (out.length < want && met.length < eligible && steps < v) {
     const s = owner[i]!;
-    if (seen[s] === 0 && (!upOnly || up[s] === 1)) {
-      seen[s] = 1;
-      seenCount++;
-      out.push(s);
-    }
+    if ((!upOnly || up[s] === 1) && meet(s)) out.push(s);
     if (++i === v) i = 0;
     steps++;
   }

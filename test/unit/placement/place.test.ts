@@ -60,6 +60,18 @@ describe('place', () => {
     );
   });
 
+  it('agrees with the specification on large rings too (server and zone sets past the linear-scan size)', () => {
+    fc.assert(
+      fc.property(arbLayout({ min: 20, max: 70, zonesMax: 40 }), arbChunkId, fc.integer({ min: 1, max: 16 }), fc.integer({ min: 20, max: 80 }), (layout, id, r, n) => {
+        const ring = Ring.build(layout);
+        expect(place(ring, id, r)).toEqual(specOrder(ring, id, r, true));
+        expect(preferenceList(ring, id, n)).toEqual(specOrder(ring, id, n, true));
+        expect(preferenceList(ring, id, n, { includeDown: true })).toEqual(specOrder(ring, id, n, false));
+      }),
+      { numRuns: 100 },
+    );
+  });
+
   it('returns min(R, up servers) distinct up servers in min(R, up zones) distinct zones; never draining or dead', () => {
     fc.assert(
       fc.property(arbLayout(), arbChunkId, arbR, (layout, id, r) => {
