@@ -4,6 +4,8 @@
  *   server → { t: 'hello', v: 1, nonce }            nonce: 32 fresh random bytes per connection
  *   dialer → { t: 'auth', role: 'peer', id, mac }   mac = HMAC-SHA256(clusterSecret, nonce ‖ 'peer' ‖ id)
  *          | { t: 'auth', role: 'client', mac }     mac = HMAC-SHA256(clientToken, nonce ‖ 'client')
+ *          | { t: 'auth', role: 'service', id, mac } mac = HMAC-SHA256(clusterSecret, nonce ‖ 'service' ‖ id)
+ *   ('service' is a cluster server, e.g. a chunk server, calling RPC under its own id.)
  *   server → { t: 'ok' }  or  { t: 'error', code: 'Unauthorized', message } and close
  *
  * The fresh nonce stops replay of a recorded handshake. Macs are compared in constant time.
@@ -26,11 +28,11 @@ export const HANDSHAKE_FRAME_BYTES_MAX = 1024;
 const NODE_ID_CHARS_MAX = 64;
 
 export type Credential = Uint8Array | string;
-export type AuthRole = 'peer' | 'client';
+export type AuthRole = 'peer' | 'client' | 'service';
 
 export function computeMac(key: Credential, nonce: Uint8Array, role: AuthRole, id?: NodeId): Buffer {
   const h = createHmac('sha256', key).update(nonce).update(role);
-  if (role === 'peer') h.update(id ?? '');
+  if (role !== 'client') h.update(id ?? '');
   return h.digest();
 }
 
@@ -44,7 +46,7 @@ export function encodeHello(nonce: Uint8Array): Uint8Array {
 }
 
 export function encodeAuth(role: AuthRole, mac: Uint8Array, id?: NodeId): Uint8Array {
-  return pack(role === 'peer' ? { t: 'auth', role, id, mac } : { t: 'auth', role, mac });
+  return pack(role === 'client' ? { t: 'auth', role, mac } : { t: 'auth', role, id, mac });
 }
 
 /** A private copy: never a view into msgpackr's shared output buffer. */
@@ -54,7 +56,7 @@ export function encodeErrorFrame(code: ErrorCode, message: string): Uint8Array {
   return pack({ t: 'error', code, message });
 }
 
-export type AuthRequest = { role: 'peer'; id: NodeId; mac: Uint8Array } | { role: 'client'; mac: Uint8Array };
+export type AuthRequest = { role: 'peer' | 'service'; id: NodeId; mac: Uint8Array } | { role: 'client'; mac: Uint8Array };
 
 /** Parse the dialer's auth frame. Throws ProtocolError on anything that is not a well-formed auth. */
 export function decodeAuth(payload: Uint8Array): AuthRequest {
@@ -63,12 +65,12 @@ export function decodeAuth(payload: Uint8Array): AuthRequest {
   const mac = v.mac;
   if (!(mac instanceof Uint8Array) || mac.length !== MAC_BYTES) throw new CairnError('ProtocolError', 'auth mac must be 32 bytes');
   if (v.role === 'client') return { role: 'client', mac };
-  if (v.role === 'peer') {
+  if (v.role === 'peer' || v.role === 'service') {
     const id = v.id;
     if (typeof id !== 'string' || id.length === 0 || id.length > NODE_ID_CHARS_MAX) throw new CairnError('ProtocolError', 'auth peer id invalid');
-    return { role: 'peer', id, mac };
+    return { role: v.role, id, mac };
   }
-  throw new CairnError('ProtocolError', 'auth role must be peer or client');
+  throw new CairnError('ProtocolError', 'auth role must be peer, client or service');
 }
 
 /** A msgpack map decoded to a plain object, or ProtocolError. */
@@ -91,7 +93,7 @@ export interface DialOptions {
   addr: string;
   role: AuthRole;
   credential: Credential;
-  /** Required for role 'peer': our node id. */
+  /** Required for roles 'peer' and 'service': our node id. */
   id?: NodeId;
   /** Limit for frames after the handshake. */
   frameBytesMax: number;

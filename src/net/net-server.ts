@@ -43,6 +43,8 @@ import {
 export interface RpcContext {
   /** `ip:port` of the caller, for logs. */
   remoteAddr: string;
+  /** Who is calling: a client (client token) or a cluster server under its id (cluster secret). */
+  caller: { role: 'client' } | { role: 'service'; id: NodeId };
   /** Aborted when the caller's connection closes: the answer can no longer be delivered. */
   signal: AbortSignal;
 }
@@ -235,6 +237,7 @@ class ServerConn {
   private readonly nonce: Uint8Array;
   private handshakeTimer: { cancel(): void } | null;
   private peerId: NodeId = '';
+  private caller: RpcContext['caller'] = { role: 'client' };
   private inflight = 0;
   /** Requests read but not started (inflight limit reached); bounded by what one chunk holds. */
   private readonly waiting: Request[] = [];
@@ -285,8 +288,8 @@ class ServerConn {
   private onAuth(payload: Uint8Array): void {
     const auth = decodeAuth(payload); // ProtocolError closes the connection (counted as malformed)
     const init = this.srv._init;
-    const key = auth.role === 'peer' ? init.clusterSecret : init.clientToken;
-    const ok = key !== null && macMatches(computeMac(key, this.nonce, auth.role, auth.role === 'peer' ? auth.id : undefined), auth.mac);
+    const key = auth.role === 'client' ? init.clientToken : init.clusterSecret;
+    const ok = key !== null && macMatches(computeMac(key, this.nonce, auth.role, auth.role === 'client' ? undefined : auth.id), auth.mac);
     this.handshakeTimer?.cancel();
     this.handshakeTimer = null;
     if (!ok) {
@@ -302,7 +305,9 @@ class ServerConn {
       this.state = 'peer';
       this.peerId = auth.id;
     } else {
+      // Clients and services both speak request/response; the handler sees which one calls.
       this.state = 'client';
+      this.caller = auth.role === 'service' ? { role: 'service', id: auth.id } : { role: 'client' };
     }
     this.fs.write(OK_FRAME);
   }
@@ -341,7 +346,7 @@ class ServerConn {
       if (!handler || (methods !== null && !methods.has(req.method))) {
         throw new CairnError('InvalidArgument', `unknown method ${JSON.stringify(req.method)}`);
       }
-      const body = await handler(req.method, req.body, { remoteAddr: this.fs.remoteAddr, signal: this.abort.signal });
+      const body = await handler(req.method, req.body, { remoteAddr: this.fs.remoteAddr, caller: this.caller, signal: this.abort.signal });
       response = pack({ id: req.id, ok: true, body });
       if (response.length > this.srv._limits.frameBytesMax) throw new CairnError('Internal', `response of ${response.length} bytes exceeds the frame limit`);
     } catch (err) {

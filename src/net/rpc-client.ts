@@ -28,6 +28,11 @@ export interface RpcClientComponents {
 export interface RpcClientInit {
   addr: string;
   clientToken: Credential;
+  /**
+   * Call as a cluster service under `serviceId`, proving `clientToken` is the cluster secret
+   * (chunk servers calling the metadata leader). @default calls as a client
+   */
+  serviceId?: string;
   /** @default 64 MiB */
   frameBytesMax?: number;
   /** Connect + handshake deadline. @default 3000 */
@@ -153,7 +158,8 @@ export class RpcClient {
     this.conn = conn;
     dialAuthenticated(this.c.timers, {
       addr: this.addr,
-      role: 'client',
+      role: this.init.serviceId === undefined ? 'client' : 'service',
+      ...(this.init.serviceId === undefined ? {} : { id: this.init.serviceId }),
       credential: this.init.clientToken,
       frameBytesMax: this.frameBytesMax,
       timeoutMs: this.init.connectTimeoutMs ?? 3000,

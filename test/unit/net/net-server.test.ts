@@ -51,6 +51,16 @@ describe('NetServer handshake and auth', () => {
     expect(srv.counters.requests).toBe(1);
   });
 
+  it('accepts a service (cluster secret + id) and tells the handler who calls; refuses a service using the client token', async () => {
+    const seen: unknown[] = [];
+    const { addr } = await server({ rpc: async (_m, _b, ctx) => void seen.push(ctx.caller) });
+    await client(addr, SECRET, { serviceId: 'c7' }).call('echo', 1);
+    await client(addr).call('echo', 1);
+    expect(seen).toEqual([{ role: 'service', id: 'c7' }, { role: 'client' }]);
+    const err = await rejection(client(addr, TOKEN, { serviceId: 'c7' }).call('echo', 1));
+    expect(err.code).toBe('Unauthorized');
+  });
+
   it('refuses a wrong client token with Unauthorized', async () => {
     const { addr, server: srv } = await server({ rpc: echo });
     const err = await rejection(client(addr, 'wrong-token').call('echo', 1));
