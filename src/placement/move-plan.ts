@@ -58,3 +58,16 @@ export function idealMoveFraction(oldRing: Ring, newRing: Ring): number {
   for (const [id, share] of idealShares(newRing)) gain += Math.max(0, share - (before.get(id) ?? 0));
   return gain;
 }
+
+/**
+ * Estimates the fraction of replicas a ring change moves without knowing the chunk ids, by
+ * planning `samples` synthetic ids (deterministic: the same rings give the same estimate).
+ * Sampling error is about sqrt(f / (samples × R)) for a true fraction f.
+ */
+export function estimateMoveFraction(oldRing: Ring, newRing: Ring, replicas: number, samples = 20_000): number {
+  const ids = (function* (): Generator<string> {
+    for (let i = 0; i < samples; i++) yield `move-sample-${i}`;
+  })();
+  const plan = movePlan(oldRing, newRing, ids, replicas);
+  return plan.replicasTotal === 0 ? 0 : plan.replicasMoved / plan.replicasTotal;
+}

@@ -19,6 +19,7 @@ import { describe, expect, it } from 'vitest';
 import {
   addServer,
   DEFAULT_VNODES_PER_WEIGHT,
+  estimateMoveFraction,
   idealMoveFraction,
   idealShares,
   movePlan,
@@ -95,14 +96,18 @@ describe('balance and movement of the default ring', () => {
         const ring = build(servers(n, zones, naming));
         const x = naming(3);
         const add = moved(ring, addServer(ring, { id: 'newcomer', zone: 'z1', weight: 1 }), 'newcomer');
+        const addZone = moved(ring, addServer(ring, { id: 'newcomer', zone: 'z-new', weight: 1 }), 'newcomer');
         const remove = moved(ring, removeServer(ring, x), x);
         const drain = moved(ring, setState(ring, x, 'draining'), x);
-        console.log(`placement-move n=${n} zones=${zones} id=${naming(0)} add ${fmt(add.ratio)} remove ${fmt(remove.ratio)} drain ${fmt(drain.ratio)} (× ideal)`);
-        for (const m of [add, remove, drain]) {
+        console.log(
+          `placement-move n=${n} zones=${zones} id=${naming(0)} add ${fmt(add.ratio)} add_new_zone ${fmt(addZone.ratio)} remove ${fmt(remove.ratio)} drain ${fmt(drain.ratio)} (× ideal)`,
+        );
+        for (const m of [add, addZone, remove, drain]) {
           expect(m.ratio).toBeLessThanOrEqual(1.2);
           expect(m.foreign).toBe(0);
         }
         expect(add.ratio).toBeGreaterThanOrEqual(0.8);
+        expect(addZone.ratio).toBeGreaterThanOrEqual(0.8);
       }
     }
   });
@@ -114,5 +119,18 @@ describe('balance and movement of the default ring', () => {
     console.log(`placement-move n=10 reweight 1->2 ${fmt(m.ratio)} (× ideal)`);
     expect(m.ratio).toBeLessThanOrEqual(1.2);
     expect(m.foreign).toBe(0);
+  });
+});
+
+describe('estimateMoveFraction', () => {
+  it('is deterministic and within sampling error of the full plan', () => {
+    const ring = build(servers(10, 5, namings[0]!));
+    const grown = addServer(ring, { id: 'newcomer', zone: 'z2', weight: 1 });
+    const est = estimateMoveFraction(ring, grown, R);
+    expect(estimateMoveFraction(ring, grown, R)).toBe(est);
+    const plan = movePlan(ring, grown, CHUNKS, R);
+    // true fraction ≈ 0.08; sqrt(0.08 / 60k) ≈ 0.0012, allow 4 sigma.
+    expect(Math.abs(est - plan.replicasMoved / plan.replicasTotal)).toBeLessThan(0.005);
+    expect(estimateMoveFraction(ring, ring, R)).toBe(0);
   });
 });
