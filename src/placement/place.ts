@@ -22,8 +22,10 @@
  * Every function returns fewer than asked when the ring has fewer eligible servers; callers
  * decide whether that is an error (e.g. NoSpace / Unavailable).
  *
- * Cost: O(log V) to find the start plus the walk, which stops once it has what it needs; it
- * meets about R × (servers per zone) vnodes in the worst balanced case, and never more than V.
+ * Cost: O(log V) to find the start plus the walk, which stops once it has what it needs: a few
+ * vnodes per replica when zones and servers have similar weights (no allocation for R ≤ 24).
+ * The walk never exceeds V steps; it approaches V only for a zone or server with a tiny share
+ * of the vnodes that the walk must reach (keep weights within a zone and zones similar).
  */
 import { CairnError } from '../util/errors.js';
 import { hash32 } from '../util/hash.js';
