@@ -13,6 +13,7 @@ export const ERROR_CODES = {
   IsADirectory: { status: 409, message: 'is a directory' },
   NotEmpty: { status: 409, message: 'directory not empty' },
   PreconditionFailed: { status: 412, message: 'precondition failed' },
+  StaleRequest: { status: 409, message: 'request already answered and acknowledged by its client' },
   TooLarge: { status: 413, message: 'request or field too large' },
   RangeNotSatisfiable: { status: 416, message: 'range not satisfiable' },
   NotLeader: { status: 503, message: 'not the leader' },

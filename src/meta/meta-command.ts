@@ -1,0 +1,157 @@
+/**
+ * The commands of the metadata state machine as they travel in Raft entries: compact, versioned
+ * msgpack, decoded with strict validation of every field and size (an entry that fails is applied
+ * as a deterministic no-op with an error outcome; the leader validates before proposing, so that
+ * only happens with a buggy or hostile proposer).
+ *
+ * Wire form: [version, tag, client, seq, ackedBelow, nowMs, ...fields] with
+ *   tag 1 mkdir       path, parents
+ *   tag 2 commitFile  path, size, etag, [[chunkId, size, crc], …], flags (1 overwrite | 2 createParents)
+ *   tag 3 delete      path, recursive
+ *   tag 4 rename      from, to
+ * Tags 16..63 are reserved for the cluster-map commands (server register / state / ring) that
+ * the same machine will dispatch on; an unknown tag or version is a decode error.
+ *
+ * Everything nondeterministic is in the command: the leader stamps nowMs (mtime and session
+ * time); etag and chunk list come from the client that wrote the chunks.
+ */
+import { pack, unpack } from '../proto/msgpack.js';
+import { isChunkId } from '../util/chunk-id.js';
+import { CairnError } from '../util/errors.js';
+import type { ChunkRef } from './namespace-keys.js';
+import { contentProblem, type FileContent } from './namespace.js';
+import { parsePath } from './path.js';
+import { CLIENT_ID_RE, type SessionHeader } from './session.js';
+
+export const META_COMMAND_VERSION = 1;
+export const MetaTag = { Mkdir: 1, CommitFile: 2, Delete: 3, Rename: 4 } as const;
+/** Chunks in one file's list (with 64 MiB chunks: 64 TiB). */
+export const FILE_CHUNKS_MAX = 1_000_000;
+/** An etag: 1..ETAG_BYTES_MAX printable ASCII characters. */
+export const ETAG_BYTES_MAX = 128;
+const ETAG_RE = /^[\x21-\x7e]{1,128}$/;
+const CRC_MAX = 0xffffffff;
+const FLAG_OVERWRITE = 1;
+const FLAG_CREATE_PARENTS = 2;
+
+interface CommandBase {
+  session: SessionHeader;
+  /** Leader-stamped wall time in ms: mtime of what the command changes, session recency. */
+  nowMs: number;
+}
+
+export type MetaCommand =
+  | (CommandBase & { op: 'mkdir'; path: string; parents: boolean })
+  | (CommandBase & { op: 'commitFile'; path: string; file: FileContent; overwrite: boolean; createParents: boolean })
+  | (CommandBase & { op: 'delete'; path: string; recursive: boolean })
+  | (CommandBase & { op: 'rename'; from: string; to: string });
+
+export function encodeMetaCommand(cmd: MetaCommand): Uint8Array {
+  const head = [META_COMMAND_VERSION, 0, cmd.session.client, cmd.session.seq, cmd.session.ackedBelow, cmd.nowMs];
+  switch (cmd.op) {
+    case 'mkdir':
+      head[1] = MetaTag.Mkdir;
+      return pack([...head, cmd.path, cmd.parents]);
+    case 'commitFile': {
+      head[1] = MetaTag.CommitFile;
+      const flags = (cmd.overwrite ? FLAG_OVERWRITE : 0) | (cmd.createParents ? FLAG_CREATE_PARENTS : 0);
+      const chunks = cmd.file.chunks.map((c) => [c.id, c.size, c.crc]);
+      return pack([...head, cmd.path, cmd.file.size, cmd.file.etag, chunks, flags]);
+    }
+    case 'delete':
+      head[1] = MetaTag.Delete;
+      return pack([...head, cmd.path, cmd.recursive]);
+    case 'rename':
+      head[1] = MetaTag.Rename;
+      return pack([...head, cmd.from, cmd.to]);
+  }
+}
+
+const bad = (what: string): CairnError => new CairnError('InvalidArgument', `meta command: ${what}`);
+
+function safeInt(v: unknown, min: number, what: string): number {
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min) throw bad(`${what} must be a safe integer >= ${min}`);
+  return v;
+}
+
+function bool(v: unknown, what: string): boolean {
+  if (typeof v !== 'boolean') throw bad(`${what} must be a boolean`);
+  return v;
+}
+
+/** A valid path string (throws InvalidPath otherwise). */
+function path(v: unknown, what: string): string {
+  if (typeof v !== 'string') throw bad(`${what} must be a string`);
+  parsePath(v);
+  return v;
+}
+
+function chunkList(v: unknown): ChunkRef[] {
+  if (!Array.isArray(v)) throw bad('chunks must be an array');
+  if (v.length > FILE_CHUNKS_MAX) throw new CairnError('TooLarge', `meta command: more than ${FILE_CHUNKS_MAX} chunks`);
+  const out: ChunkRef[] = new Array<ChunkRef>(v.length);
+  for (let i = 0; i < v.length; i++) {
+    const c: unknown = v[i];
+    if (!Array.isArray(c) || c.length !== 3) throw bad(`chunk ${i} must be [id, size, crc]`);
+    const [id, size, crc] = c as unknown[];
+    if (!isChunkId(id)) throw bad(`chunk ${i} id must be 32 lowercase hex digits`);
+    const sz = safeInt(size, 1, `chunk ${i} size`);
+    const crcValue = safeInt(crc, 0, `chunk ${i} crc`);
+    if (crcValue > CRC_MAX) throw bad(`chunk ${i} crc must be < 2^32`);
+    out[i] = { id, size: sz, crc: crcValue };
+  }
+  return out;
+}
+
+/** Validating decode; throws CairnError (InvalidArgument, InvalidPath or TooLarge) on anything malformed. */
+export function decodeMetaCommand(bytes: Uint8Array): MetaCommand {
+  let v: unknown;
+  try {
+    v = unpack(bytes);
+  } catch {
+    throw bad('not msgpack');
+  }
+  if (!Array.isArray(v) || v.length < 6) throw bad('not a command array');
+  const [version, tag, client, seq, ackedBelow, nowMs] = v as unknown[];
+  if (version !== META_COMMAND_VERSION) throw bad(`unknown version ${String(version)}`);
+  if (typeof client !== 'string' || !CLIENT_ID_RE.test(client)) throw bad('client id must be 1..128 of [A-Za-z0-9._:-]');
+  const s = safeInt(seq, 1, 'seq');
+  const acked = safeInt(ackedBelow, 0, 'ackedBelow');
+  if (acked > s) throw bad('ackedBelow must not exceed seq');
+  const base: CommandBase = { session: { client, seq: s, ackedBelow: acked }, nowMs: safeInt(nowMs, 0, 'nowMs') };
+  const arity = (n: number) => {
+    if (v.length !== 6 + n) throw bad(`tag ${String(tag)} takes ${n} fields`);
+  };
+  switch (tag) {
+    case MetaTag.Mkdir:
+      arity(2);
+      return { ...base, op: 'mkdir', path: path(v[6], 'path'), parents: bool(v[7], 'parents') };
+    case MetaTag.CommitFile: {
+      arity(5);
+      const size = safeInt(v[7], 0, 'size');
+      const etag = v[8];
+      if (typeof etag !== 'string' || !ETAG_RE.test(etag)) throw bad(`etag must be 1..${ETAG_BYTES_MAX} printable ASCII characters`);
+      const flags = safeInt(v[10], 0, 'flags');
+      if (flags > (FLAG_OVERWRITE | FLAG_CREATE_PARENTS)) throw bad('unknown flags');
+      const file: FileContent = { size, etag, chunks: chunkList(v[9]) };
+      const problem = contentProblem(file);
+      if (problem) throw bad(problem);
+      return {
+        ...base,
+        op: 'commitFile',
+        path: path(v[6], 'path'),
+        file,
+        overwrite: (flags & FLAG_OVERWRITE) !== 0,
+        createParents: (flags & FLAG_CREATE_PARENTS) !== 0,
+      };
+    }
+    case MetaTag.Delete:
+      arity(2);
+      return { ...base, op: 'delete', path: path(v[6], 'path'), recursive: bool(v[7], 'recursive') };
+    case MetaTag.Rename:
+      arity(2);
+      return { ...base, op: 'rename', from: path(v[6], 'from'), to: path(v[7], 'to') };
+    default:
+      throw bad(`unknown tag ${String(tag)}`);
+  }
+}

@@ -1,0 +1,44 @@
+/**
+ * The metadata state machine's apply step for one decoded command: exactly-once by
+ * (client, seq) (session.ts), then the namespace operation. Pure and deterministic: the same
+ * commands in the same order give the same state and outcomes on every replica. Cluster-map
+ * commands (tags 16..63 of meta-command.ts) will be dispatched here too.
+ *
+ * Outcomes are plain data: { ok: true } or { ok: false, code, message }; only programmer errors
+ * and a corrupt store throw (which aborts the whole batch).
+ */
+import { isCairnError } from '../util/errors.js';
+import type { MetaCommand } from './meta-command.js';
+import type { MetaTxn } from './namespace-keys.js';
+import { commitFile, mkdir, remove, rename, type Outcome } from './namespace.js';
+import { parsePath } from './path.js';
+import { SESSIONS_MAX_DEFAULT, SESSION_WINDOW_MAX_DEFAULT, applyOnce, type SessionLimits } from './session.js';
+
+export type MetaResult = Outcome;
+
+export const DEFAULT_SESSION_LIMITS: SessionLimits = { windowMax: SESSION_WINDOW_MAX_DEFAULT, sessionsMax: SESSIONS_MAX_DEFAULT };
+
+export function applyMetaCommand(txn: MetaTxn, cmd: MetaCommand, limits: SessionLimits = DEFAULT_SESSION_LIMITS): MetaResult {
+  return applyOnce(txn, cmd.session, cmd.nowMs, limits, (): MetaResult => {
+    // Paths were validated by the decoder; parsing again is cheap and keeps this callable directly.
+    try {
+      return dispatch(txn, cmd);
+    } catch (err) {
+      if (isCairnError(err, 'InvalidPath')) return { ok: false, code: err.code, message: err.message };
+      throw err;
+    }
+  });
+}
+
+function dispatch(txn: MetaTxn, cmd: MetaCommand): MetaResult {
+  switch (cmd.op) {
+    case 'mkdir':
+      return mkdir(txn, parsePath(cmd.path), cmd.parents, cmd.nowMs);
+    case 'commitFile':
+      return commitFile(txn, parsePath(cmd.path), cmd.file, cmd.overwrite, cmd.createParents, cmd.nowMs);
+    case 'delete':
+      return remove(txn, parsePath(cmd.path), cmd.recursive, cmd.nowMs);
+    case 'rename':
+      return rename(txn, parsePath(cmd.from), parsePath(cmd.to), cmd.nowMs);
+  }
+}

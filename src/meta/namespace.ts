@@ -1,0 +1,439 @@
+/**
+ * The namespace: directories and files over the inode layout of namespace-keys.ts. Pure and
+ * synchronous; mutations run inside the transaction the caller passes (one Raft entry = one
+ * consistent change), reads against any view of committed state.
+ *
+ * Contracts:
+ *   - Operating errors are returned, never thrown: { ok: false, code, message } with code
+ *     NotFound, AlreadyExists, NotADirectory, IsADirectory, NotEmpty, InvalidPath or
+ *     InvalidArgument. Thrown errors are bugs or a corrupt store (the caller's batch aborts).
+ *   - Every mutation checks everything BEFORE its first write, so a failed operation writes
+ *     nothing (the batch it shares with other entries still commits).
+ *   - Path resolution: each component but the last must exist (else NotFound) and be a directory
+ *     (else NotADirectory), as POSIX path lookup.
+ *   - Times are the leader-stamped `mtime` carried by the command; a directory's mtime changes
+ *     when an entry is added to or removed from it (create, delete, rename), not when a file in
+ *     it is overwritten.
+ *   - list() of a file returns that one file (as `ls FILE` does), with no cursor.
+ *   - Recursive delete removes a whole subtree in one entry: its cost grows with the subtree
+ *     (as HDFS delete), paging through each directory so the transaction's reads stay cheap.
+ */
+import type { ErrorCode } from '../util/errors.js';
+import {
+  ROOT_INODE,
+  FIRST_FREE_INODE,
+  NEXT_INODE_KEY,
+  childrenEnd,
+  childrenStart,
+  chunkKey,
+  decodeDentry,
+  decodeInode,
+  decodeNumber,
+  dentryKey,
+  dentryKeyAfter,
+  encodeDentry,
+  encodeInode,
+  encodeNumber,
+  inodeKey,
+  nameOfDentryKey,
+  type ChunkRef,
+  type Dentry,
+  type InodeRecord,
+  type MetaReadView,
+  type MetaTxn,
+  type NodeType,
+} from './namespace-keys.js';
+import { PATH_BYTES_MAX, isSameOrBelow, joinPath, nameProblem, quote } from './path.js';
+
+export type Fail = { ok: false; code: ErrorCode; message: string };
+export type Outcome<T extends object = object> = ({ ok: true } & T) | Fail;
+
+/** The content a commit makes visible. Sizes of the chunks add up to `size`. */
+export interface FileContent {
+  size: number;
+  etag: string;
+  chunks: ChunkRef[];
+}
+
+export interface StatInfo {
+  type: NodeType;
+  /** Bytes for a file, 0 for a directory. */
+  size: number;
+  mtime: number;
+  /** null for a directory. */
+  etag: string | null;
+  /** [] for a directory. */
+  chunks: ChunkRef[];
+}
+
+export interface ListEntry {
+  name: string;
+  type: NodeType;
+  size: number;
+  mtime: number;
+}
+
+export interface WalkEntry extends ListEntry {
+  /** Absolute path. */
+  path: string;
+}
+
+export interface PageOptions {
+  /** Entries per page, 1..LIST_LIMIT_MAX. @default LIST_LIMIT_DEFAULT */
+  limit?: number;
+  /** The `cursor` of the previous page; absent or null for the first page. */
+  cursor?: string | null;
+}
+
+export const LIST_LIMIT_MAX = 10_000;
+export const LIST_LIMIT_DEFAULT = 1000;
+/** A walk cursor is a relative path; renames may nest deeper than PATH_BYTES_MAX, so allow more. */
+export const WALK_CURSOR_BYTES_MAX = 16 * PATH_BYTES_MAX;
+/** Dentries read per range call when a recursive delete empties a directory. */
+const DELETE_PAGE_ENTRIES = 1024;
+
+const fail = (code: ErrorCode, message: string): Fail => ({ ok: false, code, message });
+
+type Found = { ok: true; inode: number; type: NodeType };
+
+/** Resolve a path (segments) to its inode; see the file comment for the errors. */
+function lookup(view: MetaReadView, segs: readonly string[], upTo = segs.length): Found | Fail {
+  let cur = ROOT_INODE;
+  let type: NodeType = 'dir';
+  for (let i = 0; i < upTo; i++) {
+    if (type !== 'dir') return fail('NotADirectory', `not a directory: ${quote(joinPath(segs.slice(0, i)))}`);
+    const d = getDentry(view, cur, segs[i]!);
+    if (!d) return fail('NotFound', `no such file or directory: ${quote(joinPath(segs.slice(0, i + 1)))}`);
+    cur = d.inode;
+    type = d.type;
+  }
+  return { ok: true, inode: cur, type };
+}
+
+/** Resolve the parent of the last segment, which must be a directory. */
+function lookupParent(view: MetaReadView, segs: readonly string[]): Found | Fail {
+  const p = lookup(view, segs, segs.length - 1);
+  if (p.ok && p.type !== 'dir') return fail('NotADirectory', `not a directory: ${quote(joinPath(segs.slice(0, -1)))}`);
+  return p;
+}
+
+function getDentry(view: MetaReadView, dir: number, name: string): Dentry | undefined {
+  const v = view.get(dentryKey(dir, name));
+  return v ? decodeDentry(v) : undefined;
+}
+
+function getInode(view: MetaReadView, inode: number): InodeRecord {
+  const v = view.get(inodeKey(inode));
+  if (v) return decodeInode(v);
+  if (inode === ROOT_INODE) return { type: 'dir', mtime: 0 };
+  throw new Error(`namespace: dentry points at missing inode ${inode}`);
+}
+
+function allocInode(txn: MetaTxn): number {
+  const v = txn.get(NEXT_INODE_KEY);
+  const next = v ? decodeNumber(v) : FIRST_FREE_INODE;
+  txn.put(NEXT_INODE_KEY, encodeNumber(next + 1));
+  return next;
+}
+
+function touchDir(txn: MetaTxn, dir: number, mtime: number): void {
+  txn.put(inodeKey(dir), encodeInode({ type: 'dir', mtime }));
+}
+
+function hasChildren(view: MetaReadView, dir: number): boolean {
+  for (const _ of view.range(childrenStart(dir), childrenEnd(dir), 1)) return true;
+  return false;
+}
+
+/** Create directories segs[from..] under `parent` (which exists); returns the last one's inode. */
+function createDirs(txn: MetaTxn, parent: number, segs: readonly string[], from: number, mtime: number): number {
+  let cur = parent;
+  touchDir(txn, cur, mtime);
+  for (let i = from; i < segs.length; i++) {
+    const ino = allocInode(txn);
+    txn.put(inodeKey(ino), encodeInode({ type: 'dir', mtime }));
+    txn.put(dentryKey(cur, segs[i]!), encodeDentry({ inode: ino, type: 'dir' }));
+    cur = ino;
+  }
+  return cur;
+}
+
+/** mkdir; with `parents` (mkdir -p) missing ancestors are created and an existing directory is fine. */
+export function mkdir(txn: MetaTxn, segs: readonly string[], parents: boolean, mtime: number): Outcome {
+  const path = joinPath(segs);
+  let cur = ROOT_INODE;
+  for (let i = 0; i < segs.length; i++) {
+    const d = getDentry(txn, cur, segs[i]!);
+    const last = i === segs.length - 1;
+    if (!d) {
+      if (!last && !parents) return fail('NotFound', `no such file or directory: ${quote(joinPath(segs.slice(0, i + 1)))}`);
+      createDirs(txn, cur, segs, i, mtime);
+      return { ok: true };
+    }
+    if (d.type !== 'dir') {
+      return last ? fail('AlreadyExists', `file exists: ${quote(path)}`) : fail('NotADirectory', `not a directory: ${quote(joinPath(segs.slice(0, i + 1)))}`);
+    }
+    cur = d.inode;
+  }
+  return parents ? { ok: true } : fail('AlreadyExists', `directory exists: ${quote(path)}`);
+}
+
+/**
+ * Make `content` visible at the path in one step. An existing file is replaced atomically when
+ * `overwrite`, else AlreadyExists; a directory there is IsADirectory. With `createParents`
+ * missing ancestors are created (mkdir -p), else NotFound. A chunk may belong to one live file
+ * only: a chunk already referenced by another file is InvalidArgument (the replaced file's own
+ * chunks may be reused).
+ */
+export function commitFile(
+  txn: MetaTxn,
+  segs: readonly string[],
+  content: FileContent,
+  overwrite: boolean,
+  createParents: boolean,
+  mtime: number,
+): Outcome {
+  const path = joinPath(segs);
+  if (segs.length === 0) return fail('IsADirectory', 'is a directory: "/"');
+  const problem = contentProblem(content);
+  if (problem) return fail('InvalidArgument', `${problem} (${quote(path)})`);
+  // Read-only walk to the parent; `missingFrom` is the first ancestor segment that is absent.
+  let parent = ROOT_INODE;
+  let missingFrom = -1;
+  for (let i = 0; i < segs.length - 1; i++) {
+    const d = getDentry(txn, parent, segs[i]!);
+    if (!d) {
+      if (!createParents) return fail('NotFound', `no such file or directory: ${quote(joinPath(segs.slice(0, i + 1)))}`);
+      missingFrom = i;
+      break;
+    }
+    if (d.type !== 'dir') return fail('NotADirectory', `not a directory: ${quote(joinPath(segs.slice(0, i + 1)))}`);
+    parent = d.inode;
+  }
+  const name = segs[segs.length - 1]!;
+  const existing = missingFrom < 0 ? getDentry(txn, parent, name) : undefined;
+  if (existing?.type === 'dir') return fail('IsADirectory', `is a directory: ${quote(path)}`);
+  if (existing && !overwrite) return fail('AlreadyExists', `file exists: ${quote(path)}`);
+  for (const c of content.chunks) {
+    const owner = txn.get(chunkKey(c.id));
+    if (owner && decodeNumber(owner) !== existing?.inode) return fail('InvalidArgument', `chunk ${c.id} already belongs to another file`);
+  }
+  // Checks done: write.
+  const record: InodeRecord = { type: 'file', mtime, size: content.size, etag: content.etag, chunks: content.chunks.map((c) => ({ ...c })) };
+  if (existing) {
+    const old = getInode(txn, existing.inode);
+    const keep = new Set(content.chunks.map((c) => c.id));
+    if (old.type === 'file') for (const c of old.chunks) if (!keep.has(c.id)) txn.del(chunkKey(c.id));
+    txn.put(inodeKey(existing.inode), encodeInode(record));
+    for (const c of content.chunks) txn.put(chunkKey(c.id), encodeNumber(existing.inode));
+    return { ok: true };
+  }
+  if (missingFrom >= 0) parent = createDirs(txn, parent, segs.slice(0, -1), missingFrom, mtime);
+  else touchDir(txn, parent, mtime);
+  const ino = allocInode(txn);
+  txn.put(inodeKey(ino), encodeInode(record));
+  txn.put(dentryKey(parent, name), encodeDentry({ inode: ino, type: 'file' }));
+  for (const c of content.chunks) txn.put(chunkKey(c.id), encodeNumber(ino));
+  return { ok: true };
+}
+
+/** Delete a file, an empty directory, or (recursive) a whole directory tree. "/" is refused. */
+export function remove(txn: MetaTxn, segs: readonly string[], recursive: boolean, mtime: number): Outcome {
+  if (segs.length === 0) return fail('InvalidArgument', 'refusing to delete "/"');
+  const parent = lookupParent(txn, segs);
+  if (!parent.ok) return parent;
+  const name = segs[segs.length - 1]!;
+  const d = getDentry(txn, parent.inode, name);
+  if (!d) return fail('NotFound', `no such file or directory: ${quote(joinPath(segs))}`);
+  if (d.type === 'dir' && !recursive && hasChildren(txn, d.inode)) return fail('NotEmpty', `directory not empty: ${quote(joinPath(segs))}`);
+  txn.del(dentryKey(parent.inode, name));
+  touchDir(txn, parent.inode, mtime);
+  if (d.type === 'file') removeFileInode(txn, d.inode);
+  else removeTree(txn, d.inode);
+  return { ok: true };
+}
+
+function removeFileInode(txn: MetaTxn, inode: number): void {
+  const rec = getInode(txn, inode);
+  if (rec.type === 'file') for (const c of rec.chunks) txn.del(chunkKey(c.id));
+  txn.del(inodeKey(inode));
+}
+
+/** Delete directory `dir` (already unlinked) and everything below it. */
+function removeTree(txn: MetaTxn, dir: number): void {
+  const work = [dir];
+  while (work.length > 0) {
+    const d = work.pop()!;
+    const end = childrenEnd(d);
+    let start = childrenStart(d);
+    for (;;) {
+      const page = [...txn.range(start, end, DELETE_PAGE_ENTRIES)];
+      if (page.length === 0) break;
+      for (const [key, value] of page) {
+        const child = decodeDentry(value);
+        txn.del(key);
+        if (child.type === 'file') removeFileInode(txn, child.inode);
+        else work.push(child.inode);
+      }
+      // Continue after the last key: the deleted ones are only staged, so LMDB would still walk them.
+      start = `${page[page.length - 1]![0]}\u0000`;
+    }
+    txn.del(inodeKey(d));
+  }
+}
+
+/**
+ * Rename (move) a file or a whole directory, atomically, by moving one dentry. The destination
+ * must not exist (AlreadyExists; renaming a path onto itself is a successful no-op) and its parent
+ * must be an existing directory. Moving "/" or a directory into itself or below itself is
+ * InvalidArgument.
+ */
+export function rename(txn: MetaTxn, from: readonly string[], to: readonly string[], mtime: number): Outcome {
+  if (from.length === 0) {
+    return to.length === 0 ? { ok: true } : fail('InvalidArgument', 'cannot move "/"');
+  }
+  const srcParent = lookupParent(txn, from);
+  if (!srcParent.ok) return srcParent;
+  const srcName = from[from.length - 1]!;
+  const src = getDentry(txn, srcParent.inode, srcName);
+  if (!src) return fail('NotFound', `no such file or directory: ${quote(joinPath(from))}`);
+  if (isSameOrBelow(from, to) && from.length === to.length) return { ok: true };
+  if (src.type === 'dir' && isSameOrBelow(from, to)) {
+    return fail('InvalidArgument', `cannot move ${quote(joinPath(from))} into itself (${quote(joinPath(to))})`);
+  }
+  if (to.length === 0) return fail('AlreadyExists', 'destination exists: "/"');
+  const dstParent = lookupParent(txn, to);
+  if (!dstParent.ok) return dstParent;
+  const dstName = to[to.length - 1]!;
+  if (getDentry(txn, dstParent.inode, dstName)) return fail('AlreadyExists', `destination exists: ${quote(joinPath(to))}`);
+  txn.del(dentryKey(srcParent.inode, srcName));
+  txn.put(dentryKey(dstParent.inode, dstName), encodeDentry(src));
+  touchDir(txn, srcParent.inode, mtime);
+  if (dstParent.inode !== srcParent.inode) touchDir(txn, dstParent.inode, mtime);
+  return { ok: true };
+}
+
+export function stat(view: MetaReadView, segs: readonly string[]): Outcome<{ stat: StatInfo }> {
+  const found = lookup(view, segs);
+  if (!found.ok) return found;
+  return { ok: true, stat: statOf(getInode(view, found.inode)) };
+}
+
+function statOf(rec: InodeRecord): StatInfo {
+  if (rec.type === 'dir') return { type: 'dir', size: 0, mtime: rec.mtime, etag: null, chunks: [] };
+  return { type: 'file', size: rec.size, mtime: rec.mtime, etag: rec.etag, chunks: rec.chunks.map((c) => ({ ...c })) };
+}
+
+function entryOf(view: MetaReadView, name: string, d: Dentry): ListEntry {
+  const rec = getInode(view, d.inode);
+  return { name, type: rec.type, size: rec.type === 'file' ? rec.size : 0, mtime: rec.mtime };
+}
+
+function pageLimit(options: PageOptions): number | Fail {
+  const limit = options.limit ?? LIST_LIMIT_DEFAULT;
+  if (!Number.isSafeInteger(limit) || limit < 1 || limit > LIST_LIMIT_MAX) return fail('InvalidArgument', `limit must be 1..${LIST_LIMIT_MAX}`);
+  return limit;
+}
+
+/**
+ * One page of a directory's entries in name order (UTF-8 byte order): at most `limit` entries
+ * after `cursor` (the last name of the previous page). `cursor` is null when nothing follows.
+ * A file lists as itself. Entries created or removed between pages appear or not as of each page.
+ */
+export function list(view: MetaReadView, segs: readonly string[], options: PageOptions = {}): Outcome<{ entries: ListEntry[]; cursor: string | null }> {
+  const limit = pageLimit(options);
+  if (typeof limit !== 'number') return limit;
+  const cursor = options.cursor ?? null;
+  if (cursor !== null && (typeof cursor !== 'string' || nameProblem(cursor))) return fail('InvalidArgument', 'malformed list cursor');
+  const found = lookup(view, segs);
+  if (!found.ok) return found;
+  if (found.type === 'file') return { ok: true, entries: [entryOf(view, segs[segs.length - 1]!, found)], cursor: null };
+  const start = cursor === null ? childrenStart(found.inode) : dentryKeyAfter(found.inode, cursor);
+  const entries: ListEntry[] = [];
+  let more = false;
+  for (const [key, value] of view.range(start, childrenEnd(found.inode), limit + 1)) {
+    if (entries.length === limit) {
+      more = true;
+      break;
+    }
+    entries.push(entryOf(view, nameOfDentryKey(key), decodeDentry(value)));
+  }
+  return { ok: true, entries, cursor: more ? entries[entries.length - 1]!.name : null };
+}
+
+/**
+ * One page of a recursive listing (`ls -R`): every entry below the path in pre-order (a
+ * directory, then its contents), names in byte order at each level, with absolute paths. The
+ * cursor is the last entry's path relative to the walked directory; if that entry was renamed or
+ * deleted between pages the walk continues with what follows its old name. A file walks as itself.
+ */
+export function walk(view: MetaReadView, segs: readonly string[], options: PageOptions = {}): Outcome<{ entries: WalkEntry[]; cursor: string | null }> {
+  const limit = pageLimit(options);
+  if (typeof limit !== 'number') return limit;
+  const cursor = options.cursor ?? null;
+  let cursorSegs: string[] = [];
+  if (cursor !== null) {
+    if (typeof cursor !== 'string' || cursor.length > WALK_CURSOR_BYTES_MAX) return fail('InvalidArgument', 'malformed walk cursor');
+    cursorSegs = cursor.split('/');
+    if (cursorSegs.some((s) => nameProblem(s) !== null)) return fail('InvalidArgument', 'malformed walk cursor');
+  }
+  const found = lookup(view, segs);
+  if (!found.ok) return found;
+  const rootPath = joinPath(segs);
+  if (found.type === 'file') {
+    return { ok: true, entries: [{ ...entryOf(view, segs[segs.length - 1]!, found), path: rootPath }], cursor: null };
+  }
+  const prefix = segs.length === 0 ? '/' : `${rootPath}/`;
+  // Frames of the descent: each directory being listed and the last name handed out from it.
+  const frames: Array<{ inode: number; rel: string; after: string | null }> = [{ inode: found.inode, rel: '', after: null }];
+  for (let j = 0; j < cursorSegs.length; j++) {
+    const top = frames[frames.length - 1]!;
+    const name = cursorSegs[j]!;
+    top.after = name;
+    const d = getDentry(view, top.inode, name);
+    if (!d || d.type !== 'dir') break; // gone or not a directory: resume after its name
+    // A directory on the cursor's path: its contents (after the next cursor segment) come next.
+    frames.push({ inode: d.inode, rel: `${top.rel}${name}/`, after: null });
+  }
+  const entries: WalkEntry[] = [];
+  let more = false;
+  // Each turn hands out one entry or finishes one frame: bounded by limit + frames pushed.
+  while (frames.length > 0) {
+    const top = frames[frames.length - 1]!;
+    const start = top.after === null ? childrenStart(top.inode) : dentryKeyAfter(top.inode, top.after);
+    let next: [string, Uint8Array] | undefined;
+    for (const pair of view.range(start, childrenEnd(top.inode), 1)) next = pair;
+    if (!next) {
+      frames.pop();
+      continue;
+    }
+    if (entries.length === limit) {
+      more = true;
+      break;
+    }
+    const name = nameOfDentryKey(next[0]);
+    const d = decodeDentry(next[1]);
+    top.after = name;
+    const rel = top.rel + name;
+    entries.push({ ...entryOf(view, name, d), path: prefix + rel });
+    if (d.type === 'dir') frames.push({ inode: d.inode, rel: `${rel}/`, after: null });
+  }
+  const last = entries[entries.length - 1];
+  return { ok: true, entries, cursor: more && last ? last.path.slice(prefix.length) : null };
+}
+
+/** Why a file's content is malformed, or null (the command codec checks this too). */
+export function contentProblem(content: FileContent): string | null {
+  if (!Number.isSafeInteger(content.size) || content.size < 0) return 'size must be a safe integer >= 0';
+  if (typeof content.etag !== 'string' || content.etag.length === 0) return 'etag must be a non-empty string';
+  let sum = 0;
+  const seen = new Set<string>();
+  for (const c of content.chunks) {
+    if (seen.has(c.id)) return `chunk ${c.id} listed twice`;
+    seen.add(c.id);
+    if (!Number.isSafeInteger(c.size) || c.size < 1) return 'chunk size must be a safe integer >= 1';
+    sum += c.size;
+  }
+  if (sum !== content.size) return `chunk sizes add up to ${sum}, not the file size ${content.size}`;
+  return null;
+}

@@ -1,0 +1,136 @@
+/**
+ * Exactly-once client requests (Raft dissertation §6.3), for clients with MANY requests in
+ * flight at once.
+ *
+ * Every mutating command carries (client, seq, ackedBelow): seq numbers a client's requests
+ * (1, 2, 3, … in any arrival order), and ackedBelow says "I have the answers of every seq below
+ * this". The machine remembers the outcome of each applied seq not yet acknowledged:
+ *   - a retry of an applied seq (after a timeout or a leader change) returns the FIRST outcome,
+ *     success or failure, and applies nothing;
+ *   - a seq below the acknowledged mark is refused with StaleRequest (its answer is gone);
+ *   - a seq at or beyond ackedBelow + windowMax is refused with Unavailable (too many
+ *     unacknowledged requests; nothing is recorded, so the client may send it again after
+ *     acknowledging), which bounds the outcomes kept per client;
+ *   - at most sessionsMax clients are remembered; a new client beyond that evicts the one least
+ *     recently used by the leader-stamped command time (ties: the smaller client id), so every
+ *     replica evicts the same one. A retry from an evicted client is applied again: clients must
+ *     not stay silent longer than it takes sessionsMax other clients to appear.
+ *
+ * Layout (see namespace-keys.ts for the rest):
+ *   s/<client>             → [ackedBelow, lastUsedMs]
+ *   r/<client>/<seq hex>   → the outcome of seq (msgpack of the plain result object)
+ *   u/<lastUsed hex>/<client> → 0x01 (LRU index)
+ *   m/sessions             → number of sessions
+ * Client ids are 1..CLIENT_ID_BYTES_MAX of [A-Za-z0-9._:-] (no '/'), so prefixes never collide.
+ */
+import { pack, unpack } from '../proto/msgpack.js';
+import { CairnError } from '../util/errors.js';
+import { decodeNumber, encodeNumber, hex, type MetaTxn } from './namespace-keys.js';
+import type { Fail } from './namespace.js';
+
+export interface SessionHeader {
+  client: string;
+  /** >= 1. */
+  seq: number;
+  /** Every seq below this has its answer at the client; 0 <= ackedBelow <= seq. */
+  ackedBelow: number;
+}
+
+export interface SessionLimits {
+  /** Unacknowledged seqs remembered per client (seq < ackedBelow + windowMax). */
+  windowMax: number;
+  /** Clients remembered. */
+  sessionsMax: number;
+}
+
+export const SESSION_WINDOW_MAX_DEFAULT = 1024;
+export const SESSIONS_MAX_DEFAULT = 10_000;
+export const CLIENT_ID_BYTES_MAX = 128;
+export const CLIENT_ID_RE = /^[A-Za-z0-9._:-]{1,128}$/;
+
+const SESSION_PREFIX = 's/';
+const RESULT_PREFIX = 'r/';
+const LRU_PREFIX = 'u/';
+const SESSIONS_COUNT_KEY = 'm/sessions';
+const PRESENT = Uint8Array.of(1);
+
+interface Session {
+  ackedBelow: number;
+  lastUsedMs: number;
+}
+
+const sessionKey = (client: string) => SESSION_PREFIX + client;
+const resultsStart = (client: string) => `${RESULT_PREFIX}${client}/`;
+const resultsEnd = (client: string) => `${RESULT_PREFIX}${client}0`;
+const resultKey = (client: string, seq: number) => resultsStart(client) + hex(seq);
+const lruKey = (s: Session, client: string) => `${LRU_PREFIX}${hex(s.lastUsedMs)}/${client}`;
+
+function readSession(txn: MetaTxn, client: string): Session | undefined {
+  const v = txn.get(sessionKey(client));
+  if (!v) return undefined;
+  const s = unpack(v);
+  if (!Array.isArray(s) || typeof s[0] !== 'number' || typeof s[1] !== 'number') throw new CairnError('Corrupt', 'session: malformed record');
+  return { ackedBelow: s[0], lastUsedMs: s[1] };
+}
+
+function sessionCount(txn: MetaTxn): number {
+  const v = txn.get(SESSIONS_COUNT_KEY);
+  return v ? decodeNumber(v) : 0;
+}
+
+/** Forget a client entirely (its outcomes, its LRU entry). */
+function dropSession(txn: MetaTxn, client: string, s: Session): void {
+  for (const [k] of [...txn.range(resultsStart(client), resultsEnd(client))]) txn.del(k);
+  txn.del(lruKey(s, client));
+  txn.del(sessionKey(client));
+  txn.put(SESSIONS_COUNT_KEY, encodeNumber(sessionCount(txn) - 1));
+}
+
+/**
+ * Run `op` at most once for (client, seq) and return its outcome, or the remembered first one.
+ * `op` must return plain data (it is stored with msgpack) and must not throw for operating errors.
+ */
+export function applyOnce<R extends object>(txn: MetaTxn, h: SessionHeader, nowMs: number, limits: SessionLimits, op: () => R): R | Fail {
+  let s = readSession(txn, h.client);
+  const ackedBelow = Math.max(s?.ackedBelow ?? 0, h.ackedBelow);
+  if (h.seq < ackedBelow) {
+    return { ok: false, code: 'StaleRequest', message: `request ${h.seq} of client ${h.client} was already acknowledged (below ${ackedBelow})` };
+  }
+  if (s) {
+    const first = txn.get(resultKey(h.client, h.seq));
+    if (first) return unpack(first) as R;
+  }
+  if (h.seq >= ackedBelow + limits.windowMax) {
+    return { ok: false, code: 'Unavailable', message: `client ${h.client} has ${limits.windowMax} unacknowledged requests; acknowledge answers first` };
+  }
+  if (!s) {
+    // A new client: make room by evicting the least recently used one.
+    const excess = sessionCount(txn) - limits.sessionsMax + 1;
+    for (const [k] of [...txn.range(LRU_PREFIX, 'u0', Math.max(0, excess))]) {
+      const victim = k.slice(LRU_PREFIX.length + hex(0).length + 1);
+      const vs = readSession(txn, victim);
+      if (vs) dropSession(txn, victim, vs);
+      else txn.del(k);
+    }
+    s = { ackedBelow: 0, lastUsedMs: nowMs };
+    txn.put(SESSIONS_COUNT_KEY, encodeNumber(sessionCount(txn) + 1));
+  } else {
+    txn.del(lruKey(s, h.client));
+  }
+  const result = op();
+  txn.put(resultKey(h.client, h.seq), pack(result));
+  // Outcomes the client acknowledged are no longer needed.
+  if (ackedBelow > s.ackedBelow) {
+    for (const [k] of [...txn.range(resultsStart(h.client), resultKey(h.client, ackedBelow))]) txn.del(k);
+  }
+  const next: Session = { ackedBelow, lastUsedMs: Math.max(s.lastUsedMs, nowMs) };
+  txn.put(sessionKey(h.client), pack([next.ackedBelow, next.lastUsedMs]));
+  txn.put(lruKey(next, h.client), PRESENT);
+  return result;
+}
+
+/** How many clients have a session (tests and metrics). */
+export function sessionsInUse(txn: Pick<MetaTxn, 'get'>): number {
+  const v = txn.get(SESSIONS_COUNT_KEY);
+  return v ? decodeNumber(v) : 0;
+}
