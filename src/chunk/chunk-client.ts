@@ -14,7 +14,7 @@
  * also checked end to end against the replica's CRC-32C (header X-Cairn-Crc32c).
  */
 import { Agent, request, type IncomingMessage, type ClientRequest, type OutgoingHttpHeaders } from 'node:http';
-import { PassThrough, Transform, type Readable, type TransformCallback } from 'node:stream';
+import { PassThrough, Readable, Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { parseHostPort } from '../config/addr.js';
 import { crc32c, crcFromHex, crcToHex } from '../util/crc32c.js';
@@ -109,21 +109,21 @@ export class ChunkClient {
     if (opts.crc32c !== undefined) headers[H_CRC] = crcToHex(opts.crc32c);
     if (targets.length > 1) headers[H_PIPELINE] = formatPipeline(targets.slice(1));
 
+    // Tell a failing source apart from a failing request: pipeline() destroys the source with the
+    // request's error too, but only after the request failed.
+    const src = source instanceof Readable ? source : Readable.from(source, { objectMode: false });
     let sourceError: unknown = null;
-    async function* guarded(): AsyncGenerator<Uint8Array> {
-      try {
-        for await (const b of source) yield b as Uint8Array;
-      } catch (e) {
-        sourceError = e;
-        throw e;
-      }
-    }
+    let reqFailed = false;
     const notReached = (from: number): ChunkTargetResult[] =>
       targets.slice(from).map((t) => ({ addr: t.addr, ok: false, error: { code: 'Unavailable' as ErrorCode, message: 'not attempted: an earlier server in the pipeline failed' } }));
 
     const req = this.request(first.addr, 'PUT', chunkId, headers, opts.signal);
+    req.once('error', () => (reqFailed = true));
+    src.once('error', (e) => {
+      if (!reqFailed) sourceError = e;
+    });
     const responseP = responseOf(req);
-    const sent = pipeline(guarded(), req).then(
+    const sent = pipeline(src, req).then(
       () => null,
       (e: unknown) => e,
     );
@@ -131,14 +131,14 @@ export class ChunkClient {
     try {
       res = await responseP;
     } catch (e) {
-      await sent;
+      // Not awaiting `sent`: a source stuck in its own await must not hold us (it is destroyed).
       opts.signal?.throwIfAborted();
       if (sourceError !== null) throw sourceError;
       return { ok: false, results: [{ addr: first.addr, ok: false, error: asWireError(e) }, ...notReached(1)] };
     }
     const body: Record<string, unknown> = await readJson(res).catch((e: unknown) => ({ error: asWireError(e) }));
     if (res.statusCode !== 201) req.destroy(); // stop sending a body nobody will store
-    await sent;
+    else await sent;
     opts.signal?.throwIfAborted();
     if (sourceError !== null) throw sourceError;
     const results = parseResults(body, targets);
