@@ -20,7 +20,7 @@
  */
 import { assert } from '../util/assert.js';
 import { CairnError, type ErrorCode } from '../util/errors.js';
-import { hash32 } from '../util/hash.js';
+import { xxhash32 } from '../util/hash.js';
 
 /** 'up' servers take new replicas; 'draining' ones keep serving what they hold while repair moves it away; 'dead' ones are gone. */
 export type ServerState = 'up' | 'draining' | 'dead';
@@ -120,6 +120,24 @@ export function validateReplicas(r: number, code: ErrorCode = 'InvalidArgument')
   if (!Number.isSafeInteger(r) || r < 1 || r > RING_LIMITS.replicasMax) fail(code, `replication factor must be an integer in [1, ${RING_LIMITS.replicasMax}]`);
 }
 
+/**
+ * token(i) = hash32(`${id}#${i}`), computed over one reused byte buffer (the id's UTF-8 bytes,
+ * '#', then the decimal digits of i) to avoid a string and an encoding per vnode.
+ */
+export function vnodeTokens(id: string): (i: number) => number {
+  const idBytes = new TextEncoder().encode(id);
+  const buf = new Uint8Array(idBytes.length + 1 + 16);
+  buf.set(idBytes);
+  buf[idBytes.length] = 0x23; // '#'
+  const digits0 = idBytes.length + 1;
+  return (i) => {
+    let len = 1;
+    for (let x = i; x >= 10; x = Math.floor(x / 10)) len++;
+    for (let k = len - 1, x = i; k >= 0; k--, x = Math.floor(x / 10)) buf[digits0 + k] = 0x30 + (x % 10);
+    return xxhash32(buf, 0, digits0 + len);
+  };
+}
+
 const TIE_BITS = 2 ** 21; // ≥ vnodesTotalMax: token × TIE_BITS + rank ≤ 2^53 − 1, exact in a double
 
 export class Ring {
@@ -166,9 +184,9 @@ export class Ring {
     const rankOwner = new Uint32Array(total);
     let rank = 0;
     for (let s = 0; s < servers.length; s++) {
-      const id = servers[s]!.id;
+      const tokenOf = vnodeTokens(servers[s]!.id);
       for (let i = 0; i < counts[s]!; i++) {
-        keys[rank] = hash32(`${id}#${i}`) * TIE_BITS + rank;
+        keys[rank] = tokenOf(i) * TIE_BITS + rank;
         rankOwner[rank] = s;
         rank++;
       }

@@ -13,6 +13,8 @@ import {
   setWeight,
   type RingLayout,
 } from '../../../src/placement/index.js';
+import { vnodeTokens } from '../../../src/placement/ring.js';
+import { hash32 } from '../../../src/util/hash.js';
 import { pack } from '../../../src/proto/msgpack.js';
 import { isCairnError, type ErrorCode } from '../../../src/util/errors.js';
 import { arbLayout, equalServers } from './arbitraries.js';
@@ -61,6 +63,20 @@ describe('Ring.build', () => {
       }),
       { numRuns: 100 },
     );
+  });
+
+  it('places vnode i of server id at token hash32(`${id}#${i}`)', () => {
+    fc.assert(
+      fc.property(arbLayout(), (layout) => {
+        const ring = Ring.build(layout);
+        const expected: number[] = [];
+        for (const s of layout.servers) for (let i = 0; i < ring.vnodeCount(s.id); i++) expected.push(hash32(`${s.id}#${i}`));
+        expect([...ring.tokens]).toEqual(expected.sort((a, b) => a - b));
+      }),
+      { numRuns: 100 },
+    );
+    const tok = vnodeTokens('ünï-cødé');
+    for (const i of [0, 9, 10, 99, 100, 12345, 2 ** 21]) expect(tok(i)).toBe(hash32(`ünï-cødé#${i}`));
   });
 
   it('successor() finds the first token ≥ the point and wraps past the last', () => {
