@@ -27,19 +27,28 @@ export function compareKeys(a: string, b: string): number {
 }
 
 /**
- * A set of string keys kept sortable cheaply under interleaved inserts and range reads: new keys
- * wait in `pending` and are sorted and merged in (linear) at the next read; removed keys stay in
- * `sorted` until enough have piled up, and reads skip them by asking `isLive`.
+ * A set of string keys kept sortable cheaply under interleaved inserts and range reads (a
+ * two-level LSM): new keys wait in `pending`, are sorted and merged into the small `recent` level
+ * at the next read, and `recent` is merged into the big `sorted` level once it outgrows an eighth
+ * of it, so n inserts interleaved with reads cost O(n log n) overall. Removed keys stay until
+ * enough have piled up; reads skip them by asking `isLive`.
+ *
+ * Keys without UTF-16 surrogates (every character below U+10000) order the same by code units
+ * and by code points, so while no key or bound has one, the native string comparison is used.
  */
 export class OrderedKeys {
   private sorted: string[] = [];
+  private recent: string[] = [];
   private pending: string[] = [];
   private removed = 0;
+  /** Some key has a surrogate: compare with compareKeys. */
+  private wide = false;
 
   constructor(private readonly isLive: (key: string) => boolean) {}
 
   /** Record a key that just became live (a key added twice is listed once). */
   add(key: string): void {
+    if (!this.wide && SURROGATE.test(key)) this.wide = true;
     this.pending.push(key);
   }
 
@@ -50,8 +59,10 @@ export class OrderedKeys {
 
   clear(): void {
     this.sorted = [];
+    this.recent = [];
     this.pending = [];
     this.removed = 0;
+    this.wide = false;
   }
 
   /**
@@ -60,53 +71,89 @@ export class OrderedKeys {
    * live when it reaches them.
    */
   *range(start?: string, end?: string): Generator<string> {
-    this.normalize();
-    const keys = this.sorted;
-    let i = start === undefined ? 0 : lowerBound(keys, start);
-    for (; i < keys.length; i++) {
-      const k = keys[i]!;
-      if (end !== undefined && compareKeys(k, end) >= 0) return;
+    const wide = this.wide || (start !== undefined && SURROGATE.test(start)) || (end !== undefined && SURROGATE.test(end));
+    const cmp = wide ? compareKeys : nativeCompare;
+    this.normalize(cmp);
+    const a = this.sorted;
+    const b = this.recent;
+    let i = start === undefined ? 0 : lowerBound(a, start, cmp);
+    let j = start === undefined ? 0 : lowerBound(b, start, cmp);
+    while (i < a.length || j < b.length) {
+      let k: string;
+      if (j >= b.length) k = a[i++]!;
+      else if (i >= a.length) k = b[j++]!;
+      else {
+        const c = cmp(a[i]!, b[j]!);
+        if (c < 0) k = a[i++]!;
+        else {
+          k = b[j++]!;
+          if (c === 0) i++;
+        }
+      }
+      if (end !== undefined && cmp(k, end) >= 0) return;
       if (this.isLive(k)) yield k;
     }
   }
 
-  private normalize(): void {
+  private normalize(cmp: (a: string, b: string) => number): void {
     if (this.pending.length > 0) {
-      const add = this.pending.sort(compareKeys);
+      const add = cmp === nativeCompare ? this.pending.sort() : this.pending.sort(cmp);
       this.pending = [];
-      const out: string[] = [];
-      let i = 0;
-      let j = 0;
-      const a = this.sorted;
-      while (i < a.length || j < add.length) {
-        let k: string;
-        if (j >= add.length) k = a[i++]!;
-        else if (i >= a.length) k = add[j++]!;
-        else {
-          const c = compareKeys(a[i]!, add[j]!);
-          if (c <= 0) {
-            k = a[i++]!;
-            if (c === 0) j++;
-          } else k = add[j++]!;
-        }
-        if (out.length === 0 || out[out.length - 1] !== k) out.push(k);
+      this.recent = mergeUnique(this.recent, add, cmp);
+      if (this.recent.length > Math.max(1024, this.sorted.length >>> 3)) {
+        this.sorted = mergeUnique(this.sorted, this.recent, cmp);
+        this.recent = [];
       }
-      this.sorted = out;
     }
-    if (this.removed > 64 && this.removed * 2 > this.sorted.length) {
+    if (this.removed > 64 && this.removed * 2 > this.sorted.length + this.recent.length) {
       this.sorted = this.sorted.filter((k) => this.isLive(k));
+      this.recent = this.recent.filter((k) => this.isLive(k));
       this.removed = 0;
     }
   }
 }
 
+const SURROGATE = /[\ud800-\udfff]/;
+
+function nativeCompare(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** Merge two sorted arrays into a new one, keeping one of equal keys. */
+function mergeUnique(a: string[], b: string[], cmp: (a: string, b: string) => number): string[] {
+  if (a.length === 0) return dedupe(b);
+  const out: string[] = [];
+  let i = 0;
+  let j = 0;
+  while (i < a.length || j < b.length) {
+    let k: string;
+    if (j >= b.length) k = a[i++]!;
+    else if (i >= a.length) k = b[j++]!;
+    else {
+      const c = cmp(a[i]!, b[j]!);
+      if (c <= 0) {
+        k = a[i++]!;
+        if (c === 0) j++;
+      } else k = b[j++]!;
+    }
+    if (out.length === 0 || out[out.length - 1] !== k) out.push(k);
+  }
+  return out;
+}
+
+function dedupe(sorted: string[]): string[] {
+  const out: string[] = [];
+  for (const k of sorted) if (out.length === 0 || out[out.length - 1] !== k) out.push(k);
+  return out;
+}
+
 /** Index of the first key >= target. */
-function lowerBound(keys: string[], target: string): number {
+function lowerBound(keys: string[], target: string, cmp: (a: string, b: string) => number): number {
   let lo = 0;
   let hi = keys.length;
   while (lo < hi) {
     const mid = (lo + hi) >>> 1;
-    if (compareKeys(keys[mid]!, target) < 0) lo = mid + 1;
+    if (cmp(keys[mid]!, target) < 0) lo = mid + 1;
     else hi = mid;
   }
   return lo;
