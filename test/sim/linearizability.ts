@@ -238,8 +238,9 @@ function tokensOf(v: string | null | undefined): string[] {
  * Every write with an unknown outcome may take effect at any time after its call, so each one
  * multiplies the search. When every written value is a unique token ending in ';' (so a value
  * read names exactly the writes in it), two sound reductions apply:
- *  - a write whose token a get returned took effect before that get returned: its return time
- *    becomes the earliest such return, and an observed cas is known to have swapped;
+ *  - a write whose token a get returned (or a cas that swapped expected) took effect before that
+ *    operation returned: its return time becomes the earliest such return, and an observed cas
+ *    is known to have swapped;
  *  - a write nobody observed can be dropped: any linearization of the rest stays one with the
  *    write placed last. (The converse can fail — only a failed cas can need an unobserved write
  *    to explain it — so a violation found without them is re-checked with them.)
@@ -249,14 +250,36 @@ export function shrinkUnknowns(history: readonly HistoryOp[]): { tightened: Hist
   const seenAt = new Map<string, number>();
   const writers = new Set<string>();
   for (const h of history) {
+    const seen = (v: string | null | undefined): void => {
+      for (const t of tokensOf(v)) seenAt.set(t, Math.min(seenAt.get(t) ?? Infinity, h.returnTime));
+    };
+    // A get observes the value it returns; a cas that swapped observes its expected value.
     if (h.op === 'get') {
-      if (h.output === 'unknown') continue;
-      for (const t of tokensOf(h.output.value)) seenAt.set(t, Math.min(seenAt.get(t) ?? Infinity, h.returnTime));
-    } else {
+      if (h.output !== 'unknown') seen(h.output.value);
+      continue;
+    }
+    if (h.op === 'cas' && h.output !== 'unknown' && h.output.ok === true) seen(h.input.expected);
+    {
       const v = h.input.value ?? '';
       const toks = tokensOf(v);
       if (toks.length !== 1 || !v.endsWith(';') || writers.has(toks[0]!)) throw new Error(`shrinkUnknowns: value ${JSON.stringify(v)} is not a unique token`);
       writers.add(toks[0]!);
+    }
+  }
+  // An unknown cas seen to have swapped observed its expected value too, no later than its own
+  // value was seen: propagate to a fixpoint (each round lowers some time; bounded by the ops).
+  const unknownCas = history.filter((h) => h.op === 'cas' && h.output === 'unknown');
+  for (let changed = true, round = 0; changed && round <= unknownCas.length; round++) {
+    changed = false;
+    for (const h of unknownCas) {
+      const at = seenAt.get(tokensOf(h.input.value)[0]!);
+      if (at === undefined) continue;
+      for (const t of tokensOf(h.input.expected)) {
+        if ((seenAt.get(t) ?? Infinity) > at) {
+          seenAt.set(t, at);
+          changed = true;
+        }
+      }
     }
   }
   const tightened: HistoryOp[] = [];
@@ -286,7 +309,21 @@ export function shrinkUnknowns(history: readonly HistoryOp[]): { tightened: Hist
 export function checkLinearizableTokens(history: readonly HistoryOp[], opts: CheckOptions = {}): CheckResult {
   const { tightened, pruned } = shrinkUnknowns(history);
   const first = checkLinearizable(pruned, opts);
-  if (first.verdict !== 'violation' || pruned.length === tightened.length) return first;
-  const second = checkLinearizable(tightened, opts);
-  return { ...second, steps: first.steps + second.steps };
+  if (first.verdict !== 'violation') return first;
+  // Only a failed cas can need an unobserved write: add back those that could precede one.
+  const failedCasEnd = new Map<string, number>();
+  for (const h of pruned) {
+    if (h.op === 'cas' && h.output !== 'unknown' && h.output.ok === false) {
+      failedCasEnd.set(h.input.key, Math.max(failedCasEnd.get(h.input.key) ?? -Infinity, h.returnTime));
+    }
+  }
+  const kept = new Set(pruned);
+  const extra = tightened.filter((h) => !kept.has(h) && h.callTime <= (failedCasEnd.get(h.input.key) ?? -Infinity));
+  if (extra.length === 0) return first;
+  const second = checkLinearizable([...pruned, ...extra], opts);
+  const steps = first.steps + second.steps;
+  if (second.verdict === 'unknown-timeout') {
+    return { ...second, steps, detail: `${second.detail ?? ''}; without unobserved unknown writes: ${first.detail ?? ''}` };
+  }
+  return { ...second, steps };
 }
