@@ -53,16 +53,22 @@ export interface ClusterTxn {
 export const RING_KEY = 'm/ring';
 const SERVER_PREFIX = 'm/srv/';
 const SERVER_END = 'm/srv0'; // '0' sorts right after '/'
-/** One standard server's capacity: weight = capacity / this (weights are relative). */
+/**
+ * Weight = capacity / WEIGHT_UNIT_BYTES, at least 1 and at most WEIGHT_MAX: servers of up to 1 TiB
+ * count as one standard server each (1024 vnodes, the count placement's balance bounds are
+ * measured at), larger ones proportionally more, up to 64 TiB (65,536 vnodes, the per-server cap).
+ * An operator can still set any weight with set-weight.
+ */
 export const WEIGHT_UNIT_BYTES = 2 ** 40;
+const WEIGHT_MAX = 64;
 const ADDR_CHARS_MAX = 300;
-/** Vnodes per unit weight; with weights ≈ capacity/1 TiB, small dev disks still get ≥ 1 vnode each. */
+/** Vnodes per unit weight (placement's measured default). */
 export const CLUSTER_VNODES_PER_WEIGHT = 1024;
 
-/** Weight for a capacity: relative to WEIGHT_UNIT_BYTES, bounded into what the ring accepts. */
+/** Weight for a capacity (see WEIGHT_UNIT_BYTES). */
 export function weightForCapacity(capacityBytes: number): number {
   const w = capacityBytes / WEIGHT_UNIT_BYTES;
-  return Math.min(RING_LIMITS.weightMax, Math.max(1 / 64, w));
+  return Math.min(WEIGHT_MAX, RING_LIMITS.weightMax, Math.max(1, w));
 }
 
 /** The ring as committed (an empty ring before the first registration). */

@@ -9,8 +9,9 @@
  *   tag 2 commitFile  path, size, etag, [[chunkId, size, crc], …], flags (1 overwrite | 2 createParents)
  *   tag 3 delete      path, recursive
  *   tag 4 rename      from, to
- * Tags 16..63 are reserved for the cluster-map commands (server register / state / ring) that
- * the same machine will dispatch on; an unknown tag or version is a decode error.
+ *   tag 16 cluster    [version, 16, nowMs, clusterCommand] — a cluster-map change (cluster-map.ts);
+ *                     no client session: the leader proposes these itself and they are idempotent
+ * Tags 17..63 are reserved; an unknown tag or version is a decode error.
  *
  * Everything nondeterministic is in the command: the leader stamps nowMs (mtime and session
  * time); etag and chunk list come from the client that wrote the chunks.
@@ -18,13 +19,14 @@
 import { pack, unpack } from '../proto/msgpack.js';
 import { isChunkId } from '../util/chunk-id.js';
 import { CairnError } from '../util/errors.js';
+import { clusterCommandFromValue, clusterCommandToValue, type ClusterCommand } from './cluster-map.js';
 import type { ChunkRef } from './namespace-keys.js';
 import { contentProblem, type FileContent } from './namespace.js';
 import { parsePath } from './path.js';
 import { CLIENT_ID_RE, type SessionHeader } from './session.js';
 
 export const META_COMMAND_VERSION = 1;
-export const MetaTag = { Mkdir: 1, CommitFile: 2, Delete: 3, Rename: 4 } as const;
+export const MetaTag = { Mkdir: 1, CommitFile: 2, Delete: 3, Rename: 4, Cluster: 16 } as const;
 /** Chunks in one file's list (with 64 MiB chunks: 64 TiB). */
 export const FILE_CHUNKS_MAX = 1_000_000;
 /** An etag: 1..ETAG_BYTES_MAX printable ASCII characters. */
@@ -44,9 +46,11 @@ export type MetaCommand =
   | (CommandBase & { op: 'mkdir'; path: string; parents: boolean })
   | (CommandBase & { op: 'commitFile'; path: string; file: FileContent; overwrite: boolean; createParents: boolean })
   | (CommandBase & { op: 'delete'; path: string; recursive: boolean })
-  | (CommandBase & { op: 'rename'; from: string; to: string });
+  | (CommandBase & { op: 'rename'; from: string; to: string })
+  | { op: 'cluster'; cluster: ClusterCommand; nowMs: number };
 
 export function encodeMetaCommand(cmd: MetaCommand): Uint8Array {
+  if (cmd.op === 'cluster') return pack([META_COMMAND_VERSION, MetaTag.Cluster, cmd.nowMs, clusterCommandToValue(cmd.cluster)]);
   const head = [META_COMMAND_VERSION, 0, cmd.session.client, cmd.session.seq, cmd.session.ackedBelow, cmd.nowMs];
   switch (cmd.op) {
     case 'mkdir':
@@ -110,6 +114,9 @@ export function decodeMetaCommand(bytes: Uint8Array): MetaCommand {
     v = unpack(bytes);
   } catch {
     throw bad('not msgpack');
+  }
+  if (Array.isArray(v) && v.length === 4 && v[0] === META_COMMAND_VERSION && v[1] === MetaTag.Cluster) {
+    return { op: 'cluster', nowMs: safeInt(v[2], 0, 'nowMs'), cluster: clusterCommandFromValue(v[3]) };
   }
   if (!Array.isArray(v) || v.length < 6) throw bad('not a command array');
   const [version, tag, client, seq, ackedBelow, nowMs] = v as unknown[];

@@ -1,13 +1,14 @@
 /**
  * The metadata state machine's apply step for one decoded command: exactly-once by
- * (client, seq) (session.ts), then the namespace operation. Pure and deterministic: the same
- * commands in the same order give the same state and outcomes on every replica. Cluster-map
- * commands (tags 16..63 of meta-command.ts) will be dispatched here too.
+ * (client, seq) (session.ts), then the namespace operation; or a cluster-map change
+ * (cluster-map.ts, no session). Pure and deterministic: the same commands in the same order
+ * give the same state and outcomes on every replica.
  *
  * Outcomes are plain data: { ok: true } or { ok: false, code, message }; only programmer errors
  * and a corrupt store throw (which aborts the whole batch).
  */
 import { isCairnError } from '../util/errors.js';
+import { applyClusterCommand } from './cluster-map.js';
 import type { MetaCommand } from './meta-command.js';
 import type { MetaTxn } from './namespace-keys.js';
 import { commitFile, mkdir, remove, rename, type Outcome } from './namespace.js';
@@ -19,6 +20,7 @@ export type MetaResult = Outcome;
 export const DEFAULT_SESSION_LIMITS: SessionLimits = { windowMax: SESSION_WINDOW_MAX_DEFAULT, sessionsMax: SESSIONS_MAX_DEFAULT };
 
 export function applyMetaCommand(txn: MetaTxn, cmd: MetaCommand, limits: SessionLimits = DEFAULT_SESSION_LIMITS): MetaResult {
+  if (cmd.op === 'cluster') return applyClusterCommand(txn, cmd.cluster);
   return applyOnce(txn, cmd.session, cmd.nowMs, limits, (): MetaResult => {
     // Paths were validated by the decoder; parsing again is cheap and keeps this callable directly.
     try {
@@ -30,7 +32,7 @@ export function applyMetaCommand(txn: MetaTxn, cmd: MetaCommand, limits: Session
   });
 }
 
-function dispatch(txn: MetaTxn, cmd: MetaCommand): MetaResult {
+function dispatch(txn: MetaTxn, cmd: Exclude<MetaCommand, { op: 'cluster' }>): MetaResult {
   switch (cmd.op) {
     case 'mkdir':
       return mkdir(txn, parsePath(cmd.path), cmd.parents, cmd.nowMs);

@@ -9,6 +9,8 @@ import {
   type ClusterCommand,
   type ClusterResult,
 } from '../../../src/meta/cluster-map.js';
+import { decodeMetaCommand, encodeMetaCommand } from '../../../src/meta/meta-command.js';
+import { applyMetaCommand } from '../../../src/meta/namespace-machine.js';
 import { place } from '../../../src/placement/index.js';
 import { MemoryKvStore } from '../../../src/storage/memory-kv-store.js';
 
@@ -92,5 +94,15 @@ describe('cluster map', () => {
       [9, 'c1'],
     ];
     for (const b of bad) expect(() => clusterCommandFromValue(b), JSON.stringify(b)).toThrow(/cluster command/);
+  });
+
+  it('travels in meta commands (tag 16, no session) and the meta machine dispatches it', async () => {
+    const st = new MemoryKvStore();
+    const bytes = encodeMetaCommand({ op: 'cluster', cluster: reg('c9'), nowMs: 5 });
+    const cmd = decodeMetaCommand(bytes);
+    expect(cmd).toEqual({ op: 'cluster', cluster: reg('c9'), nowMs: 5 });
+    const r = await st.applyBatch(1, (txn) => applyMetaCommand(txn, cmd));
+    expect(r).toEqual({ ok: true, version: 1, changed: true });
+    expect(readRing(st).server('c9')?.weight).toBe(1);
   });
 });

@@ -268,7 +268,7 @@ async function runScenario(store: Store, batches: Op[][], pageSize: number): Pro
     if (cmds.length === 0) continue;
     const entries: Entry[] = cmds.map((c) => ({ term: 1, index: ++index, type: EntryType.Normal, data: encodeMetaCommand(c) }));
     const results = (await sm.apply(entries)) as Array<{ ok: boolean; code?: string }>;
-    expect(results.map((r) => (r.ok ? 'ok' : r.code)), JSON.stringify(cmds.map((c) => [c.op, 'path' in c ? c.path : `${c.from}->${c.to}`]))).toEqual(
+    expect(results.map((r) => (r.ok ? 'ok' : r.code)), JSON.stringify(cmds.map((c) => [c.op, 'path' in c ? c.path : 'from' in c ? `${c.from}->${c.to}` : c.op]))).toEqual(
       expected.map((r) => (r.ok ? 'ok' : r.code)),
     );
     checkAgrees(sm, model, store, pageSize);
