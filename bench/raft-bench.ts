@@ -48,7 +48,8 @@ async function main(): Promise<void> {
           for (let seq = 1; performance.now() < end; seq++) {
             const t0 = performance.now();
             try {
-              await conn.call('kv.put', { client, seq, key: `${client}/${seq % 1000}`, value });
+              // One ~100-byte namespace command (mkdir of a padded path) per call.
+              await conn.call('fs.mkdir', { path: `/${client}/${String(seq).padStart(80, '0')}`, parents: true, s: [client, seq, seq - 1] });
               lat.push(performance.now() - t0);
             } catch {
               errors++;

@@ -26,7 +26,9 @@ export function registerMetaCommand(program: Command, fail: (err: unknown) => ne
     .option('--tick-ms <ms>', 'Raft tick length', positiveInt('--tick-ms'), 100)
     .option('--election-ticks <n>', 'ticks before a follower campaigns', positiveInt('--election-ticks'), 10)
     .option('--snapshot-entries <n>', 'snapshot and compact the log after this many entries', positiveInt('--snapshot-entries'), 10000)
-    .action(async (o: { id: string; listen: string; peers: string; dir: string; secretFile: string; tokenFile?: string; tickMs: number; electionTicks: number; snapshotEntries: number }) => {
+    .option('--replicas <n>', 'replicas per chunk', positiveInt('--replicas'), 3)
+    .option('--dead-after <seconds>', 'seconds without a heartbeat before a chunk server counts as dead', positiveInt('--dead-after'), 10)
+    .action(async (o: { id: string; listen: string; peers: string; dir: string; secretFile: string; tokenFile?: string; tickMs: number; electionTicks: number; snapshotEntries: number; replicas: number; deadAfter: number }) => {
       const id = parseNodeId(o.id);
       parseHostPort(o.listen);
       const logger = pinoLogger({ node: id, role: 'meta' });
@@ -41,6 +43,8 @@ export function registerMetaCommand(program: Command, fail: (err: unknown) => ne
           tickMs: o.tickMs,
           raft: { electionTicks: o.electionTicks },
           snapshotEntriesMin: o.snapshotEntries,
+          replicas: o.replicas,
+          deadAfterMs: o.deadAfter * 1000,
         },
         logger,
         (err) => fail(new CairnError('Internal', `stopping after a storage failure: ${err.message}`)),

@@ -1,14 +1,16 @@
 /**
- * Composition root of a metadata server: LMDB Raft log + LMDB state, the Raft runtime, the
- * peer transport and one NetServer that carries both peer frames and client RPC on the
- * server's single address.
+ * Composition root of a metadata server: LMDB Raft log + LMDB state (namespace and cluster
+ * map), the Raft runtime, the metadata service (client and chunk-server RPC, leader soft state),
+ * the peer transport and one NetServer that carries peer frames and RPC on the server's single
+ * address.
  */
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { KV_METHODS, kvRpcHandler } from '../consensus/kv-service.js';
-import { KvStateMachine } from '../consensus/kv-state-machine.js';
+import { ChunkToken } from '../chunk/chunk-token.js';
+import { META_SERVICE_METHODS, MetaService } from '../consensus/meta-service.js';
+import { MetaStateMachine } from '../consensus/meta-state-machine.js';
 import { RaftRuntime } from '../consensus/raft-runtime.js';
-import { secureRandomBytes, systemClock, systemRng, systemTimers } from '../env/system.js';
+import { secureRandomBytes, systemClock, systemRng, systemTimers, wallClockMs } from '../env/system.js';
 import { NetServer, PeerTransport } from '../net/index.js';
 import type { RaftConfig } from '../raft/types.js';
 import { LmdbStateStore } from '../storage/lmdb-state-store.js';
@@ -30,6 +32,10 @@ export interface MetaServerOptions {
   tickMs?: number;
   raft?: Partial<Omit<RaftConfig, 'id' | 'applied'>>;
   snapshotEntriesMin?: number;
+  /** Replicas per chunk. @default 3 */
+  replicas?: number;
+  /** A chunk server silent this long is declared dead. @default 10000 */
+  deadAfterMs?: number;
 }
 
 export interface MetaServer {
@@ -57,7 +63,7 @@ export async function startMetaServer(opts: MetaServerOptions, logger: Logger, o
   mkdirSync(opts.dir, { recursive: true });
   const storage = await LmdbRaftStorage.open(join(opts.dir, 'raft'));
   const stateStore = await LmdbStateStore.open(join(opts.dir, 'state'));
-  const machine = new KvStateMachine(stateStore);
+  const machine = new MetaStateMachine(stateStore);
   const transport = new PeerTransport(
     { timers: systemTimers, rng: systemRng, logger: log.child({ component: 'peer-transport' }) },
     { id: opts.id, clusterSecret: opts.clusterSecret },
@@ -67,17 +73,33 @@ export async function startMetaServer(opts: MetaServerOptions, logger: Logger, o
     { id: opts.id, initialPeers: opts.peers, tickMs: opts.tickMs, raft: opts.raft, snapshotEntriesMin: opts.snapshotEntriesMin },
   );
   transport.onUnreachable = (to) => runtime.reportUnreachable(to);
+  const wallClock = { nowMs: wallClockMs };
+  const service = new MetaService(
+    {
+      runtime,
+      machine,
+      view: stateStore,
+      clock: systemClock,
+      wallMs: wallClockMs,
+      timers: systemTimers,
+      randomBytes: secureRandomBytes,
+      tokens: new ChunkToken({ clock: wallClock }, { secret: opts.clusterSecret }),
+      logger: log.child({ component: 'meta-service' }),
+    },
+    { replicas: opts.replicas ?? 3, deadAfterMs: opts.deadAfterMs ?? 10_000 },
+  );
   const server = new NetServer(
     { randomBytes: secureRandomBytes, timers: systemTimers, logger: log.child({ component: 'net' }) },
     { host, port, clusterSecret: opts.clusterSecret, clientToken: opts.clientToken },
     {
       onPeerFrame: (from, payload) => runtime.receive(from, payload),
-      rpc: kvRpcHandler(runtime, machine),
-      methods: KV_METHODS,
+      rpc: (method, body, ctx) => service.handle(method, body, ctx.caller),
+      methods: META_SERVICE_METHODS,
     },
   );
   const addr = await server.listen();
   runtime.start(onFatal);
+  service.start();
   log.info('metadata server started', { addr, dir: opts.dir });
 
   let closed = false;
@@ -87,6 +109,7 @@ export async function startMetaServer(opts: MetaServerOptions, logger: Logger, o
     async close() {
       if (closed) return;
       closed = true;
+      service.stop();
       await server.close();
       await runtime.stop();
       await transport.close();

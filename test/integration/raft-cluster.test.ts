@@ -11,9 +11,6 @@ import { sleep, systemClock, systemRng } from '../../src/env/system.js';
 import { findFreePortRange } from '../../src/net/index.js';
 import { LocalMetaCluster } from '../../src/server/local-meta-cluster.js';
 
-const enc = new TextEncoder();
-const dec = new TextDecoder();
-
 describe('raft cluster of real processes', () => {
   const dir = mkdtempSync(join(tmpdir(), 'cairn-raft-cluster-'));
   let cluster: LocalMetaCluster | null = null;
@@ -38,8 +35,9 @@ describe('raft cluster of real processes', () => {
       const client = `w${w}-${systemRng.int(1e9)}`;
       try {
         for (let seq = 1; !stop; seq++) {
-          const key = `${client}/${seq}`;
-          await session.call('kv.put', { client, seq, key, value: enc.encode(key) }, { idempotent: true });
+          // Each write creates a directory (parents included): one namespace command through Raft.
+          const key = `/${client}/${seq}`;
+          await session.call('fs.mkdir', { path: key, parents: true, s: [client, seq, seq - 1] }, { idempotent: true });
           acked.push(key);
           const now = systemClock.nowMs();
           if (now > killedAt && now < firstAckAfterKill) firstAckAfterKill = now;
@@ -77,20 +75,20 @@ describe('raft cluster of real processes', () => {
     }
     expect((await c.status(leader))!.role).toBe('follower');
 
-    // Every acknowledged write is on every node, byte for byte.
+    // Every acknowledged write is on every node.
     for (const id of c.ids) {
       for (let i = 0; i < acked.length; i += 2000) {
-        const keys = acked.slice(i, i + 2000);
-        const r = (await c.client(id).call('kv.readLocal', { keys })) as { values: Array<Uint8Array | null> };
-        const missing = keys.filter((k, j) => r.values[j] === null || dec.decode(r.values[j]!) !== k);
+        const paths = acked.slice(i, i + 2000);
+        const r = (await c.client(id).call('fs.statLocal', { paths })) as { types: Array<string | null> };
+        const missing = paths.filter((p, j) => r.types[j] !== 'dir');
         expect(missing, `node ${id}`).toEqual([]);
       }
     }
     // And a linearizable read through the leader agrees.
     const s = c.session();
     const last = acked[acked.length - 1]!;
-    const got = (await s.call('kv.get', { key: last }, { idempotent: true })) as { value: Uint8Array | null };
-    expect(dec.decode(got.value!)).toBe(last);
+    const got = (await s.call('fs.stat', { path: last }, { idempotent: true })) as { type: string };
+    expect(got.type).toBe('dir');
     s.close();
   }, 90_000);
 });

@@ -1,0 +1,177 @@
+/**
+ * A chunk server's link to the metadata leader (HDFS's BPServiceActor): registration, a
+ * heartbeat every heartbeatMs with the disk's numbers, a full chunk report whenever the leader
+ * asks for one (at start, and after every leader change, since a new leader's location map is
+ * empty), and incremental reports of replicas added and removed in between.
+ *
+ * A replica is reported as added only once it is durable (the store's put resolved) — the
+ * leader counts reported replicas as verified copies. Full reports are paged (reportPageIds per
+ * call) so a server with millions of chunks never sends one huge message.
+ *
+ * Calls go through a MetaSession (leader discovery, NotLeader hints, retries). Failures are
+ * logged and retried on the next beat; the loop never throws.
+ */
+import type { Clock, Timers } from '../env/clock.js';
+import { CairnError, isCairnError } from '../util/errors.js';
+import type { Logger } from '../util/logger.js';
+
+export interface ReporterSession {
+  call(method: string, body: unknown, opts?: { idempotent?: boolean }): Promise<unknown>;
+}
+
+export interface ReporterStore {
+  space(): Promise<{ capacityBytes: number; freeBytes: number; usedBytes: number; chunks: number; full: boolean }>;
+  list(): AsyncIterable<string>;
+}
+
+export interface MetaReporterComponents {
+  session: ReporterSession;
+  store: ReporterStore;
+  clock: Clock;
+  timers: Timers;
+  logger: Logger;
+}
+
+export interface MetaReporterOptions {
+  /** host:port clients use to reach this server's data plane. */
+  addr: string;
+  zone: string;
+  /** @default 1000 */
+  heartbeatMs?: number;
+  /** Chunk ids per report page / incremental update. @default 5000 */
+  reportPageIds?: number;
+}
+
+export class MetaReporter {
+  private readonly c: MetaReporterComponents;
+  private readonly o: Required<MetaReporterOptions>;
+  private registered = false;
+  private added = new Set<string>();
+  private removed = new Set<string>();
+  private timer: { cancel(): void } | null = null;
+  private running: Promise<void> | null = null;
+  private stopped = false;
+  private reportSeq = 0;
+  /** Counters for tests and status. */
+  readonly counters = { heartbeats: 0, fullReports: 0, failures: 0 };
+
+  constructor(c: MetaReporterComponents, o: MetaReporterOptions) {
+    this.c = c;
+    this.o = { heartbeatMs: 1000, reportPageIds: 5000, ...o };
+    this.reportSeq = Math.floor(c.clock.nowMs()) % 1_000_000_000;
+  }
+
+  start(): void {
+    const beat = (): void => {
+      if (this.stopped || this.running) return;
+      this.running = this.beat().finally(() => {
+        this.running = null;
+      });
+    };
+    this.timer = this.c.timers.setInterval(beat, this.o.heartbeatMs);
+    beat();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.timer?.cancel();
+    await this.running;
+  }
+
+  /** A replica became durable here. */
+  chunkAdded(id: string): void {
+    this.removed.delete(id);
+    this.added.add(id);
+  }
+
+  /** A replica was deleted (or found corrupt) here. */
+  chunkRemoved(id: string): void {
+    this.added.delete(id);
+    this.removed.add(id);
+  }
+
+  /** Whether the leader has accepted our registration (the cluster can place chunks here). */
+  isRegistered(): boolean {
+    return this.registered;
+  }
+
+  private async beat(): Promise<void> {
+    try {
+      const space = await this.c.store.space();
+      if (!this.registered) {
+        await this.c.session.call('cs.register', { addr: this.o.addr, zone: this.o.zone, capacityBytes: space.capacityBytes }, { idempotent: true });
+        this.registered = true;
+        this.c.logger.info('registered with the metadata leader', { addr: this.o.addr, zone: this.o.zone });
+      }
+      const hb = (await this.c.session.call(
+        'cs.heartbeat',
+        { usedBytes: space.usedBytes, capacityBytes: space.capacityBytes, freeBytes: space.freeBytes, chunks: space.chunks, full: space.full },
+        { idempotent: true },
+      )) as { needReport?: unknown; registered?: unknown };
+      this.counters.heartbeats++;
+      if (hb.registered === false) {
+        // The map does not know us (removed, or a brand-new cluster): register again next beat.
+        this.registered = false;
+        return;
+      }
+      if (hb.needReport === true) await this.fullReport();
+      else await this.flushIncremental();
+    } catch (err) {
+      this.counters.failures++;
+      if (isCairnError(err) && err.code === 'Unauthorized') this.c.logger.error('metadata service refused this server', { err: err.message });
+      else this.c.logger.warn('heartbeat failed', { err: (err as Error).message });
+    }
+  }
+
+  private async fullReport(): Promise<void> {
+    const report = ++this.reportSeq;
+    // Changes from now on are sent after the report; those before it are in it.
+    const pendingAdded = this.added;
+    const pendingRemoved = this.removed;
+    this.added = new Set();
+    this.removed = new Set();
+    try {
+      await this.c.session.call('cs.reportBegin', { report }, { idempotent: true });
+      let page: string[] = [];
+      for await (const id of this.c.store.list()) {
+        page.push(id);
+        if (page.length >= this.o.reportPageIds) {
+          await this.c.session.call('cs.reportPage', { report, ids: page }, { idempotent: true });
+          page = [];
+        }
+      }
+      if (page.length > 0) await this.c.session.call('cs.reportPage', { report, ids: page }, { idempotent: true });
+      await this.c.session.call('cs.reportEnd', { report }, { idempotent: true });
+      this.counters.fullReports++;
+    } catch (err) {
+      // Keep the changes for the next attempt (a full report will list the durable ones anyway).
+      for (const id of pendingAdded) if (!this.removed.has(id)) this.added.add(id);
+      for (const id of pendingRemoved) if (!this.added.has(id)) this.removed.add(id);
+      throw err instanceof Error ? err : new CairnError('Internal', String(err));
+    }
+  }
+
+  private async flushIncremental(): Promise<void> {
+    while (this.added.size > 0 || this.removed.size > 0) {
+      const added = take(this.added, this.o.reportPageIds);
+      const removed = take(this.removed, this.o.reportPageIds);
+      try {
+        await this.c.session.call('cs.update', { added, removed }, { idempotent: true });
+      } catch (err) {
+        for (const id of added) if (!this.removed.has(id)) this.added.add(id);
+        for (const id of removed) if (!this.added.has(id)) this.removed.add(id);
+        throw err;
+      }
+    }
+  }
+}
+
+function take(set: Set<string>, n: number): string[] {
+  const out: string[] = [];
+  for (const id of set) {
+    if (out.length >= n) break;
+    out.push(id);
+  }
+  for (const id of out) set.delete(id);
+  return out;
+}

@@ -1,0 +1,517 @@
+/**
+ * The metadata service: the RPC that clients and chunk servers call on the metadata leader,
+ * over the replicated state (namespace + cluster map, MetaStateMachine) and the leader's soft
+ * state (ChunkRegistry: liveness, chunk locations).
+ *
+ * Every call is served by the leader; a follower answers NotLeader with a hint, which
+ * client/meta-session.ts follows. Reads are linearizable (ReadIndex before reading). Writes go
+ * through Raft carrying the client's s = [client, seq, ackedBelow], so a retry after a leader
+ * change returns the first outcome. The leader stamps wall time into each command (mtime,
+ * session age), so replicas apply identical commands.
+ *
+ * Client methods (client token):
+ *   fs.stat {path}                      → {path, type, size, mtime, etag, chunks:[{id,size,crc,replicas}]}
+ *   fs.list {path, limit?, cursor?}     → {entries:[{name,path,type,size,mtime}], cursor}
+ *   fs.walk {path, limit?, cursor?}     → the same, recursive (ls -R), paths relative to the walk
+ *   fs.mkdir {path, parents, s}         → {}
+ *   fs.rm {path, recursive, s}          → {}
+ *   fs.mv {from, to, s}                 → {}
+ *   fs.alloc {count, exclude?}          → {chunks:[{id, targets:[{id, addr, token}]}]}  placement of new chunks
+ *   fs.retarget {id, exclude}           → {targets:[…]}  replacements for failed targets of one chunk
+ *   fs.commit {path, size, etag, chunks:[[id,size,crc]…], overwrite, parents, s} → {path, size, etag, mtime}
+ *   fs.open {path, first?, count?}      → {size, etag, mtime, total, chunks:[{id,size,crc,offset,replicas:[{id,addr}],token}]}
+ *   fs.bad {id, server}                 → {}  a reader found a corrupt or missing replica
+ *   cluster.status                      → the `cairn status --json` object
+ *   fs.statLocal {paths}                → {applied, types:[type|null…]}  THIS server's committed state,
+ *                                          possibly stale (tests compare replicas with it)
+ * Service methods (cluster secret; the caller's id is the chunk server id):
+ *   cs.register {addr, zone, capacityBytes} → {ringVersion}
+ *   cs.heartbeat {usedBytes, capacityBytes, freeBytes, chunks, full} → {needReport, registered}
+ *   cs.reportBegin {report} · cs.reportPage {report, ids} · cs.reportEnd {report} → {}
+ *   cs.update {added, removed}          → {}
+ */
+import type { Clock, Timers } from '../env/clock.js';
+import { ChunkRegistry } from '../meta/chunk-registry.js';
+import { listServers, readRing, RING_KEY, type ClusterCommand, type ClusterResult, type ServerRecord } from '../meta/cluster-map.js';
+import { encodeMetaCommand, ETAG_BYTES_MAX, FILE_CHUNKS_MAX, type MetaCommand } from '../meta/meta-command.js';
+import { CHUNK_PREFIX, type ChunkRef, type MetaReadView } from '../meta/namespace-keys.js';
+import type { Outcome } from '../meta/namespace.js';
+import { PATH_BYTES_MAX } from '../meta/path.js';
+import { CLIENT_ID_RE, type SessionHeader } from '../meta/session.js';
+import { preferenceList, readOrder, Ring } from '../placement/index.js';
+import { body, bool, int, optInt, optStr, str, strArray, type Body } from '../proto/fields.js';
+import { isChunkId } from '../util/chunk-id.js';
+import { CairnError } from '../util/errors.js';
+import type { Logger } from '../util/logger.js';
+import type { MetaStateMachine } from './meta-state-machine.js';
+import type { RaftRuntime } from './raft-runtime.js';
+
+export const META_SERVICE_METHODS = [
+  'fs.stat',
+  'fs.list',
+  'fs.walk',
+  'fs.mkdir',
+  'fs.rm',
+  'fs.mv',
+  'fs.alloc',
+  'fs.retarget',
+  'fs.commit',
+  'fs.open',
+  'fs.bad',
+  'cluster.status',
+  'fs.statLocal',
+  'cs.register',
+  'cs.heartbeat',
+  'cs.reportBegin',
+  'cs.reportPage',
+  'cs.reportEnd',
+  'cs.update',
+  'raft.status',
+] as const;
+
+export interface MetaServiceComponents {
+  runtime: RaftRuntime;
+  machine: MetaStateMachine;
+  /** Committed state (cluster map, chunk index). */
+  view: MetaReadView;
+  /** Monotonic time for liveness. */
+  clock: Clock;
+  /** Wall time for mtimes, session ages and token expiry. */
+  wallMs: () => number;
+  timers: Timers;
+  randomBytes: (n: number) => Uint8Array;
+  tokens: { signFor(op: 'read' | 'write' | 'delete' | 'copy', chunkId: string, ttlMs: number): string };
+  logger: Logger;
+}
+
+export interface MetaServiceOptions {
+  /** Replicas per chunk. */
+  replicas: number;
+  /** A chunk server silent this long is dead. */
+  deadAfterMs: number;
+  /** How long a chunk token stays valid. @default 3_600_000 */
+  tokenTtlMs?: number;
+  /** Leader housekeeping period (liveness verdicts). @default 500 */
+  tickMs?: number;
+}
+
+export interface Caller {
+  role: 'client' | 'service';
+  id?: string;
+}
+
+const ALLOC_CHUNKS_MAX = 64;
+const STAT_LOCAL_PATHS_MAX = 10_000;
+const OPEN_CHUNKS_MAX = 10_000;
+const REPORT_PAGE_IDS_MAX = 10_000;
+const ADDR_CHARS_MAX = 300;
+const ZONE_RE = /^[A-Za-z0-9._-]{1,64}$/;
+const CAPACITY_BYTES_MAX = 2 ** 53 - 1;
+
+interface Target {
+  id: string;
+  addr: string;
+  token: string;
+}
+
+export class MetaService {
+  private readonly c: MetaServiceComponents;
+  private readonly replicas: number;
+  private readonly deadAfterMs: number;
+  private readonly tokenTtlMs: number;
+  private readonly tickMs: number;
+  private reg: { term: number; registry: ChunkRegistry } | null = null;
+  /** The ring built from the committed layout bytes it came from (building costs ms). */
+  private ringCache: { bytes: Uint8Array | undefined; ring: Ring } | null = null;
+  private ticker: { cancel(): void } | null = null;
+  /** Liveness verdicts proposed and not yet applied, by server (one at a time each). */
+  private readonly verdicts = new Set<string>();
+
+  constructor(c: MetaServiceComponents, o: MetaServiceOptions) {
+    this.c = c;
+    this.replicas = o.replicas;
+    this.deadAfterMs = o.deadAfterMs;
+    this.tokenTtlMs = o.tokenTtlMs ?? 3_600_000;
+    this.tickMs = o.tickMs ?? 500;
+  }
+
+  start(): void {
+    this.ticker = this.c.timers.setInterval(() => this.tick(), this.tickMs);
+  }
+
+  stop(): void {
+    this.ticker?.cancel();
+    this.ticker = null;
+  }
+
+  /** The RPC handler (net/NetServer). */
+  handle = async (method: string, raw: unknown, caller: Caller): Promise<unknown> => {
+    const b = body(raw);
+    if (method.startsWith('cs.')) {
+      if (caller.role !== 'service' || caller.id === undefined) throw new CairnError('Unauthorized', `${method} is for chunk servers`);
+      return this.serviceCall(method, b, caller.id);
+    }
+    switch (method) {
+      case 'fs.stat':
+        return this.stat(b);
+      case 'fs.list':
+      case 'fs.walk':
+        return this.list(b, method === 'fs.walk');
+      case 'fs.mkdir':
+        await this.proposeNs({ op: 'mkdir', path: path(b, 'path'), parents: bool(b, 'parents'), session: session(b), nowMs: this.c.wallMs() });
+        return {};
+      case 'fs.rm':
+        await this.proposeNs({ op: 'delete', path: path(b, 'path'), recursive: bool(b, 'recursive'), session: session(b), nowMs: this.c.wallMs() });
+        return {};
+      case 'fs.mv':
+        await this.proposeNs({ op: 'rename', from: path(b, 'from'), to: path(b, 'to'), session: session(b), nowMs: this.c.wallMs() });
+        return {};
+      case 'fs.alloc':
+        return this.alloc(b);
+      case 'fs.retarget':
+        return this.retarget(b);
+      case 'fs.commit':
+        return this.commit(b);
+      case 'fs.open':
+        return this.open(b);
+      case 'fs.bad': {
+        const id = chunkId(b, 'id');
+        const server = str(b, 'server', 64);
+        this.registry().markBad(server, id);
+        this.c.logger.warn('replica reported bad', { chunk: id, server });
+        return {};
+      }
+      case 'cluster.status':
+        return this.status();
+      case 'raft.status':
+        return this.c.runtime.status();
+      case 'fs.statLocal': {
+        const paths = strArray(b, 'paths', STAT_LOCAL_PATHS_MAX, (s) => s.length > 0 && s.length <= PATH_BYTES_MAX);
+        return {
+          applied: this.c.machine.appliedIndex(),
+          types: paths.map((p) => {
+            const r = this.c.machine.stat(p);
+            return r.ok ? r.stat.type : null;
+          }),
+        };
+      }
+      default:
+        throw new CairnError('InvalidArgument', `unknown method ${method}`);
+    }
+  };
+
+  // ---- namespace ------------------------------------------------------------------------------
+
+  private async proposeNs(cmd: MetaCommand): Promise<Record<string, unknown>> {
+    const out = (await this.c.runtime.propose(encodeMetaCommand(cmd))) as Outcome | undefined;
+    if (!out) throw new CairnError('Internal', 'no result from the state machine');
+    if (!out.ok) throw new CairnError(out.code, out.message);
+    return out as Record<string, unknown>;
+  }
+
+  private async stat(b: Body): Promise<unknown> {
+    const p = path(b, 'path');
+    await this.c.runtime.linearizableRead();
+    const st = unwrap(this.c.machine.stat(p)).stat;
+    const reg = this.registryIfLeader();
+    const now = this.c.clock.nowMs();
+    return {
+      path: p,
+      type: st.type,
+      size: st.size,
+      mtime: st.mtime,
+      etag: st.etag,
+      chunks: st.chunks.map((ch) => ({ id: ch.id, size: ch.size, crc: ch.crc, replicas: reg ? reg.locations(ch.id).filter((s) => reg.isAlive(s, now)) : [] })),
+    };
+  }
+
+  private async list(b: Body, recursive: boolean): Promise<unknown> {
+    const p = path(b, 'path');
+    const limit = optInt(b, 'limit', 1, 10_000);
+    const cursor = optStr(b, 'cursor', 16 * PATH_BYTES_MAX);
+    await this.c.runtime.linearizableRead();
+    const opts = { ...(limit === undefined ? {} : { limit }), ...(cursor === undefined ? {} : { cursor }) };
+    if (recursive) {
+      const r = unwrap(this.c.machine.walk(p, opts));
+      return { entries: r.entries.map((e) => ({ name: e.name, path: e.path, type: e.type, size: e.size, mtime: e.mtime })), cursor: r.cursor };
+    }
+    const r = unwrap(this.c.machine.list(p, opts));
+    const base = p === '/' ? '' : p;
+    return { entries: r.entries.map((e) => ({ name: e.name, path: `${base}/${e.name}`, type: e.type, size: e.size, mtime: e.mtime })), cursor: r.cursor };
+  }
+
+  private async commit(b: Body): Promise<unknown> {
+    const p = path(b, 'path');
+    const size = int(b, 'size');
+    const etag = str(b, 'etag', ETAG_BYTES_MAX);
+    const raw = b.chunks;
+    if (!Array.isArray(raw) || raw.length > FILE_CHUNKS_MAX) throw new CairnError('InvalidArgument', `chunks must be an array of at most ${FILE_CHUNKS_MAX}`);
+    const chunks: ChunkRef[] = raw.map((c: unknown) => {
+      if (!Array.isArray(c) || c.length !== 3) throw new CairnError('InvalidArgument', 'each chunk is [id, size, crc]');
+      const [id, sz, crc] = c as unknown[];
+      if (!isChunkId(id)) throw new CairnError('InvalidArgument', 'bad chunk id');
+      if (typeof sz !== 'number' || !Number.isSafeInteger(sz) || sz < 0) throw new CairnError('InvalidArgument', 'bad chunk size');
+      if (typeof crc !== 'number' || !Number.isSafeInteger(crc) || crc < 0 || crc > 0xffffffff) throw new CairnError('InvalidArgument', 'bad chunk crc');
+      return { id, size: sz, crc };
+    });
+    const nowMs = this.c.wallMs();
+    await this.proposeNs({
+      op: 'commitFile',
+      path: p,
+      file: { size, etag, chunks },
+      overwrite: bool(b, 'overwrite'),
+      createParents: bool(b, 'parents', true),
+      session: session(b),
+      nowMs,
+    });
+    return { path: p, size, etag, mtime: nowMs };
+  }
+
+  private async open(b: Body): Promise<unknown> {
+    const p = path(b, 'path');
+    const first = optInt(b, 'first') ?? 0;
+    const count = optInt(b, 'count', 1, OPEN_CHUNKS_MAX) ?? OPEN_CHUNKS_MAX;
+    await this.c.runtime.linearizableRead();
+    const st = unwrap(this.c.machine.stat(p)).stat;
+    if (st.type !== 'file') throw new CairnError('IsADirectory', `${p} is a directory`);
+    const ring = this.ring();
+    const servers = this.serverAddrs();
+    const reg = this.registryIfLeader();
+    const now = this.c.clock.nowMs();
+    let offset = 0;
+    for (let i = 0; i < Math.min(first, st.chunks.length); i++) offset += st.chunks[i]!.size;
+    const chunks = st.chunks.slice(first, first + count).map((ch) => {
+      const known = reg ? reg.locations(ch.id).filter((s) => reg.isAlive(s, now)) : [];
+      // Ring order first (the copies placement put there), then any other verified copy; with no
+      // reports yet (a new leader), the ring's guess.
+      const order = readOrder(ring, ch.id, this.replicas);
+      const replicas = known.length > 0 ? [...order.filter((s) => known.includes(s)), ...known.filter((s) => !order.includes(s))] : order;
+      const out = {
+        id: ch.id,
+        size: ch.size,
+        crc: ch.crc,
+        offset,
+        replicas: replicas.filter((s) => servers.has(s)).map((s) => ({ id: s, addr: servers.get(s)!.addr })),
+        token: this.c.tokens.signFor('read', ch.id, this.tokenTtlMs),
+      };
+      offset += ch.size;
+      return out;
+    });
+    return { size: st.size, etag: st.etag, mtime: st.mtime, total: st.chunks.length, chunks };
+  }
+
+  // ---- placement ------------------------------------------------------------------------------
+
+  private alloc(b: Body): unknown {
+    const count = int(b, 'count', 1, ALLOC_CHUNKS_MAX);
+    const exclude = new Set(strArray(b, 'exclude', 256, (s) => s.length <= 64));
+    this.requireLeader();
+    const chunks = [];
+    for (let i = 0; i < count; i++) {
+      const id = Buffer.from(this.c.randomBytes(16)).toString('hex');
+      chunks.push({ id, targets: this.targets(id, exclude) });
+    }
+    return { chunks };
+  }
+
+  private retarget(b: Body): unknown {
+    const id = chunkId(b, 'id');
+    const exclude = new Set(strArray(b, 'exclude', 256, (s) => s.length <= 64));
+    this.requireLeader();
+    return { targets: this.targets(id, exclude) };
+  }
+
+  /** The first R up, alive, not-full servers in the chunk's ring order, minus `exclude`. */
+  private targets(id: string, exclude: ReadonlySet<string>): Target[] {
+    const ring = this.ring();
+    const reg = this.registry();
+    const servers = this.serverAddrs();
+    const now = this.c.clock.nowMs();
+    const out: Target[] = [];
+    for (const s of preferenceList(ring, id)) {
+      if (out.length >= this.replicas) break;
+      const rec = servers.get(s);
+      if (exclude.has(s) || !rec || !reg.isAlive(s, now) || reg.load(s)?.full) continue;
+      out.push({ id: s, addr: rec.addr, token: this.c.tokens.signFor('write', id, this.tokenTtlMs) });
+    }
+    if (out.length === 0) throw new CairnError('NoSpace', 'no live chunk server with free space can take a new chunk');
+    return out;
+  }
+
+  private ring(): Ring {
+    const bytes = this.c.view.get(RING_KEY);
+    const cached = this.ringCache;
+    if (cached && sameBytes(cached.bytes, bytes)) return cached.ring;
+    const ring = readRing({ get: () => bytes });
+    this.ringCache = { bytes, ring };
+    return ring;
+  }
+
+  private serverAddrs(): Map<string, ServerRecord> {
+    return new Map(listServers(this.c.view).map((s) => [s.id, s]));
+  }
+
+  // ---- chunk servers ----------------------------------------------------------------------------
+
+  private async serviceCall(method: string, b: Body, id: string): Promise<unknown> {
+    switch (method) {
+      case 'cs.register': {
+        const addr = str(b, 'addr', ADDR_CHARS_MAX);
+        const zone = str(b, 'zone', 64);
+        if (!ZONE_RE.test(zone)) throw new CairnError('InvalidArgument', 'zone must match [A-Za-z0-9._-]{1,64}');
+        const capacityBytes = int(b, 'capacityBytes', 0, CAPACITY_BYTES_MAX);
+        const r = await this.proposeCluster({ op: 'register', id, addr, zone, capacityBytes, nowMs: this.c.wallMs() });
+        this.registry().heartbeat(id, { usedBytes: 0, capacityBytes, freeBytes: capacityBytes, chunks: 0, full: false }, this.c.clock.nowMs());
+        this.c.logger.info('chunk server registered', { id, addr, zone, ringVersion: r.version });
+        return { ringVersion: r.version };
+      }
+      case 'cs.heartbeat': {
+        const load = {
+          usedBytes: int(b, 'usedBytes'),
+          capacityBytes: int(b, 'capacityBytes'),
+          freeBytes: int(b, 'freeBytes'),
+          chunks: int(b, 'chunks'),
+          full: bool(b, 'full'),
+        };
+        const reg = this.registry();
+        reg.heartbeat(id, load, this.c.clock.nowMs());
+        const s = this.ring().server(id);
+        if (s?.state === 'dead') this.verdict(id, 'up');
+        return { needReport: !reg.hasReported(id), registered: s !== undefined };
+      }
+      case 'cs.reportBegin':
+        this.registry().beginReport(id, int(b, 'report'), this.c.clock.nowMs());
+        return {};
+      case 'cs.reportPage':
+        this.registry().reportPage(id, int(b, 'report'), strArray(b, 'ids', REPORT_PAGE_IDS_MAX, isChunkId));
+        return {};
+      case 'cs.reportEnd':
+        return { dropped: this.registry().endReport(id, int(b, 'report')).length };
+      case 'cs.update':
+        this.registry().update(id, strArray(b, 'added', REPORT_PAGE_IDS_MAX, isChunkId), strArray(b, 'removed', REPORT_PAGE_IDS_MAX, isChunkId));
+        return {};
+      default:
+        throw new CairnError('InvalidArgument', `unknown method ${method}`);
+    }
+  }
+
+  private async proposeCluster(cmd: ClusterCommand): Promise<Extract<ClusterResult, { ok: true }>> {
+    const out = (await this.c.runtime.propose(encodeMetaCommand({ op: 'cluster', cluster: cmd, nowMs: this.c.wallMs() }))) as ClusterResult | undefined;
+    if (!out) throw new CairnError('Internal', 'no result from the state machine');
+    if (!out.ok) throw new CairnError(out.code, out.message);
+    return out;
+  }
+
+  /** Commit a liveness verdict unless one for this server is already on its way. */
+  private verdict(id: string, state: 'up' | 'dead'): void {
+    if (this.verdicts.has(id)) return;
+    this.verdicts.add(id);
+    const ifVersion = this.ring().version;
+    this.proposeCluster({ op: 'set-state', id, state, ifVersion }).then(
+      () => this.c.logger.info(state === 'dead' ? 'chunk server declared dead' : 'chunk server back', { id }),
+      (err: unknown) => this.c.logger.debug('liveness verdict not applied', { id, state, err: (err as Error).message }),
+    ).finally(() => this.verdicts.delete(id));
+  }
+
+  /** Leader housekeeping: servers silent past deadAfterMs are declared dead through Raft. */
+  private tick(): void {
+    if (!this.c.runtime.isLeader()) {
+      this.reg = null;
+      return;
+    }
+    const reg = this.registry();
+    const now = this.c.clock.nowMs();
+    for (const s of this.ring().servers) {
+      if (s.state !== 'dead' && !reg.isAlive(s.id, now)) this.verdict(s.id, 'dead');
+    }
+  }
+
+  // ---- status ---------------------------------------------------------------------------------
+
+  private async status(): Promise<unknown> {
+    await this.c.runtime.linearizableRead();
+    const st = this.c.runtime.status();
+    const reg = this.registry();
+    const now = this.c.clock.nowMs();
+    const learners = new Set(st.conf.learners);
+    const meta = [...st.conf.voters, ...st.conf.learners].sort().map((id) => {
+      let role: string;
+      if (id === st.leader) role = 'leader';
+      else if (learners.has(id)) role = 'learner';
+      else role = st.progress?.[id]?.recentActive === false ? 'unreachable' : 'follower';
+      return { id, addr: this.c.runtime.addrOf(id) ?? null, role };
+    });
+    const ring = this.ring();
+    const chunkServers = listServers(this.c.view).map((rec) => {
+      const rs = ring.server(rec.id);
+      const alive = reg.isAlive(rec.id, now);
+      const state = !alive || rs?.state === 'dead' ? 'dead' : rs?.state === 'draining' ? 'draining' : 'alive';
+      const load = reg.load(rec.id);
+      return { id: rec.id, addr: rec.addr, state, used: load?.usedBytes ?? 0, capacity: load?.capacityBytes ?? rec.capacityBytes, chunks: reg.chunkCount(rec.id) };
+    });
+    let total = 0;
+    let underReplicated = 0;
+    let lost = 0;
+    for (const [key] of this.c.view.range(CHUNK_PREFIX, CHUNK_PREFIX.slice(0, -1) + '0')) {
+      total++;
+      const id = key.slice(CHUNK_PREFIX.length);
+      const live = reg.locations(id).filter((s) => reg.isAlive(s, now)).length;
+      if (live === 0) lost++;
+      else if (live < this.replicas) underReplicated++;
+    }
+    return { leader: st.leader, meta, chunkServers, chunks: { total, underReplicated, lost } };
+  }
+
+  // ---- leader soft state ------------------------------------------------------------------------
+
+  /** This leadership's registry (a new term starts an empty one); NotLeader on a follower. */
+  private registry(): ChunkRegistry {
+    const st = this.c.runtime.status();
+    if (st.role !== 'leader') throw this.c.runtime.notLeader();
+    if (!this.reg || this.reg.term !== st.term) {
+      this.reg = { term: st.term, registry: new ChunkRegistry(this.c.clock.nowMs(), { deadAfterMs: this.deadAfterMs, reportPageChunksMax: REPORT_PAGE_IDS_MAX }) };
+    }
+    return this.reg.registry;
+  }
+
+  private registryIfLeader(): ChunkRegistry | null {
+    return this.c.runtime.isLeader() ? this.registry() : null;
+  }
+
+  private requireLeader(): void {
+    if (!this.c.runtime.isLeader()) throw this.c.runtime.notLeader();
+  }
+}
+
+function sameBytes(a: Uint8Array | undefined, b: Uint8Array | undefined): boolean {
+  if (a === undefined || b === undefined) return a === b;
+  return Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(b);
+}
+
+function unwrap<T extends object>(o: Outcome<T>): T {
+  if (!o.ok) throw new CairnError(o.code, o.message);
+  return o;
+}
+
+function path(b: Body, field: string): string {
+  const v = b[field];
+  if (typeof v !== 'string' || v.length === 0 || Buffer.byteLength(v) > PATH_BYTES_MAX) throw new CairnError('InvalidPath', `${field} must be an absolute path of at most ${PATH_BYTES_MAX} bytes`);
+  return v;
+}
+
+function chunkId(b: Body, field: string): string {
+  const v = b[field];
+  if (!isChunkId(v)) throw new CairnError('InvalidArgument', `${field} must be a chunk id (32 lowercase hex digits)`);
+  return v;
+}
+
+/** s = [client, seq, ackedBelow]: the request id that makes retries apply once. */
+function session(b: Body): SessionHeader {
+  const s = b.s;
+  if (!Array.isArray(s) || s.length !== 3) throw new CairnError('InvalidArgument', 's must be [client, seq, ackedBelow]');
+  const [client, seq, ackedBelow] = s as unknown[];
+  if (typeof client !== 'string' || !CLIENT_ID_RE.test(client)) throw new CairnError('InvalidArgument', 'bad client id');
+  if (typeof seq !== 'number' || !Number.isSafeInteger(seq) || seq < 1) throw new CairnError('InvalidArgument', 'bad seq');
+  if (typeof ackedBelow !== 'number' || !Number.isSafeInteger(ackedBelow) || ackedBelow < 0 || ackedBelow > seq) throw new CairnError('InvalidArgument', 'bad ackedBelow');
+  return { client, seq, ackedBelow };
+}
