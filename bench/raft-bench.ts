@@ -32,7 +32,6 @@ async function main(): Promise<void> {
   cluster.startAll();
   try {
     const leader = await cluster.waitForLeader(20_000);
-    const value = new Uint8Array(100).fill(42);
     for (const conc of [1, 16, 64]) {
       const conns = Array.from({ length: Math.min(conc, 8) }, () =>
         new RpcClient({ timers: systemTimers }, { addr: cluster.addrs.get(leader)!, clientToken: cluster.token }),
