@@ -233,8 +233,14 @@ export class ChunkStore {
     }
     if (opts.crc32c !== undefined) assert(Number.isInteger(opts.crc32c) && opts.crc32c >= 0 && opts.crc32c <= 0xffffffff, 'crc32c');
     const reserve = expectSize ?? 0;
-    await this.checkSpace(reserve);
+    // Reserve before the (async) free-space check, so concurrent writes see each other.
     this.inflightReservedBytes += reserve;
+    try {
+      await this.checkSpace();
+    } catch (e) {
+      this.inflightReservedBytes -= reserve;
+      throw e;
+    }
     const tmpPath = join(this.tmpDir, `${id}.${this.components.rng.int(2 ** 32).toString(16).padStart(8, '0')}`);
     let fh: FileHandle | null = null;
     try {
@@ -503,11 +509,12 @@ export class ChunkStore {
     this.components.onCorrupt?.(id, reason);
   }
 
-  private async checkSpace(bytes: number): Promise<void> {
+  /** NoSpace unless free space minus every in-flight write's declared size stays above the reserve. */
+  private async checkSpace(): Promise<void> {
     const fs = await statfs(this.chunksDir);
-    const free = fs.bavail * fs.bsize - this.inflightReservedBytes;
-    if (free - bytes < this.reserveBytes)
-      throw new CairnError('NoSpace', `only ${free} bytes free, ${bytes} needed above a reserve of ${this.reserveBytes}`);
+    const free = fs.bavail * fs.bsize;
+    if (free - this.inflightReservedBytes < this.reserveBytes)
+      throw new CairnError('NoSpace', `${free} bytes free, ${this.inflightReservedBytes} promised to writes in progress, reserve ${this.reserveBytes}`);
   }
 
   private pathOf(id: string): string {
@@ -615,20 +622,20 @@ class SegmentReader extends Readable {
     const buf = Buffer.allocUnsafe(to - from);
     await readFully(this.fh, buf, to - from, from);
     if (this.destroyed) return;
-    const slices: Buffer[] = [];
+    // Verify segment by segment; the verified prefix of the batch goes out as one buffer.
+    let good = first;
     let bad: string | null = null;
-    for (let s = first; s < last; s++) {
-      const segFrom = s * seg - from;
+    for (; good < last; good++) {
+      const segFrom = good * seg - from;
       const segTo = Math.min(to - from, segFrom + seg);
-      if (crc32c(buf.subarray(segFrom, segTo)) !== this.t.table[s]) {
-        bad = `segment ${s} fails its CRC-32C`;
+      if (crc32c(buf.subarray(segFrom, segTo)) !== this.t.table[good]) {
+        bad = `segment ${good} fails its CRC-32C`;
         break;
       }
-      slices.push(buf.subarray(Math.max(this.start, s * seg) - from, Math.min(this.end, s * seg + seg) - from));
     }
     this.nextSeg = last;
     this.busy = false;
-    for (const b of slices) this.push(b);
+    if (good > first) this.push(buf.subarray(Math.max(this.start, from) - from, Math.min(this.end, good * seg) - from));
     if (bad !== null) {
       this.onCorrupt(bad);
       throw new CairnError('Corrupt', bad);

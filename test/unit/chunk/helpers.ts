@@ -47,3 +47,12 @@ export async function openStore(dir: string, opts: Partial<ChunkStoreOptions> = 
     { dir, ...opts },
   );
 }
+
+/** Polls `cond` every 10 ms for at most `ms`; fails the test if it never holds. */
+export async function waitUntil(cond: () => boolean, ms = 5000): Promise<void> {
+  for (let waited = 0; waited < ms; waited += 10) {
+    if (cond()) return;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  if (!cond()) throw new Error(`condition not reached within ${ms} ms`);
+}

@@ -5,7 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { CHUNK_FOOTER_BYTES, type ChunkStore } from '../../../src/storage/chunk-store.js';
 import { crc32c } from '../../../src/util/crc32c.js';
 import { isCairnError } from '../../../src/util/errors.js';
-import { SEG, bytes, cid, collect, openStore, pieces, tempDir } from '../chunk/helpers.js';
+import { SEG, bytes, cid, collect, openStore, pieces, tempDir, waitUntil } from '../chunk/helpers.js';
 
 let dir: string;
 let cleanup: () => void;
@@ -99,9 +99,7 @@ describe('ChunkStore write and read', () => {
     const src = new PassThrough();
     const p = store.put(cid(3), src, { signal: ac.signal });
     src.write(bytes(300_000));
-    await new Promise((r) => setImmediate(r));
-    await new Promise((r) => setImmediate(r));
-    expect(tmpFiles().length).toBe(1);
+    await waitUntil(() => tmpFiles().length === 1);
     ac.abort();
     await expect(p).rejects.toThrow();
     expect(tmpFiles()).toEqual([]);
