@@ -4,6 +4,8 @@
  */
 import { Command, CommanderError } from 'commander';
 import { isCairnError } from '../src/util/errors.js';
+import { registerChunkCommand } from './chunk-command.js';
+import { registerDevCommand } from './dev-command.js';
 import { registerMetaCommand } from './meta-command.js';
 
 const program = new Command();
@@ -22,6 +24,8 @@ export function fail(err: unknown): never {
 }
 
 registerMetaCommand(program, fail);
+registerChunkCommand(program, fail);
+registerDevCommand(program, fail);
 
 try {
   await program.parseAsync(process.argv);

@@ -28,7 +28,8 @@ export function registerMetaCommand(program: Command, fail: (err: unknown) => ne
     .option('--snapshot-entries <n>', 'snapshot and compact the log after this many entries', positiveInt('--snapshot-entries'), 10000)
     .option('--replicas <n>', 'replicas per chunk', positiveInt('--replicas'), 3)
     .option('--dead-after <seconds>', 'seconds without a heartbeat before a chunk server counts as dead', positiveInt('--dead-after'), 10)
-    .action(async (o: { id: string; listen: string; peers: string; dir: string; secretFile: string; tokenFile?: string; tickMs: number; electionTicks: number; snapshotEntries: number; replicas: number; deadAfter: number }) => {
+    .option('--chunk-size <bytes>', 'default chunk size for writers', positiveInt('--chunk-size'), 8 * 1024 * 1024)
+    .action(async (o: { id: string; listen: string; peers: string; dir: string; secretFile: string; tokenFile?: string; tickMs: number; electionTicks: number; snapshotEntries: number; replicas: number; deadAfter: number; chunkSize: number }) => {
       const id = parseNodeId(o.id);
       parseHostPort(o.listen);
       const logger = pinoLogger({ node: id, role: 'meta' });
@@ -45,6 +46,7 @@ export function registerMetaCommand(program: Command, fail: (err: unknown) => ne
           snapshotEntriesMin: o.snapshotEntries,
           replicas: o.replicas,
           deadAfterMs: o.deadAfter * 1000,
+          chunkSizeBytes: o.chunkSize,
         },
         logger,
         (err) => fail(new CairnError('Internal', `stopping after a storage failure: ${err.message}`)),

@@ -16,7 +16,8 @@
  *   fs.mkdir {path, parents, s}         → {}
  *   fs.rm {path, recursive, s}          → {}
  *   fs.mv {from, to, s}                 → {}
- *   fs.alloc {count, exclude?}          → {chunks:[{id, targets:[{id, addr, token}]}]}  placement of new chunks
+ *   fs.alloc {count, exclude?}          → {chunkSize, chunks:[{id, targets:[{id, addr, token}]}]}  placement of new chunks
+ *                                          (chunkSize: the cluster's default chunk size for writers)
  *   fs.retarget {id, exclude}           → {targets:[…]}  replacements for failed targets of one chunk
  *   fs.commit {path, size, etag, chunks:[[id,size,crc]…], overwrite, parents, s} → {path, size, etag, mtime}
  *   fs.open {path, first?, count?}      → {size, etag, mtime, total, chunks:[{id,size,crc,offset,replicas:[{id,addr}],token}]}
@@ -93,6 +94,8 @@ export interface MetaServiceOptions {
   tokenTtlMs?: number;
   /** Leader housekeeping period (liveness verdicts). @default 500 */
   tickMs?: number;
+  /** Default chunk size handed to writers. @default 8 MiB */
+  chunkSizeBytes?: number;
 }
 
 export interface Caller {
@@ -120,6 +123,7 @@ export class MetaService {
   private readonly deadAfterMs: number;
   private readonly tokenTtlMs: number;
   private readonly tickMs: number;
+  private readonly chunkSizeBytes: number;
   private reg: { term: number; registry: ChunkRegistry } | null = null;
   /** The ring built from the committed layout bytes it came from (building costs ms). */
   private ringCache: { bytes: Uint8Array | undefined; ring: Ring } | null = null;
@@ -133,6 +137,7 @@ export class MetaService {
     this.deadAfterMs = o.deadAfterMs;
     this.tokenTtlMs = o.tokenTtlMs ?? 3_600_000;
     this.tickMs = o.tickMs ?? 500;
+    this.chunkSizeBytes = o.chunkSizeBytes ?? 8 * 1024 * 1024;
   }
 
   start(): void {
@@ -311,7 +316,7 @@ export class MetaService {
       const id = Buffer.from(this.c.randomBytes(16)).toString('hex');
       chunks.push({ id, targets: this.targets(id, exclude) });
     }
-    return { chunks };
+    return { chunkSize: this.chunkSizeBytes, chunks };
   }
 
   private retarget(b: Body): unknown {

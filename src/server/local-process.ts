@@ -7,6 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { systemTimers } from '../env/system.js';
 
 /** The package root (holds package.json), found from this module whether run from src/ or dist/. */
 export function packageRoot(): string {
@@ -49,6 +50,11 @@ export class LocalProcess {
     return this.child?.pid;
   }
 
+  /** Exit code once it exited on its own (null while running, when killed by a signal, or never started). */
+  get exitCode(): number | null {
+    return this.child?.exitCode ?? null;
+  }
+
   get running(): boolean {
     return this.child !== null && this.child.exitCode === null && this.child.signalCode === null;
   }
@@ -64,11 +70,25 @@ export class LocalProcess {
     this.exited = new Promise((resolve) => child.once('exit', (code) => resolve(code)));
   }
 
-  /** Send a signal (SIGKILL for a crash, SIGTERM for a clean stop) and wait for the exit. */
-  async kill(signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
+  /**
+   * Send a signal (SIGKILL for a crash, SIGTERM for a clean stop) and wait for the exit; a
+   * process still running after graceMs gets SIGKILL.
+   */
+  async kill(signal: NodeJS.Signals = 'SIGTERM', graceMs = 10_000): Promise<number | null> {
     if (!this.running) return this.exited;
-    this.child!.kill(signal);
-    return this.exited;
+    const child = this.child!;
+    child.kill(signal);
+    if (signal === 'SIGKILL') return this.exited;
+    let timer: { cancel(): void } | null = null;
+    const escalate = new Promise<void>((resolve) => {
+      timer = systemTimers.setTimeout(() => {
+        if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+        resolve();
+      }, graceMs);
+    });
+    const code = await Promise.race([this.exited, escalate.then(() => this.exited)]);
+    (timer as { cancel(): void } | null)?.cancel();
+    return code;
   }
 
   waitExit(): Promise<number | null> {

@@ -36,6 +36,8 @@ export interface MetaServerOptions {
   replicas?: number;
   /** A chunk server silent this long is declared dead. @default 10000 */
   deadAfterMs?: number;
+  /** Default chunk size for writers. @default 8 MiB */
+  chunkSizeBytes?: number;
 }
 
 export interface MetaServer {
@@ -86,7 +88,11 @@ export async function startMetaServer(opts: MetaServerOptions, logger: Logger, o
       tokens: new ChunkToken({ clock: wallClock }, { secret: opts.clusterSecret }),
       logger: log.child({ component: 'meta-service' }),
     },
-    { replicas: opts.replicas ?? 3, deadAfterMs: opts.deadAfterMs ?? 10_000 },
+    {
+      replicas: opts.replicas ?? 3,
+      deadAfterMs: opts.deadAfterMs ?? 10_000,
+      ...(opts.chunkSizeBytes === undefined ? {} : { chunkSizeBytes: opts.chunkSizeBytes }),
+    },
   );
   const server = new NetServer(
     { randomBytes: secureRandomBytes, timers: systemTimers, logger: log.child({ component: 'net' }) },

@@ -56,6 +56,8 @@ export const CHUNK_BYTES_MAX_DEFAULT = 64 * 1024 * 1024;
 const MAGIC = 0x43524e43; // 'CRNC'
 /** Buffered bytes before one writev to the temp file. */
 const WRITE_BATCH_BYTES = 1024 * 1024;
+/** Written-but-unsynced bytes after which a background fdatasync starts (spreads the flush). */
+const EARLY_SYNC_BYTES = 8 * 1024 * 1024;
 
 export interface ChunkStoreComponents {
   /** For temp-file names. */
@@ -66,6 +68,10 @@ export interface ChunkStoreComponents {
   logger: Logger;
   /** Called once per chunk when a replica is first found corrupt (read, stat or verify). */
   onCorrupt?: (id: string, reason: string) => void;
+  /** A new replica is durable (incremental chunk reports). */
+  onAdded?: (id: string) => void;
+  /** A replica was deleted. */
+  onRemoved?: (id: string) => void;
 }
 
 export interface ChunkStoreOptions {
@@ -252,7 +258,8 @@ export class ChunkStore {
         throw new CairnError('InvalidArgument', `chunk is ${trailer.size} bytes, expected ${expectSize}`);
       if (opts.crc32c !== undefined && trailer.crc !== opts.crc32c >>> 0)
         throw new CairnError('Corrupt', 'chunk data does not match the expected CRC-32C');
-      await fh.write(encodeTrailer(trailer));
+      const tail = encodeTrailer(trailer);
+      await writeAll(fh, [tail], trailer.size);
       await fh.sync();
       await fh.close();
       fh = null;
@@ -278,37 +285,64 @@ export class ChunkStore {
     let size = 0;
     let pending: Buffer[] = [];
     let pendingBytes = 0;
+    let written = 0;
+    let writing: Promise<void> | null = null;
+    let syncedTo = 0;
+    let syncing: Promise<void> | null = null;
     const limit = expectSize ?? this.chunkBytesMax;
-    for await (const raw of input) {
-      const buf = toBuffer(raw);
-      if (buf.length === 0) continue;
-      size += buf.length;
-      if (size > limit) {
-        if (expectSize !== undefined && size <= this.chunkBytesMax) throw new CairnError('InvalidArgument', `chunk is longer than the expected ${expectSize} bytes`);
-        throw new CairnError('TooLarge', `chunk exceeds the limit of ${this.chunkBytesMax} bytes`);
-      }
-      whole = crc32c(buf, whole);
-      let off = 0;
-      while (off < buf.length) {
-        const n = Math.min(seg - segFill, buf.length - off);
-        segCrc = crc32c(buf.subarray(off, off + n), segCrc);
-        segFill += n;
-        off += n;
-        if (segFill === seg) {
-          table.push(segCrc);
-          segCrc = 0;
-          segFill = 0;
+    try {
+      for await (const raw of input) {
+        const buf = toBuffer(raw);
+        if (buf.length === 0) continue;
+        size += buf.length;
+        if (size > limit) {
+          if (expectSize !== undefined && size <= this.chunkBytesMax) throw new CairnError('InvalidArgument', `chunk is longer than the expected ${expectSize} bytes`);
+          throw new CairnError('TooLarge', `chunk exceeds the limit of ${this.chunkBytesMax} bytes`);
+        }
+        whole = crc32c(buf, whole);
+        let off = 0;
+        while (off < buf.length) {
+          const n = Math.min(seg - segFill, buf.length - off);
+          segCrc = crc32c(buf.subarray(off, off + n), segCrc);
+          segFill += n;
+          off += n;
+          if (segFill === seg) {
+            table.push(segCrc);
+            segCrc = 0;
+            segFill = 0;
+          }
+        }
+        pending.push(buf);
+        pendingBytes += buf.length;
+        if (pendingBytes >= WRITE_BATCH_BYTES) {
+          // Double buffering: one write in flight while the next batch arrives from the network.
+          if (writing) await writing;
+          writing = writeAll(fh, pending, written);
+          writing.catch(() => undefined); // awaited below; never an unhandled rejection meanwhile
+          written += pendingBytes;
+          pending = [];
+          pendingBytes = 0;
+          if (written - syncedTo >= EARLY_SYNC_BYTES && syncing === null) {
+            // Start writeback early (not awaited here) so the final fsync has only the tail to flush.
+            const upTo = written;
+            const w = writing;
+            syncing = w.then(() => fh.datasync()).then(() => {
+              syncedTo = upTo;
+              syncing = null;
+            });
+            syncing.catch(() => undefined);
+          }
         }
       }
-      pending.push(buf);
-      pendingBytes += buf.length;
-      if (pendingBytes >= WRITE_BATCH_BYTES) {
-        await writeAll(fh, pending);
-        pending = [];
-        pendingBytes = 0;
-      }
+      if (writing) await writing;
+      if (pending.length > 0) await writeAll(fh, pending, written);
+      if (syncing) await syncing;
+    } catch (e) {
+      // Let writes and syncs in flight finish before the caller closes the file.
+      await writing?.catch(() => undefined);
+      await syncing?.catch(() => undefined);
+      throw e;
     }
-    if (pending.length > 0) await writeAll(fh, pending);
     if (segFill > 0) table.push(segCrc);
     return { size, crc: whole, segmentBytes: seg, table: Uint32Array.from(table) };
   }
@@ -344,6 +378,7 @@ export class ChunkStore {
     }
     this.usedBytes += fileBytesOf(t.size, t.segmentBytes);
     this.chunkCount++;
+    this.components.onAdded?.(id);
     return { ...meta, created: true };
   }
 
@@ -402,6 +437,7 @@ export class ChunkStore {
       this.usedBytes -= bytes;
       this.chunkCount--;
       this.corrupt.delete(id);
+      this.components.onRemoved?.(id);
       return true;
     });
   }
@@ -701,15 +737,16 @@ async function readFully(fh: FileHandle, buf: Buffer, len: number, position: num
   }
 }
 
-async function writeAll(fh: FileHandle, bufs: Buffer[]): Promise<void> {
+/** Writes `bufs` at file offset `position` (positioned, so it never depends on a file cursor). */
+async function writeAll(fh: FileHandle, bufs: Buffer[], position: number): Promise<void> {
   const total = bufs.reduce((n, b) => n + b.length, 0);
-  let { bytesWritten } = await fh.writev(bufs);
-  if (bytesWritten === total) return;
+  const first = (await fh.writev(bufs, position)).bytesWritten;
+  if (first === total) return;
   // Short write (rare): finish with the remainder as one buffer.
-  const rest = Buffer.concat(bufs).subarray(bytesWritten);
+  const rest = Buffer.concat(bufs).subarray(first);
   let off = 0;
   while (off < rest.length) {
-    ({ bytesWritten } = await fh.write(rest, off, rest.length - off));
+    const { bytesWritten } = await fh.write(rest, off, rest.length - off, position + first + off);
     off += bytesWritten;
   }
 }

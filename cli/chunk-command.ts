@@ -1,0 +1,57 @@
+/** `cairn chunk`: run one chunk server in the foreground until SIGINT/SIGTERM. */
+import type { Command } from 'commander';
+import { parseAddrList, parseHostPort, parseNodeId } from '../src/config/addr.js';
+import { startChunkServer } from '../src/server/chunk-server.js';
+import { readSecretFile } from '../src/server/meta-server.js';
+import { pinoLogger } from '../src/server/pino-logger.js';
+import { CairnError } from '../src/util/errors.js';
+
+function nonNegativeInt(name: string) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (!Number.isSafeInteger(n) || n < 0) throw new CairnError('InvalidArgument', `${name} must be a non-negative integer: ${v}`);
+    return n;
+  };
+}
+
+export function registerChunkCommand(program: Command, fail: (err: unknown) => never): void {
+  program
+    .command('chunk')
+    .description('run a chunk server (stores replicated chunks, serves them over HTTP)')
+    .requiredOption('--id <id>', "this server's id, e.g. c1")
+    .requiredOption('--listen <host:port>', 'address of the data plane (registered with the metadata service)')
+    .requiredOption('--dir <path>', 'data directory')
+    .requiredOption('--meta <addrs>', 'metadata server addresses, host:port,…')
+    .requiredOption('--secret-file <path>', 'file holding the cluster secret')
+    .option('--zone <zone>', 'failure domain (replicas prefer distinct zones)', 'default')
+    .option('--chunk-bytes-max <n>', 'largest chunk accepted', nonNegativeInt('--chunk-bytes-max'), 64 * 1024 * 1024)
+    .option('--reserve-bytes <n>', 'free bytes to keep on the disk; below it the server is full', nonNegativeInt('--reserve-bytes'), 0)
+    .option('--heartbeat-ms <ms>', 'heartbeat period', nonNegativeInt('--heartbeat-ms'), 1000)
+    .action(async (o: { id: string; listen: string; dir: string; meta: string; secretFile: string; zone: string; chunkBytesMax: number; reserveBytes: number; heartbeatMs: number }) => {
+      const id = parseNodeId(o.id);
+      parseHostPort(o.listen);
+      const logger = pinoLogger({ node: id, role: 'chunk' });
+      const server = await startChunkServer(
+        {
+          id,
+          listen: o.listen,
+          dir: o.dir,
+          metaAddrs: parseAddrList(o.meta),
+          clusterSecret: readSecretFile(o.secretFile, 'cluster secret'),
+          zone: o.zone,
+          chunkBytesMax: o.chunkBytesMax,
+          reserveBytes: o.reserveBytes,
+          heartbeatMs: Math.max(50, o.heartbeatMs),
+        },
+        logger,
+      );
+      let stopping = false;
+      const stop = (): void => {
+        if (stopping) return;
+        stopping = true;
+        server.close().then(() => process.exit(0), fail);
+      };
+      process.on('SIGINT', stop);
+      process.on('SIGTERM', stop);
+    });
+}

@@ -1,0 +1,99 @@
+/**
+ * Composition root of a chunk server: the chunk store on its own directory, the HTTP data
+ * plane (PUT with pipeline, GET/HEAD with Range, DELETE; chunk tokens signed by the metadata
+ * service), and the link to the metadata leader (registration, heartbeats, full and
+ * incremental chunk reports).
+ */
+import { mkdirSync } from 'node:fs';
+import { ChunkHttpServer } from '../chunk/chunk-http-server.js';
+import { MetaReporter } from '../chunk/meta-reporter.js';
+import { MetaSession } from '../client/meta-session.js';
+import { parseHostPort } from '../config/addr.js';
+import { systemClock, systemRng, systemTimers, wallClockMs } from '../env/system.js';
+import { RpcClient } from '../net/index.js';
+import { ChunkStore } from '../storage/chunk-store.js';
+import type { Logger } from '../util/logger.js';
+
+export interface ChunkServerOptions {
+  id: string;
+  /** host:port of the data plane (also the address registered with the metadata service). */
+  listen: string;
+  dir: string;
+  /** Metadata server addresses (any subset). */
+  metaAddrs: string[];
+  clusterSecret: Uint8Array;
+  /** Failure domain. @default 'default' */
+  zone?: string;
+  /** Largest chunk accepted. @default 64 MiB */
+  chunkBytesMax?: number;
+  /** Free bytes kept on the disk; below it the server is full. @default 0 */
+  reserveBytes?: number;
+  /** @default 1000 */
+  heartbeatMs?: number;
+}
+
+export interface ChunkServer {
+  readonly addr: string;
+  readonly store: ChunkStore;
+  readonly reporter: MetaReporter;
+  close(): Promise<void>;
+}
+
+export async function startChunkServer(opts: ChunkServerOptions, logger: Logger): Promise<ChunkServer> {
+  const log = logger.child({ node: opts.id });
+  const { host, port } = parseHostPort(opts.listen);
+  mkdirSync(opts.dir, { recursive: true });
+  // The reporter is created after the store; events before that (none: nothing is served yet) are not lost.
+  let reporter: MetaReporter | null = null;
+  const store = await ChunkStore.open(
+    {
+      rng: systemRng,
+      clock: systemClock,
+      timers: systemTimers,
+      logger: log,
+      onAdded: (id) => reporter?.chunkAdded(id),
+      onRemoved: (id) => reporter?.chunkRemoved(id),
+      onCorrupt: (id, reason) => {
+        log.warn('corrupt replica found; no longer reported', { chunk: id, reason });
+        reporter?.chunkRemoved(id);
+      },
+    },
+    {
+      dir: opts.dir,
+      ...(opts.chunkBytesMax === undefined ? {} : { chunkBytesMax: opts.chunkBytesMax }),
+      ...(opts.reserveBytes === undefined ? {} : { reserveBytes: opts.reserveBytes }),
+    },
+  );
+  const http = new ChunkHttpServer({ store, clock: { nowMs: wallClockMs }, logger: log }, { secret: opts.clusterSecret, host, port });
+  const addr = await http.start();
+  const session = new MetaSession(
+    {
+      dial: (a) => new RpcClient({ timers: systemTimers }, { addr: a, clientToken: opts.clusterSecret, serviceId: opts.id }),
+      clock: systemClock,
+      timers: systemTimers,
+      rng: systemRng,
+    },
+    { addrs: opts.metaAddrs, callTimeoutMs: 3000, retryDeadlineMs: 5000 },
+  );
+  reporter = new MetaReporter(
+    { session, store, clock: systemClock, timers: systemTimers, logger: log.child({ component: 'reporter' }) },
+    { addr, zone: opts.zone ?? 'default', ...(opts.heartbeatMs === undefined ? {} : { heartbeatMs: opts.heartbeatMs }) },
+  );
+  reporter.start();
+  log.info('chunk server started', { addr, dir: opts.dir });
+  const r = reporter;
+  let closed = false;
+  return {
+    addr,
+    store,
+    reporter: r,
+    async close() {
+      if (closed) return;
+      closed = true;
+      await r.stop();
+      session.close();
+      await http.close();
+      log.info('chunk server stopped');
+    },
+  };
+}

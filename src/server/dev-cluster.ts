@@ -1,0 +1,207 @@
+/**
+ * A complete local cluster of real OS processes (what `cairn dev` runs, and what the
+ * integration tests and benchmarks start): N metadata servers and M chunk servers on loopback,
+ * every port in [portBase, portBase + 999], data under one directory.
+ *
+ * Layout under dir: cluster.secret and client.token (generated once, reused on restart, so a
+ * restart on the same dir keeps everything), meta/<id>/ and chunks/<id>/ (each server's data),
+ * logs/<id>.log (each server's JSON logs), and cluster.json, written atomically once the
+ * cluster is ready (a leader, and every chunk server registered and alive) and removed on stop.
+ *
+ * Ports: gateway portBase, metadata servers portBase+1…, chunk servers portBase+101….
+ * Servers that die are not restarted (tests kill them on purpose).
+ */
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { MetaSession } from '../client/meta-session.js';
+import { secureRandomBytes, sleep, systemClock, systemRng, systemTimers } from '../env/system.js';
+import { RpcClient } from '../net/index.js';
+import { CairnError } from '../util/errors.js';
+import { cairnArgv, LocalProcess } from './local-process.js';
+
+export interface DevClusterInit {
+  dir: string;
+  portBase: number;
+  /** @default 3 */
+  meta?: number;
+  /** @default 4 */
+  chunks?: number;
+  /** @default 3 */
+  replicas?: number;
+  /** Default chunk size for writers. @default 8 MiB */
+  chunkSize?: number;
+  /** Seconds without a heartbeat before a chunk server is dead. @default 10 */
+  deadAfterSec?: number;
+  /** Raft tick. @default 50 */
+  tickMs?: number;
+  /** Chunk-server heartbeat period. @default 500 */
+  heartbeatMs?: number;
+}
+
+export interface ServerEntry {
+  id: string;
+  addr: string;
+  pid: number | null;
+  dir: string;
+  argv: string[];
+}
+
+export interface ClusterJson {
+  metaAddrs: string;
+  token: string;
+  gateway: { url: string; pid: number | null; argv: string[] } | null;
+  meta: ServerEntry[];
+  chunks: ServerEntry[];
+}
+
+interface Member {
+  id: string;
+  addr: string;
+  dir: string;
+  proc: LocalProcess;
+}
+
+export const PORT_SPAN = 1000;
+const META_PORT_OFFSET = 1;
+const CHUNK_PORT_OFFSET = 101;
+const META_MAX = 99;
+const CHUNKS_MAX = 899;
+
+export class DevCluster {
+  readonly dir: string;
+  readonly token: string;
+  readonly meta: Member[];
+  readonly chunks: Member[];
+  readonly replicas: number;
+
+  constructor(init: DevClusterInit) {
+    const nMeta = init.meta ?? 3;
+    const nChunks = init.chunks ?? 4;
+    if (!Number.isSafeInteger(nMeta) || nMeta < 1 || nMeta > META_MAX) throw new CairnError('InvalidArgument', `--meta must be 1..${META_MAX}`);
+    if (!Number.isSafeInteger(nChunks) || nChunks < 0 || nChunks > CHUNKS_MAX) throw new CairnError('InvalidArgument', `--chunks must be 0..${CHUNKS_MAX}`);
+    if (!Number.isSafeInteger(init.portBase) || init.portBase < 1 || init.portBase + PORT_SPAN - 1 > 65535) throw new CairnError('InvalidArgument', `--port-base must leave room for ${PORT_SPAN} ports below 65536`);
+    this.replicas = init.replicas ?? 3;
+    if (!Number.isSafeInteger(this.replicas) || this.replicas < 1 || this.replicas > 16) throw new CairnError('InvalidArgument', '--replicas must be 1..16');
+    this.dir = resolve(init.dir);
+    for (const sub of ['meta', 'chunks', 'logs']) mkdirSync(join(this.dir, sub), { recursive: true });
+    const secretFile = join(this.dir, 'cluster.secret');
+    const tokenFile = join(this.dir, 'client.token');
+    if (!existsSync(secretFile)) writeSecret(secretFile, secureRandomBytes(32).toString('hex'));
+    if (!existsSync(tokenFile)) writeSecret(tokenFile, secureRandomBytes(24).toString('hex'));
+    this.token = readFileSync(tokenFile, 'utf8').trim();
+
+    const metaIds = Array.from({ length: nMeta }, (_, i) => `m${i + 1}`);
+    const metaAddr = (i: number): string => `127.0.0.1:${init.portBase + META_PORT_OFFSET + i}`;
+    const peers = metaIds.map((id, i) => `${id}=${metaAddr(i)}`).join(',');
+    const member = (id: string, addr: string, dir: string, argv: string[]): Member => {
+      const stderr = openSync(join(this.dir, 'logs', `${id}.log`), 'a');
+      return { id, addr, dir, proc: new LocalProcess({ id, argv, stderr }) };
+    };
+    this.meta = metaIds.map((id, i) => {
+      const dir = join(this.dir, 'meta', id);
+      return member(id, metaAddr(i), dir, cairnArgv(
+        'meta', '--id', id, '--listen', metaAddr(i), '--peers', peers, '--dir', dir,
+        '--secret-file', secretFile, '--token-file', tokenFile,
+        '--tick-ms', String(init.tickMs ?? 50),
+        '--replicas', String(this.replicas),
+        '--dead-after', String(init.deadAfterSec ?? 10),
+        '--chunk-size', String(init.chunkSize ?? 8 * 1024 * 1024),
+      ));
+    });
+    const metaAddrs = this.meta.map((m) => m.addr).join(',');
+    this.chunks = Array.from({ length: nChunks }, (_, i) => {
+      const id = `c${i + 1}`;
+      const addr = `127.0.0.1:${init.portBase + CHUNK_PORT_OFFSET + i}`;
+      const dir = join(this.dir, 'chunks', id);
+      return member(id, addr, dir, cairnArgv(
+        'chunk', '--id', id, '--listen', addr, '--dir', dir, '--meta', metaAddrs,
+        '--secret-file', secretFile, '--heartbeat-ms', String(init.heartbeatMs ?? 500),
+      ));
+    });
+  }
+
+  get metaAddrs(): string[] {
+    return this.meta.map((m) => m.addr);
+  }
+
+  get clusterJsonPath(): string {
+    return join(this.dir, 'cluster.json');
+  }
+
+  /** Start every server (a stale cluster.json is removed first: it appears again once ready). */
+  start(): void {
+    rmSync(this.clusterJsonPath, { force: true });
+    for (const m of [...this.meta, ...this.chunks]) m.proc.start();
+  }
+
+  member(id: string): Member {
+    const m = [...this.meta, ...this.chunks].find((x) => x.id === id);
+    if (!m) throw new CairnError('NotFound', `no server ${id}`);
+    return m;
+  }
+
+  /** A leader-following client session. */
+  session(init: { callTimeoutMs?: number; retryDeadlineMs?: number } = {}): MetaSession {
+    return new MetaSession(
+      { dial: (addr) => new RpcClient({ timers: systemTimers }, { addr, clientToken: this.token, connectTimeoutMs: 1000 }), clock: systemClock, timers: systemTimers, rng: systemRng },
+      { addrs: this.metaAddrs, ...init },
+    );
+  }
+
+  /** Resolve once a leader answers and every running chunk server is registered and alive. */
+  async waitReady(timeoutMs = 30_000): Promise<void> {
+    const deadline = systemClock.nowMs() + timeoutMs;
+    const session = this.session({ callTimeoutMs: 1000, retryDeadlineMs: 1000 });
+    let last = 'no answer';
+    try {
+      while (systemClock.nowMs() < deadline) {
+        try {
+          const st = (await session.call('cluster.status', {}, { idempotent: true })) as { leader: string | null; chunkServers: Array<{ id: string; state: string }> };
+          const alive = new Set(st.chunkServers.filter((c) => c.state === 'alive').map((c) => c.id));
+          const want = this.chunks.filter((c) => c.proc.running).map((c) => c.id);
+          if (st.leader && want.every((id) => alive.has(id))) return;
+          last = `leader ${st.leader ?? 'none'}, alive chunk servers ${[...alive].join(',') || 'none'}`;
+        } catch (err) {
+          last = (err as Error).message;
+        }
+        for (const m of [...this.meta, ...this.chunks]) {
+          if (m.proc.exitCode !== null && m.proc.exitCode !== undefined) throw new CairnError('Unavailable', `${m.id} exited with code ${m.proc.exitCode}; see ${join(this.dir, 'logs', `${m.id}.log`)}`);
+        }
+        await sleep(100);
+      }
+    } finally {
+      session.close();
+    }
+    throw new CairnError('Timeout', `cluster not ready within ${timeoutMs} ms (${last})`);
+  }
+
+  clusterJson(): ClusterJson {
+    const entry = (m: Member): ServerEntry => ({ id: m.id, addr: m.addr, pid: m.proc.pid ?? null, dir: m.dir, argv: m.proc.argv });
+    return { metaAddrs: this.metaAddrs.join(','), token: this.token, gateway: null, meta: this.meta.map(entry), chunks: this.chunks.map(entry) };
+  }
+
+  /** Write cluster.json atomically (temp file, fsync, rename). */
+  writeClusterJson(): void {
+    const tmp = `${this.clusterJsonPath}.tmp`;
+    const fd = openSync(tmp, 'w', 0o600);
+    try {
+      writeFileSync(fd, JSON.stringify(this.clusterJson(), null, 2) + '\n');
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, this.clusterJsonPath);
+  }
+
+  /** Stop every server (SIGTERM, then SIGKILL after graceMs) and remove cluster.json. */
+  async stop(graceMs = 10_000): Promise<void> {
+    rmSync(this.clusterJsonPath, { force: true });
+    // Chunk servers first, so they do not log a storm of failed heartbeats.
+    await Promise.all(this.chunks.map((m) => m.proc.kill('SIGTERM', graceMs)));
+    await Promise.all(this.meta.map((m) => m.proc.kill('SIGTERM', graceMs)));
+  }
+}
+
+function writeSecret(path: string, value: string): void {
+  writeFileSync(path, value + '\n', { mode: 0o600 });
+}
