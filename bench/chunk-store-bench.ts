@@ -5,25 +5,30 @@
  *     temp file, fsync, rename, directory fsync)
  *   - store read: a verified read of the same 64 MiB (page cache warm: it was just written),
  *     against a plain read of the file as the ceiling; and verify() (the scrubber's path)
- *   - HTTP: PUT of a 64 MiB chunk through a 3-server pipeline on loopback (all three on this
- *     disk, so the ideal is disk/3), and GET of it
+ *   - HTTP: PUT of a 64 MiB chunk through a 3-server pipeline on loopback, each server its own
+ *     process (all three on this disk, so the ideal is disk/3), and GET of it (after a warm-up round)
  * Output: one `name value` per line. Usage: npm run build && node dist/bench/chunk-store-bench.js [--mib 64]
  */
+import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, fsyncSync, mkdtempSync, openSync, readSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
 import { ChunkClient } from '../src/chunk/chunk-client.js';
 import { ChunkHttpServer } from '../src/chunk/chunk-http-server.js';
 import { ChunkToken } from '../src/chunk/chunk-token.js';
 import { systemClock, systemRng, systemTimers, wallClockMs } from '../src/env/system.js';
 import { ChunkStore } from '../src/storage/chunk-store.js';
+import { crc32c } from '../src/util/crc32c.js';
 import { silentLogger } from '../src/util/logger.js';
+
+const SECRET = 'bench-cluster-secret-0123456789';
 
 const mibArg = process.argv.indexOf('--mib');
 const MIB = mibArg > 0 ? Number(process.argv[mibArg + 1]) : 64;
 const bytes = MIB * 1024 * 1024;
-const root = mkdtempSync(join(tmpdir(), 'cairn-bench-chunk-'));
+const root = process.argv[2] === '--serve' ? '' : mkdtempSync(join(tmpdir(), 'cairn-bench-chunk-'));
 
 function out(name: string, value: number): void {
   console.log(`${name} ${Number.isInteger(value) ? value : value.toFixed(1)}`);
@@ -86,48 +91,81 @@ async function main(): Promise<void> {
   if (!v.ok) throw new Error('verify failed');
   out('store_verify_mib_per_s', MIB / ((performance.now() - t0) / 1000));
 
-  // HTTP: a 3-server pipeline on loopback.
-  const secret = 'bench-cluster-secret-0123456789';
+  // HTTP: a 3-server pipeline on loopback, each server its own process (as in production).
   const wall = { nowMs: wallClockMs };
-  const tokens = new ChunkToken({ clock: wall }, { secret });
-  const servers: ChunkHttpServer[] = [];
+  const tokens = new ChunkToken({ clock: wall }, { secret: SECRET });
+  const children: ChildProcess[] = [];
   const addrs: string[] = [];
-  for (let i = 1; i <= 3; i++) {
-    const s = await ChunkStore.open(components, { dir: join(root, `s${i}`), chunkBytesMax: bytes });
-    const srv = new ChunkHttpServer({ store: s, clock: wall, logger: silentLogger }, { secret });
-    addrs.push(await srv.start());
-    servers.push(srv);
+  try {
+    for (let i = 1; i <= 3; i++) {
+      const child = spawn(process.execPath, [fileURLToPath(import.meta.url), '--serve', join(root, `s${i}`), String(bytes)], { stdio: ['ignore', 'pipe', 'inherit'] });
+      children.push(child);
+      addrs.push(await firstLine(child));
+    }
+    const client = new ChunkClient({ logger: silentLogger });
+    for (const [round, hid] of ['cd'.repeat(16), 'ce'.repeat(16)].entries()) {
+      t0 = performance.now();
+      const res = await client.putChunk(
+        hid,
+        addrs.map((addr) => ({ addr, token: tokens.signFor('write', hid, 60_000) })),
+        pieces(buf),
+        { size: bytes, crc32c: crc32c(buf) },
+      );
+      if (!res.ok) throw new Error(`put failed: ${JSON.stringify(res.results)}`);
+      const put = MIB / ((performance.now() - t0) / 1000);
+      if (round === 0) continue; // warm-up: connections, JIT
+      out('http_put_pipeline3_mib_per_s', put);
+      out('http_put_pipeline3_vs_disk_over_3', put / (c.writeMiBs / 3));
+    }
+    for (let round = 0; round < 2; round++) {
+      t0 = performance.now();
+      const got = await client.getChunk(addrs[2]!, 'ce'.repeat(16), tokens.signFor('read', 'ce'.repeat(16), 60_000));
+      n = 0;
+      for await (const chunk of got.stream) n += (chunk as Buffer).length;
+      if (n !== bytes) throw new Error('short http read');
+      const get = MIB / ((performance.now() - t0) / 1000);
+      if (round === 0) continue;
+      out('http_get_mib_per_s', get);
+      out('http_get_vs_page_cache', get / c.readMiBs);
+    }
+    client.close();
+  } finally {
+    for (const ch of children) ch.kill('SIGTERM');
   }
-  const client = new ChunkClient({ logger: silentLogger });
-  const hid = 'cd'.repeat(16);
-  t0 = performance.now();
-  const res = await client.putChunk(
-    hid,
-    addrs.map((addr) => ({ addr, token: tokens.signFor('write', hid, 60_000) })),
-    pieces(buf),
-    { size: bytes },
-  );
-  if (!res.ok) throw new Error(`put failed: ${JSON.stringify(res.results)}`);
-  const put = MIB / ((performance.now() - t0) / 1000);
-  out('http_put_pipeline3_mib_per_s', put);
-  out('http_put_pipeline3_vs_disk_over_3', put / (c.writeMiBs / 3));
-
-  t0 = performance.now();
-  const got = await client.getChunk(addrs[2]!, hid, tokens.signFor('read', hid, 60_000));
-  n = 0;
-  for await (const chunk of got.stream) n += (chunk as Buffer).length;
-  if (n !== bytes) throw new Error('short http read');
-  const get = MIB / ((performance.now() - t0) / 1000);
-  out('http_get_mib_per_s', get);
-  out('http_get_vs_page_cache', get / c.readMiBs);
-
-  client.close();
-  for (const s of servers) await s.close();
 }
 
-main()
-  .catch((e: unknown) => {
+function firstLine(child: ChildProcess): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let s = '';
+    child.stdout!.setEncoding('utf8');
+    child.stdout!.on('data', (d: string) => {
+      s += d;
+      const nl = s.indexOf('\n');
+      if (nl >= 0) resolve(s.slice(0, nl));
+    });
+    child.once('exit', (code) => reject(new Error(`chunk server exited with ${code}`)));
+  });
+}
+
+/** Child mode: one chunk server on a free loopback port; prints its address, runs until killed. */
+async function serve(dir: string, chunkBytesMax: number): Promise<void> {
+  const components = { rng: systemRng, clock: systemClock, timers: systemTimers, logger: silentLogger };
+  const store = await ChunkStore.open(components, { dir, chunkBytesMax });
+  const srv = new ChunkHttpServer({ store, clock: { nowMs: wallClockMs }, logger: silentLogger }, { secret: SECRET });
+  console.log(await srv.start());
+  for (const sig of ['SIGTERM', 'SIGINT'] as const) process.once(sig, () => void srv.close().then(() => process.exit(0)));
+}
+
+if (process.argv[2] === '--serve') {
+  serve(process.argv[3]!, Number(process.argv[4])).catch((e: unknown) => {
     console.error(e);
-    process.exitCode = 1;
-  })
-  .finally(() => rmSync(root, { recursive: true, force: true }));
+    process.exit(1);
+  });
+} else {
+  main()
+    .catch((e: unknown) => {
+      console.error(e);
+      process.exitCode = 1;
+    })
+    .finally(() => rmSync(root, { recursive: true, force: true }));
+}
