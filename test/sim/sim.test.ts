@@ -72,6 +72,13 @@ describe('simulation: broken rules are caught', () => {
     expect(f!.failure).toMatch(/election safety|log matching|leader completeness|state machine safety|linearizability/);
   });
 
+  it('a node that does not persist its vote lets two leaders win one term', () => {
+    const storm: Partial<SimParams> = { preVote: false, voters: 5, crashEvery: 60, downMin: 1, downMax: 15, dupRate: 0.2, reorderRate: 0.3 };
+    const f = firstFailure(100, { loseVotes: true }, { ...storm, reorderDelayMax: 100, partitionEvery: 0, fsyncJitter: 3, netDelayJitter: 25 });
+    expect(f, 'no seed failed').not.toBeNull();
+    expect(f!.failure).toMatch(/^election safety: two leaders in term \d+/);
+  });
+
   it('serving reads locally without ReadIndex is not linearizable', () => {
     const f = firstFailure(50, { staleReads: true });
     expect(f, 'no seed failed').not.toBeNull();

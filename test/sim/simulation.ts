@@ -35,6 +35,10 @@ export interface SimParams {
   keys: number;
   tickUnits: number;
   electionTicks: number;
+  heartbeatTicks: number;
+  /** Core options the runtime lets operators change (mostly on, sometimes off). */
+  preVote: boolean;
+  checkQuorum: boolean;
   netDelayMin: number;
   netDelayJitter: number;
   /** Probability a message gets an extra delay of up to reorderDelayMax (overtaken by later ones). */
@@ -75,13 +79,16 @@ export interface SimParams {
 export function randomParams(rng: SeededRng): SimParams {
   const pick = <T>(xs: readonly T[]): T => xs[rng.int(xs.length)]!;
   const faulty = rng.int(10) > 0; // one seed in ten runs with a calm network
-  return {
+  const p: SimParams = {
     voters: pick([3, 5] as const),
     membershipChange: rng.int(3) === 0,
     clients: 2 + rng.int(4),
     keys: 1 + rng.int(3),
     tickUnits: 10,
-    electionTicks: 10,
+    electionTicks: pick([5, 10, 10, 20]),
+    heartbeatTicks: pick([1, 1, 2]),
+    preVote: rng.int(8) > 0,
+    checkQuorum: rng.int(8) > 0,
     netDelayMin: 1 + rng.int(3),
     netDelayJitter: pick([2, 5, 10, 25]),
     reorderRate: faulty ? pick([0, 0.02, 0.1]) : 0,
@@ -109,6 +116,16 @@ export function randomParams(rng: SeededRng): SimParams {
     livenessOps: 3,
     leaderBoundUnits: 2000,
   };
+  if (faulty && rng.int(8) === 0) {
+    // Storm: crash-restart loops with short downtimes under heavy duplication and reordering,
+    // so stale, duplicated messages meet freshly restarted nodes (lost-vote and lost-ack windows).
+    Object.assign(p, { crashEvery: 60 + rng.int(60), downMin: 1, downMax: 15, dupRate: 0.2, reorderRate: 0.3, reorderDelayMax: 100 });
+  }
+  // A correctly configured cluster has an election timeout above the slowest vote round trip
+  // (send, fsync the vote, answer, fsync the term): Raft §5.6 "broadcastTime << electionTimeout".
+  const voteRoundTrip = 2 * (p.netDelayMin + p.netDelayJitter) + 2 * (p.fsyncMin + p.fsyncJitter);
+  p.electionTicks = Math.max(p.electionTicks, Math.ceil(voteRoundTrip / p.tickUnits), p.heartbeatTicks + 1);
+  return p;
 }
 
 /** Deliberately broken rules, to prove the checkers can fail. Never set in real runs. */
@@ -117,6 +134,8 @@ export interface SimBugs {
   sendBeforeSync?: boolean;
   /** Any node answers reads from its local state without ReadIndex (stale reads). */
   staleReads?: boolean;
+  /** The vote is never written to disk: a restarted node can vote twice in one term. */
+  loseVotes?: boolean;
 }
 
 export interface SimOptions {
@@ -239,7 +258,9 @@ class SimNode {
       id: this.id,
       applied: this.sm.applied,
       electionTicks: p.electionTicks,
-      heartbeatTicks: 1,
+      heartbeatTicks: p.heartbeatTicks,
+      preVote: p.preVote,
+      checkQuorum: p.checkQuorum,
       maxMsgBytes: p.maxMsgBytes,
       inflightMsgsMax: p.inflightMsgsMax,
     };
@@ -326,7 +347,8 @@ class SimNode {
     }
     // 2. Entries + hard state in one write.
     if (rd.hardState || rd.entries.length > 0) {
-      void this.log.save(rd.hardState, rd.entries, rd.mustSync);
+      const hs = rd.hardState && sim.bugs.loseVotes ? { ...rd.hardState, vote: null } : rd.hardState;
+      void this.log.save(hs, rd.entries, rd.mustSync);
       if (rd.hardState) sim.inv.onCommit(rd.hardState.commit, rd.hardState.term);
       if (rd.entries.length > 0) {
         sim.inv.onPersisted(this.id, this.log, rd.entries);
@@ -1000,17 +1022,19 @@ export class Simulation {
     if (stuck.length > 0) return `liveness: clients ${stuck.join(',')} did not finish within ${p.livenessUnits} units after healing`;
     for (const c of this.clients.values()) c.stopped = true;
 
-    // Convergence: every running member reaches the same state. Bounded by 80 ticks: a lagging
-    // follower whose snapshot was lost is served again only after the leader's snapshot retry
-    // timeout (5 election timeouts; the runtime never calls reportSnapshot).
-    const convergeBy = this.q.now + 80 * p.tickUnits;
+    // Convergence: every running member reaches the same state. Bounded by 5 election timeouts
+    // plus 30 ticks: a follower whose snapshot was lost (it crashed while the snapshot was in
+    // flight) is served again only after the leader's snapshot retry timeout of 5 election
+    // timeouts, since the runtime never calls reportSnapshot.
+    const convergeTicks = 5 * p.electionTicks + 30;
+    const convergeBy = this.q.now + convergeTicks * p.tickUnits;
     let diverged: string | null = 'not checked';
     while (diverged !== null && this.q.now < convergeBy) {
       v = this.runUntil(this.q.now + 5 * p.tickUnits);
       if (v) return v;
       diverged = this.divergence();
     }
-    if (diverged !== null) return `convergence: ${diverged} (${80 * p.tickUnits} units after the clients finished)`;
+    if (diverged !== null) return `convergence: ${diverged} (${convergeTicks * p.tickUnits} units after the clients finished)`;
 
     this.inv.checkLeaderCompleteness();
     if (this.inv.violation !== null) return this.inv.violation;
