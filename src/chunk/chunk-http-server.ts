@@ -40,7 +40,6 @@
  * downstream server take it.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
 import { PassThrough, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { formatHostPort } from '../config/addr.js';
@@ -86,6 +85,9 @@ export interface ChunkHttpServerOptions {
   /** Clock skew tolerated on token expiry. @default 30_000 */
   tokenSkewMs?: number;
 }
+
+/** The socket type, named through node:http (node:net is src/net's alone). */
+type Socket = IncomingMessage['socket'];
 
 const ROUTE = /^\/chunks\/([^/?#]*)(?:\?.*)?$/;
 
@@ -148,7 +150,8 @@ export class ChunkHttpServer {
         resolve();
       });
     });
-    const a = this.server.address() as AddressInfo;
+    const a = this.server.address();
+    if (a === null || typeof a === 'string') throw new CairnError('Internal', 'chunk server is not listening on a TCP port');
     const bound = formatHostPort({ host, port: a.port });
     this.selfAddr = this.options.advertiseAddr ?? bound;
     this.log.info('chunk data plane listening', { addr: bound });
