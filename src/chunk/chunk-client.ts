@@ -58,6 +58,15 @@ export interface ChunkClientPutOptions {
   signal?: AbortSignal;
 }
 
+/**
+ * Idle timeout of a PUT to a pipeline of `targets` servers: each hop waits longer than the hop
+ * after it (HDFS's socket timeout + extension per pipeline node), so the server next to a hung
+ * one gives up first and reports exactly which one failed.
+ */
+export function pipelineTimeoutMs(baseMs: number, extensionMs: number, targets: number): number {
+  return baseMs + extensionMs * Math.max(0, targets - 1);
+}
+
 export interface ChunkGetOptions {
   /** Byte range, `end` exclusive; omitted end = to the end of the chunk. */
   range?: { start: number; end?: number };
@@ -82,16 +91,20 @@ export interface ChunkClientOptions {
   socketsPerHostMax?: number;
   /** A request whose socket sees no traffic this long fails with Timeout. @default 30_000 */
   idleTimeoutMs?: number;
+  /** Added to a PUT's idle timeout per downstream server in its pipeline. @default 5_000 */
+  pipelineTimeoutExtensionMs?: number;
 }
 
 export class ChunkClient {
   private readonly agent: Agent;
   private readonly idleTimeoutMs: number;
+  private readonly extensionMs: number;
   private readonly log: Logger;
 
   constructor(components: ChunkClientComponents, options: ChunkClientOptions = {}) {
     this.agent = new Agent({ keepAlive: true, maxSockets: options.socketsPerHostMax ?? 64, scheduling: 'lifo' });
     this.idleTimeoutMs = options.idleTimeoutMs ?? 30_000;
+    this.extensionMs = options.pipelineTimeoutExtensionMs ?? 5_000;
     this.log = components.logger.child({ component: 'chunk-client' });
   }
 
@@ -117,7 +130,7 @@ export class ChunkClient {
     const notReached = (from: number): ChunkTargetResult[] =>
       targets.slice(from).map((t) => ({ addr: t.addr, ok: false, error: { code: 'Unavailable' as ErrorCode, message: 'not attempted: an earlier server in the pipeline failed' } }));
 
-    const req = this.request(first.addr, 'PUT', chunkId, headers, opts.signal);
+    const req = this.request(first.addr, 'PUT', chunkId, headers, opts.signal, pipelineTimeoutMs(this.idleTimeoutMs, this.extensionMs, targets.length));
     req.once('error', () => (reqFailed = true));
     src.once('error', (e) => {
       if (!reqFailed) sourceError = e;
@@ -232,12 +245,12 @@ export class ChunkClient {
     this.agent.destroy();
   }
 
-  private request(addr: string, method: string, chunkId: string, headers: OutgoingHttpHeaders, signal: AbortSignal | undefined): ClientRequest {
+  private request(addr: string, method: string, chunkId: string, headers: OutgoingHttpHeaders, signal: AbortSignal | undefined, timeoutMs = this.idleTimeoutMs): ClientRequest {
     const { host, port } = parseHostPort(addr);
     const req = request({ host, port, method, path: `/chunks/${encodeURIComponent(chunkId)}`, headers, agent: this.agent, ...(signal ? { signal } : {}) });
-    req.setTimeout(this.idleTimeoutMs, () => {
+    req.setTimeout(timeoutMs, () => {
       this.log.debug('chunk request idle timeout', { addr, method, chunkId });
-      req.destroy(new CairnError('Timeout', `chunk server ${addr} sent nothing for ${this.idleTimeoutMs} ms`));
+      req.destroy(new CairnError('Timeout', `chunk server ${addr} made no progress for ${timeoutMs} ms`));
     });
     return req;
   }

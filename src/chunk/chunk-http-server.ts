@@ -49,7 +49,7 @@ import { isChunkId } from '../util/chunk-id.js';
 import { crcFromHex, crcToHex } from '../util/crc32c.js';
 import { CairnError, ERROR_CODES, isCairnError, type ErrorCode } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
-import { ChunkClient, H_CRC, H_PIPELINE, H_SIZE, H_TOKEN, parsePipeline, type ChunkPutOutcome, type ChunkTargetResult } from './chunk-client.js';
+import { ChunkClient, H_CRC, H_PIPELINE, H_SIZE, H_TOKEN, parsePipeline, pipelineTimeoutMs, type ChunkPutOutcome, type ChunkTargetResult } from './chunk-client.js';
 import { ChunkToken } from './chunk-token.js';
 
 export interface ChunkHttpServerComponents {
@@ -76,8 +76,14 @@ export interface ChunkHttpServerOptions {
   headersTimeoutMs?: number;
   /** Time to receive a whole request (64 MiB at ≥ 1 MiB/s). @default 120_000 */
   requestTimeoutMs?: number;
-  /** A socket silent this long is closed (also a downstream that stops answering). @default 30_000 */
+  /**
+   * A socket silent this long is closed, and a downstream server that makes no progress this long
+   * is reported failed. A PUT's sockets get `pipelineTimeoutExtensionMs` more per server after
+   * them (chunk-client.ts pipelineTimeoutMs), so the server nearest a hung one reports it. @default 30_000
+   */
   idleTimeoutMs?: number;
+  /** @default 5_000 */
+  pipelineTimeoutExtensionMs?: number;
   /** How often Node checks the two request timeouts. @default 1_000 */
   timeoutCheckIntervalMs?: number;
   /** Socket read/write buffer per connection. @default 1 MiB */
@@ -98,6 +104,8 @@ export class ChunkHttpServer {
   private readonly log: Logger;
   private readonly uploadsMax: number;
   private readonly pipelineTargetsMax: number;
+  private readonly idleTimeoutMs: number;
+  private readonly extensionMs: number;
   private uploads = 0;
   private selfAddr = '';
   private readonly sockets = new Set<Socket>();
@@ -109,7 +117,9 @@ export class ChunkHttpServer {
     this.log = components.logger.child({ component: 'chunk-http' });
     this.tokens = new ChunkToken({ clock: components.clock }, { secret: options.secret, ...(options.tokenSkewMs !== undefined ? { skewMs: options.tokenSkewMs } : {}) });
     const idleTimeoutMs = options.idleTimeoutMs ?? 30_000;
-    this.downstream = new ChunkClient({ logger: this.log }, { idleTimeoutMs });
+    this.idleTimeoutMs = idleTimeoutMs;
+    this.extensionMs = options.pipelineTimeoutExtensionMs ?? 5_000;
+    this.downstream = new ChunkClient({ logger: this.log }, { idleTimeoutMs, pipelineTimeoutExtensionMs: this.extensionMs });
     this.uploadsMax = options.uploadsMax ?? 64;
     this.pipelineTargetsMax = options.pipelineTargetsMax ?? 8;
     this.server = createServer(
@@ -225,6 +235,9 @@ export class ChunkHttpServer {
     }
 
     this.uploads++;
+    // Our upstream waits pipelineTimeoutMs(…, down.length + 1) for us; we may stall reading for
+    // as long as our own downstream timeout. Wait a little longer than the upstream: it decides.
+    req.setTimeout(pipelineTimeoutMs(this.idleTimeoutMs, this.extensionMs, down.length + 2));
     const ac = new AbortController();
     const onAbort = (): void => ac.abort(new CairnError('Unavailable', 'the client went away mid-upload'));
     req.once('aborted', onAbort);

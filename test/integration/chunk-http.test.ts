@@ -4,7 +4,7 @@
  */
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
-import { connect } from 'node:net';
+import { connect, createServer as createNetServer, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -183,6 +183,33 @@ describe('chunk HTTP data plane', () => {
       [false, 'Unavailable'],
       [false, 'Unavailable'],
     ]);
+  });
+
+  it('reports a downstream that accepts the connection but never answers, after the idle timeout', async () => {
+    // A black hole: accepts TCP connections, never reads, never answers.
+    const held: Socket[] = [];
+    const hole = createNetServer((s) => {
+      s.pause();
+      held.push(s);
+    });
+    await new Promise<void>((r) => hole.listen(0, '127.0.0.1', () => r()));
+    const holeAddr = `127.0.0.1:${(hole.address() as { port: number }).port}`;
+    try {
+      const n = await startNode({}, { idleTimeoutMs: 400, pipelineTimeoutExtensionMs: 1000 });
+      const id = cid(0x3100);
+      const data = bytes(4 * 1024 * 1024, 31); // more than the socket buffers can swallow
+      const t0 = performance.now();
+      const out = await client.putChunk(id, targets(id, [n, holeAddr]), pieces(data), { size: data.length });
+      expect(performance.now() - t0).toBeLessThan(10_000);
+      expect(out.results.map((r) => [r.ok, r.error?.code])).toEqual([
+        [true, undefined],
+        [false, 'Timeout'],
+      ]);
+      expect((await collect((await client.getChunk(n.addr, id, tok('read', id))).stream)).equals(data)).toBe(true);
+    } finally {
+      for (const s of held) s.destroy();
+      await new Promise<void>((r) => hole.close(() => r()));
+    }
   });
 
   it('refuses bad, expired, wrong-op and wrong-chunk tokens with 401 and stores nothing', async () => {
