@@ -22,7 +22,8 @@ function dataOf(n: number): Buffer {
   return b;
 }
 
-function runChild(dir: string, killAfterAcks: number): Promise<string[]> {
+/** Kills the child when chunk `at` is half streamed ('half'), or 3 ms after its write began ('any': any stage). */
+function runChild(dir: string, at: number, mode: 'half' | 'any'): Promise<string[]> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [CHILD, dir, '1000'], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
@@ -32,9 +33,11 @@ function runChild(dir: string, killAfterAcks: number): Promise<string[]> {
     child.stderr.setEncoding('utf8');
     child.stdout.on('data', (d: string) => {
       out += d;
-      const acks = out.split('\n').filter((l) => l.startsWith('acked ')).length;
-      // Kill while the next write is streaming (its intent line has been printed).
-      if (!killed && acks >= killAfterAcks && out.endsWith(`intent ${acks + 1}\n`)) {
+      if (killed) return;
+      if (mode === 'half' && out.includes(`half ${at}\n`)) {
+        killed = true;
+        child.kill('SIGKILL');
+      } else if (mode === 'any' && out.includes(`intent ${at}\n`)) {
         killed = true;
         setTimeout(() => child.kill('SIGKILL'), 3);
       }
@@ -55,8 +58,9 @@ describe('ChunkStore under kill -9', () => {
     const dir = join(root, 'store');
     const acked = new Set<number>();
     let leftovers = 0;
-    for (const killAfter of [3, 6, 12]) {
-      const lines = await runChild(dir, killAfter);
+    // Chunks 6, 13, 20 are 3 MB (killed mid-stream); 10 is killed at whatever stage 3 ms finds it.
+    for (const [at, mode] of [[6, 'half'], [10, 'any'], [13, 'half'], [20, 'half']] as const) {
+      const lines = await runChild(dir, at, mode);
       for (const l of lines) if (l.startsWith('acked ')) acked.add(Number(l.slice(6)));
       if (existsSync(join(dir, 'tmp'))) leftovers += readdirSync(join(dir, 'tmp')).length;
       const store = await openStore(dir);
@@ -71,7 +75,7 @@ describe('ChunkStore under kill -9', () => {
         expect((await collect((await store.read(id)).stream)).equals(dataOf(n)), id).toBe(true);
       }
     }
-    expect(acked.size).toBeGreaterThanOrEqual(6);
-    expect(leftovers, 'no kill landed mid-write: the test proved nothing about cleanup').toBeGreaterThan(0);
+    expect(acked.size).toBeGreaterThanOrEqual(19);
+    expect(leftovers, 'kills mid-stream must have left temp files to clean').toBeGreaterThanOrEqual(3);
   });
 });
