@@ -1,0 +1,119 @@
+/**
+ * Metadata throughput and latency: 3 metadata servers as real processes on loopback (fsync on),
+ * at 1, 16 and 64 concurrent clients, for
+ *   mkdir          one Raft entry per call
+ *   create_commit  fs.alloc (leader-local placement + tokens) then fs.commit of a one-chunk file
+ *                  (one Raft entry): the metadata half of writing a small file
+ *   stat           linearizable read (ReadIndex, batched) of an existing file
+ *   list           linearizable read of a 100-entry directory page
+ * The ceiling measured in the same run is the disk's synced 4 KiB write rate.
+ *
+ * Output: one `name value` per line.  Usage: npm run bench:meta [-- --seconds 3]
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { systemRng, systemTimers } from '../src/env/system.js';
+import { findFreePortRange, RpcClient } from '../src/net/index.js';
+import { DevCluster } from '../src/server/dev-cluster.js';
+import { percentile, syncedWritesPerSec } from './ceiling.js';
+
+const secondsArg = process.argv.indexOf('--seconds');
+const seconds = secondsArg > 0 ? Number(process.argv[secondsArg + 1]) : 3;
+const dir = mkdtempSync(join(tmpdir(), 'cairn-bench-meta-'));
+const CONNS = 8;
+
+function out(name: string, value: number): void {
+  console.log(`${name} ${Number.isInteger(value) ? value : value.toFixed(3)}`);
+}
+
+type Op = (conn: RpcClient, worker: string, seq: number) => Promise<unknown>;
+
+async function measure(name: string, conc: number, conns: RpcClient[], op: Op, disk: number): Promise<void> {
+  const lat: number[] = [];
+  let errors = 0;
+  let firstError = '';
+  const start = performance.now();
+  const end = start + seconds * 1000;
+  await Promise.all(
+    Array.from({ length: conc }, async (_, w) => {
+      const worker = `${name}-c${conc}-w${w}`;
+      const conn = conns[w % conns.length]!;
+      for (let seq = 1; performance.now() < end; seq++) {
+        const t0 = performance.now();
+        try {
+          await op(conn, worker, seq);
+          lat.push(performance.now() - t0);
+        } catch (err) {
+          errors++;
+          firstError ||= (err as Error).message;
+        }
+      }
+    }),
+  );
+  const elapsed = (performance.now() - start) / 1000;
+  lat.sort((a, b) => a - b);
+  const ops = lat.length / elapsed;
+  out(`meta_${name}_c${conc}_ops_per_s`, Math.round(ops));
+  out(`meta_${name}_c${conc}_p50_ms`, percentile(lat, 50));
+  out(`meta_${name}_c${conc}_p99_ms`, percentile(lat, 99));
+  if (name === 'mkdir' || name === 'create_commit') out(`meta_${name}_c${conc}_ratio_to_disk_synced_writes`, ops / disk);
+  if (errors > 0) {
+    out(`meta_${name}_c${conc}_errors`, errors);
+    console.error(`# ${name} c${conc}: ${firstError}`);
+  }
+}
+
+async function main(): Promise<void> {
+  const disk = syncedWritesPerSec(dir, 2000);
+  out('disk_synced_4k_writes_per_s', Math.round(disk));
+  const portBase = await findFreePortRange(1000, (n) => systemRng.int(n));
+  // Chunk servers only register (placement needs live servers); no chunk data is written.
+  const cluster = new DevCluster({ dir: join(dir, 'cluster'), portBase, meta: 3, chunks: 3 });
+  cluster.start();
+  try {
+    await cluster.waitReady(30_000);
+    const session = cluster.session();
+    const st = (await session.call('cluster.status', {}, { idempotent: true })) as { leader: string };
+    session.close();
+    const leaderAddr = cluster.member(st.leader).addr;
+    const conns = Array.from({ length: CONNS }, () => new RpcClient({ timers: systemTimers }, { addr: leaderAddr, clientToken: cluster.token }));
+    const c0 = conns[0]!;
+    let setupSeq = 0;
+    const setup = (method: string, body: Record<string, unknown>) => c0.call(method, { ...body, s: ['setup', ++setupSeq, setupSeq - 1] });
+
+    // A 100-entry directory for list, and files for stat.
+    for (let i = 0; i < 100; i++) await setup('fs.mkdir', { path: `/list/e${String(i).padStart(3, '0')}`, parents: true });
+    const files: string[] = [];
+    for (let i = 0; i < 200; i++) {
+      const alloc = (await c0.call('fs.alloc', { count: 1 })) as { chunks: Array<{ id: string }> };
+      const path = `/stat/f${i}`;
+      await setup('fs.commit', { path, size: 1024, etag: `e${i}`, chunks: [[alloc.chunks[0]!.id, 1024, 0]], overwrite: false, parents: true });
+      files.push(path);
+    }
+
+    const ops: Array<[string, Op]> = [
+      ['mkdir', (c, w, seq) => c.call('fs.mkdir', { path: `/mkdir/${w}/${seq}`, parents: true, s: [w, seq, seq - 1] })],
+      [
+        'create_commit',
+        async (c, w, seq) => {
+          const alloc = (await c.call('fs.alloc', { count: 1 })) as { chunks: Array<{ id: string }> };
+          return c.call('fs.commit', { path: `/files/${w}/${seq}`, size: 1024, etag: `${w}-${seq}`, chunks: [[alloc.chunks[0]!.id, 1024, 0]], overwrite: false, parents: true, s: [w, seq, seq - 1] });
+        },
+      ],
+      ['stat', (c, _w, seq) => c.call('fs.stat', { path: files[seq % files.length]! })],
+      ['list', (c) => c.call('fs.list', { path: '/list', limit: 100 })],
+    ];
+    for (const [name, op] of ops) for (const conc of [1, 16, 64]) await measure(name, conc, conns, op, disk);
+    for (const c of conns) c.close();
+  } finally {
+    await cluster.stop(5000);
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});
