@@ -100,6 +100,17 @@ describe('unknown-outcome reduction for unique-token histories', () => {
     expect(checkLinearizableTokens([h[0]!, h[2]!]).verdict).toBe('violation');
   });
 
+  it('re-checks only the failing key with its unobserved writes (seed 28578 of an earlier version)', () => {
+    const h: HistoryOp[] = [unknownPut('c2', 'k1', 'c2.1;', 11), get('c2', 'k1', null, 1015, 1054)];
+    for (let i = 0; i < 6; i++) h.push(op(`u${i}`, 'append', { key: 'k1', value: `u${i};` }, 'unknown', 1100 + i, Infinity));
+    h.push(cas('c3', 'k1', null, 'c3.14;', false, 3305, 3357));
+    // Another key full of unobserved unknown writes and a failed cas: never searched with them.
+    for (let i = 0; i < 40; i++) h.push(op(`v${i}`, 'append', { key: 'k0', value: `v${i};` }, 'unknown', i, Infinity));
+    h.push(put('a', 'k0', 'a1;', 0, 1), cas('b', 'k0', 'zz;', 'b1;', false, 50, 51), get('b', 'k0', 'a1;', 52, 53));
+    const r = checkLinearizableTokens(h, { stepsMax: 100_000 });
+    expect(r.verdict).toBe('ok');
+  });
+
   it('still rejects a stale read among many unknown writes', () => {
     const h: HistoryOp[] = [put('a', 'x', 'a1;', 0, 1), put('a', 'x', 'a2;', 2, 3)];
     for (let i = 0; i < 30; i++) h.push(op(`u${i}`, 'append', { key: 'x', value: `u${i};` }, 'unknown', 4 + i, Infinity));

@@ -304,26 +304,38 @@ export function shrinkUnknowns(history: readonly HistoryOp[]): { tightened: Hist
 
 /**
  * Linearizability of a history whose written values are unique ';'-terminated tokens (the
- * simulator's): check without unobserved unknown writes first, then, only if that fails, with them.
+ * simulator's). Per key: check without unobserved unknown writes first; only if that fails, again
+ * with those that could explain a failed cas (called before it returned).
  */
 export function checkLinearizableTokens(history: readonly HistoryOp[], opts: CheckOptions = {}): CheckResult {
   const { tightened, pruned } = shrinkUnknowns(history);
-  const first = checkLinearizable(pruned, opts);
-  if (first.verdict !== 'violation') return first;
-  // Only a failed cas can need an unobserved write: add back those that could precede one.
-  const failedCasEnd = new Map<string, number>();
-  for (const h of pruned) {
-    if (h.op === 'cas' && h.output !== 'unknown' && h.output.ok === false) {
-      failedCasEnd.set(h.input.key, Math.max(failedCasEnd.get(h.input.key) ?? -Infinity, h.returnTime));
-    }
-  }
   const kept = new Set(pruned);
-  const extra = tightened.filter((h) => !kept.has(h) && h.callTime <= (failedCasEnd.get(h.input.key) ?? -Infinity));
-  if (extra.length === 0) return first;
-  const second = checkLinearizable([...pruned, ...extra], opts);
-  const steps = first.steps + second.steps;
-  if (second.verdict === 'unknown-timeout') {
-    return { ...second, steps, detail: `${second.detail ?? ''}; without unobserved unknown writes: ${first.detail ?? ''}` };
+  const byKey = new Map<string, HistoryOp[]>();
+  for (const h of tightened) {
+    let list = byKey.get(h.input.key);
+    if (!list) byKey.set(h.input.key, (list = []));
+    list.push(h);
   }
-  return { ...second, steps };
+  let steps = 0;
+  let timedOut: CheckResult | null = null;
+  for (const [, ops] of [...byKey].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))) {
+    const base = ops.filter((h) => kept.has(h));
+    let r = checkLinearizable(base, opts);
+    steps += r.steps;
+    if (r.verdict === 'violation') {
+      let failedCasEnd = -Infinity;
+      for (const h of base) if (h.op === 'cas' && h.output !== 'unknown' && h.output.ok === false) failedCasEnd = Math.max(failedCasEnd, h.returnTime);
+      const extra = ops.filter((h) => !kept.has(h) && h.callTime <= failedCasEnd);
+      if (extra.length > 0) {
+        const first = r;
+        r = checkLinearizable([...base, ...extra], opts);
+        steps += r.steps;
+        if (r.verdict === 'unknown-timeout') r = { ...r, detail: `${r.detail ?? ''}; without unobserved unknown writes: ${first.detail ?? ''}` };
+      }
+    }
+    if (r.verdict === 'violation') return { ...r, steps };
+    if (r.verdict === 'unknown-timeout' && timedOut === null) timedOut = r;
+  }
+  if (timedOut !== null) return { ...timedOut, steps };
+  return { verdict: 'ok', steps };
 }

@@ -31,6 +31,11 @@ export interface SimParams {
   voters: 3 | 5;
   /** A spare node joins (learner → voter) and an original voter is removed. */
   membershipChange: boolean;
+  /**
+   * The removed node is shut down as soon as its removal is applied somewhere; otherwise it keeps
+   * running (with whatever membership it knows) until the liveness phase.
+   */
+  retireRemovedAtOnce: boolean;
   clients: number;
   keys: number;
   tickUnits: number;
@@ -82,6 +87,7 @@ export function randomParams(rng: SeededRng): SimParams {
   const p: SimParams = {
     voters: pick([3, 5] as const),
     membershipChange: rng.int(3) === 0,
+    retireRemovedAtOnce: rng.int(4) > 0,
     clients: 2 + rng.int(4),
     keys: 1 + rng.int(3),
     tickUnits: 10,
@@ -271,11 +277,14 @@ class SimNode {
     this.pendingWrites.clear();
     this.pendingReads.clear();
     const inc = this.incarnation;
+    // Clocks drift: each incarnation ticks a little fast or slow (within ±25%).
+    const quarter = Math.floor(p.tickUnits / 4);
+    const period = p.tickUnits - quarter + this.rng.int(2 * quarter + 1);
     const tick = (): void => {
       if (!this.up || this.incarnation !== inc) return;
       this.node.tick();
       this.afterStep(false);
-      this.sim.q.after(p.tickUnits, tick);
+      this.sim.q.after(period, tick);
     };
     this.sim.q.after(1 + this.rng.int(p.tickUnits), tick);
     this.sim.tr(() => `${this.id} start (term ${this.node.status().term}, applied ${this.sm.applied}, log ${this.log.firstIndex()}..${this.log.lastIndex()})`);
@@ -760,6 +769,7 @@ export class Simulation {
   private phase: 'safety' | 'liveness' = 'safety';
   private readonly spare: NodeId | null;
   private removed: NodeId | null = null;
+  private removalApplied = false;
 
   constructor(private readonly opts: SimOptions) {
     this.rootRng = new SeededRng(opts.seed);
@@ -801,13 +811,18 @@ export class Simulation {
     const conf = n.sm.conf;
     this.tr(() => `${n.id} applied conf change at ${index}: voters ${conf.voters.join(',')} learners ${conf.learners.join(',') || '-'}`);
     if (this.removed !== null && !conf.voters.includes(this.removed) && !conf.learners.includes(this.removed)) {
-      const r = this.nodes.get(this.removed)!;
-      if (!r.retired) {
-        r.retired = true;
-        this.q.after(20, () => r.crash());
-        this.tr(() => `${r.id} retired (removed from the cluster)`);
-      }
+      this.removalApplied = true;
+      if (this.params.retireRemovedAtOnce || this.phase === 'liveness') this.retire(this.removed);
     }
+  }
+
+  /** The operator shuts a removed node down for good. */
+  private retire(id: NodeId): void {
+    const r = this.nodes.get(id)!;
+    if (r.retired) return;
+    r.retired = true;
+    this.q.after(20, () => r.crash());
+    this.tr(() => `${r.id} retired (removed from the cluster)`);
   }
 
   private currentLeader(): SimNode | null {
@@ -1003,6 +1018,7 @@ export class Simulation {
     this.net.blocked.clear();
     this.net.faults = false;
     this.tr(() => '=== LIVENESS: heal, restart all, no more faults');
+    if (this.removalApplied && this.removed !== null) this.retire(this.removed);
     for (const n of this.nodes.values()) if (!n.up && !n.retired) n.start();
     for (const c of this.clients.values()) c.livenessLeft = p.livenessOps;
     const healedAt = this.q.now;
