@@ -2,7 +2,8 @@
  * A chunk server's link to the metadata leader (HDFS's BPServiceActor): registration, a
  * heartbeat every heartbeatMs with the disk's numbers, a full chunk report whenever the leader
  * asks for one (at start, and after every leader change, since a new leader's location map is
- * empty), and incremental reports of replicas added and removed in between.
+ * empty) and every fullReportMs besides (repairs any drift, as HDFS's periodic block reports
+ * do), and incremental reports of replicas added and removed in between.
  *
  * A replica is reported as added only once it is durable (the store's put resolved) — the
  * leader counts reported replicas as verified copies. Full reports are paged (reportPageIds per
@@ -40,6 +41,8 @@ export interface MetaReporterOptions {
   heartbeatMs?: number;
   /** Chunk ids per report page / incremental update. @default 5000 */
   reportPageIds?: number;
+  /** Send a full report at least this often. @default 600000 (10 min) */
+  fullReportMs?: number;
 }
 
 export class MetaReporter {
@@ -52,12 +55,13 @@ export class MetaReporter {
   private running: Promise<void> | null = null;
   private stopped = false;
   private reportSeq = 0;
+  private lastFullReportMs = Number.NEGATIVE_INFINITY;
   /** Counters for tests and status. */
   readonly counters = { heartbeats: 0, fullReports: 0, failures: 0 };
 
   constructor(c: MetaReporterComponents, o: MetaReporterOptions) {
     this.c = c;
-    this.o = { heartbeatMs: 1000, reportPageIds: 5000, ...o };
+    this.o = { heartbeatMs: 1000, reportPageIds: 5000, fullReportMs: 600_000, ...o };
     this.reportSeq = Math.floor(c.clock.nowMs()) % 1_000_000_000;
   }
 
@@ -114,7 +118,7 @@ export class MetaReporter {
         this.registered = false;
         return;
       }
-      if (hb.needReport === true) await this.fullReport();
+      if (hb.needReport === true || this.c.clock.nowMs() - this.lastFullReportMs >= this.o.fullReportMs) await this.fullReport();
       else await this.flushIncremental();
     } catch (err) {
       this.counters.failures++;
@@ -143,6 +147,7 @@ export class MetaReporter {
       if (page.length > 0) await this.c.session.call('cs.reportPage', { report, ids: page }, { idempotent: true });
       await this.c.session.call('cs.reportEnd', { report }, { idempotent: true });
       this.counters.fullReports++;
+      this.lastFullReportMs = this.c.clock.nowMs();
     } catch (err) {
       // Keep the changes for the next attempt (a full report will list the durable ones anyway).
       for (const id of pendingAdded) if (!this.removed.has(id)) this.added.add(id);

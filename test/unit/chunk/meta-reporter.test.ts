@@ -1,0 +1,90 @@
+import { describe, expect, it } from 'vitest';
+import { MetaReporter, type ReporterSession, type ReporterStore } from '../../../src/chunk/meta-reporter.js';
+import { CairnError } from '../../../src/util/errors.js';
+import { silentLogger } from '../../../src/util/logger.js';
+
+/** A scripted leader: records calls, answers heartbeats as told, fails calls on demand. */
+class Leader implements ReporterSession {
+  calls: Array<[string, Record<string, unknown>]> = [];
+  needReport = true;
+  registered = true;
+  failNext = new Set<string>();
+  async call(method: string, body: unknown): Promise<unknown> {
+    this.calls.push([method, body as Record<string, unknown>]);
+    if (this.failNext.delete(method)) throw new CairnError('Unavailable', 'leader lost');
+    if (method === 'cs.heartbeat') return { needReport: this.needReport, registered: this.registered };
+    return {};
+  }
+  methods(): string[] {
+    return this.calls.map(([m]) => m);
+  }
+}
+
+const store = (ids: string[]): ReporterStore => ({
+  space: async () => ({ capacityBytes: 100, freeBytes: 60, usedBytes: 40, chunks: ids.length, full: false }),
+  list: async function* () {
+    yield* ids;
+  },
+});
+
+function reporter(leader: Leader, ids: string[], now: { ms: number }, fullReportMs = 600_000) {
+  return new MetaReporter(
+    { session: leader, store: store(ids), clock: { nowMs: () => now.ms }, timers: { setTimeout: () => ({ cancel() {} }), setInterval: () => ({ cancel() {} }) }, logger: silentLogger },
+    { addr: '127.0.0.1:1', zone: 'z', reportPageIds: 2, fullReportMs },
+  );
+}
+
+// beat() is private: drive it the way the timer does.
+const beat = (r: MetaReporter) => (r as unknown as { beat(): Promise<void> }).beat();
+
+describe('MetaReporter', () => {
+  it('registers, heartbeats, and sends a paged full report when the leader asks', async () => {
+    const leader = new Leader();
+    const r = reporter(leader, ['a', 'b', 'c'], { ms: 0 });
+    await beat(r);
+    expect(leader.methods()).toEqual(['cs.register', 'cs.heartbeat', 'cs.reportBegin', 'cs.reportPage', 'cs.reportPage', 'cs.reportEnd']);
+    expect(leader.calls.filter(([m]) => m === 'cs.reportPage').map(([, b]) => b.ids)).toEqual([['a', 'b'], ['c']]);
+    expect(leader.calls[1]![1]).toMatchObject({ usedBytes: 40, capacityBytes: 100, freeBytes: 60, chunks: 3, full: false });
+    expect(r.isRegistered()).toBe(true);
+  });
+
+  it('sends incremental changes between full reports, and keeps them when the call fails', async () => {
+    const leader = new Leader();
+    const now = { ms: 0 };
+    const r = reporter(leader, [], now);
+    await beat(r);
+    leader.needReport = false;
+    leader.calls = [];
+    r.chunkAdded('x');
+    r.chunkAdded('y');
+    r.chunkRemoved('x');
+    leader.failNext.add('cs.update');
+    await beat(r);
+    await beat(r);
+    const updates = leader.calls.filter(([m]) => m === 'cs.update').map(([, b]) => b);
+    expect(updates).toEqual([
+      { added: ['y'], removed: ['x'] },
+      { added: ['y'], removed: ['x'] },
+    ]);
+    expect(r.counters.failures).toBe(1);
+  });
+
+  it('re-registers when the map no longer knows it, and reports in full periodically', async () => {
+    const leader = new Leader();
+    const now = { ms: 0 };
+    const r = reporter(leader, ['a'], now, 1000);
+    await beat(r);
+    leader.needReport = false;
+    leader.registered = false;
+    await beat(r);
+    expect(r.isRegistered()).toBe(false);
+    leader.registered = true;
+    leader.calls = [];
+    await beat(r);
+    expect(leader.methods()).toEqual(['cs.register', 'cs.heartbeat']);
+    now.ms = 1500;
+    leader.calls = [];
+    await beat(r);
+    expect(leader.methods()).toEqual(['cs.heartbeat', 'cs.reportBegin', 'cs.reportPage', 'cs.reportEnd']);
+  });
+});
