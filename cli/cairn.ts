@@ -1,12 +1,20 @@
 #!/usr/bin/env node
 /**
- * The `cairn` command: thin over src/. Errors are one line on stderr, never a stack trace.
+ * The `cairn` command: thin over src/. Client commands (put, get, cat, ls, stat, rm, mkdir, mv,
+ * status) live in one file per group; server commands (meta, chunk, dev) run in the foreground.
+ * Errors are one line on stderr, `cairn: <Code>: <message>`, never a stack trace (cli-errors.ts).
  */
-import { Command, CommanderError } from 'commander';
-import { isCairnError } from '../src/util/errors.js';
+import { Command } from 'commander';
+import { CairnError } from '../src/util/errors.js';
+import { commanderErrorLine, fail, installProcessGuards } from './cli-errors.js';
 import { registerChunkCommand } from './chunk-command.js';
 import { registerDevCommand } from './dev-command.js';
 import { registerMetaCommand } from './meta-command.js';
+import { registerNamespaceCommands } from './namespace-commands.js';
+import { registerStatusCommand } from './status-command.js';
+import { registerTransferCommands } from './transfer-commands.js';
+
+installProcessGuards();
 
 const program = new Command();
 program
@@ -14,20 +22,25 @@ program
   .description('Cairn: a replicated distributed file/blob store')
   .version('0.1.0')
   .showHelpAfterError(false)
-  .exitOverride();
+  .configureOutput({ outputError: (str, write) => write(commanderErrorLine(str)) })
+  .exitOverride()
+  .addHelpText('after', '\nThe cluster: --meta/--token, else $CAIRN_META/$CAIRN_TOKEN, else ./.cairn/cluster.json (written by `cairn dev`).');
 
-export function fail(err: unknown): never {
-  if (err instanceof CommanderError) process.exit(err.exitCode);
-  const msg = isCairnError(err) ? `${err.code}: ${err.message}` : err instanceof Error ? err.message : String(err);
-  process.stderr.write(`cairn: ${msg.split('\n')[0]}\n`);
-  process.exit(1);
+/** A client command succeeded: flush stdout and exit 0 (client sockets must not keep us alive). */
+async function done(): Promise<never> {
+  await new Promise<void>((resolve) => process.stdout.write('', () => resolve()));
+  process.exit(0);
 }
 
+registerTransferCommands(program, done);
+registerNamespaceCommands(program, done);
+registerStatusCommand(program, done);
 registerMetaCommand(program, fail);
 registerChunkCommand(program, fail);
 registerDevCommand(program, fail);
 
 try {
+  if (process.argv.length <= 2) throw new CairnError('InvalidArgument', 'no command given (`cairn --help` lists the commands)');
   await program.parseAsync(process.argv);
 } catch (err) {
   fail(err);

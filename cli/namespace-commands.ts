@@ -1,0 +1,154 @@
+/**
+ * `cairn ls`, `stat`, `rm`, `mkdir`, `mv`: the namespace, with output formats fixed by
+ * CONTRACT.md. Human formats are for people; scripts use --json (one object per line for ls,
+ * one object for stat), whose keys and order are exactly the contract's.
+ *
+ * ls PATH prints the entries of a directory, or the file itself when PATH is a file (as POSIX
+ * ls). Plain: one name per line, directories with a trailing '/'; with -R the names are paths
+ * relative to PATH ("sub/", "sub/a.txt"). -l: `type  size  mtime  name`, mtime in UTC.
+ *
+ * mv SRC DST into an existing directory DST (or DST ending in '/') moves SRC to DST/<name>, as
+ * POSIX mv and `hdfs dfs -mv` do; the rename itself is one atomic metadata operation.
+ */
+import type { Command } from 'commander';
+import type { CairnClient } from '../src/client/index.js';
+import { CairnError, isCairnError } from '../src/util/errors.js';
+import { meansDirectory, out, remoteBase, remoteJoin, remotePath, withClient, withClientOptions, type ClientFlags } from './client-options.js';
+import { formatBytes, formatTime, table } from './format.js';
+
+export interface LsEntry {
+  name: string;
+  path: string;
+  type: 'file' | 'dir';
+  size: number;
+  mtime: number;
+}
+
+const SIZE_COLUMN_CHARS = 14;
+
+/** One entry in the chosen format, newline included. `shown` is the name or the relative path. */
+export function formatEntry(e: LsEntry, shown: string, o: { long: boolean; json: boolean }): string {
+  if (o.json) return JSON.stringify({ name: e.name, path: e.path, type: e.type, size: e.size, mtime: e.mtime }) + '\n';
+  const name = e.type === 'dir' ? `${shown}/` : shown;
+  if (!o.long) return name + '\n';
+  const size = e.type === 'dir' ? '-' : String(e.size);
+  return `${e.type === 'dir' ? 'dir ' : 'file'}  ${size.padStart(SIZE_COLUMN_CHARS)}  ${formatTime(e.mtime)}  ${name}\n`;
+}
+
+async function lsCommand(client: CairnClient, path: string, o: { long: boolean; recursive: boolean; json: boolean }): Promise<void> {
+  const st = await client.stat(path);
+  if (st.type === 'file') {
+    const e: LsEntry = { name: remoteBase(path), path, type: 'file', size: st.size, mtime: st.mtime };
+    await out(formatEntry(e, e.name, o));
+    return;
+  }
+  const prefix = path === '/' ? '/' : `${path}/`;
+  for await (const e of client.ls(path, { recursive: o.recursive })) {
+    const shown = o.recursive && e.path.startsWith(prefix) ? e.path.slice(prefix.length) : e.name;
+    await out(formatEntry(e, shown, o));
+  }
+}
+
+async function statCommand(client: CairnClient, path: string, json: boolean): Promise<void> {
+  const st = await client.stat(path);
+  const chunks = st.chunks.map((c) => ({ id: c.id, size: c.size, replicas: [...c.replicas] }));
+  if (json) {
+    await out(JSON.stringify({ path: st.path, type: st.type, size: st.size, mtime: st.mtime, chunks }) + '\n');
+    return;
+  }
+  const lines = [
+    `path:   ${st.path}`,
+    `type:   ${st.type}`,
+    `size:   ${st.size}${st.size >= 1024 ? ` (${formatBytes(st.size)})` : ''}`,
+    `mtime:  ${formatTime(st.mtime)}`,
+  ];
+  if (st.type === 'file') {
+    lines.push(`etag:   ${st.etag ?? '-'}`, `chunks: ${chunks.length}`);
+  }
+  let text = lines.join('\n') + '\n';
+  if (chunks.length > 0) {
+    const rows = [['#', 'ID', 'SIZE', 'REPLICAS'], ...chunks.map((c, i) => [String(i), c.id, String(c.size), c.replicas.join(',') || '(none)'])];
+    text += table(rows, new Set([0, 2])).replace(/^/gm, '  ');
+  }
+  await out(text);
+}
+
+async function mvCommand(client: CairnClient, from: string, toTyped: string): Promise<void> {
+  let to = remotePath(toTyped);
+  let target: { type: string } | null = null;
+  try {
+    target = await client.stat(to);
+  } catch (err) {
+    if (!isCairnError(err, 'NotFound')) throw err;
+  }
+  if (meansDirectory(toTyped) && target === null) throw new CairnError('NotFound', `no such directory: ${to}`);
+  if (meansDirectory(toTyped) && target?.type !== 'dir') throw new CairnError('NotADirectory', `${to} is not a directory`);
+  if (target?.type === 'dir' && from !== '/') to = remoteJoin(to, remoteBase(from));
+  await client.mv(from, to);
+}
+
+export function registerNamespaceCommands(program: Command, done: () => Promise<never>): void {
+  withClientOptions(
+    program
+      .command('ls')
+      .description('list a directory: names one per line, directories with a trailing /')
+      .argument('[path]', 'remote directory or file', '/')
+      .option('-l, --long', 'long format: type, size, mtime (UTC), name', false)
+      .option('-R, --recursive', 'list subdirectories too (names relative to PATH)', false)
+      .option('--json', 'one JSON object per line: {"name","path","type","size","mtime"}', false),
+  ).action(async (path: string, o: ClientFlags & { long: boolean; recursive: boolean; json: boolean }) => {
+    const p = remotePath(path);
+    await withClient(o, (c) => lsCommand(c, p, o));
+    await done();
+  });
+
+  withClientOptions(
+    program
+      .command('stat')
+      .description('show a file or directory: size, mtime, chunks and the servers holding them')
+      .argument('<path>', 'remote path')
+      .option('--json', 'one JSON object: {"path","type","size","mtime","chunks":[{"id","size","replicas"}]}', false),
+  ).action(async (path: string, o: ClientFlags & { json: boolean }) => {
+    const p = remotePath(path);
+    await withClient(o, (c) => statCommand(c, p, o.json));
+    await done();
+  });
+
+  withClientOptions(
+    program
+      .command('rm')
+      .description('remove a file, or a directory (a non-empty one needs -r)')
+      .argument('<path>', 'remote path')
+      .option('-r, --recursive', 'remove a directory and everything under it', false),
+  ).action(async (path: string, o: ClientFlags & { recursive: boolean }) => {
+    const p = remotePath(path);
+    if (p === '/') throw new CairnError('InvalidArgument', 'refusing to remove /');
+    await withClient(o, (c) => c.rm(p, { recursive: o.recursive }));
+    await done();
+  });
+
+  withClientOptions(
+    program
+      .command('mkdir')
+      .description('create a directory')
+      .argument('<path>', 'remote path')
+      .option('-p, --parents', 'create missing parents; no error if it exists', false),
+  ).action(async (path: string, o: ClientFlags & { parents: boolean }) => {
+    const p = remotePath(path);
+    await withClient(o, (c) => c.mkdir(p, { parents: o.parents }));
+    await done();
+  });
+
+  withClientOptions(
+    program
+      .command('mv')
+      .description('rename a file or directory atomically (into DST when DST is a directory)')
+      .argument('<src>', 'remote path')
+      .argument('<dst>', 'remote path'),
+  ).action(async (src: string, dst: string, o: ClientFlags) => {
+    const from = remotePath(src);
+    remotePath(dst);
+    await withClient(o, (c) => mvCommand(c, from, dst));
+    await done();
+  });
+}

@@ -1,0 +1,51 @@
+/**
+ * The put/get progress bar (cli-progress on stderr), shown only when stderr is a terminal:
+ * scripts and pipes get silence (CONTRACT.md). A stream of unknown length (stdin) shows bytes
+ * and rate without a bar. Updates are cheap: cli-progress redraws at most `fps` times a second.
+ */
+import { SingleBar } from 'cli-progress';
+import { formatBytes } from './format.js';
+
+const FPS = 8;
+
+export class Progress {
+  private readonly bar: SingleBar;
+  private readonly startedNs = process.hrtime.bigint();
+  private readonly total: number | null;
+  private stopped = false;
+
+  private constructor(label: string, total: number | null) {
+    this.total = total;
+    const format = total === null
+      ? `${label} {done} | {speed}`
+      : `${label} [{bar}] {percentage}% | {done}/{totalText} | {speed} | ETA {eta_formatted}`;
+    this.bar = new SingleBar({
+      format,
+      stream: process.stderr,
+      fps: FPS,
+      barsize: 30,
+      hideCursor: true,
+      clearOnComplete: false,
+      etaBuffer: 64,
+    });
+    this.bar.start(total ?? 1, 0, { done: formatBytes(0), totalText: formatBytes(total ?? 0), speed: '-' });
+  }
+
+  /** A bar on stderr when it is a terminal, otherwise null (callers skip all progress work). */
+  static forTerminal(label: string, total: number | null): Progress | null {
+    return process.stderr.isTTY ? new Progress(label, total) : null;
+  }
+
+  update(bytes: number): void {
+    if (this.stopped) return;
+    const secs = Number(process.hrtime.bigint() - this.startedNs) / 1e9;
+    const speed = secs > 0.05 ? `${formatBytes(bytes / secs)}/s` : '-';
+    this.bar.update(this.total === null ? 0 : Math.min(bytes, this.total), { done: formatBytes(bytes), speed });
+  }
+
+  stop(): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.bar.stop();
+  }
+}

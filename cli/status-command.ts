@@ -1,0 +1,58 @@
+/**
+ * `cairn status [--json]`: cluster health. --json prints exactly CONTRACT.md's object (keys in
+ * its order, nothing else); the human form is three small tables.
+ */
+import type { Command } from 'commander';
+import type { CairnClient } from '../src/client/index.js';
+import { out, withClient, withClientOptions, type ClientFlags } from './client-options.js';
+import { formatBytes, table } from './format.js';
+
+export interface StatusJson {
+  leader: string | null;
+  meta: Array<{ id: string; addr: string | null; role: string }>;
+  chunkServers: Array<{ id: string; addr: string; state: string; used: number; capacity: number; chunks: number }>;
+  chunks: { total: number; underReplicated: number; lost: number };
+}
+
+/** The contract's object and only that (the client may return more). */
+export function contractStatus(s: StatusJson): StatusJson {
+  return {
+    leader: s.leader,
+    meta: s.meta.map((m) => ({ id: m.id, addr: m.addr, role: m.role })),
+    chunkServers: s.chunkServers.map((c) => ({ id: c.id, addr: c.addr, state: c.state, used: c.used, capacity: c.capacity, chunks: c.chunks })),
+    chunks: { total: s.chunks.total, underReplicated: s.chunks.underReplicated, lost: s.chunks.lost },
+  };
+}
+
+export function formatStatus(s: StatusJson): string {
+  const indent = (t: string): string => t.replace(/^/gm, '  ');
+  let text = `Metadata servers (leader: ${s.leader ?? 'none'})\n`;
+  text += indent(table([['ID', 'ADDRESS', 'ROLE'], ...s.meta.map((m) => [m.id, m.addr ?? '-', m.role])]));
+  text += `Chunk servers (${s.chunkServers.filter((c) => c.state === 'alive').length} of ${s.chunkServers.length} alive)\n`;
+  if (s.chunkServers.length > 0) {
+    const rows = s.chunkServers.map((c) => {
+      const pct = c.capacity > 0 ? ` (${((100 * c.used) / c.capacity).toFixed(1)}%)` : '';
+      return [c.id, c.addr, c.state, `${formatBytes(c.used)}${pct}`, formatBytes(c.capacity), String(c.chunks)];
+    });
+    text += indent(table([['ID', 'ADDRESS', 'STATE', 'USED', 'CAPACITY', 'CHUNKS'], ...rows], new Set([5])));
+  }
+  text += `Chunks: ${s.chunks.total} total, ${s.chunks.underReplicated} under-replicated, ${s.chunks.lost} lost\n`;
+  return text;
+}
+
+async function statusCommand(client: CairnClient, json: boolean): Promise<void> {
+  const s = contractStatus((await client.status()) as StatusJson);
+  await out(json ? JSON.stringify(s) + '\n' : formatStatus(s));
+}
+
+export function registerStatusCommand(program: Command, done: () => Promise<never>): void {
+  withClientOptions(
+    program
+      .command('status')
+      .description('cluster health: metadata servers and roles, chunk servers, replication')
+      .option('--json', 'one JSON object (the same as GET /v1/status)', false),
+  ).action(async (o: ClientFlags & { json: boolean }) => {
+    await withClient(o, (c) => statusCommand(c, o.json));
+    await done();
+  });
+}
