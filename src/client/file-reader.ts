@@ -1,5 +1,26 @@
-import type { Readable } from 'node:stream';
-import { CairnError } from '../util/errors.js';
+/**
+ * The read path: the file's chunk list from fs.open (a linearizable read on the leader, in pages
+ * of PAGE_CHUNKS for big files), then the chunks of the requested range in order.
+ *
+ * Contracts:
+ * - Each chunk comes from the first replica that works (fs.open lists them in ring order, live
+ *   verified copies first). On an error, a timeout (the chunk client's idle timeout) or Corrupt
+ *   the read fails over to the next replica; a read cut short resumes at the byte already
+ *   received. Corrupt replicas are reported with fs.bad. When every replica failed once, the
+ *   chunk's locations and token are fetched again and each replica is tried once more.
+ * - Chunk servers verify every segment before sending it (storage/chunk-store.ts); a chunk read
+ *   whole is also checked here end to end against the CRC-32C the file was committed with, and
+ *   no byte of a chunk is passed on before that check (a failing copy is re-read elsewhere).
+ * - readAhead chunks are fetched in parallel ahead of the consumer, each buffered whole, so
+ *   memory is bounded by readAhead × chunkSize; bytes go out in order, pulled by the consumer
+ *   (backpressure: nothing beyond the read-ahead window is fetched until it is read).
+ * - A range touches only the chunks it overlaps, and only their bytes in the range.
+ * - The file must not change under the reader: a later page with another etag fails with
+ *   PreconditionFailed.
+ */
+import { Readable } from 'node:stream';
+import { crc32c } from '../util/crc32c.js';
+import { CairnError, isCairnError, type ErrorCode } from '../util/errors.js';
 import type { ClientCore } from './cairn-client.js';
 
 export interface OpenRange {
@@ -19,11 +40,252 @@ export interface OpenResult {
   stream: Readable;
 }
 
-export class FileReader {
-  static open(_core: ClientCore, _path: string, _range: OpenRange, _o: { readAhead: number }): Promise<OpenResult> {
-    return Promise.reject(new CairnError('Internal', 'not yet'));
+/** Chunks per fs.open page. */
+export const PAGE_CHUNKS = 1000;
+/** Pages of chunk descriptors kept in memory. */
+const PAGES_CACHED_MAX = 4;
+/** Passes over a chunk's replicas (the second after refreshing its locations). */
+const REPLICA_PASSES = 2;
+
+interface ChunkDesc {
+  id: string;
+  size: number;
+  crc: number;
+  offset: number;
+  replicas: Array<{ id: string; addr: string }>;
+  token: string;
+}
+
+interface OpenPage {
+  size: number;
+  etag: string | null;
+  mtime: number;
+  total: number;
+  chunks: ChunkDesc[];
+}
+
+/** The file's chunk descriptors, fetched page by page (pages aligned to PAGE_CHUNKS). */
+class ChunkList {
+  private readonly pages = new Map<number, ChunkDesc[]>();
+
+  constructor(
+    private readonly core: ClientCore,
+    readonly path: string,
+    readonly head: OpenPage,
+  ) {
+    this.pages.set(0, head.chunks);
   }
-  static lazy(_core: ClientCore, _path: string, _range: OpenRange, _o: { readAhead: number }): Readable {
-    throw new CairnError('Internal', 'not yet');
+
+  get total(): number {
+    return this.head.total;
+  }
+
+  async get(index: number): Promise<ChunkDesc> {
+    const p = Math.floor(index / PAGE_CHUNKS);
+    let page = this.pages.get(p);
+    if (!page) {
+      page = (await this.fetch(p * PAGE_CHUNKS, PAGE_CHUNKS)).chunks;
+      if (this.pages.size >= PAGES_CACHED_MAX) this.pages.delete(this.pages.keys().next().value as number);
+      this.pages.set(p, page);
+    }
+    const d = page[index - p * PAGE_CHUNKS];
+    if (!d) throw new CairnError('Internal', `chunk ${index} of ${this.path} missing from its page`);
+    return d;
+  }
+
+  /** Fresh locations and token for one chunk. */
+  async refresh(index: number): Promise<ChunkDesc> {
+    const d = (await this.fetch(index, 1)).chunks[0];
+    if (!d) throw new CairnError('Internal', `chunk ${index} of ${this.path} missing`);
+    return d;
+  }
+
+  /** Index of the chunk holding byte `offset` (0 ≤ offset < size): a search over pages. */
+  async indexOf(offset: number): Promise<number> {
+    const lastPage = Math.floor((this.total - 1) / PAGE_CHUNKS);
+    const firstSize = (await this.get(0)).size;
+    let lo = 0;
+    let hi = lastPage;
+    // Writers cut uniform chunks, so the first guess is nearly always right; then bisect.
+    let guess = Math.min(lastPage, firstSize > 0 ? Math.floor(Math.floor(offset / firstSize) / PAGE_CHUNKS) : 0);
+    // Bounded: every turn narrows [lo, hi] or returns.
+    while (lo <= hi) {
+      const base = guess * PAGE_CHUNKS;
+      const n = Math.min(PAGE_CHUNKS, this.total - base);
+      const first = await this.get(base);
+      const last = await this.get(base + n - 1);
+      if (offset < first.offset) hi = guess - 1;
+      else if (offset >= last.offset + last.size) lo = guess + 1;
+      else {
+        for (let i = base; i < base + n; i++) {
+          const d = await this.get(i);
+          if (offset >= d.offset && offset < d.offset + d.size) return i;
+        }
+        break;
+      }
+      guess = Math.floor((lo + hi) / 2);
+    }
+    throw new CairnError('Internal', `no chunk of ${this.path} holds byte ${offset}`);
+  }
+
+  private async fetch(first: number, count: number): Promise<OpenPage> {
+    const r = (await this.core.read('fs.open', { path: this.path, first, count })) as OpenPage;
+    if (r.etag !== this.head.etag || r.total !== this.head.total) throw new CairnError('PreconditionFailed', `${this.path} changed while it was being read`);
+    return r;
+  }
+}
+
+interface Plan {
+  list: ChunkList;
+  start: number;
+  end: number;
+  /** Chunk indexes [first, last] overlapping [start, end); first > last when empty. */
+  first: number;
+  last: number;
+}
+
+async function openPlan(core: ClientCore, path: string, range: OpenRange): Promise<Plan> {
+  const head = (await core.read('fs.open', { path, first: 0, count: PAGE_CHUNKS })) as OpenPage;
+  const start = range.start ?? 0;
+  const end = Math.min(range.end ?? head.size, head.size);
+  if (!Number.isSafeInteger(start) || start < 0 || (range.end !== undefined && (!Number.isSafeInteger(range.end) || range.end < 0)))
+    throw new CairnError('InvalidArgument', 'range start and end must be non-negative integers');
+  if (start > head.size || (range.end !== undefined && range.end < start)) throw new CairnError('RangeNotSatisfiable', `range ${start}-${range.end ?? ''} is outside ${path} (${head.size} bytes)`);
+  const list = new ChunkList(core, path, head);
+  if (end <= start) return { list, start, end: start, first: 0, last: -1 };
+  return { list, start, end, first: await list.indexOf(start), last: await list.indexOf(end - 1) };
+}
+
+export class FileReader extends Readable {
+  private readonly core: ClientCore;
+  private readonly path: string;
+  private readonly readAhead: number;
+  private plan: Plan | null = null;
+  private readonly init: () => Promise<Plan>;
+  private readonly queue: Array<Promise<Buffer[]>> = [];
+  private nextIndex = 0;
+  private wanted = false;
+  private pumping = false;
+  private readonly ac = new AbortController();
+
+  private constructor(core: ClientCore, path: string, init: Plan | (() => Promise<Plan>), o: { readAhead: number; signal?: AbortSignal | undefined }) {
+    super({ highWaterMark: 1024 * 1024, ...(o.signal ? { signal: o.signal } : {}) });
+    this.core = core;
+    this.path = path;
+    this.readAhead = o.readAhead;
+    if (typeof init === 'function') this.init = init;
+    else {
+      this.plan = init;
+      this.nextIndex = init.first;
+      this.init = () => Promise.resolve(init);
+    }
+  }
+
+  static async open(core: ClientCore, path: string, range: OpenRange, o: { readAhead: number }): Promise<OpenResult> {
+    range.signal?.throwIfAborted();
+    const plan = await openPlan(core, path, range);
+    const stream = new FileReader(core, path, plan, { readAhead: o.readAhead, signal: range.signal });
+    return { size: plan.list.head.size, etag: plan.list.head.etag, mtime: plan.list.head.mtime, start: plan.start, end: plan.end, stream };
+  }
+
+  static lazy(core: ClientCore, path: string, range: OpenRange, o: { readAhead: number }): Readable {
+    return new FileReader(core, path, () => openPlan(core, path, range), { readAhead: o.readAhead, signal: range.signal });
+  }
+
+  override _read(): void {
+    this.wanted = true;
+    if (!this.pumping) void this.pump();
+  }
+
+  override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
+    this.ac.abort(err ?? new CairnError('Unavailable', 'read stream destroyed'));
+    cb(err);
+  }
+
+  private async pump(): Promise<void> {
+    this.pumping = true;
+    try {
+      if (!this.plan) {
+        this.plan = await this.init();
+        this.nextIndex = this.plan.first;
+      }
+      const plan = this.plan;
+      // Each turn delivers one chunk's piece or ends the stream.
+      while (this.wanted && !this.destroyed) {
+        while (this.queue.length < this.readAhead && this.nextIndex <= plan.last) {
+          const task = this.fetchPiece(plan, this.nextIndex++);
+          task.catch(() => undefined); // awaited in order below; this only silences early failures
+          this.queue.push(task);
+        }
+        const next = this.queue.shift();
+        if (!next) {
+          this.push(null);
+          return;
+        }
+        const bufs = await next;
+        if (this.destroyed) return;
+        this.wanted = false;
+        let more = true;
+        for (const b of bufs) more = this.push(b);
+        if (more) this.wanted = true;
+      }
+    } catch (e) {
+      this.destroy(e as Error);
+    } finally {
+      this.pumping = false;
+    }
+  }
+
+  /** The bytes of chunk `index` inside the plan's range, verified; fails over between replicas. */
+  private async fetchPiece(plan: Plan, index: number): Promise<Buffer[]> {
+    let d = await plan.list.get(index);
+    const from = Math.max(plan.start, d.offset) - d.offset;
+    const to = Math.min(plan.end, d.offset + d.size) - d.offset;
+    const whole = from === 0 && to === d.size;
+    const signal = this.ac.signal;
+    let bufs: Buffer[] = [];
+    let got = 0;
+    let crc = 0;
+    const sources = new Set<string>();
+    let lastErr: unknown = null;
+    for (let pass = 0; pass < REPLICA_PASSES; pass++) {
+      if (pass > 0) d = await plan.list.refresh(index);
+      for (const rep of d.replicas) {
+        signal.throwIfAborted();
+        try {
+          const range = whole && got === 0 ? undefined : { start: from + got, end: to };
+          const r = await this.core.chunks.getChunk(rep.addr, d.id, d.token, { ...(range ? { range } : {}), signal });
+          sources.add(rep.id);
+          for await (const b of r.stream as AsyncIterable<Buffer>) {
+            bufs.push(b);
+            got += b.length;
+            if (whole) crc = crc32c(b, crc);
+          }
+          if (got !== to - from) throw new CairnError('ProtocolError', `chunk server ${rep.addr} sent ${got} of ${to - from} bytes`);
+          if (whole && crc !== d.crc) throw new CairnError('Corrupt', `chunk ${d.id} from ${[...sources].join('+')} fails the CRC-32C it was committed with`);
+          return bufs;
+        } catch (e) {
+          signal.throwIfAborted();
+          lastErr = e;
+          this.core.logger.debug('chunk read failed; failing over', { chunk: d.id, server: rep.id, err: (e as Error).message });
+          if (isCairnError(e, 'Corrupt')) {
+            // A copy that fails its checksum is reported (when it alone supplied the bytes) and
+            // nothing of this attempt is kept: the chunk is read again from its start.
+            if (sources.size <= 1) this.reportBad(d.id, rep.id);
+            bufs = [];
+            got = 0;
+            crc = 0;
+            sources.clear();
+          }
+        }
+      }
+    }
+    const code: ErrorCode = isCairnError(lastErr) && (lastErr.code === 'Corrupt' || lastErr.code === 'Unauthorized') ? lastErr.code : 'Unavailable';
+    const why = lastErr instanceof Error ? lastErr.message : 'no replica known';
+    throw new CairnError(code, `cannot read chunk ${index} of ${this.path}: every replica failed (last: ${why})`);
+  }
+
+  private reportBad(id: string, server: string): void {
+    this.core.read('fs.bad', { id, server }).catch((e: unknown) => this.core.logger.debug('fs.bad not delivered', { id, server, err: (e as Error).message }));
   }
 }

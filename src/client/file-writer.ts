@@ -1,15 +1,41 @@
-import { Writable } from 'node:stream';
-import { CairnError } from '../util/errors.js';
+/**
+ * The write path: a Writable that cuts its input into chunks, stores each chunk on every one of
+ * its target chunk servers, then commits the file through the metadata leader (one Raft entry),
+ * which makes it visible atomically.
+ *
+ * Contracts:
+ * - Nothing is visible before the commit; an error, destroy() or the signal before the commit
+ *   commits nothing (chunks already stored are garbage the cluster collects).
+ * - A chunk counts only once EVERY target acknowledged it durably. A failed target is replaced
+ *   (fs.retarget, excluding the failed and the holding servers) and the chunk is re-sent to the
+ *   replacements only; the chunk's bytes stay in memory until it is acknowledged.
+ * - Memory is bounded by uploadsInflight × chunkSize: a fixed pool of chunk buffers, one being
+ *   filled and the rest uploading. When all are busy the _write callback waits (backpressure),
+ *   so memory does not grow with the file size; unknown lengths (stdin) need nothing special.
+ * - etag = hex(SHA-256(size, chunk ids))[0:32]: every commit has fresh random chunk ids, so the
+ *   etag is unique per commit and strong (same etag ⇒ same bytes).
+ * - 'finish' and `done` come after the commit; `done` rejects with the stream's error.
+ *
+ * Pipeline vs fan-out (bench/put-strategy.ts, 3 chunk servers as processes on this 2-core host):
+ * see PUT_STRATEGY below for the measured figures and the choice.
+ */
+import { createHash } from 'node:crypto';
+import { Readable, Writable } from 'node:stream';
+import type { ChunkPutOutcome, ChunkTarget, ChunkTargetResult } from '../chunk/chunk-client.js';
+import { crc32c } from '../util/crc32c.js';
+import { CairnError, isCairnError } from '../util/errors.js';
 import type { ClientCore } from './cairn-client.js';
 
 export interface WriteOptions {
-  /** Replace an existing file atomically. @default false (AlreadyExists) */
+  /** Replace an existing file atomically. @default false (AlreadyExists at commit) */
   overwrite?: boolean;
-  /** Chunk size of this file. @default the client's, else the cluster's */
+  /** Chunk size of this file. @default the client's option, else the cluster's */
   chunkSize?: number;
   signal?: AbortSignal;
-  /** Called with the total bytes durably stored so far (chunks acknowledged by every replica). */
+  /** Called with the total bytes stored so far (chunks acknowledged by every replica). */
   onProgress?(bytes: number): void;
+  /** How a chunk reaches its replicas (benchmarks compare them). @default PUT_STRATEGY */
+  strategy?: PutStrategy;
 }
 
 export interface PutResult {
@@ -18,11 +44,288 @@ export interface PutResult {
   etag: string;
 }
 
+export type PutStrategy = 'pipeline' | 'fanout';
+
+/**
+ * Measured with bench/put-strategy.ts (see bench/RESULTS.md): the pipeline moves each byte out
+ * of the client once and lets every server forward while it writes, so the client's CPU and
+ * socket are not the bottleneck; fan-out sends every byte R times from the client process.
+ */
+export const PUT_STRATEGY: PutStrategy = 'pipeline';
+
+/** Placements asked for per fs.alloc (its limit is 64). */
+const ALLOC_BATCH_MAX = 64;
+/** Target replacements tried per chunk before the write fails. */
+const RETARGETS_MAX = 5;
+/** Slice size when streaming a buffered chunk to a server. */
+const SEND_SLICE_BYTES = 1024 * 1024;
+
+interface Placement {
+  id: string;
+  targets: Array<{ id: string; addr: string; token: string }>;
+}
+
+interface Fill {
+  buf: Buffer;
+  len: number;
+  crc: number;
+}
+
 export class FileWriter extends Writable {
   readonly done: Promise<PutResult>;
-  constructor(_core: ClientCore, _path: string, _opts: WriteOptions, _limits: { uploadsInflight: number }) {
-    super();
-    this.done = Promise.reject(new CairnError('Internal', 'not yet'));
-    this.done.catch(() => undefined);
+  private resolveDone!: (r: PutResult) => void;
+  private rejectDone!: (e: Error) => void;
+  private readonly core: ClientCore;
+  private readonly path: string;
+  private readonly opts: WriteOptions;
+  private readonly uploadsInflight: number;
+  private readonly strategy: PutStrategy;
+  private chunkSize: number | null;
+  /** Free chunk buffers; at most uploadsInflight are ever made. */
+  private readonly pool: Buffer[] = [];
+  private buffersMade = 0;
+  private readonly bufferWaiters: Array<() => void> = [];
+  private cur: Fill | null = null;
+  private readonly uploads = new Set<Promise<void>>();
+  /** [id, size, crc] by chunk index. */
+  private readonly parts: Array<[string, number, number]> = [];
+  private nextIndex = 0;
+  private total = 0;
+  private stored = 0;
+  private failure: Error | null = null;
+  private readonly ac = new AbortController();
+  private readonly placements: Placement[] = [];
+  private allocating: Promise<void> | null = null;
+  private settled = false;
+
+  constructor(core: ClientCore, path: string, opts: WriteOptions, limits: { uploadsInflight: number }) {
+    super(opts.signal ? { signal: opts.signal } : {});
+    this.core = core;
+    this.path = path;
+    this.opts = opts;
+    this.uploadsInflight = limits.uploadsInflight;
+    this.strategy = opts.strategy ?? PUT_STRATEGY;
+    this.chunkSize = opts.chunkSize ?? core.clusterChunkSize;
+    this.done = new Promise<PutResult>((resolve, reject) => {
+      this.resolveDone = resolve;
+      this.rejectDone = reject;
+    });
+    this.done.catch(() => undefined); // the stream's 'error' reports it too
   }
+
+  override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
+    this.append(chunk).then(
+      () => cb(),
+      (e: unknown) => cb(e as Error),
+    );
+  }
+
+  override _final(cb: (err?: Error | null) => void): void {
+    this.finish().then(
+      (r) => {
+        this.settled = true;
+        this.resolveDone(r);
+        cb();
+      },
+      (e: unknown) => cb(e as Error),
+    );
+  }
+
+  override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
+    this.failure ??= err ?? new CairnError('Unavailable', `write of ${this.path} aborted before commit`);
+    this.ac.abort(this.failure);
+    this.wakeBufferWaiters();
+    if (!this.settled) {
+      this.settled = true;
+      this.rejectDone(this.failure);
+    }
+    cb(err);
+  }
+
+  private async append(data: Buffer): Promise<void> {
+    const size = await this.knownChunkSize();
+    let off = 0;
+    // Each turn copies into the current chunk buffer, at least one byte, or waits for a buffer.
+    while (off < data.length) {
+      this.throwIfFailed();
+      if (this.cur === null) {
+        this.cur = { buf: await this.takeBuffer(size), len: 0, crc: 0 };
+        continue;
+      }
+      const cur = this.cur;
+      const n = Math.min(data.length - off, size - cur.len);
+      const piece = data.subarray(off, off + n);
+      piece.copy(cur.buf, cur.len);
+      cur.crc = crc32c(piece, cur.crc);
+      cur.len += n;
+      off += n;
+      this.total += n;
+      if (cur.len === size) {
+        this.cur = null;
+        this.dispatch(cur);
+      }
+    }
+  }
+
+  private async finish(): Promise<PutResult> {
+    if (this.cur !== null && this.cur.len > 0) {
+      const cur = this.cur;
+      this.cur = null;
+      this.dispatch(cur);
+    }
+    // Bounded: no new uploads start once _final runs.
+    while (this.uploads.size > 0) await Promise.all([...this.uploads]);
+    this.throwIfFailed();
+    const chunks = this.parts;
+    if (chunks.length !== this.nextIndex) throw new CairnError('Internal', 'a chunk is missing at commit');
+    const etag = etagOf(this.total, chunks.map((c) => c[0]));
+    const r = (await this.core.write('fs.commit', { path: this.path, size: this.total, etag, chunks, overwrite: this.opts.overwrite ?? false, parents: true })) as PutResult;
+    return { path: r.path ?? this.path, size: this.total, etag };
+  }
+
+  private throwIfFailed(): void {
+    if (this.failure) throw this.failure;
+  }
+
+  private async knownChunkSize(): Promise<number> {
+    if (this.chunkSize === null) {
+      await this.refillPlacements();
+      this.chunkSize = this.opts.chunkSize ?? this.core.clusterChunkSize;
+      if (this.chunkSize === null) throw new CairnError('ProtocolError', 'fs.alloc did not say the chunk size');
+    }
+    return this.chunkSize;
+  }
+
+  private async takeBuffer(size: number): Promise<Buffer> {
+    // Each turn either returns a buffer or waits for an upload to return one (or to fail).
+    for (;;) {
+      this.throwIfFailed();
+      const b = this.pool.pop();
+      if (b) return b;
+      if (this.buffersMade < this.uploadsInflight) {
+        this.buffersMade++;
+        return Buffer.allocUnsafeSlow(size);
+      }
+      await new Promise<void>((resolve) => this.bufferWaiters.push(resolve));
+    }
+  }
+
+  private wakeBufferWaiters(): void {
+    for (const w of this.bufferWaiters.splice(0)) w();
+  }
+
+  private dispatch(fill: Fill): void {
+    const index = this.nextIndex++;
+    const p: Promise<void> = this.upload(index, fill)
+      .catch((e: unknown) => {
+        this.failure ??= e as Error;
+        this.ac.abort(this.failure);
+      })
+      .finally(() => {
+        this.uploads.delete(p);
+        this.pool.push(fill.buf);
+        this.wakeBufferWaiters();
+      });
+    this.uploads.add(p);
+  }
+
+  private async upload(index: number, fill: Fill): Promise<void> {
+    const placement = await this.nextPlacement();
+    const bytes = fill.buf.subarray(0, fill.len);
+    const replicas = placement.targets.length;
+    const held = new Set<string>();
+    const excluded = new Set<string>();
+    let targets = placement.targets;
+    let lastError = 'no target';
+    // Bounded: RETARGETS_MAX + 1 sends; each either completes the set or excludes a server.
+    for (let attempt = 0; ; attempt++) {
+      this.ac.signal.throwIfAborted();
+      const outcome = await this.send(placement.id, targets, bytes, fill.crc);
+      this.ac.signal.throwIfAborted();
+      const byAddr = new Map(targets.map((t) => [t.addr, t.id]));
+      for (const f of failedTargets(outcome, this.strategy)) {
+        const id = byAddr.get(f.addr);
+        if (id !== undefined) excluded.add(id);
+        lastError = `${f.addr}: ${f.error?.code ?? 'Unavailable'} ${f.error?.message ?? ''}`.trim();
+      }
+      for (const r of outcome.results) {
+        const id = byAddr.get(r.addr);
+        if (r.ok && id !== undefined) held.add(id);
+      }
+      if (held.size >= replicas) break;
+      if (attempt >= RETARGETS_MAX) throw new CairnError('Unavailable', `chunk ${index} of ${this.path} reached ${held.size} of ${replicas} replicas after ${attempt + 1} attempts (last: ${lastError})`);
+      this.core.logger.debug('chunk target failed; retargeting', { chunk: placement.id, excluded: [...excluded], held: [...held], lastError });
+      let r: { targets: Placement['targets'] };
+      try {
+        r = (await this.core.read('fs.retarget', { id: placement.id, exclude: [...excluded, ...held] })) as { targets: Placement['targets'] };
+      } catch (e) {
+        if (isCairnError(e, 'NoSpace')) throw new CairnError('Unavailable', `chunk ${index} of ${this.path}: no replacement for failed targets (last: ${lastError})`);
+        throw e;
+      }
+      targets = r.targets.filter((t) => !held.has(t.id)).slice(0, replicas - held.size);
+      if (targets.length === 0) throw new CairnError('Unavailable', `chunk ${index} of ${this.path}: no replacement for failed targets (last: ${lastError})`);
+    }
+    this.parts[index] = [placement.id, fill.len, fill.crc];
+    this.stored += fill.len;
+    this.opts.onProgress?.(this.stored);
+  }
+
+  /** One attempt to store `bytes` on `targets`. Target failures are outcomes, not exceptions. */
+  private async send(id: string, targets: readonly ChunkTarget[], bytes: Buffer, crc: number): Promise<ChunkPutOutcome> {
+    const opts = { size: bytes.length, crc32c: crc, signal: this.ac.signal };
+    if (this.strategy === 'pipeline') return this.core.chunks.putChunk(id, targets, sliced(bytes), opts);
+    const outs = await Promise.all(targets.map((t) => this.core.chunks.putChunk(id, [t], sliced(bytes), opts)));
+    const results = outs.map((o) => o.results[0]!);
+    return { ok: results.every((r) => r.ok), results };
+  }
+
+  private async nextPlacement(): Promise<Placement> {
+    // Each turn takes a placement or fetches a batch (each fetch adds ≥ 1 or throws).
+    for (;;) {
+      const p = this.placements.shift();
+      if (p) return p;
+      await this.refillPlacements();
+    }
+  }
+
+  private refillPlacements(): Promise<void> {
+    this.allocating ??= (async () => {
+      try {
+        const count = Math.min(ALLOC_BATCH_MAX, this.uploadsInflight * 2);
+        const r = (await this.core.read('fs.alloc', { count })) as { chunkSize: number; chunks: Placement[] };
+        if (!Array.isArray(r.chunks) || r.chunks.length === 0) throw new CairnError('ProtocolError', 'fs.alloc returned no chunks');
+        this.core.clusterChunkSize = r.chunkSize;
+        this.placements.push(...r.chunks);
+      } finally {
+        this.allocating = null;
+      }
+    })();
+    return this.allocating;
+  }
+}
+
+/**
+ * The servers to replace. Fan-out: every failed target. Pipeline: the first failed server only;
+ * the ones after it were never reached or failed because of it (HDFS blames the first bad node).
+ */
+function failedTargets(outcome: ChunkPutOutcome, strategy: PutStrategy): ChunkTargetResult[] {
+  const failed = outcome.results.filter((r) => !r.ok);
+  return strategy === 'pipeline' ? failed.slice(0, 1) : failed;
+}
+
+function sliced(bytes: Buffer): Readable {
+  function* gen(): Generator<Buffer> {
+    for (let off = 0; off < bytes.length; off += SEND_SLICE_BYTES) yield bytes.subarray(off, off + SEND_SLICE_BYTES);
+  }
+  return Readable.from(gen(), { objectMode: false });
+}
+
+/** hex(SHA-256(size as u64 BE ‖ chunk ids as bytes))[0:32]. */
+export function etagOf(size: number, ids: readonly string[]): string {
+  const h = createHash('sha256');
+  const head = Buffer.alloc(8);
+  head.writeBigUInt64BE(BigInt(size));
+  h.update(head);
+  for (const id of ids) h.update(Buffer.from(id, 'hex'));
+  return h.digest('hex').slice(0, 32);
 }
