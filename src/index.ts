@@ -8,6 +8,7 @@ export { CairnClient, CHUNK_SIZE_MAX, FileWriter, parseMetaAddrs, resolveClientC
 export type {
   CairnClientOptions,
   ClientConfig,
+  ClientCounters,
   ClusterStatus,
   EntryType,
   ListEntry,

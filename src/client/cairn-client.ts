@@ -84,8 +84,21 @@ export interface ClusterStatus {
   chunks: { total: number; underReplicated: number; lost: number };
 }
 
+/** What the client did, for tests, metrics and progress (monotonic counts). */
+export interface ClientCounters {
+  /** Chunks stored on every replica. */
+  chunksWritten: number;
+  /** Times a failed write target was replaced (fs.retarget). */
+  retargets: number;
+  /** Chunk reads that moved on to another replica (error, timeout, cut short or corrupt). */
+  readFailovers: number;
+  /** Replicas reported corrupt to the leader (fs.bad). */
+  badReplicasReported: number;
+}
+
 /** Everything the writer and reader share. */
 export interface ClientCore {
+  counters: ClientCounters;
   meta: MetaSession;
   chunks: ChunkClient;
   ids: RequestIds;
@@ -103,6 +116,7 @@ export const CHUNK_SIZE_MAX = 256 * 1024 * 1024;
 
 export class CairnClient {
   readonly clientId: string;
+  readonly counters: ClientCounters = { chunksWritten: 0, retargets: 0, readFailovers: 0, badReplicasReported: 0 };
   private readonly core: ClientCore;
   private readonly chunkSize: number | undefined;
   private readonly uploadsInflight: number;
@@ -131,6 +145,7 @@ export class CairnClient {
     const chunks = new ChunkClient({ logger }, { idleTimeoutMs: options.chunkIdleTimeoutMs ?? 30_000 });
     const ids = new RequestIds(this.clientId);
     this.core = {
+      counters: this.counters,
       meta,
       chunks,
       ids,

@@ -267,6 +267,7 @@ export class FileReader extends Readable {
         } catch (e) {
           signal.throwIfAborted();
           lastErr = e;
+          this.core.counters.readFailovers++;
           this.core.logger.debug('chunk read failed; failing over', { chunk: d.id, server: rep.id, err: (e as Error).message });
           if (isCairnError(e, 'Corrupt')) {
             // A copy that fails its checksum is reported (when it alone supplied the bytes) and
@@ -286,6 +287,7 @@ export class FileReader extends Readable {
   }
 
   private reportBad(id: string, server: string): void {
+    this.core.counters.badReplicasReported++;
     this.core.read('fs.bad', { id, server }).catch((e: unknown) => this.core.logger.debug('fs.bad not delivered', { id, server, err: (e as Error).message }));
   }
 }

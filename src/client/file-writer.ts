@@ -254,6 +254,7 @@ export class FileWriter extends Writable {
       }
       if (held.size >= replicas) break;
       if (attempt >= RETARGETS_MAX) throw new CairnError('Unavailable', `chunk ${index} of ${this.path} reached ${held.size} of ${replicas} replicas after ${attempt + 1} attempts (last: ${lastError})`);
+      this.core.counters.retargets++;
       this.core.logger.debug('chunk target failed; retargeting', { chunk: placement.id, excluded: [...excluded], held: [...held], lastError });
       let r: { targets: Placement['targets'] };
       try {
@@ -267,6 +268,7 @@ export class FileWriter extends Writable {
     }
     this.parts[index] = [placement.id, fill.len, fill.crc];
     this.stored += fill.len;
+    this.core.counters.chunksWritten++;
     this.opts.onProgress?.(this.stored);
   }
 

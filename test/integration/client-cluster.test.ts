@@ -68,6 +68,26 @@ describe('client library with real processes', () => {
     client = new CairnClient(resolveClientConfig({ meta: cluster.metaAddrs.join(','), token: cluster.token, env: {} }), { chunkIdleTimeoutMs: 5000, callTimeoutMs: 3000 });
   }, 60_000);
 
+  /** The raw fs.open answer (which replica a reader tries first). */
+  async function openRaw(path: string): Promise<{ chunks: Array<{ id: string; replicas: Array<{ id: string }> }> }> {
+    const s = cluster.session();
+    try {
+      return (await s.call('fs.open', { path }, { idempotent: true })) as { chunks: Array<{ id: string; replicas: Array<{ id: string }> }> };
+    } finally {
+      s.close();
+    }
+  }
+
+  /** Wait until the leader knows all 3 replicas of every chunk (chunk reports are asynchronous). */
+  async function waitReplicated(path: string): Promise<void> {
+    for (let i = 0; i < 100; i++) {
+      const st = await client.stat(path);
+      if (st.chunks.every((c) => c.replicas.length === 3)) return;
+      await sleep(50);
+    }
+    throw new Error(`${path} not fully reported`);
+  }
+
   afterAll(async () => {
     client?.close();
     await cluster?.stop(5000);
@@ -195,8 +215,8 @@ describe('client library with real processes', () => {
     await sleep(50);
     ws.destroy(new Error('changed my mind'));
     await expect(ws.done).rejects.toThrow('changed my mind');
-    expect(errors.map((x) => x.message)).toEqual(['changed my mind']);
     await sleep(200);
+    expect(errors.map((x) => x.message)).toEqual(['changed my mind']);
     expect(isCairnError(await rejection(client.stat('/abort/g')), 'NotFound')).toBe(true);
   });
 
@@ -231,15 +251,15 @@ describe('client library with real processes', () => {
     // Buffers: 3 upload chunks + 3 read-ahead chunks of 4 MiB, plus sockets and GC slack.
     // Growth with the file size would show as hundreds of MiB.
     const grownMiB = (peak - base) / 2 ** 20;
+    console.log(`300 MB put+get: RSS grew ${grownMiB.toFixed(1)} MiB (base ${(base / 2 ** 20).toFixed(0)} MiB)`);
     expect(grownMiB).toBeLessThan(150);
   }, 120_000);
 
   it('a replica file corrupted on disk is detected, reported and skipped', async () => {
     const data = bytesOf(3 * CHUNK, 12);
     await client.put('/corrupt/f', Readable.from([data]));
-    const o = (await (client as unknown as { core: { read(m: string, b: unknown): Promise<unknown> } }).core.read('fs.open', { path: '/corrupt/f' })) as {
-      chunks: Array<{ id: string; replicas: Array<{ id: string }> }>;
-    };
+    await waitReplicated('/corrupt/f');
+    const o = await openRaw('/corrupt/f');
     const victim = o.chunks[1]!;
     const first = victim.replicas[0]!.id;
     const file = join(cluster.member(first).dir, 'chunks', victim.id.slice(0, 2), victim.id);
@@ -249,33 +269,59 @@ describe('client library with real processes', () => {
     one[0] = one[0]! ^ 0xff;
     writeSync(fd, one, 0, 1, 100);
     closeSync(fd);
+    const reported = client.counters.badReplicasReported;
     expect((await readAll(client.createReadStream('/corrupt/f'))).equals(data)).toBe(true);
+    expect(client.counters.badReplicasReported).toBe(reported + 1);
     // The leader dropped the bad copy from the chunk's locations.
     const st = await client.stat('/corrupt/f');
     expect(st.chunks[1]!.replicas).not.toContain(first);
-    expect(st.chunks[0]!.replicas.length).toBe(3);
+  });
+
+  it('a hung chunk server (SIGSTOP) is skipped after the idle timeout', async () => {
+    const data = bytesOf(2 * CHUNK, 15);
+    await client.put('/hung/f', Readable.from([data]));
+    await waitReplicated('/hung/f');
+    const first = (await openRaw('/hung/f')).chunks[0]!.replicas[0]!.id;
+    const pid = cluster.member(first).proc.pid!;
+    const quick = new CairnClient({ metaAddrs: cluster.metaAddrs, token: cluster.token }, { chunkIdleTimeoutMs: 800 });
+    process.kill(pid, 'SIGSTOP');
+    try {
+      expect((await readAll(quick.createReadStream('/hung/f'))).equals(data)).toBe(true);
+      expect(quick.counters.readFailovers).toBeGreaterThanOrEqual(1);
+    } finally {
+      process.kill(pid, 'SIGCONT');
+      quick.close();
+    }
   });
 
   it('a chunk server killed with SIGKILL mid-put: the put succeeds via retarget (never half-visible); reads fail over', async () => {
     const before = bytesOf(6 * CHUNK + 5, 13);
     await client.put('/kill/before', Readable.from([before]));
+    await waitReplicated('/kill/before');
+    // The victim is the first replica the reader will try for chunk 0 of /kill/before.
+    const victimId = (await openRaw('/kill/before')).chunks[0]!.replicas[0]!.id;
+    const victim = cluster.member(victimId);
     const data = bytesOf(24 * CHUNK + 1, 14);
-    const victim = cluster.member('c4');
+    const retargets = client.counters.retargets;
     let sawMissing = false;
     const r = await client.put('/kill/during', pieces(data, CHUNK / 2, async (i) => {
       if (i === 10) {
-        victim.proc.kill('SIGKILL');
+        await victim.proc.kill('SIGKILL');
         // Not visible while the put is still going.
         sawMissing = isCairnError(await rejection(client.stat('/kill/during')), 'NotFound');
       }
     }));
     expect(sawMissing).toBe(true);
     expect(r.size).toBe(data.length);
+    // 3 of 4 servers hold each chunk: ~19 chunks after the kill all avoiding the victim is ~1e-11.
+    expect(client.counters.retargets).toBeGreaterThan(retargets);
     const st = await client.stat('/kill/during');
     expect(st.size).toBe(data.length);
     expect((await readAll(client.createReadStream('/kill/during'))).equals(data)).toBe(true);
-    // Written before the kill, c4 holds ~3/4 of these chunks; the leader may still list it.
+    // Written before the kill: the leader still lists the victim (dead-after 30 s) first for chunk 0.
+    const failovers = client.counters.readFailovers;
     expect((await readAll(client.createReadStream('/kill/before'))).equals(before)).toBe(true);
+    expect(client.counters.readFailovers).toBeGreaterThan(failovers);
     const o = await client.open('/kill/before', { start: CHUNK + 10, end: 4 * CHUNK });
     expect((await readAll(o.stream)).equals(before.subarray(CHUNK + 10, 4 * CHUNK))).toBe(true);
   });
