@@ -7,14 +7,13 @@
 import { Command } from 'commander';
 import { CairnError } from '../src/util/errors.js';
 import { commanderErrorLine, fail, installProcessGuards } from './cli-errors.js';
-import { registerChunkCommand } from './chunk-command.js';
-import { registerDevCommand } from './dev-command.js';
-import { registerMetaCommand } from './meta-command.js';
 import { registerNamespaceCommands } from './namespace-commands.js';
 import { registerStatusCommand } from './status-command.js';
 import { registerTransferCommands } from './transfer-commands.js';
 
 installProcessGuards();
+
+const CLIENT_COMMANDS = new Set(['put', 'get', 'cat', 'ls', 'stat', 'rm', 'mkdir', 'mv', 'status']);
 
 const program = new Command();
 program
@@ -35,9 +34,14 @@ async function done(): Promise<never> {
 registerTransferCommands(program, done);
 registerNamespaceCommands(program, done);
 registerStatusCommand(program, done);
-registerMetaCommand(program, fail);
-registerChunkCommand(program, fail);
-registerDevCommand(program, fail);
+// Server commands pull in LMDB, pino and the servers (~120 ms of start-up): loaded only when
+// the command line is not a client command (a server command, help, or something unknown).
+if (!CLIENT_COMMANDS.has(process.argv[2] ?? '')) {
+  const [meta, chunk, dev] = await Promise.all([import('./meta-command.js'), import('./chunk-command.js'), import('./dev-command.js')]);
+  meta.registerMetaCommand(program, fail);
+  chunk.registerChunkCommand(program, fail);
+  dev.registerDevCommand(program, fail);
+}
 
 try {
   if (process.argv.length <= 2) throw new CairnError('InvalidArgument', 'no command given (`cairn --help` lists the commands)');

@@ -68,7 +68,7 @@ async function statCommand(client: CairnClient, path: string, json: boolean): Pr
   let text = lines.join('\n') + '\n';
   if (chunks.length > 0) {
     const rows = [['#', 'ID', 'SIZE', 'REPLICAS'], ...chunks.map((c, i) => [String(i), c.id, String(c.size), c.replicas.join(',') || '(none)'])];
-    text += table(rows, new Set([0, 2])).replace(/^/gm, '  ');
+    text += table(rows, new Set([0, 2])).replace(/^(?=.)/gm, '  ');
   }
   await out(text);
 }

@@ -3,7 +3,7 @@
  * scripts and pipes get silence (CONTRACT.md). A stream of unknown length (stdin) shows bytes
  * and rate without a bar. Updates are cheap: cli-progress redraws at most `fps` times a second.
  */
-import { SingleBar } from 'cli-progress';
+import type { SingleBar } from 'cli-progress';
 import { formatBytes } from './format.js';
 
 const FPS = 8;
@@ -14,12 +14,12 @@ export class Progress {
   private readonly total: number | null;
   private stopped = false;
 
-  private constructor(label: string, total: number | null) {
+  private constructor(Bar: typeof SingleBar, label: string, total: number | null) {
     this.total = total;
     const format = total === null
       ? `${label} {done} | {speed}`
       : `${label} [{bar}] {percentage}% | {done}/{totalText} | {speed} | ETA {eta_formatted}`;
-    this.bar = new SingleBar({
+    this.bar = new Bar({
       format,
       stream: process.stderr,
       fps: FPS,
@@ -31,9 +31,11 @@ export class Progress {
     this.bar.start(total ?? 1, 0, { done: formatBytes(0), totalText: formatBytes(total ?? 0), speed: '-' });
   }
 
-  /** A bar on stderr when it is a terminal, otherwise null (callers skip all progress work). */
-  static forTerminal(label: string, total: number | null): Progress | null {
-    return process.stderr.isTTY ? new Progress(label, total) : null;
+  /** A bar on stderr when it is a terminal, otherwise null (callers skip all progress work; cli-progress is not even loaded). */
+  static async forTerminal(label: string, total: number | null): Promise<Progress | null> {
+    if (!process.stderr.isTTY) return null;
+    const { SingleBar: Bar } = await import('cli-progress');
+    return new Progress(Bar, label, total);
   }
 
   update(bytes: number): void {

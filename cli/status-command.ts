@@ -25,7 +25,7 @@ export function contractStatus(s: StatusJson): StatusJson {
 }
 
 export function formatStatus(s: StatusJson): string {
-  const indent = (t: string): string => t.replace(/^/gm, '  ');
+  const indent = (t: string): string => t.replace(/^(?=.)/gm, '  ');
   let text = `Metadata servers (leader: ${s.leader ?? 'none'})\n`;
   text += indent(table([['ID', 'ADDRESS', 'ROLE'], ...s.meta.map((m) => [m.id, m.addr ?? '-', m.role])]));
   text += `Chunk servers (${s.chunkServers.filter((c) => c.state === 'alive').length} of ${s.chunkServers.length} alive)\n`;

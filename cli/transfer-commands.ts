@@ -75,7 +75,7 @@ export async function putCommand(client: CairnClient, src: string, dstTyped: str
   if (existing && !o.force) throw new CairnError('AlreadyExists', `${dst} already exists (use -f to replace it)`);
 
   const source: Readable = src === '-' ? process.stdin : createReadStream(src, { highWaterMark: 1024 * 1024 });
-  const progress = Progress.forTerminal(`put ${dst}`, total);
+  const progress = await Progress.forTerminal(`put ${dst}`, total);
   const stopProgress = progress ? onFailureCleanup(() => progress.stop()) : null;
   const sink = client.createWriteStream(dst, {
     overwrite: o.force,
@@ -105,7 +105,7 @@ export async function getCommand(client: CairnClient, srcTyped: string, dst: str
   const tmp = join(dirname(target), `.${basename(target)}.cairn-${process.pid}.part`);
   const removeTmp = (): void => rmSync(tmp, { force: true });
   const unregister = onFailureCleanup(removeTmp);
-  const progress = Progress.forTerminal(`get ${src}`, file.size);
+  const progress = await Progress.forTerminal(`get ${src}`, file.size);
   const stopProgress = progress ? onFailureCleanup(() => progress.stop()) : null;
   try {
     const sink = createWriteStream(tmp, { flags: 'wx', highWaterMark: 1024 * 1024 });
@@ -126,7 +126,7 @@ export async function getCommand(client: CairnClient, srcTyped: string, dst: str
 /** The file's bytes to stdout (stdout is never ended: it is the process's). */
 export async function catCommand(client: CairnClient, path: string, withProgress = false): Promise<void> {
   const file = await client.open(path);
-  const progress = withProgress ? Progress.forTerminal(`get ${path}`, file.size) : null;
+  const progress = withProgress ? await Progress.forTerminal(`get ${path}`, file.size) : null;
   const stopProgress = progress ? onFailureCleanup(() => progress.stop()) : null;
   if (progress) await pipeline(file.stream, progressCounter(progress), process.stdout, { end: false });
   else await pipeline(file.stream, process.stdout, { end: false });
