@@ -1,0 +1,117 @@
+/**
+ * `cairn dev` itself, as a real process tree: it starts a cluster under ./.cairn of its working
+ * directory, writes cluster.json (fields as CONTRACT.md) once ready, serves `cairn put`/`get`
+ * run in that directory with no other configuration, stops cleanly on SIGINT (every server
+ * gone, cluster.json removed), and a restart on the same directory still has the file.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sleep, systemClock, systemRng } from '../../src/env/system.js';
+import { findFreePortRange } from '../../src/net/index.js';
+import type { ClusterJson } from '../../src/server/dev-cluster.js';
+import { assertBuilt, CLI_PATH, cliEnv, ok, patternBytes, runCli } from './cli-harness.js';
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+describe('cairn dev', () => {
+  const cwd = mkdtempSync(join(tmpdir(), 'cairn-dev-cli-'));
+  const jsonPath = join(cwd, '.cairn', 'cluster.json');
+  let portBase = 0;
+  let dev: ChildProcess | null = null;
+  let devOut = '';
+
+  function startDev(): ChildProcess {
+    devOut = '';
+    const child = spawn(process.execPath, [CLI_PATH, 'dev', '--port-base', String(portBase), '--chunk-size', '65536', '--dead-after', '3'], {
+      cwd,
+      env: cliEnv(),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    child.stdout!.on('data', (b: Buffer) => (devOut += b.toString()));
+    child.stderr!.on('data', (b: Buffer) => (devOut += b.toString()));
+    return child;
+  }
+
+  async function waitClusterJson(child: ChildProcess): Promise<ClusterJson> {
+    const deadline = systemClock.nowMs() + 60_000;
+    while (systemClock.nowMs() < deadline) {
+      if (existsSync(jsonPath)) return JSON.parse(readFileSync(jsonPath, 'utf8')) as ClusterJson;
+      if (child.exitCode !== null) throw new Error(`cairn dev exited early (${child.exitCode}):\n${devOut}`);
+      await sleep(100);
+    }
+    throw new Error(`no cluster.json within 60 s:\n${devOut}`);
+  }
+
+  function stopDev(child: ChildProcess, signal: NodeJS.Signals): Promise<number | null> {
+    return new Promise((resolve) => {
+      if (child.exitCode !== null) return resolve(child.exitCode);
+      child.once('exit', (code) => resolve(code));
+      child.kill(signal);
+    });
+  }
+
+  beforeAll(async () => {
+    assertBuilt();
+    portBase = await findFreePortRange(1000, (n) => systemRng.int(n));
+  });
+
+  afterAll(async () => {
+    if (dev && dev.exitCode === null) await stopDev(dev, 'SIGKILL');
+    rmSync(cwd, { recursive: true, force: true });
+  }, 30_000);
+
+  it('starts, writes cluster.json, serves put/get, stops on SIGINT, and a restart still has the file', async () => {
+    dev = startDev();
+    const j = await waitClusterJson(dev);
+    // cluster.json as CONTRACT.md describes it.
+    expect(Object.keys(j).sort()).toEqual(['chunks', 'gateway', 'meta', 'metaAddrs', 'token']);
+    expect(j.meta).toHaveLength(3);
+    expect(j.chunks).toHaveLength(4);
+    expect(j.metaAddrs).toBe(j.meta.map((m) => m.addr).join(','));
+    expect(typeof j.token).toBe('string');
+    const pids: number[] = [];
+    for (const s of [...j.meta, ...j.chunks]) {
+      expect(Object.keys(s).sort()).toEqual(['addr', 'argv', 'dir', 'id', 'pid']);
+      const port = Number(s.addr.split(':')[1]);
+      expect(port).toBeGreaterThanOrEqual(portBase);
+      expect(port).toBeLessThanOrEqual(portBase + 999);
+      expect(s.argv[0]).toBe(process.execPath);
+      for (const v of [s.id, s.addr, s.dir]) expect(s.argv).toContain(v);
+      expect(statSync(s.dir).isDirectory()).toBe(true);
+      expect(alive(s.pid!)).toBe(true);
+      pids.push(s.pid!);
+    }
+    expect(devOut).toContain('ready');
+
+    // Commands run in the same directory find the cluster through ./.cairn/cluster.json.
+    const data = patternBytes(3 * 65536 + 5, 42);
+    ok(await runCli(['put', '-', '/dev/kept.bin'], { cwd, input: data }));
+    expect(ok(await runCli(['get', '/dev/kept.bin', '-'], { cwd })).stdout.equals(data)).toBe(true);
+    const st = JSON.parse(ok(await runCli(['status', '--json'], { cwd })).stdout.toString()) as { chunkServers: unknown[] };
+    expect(st.chunkServers).toHaveLength(4);
+
+    // SIGINT: a clean stop, every server gone, cluster.json removed.
+    expect(await stopDev(dev, 'SIGINT')).toBe(0);
+    expect(existsSync(jsonPath)).toBe(false);
+    expect(pids.filter(alive)).toEqual([]);
+
+    // A restart on the same directory brings the file back.
+    dev = startDev();
+    const j2 = await waitClusterJson(dev);
+    expect(j2.token).toBe(j.token);
+    expect(ok(await runCli(['get', '/dev/kept.bin', '-'], { cwd })).stdout.equals(data)).toBe(true);
+    expect(ok(await runCli(['ls', '/dev'], { cwd })).stdout.toString()).toBe('kept.bin\n');
+    expect(await stopDev(dev, 'SIGTERM')).toBe(0);
+    expect(existsSync(jsonPath)).toBe(false);
+  }, 150_000);
+});
