@@ -23,6 +23,7 @@ const LOCAL_CODES: Record<string, ErrorCode> = {
   ENOTEMPTY: 'NotEmpty',
   ENOSPC: 'NoSpace',
   EDQUOT: 'NoSpace',
+  EFBIG: 'TooLarge',
   EACCES: 'InvalidArgument',
   EPERM: 'InvalidArgument',
   EROFS: 'InvalidArgument',
@@ -90,9 +91,10 @@ function localMessage(err: NodeJS.ErrnoException): string {
     EACCES: 'permission denied',
     EPERM: 'operation not permitted',
     ENOSPC: 'no space left on the local device',
+    EFBIG: 'local file too large',
   };
   const text = what[err.code ?? ''];
-  if (text && err.path) return `${text}: ${err.path}`;
+  if (text) return err.path ? `${text}: ${err.path}` : text;
   return err.message;
 }
 
