@@ -216,7 +216,7 @@ export class CairnClient {
   }
 
   /** Stores `source` at `path` (see createWriteStream). */
-  async put(path: string, source: Readable | AsyncIterable<Uint8Array>, opts: WriteOptions = {}): Promise<PutResult> {
+  async put(path: string, source: Readable | AsyncIterable<Uint8Array> | Iterable<Uint8Array>, opts: WriteOptions = {}): Promise<PutResult> {
     const ws = this.createWriteStream(path, opts);
     try {
       await pipeline(source, ws, ...(opts.signal ? [{ signal: opts.signal }] : []));

@@ -9,7 +9,8 @@ import { createHash } from 'node:crypto';
 import { mkdtempSync, openSync, readSync, rmSync, writeSync, closeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
+import { Readable, Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CairnClient, isCairnError, resolveClientConfig } from '../../src/index.js';
 import { sleep, systemRng } from '../../src/env/system.js';
@@ -166,6 +167,20 @@ describe('client library with real processes', () => {
     ws.write(data.subarray(0, 1000));
     ws.end(data.subarray(1000, 2 * CHUNK));
     expect(await ws.done).toMatchObject({ path: '/gen/ws', size: 2 * CHUNK });
+  });
+
+  it('the README batch job: a file streamed through a transform into a new file', async () => {
+    const text = Buffer.from('hello cairn, line by line\n'.repeat(20_000)); // ~8 chunks
+    await client.put('/logs/2024.txt', Readable.from([text]));
+    const upper = new Transform({
+      transform(chunk: Buffer, _enc, done) {
+        done(null, Buffer.from(chunk.toString('latin1').toUpperCase(), 'latin1'));
+      },
+    });
+    const out = client.createWriteStream('/logs/2024-upper.txt', { overwrite: true });
+    await pipeline(client.createReadStream('/logs/2024.txt'), upper, out);
+    expect(await out.done).toMatchObject({ path: '/logs/2024-upper.txt', size: text.length });
+    expect((await readAll(client.createReadStream('/logs/2024-upper.txt'))).toString()).toBe(text.toString().toUpperCase());
   });
 
   it('namespace calls: mkdir, list/ls paging, mv, rm, typed errors', async () => {
