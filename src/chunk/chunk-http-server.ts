@@ -134,6 +134,9 @@ export class ChunkHttpServer {
       },
       (req, res) => this.handle(req, res),
     );
+    // `Expect: 100-continue` (curl sends it for bodies over 1 MiB): the PUT handler answers 100
+    // only after the token and headers passed, so a refused upload costs no body bytes.
+    this.server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => this.handle(req, res));
     this.server.setTimeout(idleTimeoutMs); // no 'timeout' listener: an idle socket is destroyed
     this.server.on('connection', (s: Socket) => {
       this.sockets.add(s);
@@ -235,6 +238,7 @@ export class ChunkHttpServer {
     }
 
     this.uploads++;
+    if (/^100-continue$/i.test(String(req.headers.expect ?? ''))) res.writeContinue();
     // Our upstream waits pipelineTimeoutMs(…, down.length + 1) for us; we may stall reading for
     // as long as our own downstream timeout. Wait a little longer than the upstream: it decides.
     req.setTimeout(pipelineTimeoutMs(this.idleTimeoutMs, this.extensionMs, down.length + 2));

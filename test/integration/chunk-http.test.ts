@@ -243,6 +243,30 @@ describe('chunk HTTP data plane', () => {
     expect(await client.deleteChunk(a, id, tok('delete', id))).toBe(false);
   });
 
+  it('answers Expect: 100-continue only after the token passed', async () => {
+    const id = cid(0x4100);
+    const [host, port] = nodes[0]!.addr.split(':');
+    const attempt = (token: string): Promise<{ continued: boolean; status: number }> =>
+      new Promise((resolve, reject) => {
+        let continued = false;
+        const body = bytes(2 * 1024 * 1024, 41);
+        const req = request({ host, port: Number(port), method: 'PUT', path: `/chunks/${id}`, headers: { expect: '100-continue', 'content-length': String(body.length), 'x-cairn-token': token } });
+        req.on('continue', () => {
+          continued = true;
+          req.end(body);
+        });
+        req.on('response', (res) => {
+          res.resume();
+          res.on('end', () => resolve({ continued, status: res.statusCode ?? 0 }));
+          if (!continued) req.destroy();
+        });
+        req.on('error', (e) => (continued ? reject(e) : undefined));
+        req.flushHeaders();
+      });
+    expect(await attempt(tok('read', id))).toEqual({ continued: false, status: 401 });
+    expect(await attempt(tok('write', id))).toEqual({ continued: true, status: 201 });
+  });
+
   it('refuses ids that could escape the chunk directory', async () => {
     const a = nodes[0]!.addr;
     for (const path of ['/chunks/..%2F..%2Fetc%2Fpasswd', '/chunks/../../etc/passwd', `/chunks/${'A'.repeat(32)}`, '/chunks/', '/chunks/%00', `/chunks/${cid(1)}/x`, '/etc/passwd']) {
