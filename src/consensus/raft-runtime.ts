@@ -7,8 +7,11 @@
  *   2. append entries + hard state in ONE durable write
  *   3. only then send messages ("persist before send": no vote or append is acknowledged
  *      before it is on disk, so kill -9 never loses an acknowledged entry or double-votes)
- *   4. apply committed entries to the state machine exactly once (it stores its applied index
- *      in the same transaction as its changes, so restarts resume where they stopped)
+ *   4. hand committed entries to the apply chain: they are applied to the state machine exactly
+ *      once, in order (it stores its applied index in the same transaction as its changes, so
+ *      restarts resume where they stopped), while the loop goes on persisting and sending the
+ *      next Ready — applying overlaps the next fsync, as etcd's apply goroutine does. At most
+ *      applyLagEntriesMax entries wait in the chain; beyond that the loop waits for it.
  *   5. release linearizable reads whose ReadIndex has been applied
  *   6. advance the core
  *
@@ -154,7 +157,12 @@ export class RaftRuntime {
   /** Abandons a confirmation round that never completes (e.g. the leader lost its quorum). */
   private readRoundTimer: { cancel(): void } | null = null;
 
+  /** Last index applied to the state machine (results delivered, reads released up to here). */
   private applied: number;
+  /** Last index handed to the apply chain (>= applied). */
+  private scheduled: number;
+  /** Applies run one after another on this chain, off the Ready loop. */
+  private applyTail: Promise<void> = Promise.resolve();
   private lastSnapshotIndex: number;
   private leader: NodeId | null = null;
   private role: RaftStatus['role'] = 'follower';
@@ -180,6 +188,7 @@ export class RaftRuntime {
     this.proposeTimeoutMs = init.proposeTimeoutMs ?? 10_000;
     this.readTimeoutMs = init.readTimeoutMs ?? 5000;
     this.applied = c.stateMachine.appliedIndex();
+    this.scheduled = this.applied;
     this.lastSnapshotIndex = c.storage.firstIndex() - 1;
     this.receiver = new SnapshotReceiver({
       logger: this.log,
@@ -248,6 +257,7 @@ export class RaftRuntime {
     for (const s of this.senders.values()) s.abort('server is shutting down');
     this.receiver.close();
     if (this.looping) await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
+    await this.applyTail.catch(() => undefined);
   }
 
   /** A frame from an authenticated peer. Malformed frames are dropped (the transport counts them). */
@@ -492,6 +502,8 @@ export class RaftRuntime {
     // transfer staged (in this order: a crash in between is finished by create()).
     if (rd.snapshot) {
       const snap = rd.snapshot;
+      // Entries handed to the chain before the snapshot finish first (the image supersedes them).
+      await this.applyTail;
       await storage.applySnapshot(snap);
       // Index 0 is the bootstrap membership sent to a joining node: no state machine image.
       if (snap.meta.index > 0) {
@@ -500,6 +512,7 @@ export class RaftRuntime {
         this.receiver.installed();
       }
       this.applied = snap.meta.index;
+      this.scheduled = snap.meta.index;
       this.lastSnapshotIndex = snap.meta.index;
       // Proposals at or below the snapshot index: their outcome is inside the image, unknown to us.
       for (const [idx, p] of this.pending) {
@@ -519,24 +532,15 @@ export class RaftRuntime {
       else transport.send(m.to, encodeRaftMessage(m));
     }
 
-    // 4. Apply.
+    // 4. Apply (on the chain; see the file comment).
     if (rd.committedEntries.length > 0) {
       const entries = rd.committedEntries;
-      assert(entries[0]!.index === this.applied + 1, `apply gap: applied ${this.applied}, next ${entries[0]!.index}`);
-      const results = await stateMachine.apply(entries);
-      for (let i = 0; i < entries.length; i++) {
-        const e = entries[i]!;
-        if (e.type === EntryType.ConfChange) this.onConfChangeApplied(decodeConfChange(e.data));
-        const p = this.pending.get(e.index);
-        if (p) {
-          this.pending.delete(e.index);
-          p.timer.cancel();
-          if (p.term === e.term) p.resolve(results[i]);
-          else p.reject(new CairnError('ProposalDropped', 'proposal was overwritten by a newer leader'));
-        }
-      }
-      this.applied = entries[entries.length - 1]!.index;
-      await this.maybeSnapshot();
+      assert(entries[0]!.index === this.scheduled + 1, `apply gap: scheduled ${this.scheduled}, next ${entries[0]!.index}`);
+      this.scheduled = entries[entries.length - 1]!.index;
+      this.applyTail = this.applyTail.then(() => this.applyEntries(entries));
+      // A failed apply is fatal; the loop surfaces it (kick's error path stops the runtime).
+      if (this.scheduled - this.applied > APPLY_LAG_ENTRIES_MAX) await this.applyTail;
+      else this.applyTail.catch((err: unknown) => this.failFromApply(err));
     }
 
     // 5. Reads.
@@ -550,6 +554,34 @@ export class RaftRuntime {
     }
     this.releaseReads();
     if (rd.readStates.length > 0) this.flushReads();
+  }
+
+  private async applyEntries(entries: Entry[]): Promise<void> {
+    if (this.stopped) return;
+    const results = await this.c.stateMachine.apply(entries);
+    for (let i = 0; i < entries.length; i++) {
+      const e = entries[i]!;
+      if (e.type === EntryType.ConfChange) this.onConfChangeApplied(decodeConfChange(e.data));
+      const p = this.pending.get(e.index);
+      if (p) {
+        this.pending.delete(e.index);
+        p.timer.cancel();
+        if (p.term === e.term) p.resolve(results[i]);
+        else p.reject(new CairnError('ProposalDropped', 'proposal was overwritten by a newer leader'));
+      }
+    }
+    this.applied = entries[entries.length - 1]!.index;
+    this.releaseReads();
+    await this.maybeSnapshot();
+  }
+
+  private failFromApply(err: unknown): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.ticker?.cancel();
+    const e = err instanceof Error ? err : new Error(String(err));
+    this.log.error('applying committed entries failed; stopping', { err: e.message, stack: e.stack });
+    this.fatal?.(e);
   }
 
   private onSoftState(leader: NodeId | null, role: RaftStatus['role']): void {
@@ -676,5 +708,7 @@ function applyAddress(addrs: Map<NodeId, string>, cc: ConfChange): void {
 }
 
 const NO_DATA = new Uint8Array(0);
+/** Committed entries allowed to wait for the state machine before the Ready loop waits too. */
+const APPLY_LAG_ENTRIES_MAX = 8192;
 
 export { encodeConfChange };

@@ -202,6 +202,44 @@ describe('RaftRuntime', () => {
     await rt.stop();
   });
 
+  it('keeps persisting new entries while the state machine is still applying earlier ones, and resolves in order', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let blocked = 0;
+    class SlowMachine extends KvStateMachine {
+      override async apply(entries: Parameters<KvStateMachine['apply']>[0]): Promise<unknown[]> {
+        if (entries.some((e) => e.data.byteLength > 0) && blocked++ === 0) await gate;
+        return super.apply(entries);
+      }
+    }
+    const storage = new MemoryRaftStorage();
+    const kv = new MemoryKvStore();
+    const rt = await RaftRuntime.create(
+      { clock: systemClock, timers: systemTimers, rng: new SeededRng(3), storage, transport: { send: () => true, setPeers: () => undefined }, stateMachine: new SlowMachine(kv), logger: silentLogger },
+      { id: 'a', initialPeers: new Map([['a', 'mem:a']]), tickMs: 10 },
+    );
+    rt.start((err) => {
+      throw err;
+    });
+    const deadline = systemClock.nowMs() + 3000;
+    while (!rt.isLeader() && systemClock.nowMs() < deadline) await sleep(10);
+    const order: number[] = [];
+    const first = rt.propose(encodeKvCommand({ op: 'put', client: 'c', seq: 1, key: 'k', value: enc.encode('1') })).then(() => order.push(1));
+    await sleep(50);
+    const more = [2, 3, 4].map((seq) => rt.propose(encodeKvCommand({ op: 'put', client: 'c', seq, key: 'k', value: enc.encode(String(seq)) })).then(() => order.push(seq)));
+    const appliedBlocked = rt.status().applied;
+    const until = systemClock.nowMs() + 2000;
+    while (storage.lastIndex() < appliedBlocked + 4 && systemClock.nowMs() < until) await sleep(10);
+    // Entries 2-4 are durable in the log although entry 1 is still being applied.
+    expect(storage.lastIndex()).toBeGreaterThanOrEqual(appliedBlocked + 4);
+    expect(order).toEqual([]);
+    release();
+    await Promise.all([first, ...more]);
+    expect(order).toEqual([1, 2, 3, 4]);
+    expect(new TextDecoder().decode(kv.get('d/k')!)).toBe('4');
+    await rt.stop();
+  });
+
   it('adds a fourth member as a learner, promotes it, and it takes part', async () => {
     h = new Harness(['a', 'b', 'c']);
     for (const id of h.peers.keys()) await h.start(id);
