@@ -14,57 +14,32 @@ import { DEFAULT_SESSION_LIMITS, applyMetaCommand, type MetaResult } from '../me
 import { list, stat, walk, type ListEntry, type Outcome, type PageOptions, type StatInfo, type WalkEntry } from '../meta/namespace.js';
 import { parsePath } from '../meta/path.js';
 import type { SessionLimits } from '../meta/session.js';
-import { EntryType, type Entry } from '../raft/types.js';
 import { isCairnError } from '../util/errors.js';
-import { pairSnapshotReader, pairSnapshotWriter, type SnapshotStore } from './kv-snapshot.js';
-import type { StateMachine } from './raft-runtime.js';
-import type { SnapshotReader, SnapshotWriter } from './snapshot-transfer.js';
+import { StoreStateMachine, type BatchStore } from './store-state-machine.js';
 
 /** What the machine needs from durable storage (storage/LmdbStateStore and MemoryKvStore provide it). */
-export interface MetaStore extends SnapshotStore, MetaReadView {
-  appliedIndex(): number;
-  /** Run `fn` in one write transaction (with ordered range reads) that also sets the applied index to `index`. */
-  applyBatch(index: number, fn: (txn: MetaTxn) => void): Promise<void>;
-}
+export interface MetaStore extends BatchStore<MetaTxn>, MetaReadView {}
 
-export class MetaStateMachine implements StateMachine {
+export class MetaStateMachine extends StoreStateMachine<MetaTxn> {
   private readonly limits: SessionLimits;
   private readonly view: MetaReadView;
 
   /** `limits` must be the same on every replica (they decide outcomes). */
-  constructor(
-    private readonly store: MetaStore,
-    limits: SessionLimits = DEFAULT_SESSION_LIMITS,
-  ) {
+  constructor(store: MetaStore, limits: SessionLimits = DEFAULT_SESSION_LIMITS) {
+    super(store);
     this.limits = limits;
     this.view = { get: (k) => store.get(k), range: (s, e, l) => store.range(s, e, l) };
   }
 
-  appliedIndex(): number {
-    return this.store.appliedIndex();
-  }
-
-  /** One result per entry: a MetaResult for each command entry, undefined for no-ops and ConfChanges. */
-  async apply(entries: Entry[]): Promise<unknown[]> {
-    const results: Array<MetaResult | undefined> = new Array<MetaResult | undefined>(entries.length).fill(undefined);
-    const last = entries[entries.length - 1]!.index;
-    await this.store.applyBatch(last, (txn) => {
-      entries.forEach((e, i) => {
-        if (e.type !== EntryType.Normal || e.data.byteLength === 0) return;
-        let cmd;
-        try {
-          cmd = decodeMetaCommand(e.data);
-        } catch (err) {
-          // The leader validates before proposing; a bad entry is still applied deterministically as a no-op.
-          results[i] = isCairnError(err)
-            ? { ok: false, code: err.code, message: err.message }
-            : { ok: false, code: 'InvalidArgument', message: 'meta command: undecodable' };
-          return;
-        }
-        results[i] = applyMetaCommand(txn, cmd, this.limits);
-      });
-    });
-    return results;
+  protected applyCommand(txn: MetaTxn, data: Uint8Array): MetaResult {
+    let cmd;
+    try {
+      cmd = decodeMetaCommand(data);
+    } catch (err) {
+      // The leader validates before proposing; a bad entry is still applied deterministically as a no-op.
+      return isCairnError(err) ? { ok: false, code: err.code, message: err.message } : { ok: false, code: 'InvalidArgument', message: 'meta command: undecodable' };
+    }
+    return applyMetaCommand(txn, cmd, this.limits);
   }
 
   stat(path: string): Outcome<{ stat: StatInfo }> {
@@ -77,26 +52,6 @@ export class MetaStateMachine implements StateMachine {
 
   walk(path: string, options: PageOptions = {}): Outcome<{ entries: WalkEntry[]; cursor: string | null }> {
     return withPath(path, (segs) => walk(this.view, segs, options));
-  }
-
-  flush(): Promise<void> {
-    return this.store.flush();
-  }
-
-  async openSnapshot(): Promise<SnapshotReader> {
-    return pairSnapshotReader(await this.store.readSnapshot());
-  }
-
-  beginSnapshotWrite(): SnapshotWriter {
-    return pairSnapshotWriter(this.store.beginStaging());
-  }
-
-  stagedSnapshotIndex(): number {
-    return this.store.stagedIndex();
-  }
-
-  installSnapshot(index: number): Promise<void> {
-    return this.store.installStaged(index);
   }
 }
 
