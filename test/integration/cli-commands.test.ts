@@ -116,6 +116,16 @@ describe('cairn CLI against a real cluster', () => {
       const r = ok(await runCli(['ls', '/', '--meta', addr, '--token', cluster.token], { cwd: empty }));
       expect(r.stdout.toString()).toContain('cfg/\n');
     }
+    // Every client command takes the flags.
+    const flags = ['--meta', cluster.metaAddrs[0]!, '--token', cluster.token];
+    ok(await runCli(['put', '-', '/cfg/f', ...flags], { cwd: empty, input: 'flagged' }));
+    const each = await Promise.all(
+      [['get', '/cfg/f', '-'], ['cat', '/cfg/f'], ['ls', '/cfg'], ['stat', '/cfg/f'], ['mkdir', '/cfg/d'], ['status']].map((a) => runCli([...a, ...flags], { cwd: empty })),
+    );
+    each.forEach((r) => ok(r));
+    expect(each[0]!.stdout.toString()).toBe('flagged');
+    ok(await runCli(['mv', '/cfg/d', '/cfg/e', ...flags], { cwd: empty }));
+    ok(await runCli(['rm', '/cfg/e', ...flags], { cwd: empty }));
     // Flags win over the environment.
     ok(await runCli(['ls', '/', '--token', cluster.token], { cwd: empty, env: { CAIRN_META: env.CAIRN_META!, CAIRN_TOKEN: 'wrong' } }));
     // cluster.json in ./.cairn of the working directory.
