@@ -1,18 +1,11 @@
 /** `cairn chunk`: run one chunk server in the foreground until SIGINT/SIGTERM. */
 import type { Command } from 'commander';
+import { intOption } from './int-option.js';
 import { parseAddrList, parseHostPort, parseNodeId } from '../src/config/addr.js';
 import { startChunkServer } from '../src/server/chunk-server.js';
 import { readSecretFile } from '../src/server/meta-server.js';
 import { pinoLogger } from '../src/server/pino-logger.js';
-import { CairnError } from '../src/util/errors.js';
 
-function nonNegativeInt(name: string) {
-  return (v: string): number => {
-    const n = Number(v);
-    if (!Number.isSafeInteger(n) || n < 0) throw new CairnError('InvalidArgument', `${name} must be a non-negative integer: ${v}`);
-    return n;
-  };
-}
 
 export function registerChunkCommand(program: Command, fail: (err: unknown) => never): void {
   program
@@ -24,9 +17,9 @@ export function registerChunkCommand(program: Command, fail: (err: unknown) => n
     .requiredOption('--meta <addrs>', 'metadata server addresses, host:port,…')
     .requiredOption('--secret-file <path>', 'file holding the cluster secret')
     .option('--zone <zone>', 'failure domain (replicas prefer distinct zones)', 'default')
-    .option('--chunk-bytes-max <n>', 'largest chunk accepted', nonNegativeInt('--chunk-bytes-max'), 64 * 1024 * 1024)
-    .option('--reserve-bytes <n>', 'free bytes to keep on the disk; below it the server is full', nonNegativeInt('--reserve-bytes'), 0)
-    .option('--heartbeat-ms <ms>', 'heartbeat period', nonNegativeInt('--heartbeat-ms'), 1000)
+    .option('--chunk-bytes-max <n>', 'largest chunk accepted', intOption('--chunk-bytes-max', 0), 64 * 1024 * 1024)
+    .option('--reserve-bytes <n>', 'free bytes to keep on the disk; below it the server is full', intOption('--reserve-bytes', 0), 0)
+    .option('--heartbeat-ms <ms>', 'heartbeat period', intOption('--heartbeat-ms', 0), 1000)
     .action(async (o: { id: string; listen: string; dir: string; meta: string; secretFile: string; zone: string; chunkBytesMax: number; reserveBytes: number; heartbeatMs: number }) => {
       const id = parseNodeId(o.id);
       parseHostPort(o.listen);

@@ -3,28 +3,21 @@
  * servers, data under --dir; cluster.json once ready; SIGINT/SIGTERM stops it cleanly.
  */
 import type { Command } from 'commander';
+import { intOption } from './int-option.js';
 import { DevCluster } from '../src/server/dev-cluster.js';
-import { CairnError } from '../src/util/errors.js';
 
-function int(name: string, min: number) {
-  return (v: string): number => {
-    const n = Number(v);
-    if (!/^\d+$/.test(v) || !Number.isSafeInteger(n) || n < min) throw new CairnError('InvalidArgument', `${name} must be an integer >= ${min}: ${v}`);
-    return n;
-  };
-}
 
 export function registerDevCommand(program: Command, fail: (err: unknown) => never): void {
   program
     .command('dev')
     .description('run a complete local cluster in the foreground (Ctrl-C stops it)')
     .option('--dir <dir>', 'data directory', './.cairn')
-    .option('--port-base <port>', 'every port is in [P, P+999]; the HTTP gateway listens on P', int('--port-base', 1), 7000)
-    .option('--meta <n>', 'metadata servers', int('--meta', 1), 3)
-    .option('--chunks <n>', 'chunk servers', int('--chunks', 0), 4)
-    .option('--replicas <n>', 'replicas per chunk', int('--replicas', 1), 3)
-    .option('--chunk-size <bytes>', 'default chunk size', int('--chunk-size', 1), 8 * 1024 * 1024)
-    .option('--dead-after <seconds>', 'seconds without a heartbeat before a chunk server is dead', int('--dead-after', 1), 10)
+    .option('--port-base <port>', 'every port is in [P, P+999]; the HTTP gateway listens on P', intOption('--port-base', 1), 7000)
+    .option('--meta <n>', 'metadata servers', intOption('--meta', 1), 3)
+    .option('--chunks <n>', 'chunk servers', intOption('--chunks', 0), 4)
+    .option('--replicas <n>', 'replicas per chunk', intOption('--replicas', 1), 3)
+    .option('--chunk-size <bytes>', 'default chunk size', intOption('--chunk-size', 1), 8 * 1024 * 1024)
+    .option('--dead-after <seconds>', 'seconds without a heartbeat before a chunk server is dead', intOption('--dead-after', 1), 10)
     .action(async (o: { dir: string; portBase: number; meta: number; chunks: number; replicas: number; chunkSize: number; deadAfter: number }) => {
       const cluster = new DevCluster({
         dir: o.dir,

@@ -1,17 +1,11 @@
 /** `cairn meta`: run one metadata server in the foreground until SIGINT/SIGTERM. */
 import type { Command } from 'commander';
+import { intOption } from './int-option.js';
 import { parseHostPort, parseNodeId, parsePeers } from '../src/config/addr.js';
 import { pinoLogger } from '../src/server/pino-logger.js';
 import { readSecretFile, startMetaServer } from '../src/server/meta-server.js';
 import { CairnError } from '../src/util/errors.js';
 
-function positiveInt(name: string) {
-  return (v: string): number => {
-    const n = Number(v);
-    if (!Number.isSafeInteger(n) || n < 1) throw new CairnError('InvalidArgument', `${name} must be a positive integer: ${v}`);
-    return n;
-  };
-}
 
 export function registerMetaCommand(program: Command, fail: (err: unknown) => never): void {
   program
@@ -23,12 +17,12 @@ export function registerMetaCommand(program: Command, fail: (err: unknown) => ne
     .requiredOption('--dir <path>', 'data directory')
     .requiredOption('--secret-file <path>', 'file holding the cluster secret shared by all servers')
     .option('--token-file <path>', 'file holding the client token (without it, clients are refused)')
-    .option('--tick-ms <ms>', 'Raft tick length', positiveInt('--tick-ms'), 100)
-    .option('--election-ticks <n>', 'ticks before a follower campaigns', positiveInt('--election-ticks'), 10)
-    .option('--snapshot-entries <n>', 'snapshot and compact the log after this many entries', positiveInt('--snapshot-entries'), 10000)
-    .option('--replicas <n>', 'replicas per chunk', positiveInt('--replicas'), 3)
-    .option('--dead-after <seconds>', 'seconds without a heartbeat before a chunk server counts as dead', positiveInt('--dead-after'), 10)
-    .option('--chunk-size <bytes>', 'default chunk size for writers', positiveInt('--chunk-size'), 8 * 1024 * 1024)
+    .option('--tick-ms <ms>', 'Raft tick length', intOption('--tick-ms', 1), 100)
+    .option('--election-ticks <n>', 'ticks before a follower campaigns', intOption('--election-ticks', 1), 10)
+    .option('--snapshot-entries <n>', 'snapshot and compact the log after this many entries', intOption('--snapshot-entries', 1), 10000)
+    .option('--replicas <n>', 'replicas per chunk', intOption('--replicas', 1), 3)
+    .option('--dead-after <seconds>', 'seconds without a heartbeat before a chunk server counts as dead', intOption('--dead-after', 1), 10)
+    .option('--chunk-size <bytes>', 'default chunk size for writers', intOption('--chunk-size', 1), 8 * 1024 * 1024)
     .action(async (o: { id: string; listen: string; peers: string; dir: string; secretFile: string; tokenFile?: string; tickMs: number; electionTicks: number; snapshotEntries: number; replicas: number; deadAfter: number; chunkSize: number }) => {
       const id = parseNodeId(o.id);
       parseHostPort(o.listen);
