@@ -252,6 +252,10 @@ export class ChunkStore {
     try {
       const input = source instanceof Readable ? source : Readable.from(source, { objectMode: false });
       if (opts.signal) addAbortSignal(opts.signal, input);
+      // An abort while `open` is pending destroys `input` with AbortError before writeData
+      // listens: without a listener that 'error' would crash the process. writeData's for-await
+      // still sees the error (the stream is errored), so nothing is lost by listening here.
+      input.on('error', () => undefined);
       fh = await open(tmpPath, 'wx', 0o644);
       const trailer = await this.writeData(fh, input, expectSize);
       if (expectSize !== undefined && trailer.size !== expectSize)
