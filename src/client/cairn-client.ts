@@ -16,6 +16,7 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { ChunkClient } from '../chunk/chunk-client.js';
 import { secureRandomBytes, systemClock, systemRng, systemTimers } from '../env/system.js';
+import { parsePath } from '../meta/path.js';
 import { RpcClient } from '../net/rpc-client.js';
 import { CairnError } from '../util/errors.js';
 import { silentLogger, type Logger } from '../util/logger.js';
@@ -107,6 +108,7 @@ export interface ClientCore {
   write(method: string, body: Record<string, unknown>): Promise<unknown>;
   /** A read call (retried). */
   read(method: string, body: Record<string, unknown>): Promise<unknown>;
+  sleep(ms: number): Promise<void>;
   /** The cluster's chunk size, learned from the first fs.alloc. */
   clusterChunkSize: number | null;
 }
@@ -160,6 +162,7 @@ export class CairnClient {
         }
       },
       read: (method, body) => meta.call(method, body, { idempotent: true }),
+      sleep: (ms) => new Promise<void>((resolve) => systemTimers.setTimeout(resolve, ms)),
     };
   }
 
@@ -207,9 +210,10 @@ export class CairnClient {
    * A Writable that stores what is written at `path`. Nothing is visible before the stream
    * finishes: 'finish' (and `done`) come after the commit. Without `overwrite` an existing
    * file fails with AlreadyExists (at commit); parents are created. An error, destroy() or the
-   * signal before the commit leaves no file.
+   * signal before the commit leaves no file. Throws InvalidPath at once for a malformed path.
    */
   createWriteStream(path: string, opts: WriteOptions = {}): FileWriter {
+    if (parsePath(path).length === 0) throw new CairnError('IsADirectory', '/ is a directory');
     const chunkSize = opts.chunkSize ?? this.chunkSize;
     if (chunkSize !== undefined) checkChunkSize(chunkSize);
     return new FileWriter(this.core, path, { ...opts, ...(chunkSize === undefined ? {} : { chunkSize }) }, { uploadsInflight: this.uploadsInflight });

@@ -57,6 +57,8 @@ export const PUT_STRATEGY: PutStrategy = 'pipeline';
 const ALLOC_BATCH_MAX = 64;
 /** Target replacements tried per chunk before the write fails. */
 const RETARGETS_MAX = 5;
+/** Wait before asking again when no replacement target exists (× attempt number). */
+const RETARGET_BACKOFF_MS = 200;
 /** Slice size when streaming a buffered chunk to a server. */
 const SEND_SLICE_BYTES = 1024 * 1024;
 
@@ -216,6 +218,7 @@ export class FileWriter extends Writable {
 
   private dispatch(fill: Fill): void {
     const index = this.nextIndex++;
+    if (index === 0 && !this.opts.overwrite) this.checkAbsent();
     const p: Promise<void> = this.upload(index, fill)
       .catch((e: unknown) => {
         this.failure ??= e as Error;
@@ -236,40 +239,63 @@ export class FileWriter extends Writable {
     const held = new Set<string>();
     const excluded = new Set<string>();
     let targets = placement.targets;
-    let lastError = 'no target';
+    /** What went wrong, one entry per failed attempt (bounded by RETARGETS_MAX + 1). */
+    const errors: string[] = [];
     // Bounded: RETARGETS_MAX + 1 sends; each either completes the set or excludes a server.
     for (let attempt = 0; ; attempt++) {
       this.ac.signal.throwIfAborted();
-      const outcome = await this.send(placement.id, targets, bytes, fill.crc);
+      const outcome = targets.length > 0 ? await this.send(placement.id, targets, bytes, fill.crc) : { ok: false, results: [] };
       this.ac.signal.throwIfAborted();
       const byAddr = new Map(targets.map((t) => [t.addr, t.id]));
       for (const f of failedTargets(outcome, this.strategy)) {
         const id = byAddr.get(f.addr);
         if (id !== undefined) excluded.add(id);
-        lastError = `${f.addr}: ${f.error?.code ?? 'Unavailable'} ${f.error?.message ?? ''}`.trim();
+        errors.push(`${id ?? f.addr}: ${f.error?.code ?? 'Unavailable'} ${f.error?.message ?? ''}`.trim());
       }
       for (const r of outcome.results) {
         const id = byAddr.get(r.addr);
         if (r.ok && id !== undefined) held.add(id);
       }
       if (held.size >= replicas) break;
-      if (attempt >= RETARGETS_MAX) throw new CairnError('Unavailable', `chunk ${index} of ${this.path} reached ${held.size} of ${replicas} replicas after ${attempt + 1} attempts (last: ${lastError})`);
+      if (attempt >= RETARGETS_MAX) throw new CairnError('Unavailable', `chunk ${index} of ${this.path} reached ${held.size} of ${replicas} replicas after ${attempt + 1} attempts (${errors.join('; ')})`);
       this.core.counters.retargets++;
-      this.core.logger.debug('chunk target failed; retargeting', { chunk: placement.id, excluded: [...excluded], held: [...held], lastError });
+      this.core.logger.debug('chunk target failed; retargeting', { chunk: placement.id, excluded: [...excluded], held: [...held], error: errors.at(-1) });
+      const exclude = [...excluded, ...held];
       let r: { targets: Placement['targets'] };
       try {
-        r = (await this.core.read('fs.retarget', { id: placement.id, exclude: [...excluded, ...held] })) as { targets: Placement['targets'] };
+        r = (await this.core.read('fs.retarget', { id: placement.id, exclude })) as { targets: Placement['targets'] };
       } catch (e) {
-        if (isCairnError(e, 'NoSpace')) throw new CairnError('Unavailable', `chunk ${index} of ${this.path}: no replacement for failed targets (last: ${lastError})`);
-        throw e;
+        if (!isCairnError(e, 'NoSpace')) throw e;
+        // No server to take it right now (liveness verdicts move): wait a little, try again.
+        errors.push(`no replacement outside ${exclude.join(',')}: ${e.message}`);
+        await this.core.sleep(RETARGET_BACKOFF_MS * (attempt + 1));
+        targets = [];
+        continue;
       }
       targets = r.targets.filter((t) => !held.has(t.id)).slice(0, replicas - held.size);
-      if (targets.length === 0) throw new CairnError('Unavailable', `chunk ${index} of ${this.path}: no replacement for failed targets (last: ${lastError})`);
+      if (targets.length === 0) errors.push(`fs.retarget outside ${exclude.join(',')} offered only ${r.targets.map((t) => t.id).join(',')}`);
     }
     this.parts[index] = [placement.id, fill.len, fill.crc];
     this.stored += fill.len;
     this.core.counters.chunksWritten++;
     this.opts.onProgress?.(this.stored);
+  }
+
+  /**
+   * A file bigger than one chunk that would fail with AlreadyExists at commit fails now instead,
+   * before the rest is uploaded. Small files skip this read (the commit decides, atomically,
+   * in every case; this is only an early answer). Other errors are left to the commit.
+   */
+  private checkAbsent(): void {
+    this.core.read('fs.stat', { path: this.path }).then(
+      () => {
+        const e = new CairnError('AlreadyExists', `${this.path} already exists (overwrite not requested)`);
+        this.failure ??= e;
+        this.ac.abort(e);
+        this.wakeBufferWaiters();
+      },
+      () => undefined,
+    );
   }
 
   /** One attempt to store `bytes` on `targets`. Target failures are outcomes, not exceptions. */

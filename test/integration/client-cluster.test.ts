@@ -92,7 +92,9 @@ describe('client library with real processes', () => {
   afterAll(async () => {
     client?.close();
     await cluster?.stop(5000);
-    rmSync(dir, { recursive: true, force: true });
+    // CAIRN_KEEP_TEST_DIR=1 keeps the servers' logs for a post-mortem.
+    if (process.env.CAIRN_KEEP_TEST_DIR) console.log(`kept ${dir}`);
+    else rmSync(dir, { recursive: true, force: true });
   });
 
   it('round-trips sizes around the chunk boundaries byte-exact', async () => {
@@ -154,6 +156,17 @@ describe('client library with real processes', () => {
     expect(second.etag).not.toBe(first.etag);
     expect((await readAll(client.createReadStream('/ow/f'))).equals(b)).toBe(true);
     expect((await client.stat('/ow/f')).etag).toBe(second.etag);
+    // A big write onto an existing file fails early, without uploading the rest.
+    const big = bytesOf(64 * CHUNK, 9);
+    const written = client.counters.chunksWritten;
+    const early = await rejection(client.put('/ow/f', pieces(big, CHUNK, () => sleep(2))));
+    expect(isCairnError(early, 'AlreadyExists')).toBe(true);
+    expect(client.counters.chunksWritten - written).toBeLessThan(32);
+    expect((await readAll(client.createReadStream('/ow/f'))).equals(b)).toBe(true);
+    // Malformed paths fail at once.
+    expect(() => client.createWriteStream('relative/path')).toThrow(/absolute/);
+    expect(isCairnError(await rejection(client.put('/a/../b', Readable.from([a]))), 'InvalidPath')).toBe(true);
+    expect(isCairnError(await rejection(client.put('/', Readable.from([a]))), 'IsADirectory')).toBe(true);
   });
 
   it('stores a source of unknown length (async generator) through the Writable', async () => {
@@ -232,6 +245,9 @@ describe('client library with real processes', () => {
     await expect(ws.done).rejects.toThrow('changed my mind');
     await sleep(200);
     expect(errors.map((x) => x.message)).toEqual(['changed my mind']);
+    // Uploads cut off mid-way must not take chunk servers down (they once did: an AbortError
+    // with no listener in the chunk store).
+    expect(cluster.chunks.filter((c) => !c.proc.running).map((c) => c.id)).toEqual([]);
     expect(isCairnError(await rejection(client.stat('/abort/g')), 'NotFound')).toBe(true);
   });
 
