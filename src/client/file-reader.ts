@@ -18,6 +18,7 @@
  * - The file must not change under the reader: a later page with another etag fails with
  *   PreconditionFailed.
  */
+import { setMaxListeners } from 'node:events';
 import { Readable } from 'node:stream';
 import { crc32c } from '../util/crc32c.js';
 import { CairnError, isCairnError, type ErrorCode } from '../util/errors.js';
@@ -173,6 +174,7 @@ export class FileReader extends Readable {
     this.core = core;
     this.path = path;
     this.readAhead = o.readAhead;
+    setMaxListeners(o.readAhead * 4 + 16, this.ac.signal); // one listener per chunk request in flight
     if (typeof init === 'function') this.init = init;
     else {
       this.plan = init;
