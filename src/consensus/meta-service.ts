@@ -105,6 +105,7 @@ export interface Caller {
 
 const ALLOC_CHUNKS_MAX = 64;
 const STAT_LOCAL_PATHS_MAX = 10_000;
+const SERVER_CACHE_MS = 1000;
 const OPEN_CHUNKS_MAX = 10_000;
 const REPORT_PAGE_IDS_MAX = 10_000;
 const ADDR_CHARS_MAX = 300;
@@ -127,6 +128,7 @@ export class MetaService {
   private reg: { term: number; registry: ChunkRegistry } | null = null;
   /** The ring built from the committed layout bytes it came from (building costs ms). */
   private ringCache: { bytes: Uint8Array | undefined; ring: Ring } | null = null;
+  private serverCache: { ring: Ring; atMs: number; servers: Map<string, ServerRecord> } | null = null;
   private ticker: { cancel(): void } | null = null;
   /** Liveness verdicts proposed and not yet applied, by server (one at a time each). */
   private readonly verdicts = new Set<string>();
@@ -352,8 +354,18 @@ export class MetaService {
     return ring;
   }
 
+  /**
+   * Server records by id, re-read at most every SERVER_CACHE_MS (and whenever the ring changed):
+   * they change only on registration, and placement asks for them on every write.
+   */
   private serverAddrs(): Map<string, ServerRecord> {
-    return new Map(listServers(this.c.view).map((s) => [s.id, s]));
+    const ring = this.ring();
+    const now = this.c.clock.nowMs();
+    const cached = this.serverCache;
+    if (cached && cached.ring === ring && now - cached.atMs < SERVER_CACHE_MS) return cached.servers;
+    const servers = new Map(listServers(this.c.view).map((s) => [s.id, s]));
+    this.serverCache = { ring, atMs: now, servers };
+    return servers;
   }
 
   // ---- chunk servers ----------------------------------------------------------------------------
