@@ -29,6 +29,8 @@ export class FramedSocket {
   private frameBytesMax: number;
   private handlers: FramedSocketHandlers;
   private closedFlag = false;
+  /** A cork is open for the current tick (see write()). */
+  private corked = false;
   private closeReason: Error | null = null;
 
   constructor(socket: Socket, frameBytesMax: number, handlers: FramedSocketHandlers) {
@@ -75,7 +77,18 @@ export class FramedSocket {
    */
   write(payload: Uint8Array): boolean {
     if (this.closed) return false;
-    return this.socket.write(encodeFrame(payload, this.frameBytesMax));
+    const frame = encodeFrame(payload, this.frameBytesMax);
+    // Frames written in the same tick (a Ready's messages, a batch of RPC answers) leave in one
+    // writev instead of one syscall each.
+    if (!this.corked) {
+      this.corked = true;
+      this.socket.cork();
+      process.nextTick(() => {
+        this.corked = false;
+        this.socket.uncork();
+      });
+    }
+    return this.socket.write(frame);
   }
 
   /** Half-close after flushing what was written (used after sending a final error frame). */
