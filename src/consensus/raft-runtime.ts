@@ -6,7 +6,11 @@
  *   1. install a snapshot from the leader (log storage, then the image staged by the transfer)
  *   2. append entries + hard state in ONE durable write
  *   3. only then send messages ("persist before send": no vote or append is acknowledged
- *      before it is on disk, so kill -9 never loses an acknowledged entry or double-votes)
+ *      before it is on disk, so kill -9 never loses an acknowledged entry or double-votes).
+ *      One exception, Raft thesis §10.2.1: a leader's appends and heartbeats go out while its
+ *      own write is in flight, so the leader's fsync and the followers' overlap. Safe because
+ *      the core counts the leader's own copy only once it is durable (advance → stableTo), so
+ *      nothing commits on the strength of an entry the leader has not yet written.
  *   4. hand committed entries to the apply chain: they are applied to the state machine exactly
  *      once, in order (it stores its applied index in the same transaction as its changes, so
  *      restarts resume where they stopped), while the loop goes on persisting and sending the
@@ -525,23 +529,31 @@ export class RaftRuntime {
       this.log.info('installed snapshot', { index: snap.meta.index, term: snap.meta.term });
     }
 
-    // 2. Durable append + hard state. 3. Then send.
+    // Committed entries that were already durable here before this Ready may apply while this
+    // Ready's own write is in flight (typically the leader persisting only its new commit index):
+    // they are committed on a quorum, and a crash before the hard state lands is harmless (the
+    // core takes committed = max(commit, applied) on restart). The rest apply after the write.
+    const committed = rd.committedEntries;
+    let split = 0;
+    if (!rd.snapshot) {
+      const stableLast = storage.lastIndex();
+      while (split < committed.length && committed[split]!.index <= stableLast) split++;
+    }
+    if (split > 0) await this.scheduleApply(committed.slice(0, split));
+
+    // 2. Durable append + hard state. 3. Then send (a leader's appends and heartbeats: during).
+    const leading = this.role === 'leader';
+    const early = (m: Ready['messages'][number]): boolean => leading && (m.type === 'app' || m.type === 'heartbeat');
+    for (const m of rd.messages) if (early(m)) transport.send(m.to, encodeRaftMessage(m));
     if (rd.hardState || rd.entries.length > 0) await storage.save(rd.hardState, rd.entries, rd.mustSync);
     for (const m of rd.messages) {
+      if (early(m)) continue;
       if (m.type === 'snap' && m.snapshot.meta.index > 0) this.sendSnapshot(m);
       else transport.send(m.to, encodeRaftMessage(m));
     }
 
-    // 4. Apply (on the chain; see the file comment).
-    if (rd.committedEntries.length > 0) {
-      const entries = rd.committedEntries;
-      assert(entries[0]!.index === this.scheduled + 1, `apply gap: scheduled ${this.scheduled}, next ${entries[0]!.index}`);
-      this.scheduled = entries[entries.length - 1]!.index;
-      this.applyTail = this.applyTail.then(() => this.applyEntries(entries));
-      // A failed apply is fatal; the loop surfaces it (kick's error path stops the runtime).
-      if (this.scheduled - this.applied > APPLY_LAG_ENTRIES_MAX) await this.applyTail;
-      else this.applyTail.catch((err: unknown) => this.failFromApply(err));
-    }
+    // 4. Apply the rest (on the chain; see the file comment).
+    if (split < committed.length) await this.scheduleApply(split > 0 ? committed.slice(split) : committed);
 
     // 5. Reads.
     for (const rs of rd.readStates) {
@@ -554,6 +566,16 @@ export class RaftRuntime {
     }
     this.releaseReads();
     if (rd.readStates.length > 0) this.flushReads();
+  }
+
+  /** Queue entries on the apply chain; waits only when the chain lags too far behind. */
+  private async scheduleApply(entries: Entry[]): Promise<void> {
+    assert(entries[0]!.index === this.scheduled + 1, `apply gap: scheduled ${this.scheduled}, next ${entries[0]!.index}`);
+    this.scheduled = entries[entries.length - 1]!.index;
+    this.applyTail = this.applyTail.then(() => this.applyEntries(entries));
+    // A failed apply is fatal: the loop surfaces it when it waits, failFromApply otherwise.
+    if (this.scheduled - this.applied > APPLY_LAG_ENTRIES_MAX) await this.applyTail;
+    else this.applyTail.catch((err: unknown) => this.failFromApply(err));
   }
 
   private async applyEntries(entries: Entry[]): Promise<void> {
