@@ -33,6 +33,13 @@ export interface MetaSessionInit {
   callTimeoutMs?: number;
   /** Give up retrying after this long. @default 30000 */
   retryDeadlineMs?: number;
+  /**
+   * Give up sooner when not one address has accepted a connection for this long: a cluster
+   * that is down (or a wrong --meta) fails in seconds instead of after the whole retry
+   * deadline, while a leader change (the other servers still answer) keeps retrying.
+   * @default 5000
+   */
+  unreachableGiveUpMs?: number;
 }
 
 const RETRYABLE = new Set(['Unavailable', 'NotLeader', 'Timeout', 'ProposalDropped']);
@@ -42,6 +49,10 @@ export class MetaSession {
   private readonly addrs: string[];
   private readonly callTimeoutMs: number;
   private readonly retryDeadlineMs: number;
+  private readonly unreachableGiveUpMs: number;
+  /** Addresses whose last connection attempt failed, and since when all of them have. */
+  private readonly unreachable = new Set<string>();
+  private allUnreachableSinceMs: number | null = null;
   private readonly conns = new Map<string, RpcConn>();
   /** Best guess of the leader's address. */
   private leaderAddr: string | null = null;
@@ -54,6 +65,7 @@ export class MetaSession {
     this.addrs = [...init.addrs];
     this.callTimeoutMs = init.callTimeoutMs ?? 5000;
     this.retryDeadlineMs = init.retryDeadlineMs ?? 30_000;
+    this.unreachableGiveUpMs = init.unreachableGiveUpMs ?? 5000;
     this.next = c.rng.int(this.addrs.length);
   }
 
@@ -68,9 +80,12 @@ export class MetaSession {
       try {
         const out = await this.conn(addr).call(method, body, { timeoutMs: this.callTimeoutMs });
         this.leaderAddr = addr;
+        this.reachable(addr);
         return out;
       } catch (err) {
         lastErr = err;
+        if (isCairnError(err) && err.detail?.connectFailed === true) this.noConnection(addr);
+        else this.reachable(addr);
         if (!isCairnError(err) || !RETRYABLE.has(err.code)) throw err;
         // A NotLeader answer means the request was not applied: always safe to send elsewhere.
         const applied = err.code !== 'NotLeader';
@@ -84,6 +99,10 @@ export class MetaSession {
         if (applied && !opts.idempotent) throw err;
       }
       if (this.c.clock.nowMs() >= deadline) break;
+      if (this.allUnreachableSinceMs !== null && this.c.clock.nowMs() - this.allUnreachableSinceMs >= this.unreachableGiveUpMs) {
+        const why = lastErr instanceof Error ? lastErr.message : 'no answer';
+        throw new CairnError('Unavailable', `no metadata server reachable at ${this.addrs.join(',')} (${why})`);
+      }
       // Back off when there is no fresh hint, and now and then even with one (stale hints can
       // ping-pong during an election); jitter spreads the retries of many clients.
       if (this.leaderAddr === null || ++hops % (this.addrs.length + 1) === 0) {
@@ -100,6 +119,18 @@ export class MetaSession {
     this.closed = true;
     for (const c of this.conns.values()) c.close();
     this.conns.clear();
+  }
+
+  private reachable(addr: string): void {
+    this.unreachable.delete(addr);
+    this.allUnreachableSinceMs = null;
+  }
+
+  private noConnection(addr: string): void {
+    this.unreachable.add(addr);
+    if (this.allUnreachableSinceMs === null && this.addrs.every((a) => this.unreachable.has(a))) {
+      this.allUnreachableSinceMs = this.c.clock.nowMs();
+    }
   }
 
   private conn(addr: string): RpcConn {

@@ -183,7 +183,9 @@ export class RpcClient {
       },
       (err: unknown) => {
         this.counters.connectFailures++;
-        const e = isCairnError(err, 'Unauthorized') ? err : new CairnError('Unavailable', err instanceof Error ? err.message : String(err));
+        // connectFailed tells callers that the server never saw the request (nothing listens, or
+        // the handshake failed), as opposed to a request lost in flight.
+        const e = isCairnError(err, 'Unauthorized') ? err : new CairnError('Unavailable', err instanceof Error ? err.message : String(err), { connectFailed: true });
         this.lost(conn, e);
       },
     );

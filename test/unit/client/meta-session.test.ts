@@ -1,0 +1,64 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { MetaSession } from '../../../src/client/meta-session.js';
+import { systemClock, systemRng, systemTimers } from '../../../src/env/system.js';
+import { findFreePortRange } from '../../../src/net/free-ports.js';
+import { RpcClient } from '../../../src/net/rpc-client.js';
+import { CairnError } from '../../../src/util/errors.js';
+import { TOKEN, startServer } from '../net/helpers.js';
+
+// MetaSession over real TCP: how long a call keeps trying depends on whether anything answers.
+
+const cleanups: Array<() => unknown> = [];
+afterEach(async () => {
+  for (const f of cleanups.splice(0).reverse()) await f();
+});
+
+function session(addrs: string[], init: { retryDeadlineMs: number; unreachableGiveUpMs: number }): MetaSession {
+  const s = new MetaSession(
+    { dial: (addr) => new RpcClient({ timers: systemTimers }, { addr, clientToken: TOKEN, connectTimeoutMs: 1000 }), clock: systemClock, timers: systemTimers, rng: systemRng },
+    { addrs, callTimeoutMs: 1000, ...init },
+  );
+  cleanups.push(() => s.close());
+  return s;
+}
+
+async function failure(p: Promise<unknown>): Promise<{ err: CairnError; ms: number }> {
+  const t0 = Date.now();
+  try {
+    await p;
+  } catch (err) {
+    expect(err).toBeInstanceOf(CairnError);
+    return { err: err as CairnError, ms: Date.now() - t0 };
+  }
+  throw new Error('expected a rejection');
+}
+
+describe('MetaSession', () => {
+  it('gives up soon, naming the addresses, when no metadata server accepts a connection', async () => {
+    const base = await findFreePortRange(2, (n) => n);
+    const addrs = [`127.0.0.1:${base}`, `127.0.0.1:${base + 1}`];
+    const { err, ms } = await failure(session(addrs, { retryDeadlineMs: 20_000, unreachableGiveUpMs: 300 }).call('fs.stat', { path: '/' }, { idempotent: true }));
+    expect(err.code).toBe('Unavailable');
+    expect(err.message).toContain(`no metadata server reachable at ${addrs.join(',')}`);
+    expect(ms).toBeLessThan(10_000);
+  });
+
+  it('keeps retrying until the retry deadline while a server answers (a leader election, not an outage)', async () => {
+    let calls = 0;
+    const { addr, server } = await startServer({
+      rpc: async () => {
+        calls++;
+        throw new CairnError('Unavailable', 'no leader yet');
+      },
+    });
+    cleanups.push(() => server.close());
+    const base = await findFreePortRange(1, (n) => n);
+    const { err, ms } = await failure(
+      session([addr, `127.0.0.1:${base}`], { retryDeadlineMs: 1500, unreachableGiveUpMs: 100 }).call('fs.stat', { path: '/' }, { idempotent: true }),
+    );
+    expect(err.code).toBe('Unavailable');
+    expect(err.message).toContain('no metadata leader answered within 1500 ms');
+    expect(ms).toBeGreaterThanOrEqual(1400);
+    expect(calls).toBeGreaterThan(1);
+  });
+});
