@@ -5,6 +5,7 @@ import { parseAddrList, parseHostPort, parseNodeId } from '../src/config/addr.js
 import { startChunkServer } from '../src/server/chunk-server.js';
 import { readSecretFile } from '../src/server/meta-server.js';
 import { pinoLogger } from '../src/server/pino-logger.js';
+import { stopOnSignalOrParentExit } from './server-lifecycle.js';
 
 
 export function registerChunkCommand(program: Command, fail: (err: unknown) => never): void {
@@ -44,7 +45,6 @@ export function registerChunkCommand(program: Command, fail: (err: unknown) => n
         stopping = true;
         server.close().then(() => process.exit(0), fail);
       };
-      process.on('SIGINT', stop);
-      process.on('SIGTERM', stop);
+      stopOnSignalOrParentExit(stop);
     });
 }

@@ -5,6 +5,7 @@ import { parseHostPort, parseNodeId, parsePeers } from '../src/config/addr.js';
 import { pinoLogger } from '../src/server/pino-logger.js';
 import { readSecretFile, startMetaServer } from '../src/server/meta-server.js';
 import { CairnError } from '../src/util/errors.js';
+import { stopOnSignalOrParentExit } from './server-lifecycle.js';
 
 
 export function registerMetaCommand(program: Command, fail: (err: unknown) => never): void {
@@ -51,7 +52,6 @@ export function registerMetaCommand(program: Command, fail: (err: unknown) => ne
         stopping = true;
         server.close().then(() => process.exit(0), fail);
       };
-      process.on('SIGINT', stop);
-      process.on('SIGTERM', stop);
+      stopOnSignalOrParentExit(stop);
     });
 }

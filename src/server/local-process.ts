@@ -9,6 +9,9 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { systemTimers } from '../env/system.js';
 
+/** Set in every child's environment: the pid of the process that launched it. */
+export const PARENT_PID_ENV = 'CAIRN_PARENT_PID';
+
 /** The package root (holds package.json), found from this module whether run from src/ or dist/. */
 export function packageRoot(): string {
   let dir = dirname(fileURLToPath(import.meta.url));
@@ -64,7 +67,8 @@ export class LocalProcess {
     const [cmd, ...args] = this.argv;
     const child = spawn(cmd!, args, {
       stdio: ['ignore', 'ignore', this.init.stderr ?? 'ignore'],
-      env: this.init.env ?? process.env,
+      // The child stops by itself if this process dies (see cli/server-lifecycle.ts).
+      env: { ...(this.init.env ?? process.env), [PARENT_PID_ENV]: String(process.pid) },
     });
     this.child = child;
     this.exited = new Promise((resolve) => child.once('exit', (code) => resolve(code)));

@@ -14,10 +14,15 @@ import { findFreePortRange } from '../../src/net/index.js';
 import type { ClusterJson } from '../../src/server/dev-cluster.js';
 import { assertBuilt, CLI_PATH, cliEnv, ok, patternBytes, runCli } from './cli-harness.js';
 
+/** Running: the process exists and is not a zombie waiting to be reaped by its new parent. */
 function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
+  } catch {
+    return false;
+  }
+  try {
+    return !/^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, 'utf8'));
   } catch {
     return false;
   }
@@ -54,7 +59,7 @@ describe('cairn dev', () => {
 
   function stopDev(child: ChildProcess, signal: NodeJS.Signals): Promise<number | null> {
     return new Promise((resolve) => {
-      if (child.exitCode !== null) return resolve(child.exitCode);
+      if (child.exitCode !== null || child.signalCode !== null) return resolve(child.exitCode);
       child.once('exit', (code) => resolve(code));
       child.kill(signal);
     });
@@ -66,7 +71,7 @@ describe('cairn dev', () => {
   });
 
   afterAll(async () => {
-    if (dev && dev.exitCode === null) await stopDev(dev, 'SIGKILL');
+    if (dev) await stopDev(dev, 'SIGKILL');
     rmSync(cwd, { recursive: true, force: true });
   }, 30_000);
 
@@ -114,4 +119,15 @@ describe('cairn dev', () => {
     expect(await stopDev(dev, 'SIGTERM')).toBe(0);
     expect(existsSync(jsonPath)).toBe(false);
   }, 150_000);
+
+  it('servers stop by themselves when cairn dev is killed with SIGKILL (no orphans)', async () => {
+    dev = startDev();
+    const j = await waitClusterJson(dev);
+    const pids = [...j.meta, ...j.chunks].map((s) => s.pid!);
+    expect(pids.filter(alive)).toHaveLength(7);
+    await stopDev(dev, 'SIGKILL');
+    const deadline = systemClock.nowMs() + 15_000;
+    while (pids.some(alive) && systemClock.nowMs() < deadline) await sleep(200);
+    expect(pids.filter(alive)).toEqual([]);
+  }, 90_000);
 });
