@@ -536,7 +536,10 @@ export class RaftRuntime {
     const committed = rd.committedEntries;
     let split = 0;
     if (!rd.snapshot) {
-      const stableLast = storage.lastIndex();
+      // Durable AND not rewritten by this Ready: a follower's stale uncommitted entry at the same
+      // index is still on disk until this write replaces it (found by the simulation, seed 959).
+      const firstNew = rd.entries.length > 0 ? rd.entries[0]!.index : Infinity;
+      const stableLast = Math.min(storage.lastIndex(), firstNew - 1);
       while (split < committed.length && committed[split]!.index <= stableLast) split++;
     }
     if (split > 0) await this.scheduleApply(committed.slice(0, split));
