@@ -47,7 +47,7 @@ export class Invariants {
   private readonly leaders = new Map<number, NodeId>();
   private readonly registry = new Map<string, RegEntry>();
   /** Applied (hence committed) entries by index: the first node's copy. */
-  private readonly applied = new Map<number, { term: number; data: Uint8Array; node: NodeId }>();
+  private readonly applied = new Map<number, { term: number; type: Entry['type']; data: Uint8Array; node: NodeId }>();
   private readonly leaderLogs: LeaderLog[] = [];
   /** commitTerm[i]: the term in which index i was first seen committed. */
   private readonly commitTerm: number[] = [];
@@ -122,7 +122,7 @@ export class Invariants {
   onApplied(node: NodeId, e: Entry): void {
     const prev = this.applied.get(e.index);
     if (!prev) {
-      this.applied.set(e.index, { term: e.term, data: e.data, node });
+      this.applied.set(e.index, { term: e.term, type: e.type, data: e.data, node });
       return;
     }
     if (prev.term !== e.term || !sameBytes(prev.data, e.data)) {
@@ -150,6 +150,13 @@ export class Invariants {
         if (this.violation !== null) return;
       }
     }
+  }
+
+  /** Every applied (hence committed) entry, by index. */
+  appliedLog(): Entry[] {
+    return [...this.applied]
+      .sort((a, b) => a[0] - b[0])
+      .map(([index, c]) => ({ index, term: c.term, type: c.type, data: c.data }));
   }
 
   get committedCount(): number {

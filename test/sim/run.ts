@@ -3,15 +3,18 @@
  *
  *   npm run sim -- --seeds 10000 [--from 1] [--workers 2]   run seeds from..from+N-1 on worker threads
  *   npm run sim -- --seed 42 --trace                        replay one seed exactly, with an event trace
+ *   --machine ns                                            the state machine is the real namespace machine
+ *                                                           (default kv: string registers)
  *
  * Any failure prints `SEED=<n>` and the violated invariant; the exit code is then 1.
  */
 import { availableParallelism } from 'node:os';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
-import { runSimulation, type SimResult } from './simulation.js';
+import { runSimulation, type SimMachineKind, type SimResult } from './simulation.js';
 
 interface WorkerJob {
   seeds: number[];
+  machine: SimMachineKind;
 }
 
 interface WorkerMsg {
@@ -47,27 +50,27 @@ function intArg(args: Map<string, string>, name: string, dflt: number): number {
   return n;
 }
 
-function printFailure(r: Pick<SimResult, 'seed' | 'failure'>): void {
+function printFailure(r: Pick<SimResult, 'seed' | 'failure'>, machine: SimMachineKind): void {
   console.log(`SEED=${r.seed} FAILED: ${r.failure}`);
-  console.log(`  replay: npm run sim -- --seed ${r.seed} --trace`);
+  console.log(`  replay: npm run sim -- --seed ${r.seed} --trace${machine === 'kv' ? '' : ` --machine ${machine}`}`);
 }
 
-function runOne(seed: number, trace: boolean): number {
+function runOne(seed: number, trace: boolean, machine: SimMachineKind): number {
   const t0 = performance.now();
-  const r = runSimulation({ seed, trace });
+  const r = runSimulation({ seed, trace, machine });
   const ms = performance.now() - t0;
   if (trace) for (const line of r.trace) console.log(line);
   console.log(`params: ${JSON.stringify(r.params)}`);
   console.log(`stats: ${JSON.stringify(r.stats)} (${ms.toFixed(0)} ms)`);
   if (!r.ok) {
-    printFailure(r);
+    printFailure(r, machine);
     return 1;
   }
   console.log(`SEED=${seed} ok`);
   return 0;
 }
 
-async function runMany(from: number, count: number, workers: number): Promise<number> {
+async function runMany(from: number, count: number, workers: number, machine: SimMachineKind): Promise<number> {
   const t0 = performance.now();
   const buckets: number[][] = Array.from({ length: workers }, () => []);
   for (let i = 0; i < count; i++) buckets[i % workers]!.push(from + i);
@@ -79,14 +82,14 @@ async function runMany(from: number, count: number, workers: number): Promise<nu
     buckets.map(
       (seeds) =>
         new Promise<void>((resolve, reject) => {
-          const w = new Worker(new URL(import.meta.url), { workerData: { seeds } satisfies WorkerJob });
+          const w = new Worker(new URL(import.meta.url), { workerData: { seeds, machine } satisfies WorkerJob });
           w.on('message', (m: WorkerMsg) => {
             done++;
             events += m.events;
             ops += m.opsOk;
             if (!m.ok) {
               failures.push(m);
-              printFailure(m);
+              printFailure(m, machine);
             }
             if (done % 1000 === 0) {
               const s = (performance.now() - t0) / 1000;
@@ -113,20 +116,22 @@ async function runMany(from: number, count: number, workers: number): Promise<nu
 if (!isMainThread) {
   const job = workerData as WorkerJob;
   for (const seed of job.seeds) {
-    const r = runSimulation({ seed });
+    const r = runSimulation({ seed, machine: job.machine });
     const msg: WorkerMsg = { seed, ok: r.ok, failure: r.failure, events: r.stats.events, opsOk: r.stats.opsOk };
     parentPort!.postMessage(msg);
   }
 } else {
   const args = parseArgs(process.argv.slice(2));
+  const machine = args.get('machine') ?? 'kv';
+  if (machine !== 'kv' && machine !== 'ns') throw new Error('--machine must be kv or ns');
   let code: number;
   if (args.has('seed')) {
-    code = runOne(intArg(args, 'seed', 1), args.has('trace'));
+    code = runOne(intArg(args, 'seed', 1), args.has('trace'), machine);
   } else {
     const count = intArg(args, 'seeds', 100);
     const from = intArg(args, 'from', 1);
     const workers = Math.max(1, intArg(args, 'workers', Math.min(2, availableParallelism())));
-    code = await runMany(from, count, workers);
+    code = await runMany(from, count, workers, machine);
   }
   process.exitCode = code;
 }

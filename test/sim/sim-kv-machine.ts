@@ -28,6 +28,23 @@ export function decodeSimCommand(data: Uint8Array): SimCommand {
   return JSON.parse(dec.decode(data)) as SimCommand;
 }
 
+/** The membership after a conf-change entry (a new object: callers notice the change by identity). */
+export function applyConfEntry(conf: ConfState, data: Uint8Array): ConfState {
+  const cc = decodeConfChange(data);
+  const voters = new Set(conf.voters);
+  const learners = new Set(conf.learners);
+  if (cc.type === 'addLearner') {
+    if (!voters.has(cc.node)) learners.add(cc.node);
+  } else if (cc.type === 'addVoter') {
+    learners.delete(cc.node);
+    voters.add(cc.node);
+  } else {
+    voters.delete(cc.node);
+    learners.delete(cc.node);
+  }
+  return { voters: [...voters].sort(), learners: [...learners].sort() };
+}
+
 interface Session {
   seq: number;
   result: SimResult;
@@ -59,19 +76,7 @@ export class SimKvMachine {
     if (e.index !== this.applied + 1) throw new Error(`apply gap: applied ${this.applied}, next ${e.index}`);
     this.applied = e.index;
     if (e.type === EntryType.ConfChange) {
-      const cc = decodeConfChange(e.data);
-      const voters = new Set(this.conf.voters);
-      const learners = new Set(this.conf.learners);
-      if (cc.type === 'addLearner') {
-        if (!voters.has(cc.node)) learners.add(cc.node);
-      } else if (cc.type === 'addVoter') {
-        learners.delete(cc.node);
-        voters.add(cc.node);
-      } else {
-        voters.delete(cc.node);
-        learners.delete(cc.node);
-      }
-      this.conf = { voters: [...voters].sort(), learners: [...learners].sort() };
+      this.conf = applyConfEntry(this.conf, e.data);
       return undefined;
     }
     if (e.data.byteLength === 0) return undefined;

@@ -4,24 +4,31 @@
  * The long run is `npm run sim -- --seeds 10000`.
  */
 import { describe, expect, it } from 'vitest';
-import { runSimulation, type SimBugs, type SimParams } from './simulation.js';
+import { runSimulation, type SimBugs, type SimMachineKind, type SimParams } from './simulation.js';
 
 const SEEDS = 1000;
 const CHUNK = 100;
+const NS_SEEDS = 300;
 
-function failuresIn(from: number, to: number, bugs?: SimBugs, params?: Partial<SimParams>): string[] {
+function failuresIn(from: number, to: number, bugs?: SimBugs, params?: Partial<SimParams>, machine: SimMachineKind = 'kv'): string[] {
   const out: string[] = [];
   for (let seed = from; seed <= to; seed++) {
-    const r = runSimulation(bugs || params ? { seed, ...(bugs ? { bugs } : {}), ...(params ? { params } : {}) } : { seed });
+    const r = runSimulation(bugs || params ? { seed, machine, ...(bugs ? { bugs } : {}), ...(params ? { params } : {}) } : { seed, machine });
     if (!r.ok) out.push(`SEED=${seed}: ${r.failure}`);
   }
   return out;
 }
 
 /** The first seed in [1, seedsMax] whose run fails with a failure matching `expected`. */
-function firstFailure(seedsMax: number, bugs: SimBugs, expected: RegExp, params?: Partial<SimParams>): { seed: number; failure: string } | null {
+function firstFailure(
+  seedsMax: number,
+  bugs: SimBugs,
+  expected: RegExp,
+  params?: Partial<SimParams>,
+  machine: SimMachineKind = 'kv',
+): { seed: number; failure: string } | null {
   for (let seed = 1; seed <= seedsMax; seed++) {
-    const r = runSimulation(params ? { seed, bugs, params } : { seed, bugs });
+    const r = runSimulation(params ? { seed, bugs, params, machine } : { seed, bugs, machine });
     if (!r.ok && expected.test(r.failure!)) return { seed, failure: r.failure! };
   }
   return null;
@@ -89,5 +96,24 @@ describe('simulation: broken rules are caught', () => {
     // Clients that never give up leave no unknown outcomes, so the checker decides every key.
     const f = firstFailure(50, { staleReads: true }, /^linearizability: key k\d+: no linearization/, { clientAttemptsMax: 1_000_000 });
     expect(f, 'no seed had a non-linearizable history').not.toBeNull();
+  });
+});
+
+describe('simulation: the namespace state machine (src/meta) under Raft', () => {
+  for (let from = 1; from <= NS_SEEDS; from += CHUNK) {
+    const to = from + CHUNK - 1;
+    it(`ns seeds ${from}..${to}: invariants, identical replicas, exactly-once, linearizable reads`, () => {
+      expect(failuresIn(from, to, undefined, undefined, 'ns')).toEqual([]);
+    });
+  }
+
+  it('a machine that applies retried requests again is caught by the exactly-once check', () => {
+    const f = firstFailure(100, { ignoreSessions: true }, /^namespace history: exactly-once/, { dropRate: 0.15 }, 'ns');
+    expect(f, 'no seed answered a retry with a second outcome').not.toBeNull();
+  });
+
+  it('serving stat/list locally without ReadIndex is caught by the read check', () => {
+    const f = firstFailure(100, { staleReads: true }, /^namespace history: linearizable reads/, { clientAttemptsMax: 1_000_000 }, 'ns');
+    expect(f, 'no seed had a stale namespace read').not.toBeNull();
   });
 });

@@ -22,6 +22,11 @@ import { EventQueue } from './event-queue.js';
 import { Invariants } from './invariants.js';
 import { checkLinearizableTokens, describeOp, type HistoryOp, type KvInput, type KvOpKind, type KvOutput } from './linearizability.js';
 import { SimKvMachine, encodeSimCommand, type SimCommand, type SimResult as KvResult } from './sim-kv-machine.js';
+import { SimNsMachine, checkNsHistory, isNsRead, nsCommand, randomNsOp, type NsHistoryOp, type NsOp, type NsRead } from './sim-ns-machine.js';
+
+/** The replicated state machine of a run: string registers (kv) or the real namespace machine (ns). */
+export type SimMachineKind = 'kv' | 'ns';
+type Machine = SimKvMachine | SimNsMachine;
 
 // ---------------------------------------------------------------------------------------------
 // Parameters
@@ -148,10 +153,14 @@ export interface SimBugs {
   staleReads?: boolean;
   /** The vote is never written to disk: a restarted node can vote twice in one term. */
   loseVotes?: boolean;
+  /** ns machine: every application runs under a fresh session (retries apply again). */
+  ignoreSessions?: boolean;
 }
 
 export interface SimOptions {
   seed: number;
+  /** @default 'kv' */
+  machine?: SimMachineKind;
   trace?: boolean;
   bugs?: SimBugs;
   /** Fixed values for some parameters (after the seed's random ones are drawn). */
@@ -194,6 +203,8 @@ interface ClientReq {
   client: string;
   opId: number;
   op: OpKind;
+  /** ns mode: the namespace operation (op is then 'get' for reads, 'put' for writes). */
+  ns?: NsOp;
   key: string;
   value?: string;
   expected?: string | null;
@@ -201,14 +212,14 @@ interface ClientReq {
 }
 
 type ClientResp =
-  | { opId: number; ok: true; value?: string | null; swapped?: boolean }
+  | { opId: number; ok: true; value?: string | null; swapped?: boolean; result?: unknown }
   | { opId: number; ok: false; err: 'NotLeader' | 'Retry' | 'StaleRequest'; leader: NodeId | null };
 
 // ---------------------------------------------------------------------------------------------
 
 interface Disk {
   log: MemoryRaftStorage;
-  sm: SimKvMachine;
+  sm: Machine;
 }
 
 interface PendingWrite {
@@ -235,7 +246,7 @@ class SimNode {
   node!: RaftNode;
   /** What the node sees: synced state plus writes not yet synced. */
   log!: MemoryRaftStorage;
-  sm!: SimKvMachine;
+  sm!: Machine;
   /** What survives a crash. */
   durable: Disk;
   role: Role = 'follower';
@@ -422,7 +433,7 @@ class SimNode {
       const p = this.pendingWrites.get(e.index);
       if (p) {
         this.pendingWrites.delete(e.index);
-        if (p.term === e.term && result) this.reply(p.req, resultResp(p.req.opId, result));
+        if (p.term === e.term && result) this.reply(p.req, p.req.ns ? nsResultResp(p.req.opId, result) : resultResp(p.req.opId, result as KvResult));
         else this.reply(p.req, { opId: p.req.opId, ok: false, err: 'Retry', leader: this.leader });
       }
     }
@@ -460,9 +471,15 @@ class SimNode {
     for (const [ctx, r] of this.pendingReads) {
       if (r.index !== null && r.index <= this.sm.applied) {
         this.pendingReads.delete(ctx);
-        this.reply(r.req, { opId: r.req.opId, ok: true, value: this.sm.get(r.req.key) });
+        this.reply(r.req, this.localRead(r.req));
       }
     }
+  }
+
+  /** Answer a read from this node's state machine. */
+  private localRead(req: ClientReq): ClientResp {
+    if (req.ns) return { opId: req.opId, ok: true, result: (this.sm as SimNsMachine).read(req.ns as NsRead) };
+    return { opId: req.opId, ok: true, value: (this.sm as SimKvMachine).get(req.key) };
   }
 
   private reply(req: ClientReq, resp: ClientResp): void {
@@ -475,7 +492,7 @@ class SimNode {
     const notLeader = (): void => this.reply(req, { opId: req.opId, ok: false, err: 'NotLeader', leader: this.leader });
     if (req.op === 'get') {
       if (this.sim.bugs.staleReads) {
-        this.reply(req, { opId: req.opId, ok: true, value: this.sm.get(req.key) });
+        this.reply(req, this.localRead(req));
         return;
       }
       if (this.role !== 'leader') return notLeader();
@@ -496,7 +513,8 @@ class SimNode {
         : { op: req.op as 'put' | 'append', client: req.client, seq: req.seq, key: req.key, value: req.value! };
     let at: { index: number; term: number };
     try {
-      at = this.node.propose(encodeSimCommand(cmd));
+      // ns: the leader stamps its clock into the command, as the metadata service does.
+      at = this.node.propose(req.ns ? nsCommand(req.ns as Exclude<NsOp, NsRead>, req.client, req.seq, this.sim.q.now) : encodeSimCommand(cmd));
     } catch (err) {
       if (err instanceof CairnError && err.code === 'NotLeader') return notLeader();
       if (err instanceof CairnError && err.code === 'ProposalDropped') {
@@ -533,6 +551,13 @@ function describeMessage(m: Message): string {
     case 'timeout-now':
       return `timeout-now t${m.term}`;
   }
+}
+
+/** A namespace outcome; StaleRequest goes back as the protocol error the client checks for. */
+function nsResultResp(opId: number, r: unknown): ClientResp {
+  const o = r as { ok: boolean; code?: string };
+  if (!o.ok && o.code === 'StaleRequest') return { opId, ok: false, err: 'StaleRequest', leader: null };
+  return { opId, ok: true, result: r };
 }
 
 function resultResp(opId: number, r: KvResult): ClientResp {
@@ -612,6 +637,7 @@ class SimNetwork {
 interface CurrentOp {
   opId: number;
   op: OpKind;
+  ns?: NsOp;
   input: KvInput;
   seq: number;
   callTime: number;
@@ -655,6 +681,15 @@ class SimClient {
       return;
     }
     if (this.livenessLeft > 0) this.livenessLeft--;
+    if (this.sim.machine === 'ns') {
+      const opId = ++this.opIds;
+      const ns = randomNsOp(this.rng, this.id, opId);
+      const read = isNsRead(ns);
+      const seq = read ? 0 : ++this.seq;
+      this.cur = { opId, op: read ? 'get' : 'put', ns, input: { key: ns.op }, seq, callTime: this.sim.q.now, attempts: 0, attempt: 0 };
+      this.send();
+      return;
+    }
     const p = this.sim.params;
     const key = `k${this.rng.int(p.keys)}`;
     const r = this.rng.int(100);
@@ -685,6 +720,7 @@ class SimClient {
     c.attempts++;
     const attempt = ++c.attempt;
     const req: ClientReq = { client: this.id, opId: c.opId, op: c.op, key: c.input.key, seq: c.seq };
+    if (c.ns) req.ns = c.ns;
     if (c.input.value !== undefined) req.value = c.input.value;
     if (c.op === 'cas') req.expected = c.input.expected ?? null;
     this.sim.net.sendToNode(this.id, this.target, req);
@@ -718,7 +754,10 @@ class SimClient {
     this.cur = null;
     this.sim.tr(() => `${this.id} gives up ${c.op}#${c.opId}`);
     // A write may still take effect at any later time; a read that never returned constrains nothing.
-    if (c.op !== 'get') {
+    if (c.ns) {
+      if (c.op !== 'get') this.sim.nsHistory.push({ client: this.id, opId: c.opId, op: c.ns, seq: c.seq, callTime: c.callTime, returnTime: Infinity });
+      if (c.op !== 'get') this.sim.stats.opsUnknown++;
+    } else if (c.op !== 'get') {
       this.sim.history.push({ clientId: this.id, op: c.op, input: c.input, output: 'unknown', callTime: c.callTime, returnTime: Infinity });
       this.sim.stats.opsUnknown++;
     }
@@ -737,6 +776,15 @@ class SimClient {
       this.sim.tr(() => `${this.id} <- ${from} ${resp.err} ${c.op}#${c.opId} (leader ${resp.leader ?? '-'})`);
       this.target = resp.leader !== null && resp.leader !== from ? resp.leader : this.otherNode(from);
       this.retry(5 + this.rng.int(20));
+      return;
+    }
+    if (c.ns) {
+      this.sim.nsHistory.push({ client: this.id, opId: c.opId, op: c.ns, seq: c.seq, callTime: c.callTime, returnTime: this.sim.q.now, result: resp.result });
+      this.sim.stats.opsOk++;
+      this.sim.tr(() => `${this.id} <- ${from} ${c.ns!.op}#${c.opId} = ${JSON.stringify(resp.result)}`);
+      this.cur = null;
+      this.target = from;
+      this.sim.q.after(this.rng.int(this.sim.params.thinkMax + 1), () => this.next());
       return;
     }
     let output: KvOutput;
@@ -772,6 +820,8 @@ export class Simulation {
   readonly clients = new Map<string, SimClient>();
   readonly net: SimNetwork;
   readonly history: HistoryOp[] = [];
+  readonly nsHistory: NsHistoryOp[] = [];
+  readonly machine: SimMachineKind;
   readonly traceLines: string[] = [];
   readonly stats: SimStats = {
     events: 0,
@@ -800,6 +850,7 @@ export class Simulation {
     this.params = { ...randomParams(paramRng), ...opts.params };
     this.rng = { net: this.rootRng.fork(), faults: this.rootRng.fork(), clients: this.rootRng.fork() };
     this.bugs = opts.bugs ?? {};
+    this.machine = opts.machine ?? 'kv';
     this.traceOn = opts.trace === true;
     this.eventsMax = opts.eventsMax ?? 2_000_000;
     this.net = new SimNetwork(this);
@@ -809,7 +860,7 @@ export class Simulation {
     this.spare = p.membershipChange ? `n${p.voters + 1}` : null;
     for (const id of [...voters, ...(this.spare ? [this.spare] : [])]) {
       const log = new MemoryRaftStorage();
-      const sm = new SimKvMachine();
+      const sm: Machine = this.machine === 'ns' ? new SimNsMachine(this.bugs.ignoreSessions === true) : new SimKvMachine();
       if (id !== this.spare) {
         // First start of a new cluster: the bootstrap membership (durable before the node starts).
         void log.bootstrap({ voters, learners: [] });
@@ -1080,6 +1131,10 @@ export class Simulation {
 
     // The search budget bounds a pathological run; storm seeds with many unknown-outcome writes on
     // one key can need ~20M steps to find the linearization (seed 2453: 17.5M, about 12 s).
+    if (this.machine === 'ns') {
+      const v = checkNsHistory(this.nsHistory, this.inv.appliedLog());
+      return v === null ? null : `namespace history: ${v}`;
+    }
     const lin = checkLinearizableTokens(this.history, { stepsMax: 40_000_000 });
     this.stats.linSteps = lin.steps;
     if (lin.verdict === 'violation') return `linearizability: key ${lin.key}: ${lin.detail}`;
