@@ -2,7 +2,8 @@
  * The machine's own ceilings, measured in the same run as each benchmark so figures can be
  * printed as ratios: synced small writes (write + fdatasync of 4 KiB) and synced throughput.
  */
-import { closeSync, fdatasyncSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, fdatasyncSync, fsyncSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
+import { connect, createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -32,4 +33,58 @@ export function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return NaN;
   const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
   return sorted[i]!;
+}
+
+/**
+ * The disk's synced throughput for chunk-sized files (MiB/s): `mib` MiB written in 1 MiB writes,
+ * an fsync every `fileMib` MiB (one file each, as a chunk server syncs each chunk).
+ */
+export function syncedWriteMiBPerSec(dir: string = tmpdir(), mib = 512, fileMib = 8): number {
+  const d = mkdtempSync(join(dir, 'cairn-ceiling-'));
+  const buf = Buffer.alloc(1024 * 1024, 0x5a);
+  const start = performance.now();
+  try {
+    for (let f = 0; f * fileMib < mib; f++) {
+      const fd = openSync(join(d, `f${f}`), 'w');
+      for (let i = 0; i < fileMib; i++) writeSync(fd, buf);
+      fsyncSync(fd);
+      closeSync(fd);
+    }
+    return mib / ((performance.now() - start) / 1000);
+  } finally {
+    rmSync(d, { recursive: true, force: true });
+  }
+}
+
+/** Node's own loopback TCP throughput (MiB/s): one connection carrying `mib` MiB in 1 MiB writes. */
+export async function loopbackMiBPerSec(mib = 1024): Promise<number> {
+  const server = createServer((sock) => {
+    sock.on('data', () => {});
+    sock.on('end', () => sock.end());
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  const buf = Buffer.alloc(1024 * 1024, 0xa5);
+  const start = performance.now();
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const sock = connect(port, '127.0.0.1', () => {
+        let sent = 0;
+        const pump = (): void => {
+          while (sent < mib) {
+            sent++;
+            if (!sock.write(buf)) return void sock.once('drain', pump);
+          }
+          sock.end();
+        };
+        pump();
+      });
+      sock.on('data', () => {});
+      sock.on('close', () => resolve());
+      sock.on('error', reject);
+    });
+    return mib / ((performance.now() - start) / 1000);
+  } finally {
+    server.close();
+  }
 }
