@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
  * The `cairn` command: thin over src/. Client commands (put, get, cat, ls, stat, rm, mkdir, mv,
- * status) live in one file per group; server commands (meta, chunk, dev) run in the foreground.
+ * status) live in one file per group; server commands (meta, chunk, gateway, dev) run in the foreground.
  * Errors are one line on stderr, `cairn: <Code>: <message>`, never a stack trace (cli-errors.ts).
  */
 import { Command } from 'commander';
@@ -37,9 +37,15 @@ registerStatusCommand(program, done);
 // Server commands pull in LMDB, pino and the servers (~120 ms of start-up): loaded only when
 // the command line is not a client command (a server command, help, or something unknown).
 if (!CLIENT_COMMANDS.has(process.argv[2] ?? '')) {
-  const [meta, chunk, dev] = await Promise.all([import('./meta-command.js'), import('./chunk-command.js'), import('./dev-command.js')]);
+  const [meta, chunk, gateway, dev] = await Promise.all([
+    import('./meta-command.js'),
+    import('./chunk-command.js'),
+    import('./gateway-command.js'),
+    import('./dev-command.js'),
+  ]);
   meta.registerMetaCommand(program, fail);
   chunk.registerChunkCommand(program, fail);
+  gateway.registerGatewayCommand(program, fail);
   dev.registerDevCommand(program, fail);
 }
 

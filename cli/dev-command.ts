@@ -51,7 +51,7 @@ export function registerDevCommand(program: Command, fail: (err: unknown) => nev
         `cairn dev: ready (data in ${cluster.dir})`,
         `  metadata: ${j.meta.map((m) => `${m.id} ${m.addr}`).join(', ')}`,
         `  chunks:   ${j.chunks.map((c) => `${c.id} ${c.addr}`).join(', ') || 'none'}`,
-        `  gateway:  not part of this build yet`,
+        `  gateway:  ${j.gateway?.url ?? 'none'} (Authorization: Bearer ${j.token})`,
         `  cluster:  ${cluster.clusterJsonPath}`,
         `  try:      CAIRN_META=${j.metaAddrs} CAIRN_TOKEN=${j.token} npx cairn status`,
       ];

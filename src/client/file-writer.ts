@@ -36,6 +36,12 @@ export interface WriteOptions {
   onProgress?(bytes: number): void;
   /** How a chunk reaches its replicas (benchmarks compare them). @default PUT_STRATEGY */
   strategy?: PutStrategy;
+  /**
+   * Store every chunk but do not commit: `done` resolves once the whole content is durable on its
+   * replicas, and the file becomes visible only when `commit()` is called (the HTTP gateway stores
+   * every part of a multipart upload before it commits any). Never committed: garbage.
+   */
+  deferCommit?: boolean;
 }
 
 export interface PutResult {
@@ -103,6 +109,8 @@ export class FileWriter extends Writable {
   private readonly placements: Placement[] = [];
   private allocating: Promise<void> | null = null;
   private settled = false;
+  /** With deferCommit: what commit() sends, once everything is stored. */
+  private staged: { etag: string; chunks: Array<[string, number, number]> } | null = null;
 
   constructor(core: ClientCore, path: string, opts: WriteOptions, limits: { uploadsInflight: number }) {
     super(opts.signal ? { signal: opts.signal } : {});
@@ -187,6 +195,22 @@ export class FileWriter extends Writable {
     const chunks = this.parts;
     if (chunks.length !== this.nextIndex) throw new CairnError('Internal', 'a chunk is missing at commit');
     const etag = etagOf(this.total, chunks.map((c) => c[0]));
+    if (this.opts.deferCommit) {
+      this.staged = { etag, chunks };
+      return { path: this.path, size: this.total, etag };
+    }
+    return this.commitStaged(etag, chunks);
+  }
+
+  /** With deferCommit, after `done`: make the stored content visible at the path (one Raft entry). */
+  async commit(): Promise<PutResult> {
+    if (!this.opts.deferCommit) throw new CairnError('Internal', 'commit() is for writers opened with deferCommit');
+    await this.done;
+    const st = this.staged!;
+    return this.commitStaged(st.etag, st.chunks);
+  }
+
+  private async commitStaged(etag: string, chunks: Array<[string, number, number]>): Promise<PutResult> {
     const r = (await this.core.write('fs.commit', { path: this.path, size: this.total, etag, chunks, overwrite: this.opts.overwrite ?? false, parents: true })) as PutResult;
     return { path: r.path ?? this.path, size: this.total, etag };
   }

@@ -8,7 +8,7 @@
  * logs/<id>.log (each server's JSON logs), and cluster.json, written atomically once the
  * cluster is ready (a leader, and every chunk server registered and alive) and removed on stop.
  *
- * Ports: gateway portBase, metadata servers portBase+1…, chunk servers portBase+101….
+ * Ports: the HTTP gateway portBase, metadata servers portBase+1…, chunk servers portBase+101….
  * Servers that die are not restarted (tests kill them on purpose).
  */
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
@@ -36,6 +36,8 @@ export interface DevClusterInit {
   tickMs?: number;
   /** Chunk-server heartbeat period. @default 500 */
   heartbeatMs?: number;
+  /** Run the HTTP gateway on 127.0.0.1:portBase. @default true */
+  gateway?: boolean;
 }
 
 export interface ServerEntry {
@@ -72,6 +74,7 @@ export class DevCluster {
   readonly token: string;
   readonly meta: Member[];
   readonly chunks: Member[];
+  readonly gateway: Member | null;
   readonly replicas: number;
 
   constructor(init: DevClusterInit) {
@@ -118,6 +121,19 @@ export class DevCluster {
         '--secret-file', secretFile, '--heartbeat-ms', String(init.heartbeatMs ?? 500),
       ));
     });
+    const gwAddr = `127.0.0.1:${init.portBase}`;
+    this.gateway = init.gateway === false ? null : member('gateway', gwAddr, this.dir, cairnArgv(
+      'gateway', '--listen', gwAddr, '--meta', metaAddrs, '--token-file', tokenFile,
+    ));
+  }
+
+  /** The gateway's base URL (null without one). */
+  get gatewayUrl(): string | null {
+    return this.gateway ? `http://${this.gateway.addr}` : null;
+  }
+
+  private get all(): Member[] {
+    return [...this.meta, ...this.chunks, ...(this.gateway ? [this.gateway] : [])];
   }
 
   get metaAddrs(): string[] {
@@ -131,11 +147,11 @@ export class DevCluster {
   /** Start every server (a stale cluster.json is removed first: it appears again once ready). */
   start(): void {
     rmSync(this.clusterJsonPath, { force: true });
-    for (const m of [...this.meta, ...this.chunks]) m.proc.start();
+    for (const m of this.all) m.proc.start();
   }
 
   member(id: string): Member {
-    const m = [...this.meta, ...this.chunks].find((x) => x.id === id);
+    const m = this.all.find((x) => x.id === id);
     if (!m) throw new CairnError('NotFound', `no server ${id}`);
     return m;
   }
@@ -159,12 +175,12 @@ export class DevCluster {
           const st = (await session.call('cluster.status', {}, { idempotent: true })) as { leader: string | null; chunkServers: Array<{ id: string; state: string }> };
           const alive = new Set(st.chunkServers.filter((c) => c.state === 'alive').map((c) => c.id));
           const want = this.chunks.filter((c) => c.proc.running).map((c) => c.id);
-          if (st.leader && want.every((id) => alive.has(id))) return;
-          last = `leader ${st.leader ?? 'none'}, alive chunk servers ${[...alive].join(',') || 'none'}`;
+          if (st.leader && want.every((id) => alive.has(id)) && (await this.gatewayUp())) return;
+          last = `leader ${st.leader ?? 'none'}, alive chunk servers ${[...alive].join(',') || 'none'}${this.gateway ? ', gateway not answering yet' : ''}`;
         } catch (err) {
           last = (err as Error).message;
         }
-        for (const m of [...this.meta, ...this.chunks]) {
+        for (const m of this.all) {
           if (m.proc.exitCode !== null && m.proc.exitCode !== undefined) throw new CairnError('Unavailable', `${m.id} exited with code ${m.proc.exitCode}; see ${join(this.dir, 'logs', `${m.id}.log`)}`);
         }
         await sleep(100);
@@ -175,9 +191,22 @@ export class DevCluster {
     throw new CairnError('Timeout', `cluster not ready within ${timeoutMs} ms (${last})`);
   }
 
+  /** The gateway (if any, and running) answers /healthz. */
+  private async gatewayUp(): Promise<boolean> {
+    if (!this.gateway || !this.gateway.proc.running) return true;
+    try {
+      const r = await fetch(`${this.gatewayUrl}/healthz`, { signal: AbortSignal.timeout(1000) });
+      await r.arrayBuffer();
+      return r.ok;
+    } catch {
+      return false;
+    }
+  }
+
   clusterJson(): ClusterJson {
     const entry = (m: Member): ServerEntry => ({ id: m.id, addr: m.addr, pid: m.proc.pid ?? null, dir: m.dir, argv: m.proc.argv });
-    return { metaAddrs: this.metaAddrs.join(','), token: this.token, gateway: null, meta: this.meta.map(entry), chunks: this.chunks.map(entry) };
+    const gateway = this.gateway ? { url: this.gatewayUrl!, pid: this.gateway.proc.pid ?? null, argv: this.gateway.proc.argv } : null;
+    return { metaAddrs: this.metaAddrs.join(','), token: this.token, gateway, meta: this.meta.map(entry), chunks: this.chunks.map(entry) };
   }
 
   /** Write cluster.json atomically (temp file, fsync, rename). */
@@ -196,7 +225,8 @@ export class DevCluster {
   /** Stop every server (SIGTERM, then SIGKILL after graceMs) and remove cluster.json. */
   async stop(graceMs = 10_000): Promise<void> {
     rmSync(this.clusterJsonPath, { force: true });
-    // Chunk servers first, so they do not log a storm of failed heartbeats.
+    // Gateway and chunk servers first, so they do not log a storm of failed calls.
+    if (this.gateway) await this.gateway.proc.kill('SIGTERM', graceMs);
     await Promise.all(this.chunks.map((m) => m.proc.kill('SIGTERM', graceMs)));
     await Promise.all(this.meta.map((m) => m.proc.kill('SIGTERM', graceMs)));
   }

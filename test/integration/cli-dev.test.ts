@@ -97,6 +97,12 @@ describe('cairn dev', () => {
       pids.push(s.pid!);
     }
     expect(devOut).toContain('ready');
+    // The HTTP gateway listens on 127.0.0.1:P and answers with the same token.
+    expect(j.gateway!.url).toBe(`http://127.0.0.1:${portBase}`);
+    expect(j.gateway!.argv[0]).toBe(process.execPath);
+    expect(alive(j.gateway!.pid!)).toBe(true);
+    pids.push(j.gateway!.pid!);
+    expect((await fetch(`${j.gateway!.url}/v1/status`, { headers: { authorization: `Bearer ${j.token}` } })).status).toBe(200);
 
     // Commands run in the same directory find the cluster through ./.cairn/cluster.json.
     const data = patternBytes(3 * 65536 + 5, 42);
@@ -123,8 +129,8 @@ describe('cairn dev', () => {
   it('servers stop by themselves when cairn dev is killed with SIGKILL (no orphans)', async () => {
     dev = startDev();
     const j = await waitClusterJson(dev);
-    const pids = [...j.meta, ...j.chunks].map((s) => s.pid!);
-    expect(pids.filter(alive)).toHaveLength(7);
+    const pids = [...j.meta, ...j.chunks, j.gateway!].map((s) => s.pid!);
+    expect(pids.filter(alive)).toHaveLength(8);
     await stopDev(dev, 'SIGKILL');
     const deadline = systemClock.nowMs() + 15_000;
     while (pids.some(alive) && systemClock.nowMs() < deadline) await sleep(200);

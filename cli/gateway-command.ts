@@ -1,0 +1,41 @@
+/** `cairn gateway`: run the HTTP API in the foreground until SIGINT/SIGTERM. */
+import type { Command } from 'commander';
+import { parseAddrList, parseHostPort } from '../src/config/addr.js';
+import { startGateway } from '../src/server/gateway.js';
+import { readSecretFile } from '../src/server/meta-server.js';
+import { pinoLogger } from '../src/server/pino-logger.js';
+import { intOption } from './int-option.js';
+import { stopOnSignalOrParentExit } from './server-lifecycle.js';
+
+export function registerGatewayCommand(program: Command, fail: (err: unknown) => never): void {
+  program
+    .command('gateway')
+    .description('run the HTTP upload/download API (streams to and from the chunk servers)')
+    .requiredOption('--listen <host:port>', 'HTTP address, e.g. 127.0.0.1:7000')
+    .requiredOption('--meta <addrs>', 'metadata server addresses, host:port,…')
+    .option('--token-file <path>', 'file holding the client token (required from HTTP clients as a Bearer token); without it, no auth')
+    .option('--inflight-max <n>', 'requests served at once; beyond it 503 + Retry-After', intOption('--inflight-max', 1), 512)
+    .option('--per-client-inflight-max <n>', 'requests at once from one remote address', intOption('--per-client-inflight-max', 1), 64)
+    .option('--upload-bytes-max <n>', 'largest upload (raw body or multipart file)', intOption('--upload-bytes-max', 0), 5 * 2 ** 40)
+    .option('--idle-timeout-ms <ms>', 'close a connection silent this long (aborts a stalled upload)', intOption('--idle-timeout-ms', 1000), 60_000)
+    .action(async (o: { listen: string; meta: string; tokenFile?: string; inflightMax: number; perClientInflightMax: number; uploadBytesMax: number; idleTimeoutMs: number }) => {
+      parseHostPort(o.listen, true);
+      const logger = pinoLogger({ role: 'gateway' });
+      const gw = await startGateway(
+        {
+          listen: o.listen,
+          metaAddrs: parseAddrList(o.meta),
+          token: o.tokenFile ? new TextDecoder().decode(readSecretFile(o.tokenFile, 'client token')) : null,
+          limits: { inflightMax: o.inflightMax, perClientInflightMax: o.perClientInflightMax, uploadBytesMax: o.uploadBytesMax },
+          idleTimeoutMs: o.idleTimeoutMs,
+        },
+        logger,
+      );
+      let stopping = false;
+      stopOnSignalOrParentExit(() => {
+        if (stopping) return;
+        stopping = true;
+        gw.close().then(() => process.exit(0), fail);
+      });
+    });
+}

@@ -1,0 +1,60 @@
+/**
+ * HTTP byte ranges and conditional headers (RFC 9110 §13, §14), pure.
+ *
+ * Range: one range of the `bytes` unit — `a-b`, `a-`, `-n`. What we do with the rest:
+ *   - a malformed header, another unit, or several ranges: ignored, the whole file is sent (200),
+ *     which RFC 9110 §14.2 allows (a server MAY ignore Range) — no multipart/byteranges;
+ *   - a well-formed range that starts at or past the end (or `-0`, or any range of an empty
+ *     file): unsatisfiable → 416 with `Content-Range: bytes *\/size`.
+ */
+
+export type RangeDecision =
+  | { kind: 'full' }
+  | { kind: 'partial'; start: number; end: number /* exclusive */ }
+  | { kind: 'unsatisfiable' };
+
+const RANGE_RE = /^bytes=(\d*)-(\d*)$/;
+/** Digits beyond this cannot be a real offset (2^53 has 16): treated as malformed. */
+const OFFSET_DIGITS_MAX = 16;
+
+export function decideRange(header: string | undefined, size: number): RangeDecision {
+  if (header === undefined) return { kind: 'full' };
+  const m = RANGE_RE.exec(header.trim());
+  if (!m) return { kind: 'full' };
+  const [, a = '', b = ''] = m;
+  if ((a === '' && b === '') || a.length > OFFSET_DIGITS_MAX || b.length > OFFSET_DIGITS_MAX) return { kind: 'full' };
+  if (a === '') {
+    // Suffix: the last n bytes (all of them when n exceeds the size).
+    const n = Number(b);
+    if (n === 0 || size === 0) return { kind: 'unsatisfiable' };
+    return { kind: 'partial', start: Math.max(0, size - n), end: size };
+  }
+  const start = Number(a);
+  const last = b === '' ? size - 1 : Number(b);
+  if (b !== '' && last < start) return { kind: 'full' }; // invalid range-spec: ignore the header
+  if (start >= size) return { kind: 'unsatisfiable' };
+  return { kind: 'partial', start, end: Math.min(last, size - 1) + 1 };
+}
+
+/** A strong entity tag as sent in ETag ("…"). */
+export const quoteEtag = (etag: string): string => `"${etag}"`;
+
+/**
+ * Does an If-Match / If-None-Match list match this entity tag? `*` matches any existing file.
+ * Comparison is strong for If-Match and weak for If-None-Match (RFC 9110 §13.1.1–2): a W/ tag
+ * never matches in strong comparison.
+ */
+export function etagListMatches(header: string, etag: string | null, weak: boolean): boolean {
+  const list = header.trim();
+  if (list === '*') return etag !== null;
+  if (etag === null) return false;
+  for (const raw of list.split(',')) {
+    let t = raw.trim();
+    if (t.startsWith('W/')) {
+      if (!weak) continue;
+      t = t.slice(2);
+    }
+    if (t === quoteEtag(etag)) return true;
+  }
+  return false;
+}

@@ -1,0 +1,65 @@
+/**
+ * Composition root of `cairn gateway`: the HTTP API (src/api) on a Node HTTP server, over one
+ * CairnClient shared by every request.
+ *
+ * Timeouts: no limit on a whole request (a many-GiB upload takes as long as it takes), but a
+ * socket silent for idleTimeoutMs is closed — an upload whose client stalls is then aborted and
+ * leaves no file — and request headers must arrive within headersTimeoutMs.
+ */
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createGatewayApp, type GatewayLimits } from '../api/gateway-app.js';
+import { CairnClient } from '../client/cairn-client.js';
+import { parseHostPort } from '../config/addr.js';
+import type { Logger } from '../util/logger.js';
+
+export interface GatewayOptions {
+  /** host:port to listen on (port 0: any free port). */
+  listen: string;
+  metaAddrs: string[];
+  /** The client token: used towards the metadata servers AND required from HTTP clients. */
+  token: string | null;
+  limits?: Partial<GatewayLimits>;
+  /** @default 60_000 */
+  idleTimeoutMs?: number;
+  /** @default 30_000 */
+  headersTimeoutMs?: number;
+}
+
+export interface RunningGateway {
+  url: string;
+  server: Server;
+  close(): Promise<void>;
+}
+
+export async function startGateway(opts: GatewayOptions, logger: Logger): Promise<RunningGateway> {
+  const { host, port } = parseHostPort(opts.listen, true);
+  const client = new CairnClient({ metaAddrs: opts.metaAddrs, token: opts.token ?? '' }, { logger });
+  const { app } = createGatewayApp({ client, token: opts.token, logger, ...(opts.limits ? { limits: opts.limits } : {}) });
+  const server = createServer(
+    { requestTimeout: 0, headersTimeout: opts.headersTimeoutMs ?? 30_000, keepAliveTimeout: 5_000, maxHeaderSize: 16 * 1024 },
+    app.callback(),
+  );
+  server.setTimeout(opts.idleTimeoutMs ?? 60_000); // no 'timeout' listener: idle sockets are destroyed
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const addr = server.address() as AddressInfo;
+  const url = `http://${addr.address}:${addr.port}`;
+  logger.info('gateway listening', { url, meta: opts.metaAddrs.join(',') });
+  return {
+    url,
+    server,
+    close: async () => {
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeIdleConnections();
+      });
+      client.close();
+    },
+  };
+}
