@@ -1,0 +1,167 @@
+/**
+ * The HTTP gateway against the direct client path, in the same run on the same cluster (a real
+ * DevCluster: 3 metadata servers, 4 chunk servers, replication 3, the gateway process):
+ *   put/get   SIZE bytes through the gateway (PUT raw body, GET) and through the client library
+ *             in this process (CairnClient.put / open), MiB/s each and the ratio gateway/direct
+ *   small     4 KiB PUTs, then GETs, by 16 keep-alive HTTP clients, ops/s and p50/p99
+ *   rss       the gateway process's peak RSS (VmHWM) over the whole run
+ * Targets (issue 5): ratio >= 0.9 both ways, 4 KiB PUT >= 2,000/s and GET >= 5,000/s, RSS <= 150 MiB.
+ *
+ * Output: one `name value` per line.  Usage: npm run bench:http [-- --mib 1024 --seconds 5]
+ */
+import { readFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { Agent, request } from 'node:http';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { Readable } from 'node:stream';
+import { CairnClient } from '../src/client/index.js';
+import { systemRng } from '../src/env/system.js';
+import { findFreePortRange } from '../src/net/index.js';
+import { DevCluster } from '../src/server/dev-cluster.js';
+import { percentile } from './ceiling.js';
+import { BLOCK, block } from './cli-child.js';
+
+function arg(name: string, dflt: number): number {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? Number(process.argv[i + 1]) : dflt;
+}
+
+const MIB = arg('mib', 1024);
+const SECONDS = arg('seconds', 5);
+const CLIENTS = 16;
+const dir = mkdtempSync(join(tmpdir(), 'cairn-bench-http-'));
+
+function out(name: string, value: number): void {
+  console.log(`${name} ${Number.isInteger(value) ? value : value.toFixed(3)}`);
+}
+
+/** MIB blocks of the self-checking stream, produced as they are read (nothing held). */
+function source(): Readable {
+  let i = 0;
+  return new Readable({
+    read() {
+      this.push(i < MIB ? block(i++) : null);
+    },
+  });
+}
+
+async function drain(stream: AsyncIterable<Buffer>): Promise<number> {
+  let n = 0;
+  for await (const b of stream) n += b.length;
+  return n;
+}
+
+interface HttpResult {
+  status: number;
+  bytes: number;
+}
+
+/** One HTTP request on the keep-alive agent; the body is streamed and counted, not kept. */
+function http(agent: Agent, base: string, token: string, method: string, path: string, body?: Readable | Buffer): Promise<HttpResult> {
+  return new Promise((resolve, reject) => {
+    const headers: Record<string, string> = { authorization: `Bearer ${token}` };
+    if (Buffer.isBuffer(body)) headers['content-length'] = String(body.length);
+    const req = request(`${base}${path}`, { method, agent, headers }, (res) => {
+      drain(res).then((bytes) => resolve({ status: res.statusCode!, bytes }), reject);
+    });
+    req.on('error', reject);
+    if (body === undefined) req.end();
+    else if (Buffer.isBuffer(body)) req.end(body);
+    else body.pipe(req);
+  });
+}
+
+async function closedLoop(op: (worker: number, n: number) => Promise<void>): Promise<{ opsPerSec: number; p50: number; p99: number; errors: number }> {
+  const lat: number[] = [];
+  let errors = 0;
+  const start = performance.now();
+  const end = start + SECONDS * 1000;
+  await Promise.all(
+    Array.from({ length: CLIENTS }, async (_, w) => {
+      for (let n = 0; performance.now() < end; n++) {
+        const t0 = performance.now();
+        try {
+          await op(w, n);
+          lat.push(performance.now() - t0);
+        } catch {
+          errors++;
+        }
+      }
+    }),
+  );
+  lat.sort((a, b) => a - b);
+  return { opsPerSec: lat.length / ((performance.now() - start) / 1000), p50: percentile(lat, 50), p99: percentile(lat, 99), errors };
+}
+
+function vmHwmMib(pid: number): number {
+  const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) / 1024 : NaN;
+}
+
+async function main(): Promise<void> {
+  const portBase = await findFreePortRange(1000, (n) => systemRng.int(n));
+  const cluster = new DevCluster({ dir: join(dir, 'cluster'), portBase, meta: 3, chunks: 4, replicas: 3 });
+  cluster.start();
+  const agent = new Agent({ keepAlive: true, maxSockets: CLIENTS });
+  const client = new CairnClient({ metaAddrs: cluster.metaAddrs, token: cluster.token });
+  try {
+    await cluster.waitReady(60_000);
+    const base = cluster.gatewayUrl!;
+    const token = cluster.token;
+    const gwPid = cluster.gateway!.proc.pid!;
+
+    let t0 = performance.now();
+    await client.put('/direct/big', source());
+    const directPut = MIB / ((performance.now() - t0) / 1000);
+    t0 = performance.now();
+    const put = await http(agent, base, token, 'PUT', '/v1/files/gw/big', source());
+    const gwPut = MIB / ((performance.now() - t0) / 1000);
+    if (put.status !== 201) throw new Error(`gateway PUT answered ${put.status}`);
+
+    t0 = performance.now();
+    const o = await client.open('/direct/big');
+    const directBytes = await drain(o.stream as AsyncIterable<Buffer>);
+    const directGet = MIB / ((performance.now() - t0) / 1000);
+    t0 = performance.now();
+    const got = await http(agent, base, token, 'GET', '/v1/files/gw/big');
+    const gwGet = MIB / ((performance.now() - t0) / 1000);
+    if (directBytes !== MIB * BLOCK || got.bytes !== MIB * BLOCK) throw new Error(`read back ${directBytes} / ${got.bytes} bytes`);
+
+    out('file_mib', MIB);
+    out('direct_put_mib_per_s', directPut);
+    out('gateway_put_mib_per_s', gwPut);
+    out('gateway_put_ratio_to_direct', gwPut / directPut);
+    out('direct_get_mib_per_s', directGet);
+    out('gateway_get_mib_per_s', gwGet);
+    out('gateway_get_ratio_to_direct', gwGet / directGet);
+    out('gateway_peak_rss_mib_after_large', vmHwmMib(gwPid));
+
+    const body = Buffer.alloc(4096, 0x42);
+    const puts = await closedLoop(async (w, n) => {
+      const r = await http(agent, base, token, 'PUT', `/v1/files/small/w${w}-${n}`, body);
+      if (r.status !== 201) throw new Error(`PUT ${r.status}`);
+    });
+    out('small_put_4k_c16_ops_per_s', puts.opsPerSec);
+    out('small_put_4k_c16_p50_ms', puts.p50);
+    out('small_put_4k_c16_p99_ms', puts.p99);
+    out('small_put_4k_c16_errors', puts.errors);
+    const gets = await closedLoop(async (w, n) => {
+      const r = await http(agent, base, token, 'GET', `/v1/files/small/w${w}-${n % 8}`);
+      if (r.status !== 200 || r.bytes !== 4096) throw new Error(`GET ${r.status}`);
+    });
+    out('small_get_4k_c16_ops_per_s', gets.opsPerSec);
+    out('small_get_4k_c16_p50_ms', gets.p50);
+    out('small_get_4k_c16_p99_ms', gets.p99);
+    out('small_get_4k_c16_errors', gets.errors);
+    out('gateway_peak_rss_mib', vmHwmMib(gwPid));
+    out('load_average_1m', loadavg()[0]!);
+  } finally {
+    agent.destroy();
+    client.close();
+    await cluster.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+await main();
