@@ -7,7 +7,6 @@
  * leaves no file — and request headers must arrive within headersTimeoutMs.
  */
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { createGatewayApp, type GatewayLimits } from '../api/gateway-app.js';
 import { CairnClient } from '../client/cairn-client.js';
 import { parseHostPort } from '../config/addr.js';
@@ -48,7 +47,8 @@ export async function startGateway(opts: GatewayOptions, logger: Logger): Promis
       resolve();
     });
   });
-  const addr = server.address() as AddressInfo;
+  const addr = server.address();
+  if (addr === null || typeof addr === 'string') throw new Error('gateway: no TCP address after listen');
   const url = `http://${addr.address}:${addr.port}`;
   logger.info('gateway listening', { url, meta: opts.metaAddrs.join(',') });
   return {
