@@ -97,6 +97,16 @@ describe('simulation: broken rules are caught', () => {
     const f = firstFailure(50, { staleReads: true }, /^linearizability: key k\d+: no linearization/, { clientAttemptsMax: 1_000_000 });
     expect(f, 'no seed had a non-linearizable history').not.toBeNull();
   });
+
+  it('applying early a committed entry this Ready rewrites breaks log matching (regression: runtime fix aa770d6)', () => {
+    // Seeds 904 and 959 found it: a follower applied its stale uncommitted entry before the write replacing it.
+    for (const seed of [904, 959]) {
+      const broken = runSimulation({ seed, bugs: { applyRewritten: true } });
+      expect(broken.ok, `seed ${seed} with the bug`).toBe(false);
+      expect(broken.failure).toMatch(/^log matching: entry \d+\/\d+ follows term/);
+      expect(runSimulation({ seed }).ok, `seed ${seed} as the runtime does it`).toBe(true);
+    }
+  });
 });
 
 describe('simulation: the namespace state machine (src/meta) under Raft', () => {

@@ -155,6 +155,11 @@ export interface SimBugs {
   loseVotes?: boolean;
   /** ns machine: every application runs under a fresh session (retries apply again). */
   ignoreSessions?: boolean;
+  /**
+   * Apply early every committed entry up to the last index on disk, even one this Ready
+   * rewrites (the runtime's bug before aa770d6: a follower applied its stale uncommitted entry).
+   */
+  applyRewritten?: boolean;
 }
 
 export interface SimOptions {
@@ -379,7 +384,7 @@ class SimNode {
       // Durable AND not rewritten by this Ready: a follower's stale uncommitted entry at the same
       // index is still on disk until this write replaces it (found by the simulation, seed 959).
       const firstNew = rd.entries.length > 0 ? rd.entries[0]!.index : Infinity;
-      const stableLast = Math.min(this.log.lastIndex(), firstNew - 1);
+      const stableLast = sim.bugs.applyRewritten === true ? this.log.lastIndex() : Math.min(this.log.lastIndex(), firstNew - 1);
       while (split < committed.length && committed[split]!.index <= stableLast) split++;
     }
     if (split > 0) this.applyEntries(committed.slice(0, split));
