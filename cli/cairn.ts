@@ -8,12 +8,13 @@ import { Command } from 'commander';
 import { CairnError } from '../src/util/errors.js';
 import { commanderErrorLine, fail, installProcessGuards } from './cli-errors.js';
 import { registerNamespaceCommands } from './namespace-commands.js';
+import { registerAdminCommands } from './admin-commands.js';
 import { registerStatusCommand } from './status-command.js';
 import { registerTransferCommands } from './transfer-commands.js';
 
 installProcessGuards();
 
-const CLIENT_COMMANDS = new Set(['put', 'get', 'cat', 'ls', 'stat', 'rm', 'mkdir', 'mv', 'status']);
+const CLIENT_COMMANDS = new Set(['put', 'get', 'cat', 'ls', 'stat', 'rm', 'mkdir', 'mv', 'status', 'drain', 'remove-server']);
 
 const program = new Command();
 program
@@ -34,6 +35,7 @@ async function done(): Promise<never> {
 registerTransferCommands(program, done);
 registerNamespaceCommands(program, done);
 registerStatusCommand(program, done);
+registerAdminCommands(program, done);
 // Server commands pull in LMDB, pino and the servers (~120 ms of start-up): loaded only when
 // the command line is not a client command (a server command, help, or something unknown).
 if (!CLIENT_COMMANDS.has(process.argv[2] ?? '')) {

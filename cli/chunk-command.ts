@@ -6,6 +6,8 @@ import { startChunkServer } from '../src/server/chunk-server.js';
 import { readSecretFile } from '../src/server/meta-server.js';
 import { pinoLogger } from '../src/server/pino-logger.js';
 import { stopOnSignalOrParentExit } from './server-lifecycle.js';
+import { REPAIR_BYTES_PER_SEC_DEFAULT } from '../src/chunk/replicator.js';
+import { SCRUB_BYTES_PER_SEC_DEFAULT, SCRUB_PERIOD_MS_DEFAULT } from '../src/chunk/scrubber.js';
 
 
 export function registerChunkCommand(program: Command, fail: (err: unknown) => never): void {
@@ -21,7 +23,11 @@ export function registerChunkCommand(program: Command, fail: (err: unknown) => n
     .option('--chunk-bytes-max <n>', 'largest chunk accepted', intOption('--chunk-bytes-max', 0), 64 * 1024 * 1024)
     .option('--reserve-bytes <n>', 'free bytes to keep on the disk; below it the server is full', intOption('--reserve-bytes', 0), 0)
     .option('--heartbeat-ms <ms>', 'heartbeat period', intOption('--heartbeat-ms', 0), 1000)
-    .action(async (o: { id: string; listen: string; dir: string; meta: string; secretFile: string; zone: string; chunkBytesMax: number; reserveBytes: number; heartbeatMs: number }) => {
+    .option('--repair-bytes-per-sec <n>', 'bandwidth of repair copies into this server (0: unlimited)', intOption('--repair-bytes-per-sec', 0), REPAIR_BYTES_PER_SEC_DEFAULT)
+    .option('--repair-concurrency <n>', 'repair commands at once', intOption('--repair-concurrency', 1), 4)
+    .option('--scrub-period-sec <s>', 'every replica is re-verified within this period', intOption('--scrub-period-sec', 1), SCRUB_PERIOD_MS_DEFAULT / 1000)
+    .option('--scrub-bytes-per-sec <n>', 'read rate of the scrubber (0: unlimited)', intOption('--scrub-bytes-per-sec', 0), SCRUB_BYTES_PER_SEC_DEFAULT)
+    .action(async (o: { id: string; listen: string; dir: string; meta: string; secretFile: string; zone: string; chunkBytesMax: number; reserveBytes: number; heartbeatMs: number; repairBytesPerSec: number; repairConcurrency: number; scrubPeriodSec: number; scrubBytesPerSec: number }) => {
       const id = parseNodeId(o.id);
       parseHostPort(o.listen);
       const logger = pinoLogger({ node: id, role: 'chunk' });
@@ -36,6 +42,10 @@ export function registerChunkCommand(program: Command, fail: (err: unknown) => n
           chunkBytesMax: o.chunkBytesMax,
           reserveBytes: o.reserveBytes,
           heartbeatMs: Math.max(50, o.heartbeatMs),
+          repairBytesPerSecMax: o.repairBytesPerSec,
+          repairConcurrencyMax: o.repairConcurrency,
+          scrubPeriodMs: o.scrubPeriodSec * 1000,
+          scrubBytesPerSecMax: o.scrubBytesPerSec,
         },
         logger,
       );

@@ -24,7 +24,9 @@ export function registerMetaCommand(program: Command, fail: (err: unknown) => ne
     .option('--replicas <n>', 'replicas per chunk', intOption('--replicas', 1), 3)
     .option('--dead-after <seconds>', 'seconds without a heartbeat before a chunk server counts as dead', intOption('--dead-after', 1), 10)
     .option('--chunk-size <bytes>', 'default chunk size for writers', intOption('--chunk-size', 1), 8 * 1024 * 1024)
-    .action(async (o: { id: string; listen: string; peers: string; dir: string; secretFile: string; tokenFile?: string; tickMs: number; electionTicks: number; snapshotEntries: number; replicas: number; deadAfter: number; chunkSize: number }) => {
+    .option('--gc-grace <seconds>', 'chunks referenced by no file are deleted after this long (protects uploads in progress)', intOption('--gc-grace', 1), 3600)
+    .option('--repair-copies-max <n>', 'repair copies in flight to one chunk server', intOption('--repair-copies-max', 1), 8)
+    .action(async (o: { id: string; listen: string; peers: string; dir: string; secretFile: string; tokenFile?: string; tickMs: number; electionTicks: number; snapshotEntries: number; replicas: number; deadAfter: number; chunkSize: number; gcGrace: number; repairCopiesMax: number }) => {
       const id = parseNodeId(o.id);
       parseHostPort(o.listen);
       const logger = pinoLogger({ node: id, role: 'meta' });
@@ -42,6 +44,7 @@ export function registerMetaCommand(program: Command, fail: (err: unknown) => ne
           replicas: o.replicas,
           deadAfterMs: o.deadAfter * 1000,
           chunkSizeBytes: o.chunkSize,
+          repair: { gcGraceMs: o.gcGrace * 1000, copiesPerServerMax: o.repairCopiesMax },
         },
         logger,
         (err) => fail(new CairnError('Internal', `stopping after a storage failure: ${err.message}`)),

@@ -42,7 +42,11 @@ export function formatStatus(s: StatusJson): string {
 
 async function statusCommand(client: CairnClient, json: boolean): Promise<void> {
   const s = contractStatus((await client.status()) as StatusJson);
-  await out(json ? JSON.stringify(s) + '\n' : formatStatus(s));
+  if (json) return out(JSON.stringify(s) + '\n');
+  // Repair progress is shown to people only (the JSON object is exactly the contract's).
+  const r = await client.repairStatus().catch(() => null);
+  const repair = r ? `Repair: ${String(r.copiesQueued)} copies queued, ${String(r.copiesInFlight)} in flight, ${String(r.copiesConfirmed)} done; ${String(r.deletesQueued)} deletions queued, ${String(r.deletesScheduled)} sent; ${String(r.garbageChunks)} unreferenced chunks\n` : '';
+  await out(formatStatus(s) + repair);
 }
 
 export function registerStatusCommand(program: Command, done: () => Promise<never>): void {

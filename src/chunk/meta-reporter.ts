@@ -31,6 +31,8 @@ export interface MetaReporterComponents {
   clock: Clock;
   timers: Timers;
   logger: Logger;
+  /** Work the leader sent with a heartbeat's answer (repair copies and deletions). */
+  onCommands?: (commands: unknown[]) => void;
 }
 
 export interface MetaReporterOptions {
@@ -111,8 +113,9 @@ export class MetaReporter {
         'cs.heartbeat',
         { usedBytes: space.usedBytes, capacityBytes: space.capacityBytes, freeBytes: space.freeBytes, chunks: space.chunks, full: space.full },
         { idempotent: true },
-      )) as { needReport?: unknown; registered?: unknown };
+      )) as { needReport?: unknown; registered?: unknown; commands?: unknown };
       this.counters.heartbeats++;
+      if (Array.isArray(hb.commands) && hb.commands.length > 0) this.c.onCommands?.(hb.commands);
       if (hb.registered === false) {
         // The map does not know us (removed, or a brand-new cluster): register again next beat.
         this.registered = false;

@@ -206,6 +206,21 @@ export class CairnClient {
     return (await this.core.read('cluster.status', {})) as ClusterStatus;
   }
 
+  /** Move every replica off a chunk server (its ring state becomes draining). Idempotent. */
+  async drain(serverId: string): Promise<void> {
+    await this.core.read('cluster.drain', { id: serverId });
+  }
+
+  /** Forget a chunk server; PreconditionFailed while it holds the only live copy of a chunk. */
+  async removeServer(serverId: string): Promise<void> {
+    await this.core.read('cluster.remove', { id: serverId });
+  }
+
+  /** The leader's repair progress (queued and in-flight copies, deletions, garbage). */
+  async repairStatus(): Promise<Record<string, number | boolean>> {
+    return (await this.core.read('cluster.repair', {})) as Record<string, number | boolean>;
+  }
+
   /**
    * A Writable that stores what is written at `path`. Nothing is visible before the stream
    * finishes: 'finish' (and `done`) come after the commit. Without `overwrite` an existing

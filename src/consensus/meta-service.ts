@@ -30,6 +30,13 @@
  *   cs.heartbeat {usedBytes, capacityBytes, freeBytes, chunks, full} → {needReport, registered}
  *   cs.reportBegin {report} · cs.reportPage {report, ids} · cs.reportEnd {report} → {}
  *   cs.update {added, removed}          → {}
+ * Repair (repair-scheduler.ts): the heartbeat's answer carries `commands`, work for that server:
+ *   {op:'copy', id, sources:[{id, addr}], token} (read token for the sources) · {op:'delete', id}.
+ * Operator methods (client token):
+ *   cluster.drain {id}                  → {}  move every replica off a server (ring state draining)
+ *   cluster.remove {id}                 → {}  forget a server; PreconditionFailed while it holds the
+ *                                          only live copy of any chunk
+ *   cluster.repair                      → repair progress (RepairStats)
  */
 import type { Clock, Timers } from '../env/clock.js';
 import { ChunkRegistry } from '../meta/chunk-registry.js';
@@ -46,6 +53,7 @@ import { CairnError } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
 import type { MetaStateMachine } from './meta-state-machine.js';
 import type { RaftRuntime } from './raft-runtime.js';
+import { RepairScheduler, type RepairSchedulerOptions, type RepairTask } from './repair-scheduler.js';
 
 export const META_SERVICE_METHODS = [
   'fs.stat',
@@ -68,6 +76,9 @@ export const META_SERVICE_METHODS = [
   'cs.reportEnd',
   'cs.update',
   'raft.status',
+  'cluster.drain',
+  'cluster.remove',
+  'cluster.repair',
 ] as const;
 
 export interface MetaServiceComponents {
@@ -96,6 +107,10 @@ export interface MetaServiceOptions {
   tickMs?: number;
   /** Default chunk size handed to writers. @default 8 MiB */
   chunkSizeBytes?: number;
+  /** Repair and garbage collection (leader only). */
+  repair?: RepairSchedulerOptions;
+  /** How often the leader plans repair. @default 1000 */
+  repairScanMs?: number;
 }
 
 export interface Caller {
@@ -125,7 +140,10 @@ export class MetaService {
   private readonly tokenTtlMs: number;
   private readonly tickMs: number;
   private readonly chunkSizeBytes: number;
-  private reg: { term: number; registry: ChunkRegistry } | null = null;
+  private reg: { term: number; registry: ChunkRegistry; repair: RepairScheduler } | null = null;
+  private readonly repairOptions: RepairSchedulerOptions;
+  private readonly repairScanMs: number;
+  private lastRepairScanMs = Number.NEGATIVE_INFINITY;
   /** The ring built from the committed layout bytes it came from (building costs ms). */
   private ringCache: { bytes: Uint8Array | undefined; ring: Ring } | null = null;
   private serverCache: { ring: Ring; atMs: number; servers: Map<string, ServerRecord> } | null = null;
@@ -140,6 +158,8 @@ export class MetaService {
     this.tokenTtlMs = o.tokenTtlMs ?? 3_600_000;
     this.tickMs = o.tickMs ?? 500;
     this.chunkSizeBytes = o.chunkSizeBytes ?? 8 * 1024 * 1024;
+    this.repairOptions = o.repair ?? {};
+    this.repairScanMs = o.repairScanMs ?? 1000;
   }
 
   start(): void {
@@ -190,6 +210,20 @@ export class MetaService {
       }
       case 'cluster.status':
         return this.status();
+      case 'cluster.drain': {
+        const id = str(b, 'id', 64);
+        this.requireLeader();
+        if (!this.ring().server(id)) throw new CairnError('NotFound', `no chunk server ${id}`);
+        await this.proposeCluster({ op: 'set-state', id, state: 'draining' });
+        this.c.logger.info('chunk server draining', { id });
+        return {};
+      }
+      case 'cluster.remove':
+        return this.removeServer(str(b, 'id', 64));
+      case 'cluster.repair':
+        this.requireLeader();
+        this.registry();
+        return { ...this.reg!.repair.stats, ready: this.repairReady() };
       case 'raft.status':
         return this.c.runtime.status();
       case 'fs.statLocal': {
@@ -391,10 +425,12 @@ export class MetaService {
           full: bool(b, 'full'),
         };
         const reg = this.registry();
-        reg.heartbeat(id, load, this.c.clock.nowMs());
+        const now = this.c.clock.nowMs();
+        reg.heartbeat(id, load, now);
         const s = this.ring().server(id);
         if (s?.state === 'dead') this.verdict(id, 'up');
-        return { needReport: !reg.hasReported(id), registered: s !== undefined };
+        const commands = s && reg.hasReported(id) ? this.reg!.repair.take(id, now).map((t) => this.commandOf(t)) : [];
+        return { needReport: !reg.hasReported(id), registered: s !== undefined, commands };
       }
       case 'cs.reportBegin':
         this.registry().beginReport(id, int(b, 'report'), this.c.clock.nowMs());
@@ -404,9 +440,12 @@ export class MetaService {
         return {};
       case 'cs.reportEnd':
         return { dropped: this.registry().endReport(id, int(b, 'report')).length };
-      case 'cs.update':
-        this.registry().update(id, strArray(b, 'added', REPORT_PAGE_IDS_MAX, isChunkId), strArray(b, 'removed', REPORT_PAGE_IDS_MAX, isChunkId));
+      case 'cs.update': {
+        const added = strArray(b, 'added', REPORT_PAGE_IDS_MAX, isChunkId);
+        this.registry().update(id, added, strArray(b, 'removed', REPORT_PAGE_IDS_MAX, isChunkId));
+        this.reg!.repair.confirm(id, added);
         return {};
+      }
       default:
         throw new CairnError('InvalidArgument', `unknown method ${method}`);
     }
@@ -430,7 +469,7 @@ export class MetaService {
     ).finally(() => this.verdicts.delete(id));
   }
 
-  /** Leader housekeeping: servers silent past deadAfterMs are declared dead through Raft. */
+  /** Leader housekeeping: servers silent past deadAfterMs are declared dead through Raft; repair is planned. */
   private tick(): void {
     if (!this.c.runtime.isLeader()) {
       this.reg = null;
@@ -441,6 +480,64 @@ export class MetaService {
     for (const s of this.ring().servers) {
       if (s.state !== 'dead' && !reg.isAlive(s.id, now)) this.verdict(s.id, 'dead');
     }
+    if (now - this.lastRepairScanMs >= this.repairScanMs && this.repairReady()) {
+      this.lastRepairScanMs = now;
+      this.scanRepair(now);
+    }
+  }
+
+  /** Every live chunk server has sent this leader a full report (its location map is complete). */
+  private repairReady(): boolean {
+    const reg = this.registry();
+    const now = this.c.clock.nowMs();
+    return this.ring().servers.every((s) => !reg.isAlive(s.id, now) || reg.hasReported(s.id));
+  }
+
+  private scanRepair(now: number): void {
+    const reg = this.registry();
+    const ring = this.ring();
+    const view = this.c.view;
+    const end = CHUNK_PREFIX.slice(0, -1) + '0';
+    this.reg!.repair.scan({
+      view: {
+        ring,
+        replicas: this.replicas,
+        isAlive: (s) => ring.server(s) !== undefined && reg.isAlive(s, now),
+        isFull: (s) => reg.load(s)?.full ?? false,
+        locations: (id) => reg.locations(id),
+      },
+      referenced: (function* () {
+        for (const [key] of view.range(CHUNK_PREFIX, end)) yield key.slice(CHUNK_PREFIX.length);
+      })(),
+      isReferenced: (id) => view.get(CHUNK_PREFIX + id) !== undefined,
+      located: reg.located(),
+      nowMs: now,
+    });
+  }
+
+  /** A repair task on the wire: copies carry where to read from and a read token. */
+  private commandOf(t: RepairTask): unknown {
+    if (t.op === 'delete') return { op: 'delete', id: t.id };
+    const servers = this.serverAddrs();
+    const sources = t.from.filter((s) => servers.has(s)).map((s) => ({ id: s, addr: servers.get(s)!.addr }));
+    return { op: 'copy', id: t.id, sources, token: this.c.tokens.signFor('read', t.id, this.tokenTtlMs) };
+  }
+
+  /** Forget a chunk server, unless it holds the only live copy of a chunk. */
+  private async removeServer(id: string): Promise<unknown> {
+    this.requireLeader();
+    if (!this.ring().server(id)) throw new CairnError('NotFound', `no chunk server ${id}`);
+    const reg = this.registry();
+    const now = this.c.clock.nowMs();
+    let sole = 0;
+    for (const c of reg.chunksOf(id)) {
+      if (!reg.locations(c).some((s) => s !== id && reg.isAlive(s, now))) sole++;
+    }
+    if (sole > 0) throw new CairnError('PreconditionFailed', `${id} still holds the only live copy of ${sole} chunk(s); drain it first and wait`);
+    await this.proposeCluster({ op: 'remove', id });
+    reg.forget(id);
+    this.c.logger.info('chunk server removed', { id });
+    return {};
   }
 
   // ---- status ---------------------------------------------------------------------------------
@@ -486,7 +583,11 @@ export class MetaService {
     const st = this.c.runtime.status();
     if (st.role !== 'leader') throw this.c.runtime.notLeader();
     if (!this.reg || this.reg.term !== st.term) {
-      this.reg = { term: st.term, registry: new ChunkRegistry(this.c.clock.nowMs(), { deadAfterMs: this.deadAfterMs, reportPageChunksMax: REPORT_PAGE_IDS_MAX }) };
+      this.reg = {
+        term: st.term,
+        registry: new ChunkRegistry(this.c.clock.nowMs(), { deadAfterMs: this.deadAfterMs, reportPageChunksMax: REPORT_PAGE_IDS_MAX }),
+        repair: new RepairScheduler(this.repairOptions),
+      };
     }
     return this.reg.registry;
   }

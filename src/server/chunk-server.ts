@@ -13,6 +13,9 @@ import { systemClock, systemRng, systemTimers, wallClockMs } from '../env/system
 import { RpcClient } from '../net/index.js';
 import { ChunkStore } from '../storage/chunk-store.js';
 import type { Logger } from '../util/logger.js';
+import { ChunkClient } from '../chunk/chunk-client.js';
+import { Replicator } from '../chunk/replicator.js';
+import { Scrubber } from '../chunk/scrubber.js';
 
 export interface ChunkServerOptions {
   id: string;
@@ -30,6 +33,12 @@ export interface ChunkServerOptions {
   reserveBytes?: number;
   /** @default 1000 */
   heartbeatMs?: number;
+  /** Repair copy bandwidth (bytes/s, 0: unlimited) and commands at once. */
+  repairBytesPerSecMax?: number;
+  repairConcurrencyMax?: number;
+  /** Every replica re-verified within this period, at this read rate (0: unlimited). */
+  scrubPeriodMs?: number;
+  scrubBytesPerSecMax?: number;
 }
 
 export interface ChunkServer {
@@ -54,8 +63,12 @@ export async function startChunkServer(opts: ChunkServerOptions, logger: Logger)
       onAdded: (id) => reporter?.chunkAdded(id),
       onRemoved: (id) => reporter?.chunkRemoved(id),
       onCorrupt: (id, reason) => {
-        log.warn('corrupt replica found; no longer reported', { chunk: id, reason });
+        // Never served again: deleted (and reported gone); repair copies the chunk from a good replica.
+        log.warn('corrupt replica found; deleting it', { chunk: id, reason });
         reporter?.chunkRemoved(id);
+        setImmediate(() => {
+          store.delete(id).catch((err: unknown) => log.error('could not delete a corrupt replica', { chunk: id, err: (err as Error).message }));
+        });
       },
     },
     {
@@ -75,11 +88,26 @@ export async function startChunkServer(opts: ChunkServerOptions, logger: Logger)
     },
     { addrs: opts.metaAddrs, callTimeoutMs: 3000, retryDeadlineMs: 5000 },
   );
+  const replicator = new Replicator(
+    { store, chunks: new ChunkClient({ logger: log }, {}), clock: systemClock, timers: systemTimers, logger: log.child({ component: 'replicator' }) },
+    {
+      ...(opts.repairBytesPerSecMax === undefined ? {} : { bytesPerSecMax: opts.repairBytesPerSecMax }),
+      ...(opts.repairConcurrencyMax === undefined ? {} : { concurrencyMax: opts.repairConcurrencyMax }),
+    },
+  );
+  const scrubber = new Scrubber(
+    { store, clock: systemClock, timers: systemTimers, logger: log.child({ component: 'scrubber' }) },
+    {
+      ...(opts.scrubPeriodMs === undefined ? {} : { periodMs: opts.scrubPeriodMs }),
+      ...(opts.scrubBytesPerSecMax === undefined ? {} : { bytesPerSecMax: opts.scrubBytesPerSecMax }),
+    },
+  );
   reporter = new MetaReporter(
-    { session, store, clock: systemClock, timers: systemTimers, logger: log.child({ component: 'reporter' }) },
+    { session, store, clock: systemClock, timers: systemTimers, logger: log.child({ component: 'reporter' }), onCommands: (cmds) => replicator.submit(cmds) },
     { addr, zone: opts.zone ?? 'default', ...(opts.heartbeatMs === undefined ? {} : { heartbeatMs: opts.heartbeatMs }) },
   );
   reporter.start();
+  scrubber.start();
   log.info('chunk server started', { addr, dir: opts.dir });
   const r = reporter;
   let closed = false;
@@ -91,6 +119,8 @@ export async function startChunkServer(opts: ChunkServerOptions, logger: Logger)
       if (closed) return;
       closed = true;
       await r.stop();
+      replicator.stop();
+      await scrubber.stop();
       session.close();
       await http.close();
       log.info('chunk server stopped');

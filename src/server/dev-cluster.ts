@@ -38,6 +38,12 @@ export interface DevClusterInit {
   heartbeatMs?: number;
   /** Run the HTTP gateway on 127.0.0.1:portBase. @default true */
   gateway?: boolean;
+  /** Unreferenced chunks are collected after this long. @default the server's (1 h) */
+  gcGraceSec?: number;
+  /** Chunk servers re-verify every replica within this period. @default the server's (14 days) */
+  scrubPeriodSec?: number;
+  /** Repair copy bandwidth per chunk server, bytes/s (0: unlimited). @default the server's */
+  repairBytesPerSec?: number;
 }
 
 export interface ServerEntry {
@@ -109,6 +115,7 @@ export class DevCluster {
         '--replicas', String(this.replicas),
         '--dead-after', String(init.deadAfterSec ?? 10),
         '--chunk-size', String(init.chunkSize ?? 8 * 1024 * 1024),
+        ...(init.gcGraceSec === undefined ? [] : ['--gc-grace', String(init.gcGraceSec)]),
       ));
     });
     const metaAddrs = this.meta.map((m) => m.addr).join(',');
@@ -119,6 +126,8 @@ export class DevCluster {
       return member(id, addr, dir, cairnArgv(
         'chunk', '--id', id, '--listen', addr, '--dir', dir, '--meta', metaAddrs,
         '--secret-file', secretFile, '--heartbeat-ms', String(init.heartbeatMs ?? 500),
+        ...(init.scrubPeriodSec === undefined ? [] : ['--scrub-period-sec', String(init.scrubPeriodSec), '--scrub-bytes-per-sec', '0']),
+        ...(init.repairBytesPerSec === undefined ? [] : ['--repair-bytes-per-sec', String(init.repairBytesPerSec)]),
       ));
     });
     const gwAddr = `127.0.0.1:${init.portBase}`;

@@ -18,6 +18,7 @@ import { LmdbRaftStorage } from '../storage/lmdb-raft-storage.js';
 import { CairnError } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
 import { parseHostPort } from '../config/addr.js';
+import type { RepairSchedulerOptions } from '../consensus/repair-scheduler.js';
 
 export interface MetaServerOptions {
   id: string;
@@ -38,6 +39,8 @@ export interface MetaServerOptions {
   deadAfterMs?: number;
   /** Default chunk size for writers. @default 8 MiB */
   chunkSizeBytes?: number;
+  /** Repair and garbage collection (see consensus/repair-scheduler.ts). */
+  repair?: RepairSchedulerOptions;
 }
 
 export interface MetaServer {
@@ -92,6 +95,7 @@ export async function startMetaServer(opts: MetaServerOptions, logger: Logger, o
       replicas: opts.replicas ?? 3,
       deadAfterMs: opts.deadAfterMs ?? 10_000,
       ...(opts.chunkSizeBytes === undefined ? {} : { chunkSizeBytes: opts.chunkSizeBytes }),
+      ...(opts.repair === undefined ? {} : { repair: opts.repair }),
     },
   );
   const server = new NetServer(

@@ -1,0 +1,26 @@
+/**
+ * `cairn drain SERVER_ID` and `cairn remove-server SERVER_ID`: decommissioning a chunk server.
+ * drain marks it draining (no new replicas; repair moves every replica it holds to the servers
+ * the ring now names, then deletes its copies); `cairn status` shows its CHUNKS count falling to 0.
+ * remove-server forgets it, and refuses while it still holds the only live copy of any chunk.
+ * Stop the server's process before or after removing it (a running one registers again).
+ */
+import type { Command } from 'commander';
+import { out, withClient, withClientOptions, type ClientFlags } from './client-options.js';
+
+export function registerAdminCommands(program: Command, done: () => Promise<never>): void {
+  withClientOptions(program.command('drain').argument('<server-id>').description('move every replica off a chunk server (before removing it)')).action(
+    async (id: string, o: ClientFlags) => {
+      await withClient(o, (c) => c.drain(id));
+      await out(`${id}: draining; \`cairn status\` shows its chunks moving off\n`);
+      await done();
+    },
+  );
+  withClientOptions(
+    program.command('remove-server').argument('<server-id>').description('forget a chunk server (refused while it holds the only copy of anything)'),
+  ).action(async (id: string, o: ClientFlags) => {
+    await withClient(o, (c) => c.removeServer(id));
+    await out(`${id}: removed\n`);
+    await done();
+  });
+}

@@ -1,0 +1,193 @@
+/**
+ * The leader's repair loop (HDFS ReplicationMonitor + InvalidateBlocks): every scan plans each
+ * chunk (meta/repair-planner.ts) and queues work per chunk server; a chunk server takes its work
+ * with its heartbeat's answer (HDFS DatanodeCommands) and reports what it did through the
+ * ordinary incremental reports, which the next scan sees.
+ *
+ *   - copies: fewest live replicas first; at most copiesPerServerMax in flight per target; an
+ *     unconfirmed copy is scheduled again after copyTimeoutMs. Copies are idempotent on the chunk
+ *     server (an identical replica already there is success), so a repeat costs nothing.
+ *   - excess replicas: deleted only when every desired server holds a verified copy.
+ *   - garbage (referenced by no file): deleted everywhere once unreferenced for gcGraceMs as
+ *     seen by this leader, which protects uploads in progress (their chunks are written before
+ *     the commit that references them).
+ *
+ * All of it is soft state: a new leader starts empty, waits until every live chunk server has
+ * sent it a full report (so it never mistakes "not reported yet" for "missing"), and plans again
+ * from scratch. Nothing is lost or done twice across a failover: work is recomputed from
+ * what the servers hold, and repeated commands are harmless.
+ */
+import { planChunk, type RepairView } from '../meta/repair-planner.js';
+
+export type RepairTask = { op: 'copy'; id: string; from: string[] } | { op: 'delete'; id: string; why: 'excess' | 'garbage' };
+
+export interface RepairSchedulerOptions {
+  /** Copies in flight to one chunk server at once. @default 8 */
+  copiesPerServerMax?: number;
+  /** Commands handed to one server per heartbeat. @default 256 */
+  commandsPerHeartbeatMax?: number;
+  /** A copy not confirmed within this long is scheduled again. @default 60_000 */
+  copyTimeoutMs?: number;
+  /** Unreferenced chunks are deleted after this long. @default 3_600_000 (1 h) */
+  gcGraceMs?: number;
+}
+
+export interface RepairStats {
+  /** Chunks referenced by files at the last scan. */
+  chunks: number;
+  underReplicated: number;
+  lost: number;
+  /** Copies and deletions waiting in queues, and copies handed out and not yet confirmed. */
+  copiesQueued: number;
+  deletesQueued: number;
+  copiesInFlight: number;
+  /** Since this leader took over. */
+  copiesScheduled: number;
+  copiesConfirmed: number;
+  deletesScheduled: number;
+  garbageChunks: number;
+}
+
+export interface ScanInput {
+  view: RepairView;
+  /** Every chunk referenced by a file. */
+  referenced: Iterable<string>;
+  isReferenced(chunk: string): boolean;
+  /** Every located chunk with its holders. */
+  located: Iterable<[string, ReadonlySet<string>]>;
+  nowMs: number;
+}
+
+export class RepairScheduler {
+  private readonly copiesPerServerMax: number;
+  private readonly commandsPerHeartbeatMax: number;
+  private readonly copyTimeoutMs: number;
+  private readonly gcGraceMs: number;
+  /** Queued work by server, rebuilt by every scan. */
+  private queues = new Map<string, RepairTask[]>();
+  /** `chunk@server` → deadline of a copy handed out. */
+  private readonly copying = new Map<string, number>();
+  /** `chunk@server` → deadline of a delete handed out. */
+  private readonly deleting = new Map<string, number>();
+  private readonly unreferencedSince = new Map<string, number>();
+  readonly stats: RepairStats = {
+    chunks: 0,
+    underReplicated: 0,
+    lost: 0,
+    copiesQueued: 0,
+    deletesQueued: 0,
+    copiesInFlight: 0,
+    copiesScheduled: 0,
+    copiesConfirmed: 0,
+    deletesScheduled: 0,
+    garbageChunks: 0,
+  };
+
+  constructor(o: RepairSchedulerOptions = {}) {
+    this.copiesPerServerMax = o.copiesPerServerMax ?? 8;
+    this.commandsPerHeartbeatMax = o.commandsPerHeartbeatMax ?? 256;
+    this.copyTimeoutMs = o.copyTimeoutMs ?? 60_000;
+    this.gcGraceMs = o.gcGraceMs ?? 3_600_000;
+  }
+
+  scan(input: ScanInput): void {
+    const { view, nowMs } = input;
+    for (const m of [this.copying, this.deleting]) for (const [k, deadline] of m) if (deadline <= nowMs) m.delete(k);
+    const copies: Array<{ server: string; task: RepairTask; live: number }> = [];
+    const deletes: Array<{ server: string; task: RepairTask }> = [];
+    let chunks = 0;
+    let under = 0;
+    let lost = 0;
+    for (const id of input.referenced) {
+      chunks++;
+      const p = planChunk(view, id);
+      if (p.lost) lost++;
+      else if (p.holders.length < view.replicas) under++;
+      for (const h of p.holders) {
+        if (this.copying.delete(`${id}@${h}`)) this.stats.copiesConfirmed++;
+      }
+      for (const c of p.copies) {
+        if (this.copying.has(`${id}@${c.to}`)) continue;
+        copies.push({ server: c.to, task: { op: 'copy', id, from: c.from }, live: p.holders.length });
+      }
+      for (const s of p.excess) {
+        if (!this.deleting.has(`${id}@${s}`)) deletes.push({ server: s, task: { op: 'delete', id, why: 'excess' } });
+      }
+    }
+    // Garbage: located but referenced by no file, for longer than the grace.
+    let garbage = 0;
+    const seen = new Set<string>();
+    for (const [id, holders] of input.located) {
+      if (input.isReferenced(id)) continue;
+      seen.add(id);
+      garbage++;
+      const since = this.unreferencedSince.get(id) ?? nowMs;
+      this.unreferencedSince.set(id, since);
+      if (nowMs - since < this.gcGraceMs) continue;
+      for (const s of holders) {
+        if (view.isAlive(s) && !this.deleting.has(`${id}@${s}`)) deletes.push({ server: s, task: { op: 'delete', id, why: 'garbage' } });
+      }
+    }
+    for (const id of this.unreferencedSince.keys()) if (!seen.has(id)) this.unreferencedSince.delete(id);
+
+    copies.sort((a, b) => a.live - b.live);
+    const queues = new Map<string, RepairTask[]>();
+    const push = (server: string, task: RepairTask): void => {
+      let q = queues.get(server);
+      if (!q) queues.set(server, (q = []));
+      q.push(task);
+    };
+    for (const c of copies) push(c.server, c.task);
+    for (const d of deletes) push(d.server, d.task);
+    this.queues = queues;
+    Object.assign(this.stats, {
+      chunks,
+      underReplicated: under,
+      lost,
+      copiesQueued: copies.length,
+      deletesQueued: deletes.length,
+      copiesInFlight: this.copying.size,
+      garbageChunks: garbage,
+    });
+  }
+
+  /** `server` reported new replicas: copies to it are done, which frees room for the next ones at once. */
+  confirm(server: string, added: readonly string[]): void {
+    for (const id of added) {
+      if (this.copying.delete(`${id}@${server}`)) this.stats.copiesConfirmed++;
+    }
+    this.stats.copiesInFlight = this.copying.size;
+  }
+
+  /** Work for `server` now (called on its heartbeat); what is handed out counts as in flight. */
+  take(server: string, nowMs: number): RepairTask[] {
+    const q = this.queues.get(server);
+    if (!q || q.length === 0) return [];
+    let copyRoom = this.copiesPerServerMax;
+    for (const k of this.copying.keys()) if (k.endsWith(`@${server}`)) copyRoom--;
+    const out: RepairTask[] = [];
+    const rest: RepairTask[] = [];
+    for (const t of q) {
+      if (out.length >= this.commandsPerHeartbeatMax) {
+        rest.push(t);
+        continue;
+      }
+      if (t.op === 'copy') {
+        if (copyRoom <= 0) {
+          rest.push(t);
+          continue;
+        }
+        copyRoom--;
+        this.copying.set(`${t.id}@${server}`, nowMs + this.copyTimeoutMs);
+        this.stats.copiesScheduled++;
+      } else {
+        this.deleting.set(`${t.id}@${server}`, nowMs + this.copyTimeoutMs);
+        this.stats.deletesScheduled++;
+      }
+      out.push(t);
+    }
+    this.queues.set(server, rest);
+    this.stats.copiesInFlight = this.copying.size;
+    return out;
+  }
+}
