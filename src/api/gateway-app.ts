@@ -306,7 +306,7 @@ export function createGatewayApp(deps: GatewayDeps): { app: Koa<State>; metrics:
       if (!ctx.req.complete) ac.abort(new CairnError('Unavailable', 'the client went away mid-upload'));
     };
     ctx.req.once('close', onGone);
-    const w = client.createWriteStream(path, { overwrite: !createOnly, signal: ac.signal });
+    const w = client.createWriteStream(path, { overwrite: !createOnly, signal: ac.signal, ...(declared === '' ? {} : { expectedSize: Number(declared) }) });
     let r: PutResult;
     try {
       await pipeline(ctx.req, byteLimit(limits.uploadBytesMax, 'the body'), w);

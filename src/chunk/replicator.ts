@@ -6,9 +6,10 @@
  * make the reporter announce it; `delete` removes a replica.
  *
  * Throttled: at most concurrencyMax commands at once, and every copy shares one byte budget of
- * bytesPerSecMax (0: unlimited), so repair cannot starve client traffic. Default 64 MiB/s: on
- * this project's 2-core test machine that kept client latency near idle while 1 GiB was being
- * re-replicated (bench/repair-bench.ts prints the rate; lift it with --repair-bytes-per-sec 0).
+ * bytesPerSecMax (0: unlimited), so repair cannot starve client traffic. Default 64 MiB/s per
+ * server, about a third of what this machine's disk syncs in chunk-sized files (bench/RESULTS.md);
+ * its effect on client latency is not measured yet. Lift it with --repair-bytes-per-sec 0
+ * (bench/repair-bench.ts measures the unthrottled rate).
  *
  * Commands are idempotent: a copy of a replica already held (identical) succeeds at once; one
  * already running is not started twice; a delete of an absent replica is a no-op.

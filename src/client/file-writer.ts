@@ -42,6 +42,12 @@ export interface WriteOptions {
    * every part of a multipart upload before it commits any). Never committed: garbage.
    */
   deferCommit?: boolean;
+  /**
+   * The exact number of bytes that will be written, when known (an HTTP Content-Length, a file's
+   * size): a small file then uses a buffer of its own size instead of a whole chunk's. Writing
+   * more than this fails the write.
+   */
+  expectedSize?: number;
 }
 
 export interface PutResult {
@@ -165,11 +171,13 @@ export class FileWriter extends Writable {
     while (off < data.length) {
       this.throwIfFailed();
       if (this.cur === null) {
-        this.cur = { buf: await this.takeBuffer(size), len: 0, crc: 0 };
+        const expected = this.opts.expectedSize;
+        this.cur = { buf: await this.takeBuffer(expected === undefined ? size : Math.max(1, Math.min(size, expected))), len: 0, crc: 0 };
         continue;
       }
       const cur = this.cur;
-      const n = Math.min(data.length - off, size - cur.len);
+      const n = Math.min(data.length - off, size - cur.len, cur.buf.length - cur.len);
+      if (n === 0) throw new CairnError('InvalidArgument', `more than the expected ${this.opts.expectedSize} bytes were written to ${this.path}`);
       const piece = data.subarray(off, off + n);
       piece.copy(cur.buf, cur.len);
       cur.crc = crc32c(piece, cur.crc);

@@ -1,0 +1,105 @@
+/**
+ * Repair speed (issue 6): a real DevCluster (3 metadata, 4 chunk servers, R = 3, 8 MiB chunks,
+ * dead after 2 s, repair throttle lifted), SIZE bytes written, then the chunk server holding the
+ * most replicas killed with SIGKILL:
+ *   repair_seconds       from the moment it is declared dead until no chunk is under-replicated
+ *   repair_mib_per_s     the dead server's bytes re-replicated per second
+ * against the disk's synced write throughput measured in the same run (ratio), and then the
+ * moved fraction when a fifth server joins: the share of all replicas it ends up holding, against
+ * the ideal 1/N.
+ *
+ * Output: one `name value` per line.  Usage: npm run bench:repair [-- --mib 1024]
+ */
+import { mkdtempSync, openSync, rmSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { Readable } from 'node:stream';
+import { CairnClient } from '../src/client/index.js';
+import { sleep, systemRng } from '../src/env/system.js';
+import { findFreePortRange } from '../src/net/index.js';
+import { DevCluster } from '../src/server/dev-cluster.js';
+import { LocalProcess } from '../src/server/local-process.js';
+import { syncedWriteMiBPerSec } from './ceiling.js';
+import { block } from './cli-child.js';
+
+const mibArg = process.argv.indexOf('--mib');
+const MIB = mibArg > 0 ? Number(process.argv[mibArg + 1]) : 1024;
+const dir = mkdtempSync(join(tmpdir(), 'cairn-bench-repair-'));
+
+function out(name: string, value: number): void {
+  console.log(`${name} ${Number.isInteger(value) ? value : value.toFixed(3)}`);
+}
+
+async function until(what: string, timeoutMs: number, cond: () => Promise<boolean>, stepMs = 100): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  while (performance.now() < deadline) {
+    if (await cond()) return;
+    await sleep(stepMs);
+  }
+  throw new Error(`not within ${timeoutMs} ms: ${what}`);
+}
+
+async function main(): Promise<void> {
+  const diskMiBs = syncedWriteMiBPerSec(dir);
+  out('disk_synced_write_mib_per_s', diskMiBs);
+  const portBase = await findFreePortRange(1000, (n) => systemRng.int(n));
+  const cluster = new DevCluster({ dir: join(dir, 'cluster'), portBase, deadAfterSec: 2, heartbeatMs: 250, repairBytesPerSec: 0, gateway: false });
+  cluster.start();
+  const client = new CairnClient({ metaAddrs: cluster.metaAddrs, token: cluster.token });
+  let extra: LocalProcess | null = null;
+  try {
+    await cluster.waitReady(60_000);
+    let i = 0;
+    await client.put('/bench/big', new Readable({ read() { this.push(i < MIB ? block(i++) : null); } }));
+    await until('every chunk at 3 replicas', 60_000, async () => (await client.status()).chunks.underReplicated === 0);
+    const before = await client.status();
+    const victim = [...before.chunkServers].sort((a, b) => b.chunks - a.chunks)[0]!;
+    const lostMiB = victim.used / 2 ** 20;
+    await cluster.member(victim.id).proc.kill('SIGKILL');
+    await until('declared dead', 30_000, async () => (await client.status()).chunkServers.find((c) => c.id === victim.id)!.state === 'dead', 50);
+    const t0 = performance.now();
+    await until('repaired', 600_000, async () => {
+      const st = await client.status();
+      return st.chunks.underReplicated === 0 && st.chunks.lost === 0;
+    }, 50);
+    const secs = (performance.now() - t0) / 1000;
+    out('file_mib', MIB);
+    out('repair_lost_replicas_mib', lostMiB);
+    out('repair_seconds_after_declared_dead', secs);
+    out('repair_mib_per_s', lostMiB / secs);
+    out('repair_ratio_to_disk', lostMiB / secs / diskMiBs);
+
+    // Join: the victim comes back, then a fifth server is added; its final share of all replicas.
+    cluster.member(victim.id).proc.start();
+    await until('victim back and excess removed', 300_000, async () => {
+      const st = await client.status();
+      return st.chunkServers.every((c) => c.state === 'alive') && st.chunkServers.reduce((a, c) => a + c.chunks, 0) === 3 * st.chunks.total;
+    }, 250);
+    const j = cluster.clusterJson().chunks.find((c) => c.id === 'c4')!;
+    const port = Number(j.addr.split(':')[1]) + 1;
+    const newDir = join(dir, 'cluster', 'chunks', 'c5');
+    const swap = (v: string): string => (v === 'c4' ? 'c5' : v === j.addr ? `127.0.0.1:${port}` : v === j.dir ? newDir : v);
+    extra = new LocalProcess({ id: 'c5', argv: j.argv.map(swap), stderr: openSync(join(dir, 'cluster', 'logs', 'c5.log'), 'a') });
+    const t1 = performance.now();
+    extra.start();
+    await until('rebalanced', 600_000, async () => {
+      const st = await client.status();
+      const c5 = st.chunkServers.find((c) => c.id === 'c5');
+      return (c5?.chunks ?? 0) > 0 && st.chunks.underReplicated === 0 && st.chunkServers.reduce((a, c) => a + c.chunks, 0) === 3 * st.chunks.total;
+    }, 250);
+    const st = await client.status();
+    const share = st.chunkServers.find((c) => c.id === 'c5')!.chunks / (3 * st.chunks.total);
+    out('join_seconds', (performance.now() - t1) / 1000);
+    out('join_moved_fraction', share);
+    out('join_moved_ratio_to_ideal', share / (1 / 5));
+    out('load_average_1m', loadavg()[0]!);
+  } finally {
+    client.close();
+    await extra?.kill('SIGTERM', 5000);
+    await cluster.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+await main();
