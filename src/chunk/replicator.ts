@@ -11,10 +11,15 @@
  * its effect on client latency is not measured yet. Lift it with --repair-bytes-per-sec 0
  * (bench/repair-bench.ts measures the unthrottled rate).
  *
- * Commands are idempotent: a copy of a replica already held (identical) succeeds at once; one
- * already running is not started twice; a delete of an absent replica is a no-op.
+ * Commands are idempotent: a copy of a replica already held (identical) succeeds at once and is
+ * announced again through onCopied (the leader asked because it did not know this server has it,
+ * e.g. an incremental report was lost); one already queued or running is not started twice; a
+ * delete of an absent replica is a no-op.
+ *
+ * A source that fails mid-stream (unreachable, corrupt segment, wrong whole CRC) fails that
+ * attempt cleanly: the error reaches the store's put, which removes its temp file, and the next
+ * source is tried; nothing is reported.
  */
-import { Transform } from 'node:stream';
 import type { Clock, Timers } from '../env/clock.js';
 import { isChunkId } from '../util/chunk-id.js';
 import type { Logger } from '../util/logger.js';
@@ -24,13 +29,16 @@ export type ReplicaCommand = { op: 'copy'; id: string; sources: Array<{ id: stri
 
 export interface ReplicatorComponents {
   store: {
-    put(id: string, source: AsyncIterable<Uint8Array>, opts: { size?: number; crc32c?: number }): Promise<unknown>;
+    /** Durable (fsynced, renamed) when it resolves; `created: false` when an identical replica was already there. */
+    put(id: string, source: AsyncIterable<Uint8Array>, opts: { size?: number; crc32c?: number }): Promise<{ created: boolean }>;
     delete(id: string): Promise<boolean>;
   };
   chunks: { getChunk(addr: string, id: string, token: string): Promise<ChunkGetResult> };
   clock: Clock;
   timers: Timers;
   logger: Logger;
+  /** A copy finished: the replica is durable here (`created: false`: it already was). */
+  onCopied?: (id: string, created: boolean) => void;
 }
 
 export interface ReplicatorOptions {
@@ -127,9 +135,15 @@ export class Replicator {
       if (this.stopped) return;
       try {
         const g = await this.c.chunks.getChunk(src.addr, cmd.id, cmd.token);
-        await this.c.store.put(cmd.id, g.stream.pipe(this.throttle()), { size: g.size, crc32c: g.crc32c });
+        let r: { created: boolean };
+        try {
+          r = await this.c.store.put(cmd.id, this.throttled(g.stream), { size: g.size, crc32c: g.crc32c });
+        } finally {
+          g.stream.destroy(); // no-op once fully read; frees the connection after a failure
+        }
         this.counters.copies++;
-        this.counters.bytesCopied += g.size;
+        if (r.created) this.counters.bytesCopied += g.size;
+        this.c.onCopied?.(cmd.id, r.created);
         return;
       } catch (err) {
         this.c.logger.warn('repair copy from a source failed', { chunk: cmd.id, source: src.id, err: (err as Error).message });
@@ -138,20 +152,24 @@ export class Replicator {
     this.counters.copyFailures++;
   }
 
-  /** Delays bytes so that all copies together stay under bytesPerSecMax. */
-  private throttle(): Transform {
+  /**
+   * The source's bytes, delayed so that all copies together stay under bytesPerSecMax. An async
+   * generator (not pipe()) so a source error reaches the consumer and a consumer that stops
+   * early destroys the source.
+   */
+  private async *throttled(source: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
     const rate = this.bytesPerSecMax;
     const { clock, timers } = this.c;
-    return new Transform({
-      transform: (chunk: Buffer, _enc, cb) => {
-        if (rate <= 0) return cb(null, chunk);
+    for await (const chunk of source) {
+      if (rate > 0) {
         const now = clock.nowMs();
         const start = Math.max(now, this.nextFreeMs);
         this.nextFreeMs = start + (chunk.length / rate) * 1000;
         const wait = start - now;
-        if (wait < 1) return cb(null, chunk);
-        timers.setTimeout(() => cb(null, chunk), wait);
-      },
-    });
+        if (wait >= 1) await new Promise<void>((resolve) => timers.setTimeout(resolve, wait));
+      }
+      if (this.stopped) throw new Error('replicator stopped');
+      yield chunk;
+    }
   }
 }

@@ -89,7 +89,18 @@ export async function startChunkServer(opts: ChunkServerOptions, logger: Logger)
     { addrs: opts.metaAddrs, callTimeoutMs: 3000, retryDeadlineMs: 5000 },
   );
   const replicator = new Replicator(
-    { store, chunks: new ChunkClient({ logger: log }, {}), clock: systemClock, timers: systemTimers, logger: log.child({ component: 'replicator' }) },
+    {
+      store,
+      chunks: new ChunkClient({ logger: log }, {}),
+      clock: systemClock,
+      timers: systemTimers,
+      logger: log.child({ component: 'replicator' }),
+      // A new replica is announced by the store's onAdded; one already held is announced again
+      // (the leader asked for it, so it does not know we have it).
+      onCopied: (id, created) => {
+        if (!created) reporter?.chunkAdded(id);
+      },
+    },
     {
       ...(opts.repairBytesPerSecMax === undefined ? {} : { bytesPerSecMax: opts.repairBytesPerSecMax }),
       ...(opts.repairConcurrencyMax === undefined ? {} : { concurrencyMax: opts.repairConcurrencyMax }),
