@@ -152,6 +152,7 @@ const remoteOf = (ctx: Koa.ParameterizedContext<State>): string => ctx.req.socke
 export function createGatewayApp(deps: GatewayDeps): { app: Koa<State>; metrics: GatewayMetrics } {
   const limits: GatewayLimits = { ...DEFAULT_GATEWAY_LIMITS, ...deps.limits };
   const metrics = deps.metrics ?? new GatewayMetrics();
+  metrics.watchRepair(() => deps.client.repairStatus());
   const { client, logger } = deps;
   const expectedToken = deps.token === null ? null : digest(deps.token);
   const app = new Koa<State>();

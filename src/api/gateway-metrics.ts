@@ -32,4 +32,24 @@ export class GatewayMetrics {
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'cairn_gateway_' });
   }
+
+  /**
+   * The cluster's repair progress (the metadata leader's RepairStats), fetched at each scrape so
+   * one Prometheus target shows it: cairn_repair{what="copiesConfirmed"} etc. A scrape while no
+   * leader answers leaves the gauge empty.
+   */
+  watchRepair(fetchStats: () => Promise<Record<string, number | boolean>>): void {
+    new Gauge({
+      name: 'cairn_repair',
+      help: 'repair and garbage collection on the metadata leader (counts since it took over; queued and in flight now)',
+      labelNames: ['what'] as const,
+      registers: [this.registry],
+      async collect() {
+        this.reset();
+        const stats = await fetchStats().catch(() => null);
+        if (!stats) return;
+        for (const [what, v] of Object.entries(stats)) if (typeof v === 'number') this.set({ what }, v);
+      },
+    });
+  }
 }

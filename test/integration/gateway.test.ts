@@ -251,6 +251,9 @@ describe('HTTP gateway', () => {
       expect(text).toContain(name);
     }
     expect(text).toMatch(/cairn_gateway_requests_total\{route="files.put",method="PUT",status="201"\} \d+/);
+    // The cluster's repair progress, from the metadata leader.
+    expect(text).toMatch(/cairn_repair\{what="copiesConfirmed"\} \d+/);
+    expect(text).toMatch(/cairn_repair\{what="underReplicated"\} 0/);
   });
 
   const form = (parts: Array<{ name: string; filename?: string; data: string | Buffer }>): { body: Buffer; type: string } => {

@@ -2,7 +2,8 @@
  * Self-healing with real processes (DevCluster: 3 metadata, 4 chunk servers, R = 3, 64 KiB
  * chunks, dead after 2 s, GC grace 3 s, scrub period 2 s), one scenario after another on the same
  * data, each bounded in time:
- *   kill -9 a chunk server → every chunk back to 3 live replicas elsewhere;
+ *   kill -9 a chunk server (and the metadata leader mid-repair) → every chunk back to 3 live
+ *   replicas elsewhere, none duplicated;
  *   the dead server returns with its replicas → the excess is removed, never below 3;
  *   a new server joins → it receives about its ring share, the excess elsewhere is removed;
  *   corrupt replica files on disk → the scrubber finds them, repair replaces them;
@@ -97,9 +98,16 @@ describe('self-healing', () => {
     expect(before).toBeGreaterThan(0);
     await cluster.member('c1').proc.kill('SIGKILL');
     await until('c1 declared dead', 15_000, async () => (await status()).chunkServers.find((c) => c.id === 'c1')!.state === 'dead');
+    // The metadata leader dies too, in the middle of the repair: the next one resumes it from
+    // the chunk servers' reports, without losing or duplicating copies.
+    const leader = (await status()).leader!;
+    await cluster.member(leader).proc.kill('SIGKILL');
     await until('every chunk at 3 replicas without c1', 60_000, () => allAt(3, 'c1'));
     const st = await status();
+    expect(st.leader).not.toBe(leader);
     expect(st.chunks).toEqual({ total: FILES * 5, underReplicated: 0, lost: 0 });
+    await until('exactly 3 stored replicas per chunk on the live servers', 30_000, async () => (await storedReplicas()) === 3 * FILES * 5);
+    cluster.member(leader).proc.start();
     await readBack();
   }, 120_000);
 
