@@ -51,6 +51,8 @@ import type { Logger } from '../util/logger.js';
 
 export const CHUNK_FORMAT_VERSION = 1;
 export const CHUNK_FOOTER_BYTES = 32;
+/** A replica file this small is read whole, trailer and data in one read (small GETs). */
+const SMALL_REPLICA_BYTES = 64 * 1024;
 export const SEGMENT_BYTES_DEFAULT = 64 * 1024;
 export const CHUNK_BYTES_MAX_DEFAULT = 64 * 1024 * 1024;
 const MAGIC = 0x43524e43; // 'CRNC'
@@ -257,14 +259,15 @@ export class ChunkStore {
       // still sees the error (the stream is errored), so nothing is lost by listening here.
       input.on('error', () => undefined);
       fh = await open(tmpPath, 'wx', 0o644);
-      const trailer = await this.writeData(fh, input, expectSize);
+      const { trailer, rest, restAt } = await this.writeData(fh, input, expectSize);
       if (expectSize !== undefined && trailer.size !== expectSize)
         throw new CairnError('InvalidArgument', `chunk is ${trailer.size} bytes, expected ${expectSize}`);
       if (opts.crc32c !== undefined && trailer.crc !== opts.crc32c >>> 0)
         throw new CairnError('Corrupt', 'chunk data does not match the expected CRC-32C');
-      const tail = encodeTrailer(trailer);
-      await writeAll(fh, [tail], trailer.size);
-      await fh.sync();
+      // The last data batch and the trailer leave in one writev; fdatasync flushes the size too.
+      rest.push(encodeTrailer(trailer));
+      await writeAll(fh, rest, restAt);
+      await fh.datasync();
       await fh.close();
       fh = null;
       opts.signal?.throwIfAborted();
@@ -279,8 +282,11 @@ export class ChunkStore {
     }
   }
 
-  /** Streams `input` into `fh`, computing per-segment and whole CRCs. Returns the trailer fields. */
-  private async writeData(fh: FileHandle, input: AsyncIterable<unknown>, expectSize: number | undefined): Promise<Trailer> {
+  /**
+   * Streams `input` into `fh`, computing per-segment and whole CRCs. Returns the trailer fields
+   * and the last batch NOT yet written (`rest`, to go at `restAt` with the trailer in one writev).
+   */
+  private async writeData(fh: FileHandle, input: AsyncIterable<unknown>, expectSize: number | undefined): Promise<{ trailer: Trailer; rest: Buffer[]; restAt: number }> {
     const seg = this.segmentBytes;
     const table: number[] = [];
     let whole = 0;
@@ -339,7 +345,6 @@ export class ChunkStore {
         }
       }
       if (writing) await writing;
-      if (pending.length > 0) await writeAll(fh, pending, written);
       if (syncing) await syncing;
     } catch (e) {
       // Let writes and syncs in flight finish before the caller closes the file.
@@ -348,7 +353,7 @@ export class ChunkStore {
       throw e;
     }
     if (segFill > 0) table.push(segCrc);
-    return { size, crc: whole, segmentBytes: seg, table: Uint32Array.from(table) };
+    return { trailer: { size, crc: whole, segmentBytes: seg, table: Uint32Array.from(table) }, rest: pending, restAt: written };
   }
 
   /** Under the id's lock: keep an identical replica, refuse a different one, else rename into place. */
@@ -393,13 +398,13 @@ export class ChunkStore {
    */
   async read(id: string, opts: ChunkReadOptions = {}): Promise<ChunkRead> {
     checkId(id);
-    const { fh, trailer } = await this.openReplica(id);
+    const { fh, trailer } = await this.openReplica(id, SMALL_REPLICA_BYTES);
     try {
       const r = opts.resolveRange ? opts.resolveRange(trailer.size) : { start: opts.start ?? 0, end: opts.end ?? trailer.size };
       const { start, end } = r;
       if (!Number.isSafeInteger(start) || !Number.isSafeInteger(end) || start < 0 || end < start || end > trailer.size)
         throw new CairnError('RangeNotSatisfiable', `range [${start}, ${end}) of a ${trailer.size}-byte chunk`);
-      const stream = new SegmentReader(fh, trailer, start, end, this.readBatchBytes, (reason) => this.markCorrupt(id, reason));
+      const stream = new SegmentReader(fh, trailer, start, end, this.readBatchBytes, (reason) => this.markCorrupt(id, reason), trailer.data);
       if (opts.signal) addAbortSignal(opts.signal, stream);
       return { meta: metaOf(id, trailer), start, end, stream };
     } catch (e) {
@@ -562,7 +567,7 @@ export class ChunkStore {
   }
 
   /** Opens a replica and checks its trailer. NotFound / Corrupt (recorded) as CairnErrors. */
-  private async openReplica(id: string): Promise<{ fh: FileHandle; trailer: Trailer }> {
+  private async openReplica(id: string, wholeBytesMax = 0): Promise<{ fh: FileHandle; trailer: Trailer & { data?: Buffer } }> {
     let fh: FileHandle;
     try {
       fh = await open(this.pathOf(id), 'r');
@@ -571,7 +576,7 @@ export class ChunkStore {
       throw e;
     }
     try {
-      return { fh, trailer: await readTrailer(fh) };
+      return { fh, trailer: await readTrailer(fh, wholeBytesMax) };
     } catch (e) {
       await fh.close().catch(() => undefined);
       if (e instanceof CorruptReplica) {
@@ -625,6 +630,8 @@ class SegmentReader extends Readable {
     private readonly end: number,
     batchBytes: number,
     private readonly onCorrupt: (reason: string) => void,
+    /** The whole data, already read with the trailer (a small replica): verified here, not re-read. */
+    private readonly data?: Buffer,
   ) {
     super({ highWaterMark: Math.max(batchBytes, t.segmentBytes) });
     this.nextSeg = Math.floor(start / t.segmentBytes);
@@ -659,9 +666,14 @@ class SegmentReader extends Readable {
     const last = Math.min(this.lastSeg, first + this.segsPerBatch);
     const from = first * seg;
     const to = Math.min(this.t.size, last * seg);
-    const buf = Buffer.allocUnsafe(to - from);
-    await readFully(this.fh, buf, to - from, from);
-    if (this.destroyed) return;
+    let buf: Buffer;
+    if (this.data) {
+      buf = this.data.subarray(from, to);
+    } else {
+      buf = Buffer.allocUnsafe(to - from);
+      await readFully(this.fh, buf, to - from, from);
+      if (this.destroyed) return;
+    }
     // Verify segment by segment; the verified prefix of the batch goes out as one buffer.
     let good = first;
     let bad: string | null = null;
@@ -706,11 +718,25 @@ function encodeTrailer(t: Trailer): Buffer {
 }
 
 /** Reads and checks a replica's table and footer. Throws CorruptReplica with the reason. */
-async function readTrailer(fh: FileHandle): Promise<Trailer> {
+/**
+ * Reads and checks a replica's footer and table. A replica of at most `wholeBytesMax` file bytes
+ * is read in ONE read (data, table and footer), and its data comes back as `data` (unverified:
+ * the caller checks it segment by segment like bytes read later) — a small GET then costs one
+ * read instead of three.
+ */
+async function readTrailer(fh: FileHandle, wholeBytesMax = 0): Promise<Trailer & { data?: Buffer }> {
   const fileBytes = (await fh.stat()).size;
   if (fileBytes < CHUNK_FOOTER_BYTES) throw new CorruptReplica(`file of ${fileBytes} bytes is shorter than a footer`);
-  const footer = Buffer.alloc(CHUNK_FOOTER_BYTES);
-  await readFully(fh, footer, CHUNK_FOOTER_BYTES, fileBytes - CHUNK_FOOTER_BYTES);
+  let whole: Buffer | null = null;
+  let footer: Buffer;
+  if (fileBytes <= wholeBytesMax) {
+    whole = Buffer.allocUnsafe(fileBytes);
+    await readFully(fh, whole, fileBytes, 0);
+    footer = whole.subarray(fileBytes - CHUNK_FOOTER_BYTES);
+  } else {
+    footer = Buffer.alloc(CHUNK_FOOTER_BYTES);
+    await readFully(fh, footer, CHUNK_FOOTER_BYTES, fileBytes - CHUNK_FOOTER_BYTES);
+  }
   if (footer.readUInt32BE(0) !== MAGIC) throw new CorruptReplica('bad footer magic');
   if (footer.readUInt8(4) !== CHUNK_FORMAT_VERSION) throw new CorruptReplica(`unknown format version ${footer.readUInt8(4)}`);
   const segmentBytes = footer.readUInt32BE(8);
@@ -719,13 +745,20 @@ async function readTrailer(fh: FileHandle): Promise<Trailer> {
   const n = Math.ceil(size / segmentBytes);
   if (fileBytes !== size + n * 4 + CHUNK_FOOTER_BYTES)
     throw new CorruptReplica(`file is ${fileBytes} bytes, its footer says ${size + n * 4 + CHUNK_FOOTER_BYTES} (truncated or damaged)`);
-  const tableBuf = Buffer.alloc(n * 4);
-  if (n > 0) await readFully(fh, tableBuf, n * 4, size);
+  let tableBuf: Buffer;
+  if (whole) {
+    tableBuf = whole.subarray(size, size + n * 4);
+  } else {
+    tableBuf = Buffer.alloc(n * 4);
+    if (n > 0) await readFully(fh, tableBuf, n * 4, size);
+  }
   const check = crc32c(footer.subarray(0, 28), crc32c(tableBuf));
   if (check !== footer.readUInt32BE(28)) throw new CorruptReplica('table/footer fails its CRC-32C');
   const table = new Uint32Array(n);
   for (let i = 0; i < n; i++) table[i] = tableBuf.readUInt32BE(i * 4);
-  return { size, crc: footer.readUInt32BE(20), segmentBytes, table };
+  const t: Trailer & { data?: Buffer } = { size, crc: footer.readUInt32BE(20), segmentBytes, table };
+  if (whole) t.data = whole.subarray(0, size);
+  return t;
 }
 
 function fileBytesOf(size: number, segmentBytes: number): number {

@@ -233,3 +233,31 @@ describe('ChunkStore corruption', () => {
     await expectCode(store.verify(cid(1)), 'NotFound');
   });
 });
+
+describe('ChunkStore small replicas (read whole in one read)', () => {
+  it('a 4 KiB replica reads back, ranges included; a flipped data byte is Corrupt before any byte is served', async () => {
+    const data = bytes(4096, 7);
+    const id = cid(0x5a11);
+    await store.put(id, pieces(data));
+    expect((await collect((await store.read(id)).stream)).equals(data)).toBe(true);
+    expect((await collect((await store.read(id, { start: 100, end: 200 })).stream)).equals(data.subarray(100, 200))).toBe(true);
+    const f = readFileSync(fileOf(id));
+    f[10] = f[10]! ^ 0x40;
+    writeFileSync(fileOf(id), f);
+    const got: Buffer[] = [];
+    const rd = await store.read(id);
+    await expect((async () => { for await (const c of rd.stream) got.push(c as Buffer); })()).rejects.toMatchObject({ code: 'Corrupt' });
+    expect(got).toEqual([]);
+    expect(corrupted).toEqual([id]);
+  });
+
+  it('a small replica with a damaged table is Corrupt at open', async () => {
+    const data = bytes(1000, 9);
+    const id = cid(0x5a12);
+    await store.put(id, pieces(data));
+    const f = readFileSync(fileOf(id));
+    f[1001] = f[1001]! ^ 0x01; // inside the one-entry table
+    writeFileSync(fileOf(id), f);
+    await expectCode(store.read(id), 'Corrupt');
+  });
+});
