@@ -114,6 +114,7 @@ export class FileWriter extends Writable {
   private readonly ac = new AbortController();
   private readonly placements: Placement[] = [];
   private allocating: Promise<void> | null = null;
+  private allocs = 0;
   private settled = false;
   /** With deferCommit: what commit() sends, once everything is stored. */
   private staged: { etag: string; chunks: Array<[string, number, number]> } | null = null;
@@ -186,7 +187,7 @@ export class FileWriter extends Writable {
       this.total += n;
       if (cur.len === size) {
         this.cur = null;
-        this.dispatch(cur);
+        this.dispatch(cur, false);
       }
     }
   }
@@ -195,7 +196,7 @@ export class FileWriter extends Writable {
     if (this.cur !== null && this.cur.len > 0) {
       const cur = this.cur;
       this.cur = null;
-      this.dispatch(cur);
+      this.dispatch(cur, true);
     }
     // Bounded: no new uploads start once _final runs.
     while (this.uploads.size > 0) await Promise.all([...this.uploads]);
@@ -254,9 +255,10 @@ export class FileWriter extends Writable {
     for (const w of this.bufferWaiters.splice(0)) w();
   }
 
-  private dispatch(fill: Fill): void {
+  /** `last`: the input ended (a first chunk that is also the last is a one-chunk file). */
+  private dispatch(fill: Fill, last: boolean): void {
     const index = this.nextIndex++;
-    if (index === 0 && !this.opts.overwrite) this.checkAbsent();
+    if (index === 0 && !last && !this.opts.overwrite) this.checkAbsent();
     const p: Promise<void> = this.upload(index, fill)
       .catch((e: unknown) => {
         this.failure ??= e as Error;
@@ -357,7 +359,9 @@ export class FileWriter extends Writable {
   private refillPlacements(): Promise<void> {
     this.allocating ??= (async () => {
       try {
-        const count = Math.min(ALLOC_BATCH_MAX, this.uploadsInflight * 2);
+        // The first fs.alloc asks for one placement: most files are one chunk, and every
+        // placement costs the leader a placement and a token per target. Later batches are big.
+        const count = this.allocs++ === 0 ? 1 : Math.min(ALLOC_BATCH_MAX, this.uploadsInflight * 2);
         const r = (await this.core.read('fs.alloc', { count })) as { chunkSize: number; chunks: Placement[] };
         if (!Array.isArray(r.chunks) || r.chunks.length === 0) throw new CairnError('ProtocolError', 'fs.alloc returned no chunks');
         this.core.clusterChunkSize = r.chunkSize;
