@@ -211,9 +211,12 @@ export class CairnClient {
     await this.core.read('cluster.drain', { id: serverId });
   }
 
-  /** Forget a chunk server; PreconditionFailed while it holds the only live copy of a chunk. */
-  async removeServer(serverId: string): Promise<void> {
-    await this.core.read('cluster.remove', { id: serverId });
+  /**
+   * Forget a chunk server. PreconditionFailed while it holds the only live copy of a chunk, and
+   * (unless `force`) while a chunk it holds has fewer than R live copies elsewhere.
+   */
+  async removeServer(serverId: string, opts: { force?: boolean } = {}): Promise<void> {
+    await this.core.read('cluster.remove', { id: serverId, force: opts.force ?? false });
   }
 
   /** The leader's repair progress (queued and in-flight copies, deletions, garbage). */

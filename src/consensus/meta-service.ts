@@ -34,8 +34,9 @@
  *   {op:'copy', id, sources:[{id, addr}], token} (read token for the sources) · {op:'delete', id}.
  * Operator methods (client token):
  *   cluster.drain {id}                  → {}  move every replica off a server (ring state draining)
- *   cluster.remove {id}                 → {}  forget a server; PreconditionFailed while it holds the
- *                                          only live copy of any chunk
+ *   cluster.remove {id, force?}         → {}  forget a server; PreconditionFailed while it holds the
+ *                                          only live copy of any chunk, or (unless force) while a
+ *                                          chunk it holds has < R live copies elsewhere
  *   cluster.repair                      → repair progress (RepairStats)
  */
 import type { Clock, Timers } from '../env/clock.js';
@@ -219,7 +220,7 @@ export class MetaService {
         return {};
       }
       case 'cluster.remove':
-        return this.removeServer(str(b, 'id', 64));
+        return this.removeServer(str(b, 'id', 64), bool(b, 'force'));
       case 'cluster.repair':
         this.requireLeader();
         this.registry();
@@ -523,20 +524,32 @@ export class MetaService {
     return { op: 'copy', id: t.id, sources, token: this.c.tokens.signFor('read', t.id, this.tokenTtlMs) };
   }
 
-  /** Forget a chunk server, unless it holds the only live copy of a chunk. */
-  private async removeServer(id: string): Promise<unknown> {
+  /**
+   * Forget a chunk server. Refused (PreconditionFailed) while it holds the only live verified
+   * copy of a chunk referenced by a file — always, even with `force`; and, without `force`, while
+   * any chunk it holds has fewer than R live verified copies on the other servers (removing it
+   * now would leave that chunk under-replicated: drain it first and wait until it is empty, or
+   * for a dead server, until repair has restored every chunk elsewhere).
+   */
+  private async removeServer(id: string, force: boolean): Promise<unknown> {
     this.requireLeader();
     if (!this.ring().server(id)) throw new CairnError('NotFound', `no chunk server ${id}`);
     const reg = this.registry();
     const now = this.c.clock.nowMs();
     let sole = 0;
+    let short = 0;
     for (const c of reg.chunksOf(id)) {
-      if (!reg.locations(c).some((s) => s !== id && reg.isAlive(s, now))) sole++;
+      if (this.c.view.get(CHUNK_PREFIX + c) === undefined) continue; // garbage: nothing to keep
+      const elsewhere = reg.locations(c).filter((s) => s !== id && reg.isAlive(s, now)).length;
+      if (elsewhere === 0) sole++;
+      else if (elsewhere < this.replicas) short++;
     }
     if (sole > 0) throw new CairnError('PreconditionFailed', `${id} still holds the only live copy of ${sole} chunk(s); drain it first and wait`);
+    if (short > 0 && !force)
+      throw new CairnError('PreconditionFailed', `${short} chunk(s) on ${id} have fewer than ${this.replicas} live copies elsewhere; drain it first and wait (or force)`);
     await this.proposeCluster({ op: 'remove', id });
     reg.forget(id);
-    this.c.logger.info('chunk server removed', { id });
+    this.c.logger.info('chunk server removed', { id, force });
     return {};
   }
 

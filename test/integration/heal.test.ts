@@ -8,7 +8,8 @@
  *   a new server joins → it receives about its ring share, the excess elsewhere is removed;
  *   corrupt replica files on disk → the scrubber finds them, repair replaces them;
  *   aborted uploads and deleted files → their chunks are collected after the grace;
- *   drain → the server empties; remove-server refuses while a server holds a sole copy.
+ *   drain → the server empties, then remove-server succeeds (refused before the drain, and
+ *   always while a server holds the only copy of a chunk).
  */
 import { openSync, readdirSync, readSync, rmSync, writeSync, closeSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -20,7 +21,7 @@ import { findFreePortRange } from '../../src/net/index.js';
 import { DevCluster } from '../../src/server/dev-cluster.js';
 import { LocalProcess } from '../../src/server/local-process.js';
 import { isCairnError } from '../../src/util/errors.js';
-import { assertBuilt, patternBytes } from './cli-harness.js';
+import { assertBuilt, failureLine, ok, patternBytes, runCli } from './cli-harness.js';
 
 const CHUNK = 64 * 1024;
 const FILES = 24;
@@ -202,15 +203,18 @@ describe('self-healing', () => {
     expect(files).toBe(3 * total);
   }, 120_000);
 
-  it('drain empties a server, then remove-server forgets it; a server with a sole copy is refused', async () => {
-    await client.drain('c3');
+  it('drain empties a server, then remove-server forgets it; refused before, and for a server with a sole copy', async () => {
+    // Through the real CLI. Before the drain c3's chunks have only 2 live copies elsewhere.
+    const cli = (...args: string[]) => runCli([...args, '--meta', cluster.metaAddrs.join(','), '--token', cluster.token]);
+    expect(failureLine(await cli('remove-server', 'c3'), 'PreconditionFailed')).toMatch(/fewer than 3 live copies elsewhere/);
+    expect(ok(await cli('drain', 'c3')).stdout.toString()).toMatch(/^c3: draining/);
     await until('c3 empty and every chunk at 3 elsewhere', 90_000, async () => {
       const st = await status();
       return st.chunkServers.find((c) => c.id === 'c3')!.chunks === 0 && (await allAt(3, 'c3'));
     });
     expect((await status()).chunkServers.find((c) => c.id === 'c3')!.state).toBe('draining');
     await cluster.member('c3').proc.kill('SIGTERM');
-    await client.removeServer('c3');
+    expect(ok(await cli('remove-server', 'c3')).stdout.toString()).toBe('c3: removed\n');
     expect((await status()).chunkServers.map((c) => c.id)).not.toContain('c3');
     await readBack();
 
@@ -223,6 +227,9 @@ describe('self-healing', () => {
       (e: unknown) => e,
     );
     expect(isCairnError(err, 'PreconditionFailed')).toBe(true);
+    expect((err as Error).message).toMatch(/only live copy/);
+    // --force does not override the sole-copy rule.
+    expect(failureLine(await cli('remove-server', '--force', 'c1'), 'PreconditionFailed')).toMatch(/only live copy/);
     expect((await status()).chunkServers.map((c) => c.id)).toContain('c1');
   }, 150_000);
 });
