@@ -7,6 +7,11 @@
  *   - copies: fewest live replicas first; at most copiesPerServerMax in flight per target; an
  *     unconfirmed copy is scheduled again after copyTimeoutMs. Copies are idempotent on the chunk
  *     server (an identical replica already there is success), so a repeat costs nothing.
+ *   - a chunk short of replicas with no holder known to be dead waits missingGraceMs before it
+ *     is copied: a file's chunks are committed before every replica has been reported (reports
+ *     are incremental, once a heartbeat), so under a steady write load a fresh chunk looks short
+ *     for a moment; copying it then would move whole chunks for nothing. A chunk that lost a
+ *     replica to a server declared dead is copied at once.
  *   - excess replicas: deleted only when every desired server holds a verified copy.
  *   - garbage (referenced by no file): deleted everywhere once unreferenced for gcGraceMs as
  *     seen by this leader, which protects uploads in progress (their chunks are written before
@@ -30,6 +35,8 @@ export interface RepairSchedulerOptions {
   copyTimeoutMs?: number;
   /** Unreferenced chunks are deleted after this long. @default 3_600_000 (1 h) */
   gcGraceMs?: number;
+  /** A short chunk with no holder known dead is copied only once short this long. @default 3_000 (three default heartbeats) */
+  missingGraceMs?: number;
 }
 
 export interface RepairStats {
@@ -63,6 +70,9 @@ export class RepairScheduler {
   private readonly commandsPerHeartbeatMax: number;
   private readonly copyTimeoutMs: number;
   private readonly gcGraceMs: number;
+  private readonly missingGraceMs: number;
+  /** Chunk → when a scan first found it short with no holder known dead. */
+  private shortSince = new Map<string, number>();
   /** Queued work by server, rebuilt by every scan. */
   private queues = new Map<string, RepairTask[]>();
   /** `chunk@server` → deadline of a copy handed out. */
@@ -88,6 +98,7 @@ export class RepairScheduler {
     this.commandsPerHeartbeatMax = o.commandsPerHeartbeatMax ?? 256;
     this.copyTimeoutMs = o.copyTimeoutMs ?? 60_000;
     this.gcGraceMs = o.gcGraceMs ?? 3_600_000;
+    this.missingGraceMs = o.missingGraceMs ?? 3_000;
   }
 
   scan(input: ScanInput): void {
@@ -95,6 +106,7 @@ export class RepairScheduler {
     for (const m of [this.copying, this.deleting]) for (const [k, deadline] of m) if (deadline <= nowMs) m.delete(k);
     const copies: Array<{ server: string; task: RepairTask; live: number }> = [];
     const deletes: Array<{ server: string; task: RepairTask }> = [];
+    const shortSince = new Map<string, number>();
     let chunks = 0;
     let under = 0;
     let lost = 0;
@@ -106,6 +118,11 @@ export class RepairScheduler {
       for (const h of p.holders) {
         if (this.copying.delete(`${id}@${h}`)) this.stats.copiesConfirmed++;
       }
+      if (p.copies.length > 0 && !view.locations(id).some((s) => !view.isAlive(s))) {
+        const since = this.shortSince.get(id) ?? nowMs;
+        shortSince.set(id, since);
+        if (nowMs - since < this.missingGraceMs) continue;
+      }
       for (const c of p.copies) {
         if (this.copying.has(`${id}@${c.to}`)) continue;
         copies.push({ server: c.to, task: { op: 'copy', id, from: c.from }, live: p.holders.length });
@@ -114,6 +131,7 @@ export class RepairScheduler {
         if (!this.deleting.has(`${id}@${s}`)) deletes.push({ server: s, task: { op: 'delete', id, why: 'excess' } });
       }
     }
+    this.shortSince = shortSince;
     // Garbage: located but referenced by no file, for longer than the grace.
     let garbage = 0;
     const seen = new Set<string>();

@@ -72,7 +72,7 @@ describe('RepairScheduler', () => {
     const da = planChunk(view(r, {}), a).desired;
     const db = planChunk(view(r, {}), b).desired;
     const where: Record<string, string[]> = { [a]: [da[0]!], [b]: [db[0]!, db[1]!], [g]: ['c1'] };
-    const s = new RepairScheduler({ copiesPerServerMax: 1, gcGraceMs: 1000 });
+    const s = new RepairScheduler({ copiesPerServerMax: 1, gcGraceMs: 1000, missingGraceMs: 0 });
     const input = (nowMs: number) => ({
       view: view(r, where),
       referenced: [a, b],
@@ -91,5 +91,41 @@ describe('RepairScheduler', () => {
     s.scan(input(2000));
     expect(s.stats.deletesQueued).toBe(1);
     expect(s.take('c1', 2000)).toContainEqual({ op: 'delete', id: g, why: 'garbage' });
+  });
+
+  it('waits missingGraceMs before copying a chunk that is only short of reports, but not one that lost a replica to a dead server', () => {
+    const r = ring(4);
+    const fresh = 'dd'.repeat(16);
+    const hurt = 'ee'.repeat(16);
+    const df = planChunk(view(r, {}), fresh).desired;
+    const dh = planChunk(view(r, {}), hurt).desired;
+    // fresh: written a moment ago, one holder reported so far. hurt: one of its 3 holders is dead.
+    const where: Record<string, string[]> = { [fresh]: [df[0]!], [hurt]: dh };
+    const dead = [['c1', 'c2', 'c3', 'c4'].find((c) => c !== df[0] && dh.includes(c))!]; // fresh's reported holder stays alive
+    const s = new RepairScheduler({ missingGraceMs: 5000 });
+    const scan = (nowMs: number): void =>
+      s.scan({ view: view(r, where, dead), referenced: [fresh, hurt], isReferenced: () => true, located: [], nowMs });
+    const handed = (nowMs: number) => ['c1', 'c2', 'c3', 'c4'].flatMap((c) => s.take(c, nowMs)).map((t) => t.id);
+    scan(0);
+    expect(handed(0)).toEqual([hurt]);
+    scan(3000);
+    expect(handed(3000)).toEqual([]);
+    // Short for the whole grace: a replica really is missing, so it is copied.
+    scan(5000);
+    expect(handed(5000)).toEqual([fresh, fresh]); // two replicas to make
+    // Once whole, a chunk that turns short again waits a new grace.
+    const other = 'ff'.repeat(16);
+    const dO = planChunk(view(r, {}), other).desired;
+    where[other] = [dO[0]!];
+    const t = new RepairScheduler({ missingGraceMs: 5000 });
+    const scanT = (nowMs: number): void => t.scan({ view: view(r, where), referenced: [other], isReferenced: () => true, located: [], nowMs });
+    scanT(0);
+    where[other] = dO;
+    scanT(4000);
+    where[other] = [dO[0]!];
+    scanT(6000);
+    expect(['c1', 'c2', 'c3', 'c4'].flatMap((c) => t.take(c, 6000))).toEqual([]);
+    scanT(11_000);
+    expect(['c1', 'c2', 'c3', 'c4'].flatMap((c) => t.take(c, 11_000)).map((x) => x.id)).toEqual([other, other]);
   });
 });
