@@ -26,6 +26,7 @@ import type { CairnClient } from '../client/cairn-client.js';
 import type { FileWriter, PutResult } from '../client/file-writer.js';
 import { checkName, parsePath } from '../meta/path.js';
 import { CairnError, ERROR_CODES, isCairnError, type ErrorCode } from '../util/errors.js';
+import type { Clock } from '../env/clock.js';
 import type { Logger } from '../util/logger.js';
 import { GatewayMetrics } from './gateway-metrics.js';
 import { decideRange, etagListMatches, quoteEtag } from './http-range.js';
@@ -71,6 +72,8 @@ export interface GatewayDeps {
   /** The bearer token clients must present (null: no auth). */
   token: string | null;
   logger: Logger;
+  /** Monotonic time for latencies (DESIGN rule 2: only env/system.ts reads the real clock). */
+  clock: Clock;
   limits?: Partial<GatewayLimits>;
   metrics?: GatewayMetrics;
 }
@@ -181,7 +184,7 @@ export function createGatewayApp(deps: GatewayDeps): { app: Koa<State>; metrics:
 
   // Access log + metrics: one line and one observation per request, once the response ends.
   app.use(async (ctx, next) => {
-    const t0 = process.hrtime.bigint();
+    const t0 = deps.clock.nowMs();
     const sock = ctx.req.socket;
     const remote = sock.remoteAddress ?? 'unknown';
     ctx.state.route = 'unmatched';
@@ -191,7 +194,7 @@ export function createGatewayApp(deps: GatewayDeps): { app: Koa<State>; metrics:
       if (ended) return;
       ended = true;
       metrics.inflight.dec();
-      const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+      const seconds = (deps.clock.nowMs() - t0) / 1000;
       const { bytesIn, bytesOut } = socketBytesSince(sock);
       const route = ctx.state.route;
       const status = ctx.res.writableFinished ? ctx.status : 499; // 499: the client went away first

@@ -10,6 +10,7 @@ import { createServer, type Server } from 'node:http';
 import { createGatewayApp, type GatewayLimits } from '../api/gateway-app.js';
 import { CairnClient } from '../client/cairn-client.js';
 import { parseHostPort } from '../config/addr.js';
+import { systemClock } from '../env/system.js';
 import type { Logger } from '../util/logger.js';
 
 export interface GatewayOptions {
@@ -34,7 +35,7 @@ export interface RunningGateway {
 export async function startGateway(opts: GatewayOptions, logger: Logger): Promise<RunningGateway> {
   const { host, port } = parseHostPort(opts.listen, true);
   const client = new CairnClient({ metaAddrs: opts.metaAddrs, token: opts.token ?? '' }, { logger });
-  const { app } = createGatewayApp({ client, token: opts.token, logger, ...(opts.limits ? { limits: opts.limits } : {}) });
+  const { app } = createGatewayApp({ client, token: opts.token, logger, clock: systemClock, ...(opts.limits ? { limits: opts.limits } : {}) });
   const server = createServer(
     { requestTimeout: 0, headersTimeout: opts.headersTimeoutMs ?? 30_000, keepAliveTimeout: 5_000, maxHeaderSize: 16 * 1024 },
     app.callback(),
