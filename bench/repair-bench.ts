@@ -8,7 +8,13 @@
  * moved fraction when a fifth server joins: the share of all replicas it ends up holding, against
  * the ideal 1/N.
  *
- * Output: one `name value` per line.  Usage: npm run bench:repair [-- --mib 1024]
+ * Then client latency under repair, on a second cluster whose chunk servers keep the default
+ * repair throttle (or each of --throttle-mib A,B,…): sequential 4 KiB gets and puts through the
+ * client library while idle, then while the same kill -9 repair runs; p50/p99 of each and their
+ * ratio to idle (the default must keep client latency within 2× of idle), and the repair rate
+ * at that throttle.
+ *
+ * Output: one `name value` per line.  Usage: npm run bench:repair [-- --mib 1024 --throttle-mib 64,32]
  */
 import { mkdtempSync, openSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
@@ -20,11 +26,14 @@ import { sleep, systemRng } from '../src/env/system.js';
 import { findFreePortRange } from '../src/net/index.js';
 import { DevCluster } from '../src/server/dev-cluster.js';
 import { LocalProcess } from '../src/server/local-process.js';
-import { syncedWriteMiBPerSec } from './ceiling.js';
+import { REPAIR_BYTES_PER_SEC_DEFAULT } from '../src/chunk/replicator.js';
+import { percentile, syncedWriteMiBPerSec } from './ceiling.js';
 import { block } from './cli-child.js';
 
 const mibArg = process.argv.indexOf('--mib');
 const MIB = mibArg > 0 ? Number(process.argv[mibArg + 1]) : 1024;
+const throttleArg = process.argv.indexOf('--throttle-mib');
+const THROTTLES_MIB = throttleArg > 0 ? process.argv[throttleArg + 1]!.split(',').map(Number) : [REPAIR_BYTES_PER_SEC_DEFAULT / 2 ** 20];
 const dir = mkdtempSync(join(tmpdir(), 'cairn-bench-repair-'));
 
 function out(name: string, value: number): void {
@@ -98,8 +107,91 @@ async function main(): Promise<void> {
     client.close();
     await extra?.kill('SIGTERM', 5000);
     await cluster.stop();
-    rmSync(dir, { recursive: true, force: true });
   }
 }
 
-await main();
+/** Latency of one 4 KiB get and one 4 KiB put, alternating, until `stop()` or `opsMax` pairs. */
+async function sampleLatency(client: CairnClient, smalls: string[], opsMax: number, stop: () => boolean): Promise<{ get: number[]; put: number[] }> {
+  const get: number[] = [];
+  const put: number[] = [];
+  const body = Buffer.alloc(4096, 7);
+  for (let k = 0; k < opsMax && !stop(); k++) {
+    const t0 = performance.now();
+    const o = await client.open(smalls[k % smalls.length]!);
+    for await (const _ of o.stream as AsyncIterable<Buffer>) void _;
+    const t1 = performance.now();
+    await client.put(`/lat/p${k % 64}`, [body], { overwrite: true });
+    const t2 = performance.now();
+    get.push(t1 - t0);
+    put.push(t2 - t1);
+  }
+  return { get: get.sort((a, b) => a - b), put: put.sort((a, b) => a - b) };
+}
+
+/** Client latency idle and during the repair of a killed server, at a repair throttle of `mibPerSec` per chunk server. */
+async function latencyUnderRepair(mibPerSec: number): Promise<void> {
+  const tag = `t${mibPerSec}`;
+  const portBase = await findFreePortRange(1000, (n) => systemRng.int(n));
+  const cdir = join(dir, `lat-${tag}`);
+  const cluster = new DevCluster({ dir: cdir, portBase, deadAfterSec: 2, heartbeatMs: 250, repairBytesPerSec: Math.round(mibPerSec * 2 ** 20), gateway: false });
+  cluster.start();
+  const client = new CairnClient({ metaAddrs: cluster.metaAddrs, token: cluster.token });
+  try {
+    await cluster.waitReady(60_000);
+    let i = 0;
+    await client.put('/bench/big', new Readable({ read() { this.push(i < MIB ? block(i++) : null); } }));
+    const smalls: string[] = [];
+    for (let k = 0; k < 32; k++) {
+      smalls.push(`/lat/s${k}`);
+      await client.put(`/lat/s${k}`, [Buffer.alloc(4096, k)]);
+    }
+    await until('every chunk at 3 replicas', 60_000, async () => (await client.status()).chunks.underReplicated === 0);
+    await sleep(2000); // let the writes' background flushes settle
+    const idle = await sampleLatency(client, smalls, 150, () => false);
+    const before = await client.status();
+    const victim = [...before.chunkServers].sort((a, b) => b.chunks - a.chunks)[0]!;
+    const lostMiB = victim.used / 2 ** 20;
+    await cluster.member(victim.id).proc.kill('SIGKILL');
+    await until('declared dead', 30_000, async () => (await client.status()).chunkServers.find((c) => c.id === victim.id)!.state === 'dead', 50);
+    const t0 = performance.now();
+    let repaired = false;
+    let repairedAt = 0;
+    const watcher = (async () => {
+      while (!repaired && performance.now() - t0 < 600_000) {
+        // The big file's chunks (status counts would include the small files the sampler keeps writing).
+        const st = await client.stat('/bench/big');
+        if (st.chunks.every((c) => c.replicas.filter((r) => r !== victim.id).length >= 3)) {
+          repaired = true;
+          repairedAt = performance.now();
+        } else await sleep(50);
+      }
+    })();
+    const busy = await sampleLatency(client, smalls, 100_000, () => repaired);
+    await watcher;
+    const secs = ((repairedAt || performance.now()) - t0) / 1000;
+    out(`lat_${tag}_repair_mib_per_s`, lostMiB / secs);
+    out(`lat_${tag}_repair_seconds`, secs);
+    out(`lat_${tag}_samples_idle`, idle.get.length);
+    out(`lat_${tag}_samples_during_repair`, busy.get.length);
+    for (const op of ['get', 'put'] as const) {
+      for (const p of [50, 99]) {
+        const a = percentile(idle[op], p);
+        const b = percentile(busy[op], p);
+        out(`lat_${tag}_${op}_4k_p${p}_idle_ms`, a);
+        out(`lat_${tag}_${op}_4k_p${p}_repair_ms`, b);
+        out(`lat_${tag}_${op}_4k_p${p}_ratio`, b / a);
+      }
+    }
+  } finally {
+    client.close();
+    await cluster.stop();
+  }
+}
+
+try {
+  if (!process.argv.includes('--latency-only')) await main();
+  for (const t of THROTTLES_MIB) await latencyUnderRepair(t);
+  out('load_average_1m_end', loadavg()[0]!);
+} finally {
+  rmSync(dir, { recursive: true, force: true });
+}

@@ -6,10 +6,18 @@
  * make the reporter announce it; `delete` removes a replica.
  *
  * Throttled: at most concurrencyMax commands at once, and every copy shares one byte budget of
- * bytesPerSecMax (0: unlimited), so repair cannot starve client traffic. Default 64 MiB/s per
- * server, about a third of what this machine's disk syncs in chunk-sized files (bench/RESULTS.md);
- * its effect on client latency is not measured yet. Lift it with --repair-bytes-per-sec 0
- * (bench/repair-bench.ts measures the unthrottled rate).
+ * bytesPerSecMax (0: unlimited), so repair cannot starve client traffic. Default 32 MiB/s per
+ * receiving server (N receiving servers repair at up to N × 32 MiB/s), chosen by measurement:
+ * `npm run bench:repair` times sequential 4 KiB gets and puts through the client while idle and
+ * while the copies of a killed server run (256-512 MiB file, 8 MiB chunks, 3 survivors, on this
+ * 2-core machine shared with other jobs at load 8-17, so single runs are noisy and a repair
+ * window holds only 13-230 samples). Ratio to idle, range over runs:
+ *   unthrottled   p50 0.84-10.1   p99 1.2-6.9    (3 runs)
+ *   64 MiB/s      p50 1.10-2.43   p99 3.7-19     (4 runs)
+ *   32 MiB/s      p50 0.54-2.62   p99 0.50-2.43  (3 runs; above 2× only in the run at load 15.8)
+ *   16 MiB/s      p50 1.09-1.58   p99 0.57-0.60  (1 run)
+ * Copies mostly hurt the tail (their fsyncs queue behind the clients' on the shared disk); 32 MiB/s
+ * is the highest rate tried whose p99 stayed near 2× of idle. Lift it with --repair-bytes-per-sec 0.
  *
  * Commands are idempotent: a copy of a replica already held (identical) succeeds at once and is
  * announced again through onCopied (the leader asked because it did not know this server has it,
@@ -44,13 +52,16 @@ export interface ReplicatorComponents {
 export interface ReplicatorOptions {
   /** Commands running at once. @default 4 */
   concurrencyMax?: number;
-  /** Copy bandwidth shared by all copies, bytes/s (0: unlimited). @default 64 MiB/s */
+  /** Copy bandwidth shared by all copies, bytes/s (0: unlimited). @default 32 MiB/s */
   bytesPerSecMax?: number;
   /** Commands waiting at most (more are dropped; the leader sends them again). @default 10_000 */
   queueMax?: number;
 }
 
-export const REPAIR_BYTES_PER_SEC_DEFAULT = 64 * 1024 * 1024;
+/** Credit the copy throttle may bank while idle or behind (see throttled()). */
+const THROTTLE_BURST_MS = 100;
+
+export const REPAIR_BYTES_PER_SEC_DEFAULT = 32 * 1024 * 1024;
 
 /** Validate a command as received from the leader; null when malformed. */
 export function parseReplicaCommand(v: unknown): ReplicaCommand | null {
@@ -162,10 +173,12 @@ export class Replicator {
     const { clock, timers } = this.c;
     for await (const chunk of source) {
       if (rate > 0) {
+        // A token bucket holding at most throttleBurstMs of credit: a timer that fires late (they
+        // do, by a few ms under load, and a 64 KiB piece is ~1 ms at 64 MiB/s) is made up by the
+        // next pieces instead of lowering the rate; over any window T at most rate·(T + burst).
         const now = clock.nowMs();
-        const start = Math.max(now, this.nextFreeMs);
-        this.nextFreeMs = start + (chunk.length / rate) * 1000;
-        const wait = start - now;
+        this.nextFreeMs = Math.max(this.nextFreeMs, now - THROTTLE_BURST_MS) + (chunk.length / rate) * 1000;
+        const wait = this.nextFreeMs - now;
         if (wait >= 1) await new Promise<void>((resolve) => timers.setTimeout(resolve, wait));
       }
       if (this.stopped) throw new Error('replicator stopped');
