@@ -25,6 +25,9 @@ export interface ReporterStore {
   list(): AsyncIterable<string>;
 }
 
+/** Failed repair copies remembered for the next heartbeat (more wait for the leader's copy timeout). */
+const COPY_FAILED_MAX = 1000;
+
 export interface MetaReporterComponents {
   session: ReporterSession;
   store: ReporterStore;
@@ -52,6 +55,7 @@ export class MetaReporter {
   private readonly o: Required<MetaReporterOptions>;
   private registered = false;
   private added = new Set<string>();
+  private readonly failedCopies = new Set<string>();
   private removed = new Set<string>();
   private timer: { cancel(): void } | null = null;
   private running: Promise<void> | null = null;
@@ -85,6 +89,14 @@ export class MetaReporter {
   }
 
   /** A replica became durable here. */
+  /**
+   * A repair copy the leader asked for failed from every source: told with the next heartbeat so
+   * the leader can plan it again without waiting for its copy timeout. At most copyFailedMax kept.
+   */
+  copyFailed(id: string): void {
+    if (this.failedCopies.size < COPY_FAILED_MAX) this.failedCopies.add(id);
+  }
+
   chunkAdded(id: string): void {
     this.removed.delete(id);
     this.added.add(id);
@@ -109,11 +121,20 @@ export class MetaReporter {
         this.registered = true;
         this.c.logger.info('registered with the metadata leader', { addr: this.o.addr, zone: this.o.zone });
       }
+      const copyFailed = [...this.failedCopies];
       const hb = (await this.c.session.call(
         'cs.heartbeat',
-        { usedBytes: space.usedBytes, capacityBytes: space.capacityBytes, freeBytes: space.freeBytes, chunks: space.chunks, full: space.full },
+        {
+          usedBytes: space.usedBytes,
+          capacityBytes: space.capacityBytes,
+          freeBytes: space.freeBytes,
+          chunks: space.chunks,
+          full: space.full,
+          ...(copyFailed.length > 0 ? { copyFailed } : {}),
+        },
         { idempotent: true },
       )) as { needReport?: unknown; registered?: unknown; commands?: unknown };
+      for (const id of copyFailed) this.failedCopies.delete(id);
       this.counters.heartbeats++;
       if (Array.isArray(hb.commands) && hb.commands.length > 0) this.c.onCommands?.(hb.commands);
       if (hb.registered === false) {

@@ -47,6 +47,8 @@ export interface ReplicatorComponents {
   logger: Logger;
   /** A copy finished: the replica is durable here (`created: false`: it already was). */
   onCopied?: (id: string, created: boolean) => void;
+  /** A copy failed from every source (told to the leader, which may then plan it again at once). */
+  onCopyFailed?: (id: string) => void;
 }
 
 export interface ReplicatorOptions {
@@ -161,6 +163,7 @@ export class Replicator {
       }
     }
     this.counters.copyFailures++;
+    if (!this.stopped) this.c.onCopyFailed?.(cmd.id);
   }
 
   /**

@@ -27,7 +27,8 @@
  *                                          possibly stale (tests compare replicas with it)
  * Service methods (cluster secret; the caller's id is the chunk server id):
  *   cs.register {addr, zone, capacityBytes} → {ringVersion}
- *   cs.heartbeat {usedBytes, capacityBytes, freeBytes, chunks, full} → {needReport, registered}
+ *   cs.heartbeat {usedBytes, capacityBytes, freeBytes, chunks, full, copyFailed?} → {needReport, registered, commands}
+ *                                       (copyFailed: repair copies that failed from every source)
  *   cs.reportBegin {report} · cs.reportPage {report, ids} · cs.reportEnd {report} → {}
  *   cs.update {added, removed}          → {}
  * Repair (repair-scheduler.ts): the heartbeat's answer carries `commands`, work for that server:
@@ -430,6 +431,7 @@ export class MetaService {
         reg.heartbeat(id, load, now);
         const s = this.ring().server(id);
         if (s?.state === 'dead') this.verdict(id, 'up');
+        if (b.copyFailed !== undefined) this.reg!.repair.failed(id, strArray(b, 'copyFailed', 1000, isChunkId));
         const commands = s && reg.hasReported(id) ? this.reg!.repair.take(id, now).map((t) => this.commandOf(t)) : [];
         return { needReport: !reg.hasReported(id), registered: s !== undefined, commands };
       }

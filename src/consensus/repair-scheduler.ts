@@ -51,6 +51,8 @@ export interface RepairStats {
   /** Since this leader took over. */
   copiesScheduled: number;
   copiesConfirmed: number;
+  /** Copies a chunk server reported it could not make from any source. */
+  copiesFailed: number;
   deletesScheduled: number;
   garbageChunks: number;
 }
@@ -89,6 +91,7 @@ export class RepairScheduler {
     copiesInFlight: 0,
     copiesScheduled: 0,
     copiesConfirmed: 0,
+    copiesFailed: 0,
     deletesScheduled: 0,
     garbageChunks: 0,
   };
@@ -173,6 +176,14 @@ export class RepairScheduler {
   confirm(server: string, added: readonly string[]): void {
     for (const id of added) {
       if (this.copying.delete(`${id}@${server}`)) this.stats.copiesConfirmed++;
+    }
+    this.stats.copiesInFlight = this.copying.size;
+  }
+
+  /** `server` could not copy these chunks from any source: they may be planned again at the next scan. */
+  failed(server: string, ids: readonly string[]): void {
+    for (const id of ids) {
+      if (this.copying.delete(`${id}@${server}`)) this.stats.copiesFailed++;
     }
     this.stats.copiesInFlight = this.copying.size;
   }

@@ -100,6 +100,7 @@ export async function startChunkServer(opts: ChunkServerOptions, logger: Logger)
       onCopied: (id, created) => {
         if (!created) reporter?.chunkAdded(id);
       },
+      onCopyFailed: (id) => reporter?.copyFailed(id),
     },
     {
       ...(opts.repairBytesPerSecMax === undefined ? {} : { bytesPerSecMax: opts.repairBytesPerSecMax }),

@@ -44,6 +44,7 @@ async function target(opts: ReplicatorOptions = {}, wrapPut?: (put: ChunkStore['
   cleanups.push(cleanup);
   const added: string[] = [];
   const copied: Array<[string, boolean]> = [];
+  const failed: string[] = [];
   const store = await openAnnouncingStore(dir, (id) => added.push(id));
   const put = wrapPut ? wrapPut(store.put.bind(store)) : store.put.bind(store);
   const r = new Replicator(
@@ -54,11 +55,12 @@ async function target(opts: ReplicatorOptions = {}, wrapPut?: (put: ChunkStore['
       timers: systemTimers,
       logger: silentLogger,
       onCopied: (id, created) => copied.push([id, created]),
+      onCopyFailed: (id) => failed.push(id),
     },
     opts,
   );
   cleanups.push(() => r.stop());
-  return { r, store, dir, added, copied };
+  return { r, store, dir, added, copied, failed };
 }
 
 /** A store that tells `onAdded` about every replica that reached its final name. */
@@ -114,6 +116,7 @@ describe('Replicator', () => {
     const t = await target({ bytesPerSecMax: 0 });
     t.r.submit([copy(id, addr)]);
     await waitUntil(() => t.r.counters.copyFailures === 1);
+    expect(t.failed).toEqual([id]); // told to the leader, which can plan it again at once
     expect(t.added).toEqual([]);
     expect(t.copied).toEqual([]);
     await expect(t.store.read(id)).rejects.toMatchObject({ code: 'NotFound' });

@@ -126,6 +126,14 @@ describe('RepairScheduler', () => {
     scanT(6000);
     expect(['c1', 'c2', 'c3', 'c4'].flatMap((c) => t.take(c, 6000))).toEqual([]);
     scanT(11_000);
-    expect(['c1', 'c2', 'c3', 'c4'].flatMap((c) => t.take(c, 11_000)).map((x) => x.id)).toEqual([other, other]);
+    const out = ['c1', 'c2', 'c3', 'c4'].flatMap((c) => t.take(c, 11_000).map((x) => ({ c, id: x.id })));
+    expect(out.map((x) => x.id)).toEqual([other, other]);
+    // Handed out: not planned again while in flight; reported failed: planned again at the next scan.
+    scanT(12_000);
+    expect(['c1', 'c2', 'c3', 'c4'].flatMap((c) => t.take(c, 12_000))).toEqual([]);
+    t.failed(out[0]!.c, [other]);
+    expect(t.stats.copiesFailed).toBe(1);
+    scanT(13_000);
+    expect(t.take(out[0]!.c, 13_000)).toMatchObject([{ op: 'copy', id: other }]);
   });
 });
