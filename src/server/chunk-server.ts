@@ -66,9 +66,9 @@ export async function startChunkServer(opts: ChunkServerOptions, logger: Logger)
         // Never served again: deleted (and reported gone); repair copies the chunk from a good replica.
         log.warn('corrupt replica found; deleting it', { chunk: id, reason });
         reporter?.chunkRemoved(id);
-        setImmediate(() => {
+        systemTimers.setTimeout(() => {
           store.delete(id).catch((err: unknown) => log.error('could not delete a corrupt replica', { chunk: id, err: (err as Error).message }));
-        });
+        }, 0);
       },
     },
     {
