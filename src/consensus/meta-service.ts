@@ -30,7 +30,7 @@
  *   cs.heartbeat {usedBytes, capacityBytes, freeBytes, chunks, full, copyFailed?} → {needReport, registered, commands}
  *                                       (copyFailed: repair copies that failed from every source)
  *   cs.reportBegin {report} · cs.reportPage {report, ids} · cs.reportEnd {report} → {}
- *   cs.update {added, removed}          → {}
+ *   cs.update {added, removed}          → {commands}
  * Repair (repair-scheduler.ts): the heartbeat's answer carries `commands`, work for that server:
  *   {op:'copy', id, sources:[{id, addr}], token} (read token for the sources) · {op:'delete', id}.
  * Operator methods (client token):
@@ -432,8 +432,7 @@ export class MetaService {
         const s = this.ring().server(id);
         if (s?.state === 'dead') this.verdict(id, 'up');
         if (b.copyFailed !== undefined) this.reg!.repair.failed(id, strArray(b, 'copyFailed', 1000, isChunkId));
-        const commands = s && reg.hasReported(id) ? this.reg!.repair.take(id, now).map((t) => this.commandOf(t)) : [];
-        return { needReport: !reg.hasReported(id), registered: s !== undefined, commands };
+        return { needReport: !reg.hasReported(id), registered: s !== undefined, commands: this.takeCommands(id, now) };
       }
       case 'cs.reportBegin':
         this.registry().beginReport(id, int(b, 'report'), this.c.clock.nowMs());
@@ -447,11 +446,18 @@ export class MetaService {
         const added = strArray(b, 'added', REPORT_PAGE_IDS_MAX, isChunkId);
         this.registry().update(id, added, strArray(b, 'removed', REPORT_PAGE_IDS_MAX, isChunkId));
         this.reg!.repair.confirm(id, added);
-        return {};
+        // A finished copy frees a slot: hand out the next work now rather than at the next heartbeat.
+        return { commands: this.takeCommands(id, this.c.clock.nowMs()) };
       }
       default:
         throw new CairnError('InvalidArgument', `unknown method ${method}`);
     }
+  }
+
+  /** Repair work for a chunk server that is in the map and has sent this leader its full report. */
+  private takeCommands(id: string, nowMs: number): unknown[] {
+    if (!this.ring().server(id) || !this.registry().hasReported(id)) return [];
+    return this.reg!.repair.take(id, nowMs).map((t) => this.commandOf(t));
   }
 
   private async proposeCluster(cmd: ClusterCommand): Promise<Extract<ClusterResult, { ok: true }>> {
@@ -480,10 +486,15 @@ export class MetaService {
     }
     const reg = this.registry();
     const now = this.c.clock.nowMs();
+    let silent = false;
     for (const s of this.ring().servers) {
-      if (s.state !== 'dead' && !reg.isAlive(s.id, now)) this.verdict(s.id, 'dead');
+      if (s.state !== 'dead' && !reg.isAlive(s.id, now)) {
+        this.verdict(s.id, 'dead');
+        silent = true;
+      }
     }
-    if (now - this.lastRepairScanMs >= this.repairScanMs && this.repairReady()) {
+    // A server just fell silent: plan its copies now, not at the next periodic scan.
+    if ((silent || now - this.lastRepairScanMs >= this.repairScanMs) && this.repairReady()) {
       this.lastRepairScanMs = now;
       this.scanRepair(now);
     }

@@ -96,9 +96,11 @@ export async function startChunkServer(opts: ChunkServerOptions, logger: Logger)
       timers: systemTimers,
       logger: log.child({ component: 'replicator' }),
       // A new replica is announced by the store's onAdded; one already held is announced again
-      // (the leader asked for it, so it does not know we have it).
+      // (the leader asked for it, so it does not know we have it). Either way at once: the
+      // leader's answer carries the next copies.
       onCopied: (id, created) => {
         if (!created) reporter?.chunkAdded(id);
+        reporter?.reportSoon();
       },
       onCopyFailed: (id) => reporter?.copyFailed(id),
     },

@@ -9,11 +9,27 @@ class Leader implements ReporterSession {
   needReport = true;
   registered = true;
   failNext = new Set<string>();
+  /** Commands the next cs.update answer carries. */
+  updateCommands: unknown[] = [];
+  /** Calls in progress right now (the reporter must never overlap them). */
+  inFlight = 0;
+  overlapped = false;
   async call(method: string, body: unknown): Promise<unknown> {
     this.calls.push([method, body as Record<string, unknown>]);
-    if (this.failNext.delete(method)) throw new CairnError('Unavailable', 'leader lost');
-    if (method === 'cs.heartbeat') return { needReport: this.needReport, registered: this.registered };
-    return {};
+    if (++this.inFlight > 1) this.overlapped = true;
+    try {
+      await new Promise((r) => setImmediate(r));
+      if (this.failNext.delete(method)) throw new CairnError('Unavailable', 'leader lost');
+      if (method === 'cs.heartbeat') return { needReport: this.needReport, registered: this.registered };
+      if (method === 'cs.update') {
+        const commands = this.updateCommands;
+        this.updateCommands = [];
+        return { commands };
+      }
+      return {};
+    } finally {
+      this.inFlight--;
+    }
   }
   methods(): string[] {
     return this.calls.map(([m]) => m);
@@ -27,9 +43,16 @@ const store = (ids: string[]): ReporterStore => ({
   },
 });
 
-function reporter(leader: Leader, ids: string[], now: { ms: number }, fullReportMs = 600_000) {
+function reporter(leader: Leader, ids: string[], now: { ms: number }, fullReportMs = 600_000, onCommands?: (c: unknown[]) => void) {
   return new MetaReporter(
-    { session: leader, store: store(ids), clock: { nowMs: () => now.ms }, timers: { setTimeout: () => ({ cancel() {} }), setInterval: () => ({ cancel() {} }) }, logger: silentLogger },
+    {
+      session: leader,
+      store: store(ids),
+      clock: { nowMs: () => now.ms },
+      timers: { setTimeout: () => ({ cancel() {} }), setInterval: () => ({ cancel() {} }) },
+      logger: silentLogger,
+      ...(onCommands ? { onCommands } : {}),
+    },
     { addr: '127.0.0.1:1', zone: 'z', reportPageIds: 2, fullReportMs },
   );
 }
@@ -86,5 +109,30 @@ describe('MetaReporter', () => {
     leader.calls = [];
     await beat(r);
     expect(leader.methods()).toEqual(['cs.heartbeat', 'cs.reportBegin', 'cs.reportPage', 'cs.reportEnd']);
+  });
+
+  it('reportSoon sends the pending changes at once, coalesced, never overlapping a beat, and passes on the work in the answer', async () => {
+    const leader = new Leader();
+    const got: unknown[][] = [];
+    const r = reporter(leader, [], { ms: 0 }, 600_000, (c) => got.push(c));
+    const inTurn = (fn: () => Promise<void>) => (r as unknown as { exclusive(fn: () => Promise<void>): Promise<void> }).exclusive(fn);
+    r.chunkAdded('early');
+    r.reportSoon(); // not registered yet: nothing is sent
+    await inTurn(() => beat(r));
+    expect(leader.methods()).toEqual(['cs.register', 'cs.heartbeat', 'cs.reportBegin', 'cs.reportEnd']);
+    leader.needReport = false;
+    leader.calls = [];
+    r.chunkAdded('a');
+    r.reportSoon();
+    r.chunkAdded('b');
+    r.reportSoon(); // coalesced with the first
+    leader.updateCommands = [{ op: 'copy', id: 'next' }];
+    // a beat started meanwhile waits its turn
+    await inTurn(() => beat(r));
+    expect(leader.overlapped).toBe(false);
+    const updates = leader.calls.filter(([m]) => m === 'cs.update').map(([, x]) => x);
+    expect(updates).toEqual([{ added: ['a', 'b'], removed: [] }]);
+    expect(leader.methods()).toEqual(['cs.update', 'cs.heartbeat']);
+    expect(got).toEqual([[{ op: 'copy', id: 'next' }]]);
   });
 });
