@@ -60,12 +60,22 @@ export async function startChunkServer(opts: ChunkServerOptions, logger: Logger)
       clock: systemClock,
       timers: systemTimers,
       logger: log,
-      onAdded: (id) => reporter?.chunkAdded(id),
-      onRemoved: (id) => reporter?.chunkRemoved(id),
+      // Reported at once (coalesced: at most one report in flight per server), not at the next
+      // heartbeat: a file is committed right after its chunks are durable, and until the leader
+      // hears of the replicas its status would count the new chunk as lost.
+      onAdded: (id) => {
+        reporter?.chunkAdded(id);
+        reporter?.reportSoon();
+      },
+      onRemoved: (id) => {
+        reporter?.chunkRemoved(id);
+        reporter?.reportSoon();
+      },
       onCorrupt: (id, reason) => {
         // Never served again: deleted (and reported gone); repair copies the chunk from a good replica.
         log.warn('corrupt replica found; deleting it', { chunk: id, reason });
         reporter?.chunkRemoved(id);
+        reporter?.reportSoon();
         systemTimers.setTimeout(() => {
           store.delete(id).catch((err: unknown) => log.error('could not delete a corrupt replica', { chunk: id, err: (err as Error).message }));
         }, 0);
@@ -97,10 +107,12 @@ export async function startChunkServer(opts: ChunkServerOptions, logger: Logger)
       logger: log.child({ component: 'replicator' }),
       // A new replica is announced by the store's onAdded; one already held is announced again
       // (the leader asked for it, so it does not know we have it). Either way at once: the
-      // leader's answer carries the next copies.
+      // leader's answer to the report carries the next copies.
       onCopied: (id, created) => {
-        if (!created) reporter?.chunkAdded(id);
-        reporter?.reportSoon();
+        if (!created) {
+          reporter?.chunkAdded(id);
+          reporter?.reportSoon();
+        }
       },
       onCopyFailed: (id) => reporter?.copyFailed(id),
     },
