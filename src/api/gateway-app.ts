@@ -526,7 +526,7 @@ export function createGatewayApp(deps: GatewayDeps): { app: Koa<State>; metrics:
     if (allow !== null) {
       ctx.status = 405;
       ctx.set('Allow', allow);
-      ctx.body = errorBody('InvalidArgument', `${ctx.method} is not allowed on ${ctx.path}`);
+      ctx.body = errorBody('MethodNotAllowed', `${ctx.method} is not allowed on ${ctx.path}`);
       return;
     }
     ctx.status = 404;

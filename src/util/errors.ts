@@ -8,6 +8,7 @@ export const ERROR_CODES = {
   InvalidPath: { status: 400, message: 'invalid path' },
   Unauthorized: { status: 401, message: 'missing or wrong credential' },
   NotFound: { status: 404, message: 'not found' },
+  MethodNotAllowed: { status: 405, message: 'method not allowed on this resource' },
   AlreadyExists: { status: 409, message: 'already exists' },
   NotADirectory: { status: 409, message: 'not a directory' },
   IsADirectory: { status: 409, message: 'is a directory' },

@@ -188,6 +188,7 @@ describe('HTTP gateway', () => {
     const m = await call('/v1/files/d/inner', { method: 'PATCH' });
     expect(m.status).toBe(405);
     expect(m.headers.get('allow')).toContain('PUT');
+    expect(await errCode(m)).toBe('MethodNotAllowed');
     expect((await call('/v2/nothing')).status).toBe(404);
   });
 
