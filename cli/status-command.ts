@@ -45,7 +45,10 @@ async function statusCommand(client: CairnClient, json: boolean): Promise<void> 
   if (json) return out(JSON.stringify(s) + '\n');
   // Repair progress is shown to people only (the JSON object is exactly the contract's).
   const r = await client.repairStatus().catch(() => null);
-  const repair = r ? `Repair: ${String(r.copiesQueued)} copies queued, ${String(r.copiesInFlight)} in flight, ${String(r.copiesConfirmed)} done; ${String(r.deletesQueued)} deletions queued, ${String(r.deletesScheduled)} sent; ${String(r.garbageChunks)} unreferenced chunks\n` : '';
+  const mib = (v: unknown): string => (typeof v === 'number' ? (v / 2 ** 20).toFixed(1) : '?');
+  const repair = r
+    ? `Repair: ${String(r.copiesQueued)} copies queued, ${String(r.copiesInFlight)} in flight, ${String(r.copiesConfirmed)} done (${mib(r.copyBytes)} MiB, now ${mib(r.copyBytesPerSec)} MiB/s); ${String(r.deletesQueued)} deletions queued, ${String(r.deletesScheduled)} sent; ${String(r.garbageChunks)} unreferenced chunks\n`
+    : '';
   await out(formatStatus(s) + repair);
 }
 

@@ -43,6 +43,8 @@ export interface MetaReporterComponents {
   logger: Logger;
   /** Work the leader sent with a heartbeat's or an incremental report's answer (repair copies and deletions). */
   onCommands?: (commands: unknown[]) => void;
+  /** Bytes this server has copied for repair since it started (sent with each heartbeat: the leader's repair rate). */
+  copiedBytes?: () => number;
 }
 
 export interface MetaReporterOptions {
@@ -167,6 +169,7 @@ export class MetaReporter {
           chunks: space.chunks,
           full: space.full,
           ...(copyFailed.length > 0 ? { copyFailed } : {}),
+          ...(this.c.copiedBytes ? { copiedBytes: this.c.copiedBytes() } : {}),
         },
         { idempotent: true },
       )) as { needReport?: unknown; registered?: unknown; commands?: unknown };

@@ -27,7 +27,7 @@
  *                                          possibly stale (tests compare replicas with it)
  * Service methods (cluster secret; the caller's id is the chunk server id):
  *   cs.register {addr, zone, capacityBytes} → {ringVersion}
- *   cs.heartbeat {usedBytes, capacityBytes, freeBytes, chunks, full, copyFailed?} → {needReport, registered, commands}
+ *   cs.heartbeat {usedBytes, capacityBytes, freeBytes, chunks, full, copyFailed?, copiedBytes?} → {needReport, registered, commands}
  *                                       (copyFailed: repair copies that failed from every source)
  *   cs.reportBegin {report} · cs.reportPage {report, ids} · cs.reportEnd {report} → {}
  *   cs.update {added, removed}          → {commands}
@@ -432,6 +432,7 @@ export class MetaService {
         const s = this.ring().server(id);
         if (s?.state === 'dead') this.verdict(id, 'up');
         if (b.copyFailed !== undefined) this.reg!.repair.failed(id, strArray(b, 'copyFailed', 1000, isChunkId));
+        if (b.copiedBytes !== undefined) this.reg!.repair.copyProgress(id, int(b, 'copiedBytes'), now);
         return { needReport: !reg.hasReported(id), registered: s !== undefined, commands: this.takeCommands(id, now) };
       }
       case 'cs.reportBegin':

@@ -55,6 +55,10 @@ export interface RepairStats {
   copiesFailed: number;
   deletesScheduled: number;
   garbageChunks: number;
+  /** Bytes of repair copies the chunk servers reported finished since this leader took over. */
+  copyBytes: number;
+  /** Repair copy rate now, bytes/s: the sum of each chunk server's rate over its last heartbeat interval. */
+  copyBytesPerSec: number;
 }
 
 export interface ScanInput {
@@ -82,6 +86,8 @@ export class RepairScheduler {
   /** `chunk@server` → deadline of a delete handed out. */
   private readonly deleting = new Map<string, number>();
   private readonly unreferencedSince = new Map<string, number>();
+  /** Per chunk server: its cumulative copied-bytes counter at its last heartbeat, and the rate since the one before. */
+  private readonly copyMeters = new Map<string, { bytes: number; atMs: number; perSec: number }>();
   readonly stats: RepairStats = {
     chunks: 0,
     underReplicated: 0,
@@ -94,6 +100,8 @@ export class RepairScheduler {
     copiesFailed: 0,
     deletesScheduled: 0,
     garbageChunks: 0,
+    copyBytes: 0,
+    copyBytesPerSec: 0,
   };
 
   constructor(o: RepairSchedulerOptions = {}) {
@@ -186,6 +194,28 @@ export class RepairScheduler {
       if (this.copying.delete(`${id}@${server}`)) this.stats.copiesFailed++;
     }
     this.stats.copiesInFlight = this.copying.size;
+  }
+
+  /**
+   * `server`'s heartbeat carried its cumulative count of bytes copied by repair (since it
+   * started). The rate is the increase over the heartbeat interval; a counter that went down
+   * (the server restarted) starts a new meter. Rates older than staleMs (a silent server) count 0.
+   */
+  copyProgress(server: string, bytes: number, nowMs: number, staleMs = 5_000): void {
+    const prev = this.copyMeters.get(server);
+    if (!prev || bytes < prev.bytes) {
+      this.copyMeters.set(server, { bytes, atMs: nowMs, perSec: 0 });
+    } else if (nowMs > prev.atMs) {
+      const delta = bytes - prev.bytes;
+      this.stats.copyBytes += delta;
+      this.copyMeters.set(server, { bytes, atMs: nowMs, perSec: (delta * 1000) / (nowMs - prev.atMs) });
+    }
+    let sum = 0;
+    for (const [id, m] of this.copyMeters) {
+      if (nowMs - m.atMs > staleMs) this.copyMeters.delete(id);
+      else sum += m.perSec;
+    }
+    this.stats.copyBytesPerSec = Math.round(sum);
   }
 
   /** Work for `server` now (called on its heartbeat); what is handed out counts as in flight. */

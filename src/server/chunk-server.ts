@@ -98,9 +98,18 @@ export async function startChunkServer(opts: ChunkServerOptions, logger: Logger)
     },
     { addrs: opts.metaAddrs, callTimeoutMs: 3000, retryDeadlineMs: 5000 },
   );
+  // Bytes stored by repair copies since start: each heartbeat carries it, the leader turns it into a rate.
+  let copiedBytes = 0;
   const replicator = new Replicator(
     {
-      store,
+      store: {
+        async put(id, source, o) {
+          const r = await store.put(id, source, o);
+          if (r.created) copiedBytes += o.size ?? 0;
+          return r;
+        },
+        delete: (id) => store.delete(id),
+      },
       chunks: new ChunkClient({ logger: log }, {}),
       clock: systemClock,
       timers: systemTimers,
@@ -129,7 +138,15 @@ export async function startChunkServer(opts: ChunkServerOptions, logger: Logger)
     },
   );
   reporter = new MetaReporter(
-    { session, store, clock: systemClock, timers: systemTimers, logger: log.child({ component: 'reporter' }), onCommands: (cmds) => replicator.submit(cmds) },
+    {
+      session,
+      store,
+      clock: systemClock,
+      timers: systemTimers,
+      logger: log.child({ component: 'reporter' }),
+      onCommands: (cmds) => replicator.submit(cmds),
+      copiedBytes: () => copiedBytes,
+    },
     { addr, zone: opts.zone ?? 'default', ...(opts.heartbeatMs === undefined ? {} : { heartbeatMs: opts.heartbeatMs }) },
   );
   reporter.start();

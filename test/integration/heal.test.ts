@@ -142,6 +142,11 @@ describe('self-healing', () => {
     // (bench/repair-bench.ts measures the moved fraction on many chunks).
     expect(share).toBeGreaterThan(0.1);
     expect(share).toBeLessThan(0.32);
+    // The copies' bytes reached the leader's repair meter (c5 copied at least its replicas).
+    const r = await client.repairStatus();
+    expect(r.copyBytes).toBeGreaterThanOrEqual(share * 3 * FILES * 5 * CHUNK * 0.5);
+    const human = await runCli(['status', '--meta', cluster.metaAddrs.join(','), '--token', cluster.token]);
+    expect(human.stdout.toString()).toMatch(/Repair: \d+ copies queued, \d+ in flight, \d+ done \(\d+\.\d MiB, now \d+\.\d MiB\/s\)/);
     await readBack();
   }, 150_000);
 

@@ -136,4 +136,24 @@ describe('RepairScheduler', () => {
     scanT(13_000);
     expect(t.take(out[0]!.c, 13_000)).toMatchObject([{ op: 'copy', id: other }]);
   });
+
+  it('measures the repair copy rate from the servers\' cumulative copied-bytes counters', () => {
+    const s = new RepairScheduler();
+    const MiB = 2 ** 20;
+    s.copyProgress('c1', 100 * MiB, 0); // first sight: a baseline, not progress
+    s.copyProgress('c2', 0, 0);
+    expect(s.stats).toMatchObject({ copyBytes: 0, copyBytesPerSec: 0 });
+    s.copyProgress('c1', 110 * MiB, 1000);
+    s.copyProgress('c2', 40 * MiB, 2000);
+    expect(s.stats.copyBytes).toBe(50 * MiB);
+    expect(s.stats.copyBytesPerSec).toBe(30 * MiB); // 10 MiB/s + 20 MiB/s
+    // c1 restarted (its counter went down): a new baseline, no negative progress.
+    s.copyProgress('c1', 1 * MiB, 3000);
+    expect(s.stats.copyBytes).toBe(50 * MiB);
+    expect(s.stats.copyBytesPerSec).toBe(20 * MiB);
+    // c2 silent for longer than the stale bound: it no longer counts.
+    s.copyProgress('c1', 9 * MiB, 8000);
+    expect(s.stats.copyBytesPerSec).toBe(Math.round((8 * MiB * 1000) / 5000));
+    expect(s.stats.copyBytes).toBe(58 * MiB);
+  });
 });
