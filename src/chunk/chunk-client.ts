@@ -71,6 +71,12 @@ export interface ChunkGetOptions {
   /** Byte range, `end` exclusive; omitted end = to the end of the chunk. */
   range?: { start: number; end?: number };
   signal?: AbortSignal;
+  /**
+   * Check a whole read against the chunk's CRC-32C as it streams. Turn it off only when the
+   * consumer checks the result's crc32c itself (the replicator: the store verifies it while
+   * writing, so each byte is hashed once there, not twice). Length is always checked. @default true
+   */
+  verifyCrc?: boolean;
 }
 
 export interface ChunkGetResult {
@@ -200,7 +206,7 @@ export class ChunkClient {
       }
       start = Number(m[1]);
     }
-    const check = new BodyCheck(length, res.statusCode === 200 ? crc : null, addr);
+    const check = new BodyCheck(length, res.statusCode === 200 && opts.verifyCrc !== false ? crc : null, addr);
     const stream = new PassThrough({ highWaterMark: 1024 * 1024 });
     pipeline(res, check, stream).catch(() => undefined); // errors surface on `stream`
     return { size, crc32c: crc, start, end: start + length, stream };

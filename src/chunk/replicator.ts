@@ -42,7 +42,7 @@ export interface ReplicatorComponents {
     put(id: string, source: AsyncIterable<Uint8Array>, opts: { size?: number; crc32c?: number }): Promise<{ created: boolean }>;
     delete(id: string): Promise<boolean>;
   };
-  chunks: { getChunk(addr: string, id: string, token: string): Promise<ChunkGetResult> };
+  chunks: { getChunk(addr: string, id: string, token: string, opts: { verifyCrc: false }): Promise<ChunkGetResult> };
   clock: Clock;
   timers: Timers;
   logger: Logger;
@@ -148,7 +148,8 @@ export class Replicator {
     for (const src of cmd.sources) {
       if (this.stopped) return;
       try {
-        const g = await this.c.chunks.getChunk(src.addr, cmd.id, cmd.token);
+        // The store checks the bytes against the source's CRC as it writes them (Corrupt if not).
+        const g = await this.c.chunks.getChunk(src.addr, cmd.id, cmd.token, { verifyCrc: false });
         let r: { created: boolean };
         try {
           r = await this.c.store.put(cmd.id, this.throttled(g.stream), { size: g.size, crc32c: g.crc32c });

@@ -45,7 +45,7 @@ import type { Clock, Timers } from '../env/clock.js';
 import type { Rng } from '../env/rng.js';
 import { assert } from '../util/assert.js';
 import { isChunkId } from '../util/chunk-id.js';
-import { crc32c } from '../util/crc32c.js';
+import { crc32c, crc32cCombine, crc32cCombineWith, crc32cShift } from '../util/crc32c.js';
 import { CairnError, isCairnError } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
 
@@ -161,6 +161,8 @@ export class ChunkStore {
   private readonly tmpDir: string;
   private readonly chunkBytesMax: number;
   private readonly segmentBytes: number;
+  /** crc32cShift(segmentBytes): folds a full segment's CRC into the running whole-chunk CRC. */
+  private readonly segmentShift: number;
   private readonly reserveBytes: number;
   private readonly readBatchBytes: number;
   private readonly corrupt = new Set<string>();
@@ -183,6 +185,7 @@ export class ChunkStore {
     this.log = components.logger.child({ component: 'chunk-store' });
     assert(Number.isSafeInteger(this.chunkBytesMax) && this.chunkBytesMax >= 0, 'chunkBytesMax');
     assert(Number.isInteger(this.segmentBytes) && this.segmentBytes >= 512 && this.segmentBytes <= 2 ** 31, 'segmentBytes');
+    this.segmentShift = crc32cShift(this.segmentBytes);
     assert(this.reserveBytes >= 0, 'reserveBytes');
     assert(this.readBatchBytes > 0, 'readBatchBytes');
   }
@@ -288,7 +291,9 @@ export class ChunkStore {
    */
   private async writeData(fh: FileHandle, input: AsyncIterable<unknown>, expectSize: number | undefined): Promise<{ trailer: Trailer; rest: Buffer[]; restAt: number }> {
     const seg = this.segmentBytes;
+    const segShift = this.segmentShift;
     const table: number[] = [];
+    // Each byte is hashed once, into its segment's CRC; the whole-chunk CRC is folded from those.
     let whole = 0;
     let segCrc = 0;
     let segFill = 0;
@@ -309,7 +314,6 @@ export class ChunkStore {
           if (expectSize !== undefined && size <= this.chunkBytesMax) throw new CairnError('InvalidArgument', `chunk is longer than the expected ${expectSize} bytes`);
           throw new CairnError('TooLarge', `chunk exceeds the limit of ${this.chunkBytesMax} bytes`);
         }
-        whole = crc32c(buf, whole);
         let off = 0;
         while (off < buf.length) {
           const n = Math.min(seg - segFill, buf.length - off);
@@ -318,6 +322,7 @@ export class ChunkStore {
           off += n;
           if (segFill === seg) {
             table.push(segCrc);
+            whole = crc32cCombineWith(segShift, whole, segCrc);
             segCrc = 0;
             segFill = 0;
           }
@@ -352,7 +357,10 @@ export class ChunkStore {
       await syncing?.catch(() => undefined);
       throw e;
     }
-    if (segFill > 0) table.push(segCrc);
+    if (segFill > 0) {
+      table.push(segCrc);
+      whole = crc32cCombine(whole, segCrc, segFill);
+    }
     return { trailer: { size, crc: whole, segmentBytes: seg, table: Uint32Array.from(table) }, rest: pending, restAt: written };
   }
 
