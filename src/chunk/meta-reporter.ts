@@ -15,6 +15,11 @@
  * the 1 s default heartbeat, handing copies out only on heartbeats held a target to about 8
  * chunks a second, whatever its disk could take).
  *
+ * New work reaches an idle server through a long poll (cs.work): the leader holds it until a
+ * repair scan queues work for this server and answers at once, so a copy starts when planned
+ * rather than up to a heartbeat later (the heartbeat still carries work too, should a poll be
+ * lost). The poll runs beside the beat, not in its turn: it waits, it does not report.
+ *
  * Calls go through a MetaSession (leader discovery, NotLeader hints, retries) and never overlap
  * (a beat and a prompt report take turns). Failures are logged and retried on the next beat;
  * the loop never throws.
@@ -24,7 +29,7 @@ import { CairnError, isCairnError } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
 
 export interface ReporterSession {
-  call(method: string, body: unknown, opts?: { idempotent?: boolean }): Promise<unknown>;
+  call(method: string, body: unknown, opts?: { idempotent?: boolean; timeoutMs?: number }): Promise<unknown>;
 }
 
 export interface ReporterStore {
@@ -57,7 +62,14 @@ export interface MetaReporterOptions {
   reportPageIds?: number;
   /** Send a full report at least this often. @default 600000 (10 min) */
   fullReportMs?: number;
+  /** How long the leader may hold a work poll (cs.work); 0: no poll, work comes with beats only. @default 10000 */
+  workWaitMs?: number;
 }
+
+/** Added to a work poll's wait for its call timeout. */
+const WORK_POLL_SLACK_MS = 5000;
+/** Pause of the work poll after a failure or while not registered (or a heartbeat, if shorter). */
+const WORK_POLL_RETRY_MS = 500;
 
 export class MetaReporter {
   private readonly c: MetaReporterComponents;
@@ -75,11 +87,12 @@ export class MetaReporter {
   private reportSeq = 0;
   private lastFullReportMs = Number.NEGATIVE_INFINITY;
   /** Counters for tests and status. */
-  readonly counters = { heartbeats: 0, fullReports: 0, failures: 0 };
+  readonly counters = { heartbeats: 0, fullReports: 0, failures: 0, workPolls: 0 };
+  private polling: Promise<void> | null = null;
 
   constructor(c: MetaReporterComponents, o: MetaReporterOptions) {
     this.c = c;
-    this.o = { heartbeatMs: 1000, reportPageIds: 5000, fullReportMs: 600_000, ...o };
+    this.o = { heartbeatMs: 1000, reportPageIds: 5000, fullReportMs: 600_000, workWaitMs: 10_000, ...o };
     this.reportSeq = Math.floor(c.clock.nowMs()) % 1_000_000_000;
   }
 
@@ -92,12 +105,39 @@ export class MetaReporter {
     };
     this.timer = this.c.timers.setInterval(beat, this.o.heartbeatMs);
     beat();
+    if (this.o.workWaitMs > 0) this.polling = this.pollWork();
   }
 
+  /** Stops beating and polling; the poll in progress (held by the leader) ends when the session closes. */
   async stop(): Promise<void> {
     this.stopped = true;
     this.timer?.cancel();
     await this.turn;
+  }
+
+  /** Resolves once the work poll loop has ended (after stop() and the session's close). */
+  pollEnded(): Promise<void> {
+    return this.polling ?? Promise.resolve();
+  }
+
+  /** The work poll loop: one cs.work at a time; after a failure, or while unregistered, a short pause. */
+  private async pollWork(): Promise<void> {
+    const waitMs = this.o.workWaitMs;
+    while (!this.stopped) {
+      if (this.registered) {
+        try {
+          const r = (await this.c.session.call('cs.work', { waitMs }, { idempotent: true, timeoutMs: waitMs + WORK_POLL_SLACK_MS })) as { commands?: unknown } | undefined;
+          this.counters.workPolls++;
+          if (this.stopped) return;
+          if (Array.isArray(r?.commands) && r.commands.length > 0) this.c.onCommands?.(r.commands);
+          continue;
+        } catch (err) {
+          if (this.stopped) return;
+          this.c.logger.debug('work poll failed', { err: (err as Error).message });
+        }
+      }
+      await new Promise<void>((resolve) => this.c.timers.setTimeout(resolve, Math.min(this.o.heartbeatMs, WORK_POLL_RETRY_MS)));
+    }
   }
 
   /**

@@ -69,8 +69,11 @@ export class MetaSession {
     this.next = c.rng.int(this.addrs.length);
   }
 
-  /** Call the leader. Non-idempotent calls are tried once (after leader discovery, which is safe). */
-  async call(method: string, body: unknown, opts: { idempotent?: boolean } = {}): Promise<unknown> {
+  /**
+   * Call the leader. Non-idempotent calls are tried once (after leader discovery, which is safe).
+   * `timeoutMs` overrides the per-attempt timeout (a long poll needs more than its wait).
+   */
+  async call(method: string, body: unknown, opts: { idempotent?: boolean; timeoutMs?: number } = {}): Promise<unknown> {
     const deadline = this.c.clock.nowMs() + this.retryDeadlineMs;
     let attempt = 0;
     let hops = 0;
@@ -78,7 +81,7 @@ export class MetaSession {
     while (!this.closed) {
       const addr = this.leaderAddr ?? this.addrs[this.next++ % this.addrs.length]!;
       try {
-        const out = await this.conn(addr).call(method, body, { timeoutMs: this.callTimeoutMs });
+        const out = await this.conn(addr).call(method, body, { timeoutMs: opts.timeoutMs ?? this.callTimeoutMs });
         this.leaderAddr = addr;
         this.reachable(addr);
         return out;

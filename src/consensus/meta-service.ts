@@ -31,7 +31,9 @@
  *                                       (copyFailed: repair copies that failed from every source)
  *   cs.reportBegin {report} · cs.reportPage {report, ids} · cs.reportEnd {report} → {}
  *   cs.update {added, removed}          → {commands}
- * Repair (repair-scheduler.ts): the heartbeat's answer carries `commands`, work for that server:
+ *   cs.work {waitMs}                    → {commands}  long poll: answered as soon as the leader has
+ *                                          work for the caller, or with none after waitMs (≤ 30 s)
+ * Repair (repair-scheduler.ts): the answers of cs.heartbeat, cs.update and cs.work carry `commands`, work for that server:
  *   {op:'copy', id, sources:[{id, addr}], token} (read token for the sources) · {op:'delete', id}.
  * Operator methods (client token):
  *   cluster.drain {id}                  → {}  move every replica off a server (ring state draining)
@@ -77,6 +79,7 @@ export const META_SERVICE_METHODS = [
   'cs.reportPage',
   'cs.reportEnd',
   'cs.update',
+  'cs.work',
   'raft.status',
   'cluster.drain',
   'cluster.remove',
@@ -128,6 +131,8 @@ const REPORT_PAGE_IDS_MAX = 10_000;
 const ADDR_CHARS_MAX = 300;
 const ZONE_RE = /^[A-Za-z0-9._-]{1,64}$/;
 const CAPACITY_BYTES_MAX = 2 ** 53 - 1;
+/** Longest a cs.work poll is held. */
+export const WORK_WAIT_MS_MAX = 30_000;
 
 interface Target {
   id: string;
@@ -152,6 +157,8 @@ export class MetaService {
   private ticker: { cancel(): void } | null = null;
   /** Liveness verdicts proposed and not yet applied, by server (one at a time each). */
   private readonly verdicts = new Set<string>();
+  /** Chunk servers' cs.work polls held until there is work for them (one per server). */
+  private readonly workWaiters = new Map<string, { resolve(v: unknown): void; timer: { cancel(): void }; signal: AbortSignal | undefined; onAbort: () => void }>();
 
   constructor(c: MetaServiceComponents, o: MetaServiceOptions) {
     this.c = c;
@@ -171,14 +178,15 @@ export class MetaService {
   stop(): void {
     this.ticker?.cancel();
     this.ticker = null;
+    for (const id of [...this.workWaiters.keys()]) this.releaseWaiter(id);
   }
 
   /** The RPC handler (net/NetServer). */
-  handle = async (method: string, raw: unknown, caller: Caller): Promise<unknown> => {
+  handle = async (method: string, raw: unknown, caller: Caller, signal?: AbortSignal): Promise<unknown> => {
     const b = body(raw);
     if (method.startsWith('cs.')) {
       if (caller.role !== 'service' || caller.id === undefined) throw new CairnError('Unauthorized', `${method} is for chunk servers`);
-      return this.serviceCall(method, b, caller.id);
+      return this.serviceCall(method, b, caller.id, signal);
     }
     switch (method) {
       case 'fs.stat':
@@ -406,7 +414,7 @@ export class MetaService {
 
   // ---- chunk servers ----------------------------------------------------------------------------
 
-  private async serviceCall(method: string, b: Body, id: string): Promise<unknown> {
+  private async serviceCall(method: string, b: Body, id: string, signal: AbortSignal | undefined): Promise<unknown> {
     switch (method) {
       case 'cs.register': {
         const addr = str(b, 'addr', ADDR_CHARS_MAX);
@@ -450,8 +458,52 @@ export class MetaService {
         // A finished copy frees a slot: hand out the next work now rather than at the next heartbeat.
         return { commands: this.takeCommands(id, this.c.clock.nowMs()) };
       }
+      case 'cs.work': {
+        const waitMs = int(b, 'waitMs', 0, WORK_WAIT_MS_MAX);
+        const commands = this.takeCommands(id, this.c.clock.nowMs());
+        if (commands.length > 0 || waitMs === 0) return { commands };
+        return this.waitForWork(id, waitMs, signal);
+      }
       default:
         throw new CairnError('InvalidArgument', `unknown method ${method}`);
+    }
+  }
+
+  /**
+   * Hold a chunk server's cs.work poll until a repair scan queues work for it (then it starts at
+   * once instead of at its next heartbeat, up to a heartbeat later), or until waitMs passes. A
+   * newer poll from the same server replaces this one (answered with no work); a poll whose
+   * connection closed is dropped without handing anything out.
+   */
+  private waitForWork(id: string, waitMs: number, signal: AbortSignal | undefined): Promise<unknown> {
+    this.releaseWaiter(id);
+    if (signal?.aborted) return Promise.resolve({ commands: [] });
+    return new Promise((resolve) => {
+      const timer = this.c.timers.setTimeout(() => this.releaseWaiter(id), waitMs);
+      const onAbort = (): void => this.releaseWaiter(id);
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.workWaiters.set(id, { resolve, timer, signal, onAbort });
+    });
+  }
+
+  private releaseWaiter(id: string, commands: unknown[] = []): void {
+    const w = this.workWaiters.get(id);
+    if (!w) return;
+    this.workWaiters.delete(id);
+    w.timer.cancel();
+    w.signal?.removeEventListener('abort', w.onAbort);
+    w.resolve({ commands });
+  }
+
+  /** After a scan: answer every held poll whose server now has work. */
+  private wakeWaiters(now: number): void {
+    for (const [id, w] of [...this.workWaiters]) {
+      if (w.signal?.aborted) {
+        this.releaseWaiter(id);
+        continue;
+      }
+      const commands = this.takeCommands(id, now);
+      if (commands.length > 0) this.releaseWaiter(id, commands);
     }
   }
 
@@ -483,6 +535,8 @@ export class MetaService {
   private tick(): void {
     if (!this.c.runtime.isLeader()) {
       this.reg = null;
+      // Polls held while leader: answered now, so their servers find the new leader.
+      for (const id of [...this.workWaiters.keys()]) this.releaseWaiter(id);
       return;
     }
     const reg = this.registry();
@@ -498,6 +552,7 @@ export class MetaService {
     if ((silent || now - this.lastRepairScanMs >= this.repairScanMs) && this.repairReady()) {
       this.lastRepairScanMs = now;
       this.scanRepair(now);
+      this.wakeWaiters(now);
     }
   }
 

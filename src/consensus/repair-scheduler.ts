@@ -11,7 +11,8 @@
  *     is copied: a file's chunks are committed before every replica has been reported (reports
  *     are incremental, once a heartbeat), so under a steady write load a fresh chunk looks short
  *     for a moment; copying it then would move whole chunks for nothing. A chunk that lost a
- *     replica to a server declared dead is copied at once.
+ *     replica to a server declared dead is copied at once, and so is one with its full count of
+ *     holders that must move (drain, join): it is not short, so reports cannot be behind.
  *   - excess replicas: deleted only when every desired server holds a verified copy.
  *   - garbage (referenced by no file): deleted everywhere once unreferenced for gcGraceMs as
  *     seen by this leader, which protects uploads in progress (their chunks are written before
@@ -129,7 +130,7 @@ export class RepairScheduler {
       for (const h of p.holders) {
         if (this.copying.delete(`${id}@${h}`)) this.stats.copiesConfirmed++;
       }
-      if (p.copies.length > 0 && !view.locations(id).some((s) => !view.isAlive(s))) {
+      if (p.copies.length > 0 && p.holders.length < view.replicas && !view.locations(id).some((s) => !view.isAlive(s))) {
         const since = this.shortSince.get(id) ?? nowMs;
         shortSince.set(id, since);
         if (nowMs - since < this.missingGraceMs) continue;

@@ -103,7 +103,7 @@ export async function startMetaServer(opts: MetaServerOptions, logger: Logger, o
     { host, port, clusterSecret: opts.clusterSecret, clientToken: opts.clientToken },
     {
       onPeerFrame: (from, payload) => runtime.receive(from, payload),
-      rpc: (method, body, ctx) => service.handle(method, body, ctx.caller),
+      rpc: (method, body, ctx) => service.handle(method, body, ctx.caller, ctx.signal),
       methods: META_SERVICE_METHODS,
     },
   );

@@ -1,17 +1,22 @@
 /**
- * Chunk servers tell the metadata leader about new and removed replicas at once, not with their
- * next heartbeat. The servers here heartbeat every 30 s, so only the prompt reports can make the
- * leader learn within the test's bounds that a committed file's chunks are on all three servers
- * (status counts none lost or under-replicated).
+ * Chunk servers and the metadata leader do not wait for heartbeats: a server tells the leader
+ * about new and removed replicas at once, and the leader hands out repair work through the
+ * server's held work poll as soon as it plans it. The servers here heartbeat every 30 s, so only
+ * the prompt reports can make the leader learn within the test's bounds that a committed file's
+ * chunks are on all three servers (status counts none lost or under-replicated), and only the
+ * work poll can deliver the copies and deletions that empty a drained server in time.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CairnClient } from '../../src/client/index.js';
-import { sleep, systemClock, systemRng } from '../../src/env/system.js';
+import { sleep, systemClock, systemRng, systemTimers } from '../../src/env/system.js';
 import { findFreePortRange } from '../../src/net/index.js';
 import { DevCluster } from '../../src/server/dev-cluster.js';
+import { MetaSession } from '../../src/client/meta-session.js';
+import { RpcClient } from '../../src/net/rpc-client.js';
+import { isCairnError } from '../../src/util/errors.js';
 import { assertBuilt } from './cli-harness.js';
 
 const CHUNK = 64 * 1024;
@@ -25,7 +30,14 @@ async function until(what: string, timeoutMs: number, cond: () => Promise<boolea
   throw new Error(`not within ${timeoutMs} ms: ${what}`);
 }
 
-describe('prompt replica reports', () => {
+async function collect(client: CairnClient, path: string): Promise<Buffer[]> {
+  const o = await client.open(path);
+  const out: Buffer[] = [];
+  for await (const b of o.stream as AsyncIterable<Buffer>) out.push(b);
+  return out;
+}
+
+describe('prompt replica reports and work', () => {
   const dir = mkdtempSync(join(tmpdir(), 'cairn-reports-'));
   let cluster: DevCluster;
   let client: CairnClient;
@@ -55,5 +67,54 @@ describe('prompt replica reports', () => {
     for (const c of (await client.stat('/r/a')).chunks) expect(c.replicas).toHaveLength(3);
     const st = await client.status();
     expect(st.chunkServers.reduce((a, s) => a + s.chunks, 0)).toBe(12);
+  }, 30_000);
+
+  it('hands repair work to the servers when it is planned, not with their next heartbeat', async () => {
+    const before = await client.status();
+    const victim = [...before.chunkServers].sort((a, b) => b.chunks - a.chunks)[0]!;
+    expect(victim.chunks).toBeGreaterThan(0);
+    await client.drain(victim.id);
+    // Copies off the drained server, their reports, then the drained replicas' deletions: two
+    // rounds of work, each needing a heartbeat (30 s) without the work poll.
+    await until('drained server empty, every chunk at 3 replicas elsewhere', 12_000, async () => {
+      const st = await client.status();
+      const v = st.chunkServers.find((c) => c.id === victim.id)!;
+      return v.chunks === 0 && st.chunks.underReplicated === 0 && st.chunks.lost === 0;
+    });
+    const st = await client.status();
+    expect(st.chunkServers.filter((c) => c.id !== victim.id).reduce((a, s) => a + s.chunks, 0)).toBe(3 * st.chunks.total);
+    expect(Buffer.concat(await collect(client, '/r/a')).equals(Buffer.alloc(3 * CHUNK + 100, 5))).toBe(true);
+  }, 30_000);
+
+  it('holds a work poll for its wait, answers a superseded one at once, and refuses a wait beyond the bound', async () => {
+    // A service caller the leader has no work for (not a registered chunk server).
+    const secret = readFileSync(join(dir, 'cluster.secret'), 'utf8').trim();
+    const probe = new MetaSession(
+      { dial: (a) => new RpcClient({ timers: systemTimers }, { addr: a, clientToken: secret, serviceId: 'probe' }), clock: systemClock, timers: systemTimers, rng: systemRng },
+      { addrs: cluster.metaAddrs, callTimeoutMs: 5000, retryDeadlineMs: 10_000 },
+    );
+    try {
+      const bad = await probe.call('cs.work', { waitMs: 30_001 }, { idempotent: true }).catch((e: unknown) => e);
+      expect(isCairnError(bad) && bad.code).toBe('InvalidArgument');
+      const bad2 = await probe.call('cs.work', { waitMs: -1 }, { idempotent: true }).catch((e: unknown) => e);
+      expect(isCairnError(bad2) && bad2.code).toBe('InvalidArgument');
+      expect(await probe.call('cs.work', { waitMs: 0 }, { idempotent: true })).toEqual({ commands: [] });
+
+      let t0 = systemClock.nowMs();
+      expect(await probe.call('cs.work', { waitMs: 600 }, { idempotent: true })).toEqual({ commands: [] });
+      expect(systemClock.nowMs() - t0).toBeGreaterThanOrEqual(550);
+
+      // A second poll from the same server replaces the first, which is answered with no work.
+      t0 = systemClock.nowMs();
+      let firstAt = 0;
+      const first = probe.call('cs.work', { waitMs: 4000 }, { idempotent: true }).then((r) => ((firstAt = systemClock.nowMs()), r));
+      await sleep(200);
+      const second = probe.call('cs.work', { waitMs: 500 }, { idempotent: true });
+      expect(await first).toEqual({ commands: [] });
+      expect(firstAt - t0).toBeLessThan(2000);
+      expect(await second).toEqual({ commands: [] });
+    } finally {
+      probe.close();
+    }
   }, 30_000);
 });

@@ -135,4 +135,64 @@ describe('MetaReporter', () => {
     expect(leader.methods()).toEqual(['cs.update', 'cs.heartbeat']);
     expect(got).toEqual([[{ op: 'copy', id: 'next' }]]);
   });
+
+  it('polls the leader for work (cs.work) beside the beats, passes it on, retries after a failure, and stops', async () => {
+    // A leader that holds each poll briefly, answers one with work, and fails one.
+    const polls: Array<{ waitMs: unknown; timeoutMs: unknown }> = [];
+    let beats = 0;
+    let answered = 0;
+    const session: ReporterSession = {
+      async call(method, body, opts) {
+        if (method === 'cs.heartbeat') beats++;
+        if (method !== 'cs.work') return method === 'cs.heartbeat' ? { needReport: false, registered: true } : {};
+        polls.push({ waitMs: (body as { waitMs: unknown }).waitMs, timeoutMs: opts?.timeoutMs });
+        await new Promise((r) => setTimeout(r, 5));
+        answered++;
+        if (answered === 2) throw new CairnError('Unavailable', 'leader lost');
+        return { commands: answered === 3 ? [{ op: 'delete', id: 'x' }] : [] };
+      },
+    };
+    const got: unknown[][] = [];
+    const r = new MetaReporter(
+      {
+        session,
+        store: store([]),
+        clock: { nowMs: () => 0 },
+        timers: {
+          setTimeout: (fn, ms) => {
+            const t = setTimeout(fn, Math.min(ms, 10)); // the retry pause, shortened
+            return { cancel: () => clearTimeout(t) };
+          },
+          setInterval: () => ({ cancel() {} }), // beats only the one start() sends
+        },
+        logger: silentLogger,
+        onCommands: (c) => got.push(c),
+      },
+      { addr: '127.0.0.1:1', zone: 'z', heartbeatMs: 60_000, workWaitMs: 7000 },
+    );
+    r.start();
+    const deadline = Date.now() + 5000;
+    while (r.counters.workPolls < 4 && Date.now() < deadline) await new Promise((x) => setTimeout(x, 5));
+    await r.stop();
+    await r.pollEnded();
+    const after = polls.length;
+    await new Promise((x) => setTimeout(x, 50));
+    expect(beats).toBe(1);
+    expect(r.counters.workPolls).toBeGreaterThanOrEqual(4);
+    expect(polls.length).toBe(after); // stopped: no more polls
+    expect(polls[0]).toEqual({ waitMs: 7000, timeoutMs: 12_000 });
+    expect(got).toEqual([[{ op: 'delete', id: 'x' }]]);
+  });
+
+  it('does not poll for work when workWaitMs is 0', async () => {
+    const leader = new Leader();
+    const r = new MetaReporter(
+      { session: leader, store: store([]), clock: { nowMs: () => 0 }, timers: { setTimeout: () => ({ cancel() {} }), setInterval: () => ({ cancel() {} }) }, logger: silentLogger },
+      { addr: '127.0.0.1:1', zone: 'z', workWaitMs: 0 },
+    );
+    r.start();
+    await r.stop();
+    await r.pollEnded();
+    expect(leader.methods()).not.toContain('cs.work');
+  });
 });

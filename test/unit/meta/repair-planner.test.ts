@@ -93,6 +93,17 @@ describe('RepairScheduler', () => {
     expect(s.take('c1', 2000)).toContainEqual({ op: 'delete', id: g, why: 'garbage' });
   });
 
+  it('moves a chunk with its full count of holders at once (drain): only a short chunk waits missingGraceMs', () => {
+    const r = ring(4);
+    const d = planChunk(view(r, {}), ID).desired;
+    const drained = setState(r, d[0]!, 'draining');
+    const s = new RepairScheduler({ missingGraceMs: 5000 });
+    s.scan({ view: view(drained, { [ID]: d }), referenced: [ID], isReferenced: () => true, located: [], nowMs: 0 });
+    const out = ['c1', 'c2', 'c3', 'c4'].flatMap((c) => s.take(c, 0).map((t) => ({ c, t })));
+    const target = ['c1', 'c2', 'c3', 'c4'].find((c) => !d.includes(c))!;
+    expect(out).toEqual([{ c: target, t: { op: 'copy', id: ID, from: expect.arrayContaining(d) } }]);
+  });
+
   it('waits missingGraceMs before copying a chunk that is only short of reports, but not one that lost a replica to a dead server', () => {
     const r = ring(4);
     const fresh = 'dd'.repeat(16);
