@@ -460,6 +460,7 @@ export class MetaService {
       }
       case 'cs.work': {
         const waitMs = int(b, 'waitMs', 0, WORK_WAIT_MS_MAX);
+        this.requireLeader(); // a follower never holds a poll: NotLeader sends the server to the leader
         const commands = this.takeCommands(id, this.c.clock.nowMs());
         if (commands.length > 0 || waitMs === 0) return { commands };
         return this.waitForWork(id, waitMs, signal);

@@ -156,7 +156,10 @@ describe('PeerTransport over TCP', () => {
     expect(t.counters.authFailures).toBeGreaterThanOrEqual(2);
     // At most ~600/50 attempts with jittered backoff capped at 100 ms.
     expect(t.counters.authFailures).toBeLessThan(30);
-    expect(srv.counters.authFailures).toBe(t.counters.authFailures);
+    // The server counts a refusal before the dialler learns of it: one attempt may be in between.
+    const [seen, told] = [srv.counters.authFailures, t.counters.authFailures];
+    expect(seen - told, `server ${seen}, dialler ${told}`).toBeGreaterThanOrEqual(0);
+    expect(seen - told).toBeLessThanOrEqual(1);
     expect(unreachable.length).toBeGreaterThanOrEqual(2);
     expect(t.isConnected('b')).toBe(false);
   });
