@@ -69,6 +69,13 @@ export type PutStrategy = 'pipeline' | 'fanout';
  */
 export const PUT_STRATEGY: PutStrategy = 'pipeline';
 
+/**
+ * A stream of unknown length starts its first chunk in a buffer this big and doubles it as it
+ * fills (up to the chunk size; pooled buffers keep their size): a small file then costs a small
+ * buffer, not a whole chunk's worth of memory for the collector to track.
+ */
+const BUFFER_BYTES_FIRST = 64 * 1024;
+
 /** Placements asked for per fs.alloc (its limit is 64). */
 const ALLOC_BATCH_MAX = 64;
 /** Target replacements tried per chunk before the write fails. */
@@ -171,14 +178,18 @@ export class FileWriter extends Writable {
     // Each turn copies into the current chunk buffer, at least one byte, or waits for a buffer.
     while (off < data.length) {
       this.throwIfFailed();
+      const expected = this.opts.expectedSize;
       if (this.cur === null) {
-        const expected = this.opts.expectedSize;
-        this.cur = { buf: await this.takeBuffer(expected === undefined ? size : Math.max(1, Math.min(size, expected))), len: 0, crc: 0 };
+        const want = expected === undefined ? Math.min(size, BUFFER_BYTES_FIRST) : Math.max(1, Math.min(size, expected));
+        this.cur = { buf: await this.takeBuffer(want), len: 0, crc: 0 };
         continue;
       }
       const cur = this.cur;
+      if (cur.len === cur.buf.length && cur.len < size) {
+        if (expected !== undefined) throw new CairnError('InvalidArgument', `more than the expected ${expected} bytes were written to ${this.path}`);
+        cur.buf = grow(cur.buf, cur.len, size);
+      }
       const n = Math.min(data.length - off, size - cur.len, cur.buf.length - cur.len);
-      if (n === 0) throw new CairnError('InvalidArgument', `more than the expected ${this.opts.expectedSize} bytes were written to ${this.path}`);
       const piece = data.subarray(off, off + n);
       piece.copy(cur.buf, cur.len);
       cur.crc = crc32c(piece, cur.crc);
@@ -237,6 +248,7 @@ export class FileWriter extends Writable {
     return this.chunkSize;
   }
 
+  /** A buffer of at least `size` bytes, or (pooled) a smaller one that grows as it fills. */
   private async takeBuffer(size: number): Promise<Buffer> {
     // Each turn either returns a buffer or waits for an upload to return one (or to fail).
     for (;;) {
@@ -398,4 +410,11 @@ export function etagOf(size: number, ids: readonly string[]): string {
   h.update(head);
   for (const id of ids) h.update(Buffer.from(id, 'hex'));
   return h.digest('hex').slice(0, 32);
+}
+
+/** A buffer twice as big as `buf` (at most `max`) holding its first `len` bytes. */
+function grow(buf: Buffer, len: number, max: number): Buffer {
+  const next = Buffer.allocUnsafeSlow(Math.min(max, Math.max(buf.length * 2, BUFFER_BYTES_FIRST)));
+  buf.copy(next, 0, 0, len);
+  return next;
 }

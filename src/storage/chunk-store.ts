@@ -58,6 +58,8 @@ export const CHUNK_BYTES_MAX_DEFAULT = 64 * 1024 * 1024;
 const MAGIC = 0x43524e43; // 'CRNC'
 /** Buffered bytes before one writev to the temp file. */
 const WRITE_BATCH_BYTES = 1024 * 1024;
+/** How long one statfs reading serves the free-space check of new writes. */
+const SPACE_SAMPLE_MS = 500;
 /** Written-but-unsynced bytes after which a background fdatasync starts (spreads the flush). */
 const EARLY_SYNC_BYTES = 8 * 1024 * 1024;
 
@@ -169,6 +171,10 @@ export class ChunkStore {
   private readonly locks = new Map<string, Promise<void>>();
   private inflightReservedBytes = 0;
   private usedBytes = 0;
+  /** Bytes of replicas committed since open (only grows): the free-space estimate subtracts them. */
+  private writtenBytes = 0;
+  private spaceSample: { atMs: number; freeBytes: number; capacityBytes: number; writtenBytes: number } | null = null;
+  private spaceSampling: Promise<{ atMs: number; freeBytes: number; capacityBytes: number; writtenBytes: number }> | null = null;
   private chunkCount = 0;
   private readonly log: Logger;
 
@@ -394,6 +400,7 @@ export class ChunkStore {
       this.corrupt.delete(id);
     }
     this.usedBytes += fileBytesOf(t.size, t.segmentBytes);
+    this.writtenBytes += fileBytesOf(t.size, t.segmentBytes);
     this.chunkCount++;
     this.components.onAdded?.(id);
     return { ...meta, created: true };
@@ -537,12 +544,34 @@ export class ChunkStore {
     }
   }
 
-  /** Space on the chunk filesystem and what this store holds. */
-  async space(): Promise<ChunkSpace> {
+  /**
+   * Free bytes on the chunk filesystem: a statfs reading at most SPACE_SAMPLE_MS old, less what
+   * this store has committed since it was taken (deletes since are not credited: it errs on the
+   * full side). One statfs a write cost a small write as much as its fsync on the main thread.
+   */
+  private async freeBytesEstimate(): Promise<number> {
+    const sample = this.spaceSample;
+    if (sample && this.components.clock.nowMs() - sample.atMs < SPACE_SAMPLE_MS) return sample.freeBytes - (this.writtenBytes - sample.writtenBytes);
+    this.spaceSampling ??= this.sampleSpace().finally(() => {
+      this.spaceSampling = null;
+    });
+    const fresh = await this.spaceSampling;
+    return fresh.freeBytes - (this.writtenBytes - fresh.writtenBytes);
+  }
+
+  private async sampleSpace(): Promise<{ atMs: number; freeBytes: number; capacityBytes: number; writtenBytes: number }> {
+    const writtenBytes = this.writtenBytes; // before the statfs: a write committed meanwhile is counted twice at worst
     const fs = await statfs(this.chunksDir);
-    const freeBytes = fs.bavail * fs.bsize;
+    this.spaceSample = { atMs: this.components.clock.nowMs(), freeBytes: fs.bavail * fs.bsize, capacityBytes: fs.blocks * fs.bsize, writtenBytes };
+    return this.spaceSample;
+  }
+
+  /** Space on the chunk filesystem (read now) and what this store holds. */
+  async space(): Promise<ChunkSpace> {
+    const fs = await this.sampleSpace();
+    const freeBytes = fs.freeBytes;
     return {
-      capacityBytes: fs.blocks * fs.bsize,
+      capacityBytes: fs.capacityBytes,
       freeBytes,
       usedBytes: this.usedBytes,
       chunks: this.chunkCount,
@@ -564,8 +593,7 @@ export class ChunkStore {
 
   /** NoSpace unless free space minus every in-flight write's declared size stays above the reserve. */
   private async checkSpace(): Promise<void> {
-    const fs = await statfs(this.chunksDir);
-    const free = fs.bavail * fs.bsize;
+    const free = await this.freeBytesEstimate();
     if (free - this.inflightReservedBytes < this.reserveBytes)
       throw new CairnError('NoSpace', `${free} bytes free, ${this.inflightReservedBytes} promised to writes in progress, reserve ${this.reserveBytes}`);
   }

@@ -176,6 +176,16 @@ describe('client library with real processes', () => {
     expect(r.size).toBe(data.length);
     expect(seen.at(-1)).toBe(data.length);
     expect((await readAll(client.createReadStream('/gen/deep/dir/f'))).equals(data)).toBe(true);
+    // A chunk bigger than the writer's first buffer: it grows while filling, pieces straddling
+    // each step; every size around the steps and the chunk end comes back byte-exact.
+    const big = 1 << 20;
+    for (const [i, size] of [1, 64 * 1024 + 1, 3 * 64 * 1024 + 5, big, big + 1, 2 * big + 100_003].entries()) {
+      const d = bytesOf(size, 50 + i);
+      const path = `/gen/grow-${size}`;
+      expect(await client.put(path, pieces(d, i % 2 === 0 ? 4093 : 100_003), { chunkSize: big })).toMatchObject({ size });
+      expect((await client.stat(path)).chunks.map((c) => c.size)).toEqual(size <= big ? [size] : [big, ...(size > 2 * big ? [big, size - 2 * big] : [size - big])]);
+      expect((await readAll(client.createReadStream(path))).equals(d)).toBe(true);
+    }
     const ws = client.createWriteStream('/gen/ws');
     ws.write(data.subarray(0, 1000));
     ws.end(data.subarray(1000, 2 * CHUNK));

@@ -2,7 +2,10 @@ import { existsSync, readdirSync, readFileSync, statSync, truncateSync, writeFil
 import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { CHUNK_FOOTER_BYTES, type ChunkStore } from '../../../src/storage/chunk-store.js';
+import { CHUNK_FOOTER_BYTES, ChunkStore } from '../../../src/storage/chunk-store.js';
+import { SeededRng } from '../../../src/env/rng.js';
+import { systemTimers } from '../../../src/env/system.js';
+import { silentLogger } from '../../../src/util/logger.js';
 import { crc32c } from '../../../src/util/crc32c.js';
 import { isCairnError } from '../../../src/util/errors.js';
 import { SEG, bytes, cid, collect, openStore, pieces, tempDir, waitUntil } from '../chunk/helpers.js';
@@ -152,6 +155,31 @@ describe('ChunkStore write and read', () => {
     expect((await tight.space()).full).toBe(true);
     expect(tmpFiles()).toEqual([]);
     expect(await tight.stat(cid(8))).toBeNull();
+  });
+
+  it('counts its own writes against a free-space reading it reuses (no statfs per write)', async () => {
+    // A frozen clock: the first reading serves every later check, so only the store's own
+    // accounting can bring the free space down to the reserve.
+    const frozen = await ChunkStore.open({ rng: new SeededRng(9), clock: { nowMs: () => 0 }, timers: systemTimers, logger: silentLogger }, { dir: join(dir, 'frozen'), reserveBytes: 0 });
+    const free = (await frozen.space()).freeBytes;
+    const size = 256 * 1024;
+    const fileBytes = size + (size / SEG) * 4 + CHUNK_FOOTER_BYTES;
+    // Room for two replicas of `size` above the reserve, and half a third's (a margin for what
+    // other processes write to this disk between the two readings).
+    const tight = await ChunkStore.open({ rng: new SeededRng(10), clock: { nowMs: () => 0 }, timers: systemTimers, logger: silentLogger }, { dir: join(dir, 'frozen'), reserveBytes: free - 1.5 * fileBytes - size });
+    await tight.space(); // the reading every write below shares
+    const d = bytes(size, 3);
+    let stored = 0;
+    for (let i = 0; i < 6; i++) {
+      const err = await tight.put(cid(0x5a0 + i), pieces(d), { size }).then(() => null, (e: unknown) => e);
+      if (err) {
+        expect(isCairnError(err) && err.code).toBe('NoSpace');
+        break;
+      }
+      stored++;
+    }
+    expect(stored).toBe(2);
+    expect(tmpFiles()).toEqual([]);
   });
 
   it('honours backpressure: a paused reader keeps at most about one batch buffered', async () => {
