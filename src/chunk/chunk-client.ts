@@ -14,7 +14,7 @@
  * also checked end to end against the replica's CRC-32C (header X-Cairn-Crc32c).
  */
 import { Agent, request, type IncomingMessage, type ClientRequest, type OutgoingHttpHeaders } from 'node:http';
-import { PassThrough, Readable, Transform, type TransformCallback } from 'node:stream';
+import { Readable, Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { parseHostPort } from '../config/addr.js';
 import { crc32c, crcFromHex, crcToHex } from '../util/crc32c.js';
@@ -207,9 +207,8 @@ export class ChunkClient {
       start = Number(m[1]);
     }
     const check = new BodyCheck(length, res.statusCode === 200 && opts.verifyCrc !== false ? crc : null, addr);
-    const stream = new PassThrough({ highWaterMark: 1024 * 1024 });
-    pipeline(res, check, stream).catch(() => undefined); // errors surface on `stream`
-    return { size, crc32c: crc, start, end: start + length, stream };
+    pipeline(res, check).catch(() => undefined); // errors surface on `check`
+    return { size, crc32c: crc, start, end: start + length, stream: check };
   }
 
   /** The replica's size and CRC, or null when the server does not hold it. */
@@ -292,7 +291,8 @@ class BodyCheck extends Transform {
     private readonly wholeCrc: number | null,
     private readonly addr: string,
   ) {
-    super();
+    // Up to 1 MiB read ahead of the consumer (the socket's reads are 64 KiB at most).
+    super({ readableHighWaterMark: 1024 * 1024 });
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {

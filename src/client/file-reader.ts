@@ -20,6 +20,7 @@
  */
 import { setMaxListeners } from 'node:events';
 import { Readable } from 'node:stream';
+import { finished } from 'node:stream/promises';
 import { crc32c } from '../util/crc32c.js';
 import { CairnError, isCairnError, type ErrorCode } from '../util/errors.js';
 import type { ClientCore } from './cairn-client.js';
@@ -275,11 +276,15 @@ export class FileReader extends Readable {
             throw new CairnError('Corrupt', `chunk ${d.id} on ${rep.addr} is not the one committed (its CRC-32C differs)`);
           }
           if (single) crcCurrent = false;
-          for await (const b of r.stream as AsyncIterable<Buffer>) {
+          // 'data' hands over the buffers as they came off the socket; an async iterator would
+          // concatenate (copy) whatever had queued up between two reads.
+          const hash = whole && !single;
+          r.stream.on('data', (b: Buffer) => {
             bufs.push(b);
             got += b.length;
-            if (whole && !single) crc = crc32c(b, crc);
-          }
+            if (hash) crc = crc32c(b, crc);
+          });
+          await finished(r.stream);
           if (got !== to - from) throw new CairnError('ProtocolError', `chunk server ${rep.addr} sent ${got} of ${to - from} bytes`);
           if (whole && !single && crc !== d.crc) throw new CairnError('Corrupt', `chunk ${d.id} from ${[...sources].join('+')} fails the CRC-32C it was committed with`);
           return bufs;

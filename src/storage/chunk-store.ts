@@ -753,7 +753,6 @@ function encodeTrailer(t: Trailer): Buffer {
   return out;
 }
 
-/** Reads and checks a replica's table and footer. Throws CorruptReplica with the reason. */
 /**
  * Reads and checks a replica's footer and table. A replica of at most `wholeBytesMax` file bytes
  * is read in ONE read (data, table and footer), and its data comes back as `data` (unverified:
