@@ -37,18 +37,18 @@ registerNamespaceCommands(program, done);
 registerStatusCommand(program, done);
 registerAdminCommands(program, done);
 // Server commands pull in LMDB, pino and the servers (~120 ms of start-up): loaded only when
-// the command line is not a client command (a server command, help, or something unknown).
+// the command line is not a client command, and then only the one named (a gateway does not
+// carry the metadata server's LMDB); help or something unknown loads them all to list them.
 if (!CLIENT_COMMANDS.has(process.argv[2] ?? '')) {
-  const [meta, chunk, gateway, dev] = await Promise.all([
-    import('./meta-command.js'),
-    import('./chunk-command.js'),
-    import('./gateway-command.js'),
-    import('./dev-command.js'),
-  ]);
-  meta.registerMetaCommand(program, fail);
-  chunk.registerChunkCommand(program, fail);
-  gateway.registerGatewayCommand(program, fail);
-  dev.registerDevCommand(program, fail);
+  const servers: Record<string, () => Promise<void>> = {
+    meta: async () => (await import('./meta-command.js')).registerMetaCommand(program, fail),
+    chunk: async () => (await import('./chunk-command.js')).registerChunkCommand(program, fail),
+    gateway: async () => (await import('./gateway-command.js')).registerGatewayCommand(program, fail),
+    dev: async () => (await import('./dev-command.js')).registerDevCommand(program, fail),
+  };
+  const named = servers[process.argv[2] ?? ''];
+  if (named) await named();
+  else for (const load of Object.values(servers)) await load();
 }
 
 try {

@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { intOption } from './int-option.js';
 import { parseAddrList, parseHostPort, parseNodeId } from '../src/config/addr.js';
 import { startChunkServer } from '../src/server/chunk-server.js';
-import { readSecretFile } from '../src/server/meta-server.js';
+import { readSecretFile } from '../src/server/secret-file.js';
 import { pinoLogger } from '../src/server/pino-logger.js';
 import { stopOnSignalOrParentExit } from './server-lifecycle.js';
 import { REPAIR_BYTES_PER_SEC_DEFAULT } from '../src/chunk/replicator.js';

@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import { parseAddrList, parseHostPort } from '../src/config/addr.js';
 import { startGateway } from '../src/server/gateway.js';
-import { readSecretFile } from '../src/server/meta-server.js';
+import { readSecretFile } from '../src/server/secret-file.js';
 import { pinoLogger } from '../src/server/pino-logger.js';
 import { intOption } from './int-option.js';
 import { stopOnSignalOrParentExit } from './server-lifecycle.js';

@@ -3,7 +3,8 @@ import type { Command } from 'commander';
 import { intOption } from './int-option.js';
 import { parseHostPort, parseNodeId, parsePeers } from '../src/config/addr.js';
 import { pinoLogger } from '../src/server/pino-logger.js';
-import { readSecretFile, startMetaServer } from '../src/server/meta-server.js';
+import { startMetaServer } from '../src/server/meta-server.js';
+import { readSecretFile } from '../src/server/secret-file.js';
 import { CairnError } from '../src/util/errors.js';
 import { stopOnSignalOrParentExit } from './server-lifecycle.js';
 

@@ -4,7 +4,7 @@
  * the peer transport and one NetServer that carries peer frames and RPC on the server's single
  * address.
  */
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { ChunkToken } from '../chunk/chunk-token.js';
 import { META_SERVICE_METHODS, MetaService } from '../consensus/meta-service.js';
@@ -47,18 +47,6 @@ export interface MetaServer {
   readonly addr: string;
   readonly runtime: RaftRuntime;
   close(): Promise<void>;
-}
-
-/** Read a secret file: trimmed text (hex or any string), refused when empty. */
-export function readSecretFile(path: string, what: string): Uint8Array {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8').trim();
-  } catch (err) {
-    throw new CairnError('InvalidArgument', `cannot read ${what} file ${path}: ${(err as Error).message}`);
-  }
-  if (text.length < 16) throw new CairnError('InvalidArgument', `${what} in ${path} is too short (at least 16 characters)`);
-  return new TextEncoder().encode(text);
 }
 
 export async function startMetaServer(opts: MetaServerOptions, logger: Logger, onFatal: (err: Error) => void): Promise<MetaServer> {
