@@ -162,16 +162,17 @@ describe('ChunkStore write and read', () => {
     // accounting can bring the free space down to the reserve.
     const frozen = await ChunkStore.open({ rng: new SeededRng(9), clock: { nowMs: () => 0 }, timers: systemTimers, logger: silentLogger }, { dir: join(dir, 'frozen'), reserveBytes: 0 });
     const free = (await frozen.space()).freeBytes;
-    const size = 256 * 1024;
+    // Big replicas, so that what other processes write to this disk between the two readings
+    // below stays far inside the margin of half a replica.
+    const size = 32 * 1024 * 1024;
     const fileBytes = size + (size / SEG) * 4 + CHUNK_FOOTER_BYTES;
-    // Room for two replicas of `size` above the reserve, and half a third's (a margin for what
-    // other processes write to this disk between the two readings).
+    // Room for two replicas above the reserve, and half a third's.
     const tight = await ChunkStore.open({ rng: new SeededRng(10), clock: { nowMs: () => 0 }, timers: systemTimers, logger: silentLogger }, { dir: join(dir, 'frozen'), reserveBytes: free - 1.5 * fileBytes - size });
     await tight.space(); // the reading every write below shares
     const d = bytes(size, 3);
     let stored = 0;
     for (let i = 0; i < 6; i++) {
-      const err = await tight.put(cid(0x5a0 + i), pieces(d), { size }).then(() => null, (e: unknown) => e);
+      const err = await tight.put(cid(0x5a0 + i), pieces(d, 1 << 20), { size }).then(() => null, (e: unknown) => e);
       if (err) {
         expect(isCairnError(err) && err.code).toBe('NoSpace');
         break;
