@@ -10,7 +10,8 @@
  *   (fs.retarget, excluding the failed and the holding servers) and the chunk is re-sent to the
  *   replacements only; the chunk's bytes stay in memory until it is acknowledged.
  * - Memory is bounded by uploadsInflight × chunkSize: a fixed pool of chunk buffers, one being
- *   filled and the rest uploading. When all are busy the _write callback waits (backpressure),
+ *   filled and the rest uploading (a buffer starts small and grows to the chunk size only if the
+ *   input is that long, so a small file costs a small buffer). When all are busy the _write callback waits (backpressure),
  *   so memory does not grow with the file size; unknown lengths (stdin) need nothing special.
  * - etag = hex(SHA-256(size, chunk ids))[0:32]: every commit has fresh random chunk ids, so the
  *   etag is unique per commit and strong (same etag ⇒ same bytes).
