@@ -385,7 +385,8 @@ export class MetaService {
       if (exclude.has(s) || !rec || !reg.isAlive(s, now) || reg.load(s)?.full) continue;
       out.push({ id: s, addr: rec.addr, token: this.c.tokens.signFor('write', id, this.tokenTtlMs) });
     }
-    if (out.length === 0) throw new CairnError('NoSpace', 'no live chunk server with free space can take a new chunk');
+    if (out.length === 0)
+      throw new CairnError('NoSpace', exclude.size > 0 ? `no live chunk server with free space outside the ${exclude.size} excluded (${[...exclude].sort().slice(0, 8).join(',')}${exclude.size > 8 ? ',…' : ''}) can take chunk ${id}` : 'no live chunk server with free space can take a new chunk');
     return out;
   }
 

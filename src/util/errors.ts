@@ -44,7 +44,9 @@ export class CairnError extends Error {
     super(message ?? ERROR_CODES[code].message);
     this.code = code;
     this.status = ERROR_CODES[code].status;
-    this.expose = this.status < 500 || code === 'NotLeader' || code === 'Unavailable' || code === 'Timeout';
+    // 5xx messages stay on the server (they may name internals), except the ones that tell the
+    // caller what to do: where the leader is, that it should retry, that space ran out and where.
+    this.expose = this.status < 500 || code === 'NotLeader' || code === 'Unavailable' || code === 'Timeout' || code === 'NoSpace';
     this.detail = detail;
   }
 }

@@ -122,6 +122,12 @@ describe('metadata service with real processes', () => {
     expect(alloc.chunkSize).toBe(65536);
     const [written, missing] = alloc.chunks as [(typeof alloc.chunks)[0], (typeof alloc.chunks)[0]];
     expect(new Set(written.targets.map((t) => t.id)).size).toBe(3);
+    // A replacement when every server is excluded: NoSpace that says why, across the wire.
+    const none = await s.call('fs.retarget', { id: written.id, exclude: ['c1', 'c2', 'c3'] }, { idempotent: true }).catch((e: unknown) => e);
+    expect(isCairnError(none) && none.code).toBe('NoSpace');
+    expect((none as Error).message).toBe(`no live chunk server with free space outside the 3 excluded (c1,c2,c3) can take chunk ${written.id}`);
+    const one = (await s.call('fs.retarget', { id: written.id, exclude: ['c1'] }, { idempotent: true })) as { targets: Array<{ id: string }> };
+    expect(one.targets.map((t) => t.id).sort()).toEqual(['c2', 'c3']);
     const data = new Uint8Array(1000).fill(7);
     const out = await chunks.putChunk(written.id, written.targets, Readable.from([data]), { size: data.length, crc32c: crc32c(data) });
     expect(out.ok).toBe(true);

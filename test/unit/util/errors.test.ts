@@ -19,5 +19,8 @@ describe('error catalogue', () => {
     expect(isCairnError(e, 'NotFound')).toBe(true);
     expect(isCairnError(e, 'AlreadyExists')).toBe(false);
     expect(new CairnError('Internal').expose).toBe(false);
+    expect(new CairnError('Corrupt').expose).toBe(false);
+    // Out of space is a 507 whose message the caller needs (which servers, how much).
+    expect(new CairnError('NoSpace', 'no live chunk server outside c1').expose).toBe(true);
   });
 });
