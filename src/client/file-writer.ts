@@ -10,9 +10,10 @@
  *   (fs.retarget, excluding the failed and the holding servers) and the chunk is re-sent to the
  *   replacements only; the chunk's bytes stay in memory until it is acknowledged.
  * - Memory is bounded by uploadsInflight × chunkSize: a fixed pool of chunk buffers, one being
- *   filled and the rest uploading (a buffer starts small and grows to the chunk size only if the
- *   input is that long, so a small file costs a small buffer). When all are busy the _write callback waits (backpressure),
- *   so memory does not grow with the file size; unknown lengths (stdin) need nothing special.
+ *   filled and the rest uploading (the first starts small and grows to the chunk size only if the
+ *   input is that long, so a small file costs a small buffer). When all are busy the _write
+ *   callback waits (backpressure), so memory does not grow with the file size; unknown lengths
+ *   (stdin) need nothing special.
  * - etag = hex(SHA-256(size, chunk ids))[0:32]: every commit has fresh random chunk ids, so the
  *   etag is unique per commit and strong (same etag ⇒ same bytes).
  * - 'finish' and `done` come after the commit; `done` rejects with the stream's error.
@@ -72,8 +73,8 @@ export const PUT_STRATEGY: PutStrategy = 'pipeline';
 
 /**
  * A stream of unknown length starts its first chunk in a buffer this big and doubles it as it
- * fills (up to the chunk size; pooled buffers keep their size): a small file then costs a small
- * buffer, not a whole chunk's worth of memory for the collector to track.
+ * fills (up to the chunk size; later chunks get whole buffers, pooled buffers keep their size):
+ * a small file then costs a small buffer, not a whole chunk's worth of memory for the collector.
  */
 const BUFFER_BYTES_FIRST = 64 * 1024;
 
@@ -181,7 +182,8 @@ export class FileWriter extends Writable {
       this.throwIfFailed();
       const expected = this.opts.expectedSize;
       if (this.cur === null) {
-        const want = expected === undefined ? Math.min(size, BUFFER_BYTES_FIRST) : Math.max(1, Math.min(size, expected));
+        // Once a whole chunk has been filled the input is long: later buffers start at full size.
+        const want = expected !== undefined ? Math.max(1, Math.min(size, expected)) : this.nextIndex > 0 ? size : Math.min(size, BUFFER_BYTES_FIRST);
         this.cur = { buf: await this.takeBuffer(want), len: 0, crc: 0 };
         continue;
       }
