@@ -49,7 +49,11 @@ async function statusCommand(client: CairnClient, json: boolean): Promise<void> 
   const repair = r
     ? `Repair: ${String(r.copiesQueued)} copies queued, ${String(r.copiesInFlight)} in flight, ${String(r.copiesConfirmed)} done (${mib(r.copyBytes)} MiB, now ${mib(r.copyBytesPerSec)} MiB/s); ${String(r.deletesQueued)} deletions queued, ${String(r.deletesScheduled)} sent; ${String(r.garbageChunks)} unreferenced chunks\n`
     : '';
-  await out(formatStatus(s) + repair);
+  // A new leader knows where replicas are only from full reports: until every live server has
+  // sent one, chunks it has not heard of yet count as lost or under-replicated.
+  const pending = Array.isArray(r?.reportsPending) ? r.reportsPending : [];
+  const provisional = pending.length > 0 ? `Chunk reports pending from ${pending.join(', ')}: the lost and under-replicated counts are provisional\n` : '';
+  await out(formatStatus(s) + provisional + repair);
 }
 
 export function registerStatusCommand(program: Command, done: () => Promise<never>): void {

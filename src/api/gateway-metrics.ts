@@ -38,7 +38,7 @@ export class GatewayMetrics {
    * one Prometheus target shows it: cairn_repair{what="copiesConfirmed"} etc. A scrape while no
    * leader answers leaves the gauge empty.
    */
-  watchRepair(fetchStats: () => Promise<Record<string, number | boolean>>): void {
+  watchRepair(fetchStats: () => Promise<Record<string, number | boolean | string[]>>): void {
     new Gauge({
       name: 'cairn_repair',
       help: 'repair and garbage collection on the metadata leader (counts since it took over; queued and in flight now)',

@@ -220,8 +220,8 @@ export class CairnClient {
   }
 
   /** The leader's repair progress (queued and in-flight copies, deletions, garbage). */
-  async repairStatus(): Promise<Record<string, number | boolean>> {
-    return (await this.core.read('cluster.repair', {})) as Record<string, number | boolean>;
+  async repairStatus(): Promise<Record<string, number | boolean | string[]>> {
+    return (await this.core.read('cluster.repair', {})) as Record<string, number | boolean | string[]>;
   }
 
   /**

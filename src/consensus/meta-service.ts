@@ -40,7 +40,8 @@
  *   cluster.remove {id, force?}         → {}  forget a server; PreconditionFailed while it holds the
  *                                          only live copy of any chunk, or (unless force) while a
  *                                          chunk it holds has < R live copies elsewhere
- *   cluster.repair                      → repair progress (RepairStats)
+ *   cluster.repair                      → repair progress (RepairStats), ready, reportsPending (live
+ *                                          chunk servers whose full report this leader lacks)
  */
 import type { Clock, Timers } from '../env/clock.js';
 import { ChunkRegistry } from '../meta/chunk-registry.js';
@@ -233,7 +234,7 @@ export class MetaService {
       case 'cluster.repair':
         this.requireLeader();
         this.registry();
-        return { ...this.reg!.repair.stats, ready: this.repairReady() };
+        return { ...this.reg!.repair.stats, ready: this.repairReady(), reportsPending: this.reportsPending() };
       case 'raft.status':
         return this.c.runtime.status();
       case 'fs.statLocal': {
@@ -560,9 +561,17 @@ export class MetaService {
 
   /** Every live chunk server has sent this leader a full report (its location map is complete). */
   private repairReady(): boolean {
+    return this.reportsPending().length === 0;
+  }
+
+  /** Live chunk servers whose full report this leader has not had yet (sorted ids). */
+  private reportsPending(): string[] {
     const reg = this.registry();
     const now = this.c.clock.nowMs();
-    return this.ring().servers.every((s) => !reg.isAlive(s.id, now) || reg.hasReported(s.id));
+    return this.ring()
+      .servers.filter((s) => reg.isAlive(s.id, now) && !reg.hasReported(s.id))
+      .map((s) => s.id)
+      .sort();
   }
 
   private scanRepair(now: number): void {

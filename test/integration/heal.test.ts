@@ -107,6 +107,7 @@ describe('self-healing', () => {
     const st = await status();
     expect(st.leader).not.toBe(leader);
     expect(st.chunks).toEqual({ total: FILES * 5, underReplicated: 0, lost: 0 });
+    expect(await client.repairStatus()).toMatchObject({ ready: true, reportsPending: [] });
     await until('exactly 3 stored replicas per chunk on the live servers', 30_000, async () => (await storedReplicas()) === 3 * FILES * 5);
     cluster.member(leader).proc.start();
     await readBack();

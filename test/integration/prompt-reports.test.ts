@@ -17,7 +17,7 @@ import { DevCluster } from '../../src/server/dev-cluster.js';
 import { MetaSession } from '../../src/client/meta-session.js';
 import { RpcClient } from '../../src/net/rpc-client.js';
 import { isCairnError } from '../../src/util/errors.js';
-import { assertBuilt } from './cli-harness.js';
+import { assertBuilt, runCli } from './cli-harness.js';
 
 const CHUNK = 64 * 1024;
 
@@ -117,4 +117,25 @@ describe('prompt replica reports and work', () => {
       probe.close();
     }
   }, 30_000);
+
+  // Last: it kills the metadata leader.
+  it('a new metadata leader says which full reports it still lacks, and status calls its counts provisional', async () => {
+    const old = (await client.status()).leader!;
+    await cluster.member(old).proc.kill('SIGKILL');
+    // The servers learn that the new leader wants their full reports from a heartbeat answer,
+    // 30 s apart here: right after the election it has heard from (almost) none of them.
+    await until('a new leader', 20_000, async () => {
+      const st = await client.status().catch(() => null);
+      return st !== null && st.leader !== null && st.leader !== old;
+    });
+    const r = await client.repairStatus();
+    expect(Array.isArray(r.reportsPending)).toBe(true);
+    const pending = r.reportsPending as string[];
+    expect(pending.length).toBeGreaterThan(0);
+    expect(r.ready).toBe(false);
+    const human = await runCli(['status', '--meta', cluster.metaAddrs.join(','), '--token', cluster.token]);
+    expect(human.stdout.toString()).toMatch(/^Chunk reports pending from c\d(, c\d)*: the lost and under-replicated counts are provisional$/m);
+    const json = await runCli(['status', '--json', '--meta', cluster.metaAddrs.join(','), '--token', cluster.token]);
+    expect(Object.keys(JSON.parse(json.stdout.toString()) as object).sort()).toEqual(['chunkServers', 'chunks', 'leader', 'meta']);
+  }, 60_000);
 });
