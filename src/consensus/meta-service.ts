@@ -425,6 +425,8 @@ export class MetaService {
         const capacityBytes = int(b, 'capacityBytes', 0, CAPACITY_BYTES_MAX);
         const r = await this.proposeCluster({ op: 'register', id, addr, zone, capacityBytes, nowMs: this.c.wallMs() });
         this.registry().heartbeat(id, { usedBytes: 0, capacityBytes, freeBytes: capacityBytes, chunks: 0, full: false }, this.c.clock.nowMs());
+        // A server registers when its process starts: repair work handed to an earlier one is lost.
+        this.reg!.repair.restarted(id);
         this.c.logger.info('chunk server registered', { id, addr, zone, ringVersion: r.version });
         return { ringVersion: r.version };
       }

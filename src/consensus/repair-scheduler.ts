@@ -198,6 +198,17 @@ export class RepairScheduler {
   }
 
   /**
+   * `server` (re)started: whatever it was handed before is gone with its old process, so its
+   * copies and deletions stop counting as in flight (they would hold its room and their chunks
+   * until copyTimeoutMs) and are planned again at the next scan. Work still queued for it stays.
+   */
+  restarted(server: string): void {
+    const suffix = `@${server}`;
+    for (const m of [this.copying, this.deleting]) for (const k of [...m.keys()]) if (k.endsWith(suffix)) m.delete(k);
+    this.stats.copiesInFlight = this.copying.size;
+  }
+
+  /**
    * `server`'s heartbeat carried its cumulative count of bytes copied by repair (since it
    * started). The rate is the increase over the heartbeat interval; a counter that went down
    * (the server restarted) starts a new meter. Rates older than staleMs (a silent server) count 0.

@@ -148,6 +148,26 @@ describe('RepairScheduler', () => {
     expect(t.take(out[0]!.c, 13_000)).toMatchObject([{ op: 'copy', id: other }]);
   });
 
+  it('forgets the work handed to a server that restarted, and hands it out again at the next scan', () => {
+    const r = ring(4);
+    const d = planChunk(view(r, {}), ID).desired;
+    const where = { [ID]: [d[0]!] };
+    const s = new RepairScheduler({ missingGraceMs: 0, copiesPerServerMax: 1, copyTimeoutMs: 60_000 });
+    const scan = (nowMs: number): void => s.scan({ view: view(r, where), referenced: [ID], isReferenced: () => true, located: [], nowMs });
+    scan(0);
+    const target = d[1]!;
+    expect(s.take(target, 0)).toMatchObject([{ op: 'copy', id: ID }]);
+    // In flight: not planned again, and it fills the target's room.
+    scan(1000);
+    expect(s.take(target, 1000)).toEqual([]);
+    expect(s.stats.copiesInFlight).toBe(1);
+    // The target's process died and came back (it registers again): its copy is gone with it.
+    s.restarted(target);
+    expect(s.stats.copiesInFlight).toBe(0);
+    scan(2000);
+    expect(s.take(target, 2000)).toMatchObject([{ op: 'copy', id: ID }]);
+  });
+
   it('measures the repair copy rate from the servers\' cumulative copied-bytes counters', () => {
     const s = new RepairScheduler();
     const MiB = 2 ** 20;

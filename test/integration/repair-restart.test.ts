@@ -1,0 +1,75 @@
+/**
+ * A chunk server whose process dies with repair work in hand and comes back before it is declared
+ * dead: the leader forgets the copies it had handed to the old process (they died with it) when
+ * the new one registers, and hands them out again, instead of holding them as in flight until
+ * the copy timeout (60 s). Copies are throttled to a crawl here so that they are surely in
+ * progress when the servers are killed; dead-after is long, so only the re-registration can
+ * release them.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CairnClient } from '../../src/client/index.js';
+import { sleep, systemClock, systemRng } from '../../src/env/system.js';
+import { findFreePortRange } from '../../src/net/index.js';
+import { DevCluster } from '../../src/server/dev-cluster.js';
+import { assertBuilt } from './cli-harness.js';
+
+const CHUNK = 64 * 1024;
+
+async function until(what: string, timeoutMs: number, cond: () => Promise<boolean>): Promise<void> {
+  const deadline = systemClock.nowMs() + timeoutMs;
+  while (systemClock.nowMs() < deadline) {
+    if (await cond()) return;
+    await sleep(100);
+  }
+  throw new Error(`not within ${timeoutMs} ms: ${what}`);
+}
+
+describe('repair work of a chunk server that restarts', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'cairn-repair-restart-'));
+  let cluster: DevCluster;
+  let client: CairnClient;
+
+  beforeAll(async () => {
+    assertBuilt();
+    const portBase = await findFreePortRange(1000, (n) => systemRng.int(n));
+    // 32 KiB/s per receiving server: one 64 KiB copy takes about 2 s.
+    cluster = new DevCluster({ dir, portBase, chunkSize: CHUNK, heartbeatMs: 500, deadAfterSec: 120, gateway: false, repairBytesPerSec: 32 * 1024 });
+    cluster.start();
+    await cluster.waitReady(60_000);
+    client = new CairnClient({ metaAddrs: cluster.metaAddrs, token: cluster.token });
+  }, 90_000);
+
+  afterAll(async () => {
+    client?.close();
+    await cluster?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('is handed out again when the new process registers, not after the copy timeout', async () => {
+    await client.put('/r/f', [Buffer.alloc(6 * CHUNK, 3)]);
+    await until('every chunk at 3 replicas', 20_000, async () => {
+      const st = await client.status();
+      return st.chunks.total === 6 && st.chunks.underReplicated === 0 && st.chunks.lost === 0;
+    });
+    const st0 = await client.status();
+    const victim = [...st0.chunkServers].sort((a, b) => b.chunks - a.chunks)[0]!;
+    await client.drain(victim.id);
+    await until('copies in flight', 10_000, async () => Number((await client.repairStatus()).copiesInFlight) > 0);
+    // Every server that may be receiving a copy dies mid-copy and comes straight back.
+    const others = st0.chunkServers.filter((c) => c.id !== victim.id).map((c) => c.id);
+    for (const id of others) await cluster.member(id).proc.kill('SIGKILL');
+    for (const id of others) cluster.member(id).proc.start();
+    // Each receiver has at most 6 copies of ~2 s to make (throttled): well inside the bound,
+    // and the 60 s copy timeout is far outside it.
+    await until('drained server empty, every chunk at 3 replicas elsewhere', 40_000, async () => {
+      const st = await client.status();
+      const v = st.chunkServers.find((c) => c.id === victim.id)!;
+      return v.chunks === 0 && st.chunks.underReplicated === 0 && st.chunks.lost === 0;
+    });
+    const r = await client.repairStatus();
+    expect(r.copiesInFlight).toBe(0);
+  }, 60_000);
+});
