@@ -50,6 +50,8 @@ export interface MetaReporterComponents {
   onCommands?: (commands: unknown[]) => void;
   /** Bytes this server has copied for repair since it started (sent with each heartbeat: the leader's repair rate). */
   copiedBytes?: () => number;
+  /** Whether repair has nothing queued or running (sent with each heartbeat: the leader forgets work that never arrived). */
+  repairIdle?: () => boolean;
 }
 
 export interface MetaReporterOptions {
@@ -210,6 +212,7 @@ export class MetaReporter {
           full: space.full,
           ...(copyFailed.length > 0 ? { copyFailed } : {}),
           ...(this.c.copiedBytes ? { copiedBytes: this.c.copiedBytes() } : {}),
+          ...(this.c.repairIdle ? { repairIdle: this.c.repairIdle() } : {}),
         },
         { idempotent: true },
       )) as { needReport?: unknown; registered?: unknown; commands?: unknown };

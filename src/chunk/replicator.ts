@@ -122,6 +122,11 @@ export class Replicator {
     this.pump();
   }
 
+  /** Nothing queued or running. */
+  idle(): boolean {
+    return this.running === 0 && this.queue.length === 0;
+  }
+
   stop(): void {
     this.stopped = true;
     this.queue.length = 0;

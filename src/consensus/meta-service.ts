@@ -27,7 +27,7 @@
  *                                          possibly stale (tests compare replicas with it)
  * Service methods (cluster secret; the caller's id is the chunk server id):
  *   cs.register {addr, zone, capacityBytes} → {ringVersion}
- *   cs.heartbeat {usedBytes, capacityBytes, freeBytes, chunks, full, copyFailed?, copiedBytes?} → {needReport, registered, commands}
+ *   cs.heartbeat {usedBytes, capacityBytes, freeBytes, chunks, full, copyFailed?, copiedBytes?, repairIdle?} → {needReport, registered, commands}
  *                                       (copyFailed: repair copies that failed from every source)
  *   cs.reportBegin {report} · cs.reportPage {report, ids} · cs.reportEnd {report} → {}
  *   cs.update {added, removed}          → {commands}
@@ -445,6 +445,8 @@ export class MetaService {
         if (s?.state === 'dead') this.verdict(id, 'up');
         if (b.copyFailed !== undefined) this.reg!.repair.failed(id, strArray(b, 'copyFailed', 1000, isChunkId));
         if (b.copiedBytes !== undefined) this.reg!.repair.copyProgress(id, int(b, 'copiedBytes'), now);
+        // Nothing queued or running there: work handed out a while ago never arrived (or was dropped).
+        if (b.repairIdle !== undefined && bool(b, 'repairIdle')) this.reg!.repair.idle(id, now);
         return { needReport: !reg.hasReported(id), registered: s !== undefined, commands: this.takeCommands(id, now) };
       }
       case 'cs.reportBegin':

@@ -5,8 +5,11 @@
  * ordinary incremental reports, which the next scan sees.
  *
  *   - copies: fewest live replicas first; at most copiesPerServerMax in flight per target; an
- *     unconfirmed copy is scheduled again after copyTimeoutMs. Copies are idempotent on the chunk
- *     server (an identical replica already there is success), so a repeat costs nothing.
+ *     unconfirmed copy is scheduled again after copyTimeoutMs, or sooner: when its target
+ *     registers again (a new process: the old one's work died with it) or says in a heartbeat
+ *     that it has no repair work although it was handed some at least idleGraceMs ago (the
+ *     answer was lost, or its queue was full). Copies are idempotent on the chunk server (an
+ *     identical replica already there is success), so a repeat costs nothing.
  *   - a chunk short of replicas with no holder known to be dead waits missingGraceMs before it
  *     is copied: a file's chunks are committed before every replica has been reported (reports
  *     are incremental, once a heartbeat), so under a steady write load a fresh chunk looks short
@@ -38,6 +41,11 @@ export interface RepairSchedulerOptions {
   gcGraceMs?: number;
   /** A short chunk with no holder known dead is copied only once short this long. @default 3_000 (three default heartbeats) */
   missingGraceMs?: number;
+  /**
+   * Work handed to a server at least this long ago is forgotten when the server says it has
+   * nothing queued or running (its answer was lost, or its queue was full). @default 5_000
+   */
+  idleGraceMs?: number;
 }
 
 export interface RepairStats {
@@ -54,6 +62,8 @@ export interface RepairStats {
   copiesConfirmed: number;
   /** Copies a chunk server reported it could not make from any source. */
   copiesFailed: number;
+  /** Copies handed to a server that later said it had none (lost on the way, or dropped). */
+  copiesLost: number;
   deletesScheduled: number;
   garbageChunks: number;
   /** Bytes of repair copies the chunk servers reported finished since this leader took over. */
@@ -76,6 +86,7 @@ export class RepairScheduler {
   private readonly copiesPerServerMax: number;
   private readonly commandsPerHeartbeatMax: number;
   private readonly copyTimeoutMs: number;
+  private readonly idleGraceMs: number;
   private readonly gcGraceMs: number;
   private readonly missingGraceMs: number;
   /** Chunk → when a scan first found it short with no holder known dead. */
@@ -99,6 +110,7 @@ export class RepairScheduler {
     copiesScheduled: 0,
     copiesConfirmed: 0,
     copiesFailed: 0,
+    copiesLost: 0,
     deletesScheduled: 0,
     garbageChunks: 0,
     copyBytes: 0,
@@ -111,6 +123,7 @@ export class RepairScheduler {
     this.copyTimeoutMs = o.copyTimeoutMs ?? 60_000;
     this.gcGraceMs = o.gcGraceMs ?? 3_600_000;
     this.missingGraceMs = o.missingGraceMs ?? 3_000;
+    this.idleGraceMs = o.idleGraceMs ?? 5_000;
   }
 
   scan(input: ScanInput): void {
@@ -205,6 +218,25 @@ export class RepairScheduler {
   restarted(server: string): void {
     const suffix = `@${server}`;
     for (const m of [this.copying, this.deleting]) for (const k of [...m.keys()]) if (k.endsWith(suffix)) m.delete(k);
+    this.stats.copiesInFlight = this.copying.size;
+  }
+
+  /**
+   * `server` has no repair work queued or running (its heartbeat said so): what it was handed at
+   * least idleGraceMs ago never reached it or was dropped, so it stops counting as in flight and
+   * is planned again at the next scan (rather than after copyTimeoutMs). Younger work may still be
+   * on its way to the server and is kept.
+   */
+  idle(server: string, nowMs: number): void {
+    const suffix = `@${server}`;
+    const before = nowMs - this.idleGraceMs;
+    for (const [k, deadline] of this.copying) {
+      if (k.endsWith(suffix) && deadline - this.copyTimeoutMs <= before) {
+        this.copying.delete(k);
+        this.stats.copiesLost++;
+      }
+    }
+    for (const [k, deadline] of this.deleting) if (k.endsWith(suffix) && deadline - this.copyTimeoutMs <= before) this.deleting.delete(k);
     this.stats.copiesInFlight = this.copying.size;
   }
 

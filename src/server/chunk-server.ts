@@ -146,6 +146,7 @@ export async function startChunkServer(opts: ChunkServerOptions, logger: Logger)
       logger: log.child({ component: 'reporter' }),
       onCommands: (cmds) => replicator.submit(cmds),
       copiedBytes: () => copiedBytes,
+      repairIdle: () => replicator.idle(),
     },
     { addr, zone: opts.zone ?? 'default', ...(opts.heartbeatMs === undefined ? {} : { heartbeatMs: opts.heartbeatMs }) },
   );

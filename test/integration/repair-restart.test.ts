@@ -4,15 +4,17 @@
  * the new one registers, and hands them out again, instead of holding them as in flight until
  * the copy timeout (60 s). Copies are throttled to a crawl here so that they are surely in
  * progress when the servers are killed; dead-after is long, so only the re-registration can
- * release them.
+ * release them. And a server that says it has no repair work although it was handed some (the
+ * answer was lost, or its queue dropped it) gets that work again after a short grace.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CairnClient } from '../../src/client/index.js';
-import { sleep, systemClock, systemRng } from '../../src/env/system.js';
-import { findFreePortRange } from '../../src/net/index.js';
+import { MetaSession } from '../../src/client/meta-session.js';
+import { sleep, systemClock, systemRng, systemTimers } from '../../src/env/system.js';
+import { findFreePortRange, RpcClient } from '../../src/net/index.js';
 import { DevCluster } from '../../src/server/dev-cluster.js';
 import { assertBuilt } from './cli-harness.js';
 
@@ -71,5 +73,40 @@ describe('repair work of a chunk server that restarts', () => {
     });
     const r = await client.repairStatus();
     expect(r.copiesInFlight).toBe(0);
+  }, 60_000);
+
+  it('hands work out again to a server that says it has none, after the grace, not after the copy timeout', async () => {
+    // A server of its own making: it registers, reports that it holds nothing, takes the copies
+    // the ring now sends it (it joined), and never makes them.
+    const secret = readFileSync(join(dir, 'cluster.secret'), 'utf8').trim();
+    const probe = new MetaSession(
+      { dial: (a) => new RpcClient({ timers: systemTimers }, { addr: a, clientToken: secret, serviceId: 'probe' }), clock: systemClock, timers: systemTimers, rng: systemRng },
+      { addrs: cluster.metaAddrs, callTimeoutMs: 15_000, retryDeadlineMs: 20_000 },
+    );
+    const load = { usedBytes: 0, capacityBytes: 2 ** 40, freeBytes: 2 ** 40, chunks: 0, full: false };
+    const copies = (answer: unknown): string[] =>
+      ((answer as { commands?: Array<{ op: string; id: string }> }).commands ?? []).filter((c) => c.op === 'copy').map((c) => c.id).sort();
+    try {
+      await probe.call('cs.register', { addr: '127.0.0.1:9', zone: 'zp', capacityBytes: 2 ** 40 }, { idempotent: true });
+      await probe.call('cs.heartbeat', load, { idempotent: true });
+      await probe.call('cs.reportBegin', { report: 1 }, { idempotent: true });
+      await probe.call('cs.reportEnd', { report: 1 }, { idempotent: true });
+      let handed: string[] = [];
+      await until('copies handed to the new server', 10_000, async () => {
+        handed = copies(await probe.call('cs.work', { waitMs: 2000 }, { idempotent: true, timeoutMs: 10_000 }));
+        return handed.length > 0;
+      });
+      const lostBefore = Number((await client.repairStatus()).copiesLost);
+      // Idle at once: the work may still be on its way, so nothing is handed again.
+      const early = copies(await probe.call('cs.heartbeat', { ...load, repairIdle: true }, { idempotent: true }));
+      expect(early).toEqual([]);
+      await sleep(5500); // the leader's grace for work in transit (5 s)
+      const again = copies(await probe.call('cs.heartbeat', { ...load, repairIdle: true }, { idempotent: true }));
+      const polled = copies(await probe.call('cs.work', { waitMs: 5000 }, { idempotent: true, timeoutMs: 15_000 }));
+      expect([...again, ...polled].sort()).toEqual(handed);
+      expect(Number((await client.repairStatus()).copiesLost) - lostBefore).toBe(handed.length);
+    } finally {
+      probe.close();
+    }
   }, 60_000);
 });

@@ -61,6 +61,26 @@ function reporter(leader: Leader, ids: string[], now: { ms: number }, fullReport
 const beat = (r: MetaReporter) => (r as unknown as { beat(): Promise<void> }).beat();
 
 describe('MetaReporter', () => {
+  it('tells the leader with each heartbeat whether repair is idle', async () => {
+    const leader = new Leader();
+    let idle = true;
+    const r = new MetaReporter(
+      {
+        session: leader,
+        store: store([]),
+        clock: { nowMs: () => 0 },
+        timers: { setTimeout: () => ({ cancel() {} }), setInterval: () => ({ cancel() {} }) },
+        logger: silentLogger,
+        repairIdle: () => idle,
+      },
+      { addr: '127.0.0.1:1', zone: 'z' },
+    );
+    await beat(r);
+    idle = false;
+    await beat(r);
+    expect(leader.calls.filter(([m]) => m === 'cs.heartbeat').map(([, b]) => b.repairIdle)).toEqual([true, false]);
+  });
+
   it('registers, heartbeats, and sends a paged full report when the leader asks', async () => {
     const leader = new Leader();
     const r = reporter(leader, ['a', 'b', 'c'], { ms: 0 });

@@ -133,9 +133,12 @@ describe('Replicator', () => {
     const t = await target({ bytesPerSecMax: 0, concurrencyMax: 1 });
     await t.store.put(cid(3), pieces(bytes(3 * SEG + 300, 3)));
     t.added.length = 0;
+    expect(t.r.idle()).toBe(true);
     t.r.submit([copy(cid(3), source.addr), copy(cid(4), source.addr), copy(cid(4), source.addr)]);
+    expect(t.r.idle()).toBe(false); // one running, one queued
     t.r.submit([copy(cid(4), source.addr)]);
     await waitUntil(() => t.copied.length === 2);
+    await waitUntil(() => t.r.idle());
     await new Promise((r) => setTimeout(r, 100));
     expect(t.copied).toEqual([
       [cid(3), false],

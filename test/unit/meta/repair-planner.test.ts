@@ -168,6 +168,30 @@ describe('RepairScheduler', () => {
     expect(s.take(target, 2000)).toMatchObject([{ op: 'copy', id: ID }]);
   });
 
+  it('forgets work handed to a server that says it is idle, once the answer had time to arrive', () => {
+    const r = ring(4);
+    const d = planChunk(view(r, {}), ID).desired;
+    const where = { [ID]: [d[0]!] };
+    const s = new RepairScheduler({ missingGraceMs: 0, copiesPerServerMax: 1, copyTimeoutMs: 60_000, idleGraceMs: 5000 });
+    const scan = (nowMs: number): void => s.scan({ view: view(r, where), referenced: [ID], isReferenced: () => true, located: [], nowMs });
+    scan(0);
+    const target = d[1]!;
+    expect(s.take(target, 0)).toMatchObject([{ op: 'copy', id: ID }]);
+    // Idle right after the hand-out: the command may still be on its way, so it stays in flight.
+    s.idle(target, 4000);
+    scan(4000);
+    expect(s.take(target, 4000)).toEqual([]);
+    expect(s.stats).toMatchObject({ copiesInFlight: 1, copiesLost: 0 });
+    // Still idle after the grace: the command never arrived; it is planned and handed out again.
+    s.idle(target, 5000);
+    expect(s.stats).toMatchObject({ copiesInFlight: 0, copiesLost: 1 });
+    scan(5000);
+    expect(s.take(target, 5000)).toMatchObject([{ op: 'copy', id: ID }]);
+    // Another server's idleness does not touch it.
+    s.idle(d[2]!, 20_000);
+    expect(s.stats.copiesInFlight).toBe(1);
+  });
+
   it('measures the repair copy rate from the servers\' cumulative copied-bytes counters', () => {
     const s = new RepairScheduler();
     const MiB = 2 ** 20;
