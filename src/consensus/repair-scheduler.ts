@@ -62,7 +62,7 @@ export interface RepairStats {
   copiesConfirmed: number;
   /** Copies a chunk server reported it could not make from any source. */
   copiesFailed: number;
-  /** Copies handed to a server that later said it had none (lost on the way, or dropped). */
+  /** Copies handed out and then lost: the server restarted, or said it had none (lost on the way, dropped). */
   copiesLost: number;
   deletesScheduled: number;
   garbageChunks: number;
@@ -216,9 +216,7 @@ export class RepairScheduler {
    * until copyTimeoutMs) and are planned again at the next scan. Work still queued for it stays.
    */
   restarted(server: string): void {
-    const suffix = `@${server}`;
-    for (const m of [this.copying, this.deleting]) for (const k of [...m.keys()]) if (k.endsWith(suffix)) m.delete(k);
-    this.stats.copiesInFlight = this.copying.size;
+    this.forget(server, Number.POSITIVE_INFINITY);
   }
 
   /**
@@ -228,15 +226,19 @@ export class RepairScheduler {
    * on its way to the server and is kept.
    */
   idle(server: string, nowMs: number): void {
+    this.forget(server, nowMs - this.idleGraceMs);
+  }
+
+  /** Drop `server`'s copies and deletions handed out at or before `handedBy` (counted as lost copies). */
+  private forget(server: string, handedBy: number): void {
     const suffix = `@${server}`;
-    const before = nowMs - this.idleGraceMs;
-    for (const [k, deadline] of this.copying) {
-      if (k.endsWith(suffix) && deadline - this.copyTimeoutMs <= before) {
-        this.copying.delete(k);
-        this.stats.copiesLost++;
+    for (const m of [this.copying, this.deleting]) {
+      for (const [k, deadline] of m) {
+        if (!k.endsWith(suffix) || deadline - this.copyTimeoutMs > handedBy) continue;
+        m.delete(k);
+        if (m === this.copying) this.stats.copiesLost++;
       }
     }
-    for (const [k, deadline] of this.deleting) if (k.endsWith(suffix) && deadline - this.copyTimeoutMs <= before) this.deleting.delete(k);
     this.stats.copiesInFlight = this.copying.size;
   }
 

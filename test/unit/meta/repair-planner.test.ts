@@ -163,7 +163,7 @@ describe('RepairScheduler', () => {
     expect(s.stats.copiesInFlight).toBe(1);
     // The target's process died and came back (it registers again): its copy is gone with it.
     s.restarted(target);
-    expect(s.stats.copiesInFlight).toBe(0);
+    expect(s.stats).toMatchObject({ copiesInFlight: 0, copiesLost: 1 });
     scan(2000);
     expect(s.take(target, 2000)).toMatchObject([{ op: 'copy', id: ID }]);
   });
