@@ -60,6 +60,14 @@ const MAGIC = 0x43524e43; // 'CRNC'
 const WRITE_BATCH_BYTES = 1024 * 1024;
 /** How long one statfs reading serves the free-space check of new writes. */
 const SPACE_SAMPLE_MS = 500;
+
+/** A statfs reading, and this store's writtenBytes when it was taken. */
+interface SpaceSample {
+  atMs: number;
+  freeBytes: number;
+  capacityBytes: number;
+  writtenBytes: number;
+}
 /** Written-but-unsynced bytes after which a background fdatasync starts (spreads the flush). */
 const EARLY_SYNC_BYTES = 8 * 1024 * 1024;
 
@@ -173,8 +181,8 @@ export class ChunkStore {
   private usedBytes = 0;
   /** Bytes of replicas committed since open (only grows): the free-space estimate subtracts them. */
   private writtenBytes = 0;
-  private spaceSample: { atMs: number; freeBytes: number; capacityBytes: number; writtenBytes: number } | null = null;
-  private spaceSampling: Promise<{ atMs: number; freeBytes: number; capacityBytes: number; writtenBytes: number }> | null = null;
+  private spaceSample: SpaceSample | null = null;
+  private spaceSampling: Promise<SpaceSample> | null = null;
   private chunkCount = 0;
   private readonly log: Logger;
 
@@ -550,16 +558,17 @@ export class ChunkStore {
    * full side). One statfs a write cost a small write as much as its fsync on the main thread.
    */
   private async freeBytesEstimate(): Promise<number> {
-    const sample = this.spaceSample;
-    if (sample && this.components.clock.nowMs() - sample.atMs < SPACE_SAMPLE_MS) return sample.freeBytes - (this.writtenBytes - sample.writtenBytes);
-    this.spaceSampling ??= this.sampleSpace().finally(() => {
-      this.spaceSampling = null;
-    });
-    const fresh = await this.spaceSampling;
-    return fresh.freeBytes - (this.writtenBytes - fresh.writtenBytes);
+    let sample = this.spaceSample;
+    if (!sample || this.components.clock.nowMs() - sample.atMs >= SPACE_SAMPLE_MS) {
+      this.spaceSampling ??= this.sampleSpace().finally(() => {
+        this.spaceSampling = null;
+      });
+      sample = await this.spaceSampling;
+    }
+    return sample.freeBytes - (this.writtenBytes - sample.writtenBytes);
   }
 
-  private async sampleSpace(): Promise<{ atMs: number; freeBytes: number; capacityBytes: number; writtenBytes: number }> {
+  private async sampleSpace(): Promise<SpaceSample> {
     const writtenBytes = this.writtenBytes; // before the statfs: a write committed meanwhile is counted twice at worst
     const fs = await statfs(this.chunksDir);
     this.spaceSample = { atMs: this.components.clock.nowMs(), freeBytes: fs.bavail * fs.bsize, capacityBytes: fs.blocks * fs.bsize, writtenBytes };
