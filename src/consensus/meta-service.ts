@@ -504,11 +504,8 @@ export class MetaService {
 
   /** After a scan: answer every held poll whose server now has work. */
   private wakeWaiters(now: number): void {
-    for (const [id, w] of [...this.workWaiters]) {
-      if (w.signal?.aborted) {
-        this.releaseWaiter(id);
-        continue;
-      }
+    // (A poll whose connection closed was released by its abort listener already.)
+    for (const id of [...this.workWaiters.keys()]) {
       const commands = this.takeCommands(id, now);
       if (commands.length > 0) this.releaseWaiter(id, commands);
     }
