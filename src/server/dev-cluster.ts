@@ -165,11 +165,21 @@ export class DevCluster {
     return m;
   }
 
-  /** A leader-following client session. */
-  session(init: { callTimeoutMs?: number; retryDeadlineMs?: number } = {}): MetaSession {
+  /**
+   * A leader-following client session; with `serviceId`, a session of a cluster service under
+   * that id (it proves the cluster secret, as a chunk server does).
+   */
+  session(init: { callTimeoutMs?: number; retryDeadlineMs?: number; serviceId?: string } = {}): MetaSession {
+    const { serviceId, ...timing } = init;
+    const clientToken = serviceId === undefined ? this.token : readFileSync(join(this.dir, 'cluster.secret'), 'utf8').trim();
     return new MetaSession(
-      { dial: (addr) => new RpcClient({ timers: systemTimers }, { addr, clientToken: this.token, connectTimeoutMs: 1000 }), clock: systemClock, timers: systemTimers, rng: systemRng },
-      { addrs: this.metaAddrs, ...init },
+      {
+        dial: (addr) => new RpcClient({ timers: systemTimers }, { addr, clientToken, connectTimeoutMs: 1000, ...(serviceId === undefined ? {} : { serviceId }) }),
+        clock: systemClock,
+        timers: systemTimers,
+        rng: systemRng,
+      },
+      { addrs: this.metaAddrs, ...timing },
     );
   }
 

@@ -16,25 +16,20 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CairnClient } from '../../src/client/index.js';
-import { sleep, systemClock, systemRng } from '../../src/env/system.js';
+import { systemRng } from '../../src/env/system.js';
 import { findFreePortRange } from '../../src/net/index.js';
 import { DevCluster } from '../../src/server/dev-cluster.js';
 import { LocalProcess } from '../../src/server/local-process.js';
 import { isCairnError } from '../../src/util/errors.js';
 import { assertBuilt, failureLine, ok, patternBytes, runCli } from './cli-harness.js';
+import { until as untilEvery } from './wait.js';
+
+/** heal's waits poll every 250 ms (its checks read every replica file). */
+const until = (what: string, timeoutMs: number, cond: () => Promise<boolean>): Promise<void> => untilEvery(what, timeoutMs, cond, 250);
 
 const CHUNK = 64 * 1024;
 const FILES = 24;
 const FILE_BYTES = 4 * CHUNK + 1000; // 5 chunks each: 120 chunks, 360 replicas
-
-async function until(what: string, timeoutMs: number, cond: () => Promise<boolean>): Promise<void> {
-  const deadline = systemClock.nowMs() + timeoutMs;
-  while (systemClock.nowMs() < deadline) {
-    if (await cond()) return;
-    await sleep(250);
-  }
-  throw new Error(`not within ${timeoutMs} ms: ${what}`);
-}
 
 /** Replica files on a chunk server's disk. */
 function replicaFiles(dir: string): string[] {

@@ -6,29 +6,19 @@
  * chunks are on all three servers (status counts none lost or under-replicated), and only the
  * work poll can deliver the copies and deletions that empty a drained server in time.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CairnClient } from '../../src/client/index.js';
-import { sleep, systemClock, systemRng, systemTimers } from '../../src/env/system.js';
+import { sleep, systemClock, systemRng } from '../../src/env/system.js';
 import { findFreePortRange } from '../../src/net/index.js';
 import { DevCluster } from '../../src/server/dev-cluster.js';
-import { MetaSession } from '../../src/client/meta-session.js';
-import { RpcClient } from '../../src/net/rpc-client.js';
 import { isCairnError } from '../../src/util/errors.js';
 import { assertBuilt, runCli } from './cli-harness.js';
+import { drainedAndWhole, until } from './wait.js';
 
 const CHUNK = 64 * 1024;
-
-async function until(what: string, timeoutMs: number, cond: () => Promise<boolean>): Promise<void> {
-  const deadline = systemClock.nowMs() + timeoutMs;
-  while (systemClock.nowMs() < deadline) {
-    if (await cond()) return;
-    await sleep(100);
-  }
-  throw new Error(`not within ${timeoutMs} ms: ${what}`);
-}
 
 async function collect(client: CairnClient, path: string): Promise<Buffer[]> {
   const o = await client.open(path);
@@ -76,11 +66,7 @@ describe('prompt replica reports and work', () => {
     await client.drain(victim.id);
     // Copies off the drained server, their reports, then the drained replicas' deletions: two
     // rounds of work, each needing a heartbeat (30 s) without the work poll.
-    await until('drained server empty, every chunk at 3 replicas elsewhere', 12_000, async () => {
-      const st = await client.status();
-      const v = st.chunkServers.find((c) => c.id === victim.id)!;
-      return v.chunks === 0 && st.chunks.underReplicated === 0 && st.chunks.lost === 0;
-    });
+    await until('drained server empty, every chunk at 3 replicas elsewhere', 12_000, () => drainedAndWhole(client, victim.id));
     const st = await client.status();
     expect(st.chunkServers.filter((c) => c.id !== victim.id).reduce((a, s) => a + s.chunks, 0)).toBe(3 * st.chunks.total);
     expect(Buffer.concat(await collect(client, '/r/a')).equals(Buffer.alloc(3 * CHUNK + 100, 5))).toBe(true);
@@ -88,11 +74,7 @@ describe('prompt replica reports and work', () => {
 
   it('holds a work poll for its wait, answers a superseded one at once, and refuses a wait beyond the bound', async () => {
     // A service caller the leader has no work for (not a registered chunk server).
-    const secret = readFileSync(join(dir, 'cluster.secret'), 'utf8').trim();
-    const probe = new MetaSession(
-      { dial: (a) => new RpcClient({ timers: systemTimers }, { addr: a, clientToken: secret, serviceId: 'probe' }), clock: systemClock, timers: systemTimers, rng: systemRng },
-      { addrs: cluster.metaAddrs, callTimeoutMs: 5000, retryDeadlineMs: 10_000 },
-    );
+    const probe = cluster.session({ serviceId: 'probe', callTimeoutMs: 5000, retryDeadlineMs: 10_000 });
     try {
       const bad = await probe.call('cs.work', { waitMs: 30_001 }, { idempotent: true }).catch((e: unknown) => e);
       expect(isCairnError(bad) && bad.code).toBe('InvalidArgument');
