@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { systemRng } from '../src/env/system.js';
 import { findFreePortRange, RpcClient } from '../src/net/index.js';
-import { LocalMetaCluster } from '../src/server/local-meta-cluster.js';
+import { LocalMetaCluster } from '../test/support/local-meta-cluster.js';
 import { systemTimers } from '../src/env/system.js';
 import { percentile, syncedWritesPerSec } from './ceiling.js';
 

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { sleep, systemClock, systemRng } from '../../src/env/system.js';
 import { findFreePortRange } from '../../src/net/index.js';
-import { LocalMetaCluster } from '../../src/server/local-meta-cluster.js';
+import { LocalMetaCluster } from '../support/local-meta-cluster.js';
 
 describe('raft cluster of real processes', () => {
   const dir = mkdtempSync(join(tmpdir(), 'cairn-raft-cluster-'));

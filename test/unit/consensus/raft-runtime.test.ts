@@ -4,11 +4,11 @@
  * without re-applying, snapshot catch-up of a lagging node, and adding a member.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { KvStateMachine } from '../../../src/consensus/kv-state-machine.js';
+import { KvStateMachine } from '../../support/kv-state-machine.js';
 import { RaftRuntime } from '../../../src/consensus/raft-runtime.js';
 import { SeededRng } from '../../../src/env/rng.js';
 import { sleep, systemClock, systemTimers } from '../../../src/env/system.js';
-import { encodeKvCommand } from '../../../src/meta/kv-machine.js';
+import { encodeKvCommand } from '../../support/kv-machine.js';
 import { MemoryNetwork, MemoryTransport } from '../../../src/net/index.js';
 import { MemoryKvStore } from '../../../src/storage/memory-kv-store.js';
 import { MemoryRaftStorage } from '../../../src/storage/memory-raft-storage.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { applyKvCommand, decodeKvCommand, encodeKvCommand, readKv, type KvTxn } from '../../../src/meta/kv-machine.js';
+import { applyKvCommand, decodeKvCommand, encodeKvCommand, readKv, type KvTxn } from '../../support/kv-machine.js';
 import { pack } from '../../../src/proto/msgpack.js';
 
 function memTxn(): KvTxn & { map: Map<string, Uint8Array> } {

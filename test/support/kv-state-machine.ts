@@ -1,10 +1,10 @@
 /**
- * The key-value state machine (src/meta/kv-machine.ts) bound to a durable store (the runtime's
+ * The key-value state machine (kv-machine.ts) bound to a durable store (the runtime's
  * own test service): batches, applied index and snapshots as in store-state-machine.ts.
  */
-import { applyKvCommand, decodeKvCommand, readKv, type KvResult, type KvTxn } from '../meta/kv-machine.js';
-import { isCairnError } from '../util/errors.js';
-import { StoreStateMachine, type BatchStore } from './store-state-machine.js';
+import { applyKvCommand, decodeKvCommand, readKv, type KvResult, type KvTxn } from './kv-machine.js';
+import { isCairnError } from '../../src/util/errors.js';
+import { StoreStateMachine, type BatchStore } from '../../src/consensus/store-state-machine.js';
 
 /** What the machine needs from durable storage (storage/LmdbStateStore and MemoryKvStore provide it). */
 export interface KvStore extends BatchStore<KvTxn> {

@@ -5,10 +5,10 @@
  */
 import { mkdirSync, openSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { MetaSession } from '../client/meta-session.js';
-import { secureRandomBytes, sleep, systemClock, systemRng, systemTimers } from '../env/system.js';
-import { RpcClient } from '../net/index.js';
-import { cairnArgv, LocalProcess } from './local-process.js';
+import { MetaSession } from '../../src/client/meta-session.js';
+import { secureRandomBytes, sleep, systemClock, systemRng, systemTimers } from '../../src/env/system.js';
+import { RpcClient } from '../../src/net/index.js';
+import { cairnArgv, LocalProcess } from '../../src/server/local-process.js';
 
 export interface LocalMetaClusterInit {
   /** Root directory; each server gets dir/<id>. */

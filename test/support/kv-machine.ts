@@ -8,8 +8,8 @@
  * and an older seq is refused (the client has already seen its outcome). Pure: it runs inside
  * whatever transaction the caller provides.
  */
-import { pack, unpack } from '../proto/msgpack.js';
-import { CairnError } from '../util/errors.js';
+import { pack, unpack } from '../../src/proto/msgpack.js';
+import { CairnError } from '../../src/util/errors.js';
 
 /** The transaction the machine writes through (storage provides an LMDB one). */
 export interface KvTxn {
