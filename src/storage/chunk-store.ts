@@ -7,26 +7,18 @@
  *                                            crash leftover and is removed
  * Chunk ids are exactly 32 lowercase hex digits (util/chunk-id.ts); nothing else becomes a path.
  *
- * Replica file format (version 1), all integers big-endian:
- *   [0, size)                    the chunk's bytes, so a read at offset o is a file read at o
- *   [size, size + 4·n)           n = ceil(size / segmentBytes) CRC-32C values, one per segment
- *                                (the last segment may be short; a 0-byte chunk has none)
- *   [size + 4·n, +32)            footer:
- *        0  magic 'CRNC' (4)   4  version u8 = 1   5  reserved (3 zero bytes)
- *        8  segmentBytes u32  12  size u64          20  whole-chunk CRC-32C u32
- *       24  reserved u32 = 0  28  CRC-32C of (table ‖ footer bytes 0..28)
- * The table travels in the same file as the data, and the file reaches its final name only by
- * rename after an fsync, so data and checksums can never disagree after a crash: either the
- * whole replica is there or none of it. The file length must equal size + 4·n + 32 exactly, so a
- * truncated file is detected before a byte is served.
+ * Replica file format: chunk-format.ts (data ‖ segment CRC table ‖ footer). The table travels in
+ * the same file as the data, and the file reaches its final name only by rename after an fsync,
+ * so data and checksums can never disagree after a crash: either the whole replica is there or
+ * none of it.
  *
- * Write: stream into tmp/ (CRCs computed on the way), write table + footer, fsync, rename into
+ * Write (replica-writer.ts streams the data): stream into tmp/ (CRCs computed on the way), write table + footer, fsync, rename into
  * chunks/xx/, fsync that directory. Aborts, errors, size or CRC mismatches remove the temp file.
  * Writes are idempotent: an identical replica already in place (same size and whole CRC) is a
  * success (`created: false`); a different one is AlreadyExists; an existing replica whose
  * table/footer is damaged is replaced.
  *
- * Read: a Readable of [start, end) that reads whole segments (batched up to readBatchBytes) and
+ * Read (segment-reader.ts): a Readable of [start, end) that reads whole segments (batched up to readBatchBytes) and
  * checks each segment's CRC before pushing any byte of it; a range read touches only its own
  * segments. On a mismatch the stream fails with CairnError('Corrupt') — bytes of earlier,
  * verified segments have already been delivered — and the chunk is recorded as corrupt
@@ -34,42 +26,33 @@
  * segments verify are still served from a replica known to be corrupt elsewhere (every byte
  * served has passed its own CRC); the replica is reported and replaced by repair.
  *
- * Space: `space()` from fs.statfs; a write is refused up front with CairnError('NoSpace') when
- * free − (bytes reserved by writes in flight) − size < reserveBytes, and ENOSPC/EDQUOT during a
- * write become NoSpace too (the temp file removed).
+ * Space (chunk-space.ts): `space()` from fs.statfs; a write is refused up front with
+ * CairnError('NoSpace') when free − (bytes reserved by writes in flight) − size < reserveBytes,
+ * and ENOSPC/EDQUOT during a write become NoSpace too (the temp file removed).
  */
-import { mkdir, open, opendir, readdir, rename, rm, stat, statfs, unlink, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, opendir, readdir, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable, addAbortSignal } from 'node:stream';
 import type { Clock, Timers } from '../env/clock.js';
 import type { Rng } from '../env/rng.js';
 import { assert } from '../util/assert.js';
 import { isChunkId } from '../util/chunk-id.js';
-import { crc32c, crc32cCombine, crc32cCombineWith, crc32cShift } from '../util/crc32c.js';
+import { crc32c } from '../util/crc32c.js';
 import { CairnError, isCairnError } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
+import { CorruptReplica, encodeTrailer, fileBytesOf, readFully, readTrailer, type Trailer } from './chunk-format.js';
+import { KeyedLock, fsyncDir, isErrno, writeAll } from './chunk-files.js';
+import { ChunkSpaceAccount, type ChunkSpace } from './chunk-space.js';
+import { writeReplicaData } from './replica-writer.js';
+import { SegmentReader } from './segment-reader.js';
 
-export const CHUNK_FORMAT_VERSION = 1;
-export const CHUNK_FOOTER_BYTES = 32;
+export { CHUNK_FOOTER_BYTES, CHUNK_FORMAT_VERSION } from './chunk-format.js';
+export type { ChunkSpace } from './chunk-space.js';
+
 /** A replica file this small is read whole, trailer and data in one read (small GETs). */
 const SMALL_REPLICA_BYTES = 64 * 1024;
 export const SEGMENT_BYTES_DEFAULT = 64 * 1024;
 export const CHUNK_BYTES_MAX_DEFAULT = 64 * 1024 * 1024;
-const MAGIC = 0x43524e43; // 'CRNC'
-/** Buffered bytes before one writev to the temp file. */
-const WRITE_BATCH_BYTES = 1024 * 1024;
-/** How long one statfs reading serves the free-space check of new writes. */
-const SPACE_SAMPLE_MS = 500;
-
-/** A statfs reading, and this store's writtenBytes when it was taken. */
-interface SpaceSample {
-  atMs: number;
-  freeBytes: number;
-  capacityBytes: number;
-  writtenBytes: number;
-}
-/** Written-but-unsynced bytes after which a background fdatasync starts (spreads the flush). */
-const EARLY_SYNC_BYTES = 8 * 1024 * 1024;
 
 export interface ChunkStoreComponents {
   /** For temp-file names. */
@@ -144,46 +127,16 @@ export interface ChunkVerifyOptions {
 
 export type ChunkVerifyResult = { ok: true; meta: ChunkMeta } | { ok: false; reason: string };
 
-export interface ChunkSpace {
-  /** Filesystem size. */
-  capacityBytes: number;
-  /** Bytes available to us on the filesystem. */
-  freeBytes: number;
-  /** Bytes of replica files (data + tables) this store holds. */
-  usedBytes: number;
-  chunks: number;
-  /** Free space is below the reserve: the server should refuse new chunks and say so. */
-  full: boolean;
-}
-
-interface Trailer {
-  size: number;
-  crc: number;
-  segmentBytes: number;
-  /** Segment CRCs. */
-  table: Uint32Array;
-}
-
-class CorruptReplica extends Error {}
-
 export class ChunkStore {
   private readonly chunksDir: string;
   private readonly tmpDir: string;
   private readonly chunkBytesMax: number;
   private readonly segmentBytes: number;
-  /** crc32cShift(segmentBytes): folds a full segment's CRC into the running whole-chunk CRC. */
-  private readonly segmentShift: number;
   private readonly reserveBytes: number;
   private readonly readBatchBytes: number;
   private readonly corrupt = new Set<string>();
-  private readonly locks = new Map<string, Promise<void>>();
-  private inflightReservedBytes = 0;
-  private usedBytes = 0;
-  /** Bytes of replicas committed since open (only grows): the free-space estimate subtracts them. */
-  private writtenBytes = 0;
-  private spaceSample: SpaceSample | null = null;
-  private spaceSampling: Promise<SpaceSample> | null = null;
-  private chunkCount = 0;
+  private readonly locks = new KeyedLock();
+  private readonly account: ChunkSpaceAccount;
   private readonly log: Logger;
 
   private constructor(
@@ -199,9 +152,9 @@ export class ChunkStore {
     this.log = components.logger.child({ component: 'chunk-store' });
     assert(Number.isSafeInteger(this.chunkBytesMax) && this.chunkBytesMax >= 0, 'chunkBytesMax');
     assert(Number.isInteger(this.segmentBytes) && this.segmentBytes >= 512 && this.segmentBytes <= 2 ** 31, 'segmentBytes');
-    this.segmentShift = crc32cShift(this.segmentBytes);
     assert(this.reserveBytes >= 0, 'reserveBytes');
     assert(this.readBatchBytes > 0, 'readBatchBytes');
+    this.account = new ChunkSpaceAccount({ clock: components.clock }, { dir: this.chunksDir, reserveBytes: this.reserveBytes });
   }
 
   /**
@@ -231,8 +184,7 @@ export class ChunkStore {
     for await (const id of this.list()) {
       try {
         const st = await stat(this.pathOf(id));
-        this.usedBytes += st.size;
-        this.chunkCount++;
+        this.account.counted(st.size);
       } catch (e) {
         if (!isErrno(e, 'ENOENT')) throw e;
       }
@@ -258,14 +210,7 @@ export class ChunkStore {
     }
     if (opts.crc32c !== undefined) assert(Number.isInteger(opts.crc32c) && opts.crc32c >= 0 && opts.crc32c <= 0xffffffff, 'crc32c');
     const reserve = expectSize ?? 0;
-    // Reserve before the (async) free-space check, so concurrent writes see each other.
-    this.inflightReservedBytes += reserve;
-    try {
-      await this.checkSpace();
-    } catch (e) {
-      this.inflightReservedBytes -= reserve;
-      throw e;
-    }
+    await this.account.reserve(reserve);
     const tmpPath = join(this.tmpDir, `${id}.${this.components.rng.int(2 ** 32).toString(16).padStart(8, '0')}`);
     let fh: FileHandle | null = null;
     try {
@@ -276,7 +221,7 @@ export class ChunkStore {
       // still sees the error (the stream is errored), so nothing is lost by listening here.
       input.on('error', () => undefined);
       fh = await open(tmpPath, 'wx', 0o644);
-      const { trailer, rest, restAt } = await this.writeData(fh, input, expectSize);
+      const { trailer, rest, restAt } = await writeReplicaData(fh, input, { segmentBytes: this.segmentBytes, chunkBytesMax: this.chunkBytesMax, expectSize });
       if (expectSize !== undefined && trailer.size !== expectSize)
         throw new CairnError('InvalidArgument', `chunk is ${trailer.size} bytes, expected ${expectSize}`);
       if (opts.crc32c !== undefined && trailer.crc !== opts.crc32c >>> 0)
@@ -288,94 +233,15 @@ export class ChunkStore {
       await fh.close();
       fh = null;
       opts.signal?.throwIfAborted();
-      return await this.withLock(id, () => this.commit(id, tmpPath, trailer));
+      return await this.locks.with(id, () => this.commit(id, tmpPath, trailer));
     } catch (e) {
       if (fh) await fh.close().catch(() => undefined);
       await unlink(tmpPath).catch(() => undefined);
       if (isErrno(e, 'ENOSPC') || isErrno(e, 'EDQUOT')) throw new CairnError('NoSpace', 'the chunk disk is full');
       throw e;
     } finally {
-      this.inflightReservedBytes -= reserve;
+      this.account.release(reserve);
     }
-  }
-
-  /**
-   * Streams `input` into `fh`, computing per-segment and whole CRCs. Returns the trailer fields
-   * and the last batch NOT yet written (`rest`, to go at `restAt` with the trailer in one writev).
-   */
-  private async writeData(fh: FileHandle, input: AsyncIterable<unknown>, expectSize: number | undefined): Promise<{ trailer: Trailer; rest: Buffer[]; restAt: number }> {
-    const seg = this.segmentBytes;
-    const segShift = this.segmentShift;
-    const table: number[] = [];
-    // Each byte is hashed once, into its segment's CRC; the whole-chunk CRC is folded from those.
-    let whole = 0;
-    let segCrc = 0;
-    let segFill = 0;
-    let size = 0;
-    let pending: Buffer[] = [];
-    let pendingBytes = 0;
-    let written = 0;
-    let writing: Promise<void> | null = null;
-    let syncedTo = 0;
-    let syncing: Promise<void> | null = null;
-    const limit = expectSize ?? this.chunkBytesMax;
-    try {
-      for await (const raw of input) {
-        const buf = toBuffer(raw);
-        if (buf.length === 0) continue;
-        size += buf.length;
-        if (size > limit) {
-          if (expectSize !== undefined && size <= this.chunkBytesMax) throw new CairnError('InvalidArgument', `chunk is longer than the expected ${expectSize} bytes`);
-          throw new CairnError('TooLarge', `chunk exceeds the limit of ${this.chunkBytesMax} bytes`);
-        }
-        let off = 0;
-        while (off < buf.length) {
-          const n = Math.min(seg - segFill, buf.length - off);
-          segCrc = crc32c(buf.subarray(off, off + n), segCrc);
-          segFill += n;
-          off += n;
-          if (segFill === seg) {
-            table.push(segCrc);
-            whole = crc32cCombineWith(segShift, whole, segCrc);
-            segCrc = 0;
-            segFill = 0;
-          }
-        }
-        pending.push(buf);
-        pendingBytes += buf.length;
-        if (pendingBytes >= WRITE_BATCH_BYTES) {
-          // Double buffering: one write in flight while the next batch arrives from the network.
-          if (writing) await writing;
-          writing = writeAll(fh, pending, written);
-          writing.catch(() => undefined); // awaited below; never an unhandled rejection meanwhile
-          written += pendingBytes;
-          pending = [];
-          pendingBytes = 0;
-          if (written - syncedTo >= EARLY_SYNC_BYTES && syncing === null) {
-            // Start writeback early (not awaited here) so the final fsync has only the tail to flush.
-            const upTo = written;
-            const w = writing;
-            syncing = w.then(() => fh.datasync()).then(() => {
-              syncedTo = upTo;
-              syncing = null;
-            });
-            syncing.catch(() => undefined);
-          }
-        }
-      }
-      if (writing) await writing;
-      if (syncing) await syncing;
-    } catch (e) {
-      // Let writes and syncs in flight finish before the caller closes the file.
-      await writing?.catch(() => undefined);
-      await syncing?.catch(() => undefined);
-      throw e;
-    }
-    if (segFill > 0) {
-      table.push(segCrc);
-      whole = crc32cCombine(whole, segCrc, segFill);
-    }
-    return { trailer: { size, crc: whole, segmentBytes: seg, table: Uint32Array.from(table) }, rest: pending, restAt: written };
   }
 
   /** Under the id's lock: keep an identical replica, refuse a different one, else rename into place. */
@@ -403,13 +269,10 @@ export class ChunkStore {
     await rename(tmpPath, finalPath);
     await fsyncDir(join(this.chunksDir, id.slice(0, 2)));
     if (replacing) {
-      this.usedBytes -= oldBytes;
-      this.chunkCount--;
+      this.account.removed(oldBytes);
       this.corrupt.delete(id);
     }
-    this.usedBytes += fileBytesOf(t.size, t.segmentBytes);
-    this.writtenBytes += fileBytesOf(t.size, t.segmentBytes);
-    this.chunkCount++;
+    this.account.committed(fileBytesOf(t.size, t.segmentBytes));
     this.components.onAdded?.(id);
     return { ...meta, created: true };
   }
@@ -455,7 +318,7 @@ export class ChunkStore {
   /** Removes a replica durably (directory fsynced). Returns false if there was none. */
   async delete(id: string): Promise<boolean> {
     checkId(id);
-    return this.withLock(id, async () => {
+    return this.locks.with(id, async () => {
       const p = this.pathOf(id);
       let bytes: number;
       try {
@@ -466,8 +329,7 @@ export class ChunkStore {
         throw e;
       }
       await fsyncDir(join(this.chunksDir, id.slice(0, 2)));
-      this.usedBytes -= bytes;
-      this.chunkCount--;
+      this.account.removed(bytes);
       this.corrupt.delete(id);
       this.components.onRemoved?.(id);
       return true;
@@ -552,40 +414,9 @@ export class ChunkStore {
     }
   }
 
-  /**
-   * Free bytes on the chunk filesystem: a statfs reading at most SPACE_SAMPLE_MS old, less what
-   * this store has committed since it was taken (deletes since are not credited: it errs on the
-   * full side). One statfs a write cost a small write as much as its fsync on the main thread.
-   */
-  private async freeBytesEstimate(): Promise<number> {
-    let sample = this.spaceSample;
-    if (!sample || this.components.clock.nowMs() - sample.atMs >= SPACE_SAMPLE_MS) {
-      this.spaceSampling ??= this.sampleSpace().finally(() => {
-        this.spaceSampling = null;
-      });
-      sample = await this.spaceSampling;
-    }
-    return sample.freeBytes - (this.writtenBytes - sample.writtenBytes);
-  }
-
-  private async sampleSpace(): Promise<SpaceSample> {
-    const writtenBytes = this.writtenBytes; // before the statfs: a write committed meanwhile is counted twice at worst
-    const fs = await statfs(this.chunksDir);
-    this.spaceSample = { atMs: this.components.clock.nowMs(), freeBytes: fs.bavail * fs.bsize, capacityBytes: fs.blocks * fs.bsize, writtenBytes };
-    return this.spaceSample;
-  }
-
   /** Space on the chunk filesystem (read now) and what this store holds. */
-  async space(): Promise<ChunkSpace> {
-    const fs = await this.sampleSpace();
-    const freeBytes = fs.freeBytes;
-    return {
-      capacityBytes: fs.capacityBytes,
-      freeBytes,
-      usedBytes: this.usedBytes,
-      chunks: this.chunkCount,
-      full: freeBytes - this.inflightReservedBytes < this.reserveBytes,
-    };
+  space(): Promise<ChunkSpace> {
+    return this.account.space();
   }
 
   /** Chunks found corrupt since open (or since their replica was deleted / replaced). */
@@ -598,13 +429,6 @@ export class ChunkStore {
     this.corrupt.add(id);
     this.log.warn('corrupt replica', { id, reason });
     this.components.onCorrupt?.(id, reason);
-  }
-
-  /** NoSpace unless free space minus every in-flight write's declared size stays above the reserve. */
-  private async checkSpace(): Promise<void> {
-    const free = await this.freeBytesEstimate();
-    if (free - this.inflightReservedBytes < this.reserveBytes)
-      throw new CairnError('NoSpace', `${free} bytes free, ${this.inflightReservedBytes} promised to writes in progress, reserve ${this.reserveBytes}`);
   }
 
   private pathOf(id: string): string {
@@ -640,205 +464,6 @@ export class ChunkStore {
       await fh.close();
     }
   }
-
-  /** Runs `fn` after every earlier holder of `id`'s lock (commit and delete of one id never interleave). */
-  private async withLock<T>(id: string, fn: () => Promise<T>): Promise<T> {
-    const prev = this.locks.get(id) ?? Promise.resolve();
-    let release!: () => void;
-    const mine = new Promise<void>((r) => (release = r));
-    const tail = prev.then(() => mine);
-    this.locks.set(id, tail);
-    await prev;
-    try {
-      return await fn();
-    } finally {
-      release();
-      if (this.locks.get(id) === tail) this.locks.delete(id);
-    }
-  }
-}
-
-/**
- * A Readable of verified bytes [start, end): reads whole segments in batches with positioned
- * reads into a fresh buffer (pushed slices reference it), checks each segment before pushing.
- */
-class SegmentReader extends Readable {
-  private nextSeg: number;
-  private readonly lastSeg: number; // exclusive
-  private readonly segsPerBatch: number;
-  private busy = false;
-
-  constructor(
-    private readonly fh: FileHandle,
-    private readonly t: Trailer,
-    private readonly start: number,
-    private readonly end: number,
-    batchBytes: number,
-    private readonly onCorrupt: (reason: string) => void,
-    /** The whole data, already read with the trailer (a small replica): verified here, not re-read. */
-    private readonly data?: Buffer,
-  ) {
-    super({ highWaterMark: Math.max(batchBytes, t.segmentBytes) });
-    this.nextSeg = Math.floor(start / t.segmentBytes);
-    this.lastSeg = end > start ? Math.ceil(end / t.segmentBytes) : this.nextSeg;
-    this.segsPerBatch = Math.max(1, Math.floor(batchBytes / t.segmentBytes));
-  }
-
-  override _read(): void {
-    if (this.busy) return;
-    if (this.nextSeg >= this.lastSeg) {
-      this.push(null);
-      return;
-    }
-    this.busy = true;
-    this.readBatch().catch((e: unknown) => {
-      this.busy = false;
-      if (e instanceof CorruptReplica) {
-        this.onCorrupt(e.message);
-        e = new CairnError('Corrupt', e.message);
-      }
-      this.destroy(e instanceof Error ? e : new Error(String(e)));
-    });
-  }
-
-  /**
-   * Reads one batch of segments, verifies them, then pushes their bytes. `busy` is cleared
-   * before pushing, so the stream machinery may ask for the next batch as soon as it wants one.
-   */
-  private async readBatch(): Promise<void> {
-    const seg = this.t.segmentBytes;
-    const first = this.nextSeg;
-    const last = Math.min(this.lastSeg, first + this.segsPerBatch);
-    const from = first * seg;
-    const to = Math.min(this.t.size, last * seg);
-    let buf: Buffer;
-    if (this.data) {
-      buf = this.data.subarray(from, to);
-    } else {
-      buf = Buffer.allocUnsafe(to - from);
-      await readFully(this.fh, buf, to - from, from);
-      if (this.destroyed) return;
-    }
-    // Verify segment by segment; the verified prefix of the batch goes out as one buffer.
-    let good = first;
-    let bad: string | null = null;
-    for (; good < last; good++) {
-      const segFrom = good * seg - from;
-      const segTo = Math.min(to - from, segFrom + seg);
-      if (crc32c(buf.subarray(segFrom, segTo)) !== this.t.table[good]) {
-        bad = `segment ${good} fails its CRC-32C`;
-        break;
-      }
-    }
-    this.nextSeg = last;
-    this.busy = false;
-    if (good > first) this.push(buf.subarray(Math.max(this.start, from) - from, Math.min(this.end, good * seg) - from));
-    if (bad !== null) {
-      this.onCorrupt(bad);
-      throw new CairnError('Corrupt', bad);
-    }
-    if (this.nextSeg >= this.lastSeg) this.push(null);
-  }
-
-  override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
-    this.fh.close().then(
-      () => cb(err),
-      () => cb(err),
-    );
-  }
-}
-
-function encodeTrailer(t: Trailer): Buffer {
-  const n = t.table.length;
-  const out = Buffer.alloc(n * 4 + CHUNK_FOOTER_BYTES);
-  for (let i = 0; i < n; i++) out.writeUInt32BE(t.table[i]!, i * 4);
-  const f = n * 4;
-  out.writeUInt32BE(MAGIC, f);
-  out.writeUInt8(CHUNK_FORMAT_VERSION, f + 4);
-  out.writeUInt32BE(t.segmentBytes, f + 8);
-  out.writeBigUInt64BE(BigInt(t.size), f + 12);
-  out.writeUInt32BE(t.crc >>> 0, f + 20);
-  out.writeUInt32BE(crc32c(out.subarray(0, f + 28)), f + 28);
-  return out;
-}
-
-/**
- * Reads and checks a replica's footer and table. A replica of at most `wholeBytesMax` file bytes
- * is read in ONE read (data, table and footer), and its data comes back as `data` (unverified:
- * the caller checks it segment by segment like bytes read later) — a small GET then costs one
- * read instead of three.
- */
-async function readTrailer(fh: FileHandle, wholeBytesMax = 0): Promise<Trailer & { data?: Buffer }> {
-  const fileBytes = (await fh.stat()).size;
-  if (fileBytes < CHUNK_FOOTER_BYTES) throw new CorruptReplica(`file of ${fileBytes} bytes is shorter than a footer`);
-  let whole: Buffer | null = null;
-  let footer: Buffer;
-  if (fileBytes <= wholeBytesMax) {
-    whole = Buffer.allocUnsafe(fileBytes);
-    await readFully(fh, whole, fileBytes, 0);
-    footer = whole.subarray(fileBytes - CHUNK_FOOTER_BYTES);
-  } else {
-    footer = Buffer.alloc(CHUNK_FOOTER_BYTES);
-    await readFully(fh, footer, CHUNK_FOOTER_BYTES, fileBytes - CHUNK_FOOTER_BYTES);
-  }
-  if (footer.readUInt32BE(0) !== MAGIC) throw new CorruptReplica('bad footer magic');
-  if (footer.readUInt8(4) !== CHUNK_FORMAT_VERSION) throw new CorruptReplica(`unknown format version ${footer.readUInt8(4)}`);
-  const segmentBytes = footer.readUInt32BE(8);
-  const size = Number(footer.readBigUInt64BE(12));
-  if (segmentBytes === 0 || !Number.isSafeInteger(size)) throw new CorruptReplica('bad footer fields');
-  const n = Math.ceil(size / segmentBytes);
-  if (fileBytes !== size + n * 4 + CHUNK_FOOTER_BYTES)
-    throw new CorruptReplica(`file is ${fileBytes} bytes, its footer says ${size + n * 4 + CHUNK_FOOTER_BYTES} (truncated or damaged)`);
-  let tableBuf: Buffer;
-  if (whole) {
-    tableBuf = whole.subarray(size, size + n * 4);
-  } else {
-    tableBuf = Buffer.alloc(n * 4);
-    if (n > 0) await readFully(fh, tableBuf, n * 4, size);
-  }
-  const check = crc32c(footer.subarray(0, 28), crc32c(tableBuf));
-  if (check !== footer.readUInt32BE(28)) throw new CorruptReplica('table/footer fails its CRC-32C');
-  const table = new Uint32Array(n);
-  for (let i = 0; i < n; i++) table[i] = tableBuf.readUInt32BE(i * 4);
-  const t: Trailer & { data?: Buffer } = { size, crc: footer.readUInt32BE(20), segmentBytes, table };
-  if (whole) t.data = whole.subarray(0, size);
-  return t;
-}
-
-function fileBytesOf(size: number, segmentBytes: number): number {
-  return size + Math.ceil(size / segmentBytes) * 4 + CHUNK_FOOTER_BYTES;
-}
-
-async function readFully(fh: FileHandle, buf: Buffer, len: number, position: number): Promise<void> {
-  let off = 0;
-  while (off < len) {
-    const { bytesRead } = await fh.read(buf, off, len - off, position + off);
-    if (bytesRead === 0) throw new CorruptReplica(`unexpected end of file at ${position + off}`);
-    off += bytesRead;
-  }
-}
-
-/** Writes `bufs` at file offset `position` (positioned, so it never depends on a file cursor). */
-async function writeAll(fh: FileHandle, bufs: Buffer[], position: number): Promise<void> {
-  const total = bufs.reduce((n, b) => n + b.length, 0);
-  const first = (await fh.writev(bufs, position)).bytesWritten;
-  if (first === total) return;
-  // Short write (rare): finish with the remainder as one buffer.
-  const rest = Buffer.concat(bufs).subarray(first);
-  let off = 0;
-  while (off < rest.length) {
-    const { bytesWritten } = await fh.write(rest, off, rest.length - off, position + first + off);
-    off += bytesWritten;
-  }
-}
-
-async function fsyncDir(path: string): Promise<void> {
-  const d = await open(path, 'r');
-  try {
-    await d.sync();
-  } finally {
-    await d.close();
-  }
 }
 
 function sleep(timers: Timers, ms: number, signal: AbortSignal | undefined): Promise<void> {
@@ -865,15 +490,4 @@ function metaOf(id: string, t: Trailer): ChunkMeta {
 
 function prefixOf(p: number): string {
   return p.toString(16).padStart(2, '0');
-}
-
-function toBuffer(x: unknown): Buffer {
-  if (Buffer.isBuffer(x)) return x;
-  if (x instanceof Uint8Array) return Buffer.from(x.buffer, x.byteOffset, x.byteLength);
-  if (typeof x === 'string') return Buffer.from(x);
-  throw new CairnError('InvalidArgument', 'chunk source must yield bytes');
-}
-
-function isErrno(e: unknown, code: string): boolean {
-  return typeof e === 'object' && e !== null && (e as { code?: unknown }).code === code;
 }

@@ -1,0 +1,51 @@
+/** File-system steps of the chunk store: positioned writes, directory fsync, errno checks, locks per id. */
+import { open, type FileHandle } from 'node:fs/promises';
+
+/** Writes `bufs` at file offset `position` (positioned, so it never depends on a file cursor). */
+export async function writeAll(fh: FileHandle, bufs: Buffer[], position: number): Promise<void> {
+  const total = bufs.reduce((n, b) => n + b.length, 0);
+  const first = (await fh.writev(bufs, position)).bytesWritten;
+  if (first === total) return;
+  // Short write (rare): finish with the remainder as one buffer.
+  const rest = Buffer.concat(bufs).subarray(first);
+  let off = 0;
+  while (off < rest.length) {
+    const { bytesWritten } = await fh.write(rest, off, rest.length - off, position + first + off);
+    off += bytesWritten;
+  }
+}
+
+/** Makes a directory's entries (a rename or unlink in it) durable. */
+export async function fsyncDir(path: string): Promise<void> {
+  const d = await open(path, 'r');
+  try {
+    await d.sync();
+  } finally {
+    await d.close();
+  }
+}
+
+export function isErrno(e: unknown, code: string): boolean {
+  return typeof e === 'object' && e !== null && (e as { code?: unknown }).code === code;
+}
+
+/** Mutual exclusion per key: holders of one key run one after another, in call order. */
+export class KeyedLock {
+  private readonly locks = new Map<string, Promise<void>>();
+
+  /** Runs `fn` after every earlier holder of `key`'s lock. */
+  async with<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    const prev = this.locks.get(key) ?? Promise.resolve();
+    let release!: () => void;
+    const mine = new Promise<void>((r) => (release = r));
+    const tail = prev.then(() => mine);
+    this.locks.set(key, tail);
+    await prev;
+    try {
+      return await fn();
+    } finally {
+      release();
+      if (this.locks.get(key) === tail) this.locks.delete(key);
+    }
+  }
+}
