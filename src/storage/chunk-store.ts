@@ -12,15 +12,15 @@
  * so data and checksums can never disagree after a crash: either the whole replica is there or
  * none of it.
  *
- * Write (replica-writer.ts streams the data): stream into tmp/ (CRCs computed on the way), write table + footer, fsync, rename into
- * chunks/xx/, fsync that directory. Aborts, errors, size or CRC mismatches remove the temp file.
+ * Write: stream into tmp/ (replica-writer.ts; CRCs computed on the way), write table + footer,
+ * fsync, rename into chunks/xx/, fsync that directory. Aborts, errors, size or CRC mismatches remove the temp file.
  * Writes are idempotent: an identical replica already in place (same size and whole CRC) is a
  * success (`created: false`); a different one is AlreadyExists; an existing replica whose
  * table/footer is damaged is replaced.
  *
- * Read (segment-reader.ts): a Readable of [start, end) that reads whole segments (batched up to readBatchBytes) and
- * checks each segment's CRC before pushing any byte of it; a range read touches only its own
- * segments. On a mismatch the stream fails with CairnError('Corrupt') — bytes of earlier,
+ * Read: a Readable of [start, end) (segment-reader.ts) that reads whole segments (batched up to
+ * readBatchBytes) and checks each segment's CRC before pushing any byte of it; a range read
+ * touches only its own segments. On a mismatch the stream fails with CairnError('Corrupt') — bytes of earlier,
  * verified segments have already been delivered — and the chunk is recorded as corrupt
  * (`corruptChunks()`, `onCorrupt`) so the chunk server can report it. Decision: ranges whose
  * segments verify are still served from a replica known to be corrupt elsewhere (every byte
