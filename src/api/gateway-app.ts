@@ -28,8 +28,9 @@ import { checkName, parsePath } from '../meta/path.js';
 import { CairnError, ERROR_CODES, isCairnError, type ErrorCode } from '../util/errors.js';
 import type { Clock } from '../env/clock.js';
 import type { Logger } from '../util/logger.js';
+import { decideRange } from '../proto/http-range.js';
 import { GatewayMetrics } from './gateway-metrics.js';
-import { decideRange, etagListMatches, quoteEtag } from './http-range.js';
+import { etagListMatches, quoteEtag } from './etag-match.js';
 
 export interface GatewayLimits {
   /** Requests served at once; beyond it 503 + Retry-After. */

@@ -18,31 +18,14 @@ import { Readable, Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { parseHostPort } from '../config/addr.js';
 import { crc32c, crcFromHex, crcToHex } from '../util/crc32c.js';
-import { CairnError, ERROR_CODES, type ErrorCode } from '../util/errors.js';
+import { H_CRC, H_ERROR, H_PIPELINE, H_SIZE, H_TOKEN, formatPipeline, wireErrorOf, type ChunkTarget, type ChunkTargetResult, type WireError } from '../proto/chunk-http.js';
+import { CairnError, type ErrorCode } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
 
-/** Request headers of the data plane. */
-export const H_TOKEN = 'x-cairn-token';
-export const H_SIZE = 'x-cairn-size';
-export const H_CRC = 'x-cairn-crc32c';
-export const H_PIPELINE = 'x-cairn-pipeline';
+export { H_CRC, H_PIPELINE, H_SIZE, H_TOKEN, formatPipeline, parsePipeline, type ChunkTarget, type ChunkTargetResult } from '../proto/chunk-http.js';
 
 /** Largest JSON response body read from a chunk server. */
 const RESPONSE_JSON_BYTES_MAX = 64 * 1024;
-
-export interface ChunkTarget {
-  /** `host:port` of a chunk server's data plane. */
-  addr: string;
-  /** A 'write' (or 'copy') token for this chunk. */
-  token: string;
-}
-
-export interface ChunkTargetResult {
-  addr: string;
-  ok: boolean;
-  /** Why this target failed; `code` 'Unavailable' + 'not attempted' when the pipeline never reached it. */
-  error?: { code: ErrorCode; message: string };
-}
 
 export interface ChunkPutOutcome {
   /** Every target holds the chunk durably. */
@@ -156,6 +139,7 @@ export class ChunkClient {
       return { ok: false, results: [{ addr: first.addr, ok: false, error: asWireError(e) }, ...notReached(1)] };
     }
     const body: Record<string, unknown> = await readJson(res).catch((e: unknown) => ({ error: asWireError(e) }));
+    const status = res.statusCode ?? 500;
     if (res.statusCode !== 201) req.destroy(); // stop sending a body nobody will store
     else await sent;
     opts.signal?.throwIfAborted();
@@ -170,7 +154,7 @@ export class ChunkClient {
     }
     if (results.length === targets.length) return { ok: false, results };
     // No per-target detail: the first server refused the request as a whole (401, 400, 413, 507…).
-    const err = wireErrorOf(body, res.statusCode ?? 500);
+    const err = wireErrorOf(status, res.headers[H_ERROR], body);
     return { ok: false, results: [{ addr: first.addr, ok: false, error: err }, ...notReached(1)] };
   }
 
@@ -221,7 +205,11 @@ export class ChunkClient {
     });
     res.resume();
     if (res.statusCode === 404) return null;
-    if (res.statusCode !== 200) throw new CairnError(codeOfStatus(res.statusCode ?? 500), `HEAD of chunk ${chunkId} on ${addr}: HTTP ${res.statusCode}`, { addr });
+    if (res.statusCode !== 200) {
+      // A HEAD answer has no body: the code comes in X-Cairn-Error alone.
+      const status = res.statusCode ?? 500;
+      throw new CairnError(wireErrorOf(status, res.headers[H_ERROR], undefined).code, `HEAD of chunk ${chunkId} on ${addr}: HTTP ${status}`, { addr });
+    }
     const size = Number(res.headers[H_SIZE]);
     const crc = crcFromHex(String(res.headers[H_CRC] ?? ''));
     if (!Number.isSafeInteger(size) || crc === null) throw new CairnError('ProtocolError', `chunk server ${addr} sent a HEAD without size or CRC`);
@@ -259,26 +247,6 @@ export class ChunkClient {
     });
     return req;
   }
-}
-
-/** `addr token, addr token` — the downstream part of a write pipeline. */
-export function formatPipeline(targets: readonly ChunkTarget[]): string {
-  return targets.map((t) => `${t.addr} ${t.token}`).join(', ');
-}
-
-/** Parses X-Cairn-Pipeline. Throws InvalidArgument on anything malformed or over `targetsMax`. */
-export function parsePipeline(header: string | undefined, targetsMax: number): ChunkTarget[] {
-  if (header === undefined || header.trim() === '') return [];
-  if (header.length > targetsMax * 400) throw new CairnError('InvalidArgument', 'pipeline header too long');
-  const out: ChunkTarget[] = [];
-  for (const part of header.split(',')) {
-    const m = /^\s*(\S+) ([A-Za-z0-9_-]{1,200})\s*$/.exec(part);
-    if (!m) throw new CairnError('InvalidArgument', 'pipeline entries are "host:port token", comma-separated');
-    parseHostPort(m[1]!);
-    out.push({ addr: m[1]!, token: m[2]! });
-  }
-  if (out.length > targetsMax) throw new CairnError('InvalidArgument', `a pipeline has at most ${targetsMax} downstream servers`);
-  return out;
 }
 
 /** Fails the body when it is shorter or longer than announced, or (whole reads) fails the CRC. */
@@ -338,14 +306,8 @@ async function readJson(res: IncomingMessage): Promise<Record<string, unknown>> 
 
 async function errorOf(res: IncomingMessage, addr: string): Promise<CairnError> {
   const body = await readJson(res).catch(() => ({}));
-  const w = wireErrorOf(body, res.statusCode ?? 500);
+  const w = wireErrorOf(res.statusCode ?? 500, res.headers[H_ERROR], body);
   return new CairnError(w.code, w.message, { addr });
-}
-
-function wireErrorOf(body: Record<string, unknown>, status: number): { code: ErrorCode; message: string } {
-  const e = body.error as { code?: unknown; message?: unknown } | undefined;
-  if (e && typeof e.code === 'string' && e.code in ERROR_CODES) return { code: e.code as ErrorCode, message: typeof e.message === 'string' ? e.message : e.code };
-  return { code: codeOfStatus(status), message: `HTTP ${status}` };
 }
 
 function parseResults(body: Record<string, unknown>, targets: readonly ChunkTarget[]): ChunkTargetResult[] {
@@ -355,20 +317,16 @@ function parseResults(body: Record<string, unknown>, targets: readonly ChunkTarg
   for (let i = 0; i < targets.length; i++) {
     const r = raw[i] as { ok?: unknown; error?: unknown };
     const entry: ChunkTargetResult = { addr: targets[i]!.addr, ok: r?.ok === true };
-    if (!entry.ok) entry.error = wireErrorOf({ error: r?.error }, 503);
+    // An entry's error has no header; a malformed one means the server could not be heard: Unavailable.
+    if (!entry.ok) entry.error = wireErrorOf(503, undefined, { error: r?.error });
     out.push(entry);
   }
   return out;
 }
 
-function asWireError(e: unknown): { code: ErrorCode; message: string } {
+function asWireError(e: unknown): WireError {
   if (e instanceof CairnError) return { code: e.code, message: e.message };
   const code = (e as { code?: unknown })?.code;
   if (code === 'ABORT_ERR' || (e as Error)?.name === 'AbortError') return { code: 'Unavailable', message: 'aborted' };
   return { code: 'Unavailable', message: `cannot reach chunk server: ${(e as Error)?.message ?? String(e)}` };
-}
-
-function codeOfStatus(status: number): ErrorCode {
-  for (const [code, v] of Object.entries(ERROR_CODES)) if (v.status === status) return code as ErrorCode;
-  return status >= 500 ? 'Unavailable' : 'InvalidArgument';
 }

@@ -28,7 +28,8 @@
  * those of the first failed server in pipeline order; a server the pipeline never reached has
  * `ok:false` with code Unavailable. A healthy server keeps its copy when a downstream fails (the
  * client re-sends only to a replacement; the idempotent PUT makes re-sending to a holder harmless).
- * Other errors are `{"error":{"code","message"}}` with the status of util/errors.ts.
+ * Other errors are `{"error":{"code","message"}}` with the status of util/errors.ts. Every error
+ * answer also names its code in X-Cairn-Error (a HEAD answer has no body): src/proto/chunk-http.ts.
  *
  * GET streams verified bytes (ChunkStore checks each segment before sending it). A mismatch in
  * the first segment sent is answered 500 Corrupt; a later one cuts the response short (the
@@ -47,9 +48,11 @@ import type { Clock } from '../env/clock.js';
 import type { ChunkStore } from '../storage/chunk-store.js';
 import { isChunkId } from '../util/chunk-id.js';
 import { crcFromHex, crcToHex } from '../util/crc32c.js';
-import { CairnError, ERROR_CODES, isCairnError, type ErrorCode } from '../util/errors.js';
+import { H_CRC, H_PIPELINE, H_SIZE, H_TOKEN, errorHead, parsePipeline, type ChunkTargetResult, type WireError } from '../proto/chunk-http.js';
+import { decideRange } from '../proto/http-range.js';
+import { CairnError, ERROR_CODES, isCairnError } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
-import { ChunkClient, H_CRC, H_PIPELINE, H_SIZE, H_TOKEN, parsePipeline, pipelineTimeoutMs, type ChunkPutOutcome, type ChunkTargetResult } from './chunk-client.js';
+import { ChunkClient, pipelineTimeoutMs, type ChunkPutOutcome } from './chunk-client.js';
 import { ChunkToken } from './chunk-token.js';
 
 export interface ChunkHttpServerComponents {
@@ -305,9 +308,9 @@ export class ChunkHttpServer {
       const failed = results[failedAt]!;
       if (!ownResult.ok) this.logError('chunk put failed here', ownResult.e, { id });
       else this.log.warn('chunk pipeline failed downstream', { id, failed: failed.addr, code: failed.error?.code });
-      const err = failed.error ?? { code: 'Internal' as ErrorCode, message: 'failed' };
+      const err: WireError = failed.error ?? { code: 'Internal', message: 'failed' };
       res.setHeader('connection', 'close');
-      return sendJson(res, ERROR_CODES[err.code].status, { error: { ...err, failed: failed.addr }, results });
+      return sendError(res, err, { error: { ...err, failed: failed.addr }, results });
     } finally {
       this.uploads--;
       req.off('aborted', onAbort);
@@ -328,10 +331,10 @@ export class ChunkHttpServer {
     const rd = await store.read(id, {
       resolveRange: (chunkSize) => {
         size = chunkSize;
-        const r = parseRange(rangeHeader, chunkSize);
-        if (r === 'unsatisfiable') throw new CairnError('RangeNotSatisfiable', `range ${rangeHeader ?? ''} of a ${chunkSize}-byte chunk`, { size: chunkSize });
-        rangeWanted = r !== null;
-        return r ?? { start: 0, end: chunkSize };
+        const r = decideRange(rangeHeader, chunkSize);
+        if (r.kind === 'unsatisfiable') throw new CairnError('RangeNotSatisfiable', `range ${rangeHeader ?? ''} of a ${chunkSize}-byte chunk`, { size: chunkSize });
+        rangeWanted = r.kind === 'partial';
+        return r.kind === 'partial' ? { start: r.start, end: r.end } : { start: 0, end: chunkSize };
       },
     }).catch((e: unknown) => {
       if (isCairnError(e, 'RangeNotSatisfiable')) res.setHeader('content-range', `bytes */${size}`);
@@ -362,7 +365,7 @@ export class ChunkHttpServer {
     if (!isCairnError(e) || e.status >= 500) this.logError('chunk request failed', e, {});
     const err = wireOf(e);
     if (!res.hasHeader('connection') && res.req.readableEnded === false) res.setHeader('connection', 'close');
-    sendJson(res, ERROR_CODES[err.code].status, { error: err });
+    sendError(res, err, { error: err });
   }
 
   private logError(msg: string, e: unknown, fields: Record<string, unknown>): void {
@@ -407,27 +410,6 @@ function firstReadable(stream: Readable, length: number): Promise<void> {
   });
 }
 
-/**
- * Parses a Range header against a chunk of `size` bytes (RFC 9110 §14): one `bytes=a-b`, `a-` or
- * `-n` range → [start, end); null = serve the whole chunk (no header, or one we ignore: other units,
- * several ranges, bad syntax); 'unsatisfiable' → 416.
- */
-export function parseRange(header: string | undefined, size: number): { start: number; end: number } | null | 'unsatisfiable' {
-  if (header === undefined) return null;
-  const m = /^bytes=(\d{0,16})-(\d{0,16})$/.exec(header.trim());
-  if (!m || (m[1] === '' && m[2] === '')) return null;
-  if (m[1] === '') {
-    const n = Number(m[2]);
-    if (n === 0 || size === 0) return 'unsatisfiable';
-    return { start: Math.max(0, size - n), end: size };
-  }
-  const a = Number(m[1]);
-  if (m[2] !== '' && Number(m[2]) < a) return null; // invalid: ignore the header
-  if (a >= size) return 'unsatisfiable';
-  const end = m[2] === '' ? size : Math.min(size, Number(m[2]) + 1);
-  return { start: a, end };
-}
-
 function chunkHeaders(size: number, crc: number, length: number): Record<string, string> {
   return {
     'content-type': 'application/octet-stream',
@@ -450,18 +432,24 @@ function parseSize(v: string | string[] | undefined, name: string): number | und
   return Number(v);
 }
 
-function wireOf(e: unknown): { code: ErrorCode; message: string } {
+function wireOf(e: unknown): WireError {
   if (isCairnError(e)) return { code: e.code, message: e.expose ? e.message : ERROR_CODES[e.code].message };
   if ((e as { name?: unknown })?.name === 'AbortError') return { code: 'Unavailable', message: 'aborted' };
   return { code: 'Internal', message: ERROR_CODES.Internal.message };
 }
 
-function notAttempted(): { code: ErrorCode; message: string } {
+function notAttempted(): WireError {
   return { code: 'Unavailable', message: 'not attempted: an earlier server in the pipeline failed' };
 }
 
-function sendJson(res: ServerResponse, status: number, body: unknown): void {
+function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+  res.writeHead(status, { ...headers, 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
   res.end(text);
+}
+
+/** An error answer: the code's status, the code in X-Cairn-Error, and `body` (which carries it too). */
+function sendError(res: ServerResponse, err: WireError, body: unknown): void {
+  const { status, headers } = errorHead(err.code);
+  sendJson(res, status, body, headers);
 }

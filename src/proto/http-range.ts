@@ -1,5 +1,6 @@
 /**
- * HTTP byte ranges and conditional headers (RFC 9110 §13, §14), pure.
+ * The one parser of the HTTP Range header (RFC 9110 §14), pure; the chunk servers and the
+ * gateway both answer by it.
  *
  * Range: one range of the `bytes` unit — `a-b`, `a-`, `-n`. What we do with the rest:
  *   - a malformed header, another unit, or several ranges: ignored, the whole file is sent (200),
@@ -17,6 +18,7 @@ const RANGE_RE = /^bytes=(\d*)-(\d*)$/;
 /** Digits beyond this cannot be a real offset (2^53 has 16): treated as malformed. */
 const OFFSET_DIGITS_MAX = 16;
 
+/** How to answer a request with this Range header (undefined: none) for a body of `size` bytes. */
 export function decideRange(header: string | undefined, size: number): RangeDecision {
   if (header === undefined) return { kind: 'full' };
   const m = RANGE_RE.exec(header.trim());
@@ -34,27 +36,4 @@ export function decideRange(header: string | undefined, size: number): RangeDeci
   if (b !== '' && last < start) return { kind: 'full' }; // invalid range-spec: ignore the header
   if (start >= size) return { kind: 'unsatisfiable' };
   return { kind: 'partial', start, end: Math.min(last, size - 1) + 1 };
-}
-
-/** A strong entity tag as sent in ETag ("…"). */
-export const quoteEtag = (etag: string): string => `"${etag}"`;
-
-/**
- * Does an If-Match / If-None-Match list match this entity tag? `*` matches any existing file.
- * Comparison is strong for If-Match and weak for If-None-Match (RFC 9110 §13.1.1–2): a W/ tag
- * never matches in strong comparison.
- */
-export function etagListMatches(header: string, etag: string | null, weak: boolean): boolean {
-  const list = header.trim();
-  if (list === '*') return etag !== null;
-  if (etag === null) return false;
-  for (const raw of list.split(',')) {
-    let t = raw.trim();
-    if (t.startsWith('W/')) {
-      if (!weak) continue;
-      t = t.slice(2);
-    }
-    if (t === quoteEtag(etag)) return true;
-  }
-  return false;
 }

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { decideRange, etagListMatches } from '../../../src/api/http-range.js';
+import { decideRange } from '../../../src/proto/http-range.js';
 
 describe('decideRange', () => {
   it('follows RFC 9110 for the forms we serve', () => {
@@ -35,14 +35,23 @@ describe('decideRange', () => {
   });
 });
 
-describe('etagListMatches', () => {
-  it('strong comparison ignores weak tags; weak comparison accepts them; * matches any file', () => {
-    expect(etagListMatches('"abc"', 'abc', false)).toBe(true);
-    expect(etagListMatches('"x", "abc"', 'abc', false)).toBe(true);
-    expect(etagListMatches('W/"abc"', 'abc', false)).toBe(false);
-    expect(etagListMatches('W/"abc"', 'abc', true)).toBe(true);
-    expect(etagListMatches('"abd"', 'abc', true)).toBe(false);
-    expect(etagListMatches('*', 'abc', false)).toBe(true);
-    expect(etagListMatches('*', null, false)).toBe(false);
+describe('decideRange as the chunk servers use it', () => {
+  it('parses the three single-range forms against the size', () => {
+    expect(decideRange('bytes=0-9', 100)).toEqual({ kind: 'partial', start: 0, end: 10 });
+    expect(decideRange('bytes=90-', 100)).toEqual({ kind: 'partial', start: 90, end: 100 });
+    expect(decideRange('bytes=-10', 100)).toEqual({ kind: 'partial', start: 90, end: 100 });
+    expect(decideRange('bytes=-1000', 100)).toEqual({ kind: 'partial', start: 0, end: 100 });
+    expect(decideRange('bytes=50-1000', 100)).toEqual({ kind: 'partial', start: 50, end: 100 });
+    expect(decideRange('bytes=99-99', 100)).toEqual({ kind: 'partial', start: 99, end: 100 });
+  });
+  it('unsatisfiable ranges are 416', () => {
+    expect(decideRange('bytes=100-', 100)).toEqual({ kind: 'unsatisfiable' });
+    expect(decideRange('bytes=100-200', 100)).toEqual({ kind: 'unsatisfiable' });
+    expect(decideRange('bytes=-0', 100)).toEqual({ kind: 'unsatisfiable' });
+    expect(decideRange('bytes=0-', 0)).toEqual({ kind: 'unsatisfiable' });
+    expect(decideRange('bytes=-5', 0)).toEqual({ kind: 'unsatisfiable' });
+  });
+  it('absent, other-unit, multi-range and malformed headers serve the whole chunk', () => {
+    for (const h of [undefined, 'items=0-1', 'bytes=0-1,5-6', 'bytes=5-1', 'bytes=-', 'bytes=a-b', 'bytes=99999999999999999-']) expect(decideRange(h, 100)).toEqual({ kind: 'full' });
   });
 });
