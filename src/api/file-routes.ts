@@ -1,0 +1,129 @@
+/**
+ * File routes: PUT /v1/files/{path} (raw body), POST (multipart, multipart-upload.ts), GET/HEAD
+ * with Range and conditional headers, DELETE.
+ *
+ * Decisions where CONTRACT.md is silent (see README "HTTP API"):
+ *   - Range: one range only; several ranges or a malformed header → the whole file (200)
+ *     (proto/http-range.ts).
+ *   - PUT without If-None-Match replaces; `If-None-Match: *` refuses an existing file (412);
+ *     any other If-None-Match or an If-Match on PUT → 400 (not supported).
+ *   - GET of a directory → 409 IsADirectory.
+ */
+import { pipeline } from 'node:stream/promises';
+import type Router from '@koa/router';
+import type { PutResult } from '../client/file-writer.js';
+import { decideRange } from '../proto/http-range.js';
+import { CairnError, isCairnError } from '../util/errors.js';
+import { etagListMatches, quoteEtag } from './etag-match.js';
+import { FILES, byteLimit, remotePath, type GatewayCtx, type GatewayState, type RouteDeps } from './gateway-context.js';
+import { multipartUpload } from './multipart-upload.js';
+
+export function fileRoutes(router: Router<GatewayState>, deps: RouteDeps): void {
+  const { client, limits } = deps;
+
+  router.put(/^\/v1\/files\/.*$/, async (ctx) => {
+    ctx.state.route = 'files.put';
+    const path = remotePath(ctx.path, FILES);
+    const inm = ctx.get('if-none-match');
+    if (ctx.get('if-match') !== '' || (inm !== '' && inm.trim() !== '*')) {
+      throw new CairnError('InvalidArgument', 'on PUT only "If-None-Match: *" is supported');
+    }
+    const createOnly = inm.trim() === '*';
+    const declared = ctx.get('content-length');
+    if (declared !== '' && Number(declared) > limits.uploadBytesMax) throw new CairnError('TooLarge', `the body exceeds ${limits.uploadBytesMax} bytes`);
+    const ac = new AbortController();
+    const onGone = (): void => {
+      if (!ctx.req.complete) ac.abort(new CairnError('Unavailable', 'the client went away mid-upload'));
+    };
+    ctx.req.once('close', onGone);
+    const w = client.createWriteStream(path, { overwrite: !createOnly, signal: ac.signal, ...(declared === '' ? {} : { expectedSize: Number(declared) }) });
+    let r: PutResult;
+    try {
+      await pipeline(ctx.req, byteLimit(limits.uploadBytesMax, 'the body'), w);
+      r = await w.done;
+    } catch (e) {
+      w.destroy(e as Error);
+      if (createOnly && isCairnError(e, 'AlreadyExists')) throw new CairnError('PreconditionFailed', `${path} exists (If-None-Match: *)`);
+      throw e;
+    } finally {
+      ctx.req.off('close', onGone);
+    }
+    ctx.status = 201;
+    ctx.set('ETag', quoteEtag(r.etag));
+    ctx.body = { path: r.path, size: r.size, etag: r.etag };
+  });
+
+  router.post(/^\/v1\/files\/.*$/, async (ctx) => {
+    ctx.state.route = 'files.multipart';
+    const dir = remotePath(ctx.path, FILES);
+    if (!/^multipart\/form-data\s*;/i.test(ctx.get('content-type'))) throw new CairnError('InvalidArgument', 'POST /v1/files/{dir} needs a multipart/form-data body');
+    ctx.body = { files: await multipartUpload(ctx, dir, deps) };
+    ctx.status = 201;
+  });
+
+  const getOrHead = async (ctx: GatewayCtx): Promise<void> => {
+    const head = ctx.method === 'HEAD';
+    ctx.state.route = head ? 'files.head' : 'files.get';
+    const path = remotePath(ctx.path, FILES);
+    for (let attempt = 0; ; attempt++) {
+      const st = await client.stat(path);
+      if (st.type === 'dir') throw new CairnError('IsADirectory', `${path} is a directory`);
+      const etag = st.etag;
+      ctx.set('Accept-Ranges', 'bytes');
+      if (etag !== null) ctx.set('ETag', quoteEtag(etag));
+      ctx.set('Last-Modified', new Date(st.mtime).toUTCString());
+      const ifMatch = ctx.get('if-match');
+      if (ifMatch !== '' && !etagListMatches(ifMatch, etag, false)) throw new CairnError('PreconditionFailed', 'If-Match does not match the current ETag');
+      const ifNoneMatch = ctx.get('if-none-match');
+      if (ifNoneMatch !== '' && etagListMatches(ifNoneMatch, etag, true)) {
+        ctx.status = 304;
+        return;
+      }
+      const range = decideRange(ctx.get('range') || undefined, st.size);
+      if (range.kind === 'unsatisfiable') {
+        ctx.set('Content-Range', `bytes */${st.size}`);
+        throw new CairnError('RangeNotSatisfiable', `range ${ctx.get('range')} is outside the file (${st.size} bytes)`);
+      }
+      const start = range.kind === 'partial' ? range.start : 0;
+      const end = range.kind === 'partial' ? range.end : st.size;
+      ctx.type = 'application/octet-stream';
+      if (range.kind === 'partial') {
+        ctx.status = 206;
+        ctx.set('Content-Range', `bytes ${start}-${end - 1}/${st.size}`);
+      } else {
+        ctx.status = 200;
+      }
+      if (head) {
+        // No body: koa answers HEAD with these headers and the length.
+        ctx.length = end - start;
+        return;
+      }
+      const ac = new AbortController();
+      const o = await client.open(path, { start, end, signal: ac.signal });
+      if (o.etag !== etag) {
+        // Replaced between stat and open: answer for the new version (once).
+        o.stream.destroy();
+        if (attempt === 0) continue;
+        throw new CairnError('Unavailable', `${path} is being replaced; retry`);
+      }
+      ctx.res.once('close', () => {
+        if (!ctx.res.writableFinished) ac.abort(new CairnError('Unavailable', 'the client went away'));
+        o.stream.destroy();
+      });
+      ctx.length = end - start;
+      ctx.body = o.stream;
+      return;
+    }
+  };
+  // A GET route answers HEAD too (koa-router); getOrHead tells them apart.
+  router.get(/^\/v1\/files\/.*$/, getOrHead);
+
+  router.delete(/^\/v1\/files\/.*$/, async (ctx) => {
+    ctx.state.route = 'files.delete';
+    const path = remotePath(ctx.path, FILES);
+    const rec = ctx.query.recursive;
+    if (rec !== undefined && rec !== 'true' && rec !== 'false') throw new CairnError('InvalidArgument', 'recursive must be true or false');
+    await client.rm(path, { recursive: rec === 'true' });
+    ctx.status = 204;
+  });
+}

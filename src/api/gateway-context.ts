@@ -1,0 +1,75 @@
+/**
+ * What every piece of the gateway shares: the koa state and context types, what routes are
+ * given, and the request helpers (paths from URLs, bounded bodies, error bodies).
+ */
+import type { IncomingMessage } from 'node:http';
+import { Transform } from 'node:stream';
+import type { RouterContext } from '@koa/router';
+import type Koa from 'koa';
+import type { CairnClient } from '../client/cairn-client.js';
+import { parsePath } from '../meta/path.js';
+import { CairnError, type ErrorCode } from '../util/errors.js';
+import type { GatewayLimits } from './gateway-limits.js';
+import type { GatewayMetrics } from './gateway-metrics.js';
+
+export interface GatewayState {
+  /** The route's name in logs and metrics ('unmatched' until a route claims the request). */
+  route: string;
+}
+
+export type GatewayCtx = Koa.ParameterizedContext<GatewayState, RouterContext<GatewayState>>;
+
+/** What the routes work with. */
+export interface RouteDeps {
+  client: CairnClient;
+  limits: GatewayLimits;
+  metrics: GatewayMetrics;
+}
+
+export const FILES = '/v1/files/';
+export const LS = '/v1/ls';
+
+/** `{path}` of a URL: percent-decoded, with its leading '/', validated like any remote path. */
+export function remotePath(rawPath: string, prefix: string): string {
+  let decoded: string;
+  try {
+    decoded = decodeURIComponent(rawPath.slice(prefix.length));
+  } catch {
+    throw new CairnError('InvalidPath', 'the path is not valid percent-encoded UTF-8');
+  }
+  const path = `/${decoded}`;
+  parsePath(path === '/' ? '/' : path);
+  return path;
+}
+
+export function errorBody(code: ErrorCode, message: string): { error: { code: ErrorCode; message: string } } {
+  return { error: { code, message } };
+}
+
+/** Counts bytes passing through and fails with TooLarge past `max`. */
+export function byteLimit(max: number, what: string): Transform {
+  let n = 0;
+  return new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      n += chunk.length;
+      if (n > max) cb(new CairnError('TooLarge', `${what} exceeds ${max} bytes`));
+      else cb(null, chunk);
+    },
+  });
+}
+
+/** A JSON request body of at most `max` bytes; TooLarge / InvalidArgument otherwise. */
+export async function readJson(req: IncomingMessage, max: number): Promise<unknown> {
+  const parts: Buffer[] = [];
+  let n = 0;
+  for await (const b of req as AsyncIterable<Buffer>) {
+    n += b.length;
+    if (n > max) throw new CairnError('TooLarge', `JSON body exceeds ${max} bytes`);
+    parts.push(b);
+  }
+  try {
+    return JSON.parse(Buffer.concat(parts).toString('utf8')) as unknown;
+  } catch {
+    throw new CairnError('InvalidArgument', 'the body is not valid JSON');
+  }
+}

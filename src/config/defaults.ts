@@ -1,0 +1,160 @@
+/**
+ * Every default value of Cairn, written once (DESIGN.md: "Defaults are written once, in
+ * src/config"). Options elsewhere say `?? <NAME>` and their `@default` names the constant; CLI
+ * flags show these values. Pure: no imports.
+ *
+ * A default is a starting point, not a limit of the code: each has its option (and most a flag).
+ */
+
+const KiB = 1024;
+const MiB = 1024 * KiB;
+const HOUR_MS = 3_600_000;
+
+// ---- cluster (metadata servers) -------------------------------------------------------------
+
+/** Replicas per chunk (`cairn meta --replicas`). */
+export const REPLICAS_DEFAULT = 3;
+/** Chunk size handed to writers (`--chunk-size`). */
+export const CHUNK_SIZE_BYTES_DEFAULT = 8 * MiB;
+/** A chunk server silent this long is declared dead (`--dead-after`, in seconds there). */
+export const DEAD_AFTER_MS_DEFAULT = 10_000;
+/** How long a chunk token stays valid. */
+export const TOKEN_TTL_MS_DEFAULT = HOUR_MS;
+/** Leader housekeeping period (liveness verdicts). */
+export const LEADER_TICK_MS_DEFAULT = 500;
+/** How often the leader plans repair. */
+export const REPAIR_SCAN_MS_DEFAULT = 1000;
+/** Chunks referenced by no file are deleted after this long (`--gc-grace`, in seconds there). */
+export const GC_GRACE_MS_DEFAULT = HOUR_MS;
+/** Repair copies in flight to one chunk server (`--repair-copies-max`). */
+export const REPAIR_COPIES_PER_SERVER_MAX_DEFAULT = 8;
+/** Repair commands handed to one server per heartbeat. */
+export const REPAIR_COMMANDS_PER_HEARTBEAT_MAX_DEFAULT = 256;
+/** A repair copy not confirmed within this long is scheduled again. */
+export const REPAIR_COPY_TIMEOUT_MS_DEFAULT = 60_000;
+/** A short chunk with no holder known dead is copied only once short this long (three default heartbeats). */
+export const REPAIR_MISSING_GRACE_MS_DEFAULT = 3_000;
+/** A server reported idle with copies outstanding gets them again after this long. */
+export const REPAIR_IDLE_GRACE_MS_DEFAULT = 5_000;
+
+// ---- Raft ----------------------------------------------------------------------------------
+
+/** Length of one Raft tick (`cairn meta --tick-ms`). */
+export const RAFT_TICK_MS_DEFAULT = 100;
+/** Ticks before a follower campaigns (`--election-ticks`). */
+export const RAFT_ELECTION_TICKS_DEFAULT = 10;
+/** Snapshot and compact the log after this many applied entries (`--snapshot-entries`). */
+export const SNAPSHOT_ENTRIES_DEFAULT = 10_000;
+/** Entries kept behind a snapshot so slightly lagging followers need no snapshot. */
+export const COMPACTION_LAG_ENTRIES_DEFAULT = 1000;
+/** How long a proposal may wait to be applied before it fails with Timeout. */
+export const PROPOSE_TIMEOUT_MS_DEFAULT = 10_000;
+/** How long a linearizable read may wait. */
+export const READ_TIMEOUT_MS_DEFAULT = 5000;
+
+// ---- chunk servers -------------------------------------------------------------------------
+
+/** Largest chunk a chunk server accepts (`cairn chunk --chunk-bytes-max`). */
+export const CHUNK_BYTES_MAX_DEFAULT = 64 * MiB;
+/** Checksum segment of new replicas (each replica records its own). */
+export const SEGMENT_BYTES_DEFAULT = 64 * KiB;
+/** Free bytes kept on a chunk disk; below it the server is full (`--reserve-bytes`). */
+export const CHUNK_RESERVE_BYTES_DEFAULT = 0;
+/** Bytes read from disk per step of a chunk read stream. */
+export const CHUNK_READ_BATCH_BYTES_DEFAULT = 1 * MiB;
+/** Chunk-server heartbeat period (`--heartbeat-ms`). */
+export const HEARTBEAT_MS_DEFAULT = 1000;
+/** Chunk ids per report page / incremental update. */
+export const REPORT_PAGE_CHUNKS_DEFAULT = 5000;
+/** A full chunk report is sent at least this often. */
+export const FULL_REPORT_MS_DEFAULT = 600_000;
+/** How long the leader may hold a chunk server's work poll (cs.work). */
+export const WORK_POLL_MS_DEFAULT = 10_000;
+/** Repair copy bandwidth into one server, bytes/s (`--repair-bytes-per-sec`; 0: unlimited). */
+export const REPAIR_BYTES_PER_SEC_DEFAULT = 32 * MiB;
+/** Repair commands running at once on one server (`--repair-concurrency`). */
+export const REPAIR_CONCURRENCY_MAX_DEFAULT = 4;
+/** Repair commands waiting on one server (more are dropped; the leader sends them again). */
+export const REPAIR_QUEUE_MAX_DEFAULT = 10_000;
+/** Every replica is re-verified at least once per period (`--scrub-period-sec`). */
+export const SCRUB_PERIOD_MS_DEFAULT = 14 * 24 * HOUR_MS;
+/** Read rate of the scrubber, bytes/s (`--scrub-bytes-per-sec`; 0: unlimited). */
+export const SCRUB_BYTES_PER_SEC_DEFAULT = 8 * MiB;
+
+// ---- chunk data plane (HTTP) ---------------------------------------------------------------
+
+/** Concurrent PUTs on one chunk server; more get 503 Unavailable. */
+export const CHUNK_UPLOADS_MAX_DEFAULT = 64;
+/** Downstream servers in one X-Cairn-Pipeline. */
+export const PIPELINE_TARGETS_MAX_DEFAULT = 8;
+/** Time for a chunk request's headers to arrive. */
+export const CHUNK_HEADERS_TIMEOUT_MS_DEFAULT = 10_000;
+/** Time for a whole chunk request (64 MiB at ≥ 1 MiB/s). */
+export const CHUNK_REQUEST_TIMEOUT_MS_DEFAULT = 120_000;
+/** A chunk-plane socket silent this long is closed / fails the request with Timeout (both sides). */
+export const CHUNK_IDLE_TIMEOUT_MS_DEFAULT = 30_000;
+/** Added to a PUT's idle timeout per downstream server in its pipeline. */
+export const PIPELINE_TIMEOUT_EXTENSION_MS_DEFAULT = 5_000;
+/** How often Node checks a chunk server's request timeouts. */
+export const CHUNK_TIMEOUT_CHECK_INTERVAL_MS_DEFAULT = 1_000;
+/** Socket read/write buffer per chunk-plane connection. */
+export const CHUNK_SOCKET_BUFFER_BYTES_DEFAULT = 1 * MiB;
+/** Clock skew tolerated on chunk-token expiry. */
+export const TOKEN_SKEW_MS_DEFAULT = 30_000;
+/** Keep-alive of idle HTTP connections (chunk servers and gateway). */
+export const HTTP_KEEP_ALIVE_TIMEOUT_MS_DEFAULT = 5_000;
+/** Open sockets from one ChunkClient to one chunk server. */
+export const CHUNK_SOCKETS_PER_HOST_MAX_DEFAULT = 64;
+
+// ---- gateway -------------------------------------------------------------------------------
+
+/** The gateway's limits (src/api GatewayLimits); each has its own field there. */
+export const GATEWAY_LIMITS_DEFAULT = {
+  /** `cairn gateway --inflight-max` */
+  inflightMax: 512,
+  /** `--per-client-inflight-max` */
+  perClientInflightMax: 64,
+  /** `--upload-bytes-max` */
+  uploadBytesMax: 5 * 2 ** 40,
+  multipartFilesMax: 100,
+  multipartFieldsMax: 32,
+  multipartFieldBytesMax: 64 * KiB,
+  filenameBytesMax: 255,
+  jsonBytesMax: 64 * KiB,
+  listLimitMax: 10_000,
+} as const;
+/** Entries per /v1/ls page when the request names no limit. */
+export const LIST_LIMIT_DEFAULT = 1000;
+/** A gateway socket silent this long is closed (`--idle-timeout-ms`). */
+export const GATEWAY_IDLE_TIMEOUT_MS_DEFAULT = 60_000;
+/** Time for a gateway request's headers to arrive. */
+export const GATEWAY_HEADERS_TIMEOUT_MS_DEFAULT = 30_000;
+/** Largest header block of a gateway request. */
+export const GATEWAY_HEADER_BYTES_MAX_DEFAULT = 16 * KiB;
+
+// ---- client library ------------------------------------------------------------------------
+
+/** Chunks being uploaded at once per write. */
+export const UPLOADS_INFLIGHT_DEFAULT = 3;
+/** Chunks fetched ahead of the reader per read. */
+export const READ_AHEAD_DEFAULT = 3;
+/** Per-attempt timeout of a metadata call. */
+export const META_CALL_TIMEOUT_MS_DEFAULT = 5000;
+/** Give up retrying a metadata call after this long. */
+export const META_RETRY_DEADLINE_MS_DEFAULT = 30_000;
+/** Give up when no metadata server answers for this long. */
+export const META_UNREACHABLE_GIVE_UP_MS_DEFAULT = 5000;
+
+// ---- `cairn dev` (a local cluster, tuned to react fast) -------------------------------------
+
+export const DEV_META_SERVERS_DEFAULT = 3;
+export const DEV_CHUNK_SERVERS_DEFAULT = 4;
+/** First port of the 1000 a dev cluster uses; the gateway listens on it. */
+export const DEV_PORT_BASE_DEFAULT = 7000;
+/** Raft tick of a dev cluster (faster than RAFT_TICK_MS_DEFAULT: elections in ~0.5 s). */
+export const DEV_RAFT_TICK_MS_DEFAULT = 50;
+/** Chunk-server heartbeat of a dev cluster (faster than HEARTBEAT_MS_DEFAULT). */
+export const DEV_HEARTBEAT_MS_DEFAULT = 500;
+/** Metadata call timeouts of a chunk server's link to the leader. */
+export const CHUNK_SERVER_META_CALL_TIMEOUT_MS_DEFAULT = 3000;
+export const CHUNK_SERVER_META_RETRY_DEADLINE_MS_DEFAULT = 5000;
