@@ -6,8 +6,16 @@ import { startChunkServer } from '../src/server/chunk-server.js';
 import { readSecretFile } from '../src/server/secret-file.js';
 import { pinoLogger } from '../src/server/pino-logger.js';
 import { stopOnSignalOrParentExit } from './server-lifecycle.js';
-import { REPAIR_BYTES_PER_SEC_DEFAULT } from '../src/chunk/replicator.js';
-import { SCRUB_BYTES_PER_SEC_DEFAULT, SCRUB_PERIOD_MS_DEFAULT } from '../src/chunk/scrubber.js';
+import {
+  CHUNK_BYTES_MAX_DEFAULT,
+  CHUNK_RESERVE_BYTES_DEFAULT,
+  HEARTBEAT_MS_DEFAULT,
+  REPAIR_BYTES_PER_SEC_DEFAULT,
+  REPAIR_CONCURRENCY_MAX_DEFAULT,
+  SCRUB_BYTES_PER_SEC_DEFAULT,
+  SCRUB_PERIOD_MS_DEFAULT,
+  ZONE_DEFAULT,
+} from '../src/config/defaults.js';
 
 
 export function registerChunkCommand(program: Command, fail: (err: unknown) => never): void {
@@ -19,12 +27,12 @@ export function registerChunkCommand(program: Command, fail: (err: unknown) => n
     .requiredOption('--dir <path>', 'data directory')
     .requiredOption('--meta <addrs>', 'metadata server addresses, host:port,…')
     .requiredOption('--secret-file <path>', 'file holding the cluster secret')
-    .option('--zone <zone>', 'failure domain (replicas prefer distinct zones)', 'default')
-    .option('--chunk-bytes-max <n>', 'largest chunk accepted', intOption('--chunk-bytes-max', 0), 64 * 1024 * 1024)
-    .option('--reserve-bytes <n>', 'free bytes to keep on the disk; below it the server is full', intOption('--reserve-bytes', 0), 0)
-    .option('--heartbeat-ms <ms>', 'heartbeat period', intOption('--heartbeat-ms', 0), 1000)
+    .option('--zone <zone>', 'failure domain (replicas prefer distinct zones)', ZONE_DEFAULT)
+    .option('--chunk-bytes-max <n>', 'largest chunk accepted', intOption('--chunk-bytes-max', 0), CHUNK_BYTES_MAX_DEFAULT)
+    .option('--reserve-bytes <n>', 'free bytes to keep on the disk; below it the server is full', intOption('--reserve-bytes', 0), CHUNK_RESERVE_BYTES_DEFAULT)
+    .option('--heartbeat-ms <ms>', 'heartbeat period', intOption('--heartbeat-ms', 0), HEARTBEAT_MS_DEFAULT)
     .option('--repair-bytes-per-sec <n>', 'bandwidth of repair copies into this server (0: unlimited)', intOption('--repair-bytes-per-sec', 0), REPAIR_BYTES_PER_SEC_DEFAULT)
-    .option('--repair-concurrency <n>', 'repair commands at once', intOption('--repair-concurrency', 1), 4)
+    .option('--repair-concurrency <n>', 'repair commands at once', intOption('--repair-concurrency', 1), REPAIR_CONCURRENCY_MAX_DEFAULT)
     .option('--scrub-period-sec <s>', 'every replica is re-verified within this period', intOption('--scrub-period-sec', 1), SCRUB_PERIOD_MS_DEFAULT / 1000)
     .option('--scrub-bytes-per-sec <n>', 'read rate of the scrubber (0: unlimited)', intOption('--scrub-bytes-per-sec', 0), SCRUB_BYTES_PER_SEC_DEFAULT)
     .action(async (o: { id: string; listen: string; dir: string; meta: string; secretFile: string; zone: string; chunkBytesMax: number; reserveBytes: number; heartbeatMs: number; repairBytesPerSec: number; repairConcurrency: number; scrubPeriodSec: number; scrubBytesPerSec: number }) => {

@@ -5,6 +5,7 @@
 import type { Command } from 'commander';
 import { intOption } from './int-option.js';
 import { DevCluster } from '../src/server/dev-cluster.js';
+import { CHUNK_SIZE_BYTES_DEFAULT, DEAD_AFTER_MS_DEFAULT, DEV_CHUNK_SERVERS_DEFAULT, DEV_META_SERVERS_DEFAULT, DEV_PORT_BASE_DEFAULT, REPLICAS_DEFAULT } from '../src/config/defaults.js';
 
 
 export function registerDevCommand(program: Command, fail: (err: unknown) => never): void {
@@ -12,12 +13,12 @@ export function registerDevCommand(program: Command, fail: (err: unknown) => nev
     .command('dev')
     .description('run a complete local cluster in the foreground (Ctrl-C stops it)')
     .option('--dir <dir>', 'data directory', './.cairn')
-    .option('--port-base <port>', 'every port is in [P, P+999]; the HTTP gateway listens on P', intOption('--port-base', 1), 7000)
-    .option('--meta <n>', 'metadata servers', intOption('--meta', 1), 3)
-    .option('--chunks <n>', 'chunk servers', intOption('--chunks', 0), 4)
-    .option('--replicas <n>', 'replicas per chunk', intOption('--replicas', 1), 3)
-    .option('--chunk-size <bytes>', 'default chunk size', intOption('--chunk-size', 1), 8 * 1024 * 1024)
-    .option('--dead-after <seconds>', 'seconds without a heartbeat before a chunk server is dead', intOption('--dead-after', 1), 10)
+    .option('--port-base <port>', 'every port is in [P, P+999]; the HTTP gateway listens on P', intOption('--port-base', 1), DEV_PORT_BASE_DEFAULT)
+    .option('--meta <n>', 'metadata servers', intOption('--meta', 1), DEV_META_SERVERS_DEFAULT)
+    .option('--chunks <n>', 'chunk servers', intOption('--chunks', 0), DEV_CHUNK_SERVERS_DEFAULT)
+    .option('--replicas <n>', 'replicas per chunk', intOption('--replicas', 1), REPLICAS_DEFAULT)
+    .option('--chunk-size <bytes>', 'default chunk size', intOption('--chunk-size', 1), CHUNK_SIZE_BYTES_DEFAULT)
+    .option('--dead-after <seconds>', 'seconds without a heartbeat before a chunk server is dead', intOption('--dead-after', 1), DEAD_AFTER_MS_DEFAULT / 1000)
     .action(async (o: { dir: string; portBase: number; meta: number; chunks: number; replicas: number; chunkSize: number; deadAfter: number }) => {
       const cluster = new DevCluster({
         dir: o.dir,

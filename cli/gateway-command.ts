@@ -6,6 +6,7 @@ import { readSecretFile } from '../src/server/secret-file.js';
 import { pinoLogger } from '../src/server/pino-logger.js';
 import { intOption } from './int-option.js';
 import { stopOnSignalOrParentExit } from './server-lifecycle.js';
+import { GATEWAY_IDLE_TIMEOUT_MS_DEFAULT, GATEWAY_LIMITS_DEFAULT } from '../src/config/defaults.js';
 
 export function registerGatewayCommand(program: Command, fail: (err: unknown) => never): void {
   program
@@ -14,10 +15,10 @@ export function registerGatewayCommand(program: Command, fail: (err: unknown) =>
     .requiredOption('--listen <host:port>', 'HTTP address, e.g. 127.0.0.1:7000')
     .requiredOption('--meta <addrs>', 'metadata server addresses, host:port,…')
     .option('--token-file <path>', 'file holding the client token (required from HTTP clients as a Bearer token); without it, no auth')
-    .option('--inflight-max <n>', 'requests served at once; beyond it 503 + Retry-After', intOption('--inflight-max', 1), 512)
-    .option('--per-client-inflight-max <n>', 'requests at once from one remote address', intOption('--per-client-inflight-max', 1), 64)
-    .option('--upload-bytes-max <n>', 'largest upload (raw body or multipart file)', intOption('--upload-bytes-max', 0), 5 * 2 ** 40)
-    .option('--idle-timeout-ms <ms>', 'close a connection silent this long (aborts a stalled upload)', intOption('--idle-timeout-ms', 1000), 60_000)
+    .option('--inflight-max <n>', 'requests served at once; beyond it 503 + Retry-After', intOption('--inflight-max', 1), GATEWAY_LIMITS_DEFAULT.inflightMax)
+    .option('--per-client-inflight-max <n>', 'requests at once from one remote address', intOption('--per-client-inflight-max', 1), GATEWAY_LIMITS_DEFAULT.perClientInflightMax)
+    .option('--upload-bytes-max <n>', 'largest upload (raw body or multipart file)', intOption('--upload-bytes-max', 0), GATEWAY_LIMITS_DEFAULT.uploadBytesMax)
+    .option('--idle-timeout-ms <ms>', 'close a connection silent this long (aborts a stalled upload)', intOption('--idle-timeout-ms', 1000), GATEWAY_IDLE_TIMEOUT_MS_DEFAULT)
     .action(async (o: { listen: string; meta: string; tokenFile?: string; inflightMax: number; perClientInflightMax: number; uploadBytesMax: number; idleTimeoutMs: number }) => {
       parseHostPort(o.listen, true);
       const logger = pinoLogger({ role: 'gateway' });

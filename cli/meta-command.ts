@@ -7,6 +7,16 @@ import { startMetaServer } from '../src/server/meta-server.js';
 import { readSecretFile } from '../src/server/secret-file.js';
 import { CairnError } from '../src/util/errors.js';
 import { stopOnSignalOrParentExit } from './server-lifecycle.js';
+import {
+  CHUNK_SIZE_BYTES_DEFAULT,
+  DEAD_AFTER_MS_DEFAULT,
+  GC_GRACE_MS_DEFAULT,
+  RAFT_ELECTION_TICKS_DEFAULT,
+  RAFT_TICK_MS_DEFAULT,
+  REPAIR_COPIES_PER_SERVER_MAX_DEFAULT,
+  REPLICAS_DEFAULT,
+  SNAPSHOT_ENTRIES_DEFAULT,
+} from '../src/config/defaults.js';
 
 
 export function registerMetaCommand(program: Command, fail: (err: unknown) => never): void {
@@ -19,14 +29,14 @@ export function registerMetaCommand(program: Command, fail: (err: unknown) => ne
     .requiredOption('--dir <path>', 'data directory')
     .requiredOption('--secret-file <path>', 'file holding the cluster secret shared by all servers')
     .option('--token-file <path>', 'file holding the client token (without it, clients are refused)')
-    .option('--tick-ms <ms>', 'Raft tick length', intOption('--tick-ms', 1), 100)
-    .option('--election-ticks <n>', 'ticks before a follower campaigns', intOption('--election-ticks', 1), 10)
-    .option('--snapshot-entries <n>', 'snapshot and compact the log after this many entries', intOption('--snapshot-entries', 1), 10000)
-    .option('--replicas <n>', 'replicas per chunk', intOption('--replicas', 1), 3)
-    .option('--dead-after <seconds>', 'seconds without a heartbeat before a chunk server counts as dead', intOption('--dead-after', 1), 10)
-    .option('--chunk-size <bytes>', 'default chunk size for writers', intOption('--chunk-size', 1), 8 * 1024 * 1024)
-    .option('--gc-grace <seconds>', 'chunks referenced by no file are deleted after this long (protects uploads in progress)', intOption('--gc-grace', 1), 3600)
-    .option('--repair-copies-max <n>', 'repair copies in flight to one chunk server', intOption('--repair-copies-max', 1), 8)
+    .option('--tick-ms <ms>', 'Raft tick length', intOption('--tick-ms', 1), RAFT_TICK_MS_DEFAULT)
+    .option('--election-ticks <n>', 'ticks before a follower campaigns', intOption('--election-ticks', 1), RAFT_ELECTION_TICKS_DEFAULT)
+    .option('--snapshot-entries <n>', 'snapshot and compact the log after this many entries', intOption('--snapshot-entries', 1), SNAPSHOT_ENTRIES_DEFAULT)
+    .option('--replicas <n>', 'replicas per chunk', intOption('--replicas', 1), REPLICAS_DEFAULT)
+    .option('--dead-after <seconds>', 'seconds without a heartbeat before a chunk server counts as dead', intOption('--dead-after', 1), DEAD_AFTER_MS_DEFAULT / 1000)
+    .option('--chunk-size <bytes>', 'default chunk size for writers', intOption('--chunk-size', 1), CHUNK_SIZE_BYTES_DEFAULT)
+    .option('--gc-grace <seconds>', 'chunks referenced by no file are deleted after this long (protects uploads in progress)', intOption('--gc-grace', 1), GC_GRACE_MS_DEFAULT / 1000)
+    .option('--repair-copies-max <n>', 'repair copies in flight to one chunk server', intOption('--repair-copies-max', 1), REPAIR_COPIES_PER_SERVER_MAX_DEFAULT)
     .action(async (o: { id: string; listen: string; peers: string; dir: string; secretFile: string; tokenFile?: string; tickMs: number; electionTicks: number; snapshotEntries: number; replicas: number; deadAfter: number; chunkSize: number; gcGrace: number; repairCopiesMax: number }) => {
       const id = parseNodeId(o.id);
       parseHostPort(o.listen);

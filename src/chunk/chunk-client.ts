@@ -21,6 +21,7 @@ import { crc32c, crcFromHex, crcToHex } from '../util/crc32c.js';
 import { H_CRC, H_ERROR, H_PIPELINE, H_SIZE, H_TOKEN, formatPipeline, wireErrorOf, type ChunkTarget, type ChunkTargetResult, type WireError } from '../proto/chunk-http.js';
 import { CairnError, type ErrorCode } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
+import { CHUNK_IDLE_TIMEOUT_MS_DEFAULT, CHUNK_SOCKETS_PER_HOST_MAX_DEFAULT, PIPELINE_TIMEOUT_EXTENSION_MS_DEFAULT } from '../config/defaults.js';
 
 export { H_CRC, H_PIPELINE, H_SIZE, H_TOKEN, formatPipeline, parsePipeline, type ChunkTarget, type ChunkTargetResult } from '../proto/chunk-http.js';
 
@@ -76,11 +77,11 @@ export interface ChunkClientComponents {
 }
 
 export interface ChunkClientOptions {
-  /** Open sockets per chunk server. @default 64 */
+  /** Open sockets per chunk server. @default CHUNK_SOCKETS_PER_HOST_MAX_DEFAULT */
   socketsPerHostMax?: number;
-  /** A request whose socket sees no traffic this long fails with Timeout. @default 30_000 */
+  /** A request whose socket sees no traffic this long fails with Timeout. @default CHUNK_IDLE_TIMEOUT_MS_DEFAULT */
   idleTimeoutMs?: number;
-  /** Added to a PUT's idle timeout per downstream server in its pipeline. @default 5_000 */
+  /** Added to a PUT's idle timeout per downstream server in its pipeline. @default PIPELINE_TIMEOUT_EXTENSION_MS_DEFAULT */
   pipelineTimeoutExtensionMs?: number;
 }
 
@@ -91,9 +92,9 @@ export class ChunkClient {
   private readonly log: Logger;
 
   constructor(components: ChunkClientComponents, options: ChunkClientOptions = {}) {
-    this.agent = new Agent({ keepAlive: true, maxSockets: options.socketsPerHostMax ?? 64, scheduling: 'lifo' });
-    this.idleTimeoutMs = options.idleTimeoutMs ?? 30_000;
-    this.extensionMs = options.pipelineTimeoutExtensionMs ?? 5_000;
+    this.agent = new Agent({ keepAlive: true, maxSockets: options.socketsPerHostMax ?? CHUNK_SOCKETS_PER_HOST_MAX_DEFAULT, scheduling: 'lifo' });
+    this.idleTimeoutMs = options.idleTimeoutMs ?? CHUNK_IDLE_TIMEOUT_MS_DEFAULT;
+    this.extensionMs = options.pipelineTimeoutExtensionMs ?? PIPELINE_TIMEOUT_EXTENSION_MS_DEFAULT;
     this.log = components.logger.child({ component: 'chunk-client' });
   }
 

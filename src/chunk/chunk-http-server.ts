@@ -54,6 +54,17 @@ import { CairnError, ERROR_CODES, isCairnError } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
 import { ChunkClient, pipelineTimeoutMs, type ChunkPutOutcome } from './chunk-client.js';
 import { ChunkToken } from './chunk-token.js';
+import {
+  CHUNK_HEADERS_TIMEOUT_MS_DEFAULT,
+  CHUNK_IDLE_TIMEOUT_MS_DEFAULT,
+  CHUNK_REQUEST_TIMEOUT_MS_DEFAULT,
+  CHUNK_SOCKET_BUFFER_BYTES_DEFAULT,
+  CHUNK_TIMEOUT_CHECK_INTERVAL_MS_DEFAULT,
+  CHUNK_UPLOADS_MAX_DEFAULT,
+  HTTP_KEEP_ALIVE_TIMEOUT_MS_DEFAULT,
+  PIPELINE_TARGETS_MAX_DEFAULT,
+  PIPELINE_TIMEOUT_EXTENSION_MS_DEFAULT,
+} from '../config/defaults.js';
 
 export interface ChunkHttpServerComponents {
   store: ChunkStore;
@@ -71,27 +82,27 @@ export interface ChunkHttpServerOptions {
   port?: number;
   /** Address reported in PUT results. @default the listening host:port */
   advertiseAddr?: string;
-  /** Concurrent PUTs; more get 503 Unavailable. @default 64 */
+  /** Concurrent PUTs; more get 503 Unavailable. @default CHUNK_UPLOADS_MAX_DEFAULT */
   uploadsMax?: number;
-  /** Downstream servers in one X-Cairn-Pipeline. @default 8 */
+  /** Downstream servers in one X-Cairn-Pipeline. @default PIPELINE_TARGETS_MAX_DEFAULT */
   pipelineTargetsMax?: number;
-  /** Time to receive the request headers. @default 10_000 */
+  /** Time to receive the request headers. @default CHUNK_HEADERS_TIMEOUT_MS_DEFAULT */
   headersTimeoutMs?: number;
-  /** Time to receive a whole request (64 MiB at ≥ 1 MiB/s). @default 120_000 */
+  /** Time to receive a whole request. @default CHUNK_REQUEST_TIMEOUT_MS_DEFAULT */
   requestTimeoutMs?: number;
   /**
    * A socket silent this long is closed, and a downstream server that makes no progress this long
    * is reported failed. A PUT's sockets get `pipelineTimeoutExtensionMs` more per server after
-   * them (chunk-client.ts pipelineTimeoutMs), so the server nearest a hung one reports it. @default 30_000
+   * them (chunk-client.ts pipelineTimeoutMs), so the server nearest a hung one reports it. @default CHUNK_IDLE_TIMEOUT_MS_DEFAULT
    */
   idleTimeoutMs?: number;
-  /** @default 5_000 */
+  /** @default PIPELINE_TIMEOUT_EXTENSION_MS_DEFAULT */
   pipelineTimeoutExtensionMs?: number;
-  /** How often Node checks the two request timeouts. @default 1_000 */
+  /** How often Node checks the two request timeouts. @default CHUNK_TIMEOUT_CHECK_INTERVAL_MS_DEFAULT */
   timeoutCheckIntervalMs?: number;
-  /** Socket read/write buffer per connection. @default 1 MiB */
+  /** Socket read/write buffer per connection. @default CHUNK_SOCKET_BUFFER_BYTES_DEFAULT */
   socketBufferBytes?: number;
-  /** Clock skew tolerated on token expiry. @default 30_000 */
+  /** Clock skew tolerated on token expiry. @default TOKEN_SKEW_MS_DEFAULT (chunk-token.ts) */
   tokenSkewMs?: number;
 }
 
@@ -119,21 +130,21 @@ export class ChunkHttpServer {
   ) {
     this.log = components.logger.child({ component: 'chunk-http' });
     this.tokens = new ChunkToken({ clock: components.clock }, { secret: options.secret, ...(options.tokenSkewMs !== undefined ? { skewMs: options.tokenSkewMs } : {}) });
-    const idleTimeoutMs = options.idleTimeoutMs ?? 30_000;
+    const idleTimeoutMs = options.idleTimeoutMs ?? CHUNK_IDLE_TIMEOUT_MS_DEFAULT;
     this.idleTimeoutMs = idleTimeoutMs;
-    this.extensionMs = options.pipelineTimeoutExtensionMs ?? 5_000;
+    this.extensionMs = options.pipelineTimeoutExtensionMs ?? PIPELINE_TIMEOUT_EXTENSION_MS_DEFAULT;
     this.downstream = new ChunkClient({ logger: this.log }, { idleTimeoutMs, pipelineTimeoutExtensionMs: this.extensionMs });
-    this.uploadsMax = options.uploadsMax ?? 64;
-    this.pipelineTargetsMax = options.pipelineTargetsMax ?? 8;
+    this.uploadsMax = options.uploadsMax ?? CHUNK_UPLOADS_MAX_DEFAULT;
+    this.pipelineTargetsMax = options.pipelineTargetsMax ?? PIPELINE_TARGETS_MAX_DEFAULT;
     this.server = createServer(
       {
-        headersTimeout: options.headersTimeoutMs ?? 10_000,
-        requestTimeout: options.requestTimeoutMs ?? 120_000,
-        keepAliveTimeout: 5_000,
-        connectionsCheckingInterval: options.timeoutCheckIntervalMs ?? 1_000,
+        headersTimeout: options.headersTimeoutMs ?? CHUNK_HEADERS_TIMEOUT_MS_DEFAULT,
+        requestTimeout: options.requestTimeoutMs ?? CHUNK_REQUEST_TIMEOUT_MS_DEFAULT,
+        keepAliveTimeout: HTTP_KEEP_ALIVE_TIMEOUT_MS_DEFAULT,
+        connectionsCheckingInterval: options.timeoutCheckIntervalMs ?? CHUNK_TIMEOUT_CHECK_INTERVAL_MS_DEFAULT,
         // Bigger socket buffers than the 16 KiB default: fewer pause/resume cycles on bulk bodies
         // (measured ≈ +20% on a 64 MiB loopback PUT).
-        highWaterMark: options.socketBufferBytes ?? 1024 * 1024,
+        highWaterMark: options.socketBufferBytes ?? CHUNK_SOCKET_BUFFER_BYTES_DEFAULT,
       },
       (req, res) => this.handle(req, res),
     );

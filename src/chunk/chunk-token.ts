@@ -20,6 +20,7 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { Clock } from '../env/clock.js';
 import { isChunkId } from '../util/chunk-id.js';
 import { CairnError } from '../util/errors.js';
+import { TOKEN_SKEW_MS_DEFAULT } from '../config/defaults.js';
 
 export const CHUNK_OPS = ['read', 'write', 'delete', 'copy'] as const;
 export type ChunkOp = (typeof CHUNK_OPS)[number];
@@ -54,7 +55,7 @@ export class ChunkToken {
     const secret = typeof options.secret === 'string' ? Buffer.from(options.secret) : Buffer.from(options.secret);
     if (secret.length < 16) throw new CairnError('InvalidArgument', 'the cluster secret must be at least 16 bytes');
     this.key = createHmac('sha256', secret).update(KEY_LABEL).digest();
-    this.skewMs = options.skewMs ?? 30_000;
+    this.skewMs = options.skewMs ?? TOKEN_SKEW_MS_DEFAULT;
   }
 
   /** A token for `op` on `chunkId`, valid until `expiresAtMs` (wall clock). */

@@ -27,6 +27,7 @@
 import type { Clock, Timers } from '../env/clock.js';
 import { CairnError, isCairnError } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
+import { FULL_REPORT_MS_DEFAULT, HEARTBEAT_MS_DEFAULT, REPORT_PAGE_CHUNKS_DEFAULT, WORK_POLL_MS_DEFAULT } from '../config/defaults.js';
 
 export interface ReporterSession {
   call(method: string, body: unknown, opts?: { idempotent?: boolean; timeoutMs?: number }): Promise<unknown>;
@@ -94,7 +95,7 @@ export class MetaReporter {
 
   constructor(c: MetaReporterComponents, o: MetaReporterOptions) {
     this.c = c;
-    this.o = { heartbeatMs: 1000, reportPageIds: 5000, fullReportMs: 600_000, workWaitMs: 10_000, ...o };
+    this.o = { heartbeatMs: HEARTBEAT_MS_DEFAULT, reportPageIds: REPORT_PAGE_CHUNKS_DEFAULT, fullReportMs: FULL_REPORT_MS_DEFAULT, workWaitMs: WORK_POLL_MS_DEFAULT, ...o };
     this.reportSeq = Math.floor(c.clock.nowMs()) % 1_000_000_000;
   }
 

@@ -36,6 +36,7 @@ import type { Clock, Timers } from '../env/clock.js';
 import { isChunkId } from '../util/chunk-id.js';
 import type { Logger } from '../util/logger.js';
 import type { ChunkGetResult } from './chunk-client.js';
+import { REPAIR_BYTES_PER_SEC_DEFAULT, REPAIR_CONCURRENCY_MAX_DEFAULT, REPAIR_QUEUE_MAX_DEFAULT } from '../config/defaults.js';
 
 export type ReplicaCommand = { op: 'copy'; id: string; sources: Array<{ id: string; addr: string }>; token: string } | { op: 'delete'; id: string };
 
@@ -67,7 +68,7 @@ export interface ReplicatorOptions {
 /** Credit the copy throttle may bank while idle or behind (see throttled()). */
 const THROTTLE_BURST_MS = 100;
 
-export const REPAIR_BYTES_PER_SEC_DEFAULT = 32 * 1024 * 1024;
+export { REPAIR_BYTES_PER_SEC_DEFAULT } from '../config/defaults.js';
 
 /** Validate a command as received from the leader; null when malformed. */
 export function parseReplicaCommand(v: unknown): ReplicaCommand | null {
@@ -101,9 +102,9 @@ export class Replicator {
 
   constructor(c: ReplicatorComponents, o: ReplicatorOptions = {}) {
     this.c = c;
-    this.concurrencyMax = o.concurrencyMax ?? 4;
+    this.concurrencyMax = o.concurrencyMax ?? REPAIR_CONCURRENCY_MAX_DEFAULT;
     this.bytesPerSecMax = o.bytesPerSecMax ?? REPAIR_BYTES_PER_SEC_DEFAULT;
-    this.queueMax = o.queueMax ?? 10_000;
+    this.queueMax = o.queueMax ?? REPAIR_QUEUE_MAX_DEFAULT;
   }
 
   /** Commands from a heartbeat's answer (malformed ones are logged and skipped). */

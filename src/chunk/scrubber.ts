@@ -8,6 +8,7 @@
 import type { Clock, Timers } from '../env/clock.js';
 import type { Logger } from '../util/logger.js';
 import { isCairnError } from '../util/errors.js';
+import { SCRUB_BYTES_PER_SEC_DEFAULT, SCRUB_PERIOD_MS_DEFAULT } from '../config/defaults.js';
 
 export interface ScrubberComponents {
   store: {
@@ -26,8 +27,6 @@ export interface ScrubberOptions {
   bytesPerSecMax?: number;
 }
 
-export const SCRUB_PERIOD_MS_DEFAULT = 14 * 24 * 3600 * 1000;
-export const SCRUB_BYTES_PER_SEC_DEFAULT = 8 * 1024 * 1024;
 
 export class Scrubber {
   private readonly c: ScrubberComponents;

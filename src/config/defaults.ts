@@ -54,6 +54,8 @@ export const READ_TIMEOUT_MS_DEFAULT = 5000;
 
 // ---- chunk servers -------------------------------------------------------------------------
 
+/** Failure domain of a chunk server that names none (`cairn chunk --zone`). */
+export const ZONE_DEFAULT = 'default';
 /** Largest chunk a chunk server accepts (`cairn chunk --chunk-bytes-max`). */
 export const CHUNK_BYTES_MAX_DEFAULT = 64 * MiB;
 /** Checksum segment of new replicas (each replica records its own). */

@@ -16,6 +16,7 @@ import type { Logger } from '../util/logger.js';
 import { ChunkClient } from '../chunk/chunk-client.js';
 import { Replicator } from '../chunk/replicator.js';
 import { Scrubber } from '../chunk/scrubber.js';
+import { CHUNK_SERVER_META_CALL_TIMEOUT_MS_DEFAULT, CHUNK_SERVER_META_RETRY_DEADLINE_MS_DEFAULT, ZONE_DEFAULT } from '../config/defaults.js';
 
 export interface ChunkServerOptions {
   id: string;
@@ -96,7 +97,7 @@ export async function startChunkServer(opts: ChunkServerOptions, logger: Logger)
       timers: systemTimers,
       rng: systemRng,
     },
-    { addrs: opts.metaAddrs, callTimeoutMs: 3000, retryDeadlineMs: 5000 },
+    { addrs: opts.metaAddrs, callTimeoutMs: CHUNK_SERVER_META_CALL_TIMEOUT_MS_DEFAULT, retryDeadlineMs: CHUNK_SERVER_META_RETRY_DEADLINE_MS_DEFAULT },
   );
   // Bytes stored by repair copies since start: each heartbeat carries it, the leader turns it into a rate.
   let copiedBytes = 0;
@@ -148,7 +149,7 @@ export async function startChunkServer(opts: ChunkServerOptions, logger: Logger)
       copiedBytes: () => copiedBytes,
       repairIdle: () => replicator.idle(),
     },
-    { addr, zone: opts.zone ?? 'default', ...(opts.heartbeatMs === undefined ? {} : { heartbeatMs: opts.heartbeatMs }) },
+    { addr, zone: opts.zone ?? ZONE_DEFAULT, ...(opts.heartbeatMs === undefined ? {} : { heartbeatMs: opts.heartbeatMs }) },
   );
   reporter.start();
   scrubber.start();

@@ -18,6 +18,15 @@ import { secureRandomBytes, sleep, systemClock, systemRng, systemTimers } from '
 import { RpcClient } from '../net/index.js';
 import { CairnError } from '../util/errors.js';
 import { cairnArgv, LocalProcess } from './local-process.js';
+import {
+  CHUNK_SIZE_BYTES_DEFAULT,
+  DEAD_AFTER_MS_DEFAULT,
+  DEV_CHUNK_SERVERS_DEFAULT,
+  DEV_HEARTBEAT_MS_DEFAULT,
+  DEV_META_SERVERS_DEFAULT,
+  DEV_RAFT_TICK_MS_DEFAULT,
+  REPLICAS_DEFAULT,
+} from '../config/defaults.js';
 
 export interface DevClusterInit {
   dir: string;
@@ -84,12 +93,12 @@ export class DevCluster {
   readonly replicas: number;
 
   constructor(init: DevClusterInit) {
-    const nMeta = init.meta ?? 3;
-    const nChunks = init.chunks ?? 4;
+    const nMeta = init.meta ?? DEV_META_SERVERS_DEFAULT;
+    const nChunks = init.chunks ?? DEV_CHUNK_SERVERS_DEFAULT;
     if (!Number.isSafeInteger(nMeta) || nMeta < 1 || nMeta > META_MAX) throw new CairnError('InvalidArgument', `--meta must be 1..${META_MAX}`);
     if (!Number.isSafeInteger(nChunks) || nChunks < 0 || nChunks > CHUNKS_MAX) throw new CairnError('InvalidArgument', `--chunks must be 0..${CHUNKS_MAX}`);
     if (!Number.isSafeInteger(init.portBase) || init.portBase < 1 || init.portBase + PORT_SPAN - 1 > 65535) throw new CairnError('InvalidArgument', `--port-base must leave room for ${PORT_SPAN} ports below 65536`);
-    this.replicas = init.replicas ?? 3;
+    this.replicas = init.replicas ?? REPLICAS_DEFAULT;
     if (!Number.isSafeInteger(this.replicas) || this.replicas < 1 || this.replicas > 16) throw new CairnError('InvalidArgument', '--replicas must be 1..16');
     this.dir = resolve(init.dir);
     for (const sub of ['meta', 'chunks', 'logs']) mkdirSync(join(this.dir, sub), { recursive: true });
@@ -111,10 +120,10 @@ export class DevCluster {
       return member(id, metaAddr(i), dir, cairnArgv(
         'meta', '--id', id, '--listen', metaAddr(i), '--peers', peers, '--dir', dir,
         '--secret-file', secretFile, '--token-file', tokenFile,
-        '--tick-ms', String(init.tickMs ?? 50),
+        '--tick-ms', String(init.tickMs ?? DEV_RAFT_TICK_MS_DEFAULT),
         '--replicas', String(this.replicas),
-        '--dead-after', String(init.deadAfterSec ?? 10),
-        '--chunk-size', String(init.chunkSize ?? 8 * 1024 * 1024),
+        '--dead-after', String(init.deadAfterSec ?? DEAD_AFTER_MS_DEFAULT / 1000),
+        '--chunk-size', String(init.chunkSize ?? CHUNK_SIZE_BYTES_DEFAULT),
         ...(init.gcGraceSec === undefined ? [] : ['--gc-grace', String(init.gcGraceSec)]),
       ));
     });
@@ -125,7 +134,7 @@ export class DevCluster {
       const dir = join(this.dir, 'chunks', id);
       return member(id, addr, dir, cairnArgv(
         'chunk', '--id', id, '--listen', addr, '--dir', dir, '--meta', metaAddrs,
-        '--secret-file', secretFile, '--heartbeat-ms', String(init.heartbeatMs ?? 500),
+        '--secret-file', secretFile, '--heartbeat-ms', String(init.heartbeatMs ?? DEV_HEARTBEAT_MS_DEFAULT),
         ...(init.scrubPeriodSec === undefined ? [] : ['--scrub-period-sec', String(init.scrubPeriodSec), '--scrub-bytes-per-sec', '0']),
         ...(init.repairBytesPerSec === undefined ? [] : ['--repair-bytes-per-sec', String(init.repairBytesPerSec)]),
       ));

@@ -12,6 +12,7 @@ import { CairnClient } from '../client/cairn-client.js';
 import { parseHostPort } from '../config/addr.js';
 import { systemClock } from '../env/system.js';
 import type { Logger } from '../util/logger.js';
+import { GATEWAY_HEADER_BYTES_MAX_DEFAULT, GATEWAY_HEADERS_TIMEOUT_MS_DEFAULT, GATEWAY_IDLE_TIMEOUT_MS_DEFAULT, HTTP_KEEP_ALIVE_TIMEOUT_MS_DEFAULT } from '../config/defaults.js';
 
 export interface GatewayOptions {
   /** host:port to listen on (port 0: any free port). */
@@ -20,9 +21,9 @@ export interface GatewayOptions {
   /** The client token: used towards the metadata servers AND required from HTTP clients. */
   token: string | null;
   limits?: Partial<GatewayLimits>;
-  /** @default 60_000 */
+  /** @default GATEWAY_IDLE_TIMEOUT_MS_DEFAULT (60 s) */
   idleTimeoutMs?: number;
-  /** @default 30_000 */
+  /** @default GATEWAY_HEADERS_TIMEOUT_MS_DEFAULT (30 s) */
   headersTimeoutMs?: number;
 }
 
@@ -37,10 +38,10 @@ export async function startGateway(opts: GatewayOptions, logger: Logger): Promis
   const client = new CairnClient({ metaAddrs: opts.metaAddrs, token: opts.token ?? '' }, { logger });
   const { app } = createGatewayApp({ client, token: opts.token, logger, clock: systemClock, ...(opts.limits ? { limits: opts.limits } : {}) });
   const server = createServer(
-    { requestTimeout: 0, headersTimeout: opts.headersTimeoutMs ?? 30_000, keepAliveTimeout: 5_000, maxHeaderSize: 16 * 1024 },
+    { requestTimeout: 0, headersTimeout: opts.headersTimeoutMs ?? GATEWAY_HEADERS_TIMEOUT_MS_DEFAULT, keepAliveTimeout: HTTP_KEEP_ALIVE_TIMEOUT_MS_DEFAULT, maxHeaderSize: GATEWAY_HEADER_BYTES_MAX_DEFAULT },
     app.callback(),
   );
-  server.setTimeout(opts.idleTimeoutMs ?? 60_000); // no 'timeout' listener: idle sockets are destroyed
+  server.setTimeout(opts.idleTimeoutMs ?? GATEWAY_IDLE_TIMEOUT_MS_DEFAULT); // no 'timeout' listener: idle sockets are destroyed
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => {

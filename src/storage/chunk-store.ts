@@ -45,14 +45,14 @@ import { KeyedLock, fsyncDir, isErrno, writeAll } from './chunk-files.js';
 import { ChunkSpaceAccount, type ChunkSpace } from './chunk-space.js';
 import { writeReplicaData } from './replica-writer.js';
 import { SegmentReader } from './segment-reader.js';
+import { CHUNK_BYTES_MAX_DEFAULT, CHUNK_READ_BATCH_BYTES_DEFAULT, CHUNK_RESERVE_BYTES_DEFAULT, SEGMENT_BYTES_DEFAULT } from '../config/defaults.js';
 
 export { CHUNK_FOOTER_BYTES, CHUNK_FORMAT_VERSION } from './chunk-format.js';
+export { CHUNK_BYTES_MAX_DEFAULT, SEGMENT_BYTES_DEFAULT } from '../config/defaults.js';
 export type { ChunkSpace } from './chunk-space.js';
 
 /** A replica file this small is read whole, trailer and data in one read (small GETs). */
 const SMALL_REPLICA_BYTES = 64 * 1024;
-export const SEGMENT_BYTES_DEFAULT = 64 * 1024;
-export const CHUNK_BYTES_MAX_DEFAULT = 64 * 1024 * 1024;
 
 export interface ChunkStoreComponents {
   /** For temp-file names. */
@@ -71,13 +71,13 @@ export interface ChunkStoreComponents {
 
 export interface ChunkStoreOptions {
   dir: string;
-  /** Largest replica accepted. @default 64 MiB */
+  /** Largest replica accepted. @default CHUNK_BYTES_MAX_DEFAULT (64 MiB) */
   chunkBytesMax?: number;
-  /** Checksum segment for new replicas (each replica records its own). @default 64 KiB */
+  /** Checksum segment for new replicas (each replica records its own). @default SEGMENT_BYTES_DEFAULT (64 KiB) */
   segmentBytes?: number;
-  /** Free bytes to keep on the filesystem; writes that would dip below get NoSpace. @default 0 */
+  /** Free bytes to keep on the filesystem; writes that would dip below get NoSpace. @default CHUNK_RESERVE_BYTES_DEFAULT (0) */
   reserveBytes?: number;
-  /** Bytes read from disk per step of a read stream (rounded to whole segments). @default 1 MiB */
+  /** Bytes read from disk per step of a read stream (rounded to whole segments). @default CHUNK_READ_BATCH_BYTES_DEFAULT (1 MiB) */
   readBatchBytes?: number;
 }
 
@@ -147,8 +147,8 @@ export class ChunkStore {
     this.tmpDir = join(options.dir, 'tmp');
     this.chunkBytesMax = options.chunkBytesMax ?? CHUNK_BYTES_MAX_DEFAULT;
     this.segmentBytes = options.segmentBytes ?? SEGMENT_BYTES_DEFAULT;
-    this.reserveBytes = options.reserveBytes ?? 0;
-    this.readBatchBytes = options.readBatchBytes ?? 1024 * 1024;
+    this.reserveBytes = options.reserveBytes ?? CHUNK_RESERVE_BYTES_DEFAULT;
+    this.readBatchBytes = options.readBatchBytes ?? CHUNK_READ_BATCH_BYTES_DEFAULT;
     this.log = components.logger.child({ component: 'chunk-store' });
     assert(Number.isSafeInteger(this.chunkBytesMax) && this.chunkBytesMax >= 0, 'chunkBytesMax');
     assert(Number.isInteger(this.segmentBytes) && this.segmentBytes >= 512 && this.segmentBytes <= 2 ** 31, 'segmentBytes');
