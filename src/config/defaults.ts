@@ -37,6 +37,9 @@ export const REPAIR_MISSING_GRACE_MS_DEFAULT = 3_000;
 /** A server reported idle with copies outstanding gets them again after this long. */
 export const REPAIR_IDLE_GRACE_MS_DEFAULT = 5_000;
 
+/** Virtual address space reserved for an LMDB map (Raft log, state); the file grows as needed up to it. */
+export const LMDB_MAP_SIZE_BYTES_DEFAULT = 64 * 1024 * MiB;
+
 // ---- Raft ----------------------------------------------------------------------------------
 
 /** Length of one Raft tick (`cairn meta --tick-ms`). */

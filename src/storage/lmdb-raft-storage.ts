@@ -37,6 +37,7 @@
 import { mkdirSync } from 'node:fs';
 import { crc32 } from 'node:zlib';
 import { open, type Database, type RootDatabase, type Transaction } from 'lmdb';
+import { LMDB_MAP_SIZE_BYTES_DEFAULT } from '../config/defaults.js';
 import { pack, unpack } from '../proto/msgpack.js';
 import {
   RaftCompactedError,
@@ -53,11 +54,9 @@ import { assert } from '../util/assert.js';
 import { CairnError } from '../util/errors.js';
 
 export interface LmdbRaftStorageOptions {
-  /** Virtual address space reserved for the map; the file grows as needed up to this. @default 64 GiB */
+  /** Virtual address space reserved for the map; the file grows as needed up to this. @default LMDB_MAP_SIZE_BYTES_DEFAULT (64 GiB) */
   mapSizeBytes?: number;
 }
-
-const MAP_SIZE_BYTES_DEFAULT = 64 * 1024 ** 3;
 
 /** Entry value layout: [format u8][type u8][term f64 BE][crc32 u32 BE of bytes 0..9 + data][data]. */
 const ENTRY_FORMAT = 1;
@@ -125,7 +124,7 @@ export class LmdbRaftStorage implements RaftLogStore {
     const env = open({
       path: dir,
       maxDbs: 4,
-      mapSize: options.mapSizeBytes ?? MAP_SIZE_BYTES_DEFAULT,
+      mapSize: options.mapSizeBytes ?? LMDB_MAP_SIZE_BYTES_DEFAULT,
       // Durability choice explained in the file comment: fsync inside every commit.
       overlappingSync: false,
       noSync: false,

@@ -31,13 +31,14 @@
  */
 import { mkdirSync } from 'node:fs';
 import { open, type Database, type RootDatabase, type Transaction } from 'lmdb';
+import { LMDB_MAP_SIZE_BYTES_DEFAULT } from '../config/defaults.js';
 import { pack, unpack } from '../proto/msgpack.js';
 import { assert } from '../util/assert.js';
 import { CairnError } from '../util/errors.js';
 import { OrderedKeys, mergeStaged, rangeLimit } from './ordered-keys.js';
 
 export interface LmdbStateStoreOptions {
-  /** Virtual address space reserved for the map. @default 64 GiB */
+  /** Virtual address space reserved for the map. @default LMDB_MAP_SIZE_BYTES_DEFAULT (64 GiB) */
   mapSizeBytes?: number;
 }
 
@@ -64,7 +65,6 @@ export interface StateReadSnapshot extends Iterable<[string, Uint8Array]> {
 
 /** LMDB's key limit is 1978 bytes; the ordered-binary string encoding adds a little. */
 export const STATE_KEY_BYTES_MAX = 1900;
-const MAP_SIZE_BYTES_DEFAULT = 64 * 1024 ** 3;
 const KEY_APPLIED = 'applied';
 const KEY_ACTIVE = 'active';
 const KEY_STAGED = 'staged';
@@ -112,7 +112,7 @@ export class LmdbStateStore {
 
   static async open(dir: string, options: LmdbStateStoreOptions = {}): Promise<LmdbStateStore> {
     mkdirSync(dir, { recursive: true });
-    const env = open({ path: dir, maxDbs: 8, mapSize: options.mapSizeBytes ?? MAP_SIZE_BYTES_DEFAULT, overlappingSync: true });
+    const env = open({ path: dir, maxDbs: 8, mapSize: options.mapSizeBytes ?? LMDB_MAP_SIZE_BYTES_DEFAULT, overlappingSync: true });
     return new LmdbStateStore(env);
   }
 
