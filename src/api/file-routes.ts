@@ -12,7 +12,7 @@
 import { pipeline } from 'node:stream/promises';
 import type Router from '@koa/router';
 import type { PutResult } from '../client/file-writer.js';
-import { decideRange } from '../proto/http-range.js';
+import { decideRange, formatContentRange, unsatisfiedContentRange } from '../proto/http-range.js';
 import { CairnError, isCairnError } from '../util/errors.js';
 import { etagListMatches, quoteEtag } from './etag-match.js';
 import { FILES, byteLimit, remotePath, type GatewayCtx, type GatewayState, type RouteDeps } from './gateway-context.js';
@@ -81,7 +81,7 @@ export function fileRoutes(router: Router<GatewayState>, deps: RouteDeps): void 
       }
       const range = decideRange(ctx.get('range') || undefined, st.size);
       if (range.kind === 'unsatisfiable') {
-        ctx.set('Content-Range', `bytes */${st.size}`);
+        ctx.set('Content-Range', unsatisfiedContentRange(st.size));
         throw new CairnError('RangeNotSatisfiable', `range ${ctx.get('range')} is outside the file (${st.size} bytes)`);
       }
       const start = range.kind === 'partial' ? range.start : 0;
@@ -89,7 +89,7 @@ export function fileRoutes(router: Router<GatewayState>, deps: RouteDeps): void 
       ctx.type = 'application/octet-stream';
       if (range.kind === 'partial') {
         ctx.status = 206;
-        ctx.set('Content-Range', `bytes ${start}-${end - 1}/${st.size}`);
+        ctx.set('Content-Range', formatContentRange(start, end, st.size));
       } else {
         ctx.status = 200;
       }

@@ -19,6 +19,7 @@ import { pipeline } from 'node:stream/promises';
 import { parseHostPort } from '../config/addr.js';
 import { crc32c, crcFromHex, crcToHex } from '../util/crc32c.js';
 import { H_CRC, H_ERROR, H_PIPELINE, H_SIZE, H_TOKEN, formatPipeline, wireErrorOf, type ChunkTarget, type ChunkTargetResult, type WireError } from '../proto/chunk-http.js';
+import { formatRange, parseContentRange } from '../proto/http-range.js';
 import { CairnError, type ErrorCode } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
 import { CHUNK_IDLE_TIMEOUT_MS_DEFAULT, CHUNK_SOCKETS_PER_HOST_MAX_DEFAULT, PIPELINE_TIMEOUT_EXTENSION_MS_DEFAULT } from '../config/defaults.js';
@@ -166,7 +167,7 @@ export class ChunkClient {
     if (r) {
       if (!Number.isSafeInteger(r.start) || r.start < 0 || (r.end !== undefined && (!Number.isSafeInteger(r.end) || r.end <= r.start)))
         throw new CairnError('InvalidArgument', 'range must be 0 ≤ start < end');
-      headers.range = `bytes=${r.start}-${r.end === undefined ? '' : r.end - 1}`;
+      headers.range = formatRange(r.start, r.end);
     }
     const req = this.request(addr, 'GET', chunkId, headers, opts.signal);
     req.end();
@@ -184,12 +185,12 @@ export class ChunkClient {
     }
     let start = 0;
     if (res.statusCode === 206) {
-      const m = /^bytes (\d+)-(\d+)\/(\d+)$/.exec(String(res.headers['content-range'] ?? ''));
-      if (!m) {
+      const cr = parseContentRange(res.headers['content-range']);
+      if (!cr) {
         res.destroy();
         throw new CairnError('ProtocolError', `chunk server ${addr} sent a 206 without Content-Range`);
       }
-      start = Number(m[1]);
+      start = cr.start;
     }
     const check = new BodyCheck(length, res.statusCode === 200 && opts.verifyCrc !== false ? crc : null, addr);
     pipeline(res, check).catch(() => undefined); // errors surface on `check`

@@ -49,7 +49,7 @@ import type { ChunkStore } from '../storage/chunk-store.js';
 import { isChunkId } from '../util/chunk-id.js';
 import { crcFromHex, crcToHex } from '../util/crc32c.js';
 import { H_CRC, H_PIPELINE, H_SIZE, H_TOKEN, errorHead, parsePipeline, type ChunkTargetResult, type WireError } from '../proto/chunk-http.js';
-import { decideRange } from '../proto/http-range.js';
+import { decideRange, formatContentRange, unsatisfiedContentRange } from '../proto/http-range.js';
 import { CairnError, ERROR_CODES, isCairnError } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
 import { ChunkClient, pipelineTimeoutMs, type ChunkPutOutcome } from './chunk-client.js';
@@ -348,7 +348,7 @@ export class ChunkHttpServer {
         return r.kind === 'partial' ? { start: r.start, end: r.end } : { start: 0, end: chunkSize };
       },
     }).catch((e: unknown) => {
-      if (isCairnError(e, 'RangeNotSatisfiable')) res.setHeader('content-range', `bytes */${size}`);
+      if (isCairnError(e, 'RangeNotSatisfiable')) res.setHeader('content-range', unsatisfiedContentRange(size));
       throw e;
     });
     const { meta, start, end, stream } = rd;
@@ -359,7 +359,7 @@ export class ChunkHttpServer {
       throw e;
     }
     const headers = chunkHeaders(meta.size, meta.crc32c, end - start);
-    if (rangeWanted) headers['content-range'] = `bytes ${start}-${end - 1}/${meta.size}`;
+    if (rangeWanted) headers['content-range'] = formatContentRange(start, end, meta.size);
     res.writeHead(rangeWanted ? 206 : 200, headers);
     await pipeline(stream, res).catch((e: unknown) => {
       // Headers are out: the only signal left is cutting the response short.

@@ -37,3 +37,25 @@ export function decideRange(header: string | undefined, size: number): RangeDeci
   if (start >= size) return { kind: 'unsatisfiable' };
   return { kind: 'partial', start, end: Math.min(last, size - 1) + 1 };
 }
+
+/** The Range header asking for [start, end) (`end` omitted: to the end of the body). */
+export function formatRange(start: number, end?: number): string {
+  return `bytes=${start}-${end === undefined ? '' : end - 1}`;
+}
+
+/** Content-Range of a 206 answer carrying [start, end) of a `size`-byte body. */
+export function formatContentRange(start: number, end: number, size: number): string {
+  return `bytes ${start}-${end - 1}/${size}`;
+}
+
+/** Content-Range of a 416 answer. */
+export function unsatisfiedContentRange(size: number): string {
+  return `bytes */${size}`;
+}
+
+/** [start, end) and the size from a 206 answer's Content-Range, or null when it is not one. */
+export function parseContentRange(header: string | undefined): { start: number; end: number; size: number } | null {
+  const m = /^bytes (\d{1,16})-(\d{1,16})\/(\d{1,16})$/.exec(header ?? '');
+  if (!m) return null;
+  return { start: Number(m[1]), end: Number(m[2]) + 1, size: Number(m[3]) };
+}

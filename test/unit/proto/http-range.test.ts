@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { decideRange } from '../../../src/proto/http-range.js';
+import { decideRange, formatContentRange, formatRange, parseContentRange, unsatisfiedContentRange } from '../../../src/proto/http-range.js';
 
 describe('decideRange', () => {
   it('follows RFC 9110 for the forms we serve', () => {
@@ -53,5 +53,28 @@ describe('decideRange as the chunk servers use it', () => {
   });
   it('absent, other-unit, multi-range and malformed headers serve the whole chunk', () => {
     for (const h of [undefined, 'items=0-1', 'bytes=0-1,5-6', 'bytes=5-1', 'bytes=-', 'bytes=a-b', 'bytes=99999999999999999-']) expect(decideRange(h, 100)).toEqual({ kind: 'full' });
+  });
+});
+
+describe('the headers around a range', () => {
+  it('a range the client asks for is the range the server decides, and comes back in Content-Range', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 10_000 }), fc.nat(), fc.option(fc.nat()), (size, a, b) => {
+        const start = a % size;
+        const end = b === null ? undefined : start + 1 + (b % (size - start));
+        const d = decideRange(formatRange(start, end), size);
+        expect(d).toEqual({ kind: 'partial', start, end: end ?? size });
+        const back = parseContentRange(formatContentRange(start, end ?? size, size));
+        expect(back).toEqual({ start, end: end ?? size, size });
+      }),
+    );
+  });
+
+  it('formats what RFC 9110 §14.4 says and refuses anything else', () => {
+    expect(formatRange(5)).toBe('bytes=5-');
+    expect(formatRange(5, 10)).toBe('bytes=5-9');
+    expect(formatContentRange(5, 10, 100)).toBe('bytes 5-9/100');
+    expect(unsatisfiedContentRange(100)).toBe('bytes */100');
+    for (const bad of [undefined, '', 'bytes */100', 'bytes 5-9/*', 'items 5-9/100', 'bytes 5-9', 'bytes 99999999999999999-1/2']) expect(parseContentRange(bad), bad).toBeNull();
   });
 });
