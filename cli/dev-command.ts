@@ -5,14 +5,14 @@
 import type { Command } from 'commander';
 import { intOption } from './int-option.js';
 import { DevCluster } from '../src/server/dev-cluster.js';
-import { CHUNK_SIZE_BYTES_DEFAULT, DEAD_AFTER_MS_DEFAULT, DEV_CHUNK_SERVERS_DEFAULT, DEV_META_SERVERS_DEFAULT, DEV_PORT_BASE_DEFAULT, REPLICAS_DEFAULT } from '../src/config/defaults.js';
+import { CHUNK_SIZE_BYTES_DEFAULT, DEAD_AFTER_MS_DEFAULT, DEV_CHUNK_SERVERS_DEFAULT, DEV_DIR_DEFAULT, DEV_META_SERVERS_DEFAULT, DEV_PORT_BASE_DEFAULT, REPLICAS_DEFAULT } from '../src/config/defaults.js';
 
 
 export function registerDevCommand(program: Command, fail: (err: unknown) => never): void {
   program
     .command('dev')
     .description('run a complete local cluster in the foreground (Ctrl-C stops it)')
-    .option('--dir <dir>', 'data directory', './.cairn')
+    .option('--dir <dir>', 'data directory', DEV_DIR_DEFAULT)
     .option('--port-base <port>', 'every port is in [P, P+999]; the HTTP gateway listens on P', intOption('--port-base', 1), DEV_PORT_BASE_DEFAULT)
     .option('--meta <n>', 'metadata servers', intOption('--meta', 1), DEV_META_SERVERS_DEFAULT)
     .option('--chunks <n>', 'chunk servers', intOption('--chunks', 0), DEV_CHUNK_SERVERS_DEFAULT)

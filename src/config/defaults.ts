@@ -152,6 +152,8 @@ export const META_UNREACHABLE_GIVE_UP_MS_DEFAULT = 5000;
 
 // ---- `cairn dev` (a local cluster, tuned to react fast) -------------------------------------
 
+/** Data directory of `cairn dev`. */
+export const DEV_DIR_DEFAULT = './.cairn';
 export const DEV_META_SERVERS_DEFAULT = 3;
 export const DEV_CHUNK_SERVERS_DEFAULT = 4;
 /** First port of the 1000 a dev cluster uses; the gateway listens on it. */
