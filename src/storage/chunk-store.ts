@@ -33,6 +33,7 @@
 import { mkdir, open, opendir, readdir, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable, addAbortSignal } from 'node:stream';
+import { CHUNK_BYTES_MAX_DEFAULT, CHUNK_READ_BATCH_BYTES_DEFAULT, CHUNK_RESERVE_BYTES_DEFAULT, SEGMENT_BYTES_DEFAULT } from '../config/defaults.js';
 import type { Clock, Timers } from '../env/clock.js';
 import type { Rng } from '../env/rng.js';
 import { assert } from '../util/assert.js';
@@ -45,7 +46,6 @@ import { KeyedLock, fsyncDir, isErrno, writeAll } from './chunk-files.js';
 import { ChunkSpaceAccount, type ChunkSpace } from './chunk-space.js';
 import { writeReplicaData } from './replica-writer.js';
 import { SegmentReader } from './segment-reader.js';
-import { CHUNK_BYTES_MAX_DEFAULT, CHUNK_READ_BATCH_BYTES_DEFAULT, CHUNK_RESERVE_BYTES_DEFAULT, SEGMENT_BYTES_DEFAULT } from '../config/defaults.js';
 
 export { CHUNK_FOOTER_BYTES, CHUNK_FORMAT_VERSION } from './chunk-format.js';
 export { CHUNK_BYTES_MAX_DEFAULT, SEGMENT_BYTES_DEFAULT } from '../config/defaults.js';
