@@ -3,13 +3,15 @@
  * follows NotLeader hints, and retries calls that are safe to retry until a deadline.
  *
  * Safe retries: a call marked `idempotent` (reads, or writes carrying a (client, seq) request id
- * that the state machine deduplicates) is retried on Unavailable / NotLeader / Timeout /
- * ProposalDropped; anything else fails at once with the server's typed error.
+ * that the state machine deduplicates) is retried on the codes the error table marks retryable
+ * (util/errors.ts: Unavailable, NotLeader, Timeout, ProposalDropped); anything else fails at
+ * once with the server's typed error. Any call is re-sent after NotLeader, which means it was not
+ * applied.
  */
 import type { Timers } from '../env/clock.js';
 import type { Clock } from '../env/clock.js';
 import type { Rng } from '../env/rng.js';
-import { CairnError, isCairnError } from '../util/errors.js';
+import { CairnError, isCairnError, isRetryable } from '../util/errors.js';
 
 /** One connection to one server (net/RpcClient implements it). */
 export interface RpcConn {
@@ -41,8 +43,6 @@ export interface MetaSessionInit {
    */
   unreachableGiveUpMs?: number;
 }
-
-const RETRYABLE = new Set(['Unavailable', 'NotLeader', 'Timeout', 'ProposalDropped']);
 
 export class MetaSession {
   private readonly c: MetaSessionComponents;
@@ -89,7 +89,7 @@ export class MetaSession {
         lastErr = err;
         if (isCairnError(err) && err.detail?.connectFailed === true) this.noConnection(addr);
         else this.reachable(addr);
-        if (!isCairnError(err) || !RETRYABLE.has(err.code)) throw err;
+        if (!isCairnError(err) || !isRetryable(err.code)) throw err;
         // A NotLeader answer means the request was not applied: always safe to send elsewhere.
         const applied = err.code !== 'NotLeader';
         if (err.code === 'NotLeader') {
