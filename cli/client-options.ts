@@ -6,7 +6,7 @@
  */
 import type { Command } from 'commander';
 import { CairnClient, resolveClientConfig } from '../src/client/index.js';
-import { parsePath } from '../src/meta/path.js';
+import { parsePath } from '../src/proto/path.js';
 import { CairnError } from '../src/util/errors.js';
 import { exitOnSignals } from './cli-errors.js';
 

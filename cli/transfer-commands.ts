@@ -18,7 +18,7 @@ import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Command } from 'commander';
 import type { CairnClient } from '../src/client/index.js';
-import { checkName } from '../src/meta/path.js';
+import { checkName } from '../src/proto/path.js';
 import { CairnError, isCairnError } from '../src/util/errors.js';
 import { onFailureCleanup } from './cli-errors.js';
 import { meansDirectory, positiveBytes, remoteBase, remoteJoin, remotePath, withClient, withClientOptions, type ClientFlags } from './client-options.js';

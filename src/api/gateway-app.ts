@@ -24,7 +24,7 @@ import busboy from 'busboy';
 import Koa from 'koa';
 import type { CairnClient } from '../client/cairn-client.js';
 import type { FileWriter, PutResult } from '../client/file-writer.js';
-import { checkName, parsePath } from '../meta/path.js';
+import { checkName, parsePath } from '../proto/path.js';
 import { CairnError, ERROR_CODES, isCairnError, type ErrorCode } from '../util/errors.js';
 import type { Clock } from '../env/clock.js';
 import type { Logger } from '../util/logger.js';

@@ -16,7 +16,7 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { ChunkClient } from '../chunk/chunk-client.js';
 import { secureRandomBytes, systemClock, systemRng, systemTimers } from '../env/system.js';
-import { parsePath } from '../meta/path.js';
+import { parsePath } from '../proto/path.js';
 import { RpcClient } from '../net/rpc-client.js';
 import { CairnError } from '../util/errors.js';
 import { silentLogger, type Logger } from '../util/logger.js';

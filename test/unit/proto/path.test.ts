@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { NAME_BYTES_MAX, PATH_BYTES_MAX, PATH_DEPTH_MAX, isSameOrBelow, joinPath, parsePath, utf8Bytes } from '../../../src/meta/path.js';
+import { NAME_BYTES_MAX, PATH_BYTES_MAX, PATH_DEPTH_MAX, isSameOrBelow, joinPath, parsePath, utf8Bytes } from '../../../src/proto/path.js';
 
 describe('paths', () => {
   it('parses valid paths into segments', () => {
