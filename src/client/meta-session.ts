@@ -70,7 +70,8 @@ export class MetaSession {
   }
 
   /**
-   * Call the leader. Non-idempotent calls are tried once (after leader discovery, which is safe).
+   * Call the leader. A non-idempotent call is sent again only when it certainly was not applied
+   * (NotLeader, or its connection never opened); any other error of it is thrown at once.
    * `timeoutMs` overrides the per-attempt timeout (a long poll needs more than its wait).
    */
   async call(method: string, body: unknown, opts: { idempotent?: boolean; timeoutMs?: number } = {}): Promise<unknown> {
@@ -90,8 +91,9 @@ export class MetaSession {
         if (isCairnError(err) && err.detail?.connectFailed === true) this.noConnection(addr);
         else this.reachable(addr);
         if (!isCairnError(err) || !isRetryable(err.code)) throw err;
-        // A NotLeader answer means the request was not applied: always safe to send elsewhere.
-        const applied = err.code !== 'NotLeader';
+        // A NotLeader answer, or a connection that was never made, means the request was not
+        // applied: always safe to send (elsewhere) again.
+        const applied = err.code !== 'NotLeader' && err.detail?.connectFailed !== true;
         if (err.code === 'NotLeader') {
           const hint = err.detail?.leaderAddr;
           this.leaderAddr = typeof hint === 'string' && hint !== addr ? hint : null;
