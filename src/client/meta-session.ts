@@ -5,8 +5,8 @@
  * Safe retries: a call marked `idempotent` (reads, or writes carrying a (client, seq) request id
  * that the state machine deduplicates) is retried on the codes the error table marks retryable
  * (util/errors.ts: Unavailable, NotLeader, Timeout, ProposalDropped); anything else fails at
- * once with the server's typed error. Any call is re-sent after NotLeader, which means it was not
- * applied.
+ * once with the server's typed error. Any call is re-sent after an error that means it was not
+ * applied (NotLeader, ProposalDropped, a connection that never opened).
  */
 import type { Timers } from '../env/clock.js';
 import type { Clock } from '../env/clock.js';
@@ -71,7 +71,8 @@ export class MetaSession {
 
   /**
    * Call the leader. A non-idempotent call is sent again only when it certainly was not applied
-   * (NotLeader, or its connection never opened); any other error of it is thrown at once.
+   * (NotLeader, ProposalDropped, or its connection never opened); any other error of it (a
+   * Timeout: outcome unknown) is thrown at once.
    * `timeoutMs` overrides the per-attempt timeout (a long poll needs more than its wait).
    */
   async call(method: string, body: unknown, opts: { idempotent?: boolean; timeoutMs?: number } = {}): Promise<unknown> {
@@ -91,9 +92,10 @@ export class MetaSession {
         if (isCairnError(err) && err.detail?.connectFailed === true) this.noConnection(addr);
         else this.reachable(addr);
         if (!isCairnError(err) || !isRetryable(err.code)) throw err;
-        // A NotLeader answer, or a connection that was never made, means the request was not
+        // NotLeader, ProposalDropped (refused before it was appended, or its entry overwritten
+        // by a newer leader's) and a connection that was never made all mean the request was not
         // applied: always safe to send (elsewhere) again.
-        const applied = err.code !== 'NotLeader' && err.detail?.connectFailed !== true;
+        const applied = err.code !== 'NotLeader' && err.code !== 'ProposalDropped' && err.detail?.connectFailed !== true;
         if (err.code === 'NotLeader') {
           const hint = err.detail?.leaderAddr;
           this.leaderAddr = typeof hint === 'string' && hint !== addr ? hint : null;

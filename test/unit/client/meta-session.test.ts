@@ -63,12 +63,14 @@ describe('MetaSession', () => {
     expect(calls).toBeGreaterThan(1);
   });
 
-  it('sends a call that is not idempotent to the next server when its connection never opened, and only then', async () => {
+  it('re-sends a call that is not idempotent only when it was certainly not applied (no connection, ProposalDropped)', async () => {
     const seen: string[] = [];
     const { addr, server } = await startServer({
       rpc: async (method) => {
         seen.push(method);
         if (method === 'cluster.remove') throw new CairnError('Timeout', 'outcome unknown');
+        // Dropped before it was appended: not applied, so the session may send it again.
+        if (method === 'fs.bad' && seen.filter((m) => m === 'fs.bad').length === 1) throw new CairnError('ProposalDropped', 'leadership is being transferred');
         return { ok: true };
       },
     });
@@ -81,6 +83,7 @@ describe('MetaSession', () => {
     // A Timeout from the server leaves the outcome unknown: not sent again.
     const { err } = await failure(s.call('cluster.remove', { id: 'c1' }, { idempotent: false }));
     expect(err.code).toBe('Timeout');
-    expect(seen).toEqual(['cluster.drain', 'cluster.remove']);
+    expect(await s.call('fs.bad', { id: 'x' }, { idempotent: false })).toEqual({ ok: true });
+    expect(seen).toEqual(['cluster.drain', 'cluster.remove', 'fs.bad', 'fs.bad']);
   });
 });
