@@ -21,10 +21,10 @@
 import { setMaxListeners } from 'node:events';
 import { Readable } from 'node:stream';
 import { finished } from 'node:stream/promises';
-import { crc32c } from '../util/crc32c.js';
-import { CairnError, isCairnError, type ErrorCode } from '../util/errors.js';
 import { decodeEmpty, decodeOpen, type OpenAnswer, type OpenChunk } from '../proto/meta-answers.js';
 import type { RemotePath } from '../proto/path.js';
+import { crc32c } from '../util/crc32c.js';
+import { CairnError, isCairnError, type ErrorCode } from '../util/errors.js';
 import type { ClientCore } from './client-core.js';
 
 export interface OpenRange {

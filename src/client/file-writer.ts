@@ -24,10 +24,10 @@ import { createHash } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
 import { Readable, Writable } from 'node:stream';
 import type { ChunkPutOutcome, ChunkTarget, ChunkTargetResult } from '../chunk/chunk-client.js';
-import { crc32c } from '../util/crc32c.js';
-import { CairnError, isCairnError } from '../util/errors.js';
 import { decodeAlloc, decodeCommit, decodeRetarget, decodeStat, type AllocAnswer } from '../proto/meta-answers.js';
 import type { RemotePath } from '../proto/path.js';
+import { crc32c } from '../util/crc32c.js';
+import { CairnError, isCairnError } from '../util/errors.js';
 import type { ClientCore } from './client-core.js';
 
 export interface WriteOptions {
