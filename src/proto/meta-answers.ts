@@ -283,6 +283,43 @@ export function decodeStatLocal(v: unknown): StatLocalAnswer {
   };
 }
 
+// ---- chunk-server (service) methods ------------------------------------------------------------
+
+/**
+ * cs.heartbeat. `commands` are repair work items, each checked by the chunk server's
+ * replicator (chunk/replicator.ts parseReplicaCommand), which drops a malformed one alone
+ * instead of failing the whole answer.
+ */
+export interface HeartbeatAnswer {
+  needReport: boolean;
+  registered: boolean;
+  commands: unknown[];
+}
+
+export function decodeHeartbeat(v: unknown): HeartbeatAnswer {
+  const a: At = new At('cs.heartbeat');
+  const o = a.map(v);
+  return { needReport: a.bool(o, 'needReport'), registered: a.bool(o, 'registered'), commands: a.list(o, 'commands') };
+}
+
+/** cs.update and cs.work: repair work for the caller (see HeartbeatAnswer.commands). */
+export function decodeCommands(v: unknown, method: 'cs.update' | 'cs.work'): { commands: unknown[] } {
+  const a: At = new At(method);
+  return { commands: a.list(a.map(v), 'commands') };
+}
+
+/** cs.register */
+export function decodeRegister(v: unknown): { ringVersion: number } {
+  const a: At = new At('cs.register');
+  return { ringVersion: a.count(a.map(v), 'ringVersion') };
+}
+
+/** cs.reportEnd: chunks of the report the leader dropped (ids it does not know). */
+export function decodeReportEnd(v: unknown): { dropped: number } {
+  const a: At = new At('cs.reportEnd');
+  return { dropped: a.count(a.map(v), 'dropped') };
+}
+
 function targetOf(t: Record<string, unknown>, at: At): WriteTarget {
   return { id: at.str(t, 'id'), addr: at.str(t, 'addr'), token: at.str(t, 'token') };
 }
@@ -366,6 +403,13 @@ class At {
       if (typeof s !== 'string') this.fail(`${field}[${i}]`, 'a string');
     });
     return [...(v as string[])];
+  }
+
+  /** An array whose items the caller checks. */
+  list(o: Map, field: string): unknown[] {
+    const v = o[field];
+    if (!Array.isArray(v)) this.fail(field, 'an array');
+    return [...(v as unknown[])];
   }
 
   /** An array of maps, each decoded by `item` with field names under `field[i].`. */

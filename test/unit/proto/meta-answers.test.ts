@@ -2,12 +2,16 @@ import { describe, expect, it } from 'vitest';
 import {
   decodeAlloc,
   decodeClusterStatus,
+  decodeCommands,
   decodeCommit,
   decodeEmpty,
+  decodeHeartbeat,
   decodeList,
   decodeOpen,
   decodeRaftStatus,
+  decodeRegister,
   decodeRepairStatus,
+  decodeReportEnd,
   decodeRetarget,
   decodeStat,
   decodeStatLocal,
@@ -148,5 +152,18 @@ describe('meta answer decoders', () => {
     expect(protocolError(() => decodeRaftStatus(withField(raft, ['conf', 'voters'], 'm1')))).toBe('raft.status answer: conf.voters must be an array of strings');
     expect(protocolError(() => decodeRaftStatus(withField(raft, ['addrs', 'm1'], 1)))).toBe('raft.status answer: addrs.m1 must be a string');
     expect(protocolError(() => decodeStatLocal({ applied: 1, types: ['file', 'pipe'] }))).toBe("fs.statLocal answer: types[1] must be 'file', 'dir' or null");
+  });
+
+  it('check the chunk-server answers (repair commands are left to the replicator, item by item)', () => {
+    const copy = { op: 'copy', id: ID(1), sources: [{ id: 'c2', addr: 'a' }], token: 't' };
+    expect(decodeHeartbeat({ needReport: true, registered: false, commands: [copy, { op: 'new' }] })).toEqual({ needReport: true, registered: false, commands: [copy, { op: 'new' }] });
+    expect(decodeCommands({ commands: [] }, 'cs.work')).toEqual({ commands: [] });
+    expect(decodeRegister({ ringVersion: 4 })).toEqual({ ringVersion: 4 });
+    expect(decodeReportEnd({ dropped: 0 })).toEqual({ dropped: 0 });
+    expect(protocolError(() => decodeHeartbeat({ needReport: 'yes', registered: true, commands: [] }))).toBe('cs.heartbeat answer: needReport must be a boolean');
+    expect(protocolError(() => decodeHeartbeat({ needReport: true, registered: true }))).toBe('cs.heartbeat answer: commands must be an array');
+    expect(protocolError(() => decodeCommands({ commands: {} }, 'cs.update'))).toBe('cs.update answer: commands must be an array');
+    expect(protocolError(() => decodeRegister({}))).toBe('cs.register answer: ringVersion must be a non-negative integer');
+    expect(protocolError(() => decodeReportEnd({ dropped: -2 }))).toBe('cs.reportEnd answer: dropped must be a non-negative integer');
   });
 });
