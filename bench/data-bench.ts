@@ -19,7 +19,7 @@ import { createWriteStream, mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { CairnClient } from '../src/client/index.js';
+import { createCairnClient, type CairnClient } from '../src/client/index.js';
 import { systemRng } from '../src/env/system.js';
 import { findFreePortRange } from '../src/net/index.js';
 import { DevCluster } from '../src/server/dev-cluster.js';
@@ -94,7 +94,7 @@ async function main(): Promise<void> {
     out('get_cli_peak_rss_mib', get.peakRssMib);
 
     const config = { metaAddrs: cluster.metaAddrs, token: cluster.token };
-    for (let i = 0; i < CLIENTS; i++) clients.push(new CairnClient(config));
+    for (let i = 0; i < CLIENTS; i++) clients.push(createCairnClient(config));
     await clients[0]!.mkdir('/small', { parents: true });
     const body = Buffer.alloc(SMALL_BYTES, 0x42);
     const written: string[][] = clients.map(() => []);

@@ -15,7 +15,7 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Readable } from 'node:stream';
-import { CairnClient } from '../src/client/index.js';
+import { createCairnClient } from '../src/client/index.js';
 import { systemRng } from '../src/env/system.js';
 import { findFreePortRange } from '../src/net/index.js';
 import { DevCluster } from '../src/server/dev-cluster.js';
@@ -104,7 +104,7 @@ async function main(): Promise<void> {
   const cluster = new DevCluster({ dir: join(dir, 'cluster'), portBase, meta: 3, chunks: 4, replicas: 3 });
   cluster.start();
   const agent = new Agent({ keepAlive: true, maxSockets: CLIENTS });
-  const client = new CairnClient({ metaAddrs: cluster.metaAddrs, token: cluster.token });
+  const client = createCairnClient({ metaAddrs: cluster.metaAddrs, token: cluster.token });
   try {
     await cluster.waitReady(60_000);
     const base = cluster.gatewayUrl!;

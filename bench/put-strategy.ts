@@ -12,7 +12,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { CairnClient } from '../src/client/cairn-client.js';
+import { createCairnClient } from '../src/client/create-cairn-client.js';
 import type { PutStrategy } from '../src/client/file-writer.js';
 import { systemRng } from '../src/env/system.js';
 import { findFreePortRange } from '../src/net/index.js';
@@ -47,7 +47,7 @@ async function main(): Promise<void> {
   for (let i = 0; i < PIECE_BYTES; i += 4) template.writeUInt32LE((i * 2654435761) >>> 0, i);
   try {
     await cluster.waitReady(30_000);
-    const client = new CairnClient({ metaAddrs: cluster.metaAddrs, token: cluster.token }, { uploadsInflight: INFLIGHT });
+    const client = createCairnClient({ metaAddrs: cluster.metaAddrs, token: cluster.token }, { uploadsInflight: INFLIGHT });
     const results: Record<PutStrategy, { mibs: number[]; cpuSec: number[] }> = { pipeline: { mibs: [], cpuSec: [] }, fanout: { mibs: [], cpuSec: [] } };
     const gets: number[] = [];
     await client.put('/warmup', source(template), { strategy: 'pipeline' });

@@ -23,7 +23,7 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Readable } from 'node:stream';
-import { CairnClient } from '../src/client/index.js';
+import { createCairnClient, type CairnClient } from '../src/client/index.js';
 import { sleep, systemRng } from '../src/env/system.js';
 import { findFreePortRange } from '../src/net/index.js';
 import { DevCluster } from '../src/server/dev-cluster.js';
@@ -60,7 +60,7 @@ async function main(): Promise<void> {
   const portBase = await findFreePortRange(1000, (n) => systemRng.int(n));
   const cluster = new DevCluster({ dir: join(dir, 'cluster'), portBase, deadAfterSec: Math.max(2, Math.ceil((3 * HEARTBEAT_MS) / 1000)), heartbeatMs: HEARTBEAT_MS, repairBytesPerSec: 0, gateway: false });
   cluster.start();
-  const client = new CairnClient({ metaAddrs: cluster.metaAddrs, token: cluster.token });
+  const client = createCairnClient({ metaAddrs: cluster.metaAddrs, token: cluster.token });
   let extra: LocalProcess | null = null;
   try {
     await cluster.waitReady(60_000);
@@ -144,7 +144,7 @@ async function latencyUnderRepair(mibPerSec: number): Promise<void> {
   const cdir = join(dir, `lat-${tag}`);
   const cluster = new DevCluster({ dir: cdir, portBase, deadAfterSec: Math.max(2, Math.ceil((3 * HEARTBEAT_MS) / 1000)), heartbeatMs: HEARTBEAT_MS, repairBytesPerSec: Math.round(mibPerSec * 2 ** 20), gateway: false });
   cluster.start();
-  const client = new CairnClient({ metaAddrs: cluster.metaAddrs, token: cluster.token });
+  const client = createCairnClient({ metaAddrs: cluster.metaAddrs, token: cluster.token });
   try {
     await cluster.waitReady(60_000);
     let i = 0;

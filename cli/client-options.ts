@@ -5,8 +5,8 @@
  * when no cluster is reachable), and stdout writes that respect backpressure.
  */
 import type { Command } from 'commander';
-import { CairnClient, resolveClientConfig } from '../src/client/index.js';
-import { parsePath } from '../src/meta/path.js';
+import { createCairnClient, resolveClientConfig, type CairnClient } from '../src/client/index.js';
+import { RemotePath } from '../src/proto/path.js';
 import { CairnError } from '../src/util/errors.js';
 import { exitOnSignals } from './cli-errors.js';
 
@@ -26,7 +26,7 @@ export function withClientOptions(cmd: Command): Command {
 export async function withClient<T>(flags: ClientFlags, fn: (client: CairnClient) => Promise<T>, init: { chunkSize?: number } = {}): Promise<T> {
   exitOnSignals();
   const config = resolveClientConfig({ meta: flags.meta, token: flags.token });
-  const client = new CairnClient(config, init.chunkSize !== undefined ? { chunkSize: init.chunkSize } : {});
+  const client = createCairnClient(config, init.chunkSize !== undefined ? { chunkSize: init.chunkSize } : {});
   try {
     return await fn(client);
   } finally {
@@ -35,14 +35,13 @@ export async function withClient<T>(flags: ClientFlags, fn: (client: CairnClient
 }
 
 /**
- * A remote path as typed by a user, checked and in canonical form: a trailing '/' is dropped
- * ("/a/" means "/a", as in a shell) and everything else must already be canonical — absolute,
- * no empty, "." or ".." segments, no control characters (CONTRACT.md).
+ * A remote path as typed by a user, parsed once (commands pass the RemotePath on): a trailing
+ * '/' is dropped ("/a/" means "/a", as in a shell) and everything else must already be
+ * canonical — absolute, no empty, "." or ".." segments, no control characters (CONTRACT.md).
  */
-export function remotePath(typed: string): string {
+export function remotePath(typed: string): RemotePath {
   const p = typed.length > 1 && typed.endsWith('/') && !typed.endsWith('//') ? typed.slice(0, -1) : typed;
-  parsePath(p);
-  return p;
+  return RemotePath.parse(p);
 }
 
 /** Whether the user wrote the path with a trailing '/' (a directory is meant). */
@@ -50,14 +49,14 @@ export function meansDirectory(typed: string): boolean {
   return typed.endsWith('/');
 }
 
-/** The last segment of a canonical remote path ('' for '/'). */
-export function remoteBase(path: string): string {
-  return path.slice(path.lastIndexOf('/') + 1);
+/** A destination argument: the parsed path, and whether a trailing '/' said "into this directory". */
+export interface DestinationArg {
+  path: RemotePath;
+  intoDirectory: boolean;
 }
 
-/** `dir` + '/' + `name` for a canonical remote directory path. */
-export function remoteJoin(dir: string, name: string): string {
-  return dir === '/' ? `/${name}` : `${dir}/${name}`;
+export function destinationArg(typed: string): DestinationArg {
+  return { path: remotePath(typed), intoDirectory: meansDirectory(typed) };
 }
 
 /** Parse a positive byte count (--chunk-size). */

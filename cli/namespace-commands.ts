@@ -12,8 +12,9 @@
  */
 import type { Command } from 'commander';
 import type { CairnClient } from '../src/client/index.js';
+import type { RemotePath } from '../src/proto/path.js';
 import { CairnError, isCairnError } from '../src/util/errors.js';
-import { meansDirectory, out, remoteBase, remoteJoin, remotePath, withClient, withClientOptions, type ClientFlags } from './client-options.js';
+import { destinationArg, out, remotePath, withClient, withClientOptions, type ClientFlags, type DestinationArg } from './client-options.js';
 import { formatBytes, formatTime, table } from './format.js';
 
 export interface LsEntry {
@@ -35,21 +36,21 @@ export function formatEntry(e: LsEntry, shown: string, o: { long: boolean; json:
   return `${e.type === 'dir' ? 'dir ' : 'file'}  ${size.padStart(SIZE_COLUMN_CHARS)}  ${formatTime(e.mtime)}  ${name}\n`;
 }
 
-async function lsCommand(client: CairnClient, path: string, o: { long: boolean; recursive: boolean; json: boolean }): Promise<void> {
+async function lsCommand(client: CairnClient, path: RemotePath, o: { long: boolean; recursive: boolean; json: boolean }): Promise<void> {
   const st = await client.stat(path);
   if (st.type === 'file') {
-    const e: LsEntry = { name: remoteBase(path), path, type: 'file', size: st.size, mtime: st.mtime };
+    const e: LsEntry = { name: path.name, path: path.text, type: 'file', size: st.size, mtime: st.mtime };
     await out(formatEntry(e, e.name, o));
     return;
   }
-  const prefix = path === '/' ? '/' : `${path}/`;
+  const prefix = path.isRoot ? '/' : `${path.text}/`;
   for await (const e of client.ls(path, { recursive: o.recursive })) {
     const shown = o.recursive && e.path.startsWith(prefix) ? e.path.slice(prefix.length) : e.name;
     await out(formatEntry(e, shown, o));
   }
 }
 
-async function statCommand(client: CairnClient, path: string, json: boolean): Promise<void> {
+async function statCommand(client: CairnClient, path: RemotePath, json: boolean): Promise<void> {
   const st = await client.stat(path);
   const chunks = st.chunks.map((c) => ({ id: c.id, size: c.size, replicas: [...c.replicas] }));
   if (json) {
@@ -73,17 +74,17 @@ async function statCommand(client: CairnClient, path: string, json: boolean): Pr
   await out(text);
 }
 
-async function mvCommand(client: CairnClient, from: string, toTyped: string): Promise<void> {
-  let to = remotePath(toTyped);
+async function mvCommand(client: CairnClient, from: RemotePath, dst: DestinationArg): Promise<void> {
+  let to = dst.path;
   let target: { type: string } | null = null;
   try {
     target = await client.stat(to);
   } catch (err) {
     if (!isCairnError(err, 'NotFound')) throw err;
   }
-  if (meansDirectory(toTyped) && target === null) throw new CairnError('NotFound', `no such directory: ${to}`);
-  if (meansDirectory(toTyped) && target?.type !== 'dir') throw new CairnError('NotADirectory', `${to} is not a directory`);
-  if (target?.type === 'dir' && from !== '/') to = remoteJoin(to, remoteBase(from));
+  if (dst.intoDirectory && target === null) throw new CairnError('NotFound', `no such directory: ${to.text}`);
+  if (dst.intoDirectory && target?.type !== 'dir') throw new CairnError('NotADirectory', `${to.text} is not a directory`);
+  if (target?.type === 'dir' && !from.isRoot) to = to.child(from.name);
   await client.mv(from, to);
 }
 
@@ -122,7 +123,7 @@ export function registerNamespaceCommands(program: Command, done: () => Promise<
       .option('-r, --recursive', 'remove a directory and everything under it', false),
   ).action(async (path: string, o: ClientFlags & { recursive: boolean }) => {
     const p = remotePath(path);
-    if (p === '/') throw new CairnError('InvalidArgument', 'refusing to remove /');
+    if (p.isRoot) throw new CairnError('InvalidArgument', 'refusing to remove /');
     await withClient(o, (c) => c.rm(p, { recursive: o.recursive }));
     await done();
   });
@@ -147,8 +148,8 @@ export function registerNamespaceCommands(program: Command, done: () => Promise<
       .argument('<dst>', 'remote path'),
   ).action(async (src: string, dst: string, o: ClientFlags) => {
     const from = remotePath(src);
-    remotePath(dst);
-    await withClient(o, (c) => mvCommand(c, from, dst));
+    const to = destinationArg(dst);
+    await withClient(o, (c) => mvCommand(c, from, to));
     await done();
   });
 }

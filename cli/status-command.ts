@@ -41,7 +41,7 @@ export function formatStatus(s: StatusJson): string {
 }
 
 async function statusCommand(client: CairnClient, json: boolean): Promise<void> {
-  const s = contractStatus((await client.status()) as StatusJson);
+  const s = contractStatus(await client.status());
   if (json) return out(JSON.stringify(s) + '\n');
   // Repair progress is shown to people only (the JSON object is exactly the contract's).
   const r = await client.repairStatus().catch(() => null);

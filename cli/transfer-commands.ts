@@ -18,13 +18,13 @@ import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Command } from 'commander';
 import type { CairnClient } from '../src/client/index.js';
-import { checkName } from '../src/meta/path.js';
+import type { RemotePath } from '../src/proto/path.js';
 import { CairnError, isCairnError } from '../src/util/errors.js';
 import { onFailureCleanup } from './cli-errors.js';
-import { meansDirectory, positiveBytes, remoteBase, remoteJoin, remotePath, withClient, withClientOptions, type ClientFlags } from './client-options.js';
+import { destinationArg, positiveBytes, remotePath, withClient, withClientOptions, type ClientFlags, type DestinationArg } from './client-options.js';
 import { Progress } from './progress.js';
 
-async function statOrNull(client: CairnClient, path: string): Promise<{ type: 'file' | 'dir' } | null> {
+async function statOrNull(client: CairnClient, path: RemotePath): Promise<{ type: 'file' | 'dir' } | null> {
   try {
     return await client.stat(path);
   } catch (err) {
@@ -54,8 +54,8 @@ function progressCounter(progress: Progress): Transform {
   });
 }
 
-export async function putCommand(client: CairnClient, src: string, dstTyped: string, o: { force: boolean; chunkSize?: number }): Promise<void> {
-  let dst = remotePath(dstTyped);
+export async function putCommand(client: CairnClient, src: string, dstArg: DestinationArg, o: { force: boolean; chunkSize?: number }): Promise<void> {
+  let dst = dstArg.path;
   let total: number | null = null;
   if (src !== '-') {
     const st = statSync(src);
@@ -63,19 +63,17 @@ export async function putCommand(client: CairnClient, src: string, dstTyped: str
     total = st.isFile() ? st.size : null;
   }
   let existing = await statOrNull(client, dst);
-  if (meansDirectory(dstTyped) || existing?.type === 'dir') {
-    if (existing && existing.type !== 'dir') throw new CairnError('NotADirectory', `${dst} is a file, not a directory`);
-    if (src === '-') throw new CairnError('IsADirectory', `${dst} is a directory: name the file to write from stdin`);
-    const name = basename(src);
-    checkName(name);
-    dst = remoteJoin(dst, name);
+  if (dstArg.intoDirectory || existing?.type === 'dir') {
+    if (existing && existing.type !== 'dir') throw new CairnError('NotADirectory', `${dst.text} is a file, not a directory`);
+    if (src === '-') throw new CairnError('IsADirectory', `${dst.text} is a directory: name the file to write from stdin`);
+    dst = dst.child(basename(src));
     existing = await statOrNull(client, dst);
   }
-  if (existing?.type === 'dir') throw new CairnError('IsADirectory', `${dst} is a directory`);
-  if (existing && !o.force) throw new CairnError('AlreadyExists', `${dst} already exists (use -f to replace it)`);
+  if (existing?.type === 'dir') throw new CairnError('IsADirectory', `${dst.text} is a directory`);
+  if (existing && !o.force) throw new CairnError('AlreadyExists', `${dst.text} already exists (use -f to replace it)`);
 
   const source: Readable = src === '-' ? process.stdin : createReadStream(src, { highWaterMark: 1024 * 1024 });
-  const progress = await Progress.forTerminal(`put ${dst}`, total);
+  const progress = await Progress.forTerminal(`put ${dst.text}`, total);
   const stopProgress = progress ? onFailureCleanup(() => progress.stop()) : null;
   const sink = client.createWriteStream(dst, {
     overwrite: o.force,
@@ -89,8 +87,7 @@ export async function putCommand(client: CairnClient, src: string, dstTyped: str
   stopProgress?.();
 }
 
-export async function getCommand(client: CairnClient, srcTyped: string, dst: string): Promise<void> {
-  const src = remotePath(srcTyped);
+export async function getCommand(client: CairnClient, src: RemotePath, dst: string): Promise<void> {
   if (dst === '-') {
     await catCommand(client, src, true);
     return;
@@ -99,19 +96,19 @@ export async function getCommand(client: CairnClient, srcTyped: string, dst: str
   const local = localStatOrNull(dst);
   if (local?.isDirectory() || dst.endsWith('/')) {
     if (!local) throw new CairnError('NotFound', `no such local directory: ${dst}`);
-    target = join(dst, remoteBase(src));
+    target = join(dst, src.name);
   }
   const file = await client.open(src);
   const tmp = join(dirname(target), `.${basename(target)}.cairn-${process.pid}.part`);
   const removeTmp = (): void => rmSync(tmp, { force: true });
   const unregister = onFailureCleanup(removeTmp);
-  const progress = await Progress.forTerminal(`get ${src}`, file.size);
+  const progress = await Progress.forTerminal(`get ${src.text}`, file.size);
   const stopProgress = progress ? onFailureCleanup(() => progress.stop()) : null;
   try {
     const sink = createWriteStream(tmp, { flags: 'wx', highWaterMark: 1024 * 1024 });
     await (progress ? pipeline(file.stream, progressCounter(progress), sink) : pipeline(file.stream, sink));
     const got = statSync(tmp).size;
-    if (got !== file.size) throw new CairnError('Corrupt', `${src}: received ${got} of ${file.size} bytes`);
+    if (got !== file.size) throw new CairnError('Corrupt', `${src.text}: received ${got} of ${file.size} bytes`);
     renameSync(tmp, target);
   } catch (err) {
     removeTmp();
@@ -124,9 +121,9 @@ export async function getCommand(client: CairnClient, srcTyped: string, dst: str
 }
 
 /** The file's bytes to stdout (stdout is never ended: it is the process's). */
-export async function catCommand(client: CairnClient, path: string, withProgress = false): Promise<void> {
+export async function catCommand(client: CairnClient, path: RemotePath, withProgress = false): Promise<void> {
   const file = await client.open(path);
-  const progress = withProgress ? await Progress.forTerminal(`get ${path}`, file.size) : null;
+  const progress = withProgress ? await Progress.forTerminal(`get ${path.text}`, file.size) : null;
   const stopProgress = progress ? onFailureCleanup(() => progress.stop()) : null;
   if (progress) await pipeline(file.stream, progressCounter(progress), process.stdout, { end: false });
   else await pipeline(file.stream, process.stdout, { end: false });
@@ -144,8 +141,8 @@ export function registerTransferCommands(program: Command, done: () => Promise<n
       .option('-f, --force', 'replace an existing file atomically', false)
       .option('--chunk-size <bytes>', 'chunk size for this file (default: the cluster\'s)', positiveBytes('--chunk-size')),
   ).action(async (src: string, dst: string, o: ClientFlags & { force: boolean; chunkSize?: number }) => {
-    remotePath(dst);
-    await withClient(o, (c) => putCommand(c, src, dst, o), o.chunkSize !== undefined ? { chunkSize: o.chunkSize } : {});
+    const to = destinationArg(dst);
+    await withClient(o, (c) => putCommand(c, src, to, o), o.chunkSize !== undefined ? { chunkSize: o.chunkSize } : {});
     await done();
   });
 
@@ -156,8 +153,8 @@ export function registerTransferCommands(program: Command, done: () => Promise<n
       .argument('<src>', 'remote file')
       .argument('<dst>', "local path, or '-' for stdout (an existing directory means dst/<name of src>)"),
   ).action(async (src: string, dst: string, o: ClientFlags) => {
-    remotePath(src);
-    await withClient(o, (c) => getCommand(c, src, dst));
+    const from = remotePath(src);
+    await withClient(o, (c) => getCommand(c, from, dst));
     await done();
   });
 

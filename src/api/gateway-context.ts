@@ -7,7 +7,7 @@ import { Transform } from 'node:stream';
 import type { RouterContext } from '@koa/router';
 import type Koa from 'koa';
 import type { CairnClient } from '../client/cairn-client.js';
-import { parsePath } from '../meta/path.js';
+import { parsePath } from '../proto/path.js';
 import { CairnError, type ErrorCode } from '../util/errors.js';
 import type { GatewayLimits } from './gateway-limits.js';
 import type { GatewayMetrics } from './gateway-metrics.js';

@@ -6,7 +6,7 @@ import { timingSafeEqual, createHash } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type Koa from 'koa';
 import type { Clock } from '../env/clock.js';
-import { CairnError, ERROR_CODES, isCairnError, type ErrorCode } from '../util/errors.js';
+import { CairnError, ERROR_CODES, isCairnError, isRetryable, type ErrorCode } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
 import { errorBody, type GatewayState } from './gateway-context.js';
 import type { GatewayLimits } from './gateway-limits.js';
@@ -79,7 +79,7 @@ export function jsonErrors(logger: Logger): Middleware {
         return;
       }
       ctx.status = ERROR_CODES[code].status;
-      if (code === 'Unavailable' || code === 'NotLeader' || code === 'Timeout' || code === 'ProposalDropped') ctx.set('Retry-After', '1');
+      if (isRetryable(code)) ctx.set('Retry-After', '1');
       ctx.body = errorBody(code, e && e.expose ? e.message : ERROR_CODES[code].message);
       // A request body we did not read must not be parsed as the next request.
       if (!ctx.req.complete) ctx.set('Connection', 'close');

@@ -8,7 +8,7 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import busboy from 'busboy';
 import type { FileWriter, PutResult } from '../client/file-writer.js';
-import { checkName } from '../meta/path.js';
+import { checkName } from '../proto/path.js';
 import { CairnError, isCairnError } from '../util/errors.js';
 import type { GatewayCtx, RouteDeps } from './gateway-context.js';
 

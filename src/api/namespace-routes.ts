@@ -1,7 +1,7 @@
 /** Namespace routes without file bodies: GET /v1/ls[/{dir}] (paged listing) and POST /v1/mv. */
 import type Router from '@koa/router';
 import { LIST_LIMIT_DEFAULT } from '../config/defaults.js';
-import { parsePath } from '../meta/path.js';
+import { parsePath } from '../proto/path.js';
 import { CairnError } from '../util/errors.js';
 import { LS, readJson, remotePath, type GatewayCtx, type GatewayState, type RouteDeps } from './gateway-context.js';
 

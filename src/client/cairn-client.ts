@@ -1,35 +1,53 @@
 /**
- * CairnClient: the client library used by the CLI, the HTTP gateway and batch jobs
- * (`import { CairnClient, resolveClientConfig } from 'cairn'`).
+ * CairnClient: the client library used by the CLI, the HTTP gateway and batch jobs. Users build
+ * one with createCairnClient(config) (`import { createCairnClient, resolveClientConfig } from
+ * 'cairn'`); the class itself takes its transports, timers and rng (components), so tests run it
+ * over in-process or fake ones.
  *
- * - Namespace calls go to the metadata leader through MetaSession (leader discovery from any
- *   subset of addresses, NotLeader hints followed). Reads are linearizable on the leader and
- *   retried freely; writes carry s = [client, seq, ackedBelow] (RequestIds), so retrying them
- *   after a timeout or leader change is safe too: the state machine answers a retry with the
- *   first outcome.
- * - Bulk bytes go straight to and from chunk servers over HTTP (ChunkClient): see
+ * - Namespace calls go to the metadata leader through the MetaCaller (a MetaSession: leader
+ *   discovery from any subset of addresses, NotLeader hints followed). Reads are linearizable on
+ *   the leader and retried freely; namespace writes carry s = [client, seq, ackedBelow]
+ *   (RequestIds), so retrying them after a timeout or leader change is safe too: the state
+ *   machine answers a retry with the first outcome. client-core.ts names the kinds of call.
+ * - Bulk bytes go straight to and from chunk servers over HTTP (ChunkTransport): see
  *   file-writer.ts (write path) and file-reader.ts (read path).
+ * - Paths are parsed once on entry (a string, or a RemotePath parsed by the caller) and passed
+ *   as RemotePath after that.
  * - Errors are CairnError with the catalogue code the server sent (NotFound, AlreadyExists,
- *   IsADirectory, NotADirectory, NotEmpty, InvalidPath, Unauthorized, Unavailable, …).
+ *   IsADirectory, NotADirectory, NotEmpty, InvalidPath, Unauthorized, Unavailable, …); an
+ *   answer that does not have its documented shape is a ProtocolError.
  */
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { ChunkClient } from '../chunk/chunk-client.js';
-import { secureRandomBytes, systemClock, systemRng, systemTimers } from '../env/system.js';
-import { parsePath } from '../meta/path.js';
-import { RpcClient } from '../net/rpc-client.js';
+import type { Timers } from '../env/clock.js';
+import type { Rng } from '../env/rng.js';
+import { decodeClusterStatus, decodeEmpty, decodeList, decodeRepairStatus, decodeStat, type ClusterStatus, type EntryType, type ListEntryAnswer, type RepairStatus } from '../proto/meta-answers.js';
+import { RemotePath } from '../proto/path.js';
 import { CairnError } from '../util/errors.js';
 import { silentLogger, type Logger } from '../util/logger.js';
-import type { ClientConfig } from './client-config.js';
+import { ClientCore, type ChunkTransport, type ClientCounters, type MetaCaller } from './client-core.js';
 import { FileReader, type OpenRange, type OpenResult } from './file-reader.js';
 import { FileWriter, type PutResult, type WriteOptions } from './file-writer.js';
-import { MetaSession } from './meta-session.js';
-import { RequestIds } from './request-ids.js';
 
-export type { ClientConfig } from './client-config.js';
-export { resolveClientConfig } from './client-config.js';
+export type { ClusterStatus, EntryType, RepairStatus } from '../proto/meta-answers.js';
+export type { ChunkTransport, ClientCounters, MetaCaller } from './client-core.js';
 export type { OpenRange, OpenResult } from './file-reader.js';
 export type { PutResult, WriteOptions } from './file-writer.js';
+
+/** A remote path: a canonical string (checked on entry) or one already parsed. */
+export type PathArg = string | RemotePath;
+
+/** What the client talks to and runs on; createCairnClient builds the real ones. */
+export interface CairnClientComponents {
+  /** The metadata leader (a MetaSession: leader discovery, retries). */
+  meta: MetaCaller;
+  /** The chunk servers (a ChunkClient). */
+  chunks: ChunkTransport;
+  timers: Timers;
+  /** Draws the default client id. */
+  rng: Rng;
+  logger?: Logger;
+}
 
 export interface CairnClientOptions {
   /** Session id for exactly-once writes ([A-Za-z0-9._:-]{1,128}). @default random */
@@ -40,16 +58,7 @@ export interface CairnClientOptions {
   uploadsInflight?: number;
   /** Chunks fetched ahead of the reader per read; memory ≈ readAhead × chunkSize. @default 3 */
   readAhead?: number;
-  /** Per-attempt timeout of a metadata call. @default 5000 */
-  callTimeoutMs?: number;
-  /** Give up retrying a metadata call after this long. @default 30000 */
-  retryDeadlineMs?: number;
-  /** A chunk-server request with no traffic this long fails over (Timeout). @default 30000 */
-  chunkIdleTimeoutMs?: number;
-  logger?: Logger;
 }
-
-export type EntryType = 'file' | 'dir';
 
 export interface StatResult {
   path: string;
@@ -62,14 +71,7 @@ export interface StatResult {
   chunks: Array<{ id: string; size: number; replicas: string[] }>;
 }
 
-export interface ListEntry {
-  name: string;
-  /** Absolute path. */
-  path: string;
-  type: EntryType;
-  size: number;
-  mtime: number;
-}
+export type ListEntry = ListEntryAnswer;
 
 export interface ListResult {
   entries: ListEntry[];
@@ -77,151 +79,87 @@ export interface ListResult {
   cursor: string | null;
 }
 
-/** The object of `cairn status --json` (CONTRACT). */
-export interface ClusterStatus {
-  leader: string | null;
-  meta: Array<{ id: string; addr: string | null; role: 'leader' | 'follower' | 'learner' | 'unreachable' }>;
-  chunkServers: Array<{ id: string; addr: string; state: 'alive' | 'dead' | 'draining'; used: number; capacity: number; chunks: number }>;
-  chunks: { total: number; underReplicated: number; lost: number };
-}
-
-/** What the client did, for tests, metrics and progress (monotonic counts). */
-export interface ClientCounters {
-  /** Chunks stored on every replica. */
-  chunksWritten: number;
-  /** Times a failed write target was replaced (fs.retarget). */
-  retargets: number;
-  /** Chunk reads that moved on to another replica (error, timeout, cut short or corrupt). */
-  readFailovers: number;
-  /** Replicas reported corrupt to the leader (fs.bad). */
-  badReplicasReported: number;
-}
-
-/** Everything the writer and reader share. */
-export interface ClientCore {
-  counters: ClientCounters;
-  meta: MetaSession;
-  chunks: ChunkClient;
-  ids: RequestIds;
-  logger: Logger;
-  /** A write call (carries s; safe to retry). */
-  write(method: string, body: Record<string, unknown>): Promise<unknown>;
-  /** A read call (retried). */
-  read(method: string, body: Record<string, unknown>): Promise<unknown>;
-  sleep(ms: number): Promise<void>;
-  /** The cluster's chunk size, learned from the first fs.alloc. */
-  clusterChunkSize: number | null;
-}
-
 const LS_PAGE_ENTRIES = 1000;
 export const CHUNK_SIZE_MAX = 256 * 1024 * 1024;
+const CLIENT_ID_HEX_DIGITS = 24;
 
 export class CairnClient {
   readonly clientId: string;
-  readonly counters: ClientCounters = { chunksWritten: 0, retargets: 0, readFailovers: 0, badReplicasReported: 0 };
+  readonly counters: ClientCounters;
   private readonly core: ClientCore;
   private readonly chunkSize: number | undefined;
   private readonly uploadsInflight: number;
   private readonly readAhead: number;
 
-  constructor(config: ClientConfig, options: CairnClientOptions = {}) {
-    this.clientId = options.clientId ?? `cl-${secureRandomBytes(12).toString('hex')}`;
+  constructor(components: CairnClientComponents, options: CairnClientOptions = {}) {
+    this.clientId = options.clientId ?? `cl-${randomHex(components.rng, CLIENT_ID_HEX_DIGITS)}`;
     if (options.chunkSize !== undefined) checkChunkSize(options.chunkSize);
     this.chunkSize = options.chunkSize;
     this.uploadsInflight = positiveInt(options.uploadsInflight ?? 3, 'uploadsInflight', 64);
     this.readAhead = positiveInt(options.readAhead ?? 3, 'readAhead', 64);
-    const logger = (options.logger ?? silentLogger).child({ component: 'cairn-client' });
-    const meta = new MetaSession(
-      {
-        dial: (addr) => new RpcClient({ timers: systemTimers }, { addr, clientToken: config.token, connectTimeoutMs: 3000 }),
-        clock: systemClock,
-        timers: systemTimers,
-        rng: systemRng,
-      },
-      {
-        addrs: config.metaAddrs,
-        ...(options.callTimeoutMs === undefined ? {} : { callTimeoutMs: options.callTimeoutMs }),
-        ...(options.retryDeadlineMs === undefined ? {} : { retryDeadlineMs: options.retryDeadlineMs }),
-      },
-    );
-    const chunks = new ChunkClient({ logger }, { idleTimeoutMs: options.chunkIdleTimeoutMs ?? 30_000 });
-    const ids = new RequestIds(this.clientId);
-    this.core = {
-      counters: this.counters,
-      meta,
-      chunks,
-      ids,
-      logger,
-      clusterChunkSize: null,
-      async write(method, body) {
-        const s = ids.begin();
-        try {
-          return await meta.call(method, { ...body, s }, { idempotent: true });
-        } finally {
-          ids.end(s[1]);
-        }
-      },
-      read: (method, body) => meta.call(method, body, { idempotent: true }),
-      sleep: (ms) => new Promise<void>((resolve) => systemTimers.setTimeout(resolve, ms)),
-    };
+    const logger = (components.logger ?? silentLogger).child({ component: 'cairn-client' });
+    this.core = new ClientCore({ meta: components.meta, chunks: components.chunks, timers: components.timers, logger }, { clientId: this.clientId });
+    this.counters = this.core.counters;
   }
 
-  async stat(path: string): Promise<StatResult> {
-    const r = (await this.core.read('fs.stat', { path })) as StatResult & { chunks: Array<{ id: string; size: number; replicas: string[] }> };
-    return { path: r.path, type: r.type, size: r.size, mtime: r.mtime, etag: r.etag ?? null, chunks: r.chunks.map((c) => ({ id: c.id, size: c.size, replicas: c.replicas })) };
+  async stat(path: PathArg): Promise<StatResult> {
+    const r = await this.core.read('fs.stat', { path: RemotePath.of(path).text }, decodeStat);
+    return { path: r.path, type: r.type, size: r.size, mtime: r.mtime, etag: r.etag, chunks: r.chunks.map((c) => ({ id: c.id, size: c.size, replicas: c.replicas })) };
   }
 
   /** One page of a directory, names in byte order. */
-  async list(path: string, opts: { limit?: number; cursor?: string | null } = {}): Promise<ListResult> {
-    return this.page('fs.list', path, opts);
+  async list(path: PathArg, opts: { limit?: number; cursor?: string | null } = {}): Promise<ListResult> {
+    return this.page('fs.list', RemotePath.of(path), opts);
   }
 
   /** Every entry of a directory (or, recursive, everything below it in pre-order), paging as it goes. */
-  async *ls(path: string, opts: { recursive?: boolean } = {}): AsyncIterable<ListEntry> {
+  async *ls(path: PathArg, opts: { recursive?: boolean } = {}): AsyncIterable<ListEntry> {
+    const p = RemotePath.of(path);
     const method = opts.recursive ? 'fs.walk' : 'fs.list';
     let cursor: string | null = null;
     // Each page advances the cursor; a page without a cursor is the last.
     for (;;) {
-      const page = await this.page(method, path, { limit: LS_PAGE_ENTRIES, cursor });
+      const page = await this.page(method, p, { limit: LS_PAGE_ENTRIES, cursor });
       yield* page.entries;
       if (page.cursor === null || page.entries.length === 0) return;
       cursor = page.cursor;
     }
   }
 
-  async mkdir(path: string, opts: { parents?: boolean } = {}): Promise<void> {
-    await this.core.write('fs.mkdir', { path, parents: opts.parents ?? false });
+  async mkdir(path: PathArg, opts: { parents?: boolean } = {}): Promise<void> {
+    await this.core.exactlyOnce('fs.mkdir', { path: RemotePath.of(path).text, parents: opts.parents ?? false }, (a) => decodeEmpty(a, 'fs.mkdir'));
   }
 
-  async rm(path: string, opts: { recursive?: boolean } = {}): Promise<void> {
-    await this.core.write('fs.rm', { path, recursive: opts.recursive ?? false });
+  async rm(path: PathArg, opts: { recursive?: boolean } = {}): Promise<void> {
+    await this.core.exactlyOnce('fs.rm', { path: RemotePath.of(path).text, recursive: opts.recursive ?? false }, (a) => decodeEmpty(a, 'fs.rm'));
   }
 
   /** Atomic rename of a file or a whole directory. */
-  async mv(from: string, to: string): Promise<void> {
-    await this.core.write('fs.mv', { from, to });
+  async mv(from: PathArg, to: PathArg): Promise<void> {
+    await this.core.exactlyOnce('fs.mv', { from: RemotePath.of(from).text, to: RemotePath.of(to).text }, (a) => decodeEmpty(a, 'fs.mv'));
   }
 
   async status(): Promise<ClusterStatus> {
-    return (await this.core.read('cluster.status', {})) as ClusterStatus;
+    return this.core.read('cluster.status', {}, decodeClusterStatus);
   }
 
   /** Move every replica off a chunk server (its ring state becomes draining). Idempotent. */
   async drain(serverId: string): Promise<void> {
-    await this.core.read('cluster.drain', { id: serverId });
+    await this.core.idempotentWrite('cluster.drain', { id: serverId }, (a) => decodeEmpty(a, 'cluster.drain'));
   }
 
   /**
    * Forget a chunk server. PreconditionFailed while it holds the only live copy of a chunk, and
-   * (unless `force`) while a chunk it holds has fewer than R live copies elsewhere.
+   * (unless `force`) while a chunk it holds has fewer than R live copies elsewhere. Sent once:
+   * a retry after it was applied would answer NotFound, so a Timeout is passed on instead.
    */
   async removeServer(serverId: string, opts: { force?: boolean } = {}): Promise<void> {
-    await this.core.read('cluster.remove', { id: serverId, force: opts.force ?? false });
+    await this.core.writeOnce('cluster.remove', { id: serverId, force: opts.force ?? false }, (a) => decodeEmpty(a, 'cluster.remove'));
   }
 
   /** The leader's repair progress (queued and in-flight copies, deletions, garbage). */
-  async repairStatus(): Promise<Record<string, number | boolean | string[]>> {
-    return (await this.core.read('cluster.repair', {})) as Record<string, number | boolean | string[]>;
+  async repairStatus(): Promise<RepairStatus> {
+    return this.core.read('cluster.repair', {}, decodeRepairStatus);
   }
 
   /**
@@ -230,15 +168,16 @@ export class CairnClient {
    * file fails with AlreadyExists (at commit); parents are created. An error, destroy() or the
    * signal before the commit leaves no file. Throws InvalidPath at once for a malformed path.
    */
-  createWriteStream(path: string, opts: WriteOptions = {}): FileWriter {
-    if (parsePath(path).length === 0) throw new CairnError('IsADirectory', '/ is a directory');
+  createWriteStream(path: PathArg, opts: WriteOptions = {}): FileWriter {
+    const p = RemotePath.of(path);
+    if (p.isRoot) throw new CairnError('IsADirectory', '/ is a directory');
     const chunkSize = opts.chunkSize ?? this.chunkSize;
     if (chunkSize !== undefined) checkChunkSize(chunkSize);
-    return new FileWriter(this.core, path, { ...opts, ...(chunkSize === undefined ? {} : { chunkSize }) }, { uploadsInflight: this.uploadsInflight });
+    return new FileWriter(this.core, p, { ...opts, ...(chunkSize === undefined ? {} : { chunkSize }) }, { uploadsInflight: this.uploadsInflight });
   }
 
   /** Stores `source` at `path` (see createWriteStream). */
-  async put(path: string, source: Readable | AsyncIterable<Uint8Array> | Iterable<Uint8Array>, opts: WriteOptions = {}): Promise<PutResult> {
+  async put(path: PathArg, source: Readable | AsyncIterable<Uint8Array> | Iterable<Uint8Array>, opts: WriteOptions = {}): Promise<PutResult> {
     const ws = this.createWriteStream(path, opts);
     try {
       await pipeline(source, ws, ...(opts.signal ? [{ signal: opts.signal }] : []));
@@ -254,26 +193,24 @@ export class CairnClient {
    * Opens `path` for reading [start, end) (end exclusive, clamped to the size). Resolves once the
    * file's chunk list is known: NotFound, IsADirectory, RangeNotSatisfiable (start > size) fail here.
    */
-  async open(path: string, range: OpenRange = {}): Promise<OpenResult> {
-    return FileReader.open(this.core, path, range, { readAhead: this.readAhead });
+  async open(path: PathArg, range: OpenRange = {}): Promise<OpenResult> {
+    return FileReader.open(this.core, RemotePath.of(path), range, { readAhead: this.readAhead });
   }
 
   /** open() as a Readable right away; errors (NotFound, …) surface as the stream's error. */
-  createReadStream(path: string, range: OpenRange = {}): Readable {
-    return FileReader.lazy(this.core, path, range, { readAhead: this.readAhead });
+  createReadStream(path: PathArg, range: OpenRange = {}): Readable {
+    return FileReader.lazy(this.core, RemotePath.of(path), range, { readAhead: this.readAhead });
   }
 
   close(): void {
-    this.core.meta.close();
-    this.core.chunks.close();
+    this.core.close();
   }
 
-  private async page(method: string, path: string, opts: { limit?: number; cursor?: string | null }): Promise<ListResult> {
-    const body: Record<string, unknown> = { path };
+  private async page(method: 'fs.list' | 'fs.walk', path: RemotePath, opts: { limit?: number; cursor?: string | null }): Promise<ListResult> {
+    const body: Record<string, unknown> = { path: path.text };
     if (opts.limit !== undefined) body.limit = opts.limit;
     if (opts.cursor !== undefined && opts.cursor !== null) body.cursor = opts.cursor;
-    const r = (await this.core.read(method, body)) as ListResult;
-    return { entries: r.entries.map((e) => ({ name: e.name, path: e.path, type: e.type, size: e.size, mtime: e.mtime })), cursor: r.cursor ?? null };
+    return this.core.read(method, body, (a) => decodeList(a, method));
   }
 }
 
@@ -284,4 +221,10 @@ function positiveInt(n: number, what: string, max: number): number {
 
 function checkChunkSize(n: number): void {
   if (!Number.isSafeInteger(n) || n < 1 || n > CHUNK_SIZE_MAX) throw new CairnError('InvalidArgument', `chunkSize must be an integer in 1..${CHUNK_SIZE_MAX} bytes`);
+}
+
+function randomHex(rng: Rng, digits: number): string {
+  let out = '';
+  for (let i = 0; i < digits; i++) out += rng.int(16).toString(16);
+  return out;
 }

@@ -21,9 +21,11 @@
 import { setMaxListeners } from 'node:events';
 import { Readable } from 'node:stream';
 import { finished } from 'node:stream/promises';
+import { decodeEmpty, decodeOpen, type OpenAnswer, type OpenChunk } from '../proto/meta-answers.js';
+import type { RemotePath } from '../proto/path.js';
 import { crc32c } from '../util/crc32c.js';
 import { CairnError, isCairnError, type ErrorCode } from '../util/errors.js';
-import type { ClientCore } from './cairn-client.js';
+import type { ClientCore } from './client-core.js';
 
 export interface OpenRange {
   /** First byte. @default 0 */
@@ -49,22 +51,8 @@ const PAGES_CACHED_MAX = 4;
 /** Passes over a chunk's replicas (the second after refreshing its locations). */
 const REPLICA_PASSES = 2;
 
-interface ChunkDesc {
-  id: string;
-  size: number;
-  crc: number;
-  offset: number;
-  replicas: Array<{ id: string; addr: string }>;
-  token: string;
-}
-
-interface OpenPage {
-  size: number;
-  etag: string | null;
-  mtime: number;
-  total: number;
-  chunks: ChunkDesc[];
-}
+type ChunkDesc = OpenChunk;
+type OpenPage = OpenAnswer;
 
 /** The file's chunk descriptors, fetched page by page (pages aligned to PAGE_CHUNKS). */
 class ChunkList {
@@ -131,7 +119,7 @@ class ChunkList {
   }
 
   private async fetch(first: number, count: number): Promise<OpenPage> {
-    const r = (await this.core.read('fs.open', { path: this.path, first, count })) as OpenPage;
+    const r = await this.core.read('fs.open', { path: this.path, first, count }, decodeOpen);
     if (r.etag !== this.head.etag || r.total !== this.head.total) throw new CairnError('PreconditionFailed', `${this.path} changed while it was being read`);
     return r;
   }
@@ -147,7 +135,7 @@ interface Plan {
 }
 
 async function openPlan(core: ClientCore, path: string, range: OpenRange): Promise<Plan> {
-  const head = (await core.read('fs.open', { path, first: 0, count: PAGE_CHUNKS })) as OpenPage;
+  const head = await core.read('fs.open', { path, first: 0, count: PAGE_CHUNKS }, decodeOpen);
   const start = range.start ?? 0;
   const end = Math.min(range.end ?? head.size, head.size);
   if (!Number.isSafeInteger(start) || start < 0 || (range.end !== undefined && (!Number.isSafeInteger(range.end) || range.end < 0)))
@@ -184,15 +172,15 @@ export class FileReader extends Readable {
     }
   }
 
-  static async open(core: ClientCore, path: string, range: OpenRange, o: { readAhead: number }): Promise<OpenResult> {
+  static async open(core: ClientCore, path: RemotePath, range: OpenRange, o: { readAhead: number }): Promise<OpenResult> {
     range.signal?.throwIfAborted();
-    const plan = await openPlan(core, path, range);
-    const stream = new FileReader(core, path, plan, { readAhead: o.readAhead, signal: range.signal });
+    const plan = await openPlan(core, path.text, range);
+    const stream = new FileReader(core, path.text, plan, { readAhead: o.readAhead, signal: range.signal });
     return { size: plan.list.head.size, etag: plan.list.head.etag, mtime: plan.list.head.mtime, start: plan.start, end: plan.end, stream };
   }
 
-  static lazy(core: ClientCore, path: string, range: OpenRange, o: { readAhead: number }): Readable {
-    return new FileReader(core, path, () => openPlan(core, path, range), { readAhead: o.readAhead, signal: range.signal });
+  static lazy(core: ClientCore, path: RemotePath, range: OpenRange, o: { readAhead: number }): Readable {
+    return new FileReader(core, path.text, () => openPlan(core, path.text, range), { readAhead: o.readAhead, signal: range.signal });
   }
 
   override _read(): void {
@@ -313,6 +301,7 @@ export class FileReader extends Readable {
 
   private reportBad(id: string, server: string): void {
     this.core.counters.badReplicasReported++;
-    this.core.read('fs.bad', { id, server }).catch((e: unknown) => this.core.logger.debug('fs.bad not delivered', { id, server, err: (e as Error).message }));
+    // Retried: a replica reported bad twice is bad once.
+    this.core.idempotentWrite('fs.bad', { id, server }, (a) => decodeEmpty(a, 'fs.bad')).catch((e: unknown) => this.core.logger.debug('fs.bad not delivered', { id, server, err: (e as Error).message }));
   }
 }

@@ -24,9 +24,11 @@ import { createHash } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
 import { Readable, Writable } from 'node:stream';
 import type { ChunkPutOutcome, ChunkTarget, ChunkTargetResult } from '../chunk/chunk-client.js';
+import { decodeAlloc, decodeCommit, decodeRetarget, decodeStat, type AllocAnswer } from '../proto/meta-answers.js';
+import type { RemotePath } from '../proto/path.js';
 import { crc32c } from '../util/crc32c.js';
 import { CairnError, isCairnError } from '../util/errors.js';
-import type { ClientCore } from './cairn-client.js';
+import type { ClientCore } from './client-core.js';
 
 export interface WriteOptions {
   /** Replace an existing file atomically. @default false (AlreadyExists at commit) */
@@ -87,10 +89,7 @@ const RETARGET_BACKOFF_MS = 200;
 /** Slice size when streaming a buffered chunk to a server. */
 const SEND_SLICE_BYTES = 1024 * 1024;
 
-interface Placement {
-  id: string;
-  targets: Array<{ id: string; addr: string; token: string }>;
-}
+type Placement = AllocAnswer['chunks'][number];
 
 interface Fill {
   buf: Buffer;
@@ -103,6 +102,7 @@ export class FileWriter extends Writable {
   private resolveDone!: (r: PutResult) => void;
   private rejectDone!: (e: Error) => void;
   private readonly core: ClientCore;
+  /** The path's canonical text (parsed by the caller). */
   private readonly path: string;
   private readonly opts: WriteOptions;
   private readonly uploadsInflight: number;
@@ -128,10 +128,10 @@ export class FileWriter extends Writable {
   /** With deferCommit: what commit() sends, once everything is stored. */
   private staged: { etag: string; chunks: Array<[string, number, number]> } | null = null;
 
-  constructor(core: ClientCore, path: string, opts: WriteOptions, limits: { uploadsInflight: number }) {
+  constructor(core: ClientCore, path: RemotePath, opts: WriteOptions, limits: { uploadsInflight: number }) {
     super(opts.signal ? { signal: opts.signal } : {});
     this.core = core;
-    this.path = path;
+    this.path = path.text;
     this.opts = opts;
     this.uploadsInflight = limits.uploadsInflight;
     this.strategy = opts.strategy ?? PUT_STRATEGY;
@@ -234,8 +234,8 @@ export class FileWriter extends Writable {
   }
 
   private async commitStaged(etag: string, chunks: Array<[string, number, number]>): Promise<PutResult> {
-    const r = (await this.core.write('fs.commit', { path: this.path, size: this.total, etag, chunks, overwrite: this.opts.overwrite ?? false, parents: true })) as PutResult;
-    return { path: r.path ?? this.path, size: this.total, etag };
+    const r = await this.core.exactlyOnce('fs.commit', { path: this.path, size: this.total, etag, chunks, overwrite: this.opts.overwrite ?? false, parents: true }, decodeCommit);
+    return { path: r.path, size: this.total, etag };
   }
 
   private throwIfFailed(): void {
@@ -318,7 +318,7 @@ export class FileWriter extends Writable {
       const exclude = [...excluded, ...held];
       let r: { targets: Placement['targets'] };
       try {
-        r = (await this.core.read('fs.retarget', { id: placement.id, exclude })) as { targets: Placement['targets'] };
+        r = await this.core.idempotentWrite('fs.retarget', { id: placement.id, exclude }, decodeRetarget);
       } catch (e) {
         if (!isCairnError(e, 'NoSpace')) throw e;
         // No server to take it right now (liveness verdicts move): wait a little, try again.
@@ -342,7 +342,7 @@ export class FileWriter extends Writable {
    * in every case; this is only an early answer). Other errors are left to the commit.
    */
   private checkAbsent(): void {
-    this.core.read('fs.stat', { path: this.path }).then(
+    this.core.read('fs.stat', { path: this.path }, decodeStat).then(
       () => {
         const e = new CairnError('AlreadyExists', `${this.path} already exists (overwrite not requested)`);
         this.failure ??= e;
@@ -377,8 +377,8 @@ export class FileWriter extends Writable {
         // The first fs.alloc asks for one placement: most files are one chunk, and every
         // placement costs the leader a placement and a token per target. Later batches are big.
         const count = this.allocs++ === 0 ? 1 : Math.min(ALLOC_BATCH_MAX, this.uploadsInflight * 2);
-        const r = (await this.core.read('fs.alloc', { count })) as { chunkSize: number; chunks: Placement[] };
-        if (!Array.isArray(r.chunks) || r.chunks.length === 0) throw new CairnError('ProtocolError', 'fs.alloc returned no chunks');
+        // Retried: a placement fetched twice only leaves unused ids (nothing is stored under them).
+        const r = await this.core.idempotentWrite('fs.alloc', { count }, decodeAlloc);
         this.core.clusterChunkSize = r.chunkSize;
         this.placements.push(...r.chunks);
       } finally {

@@ -3,13 +3,15 @@
  * follows NotLeader hints, and retries calls that are safe to retry until a deadline.
  *
  * Safe retries: a call marked `idempotent` (reads, or writes carrying a (client, seq) request id
- * that the state machine deduplicates) is retried on Unavailable / NotLeader / Timeout /
- * ProposalDropped; anything else fails at once with the server's typed error.
+ * that the state machine deduplicates) is retried on the codes the error table marks retryable
+ * (util/errors.ts: Unavailable, NotLeader, Timeout, ProposalDropped); anything else fails at
+ * once with the server's typed error. Any call is re-sent after an error that means it was not
+ * applied (NotLeader, ProposalDropped, a connection that never opened).
  */
 import type { Timers } from '../env/clock.js';
 import type { Clock } from '../env/clock.js';
 import type { Rng } from '../env/rng.js';
-import { CairnError, isCairnError } from '../util/errors.js';
+import { CairnError, isCairnError, isRetryable } from '../util/errors.js';
 
 /** One connection to one server (net/RpcClient implements it). */
 export interface RpcConn {
@@ -42,8 +44,6 @@ export interface MetaSessionInit {
   unreachableGiveUpMs?: number;
 }
 
-const RETRYABLE = new Set(['Unavailable', 'NotLeader', 'Timeout', 'ProposalDropped']);
-
 export class MetaSession {
   private readonly c: MetaSessionComponents;
   private readonly addrs: string[];
@@ -70,7 +70,9 @@ export class MetaSession {
   }
 
   /**
-   * Call the leader. Non-idempotent calls are tried once (after leader discovery, which is safe).
+   * Call the leader. A non-idempotent call is sent again only when it certainly was not applied
+   * (NotLeader, ProposalDropped, or its connection never opened); any other error of it (a
+   * Timeout: outcome unknown) is thrown at once.
    * `timeoutMs` overrides the per-attempt timeout (a long poll needs more than its wait).
    */
   async call(method: string, body: unknown, opts: { idempotent?: boolean; timeoutMs?: number } = {}): Promise<unknown> {
@@ -89,9 +91,11 @@ export class MetaSession {
         lastErr = err;
         if (isCairnError(err) && err.detail?.connectFailed === true) this.noConnection(addr);
         else this.reachable(addr);
-        if (!isCairnError(err) || !RETRYABLE.has(err.code)) throw err;
-        // A NotLeader answer means the request was not applied: always safe to send elsewhere.
-        const applied = err.code !== 'NotLeader';
+        if (!isCairnError(err) || !isRetryable(err.code)) throw err;
+        // NotLeader, ProposalDropped (refused before it was appended, or its entry overwritten
+        // by a newer leader's) and a connection that was never made all mean the request was not
+        // applied: always safe to send (elsewhere) again.
+        const applied = err.code !== 'NotLeader' && err.code !== 'ProposalDropped' && err.detail?.connectFailed !== true;
         if (err.code === 'NotLeader') {
           const hint = err.detail?.leaderAddr;
           this.leaderAddr = typeof hint === 'string' && hint !== addr ? hint : null;

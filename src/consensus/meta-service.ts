@@ -49,7 +49,7 @@ import { listServers, readRing, RING_KEY, type ClusterCommand, type ClusterResul
 import { encodeMetaCommand, ETAG_BYTES_MAX, FILE_CHUNKS_MAX, type MetaCommand } from '../meta/meta-command.js';
 import { CHUNK_PREFIX, type ChunkRef, type MetaReadView } from '../meta/namespace-keys.js';
 import type { Outcome } from '../meta/namespace.js';
-import { PATH_BYTES_MAX } from '../meta/path.js';
+import { PATH_BYTES_MAX } from '../proto/path.js';
 import { CLIENT_ID_RE, type SessionHeader } from '../meta/session.js';
 import { preferenceList, readOrder, Ring } from '../placement/index.js';
 import { body, bool, int, optInt, optStr, str, strArray, type Body } from '../proto/fields.js';

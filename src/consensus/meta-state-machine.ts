@@ -12,7 +12,7 @@ import { decodeMetaCommand } from '../meta/meta-command.js';
 import type { MetaReadView, MetaTxn } from '../meta/namespace-keys.js';
 import { DEFAULT_SESSION_LIMITS, applyMetaCommand, type MetaResult } from '../meta/namespace-machine.js';
 import { list, stat, walk, type ListEntry, type Outcome, type PageOptions, type StatInfo, type WalkEntry } from '../meta/namespace.js';
-import { parsePath } from '../meta/path.js';
+import { parsePath } from '../proto/path.js';
 import type { SessionLimits } from '../meta/session.js';
 import { isCairnError } from '../util/errors.js';
 import { StoreStateMachine, type BatchStore } from './store-state-machine.js';

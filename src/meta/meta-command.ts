@@ -22,7 +22,7 @@ import { CairnError } from '../util/errors.js';
 import { clusterCommandFromValue, clusterCommandToValue, type ClusterCommand } from './cluster-map.js';
 import type { ChunkRef } from './namespace-keys.js';
 import { contentProblem, type FileContent } from './namespace.js';
-import { parsePath } from './path.js';
+import { parsePath } from '../proto/path.js';
 import { CLIENT_ID_RE, type SessionHeader } from './session.js';
 
 export const META_COMMAND_VERSION = 1;

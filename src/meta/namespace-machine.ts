@@ -12,7 +12,7 @@ import { applyClusterCommand } from './cluster-map.js';
 import type { MetaCommand } from './meta-command.js';
 import type { MetaTxn } from './namespace-keys.js';
 import { commitFile, mkdir, remove, rename, type Outcome } from './namespace.js';
-import { parsePath } from './path.js';
+import { parsePath } from '../proto/path.js';
 import { SESSIONS_MAX_DEFAULT, SESSION_WINDOW_MAX_DEFAULT, applyOnce, type SessionLimits } from './session.js';
 
 export type MetaResult = Outcome;

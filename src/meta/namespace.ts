@@ -43,7 +43,7 @@ import {
   type MetaTxn,
   type NodeType,
 } from './namespace-keys.js';
-import { PATH_BYTES_MAX, isSameOrBelow, joinPath, nameProblem, quote } from './path.js';
+import { PATH_BYTES_MAX, isSameOrBelow, joinPath, nameProblem, quote } from '../proto/path.js';
 
 export type Fail = { ok: false; code: ErrorCode; message: string };
 export type Outcome<T extends object = object> = ({ ok: true } & T) | Fail;

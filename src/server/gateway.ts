@@ -8,7 +8,7 @@
  */
 import { createServer, type Server } from 'node:http';
 import { createGatewayApp, type GatewayLimits } from '../api/gateway-app.js';
-import { CairnClient } from '../client/cairn-client.js';
+import { createCairnClient } from '../client/create-cairn-client.js';
 import { parseHostPort } from '../config/addr.js';
 import { systemClock } from '../env/system.js';
 import type { Logger } from '../util/logger.js';
@@ -35,7 +35,7 @@ export interface RunningGateway {
 
 export async function startGateway(opts: GatewayOptions, logger: Logger): Promise<RunningGateway> {
   const { host, port } = parseHostPort(opts.listen, true);
-  const client = new CairnClient({ metaAddrs: opts.metaAddrs, token: opts.token ?? '' }, { logger });
+  const client = createCairnClient({ metaAddrs: opts.metaAddrs, token: opts.token ?? '' }, { logger });
   const { app } = createGatewayApp({ client, token: opts.token, logger, clock: systemClock, ...(opts.limits ? { limits: opts.limits } : {}) });
   const server = createServer(
     { requestTimeout: 0, headersTimeout: opts.headersTimeoutMs ?? GATEWAY_HEADERS_TIMEOUT_MS_DEFAULT, keepAliveTimeout: HTTP_KEEP_ALIVE_TIMEOUT_MS_DEFAULT, maxHeaderSize: GATEWAY_HEADER_BYTES_MAX_DEFAULT },

@@ -1,35 +1,47 @@
 /**
  * The one error catalogue. Every operating error Cairn reports carries a stable `code` from
  * ERROR_CODES; the HTTP status and CLI wording are derived from it in one place each.
- * docs/errors.md documents every code (checked by test/unit/util/errors.test.ts).
+ * docs/errors.md documents every code with its status and retry flag (checked by
+ * test/unit/util/errors.test.ts).
+ *
+ * `retryable`: the request may be sent again, to the same or another server, after a backoff —
+ * the error says nothing about the request itself, only that the service could not take it now
+ * (no leader, overloaded, timed out, proposal dropped). Whether a retry is SAFE also depends on
+ * the request: a write that may already have been applied is only retried when it carries a
+ * request id (client/meta-session.ts). Every other code is final for that request.
  */
 export const ERROR_CODES = {
-  InvalidArgument: { status: 400, message: 'invalid argument' },
-  InvalidPath: { status: 400, message: 'invalid path' },
-  Unauthorized: { status: 401, message: 'missing or wrong credential' },
-  NotFound: { status: 404, message: 'not found' },
-  MethodNotAllowed: { status: 405, message: 'method not allowed on this resource' },
-  AlreadyExists: { status: 409, message: 'already exists' },
-  NotADirectory: { status: 409, message: 'not a directory' },
-  IsADirectory: { status: 409, message: 'is a directory' },
-  NotEmpty: { status: 409, message: 'directory not empty' },
-  PreconditionFailed: { status: 412, message: 'precondition failed' },
-  StaleRequest: { status: 409, message: 'request already answered and acknowledged by its client' },
-  TooLarge: { status: 413, message: 'request or field too large' },
-  RangeNotSatisfiable: { status: 416, message: 'range not satisfiable' },
-  NotLeader: { status: 503, message: 'not the leader' },
-  Unavailable: { status: 503, message: 'service unavailable' },
-  Timeout: { status: 503, message: 'timed out' },
-  ProposalDropped: { status: 503, message: 'proposal dropped' },
-  ConfChangeInProgress: { status: 409, message: 'a membership change is already in progress' },
-  LearnerNotCaughtUp: { status: 409, message: 'learner has not caught up with the leader' },
-  Corrupt: { status: 500, message: 'data failed its checksum' },
-  NoSpace: { status: 507, message: 'no space left on the chunk servers' },
-  ProtocolError: { status: 400, message: 'malformed message' },
-  Internal: { status: 500, message: 'internal error' },
-} as const satisfies Record<string, { status: number; message: string }>;
+  InvalidArgument: { status: 400, retryable: false, message: 'invalid argument' },
+  InvalidPath: { status: 400, retryable: false, message: 'invalid path' },
+  Unauthorized: { status: 401, retryable: false, message: 'missing or wrong credential' },
+  NotFound: { status: 404, retryable: false, message: 'not found' },
+  MethodNotAllowed: { status: 405, retryable: false, message: 'method not allowed on this resource' },
+  AlreadyExists: { status: 409, retryable: false, message: 'already exists' },
+  NotADirectory: { status: 409, retryable: false, message: 'not a directory' },
+  IsADirectory: { status: 409, retryable: false, message: 'is a directory' },
+  NotEmpty: { status: 409, retryable: false, message: 'directory not empty' },
+  PreconditionFailed: { status: 412, retryable: false, message: 'precondition failed' },
+  StaleRequest: { status: 409, retryable: false, message: 'request already answered and acknowledged by its client' },
+  TooLarge: { status: 413, retryable: false, message: 'request or field too large' },
+  RangeNotSatisfiable: { status: 416, retryable: false, message: 'range not satisfiable' },
+  NotLeader: { status: 503, retryable: true, message: 'not the leader' },
+  Unavailable: { status: 503, retryable: true, message: 'service unavailable' },
+  Timeout: { status: 503, retryable: true, message: 'timed out' },
+  ProposalDropped: { status: 503, retryable: true, message: 'proposal dropped' },
+  ConfChangeInProgress: { status: 409, retryable: false, message: 'a membership change is already in progress' },
+  LearnerNotCaughtUp: { status: 409, retryable: false, message: 'learner has not caught up with the leader' },
+  Corrupt: { status: 500, retryable: false, message: 'data failed its checksum' },
+  NoSpace: { status: 507, retryable: false, message: 'no space left on the chunk servers' },
+  ProtocolError: { status: 400, retryable: false, message: 'malformed message' },
+  Internal: { status: 500, retryable: false, message: 'internal error' },
+} as const satisfies Record<string, { status: number; retryable: boolean; message: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
+
+/** Whether an error with this code may go away when the same request is sent again later. */
+export function isRetryable(code: ErrorCode): boolean {
+  return ERROR_CODES[code].retryable;
+}
 
 export class CairnError extends Error {
   override name = 'CairnError';

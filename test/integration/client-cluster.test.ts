@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CairnClient, isCairnError, resolveClientConfig } from '../../src/index.js';
+import { createCairnClient, isCairnError, resolveClientConfig, type CairnClient } from '../../src/index.js';
 import { sleep, systemRng } from '../../src/env/system.js';
 import { findFreePortRange } from '../../src/net/index.js';
 import { DevCluster } from '../../src/server/dev-cluster.js';
@@ -66,7 +66,7 @@ describe('client library with real processes', () => {
     cluster = new DevCluster({ dir, portBase, meta: 3, chunks: 4, replicas: 3, chunkSize: CHUNK, deadAfterSec: 30, heartbeatMs: 200 });
     cluster.start();
     await cluster.waitReady(30_000);
-    client = new CairnClient(resolveClientConfig({ meta: cluster.metaAddrs.join(','), token: cluster.token, env: {} }), { chunkIdleTimeoutMs: 5000, callTimeoutMs: 3000 });
+    client = createCairnClient(resolveClientConfig({ meta: cluster.metaAddrs.join(','), token: cluster.token, env: {} }), { chunkIdleTimeoutMs: 5000, callTimeoutMs: 3000 });
   }, 60_000);
 
   /** The raw fs.open answer (which replica a reader tries first). */
@@ -324,7 +324,7 @@ describe('client library with real processes', () => {
     await waitReplicated('/hung/f');
     const first = (await openRaw('/hung/f')).chunks[0]!.replicas[0]!.id;
     const pid = cluster.member(first).proc.pid!;
-    const quick = new CairnClient({ metaAddrs: cluster.metaAddrs, token: cluster.token }, { chunkIdleTimeoutMs: 800 });
+    const quick = createCairnClient({ metaAddrs: cluster.metaAddrs, token: cluster.token }, { chunkIdleTimeoutMs: 800 });
     process.kill(pid, 'SIGSTOP');
     try {
       expect((await readAll(quick.createReadStream('/hung/f'))).equals(data)).toBe(true);

@@ -15,7 +15,7 @@ import { openSync, readdirSync, readSync, rmSync, writeSync, closeSync, mkdtempS
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CairnClient } from '../../src/client/index.js';
+import { createCairnClient, type CairnClient } from '../../src/client/index.js';
 import { systemRng } from '../../src/env/system.js';
 import { findFreePortRange } from '../../src/net/index.js';
 import { DevCluster } from '../../src/server/dev-cluster.js';
@@ -73,7 +73,7 @@ describe('self-healing', () => {
     cluster = new DevCluster({ dir, portBase, chunkSize: CHUNK, deadAfterSec: 2, heartbeatMs: 200, gcGraceSec: 3, scrubPeriodSec: 2, repairBytesPerSec: 0, gateway: false });
     cluster.start();
     await cluster.waitReady(60_000);
-    client = new CairnClient({ metaAddrs: cluster.metaAddrs, token: cluster.token });
+    client = createCairnClient({ metaAddrs: cluster.metaAddrs, token: cluster.token });
     for (let i = 0; i < FILES; i++) {
       const bytes = patternBytes(FILE_BYTES, i + 1);
       data.set(`/heal/f${i}`, bytes);

@@ -10,7 +10,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CairnClient } from '../../src/client/index.js';
+import { createCairnClient, type CairnClient } from '../../src/client/index.js';
 import { sleep, systemClock, systemRng } from '../../src/env/system.js';
 import { findFreePortRange } from '../../src/net/index.js';
 import { DevCluster } from '../../src/server/dev-cluster.js';
@@ -38,7 +38,7 @@ describe('prompt replica reports and work', () => {
     cluster = new DevCluster({ dir, portBase, chunkSize: CHUNK, heartbeatMs: 30_000, deadAfterSec: 120, gateway: false });
     cluster.start();
     await cluster.waitReady(60_000);
-    client = new CairnClient({ metaAddrs: cluster.metaAddrs, token: cluster.token });
+    client = createCairnClient({ metaAddrs: cluster.metaAddrs, token: cluster.token });
   }, 90_000);
 
   afterAll(async () => {

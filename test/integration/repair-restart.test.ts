@@ -11,7 +11,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CairnClient } from '../../src/client/index.js';
+import { createCairnClient, type CairnClient } from '../../src/client/index.js';
 import { sleep, systemRng } from '../../src/env/system.js';
 import { findFreePortRange } from '../../src/net/index.js';
 import { DevCluster } from '../../src/server/dev-cluster.js';
@@ -32,7 +32,7 @@ describe('repair work of a chunk server that restarts', () => {
     cluster = new DevCluster({ dir, portBase, chunkSize: CHUNK, heartbeatMs: 500, deadAfterSec: 120, gateway: false, repairBytesPerSec: 32 * 1024 });
     cluster.start();
     await cluster.waitReady(60_000);
-    client = new CairnClient({ metaAddrs: cluster.metaAddrs, token: cluster.token });
+    client = createCairnClient({ metaAddrs: cluster.metaAddrs, token: cluster.token });
   }, 90_000);
 
   afterAll(async () => {

@@ -11,7 +11,7 @@ import { decodeMetaCommand, encodeMetaCommand, type MetaCommand } from '../../sr
 import { applyMetaCommand } from '../../src/meta/namespace-machine.js';
 import type { MetaTxn } from '../../src/meta/namespace-keys.js';
 import { list, stat } from '../../src/meta/namespace.js';
-import { parsePath } from '../../src/meta/path.js';
+import { parsePath } from '../../src/proto/path.js';
 import type { SeededRng } from '../../src/env/rng.js';
 import { EntryType, type ConfState, type Entry } from '../../src/raft/types.js';
 import { applyConfEntry } from './sim-kv-machine.js';

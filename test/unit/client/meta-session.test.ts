@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { MetaSession } from '../../../src/client/meta-session.js';
+import type { Rng } from '../../../src/env/rng.js';
 import { systemClock, systemRng, systemTimers } from '../../../src/env/system.js';
 import { findFreePortRange } from '../../../src/net/free-ports.js';
 import { RpcClient } from '../../../src/net/rpc-client.js';
@@ -13,9 +14,9 @@ afterEach(async () => {
   for (const f of cleanups.splice(0).reverse()) await f();
 });
 
-function session(addrs: string[], init: { retryDeadlineMs: number; unreachableGiveUpMs: number }): MetaSession {
+function session(addrs: string[], init: { retryDeadlineMs: number; unreachableGiveUpMs: number }, rng: Rng = systemRng): MetaSession {
   const s = new MetaSession(
-    { dial: (addr) => new RpcClient({ timers: systemTimers }, { addr, clientToken: TOKEN, connectTimeoutMs: 1000 }), clock: systemClock, timers: systemTimers, rng: systemRng },
+    { dial: (addr) => new RpcClient({ timers: systemTimers }, { addr, clientToken: TOKEN, connectTimeoutMs: 1000 }), clock: systemClock, timers: systemTimers, rng },
     { addrs, callTimeoutMs: 1000, ...init },
   );
   cleanups.push(() => s.close());
@@ -60,5 +61,29 @@ describe('MetaSession', () => {
     expect(err.message).toContain('no metadata leader answered within 1500 ms');
     expect(ms).toBeGreaterThanOrEqual(1400);
     expect(calls).toBeGreaterThan(1);
+  });
+
+  it('re-sends a call that is not idempotent only when it was certainly not applied (no connection, ProposalDropped)', async () => {
+    const seen: string[] = [];
+    const { addr, server } = await startServer({
+      rpc: async (method) => {
+        seen.push(method);
+        if (method === 'cluster.remove') throw new CairnError('Timeout', 'outcome unknown');
+        // Dropped before it was appended: not applied, so the session may send it again.
+        if (method === 'fs.bad' && seen.filter((m) => m === 'fs.bad').length === 1) throw new CairnError('ProposalDropped', 'leadership is being transferred');
+        return { ok: true };
+      },
+    });
+    cleanups.push(() => server.close());
+    const base = await findFreePortRange(1, (n) => n);
+    const first: Rng = { next: () => 0, int: () => 0 }; // the dead address is tried first
+    const s = session([`127.0.0.1:${base}`, addr], { retryDeadlineMs: 5000, unreachableGiveUpMs: 5000 }, first);
+    // Nothing listens at the first address: the request was never sent, so sending it on is safe.
+    expect(await s.call('cluster.drain', { id: 'c1' }, { idempotent: false })).toEqual({ ok: true });
+    // A Timeout from the server leaves the outcome unknown: not sent again.
+    const { err } = await failure(s.call('cluster.remove', { id: 'c1' }, { idempotent: false }));
+    expect(err.code).toBe('Timeout');
+    expect(await s.call('fs.bad', { id: 'x' }, { idempotent: false })).toEqual({ ok: true });
+    expect(seen).toEqual(['cluster.drain', 'cluster.remove', 'fs.bad', 'fs.bad']);
   });
 });

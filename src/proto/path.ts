@@ -94,3 +94,52 @@ export function quote(path: string): string {
   const q = JSON.stringify(path);
   return q.length > 200 ? `${q.slice(0, 200)}…` : q;
 }
+
+/**
+ * A remote path parsed once, where it enters (CLI argument, client API call): its segments and
+ * its canonical string. Holding one means the text is valid, so code inside the client passes
+ * it on without checking it again; the server still checks whatever arrives over the wire.
+ */
+export class RemotePath {
+  static readonly ROOT = new RemotePath([], '/');
+
+  private constructor(
+    /** [] for the root. */
+    readonly segments: readonly string[],
+    /** The canonical form ("/" or "/a/b"), what goes on the wire. */
+    readonly text: string,
+  ) {}
+
+  /** Throws CairnError('InvalidPath') unless `path` is a valid canonical path. */
+  static parse(path: string): RemotePath {
+    const segments = parsePath(path);
+    return segments.length === 0 ? RemotePath.ROOT : new RemotePath(segments, path);
+  }
+
+  /** A RemotePath as is; a string parsed (the client API accepts both). */
+  static of(path: string | RemotePath): RemotePath {
+    return path instanceof RemotePath ? path : RemotePath.parse(path);
+  }
+
+  get isRoot(): boolean {
+    return this.segments.length === 0;
+  }
+
+  /** The last segment ('' for the root). */
+  get name(): string {
+    return this.segments.at(-1) ?? '';
+  }
+
+  /** This directory's entry `name`; throws InvalidPath unless `name` is one valid segment. */
+  child(name: string): RemotePath {
+    checkName(name);
+    if (this.segments.length + 1 > PATH_DEPTH_MAX) throw new CairnError('InvalidPath', `path deeper than ${PATH_DEPTH_MAX} segments`);
+    const text = this.isRoot ? `/${name}` : `${this.text}/${name}`;
+    if (utf8Bytes(text) > PATH_BYTES_MAX) throw new CairnError('InvalidPath', `path longer than ${PATH_BYTES_MAX} bytes`);
+    return new RemotePath([...this.segments, name], text);
+  }
+
+  toString(): string {
+    return this.text;
+  }
+}

@@ -1,0 +1,111 @@
+/**
+ * ClientCore: what CairnClient, the file writer and the file reader share — the metadata caller,
+ * the chunk transport, request ids, counters — and the four ways to call the metadata leader.
+ * Each call's name says whether it may be sent again:
+ *
+ * - read:            changes nothing; retried freely until the retry deadline.
+ * - exactlyOnce:     a namespace change carrying s = [client, seq, ackedBelow]; retried, and the
+ *                    state machine applies it once and answers a retry with the first outcome.
+ * - idempotentWrite: changes leader state, but applying it twice is applying it once (a placement
+ *                    never used is garbage, a replica reported bad twice is bad, a server set to
+ *                    draining twice is draining); retried like a read.
+ * - writeOnce:       changes state, has no request id and is not idempotent: sent once, and sent
+ *                    again only when it certainly was not applied (NotLeader, or no connection
+ *                    was ever made); a Timeout leaves its outcome unknown to the caller.
+ *
+ * Every answer goes through a decoder from proto/meta-answers.ts: a malformed answer is a
+ * ProtocolError naming the field, never a cast.
+ */
+import type { ChunkClient } from '../chunk/chunk-client.js';
+import type { Timers } from '../env/clock.js';
+import type { Logger } from '../util/logger.js';
+import { RequestIds } from './request-ids.js';
+
+/** The metadata leader, as the client calls it (MetaSession implements it). */
+export interface MetaCaller {
+  /**
+   * `idempotent`: the call may be sent again after an error that leaves its outcome unknown
+   * (Timeout, Unavailable, ProposalDropped); without it only after NotLeader or a failed connect.
+   */
+  call(method: string, body: unknown, opts?: { idempotent?: boolean }): Promise<unknown>;
+  close(): void;
+}
+
+/** The chunk servers' data plane, as the client uses it (ChunkClient implements it). */
+export type ChunkTransport = Pick<ChunkClient, 'putChunk' | 'getChunk' | 'close'>;
+
+/** What the client did, for tests, metrics and progress (monotonic counts). */
+export interface ClientCounters {
+  /** Chunks stored on every replica. */
+  chunksWritten: number;
+  /** Times a failed write target was replaced (fs.retarget). */
+  retargets: number;
+  /** Chunk reads that moved on to another replica (error, timeout, cut short or corrupt). */
+  readFailovers: number;
+  /** Replicas reported corrupt to the leader (fs.bad). */
+  badReplicasReported: number;
+}
+
+export interface ClientCoreComponents {
+  meta: MetaCaller;
+  chunks: ChunkTransport;
+  timers: Timers;
+  logger: Logger;
+}
+
+type Decode<T> = (answer: unknown) => T;
+type CallBody = Record<string, unknown>;
+
+export class ClientCore {
+  readonly counters: ClientCounters = { chunksWritten: 0, retargets: 0, readFailovers: 0, badReplicasReported: 0 };
+  readonly meta: MetaCaller;
+  readonly chunks: ChunkTransport;
+  readonly ids: RequestIds;
+  readonly logger: Logger;
+  /** The cluster's chunk size, learned from the first fs.alloc. */
+  clusterChunkSize: number | null = null;
+  private readonly timers: Timers;
+
+  constructor(c: ClientCoreComponents, o: { clientId: string }) {
+    this.meta = c.meta;
+    this.chunks = c.chunks;
+    this.timers = c.timers;
+    this.logger = c.logger;
+    this.ids = new RequestIds(o.clientId);
+  }
+
+  /** A call that changes nothing (retried). */
+  async read<T>(method: string, body: CallBody, decode: Decode<T>): Promise<T> {
+    return decode(await this.meta.call(method, body, { idempotent: true }));
+  }
+
+  /** A namespace change with a fresh request id (retried; applied once). */
+  async exactlyOnce<T>(method: string, body: CallBody, decode: Decode<T>): Promise<T> {
+    const s = this.ids.begin();
+    try {
+      return decode(await this.meta.call(method, { ...body, s }, { idempotent: true }));
+    } finally {
+      // Answered, or given up on (never re-sent): either way its seq needs no more memory.
+      this.ids.end(s[1]);
+    }
+  }
+
+  /** A change that applied twice is applied once (retried). */
+  async idempotentWrite<T>(method: string, body: CallBody, decode: Decode<T>): Promise<T> {
+    return decode(await this.meta.call(method, body, { idempotent: true }));
+  }
+
+  /** A change that must not be repeated blindly (sent once; see the header). */
+  async writeOnce<T>(method: string, body: CallBody, decode: Decode<T>): Promise<T> {
+    return decode(await this.meta.call(method, body, { idempotent: false }));
+  }
+
+  sleep(ms: number): Promise<void> {
+    return new Promise<void>((resolve) => this.timers.setTimeout(resolve, ms));
+  }
+
+  close(): void {
+    this.meta.close();
+    this.chunks.close();
+  }
+}

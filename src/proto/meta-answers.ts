@@ -1,0 +1,421 @@
+/**
+ * Answers of the metadata RPC as the client reads them: one type and one decoder per method.
+ * The shapes are the server's (consensus/meta-service.ts header; the leader package after it);
+ * a decoder checks every field the client uses and copies only those, so nothing unchecked
+ * from the wire reaches the client's logic.
+ *
+ * Contract: decodeX(method-answer) returns the typed answer or throws CairnError('ProtocolError')
+ * naming the method and the field, e.g. `fs.open answer: chunks[3].size must be a non-negative
+ * integer`. Unknown extra fields are ignored (a newer server may add some), except in
+ * cluster.repair, whose counters are passed through as they come (numbers only).
+ */
+import { isChunkId } from '../util/chunk-id.js';
+import { CairnError } from '../util/errors.js';
+
+export type EntryType = 'file' | 'dir';
+
+/** fs.stat */
+export interface StatAnswer {
+  path: string;
+  type: EntryType;
+  size: number;
+  /** ms since the epoch */
+  mtime: number;
+  etag: string | null;
+  /** `replicas`: chunk servers that hold a verified copy now (ids). */
+  chunks: Array<{ id: string; size: number; crc: number; replicas: string[] }>;
+}
+
+export interface ListEntryAnswer {
+  name: string;
+  /** Absolute path. */
+  path: string;
+  type: EntryType;
+  size: number;
+  mtime: number;
+}
+
+/** fs.list and fs.walk */
+export interface ListAnswer {
+  entries: ListEntryAnswer[];
+  /** Pass back for the next page; null on the last page. */
+  cursor: string | null;
+}
+
+/** A chunk server to write to, with its write token. */
+export interface WriteTarget {
+  id: string;
+  addr: string;
+  token: string;
+}
+
+/** fs.alloc */
+export interface AllocAnswer {
+  /** The cluster's chunk size for new files. */
+  chunkSize: number;
+  chunks: Array<{ id: string; targets: WriteTarget[] }>;
+}
+
+/** fs.retarget */
+export interface RetargetAnswer {
+  targets: WriteTarget[];
+}
+
+/** fs.commit */
+export interface CommitAnswer {
+  path: string;
+  size: number;
+  etag: string;
+  mtime: number;
+}
+
+export interface OpenChunk {
+  id: string;
+  size: number;
+  crc: number;
+  /** Offset of the chunk's first byte in the file. */
+  offset: number;
+  /** Where to read it, best first. */
+  replicas: Array<{ id: string; addr: string }>;
+  /** A read token for this chunk. */
+  token: string;
+}
+
+/** fs.open: one page of the file's chunks, [first, first + chunks.length). */
+export interface OpenAnswer {
+  size: number;
+  etag: string | null;
+  mtime: number;
+  /** Chunks in the whole file. */
+  total: number;
+  chunks: OpenChunk[];
+}
+
+/** cluster.status: the object of `cairn status --json` (CONTRACT). */
+export interface ClusterStatus {
+  leader: string | null;
+  meta: Array<{ id: string; addr: string | null; role: 'leader' | 'follower' | 'learner' | 'unreachable' }>;
+  chunkServers: Array<{ id: string; addr: string; state: 'alive' | 'dead' | 'draining'; used: number; capacity: number; chunks: number }>;
+  chunks: { total: number; underReplicated: number; lost: number };
+}
+
+/**
+ * cluster.repair: the leader's repair counters (consensus/repair-scheduler.ts RepairStats; every
+ * number the server sends is kept, so new counters show up without a client change), whether
+ * repair runs (`ready`) and which live servers' full reports it still waits for.
+ * A type alias, not an interface: it must stay assignable to a string-keyed record (metrics).
+ */
+export type RepairStatus = {
+  [counter: string]: number | boolean | string[];
+  copiesQueued: number;
+  copiesInFlight: number;
+  copiesConfirmed: number;
+  copyBytes: number;
+  copyBytesPerSec: number;
+  deletesQueued: number;
+  deletesScheduled: number;
+  garbageChunks: number;
+  ready: boolean;
+  reportsPending: string[];
+};
+
+/** raft.status (the fields a caller reads: who leads, terms and indexes, membership). */
+export interface RaftStatusAnswer {
+  id: string;
+  term: number;
+  role: 'follower' | 'pre-candidate' | 'candidate' | 'leader' | 'learner';
+  leader: string | null;
+  commit: number;
+  applied: number;
+  lastIndex: number;
+  conf: { voters: string[]; learners: string[] };
+  addrs: Record<string, string>;
+}
+
+/** fs.statLocal */
+export interface StatLocalAnswer {
+  applied: number;
+  types: Array<EntryType | null>;
+}
+
+// ---- decoders -------------------------------------------------------------------------------
+
+export function decodeStat(v: unknown): StatAnswer {
+  const a: At = new At('fs.stat');
+  const o = a.map(v);
+  return {
+    path: a.str(o, 'path'),
+    type: a.entryType(o, 'type'),
+    size: a.count(o, 'size'),
+    mtime: a.count(o, 'mtime'),
+    etag: a.optStr(o, 'etag'),
+    chunks: a.array(o, 'chunks', (c, at) => ({ id: at.chunkId(c, 'id'), size: at.count(c, 'size'), crc: at.crc(c, 'crc'), replicas: at.strings(c, 'replicas') })),
+  };
+}
+
+/** `method`: 'fs.list' or 'fs.walk' (same shape). */
+export function decodeList(v: unknown, method: 'fs.list' | 'fs.walk' = 'fs.list'): ListAnswer {
+  const a: At = new At(method);
+  const o = a.map(v);
+  return {
+    entries: a.array(o, 'entries', (e, at) => ({ name: at.str(e, 'name'), path: at.str(e, 'path'), type: at.entryType(e, 'type'), size: at.count(e, 'size'), mtime: at.count(e, 'mtime') })),
+    cursor: a.optStr(o, 'cursor'),
+  };
+}
+
+export function decodeAlloc(v: unknown): AllocAnswer {
+  const a: At = new At('fs.alloc');
+  const o = a.map(v);
+  const chunkSize = a.count(o, 'chunkSize');
+  if (chunkSize < 1) a.fail('chunkSize', 'a positive integer');
+  const chunks = a.array(o, 'chunks', (c, at) => ({ id: at.chunkId(c, 'id'), targets: at.array(c, 'targets', targetOf) }));
+  if (chunks.length === 0) a.fail('chunks', 'a non-empty array');
+  return { chunkSize, chunks };
+}
+
+export function decodeRetarget(v: unknown): RetargetAnswer {
+  const a: At = new At('fs.retarget');
+  return { targets: a.array(a.map(v), 'targets', targetOf) };
+}
+
+export function decodeCommit(v: unknown): CommitAnswer {
+  const a: At = new At('fs.commit');
+  const o = a.map(v);
+  return { path: a.str(o, 'path'), size: a.count(o, 'size'), etag: a.str(o, 'etag'), mtime: a.count(o, 'mtime') };
+}
+
+export function decodeOpen(v: unknown): OpenAnswer {
+  const a: At = new At('fs.open');
+  const o = a.map(v);
+  return {
+    size: a.count(o, 'size'),
+    etag: a.optStr(o, 'etag'),
+    mtime: a.count(o, 'mtime'),
+    total: a.count(o, 'total'),
+    chunks: a.array(o, 'chunks', (c, at) => ({
+      id: at.chunkId(c, 'id'),
+      size: at.count(c, 'size'),
+      crc: at.crc(c, 'crc'),
+      offset: at.count(c, 'offset'),
+      replicas: at.array(c, 'replicas', (r, ra) => ({ id: ra.str(r, 'id'), addr: ra.str(r, 'addr') })),
+      token: at.str(c, 'token'),
+    })),
+  };
+}
+
+/** Methods that answer `{}` (fs.mkdir, fs.rm, fs.mv, fs.bad, cluster.drain, cluster.remove): a map. */
+export function decodeEmpty(v: unknown, method: string): void {
+  new At(method).map(v);
+}
+
+const META_ROLES = ['leader', 'follower', 'learner', 'unreachable'] as const;
+const SERVER_STATES = ['alive', 'dead', 'draining'] as const;
+
+export function decodeClusterStatus(v: unknown): ClusterStatus {
+  const a: At = new At('cluster.status');
+  const o = a.map(v);
+  const [chunks, c] = a.sub(o, 'chunks');
+  return {
+    leader: a.optStr(o, 'leader'),
+    meta: a.array(o, 'meta', (m, at) => ({ id: at.str(m, 'id'), addr: at.optStr(m, 'addr'), role: at.oneOf(m, 'role', META_ROLES) })),
+    chunkServers: a.array(o, 'chunkServers', (c, at) => ({
+      id: at.str(c, 'id'),
+      addr: at.str(c, 'addr'),
+      state: at.oneOf(c, 'state', SERVER_STATES),
+      used: at.count(c, 'used'),
+      capacity: at.count(c, 'capacity'),
+      chunks: at.count(c, 'chunks'),
+    })),
+    chunks: { total: c.count(chunks, 'total'), underReplicated: c.count(chunks, 'underReplicated'), lost: c.count(chunks, 'lost') },
+  };
+}
+
+const REPAIR_COUNTERS = ['copiesQueued', 'copiesInFlight', 'copiesConfirmed', 'copyBytes', 'copyBytesPerSec', 'deletesQueued', 'deletesScheduled', 'garbageChunks'] as const;
+
+export function decodeRepairStatus(v: unknown): RepairStatus {
+  const a: At = new At('cluster.repair');
+  const o = a.map(v);
+  const out: Record<string, number | boolean | string[]> = {};
+  for (const [k, x] of Object.entries(o)) {
+    if (k === 'ready' || k === 'reportsPending') continue;
+    if (typeof x !== 'number' || !Number.isFinite(x) || x < 0) a.fail(k, 'a non-negative number');
+    out[k] = x;
+  }
+  for (const k of REPAIR_COUNTERS) if (!(k in out)) a.fail(k, 'a non-negative number');
+  out.ready = a.bool(o, 'ready');
+  out.reportsPending = a.strings(o, 'reportsPending');
+  return out as RepairStatus;
+}
+
+const RAFT_ROLES = ['follower', 'pre-candidate', 'candidate', 'leader', 'learner'] as const;
+
+export function decodeRaftStatus(v: unknown): RaftStatusAnswer {
+  const a: At = new At('raft.status');
+  const o = a.map(v);
+  const [conf, c] = a.sub(o, 'conf');
+  const [addrs, ad] = a.sub(o, 'addrs');
+  const addrMap: Record<string, string> = {};
+  for (const k of Object.keys(addrs)) addrMap[k] = ad.str(addrs, k);
+  return {
+    id: a.str(o, 'id'),
+    term: a.count(o, 'term'),
+    role: a.oneOf(o, 'role', RAFT_ROLES),
+    leader: a.optStr(o, 'leader'),
+    commit: a.count(o, 'commit'),
+    applied: a.count(o, 'applied'),
+    lastIndex: a.count(o, 'lastIndex'),
+    conf: { voters: c.strings(conf, 'voters'), learners: c.strings(conf, 'learners') },
+    addrs: addrMap,
+  };
+}
+
+export function decodeStatLocal(v: unknown): StatLocalAnswer {
+  const a: At = new At('fs.statLocal');
+  const o = a.map(v);
+  const types = o.types;
+  if (!Array.isArray(types)) a.fail('types', 'an array');
+  return {
+    applied: a.count(o, 'applied'),
+    types: types.map((t: unknown, i) => {
+      if (t !== null && t !== 'file' && t !== 'dir') a.fail(`types[${i}]`, "'file', 'dir' or null");
+      return t;
+    }),
+  };
+}
+
+// ---- chunk-server (service) methods ------------------------------------------------------------
+
+/**
+ * cs.heartbeat. `commands` are repair work items, each checked by the chunk server's
+ * replicator (chunk/replicator.ts parseReplicaCommand), which drops a malformed one alone
+ * instead of failing the whole answer.
+ */
+export interface HeartbeatAnswer {
+  needReport: boolean;
+  registered: boolean;
+  commands: unknown[];
+}
+
+export function decodeHeartbeat(v: unknown): HeartbeatAnswer {
+  const a: At = new At('cs.heartbeat');
+  const o = a.map(v);
+  return { needReport: a.bool(o, 'needReport'), registered: a.bool(o, 'registered'), commands: a.list(o, 'commands') };
+}
+
+/** cs.update and cs.work: repair work for the caller (see HeartbeatAnswer.commands). */
+export function decodeCommands(v: unknown, method: 'cs.update' | 'cs.work'): { commands: unknown[] } {
+  const a: At = new At(method);
+  return { commands: a.list(a.map(v), 'commands') };
+}
+
+/** cs.register */
+export function decodeRegister(v: unknown): { ringVersion: number } {
+  const a: At = new At('cs.register');
+  return { ringVersion: a.count(a.map(v), 'ringVersion') };
+}
+
+/** cs.reportEnd: chunks of the report the leader dropped (ids it does not know). */
+export function decodeReportEnd(v: unknown): { dropped: number } {
+  const a: At = new At('cs.reportEnd');
+  return { dropped: a.count(a.map(v), 'dropped') };
+}
+
+function targetOf(t: Record<string, unknown>, at: At): WriteTarget {
+  return { id: at.str(t, 'id'), addr: at.str(t, 'addr'), token: at.str(t, 'token') };
+}
+
+type Map = Record<string, unknown>;
+
+/** Field readers that name `method answer: <prefix><field>` in their errors. */
+class At {
+  constructor(
+    private readonly method: string,
+    private readonly prefix = '',
+  ) {}
+
+  fail(field: string, what: string): never {
+    const name = this.prefix + field;
+    throw new CairnError('ProtocolError', name === '' ? `${this.method} answer must be ${what}` : `${this.method} answer: ${name} must be ${what}`);
+  }
+
+  /** The whole answer (or an element) as a map. */
+  map(v: unknown, name = ''): Map {
+    if (typeof v !== 'object' || v === null || Array.isArray(v) || v instanceof Uint8Array) this.fail(name, 'a map');
+    return v as Map;
+  }
+
+  /** A nested map and the reader for its fields (named `field.x`). */
+  sub(o: Map, field: string): [Map, At] {
+    return [this.map(o[field], field), new At(this.method, `${this.prefix}${field}.`)];
+  }
+
+  str(o: Map, field: string): string {
+    const v = o[field];
+    if (typeof v !== 'string') this.fail(field, 'a string');
+    return v;
+  }
+
+  optStr(o: Map, field: string): string | null {
+    const v = o[field];
+    if (v === undefined || v === null) return null;
+    if (typeof v !== 'string') this.fail(field, 'a string or null');
+    return v;
+  }
+
+  count(o: Map, field: string): number {
+    const v = o[field];
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) this.fail(field, 'a non-negative integer');
+    return v;
+  }
+
+  crc(o: Map, field: string): number {
+    const v = o[field];
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 0xffffffff) this.fail(field, 'a CRC-32C (an integer in [0, 2^32))');
+    return v;
+  }
+
+  bool(o: Map, field: string): boolean {
+    const v = o[field];
+    if (typeof v !== 'boolean') this.fail(field, 'a boolean');
+    return v;
+  }
+
+  chunkId(o: Map, field: string): string {
+    const v = o[field];
+    if (!isChunkId(v)) this.fail(field, 'a chunk id (32 lowercase hex digits)');
+    return v;
+  }
+
+  entryType(o: Map, field: string): EntryType {
+    return this.oneOf(o, field, ['file', 'dir'] as const);
+  }
+
+  oneOf<T extends string>(o: Map, field: string, values: readonly T[]): T {
+    const v = o[field];
+    if (typeof v !== 'string' || !(values as readonly string[]).includes(v)) this.fail(field, `one of ${values.map((x) => `'${x}'`).join(', ')}`);
+    return v as T;
+  }
+
+  strings(o: Map, field: string): string[] {
+    const v = o[field];
+    if (!Array.isArray(v)) this.fail(field, 'an array of strings');
+    v.forEach((s: unknown, i) => {
+      if (typeof s !== 'string') this.fail(`${field}[${i}]`, 'a string');
+    });
+    return [...(v as string[])];
+  }
+
+  /** An array whose items the caller checks. */
+  list(o: Map, field: string): unknown[] {
+    const v = o[field];
+    if (!Array.isArray(v)) this.fail(field, 'an array');
+    return [...(v as unknown[])];
+  }
+
+  /** An array of maps, each decoded by `item` with field names under `field[i].`. */
+  array<T>(o: Map, field: string, item: (m: Map, at: At) => T): T[] {
+    const v = o[field];
+    if (!Array.isArray(v)) this.fail(field, 'an array');
+    return v.map((x: unknown, i) => item(this.map(x, `${field}[${i}]`), new At(this.method, `${this.prefix}${field}[${i}].`)));
+  }
+}

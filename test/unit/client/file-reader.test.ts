@@ -1,0 +1,137 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { CairnClient } from '../../../src/client/cairn-client.js';
+import { isCairnError } from '../../../src/util/errors.js';
+import { bytes, collect, pieces } from '../chunk/helpers.js';
+import { clientOver, FakeMeta, startChunkNodes, type ChunkNode } from './fake-meta.js';
+
+// The read path against three real chunk servers in this process and a fake metadata leader.
+// The file: 3.5 chunks, R = 2; chunk k is on nodes k and k+1 (mod 3).
+
+const CHUNK = 100_000;
+const SIZE = 3 * CHUNK + 50_000;
+const data = bytes(SIZE, 11);
+let cluster: Awaited<ReturnType<typeof startChunkNodes>>;
+let nodes: ChunkNode[];
+let meta: FakeMeta;
+let client: CairnClient;
+let ids: string[];
+
+beforeEach(async () => {
+  cluster = await startChunkNodes(3);
+  nodes = cluster.nodes;
+  meta = new FakeMeta(nodes, { replicas: 2, chunkSize: CHUNK });
+  client = clientOver(meta);
+  await client.put('/f', pieces(data, 30_000));
+  ids = meta.files.get('/f')!.chunks.map((c) => c[0]);
+});
+
+afterEach(async () => {
+  client.close();
+  await cluster.close();
+});
+
+async function read(range: { start?: number; end?: number } = {}): Promise<Buffer> {
+  return collect((await client.open('/f', range)).stream);
+}
+
+async function failure(p: Promise<unknown>): Promise<Error> {
+  try {
+    await p;
+  } catch (e) {
+    return e as Error;
+  }
+  throw new Error('expected a rejection');
+}
+
+describe('file reader', () => {
+  it('reads ranges at the start, in the middle, at the end and across chunks, byte-exact', async () => {
+    const cases: Array<[number, number | undefined]> = [
+      [0, 10],
+      [150_000, 150_100],
+      [SIZE - 10, undefined],
+      [SIZE - 10, SIZE + 1_000], // end is clamped to the size
+      [CHUNK - 10, 3 * CHUNK + 10], // four chunks, two of them partly
+      [CHUNK, 2 * CHUNK], // exactly one whole chunk
+      [2 * CHUNK - 1, 2 * CHUNK + 1], // one byte on each side of a boundary
+      [0, undefined],
+    ];
+    for (const [start, end] of cases) {
+      const o = await client.open('/f', { start, ...(end === undefined ? {} : { end }) });
+      const want = data.subarray(start, Math.min(end ?? SIZE, SIZE));
+      expect({ start: o.start, end: o.end, size: o.size }).toEqual({ start, end: start + want.length, size: SIZE });
+      expect((await collect(o.stream)).equals(want), `range ${start}-${end}`).toBe(true);
+    }
+    expect(client.counters.readFailovers).toBe(0);
+  });
+
+  it('an empty range at the end reads nothing; a start past the end is RangeNotSatisfiable', async () => {
+    expect((await read({ start: SIZE })).length).toBe(0);
+    expect((await read({ start: 5, end: 5 })).length).toBe(0);
+    expect(isCairnError(await failure(client.open('/f', { start: SIZE + 1 })), 'RangeNotSatisfiable')).toBe(true);
+    expect(isCairnError(await failure(client.open('/f', { start: 10, end: 5 })), 'RangeNotSatisfiable')).toBe(true);
+    expect(isCairnError(await failure(client.open('/nope')), 'NotFound')).toBe(true);
+  });
+
+  it('fails over to another replica when a server is down', async () => {
+    await nodes[0]!.stop(); // the first replica of chunks 0 and 2 (c1)
+    expect((await read()).equals(data)).toBe(true);
+    expect(client.counters.readFailovers).toBeGreaterThanOrEqual(2);
+    expect((await read({ start: 2 * CHUNK + 5, end: 2 * CHUNK + 500 })).equals(data.subarray(2 * CHUNK + 5, 2 * CHUNK + 500))).toBe(true);
+    expect(meta.bad).toEqual([]); // a server that is down is not a corrupt replica
+  });
+
+  it('detects a corrupt replica, reports it (fs.bad) and reads the chunk from another', async () => {
+    const id = ids[1]!; // on c2 (first) and c3
+    nodes[1]!.corrupt(id, 1_000);
+    expect((await read()).equals(data)).toBe(true);
+    expect(meta.bad).toEqual([{ id, server: 'c2' }]);
+    expect(client.counters).toMatchObject({ badReplicasReported: 1 });
+    expect(client.counters.readFailovers).toBeGreaterThanOrEqual(1);
+    // fs.bad changes leader state but may be repeated: it is sent as retryable.
+    expect(meta.calls.find((c) => c.method === 'fs.bad')?.idempotent).toBe(true);
+  });
+
+  it('a corrupt copy is caught in a range read too', async () => {
+    const id = ids[0]!; // on c1 (first) and c2
+    nodes[0]!.corrupt(id, 50_000);
+    expect((await read({ start: 40_000, end: 60_000 })).equals(data.subarray(40_000, 60_000))).toBe(true);
+    expect(meta.bad).toEqual([{ id, server: 'c1' }]);
+  });
+
+  it('when every replica fails it refreshes the locations once, then fails with Unavailable', async () => {
+    for (const n of nodes) await n.stop();
+    const opensBefore = meta.methods().filter((m) => m === 'fs.open').length;
+    const err = await failure(read({ start: 0, end: 10 }));
+    expect(isCairnError(err, 'Unavailable')).toBe(true);
+    expect(err.message).toMatch(/cannot read chunk 0 of \/f: every replica failed/);
+    // The first page, then one refresh of chunk 0's locations before giving up.
+    expect(meta.methods().filter((m) => m === 'fs.open').length - opensBefore).toBe(2);
+  });
+
+  it('destroying the stream mid-read stops it with the caller’s error', async () => {
+    const o = await client.open('/f');
+    const got: Buffer[] = [];
+    const done = new Promise<Error>((resolve) => o.stream.on('error', resolve));
+    o.stream.on('data', (b: Buffer) => {
+      got.push(b);
+      o.stream.destroy(new Error('enough'));
+    });
+    expect((await done).message).toBe('enough');
+    expect(Buffer.concat(got).equals(data.subarray(0, Buffer.concat(got).length))).toBe(true);
+  });
+
+  it('a malformed fs.open answer fails the open with a ProtocolError naming the field', async () => {
+    const real = meta.call.bind(meta);
+    meta.answers.set('fs.open', (b) => {
+      meta.answers.delete('fs.open');
+      return real('fs.open', b).then((a) => {
+        const chunks = (a as { chunks: Array<Record<string, unknown>> }).chunks;
+        chunks[3]!.size = -1;
+        return a;
+      });
+    });
+    const err = await failure(client.open('/f'));
+    expect(isCairnError(err, 'ProtocolError')).toBe(true);
+    expect(err.message).toBe('fs.open answer: chunks[3].size must be a non-negative integer');
+  });
+});
