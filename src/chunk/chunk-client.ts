@@ -16,7 +16,7 @@
 import { Agent, request, type IncomingMessage, type ClientRequest, type OutgoingHttpHeaders } from 'node:http';
 import { Readable, Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { parseHostPort } from '../config/addr.js';
+import { parseHostPort } from '../proto/addr.js';
 import { crc32c, crcFromHex, crcToHex } from '../util/crc32c.js';
 import { H_CRC, H_ERROR, H_PIPELINE, H_SIZE, H_TOKEN, formatPipeline, wireErrorOf, type ChunkTarget, type ChunkTargetResult, type WireError } from '../proto/chunk-http.js';
 import { formatRange, parseContentRange } from '../proto/http-range.js';

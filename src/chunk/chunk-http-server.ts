@@ -43,7 +43,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { PassThrough, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { formatHostPort } from '../config/addr.js';
+import { formatHostPort } from '../proto/addr.js';
 import type { Clock } from '../env/clock.js';
 import type { ChunkStore } from '../storage/chunk-store.js';
 import { isChunkId } from '../util/chunk-id.js';

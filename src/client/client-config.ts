@@ -5,7 +5,7 @@
  * (written by `cairn dev`) when present. Nothing configured → CairnError('InvalidArgument').
  */
 import { join } from 'node:path';
-import { formatHostPort, parseHostPort } from '../config/addr.js';
+import { formatHostPort, parseHostPort } from '../proto/addr.js';
 import { readTextFileIfExists } from '../storage/text-file.js';
 import { CairnError } from '../util/errors.js';
 

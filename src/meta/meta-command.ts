@@ -22,15 +22,13 @@ import { CairnError } from '../util/errors.js';
 import { clusterCommandFromValue, clusterCommandToValue, type ClusterCommand } from './cluster-map.js';
 import type { ChunkRef } from './namespace-keys.js';
 import { contentProblem, type FileContent } from './namespace.js';
+import { ETAG_BYTES_MAX, FILE_CHUNKS_MAX } from '../proto/meta-fields.js';
 import { parsePath } from '../proto/path.js';
 import { CLIENT_ID_RE, type SessionHeader } from './session.js';
 
 export const META_COMMAND_VERSION = 1;
 export const MetaTag = { Mkdir: 1, CommitFile: 2, Delete: 3, Rename: 4, Cluster: 16 } as const;
-/** Chunks in one file's list (with 64 MiB chunks: 64 TiB). */
-export const FILE_CHUNKS_MAX = 1_000_000;
-/** An etag: 1..ETAG_BYTES_MAX printable ASCII characters. */
-export const ETAG_BYTES_MAX = 128;
+export { ETAG_BYTES_MAX, FILE_CHUNKS_MAX };
 const ETAG_RE = /^[\x21-\x7e]{1,128}$/;
 const CRC_MAX = 0xffffffff;
 const FLAG_OVERWRITE = 1;

@@ -19,6 +19,7 @@
  *
  * Other prefixes are free for the cluster map (server registry, ring) added later.
  */
+import type { ChunkRef } from '../proto/meta-fields.js';
 import { pack, unpack } from '../proto/msgpack.js';
 import { CairnError } from '../util/errors.js';
 
@@ -37,14 +38,7 @@ export interface MetaReadView {
 
 export type NodeType = 'file' | 'dir';
 
-export interface ChunkRef {
-  /** Chunk id (32 lowercase hex digits). */
-  id: string;
-  /** Bytes in the chunk, >= 1. */
-  size: number;
-  /** CRC32C of the chunk's bytes, 0..2^32-1. */
-  crc: number;
-}
+export type { ChunkRef };
 
 export type InodeRecord =
   | { type: 'dir'; mtime: number }

@@ -28,13 +28,9 @@ import { CairnError } from '../util/errors.js';
 import { decodeNumber, encodeNumber, hex, type MetaTxn } from './namespace-keys.js';
 import type { Fail } from './namespace.js';
 
-export interface SessionHeader {
-  client: string;
-  /** >= 1. */
-  seq: number;
-  /** Every seq below this has its answer at the client; 0 <= ackedBelow <= seq. */
-  ackedBelow: number;
-}
+import { CLIENT_ID_BYTES_MAX, CLIENT_ID_RE, type SessionHeader } from '../proto/meta-fields.js';
+
+export { CLIENT_ID_BYTES_MAX, CLIENT_ID_RE, type SessionHeader };
 
 export interface SessionLimits {
   /** Unacknowledged seqs remembered per client (seq < ackedBelow + windowMax). */
@@ -45,8 +41,6 @@ export interface SessionLimits {
 
 export const SESSION_WINDOW_MAX_DEFAULT = 1024;
 export const SESSIONS_MAX_DEFAULT = 10_000;
-export const CLIENT_ID_BYTES_MAX = 128;
-export const CLIENT_ID_RE = /^[A-Za-z0-9._:-]{1,128}$/;
 
 const SESSION_PREFIX = 's/';
 const RESULT_PREFIX = 'r/';

@@ -9,7 +9,7 @@
  * header, else the body, and falls back to a status mapping only when neither names a known
  * code (a server from before the header, a proxy, Node's own answers to malformed HTTP).
  */
-import { parseHostPort } from '../config/addr.js';
+import { parseHostPort } from './addr.js';
 import { CairnError, ERROR_CODES, type ErrorCode } from '../util/errors.js';
 
 /** A chunk token (src/chunk/chunk-token.ts) for this chunk and operation. */

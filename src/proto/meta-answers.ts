@@ -1,6 +1,6 @@
 /**
  * Answers of the metadata RPC as the client reads them: one type and one decoder per method.
- * The shapes are the server's (consensus/meta-service.ts header; the leader package after it);
+ * The shapes are the server's (src/leader);
  * a decoder checks every field the client uses and copies only those, so nothing unchecked
  * from the wire reaches the client's logic.
  *
@@ -100,7 +100,7 @@ export interface ClusterStatus {
 }
 
 /**
- * cluster.repair: the leader's repair counters (consensus/repair-scheduler.ts RepairStats; every
+ * cluster.repair: the leader's repair counters (leader/repair-scheduler.ts RepairStats; every
  * number the server sends is kept, so new counters show up without a client change), whether
  * repair runs (`ready`) and which live servers' full reports it still waits for.
  * A type alias, not an interface: it must stay assignable to a string-keyed record (metrics).

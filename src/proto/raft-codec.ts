@@ -29,7 +29,7 @@ export const RAFT_CODEC_VERSION = 1;
 
 /** Limits enforced on decode (and asserted on encode: exceeding them there is a programmer error). */
 export const RAFT_CODEC_LIMITS = {
-  /** Node ids are 1..32 chars in config (config/addr.ts); the codec allows some slack. */
+  /** Node ids are 1..32 chars in config (proto/addr.ts); the codec allows some slack. */
   nodeIdCharsMax: 64,
   /** Entries in one MsgApp (RaftConfig.maxMsgBytes bounds bytes; this bounds count). */
   entriesMax: 1 << 20,

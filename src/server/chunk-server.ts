@@ -8,7 +8,7 @@ import { mkdirSync } from 'node:fs';
 import { ChunkHttpServer } from '../chunk/chunk-http-server.js';
 import { MetaReporter } from '../chunk/meta-reporter.js';
 import { MetaSession } from '../client/meta-session.js';
-import { parseHostPort } from '../config/addr.js';
+import { parseHostPort } from '../proto/addr.js';
 import { systemClock, systemRng, systemTimers, wallClockMs } from '../env/system.js';
 import { RpcClient } from '../net/index.js';
 import { ChunkStore } from '../storage/chunk-store.js';

@@ -9,7 +9,7 @@
 import { createServer, type Server } from 'node:http';
 import { createGatewayApp, type GatewayLimits } from '../api/gateway-app.js';
 import { createCairnClient } from '../client/create-cairn-client.js';
-import { parseHostPort } from '../config/addr.js';
+import { parseHostPort } from '../proto/addr.js';
 import { systemClock } from '../env/system.js';
 import type { Logger } from '../util/logger.js';
 import { GATEWAY_HEADER_BYTES_MAX_DEFAULT, GATEWAY_HEADERS_TIMEOUT_MS_DEFAULT, GATEWAY_IDLE_TIMEOUT_MS_DEFAULT, HTTP_KEEP_ALIVE_TIMEOUT_MS_DEFAULT } from '../config/defaults.js';

@@ -1,13 +1,12 @@
 /**
  * Composition root of a metadata server: LMDB Raft log + LMDB state (namespace and cluster
- * map), the Raft runtime, the metadata service (client and chunk-server RPC, leader soft state),
- * the peer transport and one NetServer that carries peer frames and RPC on the server's single
- * address.
+ * map), the Raft runtime, the metadata leader (leader/: client and chunk-server RPC, leader
+ * soft state) wired to the runtime and the state machine, the peer transport and one NetServer
+ * that carries peer frames and RPC on the server's single address.
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { ChunkToken } from '../chunk/chunk-token.js';
-import { META_SERVICE_METHODS, MetaService } from '../consensus/meta-service.js';
 import { MetaStateMachine } from '../consensus/meta-state-machine.js';
 import { RaftRuntime } from '../consensus/raft-runtime.js';
 import { secureRandomBytes, systemClock, systemRng, systemTimers, wallClockMs } from '../env/system.js';
@@ -17,8 +16,9 @@ import { LmdbStateStore } from '../storage/lmdb-state-store.js';
 import { LmdbRaftStorage } from '../storage/lmdb-raft-storage.js';
 import { CairnError } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
-import { parseHostPort } from '../config/addr.js';
-import type { RepairSchedulerOptions } from '../consensus/repair-scheduler.js';
+import { parseHostPort } from '../proto/addr.js';
+import { MetaLeader, type RepairSchedulerOptions } from '../leader/index.js';
+import { META_METHODS } from '../proto/meta-requests.js';
 
 export interface MetaServerOptions {
   id: string;
@@ -39,7 +39,7 @@ export interface MetaServerOptions {
   deadAfterMs?: number;
   /** Default chunk size for writers. @default 8 MiB */
   chunkSizeBytes?: number;
-  /** Repair and garbage collection (see consensus/repair-scheduler.ts). */
+  /** Repair and garbage collection (see leader/repair-scheduler.ts). */
   repair?: RepairSchedulerOptions;
 }
 
@@ -67,17 +67,17 @@ export async function startMetaServer(opts: MetaServerOptions, logger: Logger, o
   );
   transport.onUnreachable = (to) => runtime.reportUnreachable(to);
   const wallClock = { nowMs: wallClockMs };
-  const service = new MetaService(
+  const leader = new MetaLeader(
     {
-      runtime,
-      machine,
+      raft: runtime,
+      namespace: machine,
       view: stateStore,
       clock: systemClock,
       wallMs: wallClockMs,
       timers: systemTimers,
       randomBytes: secureRandomBytes,
       tokens: new ChunkToken({ clock: wallClock }, { secret: opts.clusterSecret }),
-      logger: log.child({ component: 'meta-service' }),
+      logger: log.child({ component: 'meta-leader' }),
     },
     {
       replicas: opts.replicas ?? 3,
@@ -91,13 +91,13 @@ export async function startMetaServer(opts: MetaServerOptions, logger: Logger, o
     { host, port, clusterSecret: opts.clusterSecret, clientToken: opts.clientToken },
     {
       onPeerFrame: (from, payload) => runtime.receive(from, payload),
-      rpc: (method, body, ctx) => service.handle(method, body, ctx.caller, ctx.signal),
-      methods: META_SERVICE_METHODS,
+      rpc: (method, body, ctx) => leader.handle(method, body, ctx.caller, ctx.signal),
+      methods: META_METHODS,
     },
   );
   const addr = await server.listen();
   runtime.start(onFatal);
-  service.start();
+  leader.start();
   log.info('metadata server started', { addr, dir: opts.dir });
 
   let closed = false;
@@ -107,7 +107,7 @@ export async function startMetaServer(opts: MetaServerOptions, logger: Logger, o
     async close() {
       if (closed) return;
       closed = true;
-      service.stop();
+      leader.stop();
       await server.close();
       await runtime.stop();
       await transport.close();

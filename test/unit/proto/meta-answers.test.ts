@@ -18,7 +18,7 @@ import {
 } from '../../../src/proto/meta-answers.js';
 import { CairnError } from '../../../src/util/errors.js';
 
-// Answers shaped as the metadata service builds them (consensus/meta-service.ts).
+// Answers shaped as the metadata service builds them (src/leader).
 const ID = (n: number): string => n.toString(16).padStart(32, '0');
 
 const stat = { path: '/a/b', type: 'file', size: 10, mtime: 1_700_000_000_000, etag: 'e1', chunks: [{ id: ID(1), size: 10, crc: 0xffffffff, replicas: ['c1', 'c2'] }] };

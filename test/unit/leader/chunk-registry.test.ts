@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { ChunkRegistry, type ServerLoad } from '../../../src/meta/chunk-registry.js';
+import { ChunkRegistry, type ServerLoad } from '../../../src/leader/chunk-registry.js';
 
 const load: ServerLoad = { usedBytes: 10, capacityBytes: 100, freeBytes: 90, chunks: 1, full: false };
 

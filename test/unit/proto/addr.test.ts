@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseAddrList, parseHostPort, parseNodeId, parsePeers } from '../../../src/config/addr.js';
+import { parseAddrList, parseHostPort, parseNodeId, parsePeers } from '../../../src/proto/addr.js';
 
 describe('addresses and ids', () => {
   it('parses peers in order', () => {

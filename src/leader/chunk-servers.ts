@@ -1,0 +1,128 @@
+/**
+ * The chunk servers' side of the leader: registration (replicated), heartbeats and liveness,
+ * full and incremental chunk reports, and the cs.work long poll. Everything but registration
+ * and liveness verdicts is soft state of the current term.
+ *
+ *   cs.register {addr, zone, capacityBytes} → {ringVersion}
+ *   cs.heartbeat {usedBytes, capacityBytes, freeBytes, chunks, full, copyFailed?, copiedBytes?, repairIdle?}
+ *                                        → {needReport, registered, commands}
+ *   cs.reportBegin {report} · cs.reportPage {report, ids} → {} · cs.reportEnd {report} → {dropped}
+ *   cs.update {added, removed}           → {commands}
+ *   cs.work {waitMs}                     → {commands}: answered as soon as the leader has work for
+ *                                          the caller, or with none after waitMs (≤ 30 s)
+ */
+import type { Clock } from '../env/clock.js';
+import type { HeartbeatRequest, RegisterRequest, ReportPageRequest, ReportRequest, UpdateRequest, WorkRequest } from '../proto/meta-requests.js';
+import type { Logger } from '../util/logger.js';
+import type { LeaderRaft } from './leader-raft.js';
+import type { LeaderTerm } from './leader-term.js';
+import type { LeaderTerms } from './leader-terms.js';
+import { proposeCluster } from './proposals.js';
+import type { RepairLoop } from './repair-loop.js';
+import type { WorkAnswer } from './work-polls.js';
+
+export interface ChunkServersComponents {
+  raft: Pick<LeaderRaft, 'propose'>;
+  terms: LeaderTerms;
+  repair: RepairLoop;
+  /** Monotonic time for liveness. */
+  clock: Clock;
+  /** Wall time stamped into replicated commands. */
+  wallMs: () => number;
+  logger: Logger;
+}
+
+export class ChunkServers {
+  private readonly c: ChunkServersComponents;
+
+  constructor(c: ChunkServersComponents) {
+    this.c = c;
+  }
+
+  async register(id: string, req: RegisterRequest): Promise<{ ringVersion: number }> {
+    const { addr, zone, capacityBytes } = req;
+    const r = await proposeCluster(this.c.raft, { op: 'register', id, addr, zone, capacityBytes, nowMs: this.c.wallMs() }, this.c.wallMs());
+    const t = this.c.terms.current();
+    t.registry.heartbeat(id, { usedBytes: 0, capacityBytes, freeBytes: capacityBytes, chunks: 0, full: false }, this.c.clock.nowMs());
+    // A server registers when its process starts: repair work handed to an earlier one is lost.
+    t.repair.restarted(id);
+    this.c.logger.info('chunk server registered', { id, addr, zone, ringVersion: r.version });
+    return { ringVersion: r.version };
+  }
+
+  heartbeat(id: string, req: HeartbeatRequest): unknown {
+    const t = this.c.terms.current();
+    const now = this.c.clock.nowMs();
+    const { usedBytes, capacityBytes, freeBytes, chunks, full } = req;
+    t.registry.heartbeat(id, { usedBytes, capacityBytes, freeBytes, chunks, full }, now);
+    const s = t.cluster.ring().server(id);
+    if (s?.state === 'dead') this.verdict(t, id, 'up');
+    if (req.copyFailed !== undefined) t.repair.failed(id, req.copyFailed);
+    if (req.copiedBytes !== undefined) t.repair.copyProgress(id, req.copiedBytes, now);
+    // Nothing queued or running there: work handed out a while ago never arrived (or was dropped).
+    if (req.repairIdle) t.repair.idle(id, now);
+    return { needReport: !t.registry.hasReported(id), registered: s !== undefined, commands: this.c.repair.take(t, id, now) };
+  }
+
+  reportBegin(id: string, req: ReportRequest): unknown {
+    this.c.terms.current().registry.beginReport(id, req.report, this.c.clock.nowMs());
+    return {};
+  }
+
+  reportPage(id: string, req: ReportPageRequest): unknown {
+    this.c.terms.current().registry.reportPage(id, req.report, req.ids);
+    return {};
+  }
+
+  reportEnd(id: string, req: ReportRequest): unknown {
+    return { dropped: this.c.terms.current().registry.endReport(id, req.report).length };
+  }
+
+  update(id: string, req: UpdateRequest): unknown {
+    const t = this.c.terms.current();
+    t.registry.update(id, req.added, req.removed);
+    t.repair.confirm(id, req.added);
+    // A finished copy frees a slot: hand out the next work now rather than at the next heartbeat.
+    return { commands: this.c.repair.take(t, id, this.c.clock.nowMs()) };
+  }
+
+  /**
+   * Answer at once when there is work (or waitMs is 0); otherwise hold the poll until a repair
+   * scan queues work for the server (then it starts at once instead of at its next heartbeat),
+   * or waitMs passes. A follower never holds a poll: NotLeader sends the server to the leader.
+   */
+  work(id: string, req: WorkRequest, signal: AbortSignal | undefined): WorkAnswer | Promise<WorkAnswer> {
+    const t = this.c.terms.current();
+    const commands = this.c.repair.take(t, id, this.c.clock.nowMs());
+    if (commands.length > 0 || req.waitMs === 0) return { commands };
+    return t.polls.hold(id, req.waitMs, signal);
+  }
+
+  /**
+   * Liveness: servers in the map silent past deadAfterMs are declared dead through Raft.
+   * Returns whether any server was found newly silent.
+   */
+  checkLiveness(t: LeaderTerm, nowMs: number): boolean {
+    let silent = false;
+    for (const s of t.cluster.ring().servers) {
+      if (s.state !== 'dead' && !t.registry.isAlive(s.id, nowMs)) {
+        this.verdict(t, s.id, 'dead');
+        silent = true;
+      }
+    }
+    return silent;
+  }
+
+  /** Commit a liveness verdict unless one for this server is already on its way. */
+  private verdict(t: LeaderTerm, id: string, state: 'up' | 'dead'): void {
+    if (t.verdicts.has(id)) return;
+    t.verdicts.add(id);
+    const ifVersion = t.cluster.ring().version;
+    proposeCluster(this.c.raft, { op: 'set-state', id, state, ifVersion }, this.c.wallMs())
+      .then(
+        () => this.c.logger.info(state === 'dead' ? 'chunk server declared dead' : 'chunk server back', { id }),
+        (err: unknown) => this.c.logger.debug('liveness verdict not applied', { id, state, err: (err as Error).message }),
+      )
+      .finally(() => t.verdicts.delete(id));
+  }
+}

@@ -1,0 +1,132 @@
+/**
+ * Operator calls (client token):
+ *
+ *   cluster.status  → the `cairn status --json` object: {leader, meta, chunkServers, chunks}
+ *   cluster.drain {id}          → {}  move every replica off a server (ring state draining)
+ *   cluster.remove {id, force?} → {}  forget a server; PreconditionFailed while it holds the only
+ *                                 live copy of any chunk, or (unless force) while a chunk it holds
+ *                                 has < R live copies elsewhere
+ *   cluster.repair  → repair progress (RepairStats), ready, reportsPending (live chunk servers
+ *                     whose full report this leader lacks)
+ *   raft.status     → this server's Raft status (any server answers)
+ */
+import type { Clock } from '../env/clock.js';
+import { listServers } from '../meta/cluster-map.js';
+import { CHUNK_PREFIX, type MetaReadView } from '../meta/namespace-keys.js';
+import type { DrainRequest, RemoveRequest } from '../proto/meta-requests.js';
+import { CairnError } from '../util/errors.js';
+import type { Logger } from '../util/logger.js';
+import type { LeaderRaft } from './leader-raft.js';
+import type { LeaderTerms } from './leader-terms.js';
+import { proposeCluster } from './proposals.js';
+import { CHUNK_PREFIX_END, type RepairLoop } from './repair-loop.js';
+
+export interface ClusterAdminComponents {
+  raft: Pick<LeaderRaft, 'propose' | 'linearizableRead' | 'status' | 'addrOf'>;
+  terms: LeaderTerms;
+  repair: RepairLoop;
+  /** Committed state (cluster map, chunk index). */
+  view: MetaReadView;
+  clock: Clock;
+  wallMs: () => number;
+  logger: Logger;
+}
+
+export interface ClusterAdminOptions {
+  /** Replicas per chunk. */
+  replicas: number;
+}
+
+export class ClusterAdmin {
+  private readonly c: ClusterAdminComponents;
+  private readonly o: ClusterAdminOptions;
+
+  constructor(c: ClusterAdminComponents, o: ClusterAdminOptions) {
+    this.c = c;
+    this.o = o;
+  }
+
+  async drain(req: DrainRequest): Promise<unknown> {
+    const { id } = req;
+    if (!this.c.terms.current().cluster.ring().server(id)) throw new CairnError('NotFound', `no chunk server ${id}`);
+    await proposeCluster(this.c.raft, { op: 'set-state', id, state: 'draining' }, this.c.wallMs());
+    this.c.logger.info('chunk server draining', { id });
+    return {};
+  }
+
+  /**
+   * Forget a chunk server. Refused (PreconditionFailed) while it holds the only live verified
+   * copy of a chunk referenced by a file — always, even with `force`; and, without `force`, while
+   * any chunk it holds has fewer than R live verified copies on the other servers (removing it
+   * now would leave that chunk under-replicated: drain it first and wait until it is empty, or
+   * for a dead server, until repair has restored every chunk elsewhere).
+   */
+  async remove(req: RemoveRequest): Promise<unknown> {
+    const { id, force } = req;
+    const t = this.c.terms.current();
+    if (!t.cluster.ring().server(id)) throw new CairnError('NotFound', `no chunk server ${id}`);
+    const reg = t.registry;
+    const now = this.c.clock.nowMs();
+    let sole = 0;
+    let short = 0;
+    for (const c of reg.chunksOf(id)) {
+      if (this.c.view.get(CHUNK_PREFIX + c) === undefined) continue; // garbage: nothing to keep
+      const elsewhere = reg.locations(c).filter((s) => s !== id && reg.isAlive(s, now)).length;
+      if (elsewhere === 0) sole++;
+      else if (elsewhere < this.o.replicas) short++;
+    }
+    if (sole > 0) throw new CairnError('PreconditionFailed', `${id} still holds the only live copy of ${sole} chunk(s); drain it first and wait`);
+    if (short > 0 && !force)
+      throw new CairnError('PreconditionFailed', `${short} chunk(s) on ${id} have fewer than ${this.o.replicas} live copies elsewhere; drain it first and wait (or force)`);
+    await proposeCluster(this.c.raft, { op: 'remove', id }, this.c.wallMs());
+    // (If the term ended meanwhile, this forgets in a dropped registry: the next term never knew the server.)
+    reg.forget(id);
+    this.c.logger.info('chunk server removed', { id, force });
+    return {};
+  }
+
+  async status(): Promise<unknown> {
+    await this.c.raft.linearizableRead();
+    const st = this.c.raft.status();
+    const t = this.c.terms.current();
+    const reg = t.registry;
+    const now = this.c.clock.nowMs();
+    const learners = new Set(st.conf.learners);
+    const meta = [...st.conf.voters, ...st.conf.learners].sort().map((id) => {
+      let role: string;
+      if (id === st.leader) role = 'leader';
+      else if (learners.has(id)) role = 'learner';
+      else role = st.progress?.[id]?.recentActive === false ? 'unreachable' : 'follower';
+      return { id, addr: this.c.raft.addrOf(id) ?? null, role };
+    });
+    const ring = t.cluster.ring();
+    const chunkServers = listServers(this.c.view).map((rec) => {
+      const rs = ring.server(rec.id);
+      const alive = reg.isAlive(rec.id, now);
+      const state = !alive || rs?.state === 'dead' ? 'dead' : rs?.state === 'draining' ? 'draining' : 'alive';
+      const load = reg.load(rec.id);
+      return { id: rec.id, addr: rec.addr, state, used: load?.usedBytes ?? 0, capacity: load?.capacityBytes ?? rec.capacityBytes, chunks: reg.chunkCount(rec.id) };
+    });
+    let total = 0;
+    let underReplicated = 0;
+    let lost = 0;
+    for (const [key] of this.c.view.range(CHUNK_PREFIX, CHUNK_PREFIX_END)) {
+      total++;
+      const id = key.slice(CHUNK_PREFIX.length);
+      const live = reg.locations(id).filter((s) => reg.isAlive(s, now)).length;
+      if (live === 0) lost++;
+      else if (live < this.o.replicas) underReplicated++;
+    }
+    return { leader: st.leader, meta, chunkServers, chunks: { total, underReplicated, lost } };
+  }
+
+  repair(): unknown {
+    const t = this.c.terms.current();
+    const now = this.c.clock.nowMs();
+    return { ...t.repair.stats, ready: this.c.repair.ready(t, now), reportsPending: this.c.repair.reportsPending(t, now) };
+  }
+
+  raftStatus(): unknown {
+    return this.c.raft.status();
+  }
+}

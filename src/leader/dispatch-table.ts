@@ -1,0 +1,64 @@
+/**
+ * Every metadata RPC method → who may call it, its request decoder and its handler. Roles:
+ * 'client' methods are open to every authenticated caller (client token or cluster secret);
+ * 'service' methods only to cluster servers (cluster secret), whose id is the chunk server id.
+ */
+import { META_REQUEST_DECODERS as d, type MetaMethod, type MetaRequestDecoder, type MetaRequests } from '../proto/meta-requests.js';
+import type { Allocator } from './allocator.js';
+import type { ChunkServers } from './chunk-servers.js';
+import type { ClusterAdmin } from './cluster-admin.js';
+import type { NamespaceCalls } from './namespace-calls.js';
+
+/** Who is calling, as the dispatcher checked it. */
+export interface RpcCall {
+  /** The calling cluster server's id: always set for 'service' methods. */
+  serverId: string;
+  /** Aborted when the caller's connection closes. */
+  signal: AbortSignal | undefined;
+}
+
+export interface Route<M extends MetaMethod> {
+  role: 'client' | 'service';
+  decode: MetaRequestDecoder<M>;
+  handle(req: MetaRequests[M], call: RpcCall): unknown;
+}
+
+export type DispatchTable = { readonly [M in MetaMethod]: Route<M> };
+
+export interface LeaderParts {
+  namespace: NamespaceCalls;
+  allocator: Allocator;
+  chunkServers: ChunkServers;
+  admin: ClusterAdmin;
+}
+
+export function dispatchTable(p: LeaderParts): DispatchTable {
+  const ns = p.namespace;
+  const cs = p.chunkServers;
+  return {
+    'fs.stat': { role: 'client', decode: d['fs.stat'], handle: (r) => ns.stat(r) },
+    'fs.list': { role: 'client', decode: d['fs.list'], handle: (r) => ns.list(r, false) },
+    'fs.walk': { role: 'client', decode: d['fs.walk'], handle: (r) => ns.list(r, true) },
+    'fs.mkdir': { role: 'client', decode: d['fs.mkdir'], handle: (r) => ns.mkdir(r) },
+    'fs.rm': { role: 'client', decode: d['fs.rm'], handle: (r) => ns.rm(r) },
+    'fs.mv': { role: 'client', decode: d['fs.mv'], handle: (r) => ns.mv(r) },
+    'fs.alloc': { role: 'client', decode: d['fs.alloc'], handle: (r) => p.allocator.alloc(r) },
+    'fs.retarget': { role: 'client', decode: d['fs.retarget'], handle: (r) => p.allocator.retarget(r) },
+    'fs.commit': { role: 'client', decode: d['fs.commit'], handle: (r) => ns.commit(r) },
+    'fs.open': { role: 'client', decode: d['fs.open'], handle: (r) => ns.open(r) },
+    'fs.bad': { role: 'client', decode: d['fs.bad'], handle: (r) => ns.bad(r) },
+    'fs.statLocal': { role: 'client', decode: d['fs.statLocal'], handle: (r) => ns.statLocal(r) },
+    'cs.register': { role: 'service', decode: d['cs.register'], handle: (r, c) => cs.register(c.serverId, r) },
+    'cs.heartbeat': { role: 'service', decode: d['cs.heartbeat'], handle: (r, c) => cs.heartbeat(c.serverId, r) },
+    'cs.reportBegin': { role: 'service', decode: d['cs.reportBegin'], handle: (r, c) => cs.reportBegin(c.serverId, r) },
+    'cs.reportPage': { role: 'service', decode: d['cs.reportPage'], handle: (r, c) => cs.reportPage(c.serverId, r) },
+    'cs.reportEnd': { role: 'service', decode: d['cs.reportEnd'], handle: (r, c) => cs.reportEnd(c.serverId, r) },
+    'cs.update': { role: 'service', decode: d['cs.update'], handle: (r, c) => cs.update(c.serverId, r) },
+    'cs.work': { role: 'service', decode: d['cs.work'], handle: (r, c) => cs.work(c.serverId, r, c.signal) },
+    'cluster.status': { role: 'client', decode: d['cluster.status'], handle: () => p.admin.status() },
+    'cluster.drain': { role: 'client', decode: d['cluster.drain'], handle: (r) => p.admin.drain(r) },
+    'cluster.remove': { role: 'client', decode: d['cluster.remove'], handle: (r) => p.admin.remove(r) },
+    'cluster.repair': { role: 'client', decode: d['cluster.repair'], handle: () => p.admin.repair() },
+    'raft.status': { role: 'client', decode: d['raft.status'], handle: () => p.admin.raftStatus() },
+  };
+}

@@ -1,0 +1,51 @@
+/**
+ * The soft state of one leader term: liveness and replica locations (ChunkRegistry), the repair
+ * queues (RepairScheduler), held cs.work polls, liveness verdicts on their way, and the caches
+ * of the committed cluster map. Nothing here is replicated; a new term starts empty and rebuilds
+ * it from heartbeats and full reports. The term is dropped whole when it ends (end()).
+ */
+import type { Clock, Timers } from '../env/clock.js';
+import type { MetaReadView } from '../meta/namespace-keys.js';
+import { REPORT_PAGE_IDS_MAX } from '../proto/meta-requests.js';
+import { ChunkRegistry } from './chunk-registry.js';
+import { ClusterView } from './cluster-view.js';
+import { RepairScheduler, type RepairSchedulerOptions } from './repair-scheduler.js';
+import { WorkPolls } from './work-polls.js';
+
+export interface LeaderTermComponents {
+  view: MetaReadView;
+  clock: Clock;
+  timers: Timers;
+}
+
+export interface LeaderTermOptions {
+  /** A chunk server silent this long is dead. */
+  deadAfterMs: number;
+  repair?: RepairSchedulerOptions;
+}
+
+export class LeaderTerm {
+  /** The Raft term this state belongs to. */
+  readonly term: number;
+  readonly registry: ChunkRegistry;
+  readonly repair: RepairScheduler;
+  readonly polls: WorkPolls;
+  readonly cluster: ClusterView;
+  /** Liveness verdicts proposed and not yet applied, by server (one at a time each). */
+  readonly verdicts = new Set<string>();
+  /** When this term last planned repair. */
+  lastRepairScanMs = Number.NEGATIVE_INFINITY;
+
+  constructor(c: LeaderTermComponents, o: LeaderTermOptions & { term: number }) {
+    this.term = o.term;
+    this.registry = new ChunkRegistry(c.clock.nowMs(), { deadAfterMs: o.deadAfterMs, reportPageChunksMax: REPORT_PAGE_IDS_MAX });
+    this.repair = new RepairScheduler(o.repair ?? {});
+    this.polls = new WorkPolls({ timers: c.timers });
+    this.cluster = new ClusterView({ view: c.view, clock: c.clock });
+  }
+
+  /** The term is over: held polls are answered (no work) so their servers look for the new leader. */
+  end(): void {
+    this.polls.releaseAll();
+  }
+}

@@ -1,0 +1,144 @@
+/**
+ * The metadata service: the RPC that clients and chunk servers call on the metadata leader
+ * (the dispatch table in dispatch-table.ts names every method), over the replicated state
+ * (namespace + cluster map) and the soft state of the current leader term (LeaderTerm).
+ *
+ * Every call but fs.statLocal and raft.status is served by the leader; a follower answers
+ * NotLeader with a hint, which client/meta-session.ts follows. A call that awaited a read or a
+ * proposal re-checks leadership before it touches soft state (LeaderTerms.current()).
+ *
+ * A ticker does the leader's housekeeping: chunk servers silent past deadAfterMs are declared
+ * dead through Raft, and repair is planned every repairScanMs (at once when a server fell
+ * silent) once every live server has sent this leader a full report. On a follower it drops
+ * the ended term's soft state, answering held polls so their servers find the new leader.
+ */
+import type { Clock, Timers } from '../env/clock.js';
+import type { MetaReadView } from '../meta/namespace-keys.js';
+import { isMetaMethod } from '../proto/meta-requests.js';
+import { CairnError } from '../util/errors.js';
+import type { Logger } from '../util/logger.js';
+import { Allocator } from './allocator.js';
+import { ChunkServers } from './chunk-servers.js';
+import { ClusterAdmin } from './cluster-admin.js';
+import { dispatchTable, type DispatchTable, type Route } from './dispatch-table.js';
+import type { LeaderRaft } from './leader-raft.js';
+import { LeaderTerms } from './leader-terms.js';
+import { NamespaceCalls } from './namespace-calls.js';
+import type { NamespaceReader } from './namespace-reader.js';
+import { RepairLoop } from './repair-loop.js';
+import type { RepairSchedulerOptions } from './repair-scheduler.js';
+import type { TokenSigner } from './token-signer.js';
+
+export interface MetaLeaderComponents {
+  raft: LeaderRaft;
+  /** This server's committed namespace. */
+  namespace: NamespaceReader;
+  /** Committed state (cluster map, chunk index). */
+  view: MetaReadView;
+  /** Monotonic time for liveness. */
+  clock: Clock;
+  /** Wall time for mtimes, session ages and token expiry. */
+  wallMs: () => number;
+  timers: Timers;
+  randomBytes: (n: number) => Uint8Array;
+  tokens: TokenSigner;
+  logger: Logger;
+}
+
+export interface MetaLeaderOptions {
+  /** Replicas per chunk. */
+  replicas: number;
+  /** A chunk server silent this long is dead. */
+  deadAfterMs: number;
+  /** How long a chunk token stays valid. @default 3_600_000 */
+  tokenTtlMs?: number;
+  /** Leader housekeeping period (liveness verdicts). @default 500 */
+  tickMs?: number;
+  /** Default chunk size handed to writers. @default 8 MiB */
+  chunkSizeBytes?: number;
+  /** Repair and garbage collection (leader only). */
+  repair?: RepairSchedulerOptions;
+  /** How often the leader plans repair. @default 1000 */
+  repairScanMs?: number;
+}
+
+/** Who is calling (net/NetServer's RpcContext caller). */
+export interface Caller {
+  role: 'client' | 'service';
+  id?: string;
+}
+
+export class MetaLeader {
+  private readonly c: MetaLeaderComponents;
+  private readonly tickMs: number;
+  private readonly repairScanMs: number;
+  private readonly terms: LeaderTerms;
+  private readonly repair: RepairLoop;
+  private readonly chunkServers: ChunkServers;
+  private readonly routes: DispatchTable;
+  private ticker: { cancel(): void } | null = null;
+
+  constructor(c: MetaLeaderComponents, o: MetaLeaderOptions) {
+    this.c = c;
+    this.tickMs = o.tickMs ?? 500;
+    this.repairScanMs = o.repairScanMs ?? 1000;
+    const tokenTtlMs = o.tokenTtlMs ?? 3_600_000;
+    const { raft, clock, wallMs, tokens, view, logger } = c;
+    this.terms = new LeaderTerms({ raft, view, clock, timers: c.timers }, { deadAfterMs: o.deadAfterMs, ...(o.repair === undefined ? {} : { repair: o.repair }) });
+    const terms = this.terms;
+    this.repair = new RepairLoop({ view, tokens }, { replicas: o.replicas, tokenTtlMs });
+    this.chunkServers = new ChunkServers({ raft, terms, repair: this.repair, clock, wallMs, logger });
+    this.routes = dispatchTable({
+      namespace: new NamespaceCalls({ raft, namespace: c.namespace, terms, clock, wallMs, tokens, logger }, { replicas: o.replicas, tokenTtlMs }),
+      allocator: new Allocator({ terms, clock, randomBytes: c.randomBytes, tokens }, { replicas: o.replicas, tokenTtlMs, chunkSizeBytes: o.chunkSizeBytes ?? 8 * 1024 * 1024 }),
+      chunkServers: this.chunkServers,
+      admin: new ClusterAdmin({ raft, terms, repair: this.repair, view, clock, wallMs, logger }, { replicas: o.replicas }),
+    });
+  }
+
+  start(): void {
+    this.ticker = this.c.timers.setInterval(() => this.tick(), this.tickMs);
+  }
+
+  /** Stop housekeeping and drop the term's soft state (held polls are answered). */
+  stop(): void {
+    this.ticker?.cancel();
+    this.ticker = null;
+    this.terms.end();
+  }
+
+  /**
+   * The RPC handler (net/NetServer): checks the caller's role, decodes the body (InvalidArgument
+   * naming the field), runs the method's handler.
+   */
+  handle = async (method: string, raw: unknown, caller: Caller, signal?: AbortSignal): Promise<unknown> => {
+    if (!isMetaMethod(method)) throw new CairnError('InvalidArgument', `unknown method ${method}`);
+    return run(this.routes, method, raw, caller, signal);
+  };
+
+  /** One housekeeping round (the ticker's; tests call it directly). */
+  tick(): void {
+    if (!this.c.raft.isLeader()) {
+      this.terms.end();
+      return;
+    }
+    const t = this.terms.current();
+    const now = this.c.clock.nowMs();
+    const silent = this.chunkServers.checkLiveness(t, now);
+    // A server just fell silent: plan its copies now, not at the next periodic scan.
+    if ((silent || now - t.lastRepairScanMs >= this.repairScanMs) && this.repair.ready(t, now)) {
+      t.lastRepairScanMs = now;
+      this.repair.scan(t, now);
+    }
+  }
+}
+
+function run<M extends keyof DispatchTable>(routes: DispatchTable, method: M, raw: unknown, caller: Caller, signal: AbortSignal | undefined): unknown {
+  const route: Route<M> = routes[method];
+  let serverId = '';
+  if (route.role === 'service') {
+    if (caller.role !== 'service' || caller.id === undefined) throw new CairnError('Unauthorized', `${method} is for chunk servers`);
+    serverId = caller.id;
+  }
+  return route.handle(route.decode(raw), { serverId, signal });
+}

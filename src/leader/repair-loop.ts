@@ -1,0 +1,95 @@
+/**
+ * Drives a term's RepairScheduler: plans repair from the term's registry and the committed chunk
+ * index, hands a chunk server its work (as wire commands) and answers held cs.work polls when a
+ * scan queued work for them.
+ *
+ * Commands on the wire: {op:'copy', id, sources:[{id, addr}], token} (a read token for the
+ * sources) · {op:'delete', id}. A server gets work only once it is in the map and has sent this
+ * leader a full report; a scan runs only once every live server has (so "not reported yet" is
+ * never mistaken for "missing").
+ */
+import { CHUNK_PREFIX, type MetaReadView } from '../meta/namespace-keys.js';
+import type { LeaderTerm } from './leader-term.js';
+import type { RepairTask } from './repair-scheduler.js';
+import type { TokenSigner } from './token-signer.js';
+
+export interface RepairLoopComponents {
+  /** Committed state (cluster map, chunk index). */
+  view: MetaReadView;
+  tokens: TokenSigner;
+}
+
+export interface RepairLoopOptions {
+  /** Replicas per chunk. */
+  replicas: number;
+  /** How long a chunk token stays valid. */
+  tokenTtlMs: number;
+}
+
+/** The first key after every chunk-index key. */
+export const CHUNK_PREFIX_END = CHUNK_PREFIX.slice(0, -1) + '0';
+
+export class RepairLoop {
+  private readonly c: RepairLoopComponents;
+  private readonly o: RepairLoopOptions;
+
+  constructor(c: RepairLoopComponents, o: RepairLoopOptions) {
+    this.c = c;
+    this.o = o;
+  }
+
+  /** Every live chunk server has sent this leader a full report (its location map is complete). */
+  ready(t: LeaderTerm, nowMs: number): boolean {
+    return this.reportsPending(t, nowMs).length === 0;
+  }
+
+  /** Live chunk servers whose full report this leader has not had yet (sorted ids). */
+  reportsPending(t: LeaderTerm, nowMs: number): string[] {
+    return t.cluster
+      .ring()
+      .servers.filter((s) => t.registry.isAlive(s.id, nowMs) && !t.registry.hasReported(s.id))
+      .map((s) => s.id)
+      .sort();
+  }
+
+  /** Plan repair now, then answer every held poll whose server has work. */
+  scan(t: LeaderTerm, nowMs: number): void {
+    const reg = t.registry;
+    const ring = t.cluster.ring();
+    const view = this.c.view;
+    t.repair.scan({
+      view: {
+        ring,
+        replicas: this.o.replicas,
+        isAlive: (s) => ring.server(s) !== undefined && reg.isAlive(s, nowMs),
+        isFull: (s) => reg.load(s)?.full ?? false,
+        locations: (id) => reg.locations(id),
+      },
+      referenced: (function* () {
+        for (const [key] of view.range(CHUNK_PREFIX, CHUNK_PREFIX_END)) yield key.slice(CHUNK_PREFIX.length);
+      })(),
+      isReferenced: (id) => view.get(CHUNK_PREFIX + id) !== undefined,
+      located: reg.located(),
+      nowMs,
+    });
+    // (A poll whose connection closed was released by its abort listener already.)
+    for (const id of t.polls.servers()) {
+      const commands = this.take(t, id, nowMs);
+      if (commands.length > 0) t.polls.release(id, commands);
+    }
+  }
+
+  /** Repair work for chunk server `id`, marked handed out; none before it is in the map and has reported in full. */
+  take(t: LeaderTerm, id: string, nowMs: number): unknown[] {
+    if (!t.cluster.ring().server(id) || !t.registry.hasReported(id)) return [];
+    return t.repair.take(id, nowMs).map((task) => this.commandOf(t, task));
+  }
+
+  /** A repair task on the wire: copies carry where to read from and a read token. */
+  private commandOf(t: LeaderTerm, task: RepairTask): unknown {
+    if (task.op === 'delete') return { op: 'delete', id: task.id };
+    const servers = t.cluster.servers();
+    const sources = task.from.filter((s) => servers.has(s)).map((s) => ({ id: s, addr: servers.get(s)!.addr }));
+    return { op: 'copy', id: task.id, sources, token: this.c.tokens.signFor('read', task.id, this.o.tokenTtlMs) };
+  }
+}

@@ -1,0 +1,56 @@
+/** Operator calls: drain, remove (refused while it would lose or thin out data), status, repair progress. */
+import { describe, expect, it } from 'vitest';
+import { harness } from './helpers.js';
+
+const A = 'a1'.repeat(16);
+const G = 'ee'.repeat(16);
+
+describe('ClusterAdmin', () => {
+  it('drains a known server through Raft; an unknown one is NotFound', async () => {
+    const h = harness();
+    await h.joinServers(['c1', 'c2']);
+    expect((await h.refusal('cluster.drain', { id: 'c9' })).code).toBe('NotFound');
+    expect(await h.call('cluster.drain', { id: 'c2' })).toEqual({});
+    expect(h.raft.ring().server('c2')?.state).toBe('draining');
+  });
+
+  it('refuses to remove the only live copy even with force, and an under-replicated one unless forced', async () => {
+    const h = harness({ replicas: 2 });
+    // A is referenced: c1 alone holds it. G is garbage on c1 (nothing to keep).
+    await h.joinServers(['c1', 'c2', 'c3'], { c1: [A, G] });
+    await h.call('fs.commit', { path: '/f', size: 1, etag: 'e', chunks: [[A, 1, 0]], s: ['client-1', 1, 0] });
+    const sole = await h.refusal('cluster.remove', { id: 'c1', force: true });
+    expect(sole.code).toBe('PreconditionFailed');
+    expect(sole.message).toContain('only live copy of 1 chunk(s)');
+    await h.call('cs.update', { added: [A] }, { role: 'service', id: 'c2' });
+    const short = await h.refusal('cluster.remove', { id: 'c1' });
+    expect(short.message).toContain('1 chunk(s) on c1 have fewer than 2 live copies elsewhere');
+    expect(await h.call('cluster.remove', { id: 'c1', force: true })).toEqual({});
+    expect(h.raft.ring().server('c1')).toBeUndefined();
+    expect(await h.call('fs.stat', { path: '/f' })).toMatchObject({ chunks: [{ replicas: ['c2'] }] });
+    expect((await h.refusal('cluster.remove', { id: 'c1' })).code).toBe('NotFound');
+  });
+
+  it('status reports meta servers, chunk servers with their load and the chunk census', async () => {
+    const h = harness({ replicas: 2 });
+    await h.joinServers(['c1', 'c2'], { c1: [A] });
+    await h.call('fs.commit', { path: '/f', size: 2, etag: 'e', chunks: [[A, 1, 0], [G, 1, 0]], s: ['client-1', 1, 0] });
+    await h.call('cs.heartbeat', { usedBytes: 10, capacityBytes: 100, freeBytes: 90, chunks: 1, full: false }, { role: 'service', id: 'c1' });
+    expect(await h.call('cluster.status')).toEqual({
+      leader: 'm1',
+      meta: [
+        { id: 'm1', addr: 'm1.meta:7000', role: 'leader' },
+        { id: 'm2', addr: 'm2.meta:7000', role: 'follower' },
+        { id: 'm3', addr: 'm3.meta:7000', role: 'follower' },
+      ],
+      chunkServers: [
+        { id: 'c1', addr: 'c1.chunk:8000', state: 'alive', used: 10, capacity: 100, chunks: 1 },
+        { id: 'c2', addr: 'c2.chunk:8000', state: 'alive', used: 0, capacity: 2 ** 40, chunks: 0 },
+      ],
+      chunks: { total: 2, underReplicated: 1, lost: 1 },
+    });
+    expect(await h.call('cluster.repair')).toMatchObject({ ready: true, reportsPending: [], chunks: 0, copiesScheduled: 0 });
+    h.leader.tick();
+    expect(await h.call('cluster.repair')).toMatchObject({ chunks: 2, underReplicated: 1, lost: 1 });
+  });
+});

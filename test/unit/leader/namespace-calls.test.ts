@@ -1,0 +1,58 @@
+/** Namespace calls over the real namespace machine: answers, replicas from the term's registry, errors. */
+import { describe, expect, it } from 'vitest';
+import { readOrder } from '../../../src/placement/index.js';
+import { harness, server } from './helpers.js';
+
+const A = 'a1'.repeat(16);
+const B = 'b2'.repeat(16);
+let seq = 0;
+const s = (): unknown[] => ['client-1', ++seq, 0];
+
+describe('NamespaceCalls', () => {
+  it('writes through Raft with the client session; reads list, walk and stat the committed namespace', async () => {
+    const h = harness();
+    expect(await h.call('fs.mkdir', { path: '/d/e', parents: true, s: s() })).toEqual({});
+    const commit = await h.call('fs.commit', { path: '/d/f', size: 5, etag: 'x', chunks: [[A, 2, 1], [B, 3, 2]], s: s() });
+    expect(commit).toEqual({ path: '/d/f', size: 5, etag: 'x', mtime: 1_700_000_000_000 + h.time.nowMs() });
+    expect(await h.call('fs.list', { path: '/d' })).toEqual({
+      entries: [
+        { name: 'e', path: '/d/e', type: 'dir', size: 0, mtime: expect.any(Number) },
+        { name: 'f', path: '/d/f', type: 'file', size: 5, mtime: expect.any(Number) },
+      ],
+      cursor: null,
+    });
+    const walk = (await h.call('fs.walk', { path: '/', limit: 2 })) as { entries: Array<{ path: string }>; cursor: string | null };
+    expect(walk.entries.map((e) => e.path)).toEqual(['/d', '/d/e']);
+    expect(walk.cursor).not.toBeNull();
+    expect(await h.call('fs.mv', { from: '/d/f', to: '/g', s: s() })).toEqual({});
+    expect((await h.refusal('fs.stat', { path: '/d/f' })).code).toBe('NotFound');
+    expect((await h.refusal('fs.rm', { path: '/d', recursive: false, s: s() })).code).toBe('NotEmpty');
+    expect((await h.refusal('fs.stat', { path: '/a/../b' })).code).toBe('InvalidPath');
+    expect(await h.call('fs.statLocal', { paths: ['/g', '/d', '/nope'] })).toMatchObject({ types: ['file', 'dir', null] });
+    expect(h.raft.reads).toBe(4);
+  });
+
+  it('stat and open name the live replicas this term knows; open falls back on the ring order and pages', async () => {
+    const h = harness();
+    await h.joinServers(['c1', 'c2', 'c3', 'c4'], { c4: [A], c2: [A] });
+    await h.call('fs.commit', { path: '/f', size: 5, etag: 'x', chunks: [[A, 2, 1], [B, 3, 2]], s: s() });
+    const st = await h.call('fs.stat', { path: '/f' });
+    expect(st).toMatchObject({ path: '/f', type: 'file', size: 5, etag: 'x', chunks: [{ id: A, size: 2, crc: 1, replicas: ['c2', 'c4'] }, { id: B, size: 3, crc: 2, replicas: [] }] });
+    const ring = h.raft.ring();
+    const orderA = readOrder(ring, A, 3);
+    const open = (await h.call('fs.open', { path: '/f' })) as { total: number; chunks: Array<{ id: string; offset: number; replicas: Array<{ id: string }>; token: string }> };
+    expect(open).toMatchObject({ size: 5, etag: 'x', total: 2 });
+    const wantA = [...orderA.filter((x) => ['c2', 'c4'].includes(x)), ...['c2', 'c4'].filter((x) => !orderA.includes(x))];
+    expect(open.chunks[0]!.replicas.map((r) => r.id)).toEqual(wantA);
+    expect(open.chunks[0]!.token).toBe(`read:${A}`);
+    expect(open.chunks[1]).toMatchObject({ id: B, offset: 2, replicas: readOrder(ring, B, 3).map((id) => ({ id, addr: `${id}.chunk:8000` })) });
+    const page = (await h.call('fs.open', { path: '/f', first: 1, count: 1 })) as { chunks: Array<{ id: string; offset: number }> };
+    expect(page.chunks.map((c) => [c.id, c.offset])).toEqual([[B, 2]]);
+    expect((await h.refusal('fs.open', { path: '/' })).code).toBe('IsADirectory');
+    // A reader found c4's replica bad: it no longer counts.
+    expect(await h.call('fs.bad', { id: A, server: 'c4' })).toEqual({});
+    expect(await h.call('fs.stat', { path: '/f' })).toMatchObject({ chunks: [{ replicas: ['c2'] }, { replicas: [] }] });
+    await h.call('cs.update', { added: [B], removed: [] }, server('c1'));
+    expect(await h.call('fs.stat', { path: '/f' })).toMatchObject({ chunks: [{ replicas: ['c2'] }, { replicas: ['c1'] }] });
+  });
+});
