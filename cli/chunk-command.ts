@@ -1,7 +1,7 @@
 /** `cairn chunk`: run one chunk server in the foreground until SIGINT/SIGTERM. */
 import type { Command } from 'commander';
 import { intOption } from './int-option.js';
-import { parseAddrList, parseHostPort, parseNodeId } from '../src/config/addr.js';
+import { parseAddrList, parseHostPort, parseNodeId } from '../src/proto/addr.js';
 import { startChunkServer } from '../src/server/chunk-server.js';
 import { readSecretFile } from '../src/server/secret-file.js';
 import { pinoLogger } from '../src/server/pino-logger.js';

@@ -1,6 +1,6 @@
 /** `cairn gateway`: run the HTTP API in the foreground until SIGINT/SIGTERM. */
 import type { Command } from 'commander';
-import { parseAddrList, parseHostPort } from '../src/config/addr.js';
+import { parseAddrList, parseHostPort } from '../src/proto/addr.js';
 import { startGateway } from '../src/server/gateway.js';
 import { readSecretFile } from '../src/server/secret-file.js';
 import { pinoLogger } from '../src/server/pino-logger.js';

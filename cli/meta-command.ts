@@ -1,7 +1,7 @@
 /** `cairn meta`: run one metadata server in the foreground until SIGINT/SIGTERM. */
 import type { Command } from 'commander';
 import { intOption } from './int-option.js';
-import { parseHostPort, parseNodeId, parsePeers } from '../src/config/addr.js';
+import { parseHostPort, parseNodeId, parsePeers } from '../src/proto/addr.js';
 import { pinoLogger } from '../src/server/pino-logger.js';
 import { startMetaServer } from '../src/server/meta-server.js';
 import { readSecretFile } from '../src/server/secret-file.js';
