@@ -28,6 +28,7 @@ import { silentLogger, type Logger } from '../util/logger.js';
 import { ClientCore, type ChunkTransport, type ClientCounters, type MetaCaller } from './client-core.js';
 import { FileReader, type OpenRange, type OpenResult } from './file-reader.js';
 import { FileWriter, type PutResult, type WriteOptions } from './file-writer.js';
+import { READ_AHEAD_DEFAULT, UPLOADS_INFLIGHT_DEFAULT } from '../config/defaults.js';
 
 export type { ClusterStatus, EntryType, RepairStatus } from '../proto/meta-answers.js';
 export type { ChunkTransport, ClientCounters, MetaCaller } from './client-core.js';
@@ -95,8 +96,8 @@ export class CairnClient {
     this.clientId = options.clientId ?? `cl-${randomHex(components.rng, CLIENT_ID_HEX_DIGITS)}`;
     if (options.chunkSize !== undefined) checkChunkSize(options.chunkSize);
     this.chunkSize = options.chunkSize;
-    this.uploadsInflight = positiveInt(options.uploadsInflight ?? 3, 'uploadsInflight', 64);
-    this.readAhead = positiveInt(options.readAhead ?? 3, 'readAhead', 64);
+    this.uploadsInflight = positiveInt(options.uploadsInflight ?? UPLOADS_INFLIGHT_DEFAULT, 'uploadsInflight', 64);
+    this.readAhead = positiveInt(options.readAhead ?? READ_AHEAD_DEFAULT, 'readAhead', 64);
     const logger = (components.logger ?? silentLogger).child({ component: 'cairn-client' });
     this.core = new ClientCore({ meta: components.meta, chunks: components.chunks, timers: components.timers, logger }, { clientId: this.clientId });
     this.counters = this.core.counters;

@@ -12,6 +12,7 @@ import type { Timers } from '../env/clock.js';
 import type { Clock } from '../env/clock.js';
 import type { Rng } from '../env/rng.js';
 import { CairnError, isCairnError, isRetryable } from '../util/errors.js';
+import { META_CALL_TIMEOUT_MS_DEFAULT, META_RETRY_DEADLINE_MS_DEFAULT, META_UNREACHABLE_GIVE_UP_MS_DEFAULT } from '../config/defaults.js';
 
 /** One connection to one server (net/RpcClient implements it). */
 export interface RpcConn {
@@ -63,9 +64,9 @@ export class MetaSession {
     if (init.addrs.length === 0) throw new CairnError('InvalidArgument', 'no metadata server address given');
     this.c = c;
     this.addrs = [...init.addrs];
-    this.callTimeoutMs = init.callTimeoutMs ?? 5000;
-    this.retryDeadlineMs = init.retryDeadlineMs ?? 30_000;
-    this.unreachableGiveUpMs = init.unreachableGiveUpMs ?? 5000;
+    this.callTimeoutMs = init.callTimeoutMs ?? META_CALL_TIMEOUT_MS_DEFAULT;
+    this.retryDeadlineMs = init.retryDeadlineMs ?? META_RETRY_DEADLINE_MS_DEFAULT;
+    this.unreachableGiveUpMs = init.unreachableGiveUpMs ?? META_UNREACHABLE_GIVE_UP_MS_DEFAULT;
     this.next = c.rng.int(this.addrs.length);
   }
 

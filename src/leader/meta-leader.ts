@@ -28,6 +28,7 @@ import type { NamespaceReader } from './namespace-reader.js';
 import { RepairLoop } from './repair-loop.js';
 import type { RepairSchedulerOptions } from './repair-scheduler.js';
 import type { TokenSigner } from './token-signer.js';
+import { CHUNK_SIZE_BYTES_DEFAULT, LEADER_TICK_MS_DEFAULT, REPAIR_SCAN_MS_DEFAULT, TOKEN_TTL_MS_DEFAULT } from '../config/defaults.js';
 
 export interface MetaLeaderComponents {
   raft: LeaderRaft;
@@ -80,9 +81,9 @@ export class MetaLeader {
 
   constructor(c: MetaLeaderComponents, o: MetaLeaderOptions) {
     this.c = c;
-    this.tickMs = o.tickMs ?? 500;
-    this.repairScanMs = o.repairScanMs ?? 1000;
-    const tokenTtlMs = o.tokenTtlMs ?? 3_600_000;
+    this.tickMs = o.tickMs ?? LEADER_TICK_MS_DEFAULT;
+    this.repairScanMs = o.repairScanMs ?? REPAIR_SCAN_MS_DEFAULT;
+    const tokenTtlMs = o.tokenTtlMs ?? TOKEN_TTL_MS_DEFAULT;
     const { raft, clock, wallMs, tokens, view, logger } = c;
     this.terms = new LeaderTerms({ raft, view, clock, timers: c.timers }, { deadAfterMs: o.deadAfterMs, ...(o.repair === undefined ? {} : { repair: o.repair }) });
     const terms = this.terms;
@@ -90,7 +91,7 @@ export class MetaLeader {
     this.chunkServers = new ChunkServers({ raft, terms, repair: this.repair, clock, wallMs, logger });
     this.routes = dispatchTable({
       namespace: new NamespaceCalls({ raft, namespace: c.namespace, terms, clock, wallMs, tokens, logger }, { replicas: o.replicas, tokenTtlMs }),
-      allocator: new Allocator({ terms, clock, randomBytes: c.randomBytes, tokens }, { replicas: o.replicas, tokenTtlMs, chunkSizeBytes: o.chunkSizeBytes ?? 8 * 1024 * 1024 }),
+      allocator: new Allocator({ terms, clock, randomBytes: c.randomBytes, tokens }, { replicas: o.replicas, tokenTtlMs, chunkSizeBytes: o.chunkSizeBytes ?? CHUNK_SIZE_BYTES_DEFAULT }),
       chunkServers: this.chunkServers,
       admin: new ClusterAdmin({ raft, terms, repair: this.repair, view, clock, wallMs, logger }, { replicas: o.replicas }),
     });

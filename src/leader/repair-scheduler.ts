@@ -27,6 +27,7 @@
  * what the servers hold, and repeated commands are harmless.
  */
 import { planChunk, type RepairView } from '../meta/repair-planner.js';
+import { GC_GRACE_MS_DEFAULT, REPAIR_COMMANDS_PER_HEARTBEAT_MAX_DEFAULT, REPAIR_COPIES_PER_SERVER_MAX_DEFAULT, REPAIR_COPY_TIMEOUT_MS_DEFAULT, REPAIR_IDLE_GRACE_MS_DEFAULT, REPAIR_MISSING_GRACE_MS_DEFAULT } from '../config/defaults.js';
 
 export type RepairTask = { op: 'copy'; id: string; from: string[] } | { op: 'delete'; id: string; why: 'excess' | 'garbage' };
 
@@ -118,12 +119,12 @@ export class RepairScheduler {
   };
 
   constructor(o: RepairSchedulerOptions = {}) {
-    this.copiesPerServerMax = o.copiesPerServerMax ?? 8;
-    this.commandsPerHeartbeatMax = o.commandsPerHeartbeatMax ?? 256;
-    this.copyTimeoutMs = o.copyTimeoutMs ?? 60_000;
-    this.gcGraceMs = o.gcGraceMs ?? 3_600_000;
-    this.missingGraceMs = o.missingGraceMs ?? 3_000;
-    this.idleGraceMs = o.idleGraceMs ?? 5_000;
+    this.copiesPerServerMax = o.copiesPerServerMax ?? REPAIR_COPIES_PER_SERVER_MAX_DEFAULT;
+    this.commandsPerHeartbeatMax = o.commandsPerHeartbeatMax ?? REPAIR_COMMANDS_PER_HEARTBEAT_MAX_DEFAULT;
+    this.copyTimeoutMs = o.copyTimeoutMs ?? REPAIR_COPY_TIMEOUT_MS_DEFAULT;
+    this.gcGraceMs = o.gcGraceMs ?? GC_GRACE_MS_DEFAULT;
+    this.missingGraceMs = o.missingGraceMs ?? REPAIR_MISSING_GRACE_MS_DEFAULT;
+    this.idleGraceMs = o.idleGraceMs ?? REPAIR_IDLE_GRACE_MS_DEFAULT;
   }
 
   scan(input: ScanInput): void {

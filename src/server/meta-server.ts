@@ -19,6 +19,7 @@ import type { Logger } from '../util/logger.js';
 import { parseHostPort } from '../proto/addr.js';
 import { MetaLeader, type RepairSchedulerOptions } from '../leader/index.js';
 import { META_METHODS } from '../proto/meta-requests.js';
+import { DEAD_AFTER_MS_DEFAULT, REPLICAS_DEFAULT } from '../config/defaults.js';
 
 export interface MetaServerOptions {
   id: string;
@@ -80,8 +81,8 @@ export async function startMetaServer(opts: MetaServerOptions, logger: Logger, o
       logger: log.child({ component: 'meta-leader' }),
     },
     {
-      replicas: opts.replicas ?? 3,
-      deadAfterMs: opts.deadAfterMs ?? 10_000,
+      replicas: opts.replicas ?? REPLICAS_DEFAULT,
+      deadAfterMs: opts.deadAfterMs ?? DEAD_AFTER_MS_DEFAULT,
       ...(opts.chunkSizeBytes === undefined ? {} : { chunkSizeBytes: opts.chunkSizeBytes }),
       ...(opts.repair === undefined ? {} : { repair: opts.repair }),
     },
