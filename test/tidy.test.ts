@@ -36,6 +36,40 @@ const resolveFolder = (from: string, spec: string): string | null => {
   return parts[0] === 'src' ? (parts[1] ?? '') : `../${parts[0]}`;
 };
 
+/** The file a relative import names (`./x.js` → `src/…/x.ts`, a folder → its index.ts). */
+const resolveFile = (from: string, spec: string): string => {
+  const parts = from.split('/').slice(0, -1);
+  for (const seg of spec.split('/')) {
+    if (seg === '..') parts.pop();
+    else if (seg !== '.') parts.push(seg);
+  }
+  const p = parts.join('/');
+  if (p.endsWith('.js')) return p.slice(0, -3) + '.ts';
+  return p.endsWith('.ts') ? p : `${p}/index.ts`;
+};
+
+/** Every elementary cycle found by a depth-first search, each once, as `a -> b -> a`. */
+function findCycles(edges: Map<string, string[]>): string[] {
+  const out = new Set<string>();
+  const state = new Map<string, 'open' | 'done'>();
+  const stack: string[] = [];
+  const visit = (f: string): void => {
+    state.set(f, 'open');
+    stack.push(f);
+    for (const g of edges.get(f) ?? []) {
+      if (state.get(g) === 'open') {
+        const cyc = stack.slice(stack.indexOf(g));
+        const k = cyc.indexOf([...cyc].sort()[0]!);
+        out.add([...cyc.slice(k), ...cyc.slice(0, k), cyc[k]].join(' -> '));
+      } else if (!state.has(g)) visit(g);
+    }
+    stack.pop();
+    state.set(f, 'done');
+  };
+  for (const f of edges.keys()) if (!state.has(f)) visit(f);
+  return [...out];
+}
+
 const PURE = new Set(['raft', 'placement', 'meta', 'config']);
 const pureMayImport: Record<string, Set<string>> = {
   raft: new Set(['util', 'proto', 'env', 'raft']),
@@ -121,6 +155,78 @@ describe('tidy', () => {
       perFolder.set(dir, (perFolder.get(dir) ?? 0) + 1);
     }
     for (const [dir, n] of perFolder) if (n > 25) bad.push(`${dir}: ${n} files`);
+    expect(bad).toEqual([]);
+  });
+
+  it('HTTP lives in chunk (data plane), api (gateway) and server only', () => {
+    const bad: string[] = [];
+    for (const f of srcFiles) {
+      for (const spec of importsOf(f)) {
+        if (/^(node:)?https?$|^(node:)?http2$|^undici$/.test(spec) && !['chunk', 'api', 'server'].includes(folderOf(f))) bad.push(`${f} imports ${spec}`);
+      }
+    }
+    expect(bad).toEqual([]);
+  });
+
+  it('meta imports raft for its types only', () => {
+    const bad: string[] = [];
+    for (const f of srcFiles.filter((g) => folderOf(g) === 'meta')) {
+      const text = readFileSync(join(root, f), 'utf8');
+      for (const m of text.matchAll(/^(import|export)\s+(type\s+)?[^'"]*?from\s+['"]([^'"]+)['"]/gm)) {
+        if (resolveFolder(f, m[3]!) === 'raft' && m[2] === undefined) bad.push(`${f}: ${m[0].split('\n')[0]}`);
+      }
+    }
+    expect(bad).toEqual([]);
+  });
+
+  it('no source file over 600 lines (the pure Raft core excepted)', () => {
+    const bad = srcFiles
+      .filter((f) => f !== 'src/raft/raft-node.ts')
+      .map((f) => [f, readFileSync(join(root, f), 'utf8').split('\n').length - 1] as const)
+      .filter(([, n]) => n > 600)
+      .map(([f, n]) => `${f}: ${n} lines`);
+    expect(bad).toEqual([]);
+  });
+
+  it('no import cycles between source files (type-only imports excepted)', () => {
+    const edges = new Map<string, string[]>();
+    for (const f of srcFiles) {
+      const text = readFileSync(join(root, f), 'utf8');
+      const out: string[] = [];
+      for (const m of text.matchAll(/^(import|export)\s+(type\s+)?[^'"]*?from\s+['"](\.[^'"]+)['"]/gm)) {
+        if (m[2] !== undefined) continue;
+        out.push(resolveFile(f, m[3]!));
+      }
+      edges.set(f, out);
+    }
+    const cycles = findCycles(edges);
+    expect(cycles).toEqual([]);
+  });
+
+  it('code that only tests use lives in test/: every source file is reachable from the CLI or a public face', () => {
+    // Public faces: the library entry and each folder's index.ts (which carries, e.g., the
+    // in-memory twins of storage that DESIGN keeps beside the real implementations).
+    const faces = srcFiles.filter((f) => f === 'src/index.ts' || /^src\/[^/]+\/index\.ts$/.test(f));
+    const entries = [...faces, ...walk(join(root, 'cli')).map((p) => relative(root, p).split(sep).join('/'))];
+    const seen = new Set<string>();
+    const todo = [...entries];
+    while (todo.length > 0) {
+      const f = todo.pop()!;
+      if (seen.has(f)) continue;
+      seen.add(f);
+      for (const spec of importsOf(f)) if (spec.startsWith('.')) todo.push(resolveFile(f, spec));
+    }
+    expect(srcFiles.filter((f) => !seen.has(f))).toEqual([]);
+  });
+
+  it('CLI option defaults come from src/config, not literals written in the command', () => {
+    const bad: string[] = [];
+    for (const p of walk(join(root, 'cli'))) {
+      const text = readFileSync(p, 'utf8');
+      for (const m of text.matchAll(/\.option\(([^;]*?)\)\s*(?=\.|;|$)/gm)) {
+        if (/,\s*-?[0-9][0-9_]*(\s*\*\s*[0-9_]+)*\s*$/.test(m[1]!)) bad.push(`${relative(root, p)}: .option(${m[1]})`);
+      }
+    }
     expect(bad).toEqual([]);
   });
 

@@ -11,6 +11,7 @@ import { silentLogger, type Logger } from '../util/logger.js';
 import { CairnClient, type CairnClientOptions } from './cairn-client.js';
 import type { ClientConfig } from './client-config.js';
 import { MetaSession } from './meta-session.js';
+import { CHUNK_IDLE_TIMEOUT_MS_DEFAULT } from '../config/defaults.js';
 
 export interface CreateCairnClientOptions extends CairnClientOptions {
   /** Per-attempt timeout of a metadata call. @default 5000 */
@@ -24,7 +25,6 @@ export interface CreateCairnClientOptions extends CairnClientOptions {
 
 /** Connecting to one metadata server gives up after this long (the session tries the next). */
 const META_CONNECT_TIMEOUT_MS = 3000;
-const CHUNK_IDLE_TIMEOUT_MS = 30_000;
 
 export function createCairnClient(config: ClientConfig, options: CreateCairnClientOptions = {}): CairnClient {
   const logger = options.logger ?? silentLogger;
@@ -41,7 +41,7 @@ export function createCairnClient(config: ClientConfig, options: CreateCairnClie
       ...(options.retryDeadlineMs === undefined ? {} : { retryDeadlineMs: options.retryDeadlineMs }),
     },
   );
-  const chunks = new ChunkClient({ logger: logger.child({ component: 'cairn-client' }) }, { idleTimeoutMs: options.chunkIdleTimeoutMs ?? CHUNK_IDLE_TIMEOUT_MS });
+  const chunks = new ChunkClient({ logger: logger.child({ component: 'cairn-client' }) }, { idleTimeoutMs: options.chunkIdleTimeoutMs ?? CHUNK_IDLE_TIMEOUT_MS_DEFAULT });
   // The client id keys exactly-once writes: it must not collide with another client's.
   const clientId = options.clientId ?? `cl-${secureRandomBytes(12).toString('hex')}`;
   return new CairnClient({ meta, chunks, timers: systemTimers, rng: systemRng, logger }, { ...clientOptions(options), clientId });

@@ -13,6 +13,7 @@
  * Pure and synchronous; time comes in as `nowMs` arguments.
  */
 import { CairnError } from '../util/errors.js';
+import { REPORT_PAGE_IDS_MAX } from '../proto/meta-requests.js';
 
 export interface ServerLoad {
   usedBytes: number;
@@ -56,7 +57,7 @@ export class ChunkRegistry {
   ) {
     if (!(options.deadAfterMs > 0)) throw new CairnError('InvalidArgument', 'deadAfterMs must be positive');
     this.deadAfterMs = options.deadAfterMs;
-    this.reportPageChunksMax = options.reportPageChunksMax ?? 10_000;
+    this.reportPageChunksMax = options.reportPageChunksMax ?? REPORT_PAGE_IDS_MAX;
   }
 
   heartbeat(id: string, load: ServerLoad, nowMs: number): void {
