@@ -92,6 +92,8 @@ describe('tidy', () => {
         const target = resolveFolder(f, spec);
         if (target === null) {
           bad.push(`${f} imports package ${spec}`);
+        } else if (target === 'config' && resolveFile(f, spec) === 'src/config/defaults.ts') {
+          // Defaults are written once, in src/config: the import-free table every folder may read.
         } else if (!pureMayImport[folder]!.has(target)) {
           bad.push(`${f} imports ${spec}`);
         }
@@ -156,6 +158,23 @@ describe('tidy', () => {
     }
     for (const [dir, n] of perFolder) if (n > 25) bad.push(`${dir}: ${n} files`);
     expect(bad).toEqual([]);
+  });
+
+  it('proto, the contract both sides import, imports only util, proto, msgpackr and raft types', () => {
+    const bad: string[] = [];
+    for (const f of srcFiles.filter((g) => folderOf(g) === 'proto')) {
+      const text = readFileSync(join(root, f), 'utf8');
+      for (const m of text.matchAll(/^(import|export)\s+(type\s+)?[^'"]*?from\s+['"]([^'"]+)['"]/gm)) {
+        const spec = m[3]!;
+        const target = resolveFolder(f, spec);
+        if (target === null ? spec !== 'msgpackr' : !['util', 'proto'].includes(target) && !(target === 'raft' && m[2] !== undefined)) bad.push(`${f} imports ${spec}`);
+      }
+    }
+    expect(bad).toEqual([]);
+  });
+
+  it('src/config/defaults.ts, which every folder may read, imports nothing', () => {
+    expect(importsOf('src/config/defaults.ts')).toEqual([]);
   });
 
   it('HTTP lives in chunk (data plane), api (gateway) and server only', () => {

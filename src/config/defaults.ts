@@ -128,8 +128,12 @@ export const GATEWAY_LIMITS_DEFAULT = {
   jsonBytesMax: 64 * KiB,
   listLimitMax: 10_000,
 } as const;
-/** Entries per /v1/ls page when the request names no limit. */
+/** Entries per directory listing page (fs.list, /v1/ls) when the request names no limit. */
 export const LIST_LIMIT_DEFAULT = 1000;
+/** Unacknowledged request seqs the state machine remembers per client (exactly-once window). */
+export const SESSION_WINDOW_MAX_DEFAULT = 1024;
+/** Client sessions the state machine remembers. */
+export const SESSIONS_MAX_DEFAULT = 10_000;
 /** A gateway socket silent this long is closed (`--idle-timeout-ms`). */
 export const GATEWAY_IDLE_TIMEOUT_MS_DEFAULT = 60_000;
 /** Time for a gateway request's headers to arrive. */

@@ -18,6 +18,7 @@
  *   - Recursive delete removes a whole subtree in one entry: its cost grows with the subtree
  *     (as HDFS delete), paging through each directory so the transaction's reads stay cheap.
  */
+import { LIST_LIMIT_DEFAULT } from '../config/defaults.js';
 import type { ErrorCode } from '../util/errors.js';
 import {
   ROOT_INODE,
@@ -86,7 +87,7 @@ export interface PageOptions {
 }
 
 export const LIST_LIMIT_MAX = 10_000;
-export const LIST_LIMIT_DEFAULT = 1000;
+export { LIST_LIMIT_DEFAULT };
 /** A walk cursor is a relative path; renames may nest deeper than PATH_BYTES_MAX, so allow more. */
 export const WALK_CURSOR_BYTES_MAX = 16 * PATH_BYTES_MAX;
 /** Dentries read per range call when a recursive delete empties a directory. */

@@ -23,6 +23,7 @@
  *   m/sessions             → number of sessions
  * Client ids are 1..CLIENT_ID_BYTES_MAX of [A-Za-z0-9._:-] (no '/'), so prefixes never collide.
  */
+import { SESSION_WINDOW_MAX_DEFAULT, SESSIONS_MAX_DEFAULT } from '../config/defaults.js';
 import { pack, unpack } from '../proto/msgpack.js';
 import { CairnError } from '../util/errors.js';
 import { decodeNumber, encodeNumber, hex, type MetaTxn } from './namespace-keys.js';
@@ -39,8 +40,7 @@ export interface SessionLimits {
   sessionsMax: number;
 }
 
-export const SESSION_WINDOW_MAX_DEFAULT = 1024;
-export const SESSIONS_MAX_DEFAULT = 10_000;
+export { SESSION_WINDOW_MAX_DEFAULT, SESSIONS_MAX_DEFAULT };
 
 const SESSION_PREFIX = 's/';
 const RESULT_PREFIX = 'r/';

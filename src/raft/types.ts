@@ -15,6 +15,7 @@
  *
  * Indexes and terms are positive integers; index 0 / term 0 mean "nothing". Ranges are [lo, hi).
  */
+import { RAFT_ELECTION_TICKS_DEFAULT } from '../config/defaults.js';
 
 export type NodeId = string;
 
@@ -262,7 +263,7 @@ export interface RaftConfig {
 }
 
 export const DEFAULT_RAFT_CONFIG: Omit<RaftConfig, 'id' | 'applied'> = {
-  electionTicks: 10,
+  electionTicks: RAFT_ELECTION_TICKS_DEFAULT,
   heartbeatTicks: 1,
   maxMsgBytes: 1 << 20,
   inflightMsgsMax: 256,
