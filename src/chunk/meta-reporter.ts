@@ -28,6 +28,7 @@ import type { Clock, Timers } from '../env/clock.js';
 import { CairnError, isCairnError } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
 import { FULL_REPORT_MS_DEFAULT, HEARTBEAT_MS_DEFAULT, REPORT_PAGE_CHUNKS_DEFAULT, WORK_POLL_MS_DEFAULT } from '../config/defaults.js';
+import { decodeCommands, decodeHeartbeat, decodeRegister, decodeReportEnd } from '../proto/meta-answers.js';
 
 export interface ReporterSession {
   call(method: string, body: unknown, opts?: { idempotent?: boolean; timeoutMs?: number }): Promise<unknown>;
@@ -129,10 +130,10 @@ export class MetaReporter {
     while (!this.stopped) {
       if (this.registered) {
         try {
-          const r = (await this.c.session.call('cs.work', { waitMs }, { idempotent: true, timeoutMs: waitMs + WORK_POLL_SLACK_MS })) as { commands?: unknown } | undefined;
+          const r = decodeCommands(await this.c.session.call('cs.work', { waitMs }, { idempotent: true, timeoutMs: waitMs + WORK_POLL_SLACK_MS }), 'cs.work');
           this.counters.workPolls++;
           if (this.stopped) return;
-          if (Array.isArray(r?.commands) && r.commands.length > 0) this.c.onCommands?.(r.commands);
+          if (r.commands.length > 0) this.c.onCommands?.(r.commands);
           continue;
         } catch (err) {
           if (this.stopped) return;
@@ -198,12 +199,12 @@ export class MetaReporter {
     try {
       const space = await this.c.store.space();
       if (!this.registered) {
-        await this.c.session.call('cs.register', { addr: this.o.addr, zone: this.o.zone, capacityBytes: space.capacityBytes }, { idempotent: true });
+        decodeRegister(await this.c.session.call('cs.register', { addr: this.o.addr, zone: this.o.zone, capacityBytes: space.capacityBytes }, { idempotent: true }));
         this.registered = true;
         this.c.logger.info('registered with the metadata leader', { addr: this.o.addr, zone: this.o.zone });
       }
       const copyFailed = [...this.failedCopies];
-      const hb = (await this.c.session.call(
+      const hb = decodeHeartbeat(await this.c.session.call(
         'cs.heartbeat',
         {
           usedBytes: space.usedBytes,
@@ -216,16 +217,16 @@ export class MetaReporter {
           ...(this.c.repairIdle ? { repairIdle: this.c.repairIdle() } : {}),
         },
         { idempotent: true },
-      )) as { needReport?: unknown; registered?: unknown; commands?: unknown };
+      ));
       for (const id of copyFailed) this.failedCopies.delete(id);
       this.counters.heartbeats++;
-      if (Array.isArray(hb.commands) && hb.commands.length > 0) this.c.onCommands?.(hb.commands);
-      if (hb.registered === false) {
+      if (hb.commands.length > 0) this.c.onCommands?.(hb.commands);
+      if (!hb.registered) {
         // The map does not know us (removed, or a brand-new cluster): register again next beat.
         this.registered = false;
         return;
       }
-      if (hb.needReport === true || this.c.clock.nowMs() - this.lastFullReportMs >= this.o.fullReportMs) await this.fullReport();
+      if (hb.needReport || this.c.clock.nowMs() - this.lastFullReportMs >= this.o.fullReportMs) await this.fullReport();
       else await this.flushIncremental();
     } catch (err) {
       this.counters.failures++;
@@ -252,7 +253,7 @@ export class MetaReporter {
         }
       }
       if (page.length > 0) await this.c.session.call('cs.reportPage', { report, ids: page }, { idempotent: true });
-      await this.c.session.call('cs.reportEnd', { report }, { idempotent: true });
+      decodeReportEnd(await this.c.session.call('cs.reportEnd', { report }, { idempotent: true }));
       this.counters.fullReports++;
       this.lastFullReportMs = this.c.clock.nowMs();
     } catch (err) {
@@ -268,8 +269,8 @@ export class MetaReporter {
       const added = take(this.added, this.o.reportPageIds);
       const removed = take(this.removed, this.o.reportPageIds);
       try {
-        const r = (await this.c.session.call('cs.update', { added, removed }, { idempotent: true })) as { commands?: unknown } | undefined;
-        if (Array.isArray(r?.commands) && r.commands.length > 0) this.c.onCommands?.(r.commands);
+        const r = decodeCommands(await this.c.session.call('cs.update', { added, removed }, { idempotent: true }), 'cs.update');
+        if (r.commands.length > 0) this.c.onCommands?.(r.commands);
       } catch (err) {
         for (const id of added) if (!this.removed.has(id)) this.added.add(id);
         for (const id of removed) if (!this.added.has(id)) this.removed.add(id);

@@ -17,6 +17,7 @@ import { MetaSession } from '../client/meta-session.js';
 import { secureRandomBytes, sleep, systemClock, systemRng, systemTimers } from '../env/system.js';
 import { RpcClient } from '../net/index.js';
 import { CairnError } from '../util/errors.js';
+import { decodeClusterStatus } from '../proto/meta-answers.js';
 import { cairnArgv, LocalProcess } from './local-process.js';
 import {
   CHUNK_SIZE_BYTES_DEFAULT,
@@ -200,7 +201,7 @@ export class DevCluster {
     try {
       while (systemClock.nowMs() < deadline) {
         try {
-          const st = (await session.call('cluster.status', {}, { idempotent: true })) as { leader: string | null; chunkServers: Array<{ id: string; state: string }> };
+          const st = decodeClusterStatus(await session.call('cluster.status', {}, { idempotent: true }));
           const alive = new Set(st.chunkServers.filter((c) => c.state === 'alive').map((c) => c.id));
           const want = this.chunks.filter((c) => c.proc.running).map((c) => c.id);
           if (st.leader && want.every((id) => alive.has(id)) && (await this.gatewayUp())) return;

@@ -3,6 +3,23 @@ import { MetaReporter, type ReporterSession, type ReporterStore } from '../../..
 import { CairnError } from '../../../src/util/errors.js';
 import { silentLogger } from '../../../src/util/logger.js';
 
+/** What the leader answers each service method, in the shapes of proto/meta-answers.ts. */
+function answer(method: string, beat: { needReport: boolean; registered: boolean }, commands: () => unknown[] = () => []): unknown {
+  switch (method) {
+    case 'cs.register':
+      return { ringVersion: 1 };
+    case 'cs.heartbeat':
+      return { ...beat, commands: [] };
+    case 'cs.update':
+    case 'cs.work':
+      return { commands: commands() };
+    case 'cs.reportEnd':
+      return { dropped: 0 };
+    default:
+      return {};
+  }
+}
+
 /** A scripted leader: records calls, answers heartbeats as told, fails calls on demand. */
 class Leader implements ReporterSession {
   calls: Array<[string, Record<string, unknown>]> = [];
@@ -20,13 +37,11 @@ class Leader implements ReporterSession {
     try {
       await new Promise((r) => setImmediate(r));
       if (this.failNext.delete(method)) throw new CairnError('Unavailable', 'leader lost');
-      if (method === 'cs.heartbeat') return { needReport: this.needReport, registered: this.registered };
-      if (method === 'cs.update') {
+      return answer(method, { needReport: this.needReport, registered: this.registered }, () => {
         const commands = this.updateCommands;
         this.updateCommands = [];
-        return { commands };
-      }
-      return {};
+        return commands;
+      });
     } finally {
       this.inFlight--;
     }
@@ -79,6 +94,18 @@ describe('MetaReporter', () => {
     idle = false;
     await beat(r);
     expect(leader.calls.filter(([m]) => m === 'cs.heartbeat').map(([, b]) => b.repairIdle)).toEqual([true, false]);
+  });
+
+  it('refuses a malformed heartbeat answer as a failed beat, acting on none of it', async () => {
+    const leader = new Leader();
+    const got: unknown[][] = [];
+    const r = reporter(leader, ['a'], { ms: 0 }, 600_000, (c) => got.push(c));
+    const call = leader.call.bind(leader);
+    leader.call = async (method, body) => (method === 'cs.heartbeat' ? { needReport: 'yes', registered: true, commands: [{ op: 'delete', id: 'a' }] } : call(method, body));
+    await beat(r);
+    expect(leader.methods()).toEqual(['cs.register']);
+    expect(r.counters).toMatchObject({ heartbeats: 0, fullReports: 0, failures: 1 });
+    expect(got).toEqual([]);
   });
 
   it('registers, heartbeats, and sends a paged full report when the leader asks', async () => {
@@ -164,7 +191,7 @@ describe('MetaReporter', () => {
     const session: ReporterSession = {
       async call(method, body, opts) {
         if (method === 'cs.heartbeat') beats++;
-        if (method !== 'cs.work') return method === 'cs.heartbeat' ? { needReport: false, registered: true } : {};
+        if (method !== 'cs.work') return answer(method, { needReport: false, registered: true });
         polls.push({ waitMs: (body as { waitMs: unknown }).waitMs, timeoutMs: opts?.timeoutMs });
         await new Promise((r) => setTimeout(r, 5));
         answered++;
