@@ -15,6 +15,7 @@ import { CairnError } from '../util/errors.js';
 import type { LeaderTerm } from './leader-term.js';
 import type { LeaderTerms } from './leader-terms.js';
 import type { TokenSigner } from './token-signer.js';
+import type { MetaAnswers as A } from '../proto/meta-answers.js';
 
 export interface Target {
   id: string;
@@ -48,7 +49,7 @@ export class Allocator {
     this.o = o;
   }
 
-  alloc(req: AllocRequest): { chunkSize: number; chunks: Array<{ id: string; targets: Target[] }> } {
+  alloc(req: AllocRequest): A['fs.alloc'] {
     const t = this.c.terms.current();
     const exclude = new Set(req.exclude);
     const chunks = [];
@@ -59,7 +60,7 @@ export class Allocator {
     return { chunkSize: this.o.chunkSizeBytes, chunks };
   }
 
-  retarget(req: RetargetRequest): { targets: Target[] } {
+  retarget(req: RetargetRequest): A['fs.retarget'] {
     const t = this.c.terms.current();
     return { targets: this.targets(t, req.id, new Set(req.exclude)) };
   }

@@ -19,7 +19,7 @@ import type { LeaderTerm } from './leader-term.js';
 import type { LeaderTerms } from './leader-terms.js';
 import { proposeCluster } from './proposals.js';
 import type { RepairLoop } from './repair-loop.js';
-import type { WorkAnswer } from './work-polls.js';
+import type { MetaAnswers as A } from '../proto/meta-answers.js';
 
 export interface ChunkServersComponents {
   raft: Pick<LeaderRaft, 'propose'>;
@@ -39,7 +39,7 @@ export class ChunkServers {
     this.c = c;
   }
 
-  async register(id: string, req: RegisterRequest): Promise<{ ringVersion: number }> {
+  async register(id: string, req: RegisterRequest): Promise<A['cs.register']> {
     const { addr, zone, capacityBytes } = req;
     const r = await proposeCluster(this.c.raft, { op: 'register', id, addr, zone, capacityBytes, nowMs: this.c.wallMs() }, this.c.wallMs());
     const t = this.c.terms.current();
@@ -50,7 +50,7 @@ export class ChunkServers {
     return { ringVersion: r.version };
   }
 
-  heartbeat(id: string, req: HeartbeatRequest): unknown {
+  heartbeat(id: string, req: HeartbeatRequest): A['cs.heartbeat'] {
     const t = this.c.terms.current();
     const now = this.c.clock.nowMs();
     const { usedBytes, capacityBytes, freeBytes, chunks, full } = req;
@@ -64,21 +64,21 @@ export class ChunkServers {
     return { needReport: !t.registry.hasReported(id), registered: s !== undefined, commands: this.c.repair.take(t, id, now) };
   }
 
-  reportBegin(id: string, req: ReportRequest): unknown {
+  reportBegin(id: string, req: ReportRequest): A['cs.reportBegin'] {
     this.c.terms.current().registry.beginReport(id, req.report, this.c.clock.nowMs());
     return {};
   }
 
-  reportPage(id: string, req: ReportPageRequest): unknown {
+  reportPage(id: string, req: ReportPageRequest): A['cs.reportPage'] {
     this.c.terms.current().registry.reportPage(id, req.report, req.ids);
     return {};
   }
 
-  reportEnd(id: string, req: ReportRequest): unknown {
+  reportEnd(id: string, req: ReportRequest): A['cs.reportEnd'] {
     return { dropped: this.c.terms.current().registry.endReport(id, req.report).length };
   }
 
-  update(id: string, req: UpdateRequest): unknown {
+  update(id: string, req: UpdateRequest): A['cs.update'] {
     const t = this.c.terms.current();
     t.registry.update(id, req.added, req.removed);
     t.repair.confirm(id, req.added);
@@ -91,7 +91,7 @@ export class ChunkServers {
    * scan queues work for the server (then it starts at once instead of at its next heartbeat),
    * or waitMs passes. A follower never holds a poll: NotLeader sends the server to the leader.
    */
-  work(id: string, req: WorkRequest, signal: AbortSignal | undefined): WorkAnswer | Promise<WorkAnswer> {
+  work(id: string, req: WorkRequest, signal: AbortSignal | undefined): A['cs.work'] | Promise<A['cs.work']> {
     const t = this.c.terms.current();
     const commands = this.c.repair.take(t, id, this.c.clock.nowMs());
     if (commands.length > 0 || req.waitMs === 0) return { commands };

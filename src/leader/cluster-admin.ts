@@ -20,6 +20,7 @@ import type { LeaderRaft } from './leader-raft.js';
 import type { LeaderTerms } from './leader-terms.js';
 import { proposeCluster } from './proposals.js';
 import { CHUNK_PREFIX_END, type RepairLoop } from './repair-loop.js';
+import type { MetaAnswers as A } from '../proto/meta-answers.js';
 
 export interface ClusterAdminComponents {
   raft: Pick<LeaderRaft, 'propose' | 'linearizableRead' | 'status' | 'addrOf'>;
@@ -46,7 +47,7 @@ export class ClusterAdmin {
     this.o = o;
   }
 
-  async drain(req: DrainRequest): Promise<unknown> {
+  async drain(req: DrainRequest): Promise<A['cluster.drain']> {
     const { id } = req;
     if (!this.c.terms.current().cluster.ring().server(id)) throw new CairnError('NotFound', `no chunk server ${id}`);
     await proposeCluster(this.c.raft, { op: 'set-state', id, state: 'draining' }, this.c.wallMs());
@@ -61,7 +62,7 @@ export class ClusterAdmin {
    * now would leave that chunk under-replicated: drain it first and wait until it is empty, or
    * for a dead server, until repair has restored every chunk elsewhere).
    */
-  async remove(req: RemoveRequest): Promise<unknown> {
+  async remove(req: RemoveRequest): Promise<A['cluster.remove']> {
     const { id, force } = req;
     const t = this.c.terms.current();
     if (!t.cluster.ring().server(id)) throw new CairnError('NotFound', `no chunk server ${id}`);
@@ -85,7 +86,7 @@ export class ClusterAdmin {
     return {};
   }
 
-  async status(): Promise<unknown> {
+  async status(): Promise<A['cluster.status']> {
     await this.c.raft.linearizableRead();
     const st = this.c.raft.status();
     const t = this.c.terms.current();
@@ -93,7 +94,7 @@ export class ClusterAdmin {
     const now = this.c.clock.nowMs();
     const learners = new Set(st.conf.learners);
     const meta = [...st.conf.voters, ...st.conf.learners].sort().map((id) => {
-      let role: string;
+      let role: A['cluster.status']['meta'][number]['role'];
       if (id === st.leader) role = 'leader';
       else if (learners.has(id)) role = 'learner';
       else role = st.progress?.[id]?.recentActive === false ? 'unreachable' : 'follower';
@@ -103,7 +104,7 @@ export class ClusterAdmin {
     const chunkServers = listServers(this.c.view).map((rec) => {
       const rs = ring.server(rec.id);
       const alive = reg.isAlive(rec.id, now);
-      const state = !alive || rs?.state === 'dead' ? 'dead' : rs?.state === 'draining' ? 'draining' : 'alive';
+      const state: A['cluster.status']['chunkServers'][number]['state'] = !alive || rs?.state === 'dead' ? 'dead' : rs?.state === 'draining' ? 'draining' : 'alive';
       const load = reg.load(rec.id);
       return { id: rec.id, addr: rec.addr, state, used: load?.usedBytes ?? 0, capacity: load?.capacityBytes ?? rec.capacityBytes, chunks: reg.chunkCount(rec.id) };
     });
@@ -120,13 +121,13 @@ export class ClusterAdmin {
     return { leader: st.leader, meta, chunkServers, chunks: { total, underReplicated, lost } };
   }
 
-  repair(): unknown {
+  repair(): A['cluster.repair'] {
     const t = this.c.terms.current();
     const now = this.c.clock.nowMs();
     return { ...t.repair.stats, ready: this.c.repair.ready(t, now), reportsPending: this.c.repair.reportsPending(t, now) };
   }
 
-  raftStatus(): unknown {
+  raftStatus(): A['raft.status'] {
     return this.c.raft.status();
   }
 }

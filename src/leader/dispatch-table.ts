@@ -4,6 +4,7 @@
  * 'service' methods only to cluster servers (cluster secret), whose id is the chunk server id.
  */
 import { META_REQUEST_DECODERS as d, type MetaMethod, type MetaRequestDecoder, type MetaRequests } from '../proto/meta-requests.js';
+import type { MetaAnswers } from '../proto/meta-answers.js';
 import type { Allocator } from './allocator.js';
 import type { ChunkServers } from './chunk-servers.js';
 import type { ClusterAdmin } from './cluster-admin.js';
@@ -20,7 +21,8 @@ export interface RpcCall {
 export interface Route<M extends MetaMethod> {
   role: 'client' | 'service';
   decode: MetaRequestDecoder<M>;
-  handle(req: MetaRequests[M], call: RpcCall): unknown;
+  /** Typed by the protocol's answer map: the leader cannot answer another shape than the client decodes. */
+  handle(req: MetaRequests[M], call: RpcCall): MetaAnswers[M] | Promise<MetaAnswers[M]>;
 }
 
 export type DispatchTable = { readonly [M in MetaMethod]: Route<M> };

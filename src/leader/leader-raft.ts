@@ -3,14 +3,11 @@
  * it; unit tests fake it). Declared here, by its consumer, so the package depends on these
  * calls only.
  */
+import type { RaftStatusAnswer } from '../proto/meta-answers.js';
 import type { CairnError } from '../util/errors.js';
 
-/** The parts of the Raft status the leader reads. The object raft.status answers with is whatever status() returns. */
-export interface LeaderRaftStatus {
-  role: string;
-  term: number;
-  leader: string | null;
-  conf: { voters: readonly string[]; learners: readonly string[] };
+/** The Raft status: what raft.status answers, and the followers' progress cluster.status reads. */
+export interface LeaderRaftStatus extends RaftStatusAnswer {
   /** Leader only: per-follower replication progress. */
   progress: Record<string, { recentActive: boolean }> | null;
 }

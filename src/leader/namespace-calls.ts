@@ -25,6 +25,7 @@ import type { LeaderTerms } from './leader-terms.js';
 import type { NamespaceReader } from './namespace-reader.js';
 import { proposeNamespace } from './proposals.js';
 import type { TokenSigner } from './token-signer.js';
+import type { MetaAnswers as A } from '../proto/meta-answers.js';
 
 export interface NamespaceCallsComponents {
   raft: Pick<LeaderRaft, 'propose' | 'linearizableRead'>;
@@ -54,7 +55,7 @@ export class NamespaceCalls {
     this.o = o;
   }
 
-  async stat(req: StatRequest): Promise<unknown> {
+  async stat(req: StatRequest): Promise<A['fs.stat']> {
     await this.c.raft.linearizableRead();
     const st = unwrap(this.c.namespace.stat(req.path)).stat;
     const reg = this.c.terms.current().registry;
@@ -69,7 +70,7 @@ export class NamespaceCalls {
     };
   }
 
-  async list(req: ListRequest, recursive: boolean): Promise<unknown> {
+  async list(req: ListRequest, recursive: boolean): Promise<A['fs.list']> {
     await this.c.raft.linearizableRead();
     const opts = { ...(req.limit === undefined ? {} : { limit: req.limit }), ...(req.cursor === undefined ? {} : { cursor: req.cursor }) };
     if (recursive) {
@@ -81,22 +82,22 @@ export class NamespaceCalls {
     return { entries: r.entries.map((e) => ({ name: e.name, path: `${base}/${e.name}`, type: e.type, size: e.size, mtime: e.mtime })), cursor: r.cursor };
   }
 
-  async mkdir(req: MkdirRequest): Promise<unknown> {
+  async mkdir(req: MkdirRequest): Promise<A['fs.mkdir']> {
     await proposeNamespace(this.c.raft, { op: 'mkdir', path: req.path, parents: req.parents, session: req.s, nowMs: this.c.wallMs() });
     return {};
   }
 
-  async rm(req: RmRequest): Promise<unknown> {
+  async rm(req: RmRequest): Promise<A['fs.rm']> {
     await proposeNamespace(this.c.raft, { op: 'delete', path: req.path, recursive: req.recursive, session: req.s, nowMs: this.c.wallMs() });
     return {};
   }
 
-  async mv(req: MvRequest): Promise<unknown> {
+  async mv(req: MvRequest): Promise<A['fs.mv']> {
     await proposeNamespace(this.c.raft, { op: 'rename', from: req.from, to: req.to, session: req.s, nowMs: this.c.wallMs() });
     return {};
   }
 
-  async commit(req: CommitRequest): Promise<unknown> {
+  async commit(req: CommitRequest): Promise<A['fs.commit']> {
     const { path, size, etag, chunks } = req;
     const nowMs = this.c.wallMs();
     await proposeNamespace(this.c.raft, {
@@ -111,7 +112,7 @@ export class NamespaceCalls {
     return { path, size, etag, mtime: nowMs };
   }
 
-  async open(req: OpenRequest): Promise<unknown> {
+  async open(req: OpenRequest): Promise<A['fs.open']> {
     const { path, first, count } = req;
     await this.c.raft.linearizableRead();
     const st = unwrap(this.c.namespace.stat(path)).stat;
@@ -143,13 +144,13 @@ export class NamespaceCalls {
     return { size: st.size, etag: st.etag, mtime: st.mtime, total: st.chunks.length, chunks };
   }
 
-  bad(req: BadRequest): unknown {
+  bad(req: BadRequest): A['fs.bad'] {
     this.c.terms.current().registry.markBad(req.server, req.id);
     this.c.logger.warn('replica reported bad', { chunk: req.id, server: req.server });
     return {};
   }
 
-  statLocal(req: StatLocalRequest): unknown {
+  statLocal(req: StatLocalRequest): A['fs.statLocal'] {
     return {
       applied: this.c.namespace.appliedIndex(),
       types: req.paths.map((p) => {

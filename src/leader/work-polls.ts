@@ -6,10 +6,10 @@
  * be delivered, so nothing may be handed out in it).
  */
 import type { Timers } from '../env/clock.js';
+import type { MetaAnswers } from '../proto/meta-answers.js';
 
-export interface WorkAnswer {
-  commands: unknown[];
-}
+/** The cs.work answer (proto/meta-answers.ts). */
+export type WorkAnswer = MetaAnswers['cs.work'];
 
 export interface WorkPollsComponents {
   timers: Timers;

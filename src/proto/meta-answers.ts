@@ -138,6 +138,40 @@ export interface StatLocalAnswer {
   types: Array<EntryType | null>;
 }
 
+/** The answer of every method that answers nothing but success. */
+export type EmptyAnswer = Record<string, never>;
+
+/**
+ * Method → answer: the leader's handlers are typed by it (src/leader/dispatch-table.ts), so a
+ * server that builds another shape does not compile; the decoders below hold the client to it.
+ */
+export interface MetaAnswers {
+  'fs.stat': StatAnswer;
+  'fs.list': ListAnswer;
+  'fs.walk': ListAnswer;
+  'fs.mkdir': EmptyAnswer;
+  'fs.rm': EmptyAnswer;
+  'fs.mv': EmptyAnswer;
+  'fs.alloc': AllocAnswer;
+  'fs.retarget': RetargetAnswer;
+  'fs.commit': CommitAnswer;
+  'fs.open': OpenAnswer;
+  'fs.bad': EmptyAnswer;
+  'fs.statLocal': StatLocalAnswer;
+  'cs.register': { ringVersion: number };
+  'cs.heartbeat': HeartbeatAnswer;
+  'cs.reportBegin': EmptyAnswer;
+  'cs.reportPage': EmptyAnswer;
+  'cs.reportEnd': { dropped: number };
+  'cs.update': { commands: unknown[] };
+  'cs.work': { commands: unknown[] };
+  'cluster.status': ClusterStatus;
+  'cluster.drain': EmptyAnswer;
+  'cluster.remove': EmptyAnswer;
+  'cluster.repair': RepairStatus;
+  'raft.status': RaftStatusAnswer;
+}
+
 // ---- decoders -------------------------------------------------------------------------------
 
 export function decodeStat(v: unknown): StatAnswer {

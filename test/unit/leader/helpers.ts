@@ -61,7 +61,7 @@ export class ManualTime implements Clock, Timers {
 
 /** The Raft group as the leader package sees it, with this server ('m1') leading term 1. */
 export class FakeRaft implements LeaderRaft {
-  role = 'leader';
+  role: LeaderRaftStatus['role'] = 'leader';
   term = 1;
   leader: string | null = 'm1';
   readonly store = new MemoryKvStore();
@@ -76,7 +76,8 @@ export class FakeRaft implements LeaderRaft {
   }
 
   status(): LeaderRaftStatus {
-    return { role: this.role, term: this.term, leader: this.leader, conf: { voters: ['m1', 'm2', 'm3'], learners: [] }, progress: null };
+    const addrs = Object.fromEntries(['m1', 'm2', 'm3'].map((id) => [id, `${id}.meta:7000`]));
+    return { id: 'm1', role: this.role, term: this.term, leader: this.leader, commit: this.index, applied: this.index, lastIndex: this.index, conf: { voters: ['m1', 'm2', 'm3'], learners: [] }, addrs, progress: null };
   }
 
   notLeader(): CairnError {
