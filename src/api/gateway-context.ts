@@ -7,7 +7,7 @@ import { Transform } from 'node:stream';
 import type { RouterContext } from '@koa/router';
 import type Koa from 'koa';
 import type { CairnClient } from '../client/cairn-client.js';
-import { parsePath } from '../proto/path.js';
+import { RemotePath } from '../proto/path.js';
 import { CairnError, type ErrorCode } from '../util/errors.js';
 import type { GatewayLimits } from './gateway-limits.js';
 import type { GatewayMetrics } from './gateway-metrics.js';
@@ -29,17 +29,15 @@ export interface RouteDeps {
 export const FILES = '/v1/files/';
 export const LS = '/v1/ls';
 
-/** `{path}` of a URL: percent-decoded, with its leading '/', validated like any remote path. */
-export function remotePath(rawPath: string, prefix: string): string {
+/** `{path}` of a URL: percent-decoded, with its leading '/', parsed once (InvalidPath if it is not a remote path). */
+export function remotePath(rawPath: string, prefix: string): RemotePath {
   let decoded: string;
   try {
     decoded = decodeURIComponent(rawPath.slice(prefix.length));
   } catch {
     throw new CairnError('InvalidPath', 'the path is not valid percent-encoded UTF-8');
   }
-  const path = `/${decoded}`;
-  parsePath(path === '/' ? '/' : path);
-  return path;
+  return RemotePath.parse(`/${decoded}`);
 }
 
 export function errorBody(code: ErrorCode, message: string): { error: { code: ErrorCode; message: string } } {

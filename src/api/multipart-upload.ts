@@ -8,7 +8,7 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import busboy from 'busboy';
 import type { FileWriter, PutResult } from '../client/file-writer.js';
-import { checkName } from '../proto/path.js';
+import { checkName, RemotePath } from '../proto/path.js';
 import { CairnError, isCairnError } from '../util/errors.js';
 import type { GatewayCtx, RouteDeps } from './gateway-context.js';
 
@@ -22,10 +22,10 @@ function checkFilename(name: string | undefined, bytesMax: number): string {
 }
 
 /** Store every file part (uncommitted), then commit them all; any failure commits nothing. */
-export async function multipartUpload(ctx: GatewayCtx, dir: string, deps: RouteDeps): Promise<PutResult[]> {
+export async function multipartUpload(ctx: GatewayCtx, dir: RemotePath, deps: RouteDeps): Promise<PutResult[]> {
   const { client, limits } = deps;
   const ac = new AbortController();
-  const writers: Array<{ path: string; w: FileWriter }> = [];
+  const writers: Array<{ path: RemotePath; w: FileWriter }> = [];
   const stored: Array<Promise<unknown>> = [];
   const names = new Set<string>();
   let failure: Error | null = null;
@@ -54,15 +54,16 @@ export async function multipartUpload(ctx: GatewayCtx, dir: string, deps: RouteD
   bb.on('file', (_field: string, stream: Readable, info: busboy.FileInfo) => {
     if (failure) return void stream.resume();
     let name: string;
+    let path: RemotePath;
     try {
       name = checkFilename(info.filename, limits.filenameBytesMax);
       if (names.has(name)) throw new CairnError('InvalidArgument', `file "${name}" appears twice`);
+      path = dir.child(name);
     } catch (e) {
       fail(e as Error);
       return void stream.resume();
     }
     names.add(name);
-    const path = dir === '/' ? `/${name}` : `${dir}/${name}`;
     const w = client.createWriteStream(path, { overwrite: true, deferCommit: true, signal: ac.signal });
     writers.push({ path, w });
     stream.once('limit', () => fail(new CairnError('TooLarge', `file "${name}" exceeds ${limits.uploadBytesMax} bytes`)));

@@ -1,7 +1,7 @@
 /** Namespace routes without file bodies: GET /v1/ls[/{dir}] (paged listing) and POST /v1/mv. */
 import type Router from '@koa/router';
 import { LIST_LIMIT_DEFAULT } from '../config/defaults.js';
-import { parsePath } from '../proto/path.js';
+import { RemotePath } from '../proto/path.js';
 import { CairnError } from '../util/errors.js';
 import { LS, readJson, remotePath, type GatewayCtx, type GatewayState, type RouteDeps } from './gateway-context.js';
 
@@ -15,15 +15,15 @@ export function namespaceRoutes(router: Router<GatewayState>, deps: RouteDeps): 
     if (b === null || typeof b !== 'object' || typeof b.from !== 'string' || typeof b.to !== 'string') {
       throw new CairnError('InvalidArgument', 'the body must be {"from": "/path", "to": "/path"}');
     }
-    parsePath(b.from);
-    parsePath(b.to);
-    await client.mv(b.from, b.to);
-    ctx.body = { from: b.from, to: b.to };
+    const from = RemotePath.parse(b.from);
+    const to = RemotePath.parse(b.to);
+    await client.mv(from, to);
+    ctx.body = { from: from.text, to: to.text };
   });
 
   const ls = async (ctx: GatewayCtx): Promise<void> => {
     ctx.state.route = 'ls';
-    const path = ctx.path === LS ? '/' : remotePath(ctx.path, `${LS}/`);
+    const path = ctx.path === LS ? RemotePath.ROOT : remotePath(ctx.path, `${LS}/`);
     const q = ctx.query;
     let limit = LIST_LIMIT_DEFAULT;
     if (q.limit !== undefined) {
