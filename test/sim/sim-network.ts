@@ -2,6 +2,8 @@
  * The simulated network: delay, drop, duplication, reordering, and partitions (as blocked
  * one-way links). Between servers it carries bytes, as the real transport does: Raft messages
  * encoded by the production codec and snapshot-transfer frames, decoded by the receiving node.
+ * Raft messages may overtake each other; snapshot frames on a link keep their order unless the
+ * reorder fault strikes, as the transfer expects of its one stream.
  */
 import { decodeRaftMessage } from '../../src/proto/raft-codec.js';
 import { decodeSnapshotFrame, isSnapshotFrame } from '../../src/consensus/snapshot-transfer.js';
@@ -16,21 +18,33 @@ export class SimNetwork {
 
   constructor(private readonly sim: Simulation) {}
 
-  private delay(): number {
+  /** When the last in-order frame on each link "a>b" arrives (snapshot transfers run over one stream). */
+  private readonly streamTail = new Map<string, number>();
+
+  /**
+   * Delay of one delivery. A `stream` link keeps the base delays in order, as one TCP connection
+   * does; the reorder fault still lets a frame be overtaken (a connection lost and re-made).
+   */
+  private delay(stream?: string): number {
     const p = this.sim.params;
     const rng = this.sim.rng.net;
     let d = p.netDelayMin + rng.int(p.netDelayJitter + 1);
+    if (stream !== undefined) {
+      const at = Math.max(this.sim.q.now + d, this.streamTail.get(stream) ?? 0);
+      this.streamTail.set(stream, at);
+      d = at - this.sim.q.now;
+    }
     if (this.faults && rng.next() < p.reorderRate) d += rng.int(p.reorderDelayMax);
     return d;
   }
 
   /** Schedule delivery (and maybe a duplicate); false if dropped. */
-  private carry(deliver: () => void): boolean {
+  private carry(deliver: () => void, stream?: string): boolean {
     const p = this.sim.params;
     const rng = this.sim.rng.net;
     if (this.faults && rng.next() < p.dropRate) return false;
-    this.sim.q.after(this.delay(), deliver);
-    if (this.faults && rng.next() < p.dupRate) this.sim.q.after(this.delay(), deliver);
+    this.sim.q.after(this.delay(stream), deliver);
+    if (this.faults && rng.next() < p.dupRate) this.sim.q.after(this.delay(stream), deliver);
     return true;
   }
 
@@ -54,7 +68,7 @@ export class SimNetwork {
       if (this.blocked.has(`${from}>${to}`)) return; // partitioned while in flight
       sim.tr(() => `${from}->${to} ${describeFrame(payload)}${n.up ? '' : ' (down)'}`);
       n.receive(from, payload);
-    });
+    }, isSnapshotFrame(payload) ? `${from}>${to}` : undefined);
   }
 
   sendToNode(client: string, to: NodeId, req: ClientReq): void {
