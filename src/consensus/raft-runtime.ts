@@ -355,6 +355,7 @@ export class RaftRuntime {
   private async loop(): Promise<void> {
     while (!this.stopped && this.node.hasReady()) {
       const rd = this.node.ready();
+      this.streams.readyTaken(rd);
       for (const step of planReady(rd, { role: this.role, lastIndex: this.c.storage.lastIndex() })) await this.perform(step);
       this.node.advance(rd);
     }

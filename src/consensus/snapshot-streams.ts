@@ -7,7 +7,7 @@
 import type { Timers } from '../env/clock.js';
 import { decodeRaftMessage, encodeRaftMessage } from '../proto/raft-codec.js';
 import { decodeConfChange } from '../raft/index.js';
-import { EntryType, type ConfState, type Message, type MsgSnap, type NodeId, type RaftLogStore } from '../raft/types.js';
+import { EntryType, type ConfState, type Message, type MsgSnap, type NodeId, type RaftLogStore, type Ready } from '../raft/types.js';
 import { CairnError } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
 import { decodeSnapshotFrame, SnapshotReceiver, SnapshotSender, type SnapshotReader, type SnapshotWriter } from './snapshot-transfer.js';
@@ -57,6 +57,8 @@ export class SnapshotStreams {
   private transferSeq = 0;
   private readonly receiver: SnapshotReceiver;
   private closed = false;
+  /** An image was handed to the core and no Ready has been taken since: is it in the next one? */
+  private delivered = false;
 
   constructor(
     private readonly c: SnapshotStreamsComponents,
@@ -74,6 +76,7 @@ export class SnapshotStreams {
         // The core ignores a snapshot it already has (committed past it): nothing to install then.
         const willInstall = m.snapshot.meta.index > c.core.status().commit;
         c.core.step(m);
+        this.delivered = willInstall;
         c.kick();
         return willInstall;
       },
@@ -91,6 +94,17 @@ export class SnapshotStreams {
   /** The Ready loop installed the delivered image: new transfers may stage again. */
   installed(): void {
     this.receiver.installed();
+  }
+
+  /**
+   * The driver took a Ready from the core. The first one after a delivery holds the image's
+   * snapshot, or the core did not take it (it had the snapshot's last entry already, or the
+   * message's term was stale): staging is free again then, or no transfer could ever stage.
+   */
+  readyTaken(rd: Pick<Ready, 'snapshot'>): void {
+    if (!this.delivered) return;
+    this.delivered = false;
+    if (rd.snapshot === null) this.receiver.installed();
   }
 
   /** Leadership lost: stop every outgoing transfer. */

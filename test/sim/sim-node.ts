@@ -215,6 +215,7 @@ export class SimNode {
     for (let guard = 0; guard < 10_000; guard++) {
       if (!this.up || this.busy || !this.node.hasReady()) return;
       const rd = this.node.ready();
+      this.streams.readyTaken(rd);
       this.perform(rd, this.breakRules(planReady(rd, { role: this.role, lastIndex: this.log.lastIndex() })), 0);
     }
     throw new Error(`${this.id}: Ready loop did not settle`);

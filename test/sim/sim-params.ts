@@ -106,8 +106,8 @@ export function randomParams(rng: SeededRng): SimParams {
     livenessUnits: 4000,
     livenessOps: 3,
     leaderBoundUnits: 2000,
-    snapshotPieceBytes: pick([64, 256, 1 << 20]),
-    snapshotWindowPieces: pick([1, 2, 4]),
+    snapshotPieceBytes: pick([256, 1024, 1 << 20]),
+    snapshotWindowPieces: pick([2, 4]),
     snapshotAckTimeout: 0,
   };
   if (faulty && rng.int(8) === 0) {
