@@ -1,8 +1,8 @@
 /**
  * One simulated server: a RaftNode driven by the production Ready protocol (ready-protocol.ts),
  * the production codec on every message and the production snapshot transfers
- * (snapshot-streams.ts), over a simulated disk that loses unsynced writes on a crash, plus the
- * server's request handling for the simulated clients.
+ * (snapshot-streams.ts), over a simulated disk that loses unsynced writes on a crash; client
+ * requests are served by sim-requests.ts.
  */
 import { decodePeerMessage, planReady, type ReadyStep } from '../../src/consensus/ready-protocol.js';
 import { NO_DATA, SnapshotStreams, confAt } from '../../src/consensus/snapshot-streams.js';
@@ -13,12 +13,9 @@ import { encodeRaftMessage } from '../../src/proto/raft-codec.js';
 import { RaftNode } from '../../src/raft/raft-node.js';
 import { DEFAULT_RAFT_CONFIG, type Entry, type Message, type NodeId, type RaftConfig, type Ready, type Role } from '../../src/raft/types.js';
 import type { MemoryRaftStorage } from '../../src/storage/memory-raft-storage.js';
-import { CairnError } from '../../src/util/errors.js';
 import { silentLogger } from '../../src/util/logger.js';
-import type { ClientReq, ClientResp } from './client-protocol.js';
-import { encodeSimCommand, type SimCommand, type SimResult as KvResult } from './sim-kv-machine.js';
-import { nsCommand, type NsOp, type NsRead, type SimNsMachine } from './sim-ns-machine.js';
-import type { SimKvMachine } from './sim-kv-machine.js';
+import type { ClientReq } from './client-protocol.js';
+import { SimRequests } from './sim-requests.js';
 import { SimSnapshots, type Machine } from './sim-snapshots.js';
 import type { Simulation } from './simulation.js';
 
@@ -27,19 +24,6 @@ export interface Disk {
   log: MemoryRaftStorage;
   sm: Machine;
 }
-
-interface PendingWrite {
-  term: number;
-  req: ClientReq;
-}
-
-interface PendingRead {
-  req: ClientReq;
-  index: number | null;
-}
-
-const enc = new TextEncoder();
-const dec = new TextDecoder();
 
 export class SimNode {
   readonly id: NodeId;
@@ -61,9 +45,8 @@ export class SimNode {
   private lastSnapshotIndex = 0;
   private snapshots!: SimSnapshots;
   private streams!: SnapshotStreams;
-  private readonly pendingWrites = new Map<number, PendingWrite>();
-  private readonly pendingReads = new Map<string, PendingRead>();
-  private readSeq = 0;
+  /** Client requests waiting for their entry or read index (per incarnation). */
+  requests!: SimRequests;
   private readonly rng: SeededRng;
 
   constructor(
@@ -98,8 +81,7 @@ export class SimNode {
     this.role = 'follower';
     this.leader = null;
     this.busy = false;
-    this.pendingWrites.clear();
-    this.pendingReads.clear();
+    this.requests = new SimRequests(this.sim, this);
     this.startStreams();
     const inc = this.incarnation;
     // Clocks drift: each incarnation ticks a little fast or slow (within ±25%).
@@ -267,8 +249,7 @@ export class SimNode {
         if (this.role === 'leader') this.observeRole();
         sim.tr(() => `${this.id} role ${this.role} (leader ${this.leader ?? '-'}, term ${this.node.status().term})`);
         if (wasLeader && this.role !== 'leader') {
-          for (const r of this.pendingReads.values()) this.reply(r.req, { opId: r.req.opId, ok: false, err: 'NotLeader', leader: this.leader });
-          this.pendingReads.clear();
+          this.requests.lostLeadership();
           sim.touchAsync();
           this.streams.abortSenders('leadership lost');
         }
@@ -285,11 +266,7 @@ export class SimNode {
         sim.touchAsync();
         return this.streams.stream(s.message);
       case 'reads':
-        for (const rs of s.readStates) {
-          const r = this.pendingReads.get(dec.decode(rs.ctx));
-          if (r) r.index = rs.index;
-        }
-        return this.releaseReads();
+        return this.requests.confirmed(s.readStates);
     }
   }
 
@@ -307,12 +284,7 @@ export class SimNode {
     this.lastSnapshotIndex = snap.meta.index;
     sim.stats.snapshotsSent++;
     sim.tr(() => `${this.id} install snapshot ${snap.meta.index}/${snap.meta.term}`);
-    for (const [idx, p] of this.pendingWrites) {
-      if (idx <= snap.meta.index) {
-        this.reply(p.req, { opId: p.req.opId, ok: false, err: 'Retry', leader: null });
-        this.pendingWrites.delete(idx);
-      }
-    }
+    this.requests.replacedThrough(snap.meta.index);
   }
 
   /** Deliberately broken rules (SimBugs) rewrite the production plan. */
@@ -351,14 +323,9 @@ export class SimNode {
       const before = this.sm.conf;
       const result = this.sm.apply(e);
       if (this.sm.conf !== before) sim.onConfApplied(this, e.index);
-      const p = this.pendingWrites.get(e.index);
-      if (p) {
-        this.pendingWrites.delete(e.index);
-        if (p.term === e.term && result) this.reply(p.req, p.req.ns ? nsResultResp(p.req.opId, result) : resultResp(p.req.opId, result as KvResult));
-        else this.reply(p.req, { opId: p.req.opId, ok: false, err: 'Retry', leader: this.leader });
-      }
+      this.requests.applied(e, result);
     }
-    this.releaseReads();
+    this.requests.release();
     this.maybeSnapshot();
   }
 
@@ -374,77 +341,8 @@ export class SimNode {
     this.sim.tr(() => `${this.id} snapshot at ${index}, compact to ${compactIndex}`);
   }
 
-  private releaseReads(): void {
-    for (const [ctx, r] of this.pendingReads) {
-      if (r.index !== null && r.index <= this.sm.applied) {
-        this.pendingReads.delete(ctx);
-        this.reply(r.req, this.localRead(r.req));
-      }
-    }
-  }
-
-  /** Answer a read from this node's state machine. */
-  private localRead(req: ClientReq): ClientResp {
-    if (req.ns) return { opId: req.opId, ok: true, result: (this.sm as SimNsMachine).read(req.ns as NsRead) };
-    return { opId: req.opId, ok: true, value: (this.sm as SimKvMachine).get(req.key) };
-  }
-
-  private reply(req: ClientReq, resp: ClientResp): void {
-    this.sim.net.sendToClient(this.id, req.client, resp);
-  }
-
   /** A client request arrives. */
   onRequest(req: ClientReq): void {
-    if (!this.up) return;
-    const notLeader = (): void => this.reply(req, { opId: req.opId, ok: false, err: 'NotLeader', leader: this.leader });
-    if (req.op === 'get') {
-      if (this.sim.bugs.staleReads) {
-        this.reply(req, this.localRead(req));
-        return;
-      }
-      if (this.role !== 'leader') return notLeader();
-      const ctx = `${this.id}/${this.incarnation}/${++this.readSeq}`;
-      try {
-        this.node.readIndex(enc.encode(ctx));
-      } catch (err) {
-        if (err instanceof CairnError && err.code === 'NotLeader') return notLeader();
-        throw err;
-      }
-      this.pendingReads.set(ctx, { req, index: null });
-      this.kick();
-      return;
-    }
-    const cmd: SimCommand =
-      req.op === 'cas'
-        ? { op: 'cas', client: req.client, seq: req.seq, key: req.key, expected: req.expected ?? null, value: req.value! }
-        : { op: req.op as 'put' | 'append', client: req.client, seq: req.seq, key: req.key, value: req.value! };
-    let at: { index: number; term: number };
-    try {
-      // ns: the leader stamps its clock into the command, as the metadata service does.
-      at = this.node.propose(req.ns ? nsCommand(req.ns as Exclude<NsOp, NsRead>, req.client, req.seq, this.sim.q.now) : encodeSimCommand(cmd));
-    } catch (err) {
-      if (err instanceof CairnError && err.code === 'NotLeader') return notLeader();
-      if (err instanceof CairnError && err.code === 'ProposalDropped') {
-        this.reply(req, { opId: req.opId, ok: false, err: 'Retry', leader: this.leader });
-        return;
-      }
-      throw err;
-    }
-    const old = this.pendingWrites.get(at.index);
-    if (old) this.reply(old.req, { opId: old.req.opId, ok: false, err: 'Retry', leader: this.leader });
-    this.pendingWrites.set(at.index, { term: at.term, req });
-    this.kick();
+    if (this.up) this.requests.onRequest(req);
   }
-}
-
-/** A namespace outcome; StaleRequest goes back as the protocol error the client checks for. */
-function nsResultResp(opId: number, r: unknown): ClientResp {
-  const o = r as { ok: boolean; code?: string };
-  if (!o.ok && o.code === 'StaleRequest') return { opId, ok: false, err: 'StaleRequest', leader: null };
-  return { opId, ok: true, result: r };
-}
-
-function resultResp(opId: number, r: KvResult): ClientResp {
-  if (!r.ok) return { opId, ok: false, err: r.code, leader: null };
-  return r.swapped === undefined ? { opId, ok: true } : { opId, ok: true, swapped: r.swapped };
 }
