@@ -8,8 +8,11 @@
  *   1. soft-state  role/leader changes (a leader that lost office fails its reads, aborts transfers)
  *   2. install     a snapshot from the leader: the log first, then the state machine by the image
  *                  its transfer staged (a crash in between is finished on restart)
- *   3. apply       committed entries already durable here before this Ready (they are committed
- *                  on a quorum, so they may apply while this Ready's write is in flight)
+ *   3. apply       committed entries already durable here before this Ready and not rewritten by
+ *                  it: they may apply while this Ready's write is in flight (typically a leader
+ *                  persisting only its new commit index) since they are committed on a quorum, and
+ *                  a crash before the hard state lands is harmless (the core takes committed =
+ *                  max(commit, applied) on restart)
  *   4. send        a leader's appends and heartbeats, before its own write (Raft thesis §10.2.1:
  *                  the leader's fsync and the followers' overlap; safe because the core counts
  *                  the leader's own copy only once durable, through advance → stableTo)
