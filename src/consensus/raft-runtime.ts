@@ -1,58 +1,43 @@
 /**
  * RaftRuntime drives the pure core (src/raft) with real effects: durable log storage, a peer
- * transport, timers, and a pluggable state machine. The one loop below is the only place that
- * performs the Ready protocol, in this order (etcd-io/raft's Ready/Advance):
+ * transport, timers, and a pluggable state machine. Its Ready loop performs the steps of
+ * ready-protocol.ts in their order (install, apply, send, persist, send, apply, reads), then
+ * advances the core. Two of those steps run beside the loop:
  *
- *   1. install a snapshot from the leader (log storage, then the image staged by the transfer)
- *   2. append entries + hard state in ONE durable write
- *   3. only then send messages ("persist before send": no vote or append is acknowledged
- *      before it is on disk, so kill -9 never loses an acknowledged entry or double-votes).
- *      One exception, Raft thesis §10.2.1: a leader's appends and heartbeats go out while its
- *      own write is in flight, so the leader's fsync and the followers' overlap. Safe because
- *      the core counts the leader's own copy only once it is durable (advance → stableTo), so
- *      nothing commits on the strength of an entry the leader has not yet written.
- *   4. hand committed entries to the apply chain: they are applied to the state machine exactly
- *      once, in order (it stores its applied index in the same transaction as its changes, so
- *      restarts resume where they stopped), while the loop goes on persisting and sending the
- *      next Ready — applying overlaps the next fsync, as etcd's apply goroutine does. At most
- *      applyLagEntriesMax entries wait in the chain; beyond that the loop waits for it.
- *   5. release linearizable reads whose ReadIndex has been applied
- *   6. advance the core
- *
- * Snapshots are streamed beside the Raft messages (snapshot-transfer.ts): the core's snapshot
- * holds no data, the state machine's own store is the image, and compaction only needs it flushed.
+ *   - apply: committed entries go to an apply chain; they are applied to the state machine exactly
+ *     once, in order (it stores its applied index in the same transaction as its changes, so
+ *     restarts resume where they stopped), while the loop goes on persisting and sending the next
+ *     Ready — applying overlaps the next fsync, as etcd's apply goroutine does. At most
+ *     applyLagEntriesMax entries wait in the chain; beyond that the loop waits for it.
+ *   - stream: snapshots are streamed beside the Raft messages (snapshot-streams.ts): the core's
+ *     snapshot holds no data, the state machine's own store is the image, and compaction only
+ *     needs it flushed.
  *
  * The loop never runs twice at once: messages and proposals arriving while it awaits I/O are
  * stepped into the core and come out in the next Ready, whose effects follow the current one's.
  */
 import type { Clock, Timers } from '../env/clock.js';
 import type { Rng } from '../env/rng.js';
-import { decodeRaftMessage, encodeRaftMessage } from '../proto/raft-codec.js';
-import {
-  decodeSnapshotFrame,
-  isSnapshotFrame,
-  SnapshotReceiver,
-  SnapshotSender,
-  type SnapshotReader,
-  type SnapshotWriter,
-} from './snapshot-transfer.js';
 import { RaftNode, decodeConfChange, encodeConfChange } from '../raft/index.js';
 import {
   DEFAULT_RAFT_CONFIG,
   EntryType,
   type ConfChange,
-  type ConfState,
   type Entry,
-  type MsgSnap,
   type NodeId,
   type RaftConfig,
   type RaftLogStore,
   type RaftStatus,
-  type Ready,
 } from '../raft/types.js';
+import { encodeRaftMessage } from '../proto/raft-codec.js';
 import { assert } from '../util/assert.js';
 import { CairnError } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
+import { ProposalTracker } from './proposal-tracker.js';
+import { ReadIndexBatcher } from './read-index-batcher.js';
+import { decodePeerMessage, planReady, type ReadyStep } from './ready-protocol.js';
+import { isSnapshotFrame, type SnapshotReader, type SnapshotWriter } from './snapshot-transfer.js';
+import { NO_DATA, SnapshotStreams, confAt } from './snapshot-streams.js';
 
 /** A replicated state machine. Its state and applied index change together, atomically. */
 export interface StateMachine {
@@ -119,25 +104,6 @@ export interface RaftRuntimeInit {
   readTimeoutMs?: number;
 }
 
-interface PendingProposal {
-  term: number;
-  resolve: (result: unknown) => void;
-  reject: (err: Error) => void;
-  timer: { cancel(): void };
-}
-
-interface ReadWaiter {
-  resolve: () => void;
-  reject: (err: Error) => void;
-  timer: { cancel(): void };
-}
-
-interface ReadBatch {
-  waiters: ReadWaiter[];
-  /** Set once the core has confirmed the read index. */
-  index: number | null;
-}
-
 export class RaftRuntime {
   readonly id: NodeId;
   private readonly c: RaftRuntimeComponents;
@@ -146,20 +112,12 @@ export class RaftRuntime {
   private readonly tickMs: number;
   private readonly snapshotEntriesMin: number;
   private readonly compactionLagEntries: number;
-  private readonly proposeTimeoutMs: number;
-  private readonly readTimeoutMs: number;
 
   /** Addresses of every member we know of, by id (kept in step with applied ConfChange entries). */
   private readonly addrs: Map<NodeId, string>;
-  private readonly pending = new Map<number, PendingProposal>();
-  /** Reads waiting for the next ReadIndex round. */
-  private nextReads: ReadWaiter[] = [];
-  /** ReadIndex rounds in flight or waiting to be applied, by ctx key. */
-  private readonly readBatches = new Map<string, ReadBatch>();
-  private readSeq = 0;
-  private readInFlight = false;
-  /** Abandons a confirmation round that never completes (e.g. the leader lost its quorum). */
-  private readRoundTimer: { cancel(): void } | null = null;
+  private readonly proposals: ProposalTracker;
+  private readonly reads: ReadIndexBatcher;
+  private readonly streams: SnapshotStreams;
 
   /** Last index applied to the state machine (results delivered, reads released up to here). */
   private applied: number;
@@ -175,10 +133,6 @@ export class RaftRuntime {
   private ticker: { cancel(): void } | null = null;
   private fatal: ((err: Error) => void) | null = null;
   private readonly idleWaiters: Array<() => void> = [];
-  /** Snapshot transfers this leader is sending, by follower. */
-  private readonly senders = new Map<NodeId, SnapshotSender>();
-  private transferSeq = 0;
-  private readonly receiver: SnapshotReceiver;
 
   private constructor(c: RaftRuntimeComponents, init: RaftRuntimeInit, node: RaftNode, addrs: Map<NodeId, string>) {
     this.c = c;
@@ -189,25 +143,32 @@ export class RaftRuntime {
     this.tickMs = init.tickMs ?? 100;
     this.snapshotEntriesMin = init.snapshotEntriesMin ?? 10_000;
     this.compactionLagEntries = init.compactionLagEntries ?? 1000;
-    this.proposeTimeoutMs = init.proposeTimeoutMs ?? 10_000;
-    this.readTimeoutMs = init.readTimeoutMs ?? 5000;
     this.applied = c.stateMachine.appliedIndex();
     this.scheduled = this.applied;
     this.lastSnapshotIndex = c.storage.firstIndex() - 1;
-    this.receiver = new SnapshotReceiver({
-      logger: this.log,
-      send: (to, payload) => c.transport.send(to, payload),
-      beginWrite: () => c.stateMachine.beginSnapshotWrite(),
-      snapshotIndexOf: (from, msg) => this.snapshotMessage(from, msg).snapshot.meta.index,
-      deliver: (from, msg) => {
-        const m = this.snapshotMessage(from, msg);
-        // The core ignores a snapshot it already has (committed past it): nothing to install then.
-        const willInstall = m.snapshot.meta.index > this.node.status().commit;
-        this.node.step(m);
-        this.kick();
-        return willInstall;
+    this.proposals = new ProposalTracker({ timers: c.timers }, { proposeTimeoutMs: init.proposeTimeoutMs ?? 10_000 });
+    this.reads = new ReadIndexBatcher(
+      {
+        timers: c.timers,
+        readIndex: (ctx) => this.node.readIndex(ctx),
+        notLeader: () => this.notLeader(),
+        isLeader: () => this.role === 'leader',
+        kick: () => this.kick(),
       },
-    });
+      { id: this.id, readTimeoutMs: init.readTimeoutMs ?? 5000 },
+    );
+    this.streams = new SnapshotStreams(
+      {
+        timers: c.timers,
+        logger: this.log,
+        storage: c.storage,
+        stateMachine: c.stateMachine,
+        core: node,
+        send: (to, payload) => c.transport.send(to, payload),
+        kick: () => this.kick(),
+      },
+      { id: this.id },
+    );
   }
 
   /**
@@ -252,33 +213,21 @@ export class RaftRuntime {
     this.stopped = true;
     this.ticker?.cancel();
     const err = new CairnError('Unavailable', 'server is shutting down');
-    for (const [idx, p] of this.pending) {
-      p.timer.cancel();
-      p.reject(err);
-      this.pending.delete(idx);
-    }
-    this.failReads(err);
-    for (const s of this.senders.values()) s.abort('server is shutting down');
-    this.receiver.close();
+    this.proposals.failAll(err);
+    this.reads.failAll(err);
+    this.streams.close('server is shutting down');
     if (this.looping) await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
     await this.applyTail.catch(() => undefined);
   }
 
-  /** A frame from an authenticated peer. Malformed frames are dropped (the transport counts them). */
+  /** A frame from an authenticated peer. Malformed frames throw ProtocolError (the transport counts and drops them). */
   receive(from: NodeId, payload: Uint8Array): void {
     if (this.stopped) return;
     if (isSnapshotFrame(payload)) {
-      const f = decodeSnapshotFrame(payload);
-      if (f.kind === 'ack' || f.kind === 'fail') this.senders.get(from)?.onFrame(f);
-      else this.receiver.onFrame(from, f);
+      this.streams.onFrame(from, payload);
       return;
     }
-    const m = decodeRaftMessage(payload);
-    // A snapshot's image comes only through a transfer (which hands its MsgSnap in itself).
-    if (m.type === 'snap' && m.snapshot.meta.index > 0) throw new CairnError('ProtocolError', 'snapshot message outside a transfer');
-    if (m.from !== from) throw new CairnError('ProtocolError', `message from ${m.from} on ${from}'s connection`);
-    if (m.to !== this.id) throw new CairnError('ProtocolError', `message for ${m.to} delivered to ${this.id}`);
-    this.node.step(m);
+    this.node.step(decodePeerMessage(from, this.id, payload));
     this.kick();
   }
 
@@ -291,7 +240,7 @@ export class RaftRuntime {
     try {
       this.checkRunning();
       const { index, term } = this.wrapLeaderErrors(() => this.node.propose(data));
-      return this.track(index, term);
+      return this.proposals.track(index, term);
     } catch (err) {
       return Promise.reject(err);
     }
@@ -304,7 +253,7 @@ export class RaftRuntime {
       const cc: ConfChange = { type, node };
       if (addr !== undefined) cc.context = new TextEncoder().encode(addr);
       const { index, term } = this.wrapLeaderErrors(() => this.node.proposeConfChange(cc));
-      return this.track(index, term);
+      return this.proposals.track(index, term);
     } catch (err) {
       return Promise.reject(err);
     }
@@ -317,16 +266,7 @@ export class RaftRuntime {
   linearizableRead(): Promise<void> {
     if (this.stopped) return Promise.reject(new CairnError('Unavailable', 'server is shutting down'));
     if (this.role !== 'leader') return Promise.reject(this.notLeader());
-    return new Promise<void>((resolve, reject) => {
-      const waiter: ReadWaiter = { resolve, reject, timer: { cancel() {} } };
-      waiter.timer = this.c.timers.setTimeout(() => {
-        this.nextReads = this.nextReads.filter((w) => w !== waiter);
-        for (const b of this.readBatches.values()) b.waiters = b.waiters.filter((w) => w !== waiter);
-        reject(new CairnError('Timeout', 'linearizable read timed out'));
-      }, this.readTimeoutMs);
-      this.nextReads.push(waiter);
-      this.flushReads();
-    });
+    return this.reads.read();
   }
 
   /** The transport could not deliver to `id`: the leader stops pipelining to it and probes. */
@@ -383,84 +323,6 @@ export class RaftRuntime {
     }
   }
 
-  private track(index: number, term: number): Promise<unknown> {
-    return new Promise((resolve, reject) => {
-      const timer = this.c.timers.setTimeout(() => {
-        if (this.pending.get(index)?.timer === timer) this.pending.delete(index);
-        reject(new CairnError('Timeout', `proposal at index ${index} not applied within ${this.proposeTimeoutMs} ms`));
-      }, this.proposeTimeoutMs);
-      // An older proposal at the same index lost to a newer term: it was overwritten.
-      const old = this.pending.get(index);
-      if (old) {
-        old.timer.cancel();
-        old.reject(new CairnError('ProposalDropped', 'proposal was overwritten by a newer leader'));
-      }
-      this.pending.set(index, { term, resolve, reject, timer });
-    });
-  }
-
-  private flushReads(): void {
-    if (this.readInFlight || this.nextReads.length === 0 || this.role !== 'leader') return;
-    const key = `${this.id}:${++this.readSeq}`;
-    const batch: ReadBatch = { waiters: this.nextReads, index: null };
-    this.nextReads = [];
-    this.readBatches.set(key, batch);
-    this.readInFlight = true;
-    try {
-      this.node.readIndex(new TextEncoder().encode(key));
-    } catch (err) {
-      this.readInFlight = false;
-      this.readBatches.delete(key);
-      for (const w of batch.waiters) {
-        w.timer.cancel();
-        w.reject(err instanceof CairnError && err.code === 'NotLeader' ? this.notLeader() : (err as Error));
-      }
-      return;
-    }
-    // If the round never completes, its waiters time out on their own; the round must not
-    // block every later read, so it is abandoned after the same time.
-    this.readRoundTimer = this.c.timers.setTimeout(() => {
-      this.readRoundTimer = null;
-      const b = this.readBatches.get(key);
-      if (b && b.index === null) {
-        this.readBatches.delete(key);
-        this.readInFlight = false;
-        this.flushReads();
-      }
-    }, this.readTimeoutMs);
-    this.kick();
-  }
-
-  private releaseReads(): void {
-    for (const [key, batch] of this.readBatches) {
-      if (batch.index !== null && batch.index <= this.applied) {
-        this.readBatches.delete(key);
-        for (const w of batch.waiters) {
-          w.timer.cancel();
-          w.resolve();
-        }
-      }
-    }
-  }
-
-  private failReads(err: Error): void {
-    for (const w of this.nextReads) {
-      w.timer.cancel();
-      w.reject(err);
-    }
-    this.nextReads = [];
-    for (const batch of this.readBatches.values()) {
-      for (const w of batch.waiters) {
-        w.timer.cancel();
-        w.reject(err);
-      }
-    }
-    this.readBatches.clear();
-    this.readInFlight = false;
-    this.readRoundTimer?.cancel();
-    this.readRoundTimer = null;
-  }
-
   private peerAddrs(): Map<NodeId, string> {
     const out = new Map(this.addrs);
     out.delete(this.id);
@@ -493,82 +355,49 @@ export class RaftRuntime {
   private async loop(): Promise<void> {
     while (!this.stopped && this.node.hasReady()) {
       const rd = this.node.ready();
-      await this.handleReady(rd);
+      this.streams.readyTaken(rd);
+      for (const step of planReady(rd, { role: this.role, lastIndex: this.c.storage.lastIndex() })) await this.perform(step);
       this.node.advance(rd);
     }
   }
 
-  private async handleReady(rd: Ready): Promise<void> {
+  /** One step of the Ready protocol (ready-protocol.ts); resolves once it is done (durable, for persist and install). */
+  private async perform(step: ReadyStep): Promise<void> {
     const { storage, stateMachine, transport } = this.c;
-    if (rd.softState) this.onSoftState(rd.softState.leader, rd.softState.role);
-
-    // 1. A snapshot from the leader replaces the log, then the state machine by the image its
-    // transfer staged (in this order: a crash in between is finished by create()).
-    if (rd.snapshot) {
-      const snap = rd.snapshot;
-      // Entries handed to the chain before the snapshot finish first (the image supersedes them).
-      await this.applyTail;
-      await storage.applySnapshot(snap);
-      // Index 0 is the bootstrap membership sent to a joining node: no state machine image.
-      if (snap.meta.index > 0) {
-        assert(stateMachine.stagedSnapshotIndex() === snap.meta.index, `snapshot ${snap.meta.index} is not the staged image (${stateMachine.stagedSnapshotIndex()})`);
-        await stateMachine.installSnapshot(snap.meta.index);
-        this.receiver.installed();
-      }
-      this.applied = snap.meta.index;
-      this.scheduled = snap.meta.index;
-      this.lastSnapshotIndex = snap.meta.index;
-      // Proposals at or below the snapshot index: their outcome is inside the image, unknown to us.
-      for (const [idx, p] of this.pending) {
-        if (idx <= snap.meta.index) {
-          p.timer.cancel();
-          p.reject(new CairnError('Timeout', 'outcome unknown: replaced by a snapshot; retry with the same request id'));
-          this.pending.delete(idx);
+    switch (step.kind) {
+      case 'soft-state':
+        return this.onSoftState(step.leader, step.role);
+      case 'install': {
+        const snap = step.snapshot;
+        // Entries handed to the chain before the snapshot finish first (the image supersedes them).
+        await this.applyTail;
+        await storage.applySnapshot(snap);
+        // Index 0 is the bootstrap membership sent to a joining node: no state machine image.
+        if (snap.meta.index > 0) {
+          assert(stateMachine.stagedSnapshotIndex() === snap.meta.index, `snapshot ${snap.meta.index} is not the staged image (${stateMachine.stagedSnapshotIndex()})`);
+          await stateMachine.installSnapshot(snap.meta.index);
+          this.streams.installed();
         }
+        this.applied = snap.meta.index;
+        this.scheduled = snap.meta.index;
+        this.lastSnapshotIndex = snap.meta.index;
+        this.proposals.replacedThrough(snap.meta.index);
+        this.log.info('installed snapshot', { index: snap.meta.index, term: snap.meta.term });
+        return;
       }
-      this.log.info('installed snapshot', { index: snap.meta.index, term: snap.meta.term });
+      case 'apply':
+        return this.scheduleApply(step.entries);
+      case 'send':
+        for (const m of step.messages) transport.send(m.to, encodeRaftMessage(m));
+        return;
+      case 'stream':
+        return this.streams.stream(step.message);
+      case 'persist':
+        if (step.hardState || step.entries.length > 0) await storage.save(step.hardState, step.entries, step.mustSync);
+        return;
+      case 'reads':
+        return this.reads.confirmed(step.readStates, this.applied);
     }
-
-    // Committed entries that were already durable here before this Ready may apply while this
-    // Ready's own write is in flight (typically the leader persisting only its new commit index):
-    // they are committed on a quorum, and a crash before the hard state lands is harmless (the
-    // core takes committed = max(commit, applied) on restart). The rest apply after the write.
-    const committed = rd.committedEntries;
-    let split = 0;
-    if (!rd.snapshot) {
-      // Durable AND not rewritten by this Ready: a follower's stale uncommitted entry at the same
-      // index is still on disk until this write replaces it (found by the simulation, seed 959).
-      const firstNew = rd.entries.length > 0 ? rd.entries[0]!.index : Infinity;
-      const stableLast = Math.min(storage.lastIndex(), firstNew - 1);
-      while (split < committed.length && committed[split]!.index <= stableLast) split++;
-    }
-    if (split > 0) await this.scheduleApply(committed.slice(0, split));
-
-    // 2. Durable append + hard state. 3. Then send (a leader's appends and heartbeats: during).
-    const leading = this.role === 'leader';
-    const early = (m: Ready['messages'][number]): boolean => leading && (m.type === 'app' || m.type === 'heartbeat');
-    for (const m of rd.messages) if (early(m)) transport.send(m.to, encodeRaftMessage(m));
-    if (rd.hardState || rd.entries.length > 0) await storage.save(rd.hardState, rd.entries, rd.mustSync);
-    for (const m of rd.messages) {
-      if (early(m)) continue;
-      if (m.type === 'snap' && m.snapshot.meta.index > 0) this.sendSnapshot(m);
-      else transport.send(m.to, encodeRaftMessage(m));
-    }
-
-    // 4. Apply the rest (on the chain; see the file comment).
-    if (split < committed.length) await this.scheduleApply(split > 0 ? committed.slice(split) : committed);
-
-    // 5. Reads.
-    for (const rs of rd.readStates) {
-      const key = new TextDecoder().decode(rs.ctx);
-      const batch = this.readBatches.get(key);
-      if (batch) batch.index = rs.index;
-      this.readInFlight = false;
-      this.readRoundTimer?.cancel();
-      this.readRoundTimer = null;
-    }
-    this.releaseReads();
-    if (rd.readStates.length > 0) this.flushReads();
   }
 
   /** Queue entries on the apply chain; waits only when the chain lags too far behind. */
@@ -587,16 +416,10 @@ export class RaftRuntime {
     for (let i = 0; i < entries.length; i++) {
       const e = entries[i]!;
       if (e.type === EntryType.ConfChange) this.onConfChangeApplied(decodeConfChange(e.data));
-      const p = this.pending.get(e.index);
-      if (p) {
-        this.pending.delete(e.index);
-        p.timer.cancel();
-        if (p.term === e.term) p.resolve(results[i]);
-        else p.reject(new CairnError('ProposalDropped', 'proposal was overwritten by a newer leader'));
-      }
+      this.proposals.applied(e, results[i]);
     }
     this.applied = entries[entries.length - 1]!.index;
-    this.releaseReads();
+    this.reads.release(this.applied);
     await this.maybeSnapshot();
   }
 
@@ -615,8 +438,8 @@ export class RaftRuntime {
     this.leader = leader;
     this.role = role;
     if (wasLeader && role !== 'leader') {
-      this.failReads(this.notLeader());
-      for (const s of this.senders.values()) s.abort('leadership lost');
+      this.reads.failAll(this.notLeader());
+      this.streams.abortSenders('leadership lost');
     }
   }
 
@@ -639,54 +462,6 @@ export class RaftRuntime {
     this.lastSnapshotIndex = index;
     this.log.info('snapshot taken', { index, compactIndex });
   }
-
-  /**
-   * Stream the state to a follower the core wants to snapshot. The image is read at this node's
-   * applied index, which may be past the core's snapshot: the MsgSnap is rewritten to describe
-   * exactly the image (term and membership at that index, from our log).
-   */
-  private sendSnapshot(m: MsgSnap): void {
-    const to = m.to;
-    // The core retries a snapshot it has not heard back about after a few election timeouts;
-    // a transfer still in progress is that snapshot (it fails on its own ack timeout).
-    if (this.senders.has(to)) return;
-    const sender = new SnapshotSender(
-      { timers: this.c.timers, logger: this.log, send: (p) => this.c.transport.send(to, p) },
-      { transfer: `${this.id}:${m.term}:${++this.transferSeq}` },
-    );
-    this.senders.set(to, sender);
-    const { storage, stateMachine } = this.c;
-    void (async () => {
-      let ok = false;
-      try {
-        const reader = await stateMachine.openSnapshot();
-        let msg: Uint8Array;
-        try {
-          const index = reader.index;
-          msg = encodeRaftMessage({ ...m, snapshot: { meta: { index, term: storage.term(index), conf: confAt(storage, index) }, data: NO_DATA } });
-        } catch (err) {
-          reader.close();
-          throw err;
-        }
-        this.log.info('sending snapshot', { to, index: reader.index });
-        ok = await sender.run(reader, msg);
-      } catch (err) {
-        this.log.warn('snapshot transfer failed', { to, err: (err as Error).message });
-      }
-      if (this.senders.get(to) === sender) this.senders.delete(to);
-      if (this.stopped) return;
-      this.node.reportSnapshot(to, ok);
-      this.kick();
-    })();
-  }
-
-  /** Decode and check the MsgSnap that ends a transfer from `from`. */
-  private snapshotMessage(from: NodeId, bytes: Uint8Array): MsgSnap {
-    const m = decodeRaftMessage(bytes);
-    if (m.type !== 'snap' || m.from !== from || m.to !== this.id || m.snapshot.meta.index < 1)
-      throw new CairnError('ProtocolError', 'a snapshot transfer must end with a MsgSnap from its sender to us');
-    return m;
-  }
 }
 
 /** Every ConfChange entry still in the log, in order. */
@@ -701,38 +476,11 @@ function confChangesInLog(storage: RaftLogStore): ConfChange[] {
   return out;
 }
 
-/** Membership as of `index`: the stored snapshot's, plus ConfChange entries up to index. */
-function confAt(storage: RaftLogStore, index: number): ConfState {
-  const base = storage.initialState().confState;
-  const voters = new Set(base.voters);
-  const learners = new Set(base.learners);
-  const first = storage.firstIndex();
-  for (let lo = first; lo <= index; ) {
-    const batch = storage.entries(lo, index + 1, 8 << 20);
-    for (const e of batch) {
-      if (e.type !== EntryType.ConfChange) continue;
-      const cc = decodeConfChange(e.data);
-      if (cc.type === 'addLearner') {
-        if (!voters.has(cc.node)) learners.add(cc.node);
-      } else if (cc.type === 'addVoter') {
-        learners.delete(cc.node);
-        voters.add(cc.node);
-      } else {
-        voters.delete(cc.node);
-        learners.delete(cc.node);
-      }
-    }
-    lo += batch.length;
-  }
-  return { voters: [...voters].sort(), learners: [...learners].sort() };
-}
-
 function applyAddress(addrs: Map<NodeId, string>, cc: ConfChange): void {
   if (cc.type === 'removeNode') addrs.delete(cc.node);
   else if (cc.context && cc.context.byteLength > 0) addrs.set(cc.node, new TextDecoder().decode(cc.context));
 }
 
-const NO_DATA = new Uint8Array(0);
 /** Committed entries allowed to wait for the state machine before the Ready loop waits too. */
 const APPLY_LAG_ENTRIES_MAX = 8192;
 

@@ -170,8 +170,12 @@ export class SnapshotSender {
     }
   }
 
-  /** A frame from the follower about this transfer. */
+  /**
+   * A frame from the follower. Frames of an earlier transfer to it (acks of writes in flight,
+   * the fail that dropped it when this one began) still arrive after this one starts: ignored.
+   */
   onFrame(f: SnapshotFrame): void {
+    if (f.transfer !== this.transfer) return;
     if (f.kind === 'ack') {
       if (f.seq > this.acked) this.acked = f.seq;
       // The final ack names the piece count, which is one past the last piece's seq.

@@ -27,14 +27,18 @@ export class EventQueue {
     this.push({ time: this.now + Math.max(0, delay), seq: this.seq++, run });
   }
 
-  /** Run events in order until none is due at or before `until`; the clock ends at `until`. */
-  runUntil(until: number, eventsMax: number): void {
+  /**
+   * Run events in order until none is due at or before `until`; the clock ends at `until`.
+   * Returns early, right after an event, once `pause()` says so (the clock stays at that event).
+   */
+  runUntil(until: number, eventsMax: number, pause?: () => boolean): void {
     while (this.heap.length > 0 && this.heap[0]!.time <= until) {
       if (this.executed >= eventsMax) throw new Error(`event budget exceeded (${eventsMax} events)`);
       const e = this.pop();
       this.now = e.time;
       this.executed++;
       e.run();
+      if (pause?.()) return;
     }
     if (until > this.now) this.now = until;
   }

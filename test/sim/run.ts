@@ -55,9 +55,9 @@ function printFailure(r: Pick<SimResult, 'seed' | 'failure'>, machine: SimMachin
   console.log(`  replay: npm run sim -- --seed ${r.seed} --trace${machine === 'kv' ? '' : ` --machine ${machine}`}`);
 }
 
-function runOne(seed: number, trace: boolean, machine: SimMachineKind): number {
+async function runOne(seed: number, trace: boolean, machine: SimMachineKind): Promise<number> {
   const t0 = performance.now();
-  const r = runSimulation({ seed, trace, machine });
+  const r = await runSimulation({ seed, trace, machine });
   const ms = performance.now() - t0;
   if (trace) for (const line of r.trace) console.log(line);
   console.log(`params: ${JSON.stringify(r.params)}`);
@@ -116,7 +116,7 @@ async function runMany(from: number, count: number, workers: number, machine: Si
 if (!isMainThread) {
   const job = workerData as WorkerJob;
   for (const seed of job.seeds) {
-    const r = runSimulation({ seed, machine: job.machine });
+    const r = await runSimulation({ seed, machine: job.machine });
     const msg: WorkerMsg = { seed, ok: r.ok, failure: r.failure, events: r.stats.events, opsOk: r.stats.opsOk };
     parentPort!.postMessage(msg);
   }
@@ -126,7 +126,7 @@ if (!isMainThread) {
   if (machine !== 'kv' && machine !== 'ns') throw new Error('--machine must be kv or ns');
   let code: number;
   if (args.has('seed')) {
-    code = runOne(intArg(args, 'seed', 1), args.has('trace'), machine);
+    code = await runOne(intArg(args, 'seed', 1), args.has('trace'), machine);
   } else {
     const count = intArg(args, 'seeds', 100);
     const from = intArg(args, 'from', 1);

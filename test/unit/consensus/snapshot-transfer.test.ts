@@ -161,4 +161,26 @@ describe('SnapshotSender', () => {
     const c = new SnapshotSender({ timers: systemTimers, logger: silentLogger, send: () => false }, { transfer: 't' });
     await expect(c.run(reader(), new Uint8Array(1))).resolves.toBe(false);
   });
+
+  it('ignores acks and fails of an earlier transfer to the same follower (they arrive late on the stream)', async () => {
+    const out: SnapshotFrame[] = [];
+    const s = new SnapshotSender({ timers: systemTimers, logger: silentLogger, send: (p) => out.push(decodeSnapshotFrame(p)) > 0 }, { transfer: 'new', windowPieces: 1 });
+    let n = 0;
+    const reader: SnapshotReader = { index: 9, next: async () => (n < 3 ? Uint8Array.from([n++]) : null), close() {} };
+    const done = s.run(reader, Uint8Array.from([7]));
+    await tick();
+    // The follower dropped the old transfer when this one began; its last words come in now.
+    s.onFrame({ kind: 'ack', transfer: 'old', seq: 5 });
+    s.onFrame({ kind: 'ack', transfer: 'old', seq: SNAPSHOT_DONE_SEQ });
+    for (let i = 0; i < 3; i++) await tick();
+    expect(out.filter((f) => f.kind === 'piece').length).toBe(1);
+    s.onFrame({ kind: 'fail', transfer: 'old', reason: 'superseded by a newer transfer' });
+    for (const seq of [0, 1, 2]) {
+      s.onFrame({ kind: 'ack', transfer: 'new', seq });
+      for (let i = 0; i < 3; i++) await tick();
+    }
+    expect(out.at(-1)).toMatchObject({ kind: 'done', transfer: 'new', pieces: 3 });
+    s.onFrame({ kind: 'ack', transfer: 'new', seq: SNAPSHOT_DONE_SEQ });
+    await expect(done).resolves.toBe(true);
+  });
 });
