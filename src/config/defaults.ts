@@ -130,6 +130,10 @@ export const GATEWAY_LIMITS_DEFAULT = {
 } as const;
 /** Entries per directory listing page (fs.list, /v1/ls) when the request names no limit. */
 export const LIST_LIMIT_DEFAULT = 1000;
+/** Snapshot pieces a leader sends ahead of the follower's acknowledgements. */
+export const SNAPSHOT_WINDOW_PIECES_DEFAULT = 4;
+/** A snapshot transfer fails when the follower acknowledges nothing for this long. */
+export const SNAPSHOT_ACK_TIMEOUT_MS_DEFAULT = 10_000;
 /** Unacknowledged request seqs the state machine remembers per client (exactly-once window). */
 export const SESSION_WINDOW_MAX_DEFAULT = 1024;
 /** Client sessions the state machine remembers. */

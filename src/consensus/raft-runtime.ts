@@ -38,6 +38,7 @@ import { ReadIndexBatcher } from './read-index-batcher.js';
 import { decodePeerMessage, planReady, type ReadyStep } from './ready-protocol.js';
 import { isSnapshotFrame, type SnapshotReader, type SnapshotWriter } from './snapshot-transfer.js';
 import { NO_DATA, SnapshotStreams, confAt } from './snapshot-streams.js';
+import { COMPACTION_LAG_ENTRIES_DEFAULT, PROPOSE_TIMEOUT_MS_DEFAULT, RAFT_TICK_MS_DEFAULT, READ_TIMEOUT_MS_DEFAULT, SNAPSHOT_ENTRIES_DEFAULT } from '../config/defaults.js';
 
 /** A replicated state machine. Its state and applied index change together, atomically. */
 export interface StateMachine {
@@ -140,13 +141,13 @@ export class RaftRuntime {
     this.log = c.logger.child({ component: 'raft' });
     this.node = node;
     this.addrs = addrs;
-    this.tickMs = init.tickMs ?? 100;
-    this.snapshotEntriesMin = init.snapshotEntriesMin ?? 10_000;
-    this.compactionLagEntries = init.compactionLagEntries ?? 1000;
+    this.tickMs = init.tickMs ?? RAFT_TICK_MS_DEFAULT;
+    this.snapshotEntriesMin = init.snapshotEntriesMin ?? SNAPSHOT_ENTRIES_DEFAULT;
+    this.compactionLagEntries = init.compactionLagEntries ?? COMPACTION_LAG_ENTRIES_DEFAULT;
     this.applied = c.stateMachine.appliedIndex();
     this.scheduled = this.applied;
     this.lastSnapshotIndex = c.storage.firstIndex() - 1;
-    this.proposals = new ProposalTracker({ timers: c.timers }, { proposeTimeoutMs: init.proposeTimeoutMs ?? 10_000 });
+    this.proposals = new ProposalTracker({ timers: c.timers }, { proposeTimeoutMs: init.proposeTimeoutMs ?? PROPOSE_TIMEOUT_MS_DEFAULT });
     this.reads = new ReadIndexBatcher(
       {
         timers: c.timers,
@@ -155,7 +156,7 @@ export class RaftRuntime {
         isLeader: () => this.role === 'leader',
         kick: () => this.kick(),
       },
-      { id: this.id, readTimeoutMs: init.readTimeoutMs ?? 5000 },
+      { id: this.id, readTimeoutMs: init.readTimeoutMs ?? READ_TIMEOUT_MS_DEFAULT },
     );
     this.streams = new SnapshotStreams(
       {

@@ -21,6 +21,7 @@ import type { Timers } from '../env/clock.js';
 import { pack, unpack } from '../proto/msgpack.js';
 import { CairnError } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
+import { SNAPSHOT_ACK_TIMEOUT_MS_DEFAULT, SNAPSHOT_WINDOW_PIECES_DEFAULT } from '../config/defaults.js';
 
 export const SNAPSHOT_FRAME_VERSION = 2;
 /** Piece size: large enough to stream fast, far below the frame and queue limits. */
@@ -137,9 +138,9 @@ export class SnapshotSender {
     opts: SnapshotSenderOptions,
   ) {
     this.transfer = opts.transfer;
-    this.windowPieces = opts.windowPieces ?? 4;
+    this.windowPieces = opts.windowPieces ?? SNAPSHOT_WINDOW_PIECES_DEFAULT;
     this.pieceBytesMax = opts.pieceBytesMax ?? SNAPSHOT_PIECE_BYTES_MAX;
-    this.ackTimeoutMs = opts.ackTimeoutMs ?? 10_000;
+    this.ackTimeoutMs = opts.ackTimeoutMs ?? SNAPSHOT_ACK_TIMEOUT_MS_DEFAULT;
   }
 
   /** Stream the image, then `msg` (the MsgSnap describing it). The reader is closed here. */
