@@ -6,7 +6,7 @@
  */
 import type { Timers } from '../env/clock.js';
 import { decodeRaftMessage, encodeRaftMessage } from '../proto/raft-codec.js';
-import { decodeConfChange } from '../raft/index.js';
+import { applyConfChange, decodeConfChange } from '../raft/index.js';
 import { EntryType, type ConfState, type Message, type MsgSnap, type NodeId, type RaftLogStore, type Ready } from '../raft/types.js';
 import { CairnError } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
@@ -176,27 +176,14 @@ export class SnapshotStreams {
 /** Membership as of `index`: the stored snapshot's, plus ConfChange entries up to index. */
 export function confAt(storage: RaftLogStore, index: number): ConfState {
   const base = storage.initialState().confState;
-  const voters = new Set(base.voters);
-  const learners = new Set(base.learners);
+  let conf: ConfState = { voters: [...base.voters].sort(), learners: [...base.learners].sort() };
   const first = storage.firstIndex();
   for (let lo = first; lo <= index; ) {
     const batch = storage.entries(lo, index + 1, 8 << 20);
-    for (const e of batch) {
-      if (e.type !== EntryType.ConfChange) continue;
-      const cc = decodeConfChange(e.data);
-      if (cc.type === 'addLearner') {
-        if (!voters.has(cc.node)) learners.add(cc.node);
-      } else if (cc.type === 'addVoter') {
-        learners.delete(cc.node);
-        voters.add(cc.node);
-      } else {
-        voters.delete(cc.node);
-        learners.delete(cc.node);
-      }
-    }
+    for (const e of batch) if (e.type === EntryType.ConfChange) conf = applyConfChange(conf, decodeConfChange(e.data));
     lo += batch.length;
   }
-  return { voters: [...voters].sort(), learners: [...learners].sort() };
+  return conf;
 }
 
 /** A Raft snapshot carries no data: the state machine's own store is the image. */

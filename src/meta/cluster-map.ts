@@ -2,7 +2,7 @@
  * The replicated cluster map: every chunk server ever registered (address, zone, capacity) and
  * the ring layout that places chunks (src/placement), with its version. Changes arrive as Raft
  * commands and apply deterministically inside the state store's transaction, next to the
- * namespace; liveness itself is soft state on the leader (chunk-registry.ts), and only its
+ * namespace; liveness itself is soft state on the leader (leader/chunk-registry.ts), and only its
  * verdicts ("c3 is dead", "c3 is back") are committed here, as ring state changes, so every
  * metadata server and a new leader see the same ring.
  *

@@ -9,7 +9,7 @@
  * CairnError('ProtocolError') on anything malformed.
  */
 import { CairnError } from '../util/errors.js';
-import type { ConfChange, ConfChangeType } from './types.js';
+import type { ConfChange, ConfChangeType, ConfState } from './types.js';
 
 const VERSION = 1;
 const TYPE_CODES: Record<ConfChangeType, number> = { addLearner: 1, addVoter: 2, removeNode: 3 };
@@ -65,4 +65,23 @@ export function decodeConfChange(data: Uint8Array): ConfChange {
   const cc: ConfChange = { type, node };
   if (hasCtx === 1) cc.context = data.slice(p, p + ctxLen);
   return cc;
+}
+
+/**
+ * The membership after one conf change, as a new object (sorted ids): a learner is added only if
+ * not already a voter, a promoted learner becomes a voter, a removed node leaves both sets.
+ */
+export function applyConfChange(conf: ConfState, cc: ConfChange): ConfState {
+  const voters = new Set(conf.voters);
+  const learners = new Set(conf.learners);
+  if (cc.type === 'addLearner') {
+    if (!voters.has(cc.node)) learners.add(cc.node);
+  } else if (cc.type === 'addVoter') {
+    learners.delete(cc.node);
+    voters.add(cc.node);
+  } else {
+    voters.delete(cc.node);
+    learners.delete(cc.node);
+  }
+  return { voters: [...voters].sort(), learners: [...learners].sort() };
 }

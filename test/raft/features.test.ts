@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { decodeConfChange, encodeConfChange } from '../../src/raft/conf-change.js';
+import { applyConfChange, decodeConfChange, encodeConfChange } from '../../src/raft/conf-change.js';
 import { isCairnError } from '../../src/util/errors.js';
 import { Cluster, bytes } from './harness.js';
 
@@ -229,6 +229,18 @@ describe('membership', () => {
     expect(decodeConfChange(encodeConfChange({ type: 'removeNode', node: 'x' }))).toEqual({ type: 'removeNode', node: 'x' });
     expectCode(() => decodeConfChange(bytes('garbage')), 'ProtocolError');
     expectCode(() => decodeConfChange(encodeConfChange(cc).subarray(0, 8)), 'ProtocolError');
+  });
+
+  it('applies conf changes to a membership: learners join, are promoted, and leave', () => {
+    let conf = { voters: ['m1', 'm2', 'm3'], learners: [] as string[] };
+    conf = applyConfChange(conf, { type: 'addLearner', node: 'm4' });
+    expect(conf).toEqual({ voters: ['m1', 'm2', 'm3'], learners: ['m4'] });
+    expect(applyConfChange(conf, { type: 'addLearner', node: 'm1' })).toEqual(conf); // a voter is not demoted
+    conf = applyConfChange(conf, { type: 'addVoter', node: 'm4' });
+    expect(conf).toEqual({ voters: ['m1', 'm2', 'm3', 'm4'], learners: [] });
+    conf = applyConfChange(applyConfChange(conf, { type: 'addLearner', node: 'm0' }), { type: 'removeNode', node: 'm2' });
+    expect(conf).toEqual({ voters: ['m1', 'm3', 'm4'], learners: ['m0'] });
+    expect(applyConfChange(conf, { type: 'removeNode', node: 'm0' })).toEqual({ voters: ['m1', 'm3', 'm4'], learners: [] });
   });
 });
 

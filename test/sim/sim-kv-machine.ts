@@ -1,13 +1,13 @@
 /**
  * The simulation's replicated state machine: string registers with put / append / cas, and the
- * same exactly-once session rule as src/meta/kv-machine.ts — per client, the highest seq applied
+ * same exactly-once session rule as test/support/kv-machine.ts — per client, the highest seq applied
  * and its result; a retry of that seq returns the remembered result, an older seq is refused
  * (StaleRequest) and changes nothing.
  *
  * Its state, its applied index and the membership as of that index change together (as
  * LmdbStateStore keeps state + applied index in one transaction), so one image restores all.
  */
-import { decodeConfChange } from '../../src/raft/conf-change.js';
+import { applyConfChange, decodeConfChange } from '../../src/raft/conf-change.js';
 import { EntryType, type ConfState, type Entry } from '../../src/raft/types.js';
 
 export type SimCommand =
@@ -30,19 +30,7 @@ export function decodeSimCommand(data: Uint8Array): SimCommand {
 
 /** The membership after a conf-change entry (a new object: callers notice the change by identity). */
 export function applyConfEntry(conf: ConfState, data: Uint8Array): ConfState {
-  const cc = decodeConfChange(data);
-  const voters = new Set(conf.voters);
-  const learners = new Set(conf.learners);
-  if (cc.type === 'addLearner') {
-    if (!voters.has(cc.node)) learners.add(cc.node);
-  } else if (cc.type === 'addVoter') {
-    learners.delete(cc.node);
-    voters.add(cc.node);
-  } else {
-    voters.delete(cc.node);
-    learners.delete(cc.node);
-  }
-  return { voters: [...voters].sort(), learners: [...learners].sort() };
+  return applyConfChange(conf, decodeConfChange(data));
 }
 
 interface Session {

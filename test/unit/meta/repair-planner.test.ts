@@ -1,19 +1,9 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { addServer, emptyRing, setState, type Ring } from '../../../src/placement/index.js';
-import { planChunk, type RepairView } from '../../../src/meta/repair-planner.js';
+import { setState } from '../../../src/placement/index.js';
+import { planChunk } from '../../../src/meta/repair-planner.js';
+import { ID, ring, view } from './repair-fixtures.js';
 
-function ring(n: number): Ring {
-  let r = emptyRing(64);
-  for (let i = 1; i <= n; i++) r = addServer(r, { id: `c${i}`, zone: `z${i}`, weight: 1 });
-  return r;
-}
-
-function view(r: Ring, where: Record<string, string[]>, dead: string[] = [], full: string[] = []): RepairView {
-  return { ring: r, replicas: 3, isAlive: (s) => !dead.includes(s), isFull: (s) => full.includes(s), locations: (id) => where[id] ?? [] };
-}
-
-const ID = 'ab'.repeat(16);
 
 describe('planChunk', () => {
   it('copies a chunk to where it belongs from a live holder, and removes excess only once the full set is there', () => {
