@@ -17,7 +17,7 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { ChunkClient } from '../src/chunk/chunk-client.js';
 import { ChunkHttpServer } from '../src/chunk/chunk-http-server.js';
-import { ChunkToken } from '../src/chunk/chunk-token.js';
+import { ChunkToken } from '../src/proto/chunk-token.js';
 import { systemClock, systemRng, systemTimers, wallClockMs } from '../src/env/system.js';
 import { ChunkStore } from '../src/storage/chunk-store.js';
 import { crc32c } from '../src/util/crc32c.js';

@@ -53,7 +53,7 @@ import { decideRange, formatContentRange, unsatisfiedContentRange } from '../pro
 import { CairnError, ERROR_CODES, isCairnError } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
 import { ChunkClient, pipelineTimeoutMs, type ChunkPutOutcome } from './chunk-client.js';
-import { ChunkToken } from './chunk-token.js';
+import { ChunkToken } from '../proto/chunk-token.js';
 import {
   CHUNK_HEADERS_TIMEOUT_MS_DEFAULT,
   CHUNK_IDLE_TIMEOUT_MS_DEFAULT,

@@ -6,7 +6,7 @@
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { ChunkToken } from '../chunk/chunk-token.js';
+import { ChunkToken } from '../proto/chunk-token.js';
 import { MetaStateMachine } from '../consensus/meta-state-machine.js';
 import { RaftRuntime } from '../consensus/raft-runtime.js';
 import { secureRandomBytes, systemClock, systemRng, systemTimers, wallClockMs } from '../env/system.js';

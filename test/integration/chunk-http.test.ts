@@ -10,7 +10,7 @@ import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ChunkClient } from '../../src/chunk/chunk-client.js';
 import { ChunkHttpServer, type ChunkHttpServerOptions } from '../../src/chunk/chunk-http-server.js';
-import { ChunkToken, type ChunkOp } from '../../src/chunk/chunk-token.js';
+import { ChunkToken, type ChunkOp } from '../../src/proto/chunk-token.js';
 import { wallClockMs } from '../../src/env/system.js';
 import type { ChunkStore, ChunkStoreOptions } from '../../src/storage/chunk-store.js';
 import { crc32c } from '../../src/util/crc32c.js';

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ChunkClient } from '../../../src/chunk/chunk-client.js';
 import { ChunkHttpServer } from '../../../src/chunk/chunk-http-server.js';
-import { ChunkToken } from '../../../src/chunk/chunk-token.js';
+import { ChunkToken } from '../../../src/proto/chunk-token.js';
 import { Replicator, parseReplicaCommand, type ReplicatorOptions } from '../../../src/chunk/replicator.js';
 import { systemClock, systemTimers, wallClockMs } from '../../../src/env/system.js';
 import { ChunkStore } from '../../../src/storage/chunk-store.js';

@@ -8,7 +8,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ChunkClient } from '../../../src/chunk/chunk-client.js';
 import { ChunkHttpServer } from '../../../src/chunk/chunk-http-server.js';
-import { ChunkToken, type ChunkOp } from '../../../src/chunk/chunk-token.js';
+import { ChunkToken, type ChunkOp } from '../../../src/proto/chunk-token.js';
 import { CairnClient, type CairnClientOptions, type MetaCaller } from '../../../src/client/cairn-client.js';
 import { SeededRng } from '../../../src/env/rng.js';
 import { systemTimers, wallClockMs } from '../../../src/env/system.js';

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { CHUNK_TOKEN_CHARS, ChunkToken } from '../../../src/chunk/chunk-token.js';
+import { CHUNK_TOKEN_CHARS, ChunkToken } from '../../../src/proto/chunk-token.js';
 import { isCairnError } from '../../../src/util/errors.js';
-import { cid } from './helpers.js';
+import { cid } from '../chunk/helpers.js';
 
 const secret = 'an-adequately-long-cluster-secret';
 
