@@ -2,7 +2,7 @@
  * The machine's own ceilings, measured in the same run as each benchmark so figures can be
  * printed as ratios: synced small writes (write + fdatasync of 4 KiB) and synced throughput.
  */
-import { closeSync, fdatasyncSync, fsyncSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, fdatasyncSync, fsyncSync, mkdtempSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { connect, createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -87,4 +87,25 @@ export async function loopbackMiBPerSec(mib = 1024): Promise<number> {
   } finally {
     server.close();
   }
+}
+
+/**
+ * CPU time (user + system, ms) each process has used so far, read from /proc/PID/stat (Linux;
+ * clock ticks of 10 ms). A process that has exited reads as 0. For `cpu per op` figures: read
+ * before and after a phase, subtract, divide by the ops.
+ */
+export function processCpuMs(pids: number[]): Map<number, number> {
+  const out = new Map<number, number>();
+  for (const pid of pids) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      // Fields after the command name (which may hold spaces) start after the last ')'.
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      out.set(pid, (Number(f[11]) + Number(f[12])) * 10);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      out.set(pid, 0);
+    }
+  }
+  return out;
 }

@@ -5,7 +5,9 @@
  *   get      `cairn get /big -` of the same file, just written, so the chunk servers' page cache
  *            holds it (a "cached file"); the bench checks every 4 KiB of what comes out
  *   small    4 KiB puts, then 4 KiB gets, by 16 concurrent clients of the client library (one
- *            CairnClient each, as 16 batch-job processes would be), ops/s and p50/p99
+ *            CairnClient each, as 16 batch-job processes would be), ops/s and p50/p99, and the
+ *            CPU time per operation of every process together (servers from /proc, the clients
+ *            = this process) and of the clients alone; the same for 64 KiB files
  * with the machine's ceilings measured in the same run:
  *   disk     synced write throughput for chunk-sized files (1 MiB writes, fsync per 8 MiB)
  *   loopback Node's own TCP throughput on 127.0.0.1 (one connection)
@@ -13,7 +15,8 @@
  * get against loopback. The CLI's peak RSS is printed for both transfers.
  *
  * Output: one `name value` per line.
- * Usage: npm run bench:data [-- --mib 1024 --seconds 5]
+ * Usage: npm run bench:data [-- --mib 1024 --seconds 5 --small-only]
+ *   --small-only   skip the 1 GiB put/get (small-file figures only)
  */
 import { createWriteStream, mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
@@ -23,7 +26,7 @@ import { createCairnClient, type CairnClient } from '../src/client/index.js';
 import { systemRng } from '../src/env/system.js';
 import { findFreePortRange } from '../src/net/index.js';
 import { DevCluster } from '../src/server/dev-cluster.js';
-import { loopbackMiBPerSec, percentile, syncedWriteMiBPerSec } from './ceiling.js';
+import { loopbackMiBPerSec, percentile, processCpuMs, syncedWriteMiBPerSec } from './ceiling.js';
 import { checkStream, feedStream, runCli } from './cli-child.js';
 
 function arg(name: string, dflt: number): number {
@@ -34,7 +37,7 @@ function arg(name: string, dflt: number): number {
 const MIB = arg('mib', 1024);
 const SECONDS = arg('seconds', 5);
 const CLIENTS = 16;
-const SMALL_BYTES = 4096;
+const SMALL_ONLY = process.argv.includes('--small-only');
 const dir = mkdtempSync(join(tmpdir(), 'cairn-bench-data-'));
 
 function out(name: string, value: number): void {
@@ -65,6 +68,41 @@ async function closedLoop(clients: CairnClient[], op: (c: CairnClient, worker: n
   return { opsPerSec: lat.length / secs, p50: percentile(lat, 50), p99: percentile(lat, 99), errors };
 }
 
+interface Measured {
+  opsPerSec: number;
+  p50: number;
+  p99: number;
+  errors: number;
+  /** CPU ms per op: every server process and this one (the clients) together, and the clients alone. */
+  cpuMsPerOp: number;
+  clientCpuMsPerOp: number;
+}
+
+/** Runs a closed loop and adds the CPU time it cost per operation (servers from /proc, clients from this process). */
+async function measured(serverPids: number[], run: () => Promise<{ opsPerSec: number; p50: number; p99: number; errors: number }>): Promise<Measured> {
+  const servers0 = processCpuMs(serverPids);
+  const self0 = process.cpuUsage();
+  const t0 = performance.now();
+  const r = await run();
+  const seconds = (performance.now() - t0) / 1000;
+  const self = process.cpuUsage(self0);
+  const servers1 = processCpuMs(serverPids);
+  let serverMs = 0;
+  for (const pid of serverPids) serverMs += (servers1.get(pid) ?? 0) - (servers0.get(pid) ?? 0);
+  const clientMs = (self.user + self.system) / 1000;
+  const ops = Math.max(1, r.opsPerSec * seconds);
+  return { ...r, cpuMsPerOp: (serverMs + clientMs) / ops, clientCpuMsPerOp: clientMs / ops };
+}
+
+function report(name: string, m: Measured): void {
+  out(`${name}_ops_per_s`, m.opsPerSec);
+  out(`${name}_p50_ms`, m.p50);
+  out(`${name}_p99_ms`, m.p99);
+  out(`${name}_errors`, m.errors);
+  out(`${name}_cpu_ms_per_op`, m.cpuMsPerOp);
+  out(`${name}_client_cpu_ms_per_op`, m.clientCpuMsPerOp);
+}
+
 async function main(): Promise<void> {
   const diskMiBs = syncedWriteMiBPerSec(dir);
   const loopMiBs = await loopbackMiBPerSec();
@@ -77,47 +115,51 @@ async function main(): Promise<void> {
   const clients: CairnClient[] = [];
   try {
     await cluster.waitReady(60_000);
-    const env = { ...process.env, CAIRN_META: cluster.metaAddrs.join(','), CAIRN_TOKEN: cluster.token };
-    const local = join(dir, 'local.bin');
-    await feedStream(createWriteStream(local), MIB);
+    if (!SMALL_ONLY) {
+      const env = { ...process.env, CAIRN_META: cluster.metaAddrs.join(','), CAIRN_TOKEN: cluster.token };
+      const local = join(dir, 'local.bin');
+      await feedStream(createWriteStream(local), MIB);
 
-    const put = await runCli(['put', local, '/bench/big.bin'], env);
-    const get = await runCli(['get', '/bench/big.bin', '-'], env, undefined, (s) => checkStream(s, MIB));
-    const putMiBs = MIB / put.seconds;
-    const getMiBs = MIB / get.seconds;
-    out('file_mib', MIB);
-    out('put_mib_per_s', putMiBs);
-    out('put_ratio_to_disk_over_3', putMiBs / (diskMiBs / 3));
-    out('put_cli_peak_rss_mib', put.peakRssMib);
-    out('get_mib_per_s', getMiBs);
-    out('get_ratio_to_loopback', getMiBs / loopMiBs);
-    out('get_cli_peak_rss_mib', get.peakRssMib);
+      const put = await runCli(['put', local, '/bench/big.bin'], env);
+      const get = await runCli(['get', '/bench/big.bin', '-'], env, undefined, (s) => checkStream(s, MIB));
+      const putMiBs = MIB / put.seconds;
+      const getMiBs = MIB / get.seconds;
+      out('file_mib', MIB);
+      out('put_mib_per_s', putMiBs);
+      out('put_ratio_to_disk_over_3', putMiBs / (diskMiBs / 3));
+      out('put_cli_peak_rss_mib', put.peakRssMib);
+      out('get_mib_per_s', getMiBs);
+      out('get_ratio_to_loopback', getMiBs / loopMiBs);
+      out('get_cli_peak_rss_mib', get.peakRssMib);
+    }
 
     const config = { metaAddrs: cluster.metaAddrs, token: cluster.token };
     for (let i = 0; i < CLIENTS; i++) clients.push(createCairnClient(config));
     await clients[0]!.mkdir('/small', { parents: true });
-    const body = Buffer.alloc(SMALL_BYTES, 0x42);
-    const written: string[][] = clients.map(() => []);
-    const puts = await closedLoop(clients, async (c, w, n) => {
-      const path = `/small/w${w}-${n}`;
-      await c.put(path, [body]);
-      written[w]!.push(path);
-    });
-    out('small_put_4k_c16_ops_per_s', puts.opsPerSec);
-    out('small_put_4k_c16_p50_ms', puts.p50);
-    out('small_put_4k_c16_p99_ms', puts.p99);
-    out('small_put_4k_c16_errors', puts.errors);
-    const gets = await closedLoop(clients, async (c, w, n) => {
-      const mine = written[w]!;
-      const { stream } = await c.open(mine[n % mine.length]!);
-      let got = 0;
-      for await (const b of stream as AsyncIterable<Buffer>) got += b.length;
-      if (got !== SMALL_BYTES) throw new Error(`read ${got} bytes`);
-    });
-    out('small_get_4k_c16_ops_per_s', gets.opsPerSec);
-    out('small_get_4k_c16_p50_ms', gets.p50);
-    out('small_get_4k_c16_p99_ms', gets.p99);
-    out('small_get_4k_c16_errors', gets.errors);
+    const json = cluster.clusterJson();
+    const serverPids = [...json.meta, ...json.chunks].map((s) => s.pid).filter((p): p is number => p !== null);
+    for (const [label, bytes] of [['4k', 4096], ['64k', 65536]] as const) {
+      const body = Buffer.alloc(bytes, 0x42);
+      const written: string[][] = clients.map(() => []);
+      const puts = await measured(serverPids, () =>
+        closedLoop(clients, async (c, w, n) => {
+          const path = `/small/${label}-w${w}-${n}`;
+          await c.put(path, [body]);
+          written[w]!.push(path);
+        }),
+      );
+      report(`small_put_${label}_c16`, puts);
+      const gets = await measured(serverPids, () =>
+        closedLoop(clients, async (c, w, n) => {
+          const mine = written[w]!;
+          const { stream } = await c.open(mine[n % mine.length]!);
+          let got = 0;
+          for await (const b of stream as AsyncIterable<Buffer>) got += b.length;
+          if (got !== bytes) throw new Error(`read ${got} bytes`);
+        }),
+      );
+      report(`small_get_${label}_c16`, gets);
+    }
     out('load_average_1m', loadavg()[0]!);
   } finally {
     for (const c of clients) c.close();
