@@ -17,6 +17,9 @@
  * Output: one `name value` per line.
  * Usage: npm run bench:data [-- --mib 1024 --seconds 5 --small-only]
  *   --small-only   skip the 1 GiB put/get (small-file figures only)
+ *   --cpu-prof DIR every server process writes a CPU profile to DIR when the cluster stops
+ *                  (summarize: node dist/bench/profile-summary.js DIR); run the bench itself
+ *                  under `node --cpu-prof` to profile the clients too
  */
 import { createWriteStream, mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
@@ -38,6 +41,8 @@ const MIB = arg('mib', 1024);
 const SECONDS = arg('seconds', 5);
 const CLIENTS = 16;
 const SMALL_ONLY = process.argv.includes('--small-only');
+const profAt = process.argv.indexOf('--cpu-prof');
+const CPU_PROF_DIR = profAt > 0 ? process.argv[profAt + 1] : undefined;
 const dir = mkdtempSync(join(tmpdir(), 'cairn-bench-data-'));
 
 function out(name: string, value: number): void {
@@ -110,7 +115,8 @@ async function main(): Promise<void> {
   out('loopback_tcp_mib_per_s', loopMiBs);
 
   const portBase = await findFreePortRange(1000, (n) => systemRng.int(n));
-  const cluster = new DevCluster({ dir: join(dir, 'cluster'), portBase, meta: 3, chunks: 4, replicas: 3 });
+  const nodeArgs = CPU_PROF_DIR === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${CPU_PROF_DIR}`];
+  const cluster = new DevCluster({ dir: join(dir, 'cluster'), portBase, meta: 3, chunks: 4, replicas: 3, nodeArgs });
   cluster.start();
   const clients: CairnClient[] = [];
   try {

@@ -54,6 +54,8 @@ export interface DevClusterInit {
   scrubPeriodSec?: number;
   /** Repair copy bandwidth per chunk server, bytes/s (0: unlimited). @default the server's */
   repairBytesPerSec?: number;
+  /** Node flags for every server process, before the script (e.g. `--cpu-prof`, which NODE_OPTIONS refuses). @default none */
+  nodeArgs?: string[];
 }
 
 export interface ServerEntry {
@@ -112,8 +114,9 @@ export class DevCluster {
     const metaIds = Array.from({ length: nMeta }, (_, i) => `m${i + 1}`);
     const metaAddr = (i: number): string => `127.0.0.1:${init.portBase + META_PORT_OFFSET + i}`;
     const peers = metaIds.map((id, i) => `${id}=${metaAddr(i)}`).join(',');
-    const member = (id: string, addr: string, dir: string, argv: string[]): Member => {
+    const member = (id: string, addr: string, dir: string, cli: string[]): Member => {
       const stderr = openSync(join(this.dir, 'logs', `${id}.log`), 'a');
+      const argv = init.nodeArgs?.length ? [cli[0]!, ...init.nodeArgs, ...cli.slice(1)] : cli;
       return { id, addr, dir, proc: new LocalProcess({ id, argv, stderr }) };
     };
     this.meta = metaIds.map((id, i) => {

@@ -1,0 +1,89 @@
+/**
+ * Where a process's CPU time went, from the .cpuprofile files `node --cpu-prof` writes: for each
+ * file, the busy share (samples that were not idle), then the top functions by self time and
+ * the same time grouped by area (GC, Node internals by module, our code by source folder,
+ * dependencies by package).
+ *
+ * Usage: node dist/bench/profile-summary.js DIR_OR_FILE... [--top 15]
+ * Profiles of a whole cluster: `npm run bench:data -- --small-only --cpu-prof DIR` profiles
+ * every server process (one file each, named by pid) while the bench runs.
+ */
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { basename, join } from 'node:path';
+
+interface ProfileNode {
+  id: number;
+  callFrame: { functionName: string; url: string; lineNumber: number };
+  children?: number[];
+}
+
+interface Profile {
+  nodes: ProfileNode[];
+  samples: number[];
+  timeDeltas: number[];
+}
+
+const argv = process.argv.slice(2);
+const topAt = argv.indexOf('--top');
+const top = topAt >= 0 ? Number(argv[topAt + 1]) : 15;
+const inputs = argv.filter((a, i) => !a.startsWith('--') && (topAt < 0 || i !== topAt + 1));
+
+function files(p: string): string[] {
+  if (!statSync(p).isDirectory()) return [p];
+  return readdirSync(p)
+    .filter((f) => f.endsWith('.cpuprofile'))
+    .sort()
+    .map((f) => join(p, f));
+}
+
+/** The area a frame's time belongs to. */
+function area(url: string, fn: string): string {
+  if (fn === '(garbage collector)') return 'GC';
+  if (fn === '(program)' || fn === '(idle)' || fn === '(root)') return fn;
+  if (url.startsWith('node:')) return url.replace(/^node:(internal\/)?/, 'node:').split('/').slice(0, 2).join('/');
+  const nm = url.lastIndexOf('node_modules/');
+  if (nm >= 0) {
+    const parts = url.slice(nm + 'node_modules/'.length).split('/');
+    return parts[0]!.startsWith('@') ? `${parts[0]}/${parts[1]}` : parts[0]!;
+  }
+  const m = /\/dist\/(src|cli|bench|test)\/([^/]+)/.exec(url);
+  if (m) return m[1] === 'src' ? `src/${m[2]}` : m[1]!;
+  return url === '' ? '(native)' : 'other';
+}
+
+function summarize(path: string): void {
+  const prof = JSON.parse(readFileSync(path, 'utf8')) as Profile;
+  const byId = new Map(prof.nodes.map((n) => [n.id, n]));
+  const self = new Map<number, number>();
+  let total = 0;
+  for (let i = 0; i < prof.samples.length; i++) {
+    const dt = prof.timeDeltas[i] ?? 0;
+    self.set(prof.samples[i]!, (self.get(prof.samples[i]!) ?? 0) + dt);
+    total += dt;
+  }
+  const fns = new Map<string, number>();
+  const areas = new Map<string, number>();
+  let idle = 0;
+  for (const [id, us] of self) {
+    const n = byId.get(id)!;
+    const { functionName, url, lineNumber } = n.callFrame;
+    if (functionName === '(idle)') idle += us;
+    const key = `${functionName || '(anonymous)'} ${url ? `${basename(url)}:${lineNumber + 1}` : ''}`.trim();
+    fns.set(key, (fns.get(key) ?? 0) + us);
+    const a = area(url, functionName);
+    areas.set(a, (areas.get(a) ?? 0) + us);
+  }
+  const busy = total - idle;
+  const pct = (us: number): string => `${((100 * us) / Math.max(1, busy)).toFixed(1)}%`;
+  console.log(`\n== ${basename(path)}: ${(total / 1e6).toFixed(2)} s sampled, busy ${(busy / 1e6).toFixed(2)} s (${((100 * busy) / Math.max(1, total)).toFixed(0)}%)`);
+  console.log('  by area (share of busy time):');
+  for (const [a, us] of [...areas].filter(([a]) => a !== '(idle)').sort((x, y) => y[1] - x[1]).slice(0, top)) console.log(`    ${pct(us).padStart(6)}  ${a}`);
+  console.log('  top functions by self time:');
+  for (const [f, us] of [...fns].filter(([f]) => !f.startsWith('(idle)')).sort((x, y) => y[1] - x[1]).slice(0, top)) console.log(`    ${pct(us).padStart(6)}  ${f}`);
+}
+
+if (inputs.length === 0) {
+  console.error('usage: profile-summary DIR_OR_FILE... [--top N]');
+  process.exit(2);
+}
+for (const p of inputs.flatMap(files)) summarize(p);
