@@ -37,6 +37,15 @@ export const REPAIR_MISSING_GRACE_MS_DEFAULT = 3_000;
 /** A server reported idle with copies outstanding gets them again after this long. */
 export const REPAIR_IDLE_GRACE_MS_DEFAULT = 5_000;
 
+/**
+ * Largest file stored inline in its namespace entry (Raft-replicated with the metadata, no chunk
+ * servers involved) (`cairn meta --inline-bytes-max`; 0: never inline). A file is also inlined
+ * only if it is at most one chunk.
+ */
+export const INLINE_BYTES_MAX_DEFAULT = 64 * KiB;
+/** Cap on the bytes of every inline file of the cluster together (`--inline-total-bytes-max`). */
+export const INLINE_TOTAL_BYTES_MAX_DEFAULT = 4 * 1024 * MiB;
+
 /** Virtual address space reserved for an LMDB map (Raft log, state); the file grows as needed up to it. */
 export const LMDB_MAP_SIZE_BYTES_DEFAULT = 64 * 1024 * MiB;
 
