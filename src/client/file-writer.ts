@@ -30,8 +30,8 @@
 import { createHash } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
 import { Readable, Writable } from 'node:stream';
-import type { ChunkPutOutcome, ChunkTarget, ChunkTargetResult } from '../chunk/chunk-client.js';
 import { pipeline } from 'node:stream/promises';
+import type { ChunkPutOutcome, ChunkTarget, ChunkTargetResult } from '../chunk/chunk-client.js';
 import { decodeAlloc, decodeCommit, decodeRetarget, decodeStat, type AllocAnswer } from '../proto/meta-answers.js';
 import { inlineEtag } from '../proto/meta-requests.js';
 import type { RemotePath } from '../proto/path.js';
