@@ -33,9 +33,9 @@ import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ChunkPutOutcome, ChunkTarget, ChunkTargetResult } from '../chunk/chunk-client.js';
 import { decodeAlloc, decodeCommit, decodeRetarget, decodeStat, type AllocAnswer } from '../proto/meta-answers.js';
-import { inlineEtag } from '../proto/meta-requests.js';
 import type { RemotePath } from '../proto/path.js';
 import { crc32c } from '../util/crc32c.js';
+import { inlineEtag } from '../util/inline-etag.js';
 import { CairnError, isCairnError } from '../util/errors.js';
 import type { ClientCore } from './client-core.js';
 

@@ -10,7 +10,6 @@
  *
  * Answers are declared apart (meta-answers.ts).
  */
-import { createHash } from 'node:crypto';
 import { CLIENT_ID_RE, ETAG_BYTES_MAX, FILE_CHUNKS_MAX, INLINE_FILE_BYTES_MAX, type ChunkRef, type SessionHeader } from './meta-fields.js';
 import { PATH_BYTES_MAX, utf8Bytes } from './path.js';
 import { isChunkId } from '../util/chunk-id.js';
@@ -137,7 +136,7 @@ export interface CommitRequest {
 
 /**
  * fs.put: a whole small file, stored inline with its namespace entry (one Raft entry, no chunk
- * servers); answered like fs.commit, with etag = inlineEtag(data). InlineRefused (detail
+ * servers); answered like fs.commit, with etag = inlineEtag(data) (util/inline-etag.ts). InlineRefused (detail
  * `inlineBytesMax`: the cluster's threshold) when the file is over the cluster's inline threshold
  * or the cluster's inline bytes would pass their cap: the client then stores it in chunks.
  */
@@ -152,19 +151,6 @@ export interface PutRequest {
   /** Create missing parents. Optional on the wire, default true. */
   parents: boolean;
   s: SessionHeader;
-}
-
-/**
- * The etag of an inline file: hex(SHA-256(0x69 ‖ size as u64 BE ‖ bytes))[0:32]. Derived from
- * the content, so strong (same etag ⇒ same bytes) and the same for the same bytes; the leading
- * 0x69 byte keeps it apart from chunked etags (whose hashed input starts with a size < 2^53, so
- * with a zero byte).
- */
-export function inlineEtag(data: Uint8Array): string {
-  const head = Buffer.alloc(9);
-  head[0] = 0x69;
-  head.writeBigUInt64BE(BigInt(data.length), 1);
-  return createHash('sha256').update(head).update(data).digest('hex').slice(0, 32);
 }
 
 /** fs.open: a file's chunks from index `first`, at most `count` of them. */

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCairnClient, resolveClientConfig, type CairnClient } from '../../src/index.js';
-import { inlineEtag } from '../../src/proto/meta-requests.js';
+import { inlineEtag } from '../../src/util/inline-etag.js';
 import { sleep, systemClock, systemRng } from '../../src/env/system.js';
 import { findFreePortRange } from '../../src/net/index.js';
 import { DevCluster } from '../../src/server/dev-cluster.js';

@@ -13,7 +13,7 @@ import { ChunkToken, type ChunkOp } from '../../../src/chunk/chunk-token.js';
 import { CairnClient, type CairnClientOptions, type MetaCaller } from '../../../src/client/cairn-client.js';
 import { SeededRng } from '../../../src/env/rng.js';
 import { systemTimers, wallClockMs } from '../../../src/env/system.js';
-import { inlineEtag } from '../../../src/proto/meta-requests.js';
+import { inlineEtag } from '../../../src/util/inline-etag.js';
 import { crc32c } from '../../../src/util/crc32c.js';
 import { CairnError } from '../../../src/util/errors.js';
 import { silentLogger } from '../../../src/util/logger.js';

@@ -2,7 +2,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { CairnClient } from '../../../src/client/cairn-client.js';
-import { inlineEtag } from '../../../src/proto/meta-requests.js';
+import { inlineEtag } from '../../../src/util/inline-etag.js';
 import { crc32c } from '../../../src/util/crc32c.js';
 import { CairnError, isCairnError } from '../../../src/util/errors.js';
 import { bytes, collect, pieces } from '../chunk/helpers.js';

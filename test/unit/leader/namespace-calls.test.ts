@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { readOrder } from '../../../src/placement/index.js';
 import { decodeOpen } from '../../../src/proto/meta-answers.js';
-import { inlineEtag } from '../../../src/proto/meta-requests.js';
+import { inlineEtag } from '../../../src/util/inline-etag.js';
 import { crc32c } from '../../../src/util/crc32c.js';
 import { harness, server } from './helpers.js';
 
@@ -93,7 +93,7 @@ describe('NamespaceCalls: inline files (fs.put)', () => {
 
   it('refuses bytes that fail their CRC (Corrupt) and, past the cluster cap, InlineRefused', async () => {
     const h = harness({ inlineTotalBytesMax: 40 });
-    expect((await h.refusal('fs.put', { ...put('/f'), crc: crc32c(data) ^ 1 })).code).toBe('Corrupt');
+    expect((await h.refusal('fs.put', { ...put('/f'), crc: (crc32c(data) ^ 1) >>> 0 })).code).toBe('Corrupt');
     expect(await h.call('fs.put', put('/a', Buffer.alloc(30)))).toMatchObject({ size: 30 });
     const e = await h.refusal('fs.put', put('/b', Buffer.alloc(11)));
     expect(e.code).toBe('InlineRefused');

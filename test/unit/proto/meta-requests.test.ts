@@ -4,7 +4,6 @@ import {
   META_METHODS,
   META_REQUEST_DECODERS,
   WORK_WAIT_MS_MAX,
-  inlineEtag,
   isMetaMethod,
   type MetaMethod,
 } from '../../../src/proto/meta-requests.js';
@@ -127,16 +126,5 @@ describe('meta request decoders', () => {
     expect(META_REQUEST_DECODERS['fs.put']({ path: '/f', data: new Uint8Array(INLINE_FILE_BYTES_MAX), crc: 0, s: S }).data.length).toBe(INLINE_FILE_BYTES_MAX);
     const h = META_REQUEST_DECODERS['cs.heartbeat']({ usedBytes: 1, capacityBytes: 2, freeBytes: 1, chunks: 0, full: true });
     expect(h).toEqual({ usedBytes: 1, capacityBytes: 2, freeBytes: 1, chunks: 0, full: true, repairIdle: false });
-  });
-});
-
-describe('inlineEtag', () => {
-  it('is derived from the bytes alone: the same bytes give the same etag, other bytes or lengths another', () => {
-    const a = inlineEtag(Buffer.from('hello'));
-    expect(a).toMatch(/^[0-9a-f]{32}$/);
-    expect(inlineEtag(Uint8Array.from(Buffer.from('hello')))).toBe(a);
-    expect(inlineEtag(Buffer.from('hellp'))).not.toBe(a);
-    expect(inlineEtag(Buffer.from('hello\0'))).not.toBe(a);
-    expect(inlineEtag(new Uint8Array(0))).not.toBe(inlineEtag(new Uint8Array(1)));
   });
 });
