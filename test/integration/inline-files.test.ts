@@ -86,7 +86,7 @@ describe('inline small files with real processes', () => {
     }
     const ls = (await fetch(`${base}/v1/ls/gw/multi`, { headers: auth }).then((r) => r.json())) as { entries: Array<{ size: number }> };
     expect(ls.entries.map((e) => e.size)).toEqual([100, 101, 102]);
-    expect(await client.repairStatus()).toMatchObject({ inlineFiles: 6, inlineBytes: 3000 + 5000 + 303 });
+    expect(await client.repairStatus()).toMatchObject({ inlineFiles: 5, inlineBytes: 3000 + 5000 + 303 });
   }, 40_000);
 
   it('every acknowledged put of a batch survives kill -9 of the metadata leader, and needs no chunk server', async () => {
@@ -125,7 +125,7 @@ describe('inline small files with real processes', () => {
       expect(st.leader).not.toBeNull();
       expect(st.leader).not.toBe(leader);
       for (const i of acked) expect((await readAll(reader.createReadStream(`/batch/f${i}`))).equals(data(i)), `f${i}`).toBe(true);
-      expect((await reader.repairStatus()).inlineFiles).toBeGreaterThanOrEqual(6 + acked.size);
+      expect((await reader.repairStatus()).inlineFiles).toBeGreaterThanOrEqual(5 + acked.size);
       // With every chunk server gone, inline files are still whole (they live in Raft).
       await Promise.all(cluster.chunks.map((c) => c.proc.kill('SIGKILL')));
       await sleep(200);
