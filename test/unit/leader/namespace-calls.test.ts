@@ -102,8 +102,8 @@ describe('NamespaceCalls: inline files (fs.put)', () => {
     expect(await h.call('fs.put', put('/b', Buffer.alloc(10)))).toMatchObject({ size: 10 });
   });
 
-  it('a retry of the same request (same s) returns the first answer and stores once', async () => {
-    const h = harness();
+  it('a retry of the same request (same s) returns the first answer and stores once, even at the cap', async () => {
+    const h = harness({ inlineTotalBytesMax: data.length });
     const req = put('/r');
     expect(await h.call('fs.put', req)).toMatchObject({ etag: inlineEtag(data) });
     expect(await h.call('fs.put', req)).toMatchObject({ etag: inlineEtag(data) }); // not AlreadyExists
