@@ -87,6 +87,9 @@ describe('inline small files with real processes', () => {
     const ls = (await fetch(`${base}/v1/ls/gw/multi`, { headers: auth }).then((r) => r.json())) as { entries: Array<{ size: number }> };
     expect(ls.entries.map((e) => e.size)).toEqual([100, 101, 102]);
     expect(await client.repairStatus()).toMatchObject({ inlineFiles: 5, inlineBytes: 3000 + 5000 + 303 });
+    expect(ok(await runCli(['status'], { env })).stdout.toString()).toMatch(/^Inline files: 5 \(.*\), stored with the metadata$/m);
+    const json = JSON.parse(ok(await runCli(['status', '--json'], { env })).stdout.toString()) as Record<string, unknown>;
+    expect(Object.keys(json)).toEqual(['leader', 'meta', 'chunkServers', 'chunks']);
   }, 40_000);
 
   it('every acknowledged put of a batch survives kill -9 of the metadata leader, and needs no chunk server', async () => {
