@@ -17,6 +17,8 @@
  * Output: one `name value` per line.
  * Usage: npm run bench:data [-- --mib 1024 --seconds 5 --small-only]
  *   --small-only   skip the 1 GiB put/get (small-file figures only)
+ *   --no-inline    metadata servers store every file in chunks (the cluster otherwise runs with
+ *                  `cairn meta`'s default: files up to 64 KiB inline with their metadata)
  *   --cpu-prof DIR every server process writes a CPU profile to DIR when the cluster stops
  *                  (summarize: node dist/bench/profile-summary.js DIR); run the bench itself
  *                  under `node --cpu-prof` to profile the clients too
@@ -26,6 +28,7 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { createCairnClient, type CairnClient } from '../src/client/index.js';
+import { INLINE_BYTES_MAX_DEFAULT } from '../src/config/defaults.js';
 import { systemRng } from '../src/env/system.js';
 import { findFreePortRange } from '../src/net/index.js';
 import { DevCluster } from '../src/server/dev-cluster.js';
@@ -41,6 +44,7 @@ const MIB = arg('mib', 1024);
 const SECONDS = arg('seconds', 5);
 const CLIENTS = 16;
 const SMALL_ONLY = process.argv.includes('--small-only');
+const INLINE_BYTES_MAX = process.argv.includes('--no-inline') ? 0 : INLINE_BYTES_MAX_DEFAULT;
 const profAt = process.argv.indexOf('--cpu-prof');
 const CPU_PROF_DIR = profAt > 0 ? process.argv[profAt + 1] : undefined;
 const dir = mkdtempSync(join(tmpdir(), 'cairn-bench-data-'));
@@ -116,7 +120,7 @@ async function main(): Promise<void> {
 
   const portBase = await findFreePortRange(1000, (n) => systemRng.int(n));
   const nodeArgs = CPU_PROF_DIR === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${CPU_PROF_DIR}`];
-  const cluster = new DevCluster({ dir: join(dir, 'cluster'), portBase, meta: 3, chunks: 4, replicas: 3, nodeArgs });
+  const cluster = new DevCluster({ dir: join(dir, 'cluster'), portBase, meta: 3, chunks: 4, replicas: 3, nodeArgs, inlineBytesMax: INLINE_BYTES_MAX });
   cluster.start();
   const clients: CairnClient[] = [];
   try {

@@ -5,7 +5,19 @@
 import type { Command } from 'commander';
 import { intOption } from './int-option.js';
 import { DevCluster } from '../src/server/dev-cluster.js';
-import { CHUNK_SIZE_BYTES_DEFAULT, DEAD_AFTER_MS_DEFAULT, DEV_CHUNK_SERVERS_DEFAULT, DEV_DIR_DEFAULT, DEV_META_SERVERS_DEFAULT, DEV_PORT_BASE_DEFAULT, REPLICAS_DEFAULT } from '../src/config/defaults.js';
+import {
+  CHUNK_SIZE_BYTES_DEFAULT,
+  DEAD_AFTER_MS_DEFAULT,
+  DEV_CHUNK_SERVERS_DEFAULT,
+  DEV_DIR_DEFAULT,
+  DEV_META_SERVERS_DEFAULT,
+  DEV_PORT_BASE_DEFAULT,
+  DEV_INLINE_BYTES_MAX_DEFAULT,
+  INLINE_TOTAL_BYTES_MAX_DEFAULT,
+  REPLICAS_DEFAULT,
+} from '../src/config/defaults.js';
+import { INLINE_FILE_BYTES_MAX } from '../src/proto/meta-fields.js';
+import { CairnError } from '../src/util/errors.js';
 
 
 export function registerDevCommand(program: Command, fail: (err: unknown) => never): void {
@@ -19,7 +31,10 @@ export function registerDevCommand(program: Command, fail: (err: unknown) => nev
     .option('--replicas <n>', 'replicas per chunk', intOption('--replicas', 1), REPLICAS_DEFAULT)
     .option('--chunk-size <bytes>', 'default chunk size', intOption('--chunk-size', 1), CHUNK_SIZE_BYTES_DEFAULT)
     .option('--dead-after <seconds>', 'seconds without a heartbeat before a chunk server is dead', intOption('--dead-after', 1), DEAD_AFTER_MS_DEFAULT / 1000)
-    .action(async (o: { dir: string; portBase: number; meta: number; chunks: number; replicas: number; chunkSize: number; deadAfter: number }) => {
+    .option('--inline-bytes-max <bytes>', `largest file stored inline with its metadata (0: never; at most ${INLINE_FILE_BYTES_MAX})`, intOption('--inline-bytes-max', 0), DEV_INLINE_BYTES_MAX_DEFAULT)
+    .option('--inline-total-bytes-max <bytes>', 'cap on the bytes of all inline files', intOption('--inline-total-bytes-max', 0), INLINE_TOTAL_BYTES_MAX_DEFAULT)
+    .action(async (o: { dir: string; portBase: number; meta: number; chunks: number; replicas: number; chunkSize: number; deadAfter: number; inlineBytesMax: number; inlineTotalBytesMax: number }) => {
+      if (o.inlineBytesMax > INLINE_FILE_BYTES_MAX) fail(new CairnError('InvalidArgument', `--inline-bytes-max must be at most ${INLINE_FILE_BYTES_MAX}: ${o.inlineBytesMax}`));
       const cluster = new DevCluster({
         dir: o.dir,
         portBase: o.portBase,
@@ -28,6 +43,8 @@ export function registerDevCommand(program: Command, fail: (err: unknown) => nev
         replicas: o.replicas,
         chunkSize: o.chunkSize,
         deadAfterSec: o.deadAfter,
+        inlineBytesMax: o.inlineBytesMax,
+        inlineTotalBytesMax: o.inlineTotalBytesMax,
       });
       let stopping = false;
       const stop = (): void => {

@@ -6,11 +6,14 @@ import { pinoLogger } from '../src/server/pino-logger.js';
 import { startMetaServer } from '../src/server/meta-server.js';
 import { readSecretFile } from '../src/server/secret-file.js';
 import { CairnError } from '../src/util/errors.js';
+import { INLINE_FILE_BYTES_MAX } from '../src/proto/meta-fields.js';
 import { stopOnSignalOrParentExit } from './server-lifecycle.js';
 import {
   CHUNK_SIZE_BYTES_DEFAULT,
   DEAD_AFTER_MS_DEFAULT,
   GC_GRACE_MS_DEFAULT,
+  INLINE_BYTES_MAX_DEFAULT,
+  INLINE_TOTAL_BYTES_MAX_DEFAULT,
   RAFT_ELECTION_TICKS_DEFAULT,
   RAFT_TICK_MS_DEFAULT,
   REPAIR_COPIES_PER_SERVER_MAX_DEFAULT,
@@ -36,9 +39,12 @@ export function registerMetaCommand(program: Command, fail: (err: unknown) => ne
     .option('--dead-after <seconds>', 'seconds without a heartbeat before a chunk server counts as dead', intOption('--dead-after', 1), DEAD_AFTER_MS_DEFAULT / 1000)
     .option('--chunk-size <bytes>', 'default chunk size for writers', intOption('--chunk-size', 1), CHUNK_SIZE_BYTES_DEFAULT)
     .option('--gc-grace <seconds>', 'chunks referenced by no file are deleted after this long (protects uploads in progress)', intOption('--gc-grace', 1), GC_GRACE_MS_DEFAULT / 1000)
+    .option('--inline-bytes-max <bytes>', `largest file stored inline with its metadata, replicated by Raft (0: never; at most ${INLINE_FILE_BYTES_MAX})`, intOption('--inline-bytes-max', 0), INLINE_BYTES_MAX_DEFAULT)
+    .option('--inline-total-bytes-max <bytes>', 'cap on the bytes of all inline files of the cluster; past it small files go to chunk servers', intOption('--inline-total-bytes-max', 0), INLINE_TOTAL_BYTES_MAX_DEFAULT)
     .option('--repair-copies-max <n>', 'repair copies in flight to one chunk server', intOption('--repair-copies-max', 1), REPAIR_COPIES_PER_SERVER_MAX_DEFAULT)
-    .action(async (o: { id: string; listen: string; peers: string; dir: string; secretFile: string; tokenFile?: string; tickMs: number; electionTicks: number; snapshotEntries: number; replicas: number; deadAfter: number; chunkSize: number; gcGrace: number; repairCopiesMax: number }) => {
+    .action(async (o: { id: string; listen: string; peers: string; dir: string; secretFile: string; tokenFile?: string; tickMs: number; electionTicks: number; snapshotEntries: number; replicas: number; deadAfter: number; chunkSize: number; gcGrace: number; inlineBytesMax: number; inlineTotalBytesMax: number; repairCopiesMax: number }) => {
       const id = parseNodeId(o.id);
+      if (o.inlineBytesMax > INLINE_FILE_BYTES_MAX) throw new CairnError('InvalidArgument', `--inline-bytes-max must be at most ${INLINE_FILE_BYTES_MAX}: ${o.inlineBytesMax}`);
       parseHostPort(o.listen);
       const logger = pinoLogger({ node: id, role: 'meta' });
       const server = await startMetaServer(
@@ -55,6 +61,8 @@ export function registerMetaCommand(program: Command, fail: (err: unknown) => ne
           replicas: o.replicas,
           deadAfterMs: o.deadAfter * 1000,
           chunkSizeBytes: o.chunkSize,
+          inlineBytesMax: o.inlineBytesMax,
+          inlineTotalBytesMax: o.inlineTotalBytesMax,
           repair: { gcGraceMs: o.gcGrace * 1000, copiesPerServerMax: o.repairCopiesMax },
         },
         logger,

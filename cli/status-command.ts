@@ -49,11 +49,13 @@ async function statusCommand(client: CairnClient, json: boolean): Promise<void> 
   const repair = r
     ? `Repair: ${String(r.copiesQueued)} copies queued, ${String(r.copiesInFlight)} in flight, ${String(r.copiesConfirmed)} done (${mib(r.copyBytes)} MiB, now ${mib(r.copyBytesPerSec)} MiB/s); ${String(r.deletesQueued)} deletions queued, ${String(r.deletesScheduled)} sent; ${String(r.garbageChunks)} unreferenced chunks\n`
     : '';
+  // Inline files live in the metadata (Raft-replicated), not on chunk servers.
+  const inline = typeof r?.inlineFiles === 'number' && typeof r.inlineBytes === 'number' ? `Inline files: ${r.inlineFiles} (${formatBytes(r.inlineBytes)}), stored with the metadata\n` : '';
   // A new leader knows where replicas are only from full reports: until every live server has
   // sent one, chunks it has not heard of yet count as lost or under-replicated.
   const pending = Array.isArray(r?.reportsPending) ? r.reportsPending : [];
   const provisional = pending.length > 0 ? `Chunk reports pending from ${pending.join(', ')}: the lost and under-replicated counts are provisional\n` : '';
-  await out(formatStatus(s) + provisional + repair);
+  await out(formatStatus(s) + inline + provisional + repair);
 }
 
 export function registerStatusCommand(program: Command, done: () => Promise<never>): void {

@@ -28,7 +28,8 @@ import { silentLogger, type Logger } from '../util/logger.js';
 import { ClientCore, type ChunkTransport, type ClientCounters, type MetaCaller } from './client-core.js';
 import { FileReader, type OpenRange, type OpenResult } from './file-reader.js';
 import { FileWriter, type PutResult, type WriteOptions } from './file-writer.js';
-import { READ_AHEAD_DEFAULT, UPLOADS_INFLIGHT_DEFAULT } from '../config/defaults.js';
+import { INLINE_BYTES_MAX_DEFAULT, READ_AHEAD_DEFAULT, UPLOADS_INFLIGHT_DEFAULT } from '../config/defaults.js';
+import { INLINE_FILE_BYTES_MAX } from '../proto/meta-fields.js';
 
 export type { ClusterStatus, EntryType, RepairStatus } from '../proto/meta-answers.js';
 export type { ChunkTransport, ClientCounters, MetaCaller } from './client-core.js';
@@ -59,6 +60,13 @@ export interface CairnClientOptions {
   uploadsInflight?: number;
   /** Chunks fetched ahead of the reader per read; memory ≈ readAhead × chunkSize. @default 3 */
   readAhead?: number;
+  /**
+   * A write that ends within this many bytes (and within one chunk) is sent whole to the leader
+   * and stored inline with its metadata (fs.put: one call, one Raft entry); 0: never. Lowered to
+   * the cluster's own threshold when the leader refuses a file as over it.
+   * @default INLINE_BYTES_MAX_DEFAULT
+   */
+  inlineBytesMax?: number;
 }
 
 export interface StatResult {
@@ -98,8 +106,10 @@ export class CairnClient {
     this.chunkSize = options.chunkSize;
     this.uploadsInflight = positiveInt(options.uploadsInflight ?? UPLOADS_INFLIGHT_DEFAULT, 'uploadsInflight', 64);
     this.readAhead = positiveInt(options.readAhead ?? READ_AHEAD_DEFAULT, 'readAhead', 64);
+    const inlineBytesMax = options.inlineBytesMax ?? INLINE_BYTES_MAX_DEFAULT;
+    if (!Number.isSafeInteger(inlineBytesMax) || inlineBytesMax < 0 || inlineBytesMax > INLINE_FILE_BYTES_MAX) throw new CairnError('InvalidArgument', `inlineBytesMax must be an integer in 0..${INLINE_FILE_BYTES_MAX}`);
     const logger = (components.logger ?? silentLogger).child({ component: 'cairn-client' });
-    this.core = new ClientCore({ meta: components.meta, chunks: components.chunks, timers: components.timers, logger }, { clientId: this.clientId });
+    this.core = new ClientCore({ meta: components.meta, chunks: components.chunks, timers: components.timers, logger }, { clientId: this.clientId, inlineBytesMax });
     this.counters = this.core.counters;
   }
 

@@ -44,6 +44,10 @@ export interface ClientCounters {
   readFailovers: number;
   /** Replicas reported corrupt to the leader (fs.bad). */
   badReplicasReported: number;
+  /** Files stored inline with their metadata (fs.put). */
+  inlinePuts: number;
+  /** Inline files read from fs.open's bytes. */
+  inlineReads: number;
 }
 
 export interface ClientCoreComponents {
@@ -57,16 +61,23 @@ type Decode<T> = (answer: unknown) => T;
 type CallBody = Record<string, unknown>;
 
 export class ClientCore {
-  readonly counters: ClientCounters = { chunksWritten: 0, retargets: 0, readFailovers: 0, badReplicasReported: 0 };
+  readonly counters: ClientCounters = { chunksWritten: 0, retargets: 0, readFailovers: 0, badReplicasReported: 0, inlinePuts: 0, inlineReads: 0 };
   readonly meta: MetaCaller;
   readonly chunks: ChunkTransport;
   readonly ids: RequestIds;
   readonly logger: Logger;
   /** The cluster's chunk size, learned from the first fs.alloc. */
   clusterChunkSize: number | null = null;
+  /**
+   * The largest file a write sends whole as fs.put (stored inline with its metadata); 0: never.
+   * Starts at the client's option and is lowered to the cluster's threshold when a refusal
+   * (InlineRefused, detail.inlineBytesMax) says it is lower.
+   */
+  inlineBytesMax: number;
   private readonly timers: Timers;
 
-  constructor(c: ClientCoreComponents, o: { clientId: string }) {
+  constructor(c: ClientCoreComponents, o: { clientId: string; inlineBytesMax: number }) {
+    this.inlineBytesMax = o.inlineBytesMax;
     this.meta = c.meta;
     this.chunks = c.chunks;
     this.timers = c.timers;

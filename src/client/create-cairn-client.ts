@@ -52,5 +52,6 @@ function clientOptions(o: CreateCairnClientOptions): CairnClientOptions {
     ...(o.chunkSize === undefined ? {} : { chunkSize: o.chunkSize }),
     ...(o.uploadsInflight === undefined ? {} : { uploadsInflight: o.uploadsInflight }),
     ...(o.readAhead === undefined ? {} : { readAhead: o.readAhead }),
+    ...(o.inlineBytesMax === undefined ? {} : { inlineBytesMax: o.inlineBytesMax }),
   };
 }

@@ -17,6 +17,8 @@
  * - A range touches only the chunks it overlaps, and only their bytes in the range.
  * - The file must not change under the reader: a later page with another etag fails with
  *   PreconditionFailed.
+ * - An inline file (stored with its metadata) comes whole in fs.open's answer: its CRC-32C is
+ *   checked (Corrupt otherwise) before any byte is passed on, and a range is a slice of it.
  */
 import { setMaxListeners } from 'node:events';
 import { Readable } from 'node:stream';
@@ -132,6 +134,8 @@ interface Plan {
   /** Chunk indexes [first, last] overlapping [start, end); first > last when empty. */
   first: number;
   last: number;
+  /** An inline file's bytes in [start, end) (no chunks are read); null for a chunked file. */
+  inline: Buffer | null;
 }
 
 async function openPlan(core: ClientCore, path: string, range: OpenRange): Promise<Plan> {
@@ -142,8 +146,15 @@ async function openPlan(core: ClientCore, path: string, range: OpenRange): Promi
     throw new CairnError('InvalidArgument', 'range start and end must be non-negative integers');
   if (start > head.size || (range.end !== undefined && range.end < start)) throw new CairnError('RangeNotSatisfiable', `range ${start}-${range.end ?? ''} is outside ${path} (${head.size} bytes)`);
   const list = new ChunkList(core, path, head);
-  if (end <= start) return { list, start, end: start, first: 0, last: -1 };
-  return { list, start, end, first: await list.indexOf(start), last: await list.indexOf(end - 1) };
+  if (head.inline) {
+    const { data, crc } = head.inline;
+    if (crc32c(data) !== crc) throw new CairnError('Corrupt', `${path}: its inline bytes fail the CRC-32C they were stored with`);
+    core.counters.inlineReads++;
+    const bytes = Buffer.from(data.buffer, data.byteOffset, data.length);
+    return { list, start, end: Math.max(start, end), first: 0, last: -1, inline: bytes.subarray(start, Math.max(start, end)) };
+  }
+  if (end <= start) return { list, start, end: start, first: 0, last: -1, inline: null };
+  return { list, start, end, first: await list.indexOf(start), last: await list.indexOf(end - 1), inline: null };
 }
 
 export class FileReader extends Readable {
@@ -201,6 +212,13 @@ export class FileReader extends Readable {
         this.nextIndex = this.plan.first;
       }
       const plan = this.plan;
+      if (plan.inline !== null) {
+        // One bounded buffer (at most the inline threshold): no read-ahead to schedule.
+        if (plan.inline.length > 0) this.push(plan.inline);
+        plan.inline = null;
+        this.push(null);
+        return;
+      }
       // Each turn delivers one chunk's piece or ends the stream.
       while (this.wanted && !this.destroyed) {
         while (this.queue.length < this.readAhead && this.nextIndex <= plan.last) {

@@ -16,6 +16,13 @@
  *   (stdin) need nothing special.
  * - etag = hex(SHA-256(size, chunk ids))[0:32]: every commit has fresh random chunk ids, so the
  *   etag is unique per commit and strong (same etag ⇒ same bytes).
+ * - Small files inline: the start of the input is held in memory (no chunk placed, no fs.alloc)
+ *   while it fits the inline threshold (the client's, at most one chunk); an input that ENDS
+ *   there, non-empty, is sent whole as ONE fs.put and stored inline with its metadata (one Raft
+ *   entry; etag = inlineEtag(bytes), content-derived). An input that outgrows the threshold, or a
+ *   put the leader refuses (InlineRefused: over the cluster's threshold, which the client then
+ *   remembers, or its inline cap), goes the chunk way below. With deferCommit the bytes stay in
+ *   memory until commit(), which sends the fs.put (refused: a chunk write, then its commit).
  * - 'finish' and `done` come after the commit; `done` rejects with the stream's error.
  *
  * Pipeline vs fan-out: measured, see PUT_STRATEGY below.
@@ -23,10 +30,12 @@
 import { createHash } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
 import { Readable, Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import type { ChunkPutOutcome, ChunkTarget, ChunkTargetResult } from '../chunk/chunk-client.js';
 import { decodeAlloc, decodeCommit, decodeRetarget, decodeStat, type AllocAnswer } from '../proto/meta-answers.js';
 import type { RemotePath } from '../proto/path.js';
 import { crc32c } from '../util/crc32c.js';
+import { inlineEtag } from '../util/inline-etag.js';
 import { CairnError, isCairnError } from '../util/errors.js';
 import type { ClientCore } from './client-core.js';
 
@@ -52,6 +61,11 @@ export interface WriteOptions {
    * more than this fails the write.
    */
   expectedSize?: number;
+  /**
+   * Store the file inline with its metadata (one fs.put) when it ends within the inline threshold
+   * (CairnClientOptions.inlineBytesMax, at most one chunk). @default true
+   */
+  inline?: boolean;
 }
 
 export interface PutResult {
@@ -104,6 +118,7 @@ export class FileWriter extends Writable {
   private readonly core: ClientCore;
   /** The path's canonical text (parsed by the caller). */
   private readonly path: string;
+  private readonly remote: RemotePath;
   private readonly opts: WriteOptions;
   private readonly uploadsInflight: number;
   private readonly strategy: PutStrategy;
@@ -127,15 +142,26 @@ export class FileWriter extends Writable {
   private settled = false;
   /** With deferCommit: what commit() sends, once everything is stored. */
   private staged: { etag: string; chunks: Array<[string, number, number]> } | null = null;
+  /** The input so far while it may still go inline (copies, at most `max` bytes); then null. */
+  private held: { bufs: Buffer[]; len: number; max: number } | null = null;
+  /** With deferCommit: the whole small file commit() sends as fs.put. */
+  private stagedInline: { data: Buffer; crc: number } | null = null;
+  private readonly limits: { uploadsInflight: number };
 
   constructor(core: ClientCore, path: RemotePath, opts: WriteOptions, limits: { uploadsInflight: number }) {
     super(opts.signal ? { signal: opts.signal } : {});
     this.core = core;
     this.path = path.text;
+    this.remote = path;
     this.opts = opts;
     this.uploadsInflight = limits.uploadsInflight;
     this.strategy = opts.strategy ?? PUT_STRATEGY;
     this.chunkSize = opts.chunkSize ?? core.clusterChunkSize;
+    this.limits = limits;
+    const inlineMax = Math.min(core.inlineBytesMax, this.chunkSize ?? Infinity);
+    if (opts.inline !== false && inlineMax > 0 && (opts.expectedSize === undefined || opts.expectedSize <= inlineMax)) {
+      this.held = { bufs: [], len: 0, max: inlineMax };
+    }
     this.done = new Promise<PutResult>((resolve, reject) => {
       this.resolveDone = resolve;
       this.rejectDone = reject;
@@ -175,6 +201,30 @@ export class FileWriter extends Writable {
   }
 
   private async append(data: Buffer): Promise<void> {
+    const held = this.held;
+    if (held) {
+      if (held.len + data.length <= held.max) {
+        const expected = this.opts.expectedSize;
+        if (expected !== undefined && held.len + data.length > expected) throw new CairnError('InvalidArgument', `more than the expected ${expected} bytes were written to ${this.path}`);
+        // A copy: the writer of `data` may reuse its buffer once this write is done.
+        held.bufs.push(Buffer.from(data));
+        held.len += data.length;
+        return;
+      }
+      await this.spill();
+    }
+    await this.appendChunked(data);
+  }
+
+  /** The input is not going inline: what was held starts the chunk way. */
+  private async spill(): Promise<void> {
+    const held = this.held;
+    if (!held) return;
+    this.held = null;
+    for (const b of held.bufs) await this.appendChunked(b);
+  }
+
+  private async appendChunked(data: Buffer): Promise<void> {
     const size = await this.knownChunkSize();
     let off = 0;
     // Each turn copies into the current chunk buffer, at least one byte, or waits for a buffer.
@@ -207,6 +257,20 @@ export class FileWriter extends Writable {
   }
 
   private async finish(): Promise<PutResult> {
+    if (this.held && this.held.len > 0) {
+      const data = Buffer.concat(this.held.bufs, this.held.len);
+      const crc = crc32c(data);
+      if (this.opts.deferCommit) {
+        this.stagedInline = { data, crc };
+        this.total = data.length;
+        return { path: this.path, size: data.length, etag: inlineEtag(data) };
+      }
+      const r = await this.putInline(data, crc);
+      if (r) return r;
+      await this.spill();
+    }
+    // An empty input goes the chunk way too: a commit of no chunks is already one call.
+    this.held = null;
     if (this.cur !== null && this.cur.len > 0) {
       const cur = this.cur;
       this.cur = null;
@@ -229,6 +293,15 @@ export class FileWriter extends Writable {
   async commit(): Promise<PutResult> {
     if (!this.opts.deferCommit) throw new CairnError('Internal', 'commit() is for writers opened with deferCommit');
     await this.done;
+    if (this.stagedInline) {
+      const { data, crc } = this.stagedInline;
+      const r = await this.putInline(data, crc);
+      if (r) return r;
+      // Refused: this stream is finished, so a writer of its own stores the bytes in chunks.
+      const w = new FileWriter(this.core, this.remote, { ...this.opts, deferCommit: false, inline: false }, this.limits);
+      await pipeline(Readable.from([data]), w);
+      return w.done;
+    }
     const st = this.staged!;
     return this.commitStaged(st.etag, st.chunks);
   }
@@ -236,6 +309,25 @@ export class FileWriter extends Writable {
   private async commitStaged(etag: string, chunks: Array<[string, number, number]>): Promise<PutResult> {
     const r = await this.core.exactlyOnce('fs.commit', { path: this.path, size: this.total, etag, chunks, overwrite: this.opts.overwrite ?? false, parents: true }, decodeCommit);
     return { path: r.path, size: this.total, etag };
+  }
+
+  /** One fs.put of the whole file: its result, or null when the leader will not inline it. */
+  private async putInline(data: Buffer, crc: number): Promise<PutResult | null> {
+    const body = { path: this.path, data, crc, overwrite: this.opts.overwrite ?? false, parents: true };
+    let r;
+    try {
+      r = await this.core.exactlyOnce('fs.put', body, (a) => decodeCommit(a, 'fs.put'));
+    } catch (e) {
+      if (!isCairnError(e, 'InlineRefused')) throw e;
+      const clusterMax = e.detail?.inlineBytesMax;
+      if (typeof clusterMax === 'number' && Number.isSafeInteger(clusterMax) && clusterMax >= 0) this.core.inlineBytesMax = Math.min(this.core.inlineBytesMax, clusterMax);
+      this.core.logger.debug('inline put refused; storing in chunks', { path: this.path, size: data.length, err: e.message });
+      return null;
+    }
+    this.core.counters.inlinePuts++;
+    this.stored = data.length;
+    this.opts.onProgress?.(data.length);
+    return { path: r.path, size: data.length, etag: r.etag };
   }
 
   private throwIfFailed(): void {

@@ -37,6 +37,15 @@ export const REPAIR_MISSING_GRACE_MS_DEFAULT = 3_000;
 /** A server reported idle with copies outstanding gets them again after this long. */
 export const REPAIR_IDLE_GRACE_MS_DEFAULT = 5_000;
 
+/**
+ * Largest file stored inline in its namespace entry (Raft-replicated with the metadata, no chunk
+ * servers involved) (`cairn meta --inline-bytes-max`; 0: never inline). A file is also inlined
+ * only if it is at most one chunk.
+ */
+export const INLINE_BYTES_MAX_DEFAULT = 64 * KiB;
+/** Cap on the bytes of every inline file of the cluster together (`--inline-total-bytes-max`). */
+export const INLINE_TOTAL_BYTES_MAX_DEFAULT = 4 * 1024 * MiB;
+
 /** Virtual address space reserved for an LMDB map (Raft log, state); the file grows as needed up to it. */
 export const LMDB_MAP_SIZE_BYTES_DEFAULT = 64 * 1024 * MiB;
 
@@ -166,6 +175,13 @@ export const DEV_META_SERVERS_DEFAULT = 3;
 export const DEV_CHUNK_SERVERS_DEFAULT = 4;
 /** First port of the 1000 a dev cluster uses; the gateway listens on it. */
 export const DEV_PORT_BASE_DEFAULT = 7000;
+/**
+ * `cairn dev` stores every file in chunks unless asked (`--inline-bytes-max 65536`): the contract's
+ * `stat --json` lists each file's chunks and the chunk servers holding them, and scripts written
+ * against it (corrupt a replica, kill its server, scrub) expect a small file to have some. The
+ * metadata servers of a real deployment (`cairn meta`) inline by default.
+ */
+export const DEV_INLINE_BYTES_MAX_DEFAULT = 0;
 /** Raft tick of a dev cluster (faster than RAFT_TICK_MS_DEFAULT: elections in ~0.5 s). */
 export const DEV_RAFT_TICK_MS_DEFAULT = 50;
 /** Chunk-server heartbeat of a dev cluster (faster than HEARTBEAT_MS_DEFAULT). */

@@ -47,6 +47,7 @@ export function dispatchTable(p: LeaderParts): DispatchTable {
     'fs.alloc': { role: 'client', decode: d['fs.alloc'], handle: (r) => p.allocator.alloc(r) },
     'fs.retarget': { role: 'client', decode: d['fs.retarget'], handle: (r) => p.allocator.retarget(r) },
     'fs.commit': { role: 'client', decode: d['fs.commit'], handle: (r) => ns.commit(r) },
+    'fs.put': { role: 'client', decode: d['fs.put'], handle: (r) => ns.put(r) },
     'fs.open': { role: 'client', decode: d['fs.open'], handle: (r) => ns.open(r) },
     'fs.bad': { role: 'client', decode: d['fs.bad'], handle: (r) => ns.bad(r) },
     'fs.statLocal': { role: 'client', decode: d['fs.statLocal'], handle: (r) => ns.statLocal(r) },
@@ -60,7 +61,14 @@ export function dispatchTable(p: LeaderParts): DispatchTable {
     'cluster.status': { role: 'client', decode: d['cluster.status'], handle: () => p.admin.status() },
     'cluster.drain': { role: 'client', decode: d['cluster.drain'], handle: (r) => p.admin.drain(r) },
     'cluster.remove': { role: 'client', decode: d['cluster.remove'], handle: (r) => p.admin.remove(r) },
-    'cluster.repair': { role: 'client', decode: d['cluster.repair'], handle: () => p.admin.repair() },
+    // Inline files ride along with the repair counters: they are data no chunk server holds.
+    'cluster.repair': { role: 'client', decode: d['cluster.repair'], handle: () => withInline(p.admin.repair(), ns) },
     'raft.status': { role: 'client', decode: d['raft.status'], handle: () => p.admin.raftStatus() },
   };
+}
+
+/** The repair counters plus the cluster's inline files and bytes (committed state). */
+function withInline(r: MetaAnswers['cluster.repair'], ns: NamespaceCalls): MetaAnswers['cluster.repair'] {
+  const u = ns.inlineUsage();
+  return { ...r, inlineFiles: u.files, inlineBytes: u.bytes };
 }

@@ -28,7 +28,7 @@ import type { NamespaceReader } from './namespace-reader.js';
 import { RepairLoop } from './repair-loop.js';
 import type { RepairSchedulerOptions } from './repair-scheduler.js';
 import type { TokenSigner } from './token-signer.js';
-import { CHUNK_SIZE_BYTES_DEFAULT, LEADER_TICK_MS_DEFAULT, REPAIR_SCAN_MS_DEFAULT, TOKEN_TTL_MS_DEFAULT } from '../config/defaults.js';
+import { CHUNK_SIZE_BYTES_DEFAULT, INLINE_BYTES_MAX_DEFAULT, INLINE_TOTAL_BYTES_MAX_DEFAULT, LEADER_TICK_MS_DEFAULT, REPAIR_SCAN_MS_DEFAULT, TOKEN_TTL_MS_DEFAULT } from '../config/defaults.js';
 
 export interface MetaLeaderComponents {
   raft: LeaderRaft;
@@ -57,6 +57,10 @@ export interface MetaLeaderOptions {
   tickMs?: number;
   /** Default chunk size handed to writers. @default 8 MiB */
   chunkSizeBytes?: number;
+  /** Largest file stored inline (fs.put); 0: never. @default INLINE_BYTES_MAX_DEFAULT */
+  inlineBytesMax?: number;
+  /** Cap on the cluster's inline bytes. @default INLINE_TOTAL_BYTES_MAX_DEFAULT */
+  inlineTotalBytesMax?: number;
   /** Repair and garbage collection (leader only). */
   repair?: RepairSchedulerOptions;
   /** How often the leader plans repair. @default 1000 */
@@ -90,7 +94,16 @@ export class MetaLeader {
     this.repair = new RepairLoop({ view, tokens }, { replicas: o.replicas, tokenTtlMs });
     this.chunkServers = new ChunkServers({ raft, terms, repair: this.repair, clock, wallMs, logger });
     this.routes = dispatchTable({
-      namespace: new NamespaceCalls({ raft, namespace: c.namespace, terms, clock, wallMs, tokens, logger }, { replicas: o.replicas, tokenTtlMs }),
+      namespace: new NamespaceCalls(
+        { raft, namespace: c.namespace, view, terms, clock, wallMs, tokens, logger },
+        {
+          replicas: o.replicas,
+          tokenTtlMs,
+          inlineBytesMax: o.inlineBytesMax ?? INLINE_BYTES_MAX_DEFAULT,
+          inlineTotalBytesMax: o.inlineTotalBytesMax ?? INLINE_TOTAL_BYTES_MAX_DEFAULT,
+          chunkSizeBytes: o.chunkSizeBytes ?? CHUNK_SIZE_BYTES_DEFAULT,
+        },
+      ),
       allocator: new Allocator({ terms, clock, randomBytes: c.randomBytes, tokens }, { replicas: o.replicas, tokenTtlMs, chunkSizeBytes: o.chunkSizeBytes ?? CHUNK_SIZE_BYTES_DEFAULT }),
       chunkServers: this.chunkServers,
       admin: new ClusterAdmin({ raft, terms, repair: this.repair, view, clock, wallMs, logger }, { replicas: o.replicas }),

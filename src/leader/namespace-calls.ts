@@ -9,15 +9,31 @@
  *   fs.walk {path, limit?, cursor?} → the same, recursive (ls -R), paths relative to the walk
  *   fs.mkdir {path, parents, s} · fs.rm {path, recursive, s} · fs.mv {from, to, s} → {}
  *   fs.commit {path, size, etag, chunks:[[id,size,crc]…], overwrite, parents, s} → {path, size, etag, mtime}
+ *   fs.put {path, data, crc, overwrite, parents, s} → {path, size, etag, mtime}  a whole small file,
+ *                                     committed inline (one Raft entry; see below)
  *   fs.open {path, first?, count?}  → {size, etag, mtime, total, chunks:[{id,size,crc,offset,replicas:[{id,addr}],token}]}
+ *                                     (+ inline: {data, crc}, total 0, no chunks, for an inline file)
  *   fs.bad {id, server}             → {}  a reader found a corrupt or missing replica
  *   fs.statLocal {paths}            → {applied, types:[type|null…]}  THIS server's committed state,
  *                                     possibly stale (tests compare replicas with it); any server answers
+ *
+ * Inline files (fs.put): a file of at most inlineBytesMax bytes (and at most one chunk) is kept
+ * in its namespace entry, so Raft replicates it to every metadata server, each syncing it before
+ * it counts toward the commit: its durability is the Raft log's, no chunk server holds it.
+ * Over the threshold, or when the cluster's inline bytes would pass inlineTotalBytesMax, fs.put
+ * is InlineRefused with detail {inlineBytesMax} and the client stores the file in chunks. The
+ * cap is checked here against committed state (an early answer, no Raft entry) and again,
+ * deterministically, when the entry is applied (the leader stamps its cap into the command).
  */
 import type { Clock } from '../env/clock.js';
-import type { Outcome } from '../meta/namespace.js';
+import type { MetaReadView } from '../meta/namespace-keys.js';
+import { inlineUsage, type InlineUsage, type Outcome } from '../meta/namespace.js';
+import { hasOutcome } from '../meta/session.js';
 import { readOrder } from '../placement/index.js';
-import type { BadRequest, CommitRequest, ListRequest, MkdirRequest, MvRequest, OpenRequest, RmRequest, StatLocalRequest, StatRequest } from '../proto/meta-requests.js';
+import type { BadRequest, CommitRequest, ListRequest, MkdirRequest, MvRequest, OpenRequest, PutRequest, RmRequest, StatLocalRequest, StatRequest } from '../proto/meta-requests.js';
+import { INLINE_FILE_BYTES_MAX } from '../proto/meta-fields.js';
+import { crc32c } from '../util/crc32c.js';
+import { inlineEtag } from '../util/inline-etag.js';
 import { CairnError } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
 import type { LeaderRaft } from './leader-raft.js';
@@ -30,6 +46,8 @@ import type { MetaAnswers as A } from '../proto/meta-answers.js';
 export interface NamespaceCallsComponents {
   raft: Pick<LeaderRaft, 'propose' | 'linearizableRead'>;
   namespace: NamespaceReader;
+  /** Committed state (the inline usage counter). */
+  view: Pick<MetaReadView, 'get'>;
   terms: LeaderTerms;
   /** Monotonic time for liveness. */
   clock: Clock;
@@ -44,6 +62,12 @@ export interface NamespaceCallsOptions {
   replicas: number;
   /** How long a chunk token stays valid. */
   tokenTtlMs: number;
+  /** Largest inline file (fs.put), 0..INLINE_FILE_BYTES_MAX; 0: never inline. */
+  inlineBytesMax: number;
+  /** Cap on the inline bytes of the whole cluster. */
+  inlineTotalBytesMax: number;
+  /** The cluster's chunk size: an inline file is at most one chunk. */
+  chunkSizeBytes: number;
 }
 
 export class NamespaceCalls {
@@ -51,8 +75,22 @@ export class NamespaceCalls {
   private readonly o: NamespaceCallsOptions;
 
   constructor(c: NamespaceCallsComponents, o: NamespaceCallsOptions) {
+    if (!Number.isSafeInteger(o.inlineBytesMax) || o.inlineBytesMax < 0 || o.inlineBytesMax > INLINE_FILE_BYTES_MAX) {
+      throw new CairnError('InvalidArgument', `inline bytes max must be 0..${INLINE_FILE_BYTES_MAX}`);
+    }
+    if (!Number.isSafeInteger(o.inlineTotalBytesMax) || o.inlineTotalBytesMax < 0) throw new CairnError('InvalidArgument', 'inline total bytes max must be a non-negative integer');
     this.c = c;
     this.o = o;
+  }
+
+  /** The largest file fs.put takes here: the inline threshold, at most one chunk. */
+  get inlineBytesMax(): number {
+    return Math.min(this.o.inlineBytesMax, this.o.chunkSizeBytes);
+  }
+
+  /** Inline files and bytes of the cluster (this server's committed state). */
+  inlineUsage(): InlineUsage {
+    return inlineUsage(this.c.view);
   }
 
   async stat(req: StatRequest): Promise<A['fs.stat']> {
@@ -112,11 +150,47 @@ export class NamespaceCalls {
     return { path, size, etag, mtime: nowMs };
   }
 
+  async put(req: PutRequest): Promise<A['fs.put']> {
+    const { path, data } = req;
+    const max = this.inlineBytesMax;
+    const refuse = (why: string): CairnError => new CairnError('InlineRefused', `${path} not stored inline: ${why}`, { inlineBytesMax: max });
+    if (crc32c(data) !== req.crc) throw new CairnError('Corrupt', `fs.put of ${path}: the bytes fail their CRC-32C`);
+    const cap = this.o.inlineTotalBytesMax;
+    // A retry of an applied put skips the early refusals: proposing it again returns its first outcome.
+    if (!hasOutcome(this.c.view, req.s)) {
+      if (data.length > max) throw refuse(`${data.length} bytes is over the cluster's inline threshold of ${max}`);
+      const used = this.inlineUsage().bytes;
+      if (used + data.length > cap) throw refuse(`the cluster's inline files hold ${used} of at most ${cap} bytes`);
+    }
+    const etag = inlineEtag(data);
+    const nowMs = this.c.wallMs();
+    try {
+      await proposeNamespace(this.c.raft, {
+        op: 'putInline',
+        path,
+        etag,
+        data,
+        crc: req.crc,
+        overwrite: req.overwrite,
+        createParents: req.parents,
+        inlineTotalBytesMax: cap,
+        session: req.s,
+        nowMs,
+      });
+    } catch (e) {
+      // Refused when applied (the cap): the same answer, with the threshold for the client.
+      if (e instanceof CairnError && e.code === 'InlineRefused') throw refuse(e.message);
+      throw e;
+    }
+    return { path, size: data.length, etag, mtime: nowMs };
+  }
+
   async open(req: OpenRequest): Promise<A['fs.open']> {
     const { path, first, count } = req;
     await this.c.raft.linearizableRead();
     const st = unwrap(this.c.namespace.stat(path)).stat;
     if (st.type !== 'file') throw new CairnError('IsADirectory', `${path} is a directory`);
+    if (st.inline) return { size: st.size, etag: st.etag, mtime: st.mtime, total: 0, chunks: [], inline: { data: st.inline.data, crc: st.inline.crc } };
     const t = this.c.terms.current();
     const ring = t.cluster.ring();
     const servers = t.cluster.servers();

@@ -9,6 +9,9 @@
  *   tag 2 commitFile  path, size, etag, [[chunkId, size, crc], …], flags (1 overwrite | 2 createParents)
  *   tag 3 delete      path, recursive
  *   tag 4 rename      from, to
+ *   tag 5 putInline   path, etag, bytes, crc, flags (as tag 2), inlineTotalBytesMax — a whole
+ *                     small file committed inline (its bytes in the namespace); the leader stamps
+ *                     the cluster's cap on inline bytes, so every replica enforces the same one
  *   tag 16 cluster    [version, 16, nowMs, clusterCommand] — a cluster-map change (cluster-map.ts);
  *                     no client session: the leader proposes these itself and they are idempotent
  * Tags 17..63 are reserved; an unknown tag or version is a decode error.
@@ -22,13 +25,13 @@ import { CairnError } from '../util/errors.js';
 import { clusterCommandFromValue, clusterCommandToValue, type ClusterCommand } from './cluster-map.js';
 import type { ChunkRef } from './namespace-keys.js';
 import { contentProblem, type FileContent } from './namespace.js';
-import { ETAG_BYTES_MAX, FILE_CHUNKS_MAX } from '../proto/meta-fields.js';
+import { ETAG_BYTES_MAX, FILE_CHUNKS_MAX, INLINE_FILE_BYTES_MAX } from '../proto/meta-fields.js';
 import { parsePath } from '../proto/path.js';
 import { CLIENT_ID_RE, type SessionHeader } from './session.js';
 
 export const META_COMMAND_VERSION = 1;
-export const MetaTag = { Mkdir: 1, CommitFile: 2, Delete: 3, Rename: 4, Cluster: 16 } as const;
-export { ETAG_BYTES_MAX, FILE_CHUNKS_MAX };
+export const MetaTag = { Mkdir: 1, CommitFile: 2, Delete: 3, Rename: 4, PutInline: 5, Cluster: 16 } as const;
+export { ETAG_BYTES_MAX, FILE_CHUNKS_MAX, INLINE_FILE_BYTES_MAX };
 const ETAG_RE = /^[\x21-\x7e]{1,128}$/;
 const CRC_MAX = 0xffffffff;
 const FLAG_OVERWRITE = 1;
@@ -43,6 +46,19 @@ interface CommandBase {
 export type MetaCommand =
   | (CommandBase & { op: 'mkdir'; path: string; parents: boolean })
   | (CommandBase & { op: 'commitFile'; path: string; file: FileContent; overwrite: boolean; createParents: boolean })
+  | (CommandBase & {
+      op: 'putInline';
+      path: string;
+      etag: string;
+      /** The whole file, 0..INLINE_FILE_BYTES_MAX bytes. */
+      data: Uint8Array;
+      /** CRC-32C of `data` (checked by the leader before proposing). */
+      crc: number;
+      overwrite: boolean;
+      createParents: boolean;
+      /** The cluster's cap on inline bytes, as the proposing leader was configured. */
+      inlineTotalBytesMax: number;
+    })
   | (CommandBase & { op: 'delete'; path: string; recursive: boolean })
   | (CommandBase & { op: 'rename'; from: string; to: string })
   | { op: 'cluster'; cluster: ClusterCommand; nowMs: number };
@@ -59,6 +75,11 @@ export function encodeMetaCommand(cmd: MetaCommand): Uint8Array {
       const flags = (cmd.overwrite ? FLAG_OVERWRITE : 0) | (cmd.createParents ? FLAG_CREATE_PARENTS : 0);
       const chunks = cmd.file.chunks.map((c) => [c.id, c.size, c.crc]);
       return pack([...head, cmd.path, cmd.file.size, cmd.file.etag, chunks, flags]);
+    }
+    case 'putInline': {
+      head[1] = MetaTag.PutInline;
+      const flags = (cmd.overwrite ? FLAG_OVERWRITE : 0) | (cmd.createParents ? FLAG_CREATE_PARENTS : 0);
+      return pack([...head, cmd.path, cmd.etag, cmd.data, cmd.crc, flags, cmd.inlineTotalBytesMax]);
     }
     case 'delete':
       head[1] = MetaTag.Delete;
@@ -86,6 +107,17 @@ function path(v: unknown, what: string): string {
   if (typeof v !== 'string') throw bad(`${what} must be a string`);
   parsePath(v);
   return v;
+}
+
+function etagOf(v: unknown): string {
+  if (typeof v !== 'string' || !ETAG_RE.test(v)) throw bad(`etag must be 1..${ETAG_BYTES_MAX} printable ASCII characters`);
+  return v;
+}
+
+function flagsOf(v: unknown): number {
+  const flags = safeInt(v, 0, 'flags');
+  if (flags > (FLAG_OVERWRITE | FLAG_CREATE_PARENTS)) throw bad('unknown flags');
+  return flags;
 }
 
 function chunkList(v: unknown): ChunkRef[] {
@@ -134,10 +166,8 @@ export function decodeMetaCommand(bytes: Uint8Array): MetaCommand {
     case MetaTag.CommitFile: {
       arity(5);
       const size = safeInt(v[7], 0, 'size');
-      const etag = v[8];
-      if (typeof etag !== 'string' || !ETAG_RE.test(etag)) throw bad(`etag must be 1..${ETAG_BYTES_MAX} printable ASCII characters`);
-      const flags = safeInt(v[10], 0, 'flags');
-      if (flags > (FLAG_OVERWRITE | FLAG_CREATE_PARENTS)) throw bad('unknown flags');
+      const etag = etagOf(v[8]);
+      const flags = flagsOf(v[10]);
       const file: FileContent = { size, etag, chunks: chunkList(v[9]) };
       const problem = contentProblem(file);
       if (problem) throw bad(problem);
@@ -148,6 +178,26 @@ export function decodeMetaCommand(bytes: Uint8Array): MetaCommand {
         file,
         overwrite: (flags & FLAG_OVERWRITE) !== 0,
         createParents: (flags & FLAG_CREATE_PARENTS) !== 0,
+      };
+    }
+    case MetaTag.PutInline: {
+      arity(6);
+      const data = v[8];
+      if (!(data instanceof Uint8Array)) throw bad('inline data must be bytes');
+      if (data.length > INLINE_FILE_BYTES_MAX) throw new CairnError('TooLarge', `meta command: inline data over ${INLINE_FILE_BYTES_MAX} bytes`);
+      const crc = safeInt(v[9], 0, 'crc');
+      if (crc > CRC_MAX) throw bad('crc must be < 2^32');
+      const flags = flagsOf(v[10]);
+      return {
+        ...base,
+        op: 'putInline',
+        path: path(v[6], 'path'),
+        etag: etagOf(v[7]),
+        data,
+        crc,
+        overwrite: (flags & FLAG_OVERWRITE) !== 0,
+        createParents: (flags & FLAG_CREATE_PARENTS) !== 0,
+        inlineTotalBytesMax: safeInt(v[11], 0, 'inlineTotalBytesMax'),
       };
     }
     case MetaTag.Delete:

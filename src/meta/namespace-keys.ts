@@ -4,12 +4,15 @@
  * rewrites one key.
  *
  *   i/<inode>              → inode record: [0, mtime] for a directory,
- *                            [1, mtime, size, etag, [[chunkId, size, crc], …]] for a file
+ *                            [1, mtime, size, etag, [[chunkId, size, crc], …]] for a file in chunks,
+ *                            [2, mtime, size, etag, bytes, crc] for an inline file (its bytes here)
  *   e/<parent>/<name>      → dentry [inode, type (0 dir, 1 file)]; a directory lists by ONE range
  *                            scan of e/<parent>/ in name order (UTF-8 byte order = code points)
  *   c/<chunkId>            → inode of the live file whose chunk list holds it (reverse index for
  *                            garbage collection: "is this chunk referenced?")
  *   m/next-inode           → next inode number to hand out (absent: FIRST_FREE_INODE)
+ *   m/inline               → [bytes, files]: every inline file of the namespace together
+ *                            (absent: [0, 0]); changed in the same apply as the files
  *   s/, r/, u/, m/sessions → exactly-once sessions (session.ts)
  *
  * <inode> is INODE_HEX_WIDTH lowercase hex digits, fixed width, so "e/<p>/" of one directory is
@@ -40,9 +43,15 @@ export type NodeType = 'file' | 'dir';
 
 export type { ChunkRef };
 
+/** An inline file's bytes (all of them; their length is the file's size) and their CRC-32C. */
+export interface InlineData {
+  data: Uint8Array;
+  crc: number;
+}
+
 export type InodeRecord =
   | { type: 'dir'; mtime: number }
-  | { type: 'file'; mtime: number; size: number; etag: string; chunks: ChunkRef[] };
+  | { type: 'file'; mtime: number; size: number; etag: string; chunks: ChunkRef[]; inline?: InlineData };
 
 export interface Dentry {
   inode: number;
@@ -57,6 +66,7 @@ export const INODE_PREFIX = 'i/';
 export const DENTRY_PREFIX = 'e/';
 export const CHUNK_PREFIX = 'c/';
 export const NEXT_INODE_KEY = 'm/next-inode';
+export const INLINE_USAGE_KEY = 'm/inline';
 
 export function hex(n: number): string {
   return n.toString(16).padStart(INODE_HEX_WIDTH, '0');
@@ -94,6 +104,7 @@ export function chunkKey(id: string): string {
 
 export function encodeInode(rec: InodeRecord): Uint8Array {
   if (rec.type === 'dir') return pack([0, rec.mtime]);
+  if (rec.inline) return pack([2, rec.mtime, rec.size, rec.etag, rec.inline.data, rec.inline.crc]);
   return pack([1, rec.mtime, rec.size, rec.etag, rec.chunks.map((c) => [c.id, c.size, c.crc])]);
 }
 
@@ -105,7 +116,29 @@ export function decodeInode(bytes: Uint8Array): InodeRecord {
     const [, mtime, size, etag, chunks] = v as [number, number, number, string, Array<[string, number, number]>];
     return { type: 'file', mtime, size, etag, chunks: chunks.map(([id, sz, crc]) => ({ id, size: sz, crc })) };
   }
+  if (Array.isArray(v) && v[0] === 2 && v.length === 6 && v[4] instanceof Uint8Array && v[4].length === v[2] && typeof v[5] === 'number') {
+    const [, mtime, size, etag, data, crc] = v as [number, number, number, string, Uint8Array, number];
+    return { type: 'file', mtime, size, etag, chunks: [], inline: { data, crc } };
+  }
   throw new CairnError('Corrupt', 'namespace: malformed inode record');
+}
+
+/** Every inline file of the namespace together (INLINE_USAGE_KEY). */
+export interface InlineUsage {
+  bytes: number;
+  files: number;
+}
+
+export function encodeInlineUsage(u: InlineUsage): Uint8Array {
+  return pack([u.bytes, u.files]);
+}
+
+export function decodeInlineUsage(bytes: Uint8Array): InlineUsage {
+  const v = unpack(bytes);
+  if (!Array.isArray(v) || v.length !== 2 || !v.every((x) => typeof x === 'number' && Number.isSafeInteger(x) && x >= 0)) {
+    throw new CairnError('Corrupt', 'namespace: malformed inline usage record');
+  }
+  return { bytes: v[0] as number, files: v[1] as number };
 }
 
 export function encodeDentry(d: Dentry): Uint8Array {

@@ -38,6 +38,10 @@ function dispatch(txn: MetaTxn, cmd: Exclude<MetaCommand, { op: 'cluster' }>): M
       return mkdir(txn, parsePath(cmd.path), cmd.parents, cmd.nowMs);
     case 'commitFile':
       return commitFile(txn, parsePath(cmd.path), cmd.file, cmd.overwrite, cmd.createParents, cmd.nowMs);
+    case 'putInline': {
+      const file = { size: cmd.data.length, etag: cmd.etag, chunks: [], inline: { data: cmd.data, crc: cmd.crc } };
+      return commitFile(txn, parsePath(cmd.path), file, cmd.overwrite, cmd.createParents, cmd.nowMs, cmd.inlineTotalBytesMax);
+    }
     case 'delete':
       return remove(txn, parsePath(cmd.path), cmd.recursive, cmd.nowMs);
     case 'rename':

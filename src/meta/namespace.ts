@@ -24,21 +24,26 @@ import {
   ROOT_INODE,
   FIRST_FREE_INODE,
   NEXT_INODE_KEY,
+  INLINE_USAGE_KEY,
   childrenEnd,
   childrenStart,
   chunkKey,
   decodeDentry,
+  decodeInlineUsage,
   decodeInode,
   decodeNumber,
   dentryKey,
   dentryKeyAfter,
   encodeDentry,
+  encodeInlineUsage,
   encodeInode,
   encodeNumber,
   inodeKey,
   nameOfDentryKey,
   type ChunkRef,
   type Dentry,
+  type InlineData,
+  type InlineUsage,
   type InodeRecord,
   type MetaReadView,
   type MetaTxn,
@@ -46,14 +51,19 @@ import {
 } from './namespace-keys.js';
 import { PATH_BYTES_MAX, isSameOrBelow, joinPath, nameProblem, quote } from '../proto/path.js';
 
+export type { InlineUsage };
 export type Fail = { ok: false; code: ErrorCode; message: string };
 export type Outcome<T extends object = object> = ({ ok: true } & T) | Fail;
 
-/** The content a commit makes visible. Sizes of the chunks add up to `size`. */
+/**
+ * The content a commit makes visible: chunks whose sizes add up to `size`, or (`inline`) no
+ * chunks and the file's `size` bytes themselves, kept in its inode record.
+ */
 export interface FileContent {
   size: number;
   etag: string;
   chunks: ChunkRef[];
+  inline?: InlineData;
 }
 
 export interface StatInfo {
@@ -63,8 +73,10 @@ export interface StatInfo {
   mtime: number;
   /** null for a directory. */
   etag: string | null;
-  /** [] for a directory. */
+  /** [] for a directory and for an inline file. */
   chunks: ChunkRef[];
+  /** An inline file's bytes and CRC-32C (absent for chunked files and directories). */
+  inline?: InlineData;
 }
 
 export interface ListEntry {
@@ -179,12 +191,27 @@ export function mkdir(txn: MetaTxn, segs: readonly string[], parents: boolean, m
   return parents ? { ok: true } : fail('AlreadyExists', `directory exists: ${quote(path)}`);
 }
 
+/** Every inline file of the namespace together (bytes and count). */
+export function inlineUsage(view: Pick<MetaReadView, 'get'>): InlineUsage {
+  const v = view.get(INLINE_USAGE_KEY);
+  return v ? decodeInlineUsage(v) : { bytes: 0, files: 0 };
+}
+
+function addInlineUsage(txn: MetaTxn, bytes: number, files: number): void {
+  if (bytes === 0 && files === 0) return;
+  const u = inlineUsage(txn);
+  txn.put(INLINE_USAGE_KEY, encodeInlineUsage({ bytes: u.bytes + bytes, files: u.files + files }));
+}
+
 /**
- * Make `content` visible at the path in one step. An existing file is replaced atomically when
- * `overwrite`, else AlreadyExists; a directory there is IsADirectory. With `createParents`
- * missing ancestors are created (mkdir -p), else NotFound. A chunk may belong to one live file
- * only: a chunk already referenced by another file is InvalidArgument (the replaced file's own
- * chunks may be reused).
+ * Make `content` visible at the path in one step. An existing file (chunked or inline) is
+ * replaced atomically when `overwrite`, else AlreadyExists; a directory there is IsADirectory.
+ * With `createParents` missing ancestors are created (mkdir -p), else NotFound. A chunk may
+ * belong to one live file only: a chunk already referenced by another file is InvalidArgument
+ * (the replaced file's own chunks may be reused); the replaced file's other chunks become garbage.
+ * Inline content is InlineRefused when the namespace's inline bytes, less the replaced file's,
+ * would exceed `inlineTotalBytesMax` (stamped into the command by the leader, so every replica
+ * decides alike).
  */
 export function commitFile(
   txn: MetaTxn,
@@ -193,6 +220,7 @@ export function commitFile(
   overwrite: boolean,
   createParents: boolean,
   mtime: number,
+  inlineTotalBytesMax = Number.MAX_SAFE_INTEGER,
 ): Outcome {
   const path = joinPath(segs);
   if (segs.length === 0) return fail('IsADirectory', 'is a directory: "/"');
@@ -219,10 +247,20 @@ export function commitFile(
     const owner = txn.get(chunkKey(c.id));
     if (owner && decodeNumber(owner) !== existing?.inode) return fail('InvalidArgument', `chunk ${c.id} already belongs to another file`);
   }
+  const old = existing ? getInode(txn, existing.inode) : undefined;
+  const freed = old?.type === 'file' && old.inline ? old.size : 0;
+  const freedFiles = old?.type === 'file' && old.inline ? 1 : 0;
+  if (content.inline) {
+    const used = inlineUsage(txn).bytes;
+    if (used - freed + content.size > inlineTotalBytesMax) {
+      return fail('InlineRefused', `inline files would exceed the cluster's cap of ${inlineTotalBytesMax} bytes (${used} used; ${quote(path)})`);
+    }
+  }
   // Checks done: write.
   const record: InodeRecord = { type: 'file', mtime, size: content.size, etag: content.etag, chunks: content.chunks.map((c) => ({ ...c })) };
-  if (existing) {
-    const old = getInode(txn, existing.inode);
+  if (content.inline) record.inline = { data: content.inline.data, crc: content.inline.crc };
+  addInlineUsage(txn, (content.inline ? content.size : 0) - freed, (content.inline ? 1 : 0) - freedFiles);
+  if (existing && old) {
     const keep = new Set(content.chunks.map((c) => c.id));
     if (old.type === 'file') for (const c of old.chunks) if (!keep.has(c.id)) txn.del(chunkKey(c.id));
     txn.put(inodeKey(existing.inode), encodeInode(record));
@@ -257,6 +295,7 @@ export function remove(txn: MetaTxn, segs: readonly string[], recursive: boolean
 function removeFileInode(txn: MetaTxn, inode: number): void {
   const rec = getInode(txn, inode);
   if (rec.type === 'file') for (const c of rec.chunks) txn.del(chunkKey(c.id));
+  if (rec.type === 'file' && rec.inline) addInlineUsage(txn, -rec.size, -1);
   txn.del(inodeKey(inode));
 }
 
@@ -322,7 +361,9 @@ export function stat(view: MetaReadView, segs: readonly string[]): Outcome<{ sta
 
 function statOf(rec: InodeRecord): StatInfo {
   if (rec.type === 'dir') return { type: 'dir', size: 0, mtime: rec.mtime, etag: null, chunks: [] };
-  return { type: 'file', size: rec.size, mtime: rec.mtime, etag: rec.etag, chunks: rec.chunks.map((c) => ({ ...c })) };
+  const st: StatInfo = { type: 'file', size: rec.size, mtime: rec.mtime, etag: rec.etag, chunks: rec.chunks.map((c) => ({ ...c })) };
+  if (rec.inline) st.inline = rec.inline;
+  return st;
 }
 
 function entryOf(view: MetaReadView, name: string, d: Dentry): ListEntry {
@@ -427,6 +468,13 @@ export function walk(view: MetaReadView, segs: readonly string[], options: PageO
 export function contentProblem(content: FileContent): string | null {
   if (!Number.isSafeInteger(content.size) || content.size < 0) return 'size must be a safe integer >= 0';
   if (typeof content.etag !== 'string' || content.etag.length === 0) return 'etag must be a non-empty string';
+  if (content.inline) {
+    const { data, crc } = content.inline;
+    if (!(data instanceof Uint8Array) || data.length !== content.size) return 'inline bytes must be exactly the file size';
+    if (!Number.isSafeInteger(crc) || crc < 0 || crc > 0xffffffff) return 'inline crc must be an integer in [0, 2^32)';
+    if (content.chunks.length > 0) return 'an inline file has no chunks';
+    return null;
+  }
   let sum = 0;
   const seen = new Set<string>();
   for (const c of content.chunks) {

@@ -123,6 +123,15 @@ export function applyOnce<R extends object>(txn: MetaTxn, h: SessionHeader, nowM
   return result;
 }
 
+/**
+ * Whether (client, seq) has a remembered outcome: a retry of a request already applied (the
+ * leader then skips its early refusals, which could differ from the first outcome, and proposes
+ * it again to get that outcome).
+ */
+export function hasOutcome(view: Pick<MetaTxn, 'get'>, h: SessionHeader): boolean {
+  return view.get(resultKey(h.client, h.seq)) !== undefined;
+}
+
 /** How many clients have a session (tests and metrics). */
 export function sessionsInUse(txn: Pick<MetaTxn, 'get'>): number {
   const v = txn.get(SESSIONS_COUNT_KEY);

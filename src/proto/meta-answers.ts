@@ -81,7 +81,10 @@ export interface OpenChunk {
   token: string;
 }
 
-/** fs.open: one page of the file's chunks, [first, first + chunks.length). */
+/**
+ * fs.open: one page of the file's chunks, [first, first + chunks.length); for an inline file no
+ * chunks (total 0) and `inline`, the whole file's bytes (exactly `size` of them) and CRC-32C.
+ */
 export interface OpenAnswer {
   size: number;
   etag: string | null;
@@ -89,6 +92,7 @@ export interface OpenAnswer {
   /** Chunks in the whole file. */
   total: number;
   chunks: OpenChunk[];
+  inline?: { data: Uint8Array; crc: number };
 }
 
 /** cluster.status: the object of `cairn status --json` (CONTRACT). */
@@ -155,6 +159,7 @@ export interface MetaAnswers {
   'fs.alloc': AllocAnswer;
   'fs.retarget': RetargetAnswer;
   'fs.commit': CommitAnswer;
+  'fs.put': CommitAnswer;
   'fs.open': OpenAnswer;
   'fs.bad': EmptyAnswer;
   'fs.statLocal': StatLocalAnswer;
@@ -212,8 +217,9 @@ export function decodeRetarget(v: unknown): RetargetAnswer {
   return { targets: a.array(a.map(v), 'targets', targetOf) };
 }
 
-export function decodeCommit(v: unknown): CommitAnswer {
-  const a: At = new At('fs.commit');
+/** fs.commit and fs.put (same shape). */
+export function decodeCommit(v: unknown, method: 'fs.commit' | 'fs.put' = 'fs.commit'): CommitAnswer {
+  const a: At = new At(method);
   const o = a.map(v);
   return { path: a.str(o, 'path'), size: a.count(o, 'size'), etag: a.str(o, 'etag'), mtime: a.count(o, 'mtime') };
 }
@@ -221,8 +227,9 @@ export function decodeCommit(v: unknown): CommitAnswer {
 export function decodeOpen(v: unknown): OpenAnswer {
   const a: At = new At('fs.open');
   const o = a.map(v);
-  return {
-    size: a.count(o, 'size'),
+  const size = a.count(o, 'size');
+  const out: OpenAnswer = {
+    size,
     etag: a.optStr(o, 'etag'),
     mtime: a.count(o, 'mtime'),
     total: a.count(o, 'total'),
@@ -235,6 +242,16 @@ export function decodeOpen(v: unknown): OpenAnswer {
       token: at.str(c, 'token'),
     })),
   };
+  if (o.inline !== undefined && o.inline !== null) {
+    const sub = a.sub(o, 'inline');
+    const inline = sub[0];
+    const i: At = sub[1];
+    const data = inline.data;
+    if (!(data instanceof Uint8Array) || data.length !== size) return i.fail('data', `bytes, exactly the file's ${size}`);
+    if (out.total !== 0 || out.chunks.length !== 0) a.fail('total', '0 for an inline file');
+    out.inline = { data, crc: i.crc(inline, 'crc') };
+  }
+  return out;
 }
 
 /** Methods that answer `{}` (fs.mkdir, fs.rm, fs.mv, fs.bad, cluster.drain, cluster.remove): a map. */

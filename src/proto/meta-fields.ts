@@ -30,3 +30,9 @@ export interface ChunkRef {
 export const FILE_CHUNKS_MAX = 1_000_000;
 /** An etag: 1..ETAG_BYTES_MAX printable ASCII characters. */
 export const ETAG_BYTES_MAX = 128;
+/**
+ * Largest inline file the protocol carries (fs.put data, fs.open's inline bytes, the replicated
+ * command): a bound on every server's --inline-bytes-max, so one inline record always fits in a
+ * Raft entry, an RPC frame and a snapshot piece.
+ */
+export const INLINE_FILE_BYTES_MAX = 1024 * 1024;

@@ -10,11 +10,11 @@
  *
  * Answers are declared apart (meta-answers.ts).
  */
-import { CLIENT_ID_RE, ETAG_BYTES_MAX, FILE_CHUNKS_MAX, type ChunkRef, type SessionHeader } from './meta-fields.js';
+import { CLIENT_ID_RE, ETAG_BYTES_MAX, FILE_CHUNKS_MAX, INLINE_FILE_BYTES_MAX, type ChunkRef, type SessionHeader } from './meta-fields.js';
 import { PATH_BYTES_MAX, utf8Bytes } from './path.js';
 import { isChunkId } from '../util/chunk-id.js';
 import { CairnError } from '../util/errors.js';
-import { body, bool, int, optInt, optStr, str, strArray, type Body } from './fields.js';
+import { body, bool, bytes, int, optInt, optStr, str, strArray, type Body } from './fields.js';
 
 export const META_METHODS = [
   'fs.stat',
@@ -26,6 +26,7 @@ export const META_METHODS = [
   'fs.alloc',
   'fs.retarget',
   'fs.commit',
+  'fs.put',
   'fs.open',
   'fs.bad',
   'cluster.status',
@@ -133,6 +134,25 @@ export interface CommitRequest {
   s: SessionHeader;
 }
 
+/**
+ * fs.put: a whole small file, stored inline with its namespace entry (one Raft entry, no chunk
+ * servers); answered like fs.commit, with etag = inlineEtag(data) (util/inline-etag.ts). InlineRefused (detail
+ * `inlineBytesMax`: the cluster's threshold) when the file is over the cluster's inline threshold
+ * or the cluster's inline bytes would pass their cap: the client then stores it in chunks.
+ */
+export interface PutRequest {
+  path: string;
+  /** The file's bytes, at most INLINE_FILE_BYTES_MAX. */
+  data: Uint8Array;
+  /** CRC-32C of `data`; a mismatch is Corrupt (nothing stored). */
+  crc: number;
+  /** Optional on the wire, default false. */
+  overwrite: boolean;
+  /** Create missing parents. Optional on the wire, default true. */
+  parents: boolean;
+  s: SessionHeader;
+}
+
 /** fs.open: a file's chunks from index `first`, at most `count` of them. */
 export interface OpenRequest {
   path: string;
@@ -227,6 +247,7 @@ export interface MetaRequests {
   'fs.alloc': AllocRequest;
   'fs.retarget': RetargetRequest;
   'fs.commit': CommitRequest;
+  'fs.put': PutRequest;
   'fs.open': OpenRequest;
   'fs.bad': BadRequest;
   'cluster.status': EmptyRequest;
@@ -310,6 +331,18 @@ export function decodeCommitRequest(raw: unknown): CommitRequest {
   return { path: p, size, etag, chunks, overwrite: bool(b, 'overwrite'), parents: bool(b, 'parents', true), s: session(b) };
 }
 
+export function decodePutRequest(raw: unknown): PutRequest {
+  const b = body(raw);
+  return {
+    path: path(b, 'path'),
+    data: bytes(b, 'data', INLINE_FILE_BYTES_MAX),
+    crc: int(b, 'crc', 0, 0xffffffff),
+    overwrite: bool(b, 'overwrite'),
+    parents: bool(b, 'parents', true),
+    s: session(b),
+  };
+}
+
 export function decodeOpenRequest(raw: unknown): OpenRequest {
   const b = body(raw);
   return { path: path(b, 'path'), first: optInt(b, 'first') ?? 0, count: optInt(b, 'count', 1, OPEN_CHUNKS_MAX) ?? OPEN_CHUNKS_MAX };
@@ -385,6 +418,7 @@ export const META_REQUEST_DECODERS: { readonly [M in MetaMethod]: MetaRequestDec
   'fs.alloc': decodeAllocRequest,
   'fs.retarget': decodeRetargetRequest,
   'fs.commit': decodeCommitRequest,
+  'fs.put': decodePutRequest,
   'fs.open': decodeOpenRequest,
   'fs.bad': decodeBadRequest,
   'cluster.status': decodeEmptyRequest,

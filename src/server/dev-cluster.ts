@@ -56,6 +56,15 @@ export interface DevClusterInit {
   repairBytesPerSec?: number;
   /** Node flags for every server process, before the script (e.g. `--cpu-prof`, which NODE_OPTIONS refuses). @default none */
   nodeArgs?: string[];
+  /**
+   * Largest file stored inline with its metadata (`cairn meta --inline-bytes-max`). @default 0:
+   * off, so a cluster built here exercises the chunk path unless it asks (the tests of chunks,
+   * repair and scrubbing write small files); `cairn dev` passes DEV_INLINE_BYTES_MAX_DEFAULT
+   * (also 0) unless its --inline-bytes-max says otherwise.
+   */
+  inlineBytesMax?: number;
+  /** Cap on the cluster's inline bytes. @default the server's (INLINE_TOTAL_BYTES_MAX_DEFAULT) */
+  inlineTotalBytesMax?: number;
 }
 
 export interface ServerEntry {
@@ -128,6 +137,8 @@ export class DevCluster {
         '--replicas', String(this.replicas),
         '--dead-after', String(init.deadAfterSec ?? DEAD_AFTER_MS_DEFAULT / 1000),
         '--chunk-size', String(init.chunkSize ?? CHUNK_SIZE_BYTES_DEFAULT),
+        '--inline-bytes-max', String(init.inlineBytesMax ?? 0),
+        ...(init.inlineTotalBytesMax === undefined ? [] : ['--inline-total-bytes-max', String(init.inlineTotalBytesMax)]),
         ...(init.gcGraceSec === undefined ? [] : ['--gc-grace', String(init.gcGraceSec)]),
       ));
     });

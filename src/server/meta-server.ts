@@ -40,6 +40,10 @@ export interface MetaServerOptions {
   deadAfterMs?: number;
   /** Default chunk size for writers. @default 8 MiB */
   chunkSizeBytes?: number;
+  /** Largest file stored inline with its namespace entry; 0: never. @default INLINE_BYTES_MAX_DEFAULT */
+  inlineBytesMax?: number;
+  /** Cap on the inline bytes of the whole cluster. @default INLINE_TOTAL_BYTES_MAX_DEFAULT */
+  inlineTotalBytesMax?: number;
   /** Repair and garbage collection (see leader/repair-scheduler.ts). */
   repair?: RepairSchedulerOptions;
 }
@@ -84,6 +88,8 @@ export async function startMetaServer(opts: MetaServerOptions, logger: Logger, o
       replicas: opts.replicas ?? REPLICAS_DEFAULT,
       deadAfterMs: opts.deadAfterMs ?? DEAD_AFTER_MS_DEFAULT,
       ...(opts.chunkSizeBytes === undefined ? {} : { chunkSizeBytes: opts.chunkSizeBytes }),
+      ...(opts.inlineBytesMax === undefined ? {} : { inlineBytesMax: opts.inlineBytesMax }),
+      ...(opts.inlineTotalBytesMax === undefined ? {} : { inlineTotalBytesMax: opts.inlineTotalBytesMax }),
       ...(opts.repair === undefined ? {} : { repair: opts.repair }),
     },
   );

@@ -23,6 +23,7 @@ export const ERROR_CODES = {
   PreconditionFailed: { status: 412, retryable: false, message: 'precondition failed' },
   StaleRequest: { status: 409, retryable: false, message: 'request already answered and acknowledged by its client' },
   TooLarge: { status: 413, retryable: false, message: 'request or field too large' },
+  InlineRefused: { status: 413, retryable: false, message: 'file not stored inline; store it in chunks' },
   RangeNotSatisfiable: { status: 416, retryable: false, message: 'range not satisfiable' },
   NotLeader: { status: 503, retryable: true, message: 'not the leader' },
   Unavailable: { status: 503, retryable: true, message: 'service unavailable' },

@@ -1,8 +1,9 @@
 /**
  * Test doubles for the client's unit tests: chunk servers in this process (real ChunkStore in a
  * temp dir + real ChunkHttpServer on 127.0.0.1) and a fake metadata leader that answers fs.alloc,
- * fs.retarget, fs.commit, fs.open, fs.stat and fs.bad as the real one does, with real signed
- * chunk tokens, keeping the namespace in a Map.
+ * fs.retarget, fs.commit, fs.put, fs.open, fs.stat and fs.bad as the real one does, with real
+ * signed chunk tokens, keeping the namespace in a Map. fs.put stores a file inline up to
+ * `inlineBytesMax` (default 0: refused, as a cluster with inlining off does).
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -12,6 +13,8 @@ import { ChunkToken, type ChunkOp } from '../../../src/proto/chunk-token.js';
 import { CairnClient, type CairnClientOptions, type MetaCaller } from '../../../src/client/cairn-client.js';
 import { SeededRng } from '../../../src/env/rng.js';
 import { systemTimers, wallClockMs } from '../../../src/env/system.js';
+import { inlineEtag } from '../../../src/util/inline-etag.js';
+import { crc32c } from '../../../src/util/crc32c.js';
 import { CairnError } from '../../../src/util/errors.js';
 import { silentLogger } from '../../../src/util/logger.js';
 import { openStore, tempDir } from '../chunk/helpers.js';
@@ -79,6 +82,8 @@ export interface FakeFile {
   etag: string;
   mtime: number;
   chunks: Array<[id: string, size: number, crc: number]>;
+  /** An inline file's bytes and CRC-32C (chunks []). */
+  inline?: { data: Uint8Array; crc: number };
 }
 
 export interface MetaCall {
@@ -106,7 +111,7 @@ export class FakeMeta implements MetaCaller {
 
   constructor(
     private readonly nodes: ChunkNode[],
-    private readonly o: { replicas: number; chunkSize: number },
+    private readonly o: { replicas: number; chunkSize: number; inlineBytesMax?: number },
   ) {}
 
   token(op: ChunkOp, id: string): string {
@@ -148,6 +153,19 @@ export class FakeMeta implements MetaCaller {
         this.files.set(path, { size: b.size as number, etag: b.etag as string, mtime, chunks: b.chunks as FakeFile['chunks'] });
         return { path, size: b.size, etag: b.etag, mtime };
       }
+      case 'fs.put': {
+        if (!Array.isArray(b.s)) throw new CairnError('InvalidArgument', 's must be [client, seq, ackedBelow]');
+        const path = b.path as string;
+        const data = b.data as Uint8Array;
+        const max = this.o.inlineBytesMax ?? 0;
+        if (data.length > max) throw new CairnError('InlineRefused', `${data.length} bytes is over ${max}`, { inlineBytesMax: max });
+        if (crc32c(data) !== b.crc) throw new CairnError('Corrupt', 'fs.put bytes fail their CRC-32C');
+        if (this.files.has(path) && b.overwrite !== true) throw new CairnError('AlreadyExists', `${path} exists`);
+        const mtime = 1_700_000_000_000 + this.files.size;
+        const etag = inlineEtag(data);
+        this.files.set(path, { size: data.length, etag, mtime, chunks: [], inline: { data: Uint8Array.from(data), crc: b.crc } });
+        return { path, size: data.length, etag, mtime };
+      }
       case 'fs.stat': {
         const f = this.file(b.path as string);
         return { path: b.path, type: 'file', size: f.size, mtime: f.mtime, etag: f.etag, chunks: f.chunks.map(([id, size, crc]) => ({ id, size, crc, replicas: this.holders(id).map((n) => n.id) })) };
@@ -164,7 +182,7 @@ export class FakeMeta implements MetaCaller {
           offset += size;
           return out;
         });
-        return { size: f.size, etag: f.etag, mtime: f.mtime, total: f.chunks.length, chunks };
+        return { size: f.size, etag: f.etag, mtime: f.mtime, total: f.chunks.length, chunks, ...(f.inline ? { inline: f.inline } : {}) };
       }
       case 'fs.bad':
       case 'cluster.drain':

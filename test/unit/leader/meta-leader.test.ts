@@ -20,6 +20,7 @@ const GOOD: Record<string, unknown> = {
   'fs.alloc': { count: 1 },
   'fs.retarget': { id: ID, exclude: [] },
   'fs.commit': { path: '/f', size: 0, etag: 'e', chunks: [], s: S(4) },
+  'fs.put': { path: '/g', data: new Uint8Array(0), crc: 0, s: S(5) },
   'fs.open': { path: '/f' },
   'fs.bad': { id: ID, server: 'c1' },
   'cluster.status': {},

@@ -1,6 +1,9 @@
-/** Namespace calls over the real namespace machine: answers, replicas from the term's registry, errors. */
+/** Namespace calls over the real namespace machine: answers, replicas from the term's registry, errors, inline files. */
 import { describe, expect, it } from 'vitest';
 import { readOrder } from '../../../src/placement/index.js';
+import { decodeOpen } from '../../../src/proto/meta-answers.js';
+import { inlineEtag } from '../../../src/util/inline-etag.js';
+import { crc32c } from '../../../src/util/crc32c.js';
 import { harness, server } from './helpers.js';
 
 const A = 'a1'.repeat(16);
@@ -54,5 +57,56 @@ describe('NamespaceCalls', () => {
     expect(await h.call('fs.stat', { path: '/f' })).toMatchObject({ chunks: [{ replicas: ['c2'] }, { replicas: [] }] });
     await h.call('cs.update', { added: [B], removed: [] }, server('c1'));
     expect(await h.call('fs.stat', { path: '/f' })).toMatchObject({ chunks: [{ replicas: ['c2'] }, { replicas: ['c1'] }] });
+  });
+});
+
+describe('NamespaceCalls: inline files (fs.put)', () => {
+  const data = Buffer.from('small file bytes');
+  const put = (path: string, bytes: Uint8Array = data, extra: Record<string, unknown> = {}) => ({ path, data: bytes, crc: crc32c(bytes), s: s(), ...extra });
+
+  it('stores a small file in one Raft entry with a content-derived etag; open answers its bytes, stat no chunks', async () => {
+    const h = harness();
+    const r = await h.call('fs.put', put('/d/f'));
+    expect(r).toEqual({ path: '/d/f', size: data.length, etag: inlineEtag(data), mtime: 1_700_000_000_000 + h.time.nowMs() });
+    expect(h.raft.proposals).toBe(1);
+    const open = decodeOpen(await h.call('fs.open', { path: '/d/f' }));
+    expect(open).toMatchObject({ size: data.length, etag: inlineEtag(data), total: 0, chunks: [], inline: { crc: crc32c(data) } });
+    expect(Buffer.from(open.inline!.data).equals(data)).toBe(true);
+    expect(await h.call('fs.stat', { path: '/d/f' })).toMatchObject({ type: 'file', size: data.length, etag: inlineEtag(data), chunks: [] });
+    expect(await h.call('fs.list', { path: '/d' })).toMatchObject({ entries: [{ name: 'f', size: data.length }] });
+    // Without overwrite an existing file is refused; with it, replaced.
+    expect((await h.refusal('fs.put', put('/d/f'))).code).toBe('AlreadyExists');
+    expect(await h.call('fs.put', put('/d/f', Buffer.from('new'), { overwrite: true }))).toMatchObject({ size: 3, etag: inlineEtag(Buffer.from('new')) });
+    expect(await h.call('cluster.repair')).toMatchObject({ inlineFiles: 1, inlineBytes: 3 });
+  });
+
+  it('refuses over the threshold (at most one chunk) with the threshold in the detail, before proposing', async () => {
+    const h = harness({ inlineBytesMax: 100, chunkSizeBytes: 64 });
+    const e = await h.refusal('fs.put', put('/f', Buffer.alloc(65)));
+    expect(e.code).toBe('InlineRefused');
+    expect(e.detail).toEqual({ inlineBytesMax: 64 });
+    expect(h.raft.proposals).toBe(0);
+    expect(await h.call('fs.put', put('/f', Buffer.alloc(64)))).toMatchObject({ size: 64 });
+    const off = harness({ inlineBytesMax: 0 });
+    expect((await off.refusal('fs.put', put('/f', Buffer.alloc(1)))).detail).toEqual({ inlineBytesMax: 0 });
+  });
+
+  it('refuses bytes that fail their CRC (Corrupt) and, past the cluster cap, InlineRefused', async () => {
+    const h = harness({ inlineTotalBytesMax: 40 });
+    expect((await h.refusal('fs.put', { ...put('/f'), crc: (crc32c(data) ^ 1) >>> 0 })).code).toBe('Corrupt');
+    expect(await h.call('fs.put', put('/a', Buffer.alloc(30)))).toMatchObject({ size: 30 });
+    const e = await h.refusal('fs.put', put('/b', Buffer.alloc(11)));
+    expect(e.code).toBe('InlineRefused');
+    expect(e.detail).toEqual({ inlineBytesMax: 64 * 1024 });
+    expect(h.raft.proposals).toBe(1); // the early check, no Raft entry
+    expect(await h.call('fs.put', put('/b', Buffer.alloc(10)))).toMatchObject({ size: 10 });
+  });
+
+  it('a retry of the same request (same s) returns the first answer and stores once, even at the cap', async () => {
+    const h = harness({ inlineTotalBytesMax: data.length });
+    const req = put('/r');
+    expect(await h.call('fs.put', req)).toMatchObject({ etag: inlineEtag(data) });
+    expect(await h.call('fs.put', req)).toMatchObject({ etag: inlineEtag(data) }); // not AlreadyExists
+    expect(await h.call('cluster.repair')).toMatchObject({ inlineFiles: 1, inlineBytes: data.length });
   });
 });

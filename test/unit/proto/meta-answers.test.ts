@@ -154,6 +154,20 @@ describe('meta answer decoders', () => {
     expect(protocolError(() => decodeStatLocal({ applied: 1, types: ['file', 'pipe'] }))).toBe("fs.statLocal answer: types[1] must be 'file', 'dir' or null");
   });
 
+  it('fs.open of an inline file carries exactly its bytes and CRC, and no chunks; fs.put answers as fs.commit', () => {
+    const data = Uint8Array.of(1, 2, 3);
+    const inline = { size: 3, etag: 'e', mtime: 3, total: 0, chunks: [], inline: { data, crc: 9 } };
+    expect(decodeOpen(inline)).toEqual(inline);
+    expect(decodeOpen({ ...inline, inline: null }).inline).toBeUndefined();
+    expect(protocolError(() => decodeOpen({ ...inline, size: 4 }))).toBe("fs.open answer: inline.data must be bytes, exactly the file's 4");
+    expect(protocolError(() => decodeOpen(withField(inline, ['inline', 'data'], 'abc')))).toBe("fs.open answer: inline.data must be bytes, exactly the file's 3");
+    expect(protocolError(() => decodeOpen(withField(inline, ['inline', 'crc'], -1)))).toMatch(/^fs\.open answer: inline\.crc must be a CRC-32C/);
+    expect(protocolError(() => decodeOpen(withField(inline, ['inline'], 5)))).toBe('fs.open answer: inline must be a map');
+    expect(protocolError(() => decodeOpen({ ...inline, total: 1 }))).toBe('fs.open answer: total must be 0 for an inline file');
+    expect(decodeCommit({ path: '/x', size: 1, etag: 'e', mtime: 2 }, 'fs.put')).toEqual({ path: '/x', size: 1, etag: 'e', mtime: 2 });
+    expect(protocolError(() => decodeCommit({ path: '/x', size: 1, mtime: 2 }, 'fs.put'))).toBe('fs.put answer: etag must be a string');
+  });
+
   it('check the chunk-server answers (repair commands are left to the replicator, item by item)', () => {
     const copy = { op: 'copy', id: ID(1), sources: [{ id: 'c2', addr: 'a' }], token: 't' };
     expect(decodeHeartbeat({ needReport: true, registered: false, commands: [copy, { op: 'new' }] })).toEqual({ needReport: true, registered: false, commands: [copy, { op: 'new' }] });

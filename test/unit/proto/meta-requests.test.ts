@@ -7,6 +7,7 @@ import {
   isMetaMethod,
   type MetaMethod,
 } from '../../../src/proto/meta-requests.js';
+import { INLINE_FILE_BYTES_MAX } from '../../../src/proto/meta-fields.js';
 import { isCairnError } from '../../../src/util/errors.js';
 
 const ID = 'ab'.repeat(16);
@@ -38,6 +39,22 @@ const cases: { [M in MetaMethod]: { ok: Record<string, unknown>; bad: Array<[str
       ['overwrite', 'no'],
       ['parents', 0],
       ['s', [1, 1, 0]],
+    ],
+  },
+  'fs.put': {
+    ok: { path: '/f', data: new Uint8Array(3), crc: 7, overwrite: true, parents: false, s: S },
+    bad: [
+      ['path', 1, 'InvalidPath'],
+      ['data', 'abc'],
+      ['data', [1, 2]],
+      ['data', undefined],
+      ['data', new Uint8Array(INLINE_FILE_BYTES_MAX + 1)],
+      ['crc', -1],
+      ['crc', 2 ** 32],
+      ['crc', undefined],
+      ['overwrite', 'no'],
+      ['parents', 0],
+      ['s', undefined],
     ],
   },
   'fs.open': { ok: { path: '/f', first: 2, count: 5 }, bad: [['first', -1], ['count', 0], ['count', 10_001], ['path', true, 'InvalidPath']] },
@@ -76,7 +93,7 @@ function refusal(fn: () => unknown): { code: string; message: string } {
 describe('meta request decoders', () => {
   it('cover exactly the method list', () => {
     expect(Object.keys(META_REQUEST_DECODERS).sort()).toEqual([...META_METHODS].sort());
-    expect(new Set(META_METHODS).size).toBe(24);
+    expect(new Set(META_METHODS).size).toBe(25);
     expect(isMetaMethod('fs.stat')).toBe(true);
     expect(isMetaMethod('toString')).toBe(false);
     expect(isMetaMethod('fs.nope')).toBe(false);
@@ -104,6 +121,9 @@ describe('meta request decoders', () => {
     expect(META_REQUEST_DECODERS['cluster.status'](undefined)).toEqual({});
     const c = META_REQUEST_DECODERS['fs.commit']({ path: '/f', size: 3, etag: 'e', chunks: [[ID, 3, 7]], s: S });
     expect(c).toEqual({ path: '/f', size: 3, etag: 'e', chunks: [{ id: ID, size: 3, crc: 7 }], overwrite: false, parents: true, s: { client: 'client-1', seq: 2, ackedBelow: 1 } });
+    const data = Uint8Array.of(1, 2, 3);
+    expect(META_REQUEST_DECODERS['fs.put']({ path: '/f', data, crc: 9, s: S })).toEqual({ path: '/f', data, crc: 9, overwrite: false, parents: true, s: { client: 'client-1', seq: 2, ackedBelow: 1 } });
+    expect(META_REQUEST_DECODERS['fs.put']({ path: '/f', data: new Uint8Array(INLINE_FILE_BYTES_MAX), crc: 0, s: S }).data.length).toBe(INLINE_FILE_BYTES_MAX);
     const h = META_REQUEST_DECODERS['cs.heartbeat']({ usedBytes: 1, capacityBytes: 2, freeBytes: 1, chunks: 0, full: true });
     expect(h).toEqual({ usedBytes: 1, capacityBytes: 2, freeBytes: 1, chunks: 0, full: true, repairIdle: false });
   });
