@@ -14,13 +14,24 @@
  * ratio to idle (the default must keep client latency within 2× of idle), and the repair rate
  * at that throttle.
  *
+ * Small chunks (issue 14, the per-chunk toll): `--small-chunks` runs, before anything else, the
+ * same kill -9 repair on a cluster that writes CHUNK_MIB-MiB chunks (default 1), a SMALL_MIB-MiB
+ * file (default 77), chunk servers declared dead after DEAD_AFTER seconds (default 5), the
+ * servers' own repair throttle (as a user runs it):
+ *   repair_small_chunks_seconds_after_declared_dead   declared dead → no chunk under-replicated
+ *   repair_small_chunks_seconds_after_kill             kill -9 → the same (includes DEAD_AFTER)
+ *   repair_small_chunks_mib_per_s, repair_small_chunks_chunks_per_s   the lost replicas' rate
+ * (--small-only: that phase alone; --chunk-mib, --small-mib, --dead-after set its sizes;
+ * --cpu-prof DIR: every surviving server process of that cluster writes a CPU profile to DIR
+ * when the cluster stops, right after the repair; summarize with dist/bench/profile-summary.js)
+ *
  * Output: one `name value` per line.  Usage: npm run bench:repair [-- --mib 1024 --throttle-mib 64,32]
  * (--repair-only: the lost-server repair alone; --latency-only: the latency phase alone;
  * --heartbeat-ms N: the chunk servers' heartbeat, default their own 1000)
  */
 import { mkdtempSync, openSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Readable } from 'node:stream';
 import { createCairnClient, type CairnClient } from '../src/client/index.js';
@@ -39,6 +50,15 @@ const THROTTLES_MIB = throttleArg > 0 ? process.argv[throttleArg + 1]!.split(','
 const hbArg = process.argv.indexOf('--heartbeat-ms');
 /** Chunk servers' heartbeat period; the servers' own default (1 s) unless given. */
 const HEARTBEAT_MS = hbArg > 0 ? Number(process.argv[hbArg + 1]) : 1000;
+const numArg = (flag: string, dflt: number): number => {
+  const at = process.argv.indexOf(flag);
+  return at > 0 ? Number(process.argv[at + 1]) : dflt;
+};
+const SMALL_CHUNK_MIB = numArg('--chunk-mib', 1);
+const SMALL_MIB = numArg('--small-mib', 77);
+const SMALL_DEAD_AFTER_SEC = numArg('--dead-after', 5);
+const profAt = process.argv.indexOf('--cpu-prof');
+const CPU_PROF_DIR = profAt > 0 ? resolve(process.argv[profAt + 1]!) : undefined;
 const dir = mkdtempSync(join(tmpdir(), 'cairn-bench-repair-'));
 
 function out(name: string, value: number): void {
@@ -115,6 +135,50 @@ async function main(): Promise<void> {
   } finally {
     client.close();
     await extra?.kill('SIGTERM', 5000);
+    await cluster.stop();
+  }
+}
+
+/** The kill -9 repair of a cluster of small chunks (the per-chunk toll: opens, fsyncs, round trips per chunk). */
+async function smallChunks(): Promise<void> {
+  const portBase = await findFreePortRange(1000, (n) => systemRng.int(n));
+  const nodeArgs = CPU_PROF_DIR === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${CPU_PROF_DIR}`];
+  const chunkSize = Math.round(SMALL_CHUNK_MIB * 2 ** 20);
+  const cluster = new DevCluster({ dir: join(dir, 'small'), portBase, deadAfterSec: SMALL_DEAD_AFTER_SEC, heartbeatMs: HEARTBEAT_MS, chunkSize, gateway: false, nodeArgs });
+  cluster.start();
+  const client = createCairnClient({ metaAddrs: cluster.metaAddrs, token: cluster.token });
+  try {
+    await cluster.waitReady(60_000);
+    let i = 0;
+    await client.put('/bench/small-chunks', new Readable({ read() { this.push(i < SMALL_MIB ? block(i++) : null); } }));
+    await until('every chunk at 3 replicas', 60_000, async () => (await client.status()).chunks.underReplicated === 0);
+    const before = await client.status();
+    const victim = [...before.chunkServers].sort((a, b) => b.chunks - a.chunks)[0]!;
+    // The file's replicas on the victim (its heartbeat's byte count may lag the last writes).
+    const held = (await client.stat('/bench/small-chunks')).chunks.filter((c) => c.replicas.includes(victim.id));
+    const lostMiB = held.reduce((n, c) => n + c.size, 0) / 2 ** 20;
+    const lostChunks = held.length;
+    const tKill = performance.now();
+    await cluster.member(victim.id).proc.kill('SIGKILL');
+    await until('declared dead', 60_000, async () => (await client.status()).chunkServers.find((c) => c.id === victim.id)!.state === 'dead', 50);
+    const t0 = performance.now();
+    await until('repaired', 600_000, async () => {
+      const st = await client.status();
+      return st.chunks.underReplicated === 0 && st.chunks.lost === 0;
+    }, 50);
+    const t1 = performance.now();
+    out('repair_small_chunks_chunk_mib', SMALL_CHUNK_MIB);
+    out('repair_small_chunks_file_mib', SMALL_MIB);
+    out('repair_small_chunks_dead_after_s', SMALL_DEAD_AFTER_SEC);
+    out('repair_small_chunks_lost_replicas_mib', lostMiB);
+    out('repair_small_chunks_lost_replicas', lostChunks);
+    out('repair_small_chunks_seconds_after_declared_dead', (t1 - t0) / 1000);
+    out('repair_small_chunks_seconds_after_kill', (t1 - tKill) / 1000);
+    out('repair_small_chunks_mib_per_s', lostMiB / ((t1 - t0) / 1000));
+    out('repair_small_chunks_chunks_per_s', lostChunks / ((t1 - t0) / 1000));
+    out('repair_small_chunks_load_average_1m', loadavg()[0]!);
+  } finally {
+    client.close();
     await cluster.stop();
   }
 }
@@ -198,8 +262,10 @@ async function latencyUnderRepair(mibPerSec: number): Promise<void> {
 }
 
 try {
-  if (!process.argv.includes('--latency-only')) await main();
-  if (!process.argv.includes('--repair-only')) for (const t of THROTTLES_MIB) await latencyUnderRepair(t);
+  const smallOnly = process.argv.includes('--small-only');
+  if (smallOnly || process.argv.includes('--small-chunks')) await smallChunks();
+  if (!smallOnly && !process.argv.includes('--latency-only')) await main();
+  if (!smallOnly && !process.argv.includes('--repair-only')) for (const t of THROTTLES_MIB) await latencyUnderRepair(t);
   out('load_average_1m_end', loadavg()[0]!);
 } finally {
   rmSync(dir, { recursive: true, force: true });

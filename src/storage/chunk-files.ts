@@ -25,6 +25,48 @@ export async function fsyncDir(path: string): Promise<void> {
   }
 }
 
+/**
+ * Group commit of directory fsyncs: `sync(dir)` resolves once an fsync of `dir` that STARTED
+ * after the call has finished, so every rename or unlink done in `dir` before the call is
+ * durable. Calls that arrive while an fsync of `dir` is running share the next one (started
+ * when the running one ends): N concurrent commits in one directory cost about two fsyncs, not
+ * N. A failed fsync fails every call waiting on it (their entries may not be durable).
+ */
+export class DirSyncs {
+  private readonly dirs = new Map<string, { running: Promise<void> | null; next: Promise<void> | null }>();
+  /** fsyncs started (tests, counters). */
+  started = 0;
+
+  constructor(private readonly fsync: (path: string) => Promise<void> = fsyncDir) {}
+
+  sync(path: string): Promise<void> {
+    let d = this.dirs.get(path);
+    if (!d) this.dirs.set(path, (d = { running: null, next: null }));
+    if (d.running === null) return this.start(path, d);
+    // One is running and may have started before the caller's rename: wait for the next one.
+    if (d.next === null) {
+      const state = d;
+      d.next = state.running!.catch(() => undefined).then(() => {
+        state.next = null;
+        return this.start(path, state);
+      });
+    }
+    return d.next;
+  }
+
+  private start(path: string, d: { running: Promise<void> | null; next: Promise<void> | null }): Promise<void> {
+    this.started++;
+    const p = this.fsync(path);
+    const running = p.finally(() => {
+      if (d.running === running) d.running = null;
+      if (d.running === null && d.next === null) this.dirs.delete(path);
+    });
+    d.running = running;
+    running.catch(() => undefined); // each caller gets the rejection through its own promise
+    return running;
+  }
+}
+
 export function isErrno(e: unknown, code: string): boolean {
   return typeof e === 'object' && e !== null && (e as { code?: unknown }).code === code;
 }

@@ -13,7 +13,8 @@
  * none of it.
  *
  * Write: stream into tmp/ (replica-writer.ts; CRCs computed on the way), write table + footer,
- * fsync, rename into chunks/xx/, fsync that directory. Aborts, errors, size or CRC mismatches remove the temp file.
+ * fsync, rename into chunks/xx/, fsync that directory (shared by the replicas renamed into it
+ * meanwhile: DirSyncs in chunk-files.ts). Aborts, errors, size or CRC mismatches remove the temp file.
  * Writes are idempotent: an identical replica already in place (same size and whole CRC) is a
  * success (`created: false`); a different one is AlreadyExists; an existing replica whose
  * table/footer is damaged is replaced.
@@ -42,7 +43,7 @@ import { crc32c } from '../util/crc32c.js';
 import { CairnError, isCairnError } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
 import { CorruptReplica, encodeTrailer, fileBytesOf, readFully, readTrailer, type Trailer } from './chunk-format.js';
-import { KeyedLock, fsyncDir, isErrno, writeAll } from './chunk-files.js';
+import { DirSyncs, KeyedLock, fsyncDir, isErrno, writeAll } from './chunk-files.js';
 import { ChunkSpaceAccount, type ChunkSpace } from './chunk-space.js';
 import { writeReplicaData } from './replica-writer.js';
 import { SegmentReader } from './segment-reader.js';
@@ -136,6 +137,8 @@ export class ChunkStore {
   private readonly readBatchBytes: number;
   private readonly corrupt = new Set<string>();
   private readonly locks = new KeyedLock();
+  /** Renames and unlinks in one prefix directory made durable together (group commit). */
+  private readonly dirSyncs = new DirSyncs();
   private readonly account: ChunkSpaceAccount;
   private readonly log: Logger;
 
@@ -267,7 +270,8 @@ export class ChunkStore {
       }
     }
     await rename(tmpPath, finalPath);
-    await fsyncDir(join(this.chunksDir, id.slice(0, 2)));
+    // Acknowledged only after an fsync of the directory that began after the rename.
+    await this.dirSyncs.sync(join(this.chunksDir, id.slice(0, 2)));
     if (replacing) {
       this.account.removed(oldBytes);
       this.corrupt.delete(id);
@@ -328,7 +332,7 @@ export class ChunkStore {
         if (isErrno(e, 'ENOENT')) return false;
         throw e;
       }
-      await fsyncDir(join(this.chunksDir, id.slice(0, 2)));
+      await this.dirSyncs.sync(join(this.chunksDir, id.slice(0, 2)));
       this.account.removed(bytes);
       this.corrupt.delete(id);
       this.components.onRemoved?.(id);

@@ -42,8 +42,8 @@ export async function writeReplicaData(
         throw new CairnError('TooLarge', `chunk exceeds the limit of ${chunkBytesMax} bytes`);
       }
       crcs.update(buf);
-      pending.push(buf);
-      pendingBytes += buf.length;
+      // A full batch is written only once more bytes follow it, so the last batch (a whole
+      // small chunk) always leaves with the trailer in the caller's one writev.
       if (pendingBytes >= WRITE_BATCH_BYTES) {
         // Double buffering: one write in flight while the next batch arrives from the network.
         if (writing) await writing;
@@ -63,6 +63,8 @@ export async function writeReplicaData(
           syncing.catch(() => undefined);
         }
       }
+      pending.push(buf);
+      pendingBytes += buf.length;
     }
     if (writing) await writing;
     if (syncing) await syncing;
