@@ -12,6 +12,8 @@
 import { pipeline } from 'node:stream/promises';
 import type Router from '@koa/router';
 import type { PutResult } from '../client/file-writer.js';
+import type { OpenResult } from '../client/file-reader.js';
+import type { RemotePath } from '../proto/path.js';
 import { decideRange, formatContentRange, unsatisfiedContentRange } from '../proto/http-range.js';
 import { CairnError, isCairnError } from '../util/errors.js';
 import { etagListMatches, quoteEtag } from './etag-match.js';
@@ -61,21 +63,63 @@ export function fileRoutes(router: Router<GatewayState>, deps: RouteDeps): void 
     ctx.status = 201;
   });
 
+  /**
+   * Validators and preconditions of one version: sets Accept-Ranges, ETag and Last-Modified;
+   * throws PreconditionFailed when If-Match fails; true when If-None-Match matches (answer 304).
+   */
+  const notModified = (ctx: GatewayCtx, etag: string | null, mtime: number): boolean => {
+    ctx.set('Accept-Ranges', 'bytes');
+    if (etag !== null) ctx.set('ETag', quoteEtag(etag));
+    ctx.set('Last-Modified', new Date(mtime).toUTCString());
+    const ifMatch = ctx.get('if-match');
+    if (ifMatch !== '' && !etagListMatches(ifMatch, etag, false)) throw new CairnError('PreconditionFailed', 'If-Match does not match the current ETag');
+    const ifNoneMatch = ctx.get('if-none-match');
+    return ifNoneMatch !== '' && etagListMatches(ifNoneMatch, etag, true);
+  };
+
+  /** Streams `o` as the response body, cut off (and its reads aborted) if the client goes away. */
+  const sendBody = (ctx: GatewayCtx, o: OpenResult, ac: AbortController): void => {
+    ctx.res.once('close', () => {
+      if (!ctx.res.writableFinished) ac.abort(new CairnError('Unavailable', 'the client went away'));
+      o.stream.destroy();
+    });
+    ctx.length = o.end - o.start;
+    ctx.body = o.stream;
+  };
+
+  /**
+   * GET of a whole file: one open (one metadata call; a small file's bytes come in its answer)
+   * gives the version's size and validators, so no stat goes before it.
+   */
+  const getWhole = async (ctx: GatewayCtx, path: RemotePath): Promise<void> => {
+    const ac = new AbortController();
+    const o = await client.open(path, { signal: ac.signal });
+    let sent = false;
+    try {
+      if (notModified(ctx, o.etag, o.mtime)) {
+        ctx.status = 304;
+        return;
+      }
+      ctx.type = 'application/octet-stream';
+      ctx.status = 200;
+      sendBody(ctx, o, ac);
+      sent = true;
+    } finally {
+      if (!sent) o.stream.destroy();
+    }
+  };
+
   const getOrHead = async (ctx: GatewayCtx): Promise<void> => {
     const head = ctx.method === 'HEAD';
     ctx.state.route = head ? 'files.head' : 'files.get';
     const path = remotePath(ctx.path, FILES);
+    if (!head && ctx.get('range') === '') return getWhole(ctx, path);
+    // HEAD, and a Range (decided against the size): stat first, then open the bytes asked for.
     for (let attempt = 0; ; attempt++) {
       const st = await client.stat(path);
       if (st.type === 'dir') throw new CairnError('IsADirectory', `${path} is a directory`);
       const etag = st.etag;
-      ctx.set('Accept-Ranges', 'bytes');
-      if (etag !== null) ctx.set('ETag', quoteEtag(etag));
-      ctx.set('Last-Modified', new Date(st.mtime).toUTCString());
-      const ifMatch = ctx.get('if-match');
-      if (ifMatch !== '' && !etagListMatches(ifMatch, etag, false)) throw new CairnError('PreconditionFailed', 'If-Match does not match the current ETag');
-      const ifNoneMatch = ctx.get('if-none-match');
-      if (ifNoneMatch !== '' && etagListMatches(ifNoneMatch, etag, true)) {
+      if (notModified(ctx, etag, st.mtime)) {
         ctx.status = 304;
         return;
       }
@@ -106,12 +150,7 @@ export function fileRoutes(router: Router<GatewayState>, deps: RouteDeps): void 
         if (attempt === 0) continue;
         throw new CairnError('Unavailable', `${path} is being replaced; retry`);
       }
-      ctx.res.once('close', () => {
-        if (!ctx.res.writableFinished) ac.abort(new CairnError('Unavailable', 'the client went away'));
-        o.stream.destroy();
-      });
-      ctx.length = end - start;
-      ctx.body = o.stream;
+      sendBody(ctx, o, ac);
       return;
     }
   };
