@@ -7,8 +7,12 @@
  *   rss       the gateway process's peak RSS (VmHWM) over the whole run
  * Targets (issue 5): ratio >= 0.9 both ways, 4 KiB PUT >= 2,000/s and GET >= 5,000/s, RSS <= 150 MiB.
  *
- * Output: one `name value` per line.  Usage: npm run bench:http [-- --mib 1024 --seconds 5]
+ * The metadata servers run with `cairn meta`'s default: files up to 64 KiB are stored inline with
+ * their metadata (`--no-inline`: every file in chunks, as `cairn dev` keeps them).
+ *
+ * Output: one `name value` per line.  Usage: npm run bench:http [-- --mib 1024 --seconds 5 --no-inline]
  */
+import { INLINE_BYTES_MAX_DEFAULT } from '../src/config/defaults.js';
 import { readFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { loadavg, tmpdir } from 'node:os';
@@ -101,7 +105,8 @@ function vmHwmMib(pid: number): number {
 
 async function main(): Promise<void> {
   const portBase = await findFreePortRange(1000, (n) => systemRng.int(n));
-  const cluster = new DevCluster({ dir: join(dir, 'cluster'), portBase, meta: 3, chunks: 4, replicas: 3 });
+  const inlineBytesMax = process.argv.includes('--no-inline') ? 0 : INLINE_BYTES_MAX_DEFAULT;
+  const cluster = new DevCluster({ dir: join(dir, 'cluster'), portBase, meta: 3, chunks: 4, replicas: 3, inlineBytesMax });
   cluster.start();
   const agent = new Agent({ keepAlive: true, maxSockets: CLIENTS });
   const client = createCairnClient({ metaAddrs: cluster.metaAddrs, token: cluster.token });
