@@ -38,6 +38,11 @@
  *
  * Each entry value carries a CRC-32 of its header and data, verified on every read
  * (CairnError 'Corrupt' on mismatch): LMDB itself does not checksum pages.
+ *
+ * The newest entries (up to TAIL_ENTRIES_MAX / TAIL_BYTES_MAX) are also kept in memory, exactly as
+ * committed: the core reads back what it just wrote (committed entries to apply, terms to match,
+ * appends to send) and is answered from there without an LMDB read and checksum per entry. The
+ * tail changes with the other caches, only when a write's commit resolves.
  */
 import { mkdirSync } from 'node:fs';
 import { crc32 } from 'node:zlib';
@@ -78,6 +83,10 @@ interface LogStart {
   term: number;
 }
 
+/** Bounds of the in-memory tail of the log (see the file comment). */
+const TAIL_ENTRIES_MAX = 4096;
+const TAIL_BYTES_MAX = 16 << 20;
+
 const EMPTY_HARD_STATE: HardState = { term: 0, vote: null, commit: 0 };
 const EMPTY_SNAP_META: SnapshotMeta = { index: 0, term: 0, conf: { voters: [], learners: [] } };
 
@@ -96,6 +105,8 @@ export class LmdbRaftStorage implements RaftLogStore {
   private bootstrapped: boolean;
   private logStart: LogStart;
   private last: number;
+  /** The last tail.length entries of the log, ending at `last`, as committed (see the file comment). */
+  private tail: Entry[] = [];
   /** The read snapshot every read uses; matches the caches above. */
   private readTxn: Transaction;
 
@@ -154,6 +165,16 @@ export class LmdbRaftStorage implements RaftLogStore {
     assert(lo <= hi, `entries: lo ${lo} > hi ${hi}`);
     const out: Entry[] = [];
     let bytes = 0;
+    const tailStart = this.last - this.tail.length + 1;
+    if (this.tail.length > 0 && lo >= tailStart) {
+      for (let i = lo; i < hi; i++) {
+        const e = this.tail[i - tailStart]!;
+        bytes += e.data.byteLength;
+        if (out.length > 0 && bytes > maxBytes) return out;
+        out.push({ index: e.index, term: e.term, type: e.type, data: e.data });
+      }
+      return out;
+    }
     let next = lo;
     // Lazy cursor: stops reading as soon as the byte budget is spent (etcd's limitSize: the
     // entry that would exceed maxBytes is left out, unless it is the first).
@@ -174,6 +195,8 @@ export class LmdbRaftStorage implements RaftLogStore {
     if (index === this.logStart.index) return this.logStart.term;
     if (index < this.logStart.index) throw new RaftCompactedError(`term(${index}): compacted through ${this.logStart.index}`);
     if (index > this.last) throw new RaftUnavailableError(`term(${index}): last index is ${this.last}`);
+    const fromTail = index - (this.last - this.tail.length + 1);
+    if (fromTail >= 0) return this.tail[fromTail]!.term;
     const value = this.entriesDb.get(index, { transaction: this.readTxn });
     if (!value) throw new CairnError('Corrupt', `raft log: entry ${index} missing`);
     return decodeEntry(index, value).term;
@@ -235,6 +258,7 @@ export class LmdbRaftStorage implements RaftLogStore {
       });
       if (hs) this.hs = hs;
       this.hsPending = false;
+      if (first !== undefined) this.appendTail(first, ents);
       this.last = newLast;
     });
   }
@@ -268,6 +292,8 @@ export class LmdbRaftStorage implements RaftLogStore {
       this.snapMeta = meta;
       this.bootstrapped = true;
       this.logStart = logStart;
+      if (keep) this.dropTailThrough(meta.index);
+      else this.setTail([]);
       this.last = newLast;
       if (hs) this.hs = hs;
       this.hsPending = false;
@@ -298,7 +324,10 @@ export class LmdbRaftStorage implements RaftLogStore {
       });
       this.snapMeta = meta;
       this.bootstrapped = true;
-      if (logStart) this.logStart = logStart;
+      if (logStart) {
+        this.logStart = logStart;
+        this.dropTailThrough(logStart.index);
+      }
       this.hsPending = false;
     });
   }
@@ -338,6 +367,30 @@ export class LmdbRaftStorage implements RaftLogStore {
     const old = this.readTxn;
     this.readTxn = this.env.useReadTransaction();
     old.done();
+  }
+
+  /** `ents` (contiguous, from `first`) were just committed: they replace the tail from `first` on. Call before `last` moves. */
+  private appendTail(first: number, ents: Entry[]): void {
+    const tailStart = this.last - this.tail.length + 1;
+    const keep = this.tail.length === 0 ? [] : this.tail.slice(0, Math.max(0, first - tailStart));
+    for (const e of ents) keep.push({ index: e.index, term: e.term, type: e.type, data: e.data });
+    this.setTail(keep);
+  }
+
+  /** Entries at or below `index` left the log. */
+  private dropTailThrough(index: number): void {
+    const tailStart = this.last - this.tail.length + 1;
+    if (index >= tailStart) this.setTail(this.tail.slice(index - tailStart + 1));
+  }
+
+  /** Install a new tail (ending at the log's last index once the caller updated it), trimmed to its bounds. */
+  private setTail(tail: Entry[]): void {
+    let bytes = 0;
+    for (const e of tail) bytes += e.data.byteLength;
+    let drop = Math.max(0, tail.length - TAIL_ENTRIES_MAX);
+    for (let i = 0; i < drop; i++) bytes -= tail[i]!.data.byteLength;
+    while (drop < tail.length && bytes > TAIL_BYTES_MAX) bytes -= tail[drop++]!.data.byteLength;
+    this.tail = drop > 0 ? tail.slice(drop) : tail;
   }
 
   /** Inside a commit's writes: the hard state an unsynced save held back, if any. */
