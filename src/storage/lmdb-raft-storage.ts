@@ -107,6 +107,7 @@ export class LmdbRaftStorage implements RaftLogStore {
   private last: number;
   /** The last tail.length entries of the log, ending at `last`, as committed (see the file comment). */
   private tail: Entry[] = [];
+  private tailBytes = 0;
   /** The read snapshot every read uses; matches the caches above. */
   private readTxn: Transaction;
 
@@ -293,7 +294,7 @@ export class LmdbRaftStorage implements RaftLogStore {
       this.bootstrapped = true;
       this.logStart = logStart;
       if (keep) this.dropTailThrough(meta.index);
-      else this.setTail([]);
+      else this.clearTail();
       this.last = newLast;
       if (hs) this.hs = hs;
       this.hsPending = false;
@@ -371,26 +372,33 @@ export class LmdbRaftStorage implements RaftLogStore {
 
   /** `ents` (contiguous, from `first`) were just committed: they replace the tail from `first` on. Call before `last` moves. */
   private appendTail(first: number, ents: Entry[]): void {
-    const tailStart = this.last - this.tail.length + 1;
-    const keep = this.tail.length === 0 ? [] : this.tail.slice(0, Math.max(0, first - tailStart));
-    for (const e of ents) keep.push({ index: e.index, term: e.term, type: e.type, data: e.data });
-    this.setTail(keep);
+    const keep = Math.max(0, first - (this.last - this.tail.length + 1));
+    for (let i = keep; i < this.tail.length; i++) this.tailBytes -= this.tail[i]!.data.byteLength;
+    if (keep < this.tail.length) this.tail.length = keep;
+    for (const e of ents) {
+      this.tail.push({ index: e.index, term: e.term, type: e.type, data: e.data });
+      this.tailBytes += e.data.byteLength;
+    }
+    // Trimmed in steps of a quarter of the bound, so a steady stream of appends copies little.
+    if (this.tail.length > TAIL_ENTRIES_MAX + (TAIL_ENTRIES_MAX >>> 2) || this.tailBytes > TAIL_BYTES_MAX) {
+      let drop = Math.max(0, this.tail.length - TAIL_ENTRIES_MAX);
+      for (let i = 0; i < drop; i++) this.tailBytes -= this.tail[i]!.data.byteLength;
+      while (drop < this.tail.length && this.tailBytes > TAIL_BYTES_MAX) this.tailBytes -= this.tail[drop++]!.data.byteLength;
+      this.tail.splice(0, drop);
+    }
   }
 
   /** Entries at or below `index` left the log. */
   private dropTailThrough(index: number): void {
-    const tailStart = this.last - this.tail.length + 1;
-    if (index >= tailStart) this.setTail(this.tail.slice(index - tailStart + 1));
+    const drop = Math.min(this.tail.length, index - (this.last - this.tail.length + 1) + 1);
+    if (drop <= 0) return;
+    for (let i = 0; i < drop; i++) this.tailBytes -= this.tail[i]!.data.byteLength;
+    this.tail.splice(0, drop);
   }
 
-  /** Install a new tail (ending at the log's last index once the caller updated it), trimmed to its bounds. */
-  private setTail(tail: Entry[]): void {
-    let bytes = 0;
-    for (const e of tail) bytes += e.data.byteLength;
-    let drop = Math.max(0, tail.length - TAIL_ENTRIES_MAX);
-    for (let i = 0; i < drop; i++) bytes -= tail[i]!.data.byteLength;
-    while (drop < tail.length && bytes > TAIL_BYTES_MAX) bytes -= tail[drop++]!.data.byteLength;
-    this.tail = drop > 0 ? tail.slice(drop) : tail;
+  private clearTail(): void {
+    this.tail = [];
+    this.tailBytes = 0;
   }
 
   /** Inside a commit's writes: the hard state an unsynced save held back, if any. */
