@@ -21,13 +21,11 @@
  * `transactionSync` (blocks the event loop for the fsyncs). We use `batch()` rather than an async
  * `transaction(cb)`: writers are serialized here, so every key to write or delete is known before
  * the batch starts, and a failed plan (assertion) throws before anything is queued.
- * A save with sync=false carries only a hard state whose term and vote are unchanged (the core
- * sets mustSync for every new entry, term or vote), i.e. a new commit index. Raft does not need
- * the commit index durable (etcd skips the fsync for it; the core restarts from max(commit,
- * applied)), so such a save writes nothing: the hard state is kept here and written by the next
- * transaction, whatever it is (or at close). This saves one LMDB transaction — a write-thread
- * hand-off and two fdatasyncs — per commit-index advance, about half of all log writes under
- * load. Every write that does reach LMDB is fsynced before it resolves, as above.
+ * A save with sync=false is therefore also fsynced: it costs one more fsync (≈0.5 ms measured)
+ * and keeps a single, simple commit mode. (Holding such a save — a new commit index alone — for
+ * the next transaction, as etcd skips its fsync, was measured: it removes ~45 % of the log's
+ * transactions but the Ready loops then turn more often with smaller batches, which cost as much
+ * CPU at 64 proposers as it saved; see bench/RESULTS.md, 2026-12-05.)
  *
  * Reads are synchronous LMDB reads through one pinned read transaction, re-pinned right after
  * each of our commits resolves, together with the cached firstIndex/lastIndex/hardState/snapshot
@@ -97,10 +95,7 @@ export class LmdbRaftStorage implements RaftLogStore {
   private readonly snapDb: Database<Uint8Array, string>;
 
   // Caches of committed state; changed only when a write's commit resolves.
-  /** The latest hard state saved: committed, or held back by an unsynced save (hsPending). */
   private hs: HardState;
-  /** `hs` came from a save with sync=false and is not in LMDB yet: the next transaction writes it. */
-  private hsPending = false;
   private snapMeta: SnapshotMeta;
   private bootstrapped: boolean;
   private logStart: LogStart;
@@ -223,18 +218,10 @@ export class LmdbRaftStorage implements RaftLogStore {
     return this.bootstrapped;
   }
 
-  save(hardState: HardState | null, entries: Entry[], sync: boolean): Promise<void> {
+  save(hardState: HardState | null, entries: Entry[], _sync: boolean): Promise<void> {
+    // _sync is ignored on purpose: every commit is fsynced (see the file comment).
     return this.enqueue(async () => {
       const hs = hardState ? { term: hardState.term, vote: hardState.vote, commit: hardState.commit } : null;
-      // A new commit index only (see the file comment): held until the next transaction. A new
-      // term or vote is written and synced whatever `sync` says.
-      if (!sync && entries.length === 0 && (!hs || (hs.term === this.hs.term && hs.vote === this.hs.vote))) {
-        if (hs) {
-          this.hs = hs;
-          this.hsPending = true;
-        }
-        return;
-      }
       // Entries at or below the log start are already covered by a snapshot: skip them (etcd).
       let ents = entries;
       if (ents.length > 0 && ents[0]!.index <= this.logStart.index) ents = ents.filter((e) => e.index > this.logStart.index);
@@ -251,14 +238,12 @@ export class LmdbRaftStorage implements RaftLogStore {
       const oldLast = this.last;
       await this.commit(() => {
         if (hs) this.metaDb.put(KEY_HARD_STATE, encodeHardState(hs));
-        else this.putPendingHardState();
         // Conflict truncation: drop the stored suffix beyond the new last entry; the rest of the
         // overlapped range is overwritten by the puts below.
         for (let i = newLast + 1; i <= oldLast; i++) this.entriesDb.remove(i);
         ents.forEach((e, i) => this.entriesDb.put(e.index, encoded[i]!));
       });
       if (hs) this.hs = hs;
-      this.hsPending = false;
       if (first !== undefined) this.appendTail(first, ents);
       this.last = newLast;
     });
@@ -288,7 +273,6 @@ export class LmdbRaftStorage implements RaftLogStore {
         this.metaDb.put(KEY_LOG_START, encodeLogStart(logStart));
         this.snapDb.put(KEY_SNAP_DATA, data);
         if (hs) this.metaDb.put(KEY_HARD_STATE, encodeHardState(hs));
-        else this.putPendingHardState();
       });
       this.snapMeta = meta;
       this.bootstrapped = true;
@@ -297,7 +281,6 @@ export class LmdbRaftStorage implements RaftLogStore {
       else this.clearTail();
       this.last = newLast;
       if (hs) this.hs = hs;
-      this.hsPending = false;
     });
   }
 
@@ -321,7 +304,6 @@ export class LmdbRaftStorage implements RaftLogStore {
         }
         this.metaDb.put(KEY_SNAP_META, encodeSnapMeta(meta));
         this.snapDb.put(KEY_SNAP_DATA, data);
-        this.putPendingHardState();
       });
       this.snapMeta = meta;
       this.bootstrapped = true;
@@ -329,7 +311,6 @@ export class LmdbRaftStorage implements RaftLogStore {
         this.logStart = logStart;
         this.dropTailThrough(logStart.index);
       }
-      this.hsPending = false;
     });
   }
 
@@ -351,8 +332,6 @@ export class LmdbRaftStorage implements RaftLogStore {
     if (this.closed) return;
     this.closed = true;
     await this.writeTail.catch(() => undefined);
-    // A clean stop keeps the last commit index (a crash may lose it; see the file comment).
-    if (this.hsPending) await this.commit(() => this.putPendingHardState()).catch(() => undefined);
     this.readTxn.done();
     await this.env.close();
   }
@@ -399,11 +378,6 @@ export class LmdbRaftStorage implements RaftLogStore {
   private clearTail(): void {
     this.tail = [];
     this.tailBytes = 0;
-  }
-
-  /** Inside a commit's writes: the hard state an unsynced save held back, if any. */
-  private putPendingHardState(): void {
-    if (this.hsPending) this.metaDb.put(KEY_HARD_STATE, encodeHardState(this.hs));
   }
 
   /** Run `op` after every earlier write settled; a failed write does not block later ones. */

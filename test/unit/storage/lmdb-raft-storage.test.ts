@@ -3,8 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { open } from 'lmdb';
 import { afterAll, describe, expect, it } from 'vitest';
-import { unpack } from '../../../src/proto/msgpack.js';
-import { EntryType, type Entry, type HardState } from '../../../src/raft/types.js';
+import { EntryType, type Entry } from '../../../src/raft/types.js';
 import { LmdbRaftStorage } from '../../../src/storage/lmdb-raft-storage.js';
 import { raftStorageContract } from './raft-storage-contract.js';
 
@@ -38,42 +37,6 @@ describe('LmdbRaftStorage', () => {
     expect(got.map((e) => e.index)).toEqual([1, 2, 3]);
     expect(s.entries(19_999, 20_001, 1 << 20).map((e) => e.index)).toEqual([19_999, 20_000]);
     await s.close();
-  });
-
-  it('holds an unsynced new commit index for the next write; a new term or vote is written even unsynced', async () => {
-    const { dir, storage: s } = await fresh();
-    // The hard state as it is in the file now (a second handle on the same environment).
-    const onDisk = async (): Promise<HardState> => {
-      const env = open({ path: dir, maxDbs: 4 });
-      const bytes = env.openDB<Uint8Array, string>('meta', { encoding: 'binary' }).get('hardState');
-      await env.close();
-      const [term, vote, commit] = unpack(bytes!) as [number, string | null, number];
-      return { term, vote, commit };
-    };
-    const ent = (index: number, term: number): Entry => ({ index, term, type: EntryType.Normal, data: new Uint8Array([index]) });
-    await s.bootstrap({ voters: ['a'], learners: [] });
-    await s.save({ term: 1, vote: 'a', commit: 0 }, [ent(1, 1), ent(2, 1), ent(3, 1)], true);
-    await s.save({ term: 1, vote: 'a', commit: 2 }, [], false);
-    expect(s.initialState().hardState).toEqual({ term: 1, vote: 'a', commit: 2 });
-    expect(await onDisk()).toEqual({ term: 1, vote: 'a', commit: 0 });
-    // The next write, whatever it carries, takes the held commit index along.
-    await s.save(null, [ent(4, 1)], true);
-    expect(await onDisk()).toEqual({ term: 1, vote: 'a', commit: 2 });
-    await s.save({ term: 1, vote: 'a', commit: 3 }, [], false);
-    await s.createSnapshot({ meta: { index: 2, term: 1, conf: { voters: ['a'], learners: [] } }, data: new Uint8Array(1) }, 1);
-    expect(await onDisk()).toEqual({ term: 1, vote: 'a', commit: 3 });
-    // A term or vote is never held back, even when the caller says sync=false.
-    await s.save({ term: 2, vote: null, commit: 3 }, [], false);
-    expect(await onDisk()).toEqual({ term: 2, vote: null, commit: 3 });
-    await s.save({ term: 2, vote: 'b', commit: 3 }, [], false);
-    expect(await onDisk()).toEqual({ term: 2, vote: 'b', commit: 3 });
-    // A clean close writes what is held.
-    await s.save({ term: 2, vote: 'b', commit: 4 }, [], false);
-    await s.close();
-    expect(await onDisk()).toEqual({ term: 2, vote: 'b', commit: 4 });
-    const r = await LmdbRaftStorage.open(dir);
-    expect(r.initialState().hardState).toEqual({ term: 2, vote: 'b', commit: 4 });
-    await r.close();
   });
 
   it('answers reads of the newest entries from memory exactly as the file holds them, through truncations, compaction and snapshots', async () => {
