@@ -6,7 +6,9 @@
  *                  (one Raft entry): the metadata half of writing a small file
  *   stat           linearizable read (ReadIndex, batched) of an existing file
  *   list           linearizable read of a 100-entry directory page
- * The ceiling measured in the same run is the disk's synced 4 KiB write rate.
+ * The ceiling measured in the same run is the disk's synced 4 KiB write rate. For the writes,
+ * the CPU the three metadata processes used per operation (`*_server_cpu_ms_per_op`, from /proc)
+ * is printed too: on a shared machine it moves far less than throughput does.
  *
  * Output: one `name value` per line.  Usage: npm run bench:meta [-- --seconds 3]
  */
@@ -18,6 +20,7 @@ import { systemRng, systemTimers } from '../src/env/system.js';
 import { findFreePortRange, RpcClient } from '../src/net/index.js';
 import { DevCluster } from '../src/server/dev-cluster.js';
 import { percentile, syncedWritesPerSec } from './ceiling.js';
+import { totalCpuMs } from '../test/support/process-cpu.js';
 
 const secondsArg = process.argv.indexOf('--seconds');
 const seconds = secondsArg > 0 ? Number(process.argv[secondsArg + 1]) : 3;
@@ -30,10 +33,11 @@ function out(name: string, value: number): void {
 
 type Op = (conn: RpcClient, worker: string, seq: number) => Promise<unknown>;
 
-async function measure(name: string, conc: number, conns: RpcClient[], op: Op, disk: number): Promise<void> {
+async function measure(name: string, conc: number, conns: RpcClient[], op: Op, disk: number, serverPids: Array<number | undefined>): Promise<void> {
   const lat: number[] = [];
   let errors = 0;
   let firstError = '';
+  const cpu0 = totalCpuMs(serverPids);
   const start = performance.now();
   const end = start + seconds * 1000;
   await Promise.all(
@@ -53,12 +57,16 @@ async function measure(name: string, conc: number, conns: RpcClient[], op: Op, d
     }),
   );
   const elapsed = (performance.now() - start) / 1000;
+  const cpuMs = totalCpuMs(serverPids) - cpu0;
   lat.sort((a, b) => a - b);
   const ops = lat.length / elapsed;
   out(`meta_${name}_c${conc}_ops_per_s`, Math.round(ops));
   out(`meta_${name}_c${conc}_p50_ms`, percentile(lat, 50));
   out(`meta_${name}_c${conc}_p99_ms`, percentile(lat, 99));
-  if (name === 'mkdir' || name === 'create_commit') out(`meta_${name}_c${conc}_ratio_to_disk_synced_writes`, ops / disk);
+  if (name === 'mkdir' || name === 'create_commit') {
+    out(`meta_${name}_c${conc}_ratio_to_disk_synced_writes`, ops / disk);
+    if (lat.length > 0 && Number.isFinite(cpuMs)) out(`meta_${name}_c${conc}_server_cpu_ms_per_op`, cpuMs / lat.length);
+  }
   if (errors > 0) {
     out(`meta_${name}_c${conc}_errors`, errors);
     console.error(`# ${name} c${conc}: ${firstError}`);
@@ -105,7 +113,8 @@ async function main(): Promise<void> {
       ['stat', (c, _w, seq) => c.call('fs.stat', { path: files[seq % files.length]! })],
       ['list', (c) => c.call('fs.list', { path: '/list', limit: 100 })],
     ];
-    for (const [name, op] of ops) for (const conc of [1, 16, 64]) await measure(name, conc, conns, op, disk);
+    const serverPids = cluster.meta.map((m) => m.proc.pid);
+    for (const [name, op] of ops) for (const conc of [1, 16, 64]) await measure(name, conc, conns, op, disk, serverPids);
     for (const c of conns) c.close();
   } finally {
     await cluster.stop(5000);

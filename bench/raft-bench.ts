@@ -4,6 +4,10 @@
  * is the disk's own synced-write rate (4 KiB write + fdatasync per second): one commit needs
  * at least one synced write on the leader and on a follower, in sequence or overlapped.
  *
+ * Beside each throughput: the CPU the three server processes used per committed command, all
+ * together and the leader alone (`*_server_cpu_ms_per_op`, `*_leader_cpu_ms_per_op`, from
+ * /proc): on a machine shared with other work these move far less than throughput does.
+ *
  * Output: one `name value` per line.  Usage: npm run bench:raft [-- --seconds 5]
  */
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -14,6 +18,7 @@ import { systemRng } from '../src/env/system.js';
 import { findFreePortRange, RpcClient } from '../src/net/index.js';
 import { LocalMetaCluster } from '../test/support/local-meta-cluster.js';
 import { systemTimers } from '../src/env/system.js';
+import { processCpuMs, totalCpuMs } from '../test/support/process-cpu.js';
 import { percentile, syncedWritesPerSec } from './ceiling.js';
 
 const secondsArg = process.argv.indexOf('--seconds');
@@ -38,6 +43,10 @@ async function main(): Promise<void> {
       );
       const lat: number[] = [];
       let errors = 0;
+      const pids = cluster.ids.map((id) => cluster.proc(id).pid);
+      const leaderPid = cluster.proc(leader).pid;
+      const cpu0 = totalCpuMs(pids);
+      const leaderCpu0 = processCpuMs(leaderPid);
       const start = performance.now();
       const end = start + seconds * 1000;
       await Promise.all(
@@ -57,12 +66,18 @@ async function main(): Promise<void> {
         }),
       );
       const elapsed = (performance.now() - start) / 1000;
+      const cpuMs = totalCpuMs(pids) - cpu0;
+      const leaderCpuMs = processCpuMs(leaderPid) - leaderCpu0;
       lat.sort((a, b) => a - b);
       const ops = lat.length / elapsed;
       out(`raft_put_c${conc}_ops_per_s`, Math.round(ops));
       out(`raft_put_c${conc}_p50_ms`, percentile(lat, 50));
       out(`raft_put_c${conc}_p99_ms`, percentile(lat, 99));
       out(`raft_put_c${conc}_ratio_to_disk_synced_writes`, ops / disk);
+      if (lat.length > 0 && Number.isFinite(cpuMs)) {
+        out(`raft_put_c${conc}_server_cpu_ms_per_op`, cpuMs / lat.length);
+        out(`raft_put_c${conc}_leader_cpu_ms_per_op`, leaderCpuMs / lat.length);
+      }
       if (errors > 0) out(`raft_put_c${conc}_errors`, errors);
       for (const c of conns) c.close();
     }

@@ -7,8 +7,10 @@
  *   - apply: committed entries go to an apply chain; they are applied to the state machine exactly
  *     once, in order (it stores its applied index in the same transaction as its changes, so
  *     restarts resume where they stopped), while the loop goes on persisting and sending the next
- *     Ready — applying overlaps the next fsync, as etcd's apply goroutine does. At most
- *     applyLagEntriesMax entries wait in the chain; beyond that the loop waits for it.
+ *     Ready — applying overlaps the next fsync, as etcd's apply goroutine does. Entries of the
+ *     Readies that arrive while a batch is applying are applied together next, in one
+ *     state-machine transaction. At most applyLagEntriesMax entries wait in the chain; beyond
+ *     that the loop waits for it.
  *   - stream: snapshots are streamed beside the Raft messages (snapshot-streams.ts): the core's
  *     snapshot holds no data, the state machine's own store is the image, and compaction only
  *     needs it flushed.
@@ -126,6 +128,12 @@ export class RaftRuntime {
   private scheduled: number;
   /** Applies run one after another on this chain, off the Ready loop. */
   private applyTail: Promise<void> = Promise.resolve();
+  /**
+   * Committed entries handed over but not yet taken by an apply on the chain. While one batch is
+   * being applied, later Readies' entries gather here and go to the state machine together: one
+   * state-machine transaction for all of them, however many Readies they came in.
+   */
+  private applyQueue: Entry[] = [];
   private lastSnapshotIndex: number;
   private leader: NodeId | null = null;
   private role: RaftStatus['role'] = 'follower';
@@ -405,10 +413,19 @@ export class RaftRuntime {
   private async scheduleApply(entries: Entry[]): Promise<void> {
     assert(entries[0]!.index === this.scheduled + 1, `apply gap: scheduled ${this.scheduled}, next ${entries[0]!.index}`);
     this.scheduled = entries[entries.length - 1]!.index;
-    this.applyTail = this.applyTail.then(() => this.applyEntries(entries));
+    // A non-empty queue already has its apply waiting on the chain: it will take these too.
+    const queued = this.applyQueue.length > 0;
+    for (const e of entries) this.applyQueue.push(e);
+    if (!queued) this.applyTail = this.applyTail.then(() => this.applyEntries(this.takeApplyQueue()));
     // A failed apply is fatal: the loop surfaces it when it waits, failFromApply otherwise.
     if (this.scheduled - this.applied > APPLY_LAG_ENTRIES_MAX) await this.applyTail;
     else this.applyTail.catch((err: unknown) => this.failFromApply(err));
+  }
+
+  private takeApplyQueue(): Entry[] {
+    const entries = this.applyQueue;
+    this.applyQueue = [];
+    return entries;
   }
 
   private async applyEntries(entries: Entry[]): Promise<void> {

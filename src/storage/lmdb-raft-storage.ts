@@ -22,7 +22,10 @@
  * `transaction(cb)`: writers are serialized here, so every key to write or delete is known before
  * the batch starts, and a failed plan (assertion) throws before anything is queued.
  * A save with sync=false is therefore also fsynced: it costs one more fsync (≈0.5 ms measured)
- * and keeps a single, simple commit mode.
+ * and keeps a single, simple commit mode. (Holding such a save — a new commit index alone — for
+ * the next transaction, as etcd skips its fsync, was measured: it removes ~45 % of the log's
+ * transactions but the Ready loops then turn more often with smaller batches, which cost as much
+ * CPU at 64 proposers as it saved; see bench/RESULTS.md, 2026-12-05.)
  *
  * Reads are synchronous LMDB reads through one pinned read transaction, re-pinned right after
  * each of our commits resolves, together with the cached firstIndex/lastIndex/hardState/snapshot
@@ -33,6 +36,11 @@
  *
  * Each entry value carries a CRC-32 of its header and data, verified on every read
  * (CairnError 'Corrupt' on mismatch): LMDB itself does not checksum pages.
+ *
+ * The newest entries (up to TAIL_ENTRIES_MAX / TAIL_BYTES_MAX) are also kept in memory, exactly as
+ * committed: the core reads back what it just wrote (committed entries to apply, terms to match,
+ * appends to send) and is answered from there without an LMDB read and checksum per entry. The
+ * tail changes with the other caches, only when a write's commit resolves.
  */
 import { mkdirSync } from 'node:fs';
 import { crc32 } from 'node:zlib';
@@ -73,6 +81,10 @@ interface LogStart {
   term: number;
 }
 
+/** Bounds of the in-memory tail of the log (see the file comment). */
+const TAIL_ENTRIES_MAX = 4096;
+const TAIL_BYTES_MAX = 16 << 20;
+
 const EMPTY_HARD_STATE: HardState = { term: 0, vote: null, commit: 0 };
 const EMPTY_SNAP_META: SnapshotMeta = { index: 0, term: 0, conf: { voters: [], learners: [] } };
 
@@ -88,6 +100,9 @@ export class LmdbRaftStorage implements RaftLogStore {
   private bootstrapped: boolean;
   private logStart: LogStart;
   private last: number;
+  /** The last tail.length entries of the log, ending at `last`, as committed (see the file comment). */
+  private tail: Entry[] = [];
+  private tailBytes = 0;
   /** The read snapshot every read uses; matches the caches above. */
   private readTxn: Transaction;
 
@@ -146,6 +161,16 @@ export class LmdbRaftStorage implements RaftLogStore {
     assert(lo <= hi, `entries: lo ${lo} > hi ${hi}`);
     const out: Entry[] = [];
     let bytes = 0;
+    const tailStart = this.last - this.tail.length + 1;
+    if (this.tail.length > 0 && lo >= tailStart) {
+      for (let i = lo; i < hi; i++) {
+        const e = this.tail[i - tailStart]!;
+        bytes += e.data.byteLength;
+        if (out.length > 0 && bytes > maxBytes) return out;
+        out.push({ index: e.index, term: e.term, type: e.type, data: e.data });
+      }
+      return out;
+    }
     let next = lo;
     // Lazy cursor: stops reading as soon as the byte budget is spent (etcd's limitSize: the
     // entry that would exceed maxBytes is left out, unless it is the first).
@@ -166,6 +191,8 @@ export class LmdbRaftStorage implements RaftLogStore {
     if (index === this.logStart.index) return this.logStart.term;
     if (index < this.logStart.index) throw new RaftCompactedError(`term(${index}): compacted through ${this.logStart.index}`);
     if (index > this.last) throw new RaftUnavailableError(`term(${index}): last index is ${this.last}`);
+    const fromTail = index - (this.last - this.tail.length + 1);
+    if (fromTail >= 0) return this.tail[fromTail]!.term;
     const value = this.entriesDb.get(index, { transaction: this.readTxn });
     if (!value) throw new CairnError('Corrupt', `raft log: entry ${index} missing`);
     return decodeEntry(index, value).term;
@@ -217,6 +244,7 @@ export class LmdbRaftStorage implements RaftLogStore {
         ents.forEach((e, i) => this.entriesDb.put(e.index, encoded[i]!));
       });
       if (hs) this.hs = hs;
+      if (first !== undefined) this.appendTail(first, ents);
       this.last = newLast;
     });
   }
@@ -249,6 +277,8 @@ export class LmdbRaftStorage implements RaftLogStore {
       this.snapMeta = meta;
       this.bootstrapped = true;
       this.logStart = logStart;
+      if (keep) this.dropTailThrough(meta.index);
+      else this.clearTail();
       this.last = newLast;
       if (hs) this.hs = hs;
     });
@@ -277,7 +307,10 @@ export class LmdbRaftStorage implements RaftLogStore {
       });
       this.snapMeta = meta;
       this.bootstrapped = true;
-      if (logStart) this.logStart = logStart;
+      if (logStart) {
+        this.logStart = logStart;
+        this.dropTailThrough(logStart.index);
+      }
     });
   }
 
@@ -314,6 +347,37 @@ export class LmdbRaftStorage implements RaftLogStore {
     const old = this.readTxn;
     this.readTxn = this.env.useReadTransaction();
     old.done();
+  }
+
+  /** `ents` (contiguous, from `first`) were just committed: they replace the tail from `first` on. Call before `last` moves. */
+  private appendTail(first: number, ents: Entry[]): void {
+    const keep = Math.max(0, first - (this.last - this.tail.length + 1));
+    for (let i = keep; i < this.tail.length; i++) this.tailBytes -= this.tail[i]!.data.byteLength;
+    if (keep < this.tail.length) this.tail.length = keep;
+    for (const e of ents) {
+      this.tail.push({ index: e.index, term: e.term, type: e.type, data: e.data });
+      this.tailBytes += e.data.byteLength;
+    }
+    // Trimmed in steps of a quarter of the bound, so a steady stream of appends copies little.
+    if (this.tail.length > TAIL_ENTRIES_MAX + (TAIL_ENTRIES_MAX >>> 2) || this.tailBytes > TAIL_BYTES_MAX) {
+      let drop = Math.max(0, this.tail.length - TAIL_ENTRIES_MAX);
+      for (let i = 0; i < drop; i++) this.tailBytes -= this.tail[i]!.data.byteLength;
+      while (drop < this.tail.length && this.tailBytes > TAIL_BYTES_MAX) this.tailBytes -= this.tail[drop++]!.data.byteLength;
+      this.tail.splice(0, drop);
+    }
+  }
+
+  /** Entries at or below `index` left the log. */
+  private dropTailThrough(index: number): void {
+    const drop = Math.min(this.tail.length, index - (this.last - this.tail.length + 1) + 1);
+    if (drop <= 0) return;
+    for (let i = 0; i < drop; i++) this.tailBytes -= this.tail[i]!.data.byteLength;
+    this.tail.splice(0, drop);
+  }
+
+  private clearTail(): void {
+    this.tail = [];
+    this.tailBytes = 0;
   }
 
   /** Run `op` after every earlier write settled; a failed write does not block later ones. */

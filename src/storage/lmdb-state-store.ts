@@ -35,7 +35,7 @@ import { LMDB_MAP_SIZE_BYTES_DEFAULT } from '../config/defaults.js';
 import { pack, unpack } from '../proto/msgpack.js';
 import { assert } from '../util/assert.js';
 import { CairnError } from '../util/errors.js';
-import { OrderedKeys, mergeStaged, rangeLimit } from './ordered-keys.js';
+import { compareKeys, mergeStaged, rangeLimit } from './ordered-keys.js';
 
 export interface LmdbStateStoreOptions {
   /** Virtual address space reserved for the map. @default LMDB_MAP_SIZE_BYTES_DEFAULT (64 GiB) */
@@ -149,11 +149,20 @@ export class LmdbStateStore {
     return this.enqueue(async () => {
       if (index <= this.applied) throw new CairnError('Internal', `batch at ${index} already applied (applied ${this.applied})`);
       const staged = new Map<string, Uint8Array | null>();
-      const stagedOrder = new OrderedKeys((k) => staged.has(k));
+      // The staged keys in key order, kept sorted on insert: a command typically stages a few keys
+      // and then reads a narrow range, so a binary search per insert and per range beats
+      // re-sorting (or merging) everything staged so far at every read.
+      const stagedKeys: string[] = [];
       const stage = (k: string, v: Uint8Array | null) => {
         checkKey(k);
-        if (!staged.has(k)) stagedOrder.add(k);
+        if (!staged.has(k)) stagedKeys.splice(lowerBound(stagedKeys, k), 0, k);
         staged.set(k, v);
+      };
+      // Staged keys in [start, end), copied: the range's reader may stage more while it iterates.
+      const stagedIn = (start?: string, end?: string): Iterator<string> => {
+        const lo = start === undefined ? 0 : lowerBound(stagedKeys, start);
+        const hi = end === undefined ? stagedKeys.length : lowerBound(stagedKeys, end);
+        return stagedKeys.slice(lo, Math.max(lo, hi))[Symbol.iterator]();
       };
       const committed = (start?: string, end?: string): Iterator<[string, Uint8Array]> => {
         const opts: { start?: string; end?: string } = {};
@@ -171,11 +180,11 @@ export class LmdbStateStore {
           const v = this.dataDb.get(k);
           return v ? plain(v) : undefined;
         },
-        put: (k, v) => stage(k, Uint8Array.from(v)),
+        put: (k, v) => stage(k, new Uint8Array(v)),
         del: (k) => stage(k, null),
         range: (start, end, limit) => {
           const max = rangeLimit(limit);
-          return { [Symbol.iterator]: () => mergeStaged(committed(start, end), stagedOrder.range(start, end), staged, max) };
+          return { [Symbol.iterator]: () => mergeStaged(committed(start, end), stagedIn(start, end), staged, max) };
         },
       });
       await this.dataDb.batch(() => {
@@ -387,6 +396,18 @@ function readIndexRecord(db: Database<Uint8Array, string>, key: string, txn: Tra
   const v = unpack(bytes);
   if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) throw new CairnError('Corrupt', `state store: malformed ${key} record`);
   return v;
+}
+
+/** Index of the first key >= target in `keys` (sorted in LMDB's key order). */
+function lowerBound(keys: string[], target: string): number {
+  let lo = 0;
+  let hi = keys.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (compareKeys(keys[mid]!, target) < 0) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }
 
 /** Keys are validated before anything is written, so a bad key never half-applies a batch. */

@@ -240,6 +240,47 @@ describe('RaftRuntime', () => {
     await rt.stop();
   });
 
+  it('applies the entries of every Ready that came in while a batch was applying in ONE state-machine call', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const calls: number[][] = [];
+    class SlowMachine extends KvStateMachine {
+      override async apply(entries: Parameters<KvStateMachine['apply']>[0]): Promise<unknown[]> {
+        const withData = entries.filter((e) => e.data.byteLength > 0).map((e) => e.index);
+        if (withData.length > 0) calls.push(withData);
+        if (calls.length === 1 && withData.length > 0) await gate;
+        return super.apply(entries);
+      }
+    }
+    const storage = new MemoryRaftStorage();
+    const rt = await RaftRuntime.create(
+      { clock: systemClock, timers: systemTimers, rng: new SeededRng(5), storage, transport: { send: () => true, setPeers: () => undefined }, stateMachine: new SlowMachine(new MemoryKvStore()), logger: silentLogger },
+      { id: 'a', initialPeers: new Map([['a', 'mem:a']]), tickMs: 10 },
+    );
+    rt.start((err) => {
+      throw err;
+    });
+    const deadline = systemClock.nowMs() + 3000;
+    while (!rt.isLeader() && systemClock.nowMs() < deadline) await sleep(10);
+    const put = (seq: number) => rt.propose(encodeKvCommand({ op: 'put', client: 'c', seq, key: 'k', value: enc.encode(String(seq)) }));
+    const done = [put(1)];
+    await sleep(30);
+    // Three proposals, each committed in a Ready of its own while the first still applies.
+    for (const seq of [2, 3, 4]) {
+      const before = storage.lastIndex();
+      done.push(put(seq));
+      const until = systemClock.nowMs() + 2000;
+      while (storage.lastIndex() === before && systemClock.nowMs() < until) await sleep(5);
+      await sleep(20);
+    }
+    expect(calls).toHaveLength(1);
+    release();
+    await Promise.all(done);
+    expect(calls).toHaveLength(2);
+    expect(calls[1]).toHaveLength(3);
+    await rt.stop();
+  });
+
   it('adds a fourth member as a learner, promotes it, and it takes part', async () => {
     h = new Harness(['a', 'b', 'c']);
     for (const id of h.peers.keys()) await h.start(id);

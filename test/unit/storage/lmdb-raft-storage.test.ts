@@ -39,6 +39,53 @@ describe('LmdbRaftStorage', () => {
     await s.close();
   });
 
+  it('answers reads of the newest entries from memory exactly as the file holds them, through truncations, compaction and snapshots', async () => {
+    const { dir, storage } = await fresh();
+    let s = storage;
+    const conf = { voters: ['a'], learners: [] };
+    const ent = (index: number, term: number): Entry => ({ index, term, type: EntryType.Normal, data: new Uint8Array(index % 50).fill(term) });
+    const run = (from: number, to: number, term: number): Entry[] => Array.from({ length: to - from + 1 }, (_, i) => ent(from + i, term));
+    const view = (st: LmdbRaftStorage) => {
+      const lo = st.firstIndex();
+      const hi = st.lastIndex() + 1;
+      const terms = Array.from({ length: hi - lo }, (_, i) => st.term(lo + i));
+      const strip = (es: Entry[]) => es.map((e) => [e.index, e.term, e.type, [...e.data]]);
+      return { lo, hi, terms, all: strip(st.entries(lo, hi, Infinity)), capped: strip(st.entries(lo, hi, 120)), mid: strip(st.entries(Math.max(lo, hi - 7), hi, 60)) };
+    };
+    // After each step the reads served now must equal those of a fresh open (read from the file).
+    const check = async () => {
+      const before = view(s);
+      await s.close();
+      s = await LmdbRaftStorage.open(dir);
+      expect(view(s)).toEqual(before);
+    };
+    await s.bootstrap(conf);
+    await s.save({ term: 1, vote: 'a', commit: 0 }, run(1, 40, 1), true);
+    await s.save(null, run(41, 60, 1), true);
+    expect(view(s).terms.every((t) => t === 1)).toBe(true);
+    await check();
+    await s.save(null, run(30, 35, 2), true); // truncates 36..60
+    expect(s.lastIndex()).toBe(35);
+    expect(s.term(35)).toBe(2);
+    expect(s.entries(28, 36, Infinity).map((e) => e.term)).toEqual([1, 1, 2, 2, 2, 2, 2, 2]);
+    await check();
+    await s.save(null, run(36, 50, 2), true);
+    await s.save(null, run(48, 52, 3), true); // truncates inside what was just appended
+    await s.createSnapshot({ meta: { index: 45, term: 2, conf }, data: new Uint8Array(1) }, 40);
+    expect(s.firstIndex()).toBe(41);
+    await check();
+    await s.save(null, run(53, 70, 3), true);
+    await s.applySnapshot({ meta: { index: 60, term: 3, conf }, data: new Uint8Array(1) }); // keeps 61..70
+    expect([s.firstIndex(), s.lastIndex()]).toEqual([61, 70]);
+    await check();
+    await s.save(null, run(71, 75, 3), true);
+    await s.applySnapshot({ meta: { index: 90, term: 4, conf }, data: new Uint8Array(1) }); // discards everything
+    await s.save(null, run(91, 95, 4), true);
+    expect(s.entries(91, 96, Infinity).map((e) => e.index)).toEqual([91, 92, 93, 94, 95]);
+    await check();
+    await s.close();
+  });
+
   it('compaction and snapshot installation really delete entries from the file', async () => {
     const { dir, storage: s } = await fresh();
     const ents: Entry[] = [];

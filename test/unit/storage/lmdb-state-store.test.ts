@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { LmdbStateStore } from '../../../src/storage/lmdb-state-store.js';
 import { MemoryKvStore } from '../../../src/storage/memory-kv-store.js';
+import { compareKeys } from '../../../src/storage/ordered-keys.js';
 import { kvStoreContract } from './kv-store-contract.js';
 
 const root = mkdtempSync(join(tmpdir(), 'cairn-state-'));
@@ -32,6 +33,32 @@ describe('LmdbStateStore', () => {
     expect(st.get('b')).toBeUndefined();
     await st.applyBatch(2, (t) => t.put('b', b('ok')));
     expect(s(st.get('b'))).toBe('ok');
+    await st.close();
+  });
+
+  it("a batch's range lists its own staged keys in LMDB's order (code points), within bounds, as they were when it started", async () => {
+    const st = await LmdbStateStore.open(dirFor());
+    const names = ['e/\u{1F600}', 'e/a', 'e/\uffff', 'e/\ue000', 'e/\u{10FFFF}', 'e/b', 'e/\ud7ff', 'e/\u00e9'];
+    const got = await st.applyBatch(1, (t) => {
+      for (const k of names) t.put(k, b(k));
+      const all = [...t.range('e/', 'e0')].map(([k]) => k);
+      const fromE000 = [...t.range('e/\ue000', 'e0')].map(([k]) => k);
+      const belowAstral = [...t.range('e/', 'e/\u{1F600}')].map(([k]) => k);
+      // Keys staged while a range is being read do not show up in it.
+      const during: string[] = [];
+      for (const [k] of t.range('e/', 'e0')) {
+        during.push(k);
+        t.put(`${k}+`, b('x'));
+      }
+      return { all, fromE000, belowAstral, during };
+    });
+    const sorted = [...names].sort(compareKeys);
+    expect(sorted).toEqual([...names].sort((x, y) => Buffer.compare(Buffer.from(x), Buffer.from(y))));
+    expect(got.all).toEqual(sorted);
+    expect(got.fromE000).toEqual(sorted.filter((k) => compareKeys(k, 'e/\ue000') >= 0));
+    expect(got.belowAstral).toEqual(sorted.filter((k) => compareKeys(k, 'e/\u{1F600}') < 0));
+    expect(got.during).toEqual(sorted);
+    expect([...st.range('e/', 'e0')]).toHaveLength(2 * names.length);
     await st.close();
   });
 
