@@ -56,3 +56,13 @@ export async function waitUntil(cond: () => boolean, ms = 5000): Promise<void> {
   }
   if (!cond()) throw new Error(`condition not reached within ${ms} ms`);
 }
+
+/** The error `p` rejects with; fails the test if it resolves. */
+export async function rejection(p: Promise<unknown>): Promise<Error> {
+  try {
+    await p;
+  } catch (e) {
+    return e as Error;
+  }
+  throw new Error('expected a rejection');
+}

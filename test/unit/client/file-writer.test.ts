@@ -3,7 +3,7 @@ import type { CairnClient } from '../../../src/client/cairn-client.js';
 import { etagOf } from '../../../src/client/file-writer.js';
 import { crc32c } from '../../../src/util/crc32c.js';
 import { isCairnError } from '../../../src/util/errors.js';
-import { bytes, collect, pieces, waitUntil } from '../chunk/helpers.js';
+import { bytes, collect, pieces, rejection, waitUntil } from '../chunk/helpers.js';
 import { clientOver, FakeMeta, startChunkNodes, type ChunkNode } from './fake-meta.js';
 
 // The write path against three real chunk servers in this process and a fake metadata leader.
@@ -27,15 +27,6 @@ afterEach(async () => {
 });
 
 const holdersOf = (id: string): string[] => nodes.filter((n) => n.has(id)).map((n) => n.id);
-
-async function rejection(p: Promise<unknown>): Promise<Error> {
-  try {
-    await p;
-  } catch (e) {
-    return e as Error;
-  }
-  throw new Error('expected a rejection');
-}
 
 describe('file writer', () => {
   it('cuts the input into chunks, stores each on its R targets, commits once, and reads back byte-exact', async () => {

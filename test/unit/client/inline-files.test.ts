@@ -5,7 +5,7 @@ import type { CairnClient } from '../../../src/client/cairn-client.js';
 import { inlineEtag } from '../../../src/util/inline-etag.js';
 import { crc32c } from '../../../src/util/crc32c.js';
 import { CairnError, isCairnError } from '../../../src/util/errors.js';
-import { bytes, collect, pieces } from '../chunk/helpers.js';
+import { bytes, collect, pieces, rejection } from '../chunk/helpers.js';
 import { clientOver, FakeMeta, startChunkNodes, type ChunkNode } from './fake-meta.js';
 
 // Small files inline: which writes the client sends whole as one fs.put, falling back to chunks
@@ -31,15 +31,6 @@ afterEach(async () => {
   client.close();
   await cluster.close();
 });
-
-async function rejection(p: Promise<unknown>): Promise<Error> {
-  try {
-    await p;
-  } catch (e) {
-    return e as Error;
-  }
-  throw new Error('expected a rejection');
-}
 
 const read = async (path: string, range: { start?: number; end?: number } = {}): Promise<Buffer> => collect((await client.open(path, range)).stream);
 
