@@ -36,6 +36,8 @@ const INLINE_MAX = INLINE_BYTES_MAX_DEFAULT;
 const WRITERS = 6;
 const PUTS_PER_WRITER = 20;
 const PUTS = WRITERS * PUTS_PER_WRITER;
+/** Polls for the leader at a kill, 20 ms apart. */
+const LEADER_POLLS_MAX = 250;
 const SEED = (process.env.CAIRN_SEED === undefined ? systemRng.int(2 ** 31) : Number(process.env.CAIRN_SEED)) >>> 0;
 
 type Victim = 'leader' | 'follower' | 'chunk server' | 'every metadata server';
@@ -74,6 +76,16 @@ describe('small files under kill -9 mid-batch', () => {
     else rmSync(dir, { recursive: true, force: true });
   }, 30_000);
 
+  /** The metadata leader now (polled: there may be an election under way). */
+  async function currentLeader(): Promise<string> {
+    for (let i = 0; i < LEADER_POLLS_MAX; i++) {
+      const id = await replicas.leader();
+      if (id !== null) return id;
+      await sleep(20);
+    }
+    throw new Error('no metadata leader to tell leader from follower');
+  }
+
   /** Kills the victim's processes with SIGKILL; returns their ids. */
   async function kill(victim: Victim, rng: SeededRng): Promise<string[]> {
     const metaIds = cluster.meta.map((m) => m.id);
@@ -81,8 +93,7 @@ describe('small files under kill -9 mid-batch', () => {
     if (victim === 'every metadata server') ids = metaIds;
     else if (victim === 'chunk server') ids = [cluster.chunks[rng.int(cluster.chunks.length)]!.id];
     else {
-      const leader = await replicas.leader();
-      if (leader === null) throw new Error('no metadata leader to tell leader from follower');
+      const leader = await currentLeader();
       const followers = metaIds.filter((id) => id !== leader);
       ids = [victim === 'leader' ? leader : followers[rng.int(followers.length)]!];
     }

@@ -127,15 +127,15 @@ describe('small files through a leader change and a chunk-server loss', () => {
   }, 60_000);
 
   it('after a leader change and a chunk server lost for good, repair completes and every file reads back byte-exact', async () => {
+    // The chunk server with the most replicas will die and stay dead, right after the leader.
+    const victim = [...(await statusJson()).chunkServers].sort((a, b) => b.chunks - a.chunks)[0]!;
+    expect(victim.chunks).toBeGreaterThan(0);
     const oldLeader = await replicas.leader();
     expect(oldLeader).not.toBeNull();
     await cluster.member(oldLeader!).proc.kill('SIGKILL');
     const st0 = await statusJson();
     expect(st0.leader).not.toBeNull();
     expect(st0.leader).not.toBe(oldLeader);
-    // The chunk server with the most replicas dies and stays dead.
-    const victim = [...st0.chunkServers].sort((a, b) => b.chunks - a.chunks)[0]!;
-    expect(victim.chunks).toBeGreaterThan(0);
     await cluster.member(victim.id).proc.kill('SIGKILL');
     let last: StatusJson | null = null;
     await until(`${victim.id} dead and every chunk at 3 live replicas (cairn status --json)`, 60_000, async () => {
