@@ -176,6 +176,9 @@ describe('small files under kill -9 mid-batch', () => {
     for (const other of disks.slice(1)) expect(namespaceDifferences(disks[0]!, other)).toEqual([]);
     let inline = 0;
     for (const [id, disk] of disks) {
+      // The inline counter status reports is exactly the inline files there are (no entry counted twice across the crashes).
+      const inlineFiles = [...disk.files.values()].filter((f) => f.inline !== null);
+      expect(disk.inline, `inline counter on ${id}`).toEqual({ files: inlineFiles.length, bytes: inlineFiles.reduce((a, f) => a + f.size, 0) });
       for (const [p, want] of held) {
         const f = disk.files.get(p);
         if (want === null) {

@@ -137,12 +137,14 @@ describe('small files through a leader change and a chunk-server loss', () => {
     expect(st0.leader).not.toBeNull();
     expect(st0.leader).not.toBe(oldLeader);
     await cluster.member(victim.id).proc.kill('SIGKILL');
-    let last: StatusJson | null = null;
+    const last: { status: StatusJson | null } = { status: null };
     await until(`${victim.id} dead and every chunk at 3 live replicas (cairn status --json)`, 60_000, async () => {
-      last = await statusJson();
-      return last.chunkServers.find((c) => c.id === victim.id)?.state === 'dead' && last.chunks.underReplicated === 0 && last.chunks.lost === 0;
-    }, 250);
-    expect(last!.chunks.total).toBe(chunkCount());
+      const st = (last.status = await statusJson());
+      return st.chunkServers.find((c) => c.id === victim.id)?.state === 'dead' && st.chunks.underReplicated === 0 && st.chunks.lost === 0;
+    }, 250).catch((e: unknown) => {
+      throw new Error(`${(e as Error).message}; last status ${JSON.stringify(last.status)}`);
+    });
+    expect(last.status!.chunks.total).toBe(chunkCount());
     for (const [p, want] of files) {
       if (want.length <= INLINE_MAX) continue;
       for (const ch of (await client.stat(p)).chunks) {

@@ -6,7 +6,7 @@
  */
 import { join } from 'node:path';
 import { sleep, systemClock, systemTimers } from '../../src/env/system.js';
-import { walk as walkNamespace, stat as statNamespace } from '../../src/meta/namespace.js';
+import { inlineUsage, walk as walkNamespace, stat as statNamespace, type InlineUsage } from '../../src/meta/namespace.js';
 import { CHUNK_PREFIX, DENTRY_PREFIX, INLINE_USAGE_KEY, INODE_PREFIX, NEXT_INODE_KEY } from '../../src/meta/namespace-keys.js';
 import { RpcClient } from '../../src/net/index.js';
 import { decodeRaftStatus, decodeStatLocal, type RaftStatusAnswer } from '../../src/proto/meta-answers.js';
@@ -129,6 +129,8 @@ export interface NamespaceOnDisk {
   pairs: Map<string, string>;
   /** Every file below / by path. */
   files: Map<string, FileOnDisk>;
+  /** The server's inline counter (what status reports), to hold against `files`. */
+  inline: InlineUsage;
 }
 
 const NAMESPACE_PREFIXES = [INODE_PREFIX, DENTRY_PREFIX, CHUNK_PREFIX];
@@ -166,7 +168,7 @@ export async function namespaceOnDisk(metaDir: string): Promise<NamespaceOnDisk>
       if (page.cursor === null) break;
       cursor = page.cursor;
     }
-    return { applied: store.appliedIndex(), pairs, files };
+    return { applied: store.appliedIndex(), pairs, files, inline: inlineUsage(store) };
   } finally {
     await store.close();
   }
