@@ -6,7 +6,9 @@
  * and overwrites of a path it owns, so Raft proposals arrive in batches. At a seeded moment of the
  * batch (after a drawn number of acknowledgements plus a drawn delay) kill -9 hits one victim:
  *   the metadata leader · a follower · a chunk server · every metadata server at once
- * and the victim is restarted a drawn moment later while the batch goes on. Then:
+ * and the victim is restarted a drawn moment later while the batch goes on; a last round freezes
+ * the leader (SIGSTOP, as a long pause or a partition would) until another is elected and then
+ * resumes it: a deposed leader with proposals in hand and clients still waiting on it. Then:
  *   - every acknowledged put reads back with exactly its bytes, an overwritten path with its last
  *     acknowledged version or a later attempt, and an unacknowledged put is wholly there or
  *     absent, never partial (test/support/small-file-batch.ts);
@@ -40,8 +42,15 @@ const PUTS = WRITERS * PUTS_PER_WRITER;
 const LEADER_POLLS_MAX = 250;
 const SEED = (process.env.CAIRN_SEED === undefined ? systemRng.int(2 ** 31) : Number(process.env.CAIRN_SEED)) >>> 0;
 
-type Victim = 'leader' | 'follower' | 'chunk server' | 'every metadata server';
-const VICTIMS: Victim[] = ['leader', 'follower', 'chunk server', 'every metadata server'];
+type Victim = 'leader' | 'follower' | 'chunk server' | 'every metadata server' | 'frozen leader';
+const VICTIMS: Victim[] = ['leader', 'follower', 'chunk server', 'every metadata server', 'frozen leader'];
+const TITLES: Record<Victim, string> = {
+  leader: 'kill -9 of the metadata leader',
+  follower: 'kill -9 of a metadata follower',
+  'chunk server': 'kill -9 of a chunk server',
+  'every metadata server': 'kill -9 of every metadata server at once',
+  'frozen leader': 'the metadata leader frozen (SIGSTOP) until another is elected, then resumed',
+};
 
 describe('small files under kill -9 mid-batch', () => {
   const dir = mkdtempSync(join(tmpdir(), 'cairn-small-crash-'));
@@ -50,6 +59,8 @@ describe('small files under kill -9 mid-batch', () => {
   let reader: CairnClient;
   /** Every path written so far and what the last check read there. */
   const held = new Map<string, Buffer | null>();
+  /** Servers stopped with SIGSTOP and not resumed yet. */
+  const frozen: string[] = [];
   /** An impatient client gives up on a put within about half a second: its puts may fail after being sent. */
   const newClient = (impatient = false): CairnClient =>
     createCairnClient(
@@ -69,6 +80,7 @@ describe('small files under kill -9 mid-batch', () => {
   }, 90_000);
 
   afterAll(async () => {
+    for (const id of frozen) process.kill(cluster.member(id).proc.pid!, 'SIGCONT');
     reader?.close();
     replicas?.close();
     await cluster?.stop(5000);
@@ -86,8 +98,8 @@ describe('small files under kill -9 mid-batch', () => {
     throw new Error('no metadata leader to tell leader from follower');
   }
 
-  /** Kills the victim's processes with SIGKILL; returns their ids. */
-  async function kill(victim: Victim, rng: SeededRng): Promise<string[]> {
+  /** Kills the victim's processes with SIGKILL (a frozen leader: SIGSTOP); returns their ids. */
+  async function hit(victim: Victim, rng: SeededRng): Promise<string[]> {
     const metaIds = cluster.meta.map((m) => m.id);
     let ids: string[];
     if (victim === 'every metadata server') ids = metaIds;
@@ -95,10 +107,25 @@ describe('small files under kill -9 mid-batch', () => {
     else {
       const leader = await currentLeader();
       const followers = metaIds.filter((id) => id !== leader);
-      ids = [victim === 'leader' ? leader : followers[rng.int(followers.length)]!];
+      ids = [victim === 'follower' ? followers[rng.int(followers.length)]! : leader];
     }
-    await Promise.all(ids.map((id) => cluster.member(id).proc.kill('SIGKILL')));
+    if (victim === 'frozen leader') {
+      for (const id of ids) process.kill(cluster.member(id).proc.pid!, 'SIGSTOP');
+      frozen.push(...ids);
+    } else await Promise.all(ids.map((id) => cluster.member(id).proc.kill('SIGKILL')));
     return ids;
+  }
+
+  /** Restarts killed servers, resumes frozen ones. */
+  function revive(ids: string[]): void {
+    for (const id of ids) {
+      const i = frozen.indexOf(id);
+      if (i < 0) cluster.member(id).proc.start();
+      else {
+        process.kill(cluster.member(id).proc.pid!, 'SIGCONT');
+        frozen.splice(i, 1);
+      }
+    }
   }
 
   async function round(index: number, victim: Victim): Promise<void> {
@@ -106,6 +133,7 @@ describe('small files under kill -9 mid-batch', () => {
     const plan = planSmallPuts(rng, { prefix: `/crash${index}`, writers: WRITERS, putsPerWriter: PUTS_PER_WRITER, inlineBytesMax: INLINE_MAX });
     const killAfterAcks = Math.floor(PUTS * (0.15 + 0.45 * rng.next()));
     const killDelayMs = rng.int(25);
+    // How long the victim stays down (a frozen leader: after another was elected).
     const downMs = 200 + rng.int(800);
     // Writers 2 and 5 are impatient: the puts they give up on are the unacknowledged ones.
     const writers = [newClient(), newClient(), newClient(true)];
@@ -120,9 +148,12 @@ describe('small files under kill -9 mid-batch', () => {
         fault.run = (async () => {
           await sleep(killDelayMs);
           const at = { ackedAtKill: acked, doneAtKill: done };
-          const ids = await kill(victim, rng);
+          const ids = await hit(victim, rng);
+          if (victim === 'frozen leader') {
+            await until('another leader elected while the old one is frozen', 15_000, async () => !ids.includes((await replicas.leader()) ?? ids[0]!), 50);
+          }
           await sleep(downMs);
-          for (const id of ids) cluster.member(id).proc.start();
+          revive(ids);
           return { ids, ...at };
         })();
       },
@@ -138,8 +169,8 @@ describe('small files under kill -9 mid-batch', () => {
     const errors = new Map<string, number>();
     for (const r of records) if (r.error) errors.set(r.error, (errors.get(r.error) ?? 0) + 1);
     console.log(
-      `small-files-crash round ${index} (seed ${SEED}): kill -9 ${victim} ${f.ids.join(',')} after ${killAfterAcks} acks + ${killDelayMs} ms ` +
-        `(${f.doneAtKill} of ${PUTS} puts settled then), restarted after ${downMs} ms; ${ok} of ${PUTS} acknowledged in ${Math.round(systemClock.nowMs() - t0)} ms` +
+      `small-files-crash round ${index} (seed ${SEED}): ${TITLES[victim]}: ${f.ids.join(',')} after ${killAfterAcks} acks + ${killDelayMs} ms ` +
+        `(${f.doneAtKill} of ${PUTS} puts settled then), back after ${downMs} ms; ${ok} of ${PUTS} acknowledged in ${Math.round(systemClock.nowMs() - t0)} ms` +
         (errors.size > 0 ? `; failed: ${[...errors].map(([e, n]) => `${e} ×${n}`).join(', ')}` : ''),
     );
     // The kill landed mid-batch: puts were still in flight and more were acknowledged after it.
@@ -164,7 +195,7 @@ describe('small files under kill -9 mid-batch', () => {
   }
 
   VICTIMS.forEach((victim, i) => {
-    it(`kill -9 of ${victim === 'every metadata server' ? victim : `a ${victim}`} mid-batch: acknowledged puts are all there, byte-exact, on every server`, () => round(i, victim), 90_000);
+    it(`${TITLES[victim]}, mid-batch: acknowledged puts are all there, byte-exact, on every server`, () => round(i, victim), 90_000);
   });
 
   it('with every server stopped, the metadata servers hold the same namespace on disk, inline bytes included', async () => {
