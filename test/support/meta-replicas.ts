@@ -4,6 +4,7 @@
  * servers are stopped, its namespace read straight from its LMDB state store. Durability tests
  * use it to check that every replica holds the same namespace, inline bytes included.
  */
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { sleep, systemClock, systemTimers } from '../../src/env/system.js';
 import { inlineUsage, walk as walkNamespace, stat as statNamespace, type InlineUsage } from '../../src/meta/namespace.js';
@@ -17,6 +18,8 @@ import { LmdbStateStore } from '../../src/storage/lmdb-state-store.js';
 const CALL_TIMEOUT_MS = 1000;
 /** Paths per fs.statLocal call (the request allows 10,000). */
 const STAT_LOCAL_PATHS_MAX = 5000;
+/** How much of a lagging server's log a convergence failure shows. */
+const LOG_TAIL_CHARS = 3000;
 /** Entries per page when walking a stopped server's namespace. */
 const WALK_PAGE_ENTRIES = 10_000;
 
@@ -68,6 +71,7 @@ export class MetaReplicas {
     const deadline = systemClock.nowMs() + timeoutMs;
     let target: number | null = null;
     let last = 'no leader';
+    let laggards: string[] = [];
     while (systemClock.nowMs() < deadline) {
       const all = await Promise.all(this.ids.map(async (id) => [id, await this.raftStatus(id)] as const));
       if (target === null) {
@@ -77,11 +81,25 @@ export class MetaReplicas {
       if (target !== null) {
         const behind = all.filter(([, s]) => s === null || s.applied < target!);
         if (behind.length === 0) return target;
+        laggards = behind.map(([id]) => id);
         last = `waiting for ${behind.map(([id, s]) => `${id} (applied ${s?.applied ?? 'no answer'})`).join(', ')} to apply ${target}`;
       }
       await sleep(100);
     }
-    throw new Error(`metadata servers did not converge within ${timeoutMs} ms: ${last}`);
+    throw new Error(`metadata servers did not converge within ${timeoutMs} ms: ${last}${(target === null ? this.ids : laggards).map((id) => this.describe(id)).join('')}`);
+  }
+
+  /** A server's process state and the end of its log, for failure messages. */
+  private describe(id: string): string {
+    const proc = this.cluster.member(id).proc;
+    let tail = '';
+    try {
+      const text = readFileSync(join(this.cluster.dir, 'logs', `${id}.log`), 'utf8');
+      tail = text.slice(-LOG_TAIL_CHARS);
+    } catch (e) {
+      tail = (e as Error).message;
+    }
+    return `\n--- ${id}: pid ${proc.pid ?? 'none'}, ${proc.running ? 'running' : `exited (code ${proc.exitCode ?? 'none'})`}; end of its log:\n${tail}`;
   }
 
   /** The type ('file', 'dir' or null) of each path in server `id`'s own committed state. */
