@@ -26,9 +26,9 @@ import { createCairnClient, type CairnClient } from '../../src/client/index.js';
 import { INLINE_BYTES_MAX_DEFAULT } from '../../src/config/defaults.js';
 import { SeededRng } from '../../src/env/rng.js';
 import { sleep, systemClock, systemRng } from '../../src/env/system.js';
-import { findFreePortRange } from '../../src/net/index.js';
-import { DevCluster } from '../../src/server/dev-cluster.js';
-import { MetaReplicas, namespaceDifferences, namespaceOnDisk } from '../support/meta-replicas.js';
+import { DevCluster, PORT_SPAN } from '../../src/server/dev-cluster.js';
+import { restartSafePortBase } from '../support/restart-safe-ports.js';
+import { MetaReplicas, namespaceDifferences, namespaceOnDisk, serversDown } from '../support/meta-replicas.js';
 import { checkSmallPuts, planSmallPuts, runSmallPuts, type PutRecord } from '../support/small-file-batch.js';
 import { assertBuilt } from './cli-harness.js';
 import { until } from './wait.js';
@@ -71,7 +71,7 @@ describe('small files under kill -9 mid-batch', () => {
   beforeAll(async () => {
     assertBuilt();
     console.log(`small-files-crash: seed ${SEED} (replay with CAIRN_SEED=${SEED})`);
-    const portBase = await findFreePortRange(1000, (n) => systemRng.int(n));
+    const portBase = await restartSafePortBase(PORT_SPAN);
     cluster = new DevCluster({ dir, portBase, meta: 3, chunks: 4, replicas: 3, chunkSize: CHUNK, inlineBytesMax: INLINE_MAX, heartbeatMs: 200, deadAfterSec: 10, gateway: false });
     cluster.start();
     await cluster.waitReady(60_000);
@@ -177,7 +177,9 @@ describe('small files under kill -9 mid-batch', () => {
     expect(f.doneAtKill).toBeLessThan(PUTS);
     expect(ok).toBeGreaterThan(f.ackedAtKill);
 
+    // Every server is back (waitReady does not notice one that failed to restart once the rest are ready).
     await cluster.waitReady(60_000);
+    expect(serversDown(cluster)).toEqual([]);
     await replicas.converge(30_000);
     const check = await checkSmallPuts(reader, records);
     console.log(`small-files-crash round ${index}: ${check.contents.size} paths read back; without an acknowledged put ${check.unackedPresent} present, ${check.unackedAbsent} absent`);

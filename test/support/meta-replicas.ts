@@ -18,7 +18,7 @@ import { LmdbStateStore } from '../../src/storage/lmdb-state-store.js';
 const CALL_TIMEOUT_MS = 1000;
 /** Paths per fs.statLocal call (the request allows 10,000). */
 const STAT_LOCAL_PATHS_MAX = 5000;
-/** How much of a lagging server's log a convergence failure shows. */
+/** How much of a server's log a failure message shows. */
 const LOG_TAIL_CHARS = 3000;
 /** Entries per page when walking a stopped server's namespace. */
 const WALK_PAGE_ENTRIES = 10_000;
@@ -86,20 +86,7 @@ export class MetaReplicas {
       }
       await sleep(100);
     }
-    throw new Error(`metadata servers did not converge within ${timeoutMs} ms: ${last}${(target === null ? this.ids : laggards).map((id) => this.describe(id)).join('')}`);
-  }
-
-  /** A server's process state and the end of its log, for failure messages. */
-  private describe(id: string): string {
-    const proc = this.cluster.member(id).proc;
-    let tail = '';
-    try {
-      const text = readFileSync(join(this.cluster.dir, 'logs', `${id}.log`), 'utf8');
-      tail = text.slice(-LOG_TAIL_CHARS);
-    } catch (e) {
-      tail = (e as Error).message;
-    }
-    return `\n--- ${id}: pid ${proc.pid ?? 'none'}, ${proc.running ? 'running' : `exited (code ${proc.exitCode ?? 'none'})`}; end of its log:\n${tail}`;
+    throw new Error(`metadata servers did not converge within ${timeoutMs} ms: ${last}${(target === null ? this.ids : laggards).map((id) => serverReport(this.cluster, id)).join('')}`);
   }
 
   /** The type ('file', 'dir' or null) of each path in server `id`'s own committed state. */
@@ -130,6 +117,23 @@ export class MetaReplicas {
     for (const c of this.clients.values()) c.close();
     this.clients.clear();
   }
+}
+
+/** A server's process state and the end of its log, for failure messages. */
+export function serverReport(cluster: DevCluster, id: string): string {
+  const proc = cluster.member(id).proc;
+  let tail: string;
+  try {
+    tail = readFileSync(join(cluster.dir, 'logs', `${id}.log`), 'utf8').slice(-LOG_TAIL_CHARS);
+  } catch (e) {
+    tail = (e as Error).message;
+  }
+  return `\n--- ${id}: pid ${proc.pid ?? 'none'}, ${proc.running ? 'running' : `exited (code ${proc.exitCode ?? 'none'})`}; end of its log:\n${tail}`;
+}
+
+/** A report (serverReport) of every metadata or chunk server of the cluster that is not running; [] when all are. */
+export function serversDown(cluster: DevCluster): string[] {
+  return [...cluster.meta, ...cluster.chunks].filter((m) => !m.proc.running).map((m) => serverReport(cluster, m.id));
 }
 
 /** A file as a stopped server's state store holds it. */
