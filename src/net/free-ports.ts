@@ -11,10 +11,19 @@ export function portIsFree(port: number, host = '127.0.0.1'): Promise<boolean> {
 }
 
 /**
+ * Ports handed out by default: below Linux's ephemeral range (32768–60999 by default), so a
+ * listening port of a server that is down for a moment (a restart, a test's kill -9) cannot be
+ * taken as the local port of some outgoing connection meanwhile, which would make its restart
+ * fail to bind.
+ */
+const PORTS_LO_DEFAULT = 10000;
+const PORTS_HI_DEFAULT = 32000;
+
+/**
  * A base port P such that P .. P+count-1 are all free now, drawn from [lo, hi).
  * `pick(n)` supplies randomness (injected). Racy by nature: callers bind promptly.
  */
-export async function findFreePortRange(count: number, pick: (n: number) => number, lo = 20000, hi = 60000, triesMax = 50): Promise<number> {
+export async function findFreePortRange(count: number, pick: (n: number) => number, lo = PORTS_LO_DEFAULT, hi = PORTS_HI_DEFAULT, triesMax = 50): Promise<number> {
   for (let t = 0; t < triesMax; t++) {
     const base = lo + pick(Math.floor((hi - lo - count) / 10)) * 10;
     let ok = true;

@@ -26,8 +26,8 @@ import { createCairnClient, type CairnClient } from '../../src/client/index.js';
 import { INLINE_BYTES_MAX_DEFAULT } from '../../src/config/defaults.js';
 import { SeededRng } from '../../src/env/rng.js';
 import { sleep, systemClock, systemRng } from '../../src/env/system.js';
+import { findFreePortRange } from '../../src/net/index.js';
 import { DevCluster, PORT_SPAN } from '../../src/server/dev-cluster.js';
-import { restartSafePortBase } from '../support/restart-safe-ports.js';
 import { MetaReplicas, namespaceDifferences, namespaceOnDisk, serversDown } from '../support/meta-replicas.js';
 import { checkSmallPuts, planSmallPuts, runSmallPuts, type PutRecord } from '../support/small-file-batch.js';
 import { assertBuilt } from './cli-harness.js';
@@ -71,7 +71,7 @@ describe('small files under kill -9 mid-batch', () => {
   beforeAll(async () => {
     assertBuilt();
     console.log(`small-files-crash: seed ${SEED} (replay with CAIRN_SEED=${SEED})`);
-    const portBase = await restartSafePortBase(PORT_SPAN);
+    const portBase = await findFreePortRange(PORT_SPAN, (n) => systemRng.int(n));
     cluster = new DevCluster({ dir, portBase, meta: 3, chunks: 4, replicas: 3, chunkSize: CHUNK, inlineBytesMax: INLINE_MAX, heartbeatMs: 200, deadAfterSec: 10, gateway: false });
     cluster.start();
     await cluster.waitReady(60_000);

@@ -18,8 +18,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { formatBytes } from '../../cli/format.js';
 import { createCairnClient, type CairnClient } from '../../src/client/index.js';
 import { INLINE_BYTES_MAX_DEFAULT } from '../../src/config/defaults.js';
+import { systemRng } from '../../src/env/system.js';
+import { findFreePortRange } from '../../src/net/index.js';
 import { DevCluster, PORT_SPAN } from '../../src/server/dev-cluster.js';
-import { restartSafePortBase } from '../support/restart-safe-ports.js';
 import { MetaReplicas } from '../support/meta-replicas.js';
 import { readWhole } from '../support/small-file-batch.js';
 import { assertBuilt, ok, patternBytes, runCli } from './cli-harness.js';
@@ -75,7 +76,7 @@ describe('small files through a leader change and a chunk-server loss', () => {
 
   beforeAll(async () => {
     assertBuilt();
-    const portBase = await restartSafePortBase(PORT_SPAN);
+    const portBase = await findFreePortRange(PORT_SPAN, (n) => systemRng.int(n));
     cluster = new DevCluster({ dir, portBase, meta: 3, chunks: 4, replicas: 3, chunkSize: CHUNK, inlineBytesMax: INLINE_MAX, heartbeatMs: 200, deadAfterSec: 2, gateway: false });
     cluster.start();
     await cluster.waitReady(60_000);
