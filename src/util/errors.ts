@@ -29,6 +29,7 @@ export const ERROR_CODES = {
   Unavailable: { status: 503, retryable: true, message: 'service unavailable' },
   Timeout: { status: 503, retryable: true, message: 'timed out' },
   ProposalDropped: { status: 503, retryable: true, message: 'proposal dropped' },
+  StaleRing: { status: 503, retryable: true, message: 'placed with an outdated ring; refresh the placement view and commit again' },
   ConfChangeInProgress: { status: 409, retryable: false, message: 'a membership change is already in progress' },
   LearnerNotCaughtUp: { status: 409, retryable: false, message: 'learner has not caught up with the leader' },
   Corrupt: { status: 500, retryable: false, message: 'data failed its checksum' },
