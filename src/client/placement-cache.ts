@@ -11,8 +11,8 @@
  *
  * Contracts:
  * - current() returns a view fetched less than half its grant's life ago (fetching one if
- *   needed); refresh(seen) fetches a new one unless one newer than `seen` arrived meanwhile.
- *   Concurrent callers share one fetch.
+ *   needed); refresh(seen) fetches a new one unless one newer than `seen` arrived meanwhile
+ *   (refresh(null) always fetches). Concurrent callers share one fetch.
  * - Chunk ids from one view are distinct (a counter under the grant's prefix); prefixes are
  *   16 random hex digits drawn by the leader per view, so ids of different views never collide
  *   (2^-64), and every id is 32 lowercase hex digits.
@@ -71,9 +71,12 @@ export class PlacementCache {
     return this.refresh(v);
   }
 
-  /** A view newer than `seen` (the caller found `seen` stale or wrong). */
+  /**
+   * A view newer than `seen` (the caller found `seen` stale or wrong): the cached one if it
+   * already replaced `seen`, else a fetch (shared with one in flight). `null`: always a fetch.
+   */
   refresh(seen: PlacementView | null): Promise<PlacementView> {
-    if (this.view !== null && this.view !== seen && this.c.clock.nowMs() < this.view.refreshAtMs) return Promise.resolve(this.view);
+    if (seen !== null && this.view !== null && this.view !== seen && this.c.clock.nowMs() < this.view.refreshAtMs) return Promise.resolve(this.view);
     this.fetching ??= this.fetchView().finally(() => {
       this.fetching = null;
     });
