@@ -59,8 +59,9 @@ export class CairnError extends Error {
     this.code = code;
     this.status = ERROR_CODES[code].status;
     // 5xx messages stay on the server (they may name internals), except the ones that tell the
-    // caller what to do: where the leader is, that it should retry, that space ran out and where.
-    this.expose = this.status < 500 || code === 'NotLeader' || code === 'Unavailable' || code === 'Timeout' || code === 'NoSpace';
+    // caller what to do: where the leader is, that it should retry, that space ran out and where,
+    // which ring version to place with.
+    this.expose = this.status < 500 || code === 'NotLeader' || code === 'Unavailable' || code === 'Timeout' || code === 'NoSpace' || code === 'StaleRing';
     this.detail = detail;
   }
 }
