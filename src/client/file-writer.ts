@@ -416,13 +416,19 @@ export class FileWriter extends Writable {
     const id = placement.newChunkId(view);
     const grant: Grant = view.grant;
     const bytes = fill.buf.subarray(0, fill.len);
-    const replicas = view.replicas;
     const held = new Set<string>();
     const excluded = new Set<string>();
     let targets = this.placeOn(view, id, grant.token, excluded);
+    if (targets.length === 0) {
+      // Nothing writable in this view: ask once more, then fail as fs.alloc would.
+      view = await placement.refresh(view);
+      targets = this.placeOn(view, id, grant.token, excluded);
+      if (targets.length === 0) throw new CairnError('NoSpace', 'no live chunk server with free space can take a new chunk');
+    }
+    // As with fs.alloc: R, or every writable server when fewer (a small cluster).
+    const replicas = targets.length;
     /** What went wrong, one entry per failed attempt (bounded by RETARGETS_MAX + 1). */
     const errors: string[] = [];
-    if (targets.length === 0) errors.push(`no writable chunk server in ring version ${view.ringVersion}`);
     // Bounded: RETARGETS_MAX + 1 sends; each either completes the set or excludes a server.
     for (let attempt = 0; ; attempt++) {
       this.ac.signal.throwIfAborted();

@@ -89,6 +89,24 @@ describe('client-side placement', () => {
     expect(client.counters.retargets).toBe(0);
   });
 
+  it('fewer writable servers than R: every one of them holds the chunk (as fs.alloc placed); none: NoSpace', async () => {
+    await setup(3, 3);
+    meta.notWritable.add('c2');
+    const data = bytes(2 * CHUNK, 12);
+    await client.put('/small-cluster', pieces(data, 20_000));
+    for (const [id] of meta.files.get('/small-cluster')!.chunks) expect(holdersOf(id)).toEqual(['c1', 'c3']);
+    expect(client.counters.retargets).toBe(0);
+    for (const n of ['c1', 'c3']) meta.notWritable.add(n);
+    client.close();
+    client = clientOver(meta); // a client whose first view has no writable server
+    const views = client.counters.viewFetches;
+    const err = await rejection(client.put('/full', [bytes(10, 13)]));
+    expect(isCairnError(err, 'NoSpace')).toBe(true);
+    expect(err.message).toBe('no live chunk server with free space can take a new chunk');
+    expect(client.counters.viewFetches).toBe(views + 2); // asked once more before giving up
+    expect(meta.files.has('/full')).toBe(false);
+  });
+
   it('StaleRing at commit: the client refreshes its view, checks the holders and commits again with the new version', async () => {
     await setup(4, 2);
     await client.put('/first', [bytes(10, 4)]);
