@@ -10,7 +10,9 @@
  *
  * Request headers:
  *   X-Cairn-Token     a chunk token (chunk-token.ts) for this chunk: PUT 'write'|'copy', GET/HEAD
- *                     'read'|'copy', DELETE 'delete'. Missing/bad/expired/other op/other chunk → 401.
+ *                     'read'|'copy', DELETE 'delete'; for a PUT also a client's write grant whose
+ *                     prefix starts the chunk id (the fast write path: no per-chunk token exists).
+ *                     Missing/bad/expired/other op/other chunk or prefix → 401.
  *   Content-Length    or `Transfer-Encoding: chunked` for a PUT (a chunk of unknown length; still
  *                     bounded by chunkBytesMax). Over the limit → 413.
  *   X-Cairn-Size      optional expected size (must equal Content-Length when both are sent).
@@ -18,7 +20,8 @@
  *   X-Cairn-Pipeline  optional downstream servers for a pipelined write, `host:port token, …` in
  *                     order. This server stores the body AND streams it to the first of them with
  *                     the rest of the list, which does the same (HDFS write pipeline). Every
- *                     downstream token is verified here first (no forwarding on a client's say-so).
+ *                     downstream token (or grant) is verified here first (no forwarding on a
+ *                     client's say-so).
  * Response headers of GET/HEAD: Content-Length, Accept-Ranges: bytes, Content-Range (206),
  *   X-Cairn-Size and X-Cairn-Crc32c of the WHOLE chunk (a client checks whole reads end to end).
  *

@@ -19,7 +19,7 @@
  */
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { Timers } from '../env/clock.js';
+import type { Clock, Timers } from '../env/clock.js';
 import type { Rng } from '../env/rng.js';
 import { decodeClusterStatus, decodeEmpty, decodeList, decodeRepairStatus, decodeStat, type ClusterStatus, type EntryType, type ListEntryAnswer, type RepairStatus } from '../proto/meta-answers.js';
 import { RemotePath } from '../proto/path.js';
@@ -46,6 +46,8 @@ export interface CairnClientComponents {
   /** The chunk servers (a ChunkClient). */
   chunks: ChunkTransport;
   timers: Timers;
+  /** Monotonic time (how old the placement view is). */
+  clock: Clock;
   /** Draws the default client id. */
   rng: Rng;
   logger?: Logger;
@@ -54,7 +56,7 @@ export interface CairnClientComponents {
 export interface CairnClientOptions {
   /** Session id for exactly-once writes ([A-Za-z0-9._:-]{1,128}). @default random */
   clientId?: string;
-  /** Chunk size of new files. @default the cluster's (fs.alloc) */
+  /** Chunk size of new files. @default the cluster's (fs.view) */
   chunkSize?: number;
   /** Chunks being uploaded (or filled) at once per write; memory ≈ uploadsInflight × chunkSize. @default 3 */
   uploadsInflight?: number;
@@ -109,7 +111,7 @@ export class CairnClient {
     const inlineBytesMax = options.inlineBytesMax ?? INLINE_BYTES_MAX_DEFAULT;
     if (!Number.isSafeInteger(inlineBytesMax) || inlineBytesMax < 0 || inlineBytesMax > INLINE_FILE_BYTES_MAX) throw new CairnError('InvalidArgument', `inlineBytesMax must be an integer in 0..${INLINE_FILE_BYTES_MAX}`);
     const logger = (components.logger ?? silentLogger).child({ component: 'cairn-client' });
-    this.core = new ClientCore({ meta: components.meta, chunks: components.chunks, timers: components.timers, logger }, { clientId: this.clientId, inlineBytesMax });
+    this.core = new ClientCore({ meta: components.meta, chunks: components.chunks, timers: components.timers, clock: components.clock, logger }, { clientId: this.clientId, inlineBytesMax });
     this.counters = this.core.counters;
   }
 

@@ -17,8 +17,10 @@
  * ProtocolError naming the field, never a cast.
  */
 import type { ChunkClient } from '../chunk/chunk-client.js';
-import type { Timers } from '../env/clock.js';
+import type { Clock, Timers } from '../env/clock.js';
+import { decodeView } from '../proto/meta-answers.js';
 import type { Logger } from '../util/logger.js';
+import { PlacementCache } from './placement-cache.js';
 import { RequestIds } from './request-ids.js';
 
 /** The metadata leader, as the client calls it (MetaSession implements it). */
@@ -38,8 +40,12 @@ export type ChunkTransport = Pick<ChunkClient, 'putChunk' | 'getChunk' | 'close'
 export interface ClientCounters {
   /** Chunks stored on every replica. */
   chunksWritten: number;
-  /** Times a failed write target was replaced (fs.retarget). */
+  /** Times a failed write target was replaced (the next servers in ring order, or fs.retarget). */
   retargets: number;
+  /** Placement views fetched (fs.view). */
+  viewFetches: number;
+  /** Commits refused as placed with an outdated ring (StaleRing), then sent again. */
+  staleRingCommits: number;
   /** Chunk reads that moved on to another replica (error, timeout, cut short or corrupt). */
   readFailovers: number;
   /** Replicas reported corrupt to the leader (fs.bad). */
@@ -54,6 +60,8 @@ export interface ClientCoreComponents {
   meta: MetaCaller;
   chunks: ChunkTransport;
   timers: Timers;
+  /** Monotonic time (the age of the placement view). */
+  clock: Clock;
   logger: Logger;
 }
 
@@ -61,12 +69,14 @@ type Decode<T> = (answer: unknown) => T;
 type CallBody = Record<string, unknown>;
 
 export class ClientCore {
-  readonly counters: ClientCounters = { chunksWritten: 0, retargets: 0, readFailovers: 0, badReplicasReported: 0, inlinePuts: 0, inlineReads: 0 };
+  readonly counters: ClientCounters = { chunksWritten: 0, retargets: 0, viewFetches: 0, staleRingCommits: 0, readFailovers: 0, badReplicasReported: 0, inlinePuts: 0, inlineReads: 0 };
   readonly meta: MetaCaller;
   readonly chunks: ChunkTransport;
   readonly ids: RequestIds;
   readonly logger: Logger;
-  /** The cluster's chunk size, learned from the first fs.alloc. */
+  /** The cluster's placement view and write grant, shared by every writer of this client. */
+  readonly placement: PlacementCache;
+  /** The cluster's chunk size, learned from the first fs.view. */
   clusterChunkSize: number | null = null;
   /**
    * The largest file a write sends whole as fs.put (stored inline with its metadata); 0: never.
@@ -83,6 +93,14 @@ export class ClientCore {
     this.timers = c.timers;
     this.logger = c.logger;
     this.ids = new RequestIds(o.clientId);
+    // Retried like fs.alloc: a view fetched twice only leaves an unused grant.
+    this.placement = new PlacementCache({
+      clock: c.clock,
+      fetch: async () => {
+        this.counters.viewFetches++;
+        return this.idempotentWrite('fs.view', {}, decodeView);
+      },
+    });
   }
 
   /** A call that changes nothing (retried). */

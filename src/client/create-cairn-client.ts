@@ -44,7 +44,7 @@ export function createCairnClient(config: ClientConfig, options: CreateCairnClie
   const chunks = new ChunkClient({ logger: logger.child({ component: 'cairn-client' }) }, { idleTimeoutMs: options.chunkIdleTimeoutMs ?? CHUNK_IDLE_TIMEOUT_MS_DEFAULT });
   // The client id keys exactly-once writes: it must not collide with another client's.
   const clientId = options.clientId ?? `cl-${secureRandomBytes(12).toString('hex')}`;
-  return new CairnClient({ meta, chunks, timers: systemTimers, rng: systemRng, logger }, { ...clientOptions(options), clientId });
+  return new CairnClient({ meta, chunks, timers: systemTimers, clock: systemClock, rng: systemRng, logger }, { ...clientOptions(options), clientId });
 }
 
 function clientOptions(o: CreateCairnClientOptions): CairnClientOptions {

@@ -6,17 +6,27 @@
  * Contracts:
  * - Nothing is visible before the commit; an error, destroy() or the signal before the commit
  *   commits nothing (chunks already stored are garbage the cluster collects).
- * - A chunk counts only once EVERY target acknowledged it durably. A failed target is replaced
- *   (fs.retarget, excluding the failed and the holding servers) and the chunk is re-sent to the
- *   replacements only; the chunk's bytes stay in memory until it is acknowledged.
+ * - No placement round trip: each chunk is named and placed from the client's placement view
+ *   (placement-cache.ts: chunk id = grant prefix ‖ counter, targets = the leader's writeTargets
+ *   rule over the view, the grant as every target's token). No fs.alloc.
+ * - A chunk counts only once EVERY target acknowledged it durably. A failed target makes the
+ *   writer refresh the view and re-send to the next servers in ring order outside the failed
+ *   and the holding servers (fs.retarget when the chunk's grant is too old to use); the
+ *   chunk's bytes stay in memory until it is acknowledged.
+ * - The commit carries the oldest ring version the chunks were placed with. StaleRing (the
+ *   leader's ring moved on): the writer refreshes the view, checks that every chunk still has a
+ *   holder the new ring counts (in it, not dead: repair restores the rest from that one, as for
+ *   any file after a ring change; none: Unavailable, nothing committed), and commits again with
+ *   the new version (leader/namespace-calls.ts commit() says why the leader refuses).
  * - Memory is bounded by uploadsInflight × chunkSize: a fixed pool of chunk buffers, one being
  *   filled and the rest uploading (the first starts small and grows to the chunk size only if the
  *   input is that long, so a small file costs a small buffer). When all are busy the _write
  *   callback waits (backpressure), so memory does not grow with the file size; unknown lengths
  *   (stdin) need nothing special.
- * - etag = hex(SHA-256(size, chunk ids))[0:32]: every commit has fresh random chunk ids, so the
- *   etag is unique per commit and strong (same etag ⇒ same bytes).
- * - Small files inline: the start of the input is held in memory (no chunk placed, no fs.alloc)
+ * - etag = hex(SHA-256(size, chunk ids))[0:32]: every commit has fresh chunk ids (under a
+ *   random prefix the leader leases once per view), so the etag is unique per commit and strong
+ *   (same etag ⇒ same bytes).
+ * - Small files inline: the start of the input is held in memory (no chunk placed)
  *   while it fits the inline threshold (the client's, at most one chunk); an input that ENDS
  *   there, non-empty, is sent whole as ONE fs.put and stored inline with its metadata (one Raft
  *   entry; etag = inlineEtag(bytes), content-derived). An input that outgrows the threshold, or a
@@ -32,12 +42,13 @@ import { setMaxListeners } from 'node:events';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ChunkPutOutcome, ChunkTarget, ChunkTargetResult } from '../chunk/chunk-client.js';
-import { decodeAlloc, decodeCommit, decodeRetarget, decodeStat, type AllocAnswer } from '../proto/meta-answers.js';
+import { decodeCommit, decodeRetarget, decodeStat, type WriteTarget } from '../proto/meta-answers.js';
 import type { RemotePath } from '../proto/path.js';
 import { crc32c } from '../util/crc32c.js';
 import { inlineEtag } from '../util/inline-etag.js';
 import { CairnError, isCairnError } from '../util/errors.js';
 import type { ClientCore } from './client-core.js';
+import type { Grant, PlacementView } from './placement-cache.js';
 
 export interface WriteOptions {
   /** Replace an existing file atomically. @default false (AlreadyExists at commit) */
@@ -94,16 +105,14 @@ export const PUT_STRATEGY: PutStrategy = 'pipeline';
  */
 const BUFFER_BYTES_FIRST = 64 * 1024;
 
-/** Placements asked for per fs.alloc (its limit is 64). */
-const ALLOC_BATCH_MAX = 64;
 /** Target replacements tried per chunk before the write fails. */
 const RETARGETS_MAX = 5;
 /** Wait before asking again when no replacement target exists (× attempt number). */
 const RETARGET_BACKOFF_MS = 200;
 /** Slice size when streaming a buffered chunk to a server. */
 const SEND_SLICE_BYTES = 1024 * 1024;
-
-type Placement = AllocAnswer['chunks'][number];
+/** Commits refused as StaleRing (each followed by a view refresh) before the write fails. */
+const STALE_RING_COMMITS_MAX = 3;
 
 interface Fill {
   buf: Buffer;
@@ -131,14 +140,15 @@ export class FileWriter extends Writable {
   private readonly uploads = new Set<Promise<void>>();
   /** [id, size, crc] by chunk index. */
   private readonly parts: Array<[string, number, number]> = [];
+  /** The servers that acknowledged each chunk, by chunk index. */
+  private readonly holders: string[][] = [];
+  /** The oldest ring version a chunk was placed with (sent with the commit); null: none placed. */
+  private placedWith: number | null = null;
   private nextIndex = 0;
   private total = 0;
   private stored = 0;
   private failure: Error | null = null;
   private readonly ac = new AbortController();
-  private readonly placements: Placement[] = [];
-  private allocating: Promise<void> | null = null;
-  private allocs = 0;
   private settled = false;
   /** With deferCommit: what commit() sends, once everything is stored. */
   private staged: { etag: string; chunks: Array<[string, number, number]> } | null = null;
@@ -307,8 +317,29 @@ export class FileWriter extends Writable {
   }
 
   private async commitStaged(etag: string, chunks: Array<[string, number, number]>): Promise<PutResult> {
-    const r = await this.core.exactlyOnce('fs.commit', { path: this.path, size: this.total, etag, chunks, overwrite: this.opts.overwrite ?? false, parents: true }, decodeCommit);
-    return { path: r.path, size: this.total, etag };
+    // Bounded: STALE_RING_COMMITS_MAX + 1 commits, each refusal followed by a newer view.
+    for (let refusals = 0; ; refusals++) {
+      const body = { path: this.path, size: this.total, etag, chunks, overwrite: this.opts.overwrite ?? false, parents: true, ...(this.placedWith === null ? {} : { ringVersion: this.placedWith }) };
+      try {
+        const r = await this.core.exactlyOnce('fs.commit', body, decodeCommit);
+        return { path: r.path, size: this.total, etag };
+      } catch (e) {
+        if (!isCairnError(e, 'StaleRing') || refusals >= STALE_RING_COMMITS_MAX) throw e;
+        this.core.counters.staleRingCommits++;
+        const view = await this.core.placement.refresh(null);
+        this.checkHolders(view);
+        this.core.logger.debug('commit placed with an outdated ring; committing again', { path: this.path, placedWith: this.placedWith, ringVersion: view.ringVersion });
+        this.placedWith = view.ringVersion;
+      }
+    }
+  }
+
+  /** Every chunk must keep a holder `view`'s ring counts (a member, not dead): else Unavailable. */
+  private checkHolders(view: PlacementView): void {
+    this.holders.forEach((held, index) => {
+      if (held.some((s) => view.ring.server(s) !== undefined && view.ring.server(s)!.state !== 'dead')) return;
+      throw new CairnError('Unavailable', `chunk ${index} of ${this.path} is held only by ${held.join(',')}, which ring version ${view.ringVersion} no longer counts; write it again`);
+    });
   }
 
   /** One fs.put of the whole file: its result, or null when the leader will not inline it. */
@@ -336,9 +367,9 @@ export class FileWriter extends Writable {
 
   private async knownChunkSize(): Promise<number> {
     if (this.chunkSize === null) {
-      await this.refillPlacements();
-      this.chunkSize = this.opts.chunkSize ?? this.core.clusterChunkSize;
-      if (this.chunkSize === null) throw new CairnError('ProtocolError', 'fs.alloc did not say the chunk size');
+      const view = await this.core.placement.current();
+      this.core.clusterChunkSize = view.chunkSize;
+      this.chunkSize = this.opts.chunkSize ?? view.chunkSize;
     }
     return this.chunkSize;
   }
@@ -380,52 +411,76 @@ export class FileWriter extends Writable {
   }
 
   private async upload(index: number, fill: Fill): Promise<void> {
-    const placement = await this.nextPlacement();
+    const placement = this.core.placement;
+    let view = await placement.current();
+    const id = placement.newChunkId(view);
+    const grant: Grant = view.grant;
     const bytes = fill.buf.subarray(0, fill.len);
-    const replicas = placement.targets.length;
     const held = new Set<string>();
     const excluded = new Set<string>();
-    let targets = placement.targets;
+    let targets = this.placeOn(view, id, grant.token, excluded);
+    if (targets.length === 0) {
+      // Nothing writable in this view: ask once more, then fail as fs.alloc would.
+      view = await placement.refresh(view);
+      targets = this.placeOn(view, id, grant.token, excluded);
+      if (targets.length === 0) throw new CairnError('NoSpace', 'no live chunk server with free space can take a new chunk');
+    }
+    // As with fs.alloc: R, or every writable server when fewer (a small cluster).
+    const replicas = targets.length;
     /** What went wrong, one entry per failed attempt (bounded by RETARGETS_MAX + 1). */
     const errors: string[] = [];
     // Bounded: RETARGETS_MAX + 1 sends; each either completes the set or excludes a server.
     for (let attempt = 0; ; attempt++) {
       this.ac.signal.throwIfAborted();
-      const outcome = targets.length > 0 ? await this.send(placement.id, targets, bytes, fill.crc) : { ok: false, results: [] };
+      const outcome = targets.length > 0 ? await this.send(id, targets, bytes, fill.crc) : { ok: false, results: [] };
       this.ac.signal.throwIfAborted();
       const byAddr = new Map(targets.map((t) => [t.addr, t.id]));
       for (const f of failedTargets(outcome, this.strategy)) {
-        const id = byAddr.get(f.addr);
-        if (id !== undefined) excluded.add(id);
-        errors.push(`${id ?? f.addr}: ${f.error?.code ?? 'Unavailable'} ${f.error?.message ?? ''}`.trim());
+        const sid = byAddr.get(f.addr);
+        if (sid !== undefined) excluded.add(sid);
+        errors.push(`${sid ?? f.addr}: ${f.error?.code ?? 'Unavailable'} ${f.error?.message ?? ''}`.trim());
       }
       for (const r of outcome.results) {
-        const id = byAddr.get(r.addr);
-        if (r.ok && id !== undefined) held.add(id);
+        const sid = byAddr.get(r.addr);
+        if (r.ok && sid !== undefined) held.add(sid);
       }
       if (held.size >= replicas) break;
       if (attempt >= RETARGETS_MAX) throw new CairnError('Unavailable', `chunk ${index} of ${this.path} reached ${held.size} of ${replicas} replicas after ${attempt + 1} attempts (${errors.join('; ')})`);
       this.core.counters.retargets++;
-      this.core.logger.debug('chunk target failed; retargeting', { chunk: placement.id, excluded: [...excluded], held: [...held], error: errors.at(-1) });
-      const exclude = [...excluded, ...held];
-      let r: { targets: Placement['targets'] };
+      this.core.logger.debug('chunk target failed; retargeting', { chunk: id, excluded: [...excluded], held: [...held], error: errors.at(-1) });
+      const exclude = new Set([...excluded, ...held]);
+      if (targets.length === 0) await this.core.sleep(RETARGET_BACKOFF_MS * (attempt + 1));
+      // Liveness may have moved: the next servers in ring order of a fresh view replace the failed.
+      view = await placement.refresh(view);
+      if (placement.usable(grant)) {
+        targets = this.placeOn(view, id, grant.token, exclude).slice(0, replicas - held.size);
+        if (targets.length === 0) errors.push(`no writable server outside ${[...exclude].join(',')} in ring version ${view.ringVersion}`);
+        continue;
+      }
+      // The grant this chunk was named under is too old to send: per-chunk tokens from the leader.
+      let r: { targets: WriteTarget[] };
       try {
-        r = await this.core.idempotentWrite('fs.retarget', { id: placement.id, exclude }, decodeRetarget);
+        r = await this.core.idempotentWrite('fs.retarget', { id, exclude: [...exclude] }, decodeRetarget);
       } catch (e) {
         if (!isCairnError(e, 'NoSpace')) throw e;
-        // No server to take it right now (liveness verdicts move): wait a little, try again.
-        errors.push(`no replacement outside ${exclude.join(',')}: ${e.message}`);
-        await this.core.sleep(RETARGET_BACKOFF_MS * (attempt + 1));
+        errors.push(`no replacement outside ${[...exclude].join(',')}: ${e.message}`);
         targets = [];
         continue;
       }
       targets = r.targets.filter((t) => !held.has(t.id)).slice(0, replicas - held.size);
-      if (targets.length === 0) errors.push(`fs.retarget outside ${exclude.join(',')} offered only ${r.targets.map((t) => t.id).join(',')}`);
+      if (targets.length === 0) errors.push(`fs.retarget outside ${[...exclude].join(',')} offered only ${r.targets.map((t) => t.id).join(',')}`);
     }
-    this.parts[index] = [placement.id, fill.len, fill.crc];
+    this.parts[index] = [id, fill.len, fill.crc];
+    this.holders[index] = [...held];
     this.stored += fill.len;
     this.core.counters.chunksWritten++;
     this.opts.onProgress?.(this.stored);
+  }
+
+  /** Targets of chunk `id` by `view` (placement-cache.ts), noting the ring version placed with. */
+  private placeOn(view: PlacementView, id: string, token: string, exclude: ReadonlySet<string>): WriteTarget[] {
+    this.placedWith = this.placedWith === null ? view.ringVersion : Math.min(this.placedWith, view.ringVersion);
+    return this.core.placement.targets(view, id, token, exclude);
   }
 
   /**
@@ -452,32 +507,6 @@ export class FileWriter extends Writable {
     const outs = await Promise.all(targets.map((t) => this.core.chunks.putChunk(id, [t], sliced(bytes), opts)));
     const results = outs.map((o) => o.results[0]!);
     return { ok: results.every((r) => r.ok), results };
-  }
-
-  private async nextPlacement(): Promise<Placement> {
-    // Each turn takes a placement or fetches a batch (each fetch adds ≥ 1 or throws).
-    for (;;) {
-      const p = this.placements.shift();
-      if (p) return p;
-      await this.refillPlacements();
-    }
-  }
-
-  private refillPlacements(): Promise<void> {
-    this.allocating ??= (async () => {
-      try {
-        // The first fs.alloc asks for one placement: most files are one chunk, and every
-        // placement costs the leader a placement and a token per target. Later batches are big.
-        const count = this.allocs++ === 0 ? 1 : Math.min(ALLOC_BATCH_MAX, this.uploadsInflight * 2);
-        // Retried: a placement fetched twice only leaves unused ids (nothing is stored under them).
-        const r = await this.core.idempotentWrite('fs.alloc', { count }, decodeAlloc);
-        this.core.clusterChunkSize = r.chunkSize;
-        this.placements.push(...r.chunks);
-      } finally {
-        this.allocating = null;
-      }
-    })();
-    return this.allocating;
   }
 }
 

@@ -5,8 +5,10 @@
  * Safe retries: a call marked `idempotent` (reads, or writes carrying a (client, seq) request id
  * that the state machine deduplicates) is retried on the codes the error table marks retryable
  * (util/errors.ts: Unavailable, NotLeader, Timeout, ProposalDropped); anything else fails at
- * once with the server's typed error. Any call is re-sent after an error that means it was not
- * applied (NotLeader, ProposalDropped, a connection that never opened).
+ * once with the server's typed error, and so does StaleRing (retryable only once the caller
+ * has refreshed its placement view: the same request would be refused again). Any call is
+ * re-sent after an error that means it was not applied (NotLeader, ProposalDropped, a
+ * connection that never opened).
  */
 import type { Timers } from '../env/clock.js';
 import type { Clock } from '../env/clock.js';
@@ -93,6 +95,9 @@ export class MetaSession {
         if (isCairnError(err) && err.detail?.connectFailed === true) this.noConnection(addr);
         else this.reachable(addr);
         if (!isCairnError(err) || !isRetryable(err.code)) throw err;
+        // Retryable, but not as sent: the caller must refresh its placement view and send a
+        // request with the new ring version (client/file-writer.ts). Nothing was applied.
+        if (err.code === 'StaleRing') throw err;
         // NotLeader, ProposalDropped (refused before it was appended, or its entry overwritten
         // by a newer leader's) and a connection that was never made all mean the request was not
         // applied: always safe to send (elsewhere) again.

@@ -20,6 +20,8 @@ export const CHUNK_SIZE_BYTES_DEFAULT = 8 * MiB;
 export const DEAD_AFTER_MS_DEFAULT = 10_000;
 /** How long a chunk token stays valid. */
 export const TOKEN_TTL_MS_DEFAULT = HOUR_MS;
+/** How long a client's write grant (fs.view) stays valid; at most the chunk token TTL. Clients refresh at half. */
+export const WRITE_GRANT_TTL_MS_DEFAULT = 5 * 60_000;
 /** Leader housekeeping period (liveness verdicts). */
 export const LEADER_TICK_MS_DEFAULT = 500;
 /** How often the leader plans repair. */

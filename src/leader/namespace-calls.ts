@@ -8,7 +8,8 @@
  *   fs.list {path, limit?, cursor?} → {entries:[{name,path,type,size,mtime}], cursor}
  *   fs.walk {path, limit?, cursor?} → the same, recursive (ls -R), paths relative to the walk
  *   fs.mkdir {path, parents, s} · fs.rm {path, recursive, s} · fs.mv {from, to, s} → {}
- *   fs.commit {path, size, etag, chunks:[[id,size,crc]…], overwrite, parents, s} → {path, size, etag, mtime}
+ *   fs.commit {path, size, etag, chunks:[[id,size,crc]…], overwrite, parents, s, ringVersion?} → {path, size, etag, mtime}
+ *                                     (StaleRing when ringVersion is older than the ring: see commit())
  *   fs.put {path, data, crc, overwrite, parents, s} → {path, size, etag, mtime}  a whole small file,
  *                                     committed inline (one Raft entry; see below)
  *   fs.open {path, first?, count?}  → {size, etag, mtime, total, chunks:[{id,size,crc,offset,replicas:[{id,addr}],token}]}
@@ -135,8 +136,31 @@ export class NamespaceCalls {
     return {};
   }
 
+  /**
+   * StaleRing (detail {ringVersion}) when the client placed the chunks with a ring older than
+   * the leader's (req.ringVersion, from fs.view). Refusing rather than accepting and reporting
+   * the new version, because:
+   * - the client must adopt the current ring before it places anything more (a ring change
+   *   removes, drains or kills servers; until told, a client would go on placing by the old
+   *   ring for as long as its grant lives), and
+   * - it gets to check, before the file becomes visible, that every chunk still has a holder
+   *   the new ring counts (client/file-writer.ts): a chunk whose every replica is on servers
+   *   the ring no longer counts (removed, or declared dead) must not be acknowledged.
+   * The chunks themselves are not re-placed: each is durable on every server that acknowledged
+   * it, the leader learns those replicas from chunk reports like any other, and repair moves
+   * them toward place(current ring) exactly as for files committed before the change.
+   * Nothing is proposed, so the refusal costs no Raft entry. A retry of a commit that was
+   * already applied skips the check (proposing it again returns its first outcome). A client
+   * ring NEWER than the leader's (a new leader still applying) is accepted.
+   */
   async commit(req: CommitRequest): Promise<A['fs.commit']> {
     const { path, size, etag, chunks } = req;
+    if (req.ringVersion !== undefined) {
+      const current = this.c.terms.current().cluster.ring().version;
+      if (req.ringVersion < current && !hasOutcome(this.c.view, req.s)) {
+        throw new CairnError('StaleRing', `${path}: chunks placed with ring version ${req.ringVersion}, the cluster's is ${current}`, { ringVersion: current });
+      }
+    }
     const nowMs = this.c.wallMs();
     await proposeNamespace(this.c.raft, {
       op: 'commitFile',

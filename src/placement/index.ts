@@ -6,6 +6,7 @@
  *   owners(ring, chunkId, 3)          → the same walk ignoring state (where data sat with everyone up)
  *   preferenceList(ring, chunkId)     → every up server in failover order (handoffs after the first R)
  *   readOrder(ring, chunkId, 3)       → place() then non-dead owners(): where to try a read
+ *   writeTargets(ring, chunkId, 3, writable, exclude) → where a new chunk is written (leader and client alike)
  *   addServer / removeServer / setState / setWeight(ring, ...) → new Ring, version + 1
  *   encodeRingLayout / decodeRingLayout (msgpack, validated; ProtocolError on bad input)
  *   movePlan(oldRing, newRing, chunkIds, R), idealMoveFraction(oldRing, newRing),
@@ -32,6 +33,7 @@ export {
 } from './ring.js';
 export type { RingLayout, RingServer, ServerState } from './ring.js';
 export { place, owners, preferenceList, readOrder, chunkPoint, CHUNK_ID_CHARS_MAX } from './place.js';
+export { writeTargets } from './write-targets.js';
 export { addServer, removeServer, setState, setWeight, emptyRing } from './ring-edit.js';
 export { encodeRingLayout, decodeRingLayout, ringLayoutToValue, ringLayoutFromValue, RING_CODEC_VERSION } from './ring-codec.js';
 export { movePlan, idealMoveFraction, idealShares, estimateMoveFraction } from './move-plan.js';

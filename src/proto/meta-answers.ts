@@ -49,6 +49,28 @@ export interface WriteTarget {
   token: string;
 }
 
+/** A chunk server as fs.view describes it: whether it takes new chunks now (alive, not full, up in the ring). */
+export interface ViewServer {
+  id: string;
+  addr: string;
+  writable: boolean;
+}
+
+/**
+ * fs.view: the cluster's placement view and a write grant (leader/allocator.ts). `ring` is the
+ * ring layout in placement/ring-codec.ts value form, checked here only as an array: the client
+ * decodes and validates it with ringLayoutFromValue (proto does not import placement).
+ */
+export interface ViewAnswer {
+  ringVersion: number;
+  ring: unknown[];
+  servers: ViewServer[];
+  replicas: number;
+  chunkSize: number;
+  /** Write authority for chunk ids starting `prefix` (GRANT_PREFIX_BYTES × 2 hex digits) for ttlMs. */
+  grant: { prefix: string; token: string; ttlMs: number };
+}
+
 /** fs.alloc */
 export interface AllocAnswer {
   /** The cluster's chunk size for new files. */
@@ -156,6 +178,7 @@ export interface MetaAnswers {
   'fs.mkdir': EmptyAnswer;
   'fs.rm': EmptyAnswer;
   'fs.mv': EmptyAnswer;
+  'fs.view': ViewAnswer;
   'fs.alloc': AllocAnswer;
   'fs.retarget': RetargetAnswer;
   'fs.commit': CommitAnswer;
@@ -199,6 +222,30 @@ export function decodeList(v: unknown, method: 'fs.list' | 'fs.walk' = 'fs.list'
   return {
     entries: a.array(o, 'entries', (e, at) => ({ name: at.str(e, 'name'), path: at.str(e, 'path'), type: at.entryType(e, 'type'), size: at.count(e, 'size'), mtime: at.count(e, 'mtime') })),
     cursor: a.optStr(o, 'cursor'),
+  };
+}
+
+const GRANT_PREFIX_RE = /^[0-9a-f]{16}$/;
+
+export function decodeView(v: unknown): ViewAnswer {
+  const a: At = new At('fs.view');
+  const o = a.map(v);
+  const replicas = a.count(o, 'replicas');
+  if (replicas < 1) a.fail('replicas', 'a positive integer');
+  const chunkSize = a.count(o, 'chunkSize');
+  if (chunkSize < 1) a.fail('chunkSize', 'a positive integer');
+  const [grant, g] = a.sub(o, 'grant');
+  const prefix = g.str(grant, 'prefix');
+  if (!GRANT_PREFIX_RE.test(prefix)) g.fail('prefix', '16 lowercase hex digits');
+  const ttlMs = g.count(grant, 'ttlMs');
+  if (ttlMs < 1) g.fail('ttlMs', 'a positive integer');
+  return {
+    ringVersion: a.count(o, 'ringVersion'),
+    ring: a.list(o, 'ring'),
+    servers: a.array(o, 'servers', (x, at) => ({ id: at.str(x, 'id'), addr: at.str(x, 'addr'), writable: at.bool(x, 'writable') })),
+    replicas,
+    chunkSize,
+    grant: { prefix, token: g.str(grant, 'token'), ttlMs },
   };
 }
 

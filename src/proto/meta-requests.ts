@@ -23,6 +23,7 @@ export const META_METHODS = [
   'fs.mkdir',
   'fs.rm',
   'fs.mv',
+  'fs.view',
   'fs.alloc',
   'fs.retarget',
   'fs.commit',
@@ -132,6 +133,11 @@ export interface CommitRequest {
   /** Create missing parents. Optional on the wire, default true. */
   parents: boolean;
   s: SessionHeader;
+  /**
+   * The ring version the client placed the chunks with (fs.view's ringVersion); the leader
+   * answers StaleRing when its ring is newer. Absent (chunks placed by fs.alloc): not checked.
+   */
+  ringVersion?: number;
 }
 
 /**
@@ -173,7 +179,7 @@ export interface StatLocalRequest {
   paths: string[];
 }
 
-/** cluster.status, cluster.repair, raft.status: no fields. */
+/** fs.view, cluster.status, cluster.repair, raft.status: no fields. */
 export type EmptyRequest = Record<string, never>;
 
 /** cluster.drain */
@@ -244,6 +250,7 @@ export interface MetaRequests {
   'fs.mkdir': MkdirRequest;
   'fs.rm': RmRequest;
   'fs.mv': MvRequest;
+  'fs.view': EmptyRequest;
   'fs.alloc': AllocRequest;
   'fs.retarget': RetargetRequest;
   'fs.commit': CommitRequest;
@@ -328,7 +335,10 @@ export function decodeCommitRequest(raw: unknown): CommitRequest {
     if (typeof crc !== 'number' || !Number.isSafeInteger(crc) || crc < 0 || crc > 0xffffffff) throw new CairnError('InvalidArgument', `chunks[${i}] crc must be an integer in [0, 2^32-1]`);
     return { id, size: sz, crc };
   });
-  return { path: p, size, etag, chunks, overwrite: bool(b, 'overwrite'), parents: bool(b, 'parents', true), s: session(b) };
+  const out: CommitRequest = { path: p, size, etag, chunks, overwrite: bool(b, 'overwrite'), parents: bool(b, 'parents', true), s: session(b) };
+  const ringVersion = optInt(b, 'ringVersion');
+  if (ringVersion !== undefined) out.ringVersion = ringVersion;
+  return out;
 }
 
 export function decodePutRequest(raw: unknown): PutRequest {
@@ -415,6 +425,7 @@ export const META_REQUEST_DECODERS: { readonly [M in MetaMethod]: MetaRequestDec
   'fs.mkdir': decodeMkdirRequest,
   'fs.rm': decodeRmRequest,
   'fs.mv': decodeMvRequest,
+  'fs.view': decodeEmptyRequest,
   'fs.alloc': decodeAllocRequest,
   'fs.retarget': decodeRetargetRequest,
   'fs.commit': decodeCommitRequest,

@@ -29,6 +29,7 @@ export const ERROR_CODES = {
   Unavailable: { status: 503, retryable: true, message: 'service unavailable' },
   Timeout: { status: 503, retryable: true, message: 'timed out' },
   ProposalDropped: { status: 503, retryable: true, message: 'proposal dropped' },
+  StaleRing: { status: 503, retryable: true, message: 'placed with an outdated ring; refresh the placement view and commit again' },
   ConfChangeInProgress: { status: 409, retryable: false, message: 'a membership change is already in progress' },
   LearnerNotCaughtUp: { status: 409, retryable: false, message: 'learner has not caught up with the leader' },
   Corrupt: { status: 500, retryable: false, message: 'data failed its checksum' },
@@ -58,8 +59,9 @@ export class CairnError extends Error {
     this.code = code;
     this.status = ERROR_CODES[code].status;
     // 5xx messages stay on the server (they may name internals), except the ones that tell the
-    // caller what to do: where the leader is, that it should retry, that space ran out and where.
-    this.expose = this.status < 500 || code === 'NotLeader' || code === 'Unavailable' || code === 'Timeout' || code === 'NoSpace';
+    // caller what to do: where the leader is, that it should retry, that space ran out and where,
+    // which ring version to place with.
+    this.expose = this.status < 500 || code === 'NotLeader' || code === 'Unavailable' || code === 'Timeout' || code === 'NoSpace' || code === 'StaleRing';
     this.detail = detail;
   }
 }

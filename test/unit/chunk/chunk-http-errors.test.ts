@@ -80,4 +80,22 @@ describe('chunk server error answers', () => {
     expect(await codeOf(client.headChunk(addr, cid(1), 'not-a-token'))).toBe('Unauthorized');
     expect(await client.headChunk(addr, cid(9), tokens.signFor('read', cid(9), 60_000))).toBeNull();
   });
+
+  it('a write grant stores chunks under its prefix only, downstream included, and never reads', async () => {
+    const prefix = 'feedfacecafe0001';
+    const grant = tokens.signGrantFor(prefix, 60_000);
+    const mine = `${prefix}${'0'.repeat(15)}1`;
+    const data = bytes(3000, 5);
+    const put = await client.putChunk(mine, [{ addr, token: grant }], pieces(data), { size: data.length });
+    expect(put.ok).toBe(true);
+    expect((await client.headChunk(addr, mine, tokens.signFor('read', mine, 60_000)))?.size).toBe(3000);
+    // Another chunk: refused, as a pipeline's downstream entry too (verified before forwarding).
+    const other = cid(7);
+    const refused = await client.putChunk(other, [{ addr, token: grant }], pieces(data), { size: data.length });
+    expect(refused.results[0]).toMatchObject({ ok: false, error: { code: 'Unauthorized' } });
+    const down = await client.putChunk(other, [{ addr, token: tokens.signFor('write', other, 60_000) }, { addr, token: grant }], pieces(data), { size: data.length });
+    expect(down.results[0]).toMatchObject({ ok: false, error: { code: 'Unauthorized' } });
+    expect(await codeOf(client.headChunk(addr, mine, grant))).toBe('Unauthorized');
+    expect(await raw('DELETE', mine, grant)).toMatchObject({ status: 401, code: 'Unauthorized' });
+  });
 });

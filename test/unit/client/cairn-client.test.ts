@@ -35,7 +35,7 @@ const noChunks = { putChunk: () => Promise.reject(new Error('unused')), getChunk
 const timers = { setTimeout: () => ({ cancel: () => undefined }), setInterval: () => ({ cancel: () => undefined }) };
 
 function client(meta: MetaCaller, clientId?: string): CairnClient {
-  return new CairnClient({ meta, chunks: noChunks, timers, rng: new SeededRng(3) }, clientId === undefined ? {} : { clientId });
+  return new CairnClient({ meta, chunks: noChunks, timers, clock: { nowMs: () => 0 }, rng: new SeededRng(3) }, clientId === undefined ? {} : { clientId });
 }
 
 describe('CairnClient', () => {

@@ -1,18 +1,24 @@
 /**
  * Test doubles for the client's unit tests: chunk servers in this process (real ChunkStore in a
- * temp dir + real ChunkHttpServer on 127.0.0.1) and a fake metadata leader that answers fs.alloc,
- * fs.retarget, fs.commit, fs.put, fs.open, fs.stat and fs.bad as the real one does, with real
- * signed chunk tokens, keeping the namespace in a Map. fs.put stores a file inline up to
+ * temp dir + real ChunkHttpServer on 127.0.0.1) and a fake metadata leader that answers fs.view,
+ * fs.alloc, fs.retarget, fs.commit, fs.put, fs.open, fs.stat and fs.bad as the real one does, with
+ * real signed chunk tokens and write grants, keeping the namespace in a Map. fs.view describes a
+ * real ring of the nodes (one zone each, weight 1, version `ringVersion`); fs.commit refuses a
+ * ringVersion older than it with StaleRing, as the leader does. fs.put stores a file inline up to
  * `inlineBytesMax` (default 0: refused, as a cluster with inlining off does).
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { etagOf } from '../../../src/client/file-writer.js';
 import { ChunkClient } from '../../../src/chunk/chunk-client.js';
 import { ChunkHttpServer } from '../../../src/chunk/chunk-http-server.js';
 import { ChunkToken, type ChunkOp } from '../../../src/proto/chunk-token.js';
 import { CairnClient, type CairnClientOptions, type MetaCaller } from '../../../src/client/cairn-client.js';
 import { SeededRng } from '../../../src/env/rng.js';
-import { systemTimers, wallClockMs } from '../../../src/env/system.js';
+import { systemClock, systemTimers, wallClockMs } from '../../../src/env/system.js';
+import type { Clock } from '../../../src/env/clock.js';
+import { DEFAULT_VNODES_PER_WEIGHT, ringLayoutToValue, type ServerState } from '../../../src/placement/index.js';
 import { inlineEtag } from '../../../src/util/inline-etag.js';
 import { crc32c } from '../../../src/util/crc32c.js';
 import { CairnError } from '../../../src/util/errors.js';
@@ -107,6 +113,15 @@ export class FakeMeta implements MetaCaller {
   readOrder: ((chunkId: string, holders: ChunkNode[]) => ChunkNode[]) | null = null;
   private readonly tokens = new ChunkToken({ clock }, { secret: SECRET });
   private nextChunk = 1;
+  /** The ring version fs.view reports and fs.commit checks against. */
+  ringVersion = 1;
+  /** Servers fs.view reports as not taking writes (the leader found them dead or full). */
+  readonly notWritable = new Set<string>();
+  /** Ring states other than 'up' (fs.view's ring). */
+  readonly ringStates = new Map<string, ServerState>();
+  /** Life of the write grants fs.view hands out. */
+  grantTtlMs = 60_000;
+  private views = 0;
   closed = false;
 
   constructor(
@@ -130,6 +145,8 @@ export class FakeMeta implements MetaCaller {
     const override = this.answers.get(method);
     if (override) return override(b);
     switch (method) {
+      case 'fs.view':
+        return this.view();
       case 'fs.alloc': {
         const chunks = [];
         for (let i = 0; i < (b.count as number); i++) {
@@ -148,6 +165,7 @@ export class FakeMeta implements MetaCaller {
       case 'fs.commit': {
         if (!Array.isArray(b.s)) throw new CairnError('InvalidArgument', 's must be [client, seq, ackedBelow]');
         const path = b.path as string;
+        if (typeof b.ringVersion === 'number' && b.ringVersion < this.ringVersion) throw new CairnError('StaleRing', `placed with ring ${b.ringVersion}, the cluster's is ${this.ringVersion}`, { ringVersion: this.ringVersion });
         if (this.files.has(path) && b.overwrite !== true) throw new CairnError('AlreadyExists', `${path} exists`);
         const mtime = 1_700_000_000_000 + this.files.size;
         this.files.set(path, { size: b.size as number, etag: b.etag as string, mtime, chunks: b.chunks as FakeFile['chunks'] });
@@ -200,6 +218,43 @@ export class FakeMeta implements MetaCaller {
     this.closed = true;
   }
 
+  /** fs.view's answer now (not recorded as a call). */
+  view(): { ringVersion: number; ring: unknown[]; servers: Array<{ id: string; addr: string; writable: boolean }>; replicas: number; chunkSize: number; grant: { prefix: string; token: string; ttlMs: number } } {
+    const prefix = (0xc0ffee00 + ++this.views).toString(16).padStart(16, '0');
+    const servers = this.nodes.map((n) => ({ id: n.id, zone: `z-${n.id}`, weight: 1, state: this.ringStates.get(n.id) ?? ('up' as const) }));
+    return {
+      ringVersion: this.ringVersion,
+      ring: ringLayoutToValue({ version: this.ringVersion, vnodesPerWeight: DEFAULT_VNODES_PER_WEIGHT, servers }),
+      servers: this.nodes.map((n) => ({ id: n.id, addr: n.addr, writable: !this.notWritable.has(n.id) })),
+      replicas: this.o.replicas,
+      chunkSize: this.o.chunkSize,
+      grant: { prefix, token: this.tokens.signGrantFor(prefix, this.grantTtlMs), ttlMs: this.grantTtlMs },
+    };
+  }
+
+  /**
+   * Stores `data` as the committed file `path` the way fs.alloc placed chunks: the k-th chunk on
+   * the R nodes starting at node k mod N (tests of the read path rely on that layout; the
+   * client's own writes place by the ring).
+   */
+  async storeFile(path: string, data: Buffer): Promise<void> {
+    const chunks = new ChunkClient({ logger: silentLogger }, { idleTimeoutMs: 5000 });
+    const refs: FakeFile['chunks'] = [];
+    try {
+      for (let k = 0, off = 0; off < data.length; k++, off += this.o.chunkSize) {
+        const id = (this.nextChunk++).toString(16).padStart(32, '0');
+        const piece = data.subarray(off, Math.min(data.length, off + this.o.chunkSize));
+        const crc = crc32c(piece);
+        const out = await chunks.putChunk(id, this.targets(id, new Set(), k), Readable.from([piece]), { size: piece.length, crc32c: crc });
+        if (!out.ok) throw new Error(`storeFile: chunk ${k} not stored`);
+        refs.push([id, piece.length, crc]);
+      }
+    } finally {
+      chunks.close();
+    }
+    this.files.set(path, { size: data.length, etag: etagOf(data.length, refs.map((c) => c[0])), mtime: 1_700_000_000_000 + this.files.size, chunks: refs });
+  }
+
   private file(path: string): FakeFile {
     const f = this.files.get(path);
     if (!f) throw new CairnError('NotFound', `no such file: ${path}`);
@@ -221,7 +276,7 @@ export class FakeMeta implements MetaCaller {
 }
 
 /** A CairnClient over the fake leader and a real ChunkClient. */
-export function clientOver(meta: FakeMeta, options: CairnClientOptions = {}, chunkIdleTimeoutMs = 5000): CairnClient {
+export function clientOver(meta: FakeMeta, options: CairnClientOptions = {}, chunkIdleTimeoutMs = 5000, monotonic: Clock = systemClock): CairnClient {
   const chunks = new ChunkClient({ logger: silentLogger }, { idleTimeoutMs: chunkIdleTimeoutMs });
-  return new CairnClient({ meta, chunks, timers: systemTimers, rng: new SeededRng(1) }, { clientId: 'test-client', ...options });
+  return new CairnClient({ meta, chunks, timers: systemTimers, clock: monotonic, rng: new SeededRng(1) }, { clientId: 'test-client', ...options });
 }

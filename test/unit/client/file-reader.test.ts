@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { CairnClient } from '../../../src/client/cairn-client.js';
 import { isCairnError } from '../../../src/util/errors.js';
-import { bytes, collect, pieces } from '../chunk/helpers.js';
+import { bytes, collect } from '../chunk/helpers.js';
 import { clientOver, FakeMeta, startChunkNodes, type ChunkNode } from './fake-meta.js';
 
 // The read path against three real chunk servers in this process and a fake metadata leader.
@@ -21,7 +21,7 @@ beforeEach(async () => {
   nodes = cluster.nodes;
   meta = new FakeMeta(nodes, { replicas: 2, chunkSize: CHUNK });
   client = clientOver(meta);
-  await client.put('/f', pieces(data, 30_000));
+  await meta.storeFile('/f', data);
   ids = meta.files.get('/f')!.chunks.map((c) => c[0]);
 });
 

@@ -5,6 +5,12 @@ import { crc32c } from '../../../src/util/crc32c.js';
 import { isCairnError } from '../../../src/util/errors.js';
 import { bytes, collect, pieces, rejection, waitUntil } from '../chunk/helpers.js';
 import { clientOver, FakeMeta, startChunkNodes, type ChunkNode } from './fake-meta.js';
+import { Ring, ringLayoutFromValue, writeTargets } from '../../../src/placement/index.js';
+
+/** The ring the fake leader describes now. */
+function decodeRingOf(m: FakeMeta): Ring {
+  return Ring.build(ringLayoutFromValue(m.view().ring));
+}
 
 // The write path against three real chunk servers in this process and a fake metadata leader.
 
@@ -57,18 +63,20 @@ describe('file writer', () => {
     expect((await collect((await client.open('/empty')).stream)).length).toBe(0);
   });
 
-  it('replaces a failed write target (fs.retarget) and the chunk still reaches R servers', async () => {
-    await nodes[1]!.stop(); // c2: a target of chunks 0 (second in the pipeline) and 1 (first)
+  it('replaces a failed write target by the next server in ring order of a refreshed view; the chunk still reaches R servers', async () => {
+    await nodes[1]!.stop(); // c2: the leader has not noticed yet (its view still says writable)
     const data = bytes(2 * CHUNK + 123, 4);
     await client.put('/r.bin', pieces(data, 65_536));
-    const retargets = meta.calls.filter((c) => c.method === 'fs.retarget');
-    expect(retargets.length).toBeGreaterThanOrEqual(2);
-    for (const c of retargets) {
-      expect(c.body.exclude).toContain('c2');
-      expect(c.idempotent).toBe(true);
-    }
-    expect(client.counters.retargets).toBe(retargets.length);
-    for (const [id] of meta.files.get('/r.bin')!.chunks) expect(holdersOf(id).sort()).toEqual(['c1', 'c3']);
+    const chunks = meta.files.get('/r.bin')!.chunks;
+    // Chunks whose ring targets include c2 failed once each and went to the next server instead.
+    const view = decodeRingOf(meta);
+    const hitC2 = chunks.filter(([id]) => writeTargets(view, id, 2, () => true).includes('c2')).length;
+    expect(hitC2).toBeGreaterThan(0);
+    expect(client.counters.retargets).toBe(hitC2);
+    expect(meta.methods().filter((m) => m === 'fs.view').length).toBeGreaterThanOrEqual(2); // refreshed after a failure
+    expect(meta.methods()).not.toContain('fs.retarget');
+    expect(meta.methods()).not.toContain('fs.alloc');
+    for (const [id] of chunks) expect(holdersOf(id).sort()).toEqual(['c1', 'c3']);
     expect((await collect((await client.open('/r.bin')).stream)).equals(data)).toBe(true);
   });
 
@@ -111,11 +119,16 @@ describe('file writer', () => {
     expect((await collect((await client.open('/exists')).stream)).toString()).toBe('new');
   });
 
-  it('a malformed fs.alloc answer fails the write with a ProtocolError naming the field', async () => {
-    meta.answers.set('fs.alloc', () => ({ chunkSize: CHUNK, chunks: [{ id: '../x', targets: [] }] }));
+  it('a malformed fs.view answer fails the write with a ProtocolError naming the field', async () => {
+    const good = (await meta.call('fs.view', {})) as Record<string, unknown>;
+    meta.answers.set('fs.view', () => ({ ...good, grant: { prefix: '../x', token: 't', ttlMs: 1000 } }));
     const err = await rejection(client.put('/p', [Buffer.from('x')]));
     expect(isCairnError(err, 'ProtocolError')).toBe(true);
-    expect(err.message).toBe('fs.alloc answer: chunks[0].id must be a chunk id (32 lowercase hex digits)');
+    expect(err.message).toBe('fs.view answer: grant.prefix must be 16 lowercase hex digits');
+    meta.answers.set('fs.view', () => ({ ...good, ring: [1, 1, 1024, [['c1', 'z', 1, 9]]] }));
+    const bad = await rejection(client.put('/p', [Buffer.from('x')]));
+    expect(isCairnError(bad, 'ProtocolError')).toBe(true);
+    expect(bad.message).toBe('ring layout: unknown server state tag 9');
     expect(meta.files.size).toBe(0);
   });
 });

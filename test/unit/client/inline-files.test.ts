@@ -53,7 +53,7 @@ describe('inline writes', () => {
     expect(meta.methods()).toEqual(['fs.put']);
     const over = bytes(LEADER_MAX + 1, 3);
     await client.put('/over', pieces(over, 4096));
-    expect(meta.methods().slice(1)).toEqual(['fs.alloc', 'fs.commit']);
+    expect(meta.methods().slice(1)).toEqual(['fs.view', 'fs.commit']);
     const big = bytes(3 * CHUNK + 7, 4);
     await client.put('/big', pieces(big, 50_000));
     expect(meta.methods().filter((m) => m === 'fs.put')).toHaveLength(1);
@@ -86,12 +86,13 @@ describe('inline writes', () => {
     client = clientOver(meta);
     const data = bytes(1000, 10);
     expect(await client.put('/a', [data])).toMatchObject({ size: 1000 });
-    expect(meta.methods()).toEqual(['fs.put', 'fs.alloc', 'fs.commit']);
+    expect(meta.methods()).toEqual(['fs.put', 'fs.view', 'fs.commit']);
     expect(meta.files.get('/a')!.inline).toBeUndefined();
     expect((await read('/a')).equals(data)).toBe(true);
     await client.put('/b', [bytes(1000, 11)]); // over the learned threshold: straight to chunks
     await client.put('/c', [bytes(100, 12)]); // within it: inline
-    expect(meta.methods().slice(3)).toEqual(['fs.open', 'fs.alloc', 'fs.commit', 'fs.put']);
+    // The placement view is reused: the second chunked file costs its commit only.
+    expect(meta.methods().slice(3)).toEqual(['fs.open', 'fs.commit', 'fs.put']);
     expect(meta.files.get('/c')!.inline).toBeDefined();
   });
 
@@ -124,7 +125,7 @@ describe('inline writes', () => {
     });
     expect(meta.files.has('/deferred2')).toBe(false);
     expect(await w2.commit()).toMatchObject({ path: '/deferred2', size: 5000 });
-    expect(meta.methods().slice(1)).toEqual(['fs.put', 'fs.alloc', 'fs.commit']);
+    expect(meta.methods().slice(1)).toEqual(['fs.put', 'fs.view', 'fs.commit']);
     expect(meta.files.get('/deferred2')!.chunks).toHaveLength(1);
     expect((await read('/deferred2')).equals(data)).toBe(true);
   });

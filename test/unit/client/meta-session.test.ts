@@ -63,6 +63,22 @@ describe('MetaSession', () => {
     expect(calls).toBeGreaterThan(1);
   });
 
+  it('hands StaleRing to the caller at once, even for an idempotent call: the same request would be refused again', async () => {
+    let calls = 0;
+    const { addr, server } = await startServer({
+      rpc: async () => {
+        calls++;
+        throw new CairnError('StaleRing', 'placed with ring 3, the cluster is at 4', { ringVersion: 4 });
+      },
+    });
+    cleanups.push(() => server.close());
+    const { err, ms } = await failure(session([addr], { retryDeadlineMs: 5000, unreachableGiveUpMs: 1000 }).call('fs.commit', { path: '/x' }, { idempotent: true }));
+    expect(err.code).toBe('StaleRing');
+    expect(err.detail).toEqual({ ringVersion: 4 });
+    expect(calls).toBe(1);
+    expect(ms).toBeLessThan(1000);
+  });
+
   it('re-sends a call that is not idempotent only when it was certainly not applied (no connection, ProposalDropped)', async () => {
     const seen: string[] = [];
     const { addr, server } = await startServer({

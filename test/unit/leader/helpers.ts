@@ -164,7 +164,7 @@ export function harness(options: Partial<MetaLeaderOptions> = {}): Harness {
         out[len - 1] = ++n;
         return out;
       },
-      tokens: { signFor: (op, id) => `${op}:${id}` },
+      tokens: { signFor: (op, id) => `${op}:${id}`, signGrantFor: (prefix, ttlMs) => `grant:${prefix}:${ttlMs}` },
       logger: silentLogger,
     },
     { replicas: 3, deadAfterMs: 10_000, ...options },

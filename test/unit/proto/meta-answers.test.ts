@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
+  decodeView,
   decodeAlloc,
   decodeClusterStatus,
   decodeCommands,
@@ -152,6 +153,26 @@ describe('meta answer decoders', () => {
     expect(protocolError(() => decodeRaftStatus(withField(raft, ['conf', 'voters'], 'm1')))).toBe('raft.status answer: conf.voters must be an array of strings');
     expect(protocolError(() => decodeRaftStatus(withField(raft, ['addrs', 'm1'], 1)))).toBe('raft.status answer: addrs.m1 must be a string');
     expect(protocolError(() => decodeStatLocal({ applied: 1, types: ['file', 'pipe'] }))).toBe("fs.statLocal answer: types[1] must be 'file', 'dir' or null");
+  });
+
+  it('fs.view: the ring as an array (placement validates it), servers, R, chunk size and the grant, each field checked', () => {
+    const view = {
+      ringVersion: 4,
+      ring: [1, 4, 1024, [['c1', 'z1', 1, 0]]],
+      servers: [{ id: 'c1', addr: 'h:1', writable: true, extra: 1 }],
+      replicas: 3,
+      chunkSize: 4096,
+      grant: { prefix: '0123456789abcdef', token: 'tok', ttlMs: 60_000 },
+    };
+    expect(decodeView(view)).toEqual({ ...view, servers: [{ id: 'c1', addr: 'h:1', writable: true }] });
+    expect(protocolError(() => decodeView(withField(view, ['ring'], 'x')))).toBe('fs.view answer: ring must be an array');
+    expect(protocolError(() => decodeView(withField(view, ['servers', 0, 'writable'], 'yes')))).toBe('fs.view answer: servers[0].writable must be a boolean');
+    expect(protocolError(() => decodeView(withField(view, ['replicas'], 0)))).toBe('fs.view answer: replicas must be a positive integer');
+    expect(protocolError(() => decodeView(withField(view, ['chunkSize'], 0)))).toBe('fs.view answer: chunkSize must be a positive integer');
+    expect(protocolError(() => decodeView(withField(view, ['grant', 'prefix'], '0123456789ABCDEF')))).toBe('fs.view answer: grant.prefix must be 16 lowercase hex digits');
+    expect(protocolError(() => decodeView(withField(view, ['grant', 'ttlMs'], 0)))).toBe('fs.view answer: grant.ttlMs must be a positive integer');
+    expect(protocolError(() => decodeView(withField(view, ['grant', 'token'], 5)))).toBe('fs.view answer: grant.token must be a string');
+    expect(protocolError(() => decodeView(withField(view, ['ringVersion'], -1)))).toBe('fs.view answer: ringVersion must be a non-negative integer');
   });
 
   it('fs.open of an inline file carries exactly its bytes and CRC, and no chunks; fs.put answers as fs.commit', () => {

@@ -18,7 +18,7 @@ describe('error catalogue', () => {
 
   it('isRetryable follows the table: the codes that say "not now" (leader, overload, time), nothing else', () => {
     const retryable = (Object.keys(ERROR_CODES) as ErrorCode[]).filter((c) => isRetryable(c)).sort();
-    expect(retryable).toEqual(['NotLeader', 'ProposalDropped', 'Timeout', 'Unavailable']);
+    expect(retryable).toEqual(['NotLeader', 'ProposalDropped', 'StaleRing', 'Timeout', 'Unavailable']);
   });
 
   it('carries code, status and exposure', () => {
