@@ -79,6 +79,13 @@ export interface RaftRuntimeComponents {
   transport: PeerSender;
   stateMachine: StateMachine;
   logger: Logger;
+  /**
+   * Schedule a callback after the current event-loop turn (production: env/system's
+   * systemDefer). With it, everything that arrives in one turn — proposals and peer messages
+   * read from many sockets — is stepped into the core before the Ready loop starts, so it goes
+   * out as ONE Ready: one log write and one send per peer. Without it the loop starts at once.
+   */
+  defer?: (fn: () => void) => void;
 }
 
 export interface RaftRuntimeInit {
@@ -138,6 +145,8 @@ export class RaftRuntime {
   private leader: NodeId | null = null;
   private role: RaftStatus['role'] = 'follower';
   private looping = false;
+  /** A deferred start of the loop is pending (see RaftRuntimeComponents.defer). */
+  private kickPending = false;
   private stopped = false;
   private ticker: { cancel(): void } | null = null;
   private fatal: ((err: Error) => void) | null = null;
@@ -338,8 +347,19 @@ export class RaftRuntime {
     return out;
   }
 
-  /** Run the Ready loop unless it is already running. */
+  /** Run the Ready loop unless it is already running (after the current turn, given `defer`). */
   private kick(): void {
+    if (this.looping || this.stopped || this.kickPending) return;
+    const defer = this.c.defer;
+    if (defer === undefined) return this.runLoop();
+    this.kickPending = true;
+    defer(() => {
+      this.kickPending = false;
+      this.runLoop();
+    });
+  }
+
+  private runLoop(): void {
     if (this.looping || this.stopped) return;
     if (!this.node.hasReady()) return;
     this.looping = true;

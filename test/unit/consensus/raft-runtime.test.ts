@@ -7,7 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { KvStateMachine } from '../../support/kv-state-machine.js';
 import { RaftRuntime } from '../../../src/consensus/raft-runtime.js';
 import { SeededRng } from '../../../src/env/rng.js';
-import { sleep, systemClock, systemTimers } from '../../../src/env/system.js';
+import { sleep, systemClock, systemDefer, systemTimers } from '../../../src/env/system.js';
 import { encodeKvCommand } from '../../support/kv-machine.js';
 import { MemoryNetwork, MemoryTransport } from '../../../src/net/index.js';
 import { MemoryKvStore } from '../../../src/storage/memory-kv-store.js';
@@ -43,7 +43,7 @@ class Harness {
     const machine = new KvStateMachine(kv);
     const transport = new MemoryTransport({ network: this.network, rng: this.rng.fork() }, { id, backoffMsMin: 5, backoffMsMax: 50 });
     const rt = await RaftRuntime.create(
-      { clock: systemClock, timers: systemTimers, rng: this.rng.fork(), storage, transport, stateMachine: machine, logger: silentLogger },
+      { clock: systemClock, timers: systemTimers, rng: this.rng.fork(), defer: systemDefer, storage, transport, stateMachine: machine, logger: silentLogger },
       { id, initialPeers: this.peers, tickMs: 10, snapshotEntriesMin, compactionLagEntries: 5, join },
     );
     this.network.listen(`mem:${id}`, (from, payload) => rt.receive(from, payload));
@@ -200,6 +200,35 @@ describe('RaftRuntime', () => {
     expect(kv.appliedIndex()).toBe(7);
     expect(rt.status().applied).toBe(7);
     await rt.stop();
+  });
+
+  it('with a defer, proposals made in one event-loop turn are written in one save; without, the first goes alone', async () => {
+    const saved = async (defer: ((fn: () => void) => void) | undefined): Promise<number[]> => {
+      const sizes: number[] = [];
+      class CountingStorage extends MemoryRaftStorage {
+        override save(...args: Parameters<MemoryRaftStorage['save']>): Promise<void> {
+          if (args[1].length > 0) sizes.push(args[1].length);
+          return super.save(...args);
+        }
+      }
+      const rt = await RaftRuntime.create(
+        { clock: systemClock, timers: systemTimers, rng: new SeededRng(5), defer, storage: new CountingStorage(), transport: { send: () => true, setPeers: () => undefined }, stateMachine: new KvStateMachine(new MemoryKvStore()), logger: silentLogger },
+        { id: 'a', initialPeers: new Map([['a', 'mem:a']]), tickMs: 10 },
+      );
+      rt.start((err) => {
+        throw err;
+      });
+      const deadline = systemClock.nowMs() + 3000;
+      while (!rt.isLeader() && systemClock.nowMs() < deadline) await sleep(10);
+      await sleep(30);
+      sizes.length = 0;
+      const puts = Array.from({ length: 20 }, (_, i) => rt.propose(encodeKvCommand({ op: 'put', client: 'c', seq: i + 1, key: `k${i}`, value: enc.encode('v') })));
+      await Promise.all(puts);
+      await rt.stop();
+      return sizes;
+    };
+    expect(await saved(systemDefer)).toEqual([20]);
+    expect((await saved(undefined))[0]).toBe(1);
   });
 
   it('keeps persisting new entries while the state machine is still applying earlier ones, and resolves in order', async () => {
