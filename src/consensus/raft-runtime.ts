@@ -112,6 +112,12 @@ export interface RaftRuntimeInit {
   proposeTimeoutMs?: number;
   /** How long a linearizable read may wait. @default 5000 */
   readTimeoutMs?: number;
+  /**
+   * How long a follower lets committed entries gather before applying them in one state-machine
+   * transaction (a leader applies at once: its clients wait for the results). 0: at once.
+   * @default FOLLOWER_APPLY_DELAY_MS_DEFAULT
+   */
+  followerApplyDelayMs?: number;
 }
 
 export class RaftRuntime {
@@ -141,6 +147,11 @@ export class RaftRuntime {
    * state-machine transaction for all of them, however many Readies they came in.
    */
   private applyQueue: Entry[] = [];
+  /** An apply waiting on the chain will take applyQueue (else the queue waits for applyTimer or the next Ready). */
+  private applyLinked = false;
+  /** A follower's queued entries are applied when this fires (see scheduleApply). */
+  private applyTimer: { cancel(): void } | null = null;
+  private readonly followerApplyDelayMs: number;
   private lastSnapshotIndex: number;
   private leader: NodeId | null = null;
   private role: RaftStatus['role'] = 'follower';
@@ -161,6 +172,7 @@ export class RaftRuntime {
     this.tickMs = init.tickMs ?? RAFT_TICK_MS_DEFAULT;
     this.snapshotEntriesMin = init.snapshotEntriesMin ?? SNAPSHOT_ENTRIES_DEFAULT;
     this.compactionLagEntries = init.compactionLagEntries ?? COMPACTION_LAG_ENTRIES_DEFAULT;
+    this.followerApplyDelayMs = init.followerApplyDelayMs ?? FOLLOWER_APPLY_DELAY_MS_DEFAULT;
     this.applied = c.stateMachine.appliedIndex();
     this.scheduled = this.applied;
     this.lastSnapshotIndex = c.storage.firstIndex() - 1;
@@ -230,6 +242,7 @@ export class RaftRuntime {
   async stop(): Promise<void> {
     this.stopped = true;
     this.ticker?.cancel();
+    this.applyTimer?.cancel();
     const err = new CairnError('Unavailable', 'server is shutting down');
     this.proposals.failAll(err);
     this.reads.failAll(err);
@@ -399,6 +412,7 @@ export class RaftRuntime {
       case 'install': {
         const snap = step.snapshot;
         // Entries handed to the chain before the snapshot finish first (the image supersedes them).
+        if (this.applyQueue.length > 0) this.linkApply();
         await this.applyTail;
         await storage.applySnapshot(snap);
         // Index 0 is the bootstrap membership sent to a joining node: no state machine image.
@@ -429,20 +443,41 @@ export class RaftRuntime {
     }
   }
 
-  /** Queue entries on the apply chain; waits only when the chain lags too far behind. */
+  /**
+   * Queue entries for the apply chain; waits only when the chain lags too far behind. A leader's
+   * entries go on the chain at once. A follower's wait up to followerApplyDelayMs (or until
+   * FOLLOWER_APPLY_BATCH_ENTRIES gather) so that several Readies' entries share one
+   * state-machine transaction: nobody waits for a follower's results, and a follower that
+   * becomes leader, installs a snapshot or falls too far behind applies what waits at once.
+   */
   private async scheduleApply(entries: Entry[]): Promise<void> {
     assert(entries[0]!.index === this.scheduled + 1, `apply gap: scheduled ${this.scheduled}, next ${entries[0]!.index}`);
     this.scheduled = entries[entries.length - 1]!.index;
-    // A non-empty queue already has its apply waiting on the chain: it will take these too.
-    const queued = this.applyQueue.length > 0;
     for (const e of entries) this.applyQueue.push(e);
-    if (!queued) this.applyTail = this.applyTail.then(() => this.applyEntries(this.takeApplyQueue()));
+    const lagging = this.scheduled - this.applied > APPLY_LAG_ENTRIES_MAX;
+    if (this.role === 'leader' || lagging || this.followerApplyDelayMs <= 0 || this.applyQueue.length >= FOLLOWER_APPLY_BATCH_ENTRIES) this.linkApply();
+    else if (!this.applyLinked && this.applyTimer === null) {
+      this.applyTimer = this.c.timers.setTimeout(() => {
+        this.applyTimer = null;
+        if (!this.stopped && this.applyQueue.length > 0) this.linkApply();
+      }, this.followerApplyDelayMs);
+    }
     // A failed apply is fatal: the loop surfaces it when it waits, failFromApply otherwise.
-    if (this.scheduled - this.applied > APPLY_LAG_ENTRIES_MAX) await this.applyTail;
-    else this.applyTail.catch((err: unknown) => this.failFromApply(err));
+    if (lagging) await this.applyTail;
+  }
+
+  /** Put an apply of everything queued on the chain (unless one is already waiting there: it takes the queue when it runs). */
+  private linkApply(): void {
+    this.applyTimer?.cancel();
+    this.applyTimer = null;
+    if (this.applyLinked) return;
+    this.applyLinked = true;
+    this.applyTail = this.applyTail.then(() => this.applyEntries(this.takeApplyQueue()));
+    this.applyTail.catch((err: unknown) => this.failFromApply(err));
   }
 
   private takeApplyQueue(): Entry[] {
+    this.applyLinked = false;
     const entries = this.applyQueue;
     this.applyQueue = [];
     return entries;
@@ -475,6 +510,8 @@ export class RaftRuntime {
     if (leader !== this.leader || role !== this.role) this.log.info('role change', { role, leader, term: this.node.status().term });
     this.leader = leader;
     this.role = role;
+    // A new leader applies at once what waited as a follower: its clients' results depend on it.
+    if (role === 'leader' && this.applyQueue.length > 0) this.linkApply();
     if (wasLeader && role !== 'leader') {
       this.reads.failAll(this.notLeader());
       this.streams.abortSenders('leadership lost');
@@ -521,5 +558,9 @@ function applyAddress(addrs: Map<NodeId, string>, cc: ConfChange): void {
 
 /** Committed entries allowed to wait for the state machine before the Ready loop waits too. */
 const APPLY_LAG_ENTRIES_MAX = 8192;
+/** A follower's committed entries gather this long before one apply (see scheduleApply). */
+const FOLLOWER_APPLY_DELAY_MS_DEFAULT = 10;
+/** ...or until this many are queued. */
+const FOLLOWER_APPLY_BATCH_ENTRIES = 512;
 
 export { encodeConfChange };

@@ -32,6 +32,8 @@ class Harness {
   readonly peers: Map<string, string>;
   private readonly rng = new SeededRng(7);
   private seq = 0;
+  /** RaftRuntimeInit.followerApplyDelayMs of the nodes started next (undefined: the default). */
+  followerApplyDelayMs: number | undefined = undefined;
 
   constructor(ids: string[]) {
     this.peers = new Map(ids.map((id) => [id, `mem:${id}`]));
@@ -44,7 +46,7 @@ class Harness {
     const transport = new MemoryTransport({ network: this.network, rng: this.rng.fork() }, { id, backoffMsMin: 5, backoffMsMax: 50 });
     const rt = await RaftRuntime.create(
       { clock: systemClock, timers: systemTimers, rng: this.rng.fork(), defer: systemDefer, storage, transport, stateMachine: machine, logger: silentLogger },
-      { id, initialPeers: this.peers, tickMs: 10, snapshotEntriesMin, compactionLagEntries: 5, join },
+      { id, initialPeers: this.peers, tickMs: 10, snapshotEntriesMin, compactionLagEntries: 5, join, ...(this.followerApplyDelayMs === undefined ? {} : { followerApplyDelayMs: this.followerApplyDelayMs }) },
     );
     this.network.listen(`mem:${id}`, (from, payload) => rt.receive(from, payload));
     transport.onUnreachable = (to) => rt.reportUnreachable(to);
@@ -101,6 +103,34 @@ describe('RaftRuntime', () => {
     const deadline = systemClock.nowMs() + 3000;
     while ([...h.nodes.values()].some((n) => n.machine.appliedIndex() < last) && systemClock.nowMs() < deadline) await sleep(10);
     for (const n of h.nodes.values()) expect(new TextDecoder().decode(n.machine.read('k')!)).toBe('v2');
+  });
+
+  it('a follower applies the entries of several Readies in one state-machine batch; a leader applies each at once', async () => {
+    const batchesFor = async (followerApplyDelayMs: number): Promise<{ leader: number; followers: number[] }> => {
+      h = new Harness(['a', 'b', 'c']);
+      h.followerApplyDelayMs = followerApplyDelayMs;
+      for (const id of h.peers.keys()) await h.start(id);
+      const leader = await h.leader();
+      await h.put(leader, 'warm', 'up');
+      const last0 = leader.rt.status().applied;
+      let deadline = systemClock.nowMs() + 3000;
+      while ([...h.nodes.values()].some((n) => n.machine.appliedIndex() < last0) && systemClock.nowMs() < deadline) await sleep(10);
+      const before = new Map([...h.nodes.values()].map((n) => [n.id, n.kv.batches]));
+      for (let i = 0; i < 10; i++) await h.put(leader, 'k', String(i)); // one at a time: ten Readies
+      const last = leader.rt.status().applied;
+      deadline = systemClock.nowMs() + 3000;
+      while ([...h.nodes.values()].some((n) => n.machine.appliedIndex() < last) && systemClock.nowMs() < deadline) await sleep(10);
+      for (const n of h.nodes.values()) expect(new TextDecoder().decode(n.machine.read('k')!)).toBe('9');
+      const used = (n: TestNode) => n.kv.batches - before.get(n.id)!;
+      const out = { leader: used(leader), followers: [...h.nodes.values()].filter((n) => n !== leader).map(used) };
+      for (const id of [...h.nodes.keys()]) await h.stop(id);
+      return out;
+    };
+    const gathered = await batchesFor(1000);
+    expect(gathered.leader).toBe(10);
+    for (const f of gathered.followers) expect(f).toBeLessThanOrEqual(2);
+    const eager = await batchesFor(0);
+    for (const f of eager.followers) expect(f).toBeGreaterThanOrEqual(5);
   });
 
   it('refuses proposals and reads on a follower with a hint naming the leader', async () => {
