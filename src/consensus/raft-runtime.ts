@@ -559,7 +559,7 @@ function applyAddress(addrs: Map<NodeId, string>, cc: ConfChange): void {
 /** Committed entries allowed to wait for the state machine before the Ready loop waits too. */
 const APPLY_LAG_ENTRIES_MAX = 8192;
 /** A follower's committed entries gather this long before one apply (see scheduleApply). */
-const FOLLOWER_APPLY_DELAY_MS_DEFAULT = 10;
+const FOLLOWER_APPLY_DELAY_MS_DEFAULT = 50;
 /** ...or until this many are queued. */
 const FOLLOWER_APPLY_BATCH_ENTRIES = 512;
 
