@@ -10,7 +10,9 @@
  * the CPU the three metadata processes used per operation (`*_server_cpu_ms_per_op`, from /proc)
  * is printed too: on a shared machine it moves far less than throughput does.
  *
- * Output: one `name value` per line.  Usage: npm run bench:meta [-- --seconds 3]
+ * Output: one `name value` per line.  Usage: npm run bench:meta [-- --seconds 3 --cpu-prof DIR]
+ *   --cpu-prof DIR every metadata and chunk server process writes a CPU profile to DIR when the
+ *                  cluster stops (summarize: node dist/bench/profile-summary.js DIR)
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -24,6 +26,8 @@ import { totalCpuMs } from '../test/support/process-cpu.js';
 
 const secondsArg = process.argv.indexOf('--seconds');
 const seconds = secondsArg > 0 ? Number(process.argv[secondsArg + 1]) : 3;
+const profAt = process.argv.indexOf('--cpu-prof');
+const CPU_PROF_DIR = profAt > 0 ? process.argv[profAt + 1] : undefined;
 const dir = mkdtempSync(join(tmpdir(), 'cairn-bench-meta-'));
 const CONNS = 8;
 
@@ -78,7 +82,8 @@ async function main(): Promise<void> {
   out('disk_synced_4k_writes_per_s', Math.round(disk));
   const portBase = await findFreePortRange(1000, (n) => systemRng.int(n));
   // Chunk servers only register (placement needs live servers); no chunk data is written.
-  const cluster = new DevCluster({ dir: join(dir, 'cluster'), portBase, meta: 3, chunks: 3 });
+  const nodeArgs = CPU_PROF_DIR === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${CPU_PROF_DIR}`];
+  const cluster = new DevCluster({ dir: join(dir, 'cluster'), portBase, meta: 3, chunks: 3, nodeArgs });
   cluster.start();
   try {
     await cluster.waitReady(30_000);

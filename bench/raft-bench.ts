@@ -8,7 +8,9 @@
  * together and the leader alone (`*_server_cpu_ms_per_op`, `*_leader_cpu_ms_per_op`, from
  * /proc): on a machine shared with other work these move far less than throughput does.
  *
- * Output: one `name value` per line.  Usage: npm run bench:raft [-- --seconds 5]
+ * Output: one `name value` per line.  Usage: npm run bench:raft [-- --seconds 5 --cpu-prof DIR]
+ *   --cpu-prof DIR every server process writes a CPU profile to DIR when the group stops
+ *                  (summarize: node dist/bench/profile-summary.js DIR)
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -23,6 +25,8 @@ import { percentile, syncedWritesPerSec } from './ceiling.js';
 
 const secondsArg = process.argv.indexOf('--seconds');
 const seconds = secondsArg > 0 ? Number(process.argv[secondsArg + 1]) : 5;
+const profAt = process.argv.indexOf('--cpu-prof');
+const CPU_PROF_DIR = profAt > 0 ? process.argv[profAt + 1] : undefined;
 const dir = mkdtempSync(join(tmpdir(), 'cairn-bench-raft-'));
 
 function out(name: string, value: number): void {
@@ -33,7 +37,8 @@ async function main(): Promise<void> {
   const disk = syncedWritesPerSec(dir, 2000);
   out('disk_synced_4k_writes_per_s', Math.round(disk));
   const basePort = await findFreePortRange(3, (n) => systemRng.int(n));
-  const cluster = new LocalMetaCluster({ dir, basePort, tickMs: 50, electionTicks: 10 });
+  const nodeArgs = CPU_PROF_DIR === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${CPU_PROF_DIR}`];
+  const cluster = new LocalMetaCluster({ dir, basePort, tickMs: 50, electionTicks: 10, nodeArgs });
   cluster.startAll();
   try {
     const leader = await cluster.waitForLeader(20_000);

@@ -79,6 +79,13 @@ export interface RaftRuntimeComponents {
   transport: PeerSender;
   stateMachine: StateMachine;
   logger: Logger;
+  /**
+   * Schedule a callback after the current event-loop turn (production: env/system's
+   * systemDefer). With it, everything that arrives in one turn — proposals and peer messages
+   * read from many sockets — is stepped into the core before the Ready loop starts, so it goes
+   * out as ONE Ready: one log write and one send per peer. Without it the loop starts at once.
+   */
+  defer?: (fn: () => void) => void;
 }
 
 export interface RaftRuntimeInit {
@@ -105,6 +112,12 @@ export interface RaftRuntimeInit {
   proposeTimeoutMs?: number;
   /** How long a linearizable read may wait. @default 5000 */
   readTimeoutMs?: number;
+  /**
+   * How long a follower lets committed entries gather before applying them in one state-machine
+   * transaction (a leader applies at once: its clients wait for the results). 0: at once.
+   * @default FOLLOWER_APPLY_DELAY_MS_DEFAULT
+   */
+  followerApplyDelayMs?: number;
 }
 
 export class RaftRuntime {
@@ -134,10 +147,17 @@ export class RaftRuntime {
    * state-machine transaction for all of them, however many Readies they came in.
    */
   private applyQueue: Entry[] = [];
+  /** An apply waiting on the chain will take applyQueue (else the queue waits for applyTimer or the next Ready). */
+  private applyLinked = false;
+  /** A follower's queued entries are applied when this fires (see scheduleApply). */
+  private applyTimer: { cancel(): void } | null = null;
+  private readonly followerApplyDelayMs: number;
   private lastSnapshotIndex: number;
   private leader: NodeId | null = null;
   private role: RaftStatus['role'] = 'follower';
   private looping = false;
+  /** A deferred start of the loop is pending (see RaftRuntimeComponents.defer). */
+  private kickPending = false;
   private stopped = false;
   private ticker: { cancel(): void } | null = null;
   private fatal: ((err: Error) => void) | null = null;
@@ -152,6 +172,7 @@ export class RaftRuntime {
     this.tickMs = init.tickMs ?? RAFT_TICK_MS_DEFAULT;
     this.snapshotEntriesMin = init.snapshotEntriesMin ?? SNAPSHOT_ENTRIES_DEFAULT;
     this.compactionLagEntries = init.compactionLagEntries ?? COMPACTION_LAG_ENTRIES_DEFAULT;
+    this.followerApplyDelayMs = init.followerApplyDelayMs ?? FOLLOWER_APPLY_DELAY_MS_DEFAULT;
     this.applied = c.stateMachine.appliedIndex();
     this.scheduled = this.applied;
     this.lastSnapshotIndex = c.storage.firstIndex() - 1;
@@ -221,6 +242,7 @@ export class RaftRuntime {
   async stop(): Promise<void> {
     this.stopped = true;
     this.ticker?.cancel();
+    this.applyTimer?.cancel();
     const err = new CairnError('Unavailable', 'server is shutting down');
     this.proposals.failAll(err);
     this.reads.failAll(err);
@@ -338,8 +360,19 @@ export class RaftRuntime {
     return out;
   }
 
-  /** Run the Ready loop unless it is already running. */
+  /** Run the Ready loop unless it is already running (after the current turn, given `defer`). */
   private kick(): void {
+    if (this.looping || this.stopped || this.kickPending) return;
+    const defer = this.c.defer;
+    if (defer === undefined) return this.runLoop();
+    this.kickPending = true;
+    defer(() => {
+      this.kickPending = false;
+      this.runLoop();
+    });
+  }
+
+  private runLoop(): void {
     if (this.looping || this.stopped) return;
     if (!this.node.hasReady()) return;
     this.looping = true;
@@ -379,6 +412,7 @@ export class RaftRuntime {
       case 'install': {
         const snap = step.snapshot;
         // Entries handed to the chain before the snapshot finish first (the image supersedes them).
+        if (this.applyQueue.length > 0) this.linkApply();
         await this.applyTail;
         await storage.applySnapshot(snap);
         // Index 0 is the bootstrap membership sent to a joining node: no state machine image.
@@ -409,20 +443,41 @@ export class RaftRuntime {
     }
   }
 
-  /** Queue entries on the apply chain; waits only when the chain lags too far behind. */
+  /**
+   * Queue entries for the apply chain; waits only when the chain lags too far behind. A leader's
+   * entries go on the chain at once. A follower's wait up to followerApplyDelayMs (or until
+   * FOLLOWER_APPLY_BATCH_ENTRIES gather) so that several Readies' entries share one
+   * state-machine transaction: nobody waits for a follower's results, and a follower that
+   * becomes leader, installs a snapshot or falls too far behind applies what waits at once.
+   */
   private async scheduleApply(entries: Entry[]): Promise<void> {
     assert(entries[0]!.index === this.scheduled + 1, `apply gap: scheduled ${this.scheduled}, next ${entries[0]!.index}`);
     this.scheduled = entries[entries.length - 1]!.index;
-    // A non-empty queue already has its apply waiting on the chain: it will take these too.
-    const queued = this.applyQueue.length > 0;
     for (const e of entries) this.applyQueue.push(e);
-    if (!queued) this.applyTail = this.applyTail.then(() => this.applyEntries(this.takeApplyQueue()));
+    const lagging = this.scheduled - this.applied > APPLY_LAG_ENTRIES_MAX;
+    if (this.role === 'leader' || lagging || this.followerApplyDelayMs <= 0 || this.applyQueue.length >= FOLLOWER_APPLY_BATCH_ENTRIES) this.linkApply();
+    else if (!this.applyLinked && this.applyTimer === null) {
+      this.applyTimer = this.c.timers.setTimeout(() => {
+        this.applyTimer = null;
+        if (!this.stopped && this.applyQueue.length > 0) this.linkApply();
+      }, this.followerApplyDelayMs);
+    }
     // A failed apply is fatal: the loop surfaces it when it waits, failFromApply otherwise.
-    if (this.scheduled - this.applied > APPLY_LAG_ENTRIES_MAX) await this.applyTail;
-    else this.applyTail.catch((err: unknown) => this.failFromApply(err));
+    if (lagging) await this.applyTail;
+  }
+
+  /** Put an apply of everything queued on the chain (unless one is already waiting there: it takes the queue when it runs). */
+  private linkApply(): void {
+    this.applyTimer?.cancel();
+    this.applyTimer = null;
+    if (this.applyLinked) return;
+    this.applyLinked = true;
+    this.applyTail = this.applyTail.then(() => this.applyEntries(this.takeApplyQueue()));
+    this.applyTail.catch((err: unknown) => this.failFromApply(err));
   }
 
   private takeApplyQueue(): Entry[] {
+    this.applyLinked = false;
     const entries = this.applyQueue;
     this.applyQueue = [];
     return entries;
@@ -455,6 +510,8 @@ export class RaftRuntime {
     if (leader !== this.leader || role !== this.role) this.log.info('role change', { role, leader, term: this.node.status().term });
     this.leader = leader;
     this.role = role;
+    // A new leader applies at once what waited as a follower: its clients' results depend on it.
+    if (role === 'leader' && this.applyQueue.length > 0) this.linkApply();
     if (wasLeader && role !== 'leader') {
       this.reads.failAll(this.notLeader());
       this.streams.abortSenders('leadership lost');
@@ -501,5 +558,9 @@ function applyAddress(addrs: Map<NodeId, string>, cc: ConfChange): void {
 
 /** Committed entries allowed to wait for the state machine before the Ready loop waits too. */
 const APPLY_LAG_ENTRIES_MAX = 8192;
+/** A follower's committed entries gather this long before one apply (see scheduleApply). */
+const FOLLOWER_APPLY_DELAY_MS_DEFAULT = 50;
+/** ...or until this many are queued. */
+const FOLLOWER_APPLY_BATCH_ENTRIES = 512;
 
 export { encodeConfChange };

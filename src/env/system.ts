@@ -27,6 +27,14 @@ export const systemTimers: Timers = {
   },
 };
 
+/**
+ * Run `fn` once the current event-loop turn's I/O callbacks are done (setImmediate): work that
+ * arrives in one turn (frames read from many sockets) is gathered before `fn` acts on it.
+ */
+export function systemDefer(fn: () => void): void {
+  setImmediate(fn);
+}
+
 export const systemRng: Rng = {
   // randomInt's range (max - min) must stay below 2^48: draw from [0, 2^48 - 1).
   next: () => randomInt(0, 2 ** 48 - 1) / 2 ** 48,

@@ -47,6 +47,8 @@ const RESULT_PREFIX = 'r/';
 const LRU_PREFIX = 'u/';
 const SESSIONS_COUNT_KEY = 'm/sessions';
 const PRESENT = Uint8Array.of(1);
+/** Acknowledged outcomes deleted key by key rather than by a range scan (see applyOnce). */
+const ACK_DELETES_BY_KEY_MAX = 16;
 
 interface Session {
   ackedBelow: number;
@@ -113,9 +115,16 @@ export function applyOnce<R extends object>(txn: MetaTxn, h: SessionHeader, nowM
   }
   const result = op();
   txn.put(resultKey(h.client, h.seq), pack(result));
-  // Outcomes the client acknowledged are no longer needed.
+  // Outcomes the client acknowledged are no longer needed. Every stored outcome has a seq at or
+  // above the session's ackedBelow (lower seqs are refused as stale, and this deletion runs each
+  // time the mark moves), so the ones to drop are exactly [s.ackedBelow, ackedBelow): a few keys,
+  // deleted one by one, usually one (no range scan); a long jump scans the range instead.
   if (ackedBelow > s.ackedBelow) {
-    for (const [k] of [...txn.range(resultsStart(h.client), resultKey(h.client, ackedBelow))]) txn.del(k);
+    if (ackedBelow - s.ackedBelow <= ACK_DELETES_BY_KEY_MAX) {
+      for (let seq = s.ackedBelow; seq < ackedBelow; seq++) txn.del(resultKey(h.client, seq));
+    } else {
+      for (const [k] of [...txn.range(resultsStart(h.client), resultKey(h.client, ackedBelow))]) txn.del(k);
+    }
   }
   const next: Session = { ackedBelow, lastUsedMs: Math.max(s.lastUsedMs, nowMs) };
   txn.put(sessionKey(h.client), pack([next.ackedBelow, next.lastUsedMs]));

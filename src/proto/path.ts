@@ -63,8 +63,8 @@ export function parsePath(path: string): string[] {
   if (typeof path !== 'string') throw new CairnError('InvalidPath', 'path must be a string');
   if (!path.startsWith('/')) throw new CairnError('InvalidPath', `path must be absolute: ${quote(path)}`);
   if (path === '/') return [];
-  // Cheap bound before splitting: UTF-8 is at least one byte per UTF-16 unit.
-  if (path.length > PATH_BYTES_MAX || encoder.encode(path).byteLength > PATH_BYTES_MAX) {
+  // Cheap bounds before splitting: a UTF-16 unit takes 1 to 3 UTF-8 bytes, so only a path in between is encoded.
+  if (path.length > PATH_BYTES_MAX || (path.length * 3 > PATH_BYTES_MAX && encoder.encode(path).byteLength > PATH_BYTES_MAX)) {
     throw new CairnError('InvalidPath', `path longer than ${PATH_BYTES_MAX} bytes`);
   }
   if (path.endsWith('/')) throw new CairnError('InvalidPath', `trailing '/' in ${quote(path)}`);

@@ -80,7 +80,7 @@ export class RaftNode {
   private randomizedElectionTimeout = 0;
   private leadTransferee: NodeId | null = null;
   private uncommittedBytes = 0;
-  /** Leader: proposals were appended since the last broadcast (sent, batched, at the next ready()). */
+  /** Leader: proposals were appended or the commit index advanced since the last broadcast (sent, batched, at the next ready()). */
   private pendingBcast = false;
 
   private prevHard: HardState;
@@ -870,8 +870,14 @@ export class RaftNode {
       advanced = true;
     }
     if (advanced && this.state === 'leader') {
-      this.bcastAppend(); // tell followers the new commit index
-      if (!this.voters.has(this.id)) this.stepDownAfterRemoval();
+      // Tell followers the new commit index. Batched like proposals: one MsgApp per follower at
+      // the next ready() carries every commit advance and every entry of the turn. A leader that
+      // is stepping down (its removal committed) tells them now, while it still leads.
+      if (this.voters.has(this.id)) this.pendingBcast = true;
+      else {
+        this.bcastAppend();
+        this.stepDownAfterRemoval();
+      }
     }
     return advanced;
   }

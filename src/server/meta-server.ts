@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { ChunkToken } from '../proto/chunk-token.js';
 import { MetaStateMachine } from '../consensus/meta-state-machine.js';
 import { RaftRuntime } from '../consensus/raft-runtime.js';
-import { secureRandomBytes, systemClock, systemRng, systemTimers, wallClockMs } from '../env/system.js';
+import { secureRandomBytes, systemClock, systemDefer, systemRng, systemTimers, wallClockMs } from '../env/system.js';
 import { NetServer, PeerTransport } from '../net/index.js';
 import type { RaftConfig } from '../raft/types.js';
 import { LmdbStateStore } from '../storage/lmdb-state-store.js';
@@ -67,7 +67,7 @@ export async function startMetaServer(opts: MetaServerOptions, logger: Logger, o
     { id: opts.id, clusterSecret: opts.clusterSecret },
   );
   const runtime = await RaftRuntime.create(
-    { clock: systemClock, timers: systemTimers, rng: systemRng, storage, transport, stateMachine: machine, logger: log },
+    { clock: systemClock, timers: systemTimers, rng: systemRng, defer: systemDefer, storage, transport, stateMachine: machine, logger: log },
     { id: opts.id, initialPeers: opts.peers, tickMs: opts.tickMs, raft: opts.raft, snapshotEntriesMin: opts.snapshotEntriesMin },
   );
   transport.onUnreachable = (to) => runtime.reportUnreachable(to);

@@ -21,11 +21,13 @@
  * `transactionSync` (blocks the event loop for the fsyncs). We use `batch()` rather than an async
  * `transaction(cb)`: writers are serialized here, so every key to write or delete is known before
  * the batch starts, and a failed plan (assertion) throws before anything is queued.
- * A save with sync=false is therefore also fsynced: it costs one more fsync (≈0.5 ms measured)
- * and keeps a single, simple commit mode. (Holding such a save — a new commit index alone — for
- * the next transaction, as etcd skips its fsync, was measured: it removes ~45 % of the log's
- * transactions but the Ready loops then turn more often with smaller batches, which cost as much
- * CPU at 64 proposers as it saved; see bench/RESULTS.md, 2026-12-05.)
+ * One exception, as etcd skips its fsync: a save with sync=false of a hard state alone whose term
+ * and vote are unchanged (the core asks for that when only the commit index moved) writes
+ * nothing. The new hard state is held and goes to disk inside the next transaction (or at
+ * close), and save() resolves at once. Losing it to a crash is harmless: the commit index is
+ * volatile in Raft, and the core restarts from max(stored commit, applied). Every entry, term and
+ * vote is still fsynced before save() resolves. (Measured in bench/RESULTS.md, 2026-12-05: about
+ * 45 % of the log's transactions carried nothing but a commit index.)
  *
  * Reads are synchronous LMDB reads through one pinned read transaction, re-pinned right after
  * each of our commits resolves, together with the cached firstIndex/lastIndex/hardState/snapshot
@@ -96,6 +98,8 @@ export class LmdbRaftStorage implements RaftLogStore {
 
   // Caches of committed state; changed only when a write's commit resolves.
   private hs: HardState;
+  /** `hs` holds a commit index not yet written (see the file comment); the next commit writes it. */
+  private hsHeld = false;
   private snapMeta: SnapshotMeta;
   private bootstrapped: boolean;
   private logStart: LogStart;
@@ -218,10 +222,17 @@ export class LmdbRaftStorage implements RaftLogStore {
     return this.bootstrapped;
   }
 
-  save(hardState: HardState | null, entries: Entry[], _sync: boolean): Promise<void> {
-    // _sync is ignored on purpose: every commit is fsynced (see the file comment).
+  save(hardState: HardState | null, entries: Entry[], sync: boolean): Promise<void> {
     return this.enqueue(async () => {
       const hs = hardState ? { term: hardState.term, vote: hardState.vote, commit: hardState.commit } : null;
+      if (!sync && hs && entries.length === 0 && hs.term === this.hs.term && hs.vote === this.hs.vote) {
+        // A new commit index alone: held for the next transaction (see the file comment).
+        if (hs.commit !== this.hs.commit) {
+          this.hs = hs;
+          this.hsHeld = true;
+        }
+        return;
+      }
       // Entries at or below the log start are already covered by a snapshot: skip them (etcd).
       let ents = entries;
       if (ents.length > 0 && ents[0]!.index <= this.logStart.index) ents = ents.filter((e) => e.index > this.logStart.index);
@@ -330,6 +341,7 @@ export class LmdbRaftStorage implements RaftLogStore {
 
   async close(): Promise<void> {
     if (this.closed) return;
+    if (this.hsHeld) await this.enqueue(() => this.commit(() => undefined)).catch(() => undefined);
     this.closed = true;
     await this.writeTail.catch(() => undefined);
     this.readTxn.done();
@@ -343,7 +355,14 @@ export class LmdbRaftStorage implements RaftLogStore {
    * snapshot (the caller updates the caches right after, in the same synchronous continuation).
    */
   private async commit(writes: () => void): Promise<void> {
-    await this.entriesDb.batch(writes);
+    const held = this.hsHeld;
+    // A held hard state goes first: a hard state the writes put themselves supersedes it.
+    const heldHs = held ? encodeHardState(this.hs) : null;
+    await this.entriesDb.batch(() => {
+      if (heldHs) this.metaDb.put(KEY_HARD_STATE, heldHs);
+      writes();
+    });
+    if (held) this.hsHeld = false;
     const old = this.readTxn;
     this.readTxn = this.env.useReadTransaction();
     old.done();

@@ -149,17 +149,26 @@ export class LmdbStateStore {
     return this.enqueue(async () => {
       if (index <= this.applied) throw new CairnError('Internal', `batch at ${index} already applied (applied ${this.applied})`);
       const staged = new Map<string, Uint8Array | null>();
-      // The staged keys in key order, kept sorted on insert: a command typically stages a few keys
-      // and then reads a narrow range, so a binary search per insert and per range beats
-      // re-sorting (or merging) everything staged so far at every read.
+      // The staged keys, sorted in key order only when a range read needs them: most commands
+      // stage keys and read none by range, so a new key costs a push; the sort before a range
+      // finds the sorted prefix as one run and merges only the keys added since (an insertion
+      // into a sorted array per key was quadratic in a batch of many commands).
       const stagedKeys: string[] = [];
+      let sorted = true;
       const stage = (k: string, v: Uint8Array | null) => {
         checkKey(k);
-        if (!staged.has(k)) stagedKeys.splice(lowerBound(stagedKeys, k), 0, k);
+        if (!staged.has(k)) {
+          stagedKeys.push(k);
+          sorted = false;
+        }
         staged.set(k, v);
       };
       // Staged keys in [start, end), copied: the range's reader may stage more while it iterates.
       const stagedIn = (start?: string, end?: string): Iterator<string> => {
+        if (!sorted) {
+          stagedKeys.sort(compareKeys);
+          sorted = true;
+        }
         const lo = start === undefined ? 0 : lowerBound(stagedKeys, start);
         const hi = end === undefined ? stagedKeys.length : lowerBound(stagedKeys, end);
         return stagedKeys.slice(lo, Math.max(lo, hi))[Symbol.iterator]();
@@ -412,7 +421,8 @@ function lowerBound(keys: string[], target: string): number {
 
 /** Keys are validated before anything is written, so a bad key never half-applies a batch. */
 function checkKey(k: string): void {
-  if (k.length === 0 || Buffer.byteLength(k) > STATE_KEY_BYTES_MAX) {
+  // A UTF-16 code unit takes at most 3 UTF-8 bytes: short keys need no byte count.
+  if (k.length === 0 || (k.length * 3 > STATE_KEY_BYTES_MAX && Buffer.byteLength(k) > STATE_KEY_BYTES_MAX)) {
     throw new CairnError('InvalidArgument', `state key must be 1..${STATE_KEY_BYTES_MAX} bytes`);
   }
 }

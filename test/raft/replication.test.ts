@@ -130,6 +130,27 @@ describe('log replication and repair', () => {
     expect(c.get('2').applied).toEqual(['p0', 'p1', 'p2', 'p3', 'p4', 'p5']);
   });
 
+  it('every commit advance of one turn reaches each follower in one MsgApp, sent at the next ready()', () => {
+    const c = new Cluster(['1', '2', '3']);
+    c.run('campaign 1\nstabilize');
+    const a = c.propose('1', 'a');
+    c.process('1');
+    const b = c.propose('1', 'b');
+    c.process('1');
+    c.deliver(); // both appends reach both followers
+    c.process('2');
+    c.process('3');
+    const acks = c.queue.filter((m) => m.type === 'app-resp' && !m.reject).map((m) => (m.type === 'app-resp' ? m.index : 0));
+    expect(acks).toEqual([a.index, b.index, a.index, b.index]);
+    c.sent = [];
+    c.deliver(); // the leader steps all four: its commit index moves to a, then to b
+    expect(c.get('1').node.status().commit).toBe(b.index);
+    c.process('1');
+    const apps = c.sent.filter((m) => m.type === 'app');
+    expect(apps.map((m) => m.to).sort()).toEqual(['2', '3']);
+    for (const m of apps) expect(m).toMatchObject({ commit: b.index, entries: [] });
+  });
+
   it('heartbeats carry min(commit, match)', () => {
     const c = new Cluster(['1', '2', '3']);
     c.run('campaign 1\nstabilize');

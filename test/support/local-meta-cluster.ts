@@ -22,6 +22,8 @@ export interface LocalMetaClusterInit {
   snapshotEntries?: number;
   /** Keep each server's stderr (JSON logs) in dir/<id>.log. @default true */
   logs?: boolean;
+  /** Extra node options for every server (e.g. `--cpu-prof`), placed before the script. */
+  nodeArgs?: string[];
 }
 
 export class LocalMetaCluster {
@@ -43,12 +45,13 @@ export class LocalMetaCluster {
     writeFileSync(tokenFile, this.token + '\n', { mode: 0o600 });
     const peers = [...this.addrs].map(([id, a]) => `${id}=${a}`).join(',');
     for (const id of this.ids) {
-      const argv = cairnArgv(
+      const cli = cairnArgv(
         'meta', '--id', id, '--listen', this.addrs.get(id)!, '--peers', peers, '--dir', join(init.dir, id),
         '--secret-file', secretFile, '--token-file', tokenFile,
         '--tick-ms', String(init.tickMs ?? 50), '--election-ticks', String(init.electionTicks ?? 10),
         '--snapshot-entries', String(init.snapshotEntries ?? 10000),
       );
+      const argv = init.nodeArgs?.length ? [cli[0]!, ...init.nodeArgs, ...cli.slice(1)] : cli;
       const stderr = init.logs === false ? 'ignore' : openSync(join(init.dir, `${id}.log`), 'a');
       this.procs.set(id, new LocalProcess({ id, argv, stderr }));
     }

@@ -7,7 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { KvStateMachine } from '../../support/kv-state-machine.js';
 import { RaftRuntime } from '../../../src/consensus/raft-runtime.js';
 import { SeededRng } from '../../../src/env/rng.js';
-import { sleep, systemClock, systemTimers } from '../../../src/env/system.js';
+import { sleep, systemClock, systemDefer, systemTimers } from '../../../src/env/system.js';
 import { encodeKvCommand } from '../../support/kv-machine.js';
 import { MemoryNetwork, MemoryTransport } from '../../../src/net/index.js';
 import { MemoryKvStore } from '../../../src/storage/memory-kv-store.js';
@@ -32,6 +32,8 @@ class Harness {
   readonly peers: Map<string, string>;
   private readonly rng = new SeededRng(7);
   private seq = 0;
+  /** RaftRuntimeInit.followerApplyDelayMs of the nodes started next (undefined: the default). */
+  followerApplyDelayMs: number | undefined = undefined;
 
   constructor(ids: string[]) {
     this.peers = new Map(ids.map((id) => [id, `mem:${id}`]));
@@ -43,8 +45,8 @@ class Harness {
     const machine = new KvStateMachine(kv);
     const transport = new MemoryTransport({ network: this.network, rng: this.rng.fork() }, { id, backoffMsMin: 5, backoffMsMax: 50 });
     const rt = await RaftRuntime.create(
-      { clock: systemClock, timers: systemTimers, rng: this.rng.fork(), storage, transport, stateMachine: machine, logger: silentLogger },
-      { id, initialPeers: this.peers, tickMs: 10, snapshotEntriesMin, compactionLagEntries: 5, join },
+      { clock: systemClock, timers: systemTimers, rng: this.rng.fork(), defer: systemDefer, storage, transport, stateMachine: machine, logger: silentLogger },
+      { id, initialPeers: this.peers, tickMs: 10, snapshotEntriesMin, compactionLagEntries: 5, join, ...(this.followerApplyDelayMs === undefined ? {} : { followerApplyDelayMs: this.followerApplyDelayMs }) },
     );
     this.network.listen(`mem:${id}`, (from, payload) => rt.receive(from, payload));
     transport.onUnreachable = (to) => rt.reportUnreachable(to);
@@ -101,6 +103,34 @@ describe('RaftRuntime', () => {
     const deadline = systemClock.nowMs() + 3000;
     while ([...h.nodes.values()].some((n) => n.machine.appliedIndex() < last) && systemClock.nowMs() < deadline) await sleep(10);
     for (const n of h.nodes.values()) expect(new TextDecoder().decode(n.machine.read('k')!)).toBe('v2');
+  });
+
+  it('a follower applies the entries of several Readies in one state-machine batch; a leader applies each at once', async () => {
+    const batchesFor = async (followerApplyDelayMs: number): Promise<{ leader: number; followers: number[] }> => {
+      h = new Harness(['a', 'b', 'c']);
+      h.followerApplyDelayMs = followerApplyDelayMs;
+      for (const id of h.peers.keys()) await h.start(id);
+      const leader = await h.leader();
+      await h.put(leader, 'warm', 'up');
+      const last0 = leader.rt.status().applied;
+      let deadline = systemClock.nowMs() + 3000;
+      while ([...h.nodes.values()].some((n) => n.machine.appliedIndex() < last0) && systemClock.nowMs() < deadline) await sleep(10);
+      const before = new Map([...h.nodes.values()].map((n) => [n.id, n.kv.batches]));
+      for (let i = 0; i < 10; i++) await h.put(leader, 'k', String(i)); // one at a time: ten Readies
+      const last = leader.rt.status().applied;
+      deadline = systemClock.nowMs() + 3000;
+      while ([...h.nodes.values()].some((n) => n.machine.appliedIndex() < last) && systemClock.nowMs() < deadline) await sleep(10);
+      for (const n of h.nodes.values()) expect(new TextDecoder().decode(n.machine.read('k')!)).toBe('9');
+      const used = (n: TestNode) => n.kv.batches - before.get(n.id)!;
+      const out = { leader: used(leader), followers: [...h.nodes.values()].filter((n) => n !== leader).map(used) };
+      for (const id of [...h.nodes.keys()]) await h.stop(id);
+      return out;
+    };
+    const gathered = await batchesFor(1000);
+    expect(gathered.leader).toBe(10);
+    for (const f of gathered.followers) expect(f).toBeLessThanOrEqual(2);
+    const eager = await batchesFor(0);
+    for (const f of eager.followers) expect(f).toBeGreaterThanOrEqual(5);
   });
 
   it('refuses proposals and reads on a follower with a hint naming the leader', async () => {
@@ -200,6 +230,35 @@ describe('RaftRuntime', () => {
     expect(kv.appliedIndex()).toBe(7);
     expect(rt.status().applied).toBe(7);
     await rt.stop();
+  });
+
+  it('with a defer, proposals made in one event-loop turn are written in one save; without, the first goes alone', async () => {
+    const saved = async (defer: ((fn: () => void) => void) | undefined): Promise<number[]> => {
+      const sizes: number[] = [];
+      class CountingStorage extends MemoryRaftStorage {
+        override save(...args: Parameters<MemoryRaftStorage['save']>): Promise<void> {
+          if (args[1].length > 0) sizes.push(args[1].length);
+          return super.save(...args);
+        }
+      }
+      const rt = await RaftRuntime.create(
+        { clock: systemClock, timers: systemTimers, rng: new SeededRng(5), defer, storage: new CountingStorage(), transport: { send: () => true, setPeers: () => undefined }, stateMachine: new KvStateMachine(new MemoryKvStore()), logger: silentLogger },
+        { id: 'a', initialPeers: new Map([['a', 'mem:a']]), tickMs: 10 },
+      );
+      rt.start((err) => {
+        throw err;
+      });
+      const deadline = systemClock.nowMs() + 3000;
+      while (!rt.isLeader() && systemClock.nowMs() < deadline) await sleep(10);
+      await sleep(30);
+      sizes.length = 0;
+      const puts = Array.from({ length: 20 }, (_, i) => rt.propose(encodeKvCommand({ op: 'put', client: 'c', seq: i + 1, key: `k${i}`, value: enc.encode('v') })));
+      await Promise.all(puts);
+      await rt.stop();
+      return sizes;
+    };
+    expect(await saved(systemDefer)).toEqual([20]);
+    expect((await saved(undefined))[0]).toBe(1);
   });
 
   it('keeps persisting new entries while the state machine is still applying earlier ones, and resolves in order', async () => {

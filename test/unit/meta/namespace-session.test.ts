@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import type { MetaCommand } from '../../../src/meta/meta-command.js';
 import { applyMetaCommand, type MetaResult } from '../../../src/meta/namespace-machine.js';
 import { stat } from '../../../src/meta/namespace.js';
+import { hex } from '../../../src/meta/namespace-keys.js';
 import { sessionsInUse, type SessionLimits } from '../../../src/meta/session.js';
 import { MemoryKvStore } from '../../../src/storage/memory-kv-store.js';
 
@@ -74,6 +75,21 @@ describe('exactly-once sessions', () => {
     // The acknowledged mark never goes back, whatever a late packet says.
     expect(code(await h.run(mkdir('c', 3, '/d3', 0)))).toBe('StaleRequest');
     expect(code(await h.run(mkdir('c', 4, '/d4', 0)))).toBe('ok');
+  });
+
+  it('forgets exactly the outcomes below the mark, whether it moves by one, a few or many', async () => {
+    const h = harness({ windowMax: 64, sessionsMax: 10 });
+    const seqsLeft = () => h.results().map((k) => parseInt(k.slice(k.lastIndexOf('/') + 1), 16)).sort((a, b) => a - b);
+    for (let s = 1; s <= 40; s++) await h.run(mkdir('c', s, `/d${s}`));
+    // By one, then by a few, then by more than a scan-free step covers, then to the newest seq.
+    for (const [seq, acked] of [[41, 2], [42, 7], [43, 30], [44, 44]] as const) {
+      expect(code(await h.run(mkdir('c', seq, `/d${seq}`, acked)))).toBe('ok');
+      expect(seqsLeft()).toEqual(Array.from({ length: seq - acked + 1 }, (_, i) => acked + i));
+    }
+    // Another client's outcomes are untouched by c's acknowledgements.
+    await h.run(mkdir('other', 1, '/o1'));
+    await h.run(mkdir('c', 45, '/d45', 45));
+    expect(h.results()).toEqual([`r/c/${hex(45)}`, `r/other/${hex(1)}`]);
   });
 
   it('bounds the unacknowledged window per client and refuses beyond it without recording', async () => {

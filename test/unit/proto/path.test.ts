@@ -40,6 +40,7 @@ describe('paths', () => {
       '/' + 'é'.repeat(128), // 256 bytes
       '/a'.repeat(PATH_DEPTH_MAX + 1),
       '/' + Array.from({ length: 20 }, () => 'y'.repeat(250)).join('/'), // > 4096 bytes
+      '/' + Array.from({ length: 20 }, () => 'é'.repeat(127)).join('/'), // 5,100 bytes in 2,560 UTF-16 units
     ];
     for (const p of bad) expect(() => parsePath(p), JSON.stringify(p)).toThrow(expect.objectContaining({ code: 'InvalidPath' }) as unknown as Error);
   });

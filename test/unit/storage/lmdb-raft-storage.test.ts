@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { open } from 'lmdb';
 import { afterAll, describe, expect, it } from 'vitest';
 import { EntryType, type Entry } from '../../../src/raft/types.js';
+import { unpack } from '../../../src/proto/msgpack.js';
 import { LmdbRaftStorage } from '../../../src/storage/lmdb-raft-storage.js';
 import { raftStorageContract } from './raft-storage-contract.js';
 
@@ -125,6 +126,36 @@ describe('LmdbRaftStorage', () => {
     }
     await pending;
     expect(s.entries(1, s.lastIndex() + 1, Infinity).map((e) => e.term)).toEqual([1, 1, 1, 1, 2, 2]);
+    await s.close();
+  });
+
+  it('holds a new commit index alone (sync=false) for the next transaction; terms, votes and entries are written at once', async () => {
+    const { dir, storage } = await fresh();
+    let s = storage;
+    const ent = (index: number, term: number): Entry => ({ index, term, type: EntryType.Normal, data: new Uint8Array([index]) });
+    // What the file holds right now, read beside the storage (same process, a second handle).
+    const onDisk = async (): Promise<unknown> => {
+      const env = open({ path: dir, maxDbs: 4 });
+      const bytes = env.openDB('meta', { encoding: 'binary' }).get('hardState') as Uint8Array | undefined;
+      await env.close();
+      return bytes ? unpack(bytes) : undefined;
+    };
+    await s.save({ term: 2, vote: 'a', commit: 0 }, [ent(1, 2), ent(2, 2), ent(3, 2)], true);
+    expect(await onDisk()).toEqual([2, 'a', 0]);
+    await s.save({ term: 2, vote: 'a', commit: 2 }, [], false);
+    expect(await onDisk()).toEqual([2, 'a', 0]); // held, not written
+    expect(s.initialState().hardState).toEqual({ term: 2, vote: 'a', commit: 2 });
+    await s.save(null, [ent(4, 2)], true);
+    expect(await onDisk()).toEqual([2, 'a', 2]); // carried by the next transaction
+    // A changed term or vote is never held, even when the caller says sync=false.
+    await s.save({ term: 3, vote: null, commit: 2 }, [], false);
+    expect(await onDisk()).toEqual([3, null, 2]);
+    // Close writes a held commit index.
+    await s.save({ term: 3, vote: null, commit: 4 }, [], false);
+    await s.close();
+    s = await LmdbRaftStorage.open(dir);
+    expect(s.initialState().hardState).toEqual({ term: 3, vote: null, commit: 4 });
+    expect(s.lastIndex()).toBe(4);
     await s.close();
   });
 
