@@ -194,6 +194,8 @@ export class CairnClient {
    * write stream.
    */
   async put(path: PathArg, source: Readable | AsyncIterable<Uint8Array> | Iterable<Uint8Array> | Uint8Array, opts: WriteOptions = {}): Promise<PutResult> {
+    // A write stream made with an already aborted signal never settles its `done`: fail first.
+    opts.signal?.throwIfAborted();
     if (source instanceof Uint8Array) {
       const p = RemotePath.of(path);
       const r = await this.putInline(p, source, opts);
