@@ -144,49 +144,86 @@ export function fileRoutes(router: Router<GatewayState>, deps: RouteDeps): void 
     }
   };
 
+  /**
+   * The Range header decided against `size`: sets the status (206 with Content-Range, or 200) and
+   * the type, and gives [start, end); RangeNotSatisfiable (416) past the end.
+   */
+  const rangeOf = (ctx: GatewayCtx, size: number): { start: number; end: number } => {
+    const range = decideRange(ctx.get('range') || undefined, size);
+    if (range.kind === 'unsatisfiable') {
+      ctx.set('Content-Range', unsatisfiedContentRange(size));
+      throw new CairnError('RangeNotSatisfiable', `range ${ctx.get('range')} is outside the file (${size} bytes)`);
+    }
+    ctx.type = 'application/octet-stream';
+    if (range.kind === 'partial') {
+      ctx.status = 206;
+      ctx.set('Content-Range', formatContentRange(range.start, range.end, size));
+      return { start: range.start, end: range.end };
+    }
+    ctx.status = 200;
+    return { start: 0, end: size };
+  };
+
+  /** HEAD: the headers a GET would answer with (Range decided too), from one stat. */
+  const headOf = async (ctx: GatewayCtx, path: RemotePath): Promise<void> => {
+    const st = await client.stat(path);
+    if (st.type === 'dir') throw new CairnError('IsADirectory', `${path} is a directory`);
+    if (notModified(ctx, st.etag, st.mtime)) {
+      ctx.status = 304;
+      return;
+    }
+    const { start, end } = rangeOf(ctx, st.size);
+    // No body: koa answers HEAD with these headers and the length.
+    ctx.length = end - start;
+  };
+
+  /**
+   * GET with a Range, decided against the size the open gives: an inline file's range is a slice
+   * of the bytes that came with it (one metadata call); a chunked file's range is opened as such
+   * once the whole-file open has given its size and version.
+   */
+  const getRange = async (ctx: GatewayCtx, path: RemotePath): Promise<void> => {
+    for (let attempt = 0; ; attempt++) {
+      const o = await client.open(path);
+      let part: { start: number; end: number };
+      let sent = false;
+      try {
+        if (notModified(ctx, o.etag, o.mtime)) {
+          ctx.status = 304;
+          return;
+        }
+        part = rangeOf(ctx, o.size);
+        if (o.inline !== null) {
+          ctx.body = o.inline.subarray(part.start, part.end);
+          return;
+        }
+        if (part.start === 0 && part.end === o.size) {
+          sendBody(ctx, o);
+          sent = true;
+          return;
+        }
+      } finally {
+        if (!sent) discard(o);
+      }
+      const r = await client.open(path, part);
+      if (r.etag !== o.etag) {
+        // Replaced between the two opens: answer for the new version (once).
+        discard(r);
+        if (attempt === 0) continue;
+        throw new CairnError('Unavailable', `${path} is being replaced; retry`);
+      }
+      sendBody(ctx, r);
+      return;
+    }
+  };
+
   const getOrHead = async (ctx: GatewayCtx): Promise<void> => {
     const head = ctx.method === 'HEAD';
     ctx.state.route = head ? 'files.head' : 'files.get';
     const path = remotePath(ctx.path, FILES);
-    if (!head && ctx.get('range') === '') return getWhole(ctx, path);
-    // HEAD, and a Range (decided against the size): stat first, then open the bytes asked for.
-    for (let attempt = 0; ; attempt++) {
-      const st = await client.stat(path);
-      if (st.type === 'dir') throw new CairnError('IsADirectory', `${path} is a directory`);
-      const etag = st.etag;
-      if (notModified(ctx, etag, st.mtime)) {
-        ctx.status = 304;
-        return;
-      }
-      const range = decideRange(ctx.get('range') || undefined, st.size);
-      if (range.kind === 'unsatisfiable') {
-        ctx.set('Content-Range', unsatisfiedContentRange(st.size));
-        throw new CairnError('RangeNotSatisfiable', `range ${ctx.get('range')} is outside the file (${st.size} bytes)`);
-      }
-      const start = range.kind === 'partial' ? range.start : 0;
-      const end = range.kind === 'partial' ? range.end : st.size;
-      ctx.type = 'application/octet-stream';
-      if (range.kind === 'partial') {
-        ctx.status = 206;
-        ctx.set('Content-Range', formatContentRange(start, end, st.size));
-      } else {
-        ctx.status = 200;
-      }
-      if (head) {
-        // No body: koa answers HEAD with these headers and the length.
-        ctx.length = end - start;
-        return;
-      }
-      const o = await client.open(path, { start, end });
-      if (o.etag !== etag) {
-        // Replaced between stat and open: answer for the new version (once).
-        discard(o);
-        if (attempt === 0) continue;
-        throw new CairnError('Unavailable', `${path} is being replaced; retry`);
-      }
-      sendBody(ctx, o);
-      return;
-    }
+    if (head) return headOf(ctx, path);
+    if (ctx.get('range') === '') return getWhole(ctx, path);
+    return getRange(ctx, path);
   };
   // A GET route answers HEAD too (koa-router); getOrHead tells them apart.
   router.get(/^\/v1\/files\/.*$/, getOrHead);

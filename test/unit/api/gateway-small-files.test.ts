@@ -85,12 +85,41 @@ describe('gateway: small files', () => {
     expect(described(s)).toEqual({ 'content-type': 'application/octet-stream', 'content-length': '5000', etag: `"${f.etag}"`, 'last-modified': new Date(f.mtime).toUTCString(), 'accept-ranges': 'bytes', 'content-range': null });
     const g = meta.files.get('/g/big')!;
     expect(described(b)).toEqual({ ...described(s), 'content-length': String(big.length), etag: `"${g.etag}"`, 'last-modified': new Date(g.mtime).toUTCString() });
-    // HEAD and Range answer as before (stat, then the range).
     expect(described(await get('/g/small', {}, 'HEAD'))).toEqual(described(s));
-    const r = await get('/g/small', { range: 'bytes=100-199' });
+  });
+
+  it('a Range GET of an inline file is one fs.open, a slice of its bytes; of a chunked file, the range opened after the size', async () => {
+    const small = bytes(5000, 10);
+    const big = bytes(CHUNK * 2 + 10, 11);
+    await put('/r/small', small);
+    await put('/r/big', big);
+    meta.calls.length = 0;
+    const r = await get('/r/small', { range: 'bytes=100-199' });
     expect(r.status).toBe(206);
     expect(r.headers.get('content-range')).toBe('bytes 100-199/5000');
+    expect(r.headers.get('content-length')).toBe('100');
     expect(Buffer.from(await r.arrayBuffer()).equals(small.subarray(100, 200))).toBe(true);
+    expect(meta.methods()).toEqual(['fs.open']);
+    const suffix = await get('/r/small', { range: 'bytes=-10' });
+    expect(Buffer.from(await suffix.arrayBuffer()).equals(small.subarray(4990))).toBe(true);
+    const whole = await get('/r/small', { range: 'bytes=7-3' }); // invalid: ignored, the whole file
+    expect(whole.status).toBe(200);
+    expect(Buffer.from(await whole.arrayBuffer()).equals(small)).toBe(true);
+    const past = await get('/r/small', { range: 'bytes=5000-' });
+    expect(past.status).toBe(416);
+    expect(past.headers.get('content-range')).toBe('bytes */5000');
+    expect(((await past.json()) as { error: { code: string } }).error.code).toBe('RangeNotSatisfiable');
+    meta.calls.length = 0;
+    const part = await get('/r/big', { range: `bytes=${CHUNK - 5}-${CHUNK + 4}` });
+    expect(part.status).toBe(206);
+    expect(part.headers.get('content-range')).toBe(`bytes ${CHUNK - 5}-${CHUNK + 4}/${big.length}`);
+    expect(Buffer.from(await part.arrayBuffer()).equals(big.subarray(CHUNK - 5, CHUNK + 5))).toBe(true);
+    expect(meta.methods()).toEqual(['fs.open', 'fs.open']);
+    const all = await get('/r/big', { range: 'bytes=0-' });
+    expect(all.status).toBe(206);
+    expect(Buffer.from(await all.arrayBuffer()).equals(big)).toBe(true);
+    const nm = await get('/r/small', { range: 'bytes=0-9', 'if-none-match': `"${meta.files.get('/r/small')!.etag}"` });
+    expect(nm.status).toBe(304);
   });
 
   it('conditional requests: If-None-Match gives 304 without a body, a failed If-Match 412, If-None-Match: * on PUT 412 for an existing file', async () => {
