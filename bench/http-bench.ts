@@ -5,12 +5,21 @@
  *             in this process (CairnClient.put / open), MiB/s each and the ratio gateway/direct
  *   small     4 KiB PUTs, then GETs, by 16 keep-alive HTTP clients, ops/s and p50/p99
  *   rss       the gateway process's peak RSS (VmHWM) over the whole run
- * Targets (issue 5): ratio >= 0.9 both ways, 4 KiB PUT >= 2,000/s and GET >= 5,000/s, RSS <= 150 MiB.
+ *   cpu       CPU time per small operation of the gateway process alone (gateway_cpu_ms_per_op,
+ *             from /proc/PID/stat) and of every server process together (cpu_ms_per_op; the
+ *             16 HTTP clients in this process are not counted)
+ * Targets (issue 5): ratio >= 0.9 both ways, RSS <= 150 MiB; issue 14: 4 KiB PUT >= 1,500/s and GET
+ * >= 3,000/s through the gateway.
  *
  * The metadata servers run with `cairn meta`'s default: files up to 64 KiB are stored inline with
  * their metadata (`--no-inline`: every file in chunks, as `cairn dev` keeps them).
  *
- * Output: one `name value` per line.  Usage: npm run bench:http [-- --mib 1024 --seconds 5 --no-inline]
+ * Output: one `name value` per line.
+ * Usage: npm run bench:http [-- --mib 1024 --seconds 5 --no-inline --small-only --cpu-prof DIR]
+ *   --small-only   skip the large put/get (small-file figures only)
+ *   --cpu-prof DIR every server process (the gateway too) writes a CPU profile to DIR when the
+ *                  cluster stops, named by pid (gateway_pid says which is the gateway's);
+ *                  summarize: node dist/bench/profile-summary.js DIR
  */
 import { INLINE_BYTES_MAX_DEFAULT } from '../src/config/defaults.js';
 import { readFileSync, mkdtempSync, rmSync } from 'node:fs';
@@ -19,11 +28,11 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Readable } from 'node:stream';
-import { createCairnClient } from '../src/client/index.js';
+import { createCairnClient, type CairnClient } from '../src/client/index.js';
 import { systemRng } from '../src/env/system.js';
 import { findFreePortRange } from '../src/net/index.js';
 import { DevCluster } from '../src/server/dev-cluster.js';
-import { percentile } from './ceiling.js';
+import { percentile, processCpuMs } from './ceiling.js';
 import { BLOCK, block } from './cli-child.js';
 
 function arg(name: string, dflt: number): number {
@@ -34,6 +43,9 @@ function arg(name: string, dflt: number): number {
 const MIB = arg('mib', 1024);
 const SECONDS = arg('seconds', 5);
 const CLIENTS = 16;
+const SMALL_ONLY = process.argv.includes('--small-only');
+const profAt = process.argv.indexOf('--cpu-prof');
+const CPU_PROF_DIR = profAt > 0 ? process.argv[profAt + 1] : undefined;
 const dir = mkdtempSync(join(tmpdir(), 'cairn-bench-http-'));
 
 function out(name: string, value: number): void {
@@ -98,6 +110,26 @@ async function closedLoop(op: (worker: number, n: number) => Promise<void>): Pro
   return { opsPerSec: lat.length / ((performance.now() - start) / 1000), p50: percentile(lat, 50), p99: percentile(lat, 99), errors };
 }
 
+interface Loop {
+  opsPerSec: number;
+  p50: number;
+  p99: number;
+  errors: number;
+}
+
+/** Runs a closed loop and adds its CPU ms per op: the gateway's, and every server process's together. */
+async function measured(gwPid: number, serverPids: number[], run: () => Promise<Loop>): Promise<Loop & { gatewayCpuMsPerOp: number; cpuMsPerOp: number }> {
+  const pids = [gwPid, ...serverPids];
+  const before = processCpuMs(pids);
+  const t0 = performance.now();
+  const r = await run();
+  const seconds = (performance.now() - t0) / 1000;
+  const after = processCpuMs(pids);
+  const used = (pid: number): number => (after.get(pid) ?? 0) - (before.get(pid) ?? 0);
+  const ops = Math.max(1, r.opsPerSec * seconds);
+  return { ...r, gatewayCpuMsPerOp: used(gwPid) / ops, cpuMsPerOp: pids.reduce((s, p) => s + used(p), 0) / ops };
+}
+
 function vmHwmMib(pid: number): number {
   const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Number(m[1]) / 1024 : NaN;
@@ -106,7 +138,8 @@ function vmHwmMib(pid: number): number {
 async function main(): Promise<void> {
   const portBase = await findFreePortRange(1000, (n) => systemRng.int(n));
   const inlineBytesMax = process.argv.includes('--no-inline') ? 0 : INLINE_BYTES_MAX_DEFAULT;
-  const cluster = new DevCluster({ dir: join(dir, 'cluster'), portBase, meta: 3, chunks: 4, replicas: 3, inlineBytesMax });
+  const nodeArgs = CPU_PROF_DIR === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${CPU_PROF_DIR}`];
+  const cluster = new DevCluster({ dir: join(dir, 'cluster'), portBase, meta: 3, chunks: 4, replicas: 3, inlineBytesMax, nodeArgs });
   cluster.start();
   const agent = new Agent({ keepAlive: true, maxSockets: CLIENTS });
   const client = createCairnClient({ metaAddrs: cluster.metaAddrs, token: cluster.token });
@@ -115,50 +148,26 @@ async function main(): Promise<void> {
     const base = cluster.gatewayUrl!;
     const token = cluster.token;
     const gwPid = cluster.gateway!.proc.pid!;
-
-    let t0 = performance.now();
-    await client.put('/direct/big', source());
-    const directPut = MIB / ((performance.now() - t0) / 1000);
-    t0 = performance.now();
-    const put = await http(agent, base, token, 'PUT', '/v1/files/gw/big', source());
-    const gwPut = MIB / ((performance.now() - t0) / 1000);
-    if (put.status !== 201) throw new Error(`gateway PUT answered ${put.status}`);
-
-    t0 = performance.now();
-    const o = await client.open('/direct/big');
-    const directBytes = await drain(o.stream as AsyncIterable<Buffer>);
-    const directGet = MIB / ((performance.now() - t0) / 1000);
-    t0 = performance.now();
-    const got = await http(agent, base, token, 'GET', '/v1/files/gw/big');
-    const gwGet = MIB / ((performance.now() - t0) / 1000);
-    if (directBytes !== MIB * BLOCK || got.bytes !== MIB * BLOCK) throw new Error(`read back ${directBytes} / ${got.bytes} bytes`);
-
-    out('file_mib', MIB);
-    out('direct_put_mib_per_s', directPut);
-    out('gateway_put_mib_per_s', gwPut);
-    out('gateway_put_ratio_to_direct', gwPut / directPut);
-    out('direct_get_mib_per_s', directGet);
-    out('gateway_get_mib_per_s', gwGet);
-    out('gateway_get_ratio_to_direct', gwGet / directGet);
-    out('gateway_peak_rss_mib_after_large', vmHwmMib(gwPid));
+    const json = cluster.clusterJson();
+    const serverPids = [...json.meta, ...json.chunks].map((s) => s.pid).filter((p): p is number => p !== null);
+    out('gateway_pid', gwPid);
+    if (!SMALL_ONLY) await large(agent, base, token, gwPid, client);
 
     const body = Buffer.alloc(4096, 0x42);
-    const puts = await closedLoop(async (w, n) => {
-      const r = await http(agent, base, token, 'PUT', `/v1/files/small/w${w}-${n}`, body);
-      if (r.status !== 201) throw new Error(`PUT ${r.status}`);
-    });
-    out('small_put_4k_c16_ops_per_s', puts.opsPerSec);
-    out('small_put_4k_c16_p50_ms', puts.p50);
-    out('small_put_4k_c16_p99_ms', puts.p99);
-    out('small_put_4k_c16_errors', puts.errors);
-    const gets = await closedLoop(async (w, n) => {
-      const r = await http(agent, base, token, 'GET', `/v1/files/small/w${w}-${n % 8}`);
-      if (r.status !== 200 || r.bytes !== 4096) throw new Error(`GET ${r.status}`);
-    });
-    out('small_get_4k_c16_ops_per_s', gets.opsPerSec);
-    out('small_get_4k_c16_p50_ms', gets.p50);
-    out('small_get_4k_c16_p99_ms', gets.p99);
-    out('small_get_4k_c16_errors', gets.errors);
+    const puts = await measured(gwPid, serverPids, () =>
+      closedLoop(async (w, n) => {
+        const r = await http(agent, base, token, 'PUT', `/v1/files/small/w${w}-${n}`, body);
+        if (r.status !== 201) throw new Error(`PUT ${r.status}`);
+      }),
+    );
+    report('small_put_4k_c16', puts);
+    const gets = await measured(gwPid, serverPids, () =>
+      closedLoop(async (w, n) => {
+        const r = await http(agent, base, token, 'GET', `/v1/files/small/w${w}-${n % 8}`);
+        if (r.status !== 200 || r.bytes !== 4096) throw new Error(`GET ${r.status}`);
+      }),
+    );
+    report('small_get_4k_c16', gets);
     out('gateway_peak_rss_mib', vmHwmMib(gwPid));
     out('load_average_1m', loadavg()[0]!);
   } finally {
@@ -167,6 +176,44 @@ async function main(): Promise<void> {
     await cluster.stop();
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+function report(name: string, m: Loop & { gatewayCpuMsPerOp: number; cpuMsPerOp: number }): void {
+  out(`${name}_ops_per_s`, m.opsPerSec);
+  out(`${name}_p50_ms`, m.p50);
+  out(`${name}_p99_ms`, m.p99);
+  out(`${name}_errors`, m.errors);
+  out(`${name}_gateway_cpu_ms_per_op`, m.gatewayCpuMsPerOp);
+  out(`${name}_cpu_ms_per_op`, m.cpuMsPerOp);
+}
+
+/** MIB MiB through the gateway and through the client library, each way. */
+async function large(agent: Agent, base: string, token: string, gwPid: number, client: CairnClient): Promise<void> {
+  let t0 = performance.now();
+  await client.put('/direct/big', source());
+  const directPut = MIB / ((performance.now() - t0) / 1000);
+  t0 = performance.now();
+  const put = await http(agent, base, token, 'PUT', '/v1/files/gw/big', source());
+  const gwPut = MIB / ((performance.now() - t0) / 1000);
+  if (put.status !== 201) throw new Error(`gateway PUT answered ${put.status}`);
+
+  t0 = performance.now();
+  const o = await client.open('/direct/big');
+  const directBytes = await drain(o.stream as AsyncIterable<Buffer>);
+  const directGet = MIB / ((performance.now() - t0) / 1000);
+  t0 = performance.now();
+  const got = await http(agent, base, token, 'GET', '/v1/files/gw/big');
+  const gwGet = MIB / ((performance.now() - t0) / 1000);
+  if (directBytes !== MIB * BLOCK || got.bytes !== MIB * BLOCK) throw new Error(`read back ${directBytes} / ${got.bytes} bytes`);
+
+  out('file_mib', MIB);
+  out('direct_put_mib_per_s', directPut);
+  out('gateway_put_mib_per_s', gwPut);
+  out('gateway_put_ratio_to_direct', gwPut / directPut);
+  out('direct_get_mib_per_s', directGet);
+  out('gateway_get_mib_per_s', gwGet);
+  out('gateway_get_ratio_to_direct', gwGet / directGet);
+  out('gateway_peak_rss_mib_after_large', vmHwmMib(gwPid));
 }
 
 await main();

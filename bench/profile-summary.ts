@@ -4,7 +4,10 @@
  * the same time grouped by area (GC, Node internals by module, our code by source folder,
  * dependencies by package).
  *
- * Usage: node dist/bench/profile-summary.js DIR_OR_FILE... [--top 15]
+ * Usage: node dist/bench/profile-summary.js DIR_OR_FILE... [--top 15] [--inclusive]
+ *   --inclusive  also the top functions of our own code (src/, cli/) by inclusive time (self
+ *                and everything they called, counted once per sample): which of our functions
+ *                the time is spent under, e.g. the access log's share of a request
  * Profiles of a whole cluster: `npm run bench:data -- --small-only --cpu-prof DIR` profiles
  * every server process (one file each, named by pid) while the bench runs.
  */
@@ -26,6 +29,7 @@ interface Profile {
 const argv = process.argv.slice(2);
 const topAt = argv.indexOf('--top');
 const top = topAt >= 0 ? Number(argv[topAt + 1]) : 15;
+const inclusive = argv.includes('--inclusive');
 const inputs = argv.filter((a, i) => !a.startsWith('--') && (topAt < 0 || i !== topAt + 1));
 
 function files(p: string): string[] {
@@ -80,10 +84,35 @@ function summarize(path: string): void {
   for (const [a, us] of [...areas].filter(([a]) => a !== '(idle)').sort((x, y) => y[1] - x[1]).slice(0, top)) console.log(`    ${pct(us).padStart(6)}  ${a}`);
   console.log('  top functions by self time:');
   for (const [f, us] of [...fns].filter(([f]) => !f.startsWith('(idle)')).sort((x, y) => y[1] - x[1]).slice(0, top)) console.log(`    ${pct(us).padStart(6)}  ${f}`);
+  if (!inclusive) return;
+  console.log('  our functions by inclusive time:');
+  for (const [f, us] of inclusiveTimes(prof, self).sort((x, y) => y[1] - x[1]).slice(0, top)) console.log(`    ${pct(us).padStart(6)}  ${f}`);
+}
+
+/** Busy time under each function of src/ or cli/ (its own and its callees'), once per sample stack. */
+function inclusiveTimes(prof: Profile, self: Map<number, number>): Array<[string, number]> {
+  const parent = new Map<number, ProfileNode>();
+  for (const n of prof.nodes) for (const c of n.children ?? []) parent.set(c, n);
+  const byId = new Map(prof.nodes.map((n) => [n.id, n]));
+  const under = new Map<string, number>();
+  for (const [id, us] of self) {
+    const seen = new Set<string>();
+    // Bounded: a profile's call tree is finite and acyclic (root has no parent).
+    for (let n = byId.get(id); n; n = parent.get(n.id)) {
+      const { functionName, url, lineNumber } = n.callFrame;
+      if (functionName === '(idle)') break;
+      if (!/\/dist\/(src|cli)\//.test(url)) continue;
+      const key = `${functionName || '(anonymous)'} ${basename(url)}:${lineNumber + 1}`;
+      if (seen.has(key)) continue;
+      seen.add(key);
+      under.set(key, (under.get(key) ?? 0) + us);
+    }
+  }
+  return [...under];
 }
 
 if (inputs.length === 0) {
-  console.error('usage: profile-summary DIR_OR_FILE... [--top N]');
+  console.error('usage: profile-summary DIR_OR_FILE... [--top N] [--inclusive]');
   process.exit(2);
 }
 for (const p of inputs.flatMap(files)) summarize(p);

@@ -17,8 +17,15 @@ import type { RemotePath } from '../proto/path.js';
 import { decideRange, formatContentRange, unsatisfiedContentRange } from '../proto/http-range.js';
 import { CairnError, isCairnError } from '../util/errors.js';
 import { etagListMatches, quoteEtag } from './etag-match.js';
-import { FILES, byteLimit, remotePath, type GatewayCtx, type GatewayState, type RouteDeps } from './gateway-context.js';
+import { FILES, byteLimit, readBody, remotePath, type GatewayCtx, type GatewayState, type RouteDeps } from './gateway-context.js';
 import { multipartUpload } from './multipart-upload.js';
+
+/**
+ * A PUT body whose Content-Length is at most this is read whole, then stored from memory (the
+ * small-file path: no stream pipeline per request); larger or unsized bodies stream. Memory:
+ * at most inflightMax × this.
+ */
+export const BUFFERED_BODY_BYTES_MAX = 64 * 1024;
 
 export function fileRoutes(router: Router<GatewayState>, deps: RouteDeps): void {
   const { client, limits } = deps;
@@ -33,6 +40,25 @@ export function fileRoutes(router: Router<GatewayState>, deps: RouteDeps): void 
     const createOnly = inm.trim() === '*';
     const declared = ctx.get('content-length');
     if (declared !== '' && Number(declared) > limits.uploadBytesMax) throw new CairnError('TooLarge', `the body exceeds ${limits.uploadBytesMax} bytes`);
+    const r = declared !== '' && Number(declared) <= BUFFERED_BODY_BYTES_MAX ? await putSmall(ctx, path, Number(declared), createOnly) : await putStream(ctx, path, declared, createOnly);
+    ctx.status = 201;
+    ctx.set('ETag', quoteEtag(r.etag));
+    ctx.body = { path: r.path, size: r.size, etag: r.etag };
+  });
+
+  /** A small body, read whole first, then stored with one put of its bytes (one fs.put when it goes inline). */
+  const putSmall = async (ctx: GatewayCtx, path: RemotePath, length: number, createOnly: boolean): Promise<PutResult> => {
+    const body = await readBody(ctx.req, length);
+    try {
+      return await client.put(path, body, { overwrite: !createOnly });
+    } catch (e) {
+      if (createOnly && isCairnError(e, 'AlreadyExists')) throw new CairnError('PreconditionFailed', `${path} exists (If-None-Match: *)`);
+      throw e;
+    }
+  };
+
+  /** A body of unknown or large size, streamed to the chunk servers as it arrives; aborted if the client goes away. */
+  const putStream = async (ctx: GatewayCtx, path: RemotePath, declared: string, createOnly: boolean): Promise<PutResult> => {
     const ac = new AbortController();
     const onGone = (): void => {
       if (!ctx.req.complete) ac.abort(new CairnError('Unavailable', 'the client went away mid-upload'));
@@ -50,10 +76,8 @@ export function fileRoutes(router: Router<GatewayState>, deps: RouteDeps): void 
     } finally {
       ctx.req.off('close', onGone);
     }
-    ctx.status = 201;
-    ctx.set('ETag', quoteEtag(r.etag));
-    ctx.body = { path: r.path, size: r.size, etag: r.etag };
-  });
+    return r;
+  };
 
   router.post(/^\/v1\/files\/.*$/, async (ctx) => {
     ctx.state.route = 'files.multipart';
@@ -77,14 +101,26 @@ export function fileRoutes(router: Router<GatewayState>, deps: RouteDeps): void 
     return ifNoneMatch !== '' && etagListMatches(ifNoneMatch, etag, true);
   };
 
-  /** Streams `o` as the response body, cut off (and its reads aborted) if the client goes away. */
-  const sendBody = (ctx: GatewayCtx, o: OpenResult, ac: AbortController): void => {
+  /**
+   * `o`'s bytes as the response body: an inline file's as one buffer; a chunked file's streamed,
+   * cut off (its chunk reads aborted) if the client goes away.
+   */
+  const sendBody = (ctx: GatewayCtx, o: OpenResult): void => {
+    if (o.inline !== null) {
+      ctx.body = o.inline;
+      return;
+    }
+    const stream = o.stream;
     ctx.res.once('close', () => {
-      if (!ctx.res.writableFinished) ac.abort(new CairnError('Unavailable', 'the client went away'));
-      o.stream.destroy();
+      stream.destroy(ctx.res.writableFinished ? undefined : new CairnError('Unavailable', 'the client went away'));
     });
     ctx.length = o.end - o.start;
-    ctx.body = o.stream;
+    ctx.body = stream;
+  };
+
+  /** Drops an opened file that will not be sent (an inline one has no stream to drop). */
+  const discard = (o: OpenResult): void => {
+    if (o.inline === null) o.stream.destroy();
   };
 
   /**
@@ -92,8 +128,7 @@ export function fileRoutes(router: Router<GatewayState>, deps: RouteDeps): void 
    * gives the version's size and validators, so no stat goes before it.
    */
   const getWhole = async (ctx: GatewayCtx, path: RemotePath): Promise<void> => {
-    const ac = new AbortController();
-    const o = await client.open(path, { signal: ac.signal });
+    const o = await client.open(path);
     let sent = false;
     try {
       if (notModified(ctx, o.etag, o.mtime)) {
@@ -102,10 +137,83 @@ export function fileRoutes(router: Router<GatewayState>, deps: RouteDeps): void 
       }
       ctx.type = 'application/octet-stream';
       ctx.status = 200;
-      sendBody(ctx, o, ac);
+      sendBody(ctx, o);
       sent = true;
     } finally {
-      if (!sent) o.stream.destroy();
+      if (!sent) discard(o);
+    }
+  };
+
+  /**
+   * The Range header decided against `size`: sets the status (206 with Content-Range, or 200) and
+   * the type, and gives [start, end); RangeNotSatisfiable (416) past the end.
+   */
+  const rangeOf = (ctx: GatewayCtx, size: number): { start: number; end: number } => {
+    const range = decideRange(ctx.get('range') || undefined, size);
+    if (range.kind === 'unsatisfiable') {
+      ctx.set('Content-Range', unsatisfiedContentRange(size));
+      throw new CairnError('RangeNotSatisfiable', `range ${ctx.get('range')} is outside the file (${size} bytes)`);
+    }
+    ctx.type = 'application/octet-stream';
+    if (range.kind === 'partial') {
+      ctx.status = 206;
+      ctx.set('Content-Range', formatContentRange(range.start, range.end, size));
+      return { start: range.start, end: range.end };
+    }
+    ctx.status = 200;
+    return { start: 0, end: size };
+  };
+
+  /** HEAD: the headers a GET would answer with (Range decided too), from one stat. */
+  const headOf = async (ctx: GatewayCtx, path: RemotePath): Promise<void> => {
+    const st = await client.stat(path);
+    if (st.type === 'dir') throw new CairnError('IsADirectory', `${path} is a directory`);
+    if (notModified(ctx, st.etag, st.mtime)) {
+      ctx.status = 304;
+      return;
+    }
+    const { start, end } = rangeOf(ctx, st.size);
+    // No body: koa answers HEAD with these headers and the length.
+    ctx.length = end - start;
+  };
+
+  /**
+   * GET with a Range, decided against the size the open gives: an inline file's range is a slice
+   * of the bytes that came with it (one metadata call); a chunked file's range is opened as such
+   * once the whole-file open has given its size and version.
+   */
+  const getRange = async (ctx: GatewayCtx, path: RemotePath): Promise<void> => {
+    for (let attempt = 0; ; attempt++) {
+      const o = await client.open(path);
+      let part: { start: number; end: number };
+      let sent = false;
+      try {
+        if (notModified(ctx, o.etag, o.mtime)) {
+          ctx.status = 304;
+          return;
+        }
+        part = rangeOf(ctx, o.size);
+        if (o.inline !== null) {
+          ctx.body = o.inline.subarray(part.start, part.end);
+          return;
+        }
+        if (part.start === 0 && part.end === o.size) {
+          sendBody(ctx, o);
+          sent = true;
+          return;
+        }
+      } finally {
+        if (!sent) discard(o);
+      }
+      const r = await client.open(path, part);
+      if (r.etag !== o.etag) {
+        // Replaced between the two opens: answer for the new version (once).
+        discard(r);
+        if (attempt === 0) continue;
+        throw new CairnError('Unavailable', `${path} is being replaced; retry`);
+      }
+      sendBody(ctx, r);
+      return;
     }
   };
 
@@ -113,46 +221,9 @@ export function fileRoutes(router: Router<GatewayState>, deps: RouteDeps): void 
     const head = ctx.method === 'HEAD';
     ctx.state.route = head ? 'files.head' : 'files.get';
     const path = remotePath(ctx.path, FILES);
-    if (!head && ctx.get('range') === '') return getWhole(ctx, path);
-    // HEAD, and a Range (decided against the size): stat first, then open the bytes asked for.
-    for (let attempt = 0; ; attempt++) {
-      const st = await client.stat(path);
-      if (st.type === 'dir') throw new CairnError('IsADirectory', `${path} is a directory`);
-      const etag = st.etag;
-      if (notModified(ctx, etag, st.mtime)) {
-        ctx.status = 304;
-        return;
-      }
-      const range = decideRange(ctx.get('range') || undefined, st.size);
-      if (range.kind === 'unsatisfiable') {
-        ctx.set('Content-Range', unsatisfiedContentRange(st.size));
-        throw new CairnError('RangeNotSatisfiable', `range ${ctx.get('range')} is outside the file (${st.size} bytes)`);
-      }
-      const start = range.kind === 'partial' ? range.start : 0;
-      const end = range.kind === 'partial' ? range.end : st.size;
-      ctx.type = 'application/octet-stream';
-      if (range.kind === 'partial') {
-        ctx.status = 206;
-        ctx.set('Content-Range', formatContentRange(start, end, st.size));
-      } else {
-        ctx.status = 200;
-      }
-      if (head) {
-        // No body: koa answers HEAD with these headers and the length.
-        ctx.length = end - start;
-        return;
-      }
-      const ac = new AbortController();
-      const o = await client.open(path, { start, end, signal: ac.signal });
-      if (o.etag !== etag) {
-        // Replaced between stat and open: answer for the new version (once).
-        o.stream.destroy();
-        if (attempt === 0) continue;
-        throw new CairnError('Unavailable', `${path} is being replaced; retry`);
-      }
-      sendBody(ctx, o, ac);
-      return;
-    }
+    if (head) return headOf(ctx, path);
+    if (ctx.get('range') === '') return getWhole(ctx, path);
+    return getRange(ctx, path);
   };
   // A GET route answers HEAD too (koa-router); getOrHead tells them apart.
   router.get(/^\/v1\/files\/.*$/, getOrHead);

@@ -56,6 +56,35 @@ export function byteLimit(max: number, what: string): Transform {
   });
 }
 
+/**
+ * A request body of the declared `length` bytes, read whole (the caller bounds `length`: it is
+ * all held in memory). Fails with Unavailable if the request ends before all of it came.
+ */
+export function readBody(req: IncomingMessage, length: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const parts: Buffer[] = [];
+    let n = 0;
+    const onData = (b: Buffer): void => {
+      parts.push(b);
+      n += b.length;
+    };
+    const settle = (err: Error | null): void => {
+      req.off('data', onData);
+      req.off('end', onEnd);
+      req.off('error', onFail);
+      req.off('close', onFail);
+      if (err) reject(err);
+      else resolve(parts.length === 1 ? parts[0]! : Buffer.concat(parts, n));
+    };
+    const onEnd = (): void => settle(n === length ? null : new CairnError('Unavailable', `the body ended after ${n} of ${length} bytes`));
+    const onFail = (): void => settle(new CairnError('Unavailable', 'the client went away mid-upload'));
+    req.on('data', onData);
+    req.once('end', onEnd);
+    req.once('error', onFail);
+    req.once('close', onFail);
+  });
+}
+
 /** A JSON request body of at most `max` bytes; TooLarge / InvalidArgument otherwise. */
 export async function readJson(req: IncomingMessage, max: number): Promise<unknown> {
   const parts: Buffer[] = [];

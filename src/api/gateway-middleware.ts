@@ -2,7 +2,7 @@
  * The gateway's middleware, in the order createGatewayApp installs them:
  * access log + metrics → JSON errors → overload limits → auth → routes.
  */
-import { timingSafeEqual, createHash } from 'node:crypto';
+import { hash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type Koa from 'koa';
 import type { Clock } from '../env/clock.js';
@@ -113,8 +113,9 @@ export function overloadLimits(limits: GatewayLimits, metrics: GatewayMetrics): 
   };
 }
 
+/** One-shot SHA-256 (no Hash object per request). */
 function digest(s: string): Buffer {
-  return createHash('sha256').update(s).digest();
+  return hash('sha256', s, 'buffer');
 }
 
 /** Auth: `Authorization: Bearer <token>`, compared in constant time; null token: no auth. /healthz is open. */

@@ -21,9 +21,10 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Clock, Timers } from '../env/clock.js';
 import type { Rng } from '../env/rng.js';
-import { decodeClusterStatus, decodeEmpty, decodeList, decodeRepairStatus, decodeStat, type ClusterStatus, type EntryType, type ListEntryAnswer, type RepairStatus } from '../proto/meta-answers.js';
+import { decodeClusterStatus, decodeCommit, decodeEmpty, decodeList, decodeRepairStatus, decodeStat, type ClusterStatus, type EntryType, type ListEntryAnswer, type RepairStatus } from '../proto/meta-answers.js';
 import { RemotePath } from '../proto/path.js';
-import { CairnError } from '../util/errors.js';
+import { crc32c } from '../util/crc32c.js';
+import { CairnError, isCairnError } from '../util/errors.js';
 import { silentLogger, type Logger } from '../util/logger.js';
 import { ClientCore, type ChunkTransport, type ClientCounters, type MetaCaller } from './client-core.js';
 import { FileReader, type OpenRange, type OpenResult } from './file-reader.js';
@@ -189,8 +190,21 @@ export class CairnClient {
     return new FileWriter(this.core, p, { ...opts, ...(chunkSize === undefined ? {} : { chunkSize }) }, { uploadsInflight: this.uploadsInflight });
   }
 
-  /** Stores `source` at `path` (see createWriteStream). */
-  async put(path: PathArg, source: Readable | AsyncIterable<Uint8Array> | Iterable<Uint8Array>, opts: WriteOptions = {}): Promise<PutResult> {
+  /**
+   * Stores `source` at `path` (see createWriteStream). A Uint8Array is the whole content, which
+   * must not change until the put settles; one that goes inline is sent as one fs.put without a
+   * write stream.
+   */
+  async put(path: PathArg, source: Readable | AsyncIterable<Uint8Array> | Iterable<Uint8Array> | Uint8Array, opts: WriteOptions = {}): Promise<PutResult> {
+    // A write stream made with an already aborted signal never settles its `done`: fail first.
+    opts.signal?.throwIfAborted();
+    if (source instanceof Uint8Array) {
+      const p = RemotePath.of(path);
+      const r = await this.putInline(p, source, opts);
+      if (r === 'refused') return this.put(p, [source], { ...opts, inline: false });
+      if (r !== null) return r;
+      return this.put(p, [source], opts);
+    }
     const ws = this.createWriteStream(path, opts);
     try {
       await pipeline(source, ws, ...(opts.signal ? [{ signal: opts.signal }] : []));
@@ -217,6 +231,37 @@ export class CairnClient {
 
   close(): void {
     this.core.close();
+  }
+
+  /**
+   * A whole content that goes inline (the writer's rule: non-empty, within the inline threshold
+   * and the chunk size) as ONE fs.put, as FileWriter would send it: its result; 'refused' when the
+   * leader will not inline it (its threshold is then remembered, as FileWriter does); null when
+   * the write needs a stream (empty, too big, or a signal, deferCommit, inline: false or an
+   * expectedSize that differs).
+   */
+  private async putInline(p: RemotePath, data: Uint8Array, opts: WriteOptions): Promise<PutResult | 'refused' | null> {
+    if (opts.signal !== undefined || opts.deferCommit || opts.inline === false || (opts.expectedSize !== undefined && opts.expectedSize !== data.length)) return null;
+    if (p.isRoot) throw new CairnError('IsADirectory', '/ is a directory');
+    const chunkSize = opts.chunkSize ?? this.chunkSize;
+    if (chunkSize !== undefined) checkChunkSize(chunkSize);
+    const core = this.core;
+    if (data.length === 0 || data.length > Math.min(core.inlineBytesMax, chunkSize ?? core.clusterChunkSize ?? Infinity)) return null;
+    const bytes = Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.length);
+    const body = { path: p.text, data: bytes, crc: crc32c(bytes), overwrite: opts.overwrite ?? false, parents: true };
+    let r;
+    try {
+      r = await core.exactlyOnce('fs.put', body, (a) => decodeCommit(a, 'fs.put'));
+    } catch (e) {
+      if (!isCairnError(e, 'InlineRefused')) throw e;
+      const clusterMax = e.detail?.inlineBytesMax;
+      if (typeof clusterMax === 'number' && Number.isSafeInteger(clusterMax) && clusterMax >= 0) core.inlineBytesMax = Math.min(core.inlineBytesMax, clusterMax);
+      core.logger.debug('inline put refused; storing in chunks', { path: p.text, size: bytes.length, err: e.message });
+      return 'refused';
+    }
+    core.counters.inlinePuts++;
+    opts.onProgress?.(bytes.length);
+    return { path: r.path, size: bytes.length, etag: r.etag };
   }
 
   private async page(method: 'fs.list' | 'fs.walk', path: RemotePath, opts: { limit?: number; cursor?: string | null }): Promise<ListResult> {

@@ -18,7 +18,9 @@
  * - The file must not change under the reader: a later page with another etag fails with
  *   PreconditionFailed.
  * - An inline file (stored with its metadata) comes whole in fs.open's answer: its CRC-32C is
- *   checked (Corrupt otherwise) before any byte is passed on, and a range is a slice of it.
+ *   checked (Corrupt otherwise) before any byte is passed on, and a range is a slice of it. open()
+ *   then hands those bytes over as `inline` as well, and builds the stream only if it is asked
+ *   for, so a small read is one metadata call and no stream machinery.
  */
 import { setMaxListeners } from 'node:events';
 import { Readable } from 'node:stream';
@@ -43,7 +45,14 @@ export interface OpenResult {
   mtime: number;
   start: number;
   end: number;
+  /** The bytes of [start, end) (a Readable made on first use for an inline file). */
   stream: Readable;
+  /**
+   * An inline file's bytes of [start, end), already checked against their CRC-32C: the same bytes
+   * `stream` yields, for a caller that wants them whole (the stream is then never made). Null for
+   * a file stored in chunks.
+   */
+  inline: Buffer | null;
 }
 
 /** Chunks per fs.open page. */
@@ -167,14 +176,14 @@ export class FileReader extends Readable {
   private nextIndex = 0;
   private wanted = false;
   private pumping = false;
-  private readonly ac = new AbortController();
+  /** Aborts the chunk requests in flight; made with the first one (an inline read makes none). */
+  private ac: AbortController | null = null;
 
   private constructor(core: ClientCore, path: string, init: Plan | (() => Promise<Plan>), o: { readAhead: number; signal?: AbortSignal | undefined }) {
     super({ highWaterMark: 1024 * 1024, ...(o.signal ? { signal: o.signal } : {}) });
     this.core = core;
     this.path = path;
     this.readAhead = o.readAhead;
-    setMaxListeners(o.readAhead * 4 + 16, this.ac.signal); // one listener per chunk request in flight
     if (typeof init === 'function') this.init = init;
     else {
       this.plan = init;
@@ -186,8 +195,25 @@ export class FileReader extends Readable {
   static async open(core: ClientCore, path: RemotePath, range: OpenRange, o: { readAhead: number }): Promise<OpenResult> {
     range.signal?.throwIfAborted();
     const plan = await openPlan(core, path.text, range);
-    const stream = new FileReader(core, path.text, plan, { readAhead: o.readAhead, signal: range.signal });
-    return { size: plan.list.head.size, etag: plan.list.head.etag, mtime: plan.list.head.mtime, start: plan.start, end: plan.end, stream };
+    const { size, etag, mtime } = plan.list.head;
+    const inline = plan.inline;
+    if (inline === null) {
+      const stream = new FileReader(core, path.text, plan, { readAhead: o.readAhead, signal: range.signal });
+      return { size, etag, mtime, start: plan.start, end: plan.end, stream, inline };
+    }
+    let stream: Readable | null = null;
+    return {
+      size,
+      etag,
+      mtime,
+      start: plan.start,
+      end: plan.end,
+      inline,
+      get stream(): Readable {
+        stream ??= new FileReader(core, path.text, { ...plan }, { readAhead: o.readAhead, signal: range.signal });
+        return stream;
+      },
+    };
   }
 
   static lazy(core: ClientCore, path: RemotePath, range: OpenRange, o: { readAhead: number }): Readable {
@@ -200,8 +226,22 @@ export class FileReader extends Readable {
   }
 
   override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
-    this.ac.abort(err ?? new CairnError('Unavailable', 'read stream destroyed'));
+    // Nothing is in flight after the end, so a stream destroyed once read (autoDestroy) aborts
+    // nothing; before it, chunk requests started now or later see the abort.
+    if (!this.readableEnded) {
+      this.ac ??= new AbortController();
+      this.ac.abort(err ?? new CairnError('Unavailable', 'read stream destroyed'));
+    }
     cb(err);
+  }
+
+  /** The signal of this reader's chunk requests. */
+  private signal(): AbortSignal {
+    if (this.ac === null) {
+      this.ac = new AbortController();
+      setMaxListeners(this.readAhead * 4 + 16, this.ac.signal); // one listener per chunk request in flight
+    }
+    return this.ac.signal;
   }
 
   private async pump(): Promise<void> {
@@ -251,7 +291,7 @@ export class FileReader extends Readable {
     const from = Math.max(plan.start, d.offset) - d.offset;
     const to = Math.min(plan.end, d.offset + d.size) - d.offset;
     const whole = from === 0 && to === d.size;
-    const signal = this.ac.signal;
+    const signal = this.signal();
     let bufs: Buffer[] = [];
     let got = 0;
     let crc = 0;
