@@ -21,10 +21,10 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Clock, Timers } from '../env/clock.js';
 import type { Rng } from '../env/rng.js';
-import { decodeClusterStatus, decodeCommit, decodeEmpty, decodeList, decodeRepairStatus, decodeStat, type ClusterStatus, type EntryType, type ListEntryAnswer, type RepairStatus } from '../proto/meta-answers.js';
+import { decodeClusterStatus, decodeEmpty, decodeList, decodeRepairStatus, decodeStat, type ClusterStatus, type EntryType, type ListEntryAnswer, type RepairStatus } from '../proto/meta-answers.js';
 import { RemotePath } from '../proto/path.js';
 import { crc32c } from '../util/crc32c.js';
-import { CairnError, isCairnError } from '../util/errors.js';
+import { CairnError } from '../util/errors.js';
 import { silentLogger, type Logger } from '../util/logger.js';
 import { ClientCore, type ChunkTransport, type ClientCounters, type MetaCaller } from './client-core.js';
 import { FileReader, type OpenRange, type OpenResult } from './file-reader.js';
@@ -196,7 +196,7 @@ export class CairnClient {
    * write stream.
    */
   async put(path: PathArg, source: Readable | AsyncIterable<Uint8Array> | Iterable<Uint8Array> | Uint8Array, opts: WriteOptions = {}): Promise<PutResult> {
-    // A write stream made with an already aborted signal never settles its `done`: fail first.
+    // An already aborted signal fails the put before anything is built or sent.
     opts.signal?.throwIfAborted();
     if (source instanceof Uint8Array) {
       const p = RemotePath.of(path);
@@ -248,18 +248,8 @@ export class CairnClient {
     const core = this.core;
     if (data.length === 0 || data.length > Math.min(core.inlineBytesMax, chunkSize ?? core.clusterChunkSize ?? Infinity)) return null;
     const bytes = Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.length);
-    const body = { path: p.text, data: bytes, crc: crc32c(bytes), overwrite: opts.overwrite ?? false, parents: true };
-    let r;
-    try {
-      r = await core.exactlyOnce('fs.put', body, (a) => decodeCommit(a, 'fs.put'));
-    } catch (e) {
-      if (!isCairnError(e, 'InlineRefused')) throw e;
-      const clusterMax = e.detail?.inlineBytesMax;
-      if (typeof clusterMax === 'number' && Number.isSafeInteger(clusterMax) && clusterMax >= 0) core.inlineBytesMax = Math.min(core.inlineBytesMax, clusterMax);
-      core.logger.debug('inline put refused; storing in chunks', { path: p.text, size: bytes.length, err: e.message });
-      return 'refused';
-    }
-    core.counters.inlinePuts++;
+    const r = await core.putInline(p.text, bytes, crc32c(bytes), opts.overwrite ?? false);
+    if (r === null) return 'refused';
     opts.onProgress?.(bytes.length);
     return { path: r.path, size: bytes.length, etag: r.etag };
   }

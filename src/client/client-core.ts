@@ -18,7 +18,8 @@
  */
 import type { ChunkClient } from '../chunk/chunk-client.js';
 import type { Clock, Timers } from '../env/clock.js';
-import { decodeView } from '../proto/meta-answers.js';
+import { decodeCommit, decodeView, type CommitAnswer } from '../proto/meta-answers.js';
+import { isCairnError } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
 import { PlacementCache } from './placement-cache.js';
 import { RequestIds } from './request-ids.js';
@@ -127,6 +128,26 @@ export class ClientCore {
   /** A change that must not be repeated blindly (sent once; see the header). */
   async writeOnce<T>(method: string, body: CallBody, decode: Decode<T>): Promise<T> {
     return decode(await this.meta.call(method, body, { idempotent: false }));
+  }
+
+  /**
+   * One fs.put of a whole file's bytes (stored inline with its metadata): the leader's answer, or
+   * null when it will not inline them (InlineRefused) — its threshold, when it names one, is then
+   * remembered so later writes of this client go to chunks at once.
+   */
+  async putInline(path: string, data: Buffer, crc: number, overwrite: boolean): Promise<CommitAnswer | null> {
+    let r;
+    try {
+      r = await this.exactlyOnce('fs.put', { path, data, crc, overwrite, parents: true }, (a) => decodeCommit(a, 'fs.put'));
+    } catch (e) {
+      if (!isCairnError(e, 'InlineRefused')) throw e;
+      const clusterMax = e.detail?.inlineBytesMax;
+      if (typeof clusterMax === 'number' && Number.isSafeInteger(clusterMax) && clusterMax >= 0) this.inlineBytesMax = Math.min(this.inlineBytesMax, clusterMax);
+      this.logger.debug('inline put refused; storing in chunks', { path, size: data.length, err: e.message });
+      return null;
+    }
+    this.counters.inlinePuts++;
+    return r;
   }
 
   sleep(ms: number): Promise<void> {

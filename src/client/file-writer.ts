@@ -39,7 +39,7 @@
  */
 import { createHash } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
-import { Readable, Writable } from 'node:stream';
+import { addAbortSignal, Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ChunkPutOutcome, ChunkTarget, ChunkTargetResult } from '../chunk/chunk-client.js';
 import { decodeCommit, decodeRetarget, decodeStat, type WriteTarget } from '../proto/meta-answers.js';
@@ -159,7 +159,7 @@ export class FileWriter extends Writable {
   private readonly limits: { uploadsInflight: number };
 
   constructor(core: ClientCore, path: RemotePath, opts: WriteOptions, limits: { uploadsInflight: number }) {
-    super(opts.signal ? { signal: opts.signal } : {});
+    super();
     this.core = core;
     this.path = path.text;
     this.remote = path;
@@ -179,6 +179,10 @@ export class FileWriter extends Writable {
     this.done.catch(() => undefined); // the stream's 'error' reports it too
     // Every chunk request listens on this signal: uploadsInflight × R requests at once.
     setMaxListeners(limits.uploadsInflight * 16 + 16, this.ac.signal);
+    // Attached last: a signal that is already aborted destroys the writer at once, which must find
+    // its fields (Writable's own `signal` option would destroy it inside super(), before them, and
+    // `done` would never settle).
+    if (opts.signal) addAbortSignal(opts.signal, this);
   }
 
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
@@ -200,6 +204,11 @@ export class FileWriter extends Writable {
   }
 
   override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
+    // The normal end after a commit: nothing is in flight any more, nothing to abort or report.
+    if (err === null && this.settled && this.failure === null) {
+      cb(null);
+      return;
+    }
     this.failure ??= err ?? new CairnError('Unavailable', `write of ${this.path} aborted before commit`);
     this.ac.abort(this.failure);
     this.wakeBufferWaiters();
@@ -344,18 +353,8 @@ export class FileWriter extends Writable {
 
   /** One fs.put of the whole file: its result, or null when the leader will not inline it. */
   private async putInline(data: Buffer, crc: number): Promise<PutResult | null> {
-    const body = { path: this.path, data, crc, overwrite: this.opts.overwrite ?? false, parents: true };
-    let r;
-    try {
-      r = await this.core.exactlyOnce('fs.put', body, (a) => decodeCommit(a, 'fs.put'));
-    } catch (e) {
-      if (!isCairnError(e, 'InlineRefused')) throw e;
-      const clusterMax = e.detail?.inlineBytesMax;
-      if (typeof clusterMax === 'number' && Number.isSafeInteger(clusterMax) && clusterMax >= 0) this.core.inlineBytesMax = Math.min(this.core.inlineBytesMax, clusterMax);
-      this.core.logger.debug('inline put refused; storing in chunks', { path: this.path, size: data.length, err: e.message });
-      return null;
-    }
-    this.core.counters.inlinePuts++;
+    const r = await this.core.putInline(this.path, data, crc, this.opts.overwrite ?? false);
+    if (r === null) return null;
     this.stored = data.length;
     this.opts.onProgress?.(data.length);
     return { path: r.path, size: data.length, etag: r.etag };

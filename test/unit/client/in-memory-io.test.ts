@@ -79,6 +79,13 @@ describe('put of a Uint8Array', () => {
     expect((await rejection(client.put('/aborted', bytes(10, 16), { signal: ac.signal }))).name).toBe('AbortError');
     expect((await rejection(client.put('/aborted', [bytes(10, 16)], { signal: ac.signal }))).name).toBe('AbortError');
     expect(meta.files.has('/aborted')).toBe(false);
+    // A write stream made with it settles `done` (it used to wait forever).
+    const ws = client.createWriteStream('/aborted', { signal: ac.signal });
+    const streamError = new Promise<Error>((resolve) => ws.once('error', resolve));
+    expect((await rejection(ws.done)).name).toBe('AbortError');
+    expect((await streamError).name).toBe('AbortError');
+    expect(ws.destroyed).toBe(true);
+    expect(meta.files.has('/aborted')).toBe(false);
   });
 
   it('on a refusal stores the bytes in chunks and remembers the cluster threshold', async () => {
@@ -87,11 +94,11 @@ describe('put of a Uint8Array', () => {
     client = clientOver(meta);
     const data = bytes(1000, 8);
     expect(await client.put('/a', data)).toMatchObject({ path: '/a', size: 1000 });
-    expect(meta.methods()).toEqual(['fs.put', 'fs.alloc', 'fs.commit']);
+    expect(meta.methods()).toEqual(['fs.put', 'fs.view', 'fs.commit']);
     expect((await read('/a')).equals(data)).toBe(true);
-    await client.put('/b', bytes(1000, 9)); // over the learned threshold: straight to chunks
+    await client.put('/b', bytes(1000, 9)); // over the learned threshold: straight to chunks, placed from the cached view
     await client.put('/c', bytes(100, 10)); // within it: inline
-    expect(meta.methods().slice(3)).toEqual(['fs.open', 'fs.alloc', 'fs.commit', 'fs.put']);
+    expect(meta.methods().slice(3)).toEqual(['fs.open', 'fs.commit', 'fs.put']);
     expect(meta.files.get('/c')!.inline).toBeDefined();
   });
 
