@@ -88,15 +88,12 @@ export function encodeRaftMessage(m: Message): Uint8Array {
       head.push(m.reject);
       break;
     case 'app': {
-      const entries: unknown[] = new Array(m.entries.length);
       for (let i = 0; i < m.entries.length; i++) {
-        const e = m.entries[i]!;
         // The wire format has no per-entry index: a gap here would silently renumber entries.
-        assert(e.index === m.prevIndex + 1 + i, `MsgApp entries must follow prevIndex contiguously (entry ${i} has index ${e.index}, prevIndex ${m.prevIndex})`);
-        entries[i] = [e.term, e.type, e.data];
+        assert(m.entries[i]!.index === m.prevIndex + 1 + i, `MsgApp entries must follow prevIndex contiguously (entry ${i} has index ${m.entries[i]!.index}, prevIndex ${m.prevIndex})`);
       }
-      head.push(m.prevIndex, m.prevTerm, m.commit, entries);
-      break;
+      head.push(m.prevIndex, m.prevTerm, m.commit);
+      return encodeApp(head, m.entries);
     }
     case 'app-resp':
       head.push(m.reject, m.index, m.hintIndex, m.hintTerm);
@@ -120,6 +117,52 @@ export function encodeRaftMessage(m: Message): Uint8Array {
     }
   }
   return packr.pack(head);
+}
+
+/**
+ * A MsgApp is the 8-element head followed by the packed entries array: byte for byte what
+ * packing the whole 9-element array gives (a fixarray header is one byte, 0x90 | length, and
+ * msgpackr without records encodes a nested value exactly as it encodes it alone). The leader
+ * sends the same entries to every follower, so their encoding is kept for the next sends.
+ */
+function encodeApp(head: unknown[], entries: readonly Entry[]): Uint8Array {
+  const headBytes = packr.pack(head);
+  assert(head.length === 8 && headBytes[0] === 0x98, 'MsgApp head must be an 8-element fixarray');
+  const ents = encodedEntries(entries);
+  const out = new Uint8Array(headBytes.length + ents.length);
+  out.set(headBytes, 0);
+  out[0] = 0x99;
+  out.set(ents, headBytes.length);
+  return out;
+}
+
+/** Entries arrays encoded lately, newest first: the leader's MsgApps to its followers share them. */
+const appCache: Array<{ entries: readonly Entry[]; bytes: Uint8Array }> = [];
+/** One entry per follower of a 3- or 5-server cluster. */
+const APP_CACHE_SLOTS = 4;
+/** Larger encodings (catch-up batches) are not kept. */
+const APP_CACHE_BYTES_MAX = 1 << 20;
+
+function encodedEntries(entries: readonly Entry[]): Uint8Array {
+  for (const c of appCache) if (sameEntries(c.entries, entries)) return c.bytes;
+  const arr: unknown[] = new Array(entries.length);
+  for (let i = 0; i < entries.length; i++) {
+    const e = entries[i]!;
+    arr[i] = [e.term, e.type, e.data];
+  }
+  const bytes = packr.pack(arr);
+  if (entries.length > 0 && bytes.length <= APP_CACHE_BYTES_MAX) {
+    appCache.unshift({ entries: entries.slice(), bytes });
+    if (appCache.length > APP_CACHE_SLOTS) appCache.pop();
+  }
+  return bytes;
+}
+
+/** The same entry objects in the same order (entries are immutable once in the log). */
+function sameEntries(a: readonly Entry[], b: readonly Entry[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 /** Decode and validate one message. Throws CairnError('ProtocolError') on anything malformed. */
