@@ -16,7 +16,7 @@
  * decodeRaftMessage trusts nothing: every field is checked (type, integer range, string and
  * byte lengths, array sizes, known tags, membership disjoint) and any violation throws
  * CairnError('ProtocolError'); it never returns a partly valid object. Decoded byte fields are
- * copies, so they do not pin the frame buffer they came from.
+ * copies, so they do not pin the frame buffer they came from (a MsgApp's entries share one copy).
  *
  * Pure: no node:* imports (the simulator uses it too).
  */
@@ -201,7 +201,12 @@ export function decodeRaftMessage(b: Uint8Array): Message {
       if (raw.length > RAFT_CODEC_LIMITS.entriesMax) bad(`${raw.length} entries exceed ${RAFT_CODEC_LIMITS.entriesMax}`);
       if (prevIndex + raw.length > Number.MAX_SAFE_INTEGER) bad('entry index overflows');
       const entries: Entry[] = new Array(raw.length);
-      for (let i = 0; i < raw.length; i++) entries[i] = entry(raw[i], prevIndex + 1 + i);
+      let dataBytes = 0;
+      for (let i = 0; i < raw.length; i++) {
+        entries[i] = entry(raw[i], prevIndex + 1 + i);
+        dataBytes += entries[i]!.data.length;
+      }
+      copyEntryData(entries, dataBytes);
       return { type, from, to, term, prevIndex, prevTerm, commit, entries };
     }
     case 'app-resp':
@@ -283,12 +288,33 @@ function members(x: unknown, what: string): NodeId[] {
   return out;
 }
 
+/** A validated entry whose data is still a view into the frame (copyEntryData replaces it). */
 function entry(x: unknown, index: number): Entry {
   if (!Array.isArray(x) || x.length !== 3) bad(`entry ${index} is not [term, type, data]`);
   const term = uint(x[0], `entry ${index} term`);
   const type = x[1];
   // EntryType.Normal = 0, EntryType.ConfChange = 1 (a const enum: compared by value).
   if (type !== 0 && type !== 1) bad(`entry ${index} has unknown type ${str(type)}`);
-  const data = bytes(x[2], `entry ${index} data`, RAFT_CODEC_LIMITS.entryBytesMax);
+  const data = x[2];
+  if (!(data instanceof Uint8Array)) bad(`entry ${index} data is not bytes`);
+  if (data.length > RAFT_CODEC_LIMITS.entryBytesMax) bad(`entry ${index} data has ${data.length} bytes, more than ${RAFT_CODEC_LIMITS.entryBytesMax}`);
   return { term, index, type, data };
+}
+
+/**
+ * Copy a MsgApp's entry data out of the frame into one new buffer of `dataBytes` (unzeroed:
+ * every byte is overwritten), each entry's data a plain Uint8Array view of its part. One
+ * allocation per message instead of one per entry; the entries of a message share a lifetime.
+ */
+function copyEntryData(entries: Entry[], dataBytes: number): void {
+  if (entries.length === 0) return;
+  const buf = Buffer.allocUnsafeSlow(dataBytes);
+  const all = new Uint8Array(buf.buffer, buf.byteOffset, dataBytes);
+  let at = 0;
+  for (const e of entries) {
+    const n = e.data.length;
+    all.set(e.data, at);
+    e.data = all.subarray(at, at + n);
+    at += n;
+  }
 }

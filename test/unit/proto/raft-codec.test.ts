@@ -122,6 +122,20 @@ describe('raft codec', () => {
     expect(Object.getPrototypeOf(ctx)).toBe(Uint8Array.prototype);
   });
 
+  it('decoded entry data do not alias the input buffer, and each entry keeps its own bytes', () => {
+    const entries: Entry[] = [
+      { term: 1, index: 6, type: 0, data: new Uint8Array([1, 2, 3]) },
+      { term: 1, index: 7, type: 1, data: new Uint8Array(0) },
+      { term: 2, index: 8, type: 0, data: new Uint8Array(5000).fill(8) },
+    ];
+    const b = encodeRaftMessage({ type: 'app', from: 'a', to: 'b', term: 2, prevIndex: 5, prevTerm: 1, commit: 4, entries });
+    const m = decodeRaftMessage(b) as { entries: Entry[] };
+    b.fill(0);
+    expect(m.entries.map((e) => [...e.data].slice(0, 4))).toEqual([[1, 2, 3], [], [8, 8, 8, 8]]);
+    expect(m.entries[2]!.data.every((x) => x === 8)).toBe(true);
+    for (const e of m.entries) expect(Object.getPrototypeOf(e.data)).toBe(Uint8Array.prototype);
+  });
+
   it('rejects random bytes with ProtocolError (never another exception, never a result that fails re-encoding)', () => {
     fc.assert(
       fc.property(fc.uint8Array({ maxLength: 80 }), (b) => {
