@@ -98,7 +98,8 @@ export class FrameDecoder {
         out.push(chunk.subarray(pos, pos + len));
         pos += len;
       } else {
-        this.body = new Uint8Array(len);
+        // Unzeroed: every byte is overwritten before the payload is handed out.
+        this.body = Buffer.allocUnsafe(len);
         this.bodyFilled = 0;
       }
     }

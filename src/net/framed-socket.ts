@@ -13,7 +13,13 @@
  */
 import type { Socket } from 'node:net';
 import { CairnError } from '../util/errors.js';
-import { FrameDecoder, encodeFrame } from './frame.js';
+import { FRAME_HEADER_BYTES, FrameDecoder, encodeFrame } from './frame.js';
+
+/**
+ * Payloads below this are copied behind their header into one buffer (cheaper than a second
+ * writev entry); larger ones are written as they are, after a separate 4-byte header.
+ */
+const FRAME_COPY_BYTES_MAX = 1024;
 
 export interface FramedSocketHandlers {
   onFrame(payload: Uint8Array): void;
@@ -77,7 +83,6 @@ export class FramedSocket {
    */
   write(payload: Uint8Array): boolean {
     if (this.closed) return false;
-    const frame = encodeFrame(payload, this.frameBytesMax);
     // Frames written in the same tick (a Ready's messages, a batch of RPC answers) leave in one
     // writev instead of one syscall each.
     if (!this.corked) {
@@ -88,7 +93,15 @@ export class FramedSocket {
         this.socket.uncork();
       });
     }
-    return this.socket.write(frame);
+    if (payload.length < FRAME_COPY_BYTES_MAX) return this.socket.write(encodeFrame(payload, this.frameBytesMax));
+    // A large payload is not copied behind its header: the two go out as neighbours in the
+    // cork's writev. The socket keeps a reference until the kernel has the bytes, so the
+    // caller must not mutate the payload after write() (every caller hands over fresh bytes).
+    if (payload.length > this.frameBytesMax) throw new CairnError('InvalidArgument', `frame of ${payload.length} bytes exceeds the limit of ${this.frameBytesMax}`);
+    const header = Buffer.allocUnsafe(FRAME_HEADER_BYTES);
+    header.writeUInt32BE(payload.length, 0);
+    this.socket.write(header);
+    return this.socket.write(payload);
   }
 
   /** Half-close after flushing what was written (used after sending a final error frame). */

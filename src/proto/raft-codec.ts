@@ -16,7 +16,7 @@
  * decodeRaftMessage trusts nothing: every field is checked (type, integer range, string and
  * byte lengths, array sizes, known tags, membership disjoint) and any violation throws
  * CairnError('ProtocolError'); it never returns a partly valid object. Decoded byte fields are
- * copies, so they do not pin the frame buffer they came from.
+ * copies, so they do not pin the frame buffer they came from (a MsgApp's entries share one copy).
  *
  * Pure: no node:* imports (the simulator uses it too).
  */
@@ -88,15 +88,12 @@ export function encodeRaftMessage(m: Message): Uint8Array {
       head.push(m.reject);
       break;
     case 'app': {
-      const entries: unknown[] = new Array(m.entries.length);
       for (let i = 0; i < m.entries.length; i++) {
-        const e = m.entries[i]!;
         // The wire format has no per-entry index: a gap here would silently renumber entries.
-        assert(e.index === m.prevIndex + 1 + i, `MsgApp entries must follow prevIndex contiguously (entry ${i} has index ${e.index}, prevIndex ${m.prevIndex})`);
-        entries[i] = [e.term, e.type, e.data];
+        assert(m.entries[i]!.index === m.prevIndex + 1 + i, `MsgApp entries must follow prevIndex contiguously (entry ${i} has index ${m.entries[i]!.index}, prevIndex ${m.prevIndex})`);
       }
-      head.push(m.prevIndex, m.prevTerm, m.commit, entries);
-      break;
+      head.push(m.prevIndex, m.prevTerm, m.commit);
+      return encodeApp(head, m.entries);
     }
     case 'app-resp':
       head.push(m.reject, m.index, m.hintIndex, m.hintTerm);
@@ -120,6 +117,53 @@ export function encodeRaftMessage(m: Message): Uint8Array {
     }
   }
   return packr.pack(head);
+}
+
+/**
+ * A MsgApp is the 8-element head followed by the packed entries array: byte for byte what
+ * packing the whole 9-element array gives (a fixarray header is one byte, 0x90 | length, and
+ * msgpackr without records encodes a nested value exactly as it encodes it alone). The leader
+ * sends the same entries to every follower, so their encoding is kept for the next sends.
+ */
+function encodeApp(head: unknown[], entries: readonly Entry[]): Uint8Array {
+  const headBytes = packr.pack(head);
+  assert(head.length === 8 && headBytes[0] === 0x98, 'MsgApp head must be an 8-element fixarray');
+  const ents = encodedEntries(entries);
+  // Unzeroed (pooled or malloc-reused) memory: a fresh zeroed buffer per follower costs page faults.
+  const out = Buffer.allocUnsafe(headBytes.length + ents.length);
+  out.set(headBytes, 0);
+  out[0] = 0x99;
+  out.set(ents, headBytes.length);
+  return out;
+}
+
+/** Entries arrays encoded lately, newest first: the leader's MsgApps to its followers share them. */
+const appCache: Array<{ entries: readonly Entry[]; bytes: Uint8Array }> = [];
+/** One entry per follower of a 3- or 5-server cluster. */
+const APP_CACHE_SLOTS = 4;
+/** Larger encodings (catch-up batches) are not kept. */
+const APP_CACHE_BYTES_MAX = 1 << 20;
+
+function encodedEntries(entries: readonly Entry[]): Uint8Array {
+  for (const c of appCache) if (sameEntries(c.entries, entries)) return c.bytes;
+  const arr: unknown[] = new Array(entries.length);
+  for (let i = 0; i < entries.length; i++) {
+    const e = entries[i]!;
+    arr[i] = [e.term, e.type, e.data];
+  }
+  const bytes = packr.pack(arr);
+  if (entries.length > 0 && bytes.length <= APP_CACHE_BYTES_MAX) {
+    appCache.unshift({ entries: entries.slice(), bytes });
+    if (appCache.length > APP_CACHE_SLOTS) appCache.pop();
+  }
+  return bytes;
+}
+
+/** The same entry objects in the same order (entries are immutable once in the log). */
+function sameEntries(a: readonly Entry[], b: readonly Entry[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 /** Decode and validate one message. Throws CairnError('ProtocolError') on anything malformed. */
@@ -157,7 +201,12 @@ export function decodeRaftMessage(b: Uint8Array): Message {
       if (raw.length > RAFT_CODEC_LIMITS.entriesMax) bad(`${raw.length} entries exceed ${RAFT_CODEC_LIMITS.entriesMax}`);
       if (prevIndex + raw.length > Number.MAX_SAFE_INTEGER) bad('entry index overflows');
       const entries: Entry[] = new Array(raw.length);
-      for (let i = 0; i < raw.length; i++) entries[i] = entry(raw[i], prevIndex + 1 + i);
+      let dataBytes = 0;
+      for (let i = 0; i < raw.length; i++) {
+        entries[i] = entry(raw[i], prevIndex + 1 + i);
+        dataBytes += entries[i]!.data.length;
+      }
+      copyEntryData(entries, dataBytes);
       return { type, from, to, term, prevIndex, prevTerm, commit, entries };
     }
     case 'app-resp':
@@ -239,12 +288,33 @@ function members(x: unknown, what: string): NodeId[] {
   return out;
 }
 
+/** A validated entry whose data is still a view into the frame (copyEntryData replaces it). */
 function entry(x: unknown, index: number): Entry {
   if (!Array.isArray(x) || x.length !== 3) bad(`entry ${index} is not [term, type, data]`);
   const term = uint(x[0], `entry ${index} term`);
   const type = x[1];
   // EntryType.Normal = 0, EntryType.ConfChange = 1 (a const enum: compared by value).
   if (type !== 0 && type !== 1) bad(`entry ${index} has unknown type ${str(type)}`);
-  const data = bytes(x[2], `entry ${index} data`, RAFT_CODEC_LIMITS.entryBytesMax);
+  const data = x[2];
+  if (!(data instanceof Uint8Array)) bad(`entry ${index} data is not bytes`);
+  if (data.length > RAFT_CODEC_LIMITS.entryBytesMax) bad(`entry ${index} data has ${data.length} bytes, more than ${RAFT_CODEC_LIMITS.entryBytesMax}`);
   return { term, index, type, data };
+}
+
+/**
+ * Copy a MsgApp's entry data out of the frame into one new buffer of `dataBytes` (unzeroed:
+ * every byte is overwritten), each entry's data a plain Uint8Array view of its part. One
+ * allocation per message instead of one per entry; the entries of a message share a lifetime.
+ */
+function copyEntryData(entries: Entry[], dataBytes: number): void {
+  if (entries.length === 0) return;
+  const buf = Buffer.allocUnsafeSlow(dataBytes);
+  const all = new Uint8Array(buf.buffer, buf.byteOffset, dataBytes);
+  let at = 0;
+  for (const e of entries) {
+    const n = e.data.length;
+    all.set(e.data, at);
+    e.data = all.subarray(at, at + n);
+    at += n;
+  }
 }

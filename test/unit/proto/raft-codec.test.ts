@@ -85,6 +85,34 @@ describe('raft codec', () => {
     expect(b.length).toBeLessThan(24);
   });
 
+  it('encodes a MsgApp byte for byte as the whole 9-element array packs', () => {
+    const appMsg = fc
+      .record({ ...base, prevIndex: n, prevTerm: n, commit: n })
+      .chain((m) => entriesAfter(m.prevIndex).map((entries) => ({ ...m, type: 'app' as const, entries })));
+    fc.assert(
+      fc.property(appMsg, (m) => {
+        const whole = raw([1, 5, m.from, m.to, m.term, m.prevIndex, m.prevTerm, m.commit, m.entries.map((e) => [e.term, e.type, e.data])]);
+        // Twice: the second encoding reuses the entries' bytes.
+        expect([...encodeRaftMessage(m)]).toEqual([...whole]);
+        expect([...encodeRaftMessage(m)]).toEqual([...whole]);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('reuses entries only when they are the same entry objects', () => {
+    const e1: Entry = { term: 2, index: 11, type: 0, data: new Uint8Array(4096).fill(1) };
+    const e2: Entry = { term: 2, index: 12, type: 0, data: new Uint8Array([2]) };
+    const app = (to: string, entries: Entry[]): Message => ({ type: 'app', from: 'a', to, term: 2, prevIndex: 10, prevTerm: 1, commit: 9, entries });
+    const toB = decodeRaftMessage(encodeRaftMessage(app('b', [e1, e2])));
+    const toC = decodeRaftMessage(encodeRaftMessage(app('c', [e1, e2])));
+    expect(plain(toC)).toEqual(plain(app('c', [e1, e2])));
+    expect(plain(toB)).toEqual(plain(app('b', [e1, e2])));
+    // Same length and first entry, another second entry (a replaced suffix): encoded afresh.
+    const e2b: Entry = { term: 3, index: 12, type: 1, data: new Uint8Array([9, 9]) };
+    expect(plain(decodeRaftMessage(encodeRaftMessage(app('b', [e1, e2b]))))).toEqual(plain(app('b', [e1, e2b])));
+  });
+
   it('decoded bytes do not alias the input buffer', () => {
     const b = encodeRaftMessage({ type: 'heartbeat-resp', from: 'a', to: 'b', term: 1, ctx: new Uint8Array([1, 2, 3]) });
     const m = decodeRaftMessage(b);
@@ -92,6 +120,20 @@ describe('raft codec', () => {
     const ctx = (m as { ctx: Uint8Array }).ctx;
     expect([...ctx]).toEqual([1, 2, 3]);
     expect(Object.getPrototypeOf(ctx)).toBe(Uint8Array.prototype);
+  });
+
+  it('decoded entry data do not alias the input buffer, and each entry keeps its own bytes', () => {
+    const entries: Entry[] = [
+      { term: 1, index: 6, type: 0, data: new Uint8Array([1, 2, 3]) },
+      { term: 1, index: 7, type: 1, data: new Uint8Array(0) },
+      { term: 2, index: 8, type: 0, data: new Uint8Array(5000).fill(8) },
+    ];
+    const b = encodeRaftMessage({ type: 'app', from: 'a', to: 'b', term: 2, prevIndex: 5, prevTerm: 1, commit: 4, entries });
+    const m = decodeRaftMessage(b) as { entries: Entry[] };
+    b.fill(0);
+    expect(m.entries.map((e) => [...e.data].slice(0, 4))).toEqual([[1, 2, 3], [], [8, 8, 8, 8]]);
+    expect(m.entries[2]!.data.every((x) => x === 8)).toBe(true);
+    for (const e of m.entries) expect(Object.getPrototypeOf(e.data)).toBe(Uint8Array.prototype);
   });
 
   it('rejects random bytes with ProtocolError (never another exception, never a result that fails re-encoding)', () => {
