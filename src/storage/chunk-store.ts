@@ -42,7 +42,7 @@ import { isChunkId } from '../util/chunk-id.js';
 import { crc32c } from '../util/crc32c.js';
 import { CairnError, isCairnError } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
-import { CorruptReplica, encodeTrailer, fileBytesOf, readFully, readTrailer, type Trailer } from './chunk-format.js';
+import { CorruptReplica, SegmentCrcs, encodeTrailer, fileBytesOf, readFully, readTrailer, type Trailer } from './chunk-format.js';
 import { DirSyncs, KeyedLock, fsyncDir, isErrno, writeAll } from './chunk-files.js';
 import { ChunkSpaceAccount, type ChunkSpace } from './chunk-space.js';
 import { writeReplicaData } from './replica-writer.js';
@@ -199,12 +199,13 @@ export class ChunkStore {
   }
 
   /**
-   * Stores a replica from `source`, returning once it is durable (fsynced and renamed, directory
+   * Stores a replica from `source` (a stream, or the whole chunk as one buffer: a small chunk
+   * then costs no stream machinery), returning once it is durable (fsynced and renamed, directory
    * fsynced). Throws InvalidArgument (bad id, size mismatch), TooLarge (over chunkBytesMax),
    * Corrupt (CRC mismatch), AlreadyExists (a different replica under this id), NoSpace, or the
    * source's own error / the signal's AbortError; in every failure case nothing is left behind.
    */
-  async put(id: string, source: Readable | AsyncIterable<Uint8Array>, opts: ChunkPutOptions = {}): Promise<ChunkPutResult> {
+  async put(id: string, source: Readable | AsyncIterable<Uint8Array> | Uint8Array, opts: ChunkPutOptions = {}): Promise<ChunkPutResult> {
     checkId(id);
     const expectSize = opts.size;
     if (expectSize !== undefined) {
@@ -212,19 +213,33 @@ export class ChunkStore {
       if (expectSize > this.chunkBytesMax) throw new CairnError('TooLarge', `chunk of ${expectSize} bytes exceeds the limit of ${this.chunkBytesMax}`);
     }
     if (opts.crc32c !== undefined) assert(Number.isInteger(opts.crc32c) && opts.crc32c >= 0 && opts.crc32c <= 0xffffffff, 'crc32c');
-    const reserve = expectSize ?? 0;
+    if (source instanceof Uint8Array) checkWhole(source.length, expectSize, this.chunkBytesMax);
+    const reserve = expectSize ?? (source instanceof Uint8Array ? source.length : 0);
     await this.account.reserve(reserve);
     const tmpPath = join(this.tmpDir, `${id}.${this.components.rng.int(2 ** 32).toString(16).padStart(8, '0')}`);
     let fh: FileHandle | null = null;
     try {
-      const input = source instanceof Readable ? source : Readable.from(source, { objectMode: false });
-      if (opts.signal) addAbortSignal(opts.signal, input);
-      // An abort while `open` is pending destroys `input` with AbortError before writeData
-      // listens: without a listener that 'error' would crash the process. writeData's for-await
-      // still sees the error (the stream is errored), so nothing is lost by listening here.
-      input.on('error', () => undefined);
-      fh = await open(tmpPath, 'wx', 0o644);
-      const { trailer, rest, restAt } = await writeReplicaData(fh, input, { segmentBytes: this.segmentBytes, chunkBytesMax: this.chunkBytesMax, expectSize });
+      let written: { trailer: Trailer; rest: Buffer[]; restAt: number };
+      if (source instanceof Uint8Array) {
+        // The whole chunk in memory (a small chunk): one CRC pass, no stream machinery; the data
+        // and its trailer leave in one writev below.
+        opts.signal?.throwIfAborted();
+        const buf = Buffer.from(source.buffer, source.byteOffset, source.byteLength);
+        const crcs = new SegmentCrcs(this.segmentBytes);
+        crcs.update(buf);
+        written = { trailer: crcs.finish(), rest: buf.length > 0 ? [buf] : [], restAt: 0 };
+        fh = await open(tmpPath, 'wx', 0o644);
+      } else {
+        const input = source instanceof Readable ? source : Readable.from(source, { objectMode: false });
+        if (opts.signal) addAbortSignal(opts.signal, input);
+        // An abort while `open` is pending destroys `input` with AbortError before writeData
+        // listens: without a listener that 'error' would crash the process. writeData's for-await
+        // still sees the error (the stream is errored), so nothing is lost by listening here.
+        input.on('error', () => undefined);
+        fh = await open(tmpPath, 'wx', 0o644);
+        written = await writeReplicaData(fh, input, { segmentBytes: this.segmentBytes, chunkBytesMax: this.chunkBytesMax, expectSize });
+      }
+      const { trailer, rest, restAt } = written;
       if (expectSize !== undefined && trailer.size !== expectSize)
         throw new CairnError('InvalidArgument', `chunk is ${trailer.size} bytes, expected ${expectSize}`);
       if (opts.crc32c !== undefined && trailer.crc !== opts.crc32c >>> 0)
@@ -482,6 +497,12 @@ function sleep(timers: Timers, ms: number, signal: AbortSignal | undefined): Pro
     }, ms);
     signal?.addEventListener('abort', onAbort, { once: true });
   });
+}
+
+/** The limits a whole in-memory chunk must meet (the streaming path checks them as bytes arrive). */
+function checkWhole(size: number, expectSize: number | undefined, chunkBytesMax: number): void {
+  if (size > chunkBytesMax) throw new CairnError('TooLarge', `chunk exceeds the limit of ${chunkBytesMax} bytes`);
+  if (expectSize !== undefined && size !== expectSize) throw new CairnError('InvalidArgument', `chunk is ${size} bytes, expected ${expectSize}`);
 }
 
 function checkId(id: string): void {

@@ -290,3 +290,42 @@ describe('ChunkStore small replicas (read whole in one read)', () => {
     await expectCode(store.read(id), 'Corrupt');
   });
 });
+
+describe('ChunkStore writes of a whole chunk in one buffer', () => {
+  it('stores the same replica file as a streamed write, and reads it back', async () => {
+    for (const [n, size] of [[10, 4096], [11, 3 * SEG + 17], [12, 0]] as const) {
+      const data = bytes(size, n);
+      const r = await store.put(cid(n), data, { size, crc32c: crc32c(data) });
+      expect(r).toMatchObject({ created: true, size, crc32c: crc32c(data) });
+      // Byte for byte what the streaming path writes (data ‖ segment table ‖ footer).
+      const { dir: other, cleanup: cleanOther } = tempDir('chunk-store-streamed');
+      try {
+        const streamed = await openStore(other);
+        await streamed.put(cid(n), pieces(data, 1000));
+        expect(readFileSync(fileOf(cid(n))).equals(readFileSync(join(other, 'chunks', cid(n).slice(0, 2), cid(n))))).toBe(true);
+      } finally {
+        cleanOther();
+      }
+      expect((await collect((await store.read(cid(n))).stream)).equals(data)).toBe(true);
+      expect((await store.put(cid(n), data)).created).toBe(false);
+    }
+    await expectCode(store.put(cid(10), bytes(4096, 99)), 'AlreadyExists');
+    expect(tmpFiles()).toEqual([]);
+  });
+
+  it('size mismatch, CRC mismatch, over-limit and aborted writes leave nothing', async () => {
+    const data = bytes(4096, 5);
+    await expectCode(store.put(cid(20), data, { size: 4095 }), 'InvalidArgument');
+    await expectCode(store.put(cid(20), data, { size: 4097 }), 'InvalidArgument');
+    await expectCode(store.put(cid(20), data, { crc32c: (crc32c(data) ^ 1) >>> 0 }), 'Corrupt');
+    await expectCode(store.put(cid(20), Buffer.alloc(8 * 1024 * 1024 + 1)), 'TooLarge');
+    const ac = new AbortController();
+    ac.abort();
+    await expect(store.put(cid(20), data, { signal: ac.signal })).rejects.toThrow();
+    expect(await store.stat(cid(20))).toBeNull();
+    expect(tmpFiles()).toEqual([]);
+    const space = await store.space();
+    expect(space.chunks).toBe(0);
+    expect(space.usedBytes).toBe(0);
+  });
+});
