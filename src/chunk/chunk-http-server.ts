@@ -391,7 +391,15 @@ export class ChunkHttpServer {
       if (isCairnError(e, 'RangeNotSatisfiable')) res.setHeader('content-range', unsatisfiedContentRange(size));
       throw e;
     });
-    const { meta, start, end, stream } = rd;
+    const { meta, start, end } = rd;
+    if (rd.bytes) {
+      // A small replica, already verified in memory: one write, no stream.
+      const headers = chunkHeaders(meta.size, meta.crc32c, end - start);
+      if (rangeWanted) headers['content-range'] = formatContentRange(start, end, meta.size);
+      res.writeHead(rangeWanted ? 206 : 200, headers).end(rd.bytes);
+      return;
+    }
+    const stream = rd.stream;
     try {
       await firstReadable(stream, end - start);
     } catch (e) {

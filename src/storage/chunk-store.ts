@@ -116,8 +116,13 @@ export interface ChunkRead {
   meta: ChunkMeta;
   start: number;
   end: number;
-  /** Verified bytes of [start, end). The caller must consume or destroy it (it holds a file handle). */
+  /** Verified bytes of [start, end). The caller must consume or destroy it (it may hold a file handle). */
   stream: Readable;
+  /**
+   * The verified bytes of [start, end) at once, when the replica was small enough to be read
+   * whole (its file is already closed): a caller may send these instead of reading `stream`.
+   */
+  bytes?: Buffer;
 }
 
 export interface ChunkVerifyOptions {
@@ -309,6 +314,23 @@ export class ChunkStore {
       const { start, end } = r;
       if (!Number.isSafeInteger(start) || !Number.isSafeInteger(end) || start < 0 || end < start || end > trailer.size)
         throw new CairnError('RangeNotSatisfiable', `range [${start}, ${end}) of a ${trailer.size}-byte chunk`);
+      if (trailer.data && segmentsVerify(trailer, trailer.data, start, end)) {
+        // A small replica whose wanted segments all verify: served from memory, file closed now.
+        // (One that fails goes the streaming way below, which reports it exactly as for any read.)
+        opts.signal?.throwIfAborted();
+        await fh.close();
+        const bytes = trailer.data.subarray(start, end);
+        let stream: Readable | null = null;
+        return {
+          meta: metaOf(id, trailer),
+          start,
+          end,
+          bytes,
+          get stream(): Readable {
+            return (stream ??= Readable.from(bytes.length > 0 ? [bytes] : [], { objectMode: false }));
+          },
+        };
+      }
       const stream = new SegmentReader(fh, trailer, start, end, this.readBatchBytes, (reason) => this.markCorrupt(id, reason), trailer.data);
       if (opts.signal) addAbortSignal(opts.signal, stream);
       return { meta: metaOf(id, trailer), start, end, stream };
@@ -497,6 +519,16 @@ function sleep(timers: Timers, ms: number, signal: AbortSignal | undefined): Pro
     }, ms);
     signal?.addEventListener('abort', onAbort, { once: true });
   });
+}
+
+/** Whether every segment of `data` that [start, end) touches matches its CRC-32C. */
+function segmentsVerify(t: Trailer, data: Buffer, start: number, end: number): boolean {
+  const seg = t.segmentBytes;
+  const last = end > start ? Math.ceil(end / seg) : 0;
+  for (let k = Math.floor(start / seg); k < last; k++) {
+    if (crc32c(data.subarray(k * seg, Math.min(t.size, (k + 1) * seg))) !== t.table[k]) return false;
+  }
+  return true;
 }
 
 /** The limits a whole in-memory chunk must meet (the streaming path checks them as bytes arrive). */

@@ -280,6 +280,33 @@ describe('ChunkStore small replicas (read whole in one read)', () => {
     expect(corrupted).toEqual([id]);
   });
 
+  it('hands a small replica\'s verified range over as bytes; a range touching a damaged segment streams and fails Corrupt', async () => {
+    const { dir: d2, cleanup: c2 } = tempDir('chunk-store-small-segs');
+    const marked: string[] = [];
+    try {
+      const s2 = await openStore(d2, { segmentBytes: 512 }, (id) => marked.push(id));
+      const data = bytes(2000, 8); // segments [0,512) [512,1024) [1024,1536) [1536,2000)
+      const id = cid(0x5a13);
+      await s2.put(id, data);
+      const whole = await s2.read(id);
+      expect(whole.bytes?.equals(data)).toBe(true);
+      expect((await collect(whole.stream)).equals(data)).toBe(true);
+      expect((await s2.read(id, { start: 600, end: 1500 })).bytes?.equals(data.subarray(600, 1500))).toBe(true);
+      const file = join(d2, 'chunks', id.slice(0, 2), id);
+      const f = readFileSync(file);
+      f[1600] = f[1600]! ^ 0x01; // in the last segment
+      writeFileSync(file, f);
+      // Ranges clear of the damage still come from memory; one that touches it does not.
+      expect((await s2.read(id, { start: 0, end: 1536 })).bytes?.equals(data.subarray(0, 1536))).toBe(true);
+      const bad = await s2.read(id, { start: 1000, end: 2000 });
+      expect(bad.bytes).toBeUndefined();
+      await expect(collect(bad.stream)).rejects.toMatchObject({ code: 'Corrupt' });
+      expect(marked).toEqual([id]);
+    } finally {
+      c2();
+    }
+  });
+
   it('a small replica with a damaged table is Corrupt at open', async () => {
     const data = bytes(1000, 9);
     const id = cid(0x5a12);
