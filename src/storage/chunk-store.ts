@@ -43,7 +43,7 @@ import { crc32c } from '../util/crc32c.js';
 import { CairnError, isCairnError } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
 import { CorruptReplica, SegmentCrcs, encodeTrailer, fileBytesOf, readFully, readTrailer, type Trailer } from './chunk-format.js';
-import { DirSyncs, KeyedLock, fsyncDir, isErrno, writeAll } from './chunk-files.js';
+import { DirFds, DirSyncs, KeyedLock, fsyncDir, isErrno, writeAll } from './chunk-files.js';
 import { ChunkSpaceAccount, type ChunkSpace } from './chunk-space.js';
 import { writeReplicaData } from './replica-writer.js';
 import { SegmentReader } from './segment-reader.js';
@@ -143,7 +143,8 @@ export class ChunkStore {
   private readonly corrupt = new Set<string>();
   private readonly locks = new KeyedLock();
   /** Renames and unlinks in one prefix directory made durable together (group commit). */
-  private readonly dirSyncs = new DirSyncs();
+  private readonly dirFds = new DirFds();
+  private readonly dirSyncs = new DirSyncs(this.dirFds.fsync);
   private readonly account: ChunkSpaceAccount;
   private readonly log: Logger;
 
@@ -453,6 +454,14 @@ export class ChunkStore {
     } finally {
       await fh.close().catch(() => undefined);
     }
+  }
+
+  /**
+   * Releases the directory descriptors kept for fsyncs (after the directory syncs in flight; the
+   * store still works afterwards, syncing each directory through a fresh descriptor).
+   */
+  close(): Promise<void> {
+    return this.dirFds.close();
   }
 
   /** Space on the chunk filesystem (read now) and what this store holds. */
