@@ -52,8 +52,11 @@ export { CHUNK_FOOTER_BYTES, CHUNK_FORMAT_VERSION } from './chunk-format.js';
 export { CHUNK_BYTES_MAX_DEFAULT, SEGMENT_BYTES_DEFAULT } from '../config/defaults.js';
 export type { ChunkSpace } from './chunk-space.js';
 
-/** A replica file this small is read whole, trailer and data in one read (small GETs). */
-const SMALL_REPLICA_BYTES = 64 * 1024;
+/**
+ * A replica file this small is read whole, trailer and data in one read, and its verified range
+ * answered from memory (small GETs). Above one 64 KiB chunk's file (data ‖ table ‖ footer).
+ */
+const SMALL_REPLICA_BYTES = 128 * 1024;
 
 export interface ChunkStoreComponents {
   /** For temp-file names. */

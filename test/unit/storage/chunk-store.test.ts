@@ -302,6 +302,14 @@ describe('ChunkStore small replicas (read whole in one read)', () => {
       expect(bad.bytes).toBeUndefined();
       await expect(collect(bad.stream)).rejects.toMatchObject({ code: 'Corrupt' });
       expect(marked).toEqual([id]);
+      // A 64 KiB chunk (its file a little over 64 KiB) is small too; a 1 MiB one streams.
+      const big = bytes(64 * 1024, 9);
+      await s2.put(cid(0x5a14), big);
+      expect((await s2.read(cid(0x5a14))).bytes?.equals(big)).toBe(true);
+      await s2.put(cid(0x5a15), bytes(1024 * 1024, 10));
+      const streamed = await s2.read(cid(0x5a15));
+      expect(streamed.bytes).toBeUndefined();
+      expect((await collect(streamed.stream)).equals(bytes(1024 * 1024, 10))).toBe(true);
     } finally {
       c2();
     }
