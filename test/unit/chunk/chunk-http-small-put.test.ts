@@ -107,4 +107,17 @@ describe('small pipelined PUTs', () => {
       expect((await collect(part.stream)).equals(data.subarray(1000, 1100))).toBe(true);
     }
   });
+
+  it('every downstream token is checked by the first server, also when it repeats one: a bad one refuses the whole PUT', async () => {
+    const id = cid(6);
+    const grant = tokens.signGrantFor(id.slice(0, 16), 60_000);
+    const good = await client.putChunk(id, addrs.map((addr) => ({ addr, token: grant })), bytes(100, 6), { size: 100 });
+    expect(good.ok).toBe(true);
+    const id2 = cid(7);
+    const bad = [{ addr: addrs[0]!, token: tokens.signFor('write', id2, 60_000) }, { addr: addrs[1]!, token: tokens.signFor('write', id2, 60_000) }, { addr: addrs[2]!, token: tokens.signFor('write', cid(8), 60_000) }];
+    const out = await client.putChunk(id2, bad, bytes(100, 7), { size: 100 });
+    expect(out.ok).toBe(false);
+    expect(out.results[0]!.error?.code).toBe('Unauthorized');
+    for (const store of stores) expect(await store.stat(id2)).toBeNull();
+  });
 });
