@@ -3,7 +3,8 @@
  * keep-alive Agent. Used by the client library, and by chunk servers themselves to forward a
  * pipelined write downstream and (later) to copy replicas from each other.
  *
- * putChunk streams ONE pass over `source` to the first target, which forwards to the next, and
+ * putChunk streams ONE pass over `source` (or sends it in one write when it is the whole chunk as
+ * one buffer) to the first target, which forwards to the next, and
  * so on (HDFS write pipeline). Its outcome lists every target in order with ok / error; the
  * source cannot be replayed here, so replacing a failed target (next server on the ring) and
  * re-sending is the caller's job. Target failures are outcomes, not exceptions; the call throws
@@ -100,11 +101,16 @@ export class ChunkClient {
   }
 
   /** Writes one chunk through the pipeline `targets[0] → targets[1] → …`. See the file comment. */
-  async putChunk(chunkId: string, targets: readonly ChunkTarget[], source: Readable | AsyncIterable<Uint8Array>, opts: ChunkClientPutOptions = {}): Promise<ChunkPutOutcome> {
+  async putChunk(chunkId: string, targets: readonly ChunkTarget[], source: Readable | AsyncIterable<Uint8Array> | Uint8Array, opts: ChunkClientPutOptions = {}): Promise<ChunkPutOutcome> {
     const first = targets[0];
     if (!first) throw new CairnError('InvalidArgument', 'putChunk needs at least one target');
     const headers: OutgoingHttpHeaders = { [H_TOKEN]: first.token, 'content-type': 'application/octet-stream' };
-    if (opts.size !== undefined) {
+    const whole = source instanceof Uint8Array ? source : null;
+    if (whole) {
+      // The whole chunk at hand: sent in one write (a differing opts.size is the server's to refuse).
+      headers['content-length'] = String(whole.length);
+      if (opts.size !== undefined) headers[H_SIZE] = String(opts.size);
+    } else if (opts.size !== undefined) {
       headers['content-length'] = String(opts.size);
       headers[H_SIZE] = String(opts.size);
     } else {
@@ -115,7 +121,6 @@ export class ChunkClient {
 
     // Tell a failing source apart from a failing request: pipeline() destroys the source with the
     // request's error too, but only after the request failed.
-    const src = source instanceof Readable ? source : Readable.from(source, { objectMode: false });
     let sourceError: unknown = null;
     let reqFailed = false;
     const notReached = (from: number): ChunkTargetResult[] =>
@@ -123,14 +128,21 @@ export class ChunkClient {
 
     const req = this.request(first.addr, 'PUT', chunkId, headers, opts.signal, pipelineTimeoutMs(this.idleTimeoutMs, this.extensionMs, targets.length));
     req.once('error', () => (reqFailed = true));
-    src.once('error', (e) => {
-      if (!reqFailed) sourceError = e;
-    });
     const responseP = responseOf(req);
-    const sent = pipeline(src, req).then(
-      () => null,
-      (e: unknown) => e,
-    );
+    let sent: Promise<unknown>;
+    if (whole) {
+      req.end(whole);
+      sent = Promise.resolve(null);
+    } else {
+      const src = source instanceof Readable ? source : Readable.from(source as AsyncIterable<Uint8Array>, { objectMode: false });
+      src.once('error', (e) => {
+        if (!reqFailed) sourceError = e;
+      });
+      sent = pipeline(src, req).then(
+        () => null,
+        (e: unknown) => e,
+      );
+    }
     let res: IncomingMessage;
     try {
       res = await responseP;

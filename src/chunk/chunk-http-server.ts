@@ -41,17 +41,18 @@
  * Limits: uploadsMax concurrent PUTs (503 beyond), headersTimeoutMs / requestTimeoutMs (whole
  * request) / idleTimeoutMs (socket silence) against slow clients, header sizes by Node's default
  * (16 KiB). Backpressure end to end: the body is read only as fast as both the disk and the
- * downstream server take it.
+ * downstream server take it. A small body (Content-Length ≤ BUFFERED_BODY_BYTES_MAX) is read
+ * whole first and handed to the store and downstream as one buffer (no streams per hop).
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { PassThrough, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { formatHostPort } from '../proto/addr.js';
 import type { Clock } from '../env/clock.js';
-import type { ChunkStore } from '../storage/chunk-store.js';
+import type { ChunkPutOptions, ChunkPutResult, ChunkStore } from '../storage/chunk-store.js';
 import { isChunkId } from '../util/chunk-id.js';
 import { crcFromHex, crcToHex } from '../util/crc32c.js';
-import { H_CRC, H_PIPELINE, H_SIZE, H_TOKEN, errorHead, parsePipeline, type ChunkTargetResult, type WireError } from '../proto/chunk-http.js';
+import { H_CRC, H_PIPELINE, H_SIZE, H_TOKEN, errorHead, parsePipeline, type ChunkTarget, type ChunkTargetResult, type WireError } from '../proto/chunk-http.js';
 import { decideRange, formatContentRange, unsatisfiedContentRange } from '../proto/http-range.js';
 import { CairnError, ERROR_CODES, isCairnError } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
@@ -111,6 +112,9 @@ export interface ChunkHttpServerOptions {
 
 /** The socket type, named through node:http (node:net is src/net's alone). */
 type Socket = IncomingMessage['socket'];
+
+/** A PUT body up to this long is received whole before it is stored and forwarded (putBuffered). */
+const BUFFERED_BODY_BYTES_MAX = 256 * 1024;
 
 const ROUTE = /^\/chunks\/([^/?#]*)(?:\?.*)?$/;
 
@@ -248,7 +252,14 @@ export class ChunkHttpServer {
     const crc = crcHeader === undefined ? undefined : crcFromHex(crcHeader);
     if (crc === null) throw new CairnError('InvalidArgument', `${H_CRC} must be 8 hex digits`);
     const down = parsePipeline(headerOf(req, H_PIPELINE), this.pipelineTargetsMax);
-    for (const t of down) this.tokens.verify(t.token, ['write', 'copy'], id);
+    // A token string already verified for this chunk and these ops in this request (a write grant
+    // is the same string for every server of the pipeline) is not verified again: same answer.
+    const verified = new Set<string | undefined>([headerOf(req, H_TOKEN)]);
+    for (const t of down) {
+      if (verified.has(t.token)) continue;
+      this.tokens.verify(t.token, ['write', 'copy'], id);
+      verified.add(t.token);
+    }
     if (this.uploads >= this.uploadsMax) {
       res.setHeader('retry-after', '1');
       throw new CairnError('Unavailable', `${this.uploadsMax} uploads in progress; try again`);
@@ -267,48 +278,10 @@ export class ChunkHttpServer {
     });
     try {
       const putOpts = { ...(size !== undefined ? { size } : {}), ...(crc !== undefined ? { crc32c: crc } : {}), signal: ac.signal };
-      const ownIn = new PassThrough({ highWaterMark: 256 * 1024 });
-      const own = store.put(id, ownIn, putOpts).then(
-        (r) => ({ ok: true as const, r }),
-        (e: unknown) => ({ ok: false as const, e }),
-      );
-      let downIn: PassThrough | null = null;
-      let downP: Promise<ChunkPutOutcome> | null = null;
-      if (down.length > 0) {
-        downIn = new PassThrough({ highWaterMark: 256 * 1024 });
-        downP = this.downstream.putChunk(id, down, downIn, putOpts).catch((e: unknown): ChunkPutOutcome => ({
-          ok: false,
-          results: down.map((t, i) => ({ addr: t.addr, ok: false, error: i === 0 ? wireOf(e) : notAttempted() })),
-        }));
-      }
-      // Branches that settle early (failed) stop being fed; the body keeps flowing to the others.
-      let ownDone = false;
-      let downDone = downIn === null;
-      void own.then(() => {
-        ownDone = true;
-        ownIn.destroy();
-      });
-      void downP?.then(() => {
-        downDone = true;
-        downIn?.destroy();
-      });
-      let received = 0;
-      try {
-        for await (const buf of req as AsyncIterable<Buffer>) {
-          received += buf.length;
-          if (ownDone && downDone && received > limit) break; // nobody is listening; stop reading a runaway body
-          await Promise.all([feed(ownIn, buf), downIn ? feed(downIn, buf) : undefined]);
-        }
-        ac.signal.throwIfAborted();
-      } catch (e) {
-        // The client went away or the body broke: abort both branches and let them clean up.
-        if (!ac.signal.aborted) ac.abort(e);
-        await own;
-        if (downP) await downP;
-        throw e;
-      }
-      ownIn.end();
-      downIn?.end();
+      const { own, downP } =
+        contentLength !== undefined && contentLength <= BUFFERED_BODY_BYTES_MAX
+          ? await this.putBuffered(id, req, down, putOpts, ac)
+          : await this.putStreamed(id, req, down, putOpts, ac, limit);
       const ownResult = await own;
       const downOutcome = downP ? await downP : null;
 
@@ -329,6 +302,77 @@ export class ChunkHttpServer {
       this.uploads--;
       req.off('aborted', onAbort);
     }
+  }
+
+  /**
+   * A small body (Content-Length ≤ BUFFERED_BODY_BYTES_MAX) is received whole, then stored here
+   * and sent downstream as one buffer each: no stream machinery per hop, and the store hashes it
+   * in one pass. Pipelining buys nothing at this size (the body is one or two socket reads).
+   */
+  private async putBuffered(id: string, req: IncomingMessage, down: readonly ChunkTarget[], putOpts: ChunkPutOptions, ac: AbortController): Promise<PutBranches> {
+    const parts: Buffer[] = [];
+    let received = 0;
+    try {
+      for await (const buf of req as AsyncIterable<Buffer>) {
+        received += buf.length;
+        parts.push(buf);
+      }
+      ac.signal.throwIfAborted();
+    } catch (e) {
+      if (!ac.signal.aborted) ac.abort(e);
+      throw e;
+    }
+    const body = parts.length === 1 ? parts[0]! : Buffer.concat(parts, received);
+    const own = this.components.store.put(id, body, putOpts).then(
+      (r) => ({ ok: true as const, r }),
+      (e: unknown) => ({ ok: false as const, e }),
+    );
+    const downP = down.length > 0 ? this.downstream.putChunk(id, down, body, putOpts).catch((e: unknown) => failedDownstream(down, e)) : null;
+    return { own, downP };
+  }
+
+  /** A large (or unknown-length) body streams to the store and downstream as it arrives, with backpressure from both. */
+  private async putStreamed(id: string, req: IncomingMessage, down: readonly ChunkTarget[], putOpts: ChunkPutOptions, ac: AbortController, limit: number): Promise<PutBranches> {
+    const ownIn = new PassThrough({ highWaterMark: 256 * 1024 });
+    const own = this.components.store.put(id, ownIn, putOpts).then(
+      (r) => ({ ok: true as const, r }),
+      (e: unknown) => ({ ok: false as const, e }),
+    );
+    let downIn: PassThrough | null = null;
+    let downP: Promise<ChunkPutOutcome> | null = null;
+    if (down.length > 0) {
+      downIn = new PassThrough({ highWaterMark: 256 * 1024 });
+      downP = this.downstream.putChunk(id, down, downIn, putOpts).catch((e: unknown) => failedDownstream(down, e));
+    }
+    // Branches that settle early (failed) stop being fed; the body keeps flowing to the others.
+    let ownDone = false;
+    let downDone = downIn === null;
+    void own.then(() => {
+      ownDone = true;
+      ownIn.destroy();
+    });
+    void downP?.then(() => {
+      downDone = true;
+      downIn?.destroy();
+    });
+    let received = 0;
+    try {
+      for await (const buf of req as AsyncIterable<Buffer>) {
+        received += buf.length;
+        if (ownDone && downDone && received > limit) break; // nobody is listening; stop reading a runaway body
+        await Promise.all([feed(ownIn, buf), downIn ? feed(downIn, buf) : undefined]);
+      }
+      ac.signal.throwIfAborted();
+    } catch (e) {
+      // The client went away or the body broke: abort both branches and let them clean up.
+      if (!ac.signal.aborted) ac.abort(e);
+      await own;
+      if (downP) await downP;
+      throw e;
+    }
+    ownIn.end();
+    downIn?.end();
+    return { own, downP };
   }
 
   private async get(id: string, req: IncomingMessage, res: ServerResponse, head: boolean): Promise<void> {
@@ -354,7 +398,15 @@ export class ChunkHttpServer {
       if (isCairnError(e, 'RangeNotSatisfiable')) res.setHeader('content-range', unsatisfiedContentRange(size));
       throw e;
     });
-    const { meta, start, end, stream } = rd;
+    const { meta, start, end } = rd;
+    if (rd.bytes) {
+      // A small replica, already verified in memory: one write, no stream.
+      const headers = chunkHeaders(meta.size, meta.crc32c, end - start);
+      if (rangeWanted) headers['content-range'] = formatContentRange(start, end, meta.size);
+      res.writeHead(rangeWanted ? 206 : 200, headers).end(rd.bytes);
+      return;
+    }
+    const stream = rd.stream;
     try {
       await firstReadable(stream, end - start);
     } catch (e) {
@@ -386,6 +438,17 @@ export class ChunkHttpServer {
     if (isCairnError(e) && e.status < 500) this.log.info(msg, { ...fields, code: e.code, err: e.message });
     else this.log.error(msg, { ...fields, err: e instanceof Error ? e.message : String(e) });
   }
+}
+
+/** The two branches of a PUT: this server's store and the rest of the pipeline. */
+interface PutBranches {
+  own: Promise<{ ok: true; r: ChunkPutResult } | { ok: false; e: unknown }>;
+  downP: Promise<ChunkPutOutcome> | null;
+}
+
+/** A downstream call that threw: its first server failed with that error, the rest were not reached. */
+function failedDownstream(down: readonly ChunkTarget[], e: unknown): ChunkPutOutcome {
+  return { ok: false, results: down.map((t, i) => ({ addr: t.addr, ok: false, error: i === 0 ? wireOf(e) : notAttempted() })) };
 }
 
 /** Writes `buf` to a branch unless it is gone; waits for drain (or the branch's end) when full. */

@@ -168,6 +168,7 @@ export async function startChunkServer(opts: ChunkServerOptions, logger: Logger)
       await scrubber.stop();
       session.close();
       await http.close();
+      await store.close();
       log.info('chunk server stopped');
     },
   };

@@ -42,8 +42,8 @@ import { isChunkId } from '../util/chunk-id.js';
 import { crc32c } from '../util/crc32c.js';
 import { CairnError, isCairnError } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
-import { CorruptReplica, encodeTrailer, fileBytesOf, readFully, readTrailer, type Trailer } from './chunk-format.js';
-import { DirSyncs, KeyedLock, fsyncDir, isErrno, writeAll } from './chunk-files.js';
+import { CorruptReplica, SegmentCrcs, encodeTrailer, fileBytesOf, readFully, readTrailer, type Trailer } from './chunk-format.js';
+import { DirFds, DirSyncs, KeyedLock, fsyncDir, isErrno, writeAll } from './chunk-files.js';
 import { ChunkSpaceAccount, type ChunkSpace } from './chunk-space.js';
 import { writeReplicaData } from './replica-writer.js';
 import { SegmentReader } from './segment-reader.js';
@@ -52,8 +52,11 @@ export { CHUNK_FOOTER_BYTES, CHUNK_FORMAT_VERSION } from './chunk-format.js';
 export { CHUNK_BYTES_MAX_DEFAULT, SEGMENT_BYTES_DEFAULT } from '../config/defaults.js';
 export type { ChunkSpace } from './chunk-space.js';
 
-/** A replica file this small is read whole, trailer and data in one read (small GETs). */
-const SMALL_REPLICA_BYTES = 64 * 1024;
+/**
+ * A replica file this small is read whole, trailer and data in one read, and its verified range
+ * answered from memory (small GETs). Above one 64 KiB chunk's file (data ‖ table ‖ footer).
+ */
+const SMALL_REPLICA_BYTES = 128 * 1024;
 
 export interface ChunkStoreComponents {
   /** For temp-file names. */
@@ -116,8 +119,13 @@ export interface ChunkRead {
   meta: ChunkMeta;
   start: number;
   end: number;
-  /** Verified bytes of [start, end). The caller must consume or destroy it (it holds a file handle). */
+  /** Verified bytes of [start, end). The caller must consume or destroy it (it may hold a file handle). */
   stream: Readable;
+  /**
+   * The verified bytes of [start, end) at once, when the replica was small enough to be read
+   * whole (its file is already closed): a caller may send these instead of reading `stream`.
+   */
+  bytes?: Buffer;
 }
 
 export interface ChunkVerifyOptions {
@@ -138,7 +146,8 @@ export class ChunkStore {
   private readonly corrupt = new Set<string>();
   private readonly locks = new KeyedLock();
   /** Renames and unlinks in one prefix directory made durable together (group commit). */
-  private readonly dirSyncs = new DirSyncs();
+  private readonly dirFds = new DirFds();
+  private readonly dirSyncs = new DirSyncs(this.dirFds.fsync);
   private readonly account: ChunkSpaceAccount;
   private readonly log: Logger;
 
@@ -199,12 +208,13 @@ export class ChunkStore {
   }
 
   /**
-   * Stores a replica from `source`, returning once it is durable (fsynced and renamed, directory
+   * Stores a replica from `source` (a stream, or the whole chunk as one buffer: a small chunk
+   * then costs no stream machinery), returning once it is durable (fsynced and renamed, directory
    * fsynced). Throws InvalidArgument (bad id, size mismatch), TooLarge (over chunkBytesMax),
    * Corrupt (CRC mismatch), AlreadyExists (a different replica under this id), NoSpace, or the
    * source's own error / the signal's AbortError; in every failure case nothing is left behind.
    */
-  async put(id: string, source: Readable | AsyncIterable<Uint8Array>, opts: ChunkPutOptions = {}): Promise<ChunkPutResult> {
+  async put(id: string, source: Readable | AsyncIterable<Uint8Array> | Uint8Array, opts: ChunkPutOptions = {}): Promise<ChunkPutResult> {
     checkId(id);
     const expectSize = opts.size;
     if (expectSize !== undefined) {
@@ -212,19 +222,33 @@ export class ChunkStore {
       if (expectSize > this.chunkBytesMax) throw new CairnError('TooLarge', `chunk of ${expectSize} bytes exceeds the limit of ${this.chunkBytesMax}`);
     }
     if (opts.crc32c !== undefined) assert(Number.isInteger(opts.crc32c) && opts.crc32c >= 0 && opts.crc32c <= 0xffffffff, 'crc32c');
-    const reserve = expectSize ?? 0;
+    if (source instanceof Uint8Array) checkWhole(source.length, expectSize, this.chunkBytesMax);
+    const reserve = expectSize ?? (source instanceof Uint8Array ? source.length : 0);
     await this.account.reserve(reserve);
     const tmpPath = join(this.tmpDir, `${id}.${this.components.rng.int(2 ** 32).toString(16).padStart(8, '0')}`);
     let fh: FileHandle | null = null;
     try {
-      const input = source instanceof Readable ? source : Readable.from(source, { objectMode: false });
-      if (opts.signal) addAbortSignal(opts.signal, input);
-      // An abort while `open` is pending destroys `input` with AbortError before writeData
-      // listens: without a listener that 'error' would crash the process. writeData's for-await
-      // still sees the error (the stream is errored), so nothing is lost by listening here.
-      input.on('error', () => undefined);
-      fh = await open(tmpPath, 'wx', 0o644);
-      const { trailer, rest, restAt } = await writeReplicaData(fh, input, { segmentBytes: this.segmentBytes, chunkBytesMax: this.chunkBytesMax, expectSize });
+      let written: { trailer: Trailer; rest: Buffer[]; restAt: number };
+      if (source instanceof Uint8Array) {
+        // The whole chunk in memory (a small chunk): one CRC pass, no stream machinery; the data
+        // and its trailer leave in one writev below.
+        opts.signal?.throwIfAborted();
+        const buf = Buffer.from(source.buffer, source.byteOffset, source.byteLength);
+        const crcs = new SegmentCrcs(this.segmentBytes);
+        crcs.update(buf);
+        written = { trailer: crcs.finish(), rest: buf.length > 0 ? [buf] : [], restAt: 0 };
+        fh = await open(tmpPath, 'wx', 0o644);
+      } else {
+        const input = source instanceof Readable ? source : Readable.from(source, { objectMode: false });
+        if (opts.signal) addAbortSignal(opts.signal, input);
+        // An abort while `open` is pending destroys `input` with AbortError before writeData
+        // listens: without a listener that 'error' would crash the process. writeData's for-await
+        // still sees the error (the stream is errored), so nothing is lost by listening here.
+        input.on('error', () => undefined);
+        fh = await open(tmpPath, 'wx', 0o644);
+        written = await writeReplicaData(fh, input, { segmentBytes: this.segmentBytes, chunkBytesMax: this.chunkBytesMax, expectSize });
+      }
+      const { trailer, rest, restAt } = written;
       if (expectSize !== undefined && trailer.size !== expectSize)
         throw new CairnError('InvalidArgument', `chunk is ${trailer.size} bytes, expected ${expectSize}`);
       if (opts.crc32c !== undefined && trailer.crc !== opts.crc32c >>> 0)
@@ -294,6 +318,23 @@ export class ChunkStore {
       const { start, end } = r;
       if (!Number.isSafeInteger(start) || !Number.isSafeInteger(end) || start < 0 || end < start || end > trailer.size)
         throw new CairnError('RangeNotSatisfiable', `range [${start}, ${end}) of a ${trailer.size}-byte chunk`);
+      if (trailer.data && segmentsVerify(trailer, trailer.data, start, end)) {
+        // A small replica whose wanted segments all verify: served from memory, file closed now.
+        // (One that fails goes the streaming way below, which reports it exactly as for any read.)
+        opts.signal?.throwIfAborted();
+        await fh.close();
+        const bytes = trailer.data.subarray(start, end);
+        let stream: Readable | null = null;
+        return {
+          meta: metaOf(id, trailer),
+          start,
+          end,
+          bytes,
+          get stream(): Readable {
+            return (stream ??= Readable.from(bytes.length > 0 ? [bytes] : [], { objectMode: false }));
+          },
+        };
+      }
       const stream = new SegmentReader(fh, trailer, start, end, this.readBatchBytes, (reason) => this.markCorrupt(id, reason), trailer.data);
       if (opts.signal) addAbortSignal(opts.signal, stream);
       return { meta: metaOf(id, trailer), start, end, stream };
@@ -418,6 +459,14 @@ export class ChunkStore {
     }
   }
 
+  /**
+   * Releases the directory descriptors kept for fsyncs (after the directory syncs in flight; the
+   * store still works afterwards, syncing each directory through a fresh descriptor).
+   */
+  close(): Promise<void> {
+    return this.dirFds.close();
+  }
+
   /** Space on the chunk filesystem (read now) and what this store holds. */
   space(): Promise<ChunkSpace> {
     return this.account.space();
@@ -482,6 +531,22 @@ function sleep(timers: Timers, ms: number, signal: AbortSignal | undefined): Pro
     }, ms);
     signal?.addEventListener('abort', onAbort, { once: true });
   });
+}
+
+/** Whether every segment of `data` that [start, end) touches matches its CRC-32C. */
+function segmentsVerify(t: Trailer, data: Buffer, start: number, end: number): boolean {
+  const seg = t.segmentBytes;
+  const last = end > start ? Math.ceil(end / seg) : 0;
+  for (let k = Math.floor(start / seg); k < last; k++) {
+    if (crc32c(data.subarray(k * seg, Math.min(t.size, (k + 1) * seg))) !== t.table[k]) return false;
+  }
+  return true;
+}
+
+/** The limits a whole in-memory chunk must meet (the streaming path checks them as bytes arrive). */
+function checkWhole(size: number, expectSize: number | undefined, chunkBytesMax: number): void {
+  if (size > chunkBytesMax) throw new CairnError('TooLarge', `chunk exceeds the limit of ${chunkBytesMax} bytes`);
+  if (expectSize !== undefined && size !== expectSize) throw new CairnError('InvalidArgument', `chunk is ${size} bytes, expected ${expectSize}`);
 }
 
 function checkId(id: string): void {

@@ -280,6 +280,41 @@ describe('ChunkStore small replicas (read whole in one read)', () => {
     expect(corrupted).toEqual([id]);
   });
 
+  it('hands a small replica\'s verified range over as bytes; a range touching a damaged segment streams and fails Corrupt', async () => {
+    const { dir: d2, cleanup: c2 } = tempDir('chunk-store-small-segs');
+    const marked: string[] = [];
+    try {
+      const s2 = await openStore(d2, { segmentBytes: 512 }, (id) => marked.push(id));
+      const data = bytes(2000, 8); // segments [0,512) [512,1024) [1024,1536) [1536,2000)
+      const id = cid(0x5a13);
+      await s2.put(id, data);
+      const whole = await s2.read(id);
+      expect(whole.bytes?.equals(data)).toBe(true);
+      expect((await collect(whole.stream)).equals(data)).toBe(true);
+      expect((await s2.read(id, { start: 600, end: 1500 })).bytes?.equals(data.subarray(600, 1500))).toBe(true);
+      const file = join(d2, 'chunks', id.slice(0, 2), id);
+      const f = readFileSync(file);
+      f[1600] = f[1600]! ^ 0x01; // in the last segment
+      writeFileSync(file, f);
+      // Ranges clear of the damage still come from memory; one that touches it does not.
+      expect((await s2.read(id, { start: 0, end: 1536 })).bytes?.equals(data.subarray(0, 1536))).toBe(true);
+      const bad = await s2.read(id, { start: 1000, end: 2000 });
+      expect(bad.bytes).toBeUndefined();
+      await expect(collect(bad.stream)).rejects.toMatchObject({ code: 'Corrupt' });
+      expect(marked).toEqual([id]);
+      // A 64 KiB chunk (its file a little over 64 KiB) is small too; a 1 MiB one streams.
+      const big = bytes(64 * 1024, 9);
+      await s2.put(cid(0x5a14), big);
+      expect((await s2.read(cid(0x5a14))).bytes?.equals(big)).toBe(true);
+      await s2.put(cid(0x5a15), bytes(1024 * 1024, 10));
+      const streamed = await s2.read(cid(0x5a15));
+      expect(streamed.bytes).toBeUndefined();
+      expect((await collect(streamed.stream)).equals(bytes(1024 * 1024, 10))).toBe(true);
+    } finally {
+      c2();
+    }
+  });
+
   it('a small replica with a damaged table is Corrupt at open', async () => {
     const data = bytes(1000, 9);
     const id = cid(0x5a12);
@@ -288,5 +323,44 @@ describe('ChunkStore small replicas (read whole in one read)', () => {
     f[1001] = f[1001]! ^ 0x01; // inside the one-entry table
     writeFileSync(fileOf(id), f);
     await expectCode(store.read(id), 'Corrupt');
+  });
+});
+
+describe('ChunkStore writes of a whole chunk in one buffer', () => {
+  it('stores the same replica file as a streamed write, and reads it back', async () => {
+    for (const [n, size] of [[10, 4096], [11, 3 * SEG + 17], [12, 0]] as const) {
+      const data = bytes(size, n);
+      const r = await store.put(cid(n), data, { size, crc32c: crc32c(data) });
+      expect(r).toMatchObject({ created: true, size, crc32c: crc32c(data) });
+      // Byte for byte what the streaming path writes (data ‖ segment table ‖ footer).
+      const { dir: other, cleanup: cleanOther } = tempDir('chunk-store-streamed');
+      try {
+        const streamed = await openStore(other);
+        await streamed.put(cid(n), pieces(data, 1000));
+        expect(readFileSync(fileOf(cid(n))).equals(readFileSync(join(other, 'chunks', cid(n).slice(0, 2), cid(n))))).toBe(true);
+      } finally {
+        cleanOther();
+      }
+      expect((await collect((await store.read(cid(n))).stream)).equals(data)).toBe(true);
+      expect((await store.put(cid(n), data)).created).toBe(false);
+    }
+    await expectCode(store.put(cid(10), bytes(4096, 99)), 'AlreadyExists');
+    expect(tmpFiles()).toEqual([]);
+  });
+
+  it('size mismatch, CRC mismatch, over-limit and aborted writes leave nothing', async () => {
+    const data = bytes(4096, 5);
+    await expectCode(store.put(cid(20), data, { size: 4095 }), 'InvalidArgument');
+    await expectCode(store.put(cid(20), data, { size: 4097 }), 'InvalidArgument');
+    await expectCode(store.put(cid(20), data, { crc32c: (crc32c(data) ^ 1) >>> 0 }), 'Corrupt');
+    await expectCode(store.put(cid(20), Buffer.alloc(8 * 1024 * 1024 + 1)), 'TooLarge');
+    const ac = new AbortController();
+    ac.abort();
+    await expect(store.put(cid(20), data, { signal: ac.signal })).rejects.toThrow();
+    expect(await store.stat(cid(20))).toBeNull();
+    expect(tmpFiles()).toEqual([]);
+    const space = await store.space();
+    expect(space.chunks).toBe(0);
+    expect(space.usedBytes).toBe(0);
   });
 });
