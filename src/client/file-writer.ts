@@ -518,7 +518,9 @@ function failedTargets(outcome: ChunkPutOutcome, strategy: PutStrategy): ChunkTa
   return strategy === 'pipeline' ? failed.slice(0, 1) : failed;
 }
 
-function sliced(bytes: Buffer): Readable {
+/** A chunk as the chunk client sends it: one buffer (one write) when it fits a slice, else slices. */
+function sliced(bytes: Buffer): Readable | Buffer {
+  if (bytes.length <= SEND_SLICE_BYTES) return bytes;
   function* gen(): Generator<Buffer> {
     for (let off = 0; off < bytes.length; off += SEND_SLICE_BYTES) yield bytes.subarray(off, off + SEND_SLICE_BYTES);
   }
