@@ -73,6 +73,8 @@ export interface StateReadSnapshot extends Iterable<[string, Uint8Array]> {
 
 /** LMDB's key limit is 1978 bytes; the ordered-binary string encoding adds a little. */
 export const STATE_KEY_BYTES_MAX = 1900;
+/** Batches queued to LMDB and not yet committed before applyBatch waits for them. */
+const UNSETTLED_BATCHES_MAX = 4;
 const KEY_APPLIED = 'applied';
 const KEY_ACTIVE = 'active';
 const KEY_STAGED = 'staged';
@@ -104,6 +106,7 @@ export class LmdbStateStore {
   private readonly unsettledSeq = new Map<string, number>();
   private unsettledKeys: string[] | null = null;
   private batchSeq = 0;
+  private unsettledBatches = 0;
   /** Settles once every batch queued so far has committed (or failed: see batchError). */
   private inflight: Promise<void> = Promise.resolve();
   /** A queued batch failed to commit: every later write fails with this (the server must stop). */
@@ -195,6 +198,8 @@ export class LmdbStateStore {
    */
   applyBatch<T>(index: number, fn: (txn: StateTxn) => T): Promise<T> {
     return this.enqueue(async () => {
+      // Backpressure: the overlay and lmdb-js's write queue stay bounded when LMDB falls behind.
+      if (this.unsettledBatches >= UNSETTLED_BATCHES_MAX) await this.inflight;
       if (this.batchError) throw this.batchError;
       if (index <= this.applied) throw new CairnError('Internal', `batch at ${index} already applied (applied ${this.applied})`);
       const staged = new Map<string, Uint8Array | null>();
@@ -264,8 +269,10 @@ export class LmdbStateStore {
         }
         this.metaDb.put(KEY_APPLIED, pack(index));
       });
+      this.unsettledBatches++;
       const settled = written.then(
         () => {
+          this.unsettledBatches--;
           for (const k of staged.keys()) {
             if (this.unsettledSeq.get(k) !== seq) continue;
             this.unsettled.delete(k);
@@ -274,6 +281,7 @@ export class LmdbStateStore {
           }
         },
         (err: unknown) => {
+          this.unsettledBatches--;
           this.batchError ??= err instanceof Error ? err : new Error(String(err));
         },
       );
