@@ -2,8 +2,9 @@
  * Metadata throughput and latency: 3 metadata servers as real processes on loopback (fsync on),
  * at 1, 16 and 64 concurrent clients, for
  *   mkdir          one Raft entry per call
- *   create_commit  fs.alloc (leader-local placement + tokens) then fs.commit of a one-chunk file
- *                  (one Raft entry): the metadata half of writing a small file
+ *   create_commit  fs.commit of a one-chunk file (one Raft entry) whose chunk is named and placed
+ *                  from a cached fs.view, with the view's ringVersion, as the client library does
+ *                  (src/client/placement-cache.ts): the metadata half of writing a chunked file
  *   stat           linearizable read (ReadIndex, batched) of an existing file
  *   list           linearizable read of a 100-entry directory page
  * The ceiling measured in the same run is the disk's synced 4 KiB write rate. For the writes,
@@ -18,8 +19,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { systemRng, systemTimers } from '../src/env/system.js';
+import { PlacementCache } from '../src/client/placement-cache.js';
+import { systemClock, systemRng, systemTimers } from '../src/env/system.js';
 import { findFreePortRange, RpcClient } from '../src/net/index.js';
+import { decodeView } from '../src/proto/meta-answers.js';
 import { DevCluster } from '../src/server/dev-cluster.js';
 import { percentile, syncedWritesPerSec } from './ceiling.js';
 import { totalCpuMs } from '../test/support/process-cpu.js';
@@ -106,13 +109,19 @@ async function main(): Promise<void> {
       files.push(path);
     }
 
+    // One cached placement view shared by the bench's clients, like a process's CairnClient.
+    const placement = new PlacementCache({ clock: systemClock, fetch: async () => decodeView(await c0.call('fs.view', {})) });
     const ops: Array<[string, Op]> = [
       ['mkdir', (c, w, seq) => c.call('fs.mkdir', { path: `/mkdir/${w}/${seq}`, parents: true, s: [w, seq, seq - 1] })],
       [
         'create_commit',
         async (c, w, seq) => {
-          const alloc = (await c.call('fs.alloc', { count: 1 })) as { chunks: Array<{ id: string }> };
-          return c.call('fs.commit', { path: `/files/${w}/${seq}`, size: 1024, etag: `${w}-${seq}`, chunks: [[alloc.chunks[0]!.id, 1024, 0]], overwrite: false, parents: true, s: [w, seq, seq - 1] });
+          const view = await placement.current();
+          const id = placement.newChunkId(view);
+          // The targets the client would write to (the chunk itself is not written here).
+          if (placement.targets(view, id, view.grant.token).length === 0) throw new Error(`no write targets for ${id}`);
+          const body = { path: `/files/${w}/${seq}`, size: 1024, etag: `${w}-${seq}`, chunks: [[id, 1024, 0]], overwrite: false, parents: true, ringVersion: view.ringVersion };
+          return c.call('fs.commit', { ...body, s: [w, seq, seq - 1] });
         },
       ],
       ['stat', (c, _w, seq) => c.call('fs.stat', { path: files[seq % files.length]! })],

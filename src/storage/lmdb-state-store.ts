@@ -10,7 +10,15 @@
  * that stays consistent through kill -9 and OS crashes. So `applyBatch` resolves once the batch
  * is committed and visible, not yet durable: an OS crash may lose the last batches together with
  * their applied index, which is safe because those entries are still in the Raft log and are
- * re-applied. Two operations must not outrun durability and wait for the flush:
+ * re-applied. `applyBatch` does not even wait for the commit: it queues the batch and resolves
+ * once fn has run, and until LMDB has committed the batch its writes stay in an in-memory overlay
+ * ("unsettled") that get, range and later batches read through — so the next batch's fn, and the
+ * answers to the clients, no longer wait one write-thread commit per batch (the applier was a
+ * serial stage of the Raft commit cycle, and that wait was most of it). A kill -9 before the
+ * commit loses the same thing as an OS crash above: batches the Raft log re-applies. Everything
+ * else (snapshots, staging, install, flush, close) first waits until every queued batch has
+ * committed, so it sees LMDB holding the whole state; a batch that fails to commit fails every
+ * later write (the server stops). Two operations must not outrun durability and wait for the flush:
  *   - exportImage/readSnapshot(): the Raft log may be compacted up to the image's index once it is
  *     taken, so the state at that index must be on disk first (else a crash could leave applied <
  *     firstIndex-1 with the entries in between gone);
@@ -65,6 +73,8 @@ export interface StateReadSnapshot extends Iterable<[string, Uint8Array]> {
 
 /** LMDB's key limit is 1978 bytes; the ordered-binary string encoding adds a little. */
 export const STATE_KEY_BYTES_MAX = 1900;
+/** Batches queued to LMDB and not yet committed before applyBatch waits for them. */
+const UNSETTLED_BATCHES_MAX = 4;
 const KEY_APPLIED = 'applied';
 const KEY_ACTIVE = 'active';
 const KEY_STAGED = 'staged';
@@ -88,6 +98,19 @@ export class LmdbStateStore {
   /** Generation of the newest staging writer; older writers fail. */
   private stagingGen = 0;
   private writeTail: Promise<unknown> = Promise.resolve();
+  /**
+   * Writes of batches queued to LMDB and not yet committed there (a null is a delete), the
+   * newest per key, with the batch that wrote each; reads look here first. Keys sorted on demand.
+   */
+  private readonly unsettled = new Map<string, Uint8Array | null>();
+  private readonly unsettledSeq = new Map<string, number>();
+  private unsettledKeys: string[] | null = null;
+  private batchSeq = 0;
+  private unsettledBatches = 0;
+  /** Settles once every batch queued so far has committed (or failed: see batchError). */
+  private inflight: Promise<void> = Promise.resolve();
+  /** A queued batch failed to commit: every later write fails with this (the server must stop). */
+  private batchError: Error | null = null;
   private closed = false;
   /** How many batches were applied since open (tests check nothing is applied twice). */
   batches = 0;
@@ -121,14 +144,16 @@ export class LmdbStateStore {
     return this.applied;
   }
 
-  /** Committed value of `key` (a fresh copy), or undefined. */
+  /** Value of `key` as of the last batch applied (a fresh copy), or undefined. */
   get(key: string): Uint8Array | undefined {
     this.checkOpen();
+    const u = this.unsettled.get(key);
+    if (u !== undefined) return u ?? undefined;
     const v = this.dataDb.get(key);
     return v ? plain(v) : undefined;
   }
 
-  /** Committed pairs with start <= key < end (at most `limit`), in key order, read lazily. */
+  /** Pairs with start <= key < end (at most `limit`) as of the last batch applied, in key order, read lazily. */
   *range(start?: string, end?: string, limit?: number): Generator<[string, Uint8Array]> {
     this.checkOpen();
     const max = rangeLimit(limit);
@@ -136,17 +161,46 @@ export class LmdbStateStore {
     const opts: { start?: string; end?: string; limit?: number } = {};
     if (start !== undefined) opts.start = start;
     if (end !== undefined) opts.end = end;
-    if (limit !== undefined) opts.limit = max;
-    for (const { key, value } of this.dataDb.getRange(opts)) yield [key, plain(value)];
+    if (this.unsettled.size === 0) {
+      if (limit !== undefined) opts.limit = max;
+      for (const { key, value } of this.dataDb.getRange(opts)) yield [key, plain(value)];
+      return;
+    }
+    // No LMDB limit here: unsettled deletes may hide some of what LMDB returns.
+    let n = 0;
+    const committed = (function* (db) {
+      for (const { key, value } of db.getRange(opts)) yield [key, plain(value)] as [string, Uint8Array];
+    })(this.dataDb);
+    for (const pair of this.unsettledOver(committed, start, end)) {
+      yield pair;
+      if (++n >= max) return;
+    }
+  }
+
+  /** `committed` (LMDB pairs in [start, end), key order) with the unsettled writes laid over it. */
+  private unsettledOver(committed: IterableIterator<[string, Uint8Array]>, start?: string, end?: string): IterableIterator<[string, Uint8Array]> {
+    if (this.unsettled.size === 0) return committed;
+    if (this.unsettledKeys === null) this.unsettledKeys = [...this.unsettled.keys()].sort(compareKeys);
+    const keys = this.unsettledKeys;
+    const lo = start === undefined ? 0 : lowerBound(keys, start);
+    const hi = end === undefined ? keys.length : lowerBound(keys, end);
+    // A copy of the map: a batch settling while the reader iterates must not change what it sees.
+    const over = new Map<string, Uint8Array | null>();
+    for (let i = lo; i < hi; i++) over.set(keys[i]!, this.unsettled.get(keys[i]!)!);
+    return mergeStaged(committed, over.keys(), over, Number.POSITIVE_INFINITY);
   }
 
   /**
    * Run fn in one transaction that also sets the applied index to `index` (> appliedIndex()).
-   * Resolves with fn's result once committed (visible to get(); durable shortly after).
+   * Resolves with fn's result once queued: visible to get()/range() and later batches at once
+   * (through the unsettled overlay), committed in LMDB shortly after, durable after that.
    * If fn throws, nothing is written and the promise rejects with fn's error.
    */
   applyBatch<T>(index: number, fn: (txn: StateTxn) => T): Promise<T> {
     return this.enqueue(async () => {
+      // Backpressure: the overlay and lmdb-js's write queue stay bounded when LMDB falls behind.
+      if (this.unsettledBatches >= UNSETTLED_BATCHES_MAX) await this.inflight;
+      if (this.batchError) throw this.batchError;
       if (index <= this.applied) throw new CairnError('Internal', `batch at ${index} already applied (applied ${this.applied})`);
       const staged = new Map<string, Uint8Array | null>();
       // The staged keys, sorted in key order only when a range read needs them: most commands
@@ -178,16 +232,19 @@ export class LmdbStateStore {
         if (start !== undefined) opts.start = start;
         if (end !== undefined) opts.end = end;
         // No limit here: staged deletes may hide some of what LMDB returns. Lazy, so only what is consumed is read.
-        return (function* (db) {
-          for (const { key, value } of db.getRange(opts)) yield [key, plain(value)] as [string, Uint8Array];
-        })(this.dataDb);
+        return this.unsettledOver(
+          (function* (db) {
+            for (const { key, value } of db.getRange(opts)) yield [key, plain(value)] as [string, Uint8Array];
+          })(this.dataDb),
+          start,
+          end,
+        );
       };
       const result = fn({
         get: (k) => {
           const s = staged.get(k);
           if (s !== undefined) return s ?? undefined;
-          const v = this.dataDb.get(k);
-          return v ? plain(v) : undefined;
+          return this.get(k);
         },
         put: (k, v) => stage(k, new Uint8Array(v)),
         del: (k) => stage(k, null),
@@ -196,13 +253,39 @@ export class LmdbStateStore {
           return { [Symbol.iterator]: () => mergeStaged(committed(start, end), stagedIn(start, end), staged, max) };
         },
       });
-      await this.dataDb.batch(() => {
+      // Queued, not awaited: the writes are visible through the unsettled overlay until LMDB
+      // has committed them (see the file comment), so the next batch's fn need not wait.
+      const seq = ++this.batchSeq;
+      for (const [k, v] of staged) {
+        this.unsettled.set(k, v);
+        this.unsettledSeq.set(k, seq);
+      }
+      if (staged.size > 0) this.unsettledKeys = null;
+      const db = this.dataDb;
+      const written = db.batch(() => {
         for (const [k, v] of staged) {
-          if (v === null) this.dataDb.remove(k);
-          else this.dataDb.put(k, v);
+          if (v === null) db.remove(k);
+          else db.put(k, v);
         }
         this.metaDb.put(KEY_APPLIED, pack(index));
       });
+      this.unsettledBatches++;
+      const settled = written.then(
+        () => {
+          this.unsettledBatches--;
+          for (const k of staged.keys()) {
+            if (this.unsettledSeq.get(k) !== seq) continue;
+            this.unsettled.delete(k);
+            this.unsettledSeq.delete(k);
+            this.unsettledKeys = null;
+          }
+        },
+        (err: unknown) => {
+          this.unsettledBatches--;
+          this.batchError ??= err instanceof Error ? err : new Error(String(err));
+        },
+      );
+      this.inflight = this.inflight.then(() => settled);
       this.applied = index;
       this.batches++;
       return result;
@@ -212,6 +295,7 @@ export class LmdbStateStore {
   /** Resolve once every batch committed so far is on disk. */
   async flush(): Promise<void> {
     await this.writeTail;
+    await this.settle();
     await this.dataDb.flushed;
   }
 
@@ -222,7 +306,7 @@ export class LmdbStateStore {
   readSnapshot(): Promise<StateReadSnapshot> {
     // Inside the write queue: no batch is in flight, so what the read transaction sees is
     // exactly what `flushed` covered.
-    return this.enqueue(async () => {
+    return this.enqueueSettled(async () => {
       await this.dataDb.flushed;
       return this.openReadView();
     });
@@ -253,7 +337,7 @@ export class LmdbStateStore {
    * transaction, durable when the promise resolves (InstallSnapshot).
    */
   replaceAll(pairs: Iterable<[string, Uint8Array]>, index: number): Promise<void> {
-    return this.enqueue(async () => {
+    return this.enqueueSettled(async () => {
       const next = new Map<string, Uint8Array>();
       for (const [k, v] of pairs) {
         checkKey(k);
@@ -280,7 +364,7 @@ export class LmdbStateStore {
     const current = (): void => {
       if (gen !== this.stagingGen) throw new CairnError('Unavailable', 'staging superseded by a newer snapshot transfer');
     };
-    const cleared = this.enqueue(async () => {
+    const cleared = this.enqueueSettled(async () => {
       current();
       await this.metaDb.put(KEY_STAGED, pack(0));
       this.staged = 0;
@@ -289,7 +373,7 @@ export class LmdbStateStore {
     return {
       put: (pairs) =>
         cleared.then(() =>
-          this.enqueue(async () => {
+          this.enqueueSettled(async () => {
             current();
             const list: Array<[string, Uint8Array]> = [];
             for (const [k, v] of pairs) {
@@ -304,7 +388,7 @@ export class LmdbStateStore {
         ),
       finish: (index) =>
         cleared.then(() =>
-          this.enqueue(async () => {
+          this.enqueueSettled(async () => {
             current();
             assert(Number.isSafeInteger(index) && index > 0, `staged image index ${index}`);
             await this.metaDb.put(KEY_STAGED, pack(index));
@@ -315,7 +399,7 @@ export class LmdbStateStore {
       abort: () =>
         cleared.then(
           () =>
-            this.enqueue(async () => {
+            this.enqueueSettled(async () => {
               if (gen !== this.stagingGen) return;
               this.stagingGen++;
               await this.metaDb.put(KEY_STAGED, pack(0));
@@ -329,7 +413,7 @@ export class LmdbStateStore {
 
   /** Make the image staged at `index` the live state, atomically and durably. */
   installStaged(index: number): Promise<void> {
-    return this.enqueue(async () => {
+    return this.enqueueSettled(async () => {
       if (this.staged !== index) throw new CairnError('Internal', `no staged image at ${index} (staged: ${this.staged})`);
       const next = this.active === 0 ? 1 : 0;
       await this.metaDb.batch(() => {
@@ -380,6 +464,7 @@ export class LmdbStateStore {
     if (this.closed) return;
     this.closed = true;
     await this.writeTail.catch(() => undefined);
+    await this.inflight;
     await this.env.close();
   }
 
@@ -388,6 +473,19 @@ export class LmdbStateStore {
     const run = this.writeTail.then(op, op);
     this.writeTail = run.catch(() => undefined);
     return run;
+  }
+
+  /** Like enqueue, but op runs only once every queued batch has committed (LMDB holds the whole state). */
+  private enqueueSettled<T>(op: () => Promise<T>): Promise<T> {
+    return this.enqueue(async () => {
+      await this.settle();
+      return op();
+    });
+  }
+
+  private async settle(): Promise<void> {
+    await this.inflight;
+    if (this.batchError) throw this.batchError;
   }
 
   private checkOpen(): void {

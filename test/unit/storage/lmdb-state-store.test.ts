@@ -85,6 +85,48 @@ describe('LmdbStateStore', () => {
     await st.close();
   });
 
+  it('a batch is read through at once, before LMDB commits it: by get, range (limits, deletes) and the next batch; snapshots, flush and a reopen see it committed', async () => {
+    const dir = dirFor();
+    const st = await LmdbStateStore.open(dir);
+    await st.applyBatch(1, (t) => {
+      for (const k of ['a', 'b', 'c', 'e']) t.put(k, b(`${k}1`));
+    });
+    await st.flush();
+    // Neither awaited before the reads below: they run while both batches are on their way to LMDB.
+    const p2 = st.applyBatch(2, (t) => {
+      t.del('b');
+      t.put('a', b('a2'));
+      t.put('d', b('d2'));
+    });
+    const p3 = st.applyBatch(3, (t) => {
+      // The batch before this one, not yet committed, shows through.
+      const before = { a: s(t.get('a')), b: t.get('b'), d: s(t.get('d')), keys: [...t.range('a', 'z')].map(([k, v]) => `${k}=${s(v)}`) };
+      t.del('d');
+      t.put('f', b('f3'));
+      return before;
+    });
+    expect(await p2).toBeUndefined();
+    const seen = await p3;
+    const now = {
+      a: s(st.get('a')),
+      b: st.get('b'),
+      d: st.get('d'),
+      all: [...st.range()].map(([k, v]) => `${k}=${s(v)}`),
+      two: [...st.range('b', undefined, 2)].map(([k]) => k),
+      applied: st.appliedIndex(),
+    };
+    expect(seen).toEqual({ a: 'a2', b: undefined, d: 'd2', keys: ['a=a2', 'c=c1', 'd=d2', 'e=e1'] });
+    const want = ['a=a2', 'c=c1', 'e=e1', 'f=f3'];
+    expect(now).toEqual({ a: 'a2', b: undefined, d: undefined, all: want, two: ['c', 'e'], applied: 3 });
+    const snap = await st.readSnapshot();
+    expect({ applied: snap.applied, all: [...snap].map(([k, v]) => `${k}=${s(v)}`) }).toEqual({ applied: 3, all: want });
+    snap.close();
+    await st.close();
+    const r = await LmdbStateStore.open(dir);
+    expect({ applied: r.appliedIndex(), all: [...r.range()].map(([k, v]) => `${k}=${s(v)}`) }).toEqual({ applied: 3, all: want });
+    await r.close();
+  });
+
   it('keeps state and applied index across a reopen', async () => {
     const dir = dirFor();
     const a = await LmdbStateStore.open(dir);
