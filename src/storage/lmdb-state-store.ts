@@ -43,7 +43,7 @@ import { LMDB_MAP_SIZE_BYTES_DEFAULT } from '../config/defaults.js';
 import { pack, unpack } from '../proto/msgpack.js';
 import { assert } from '../util/assert.js';
 import { CairnError } from '../util/errors.js';
-import { compareKeys, mergeStaged, rangeLimit } from './ordered-keys.js';
+import { compareKeys, lowerBound, mergeStaged, rangeLimit } from './ordered-keys.js';
 
 export interface LmdbStateStoreOptions {
   /** Virtual address space reserved for the map. @default LMDB_MAP_SIZE_BYTES_DEFAULT (64 GiB) */
@@ -503,18 +503,6 @@ function readIndexRecord(db: Database<Uint8Array, string>, key: string, txn: Tra
   const v = unpack(bytes);
   if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) throw new CairnError('Corrupt', `state store: malformed ${key} record`);
   return v;
-}
-
-/** Index of the first key >= target in `keys` (sorted in LMDB's key order). */
-function lowerBound(keys: string[], target: string): number {
-  let lo = 0;
-  let hi = keys.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (compareKeys(keys[mid]!, target) < 0) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
 }
 
 /** Keys are validated before anything is written, so a bad key never half-applies a batch. */

@@ -147,8 +147,8 @@ function dedupe(sorted: string[]): string[] {
   return out;
 }
 
-/** Index of the first key >= target. */
-function lowerBound(keys: string[], target: string, cmp: (a: string, b: string) => number): number {
+/** Index of the first key >= target in `keys`, sorted by `cmp` (LMDB's key order by default). */
+export function lowerBound(keys: readonly string[], target: string, cmp: (a: string, b: string) => number = compareKeys): number {
   let lo = 0;
   let hi = keys.length;
   while (lo < hi) {
