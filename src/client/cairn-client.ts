@@ -25,6 +25,7 @@ import { decodeClusterStatus, decodeEmpty, decodeList, decodeRepairStatus, decod
 import { attrsProblem, type FileAttrs } from '../proto/file-attrs.js';
 import { RemotePath } from '../proto/path.js';
 import { crc32c } from '../util/crc32c.js';
+import { composeCrc32c } from '../util/crc32c-combine.js';
 import { CairnError } from '../util/errors.js';
 import { silentLogger, type Logger } from '../util/logger.js';
 import { ClientCore, type ChunkTransport, type ClientCounters, type MetaCaller } from './client-core.js';
@@ -84,6 +85,11 @@ export interface StatResult {
   chunks: Array<{ id: string; size: number; replicas: string[] }>;
   /** The file's attributes (WriteOptions.attrs); {} when none and for a directory. */
   attrs: FileAttrs;
+  /**
+   * A file's CRC-32C (Castagnoli) of all its bytes, composed from its chunks' CRCs (as GCS and
+   * HDFS COMPOSITE_CRC); null for a directory. crcToHex (util/crc32c.ts) gives the 8 hex digits.
+   */
+  crc32c: number | null;
 }
 
 export type ListEntry = ListEntryAnswer;
@@ -121,7 +127,7 @@ export class CairnClient {
 
   async stat(path: PathArg): Promise<StatResult> {
     const r = await this.core.read('fs.stat', { path: RemotePath.of(path).text }, decodeStat);
-    return { path: r.path, type: r.type, size: r.size, mtime: r.mtime, etag: r.etag, chunks: r.chunks.map((c) => ({ id: c.id, size: c.size, replicas: c.replicas })), attrs: r.attrs ?? {} };
+    return { path: r.path, type: r.type, size: r.size, mtime: r.mtime, etag: r.etag, chunks: r.chunks.map((c) => ({ id: c.id, size: c.size, replicas: c.replicas })), attrs: r.attrs ?? {}, crc32c: r.type === 'file' ? (r.crc32c ?? composeCrc32c(r.chunks)) : null };
   }
 
   /** One page of a directory, names in byte order. */

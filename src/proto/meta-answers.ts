@@ -27,6 +27,8 @@ export interface StatAnswer {
   chunks: Array<{ id: string; size: number; crc: number; replicas: string[] }>;
   /** The file's attributes (proto/file-attrs.ts); absent when it has none and for a directory. */
   attrs?: FileAttrs;
+  /** A file's whole CRC-32C, composed from its chunks' (util/crc32c-combine.ts); absent for a directory. */
+  crc32c?: number;
 }
 
 export interface ListEntryAnswer {
@@ -120,6 +122,8 @@ export interface OpenAnswer {
   inline?: { data: Uint8Array; crc: number };
   /** As fs.stat's. */
   attrs?: FileAttrs;
+  /** The whole file's CRC-32C, in the answer for the page from chunk 0. */
+  crc32c?: number;
 }
 
 /** cluster.status: the object of `cairn status --json` (CONTRACT). */
@@ -218,6 +222,7 @@ export function decodeStat(v: unknown): StatAnswer {
     etag: a.optStr(o, 'etag'),
     chunks: a.array(o, 'chunks', (c, at) => ({ id: at.chunkId(c, 'id'), size: at.count(c, 'size'), crc: at.crc(c, 'crc'), replicas: at.strings(c, 'replicas') })),
     ...a.attrs(o, 'attrs'),
+    ...a.optCrc(o, 'crc32c'),
   };
 }
 
@@ -295,6 +300,7 @@ export function decodeOpen(v: unknown): OpenAnswer {
       token: at.str(c, 'token'),
     })),
     ...a.attrs(o, 'attrs'),
+    ...a.optCrc(o, 'crc32c'),
   };
   if (o.inline !== undefined && o.inline !== null) {
     const sub = a.sub(o, 'inline');
@@ -477,6 +483,12 @@ class At {
     const v = o[field];
     if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 0xffffffff) this.fail(field, 'a CRC-32C (an integer in [0, 2^32))');
     return v;
+  }
+
+  /** An optional CRC as a field to spread: absent or null → nothing. */
+  optCrc<F extends string>(o: Map, field: F): { [K in F]?: number } {
+    if (o[field] === undefined || o[field] === null) return {};
+    return { [field]: this.crc(o, field) } as { [K in F]?: number };
   }
 
   bool(o: Map, field: string): boolean {
