@@ -12,6 +12,7 @@ import { registerAdminCommands } from './admin-commands.js';
 import { registerStatusCommand } from './status-command.js';
 import { registerTransferCommands } from './transfer-commands.js';
 import { registerChecksumCommand } from './checksum-command.js';
+import { registerSyncCommand } from './sync-command.js';
 
 installProcessGuards();
 
@@ -38,6 +39,7 @@ registerNamespaceCommands(program, done);
 registerStatusCommand(program, done);
 registerAdminCommands(program, done);
 registerChecksumCommand(program, done);
+registerSyncCommand(program, done);
 // Server commands pull in LMDB, pino and the servers (~120 ms of start-up): loaded only when
 // the command line is not a client command, and then only the one named (a gateway does not
 // carry the metadata server's LMDB); help or something unknown loads them all to list them.
