@@ -13,6 +13,7 @@
 import type { Command } from 'commander';
 import type { CairnClient } from '../src/client/index.js';
 import type { RemotePath } from '../src/proto/path.js';
+import { crcToHex } from '../src/util/crc32c.js';
 import { CairnError, isCairnError } from '../src/util/errors.js';
 import { destinationArg, out, remotePath, withClient, withClientOptions, type ClientFlags, type DestinationArg } from './client-options.js';
 import { formatBytes, formatTime, table } from './format.js';
@@ -54,7 +55,8 @@ async function statCommand(client: CairnClient, path: RemotePath, json: boolean)
   const st = await client.stat(path);
   const chunks = st.chunks.map((c) => ({ id: c.id, size: c.size, replicas: [...c.replicas] }));
   if (json) {
-    await out(JSON.stringify({ path: st.path, type: st.type, size: st.size, mtime: st.mtime, chunks }) + '\n');
+    const crc = st.crc32c === null ? null : crcToHex(st.crc32c);
+    await out(JSON.stringify({ path: st.path, type: st.type, size: st.size, mtime: st.mtime, etag: st.etag, crc32c: crc, chunks }) + '\n');
     return;
   }
   const lines = [
@@ -64,7 +66,7 @@ async function statCommand(client: CairnClient, path: RemotePath, json: boolean)
     `mtime:  ${formatTime(st.mtime)}`,
   ];
   if (st.type === 'file') {
-    lines.push(`etag:   ${st.etag ?? '-'}`, `chunks: ${chunks.length}`);
+    lines.push(`etag:   ${st.etag ?? '-'}`, `crc32c: ${st.crc32c === null ? '-' : crcToHex(st.crc32c)}`, `chunks: ${chunks.length}`);
   }
   let text = lines.join('\n') + '\n';
   if (chunks.length > 0) {

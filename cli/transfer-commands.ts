@@ -10,7 +10,8 @@
  * get: DST is a local path or '-' (stdout); an existing local directory (or a trailing '/')
  * means DST/basename(SRC). The bytes go to a temporary file next to DST that is renamed over DST
  * only after every byte arrived and the size matches: a failed or interrupted get leaves no
- * partial file and an existing DST untouched.
+ * partial file and an existing DST untouched. --verify also checks the CRC-32C of the bytes
+ * written against the file's (composed from its chunk CRCs by the leader) before that rename.
  */
 import { createReadStream, createWriteStream, renameSync, rmSync, statSync, type Stats } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
@@ -22,6 +23,7 @@ import type { RemotePath } from '../src/proto/path.js';
 import { CairnError, isCairnError } from '../src/util/errors.js';
 import { onFailureCleanup } from './cli-errors.js';
 import { destinationArg, positiveBytes, remotePath, withClient, withClientOptions, type ClientFlags, type DestinationArg } from './client-options.js';
+import { checkCrc, CrcCounter } from './checksum-command.js';
 import { Progress } from './progress.js';
 
 async function statOrNull(client: CairnClient, path: RemotePath): Promise<{ type: 'file' | 'dir' } | null> {
@@ -87,9 +89,9 @@ export async function putCommand(client: CairnClient, src: string, dstArg: Desti
   stopProgress?.();
 }
 
-export async function getCommand(client: CairnClient, src: RemotePath, dst: string): Promise<void> {
+export async function getCommand(client: CairnClient, src: RemotePath, dst: string, o: { verify?: boolean } = {}): Promise<void> {
   if (dst === '-') {
-    await catCommand(client, src, true);
+    await catCommand(client, src, true, o.verify ?? false);
     return;
   }
   let target = dst;
@@ -106,9 +108,12 @@ export async function getCommand(client: CairnClient, src: RemotePath, dst: stri
   const stopProgress = progress ? onFailureCleanup(() => progress.stop()) : null;
   try {
     const sink = createWriteStream(tmp, { flags: 'wx', highWaterMark: 1024 * 1024 });
-    await (progress ? pipeline(file.stream, progressCounter(progress), sink) : pipeline(file.stream, sink));
+    const crc = o.verify ? new CrcCounter() : null;
+    const stages: Transform[] = [...(crc ? [crc] : []), ...(progress ? [progressCounter(progress)] : [])];
+    await pipeline([file.stream, ...stages, sink]);
     const got = statSync(tmp).size;
     if (got !== file.size) throw new CairnError('Corrupt', `${src.text}: received ${got} of ${file.size} bytes`);
+    if (crc) checkCrc(src.text, file.crc32c, crc);
     renameSync(tmp, target);
   } catch (err) {
     removeTmp();
@@ -120,13 +125,18 @@ export async function getCommand(client: CairnClient, src: RemotePath, dst: stri
   stopProgress?.();
 }
 
-/** The file's bytes to stdout (stdout is never ended: it is the process's). */
-export async function catCommand(client: CairnClient, path: RemotePath, withProgress = false): Promise<void> {
+/**
+ * The file's bytes to stdout (stdout is never ended: it is the process's). With `verify` a CRC
+ * mismatch fails the command after the bytes went out (a pipe cannot take them back).
+ */
+export async function catCommand(client: CairnClient, path: RemotePath, withProgress = false, verify = false): Promise<void> {
   const file = await client.open(path);
   const progress = withProgress ? await Progress.forTerminal(`get ${path.text}`, file.size) : null;
   const stopProgress = progress ? onFailureCleanup(() => progress.stop()) : null;
-  if (progress) await pipeline(file.stream, progressCounter(progress), process.stdout, { end: false });
-  else await pipeline(file.stream, process.stdout, { end: false });
+  const crc = verify ? new CrcCounter() : null;
+  const stages: Transform[] = [...(crc ? [crc] : []), ...(progress ? [progressCounter(progress)] : [])];
+  await pipeline([file.stream, ...stages, process.stdout], { end: false });
+  if (crc) checkCrc(path.text, file.crc32c, crc);
   progress?.stop();
   stopProgress?.();
 }
@@ -151,10 +161,11 @@ export function registerTransferCommands(program: Command, done: () => Promise<n
       .command('get')
       .description("copy a remote file to a local path (or '-' for stdout)")
       .argument('<src>', 'remote file')
-      .argument('<dst>', "local path, or '-' for stdout (an existing directory means dst/<name of src>)"),
-  ).action(async (src: string, dst: string, o: ClientFlags) => {
+      .argument('<dst>', "local path, or '-' for stdout (an existing directory means dst/<name of src>)")
+      .option('--verify', "check the CRC-32C of the bytes written against the file's (stat's crc32c); on a mismatch fail and leave no file", false),
+  ).action(async (src: string, dst: string, o: ClientFlags & { verify: boolean }) => {
     const from = remotePath(src);
-    await withClient(o, (c) => getCommand(c, from, dst));
+    await withClient(o, (c) => getCommand(c, from, dst, { verify: o.verify }));
     await done();
   });
 
