@@ -22,6 +22,7 @@ import { pipeline } from 'node:stream/promises';
 import type { Clock, Timers } from '../env/clock.js';
 import type { Rng } from '../env/rng.js';
 import { decodeClusterStatus, decodeEmpty, decodeList, decodeRepairStatus, decodeStat, type ClusterStatus, type EntryType, type ListEntryAnswer, type RepairStatus } from '../proto/meta-answers.js';
+import { attrsProblem, type FileAttrs } from '../proto/file-attrs.js';
 import { RemotePath } from '../proto/path.js';
 import { crc32c } from '../util/crc32c.js';
 import { CairnError } from '../util/errors.js';
@@ -81,6 +82,8 @@ export interface StatResult {
   etag: string | null;
   /** `replicas`: chunk servers that hold a verified copy now (ids). */
   chunks: Array<{ id: string; size: number; replicas: string[] }>;
+  /** The file's attributes (WriteOptions.attrs); {} when none and for a directory. */
+  attrs: FileAttrs;
 }
 
 export type ListEntry = ListEntryAnswer;
@@ -118,7 +121,7 @@ export class CairnClient {
 
   async stat(path: PathArg): Promise<StatResult> {
     const r = await this.core.read('fs.stat', { path: RemotePath.of(path).text }, decodeStat);
-    return { path: r.path, type: r.type, size: r.size, mtime: r.mtime, etag: r.etag, chunks: r.chunks.map((c) => ({ id: c.id, size: c.size, replicas: c.replicas })) };
+    return { path: r.path, type: r.type, size: r.size, mtime: r.mtime, etag: r.etag, chunks: r.chunks.map((c) => ({ id: c.id, size: c.size, replicas: c.replicas })), attrs: r.attrs ?? {} };
   }
 
   /** One page of a directory, names in byte order. */
@@ -187,6 +190,7 @@ export class CairnClient {
     if (p.isRoot) throw new CairnError('IsADirectory', '/ is a directory');
     const chunkSize = opts.chunkSize ?? this.chunkSize;
     if (chunkSize !== undefined) checkChunkSize(chunkSize);
+    checkAttrs(opts.attrs);
     return new FileWriter(this.core, p, { ...opts, ...(chunkSize === undefined ? {} : { chunkSize }) }, { uploadsInflight: this.uploadsInflight });
   }
 
@@ -245,10 +249,11 @@ export class CairnClient {
     if (p.isRoot) throw new CairnError('IsADirectory', '/ is a directory');
     const chunkSize = opts.chunkSize ?? this.chunkSize;
     if (chunkSize !== undefined) checkChunkSize(chunkSize);
+    checkAttrs(opts.attrs);
     const core = this.core;
     if (data.length === 0 || data.length > Math.min(core.inlineBytesMax, chunkSize ?? core.clusterChunkSize ?? Infinity)) return null;
     const bytes = Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.length);
-    const r = await core.putInline(p.text, bytes, crc32c(bytes), opts.overwrite ?? false);
+    const r = await core.putInline(p.text, bytes, crc32c(bytes), opts.overwrite ?? false, opts.attrs);
     if (r === null) return 'refused';
     opts.onProgress?.(bytes.length);
     return { path: r.path, size: bytes.length, etag: r.etag };
@@ -269,6 +274,13 @@ function positiveInt(n: number, what: string, max: number): number {
 
 function checkChunkSize(n: number): void {
   if (!Number.isSafeInteger(n) || n < 1 || n > CHUNK_SIZE_MAX) throw new CairnError('InvalidArgument', `chunkSize must be an integer in 1..${CHUNK_SIZE_MAX} bytes`);
+}
+
+/** Attributes are refused before any byte is sent (the leader checks them again). */
+function checkAttrs(attrs: FileAttrs | undefined): void {
+  if (attrs === undefined) return;
+  const problem = attrsProblem(attrs);
+  if (problem) throw new CairnError('InvalidArgument', `attrs: ${problem}`);
 }
 
 function randomHex(rng: Rng, digits: number): string {

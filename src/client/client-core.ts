@@ -19,6 +19,7 @@
 import type { ChunkClient } from '../chunk/chunk-client.js';
 import type { Clock, Timers } from '../env/clock.js';
 import { decodeCommit, decodeView, type CommitAnswer } from '../proto/meta-answers.js';
+import type { FileAttrs } from '../proto/file-attrs.js';
 import { isCairnError } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
 import { PlacementCache } from './placement-cache.js';
@@ -135,10 +136,10 @@ export class ClientCore {
    * null when it will not inline them (InlineRefused) — its threshold, when it names one, is then
    * remembered so later writes of this client go to chunks at once.
    */
-  async putInline(path: string, data: Buffer, crc: number, overwrite: boolean): Promise<CommitAnswer | null> {
+  async putInline(path: string, data: Buffer, crc: number, overwrite: boolean, attrs?: FileAttrs): Promise<CommitAnswer | null> {
     let r;
     try {
-      r = await this.exactlyOnce('fs.put', { path, data, crc, overwrite, parents: true }, (a) => decodeCommit(a, 'fs.put'));
+      r = await this.exactlyOnce('fs.put', { path, data, crc, overwrite, parents: true, ...(attrs ? { attrs } : {}) }, (a) => decodeCommit(a, 'fs.put'));
     } catch (e) {
       if (!isCairnError(e, 'InlineRefused')) throw e;
       const clusterMax = e.detail?.inlineBytesMax;

@@ -26,6 +26,7 @@ import { setMaxListeners } from 'node:events';
 import { Readable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { decodeEmpty, decodeOpen, type OpenAnswer, type OpenChunk } from '../proto/meta-answers.js';
+import type { FileAttrs } from '../proto/file-attrs.js';
 import type { RemotePath } from '../proto/path.js';
 import { crc32c } from '../util/crc32c.js';
 import { CairnError, isCairnError, type ErrorCode } from '../util/errors.js';
@@ -43,6 +44,8 @@ export interface OpenResult {
   size: number;
   etag: string | null;
   mtime: number;
+  /** The file's attributes (WriteOptions.attrs); {} when none. */
+  attrs: FileAttrs;
   start: number;
   end: number;
   /** The bytes of [start, end) (a Readable made on first use for an inline file). */
@@ -196,16 +199,18 @@ export class FileReader extends Readable {
     range.signal?.throwIfAborted();
     const plan = await openPlan(core, path.text, range);
     const { size, etag, mtime } = plan.list.head;
+    const attrs = plan.list.head.attrs ?? {};
     const inline = plan.inline;
     if (inline === null) {
       const stream = new FileReader(core, path.text, plan, { readAhead: o.readAhead, signal: range.signal });
-      return { size, etag, mtime, start: plan.start, end: plan.end, stream, inline };
+      return { size, etag, mtime, attrs, start: plan.start, end: plan.end, stream, inline };
     }
     let stream: Readable | null = null;
     return {
       size,
       etag,
       mtime,
+      attrs,
       start: plan.start,
       end: plan.end,
       inline,

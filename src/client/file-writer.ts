@@ -43,6 +43,7 @@ import { addAbortSignal, Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ChunkPutOutcome, ChunkTarget, ChunkTargetResult } from '../chunk/chunk-client.js';
 import { decodeCommit, decodeRetarget, decodeStat, type WriteTarget } from '../proto/meta-answers.js';
+import type { FileAttrs } from '../proto/file-attrs.js';
 import type { RemotePath } from '../proto/path.js';
 import { crc32c } from '../util/crc32c.js';
 import { inlineEtag } from '../util/inline-etag.js';
@@ -77,6 +78,11 @@ export interface WriteOptions {
    * (CairnClientOptions.inlineBytesMax, at most one chunk). @default true
    */
   inline?: boolean;
+  /**
+   * The file's attributes (proto/file-attrs.ts bounds; `content-type` is its media type), stored
+   * with it by the commit; they replace an overwritten file's. @default none
+   */
+  attrs?: FileAttrs;
 }
 
 export interface PutResult {
@@ -328,7 +334,16 @@ export class FileWriter extends Writable {
   private async commitStaged(etag: string, chunks: Array<[string, number, number]>): Promise<PutResult> {
     // Bounded: STALE_RING_COMMITS_MAX + 1 commits, each refusal followed by a newer view.
     for (let refusals = 0; ; refusals++) {
-      const body = { path: this.path, size: this.total, etag, chunks, overwrite: this.opts.overwrite ?? false, parents: true, ...(this.placedWith === null ? {} : { ringVersion: this.placedWith }) };
+      const body = {
+        path: this.path,
+        size: this.total,
+        etag,
+        chunks,
+        overwrite: this.opts.overwrite ?? false,
+        parents: true,
+        ...(this.placedWith === null ? {} : { ringVersion: this.placedWith }),
+        ...(this.opts.attrs ? { attrs: this.opts.attrs } : {}),
+      };
       try {
         const r = await this.core.exactlyOnce('fs.commit', body, decodeCommit);
         return { path: r.path, size: this.total, etag };
@@ -353,7 +368,7 @@ export class FileWriter extends Writable {
 
   /** One fs.put of the whole file: its result, or null when the leader will not inline it. */
   private async putInline(data: Buffer, crc: number): Promise<PutResult | null> {
-    const r = await this.core.putInline(this.path, data, crc, this.opts.overwrite ?? false);
+    const r = await this.core.putInline(this.path, data, crc, this.opts.overwrite ?? false, this.opts.attrs);
     if (r === null) return null;
     this.stored = data.length;
     this.opts.onProgress?.(data.length);

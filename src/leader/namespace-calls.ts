@@ -4,15 +4,16 @@
  * the first outcome. The leader stamps wall time into each command (mtime, session age), so
  * replicas apply identical commands.
  *
- *   fs.stat {path}                  → {path, type, size, mtime, etag, chunks:[{id,size,crc,replicas}]}
+ *   fs.stat {path}                  → {path, type, size, mtime, etag, chunks:[{id,size,crc,replicas}], attrs?}
  *   fs.list {path, limit?, cursor?} → {entries:[{name,path,type,size,mtime}], cursor}
  *   fs.walk {path, limit?, cursor?} → the same, recursive (ls -R), paths relative to the walk
  *   fs.mkdir {path, parents, s} · fs.rm {path, recursive, s} · fs.mv {from, to, s} → {}
- *   fs.commit {path, size, etag, chunks:[[id,size,crc]…], overwrite, parents, s, ringVersion?} → {path, size, etag, mtime}
+ *   fs.commit {path, size, etag, chunks:[[id,size,crc]…], overwrite, parents, s, ringVersion?, attrs?} → {path, size, etag, mtime}
  *                                     (StaleRing when ringVersion is older than the ring: see commit())
- *   fs.put {path, data, crc, overwrite, parents, s} → {path, size, etag, mtime}  a whole small file,
+ *   fs.put {path, data, crc, overwrite, parents, s, attrs?} → {path, size, etag, mtime}  a whole small file,
  *                                     committed inline (one Raft entry; see below)
- *   fs.open {path, first?, count?}  → {size, etag, mtime, total, chunks:[{id,size,crc,offset,replicas:[{id,addr}],token}]}
+ *   fs.open {path, first?, count?}  → {size, etag, mtime, total, chunks:[{id,size,crc,offset,replicas:[{id,addr}],token}], attrs?}
+ *                                     (attrs: only when the file has attributes)
  *                                     (+ inline: {data, crc}, total 0, no chunks, for an inline file)
  *   fs.bad {id, server}             → {}  a reader found a corrupt or missing replica
  *   fs.statLocal {paths}            → {applied, types:[type|null…]}  THIS server's committed state,
@@ -106,6 +107,7 @@ export class NamespaceCalls {
       mtime: st.mtime,
       etag: st.etag,
       chunks: st.chunks.map((ch) => ({ id: ch.id, size: ch.size, crc: ch.crc, replicas: reg.locations(ch.id).filter((s) => reg.isAlive(s, now)) })),
+      ...(st.attrs ? { attrs: st.attrs } : {}),
     };
   }
 
@@ -165,7 +167,7 @@ export class NamespaceCalls {
     await proposeNamespace(this.c.raft, {
       op: 'commitFile',
       path,
-      file: { size, etag, chunks },
+      file: { size, etag, chunks, ...(req.attrs ? { attrs: req.attrs } : {}) },
       overwrite: req.overwrite,
       createParents: req.parents,
       session: req.s,
@@ -198,6 +200,7 @@ export class NamespaceCalls {
         overwrite: req.overwrite,
         createParents: req.parents,
         inlineTotalBytesMax: cap,
+        ...(req.attrs ? { attrs: req.attrs } : {}),
         session: req.s,
         nowMs,
       });
@@ -214,7 +217,7 @@ export class NamespaceCalls {
     await this.c.raft.linearizableRead();
     const st = unwrap(this.c.namespace.stat(path)).stat;
     if (st.type !== 'file') throw new CairnError('IsADirectory', `${path} is a directory`);
-    if (st.inline) return { size: st.size, etag: st.etag, mtime: st.mtime, total: 0, chunks: [], inline: { data: st.inline.data, crc: st.inline.crc } };
+    if (st.inline) return { size: st.size, etag: st.etag, mtime: st.mtime, total: 0, chunks: [], inline: { data: st.inline.data, crc: st.inline.crc }, ...(st.attrs ? { attrs: st.attrs } : {}) };
     const t = this.c.terms.current();
     const ring = t.cluster.ring();
     const servers = t.cluster.servers();
@@ -239,7 +242,7 @@ export class NamespaceCalls {
       offset += ch.size;
       return out;
     });
-    return { size: st.size, etag: st.etag, mtime: st.mtime, total: st.chunks.length, chunks };
+    return { size: st.size, etag: st.etag, mtime: st.mtime, total: st.chunks.length, chunks, ...(st.attrs ? { attrs: st.attrs } : {}) };
   }
 
   bad(req: BadRequest): A['fs.bad'] {

@@ -6,12 +6,14 @@
  *
  * Wire form: [version, tag, client, seq, ackedBelow, nowMs, ...fields] with
  *   tag 1 mkdir       path, parents
- *   tag 2 commitFile  path, size, etag, [[chunkId, size, crc], …], flags (1 overwrite | 2 createParents)
+ *   tag 2 commitFile  path, size, etag, [[chunkId, size, crc], …], flags (1 overwrite | 2 createParents),
+ *                     attrs? (proto/file-attrs.ts flat form; absent: none — the form before attributes)
  *   tag 3 delete      path, recursive
  *   tag 4 rename      from, to
  *   tag 5 putInline   path, etag, bytes, crc, flags (as tag 2), inlineTotalBytesMax — a whole
  *                     small file committed inline (its bytes in the namespace); the leader stamps
- *                     the cluster's cap on inline bytes, so every replica enforces the same one
+ *                     the cluster's cap on inline bytes, so every replica enforces the same one;
+ *                     then attrs? as for tag 2
  *   tag 16 cluster    [version, 16, nowMs, clusterCommand] — a cluster-map change (cluster-map.ts);
  *                     no client session: the leader proposes these itself and they are idempotent
  * Tags 17..63 are reserved; an unknown tag or version is a decode error.
@@ -27,6 +29,7 @@ import type { ChunkRef } from './namespace-keys.js';
 import { contentProblem, type FileContent } from './namespace.js';
 import { ETAG_BYTES_MAX, FILE_CHUNKS_MAX, INLINE_FILE_BYTES_MAX } from '../proto/meta-fields.js';
 import { parsePath } from '../proto/path.js';
+import { attrsFromValue, attrsToValue, noAttrs, type FileAttrs } from '../proto/file-attrs.js';
 import { CLIENT_ID_RE, type SessionHeader } from './session.js';
 
 export const META_COMMAND_VERSION = 1;
@@ -58,6 +61,8 @@ export type MetaCommand =
       createParents: boolean;
       /** The cluster's cap on inline bytes, as the proposing leader was configured. */
       inlineTotalBytesMax: number;
+      /** The file's attributes; absent: none. */
+      attrs?: FileAttrs;
     })
   | (CommandBase & { op: 'delete'; path: string; recursive: boolean })
   | (CommandBase & { op: 'rename'; from: string; to: string })
@@ -74,12 +79,12 @@ export function encodeMetaCommand(cmd: MetaCommand): Uint8Array {
       head[1] = MetaTag.CommitFile;
       const flags = (cmd.overwrite ? FLAG_OVERWRITE : 0) | (cmd.createParents ? FLAG_CREATE_PARENTS : 0);
       const chunks = cmd.file.chunks.map((c) => [c.id, c.size, c.crc]);
-      return pack([...head, cmd.path, cmd.file.size, cmd.file.etag, chunks, flags]);
+      return pack([...head, cmd.path, cmd.file.size, cmd.file.etag, chunks, flags, ...attrsTail(cmd.file.attrs)]);
     }
     case 'putInline': {
       head[1] = MetaTag.PutInline;
       const flags = (cmd.overwrite ? FLAG_OVERWRITE : 0) | (cmd.createParents ? FLAG_CREATE_PARENTS : 0);
-      return pack([...head, cmd.path, cmd.etag, cmd.data, cmd.crc, flags, cmd.inlineTotalBytesMax]);
+      return pack([...head, cmd.path, cmd.etag, cmd.data, cmd.crc, flags, cmd.inlineTotalBytesMax, ...attrsTail(cmd.attrs)]);
     }
     case 'delete':
       head[1] = MetaTag.Delete;
@@ -87,6 +92,19 @@ export function encodeMetaCommand(cmd: MetaCommand): Uint8Array {
     case 'rename':
       head[1] = MetaTag.Rename;
       return pack([...head, cmd.from, cmd.to]);
+  }
+}
+
+/** The optional trailing attrs field: present only when there are attributes. */
+function attrsTail(attrs: FileAttrs | undefined): unknown[] {
+  return noAttrs(attrs) ? [] : [attrsToValue(attrs!)];
+}
+
+function attrsOf(v: unknown): FileAttrs {
+  try {
+    return attrsFromValue(v);
+  } catch (e) {
+    throw bad((e as Error).message);
   }
 }
 
@@ -156,19 +174,20 @@ export function decodeMetaCommand(bytes: Uint8Array): MetaCommand {
   const acked = safeInt(ackedBelow, 0, 'ackedBelow');
   if (acked > s) throw bad('ackedBelow must not exceed seq');
   const base: CommandBase = { session: { client, seq: s, ackedBelow: acked }, nowMs: safeInt(nowMs, 0, 'nowMs') };
-  const arity = (n: number) => {
-    if (v.length !== 6 + n) throw bad(`tag ${String(tag)} takes ${n} fields`);
+  const arity = (n: number, optional = 0) => {
+    if (v.length < 6 + n || v.length > 6 + n + optional) throw bad(`tag ${String(tag)} takes ${n} fields${optional ? ` (${n + optional} with attrs)` : ''}`);
   };
   switch (tag) {
     case MetaTag.Mkdir:
       arity(2);
       return { ...base, op: 'mkdir', path: path(v[6], 'path'), parents: bool(v[7], 'parents') };
     case MetaTag.CommitFile: {
-      arity(5);
+      arity(5, 1);
       const size = safeInt(v[7], 0, 'size');
       const etag = etagOf(v[8]);
       const flags = flagsOf(v[10]);
       const file: FileContent = { size, etag, chunks: chunkList(v[9]) };
+      if (v.length > 11) file.attrs = attrsOf(v[11]);
       const problem = contentProblem(file);
       if (problem) throw bad(problem);
       return {
@@ -181,7 +200,7 @@ export function decodeMetaCommand(bytes: Uint8Array): MetaCommand {
       };
     }
     case MetaTag.PutInline: {
-      arity(6);
+      arity(6, 1);
       const data = v[8];
       if (!(data instanceof Uint8Array)) throw bad('inline data must be bytes');
       if (data.length > INLINE_FILE_BYTES_MAX) throw new CairnError('TooLarge', `meta command: inline data over ${INLINE_FILE_BYTES_MAX} bytes`);
@@ -198,6 +217,7 @@ export function decodeMetaCommand(bytes: Uint8Array): MetaCommand {
         overwrite: (flags & FLAG_OVERWRITE) !== 0,
         createParents: (flags & FLAG_CREATE_PARENTS) !== 0,
         inlineTotalBytesMax: safeInt(v[11], 0, 'inlineTotalBytesMax'),
+        ...(v.length > 12 ? { attrs: attrsOf(v[12]) } : {}),
       };
     }
     case MetaTag.Delete:

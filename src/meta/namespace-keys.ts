@@ -4,8 +4,10 @@
  * rewrites one key.
  *
  *   i/<inode>              → inode record: [0, mtime] for a directory,
- *                            [1, mtime, size, etag, [[chunkId, size, crc], …]] for a file in chunks,
- *                            [2, mtime, size, etag, bytes, crc] for an inline file (its bytes here)
+ *                            [1, mtime, size, etag, [[chunkId, size, crc], …], attrs?] for a file in chunks,
+ *                            [2, mtime, size, etag, bytes, crc, attrs?] for an inline file (its bytes here);
+ *                            attrs (proto/file-attrs.ts flat form) only when the file has some,
+ *                            so records written before attributes existed decode unchanged
  *   e/<parent>/<name>      → dentry [inode, type (0 dir, 1 file)]; a directory lists by ONE range
  *                            scan of e/<parent>/ in name order (UTF-8 byte order = code points)
  *   c/<chunkId>            → inode of the live file whose chunk list holds it (reverse index for
@@ -23,6 +25,7 @@
  * Other prefixes are free for the cluster map (server registry, ring) added later.
  */
 import type { ChunkRef } from '../proto/meta-fields.js';
+import { attrsFromValue, attrsToValue, noAttrs, type FileAttrs } from '../proto/file-attrs.js';
 import { pack, unpack } from '../proto/msgpack.js';
 import { CairnError } from '../util/errors.js';
 
@@ -51,7 +54,9 @@ export interface InlineData {
 
 export type InodeRecord =
   | { type: 'dir'; mtime: number }
-  | { type: 'file'; mtime: number; size: number; etag: string; chunks: ChunkRef[]; inline?: InlineData };
+  | { type: 'file'; mtime: number; size: number; etag: string; chunks: ChunkRef[]; inline?: InlineData; attrs?: FileAttrs };
+
+export type { FileAttrs };
 
 export interface Dentry {
   inode: number;
@@ -104,23 +109,36 @@ export function chunkKey(id: string): string {
 
 export function encodeInode(rec: InodeRecord): Uint8Array {
   if (rec.type === 'dir') return pack([0, rec.mtime]);
-  if (rec.inline) return pack([2, rec.mtime, rec.size, rec.etag, rec.inline.data, rec.inline.crc]);
-  return pack([1, rec.mtime, rec.size, rec.etag, rec.chunks.map((c) => [c.id, c.size, c.crc])]);
+  const tail = noAttrs(rec.attrs) ? [] : [attrsToValue(rec.attrs!)];
+  if (rec.inline) return pack([2, rec.mtime, rec.size, rec.etag, rec.inline.data, rec.inline.crc, ...tail]);
+  return pack([1, rec.mtime, rec.size, rec.etag, rec.chunks.map((c) => [c.id, c.size, c.crc]), ...tail]);
 }
 
 /** Decode a stored inode record; a malformed one is Corrupt (we wrote it, so it is damage or a bug). */
 export function decodeInode(bytes: Uint8Array): InodeRecord {
   const v = unpack(bytes);
   if (Array.isArray(v) && v[0] === 0 && v.length === 2 && typeof v[1] === 'number') return { type: 'dir', mtime: v[1] };
-  if (Array.isArray(v) && v[0] === 1 && v.length === 5 && Array.isArray(v[4])) {
+  if (Array.isArray(v) && v[0] === 1 && (v.length === 5 || v.length === 6) && Array.isArray(v[4])) {
     const [, mtime, size, etag, chunks] = v as [number, number, number, string, Array<[string, number, number]>];
-    return { type: 'file', mtime, size, etag, chunks: chunks.map(([id, sz, crc]) => ({ id, size: sz, crc })) };
+    const rec: InodeRecord = { type: 'file', mtime, size, etag, chunks: chunks.map(([id, sz, crc]) => ({ id, size: sz, crc })) };
+    if (v.length === 6) rec.attrs = storedAttrs(v[5]);
+    return rec;
   }
-  if (Array.isArray(v) && v[0] === 2 && v.length === 6 && v[4] instanceof Uint8Array && v[4].length === v[2] && typeof v[5] === 'number') {
+  if (Array.isArray(v) && v[0] === 2 && (v.length === 6 || v.length === 7) && v[4] instanceof Uint8Array && v[4].length === v[2] && typeof v[5] === 'number') {
     const [, mtime, size, etag, data, crc] = v as [number, number, number, string, Uint8Array, number];
-    return { type: 'file', mtime, size, etag, chunks: [], inline: { data, crc } };
+    const rec: InodeRecord = { type: 'file', mtime, size, etag, chunks: [], inline: { data, crc } };
+    if (v.length === 7) rec.attrs = storedAttrs(v[6]);
+    return rec;
   }
   throw new CairnError('Corrupt', 'namespace: malformed inode record');
+}
+
+function storedAttrs(v: unknown): FileAttrs {
+  try {
+    return attrsFromValue(v);
+  } catch (e) {
+    throw new CairnError('Corrupt', `namespace: malformed attributes in an inode record (${(e as Error).message})`);
+  }
 }
 
 /** Every inline file of the namespace together (INLINE_USAGE_KEY). */

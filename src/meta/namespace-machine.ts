@@ -39,7 +39,7 @@ function dispatch(txn: MetaTxn, cmd: Exclude<MetaCommand, { op: 'cluster' }>): M
     case 'commitFile':
       return commitFile(txn, parsePath(cmd.path), cmd.file, cmd.overwrite, cmd.createParents, cmd.nowMs);
     case 'putInline': {
-      const file = { size: cmd.data.length, etag: cmd.etag, chunks: [], inline: { data: cmd.data, crc: cmd.crc } };
+      const file = { size: cmd.data.length, etag: cmd.etag, chunks: [], inline: { data: cmd.data, crc: cmd.crc }, ...(cmd.attrs ? { attrs: cmd.attrs } : {}) };
       return commitFile(txn, parsePath(cmd.path), file, cmd.overwrite, cmd.createParents, cmd.nowMs, cmd.inlineTotalBytesMax);
     }
     case 'delete':

@@ -42,6 +42,7 @@ import {
   nameOfDentryKey,
   type ChunkRef,
   type Dentry,
+  type FileAttrs,
   type InlineData,
   type InlineUsage,
   type InodeRecord,
@@ -50,6 +51,7 @@ import {
   type NodeType,
 } from './namespace-keys.js';
 import { PATH_BYTES_MAX, isSameOrBelow, joinPath, nameProblem, quote } from '../proto/path.js';
+import { attrsProblem, checkedAttrs, noAttrs } from '../proto/file-attrs.js';
 
 export type { InlineUsage };
 export type Fail = { ok: false; code: ErrorCode; message: string };
@@ -64,6 +66,8 @@ export interface FileContent {
   etag: string;
   chunks: ChunkRef[];
   inline?: InlineData;
+  /** The file's attributes (proto/file-attrs.ts); absent or {}: none. */
+  attrs?: FileAttrs;
 }
 
 export interface StatInfo {
@@ -77,6 +81,8 @@ export interface StatInfo {
   chunks: ChunkRef[];
   /** An inline file's bytes and CRC-32C (absent for chunked files and directories). */
   inline?: InlineData;
+  /** A file's attributes; absent when it has none and for a directory. */
+  attrs?: FileAttrs;
 }
 
 export interface ListEntry {
@@ -209,6 +215,7 @@ function addInlineUsage(txn: MetaTxn, bytes: number, files: number): void {
  * With `createParents` missing ancestors are created (mkdir -p), else NotFound. A chunk may
  * belong to one live file only: a chunk already referenced by another file is InvalidArgument
  * (the replaced file's own chunks may be reused); the replaced file's other chunks become garbage.
+ * The file's attributes are content.attrs (an overwrite replaces the old file's; a rename keeps them).
  * Inline content is InlineRefused when the namespace's inline bytes, less the replaced file's,
  * would exceed `inlineTotalBytesMax` (stamped into the command by the leader, so every replica
  * decides alike).
@@ -259,6 +266,7 @@ export function commitFile(
   // Checks done: write.
   const record: InodeRecord = { type: 'file', mtime, size: content.size, etag: content.etag, chunks: content.chunks.map((c) => ({ ...c })) };
   if (content.inline) record.inline = { data: content.inline.data, crc: content.inline.crc };
+  if (!noAttrs(content.attrs)) record.attrs = checkedAttrs(content.attrs);
   addInlineUsage(txn, (content.inline ? content.size : 0) - freed, (content.inline ? 1 : 0) - freedFiles);
   if (existing && old) {
     const keep = new Set(content.chunks.map((c) => c.id));
@@ -362,6 +370,7 @@ export function stat(view: MetaReadView, segs: readonly string[]): Outcome<{ sta
 function statOf(rec: InodeRecord): StatInfo {
   if (rec.type === 'dir') return { type: 'dir', size: 0, mtime: rec.mtime, etag: null, chunks: [] };
   const st: StatInfo = { type: 'file', size: rec.size, mtime: rec.mtime, etag: rec.etag, chunks: rec.chunks.map((c) => ({ ...c })) };
+  if (rec.attrs) st.attrs = { ...rec.attrs };
   if (rec.inline) st.inline = rec.inline;
   return st;
 }
@@ -468,6 +477,10 @@ export function walk(view: MetaReadView, segs: readonly string[], options: PageO
 export function contentProblem(content: FileContent): string | null {
   if (!Number.isSafeInteger(content.size) || content.size < 0) return 'size must be a safe integer >= 0';
   if (typeof content.etag !== 'string' || content.etag.length === 0) return 'etag must be a non-empty string';
+  if (content.attrs !== undefined) {
+    const problem = attrsProblem(content.attrs);
+    if (problem) return problem;
+  }
   if (content.inline) {
     const { data, crc } = content.inline;
     if (!(data instanceof Uint8Array) || data.length !== content.size) return 'inline bytes must be exactly the file size';

@@ -11,6 +11,7 @@
  */
 import { isChunkId } from '../util/chunk-id.js';
 import { CairnError } from '../util/errors.js';
+import { attrsProblem, checkedAttrs, type FileAttrs } from './file-attrs.js';
 
 export type EntryType = 'file' | 'dir';
 
@@ -24,6 +25,8 @@ export interface StatAnswer {
   etag: string | null;
   /** `replicas`: chunk servers that hold a verified copy now (ids). */
   chunks: Array<{ id: string; size: number; crc: number; replicas: string[] }>;
+  /** The file's attributes (proto/file-attrs.ts); absent when it has none and for a directory. */
+  attrs?: FileAttrs;
 }
 
 export interface ListEntryAnswer {
@@ -115,6 +118,8 @@ export interface OpenAnswer {
   total: number;
   chunks: OpenChunk[];
   inline?: { data: Uint8Array; crc: number };
+  /** As fs.stat's. */
+  attrs?: FileAttrs;
 }
 
 /** cluster.status: the object of `cairn status --json` (CONTRACT). */
@@ -212,6 +217,7 @@ export function decodeStat(v: unknown): StatAnswer {
     mtime: a.count(o, 'mtime'),
     etag: a.optStr(o, 'etag'),
     chunks: a.array(o, 'chunks', (c, at) => ({ id: at.chunkId(c, 'id'), size: at.count(c, 'size'), crc: at.crc(c, 'crc'), replicas: at.strings(c, 'replicas') })),
+    ...a.attrs(o, 'attrs'),
   };
 }
 
@@ -288,6 +294,7 @@ export function decodeOpen(v: unknown): OpenAnswer {
       replicas: at.array(c, 'replicas', (r, ra) => ({ id: ra.str(r, 'id'), addr: ra.str(r, 'addr') })),
       token: at.str(c, 'token'),
     })),
+    ...a.attrs(o, 'attrs'),
   };
   if (o.inline !== undefined && o.inline !== null) {
     const sub = a.sub(o, 'inline');
@@ -501,6 +508,15 @@ class At {
       if (typeof s !== 'string') this.fail(`${field}[${i}]`, 'a string');
     });
     return [...(v as string[])];
+  }
+
+  /** A file's attributes as a field to spread: absent or null → nothing (no attributes). */
+  attrs(o: Map, field: string): { attrs?: FileAttrs } {
+    const v = o[field];
+    if (v === undefined || v === null) return {};
+    const problem = attrsProblem(v);
+    if (problem) this.fail(field, `an attribute map (${problem})`);
+    return { attrs: checkedAttrs(v) };
   }
 
   /** An array whose items the caller checks. */

@@ -15,6 +15,7 @@ import { PATH_BYTES_MAX, utf8Bytes } from './path.js';
 import { isChunkId } from '../util/chunk-id.js';
 import { CairnError } from '../util/errors.js';
 import { body, bool, bytes, int, optInt, optStr, str, strArray, type Body } from './fields.js';
+import { attrsProblem, checkedAttrs, type FileAttrs } from './file-attrs.js';
 
 export const META_METHODS = [
   'fs.stat',
@@ -138,6 +139,8 @@ export interface CommitRequest {
    * answers StaleRing when its ring is newer. Absent (chunks placed by fs.alloc): not checked.
    */
   ringVersion?: number;
+  /** The file's attributes (proto/file-attrs.ts), a map on the wire. Optional, default none. */
+  attrs?: FileAttrs;
 }
 
 /**
@@ -157,6 +160,8 @@ export interface PutRequest {
   /** Create missing parents. Optional on the wire, default true. */
   parents: boolean;
   s: SessionHeader;
+  /** As fs.commit's. */
+  attrs?: FileAttrs;
 }
 
 /** fs.open: a file's chunks from index `first`, at most `count` of them. */
@@ -338,12 +343,14 @@ export function decodeCommitRequest(raw: unknown): CommitRequest {
   const out: CommitRequest = { path: p, size, etag, chunks, overwrite: bool(b, 'overwrite'), parents: bool(b, 'parents', true), s: session(b) };
   const ringVersion = optInt(b, 'ringVersion');
   if (ringVersion !== undefined) out.ringVersion = ringVersion;
+  const attrs = optAttrs(b);
+  if (attrs !== undefined) out.attrs = attrs;
   return out;
 }
 
 export function decodePutRequest(raw: unknown): PutRequest {
   const b = body(raw);
-  return {
+  const out: PutRequest = {
     path: path(b, 'path'),
     data: bytes(b, 'data', INLINE_FILE_BYTES_MAX),
     crc: int(b, 'crc', 0, 0xffffffff),
@@ -351,6 +358,9 @@ export function decodePutRequest(raw: unknown): PutRequest {
     parents: bool(b, 'parents', true),
     s: session(b),
   };
+  const attrs = optAttrs(b);
+  if (attrs !== undefined) out.attrs = attrs;
+  return out;
 }
 
 export function decodeOpenRequest(raw: unknown): OpenRequest {
@@ -458,6 +468,15 @@ function path(b: Body, field: string): string {
   const v = b[field];
   if (typeof v !== 'string' || v.length === 0 || utf8Bytes(v) > PATH_BYTES_MAX) throw new CairnError('InvalidPath', `${field} must be an absolute path of at most ${PATH_BYTES_MAX} bytes`);
   return v;
+}
+
+/** attrs: absent or null → undefined; else a valid attribute map (InvalidArgument naming the problem). */
+function optAttrs(b: Body): FileAttrs | undefined {
+  const v = b.attrs;
+  if (v === undefined || v === null) return undefined;
+  const problem = attrsProblem(v);
+  if (problem) throw new CairnError('InvalidArgument', `attrs: ${problem}`);
+  return checkedAttrs(v);
 }
 
 function chunkId(b: Body, field: string): string {

@@ -81,7 +81,7 @@ describe('CairnClient', () => {
     expect(isCairnError(err, 'ProtocolError')).toBe(true);
     expect((err as Error).message).toBe('cluster.status answer: chunkServers[0].used must be a non-negative integer');
     const st = client(scripted(() => ({ path: '/f', type: 'file', size: 1, mtime: 2, etag: null, chunks: [{ id: 'f'.repeat(32), size: 1, crc: 5, replicas: ['c1'] }] })).meta);
-    expect(await st.stat('/f')).toEqual({ path: '/f', type: 'file', size: 1, mtime: 2, etag: null, chunks: [{ id: 'f'.repeat(32), size: 1, replicas: ['c1'] }] });
+    expect(await st.stat('/f')).toEqual({ path: '/f', type: 'file', size: 1, mtime: 2, etag: null, chunks: [{ id: 'f'.repeat(32), size: 1, replicas: ['c1'] }], attrs: {} });
   });
 
   it('draws a client id from the injected rng when none is given; close() closes the transports', () => {
