@@ -4,10 +4,11 @@
  * (content-type, content-disposition, content-encoding, content-language, cache-control, expires)
  * and `x-amz-meta-*`. A file written by the CLI or /v1 has no `s3-etag`: its Cairn etag answers.
  *
- * Bounds (the namespace's, checked here first so the client gets an S3 error): keys of
- * [a-z0-9-], values of printable ASCII, ATTRS_BYTES_MAX in all.
+ * Bounds: the namespace's (proto/file-attrs.ts), checked here first so the client gets an S3
+ * error (MetadataTooLarge, InvalidArgument) before any byte is stored.
  */
 import type { WriteOptions } from '../client/file-writer.js';
+import { attrsProblem } from '../proto/file-attrs.js';
 import { S3Error } from './s3-errors.js';
 import { STORED_HEADERS } from './s3-context.js';
 
@@ -15,9 +16,6 @@ export type ObjectAttrs = Record<string, string>;
 
 /** The ETag of no bytes. */
 export const EMPTY_MD5 = 'd41d8cd98f00b204e9800998ecf8427e';
-/** Keys, values and their lengths in all (S3 allows 2 KiB of user metadata). */
-export const ATTRS_BYTES_MAX = 4096;
-const ATTR_KEYS_MAX = 32;
 
 /** A file's attributes (stat or open result); {} for a file without any. */
 export function attrsOf(r: object): ObjectAttrs {
@@ -36,16 +34,12 @@ export function etagOf(cairnEtag: string | null, attrs: ObjectAttrs): string {
  * namespace would refuse them.
  */
 export function withAttrs<T extends WriteOptions>(opts: T, attrs: ObjectAttrs): T {
-  let bytes = 0;
-  const keys = Object.keys(attrs);
-  if (keys.length > ATTR_KEYS_MAX - 1) throw new S3Error('MetadataTooLarge', `at most ${ATTR_KEYS_MAX - 1} metadata headers`);
-  for (const k of keys) {
-    const v = attrs[k]!;
-    if (!/^[a-z0-9-]{1,128}$/.test(k)) throw new S3Error('InvalidArgument', `metadata name ${JSON.stringify(k)} cannot be stored: names are letters, digits and '-' (docs/s3.md)`);
-    if (!/^[\x20-\x7e]{0,1024}$/.test(v)) throw new S3Error('InvalidArgument', `the value of ${k} cannot be stored: printable ASCII up to 1 KiB (docs/s3.md)`);
-    bytes += k.length + v.length;
+  // Room for the ETag added later (a multipart one is the longest: 32 hex digits, '-', 5 digits).
+  const problem = attrsProblem({ ...attrs, 's3-etag': 'f'.repeat(38) });
+  if (problem !== null) {
+    if (/more than/.test(problem)) throw new S3Error('MetadataTooLarge', `your metadata headers exceed the maximum allowed metadata size (${problem})`);
+    throw new S3Error('InvalidArgument', `metadata cannot be stored: ${problem} (docs/s3.md)`);
   }
-  if (bytes > ATTRS_BYTES_MAX - 64) throw new S3Error('MetadataTooLarge', 'your metadata headers exceed the maximum allowed metadata size');
   return { ...opts, attrs };
 }
 

@@ -163,20 +163,23 @@ async function* enterDir(source: ListSource, bucket: RemotePath, dk: string, q: 
 
 /**
  * Where to start listing directory `d`: names before the segment the bound or the prefix points
- * at cannot hold an item. The cursor is exclusive, so the name just before that segment is used
- * — approximated by the segment with its last character removed when that is still a name (a
- * name sorting between the two is filtered as usual).
+ * at cannot hold an item — except a directory whose name is a proper prefix of that segment
+ * followed by a character below '/' (`a/…` sorts after `a.txt`). The cursor is exclusive, so it
+ * is that segment cut before the first such character, less one more character (a name sorting
+ * between is filtered as usual); null to list from the start.
  */
 function seekCursor(d: string, q: ListQuery): string | null {
   let seg: string | null = null;
   for (const bound of [q.after, q.prefix]) {
     if (bound.length <= d.length || !bound.startsWith(d)) continue;
-    const rest = bound.slice(d.length);
-    const s = rest.split('/')[0]!;
+    const s = bound.slice(d.length).split('/')[0]!;
     if (s !== '' && (seg === null || compareUtf8(s, seg) > 0)) seg = s;
   }
   if (seg === null) return null;
-  const cut = [...seg].slice(0, -1).join('');
+  const chars = [...seg];
+  let end = chars.findIndex((c, i) => i > 0 && c < '/');
+  if (end < 0) end = chars.length;
+  const cut = chars.slice(0, end - 1).join('');
   return cut === '' || cut === '.' || cut === '..' ? null : cut;
 }
 
