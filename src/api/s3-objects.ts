@@ -336,18 +336,22 @@ export async function removeKey(deps: S3Deps, bucket: RemotePath, key: string, p
   }
 }
 
-/** `x-amz-copy-source`: `bucket/key` or `/bucket/key`, percent-encoded, optional ?versionId=null. */
+/**
+ * `x-amz-copy-source`: `bucket/key` or `/bucket/key`, percent-encoded (the separating '/' may be
+ * encoded too), optionally `?versionId=…` (a raw '?': one inside the key is encoded).
+ */
 export function parseCopySource(header: string): { bucket: string; key: string } {
-  let s = header.startsWith('/') ? header.slice(1) : header;
-  const q = s.indexOf('?');
-  if (q >= 0) s = s.slice(0, q);
-  const slash = s.indexOf('/');
-  if (slash <= 0 || slash === s.length - 1) throw new S3Error('InvalidArgument', 'x-amz-copy-source must be bucket/key');
+  const q = header.indexOf('?');
+  let s: string;
   try {
-    return { bucket: decodeURIComponent(s.slice(0, slash)), key: decodeURIComponent(s.slice(slash + 1)) };
+    s = decodeURIComponent(q >= 0 ? header.slice(0, q) : header);
   } catch {
     throw new S3Error('InvalidArgument', 'x-amz-copy-source is not valid percent-encoded UTF-8');
   }
+  if (s.startsWith('/')) s = s.slice(1);
+  const slash = s.indexOf('/');
+  if (slash <= 0 || slash === s.length - 1) throw new S3Error('InvalidArgument', 'x-amz-copy-source must be bucket/key');
+  return { bucket: s.slice(0, slash), key: s.slice(slash + 1) };
 }
 
 /** Opens the copy source after its x-amz-copy-source-if-* conditions. */
