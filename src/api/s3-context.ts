@@ -4,14 +4,14 @@
  */
 import type Koa from 'koa';
 import type { CairnClient } from '../client/cairn-client.js';
-import type { Clock } from '../env/clock.js';
+import type { Clock, Timers } from '../env/clock.js';
 import { RemotePath } from '../proto/path.js';
 import { isCairnError } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
 import type { GatewayState } from './gateway-context.js';
 import type { GatewayLimits } from './gateway-limits.js';
 import type { GatewayMetrics } from './gateway-metrics.js';
-import { S3Error } from './s3-errors.js';
+import { errorDocument, S3Error, s3ErrorOf, xmlDocument, type XmlNode } from './s3-errors.js';
 import type { VerifiedAuth } from './s3-sigv4.js';
 
 export interface S3Deps {
@@ -19,6 +19,8 @@ export interface S3Deps {
   logger: Logger;
   /** Monotonic time for latencies. */
   clock: Clock;
+  /** Keep-alive spaces while a long Complete or Copy runs. */
+  timers: Timers;
   /** Wall-clock ms since the epoch (request signing times). */
   wallClockMs(): number;
   /** `bytes` random bytes as hex (request and upload ids). */
@@ -147,4 +149,32 @@ export function requestMetadata(headers: Record<string, string | string[] | unde
     if (name.startsWith('x-amz-meta-') && v !== undefined) out[name] = Array.isArray(v) ? v.join(',') : v;
   }
   return out;
+}
+
+/** How often a long answer sends a space (well under the gateway's idle timeout). */
+export const KEEPALIVE_MS = 10_000;
+
+/**
+ * Answers a request whose work may outlast the idle timeout (CompleteMultipartUpload, CopyObject
+ * of a large object), as S3 does: 200 and the XML declaration at once, a space every
+ * KEEPALIVE_MS, then the result document — or, if the work fails, an Error document in the 200
+ * body (S3 clients look for one there). Returns once the response has ended.
+ */
+export async function answerSlowly(ctx: S3Ctx, deps: S3Deps, work: () => Promise<{ root: string; body: XmlNode }>): Promise<void> {
+  const res = ctx.res;
+  ctx.respond = false;
+  ctx.status = 200;
+  res.setHeader('Content-Type', 'application/xml');
+  res.write('<?xml version="1.0" encoding="UTF-8"?>\n');
+  const tick = deps.timers.setInterval(() => res.write(' '), KEEPALIVE_MS);
+  try {
+    const r = await work();
+    res.end(xmlDocument(r.root, r.body).replace(/^<\?xml[^>]*>\n/, ''));
+  } catch (err) {
+    const e = s3ErrorOf(err);
+    if (e.status >= 500) deps.logger.warn('s3 request failed', { route: ctx.state.route, code: e.code, err: err instanceof Error ? err.message : String(err) });
+    res.end(errorDocument(e, ctx.path, ctx.state.requestId).replace(/^<\?xml[^>]*>\n/, ''));
+  } finally {
+    tick.cancel();
+  }
 }

@@ -21,7 +21,7 @@ import { RemotePath } from '../proto/path.js';
 import { isCairnError } from '../util/errors.js';
 import { withAttrs, type ObjectAttrs } from './s3-attrs.js';
 import { parseXml, readSmallBody } from './s3-body.js';
-import { bucketDir, isoDate, keyPath, requestMetadata, requireBucket, UPLOADS_DIR, type S3Ctx, type S3Deps, type S3Target } from './s3-context.js';
+import { answerSlowly, bucketDir, isoDate, keyPath, requestMetadata, requireBucket, UPLOADS_DIR, type S3Ctx, type S3Deps, type S3Target } from './s3-context.js';
 import { S3Error, xmlDocument, type XmlNode } from './s3-errors.js';
 import { openCopySource, storeBody } from './s3-objects.js';
 import { XML_BODY_BYTES_MAX } from './s3-buckets.js';
@@ -229,21 +229,24 @@ export async function completeMultipartUpload(ctx: S3Ctx, deps: S3Deps, t: S3Tar
   const path = keyPath(up.bucket, up.key)!;
   await requireBucket(deps.client, up.bucket);
   const total = chosen.reduce((n, p) => n + p.size, 0);
-  const w = deps.client.createWriteStream(path, withAttrs({ overwrite: true, expectedSize: total }, { ...up.record.attrs, 's3-etag': etag }));
-  try {
-    const joined = new PassThrough();
-    const feed = (async () => {
-      for (const p of chosen) await pipeline(deps.client.createReadStream(p.path), joined, { end: false });
-      joined.end();
-    })();
-    await Promise.all([pipeline(joined, w), feed]);
-    await w.done;
-  } catch (e) {
-    w.destroy(e as Error);
-    throw e;
-  }
-  await deps.client.rm(up.dir, { recursive: true }).catch(() => undefined);
-  xml(ctx, 'CompleteMultipartUploadResult', { Location: `/${t.bucket}/${up.key}`, Bucket: t.bucket, Key: up.key, ETag: `"${etag}"` });
+  // Writing the object streams every part again: answered slowly, so the connection stays busy.
+  await answerSlowly(ctx, deps, async () => {
+    const w = deps.client.createWriteStream(path, withAttrs({ overwrite: true, expectedSize: total }, { ...up.record.attrs, 's3-etag': etag }));
+    try {
+      const joined = new PassThrough();
+      const feed = (async () => {
+        for (const p of chosen) await pipeline(deps.client.createReadStream(p.path), joined, { end: false });
+        joined.end();
+      })();
+      await Promise.all([pipeline(joined, w), feed]);
+      await w.done;
+    } catch (e) {
+      w.destroy(e as Error);
+      throw e;
+    }
+    await deps.client.rm(up.dir, { recursive: true }).catch(() => undefined);
+    return { root: 'CompleteMultipartUploadResult', body: { Location: `/${t.bucket}/${up.key}`, Bucket: t.bucket, Key: up.key, ETag: `"${etag}"` } };
+  });
 }
 
 export async function listParts(ctx: S3Ctx, deps: S3Deps, t: S3Target): Promise<void> {

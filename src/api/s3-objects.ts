@@ -15,6 +15,7 @@ import { createHash } from 'node:crypto';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { OpenResult } from '../client/file-reader.js';
+import type { WriteOptions } from '../client/file-writer.js';
 import type { RemotePath } from '../proto/path.js';
 import { decideRange, formatContentRange, unsatisfiedContentRange } from '../proto/http-range.js';
 import { isCairnError } from '../util/errors.js';
@@ -22,8 +23,8 @@ import { etagListMatches } from './etag-match.js';
 import { byteLimit } from './gateway-context.js';
 import { attrsOf, EMPTY_MD5, etagOf, objectHeaders, withAttrs, type ObjectAttrs } from './s3-attrs.js';
 import { bodyTransforms, readSmallBody } from './s3-body.js';
-import { bucketDir, keyPath, requestMetadata, requireBucket, httpDate, isoDate, type S3Ctx, type S3Deps, type S3Target } from './s3-context.js';
-import { S3Error, s3ErrorOf, xmlDocument } from './s3-errors.js';
+import { answerSlowly, bucketDir, keyPath, requestMetadata, requireBucket, httpDate, isoDate, type S3Ctx, type S3Deps, type S3Target } from './s3-context.js';
+import { S3Error, s3ErrorOf } from './s3-errors.js';
 
 /** A body whose length is at most this is read whole, then stored with one put. */
 export const SMALL_BODY_BYTES_MAX = 64 * 1024;
@@ -81,6 +82,9 @@ export async function storeBody(ctx: S3Ctx, deps: S3Deps, path: RemotePath, attr
     return { etag: checker.digest.md5Hex, size: checker.digest.size, checksums: checker.digest.checksums };
   } catch (e) {
     if (createOnly && isCairnError(e, 'AlreadyExists')) throw new S3Error('PreconditionFailed', 'at least one of the pre-conditions you specified did not hold', { Condition: 'If-None-Match' });
+    // The namespace cannot hold a key that is both an object and a prefix of others (docs/s3.md).
+    if (isCairnError(e, 'IsADirectory')) throw new S3Error('InvalidRequest', 'the key is a prefix of other keys (a directory): it cannot also be an object (docs/s3.md)');
+    if (isCairnError(e, 'NotADirectory') || isCairnError(e, 'AlreadyExists')) throw new S3Error('InvalidRequest', 'a prefix of the key is an object (a file): the key cannot be stored below it (docs/s3.md)');
     throw e;
   }
 }
@@ -394,19 +398,30 @@ export async function copyObject(ctx: S3Ctx, deps: S3Deps, t: S3Target): Promise
     throw new S3Error('InvalidArgument', 'x-amz-metadata-directive must be COPY or REPLACE');
   }
   const attrs: ObjectAttrs = directive === 'COPY' ? Object.fromEntries(Object.entries(srcAttrs).filter(([k]) => k !== 's3-etag')) : requestMetadata(ctx.req.headers);
-  const md5 = createHash('md5');
-  const source = open.inline !== null ? [open.inline] : open.stream;
-  const hashed = (async function* () {
-    for await (const b of source as AsyncIterable<Buffer>) {
-      md5.update(b);
-      yield b;
+  let opts: WriteOptions;
+  try {
+    opts = withAttrs({ overwrite: true, expectedSize: open.size }, attrs);
+  } catch (e) {
+    discard(open);
+    throw e;
+  }
+  // Reading and writing every byte may outlast the idle timeout: answered slowly.
+  await answerSlowly(ctx, deps, async () => {
+    const md5 = createHash('md5');
+    const source = open.inline !== null ? [open.inline] : open.stream;
+    const hashed = (async function* () {
+      for await (const b of source as AsyncIterable<Buffer>) {
+        md5.update(b);
+        yield b;
+      }
+      attrs['s3-etag'] = md5.copy().digest('hex');
+    })();
+    try {
+      await deps.client.put(path, hashed, opts);
+    } catch (e) {
+      if (isCairnError(e, 'IsADirectory') || isCairnError(e, 'NotADirectory') || isCairnError(e, 'AlreadyExists')) throw new S3Error('InvalidRequest', 'the key is a prefix of other keys, or below an object: it cannot be stored (docs/s3.md)');
+      throw e;
     }
-    attrs['s3-etag'] = md5.copy().digest('hex');
-  })();
-  const r = await deps.client.put(path, hashed, withAttrs({ overwrite: true, expectedSize: open.size }, attrs));
-  const etag = attrs['s3-etag']!;
-  void r;
-  ctx.status = 200;
-  ctx.type = 'application/xml';
-  ctx.body = xmlDocument('CopyObjectResult', { LastModified: isoDate(deps.wallClockMs()), ETag: `"${etag}"` });
+    return { root: 'CopyObjectResult', body: { LastModified: isoDate(deps.wallClockMs()), ETag: `"${attrs['s3-etag']!}"` } };
+  });
 }

@@ -12,7 +12,7 @@ import { createGatewayApp, DEFAULT_GATEWAY_LIMITS, type GatewayLimits } from '..
 import { createS3App } from '../api/s3-app.js';
 import { createCairnClient } from '../client/create-cairn-client.js';
 import { parseHostPort } from '../proto/addr.js';
-import { secureRandomBytes, systemClock, wallClockMs } from '../env/system.js';
+import { secureRandomBytes, systemClock, systemTimers, wallClockMs } from '../env/system.js';
 import { CairnError } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
 import { GATEWAY_HEADER_BYTES_MAX_DEFAULT, GATEWAY_HEADERS_TIMEOUT_MS_DEFAULT, GATEWAY_IDLE_TIMEOUT_MS_DEFAULT, HTTP_KEEP_ALIVE_TIMEOUT_MS_DEFAULT } from '../config/defaults.js';
@@ -83,6 +83,7 @@ export async function startGateway(opts: GatewayOptions, logger: Logger): Promis
       client,
       logger: logger.child({ component: 's3' }),
       clock: systemClock,
+      timers: systemTimers,
       wallClockMs,
       randomHex: (n) => secureRandomBytes(n).toString('hex'),
       region: opts.s3.region ?? 'us-east-1',

@@ -422,7 +422,9 @@ describe('S3-compatible API with the AWS SDK', () => {
       expect((await errorOf(client.send(new GetObjectCommand({ Bucket: 'objs', Key: key })))).name, key).toBe('NoSuchKey');
     }
     // A key under an existing file: the namespace cannot hold both.
-    expect((await errorOf(client.send(new PutObjectCommand({ Bucket: 'objs', Key: 'size/100/under', Body: 'x' })))).status).toBe(400);
+    expect(await errorOf(client.send(new PutObjectCommand({ Bucket: 'objs', Key: 'size/100/under', Body: 'x' })))).toEqual({ name: 'InvalidRequest', status: 400 });
+    expect(await errorOf(client.send(new PutObjectCommand({ Bucket: 'objs', Key: 'size', Body: 'x' })))).toEqual({ name: 'InvalidRequest', status: 400 });
+    expect(await errorOf(client.send(new PutObjectCommand({ Bucket: 'objs', Key: 'size', Body: patternBytes(200 * 1024, 1) })))).toEqual({ name: 'InvalidRequest', status: 400 });
     // A folder object: "k/" with an empty body is the directory.
     await client.send(new PutObjectCommand({ Bucket: 'objs', Key: 'folder/', Body: '' }));
     expect((await client.send(new HeadObjectCommand({ Bucket: 'objs', Key: 'folder/' }))).ContentLength).toBe(0);
