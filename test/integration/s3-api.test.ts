@@ -315,6 +315,7 @@ describe('S3-compatible API with the AWS SDK', () => {
     expect(lastHeaders['content-encoding']).toContain('aws-chunked');
     expect(put.ETag).toBe(`"${md5(data)}"`);
     const g = await client.send(new GetObjectCommand({ Bucket: 'objs', Key: 'stream/12m' }));
+    expect(g.ETag).toBe(`"${md5(data)}"`); // stored with the file, not only answered
     expect((await bytesOf(g.Body)).equals(Buffer.from(data))).toBe(true);
   }, 60_000);
 
