@@ -70,6 +70,7 @@ export function registerDevCommand(program: Command, fail: (err: unknown) => nev
         `  metadata: ${j.meta.map((m) => `${m.id} ${m.addr}`).join(', ')}`,
         `  chunks:   ${j.chunks.map((c) => `${c.id} ${c.addr}`).join(', ') || 'none'}`,
         `  gateway:  ${j.gateway?.url ?? 'none'} (Authorization: Bearer ${j.token})`,
+        ...(j.s3 ? [`  s3:       ${j.s3.url} (region ${j.s3.region}, key ${j.s3.accessKeyId}; secret in cluster.json)`] : []),
         `  cluster:  ${cluster.clusterJsonPath}`,
         `  try:      CAIRN_META=${j.metaAddrs} CAIRN_TOKEN=${j.token} npx cairn status`,
       ];

@@ -8,7 +8,8 @@
  * logs/<id>.log (each server's JSON logs), and cluster.json, written atomically once the
  * cluster is ready (a leader, and every chunk server registered and alive) and removed on stop.
  *
- * Ports: the HTTP gateway portBase, metadata servers portBase+1…, chunk servers portBase+101….
+ * Ports: the HTTP gateway portBase, metadata servers portBase+1…, chunk servers portBase+101…,
+ * the gateway's S3 endpoint portBase+50 (s3.credentials: its key, made once).
  * Servers that die are not restarted (tests kill them on purpose).
  */
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
@@ -81,6 +82,8 @@ export interface ClusterJson {
   gateway: { url: string; pid: number | null; argv: string[] } | null;
   meta: ServerEntry[];
   chunks: ServerEntry[];
+  /** The S3 endpoint (served by the gateway process, so its pid and argv are the gateway's). */
+  s3?: { url: string; region: string; accessKeyId: string; secretAccessKey: string; pid: number | null; argv: string[] };
 }
 
 interface Member {
@@ -93,6 +96,7 @@ interface Member {
 export const PORT_SPAN = 1000;
 const META_PORT_OFFSET = 1;
 const CHUNK_PORT_OFFSET = 101;
+const S3_PORT_OFFSET = 50;
 const META_MAX = 99;
 const CHUNKS_MAX = 899;
 
@@ -103,6 +107,8 @@ export class DevCluster {
   readonly chunks: Member[];
   readonly gateway: Member | null;
   readonly replicas: number;
+  /** The S3 endpoint the gateway serves (null without a gateway). */
+  readonly s3: { url: string; region: string; accessKeyId: string; secretAccessKey: string } | null;
 
   constructor(init: DevClusterInit) {
     const nMeta = init.meta ?? DEV_META_SERVERS_DEFAULT;
@@ -155,8 +161,14 @@ export class DevCluster {
       ));
     });
     const gwAddr = `127.0.0.1:${init.portBase}`;
+    // S3 on P+50 (P+100, never taken, when 50+ metadata servers use P+1…); keys made once, kept on restart.
+    const s3Addr = `127.0.0.1:${init.portBase + (nMeta < S3_PORT_OFFSET ? S3_PORT_OFFSET : CHUNK_PORT_OFFSET - 1)}`;
+    const s3File = join(this.dir, 's3.credentials');
+    if (init.gateway !== false && !existsSync(s3File)) writeSecret(s3File, `CAIRN${secureRandomBytes(8).toString('hex').toUpperCase().slice(0, 15)}:${secureRandomBytes(30).toString('base64').replace(/[+/]/g, 'x')}`);
+    const [accessKeyId = '', secretAccessKey = ''] = init.gateway === false ? [] : readFileSync(s3File, 'utf8').trim().split('\n')[0]!.split(':');
+    this.s3 = init.gateway === false ? null : { url: `http://${s3Addr}`, region: 'us-east-1', accessKeyId, secretAccessKey };
     this.gateway = init.gateway === false ? null : member('gateway', gwAddr, this.dir, cairnArgv(
-      'gateway', '--listen', gwAddr, '--meta', metaAddrs, '--token-file', tokenFile,
+      'gateway', '--listen', gwAddr, '--meta', metaAddrs, '--token-file', tokenFile, '--s3-listen', s3Addr, '--s3-credentials', s3File,
     ));
   }
 
@@ -249,7 +261,8 @@ export class DevCluster {
   clusterJson(): ClusterJson {
     const entry = (m: Member): ServerEntry => ({ id: m.id, addr: m.addr, pid: m.proc.pid ?? null, dir: m.dir, argv: m.proc.argv });
     const gateway = this.gateway ? { url: this.gatewayUrl!, pid: this.gateway.proc.pid ?? null, argv: this.gateway.proc.argv } : null;
-    return { metaAddrs: this.metaAddrs.join(','), token: this.token, gateway, meta: this.meta.map(entry), chunks: this.chunks.map(entry) };
+    const s3 = this.gateway && this.s3 ? { s3: { ...this.s3, pid: this.gateway.proc.pid ?? null, argv: this.gateway.proc.argv } } : {};
+    return { metaAddrs: this.metaAddrs.join(','), token: this.token, gateway, meta: this.meta.map(entry), chunks: this.chunks.map(entry), ...s3 };
   }
 
   /** Write cluster.json atomically (temp file, fsync, rename). */

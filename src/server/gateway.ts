@@ -6,11 +6,14 @@
  * socket silent for idleTimeoutMs is closed — an upload whose client stalls is then aborted and
  * leaves no file — and request headers must arrive within headersTimeoutMs.
  */
-import { createServer, type Server } from 'node:http';
-import { createGatewayApp, type GatewayLimits } from '../api/gateway-app.js';
+import { readFileSync } from 'node:fs';
+import { createServer, type RequestListener, type Server } from 'node:http';
+import { createGatewayApp, DEFAULT_GATEWAY_LIMITS, type GatewayLimits } from '../api/gateway-app.js';
+import { createS3App } from '../api/s3-app.js';
 import { createCairnClient } from '../client/create-cairn-client.js';
 import { parseHostPort } from '../proto/addr.js';
-import { systemClock } from '../env/system.js';
+import { secureRandomBytes, systemClock, systemTimers, wallClockMs } from '../env/system.js';
+import { CairnError } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
 import { GATEWAY_HEADER_BYTES_MAX_DEFAULT, GATEWAY_HEADERS_TIMEOUT_MS_DEFAULT, GATEWAY_IDLE_TIMEOUT_MS_DEFAULT, HTTP_KEEP_ALIVE_TIMEOUT_MS_DEFAULT } from '../config/defaults.js';
 
@@ -25,10 +28,45 @@ export interface GatewayOptions {
   idleTimeoutMs?: number;
   /** @default GATEWAY_HEADERS_TIMEOUT_MS_DEFAULT (30 s) */
   headersTimeoutMs?: number;
+  /** Also serve the S3-compatible API (docs/s3.md) on its own address. */
+  s3?: S3Options;
+}
+
+export interface S3Options {
+  /** host:port (port 0: any free port). */
+  listen: string;
+  /** A file of `ACCESS_KEY_ID:SECRET_KEY` lines ('#' comments): the keys S3 requests may be signed with. */
+  credentialsFile: string;
+  /** @default 'us-east-1' */
+  region?: string;
+}
+
+/** Reads an S3 credentials file (see S3Options.credentialsFile). */
+export function readS3Credentials(path: string): Map<string, string> {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new CairnError('InvalidArgument', `cannot read S3 credentials file ${path}: ${(err as Error).message}`);
+  }
+  const out = new Map<string, string>();
+  for (const raw of text.split('\n')) {
+    const line = raw.trim();
+    if (line === '' || line.startsWith('#')) continue;
+    const colon = line.indexOf(':');
+    const id = line.slice(0, colon);
+    const secret = line.slice(colon + 1);
+    if (colon <= 0 || !/^[A-Za-z0-9]{3,128}$/.test(id) || secret.length < 16) throw new CairnError('InvalidArgument', `${path}: each line must be ACCESS_KEY_ID:SECRET (id of letters and digits, secret of at least 16 characters)`);
+    out.set(id, secret);
+  }
+  if (out.size === 0) throw new CairnError('InvalidArgument', `${path} holds no S3 credentials`);
+  return out;
 }
 
 export interface RunningGateway {
   url: string;
+  /** The S3 endpoint's base URL, when served. */
+  s3Url: string | null;
   server: Server;
   close(): Promise<void>;
 }
@@ -36,10 +74,49 @@ export interface RunningGateway {
 export async function startGateway(opts: GatewayOptions, logger: Logger): Promise<RunningGateway> {
   const { host, port } = parseHostPort(opts.listen, true);
   const client = createCairnClient({ metaAddrs: opts.metaAddrs, token: opts.token ?? '' }, { logger });
-  const { app } = createGatewayApp({ client, token: opts.token, logger, clock: systemClock, ...(opts.limits ? { limits: opts.limits } : {}) });
+  const limits = { ...DEFAULT_GATEWAY_LIMITS, ...opts.limits };
+  const { app, metrics } = createGatewayApp({ client, token: opts.token, logger, clock: systemClock, limits });
+  let s3: Server | null = null;
+  if (opts.s3) {
+    const s3Addr = parseHostPort(opts.s3.listen, true);
+    const s3App = createS3App({
+      client,
+      logger: logger.child({ component: 's3' }),
+      clock: systemClock,
+      timers: systemTimers,
+      wallClockMs,
+      randomHex: (n) => secureRandomBytes(n).toString('hex'),
+      region: opts.s3.region ?? 'us-east-1',
+      credentials: readS3Credentials(opts.s3.credentialsFile),
+      limits,
+      metrics,
+    });
+    s3 = await listenHttp(opts, s3Addr.port, s3Addr.host, s3App.callback());
+    logger.info('s3 listening', { url: urlOf(s3) });
+  }
+  const server = await listenHttp(opts, port, host, app.callback());
+  const url = urlOf(server);
+  logger.info('gateway listening', { url, meta: opts.metaAddrs.join(',') });
+  const closeServer = (srv: Server): Promise<void> =>
+    new Promise<void>((resolve) => {
+      srv.close(() => resolve());
+      srv.closeIdleConnections();
+    });
+  return {
+    url,
+    s3Url: s3 === null ? null : urlOf(s3),
+    server,
+    close: async () => {
+      await Promise.all([closeServer(server), ...(s3 === null ? [] : [closeServer(s3)])]);
+      client.close();
+    },
+  };
+}
+
+async function listenHttp(opts: GatewayOptions, port: number, host: string, handler: RequestListener): Promise<Server> {
   const server = createServer(
     { requestTimeout: 0, headersTimeout: opts.headersTimeoutMs ?? GATEWAY_HEADERS_TIMEOUT_MS_DEFAULT, keepAliveTimeout: HTTP_KEEP_ALIVE_TIMEOUT_MS_DEFAULT, maxHeaderSize: GATEWAY_HEADER_BYTES_MAX_DEFAULT },
-    app.callback(),
+    handler,
   );
   server.setTimeout(opts.idleTimeoutMs ?? GATEWAY_IDLE_TIMEOUT_MS_DEFAULT); // no 'timeout' listener: idle sockets are destroyed
   await new Promise<void>((resolve, reject) => {
@@ -49,19 +126,11 @@ export async function startGateway(opts: GatewayOptions, logger: Logger): Promis
       resolve();
     });
   });
+  return server;
+}
+
+function urlOf(server: Server): string {
   const addr = server.address();
   if (addr === null || typeof addr === 'string') throw new Error('gateway: no TCP address after listen');
-  const url = `http://${addr.address}:${addr.port}`;
-  logger.info('gateway listening', { url, meta: opts.metaAddrs.join(',') });
-  return {
-    url,
-    server,
-    close: async () => {
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeIdleConnections();
-      });
-      client.close();
-    },
-  };
+  return `http://${addr.address}:${addr.port}`;
 }

@@ -79,7 +79,12 @@ describe('cairn dev', () => {
     dev = startDev();
     const j = await waitClusterJson(dev);
     // cluster.json as CONTRACT.md describes it.
-    expect(Object.keys(j).sort()).toEqual(['chunks', 'gateway', 'meta', 'metaAddrs', 'token']);
+    expect(Object.keys(j).sort()).toEqual(['chunks', 'gateway', 'meta', 'metaAddrs', 's3', 'token']);
+    // The S3 endpoint, served by the gateway process, on a port in [P, P+999].
+    expect(Object.keys(j.s3!).sort()).toEqual(['accessKeyId', 'argv', 'pid', 'region', 'secretAccessKey', 'url']);
+    expect(j.s3!.region).toBe('us-east-1');
+    expect(Number(new URL(j.s3!.url).port)).toBeGreaterThanOrEqual(portBase);
+    expect(Number(new URL(j.s3!.url).port)).toBeLessThanOrEqual(portBase + 999);
     expect(j.meta).toHaveLength(3);
     expect(j.chunks).toHaveLength(4);
     expect(j.metaAddrs).toBe(j.meta.map((m) => m.addr).join(','));
