@@ -66,6 +66,19 @@ export const PROPOSE_TIMEOUT_MS_DEFAULT = 10_000;
 /** How long a linearizable read may wait. */
 export const READ_TIMEOUT_MS_DEFAULT = 5000;
 
+// ---- metadata listener (peers and clients on one address) -----------------------------------
+
+/** A connection must authenticate within this long after it is accepted. */
+export const HANDSHAKE_TIMEOUT_MS_DEFAULT = 2000;
+/** Unauthenticated connections held at once by one metadata server. */
+export const HANDSHAKES_MAX_DEFAULT = 512;
+/** Unauthenticated connections held at once from one source address. */
+export const HANDSHAKES_PER_ADDR_MAX_DEFAULT = 128;
+/** A connection that missed its handshake deadline is held, unread, this long before it is closed. */
+export const HANDSHAKE_PARK_MS_DEFAULT = 30_000;
+/** Connections held that way at once; beyond it the oldest is closed. */
+export const HANDSHAKES_PARKED_MAX_DEFAULT = 4096;
+
 // ---- chunk servers -------------------------------------------------------------------------
 
 /** Failure domain of a chunk server that names none (`cairn chunk --zone`). */

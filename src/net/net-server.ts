@@ -18,6 +18,16 @@
  *
  * Any malformed or oversize frame, failed handshake, or handshake slower than
  * handshakeTimeoutMs closes that connection and is counted; other connections are unaffected.
+ *
+ * Strangers are bounded apart from authenticated callers: connections still in the handshake
+ * have their own budget (handshakesMax in total, handshakesPerAddrMax per source address; see
+ * handshake-budget.ts) and a short deadline, so a flood of raw connections costs the flooder its
+ * own slots and never the slots of peers and logged-in clients. A connection that misses its
+ * deadline or is pushed out of the budget is parked, not closed: the server stops reading it
+ * and closes it after handshakeParkMs (or when more than handshakesParkedMax are parked, oldest
+ * first). Closing at once would only make a flooder reconnect at once, and a flood that
+ * reconnects as fast as it is closed keeps the kernel's accept queue full, which delays every
+ * honest dialer's connect; a parked flood stands still.
  */
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import type { Timers } from '../env/clock.js';
@@ -25,6 +35,13 @@ import { pack } from '../proto/msgpack.js';
 import type { NodeId } from '../raft/types.js';
 import { CairnError, ERROR_CODES } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
+import {
+  HANDSHAKE_PARK_MS_DEFAULT,
+  HANDSHAKE_TIMEOUT_MS_DEFAULT,
+  HANDSHAKES_PARKED_MAX_DEFAULT,
+  HANDSHAKES_MAX_DEFAULT,
+  HANDSHAKES_PER_ADDR_MAX_DEFAULT,
+} from '../config/defaults.js';
 import { DEFAULT_FRAME_BYTES_MAX, isOversizeFrameError } from './frame.js';
 import { FramedSocket } from './framed-socket.js';
 import {
@@ -39,6 +56,7 @@ import {
   unpackObject,
   type Credential,
 } from './handshake.js';
+import { HandshakeBudget } from './handshake-budget.js';
 
 export interface RpcContext {
   /** `ip:port` of the caller, for logs. */
@@ -83,11 +101,22 @@ export interface NetServerInit {
   clientToken: Credential | null;
   /** Largest frame after the handshake. @default 64 MiB */
   frameBytesMax?: number;
-  /** @default 5000 */
+  /** A connection must authenticate within this. @default HANDSHAKE_TIMEOUT_MS_DEFAULT */
   handshakeTimeoutMs?: number;
+  /** Unauthenticated connections at once. @default HANDSHAKES_MAX_DEFAULT */
+  handshakesMax?: number;
+  /** Unauthenticated connections at once from one source address. @default HANDSHAKES_PER_ADDR_MAX_DEFAULT */
+  handshakesPerAddrMax?: number;
+  /** How long a connection that failed to authenticate in time stays parked. @default HANDSHAKE_PARK_MS_DEFAULT */
+  handshakeParkMs?: number;
+  /** Parked connections at once; beyond it the oldest is closed. @default HANDSHAKES_PARKED_MAX_DEFAULT */
+  handshakesParkedMax?: number;
   /** Requests running at once per client connection. @default 64 */
   requestsInflightMax?: number;
-  /** Open connections at once; more are closed on accept. @default 1024 */
+  /**
+   * Authenticated connections at once; a dialer authenticating beyond it is refused with
+   * Unavailable. (Unauthenticated ones count against handshakesMax instead.) @default 1024
+   */
   connectionsMax?: number;
   /** Longest method name accepted. @default 128 */
   methodCharsMax?: number;
@@ -96,9 +125,13 @@ export interface NetServerInit {
 export interface NetServerCounters {
   connectionsAccepted: number;
   connectionsOpen: number;
-  /** Closed on accept because connectionsMax was reached. */
+  /** Refused after authenticating because connectionsMax was reached. */
   connectionsRefused: number;
   handshakeTimeouts: number;
+  /** Unauthenticated connections parked to admit newer ones (handshake budget). */
+  handshakesEvicted: number;
+  /** Connections parked now (deadline missed or evicted). */
+  handshakesParked: number;
   authFailures: number;
   /** Malformed or oversize frames (each closed its connection). */
   malformedFrames: number;
@@ -116,6 +149,8 @@ export class NetServer {
     connectionsOpen: 0,
     connectionsRefused: 0,
     handshakeTimeouts: 0,
+    handshakesEvicted: 0,
+    handshakesParked: 0,
     authFailures: 0,
     malformedFrames: 0,
     oversizeFrames: 0,
@@ -135,6 +170,13 @@ export class NetServer {
   private methods: Set<string> | null;
   private readonly server: Server;
   private readonly conns = new Set<ServerConn>();
+  /** Open connections that authenticated (at most connectionsMax). */
+  private authenticated = 0;
+  private readonly handshakes: HandshakeBudget<ServerConn>;
+  /** Parked connections, oldest first. */
+  private readonly parked = new Set<ServerConn>();
+  private readonly handshakeParkMs: number;
+  private readonly handshakesParkedMax: number;
   private listening = false;
 
   constructor(c: NetServerComponents, init: NetServerInit, handlers: NetServerHandlers = {}) {
@@ -142,12 +184,21 @@ export class NetServer {
     this.log = c.logger.child({ component: 'net-server' });
     this.init = init;
     this.frameBytesMax = init.frameBytesMax ?? DEFAULT_FRAME_BYTES_MAX;
-    this.handshakeTimeoutMs = init.handshakeTimeoutMs ?? 5000;
+    this.handshakeTimeoutMs = init.handshakeTimeoutMs ?? HANDSHAKE_TIMEOUT_MS_DEFAULT;
     this.requestsInflightMax = init.requestsInflightMax ?? 64;
     this.connectionsMax = init.connectionsMax ?? 1024;
     this.methodCharsMax = init.methodCharsMax ?? 128;
     this.handlers = handlers;
     this.methods = handlers.methods ? new Set(handlers.methods) : null;
+    this.handshakes = new HandshakeBudget(
+      { totalMax: init.handshakesMax ?? HANDSHAKES_MAX_DEFAULT, perAddrMax: init.handshakesPerAddrMax ?? HANDSHAKES_PER_ADDR_MAX_DEFAULT },
+      (conn) => {
+        this.counters.handshakesEvicted++;
+        this.park(conn);
+      },
+    );
+    this.handshakeParkMs = init.handshakeParkMs ?? HANDSHAKE_PARK_MS_DEFAULT;
+    this.handshakesParkedMax = init.handshakesParkedMax ?? HANDSHAKES_PARKED_MAX_DEFAULT;
     this.server = createServer({ noDelay: true }, (socket) => this.accept(socket));
   }
 
@@ -187,15 +238,23 @@ export class NetServer {
   }
 
   private accept(socket: Socket): void {
-    if (this.conns.size >= this.connectionsMax) {
-      this.counters.connectionsRefused++;
-      socket.destroy();
-      return;
-    }
     this.counters.connectionsAccepted++;
     this.counters.connectionsOpen++;
     const conn = new ServerConn(this, socket);
     this.conns.add(conn);
+    this.handshakes.admit(conn.sourceAddr, conn);
+  }
+
+  /** Stop serving `conn`'s handshake; it is closed after handshakeParkMs or when the lot overflows. */
+  private park(conn: ServerConn): void {
+    if (this.parked.size >= this.handshakesParkedMax) {
+      const oldest = this.parked.values().next().value as ServerConn;
+      this.parked.delete(oldest);
+      oldest.fs.destroy();
+    }
+    this.parked.add(conn);
+    this.counters.handshakesParked = this.parked.size;
+    conn.park(this.handshakeParkMs);
   }
 
   // --- called by ServerConn --------------------------------------------------------------------
@@ -218,7 +277,32 @@ export class NetServer {
   /** @internal */ get _methods(): Set<string> | null {
     return this.methods;
   }
+  /**
+   * @internal The connection left the handshake (authenticated, refused or closed). False when
+   * it authenticated but connectionsMax authenticated connections are open: it must be refused.
+   */
+  /** @internal The handshake deadline passed. */
+  _handshakeTimedOut(conn: ServerConn): void {
+    this.counters.handshakeTimeouts++;
+    this.handshakes.release(conn.sourceAddr, conn);
+    this.park(conn);
+  }
+  _handshakeDone(conn: ServerConn, authenticated: boolean): boolean {
+    this.handshakes.release(conn.sourceAddr, conn);
+    if (!authenticated) return true;
+    if (this.authenticated >= this.connectionsMax) {
+      this.counters.connectionsRefused++;
+      return false;
+    }
+    this.authenticated++;
+    conn.counted = true;
+    return true;
+  }
   /** @internal */ _closed(conn: ServerConn): void {
+    this.handshakes.release(conn.sourceAddr, conn);
+    if (this.parked.delete(conn)) this.counters.handshakesParked = this.parked.size;
+    if (conn.counted) this.authenticated--;
+    conn.counted = false;
     if (this.conns.delete(conn)) this.counters.connectionsOpen--;
   }
 }
@@ -232,8 +316,12 @@ interface Request {
 /** One accepted connection: handshake, then peer stream or client RPC. */
 class ServerConn {
   readonly fs: FramedSocket;
+  /** The remote IP address (the handshake budget's unit). */
+  readonly sourceAddr: string;
+  /** Counted against connectionsMax (NetServer's bookkeeping). */
+  counted = false;
   private readonly srv: NetServer;
-  private state: 'handshake' | 'peer' | 'client' | 'closed' = 'handshake';
+  private state: 'handshake' | 'parked' | 'peer' | 'client' | 'closed' = 'handshake';
   private readonly nonce: Uint8Array;
   private handshakeTimer: { cancel(): void } | null;
   private peerId: NodeId = '';
@@ -246,6 +334,7 @@ class ServerConn {
 
   constructor(srv: NetServer, socket: Socket) {
     this.srv = srv;
+    this.sourceAddr = socket.remoteAddress ?? '?';
     this.fs = new FramedSocket(socket, HANDSHAKE_FRAME_BYTES_MAX, {
       onFrame: (p) => this.onFrame(p),
       onClose: () => this.onClose(),
@@ -263,15 +352,26 @@ class ServerConn {
     this.nonce = new Uint8Array(n.buffer, n.byteOffset, n.length).slice();
     this.handshakeTimer = srv._c.timers.setTimeout(() => {
       this.handshakeTimer = null;
-      if (this.state !== 'handshake') return;
-      srv.counters.handshakeTimeouts++;
-      this.fs.destroy();
+      if (this.state === 'handshake') srv._handshakeTimedOut(this);
     }, srv._limits.handshakeTimeoutMs);
     this.fs.write(encodeHello(this.nonce));
   }
 
+  /** Stop reading and answering; close after `ms` (NetServer.park). */
+  park(ms: number): void {
+    this.state = 'parked';
+    this.fs.socket.pause();
+    this.handshakeTimer?.cancel();
+    this.handshakeTimer = this.srv._c.timers.setTimeout(() => {
+      this.handshakeTimer = null;
+      this.fs.destroy();
+    }, ms);
+  }
+
   private onFrame(payload: Uint8Array): void {
     switch (this.state) {
+      case 'parked':
+        return;
       case 'handshake':
         return this.onAuth(payload);
       case 'peer':
@@ -292,6 +392,12 @@ class ServerConn {
     const ok = key !== null && macMatches(computeMac(key, this.nonce, auth.role, auth.role === 'client' ? undefined : auth.id), auth.mac);
     this.handshakeTimer?.cancel();
     this.handshakeTimer = null;
+    if (!this.srv._handshakeDone(this, ok)) {
+      this.state = 'closed';
+      this.fs.write(encodeErrorFrame('Unavailable', 'too many connections'));
+      this.fs.end();
+      return;
+    }
     if (!ok) {
       this.srv.counters.authFailures++;
       this.srv._log.warn('authentication failed', { remote: this.fs.remoteAddr, role: auth.role });

@@ -126,26 +126,45 @@ describe('NetServer handshake and auth', () => {
     expect(await client(addr).call('echo', 'still here')).toBe('still here');
   });
 
-  it('closes a connection that does not authenticate in time', async () => {
-    const { addr, server: srv } = await server({}, { handshakeTimeoutMs: 100 });
+  it('closes a connection that does not authenticate in time (after parking it unread)', async () => {
+    const { addr, server: srv } = await server({}, { handshakeTimeoutMs: 100, handshakeParkMs: 300 });
     const c = await RawConn.open(addr);
+    await until(() => srv.counters.handshakesParked === 1);
+    expect(c.closed).toBe(false);
     await c.waitClosed();
     expect(srv.counters.handshakeTimeouts).toBe(1);
     expect(srv.counters.connectionsOpen).toBe(0);
+    expect(srv.counters.handshakesParked).toBe(0);
   });
 
-  it('refuses connections beyond connectionsMax', async () => {
+  it('refuses authenticated connections beyond connectionsMax with Unavailable', async () => {
     const { addr, server: srv } = await server({ rpc: echo }, { connectionsMax: 2 });
-    const a = await RawConn.open(addr);
-    const b = await RawConn.open(addr);
-    await a.next();
-    await b.next();
-    const c = await RawConn.open(addr);
+    const a = await RawConn.authed(addr, 'client', TOKEN);
+    const b = await RawConn.authed(addr, 'client', TOKEN);
+    expect(await a.next()).toEqual({ t: 'ok' });
+    expect(await b.next()).toEqual({ t: 'ok' });
+    // Unauthenticated connections do not count against it.
+    const idle = await RawConn.open(addr);
+    await idle.next();
+    const c = await RawConn.authed(addr, 'client', TOKEN);
+    expect(await c.next()).toMatchObject({ t: 'error', code: 'Unavailable' });
     await c.waitClosed();
     expect(srv.counters.connectionsRefused).toBe(1);
     a.destroy();
-    await until(() => srv.counters.connectionsOpen === 1);
+    await until(() => srv.counters.connectionsOpen === 2);
     expect(await client(addr).call('echo', 5)).toBe(5);
+  });
+
+  it('keeps strangers to their own budget: the oldest of a full source is parked, fresh dialers from it still get in', async () => {
+    const { addr, server: srv } = await server({ rpc: echo }, { handshakesMax: 8, handshakesPerAddrMax: 4 });
+    const raw: RawConn[] = [];
+    for (let i = 0; i < 6; i++) raw.push(await RawConn.open(addr));
+    await until(() => srv.counters.handshakesEvicted === 2);
+    expect(srv.counters.handshakesParked).toBe(2);
+    // The two oldest were parked (no longer read), the four newest are still in their handshake.
+    expect(await client(addr).call('echo', 'fresh')).toBe('fresh');
+    expect(srv.counters.handshakesEvicted).toBe(3);
+    for (const r of raw) r.destroy();
   });
 });
 
