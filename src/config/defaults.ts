@@ -78,6 +78,10 @@ export const HANDSHAKES_PER_ADDR_MAX_DEFAULT = 128;
 export const HANDSHAKE_PARK_MS_DEFAULT = 30_000;
 /** Connections held that way at once; beyond it the oldest is closed. */
 export const HANDSHAKES_PARKED_MAX_DEFAULT = 4096;
+/** msgpack values (map keys included) in a request whose limits name no count of their own. */
+export const REQUEST_ELEMENTS_MAX_DEFAULT = 100_000;
+/** Containers nested in a request (the request map is depth 1). */
+export const REQUEST_DEPTH_MAX_DEFAULT = 16;
 
 // ---- chunk servers -------------------------------------------------------------------------
 

@@ -28,6 +28,12 @@
  * first). Closing at once would only make a flooder reconnect at once, and a flood that
  * reconnects as fast as it is closed keeps the kernel's accept queue full, which delays every
  * honest dialer's connect; a parked flood stands still.
+ *
+ * A request frame is held to the limits of the method it names (requestLimits: bytes, msgpack
+ * elements, nesting depth) before it is decoded: the size as soon as the frame's first bytes
+ * name the method (a frame must name its method before its body to get more than the limits of
+ * an unnamed request), the elements and depth by a scan of the raw bytes (msgpack-limits.ts).
+ * A frame over its limits closes the connection and counts as oversize or malformed.
  */
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import type { Timers } from '../env/clock.js';
@@ -41,8 +47,10 @@ import {
   HANDSHAKES_PARKED_MAX_DEFAULT,
   HANDSHAKES_MAX_DEFAULT,
   HANDSHAKES_PER_ADDR_MAX_DEFAULT,
+  REQUEST_DEPTH_MAX_DEFAULT,
+  REQUEST_ELEMENTS_MAX_DEFAULT,
 } from '../config/defaults.js';
-import { DEFAULT_FRAME_BYTES_MAX, isOversizeFrameError } from './frame.js';
+import { DEFAULT_FRAME_BYTES_MAX, isOversizeFrameError, type FrameGate } from './frame.js';
 import { FramedSocket } from './framed-socket.js';
 import {
   HANDSHAKE_FRAME_BYTES_MAX,
@@ -57,6 +65,7 @@ import {
   type Credential,
 } from './handshake.js';
 import { HandshakeBudget } from './handshake-budget.js';
+import { peekRequestHead, scanMsgpack, type MsgpackLimits } from './msgpack-limits.js';
 
 export interface RpcContext {
   /** `ip:port` of the caller, for logs. */
@@ -70,6 +79,18 @@ export interface RpcContext {
 /** Answers one request; throw a CairnError to send a typed error. */
 export type RpcHandler = (method: string, body: unknown, ctx: RpcContext) => Promise<unknown>;
 
+/** What one request may hold before it is decoded. */
+export interface RequestLimits extends MsgpackLimits {
+  /** Bytes of the whole request frame (id, method and body). */
+  bytesMax: number;
+}
+
+/**
+ * The limits of a request naming `method`; undefined: a frame whose first bytes name no method.
+ * Must be cheap (runs per frame) and return at most the server's frameBytesMax.
+ */
+export type RequestLimitsOf = (method: string | undefined) => RequestLimits;
+
 export type PeerFrameHandler = (from: NodeId, payload: Uint8Array) => void;
 
 export interface NetServerHandlers {
@@ -82,6 +103,8 @@ export interface NetServerHandlers {
   rpc?: RpcHandler;
   /** When given, methods outside this set are refused with InvalidArgument before the handler runs. */
   methods?: Iterable<string>;
+  /** Per-method request limits. @default frameBytesMax, REQUEST_ELEMENTS_MAX_DEFAULT, REQUEST_DEPTH_MAX_DEFAULT for every request */
+  requestLimits?: RequestLimitsOf;
 }
 
 export interface NetServerComponents {
@@ -177,6 +200,7 @@ export class NetServer {
   private readonly parked = new Set<ServerConn>();
   private readonly handshakeParkMs: number;
   private readonly handshakesParkedMax: number;
+  private readonly gate: FrameGate;
   private listening = false;
 
   constructor(c: NetServerComponents, init: NetServerInit, handlers: NetServerHandlers = {}) {
@@ -199,6 +223,15 @@ export class NetServer {
     );
     this.handshakeParkMs = init.handshakeParkMs ?? HANDSHAKE_PARK_MS_DEFAULT;
     this.handshakesParkedMax = init.handshakesParkedMax ?? HANDSHAKES_PARKED_MAX_DEFAULT;
+    this.gate = {
+      headBytes: REQUEST_HEAD_BYTES,
+      check: (frameBytes, head) => {
+        const limits = this.requestLimits(peekRequestHead(head).method);
+        if (frameBytes > limits.bytesMax) throw new CairnError('ProtocolError', `request of ${frameBytes} bytes exceeds its limit of ${limits.bytesMax}`, { frameBytes, frameBytesMax: limits.bytesMax });
+        // What the first bytes already show (e.g. an array claiming millions of elements) is refused now.
+        scanMsgpack(head.length < frameBytes ? head : head.subarray(0, frameBytes), limits, head.length < frameBytes);
+      },
+    };
     this.server = createServer({ noDelay: true }, (socket) => this.accept(socket));
   }
 
@@ -257,6 +290,10 @@ export class NetServer {
     conn.park(this.handshakeParkMs);
   }
 
+  private requestLimits(method: string | undefined): RequestLimits {
+    return this.handlers.requestLimits?.(method) ?? { bytesMax: this.frameBytesMax, elementsMax: REQUEST_ELEMENTS_MAX_DEFAULT, depthMax: REQUEST_DEPTH_MAX_DEFAULT };
+  }
+
   // --- called by ServerConn --------------------------------------------------------------------
 
   /** @internal */ get _c(): NetServerComponents {
@@ -276,6 +313,12 @@ export class NetServer {
   }
   /** @internal */ get _methods(): Set<string> | null {
     return this.methods;
+  }
+  /** @internal */ get _gate(): FrameGate {
+    return this.gate;
+  }
+  /** @internal */ _requestLimits(method: string | undefined): RequestLimits {
+    return this.requestLimits(method);
   }
   /**
    * @internal The connection left the handshake (authenticated, refused or closed). False when
@@ -306,6 +349,9 @@ export class NetServer {
     if (this.conns.delete(conn)) this.counters.connectionsOpen--;
   }
 }
+
+/** Enough of a request's start to read its id and a method name of up to 128 characters. */
+const REQUEST_HEAD_BYTES = 192;
 
 interface Request {
   id: number;
@@ -414,14 +460,19 @@ class ServerConn {
       // Clients and services both speak request/response; the handler sees which one calls.
       this.state = 'client';
       this.caller = auth.role === 'service' ? { role: 'service', id: auth.id } : { role: 'client' };
+      this.fs.setGate(this.srv._gate);
     }
     this.fs.write(OK_FRAME);
   }
 
   private onRequest(payload: Uint8Array): void {
+    // The size passed the gate; elements and depth are checked before msgpackr sees the bytes.
+    const named = peekRequestHead(payload.subarray(0, REQUEST_HEAD_BYTES)).method;
+    scanMsgpack(payload, this.srv._requestLimits(named));
     const v = unpackObject(payload);
     const id = v.id;
     const method = v.method;
+    if (named !== undefined && method !== named) throw new CairnError('ProtocolError', 'request names two methods');
     if (typeof id !== 'number' || !Number.isSafeInteger(id) || id < 0) throw new CairnError('ProtocolError', 'request id must be a non-negative integer');
     if (typeof method !== 'string' || method.length === 0 || method.length > this.srv._limits.methodCharsMax) {
       throw new CairnError('ProtocolError', 'request method must be a short string');

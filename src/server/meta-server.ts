@@ -19,6 +19,7 @@ import type { Logger } from '../util/logger.js';
 import { parseHostPort } from '../proto/addr.js';
 import { MetaLeader, type RepairSchedulerOptions } from '../leader/index.js';
 import { META_METHODS } from '../proto/meta-requests.js';
+import { metaRequestLimits } from '../proto/meta-request-limits.js';
 import { DEAD_AFTER_MS_DEFAULT, REPLICAS_DEFAULT } from '../config/defaults.js';
 
 export interface MetaServerOptions {
@@ -100,6 +101,7 @@ export async function startMetaServer(opts: MetaServerOptions, logger: Logger, o
       onPeerFrame: (from, payload) => runtime.receive(from, payload),
       rpc: (method, body, ctx) => leader.handle(method, body, ctx.caller, ctx.signal),
       methods: META_METHODS,
+      requestLimits: metaRequestLimits,
     },
   );
   const addr = await server.listen();

@@ -378,4 +378,26 @@ describe('RPC', () => {
     c.socket.resume();
     await until(() => srv.counters.requests === 1000, 20_000, 'all requests served');
   });
+
+  it('holds each request to the limits of the method it names before decoding it', async () => {
+    const small = { bytesMax: 200, elementsMax: 20, depthMax: 4 };
+    const large = { bytesMax: 100_000, elementsMax: 20, depthMax: 4 };
+    const { addr, server: srv } = await server({ rpc: echo, requestLimits: (m) => (m === 'echo' ? large : small) }, {});
+    const c = client(addr);
+    expect(((await c.call('echo', new Uint8Array(50_000))) as Uint8Array).length).toBe(50_000);
+    // Over the size of its method: refused from its first bytes, connection closed.
+    expect((await rejection(c.call('other', new Uint8Array(1000)))).code).toBe('Unavailable');
+    expect(srv.counters.oversizeFrames).toBe(1);
+    // Over the elements or the depth: refused by the scan.
+    expect((await rejection(c.call('echo', new Array(30).fill(0)))).code).toBe('Unavailable');
+    expect((await rejection(c.call('echo', [[[[[1]]]]]))).code).toBe('Unavailable');
+    expect(srv.counters.malformedFrames).toBe(3);
+    // A frame naming its method after its body gets the limits of an unnamed request.
+    const raw = await RawConn.authed(addr, 'client', TOKEN);
+    await raw.next();
+    raw.send({ body: new Uint8Array(1000), id: 1, method: 'echo' });
+    await raw.waitClosed();
+    expect(srv.counters.oversizeFrames).toBe(2);
+    expect(await c.call('echo', 'still serving')).toBe('still serving');
+  });
 });
