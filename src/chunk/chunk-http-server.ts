@@ -21,7 +21,10 @@
  *                     order. This server stores the body AND streams it to the first of them with
  *                     the rest of the list, which does the same (HDFS write pipeline). Every
  *                     downstream token (or grant) is verified here first (no forwarding on a
- *                     client's say-so).
+ *                     client's say-so), and every downstream address must be a chunk server of
+ *                     this cluster (pipelinePeers, registered-peers.ts): any other address is
+ *                     refused, 400, before a connection is tried — the same answer whether
+ *                     something listens there or not.
  * Response headers of GET/HEAD: Content-Length, Accept-Ranges: bytes, Content-Range (206),
  *   X-Cairn-Size and X-Cairn-Crc32c of the WHOLE chunk (a client checks whole reads end to end).
  *
@@ -70,8 +73,16 @@ import {
   PIPELINE_TIMEOUT_EXTENSION_MS_DEFAULT,
 } from '../config/defaults.js';
 
+/** Which addresses a write pipeline may be forwarded to (registered-peers.ts). */
+export interface PipelinePeers {
+  /** Never rejects. */
+  knows(addr: string): Promise<boolean>;
+}
+
 export interface ChunkHttpServerComponents {
   store: ChunkStore;
+  /** The cluster's chunk servers; absent: any address is forwarded to (tests of a lone server). */
+  pipelinePeers?: PipelinePeers;
   /** Wall-clock ms since the epoch (token expiry). */
   clock: Clock;
   logger: Logger;
@@ -260,6 +271,7 @@ export class ChunkHttpServer {
       this.tokens.verify(t.token, ['write', 'copy'], id);
       verified.add(t.token);
     }
+    await this.checkPeers(down);
     if (this.uploads >= this.uploadsMax) {
       res.setHeader('retry-after', '1');
       throw new CairnError('Unavailable', `${this.uploadsMax} uploads in progress; try again`);
@@ -302,6 +314,14 @@ export class ChunkHttpServer {
       this.uploads--;
       req.off('aborted', onAbort);
     }
+  }
+
+  /** InvalidArgument unless every downstream address is a chunk server of this cluster; the text names no address. */
+  private async checkPeers(down: readonly ChunkTarget[]): Promise<void> {
+    const peers = this.components.pipelinePeers;
+    if (peers === undefined || down.length === 0) return;
+    const known = await Promise.all(down.map((t) => peers.knows(t.addr)));
+    if (known.includes(false)) throw new CairnError('InvalidArgument', 'a pipeline may only name chunk servers of this cluster');
   }
 
   /**

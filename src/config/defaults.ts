@@ -120,6 +120,10 @@ export const SCRUB_BYTES_PER_SEC_DEFAULT = 8 * MiB;
 export const CHUNK_UPLOADS_MAX_DEFAULT = 64;
 /** Downstream servers in one X-Cairn-Pipeline. */
 export const PIPELINE_TARGETS_MAX_DEFAULT = 8;
+/** A chunk server re-reads the cluster's chunk servers (pipeline targets) at most this often when it meets an unknown one. */
+export const PIPELINE_PEERS_REFRESH_MIN_MS_DEFAULT = 1000;
+/** ... and at least this often. */
+export const PIPELINE_PEERS_MAX_AGE_MS_DEFAULT = 30_000;
 /** Time for a chunk request's headers to arrive. */
 export const CHUNK_HEADERS_TIMEOUT_MS_DEFAULT = 10_000;
 /** Time for a whole chunk request (64 MiB at ≥ 1 MiB/s). */
