@@ -365,21 +365,16 @@ export class ChunkHttpServer {
       downP = this.downstream.putChunk(id, down, downIn, putOpts).catch((e: unknown) => failedDownstream(down, e));
     }
     // Branches that settle early (failed) stop being fed; the body keeps flowing to the others.
-    let ownDone = false;
-    let downDone = downIn === null;
-    void own.then(() => {
-      ownDone = true;
-      ownIn.destroy();
-    });
-    void downP?.then(() => {
-      downDone = true;
-      downIn?.destroy();
-    });
+    void own.then(() => ownIn.destroy());
+    void downP?.then(() => downIn?.destroy());
     let received = 0;
     try {
-      for await (const buf of req as AsyncIterable<Buffer>) {
+      // destroyOnReturn: false — leaving the loop early must not destroy the request (and its
+      // socket) before the error is answered.
+      for await (const buf of req.iterator({ destroyOnReturn: false }) as AsyncIterable<Buffer>) {
         received += buf.length;
-        if (ownDone && downDone && received > limit) break; // nobody is listening; stop reading a runaway body
+        // A body of unknown length past the limit: refuse it now (413), before reading more.
+        if (received > limit) throw new CairnError('TooLarge', `chunk of more than ${limit} bytes`);
         await Promise.all([feed(ownIn, buf), downIn ? feed(downIn, buf) : undefined]);
       }
       ac.signal.throwIfAborted();
