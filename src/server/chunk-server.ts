@@ -54,7 +54,7 @@ export interface ChunkServer {
 export async function startChunkServer(opts: ChunkServerOptions, logger: Logger): Promise<ChunkServer> {
   const log = logger.child({ node: opts.id });
   const { host, port } = parseHostPort(opts.listen);
-  mkdirSync(opts.dir, { recursive: true });
+  mkdirSync(opts.dir, { recursive: true, mode: 0o700 });
   // The reporter is created after the store; events before that (none: nothing is served yet) are not lost.
   let reporter: MetaReporter | null = null;
   const store = await ChunkStore.open(

@@ -59,7 +59,7 @@ export async function startMetaServer(opts: MetaServerOptions, logger: Logger, o
   const log = logger.child({ node: opts.id });
   if (!opts.peers.has(opts.id)) throw new CairnError('InvalidArgument', `--peers must include this server (${opts.id})`);
   const { host, port } = parseHostPort(opts.listen);
-  mkdirSync(opts.dir, { recursive: true });
+  mkdirSync(opts.dir, { recursive: true, mode: 0o700 });
   const storage = await LmdbRaftStorage.open(join(opts.dir, 'raft'));
   const stateStore = await LmdbStateStore.open(join(opts.dir, 'state'));
   const machine = new MetaStateMachine(stateStore);
