@@ -6,6 +6,8 @@
  */
 import { mkdirSync } from 'node:fs';
 import { ChunkHttpServer } from '../chunk/chunk-http-server.js';
+import { RegisteredPeers } from '../chunk/registered-peers.js';
+import { decodeView } from '../proto/meta-answers.js';
 import { MetaReporter } from '../chunk/meta-reporter.js';
 import { MetaSession } from '../client/meta-session.js';
 import { parseHostPort } from '../proto/addr.js';
@@ -52,7 +54,7 @@ export interface ChunkServer {
 export async function startChunkServer(opts: ChunkServerOptions, logger: Logger): Promise<ChunkServer> {
   const log = logger.child({ node: opts.id });
   const { host, port } = parseHostPort(opts.listen);
-  mkdirSync(opts.dir, { recursive: true });
+  mkdirSync(opts.dir, { recursive: true, mode: 0o700 });
   // The reporter is created after the store; events before that (none: nothing is served yet) are not lost.
   let reporter: MetaReporter | null = null;
   const store = await ChunkStore.open(
@@ -88,7 +90,10 @@ export async function startChunkServer(opts: ChunkServerOptions, logger: Logger)
       ...(opts.reserveBytes === undefined ? {} : { reserveBytes: opts.reserveBytes }),
     },
   );
-  const http = new ChunkHttpServer({ store, clock: { nowMs: wallClockMs }, logger: log }, { secret: opts.clusterSecret, host, port });
+  // Pipelines are forwarded only to the cluster's chunk servers, as the leader's view lists them.
+  let peers: RegisteredPeers | null = null;
+  const pipelinePeers = { knows: (a: string) => peers?.knows(a) ?? Promise.resolve(false) };
+  const http = new ChunkHttpServer({ store, clock: { nowMs: wallClockMs }, logger: log, pipelinePeers }, { secret: opts.clusterSecret, host, port });
   const addr = await http.start();
   const session = new MetaSession(
     {
@@ -99,6 +104,11 @@ export async function startChunkServer(opts: ChunkServerOptions, logger: Logger)
     },
     { addrs: opts.metaAddrs, callTimeoutMs: CHUNK_SERVER_META_CALL_TIMEOUT_MS_DEFAULT, retryDeadlineMs: CHUNK_SERVER_META_RETRY_DEADLINE_MS_DEFAULT },
   );
+  peers = new RegisteredPeers({
+    clock: systemClock,
+    fetch: async () => decodeView(await session.call('fs.view', {}, { idempotent: true })).servers.map((s) => s.addr),
+    logger: log,
+  });
   // Bytes stored by repair copies since start: each heartbeat carries it, the leader turns it into a rate.
   let copiedBytes = 0;
   const replicator = new Replicator(
