@@ -109,6 +109,7 @@ export async function bulkPut(client: CairnClient, sources: readonly string[], d
   const into = intoDestination({ isDir: dstSt?.type === 'dir', isFile: dstSt?.type === 'file', trailingSlash: dst.intoDirectory }, sources.length, dst.path.text);
   const jobs: PutJob[] = [];
   const emptyDirs: RemotePath[] = [];
+  const dirTargets: RemotePath[] = [];
   for (const src of sources) {
     const st = statSync(src);
     const target = into ? dst.path.child(basename(resolve(src))) : dst.path;
@@ -118,6 +119,7 @@ export async function bulkPut(client: CairnClient, sources: readonly string[], d
     }
     if (!st.isDirectory()) throw new CairnError('InvalidArgument', `${src} is neither a file nor a directory`);
     if (!o.recursive) throw new CairnError('IsADirectory', `${src} is a local directory (use -r to copy a tree)`);
+    dirTargets.push(target);
     const tree = walkLocal(src);
     // Only leaf directories without files need a mkdir: commits create every other parent.
     const parents = new Set<string>();
@@ -129,7 +131,7 @@ export async function bulkPut(client: CairnClient, sources: readonly string[], d
   const existing = new Map<string, 'file' | 'dir'>();
   const roots = new Map(sources.map((s) => into ? dst.path.child(basename(resolve(s))) : dst.path).map((r) => [r.text, r]));
   for (const root of roots.values()) for (const [k, v] of await remoteTree(client, root)) existing.set(k, v);
-  for (const d of emptyDirs) checkDirTarget(existing.get(d.text) === 'file', d.text);
+  for (const d of [...dirTargets, ...emptyDirs]) checkDirTarget(existing.get(d.text) === 'file', d.text);
   for (const j of jobs) {
     const type = existing.get(j.remote.text);
     if (type === 'dir') throw new CairnError('IsADirectory', `${j.remote.text} is a directory`);

@@ -41,6 +41,7 @@ export async function copyCommand(client: CairnClient, typedSources: readonly st
   const jobs: CopyJob[] = [];
   const emptyDirs: RemotePath[] = [];
   const roots: RemotePath[] = [];
+  const dirTargets: RemotePath[] = [];
   for (const src of sources) {
     if (src.isRoot && into) throw new CairnError('InvalidArgument', 'cannot copy / into a directory: name the destination');
     const st = await client.stat(src);
@@ -52,6 +53,7 @@ export async function copyCommand(client: CairnClient, typedSources: readonly st
     }
     if (!o.recursive) throw new CairnError('IsADirectory', `${src.text} is a directory (use -r to copy a tree)`);
     if (isSameOrBelow(src.segments, target.segments)) throw new CairnError('InvalidArgument', `cannot copy ${src.text} into itself (${target.text})`);
+    dirTargets.push(target);
     const prefix = src.isRoot ? '/' : `${src.text}/`;
     const parents = new Set<string>();
     const dirs: string[] = [''];
@@ -66,7 +68,7 @@ export async function copyCommand(client: CairnClient, typedSources: readonly st
   }
   const existing = new Map<string, 'file' | 'dir'>();
   for (const r of roots) for (const [k, v] of await remoteTree(client, r)) existing.set(k, v);
-  for (const d of emptyDirs) checkDirTarget(existing.get(d.text) === 'file', d.text);
+  for (const d of [...dirTargets, ...emptyDirs]) checkDirTarget(existing.get(d.text) === 'file', d.text);
   for (const j of jobs) {
     const type = existing.get(j.to.text);
     if (type === 'dir') throw new CairnError('IsADirectory', `${j.to.text} is a directory`);
