@@ -7,15 +7,15 @@
  * refused before any byte is sent unless -f; the client's commit enforces the same rule
  * atomically (overwrite=false), so a racing writer cannot be clobbered either.
  *
- * get: DST is a local path or '-' (stdout); an existing local directory (or a trailing '/')
- * means DST/basename(SRC). An existing local file is refused (AlreadyExists) unless -f, as put
+ * get: DST is a local path or '-' (stdout); an existing local directory (or a trailing '/',
+ * created if missing) means DST/basename(SRC). An existing local file is refused (AlreadyExists) unless -f, as put
  * refuses an existing remote one. The bytes go to a temporary file next to DST that is renamed
  * over DST only after every byte arrived and the size matches: a failed or interrupted get
  * leaves no partial file and an existing DST untouched.
  *
  * Several sources, directories (-r) and remote wildcards (get): bulk-transfer.ts.
  */
-import { createReadStream, createWriteStream, renameSync, rmSync, statSync } from 'node:fs';
+import { createReadStream, createWriteStream, mkdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -83,12 +83,13 @@ export async function getCommand(client: CairnClient, src: RemotePath, dst: stri
   let target = dst;
   const local = localStatOrNull(dst);
   if (local?.isDirectory() || dst.endsWith('/')) {
-    if (!local) throw new CairnError('NotFound', `no such local directory: ${dst}`);
+    if (local && !local.isDirectory()) throw new CairnError('NotADirectory', `${dst} is a local file, not a directory`);
     target = join(dst, src.name);
   }
   const existing = target === dst ? local : localStatOrNull(target);
   if (existing?.isDirectory()) throw new CairnError('IsADirectory', `${target} is a local directory`);
   if (existing && !force) throw new CairnError('AlreadyExists', `${target} already exists (use -f to replace it)`);
+  if (!local && dst.endsWith('/')) mkdirSync(dst, { recursive: true }); // as for several sources: DST/ is a directory, created
   await downloadFile(client, src, target, null);
 }
 

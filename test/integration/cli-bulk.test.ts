@@ -16,6 +16,8 @@ import { DevCluster } from '../../src/server/dev-cluster.js';
 import { assertBuilt, failureLine, ok, patternBytes, runCli, type RunOptions } from './cli-harness.js';
 
 const C = 65536;
+/** Each test runs tens of CLI processes (~1 s each on a loaded machine). */
+const TEST_MS = 240_000;
 
 /** Every file and directory below `dir` (directories with a trailing '/'), sorted. */
 function localTree(dir: string): string[] {
@@ -81,7 +83,7 @@ describe('cairn bulk transfers against a real cluster', () => {
     ok(await cli(['get', '-r', '/tree', back]));
     expect(localTree(back)).toEqual(expectedTree);
     for (const [rel, data] of Object.entries(files)) expect(readFileSync(join(back, rel)).equals(data), rel).toBe(true);
-  });
+  }, TEST_MS);
 
   it('follows cp -r destination rules: into an existing directory or a trailing /, several sources, parents created', async () => {
     ok(await cli(['mkdir', '/rules']));
@@ -108,9 +110,12 @@ describe('cairn bulk transfers against a real cluster', () => {
     expect(localTree(out)).toEqual(['renamed/', 'renamed/one.iso', 'renamed/skip.tmp', 'renamed/two.iso', 'top.txt']);
     ok(await cli(['get', '-r', '/rules/renamed', join(out, 'n1', 'n2') + '/']));
     expect(readdirSync(join(out, 'n1', 'n2', 'renamed')).sort()).toEqual(['one.iso', 'skip.tmp', 'two.iso']);
+    ok(await cli(['get', '/rules/many/top.txt', join(out, 'made', 'here') + '/']));
+    expect(readFileSync(join(out, 'made', 'here', 'top.txt'), 'utf8')).toBe('top\n');
+    failureLine(await cli(['get', '/rules/many/top.txt', join(out, 'top.txt') + '/']), 'NotADirectory');
     failureLine(await cli(['get', '/rules/renamed', join(out, 'plain')]), 'IsADirectory');
     failureLine(await cli(['get', '/rules/many/top.txt', '/rules/many/zero', join(out, 'missing')]), 'NotFound');
-  });
+  }, TEST_MS);
 
   it('refuses existing files before anything moves unless -f (put -r, get, get -r)', async () => {
     // put -r onto files that exist: refused, naming one, nothing changed (no file, no mtime).
@@ -146,7 +151,7 @@ describe('cairn bulk transfers against a real cluster', () => {
     ok(await cli(['get', '-r', '-f', '/tree/c', dir]));
     expect(readFileSync(join(dir, 'c', 'one.iso')).equals(files['c/one.iso']!)).toBe(true);
     expect(readdirSync(join(dir, 'c')).sort()).toEqual(['one.iso', 'skip.tmp', 'two.iso']);
-  });
+  }, TEST_MS);
 
   it('cp copies server side: the copy shares the chunks, survives rm of the source, refuses an existing file unless -f', async () => {
     ok(await cli(['put', join(src, 'a', 'big.bin'), '/cp/src.bin']));
@@ -176,7 +181,7 @@ describe('cairn bulk transfers against a real cluster', () => {
     failureLine(await cli(['cp', '/cp/nope', '/cp/x']), 'NotFound');
     expect(ok(await cli(['cat', '/cp/tree/a/b/c/deep.bin'])).stdout.equals(files['a/b/c/deep.bin']!)).toBe(true);
     expect(await text(['cat', '/cp/tree/zero'])).toBe('');
-  });
+  }, TEST_MS);
 
   it('globs remote paths in ls, stat, get, cp, rm and du; no match is one NotFound line', async () => {
     ok(await cli(['cp', '-r', '/tree/c', '/glob']));
@@ -198,7 +203,7 @@ describe('cairn bulk transfers against a real cluster', () => {
     expect(none).toBe('cairn: NotFound: no match: /glob/*.zip');
     failureLine(await cli(['rm', '/nothing/*']), 'NotFound');
     failureLine(await cli(['get', '/glob/*.zip', dir]), 'NotFound');
-  });
+  }, TEST_MS);
 
   it('du, df, count and find report the namespace and the cluster', async () => {
     const du = (await text(['du', '/tree'])).trim().split('\n');
@@ -232,7 +237,7 @@ describe('cairn bulk transfers against a real cluster', () => {
     expect(await text(['find', '/tree/c', '/tree/top.txt', '-size', '-1k'])).toBe('');
     expect(await text(['find', '/tree', '-size', '0'])).toBe('/tree/zero\n');
     failureLine(await cli(['find', '/tree', '-newer', 'x']), 'InvalidArgument');
-  });
+  }, TEST_MS);
 
   it('ls -l -h (and -H) show human sizes; help is --help only; completion scripts parse', async () => {
     expect(await text(['ls', '-l', '-h', '/tree/a'])).toMatch(/^file +192 KiB +\d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ {2}big\.bin$/m);
@@ -256,5 +261,5 @@ describe('cairn bulk transfers against a real cluster', () => {
       expect(check.status, check.stderr).toBe(0);
     }
     failureLine(await runCli(['completion', 'fish']), 'InvalidArgument');
-  });
+  }, TEST_MS);
 });
