@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { systemRng } from '../../src/env/system.js';
 import { findFreePortRange } from '../../src/net/index.js';
 import { DevCluster } from '../../src/server/dev-cluster.js';
-import { assertBuilt, failureLine, ok, patternBytes, runCli, type RunOptions } from './cli-harness.js';
+import { assertBuilt, CLI_PATH, cliEnv, failureLine, ok, patternBytes, runCli, type RunOptions } from './cli-harness.js';
 
 const C = 65536;
 /** Each test runs tens of CLI processes (~1 s each on a loaded machine). */
@@ -83,6 +83,17 @@ describe('cairn bulk transfers against a real cluster', () => {
     ok(await cli(['get', '-r', '/tree', back]));
     expect(localTree(back)).toEqual(expectedTree);
     for (const [rel, data] of Object.entries(files)) expect(readFileSync(join(back, rel)).equals(data), rel).toBe(true);
+  }, TEST_MS);
+
+  it('draws ONE progress bar for a whole tree on a terminal (files and bytes), none per file', async () => {
+    const back = join(root, 'tty-back');
+    const cmd = `"${process.execPath}" "${CLI_PATH}" put -r "${src}" /tty && "${process.execPath}" "${CLI_PATH}" get -r /tty "${back}"`;
+    const r = spawnSync('script', ['-qefc', cmd, '/dev/null'], { env: cliEnv(env), encoding: 'utf8', timeout: 120_000 });
+    expect(r.status, r.stdout).toBe(0);
+    expect(r.stdout).toMatch(/put \[.*\] 100% 8\/8 files /);
+    expect(r.stdout).toMatch(/get \[.*\] 100% 8\/8 files /);
+    expect(r.stdout).not.toMatch(/(put|get) \/tty/);
+    expect(localTree(back)).toEqual(expectedTree);
   }, TEST_MS);
 
   it('follows cp -r destination rules: into an existing directory or a trailing /, several sources, parents created', async () => {
