@@ -27,7 +27,7 @@ export class BulkProgress {
       format: `${label} [{bar}] {percentage}% {files}/{totalFiles} files {done}/{totalText} {speed}`,
       stream: process.stderr,
       fps: FPS,
-      barsize: 16,
+      barsize: 12,
       hideCursor: true,
       clearOnComplete: false,
     });
