@@ -21,7 +21,7 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Clock, Timers } from '../env/clock.js';
 import type { Rng } from '../env/rng.js';
-import { decodeClusterStatus, decodeEmpty, decodeList, decodeRepairStatus, decodeStat, type ClusterStatus, type EntryType, type ListEntryAnswer, type RepairStatus } from '../proto/meta-answers.js';
+import { decodeClusterStatus, decodeCommit, decodeEmpty, decodeList, decodeRepairStatus, decodeStat, type ClusterStatus, type EntryType, type ListEntryAnswer, type RepairStatus } from '../proto/meta-answers.js';
 import { attrsProblem, type FileAttrs } from '../proto/file-attrs.js';
 import { RemotePath } from '../proto/path.js';
 import { crc32c } from '../util/crc32c.js';
@@ -160,6 +160,18 @@ export class CairnClient {
   /** Atomic rename of a file or a whole directory. */
   async mv(from: PathArg, to: PathArg): Promise<void> {
     await this.core.exactlyOnce('fs.mv', { from: RemotePath.of(from).text, to: RemotePath.of(to).text }, (a) => decodeEmpty(a, 'fs.mv'));
+  }
+
+  /**
+   * Server-side copy of the file `from` to `to` (fs.copy): the copy shares the source's chunks,
+   * no byte passes through the client; atomic like a put. Without `overwrite` an existing `to`
+   * is AlreadyExists; parents are created unless `parents: false`. IsADirectory for a directory
+   * source (copy a tree file by file).
+   */
+  async copy(from: PathArg, to: PathArg, opts: { overwrite?: boolean; parents?: boolean } = {}): Promise<PutResult> {
+    const body = { from: RemotePath.of(from).text, to: RemotePath.of(to).text, overwrite: opts.overwrite ?? false, parents: opts.parents ?? true };
+    const r = await this.core.exactlyOnce('fs.copy', body, (a) => decodeCommit(a, 'fs.copy'));
+    return { path: r.path, size: r.size, etag: r.etag };
   }
 
   async status(): Promise<ClusterStatus> {

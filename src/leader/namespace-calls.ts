@@ -9,6 +9,8 @@
  *   fs.list {path, limit?, cursor?} → {entries:[{name,path,type,size,mtime}], cursor}
  *   fs.walk {path, limit?, cursor?} → the same, recursive (ls -R), paths relative to the walk
  *   fs.mkdir {path, parents, s} · fs.rm {path, recursive, s} · fs.mv {from, to, s} → {}
+ *   fs.copy {from, to, overwrite, parents, s} → {path, size, etag, mtime}  server-side copy: the
+ *                                     new file shares the source's chunks (one Raft entry, no bytes move)
  *   fs.commit {path, size, etag, chunks:[[id,size,crc]…], overwrite, parents, s, ringVersion?, attrs?} → {path, size, etag, mtime}
  *                                     (StaleRing when ringVersion is older than the ring: see commit())
  *   fs.put {path, data, crc, overwrite, parents, s, attrs?} → {path, size, etag, mtime}  a whole small file,
@@ -33,7 +35,7 @@ import type { MetaReadView } from '../meta/namespace-keys.js';
 import { inlineUsage, type InlineUsage, type Outcome, type StatInfo } from '../meta/namespace.js';
 import { hasOutcome } from '../meta/session.js';
 import { readOrder } from '../placement/index.js';
-import type { BadRequest, CommitRequest, ListRequest, MkdirRequest, MvRequest, OpenRequest, PutRequest, RmRequest, StatLocalRequest, StatRequest } from '../proto/meta-requests.js';
+import type { BadRequest, CommitRequest, CopyRequest, ListRequest, MkdirRequest, MvRequest, OpenRequest, PutRequest, RmRequest, StatLocalRequest, StatRequest } from '../proto/meta-requests.js';
 import { INLINE_FILE_BYTES_MAX } from '../proto/meta-fields.js';
 import { crc32c } from '../util/crc32c.js';
 import { composeCrc32c } from '../util/crc32c-combine.js';
@@ -139,6 +141,25 @@ export class NamespaceCalls {
   async mv(req: MvRequest): Promise<A['fs.mv']> {
     await proposeNamespace(this.c.raft, { op: 'rename', from: req.from, to: req.to, session: req.s, nowMs: this.c.wallMs() });
     return {};
+  }
+
+  /**
+   * The copy shares the source's chunks (meta/namespace-copy.ts); an inline source is copied
+   * inline, under the cluster's inline cap stamped into the command as for fs.put.
+   */
+  async copy(req: CopyRequest): Promise<A['fs.copy']> {
+    const nowMs = this.c.wallMs();
+    const out = await proposeNamespace(this.c.raft, {
+      op: 'copyFile',
+      from: req.from,
+      to: req.to,
+      overwrite: req.overwrite,
+      createParents: req.parents,
+      inlineTotalBytesMax: this.o.inlineTotalBytesMax,
+      session: req.s,
+      nowMs,
+    });
+    return { path: req.to, size: out.size as number, etag: out.etag as string, mtime: nowMs };
   }
 
   /**

@@ -24,6 +24,7 @@ export const META_METHODS = [
   'fs.mkdir',
   'fs.rm',
   'fs.mv',
+  'fs.copy',
   'fs.view',
   'fs.alloc',
   'fs.retarget',
@@ -106,6 +107,20 @@ export interface RmRequest {
 export interface MvRequest {
   from: string;
   to: string;
+  s: SessionHeader;
+}
+
+/**
+ * fs.copy: a server-side copy of the file `from` at `to`, sharing its chunks (no bytes move);
+ * answered like fs.commit. Destination rules as fs.commit's.
+ */
+export interface CopyRequest {
+  from: string;
+  to: string;
+  /** Optional on the wire, default false. */
+  overwrite: boolean;
+  /** Create missing parents. Optional on the wire, default true. */
+  parents: boolean;
   s: SessionHeader;
 }
 
@@ -255,6 +270,7 @@ export interface MetaRequests {
   'fs.mkdir': MkdirRequest;
   'fs.rm': RmRequest;
   'fs.mv': MvRequest;
+  'fs.copy': CopyRequest;
   'fs.view': EmptyRequest;
   'fs.alloc': AllocRequest;
   'fs.retarget': RetargetRequest;
@@ -313,6 +329,11 @@ export function decodeRmRequest(raw: unknown): RmRequest {
 export function decodeMvRequest(raw: unknown): MvRequest {
   const b = body(raw);
   return { from: path(b, 'from'), to: path(b, 'to'), s: session(b) };
+}
+
+export function decodeCopyRequest(raw: unknown): CopyRequest {
+  const b = body(raw);
+  return { from: path(b, 'from'), to: path(b, 'to'), overwrite: bool(b, 'overwrite'), parents: bool(b, 'parents', true), s: session(b) };
 }
 
 export function decodeAllocRequest(raw: unknown): AllocRequest {
@@ -435,6 +456,7 @@ export const META_REQUEST_DECODERS: { readonly [M in MetaMethod]: MetaRequestDec
   'fs.mkdir': decodeMkdirRequest,
   'fs.rm': decodeRmRequest,
   'fs.mv': decodeMvRequest,
+  'fs.copy': decodeCopyRequest,
   'fs.view': decodeEmptyRequest,
   'fs.alloc': decodeAllocRequest,
   'fs.retarget': decodeRetargetRequest,

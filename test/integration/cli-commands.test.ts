@@ -278,10 +278,10 @@ describe('cairn CLI against a real cluster', () => {
     // Into an existing local directory: DST/<name>.
     ok(await cli(['get', '/sizes/f-1', dir]));
     expect(readdirSync(dir)).toEqual(['f-1']);
-    // A get that fails half-way (the local file may not grow past 128 KiB: EFBIG) leaves the
+    // A get -f that fails half-way (the local file may not grow past 128 KiB: EFBIG) leaves the
     // old DST as it was and no temporary file.
     writeFileSync(join(dir, 'big'), 'old');
-    const r = spawnSync('sh', ['-c', `ulimit -f 128 && exec "${process.execPath}" "${CLI_PATH}" get /sizes/f-${5 * C + 1234} "${join(dir, 'big')}"`], { env: cliEnv(env), encoding: 'utf8', timeout: 30_000 });
+    const r = spawnSync('sh', ['-c', `ulimit -f 128 && exec "${process.execPath}" "${CLI_PATH}" get -f /sizes/f-${5 * C + 1234} "${join(dir, 'big')}"`], { env: cliEnv(env), encoding: 'utf8', timeout: 30_000 });
     expect(r.status).not.toBe(0);
     expect(r.stderr).toBe('cairn: TooLarge: local file too large\n');
     expect(readdirSync(dir).sort()).toEqual(['big', 'f-1']);
