@@ -96,6 +96,8 @@ export const REPAIR_QUEUE_MAX_DEFAULT = 10_000;
 export const SCRUB_PERIOD_MS_DEFAULT = 14 * 24 * HOUR_MS;
 /** Read rate of the scrubber, bytes/s (`--scrub-bytes-per-sec`; 0: unlimited). */
 export const SCRUB_BYTES_PER_SEC_DEFAULT = 8 * MiB;
+/** `cairn scrub`: how long the command waits for its round (`--timeout`), and the leader keeps it running. */
+export const SCRUB_ROUND_TIMEOUT_MS_DEFAULT = HOUR_MS;
 
 // ---- chunk data plane (HTTP) ---------------------------------------------------------------
 
