@@ -10,11 +10,12 @@ import { commanderErrorLine, fail, installProcessGuards } from './cli-errors.js'
 import { registerNamespaceCommands } from './namespace-commands.js';
 import { registerAdminCommands } from './admin-commands.js';
 import { registerStatusCommand } from './status-command.js';
+import { registerScrubCommand } from './scrub-command.js';
 import { registerTransferCommands } from './transfer-commands.js';
 
 installProcessGuards();
 
-const CLIENT_COMMANDS = new Set(['put', 'get', 'cat', 'ls', 'stat', 'rm', 'mkdir', 'mv', 'status', 'drain', 'remove-server']);
+const CLIENT_COMMANDS = new Set(['put', 'get', 'cat', 'ls', 'stat', 'rm', 'mkdir', 'mv', 'status', 'drain', 'remove-server', 'scrub']);
 
 const program = new Command();
 program
@@ -36,6 +37,7 @@ registerTransferCommands(program, done);
 registerNamespaceCommands(program, done);
 registerStatusCommand(program, done);
 registerAdminCommands(program, done);
+registerScrubCommand(program, done);
 // Server commands pull in LMDB, pino and the servers (~120 ms of start-up): loaded only when
 // the command line is not a client command, and then only the one named (a gateway does not
 // carry the metadata server's LMDB); help or something unknown loads them all to list them.

@@ -58,6 +58,8 @@ interface ServerPart {
   /** Believed at the start (or at the server's restart) and not reported since. */
   pending: Set<string>;
   expected: number;
+  /** The last report page applied (a repeated page changes nothing). */
+  lastPage: number;
   checked: number;
   corrupt: Set<string>;
   missing: Set<string>;
@@ -123,6 +125,8 @@ export class ScrubRounds {
     const r = this.rounds.get(req.round);
     const part = r?.parts.get(server);
     if (!r || r.final || !part || part.state === 'done' || part.state === 'failed') return { active: false, bad: [] };
+    if (req.page <= part.lastPage) return { active: true, bad: [] };
+    part.lastPage = req.page;
     part.state = 'scrubbing';
     const bad: string[] = [];
     for (const c of req.verified) {
@@ -200,7 +204,7 @@ export class ScrubRounds {
 
 function newPart(believed: Iterable<string>): ServerPart {
   const pending = new Set(believed);
-  return { state: 'waiting', pending, expected: pending.size, checked: 0, corrupt: new Set(), missing: new Set() };
+  return { state: 'waiting', pending, expected: pending.size, lastPage: 0, checked: 0, corrupt: new Set(), missing: new Set() };
 }
 
 /** A found replica needs nothing more: its chunk is whole again, lost, or no longer referenced. */

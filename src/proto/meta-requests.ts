@@ -273,6 +273,8 @@ export interface WorkRequest {
  */
 export interface ScrubReportRequest {
   round: string;
+  /** 1, 2, … per server process and round: a page sent again (a retried call) is applied once. */
+  page: number;
   /** Optional on the wire, default []. */
   verified: string[];
   /** Optional on the wire, default []. */
@@ -477,6 +479,7 @@ export function decodeScrubReportRequest(raw: unknown): ScrubReportRequest {
   const b = body(raw);
   return {
     round: str(b, 'round', SCRUB_ROUND_CHARS_MAX),
+    page: int(b, 'page', 1),
     verified: strArray(b, 'verified', REPORT_PAGE_IDS_MAX, isChunkId),
     corrupt: strArray(b, 'corrupt', REPORT_PAGE_IDS_MAX, isChunkId),
     done: bool(b, 'done'),

@@ -38,7 +38,7 @@ const GOOD: Record<string, unknown> = {
   'cluster.repair': {},
   'cluster.scrub': {},
   'cluster.scrubStatus': { round: '1-1' },
-  'cs.scrubReport': { round: '1-1', verified: [], corrupt: [], done: false },
+  'cs.scrubReport': { round: '1-1', page: 1, verified: [], corrupt: [], done: false },
 };
 
 describe('MetaLeader dispatch', () => {

@@ -83,7 +83,7 @@ const cases: { [M in MetaMethod]: { ok: Record<string, unknown>; bad: Array<[str
   'cluster.repair': { ok: {}, bad: [] },
   'cluster.scrub': { ok: { server: 'c1', bytesPerSecMax: 1024, timeoutMs: 60_000 }, bad: [['server', ''], ['server', 'x'.repeat(65)], ['bytesPerSecMax', -1], ['bytesPerSecMax', 1.5], ['timeoutMs', 0], ['timeoutMs', 8 * 24 * 3_600_000]] },
   'cluster.scrubStatus': { ok: { round: '3-1' }, bad: [['round', ''], ['round', 7], ['round', 'x'.repeat(65)]] },
-  'cs.scrubReport': { ok: { round: '3-1', verified: [ID], corrupt: [], done: true }, bad: [['round', undefined], ['verified', [ID.toUpperCase()]], ['corrupt', 'x'], ['done', 'yes']] },
+  'cs.scrubReport': { ok: { round: '3-1', page: 2, verified: [ID], corrupt: [], done: true }, bad: [['round', undefined], ['page', 0], ['page', undefined], ['verified', [ID.toUpperCase()]], ['corrupt', 'x'], ['done', 'yes']] },
 };
 
 function refusal(fn: () => unknown): { code: string; message: string } {
@@ -127,7 +127,7 @@ describe('meta request decoders', () => {
     expect(META_REQUEST_DECODERS['cluster.status'](undefined)).toEqual({});
     expect(META_REQUEST_DECODERS['cluster.scrub'](null)).toEqual({ bytesPerSecMax: 0 });
     expect(META_REQUEST_DECODERS['cluster.scrubStatus'](null)).toEqual({});
-    expect(META_REQUEST_DECODERS['cs.scrubReport']({ round: 'r' })).toEqual({ round: 'r', verified: [], corrupt: [], done: false });
+    expect(META_REQUEST_DECODERS['cs.scrubReport']({ round: 'r', page: 1 })).toEqual({ round: 'r', page: 1, verified: [], corrupt: [], done: false });
     const c = META_REQUEST_DECODERS['fs.commit']({ path: '/f', size: 3, etag: 'e', chunks: [[ID, 3, 7]], s: S });
     expect(c).toEqual({ path: '/f', size: 3, etag: 'e', chunks: [{ id: ID, size: 3, crc: 7 }], overwrite: false, parents: true, s: { client: 'client-1', seq: 2, ackedBelow: 1 } });
     const data = Uint8Array.of(1, 2, 3);
