@@ -7,6 +7,7 @@
  *       (or none alive), Unavailable until every live server has sent this leader a full report
  *       (before that, "the leader believes it holds it" is not known and missing cannot be counted)
  *   cluster.scrubStatus {round?}  → its progress and figures (NotFound when this leader ran no such round)
+ *   (cluster.repair carries counters() too: the latest round's figures, for /metrics and status)
  *   cs.scrubReport {round, verified, corrupt, done} → {active} (chunk servers): progress; the
  *       replicas found corrupt or missing stop counting as locations at once, so repair copies them
  *
@@ -83,6 +84,13 @@ export class ScrubCalls {
     const t = this.c.terms.current();
     const now = this.c.clock.nowMs();
     return t.scrubs.status(req.round, this.viewOf(t, now), now);
+  }
+
+  /** Scrub counters for cluster.repair (ScrubRounds.counters). */
+  counters(): Record<string, number> {
+    const t = this.c.terms.current();
+    const now = this.c.clock.nowMs();
+    return t.scrubs.counters(this.viewOf(t, now), now);
   }
 
   report(server: string, req: ScrubReportRequest): A['cs.scrubReport'] {

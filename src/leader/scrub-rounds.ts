@@ -176,6 +176,19 @@ export class ScrubRounds {
     return this.running().length > 0;
   }
 
+  /**
+   * Counters for cluster.repair (hence the gateway's /metrics and `cairn status`): rounds started
+   * in this term, whether one is running, and the latest round's figures (expected: the replicas
+   * its servers were believed to hold).
+   */
+  counters(view: ScrubView, nowMs: number): Record<string, number> {
+    this.refresh(view, nowMs);
+    const out = { scrubRounds: this.seq, scrubRunning: this.active() ? 1 : 0, scrubExpected: 0, scrubChecked: 0, scrubCorrupt: 0, scrubMissing: 0, scrubRepaired: 0 };
+    if (this.rounds.size === 0) return out;
+    const s = this.status(undefined, view, nowMs);
+    return { ...out, scrubExpected: s.servers.reduce((n, x) => n + x.expected, 0), scrubChecked: s.checked, scrubCorrupt: s.corrupt, scrubMissing: s.missing, scrubRepaired: s.repaired };
+  }
+
   /** Settle rounds: fail those with a dead server or past their deadline, finish those complete. */
   private refresh(view: ScrubView, nowMs: number): void {
     for (const r of this.running()) {
