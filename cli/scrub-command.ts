@@ -19,7 +19,7 @@ import type { Command } from 'commander';
 import type { CairnClient, ScrubRoundStatus } from '../src/client/index.js';
 import { sleep, systemClock } from '../src/env/system.js';
 import { CairnError } from '../src/util/errors.js';
-import { SCRUB_ROUND_TIMEOUT_MS_DEFAULT } from '../src/config/defaults.js';
+import { SCRUB_ROUND_BYTES_PER_SEC_DEFAULT, SCRUB_ROUND_TIMEOUT_MS_DEFAULT } from '../src/config/defaults.js';
 import { out, withClient, withClientOptions, type ClientFlags } from './client-options.js';
 import { table } from './format.js';
 import { intOption } from './int-option.js';
@@ -71,7 +71,7 @@ export function registerScrubCommand(program: Command, done: () => Promise<never
       .description('verify every replica (or one server\'s) now, repair the corrupt and missing ones, and report')
       .option('--server <id>', 'only this chunk server')
       .option('--json', 'one JSON object: {"checked","corrupt","missing","repaired"}', false)
-      .option('--bytes-per-sec <n>', 'read rate per server while verifying (0: full disk speed)', intOption('--bytes-per-sec', 0), 0)
+      .option('--bytes-per-sec <n>', 'read rate per server while verifying (0: full disk speed)', intOption('--bytes-per-sec', 0), SCRUB_ROUND_BYTES_PER_SEC_DEFAULT)
       .option('--timeout <seconds>', 'give up waiting after this long', intOption('--timeout', 1), SCRUB_ROUND_TIMEOUT_MS_DEFAULT / 1000),
   ).action(async (o: ScrubFlags) => {
     await withClient(o, (c) => scrubCommand(c, o));
