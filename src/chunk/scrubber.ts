@@ -192,7 +192,7 @@ export class Scrubber {
       sentMs = clock.nowMs();
       for (let attempt = 1; ; attempt++) {
         try {
-          return await report(p);
+          return await this.unlessStopped(report(p));
         } catch (err) {
           if (this.ac.signal.aborted || attempt >= ROUND_REPORT_ATTEMPTS) throw err;
           await this.wait(ROUND_REPORT_RETRY_MS, false);
@@ -214,6 +214,18 @@ export class Scrubber {
     }
     await send(true);
     this.c.logger.info('scrub round finished', { round: cmd.round });
+  }
+
+  /** `p`, or a rejection as soon as the scrubber stops (a report the leader is slow to answer must not hold up stop()). */
+  private unlessStopped<T>(p: Promise<T>): Promise<T> {
+    const signal = this.ac.signal;
+    let onAbort = (): void => undefined;
+    const stopped = new Promise<never>((_, reject) => {
+      onAbort = () => reject(new Error('scrubber stopped'));
+      if (signal.aborted) onAbort();
+      else signal.addEventListener('abort', onAbort, { once: true });
+    });
+    return Promise.race([p, stopped]).finally(() => signal.removeEventListener('abort', onAbort));
   }
 
   /** One replica: ok, corrupt (the store has marked it), gone (deleted meanwhile, or unreadable), or aborted. */

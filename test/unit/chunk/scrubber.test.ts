@@ -172,4 +172,17 @@ describe('Scrubber', () => {
     await waitUntil(() => paced.some((p) => p.done), 10_000);
     expect(systemClock.nowMs() - t0).toBeGreaterThanOrEqual(600);
   });
+
+  it('stop() does not wait for a round report the leader never answers', async () => {
+    const { store } = await setup(2);
+    let calls = 0;
+    const s = scrubber(store, 10 * 60_000, 0, { resume: { prefix: null, waitMs: 60_000 }, reportRound: () => (calls++, new Promise<boolean>(() => undefined)) });
+    s.start();
+    s.startRound({ round: 'r', bytesPerSecMax: 0 });
+    await waitUntil(() => calls === 1);
+    const t0 = systemClock.nowMs();
+    await s.stop();
+    expect(systemClock.nowMs() - t0).toBeLessThan(500);
+    expect(s.counters.roundsRunning).toBe(0);
+  });
 });
