@@ -8,7 +8,8 @@
  *   `--server c2` checks only c2's replicas (a corrupt one on c1 stays unseen);
  *   kill -9 of a chunk server, a replica corrupted while it is down, restart → the background
  *   scrubber finds it at once, without any read (no clean-shutdown marker); after a clean stop
- *   (SIGTERM) the same does not happen — the scrubber resumes its schedule.
+ *   (SIGTERM) the same does not happen — the scrubber resumes its schedule;
+ *   a throttled scrub (--bytes-per-sec) during which a server is killed fails with one clear line.
  */
 import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, rmSync, unlinkSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -18,7 +19,7 @@ import { createCairnClient, type CairnClient } from '../../src/client/index.js';
 import { sleep, systemRng } from '../../src/env/system.js';
 import { findFreePortRange } from '../../src/net/index.js';
 import { DevCluster } from '../../src/server/dev-cluster.js';
-import { assertBuilt, ok, patternBytes, runCli } from './cli-harness.js';
+import { assertBuilt, failureLine, ok, patternBytes, runCli } from './cli-harness.js';
 import { until } from './wait.js';
 
 const CHUNK = 64 * 1024;
@@ -165,4 +166,20 @@ describe('cairn scrub', () => {
     expect(r).toMatchObject({ corrupt: 1, missing: 0, repaired: 1 });
     await readBack();
   }, 180_000);
+
+  it('a server dying during a throttled scrub fails the command with one clear line', async () => {
+    const run = cli(['scrub', '--json', '--bytes-per-sec', String(64 * 1024)]); // about a second per replica
+    await until('the round running on every server', 20_000, async () => {
+      const s = await client.scrubStatus().catch(() => null);
+      return s?.state === 'running' && s.servers.every((x) => x.state === 'scrubbing');
+    });
+    await cluster.member('c1').proc.kill('SIGKILL');
+    const r = await run;
+    expect(r.stdout.toString()).toBe('');
+    expect(failureLine(r, 'Unavailable')).toMatch(/^cairn: Unavailable: scrub round \S+ failed: chunk server c1 stopped answering during the scrub$/);
+    // The other servers were told to stop at their next report.
+    const st = await client.scrubStatus();
+    expect(st.state).toBe('failed');
+    expect(st.checked).toBeLessThan(100);
+  }, 120_000);
 });
