@@ -173,6 +173,8 @@ describe('cairn scrub', () => {
       const s = await client.scrubStatus().catch(() => null);
       return s?.state === 'running' && s.servers.every((x) => x.state === 'scrubbing');
     });
+    // `cairn status` shows the round while it runs.
+    expect(ok(await cli(['status'])).stdout.toString()).toMatch(/^Scrub running: \d+ of \d+ replicas checked, 0 corrupt, 0 missing, 0 repaired$/m);
     await cluster.member('c1').proc.kill('SIGKILL');
     const r = await run;
     expect(r.stdout.toString()).toBe('');
