@@ -10,6 +10,7 @@ import { commanderErrorLine, fail, installProcessGuards } from './cli-errors.js'
 import { registerNamespaceCommands } from './namespace-commands.js';
 import { registerAdminCommands } from './admin-commands.js';
 import { registerStatusCommand } from './status-command.js';
+import { registerScrubCommand } from './scrub-command.js';
 import { registerTransferCommands } from './transfer-commands.js';
 import { registerChecksumCommand } from './checksum-command.js';
 import { registerSyncCommand } from './sync-command.js';
@@ -19,7 +20,7 @@ import { registerCompletionCommand } from './completion.js';
 
 installProcessGuards();
 
-const CLIENT_COMMANDS = new Set(['put', 'get', 'cat', 'ls', 'stat', 'rm', 'mkdir', 'mv', 'status', 'drain', 'remove-server', 'checksum', 'sync', 'cp', 'du', 'df', 'count', 'find']);
+const CLIENT_COMMANDS = new Set(['put', 'get', 'cat', 'ls', 'stat', 'rm', 'mkdir', 'mv', 'status', 'drain', 'remove-server', 'checksum', 'sync', 'cp', 'du', 'df', 'count', 'find', 'scrub']);
 
 const program = new Command();
 program
@@ -48,6 +49,7 @@ registerSyncCommand(program, done);
 registerCopyCommand(program, done);
 registerUsageCommands(program, done);
 registerCompletionCommand(program, done);
+registerScrubCommand(program, done);
 // Server commands pull in LMDB, pino and the servers (~120 ms of start-up): loaded only when
 // the command line is not a client command, and then only the one named (a gateway does not
 // carry the metadata server's LMDB); help or something unknown loads them all to list them.

@@ -21,7 +21,7 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Clock, Timers } from '../env/clock.js';
 import type { Rng } from '../env/rng.js';
-import { decodeClusterStatus, decodeCommit, decodeEmpty, decodeList, decodeRepairStatus, decodeStat, type ClusterStatus, type EntryType, type ListEntryAnswer, type RepairStatus } from '../proto/meta-answers.js';
+import { decodeClusterStatus, decodeCommit, decodeEmpty, decodeList, decodeRepairStatus, decodeScrubRound, decodeStat, type ClusterStatus, type EntryType, type ListEntryAnswer, type RepairStatus, type ScrubRoundStatus } from '../proto/meta-answers.js';
 import { attrsProblem, type FileAttrs } from '../proto/file-attrs.js';
 import { RemotePath } from '../proto/path.js';
 import { crc32c } from '../util/crc32c.js';
@@ -34,7 +34,7 @@ import { FileWriter, type PutResult, type WriteOptions } from './file-writer.js'
 import { INLINE_BYTES_MAX_DEFAULT, READ_AHEAD_DEFAULT, UPLOADS_INFLIGHT_DEFAULT } from '../config/defaults.js';
 import { INLINE_FILE_BYTES_MAX } from '../proto/meta-fields.js';
 
-export type { ClusterStatus, EntryType, RepairStatus } from '../proto/meta-answers.js';
+export type { ClusterStatus, EntryType, RepairStatus, ScrubRoundStatus } from '../proto/meta-answers.js';
 export type { ChunkTransport, ClientCounters, MetaCaller } from './client-core.js';
 export type { OpenRange, OpenResult } from './file-reader.js';
 export type { PutResult, WriteOptions } from './file-writer.js';
@@ -190,6 +190,19 @@ export class CairnClient {
    */
   async removeServer(serverId: string, opts: { force?: boolean } = {}): Promise<void> {
     await this.core.writeOnce('cluster.remove', { id: serverId, force: opts.force ?? false }, (a) => decodeEmpty(a, 'cluster.remove'));
+  }
+
+  /**
+   * Start a scrub round (verify every replica of one chunk server, or of every live one, now) or
+   * join the running one over the same servers; follow it with scrubStatus(round).
+   */
+  async scrub(opts: { server?: string; bytesPerSecMax?: number; timeoutMs?: number } = {}): Promise<ScrubRoundStatus> {
+    return this.core.idempotentWrite('cluster.scrub', { ...opts }, (a) => decodeScrubRound(a, 'cluster.scrub'));
+  }
+
+  /** A scrub round's progress (absent: the running round, else the latest); NotFound when the leader does not know it. */
+  async scrubStatus(round?: string): Promise<ScrubRoundStatus> {
+    return this.core.read('cluster.scrubStatus', round === undefined ? {} : { round }, (a) => decodeScrubRound(a, 'cluster.scrubStatus'));
   }
 
   /** The leader's repair progress (queued and in-flight copies, deletions, garbage). */

@@ -113,6 +113,10 @@ export const REPAIR_QUEUE_MAX_DEFAULT = 10_000;
 export const SCRUB_PERIOD_MS_DEFAULT = 14 * 24 * HOUR_MS;
 /** Read rate of the scrubber, bytes/s (`--scrub-bytes-per-sec`; 0: unlimited). */
 export const SCRUB_BYTES_PER_SEC_DEFAULT = 8 * MiB;
+/** `cairn scrub`: how long the command waits for its round (`--timeout`), and the leader keeps it running. */
+export const SCRUB_ROUND_TIMEOUT_MS_DEFAULT = HOUR_MS;
+/** `cairn scrub --bytes-per-sec`: read rate per server of an on-demand round (0: full disk speed). */
+export const SCRUB_ROUND_BYTES_PER_SEC_DEFAULT = 0;
 
 // ---- chunk data plane (HTTP) ---------------------------------------------------------------
 

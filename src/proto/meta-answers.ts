@@ -154,6 +154,31 @@ export type RepairStatus = {
   reportsPending: string[];
 };
 
+export type ScrubState = 'running' | 'done' | 'failed';
+export type ScrubServerState = 'waiting' | 'scrubbing' | 'done' | 'failed';
+
+/**
+ * cluster.scrub and cluster.scrubStatus: a scrub round (leader/scrub-rounds.ts). `checked`:
+ * replicas verified; `corrupt`: those that failed; `missing`: replicas the leader counted on that
+ * their server does not have; `repaired`: found ones whose chunk is back at its full count of
+ * live verified replicas; `unrepairable`: found ones whose chunk has no verified copy left.
+ * `state` is 'done' once every server finished and every found replica is repaired or
+ * unrepairable (or its chunk is no longer referenced); 'failed' (with `error`) when a server
+ * died or restarted twice during the round, or the round timed out.
+ */
+export interface ScrubRoundStatus {
+  round: string;
+  state: ScrubState;
+  error: string | null;
+  checked: number;
+  corrupt: number;
+  missing: number;
+  repaired: number;
+  unrepairable: number;
+  /** `expected`: the replicas the leader believed the server held when the round began. */
+  servers: Array<{ id: string; state: ScrubServerState; checked: number; corrupt: number; missing: number; expected: number }>;
+}
+
 /** raft.status (the fields a caller reads: who leads, terms and indexes, membership). */
 export interface RaftStatusAnswer {
   id: string;
@@ -207,6 +232,10 @@ export interface MetaAnswers {
   'cluster.drain': EmptyAnswer;
   'cluster.remove': EmptyAnswer;
   'cluster.repair': RepairStatus;
+  'cluster.scrub': ScrubRoundStatus;
+  'cluster.scrubStatus': ScrubRoundStatus;
+  /** `active`: false when the leader knows no such round running on the caller (stop it). */
+  'cs.scrubReport': { active: boolean };
   'raft.status': RaftStatusAnswer;
 }
 
@@ -357,6 +386,39 @@ export function decodeRepairStatus(v: unknown): RepairStatus {
   out.ready = a.bool(o, 'ready');
   out.reportsPending = a.strings(o, 'reportsPending');
   return out as RepairStatus;
+}
+
+const SCRUB_STATES = ['running', 'done', 'failed'] as const;
+const SCRUB_SERVER_STATES = ['waiting', 'scrubbing', 'done', 'failed'] as const;
+
+/** `method`: 'cluster.scrub' or 'cluster.scrubStatus' (same shape). */
+export function decodeScrubRound(v: unknown, method: 'cluster.scrub' | 'cluster.scrubStatus' = 'cluster.scrubStatus'): ScrubRoundStatus {
+  const a: At = new At(method);
+  const o = a.map(v);
+  return {
+    round: a.str(o, 'round'),
+    state: a.oneOf(o, 'state', SCRUB_STATES),
+    error: a.optStr(o, 'error'),
+    checked: a.count(o, 'checked'),
+    corrupt: a.count(o, 'corrupt'),
+    missing: a.count(o, 'missing'),
+    repaired: a.count(o, 'repaired'),
+    unrepairable: a.count(o, 'unrepairable'),
+    servers: a.array(o, 'servers', (x, at) => ({
+      id: at.str(x, 'id'),
+      state: at.oneOf(x, 'state', SCRUB_SERVER_STATES),
+      checked: at.count(x, 'checked'),
+      corrupt: at.count(x, 'corrupt'),
+      missing: at.count(x, 'missing'),
+      expected: at.count(x, 'expected'),
+    })),
+  };
+}
+
+/** cs.scrubReport */
+export function decodeScrubReport(v: unknown): { active: boolean } {
+  const a: At = new At('cs.scrubReport');
+  return { active: a.bool(a.map(v), 'active') };
 }
 
 const RAFT_ROLES = ['follower', 'pre-candidate', 'candidate', 'leader', 'learner'] as const;

@@ -37,6 +37,9 @@ const GOOD: Record<string, unknown> = {
   'cluster.drain': { id: 'c1' },
   'cluster.remove': { id: 'c1' },
   'cluster.repair': {},
+  'cluster.scrub': {},
+  'cluster.scrubStatus': { round: '1-1' },
+  'cs.scrubReport': { round: '1-1', page: 1, verified: [], corrupt: [], done: false },
 };
 
 describe('MetaLeader dispatch', () => {
