@@ -49,7 +49,7 @@ import {
   type MetaTxn,
   type NodeType,
 } from './namespace-keys.js';
-import { PATH_BYTES_MAX, isSameOrBelow, joinPath, nameProblem, quote } from '../proto/path.js';
+import { PATH_BYTES_MAX, PATH_DEPTH_MAX, isSameOrBelow, joinPath, nameProblem, quote, utf8Bytes } from '../proto/path.js';
 import { attrsProblem, checkedAttrs, noAttrs } from '../proto/file-attrs.js';
 import { addChunkRef, chunkRefs, dropChunkRef } from './chunk-refs.js';
 
@@ -352,7 +352,9 @@ function removeTree(txn: MetaTxn, dir: number): void {
  * Rename (move) a file or a whole directory, atomically, by moving one dentry. The destination
  * must not exist (AlreadyExists; renaming a path onto itself is a successful no-op) and its parent
  * must be an existing directory. Moving "/" or a directory into itself or below itself is
- * InvalidArgument.
+ * InvalidArgument. A directory whose move would put any path below it over PATH_DEPTH_MAX
+ * segments or PATH_BYTES_MAX bytes is InvalidPath: every path the namespace holds stays one a
+ * client can name (and `ls -R` can walk).
  */
 export function rename(txn: MetaTxn, from: readonly string[], to: readonly string[], mtime: number): Outcome {
   if (from.length === 0) {
@@ -372,11 +374,43 @@ export function rename(txn: MetaTxn, from: readonly string[], to: readonly strin
   if (!dstParent.ok) return dstParent;
   const dstName = to[to.length - 1]!;
   if (getDentry(txn, dstParent.inode, dstName)) return fail('AlreadyExists', `destination exists: ${quote(joinPath(to))}`);
+  // Only a move to a deeper or longer path can take paths below it over the limits.
+  if (src.type === 'dir' && (to.length > from.length || pathBytes(to) > pathBytes(from))) {
+    const problem = subtreeOverLimits(txn, src.inode, PATH_DEPTH_MAX - to.length, PATH_BYTES_MAX - pathBytes(to));
+    if (problem) return fail('InvalidPath', `moving ${quote(joinPath(from))} to ${quote(joinPath(to))} would make ${problem}`);
+  }
   txn.del(dentryKey(srcParent.inode, srcName));
   txn.put(dentryKey(dstParent.inode, dstName), encodeDentry(src));
   touchDir(txn, srcParent.inode, mtime);
   if (dstParent.inode !== srcParent.inode) touchDir(txn, dstParent.inode, mtime);
   return { ok: true };
+}
+
+/** UTF-8 bytes of the path of `segs` ("/a/b": 4). */
+function pathBytes(segs: readonly string[]): number {
+  let n = 0;
+  for (const s of segs) n += 1 + utf8Bytes(s);
+  return Math.max(n, 1);
+}
+
+/**
+ * Whether some entry below directory `dir` lies more than `depthLeft` segments or `bytesLeft`
+ * bytes ("/name" per segment) below it: a description of the first such path, or null. Visits
+ * each entry of the subtree at most once (as `rm -r` does) and stops at the first one over.
+ */
+function subtreeOverLimits(view: MetaReadView, dir: number, depthLeft: number, bytesLeft: number): string | null {
+  const stack = [{ inode: dir, depthLeft, bytesLeft }];
+  while (stack.length > 0) {
+    const top = stack.pop()!;
+    for (const [key, value] of view.range(childrenStart(top.inode), childrenEnd(top.inode))) {
+      const d = decodeDentry(value);
+      const child = { inode: d.inode, depthLeft: top.depthLeft - 1, bytesLeft: top.bytesLeft - 1 - utf8Bytes(nameOfDentryKey(key)) };
+      if (child.depthLeft < 0) return `a path deeper than ${PATH_DEPTH_MAX} segments`;
+      if (child.bytesLeft < 0) return `a path longer than ${PATH_BYTES_MAX} bytes`;
+      if (d.type === 'dir') stack.push(child);
+    }
+  }
+  return null;
 }
 
 export function stat(view: MetaReadView, segs: readonly string[]): Outcome<{ stat: StatInfo }> {
