@@ -1,11 +1,13 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { CairnClient } from '../../../src/client/cairn-client.js';
 import { crc32c } from '../../../src/util/crc32c.js';
+import { isCairnError } from '../../../src/util/errors.js';
 import { bytes, pieces } from '../chunk/helpers.js';
 import { clientOver, FakeMeta, startChunkNodes } from './fake-meta.js';
 
 // The etag is a function of the bytes and the chunk size alone, the whole-file CRC-32C of the
 // bytes alone: whatever the chunk ids, the write's buffering, or where a small file is kept.
+// File attributes travel with the commit or the put that makes the file visible.
 
 const CHUNK = 100_000;
 let cluster: Awaited<ReturnType<typeof startChunkNodes>>;
@@ -52,5 +54,22 @@ describe('content checksums', () => {
     await client.put('/f', pieces(data, 65_536));
     const st = await client.stat('/f');
     expect(st.crc32c).toBe(crc32c(data));
+  });
+});
+
+describe('file attributes from the client', () => {
+  it('go with fs.commit (chunked) and fs.put (inline); outside the bounds nothing is sent', async () => {
+    const attrs = { 'content-type': 'text/csv', 'x-amz-meta-k': 'v' };
+    await client.put('/chunked', pieces(bytes(2 * CHUNK, 1), 10_000), { attrs });
+    await client.put('/inline', Buffer.from('small'), { attrs });
+    expect(meta.calls.find((c) => c.method === 'fs.commit')!.body.attrs).toEqual(attrs);
+    expect(meta.calls.find((c) => c.method === 'fs.put')!.body.attrs).toEqual(attrs);
+    const sent = meta.calls.length;
+    const bads: Array<Record<string, string>> = [{ 'Content-Type': 'x' }, { a: 'line\nbreak' }, { a: 'x'.repeat(1025) }];
+    for (const bad of bads) {
+      expect(isCairnError(await client.put('/bad', Buffer.from('small'), { attrs: bad }).catch((e: unknown) => e), 'InvalidArgument')).toBe(true);
+      expect(() => client.createWriteStream('/bad', { attrs: bad })).toThrow(/attrs/);
+    }
+    expect(meta.calls.length).toBe(sent);
   });
 });
