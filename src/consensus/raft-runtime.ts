@@ -321,7 +321,7 @@ export class RaftRuntime {
   /** `leaderContactMs`: since a message from the leader arrived (0 on the leader, null: none yet). */
   status(): RaftStatus & { addrs: Record<NodeId, string>; leaderContactMs: number | null } {
     const at = this.leaderContactAtMs;
-    const leaderContactMs = this.role === 'leader' ? 0 : at === null ? null : this.c.clock.nowMs() - at;
+    const leaderContactMs = this.role === 'leader' ? 0 : at === null ? null : Math.max(0, Math.round(this.c.clock.nowMs() - at));
     return { ...this.node.status(), applied: this.applied, addrs: Object.fromEntries(this.addrs), leaderContactMs };
   }
 

@@ -80,7 +80,7 @@ export class StatusReport {
       const state: Status['chunkServers'][number]['state'] = !alive || rs?.state === 'dead' ? 'dead' : rs?.state === 'draining' ? 'draining' : 'alive';
       const load = reg.load(rec.id);
       const seen = reg.lastSeenMs(rec.id);
-      chunkServerDetail[rec.id] = { heartbeatAgeMs: seen === null || load === null ? null : Math.max(0, now - seen), free: load?.freeBytes ?? 0, disk: load?.diskId ?? null };
+      chunkServerDetail[rec.id] = { heartbeatAgeMs: seen === null || load === null ? null : Math.max(0, Math.round(now - seen)), free: load?.freeBytes ?? 0, disk: load?.diskId ?? null };
       return { id: rec.id, addr: rec.addr, state, used: load?.usedBytes ?? 0, capacity: load?.capacityBytes ?? rec.capacityBytes, chunks: reg.chunkCount(rec.id) };
     });
     let total = 0;

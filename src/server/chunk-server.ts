@@ -4,7 +4,7 @@
  * service), and the link to the metadata leader (registration, heartbeats, full and
  * incremental chunk reports).
  */
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, statSync } from 'node:fs';
 import { ChunkHttpServer } from '../chunk/chunk-http-server.js';
 import { MetaReporter } from '../chunk/meta-reporter.js';
 import { MetaSession } from '../client/meta-session.js';
@@ -16,6 +16,8 @@ import type { Logger } from '../util/logger.js';
 import { ChunkClient } from '../chunk/chunk-client.js';
 import { Replicator } from '../chunk/replicator.js';
 import { Scrubber } from '../chunk/scrubber.js';
+import { ChunkMetrics } from './chunk-metrics.js';
+import { startMetricsHttp } from './metrics-http.js';
 import { CHUNK_SERVER_META_CALL_TIMEOUT_MS_DEFAULT, CHUNK_SERVER_META_RETRY_DEADLINE_MS_DEFAULT, ZONE_DEFAULT } from '../config/defaults.js';
 
 export interface ChunkServerOptions {
@@ -40,12 +42,18 @@ export interface ChunkServerOptions {
   /** Every replica re-verified within this period, at this read rate (0: unlimited). */
   scrubPeriodMs?: number;
   scrubBytesPerSecMax?: number;
+  /** host:port of the metrics endpoint (metrics-http.ts); absent: none. */
+  metricsListen?: string;
+  /** The bearer token scrapers must present (the client token); null or absent: no auth. */
+  metricsToken?: string | null;
 }
 
 export interface ChunkServer {
   readonly addr: string;
   readonly store: ChunkStore;
   readonly reporter: MetaReporter;
+  /** The metrics endpoint's URL (null: none). */
+  readonly metricsUrl: string | null;
   close(): Promise<void>;
 }
 
@@ -53,6 +61,13 @@ export async function startChunkServer(opts: ChunkServerOptions, logger: Logger)
   const log = logger.child({ node: opts.id });
   const { host, port } = parseHostPort(opts.listen);
   mkdirSync(opts.dir, { recursive: true });
+  // The file system's device: servers whose chunks share one disk report the same id, so
+  // cluster totals count that disk's space once.
+  const diskId = String(statSync(opts.dir).dev);
+  // Created first: the store reports corrupt replicas to it from the start.
+  let metrics: ChunkMetrics | null = null;
+  let copiedBytes = 0;
+  let scrubber: Scrubber | null = null;
   // The reporter is created after the store; events before that (none: nothing is served yet) are not lost.
   let reporter: MetaReporter | null = null;
   const store = await ChunkStore.open(
@@ -75,6 +90,7 @@ export async function startChunkServer(opts: ChunkServerOptions, logger: Logger)
       onCorrupt: (id, reason) => {
         // Never served again: deleted (and reported gone); repair copies the chunk from a good replica.
         log.warn('corrupt replica found; deleting it', { chunk: id, reason });
+        metrics?.checksumFailure();
         reporter?.chunkRemoved(id);
         reporter?.reportSoon();
         systemTimers.setTimeout(() => {
@@ -88,7 +104,18 @@ export async function startChunkServer(opts: ChunkServerOptions, logger: Logger)
       ...(opts.reserveBytes === undefined ? {} : { reserveBytes: opts.reserveBytes }),
     },
   );
-  const http = new ChunkHttpServer({ store, clock: { nowMs: wallClockMs }, logger: log }, { secret: opts.clusterSecret, host, port });
+  if (opts.metricsListen !== undefined) {
+    metrics = new ChunkMetrics({
+      space: () => store.space(),
+      scrub: { get passes() { return scrubber?.counters.passes ?? 0; }, get verified() { return scrubber?.counters.verified ?? 0; }, get corrupt() { return scrubber?.counters.corrupt ?? 0; } },
+      repairBytes: () => copiedBytes,
+      heartbeatAgeMs: () => {
+        const at = reporter?.lastHeartbeatAtMs ?? null;
+        return at === null ? null : systemClock.nowMs() - at;
+      },
+    });
+  }
+  const http = new ChunkHttpServer({ store, clock: { nowMs: wallClockMs }, logger: log, ...(metrics ? { observe: metrics.request } : {}) }, { secret: opts.clusterSecret, host, port });
   const addr = await http.start();
   const session = new MetaSession(
     {
@@ -99,8 +126,7 @@ export async function startChunkServer(opts: ChunkServerOptions, logger: Logger)
     },
     { addrs: opts.metaAddrs, callTimeoutMs: CHUNK_SERVER_META_CALL_TIMEOUT_MS_DEFAULT, retryDeadlineMs: CHUNK_SERVER_META_RETRY_DEADLINE_MS_DEFAULT },
   );
-  // Bytes stored by repair copies since start: each heartbeat carries it, the leader turns it into a rate.
-  let copiedBytes = 0;
+  // copiedBytes: bytes stored by repair copies since start; each heartbeat carries it, the leader turns it into a rate.
   const replicator = new Replicator(
     {
       store: {
@@ -131,7 +157,7 @@ export async function startChunkServer(opts: ChunkServerOptions, logger: Logger)
       ...(opts.repairConcurrencyMax === undefined ? {} : { concurrencyMax: opts.repairConcurrencyMax }),
     },
   );
-  const scrubber = new Scrubber(
+  scrubber = new Scrubber(
     { store, clock: systemClock, timers: systemTimers, logger: log.child({ component: 'scrubber' }) },
     {
       ...(opts.scrubPeriodMs === undefined ? {} : { periodMs: opts.scrubPeriodMs }),
@@ -149,23 +175,27 @@ export async function startChunkServer(opts: ChunkServerOptions, logger: Logger)
       copiedBytes: () => copiedBytes,
       repairIdle: () => replicator.idle(),
     },
-    { addr, zone: opts.zone ?? ZONE_DEFAULT, ...(opts.heartbeatMs === undefined ? {} : { heartbeatMs: opts.heartbeatMs }) },
+    { addr, zone: opts.zone ?? ZONE_DEFAULT, diskId, ...(opts.heartbeatMs === undefined ? {} : { heartbeatMs: opts.heartbeatMs }) },
   );
+  const metricsHttp = metrics && opts.metricsListen !== undefined ? await startMetricsHttp(metrics.registry, { listen: opts.metricsListen, token: opts.metricsToken ?? null }, log.child({ component: 'metrics' })) : null;
   reporter.start();
   scrubber.start();
-  log.info('chunk server started', { addr, dir: opts.dir });
+  log.info('chunk server started', { addr, dir: opts.dir, ...(metricsHttp ? { metrics: metricsHttp.url } : {}) });
   const r = reporter;
+  const sc = scrubber;
   let closed = false;
   return {
     addr,
     store,
     reporter: r,
+    metricsUrl: metricsHttp?.url ?? null,
     async close() {
       if (closed) return;
       closed = true;
+      await metricsHttp?.close();
       await r.stop();
       replicator.stop();
-      await scrubber.stop();
+      await sc.stop();
       session.close();
       await http.close();
       await store.close();
