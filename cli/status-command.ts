@@ -148,9 +148,23 @@ function within<T>(p: Promise<T>, ms: number): Promise<T | null> {
   return Promise.race([p.catch(() => null), sleep(ms).then(() => null)]);
 }
 
+/**
+ * Whether a quorum can answer this client: a majority of the voters (as the members that
+ * answered name them) answered. Without one no leader can confirm a read for us, so there is no
+ * point waiting for its answer.
+ */
+export function quorumReachable(probes: readonly MemberProbe[]): boolean {
+  const answered = probes.filter((p) => p.status !== null).map((p) => p.status!);
+  const voters = new Set(answered.flatMap((st) => st.conf.voters));
+  const up = answered.filter((st) => voters.has(st.id)).length;
+  return voters.size > 0 && 2 * up > voters.size;
+}
+
 /** One report: the leader's (merged with the members' own answers) or, without a quorum, the partial view. */
 export async function gatherStatus(client: CairnClient, config: ClientConfig, withRepair: boolean): Promise<{ status: StatusJson; repair: RepairStatus | null }> {
-  const [s, probes] = await Promise.all([within(client.status(), STATUS_LEADER_WAIT_MS_DEFAULT), probeMembers(config, STATUS_PROBE_TIMEOUT_MS_DEFAULT)]);
+  const leader = within(client.status(), STATUS_LEADER_WAIT_MS_DEFAULT);
+  const probes = await probeMembers(config, STATUS_PROBE_TIMEOUT_MS_DEFAULT);
+  const s = quorumReachable(probes) ? await leader : null;
   if (s === null) return { status: partialStatus(probes), repair: null };
   const repair = withRepair ? await within(client.repairStatus(), STATUS_PROBE_TIMEOUT_MS_DEFAULT) : null;
   return { status: fullStatus(s, probes), repair };

@@ -128,8 +128,9 @@ export class StatusReport {
     const disks = new Map<string, { capacity: number; free: number }>();
     let used = 0;
     for (const srv of servers) {
-      used += srv.used;
+      // A dead server's replicas are not counted: repair is making them again elsewhere.
       if (srv.state === 'dead') continue;
+      used += srv.used;
       const d = detail[srv.id]!;
       disks.set(d.disk === null ? `server:${srv.id}` : `disk:${d.disk}`, { capacity: srv.capacity, free: d.free });
     }

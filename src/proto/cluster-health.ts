@@ -61,7 +61,7 @@ export interface StatusTotals {
   dirs: number;
   /** Logical bytes: the sum of file sizes. */
   bytes: number;
-  /** Bytes the chunk servers hold (every replica) plus inline bytes on every metadata voter. */
+  /** Bytes the live chunk servers hold (every replica) plus inline bytes on every metadata voter. */
   rawBytes: number;
   /** Capacity and free space of the chunk servers' disks, each disk counted once. */
   capacity: number;
