@@ -5,8 +5,8 @@
  * chunk server's heartbeat age, free space and disk, totals with a shared disk counted once,
  * and the repair ETA.
  *
- * Cost: one pass over the chunk index (every call) and one over the inode records (the totals,
- * reused for totalsCacheMs): both are in LMDB, so the leader's memory does not grow with them.
+ * Cost: one pass over the chunk index (every call) and one over the inode records (the totals:
+ * see namespace()); both are in LMDB, so the leader's memory does not grow with them.
  */
 import type { Clock } from '../env/clock.js';
 import { listServers } from '../meta/cluster-map.js';
@@ -34,7 +34,7 @@ export interface StatusReportComponents {
 export interface StatusReportOptions {
   /** Replicas per chunk. */
   replicas: number;
-  /** How long the namespace totals are reused. @default 5000 */
+  /** Namespace totals are recounted when the state changed, at most once per this long. @default 1000 */
   totalsCacheMs?: number;
 }
 
@@ -42,12 +42,12 @@ export class StatusReport {
   private readonly c: StatusReportComponents;
   private readonly replicas: number;
   private readonly totalsCacheMs: number;
-  private namespaceCache: { atMs: number; files: number; dirs: number; bytes: number; inlineBytes: number } | null = null;
+  private namespaceCache: { atMs: number; applied: number; files: number; dirs: number; bytes: number; inlineBytes: number } | null = null;
 
   constructor(c: StatusReportComponents, o: StatusReportOptions) {
     this.c = c;
     this.replicas = o.replicas;
-    this.totalsCacheMs = o.totalsCacheMs ?? 5000;
+    this.totalsCacheMs = o.totalsCacheMs ?? 1000;
   }
 
   /** `st`: the leader's Raft status, read after its leadership was confirmed. */
@@ -99,7 +99,7 @@ export class StatusReport {
     }
     const chunks = { total, underReplicated, lost };
     const health = clusterHealth({ meta, chunkServers, chunks }, true);
-    const totals = this.totals(chunkServers, chunkServerDetail, st.conf.voters.length);
+    const totals = this.totals(chunkServers, chunkServerDetail, st.conf.voters.length, st.applied);
     const replicasHeld = chunkServers.reduce((n, c) => n + c.chunks, 0);
     const chunkBytesAvg = replicasHeld > 0 ? chunkServers.reduce((n, c) => n + c.used, 0) / replicasHeld : 0;
     const s = t.repair.stats;
@@ -124,7 +124,7 @@ export class StatusReport {
   }
 
   /** Capacity and free space count each disk once (servers on one disk report the same id; an unknown disk is the server's own). */
-  private totals(servers: Status['chunkServers'], detail: Record<string, ChunkServerDetail>, voters: number): StatusTotals {
+  private totals(servers: Status['chunkServers'], detail: Record<string, ChunkServerDetail>, voters: number, applied: number): StatusTotals {
     const disks = new Map<string, { capacity: number; free: number }>();
     let used = 0;
     for (const srv of servers) {
@@ -140,15 +140,19 @@ export class StatusReport {
       capacity += d.capacity;
       free += d.free;
     }
-    const ns = this.namespace();
+    const ns = this.namespace(applied);
     return { files: ns.files, dirs: ns.dirs, bytes: ns.bytes, rawBytes: used + ns.inlineBytes * voters, capacity, free };
   }
 
-  /** Files, directories (the root not counted) and bytes of the namespace: one pass over the inode records, cached. */
-  private namespace(): { files: number; dirs: number; bytes: number; inlineBytes: number } {
+  /**
+   * Files, directories (the root not counted) and bytes of the namespace at `applied`: one pass
+   * over the inode records, reused while nothing was applied since, and for totalsCacheMs while
+   * writes go on (so the figures lag the namespace by at most that long).
+   */
+  private namespace(applied: number): { files: number; dirs: number; bytes: number; inlineBytes: number } {
     const now = this.c.clock.nowMs();
     const cached = this.namespaceCache;
-    if (cached && now - cached.atMs < this.totalsCacheMs) return cached;
+    if (cached && (cached.applied === applied || now - cached.atMs < this.totalsCacheMs)) return cached;
     let files = 0;
     let dirs = 0;
     let bytes = 0;
@@ -163,7 +167,7 @@ export class StatusReport {
       bytes += rec.size;
       if (rec.inline) inlineBytes += rec.size;
     }
-    this.namespaceCache = { atMs: now, files, dirs, bytes, inlineBytes };
+    this.namespaceCache = { atMs: now, applied, files, dirs, bytes, inlineBytes };
     return this.namespaceCache;
   }
 }
