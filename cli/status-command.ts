@@ -13,6 +13,8 @@
  * starts with one line: HEALTHY, DEGRADED or UNAVAILABLE.
  *
  * Exit status: 0 whenever it could report; with --check 0 healthy, 1 degraded, 2 unavailable.
+ * Not one metadata server answering is a report (unavailable, every member unreachable); a
+ * refused token is an error (exit 1, one line on stderr), as for every command.
  */
 import type { Command } from 'commander';
 import { createCairnClient, resolveClientConfig, type CairnClient, type ClientConfig } from '../src/client/index.js';
@@ -20,7 +22,7 @@ import { sleep, systemTimers } from '../src/env/system.js';
 import { RpcClient } from '../src/net/index.js';
 import { HEALTH_EXIT_CODES, type ChunkServerDetail, type Health, type StatusRepair, type StatusTotals } from '../src/proto/cluster-health.js';
 import { decodeRaftStatus, type ClusterStatus, type RaftStatusAnswer, type RepairStatus } from '../src/proto/meta-answers.js';
-import { CairnError } from '../src/util/errors.js';
+import { CairnError, isCairnError } from '../src/util/errors.js';
 import { STATUS_LEADER_WAIT_MS_DEFAULT, STATUS_PROBE_TIMEOUT_MS_DEFAULT, STATUS_WATCH_SEC_DEFAULT } from '../src/config/defaults.js';
 import { exitOnSignals } from './cli-errors.js';
 import { out, withClientOptions, type ClientFlags } from './client-options.js';
@@ -60,6 +62,8 @@ export interface StatusJson {
 export interface MemberProbe {
   addr: string;
   status: RaftStatusAnswer | null;
+  /** Why it did not answer. */
+  error?: unknown;
 }
 
 /** The report from the leader's answer, with each member's own figures merged in. */
@@ -134,8 +138,8 @@ async function probeMembers(config: ClientConfig, timeoutMs: number): Promise<Me
       const rpc = new RpcClient({ timers: systemTimers }, { addr, clientToken: config.token, connectTimeoutMs: timeoutMs });
       try {
         return { addr, status: decodeRaftStatus(await rpc.call('raft.status', {}, { timeoutMs })) };
-      } catch {
-        return { addr, status: null };
+      } catch (error) {
+        return { addr, status: null, error };
       } finally {
         rpc.close();
       }
@@ -164,6 +168,9 @@ export function quorumReachable(probes: readonly MemberProbe[]): boolean {
 export async function gatherStatus(client: CairnClient, config: ClientConfig, withRepair: boolean): Promise<{ status: StatusJson; repair: RepairStatus | null }> {
   const leader = within(client.status(), STATUS_LEADER_WAIT_MS_DEFAULT);
   const probes = await probeMembers(config, STATUS_PROBE_TIMEOUT_MS_DEFAULT);
+  // A refused credential is the caller's to fix, not a state of the cluster: an error, not a report.
+  const refused = probes.find((p) => isCairnError(p.error, 'Unauthorized'));
+  if (refused && probes.every((p) => p.status === null)) throw refused.error;
   const s = quorumReachable(probes) ? await leader : null;
   if (s === null) return { status: partialStatus(probes), repair: null };
   const repair = withRepair ? await within(client.repairStatus(), STATUS_PROBE_TIMEOUT_MS_DEFAULT) : null;

@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sleep, systemClock, systemRng } from '../../src/env/system.js';
 import { findFreePortRange } from '../../src/net/index.js';
 import type { ClusterJson } from '../../src/server/dev-cluster.js';
-import { assertBuilt, CLI_PATH, cliEnv, ok, patternBytes, runCli, type RunResult } from './cli-harness.js';
+import { assertBuilt, CLI_PATH, cliEnv, failureLine, ok, patternBytes, runCli, type RunResult } from './cli-harness.js';
 
 interface StatusOut {
   health: string;
@@ -135,6 +135,8 @@ describe('an operator\'s status and metrics (cairn dev)', () => {
     for (const m of s.meta) expect(s.metaDetail[m.id]).toMatchObject({ reachable: true, term: expect.any(Number) as number });
     const text = ok(await cli(['status'])).stdout.toString();
     expect(text.split('\n')[0]).toBe('HEALTHY');
+    // A wrong token is an error, not a verdict on the cluster.
+    failureLine(await cli(['status', '--check', '--meta', j.metaAddrs, '--token', 'not-the-token-0123456789']), 'Unauthorized');
   }, 60_000);
 
   it('every server in cluster.json has a metrics URL: 401 without the token, Prometheus text with it', async () => {
