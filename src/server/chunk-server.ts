@@ -17,7 +17,7 @@ import { ChunkClient } from '../chunk/chunk-client.js';
 import { Replicator } from '../chunk/replicator.js';
 import { Scrubber } from '../chunk/scrubber.js';
 import { ChunkMetrics } from './chunk-metrics.js';
-import { startMetricsHttp } from './metrics-http.js';
+import { startMetricsHttpOrWarn } from './metrics-http.js';
 import { CHUNK_SERVER_META_CALL_TIMEOUT_MS_DEFAULT, CHUNK_SERVER_META_RETRY_DEADLINE_MS_DEFAULT, ZONE_DEFAULT } from '../config/defaults.js';
 
 export interface ChunkServerOptions {
@@ -177,7 +177,7 @@ export async function startChunkServer(opts: ChunkServerOptions, logger: Logger)
     },
     { addr, zone: opts.zone ?? ZONE_DEFAULT, diskId, ...(opts.heartbeatMs === undefined ? {} : { heartbeatMs: opts.heartbeatMs }) },
   );
-  const metricsHttp = metrics && opts.metricsListen !== undefined ? await startMetricsHttp(metrics.registry, { listen: opts.metricsListen, token: opts.metricsToken ?? null }, log.child({ component: 'metrics' })) : null;
+  const metricsHttp = metrics && opts.metricsListen !== undefined ? await startMetricsHttpOrWarn(metrics.registry, { listen: opts.metricsListen, token: opts.metricsToken ?? null }, log.child({ component: 'metrics' })) : null;
   reporter.start();
   scrubber.start();
   log.info('chunk server started', { addr, dir: opts.dir, ...(metricsHttp ? { metrics: metricsHttp.url } : {}) });

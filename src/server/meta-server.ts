@@ -22,7 +22,7 @@ import { META_METHODS } from '../proto/meta-requests.js';
 import { DEAD_AFTER_MS_DEFAULT, REPLICAS_DEFAULT } from '../config/defaults.js';
 import { sessionsInUse } from '../meta/session.js';
 import { MetaMetrics, type MetaMetricsSources } from './meta-metrics.js';
-import { startMetricsHttp } from './metrics-http.js';
+import { startMetricsHttpOrWarn } from './metrics-http.js';
 
 export interface MetaServerOptions {
   id: string;
@@ -132,7 +132,7 @@ export async function startMetaServer(opts: MetaServerOptions, logger: Logger, o
     },
   );
   const addr = await server.listen();
-  const metricsHttp = metrics && opts.metricsListen !== undefined ? await startMetricsHttp(metrics.registry, { listen: opts.metricsListen, token: opts.clientToken ? new TextDecoder().decode(opts.clientToken) : null }, log.child({ component: 'metrics' })) : null;
+  const metricsHttp = metrics && opts.metricsListen !== undefined ? await startMetricsHttpOrWarn(metrics.registry, { listen: opts.metricsListen, token: opts.clientToken ? new TextDecoder().decode(opts.clientToken) : null }, log.child({ component: 'metrics' })) : null;
   runtime.start(onFatal);
   leader.start();
   log.info('metadata server started', { addr, dir: opts.dir, ...(metricsHttp ? { metrics: metricsHttp.url } : {}) });

@@ -31,6 +31,20 @@ export interface MetricsHttp {
 
 const digest = (s: string): Buffer => createHash('sha256').update(s).digest();
 
+/**
+ * startMetricsHttp, but a port that cannot be bound (in use: say, a server started with a copy
+ * of another's command line) is logged and the server runs on without metrics (null): metrics
+ * are for watching a server, never a reason for it not to serve.
+ */
+export async function startMetricsHttpOrWarn(registry: Registry, o: MetricsHttpOptions, logger: Logger): Promise<MetricsHttp | null> {
+  try {
+    return await startMetricsHttp(registry, o, logger);
+  } catch (err) {
+    logger.error('metrics endpoint not started; running without it', { listen: o.listen, err: (err as Error).message });
+    return null;
+  }
+}
+
 export async function startMetricsHttp(registry: Registry, o: MetricsHttpOptions, logger: Logger): Promise<MetricsHttp> {
   const { host, port } = parseHostPort(o.listen, true);
   const expected = o.token === null ? null : digest(o.token);
