@@ -232,6 +232,9 @@ export function formatStatus(s: StatusJson, repair: RepairStatus | null = null):
     // A new leader knows where replicas are only from full reports: until every live server has
     // sent one, chunks it has not heard of yet count as lost or under-replicated.
     if (repair.reportsPending.length > 0) text += `Chunk reports pending from ${repair.reportsPending.join(', ')}: the lost and under-replicated counts are provisional\n`;
+    // The latest `cairn scrub` round's figures ride on cluster.repair while one runs.
+    if (repair.scrubRunning === 1)
+      text += `Scrub running: ${String(repair.scrubChecked)} of ${String(repair.scrubExpected)} replicas checked, ${String(repair.scrubCorrupt)} corrupt, ${String(repair.scrubMissing)} missing, ${String(repair.scrubRepaired)} repaired\n`;
   }
   return text;
 }

@@ -79,6 +79,20 @@ export function registerRepairMetrics(registry: Registry, fetchStats: () => Prom
     return pending;
   };
   const value = (v: number | boolean | string[] | undefined): number | null => (typeof v === 'number' ? v : typeof v === 'boolean' ? Number(v) : null);
+  // Figures a newer leader adds (the latest scrub round's, say) are kept, as one gauge by name.
+  new Gauge({
+    name: 'cairn_leader_figure',
+    help: 'other figures the metadata leader reports with its repair progress, by name',
+    labelNames: ['what'] as const,
+    registers: [registry],
+    async collect() {
+      this.reset();
+      for (const [what, v] of Object.entries((await stats()) ?? {})) {
+        if (what in REPAIR_COUNTERS || what in REPAIR_GAUGES || typeof v !== 'number') continue;
+        this.set({ what }, v);
+      }
+    },
+  });
   for (const [key, [name, help]] of Object.entries(REPAIR_COUNTERS)) {
     new Counter({
       name,
