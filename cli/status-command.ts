@@ -19,7 +19,7 @@
 import type { Command } from 'commander';
 import { createCairnClient, resolveClientConfig, type CairnClient, type ClientConfig } from '../src/client/index.js';
 import { sleep, systemTimers } from '../src/env/system.js';
-import { RpcClient } from '../src/net/index.js';
+import { RpcClient } from '../src/net/rpc-client.js';
 import { HEALTH_EXIT_CODES, type ChunkServerDetail, type Health, type StatusRepair, type StatusTotals } from '../src/proto/cluster-health.js';
 import { decodeRaftStatus, type ClusterStatus, type RaftStatusAnswer, type RepairStatus } from '../src/proto/meta-answers.js';
 import { CairnError, isCairnError } from '../src/util/errors.js';
