@@ -12,6 +12,7 @@
 import { isChunkId } from '../util/chunk-id.js';
 import { CairnError } from '../util/errors.js';
 import { attrsProblem, checkedAttrs, type FileAttrs } from './file-attrs.js';
+import { clusterHealth, decodeStatusDetail, type Health, type StatusDetail } from './cluster-health.js';
 
 export type EntryType = 'file' | 'dir';
 
@@ -126,8 +127,9 @@ export interface OpenAnswer {
   crc32c?: number;
 }
 
-/** cluster.status: the object of `cairn status --json` (CONTRACT). */
-export interface ClusterStatus {
+/** cluster.status: the object of `cairn status --json` (CONTRACT), then the operator's detail (cluster-health.ts). */
+export interface ClusterStatus extends StatusDetail {
+  health: Health;
   leader: string | null;
   meta: Array<{ id: string; addr: string | null; role: 'leader' | 'follower' | 'learner' | 'unreachable' }>;
   chunkServers: Array<{ id: string; addr: string; state: 'alive' | 'dead' | 'draining'; used: number; capacity: number; chunks: number }>;
@@ -190,6 +192,10 @@ export interface RaftStatusAnswer {
   lastIndex: number;
   conf: { voters: string[]; learners: string[] };
   addrs: Record<string, string>;
+  /** Milliseconds since this member last heard from a leader (0 on the leader); null: not since it started. Absent from older servers. */
+  leaderContactMs?: number | null;
+  /** Leader only: each member's replicated log index. */
+  progress?: Record<string, { match: number }> | null;
 }
 
 /** fs.statLocal */
@@ -356,7 +362,7 @@ export function decodeClusterStatus(v: unknown): ClusterStatus {
   const a: At = new At('cluster.status');
   const o = a.map(v);
   const [chunks, c] = a.sub(o, 'chunks');
-  return {
+  const s: Omit<ClusterStatus, 'health'> = {
     leader: a.optStr(o, 'leader'),
     meta: a.array(o, 'meta', (m, at) => ({ id: at.str(m, 'id'), addr: at.optStr(m, 'addr'), role: at.oneOf(m, 'role', META_ROLES) })),
     chunkServers: a.array(o, 'chunkServers', (c, at) => ({
@@ -369,7 +375,12 @@ export function decodeClusterStatus(v: unknown): ClusterStatus {
     })),
     chunks: { total: c.count(chunks, 'total'), underReplicated: c.count(chunks, 'underReplicated'), lost: c.count(chunks, 'lost') },
   };
+  // A leader answered, so there is a quorum; an older leader sends no verdict: judged here.
+  const health = o.health === undefined ? clusterHealth(s, true) : a.oneOf(o, 'health', HEALTHS);
+  return { health, ...s, ...decodeStatusDetail(o) };
 }
+
+const HEALTHS = ['healthy', 'degraded', 'unavailable'] as const;
 
 const REPAIR_COUNTERS = ['copiesQueued', 'copiesInFlight', 'copiesConfirmed', 'copyBytes', 'copyBytesPerSec', 'deletesQueued', 'deletesScheduled', 'garbageChunks'] as const;
 
@@ -440,7 +451,20 @@ export function decodeRaftStatus(v: unknown): RaftStatusAnswer {
     lastIndex: a.count(o, 'lastIndex'),
     conf: { voters: c.strings(conf, 'voters'), learners: c.strings(conf, 'learners') },
     addrs: addrMap,
+    leaderContactMs: o.leaderContactMs === undefined || o.leaderContactMs === null ? null : a.count(o, 'leaderContactMs'),
+    progress: decodeProgress(o, a),
   };
+}
+
+function decodeProgress(o: Map, a: At): Record<string, { match: number }> | null {
+  if (o.progress === undefined || o.progress === null) return null;
+  const [p, at] = a.sub(o, 'progress');
+  const out: Record<string, { match: number }> = {};
+  for (const id of Object.keys(p)) {
+    const [m, mat] = at.sub(p, id);
+    out[id] = { match: mat.count(m, 'match') };
+  }
+  return out;
 }
 
 export function decodeStatLocal(v: unknown): StatLocalAnswer {

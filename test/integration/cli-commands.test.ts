@@ -238,20 +238,24 @@ describe('cairn CLI against a real cluster', () => {
     failureLine(await cli(['mv', '/mv/f/e/b', '/mv/nodir/']), 'NotFound');
   });
 
-  it('status: the exact --json object and a human table', async () => {
+  it('status: the contract keys first in --json (then the detail keys) and a human table', async () => {
     const s = JSON.parse(ok(await cli(['status', '--json'])).stdout.toString()) as {
+      health: string;
       leader: string;
       meta: Array<Record<string, unknown>>;
       chunkServers: Array<Record<string, unknown>>;
       chunks: Record<string, unknown>;
     };
-    expect(Object.keys(s)).toEqual(['leader', 'meta', 'chunkServers', 'chunks']);
+    // CONTRACT's keys in its order; extra detail follows in further keys (the contract allows them).
+    expect(Object.keys(s)).toEqual(['health', 'leader', 'meta', 'chunkServers', 'chunks', 'raft', 'metaDetail', 'chunkServerDetail', 'totals', 'repair']);
+    expect(['healthy', 'degraded']).toContain(s.health);
     expect(s.meta.map((m) => Object.keys(m))).toEqual(Array(3).fill(['id', 'addr', 'role']));
     expect(s.meta.filter((m) => m.role === 'leader').map((m) => m.id)).toEqual([s.leader]);
     expect(s.chunkServers.map((c) => Object.keys(c))).toEqual(Array(4).fill(['id', 'addr', 'state', 'used', 'capacity', 'chunks']));
     expect(s.chunkServers.map((c) => c.state)).toEqual(['alive', 'alive', 'alive', 'alive']);
     expect(Object.keys(s.chunks)).toEqual(['total', 'underReplicated', 'lost']);
     const human = ok(await cli(['status'])).stdout.toString();
+    expect(human.split('\n')[0]).toMatch(/^(HEALTHY|DEGRADED)$/);
     expect(human).toContain(`leader: ${s.leader}`);
     expect(human).toMatch(/^ {2}c1 +127\.0\.0\.1:\d+ +alive /m);
     expect(human).toMatch(/^Chunks: \d+ total, \d+ under-replicated, \d+ lost$/m);
