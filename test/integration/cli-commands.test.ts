@@ -7,6 +7,7 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { once } from 'node:events';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -303,8 +304,10 @@ describe('cairn CLI against a real cluster', () => {
       });
     // put from a stdin that stays open: some chunks are stored, the file is never committed.
     const put = await interrupt(['put', '-', '/sigint/never'], async (child) => {
-      child.stdin!.write(patternBytes(3 * C, 6));
-      await sleep(1000);
+      // 3 chunks: more than a pipe holds, so 'drain' means the CLI is running and reading (its
+      // signal handlers are installed before it reads), however slowly the machine starts it.
+      if (!child.stdin!.write(patternBytes(3 * C, 6))) await once(child.stdin!, 'drain');
+      await sleep(500);
     });
     expect(put).toEqual({ code: 130, stderr: '' });
     failureLine(await cli(['stat', '/sigint/never']), 'NotFound');
