@@ -69,9 +69,10 @@ export function registerDevCommand(program: Command, fail: (err: unknown) => nev
         `cairn dev: ready (data in ${cluster.dir})`,
         `  metadata: ${j.meta.map((m) => `${m.id} ${m.addr}`).join(', ')}`,
         `  chunks:   ${j.chunks.map((c) => `${c.id} ${c.addr}`).join(', ') || 'none'}`,
-        `  gateway:  ${j.gateway?.url ?? 'none'} (Authorization: Bearer ${j.token})`,
+        `  gateway:  ${j.gateway?.url ?? 'none'} (Authorization: Bearer <the token in ${cluster.tokenFilePath}>)`,
+        `  token:    ${cluster.tokenFilePath}`,
         `  cluster:  ${cluster.clusterJsonPath}`,
-        `  try:      CAIRN_META=${j.metaAddrs} CAIRN_TOKEN=${j.token} npx cairn status`,
+        `  try:      CAIRN_META=${j.metaAddrs} CAIRN_TOKEN_FILE=${cluster.tokenFilePath} npx cairn status`,
       ];
       process.stdout.write(lines.join('\n') + '\n');
     });

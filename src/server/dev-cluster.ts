@@ -115,7 +115,7 @@ export class DevCluster {
     this.dir = resolve(init.dir);
     for (const sub of ['meta', 'chunks', 'logs']) mkdirSync(join(this.dir, sub), { recursive: true });
     const secretFile = join(this.dir, 'cluster.secret');
-    const tokenFile = join(this.dir, 'client.token');
+    const tokenFile = this.tokenFilePath;
     if (!existsSync(secretFile)) writeSecret(secretFile, secureRandomBytes(32).toString('hex'));
     if (!existsSync(tokenFile)) writeSecret(tokenFile, secureRandomBytes(24).toString('hex'));
     this.token = readFileSync(tokenFile, 'utf8').trim();
@@ -175,6 +175,11 @@ export class DevCluster {
 
   get clusterJsonPath(): string {
     return join(this.dir, 'cluster.json');
+  }
+
+  /** The client token's file (0600): what to pass as --token-file / CAIRN_TOKEN_FILE. */
+  get tokenFilePath(): string {
+    return join(this.dir, 'client.token');
   }
 
   /** Start every server (a stale cluster.json is removed first: it appears again once ready). */
