@@ -64,7 +64,7 @@ export async function multipartUpload(ctx: GatewayCtx, dir: RemotePath, deps: Ro
       return void stream.resume();
     }
     names.add(name);
-    const w = client.createWriteStream(path, { overwrite: true, deferCommit: true, signal: ac.signal });
+    const w = client.createWriteStream(path, { overwrite: true, deferCommit: true, signal: ac.signal, requestId: ctx.state.requestId });
     writers.push({ path, w });
     stream.once('limit', () => fail(new CairnError('TooLarge', `file "${name}" exceeds ${limits.uploadBytesMax} bytes`)));
     stored.push(
