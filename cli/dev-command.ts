@@ -2,6 +2,7 @@
  * `cairn dev`: a complete local cluster in the foreground (CONTRACT.md): metadata servers, chunk
  * servers, data under --dir; cluster.json once ready; SIGINT/SIGTERM stops it cleanly.
  */
+import { join } from 'node:path';
 import type { Command } from 'commander';
 import { intOption } from './int-option.js';
 import { DevCluster } from '../src/server/dev-cluster.js';
@@ -45,6 +46,12 @@ export function registerDevCommand(program: Command, fail: (err: unknown) => nev
         deadAfterSec: o.deadAfter,
         inlineBytesMax: o.inlineBytesMax,
         inlineTotalBytesMax: o.inlineTotalBytesMax,
+        // One line per server that exits while the cluster runs (its log says why).
+        onServerExit: (e) => {
+          if (stopping) return;
+          const how = e.signal !== null ? `killed by ${e.signal}` : `exited with code ${e.code}`;
+          process.stderr.write(`cairn dev: ${e.id} (pid ${e.pid ?? '?'}) ${how}; log: ${join(cluster.dir, 'logs', `${e.id}.log`)}\n`);
+        },
       });
       let stopping = false;
       const stop = (): void => {

@@ -18,7 +18,7 @@ import { secureRandomBytes, sleep, systemClock, systemRng, systemTimers } from '
 import { RpcClient } from '../net/index.js';
 import { CairnError } from '../util/errors.js';
 import { decodeClusterStatus } from '../proto/meta-answers.js';
-import { cairnArgv, LocalProcess } from './local-process.js';
+import { cairnArgv, LocalProcess, type ProcessExit } from './local-process.js';
 import {
   CHUNK_SIZE_BYTES_DEFAULT,
   DEAD_AFTER_MS_DEFAULT,
@@ -65,6 +65,8 @@ export interface DevClusterInit {
   inlineBytesMax?: number;
   /** Cap on the cluster's inline bytes. @default the server's (INLINE_TOTAL_BYTES_MAX_DEFAULT) */
   inlineTotalBytesMax?: number;
+  /** Called when a server exits, for whatever reason (`cairn dev` prints a line). */
+  onServerExit?: (e: ProcessExit) => void;
 }
 
 export interface ServerEntry {
@@ -126,7 +128,7 @@ export class DevCluster {
     const member = (id: string, addr: string, dir: string, cli: string[]): Member => {
       const stderr = openSync(join(this.dir, 'logs', `${id}.log`), 'a');
       const argv = init.nodeArgs?.length ? [cli[0]!, ...init.nodeArgs, ...cli.slice(1)] : cli;
-      return { id, addr, dir, proc: new LocalProcess({ id, argv, stderr }) };
+      return { id, addr, dir, proc: new LocalProcess({ id, argv, stderr, ...(init.onServerExit ? { onExit: init.onServerExit } : {}) }) };
     };
     this.meta = metaIds.map((id, i) => {
       const dir = join(this.dir, 'meta', id);
