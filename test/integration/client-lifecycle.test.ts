@@ -154,6 +154,18 @@ for await (const e of client.ls('/job')) console.log(e.path);
     }
     expect(isCairnError(await within(writer.put('/life/write.bin', endless()), 10_000), 'Closed')).toBe(true);
     for (const path of ['/life/idle.bin', '/life/write.bin']) expect(isCairnError(await rejection(client.stat(path)), 'NotFound')).toBe(true);
+
+    // The chunk servers saw uploads cut off by their client (as a Ctrl-C of a put does): routine,
+    // logged at info, never as an error.
+    const chunkLines = (): Array<{ level: string; msg: string; err?: string; component?: string }> =>
+      cluster.chunks.flatMap((c) => readFileSync(join(dir, 'logs', `${c.id}.log`), 'utf8').split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as { level: string; msg: string }));
+    const gone = (l: { msg: string; err?: string }): boolean => /client went away/.test(`${l.msg} ${l.err ?? ''}`);
+    const until = systemClock.nowMs() + 5000;
+    while (!chunkLines().some(gone) && systemClock.nowMs() < until) await sleep(100);
+    expect(chunkLines().filter(gone).length).toBeGreaterThan(0);
+    // (Only the data plane's lines: a heartbeat may fail now and then on a loaded machine.)
+    expect(chunkLines().filter((l) => l.component === 'chunk-http' && l.level !== 'info' && l.level !== 'debug')).toEqual([]);
+    expect(chunkLines().filter(gone).map((l) => l.level)).toEqual(chunkLines().filter(gone).map(() => 'info'));
   }, 30_000);
 
   it('list() of a file answers the file at its own path (library and GET /v1/ls/{file})', async () => {
