@@ -87,8 +87,14 @@ export class ClientCore {
    */
   inlineBytesMax: number;
   private readonly timers: Timers;
-  /** Read and write streams still running: close() destroys them (they leave on 'close'). */
-  private readonly streams = new Set<Stream>();
+  /**
+   * Read and write streams not yet closed: close() destroys them. Held weakly, so a stream its
+   * owner dropped without reading or destroying it (an open() whose stream was never used) is
+   * still collected; entries leave on 'close', dead ones when the set has doubled since the
+   * last sweep.
+   */
+  private readonly streams = new Set<WeakRef<Stream>>();
+  private streamsSweepAt = STREAMS_SWEEP_MIN;
   private closedError: CairnError | null = null;
   private requestIdsMade = 0;
 
@@ -178,8 +184,13 @@ export class ClientCore {
       this.timers.setTimeout(() => s.destroy(closed), 0);
       return;
     }
-    this.streams.add(s);
-    s.once('close', () => this.streams.delete(s));
+    const ref = new WeakRef(s);
+    this.streams.add(ref);
+    s.once('close', () => this.streams.delete(ref));
+    if (this.streams.size >= this.streamsSweepAt) {
+      for (const r of this.streams) if (r.deref() === undefined) this.streams.delete(r);
+      this.streamsSweepAt = Math.max(STREAMS_SWEEP_MIN, 2 * this.streams.size);
+    }
   }
 
   /**
@@ -188,12 +199,15 @@ export class ClientCore {
    */
   close(): void {
     this.closedError ??= new CairnError('Closed', 'client closed');
-    for (const s of [...this.streams]) s.destroy(this.closedError);
+    for (const r of [...this.streams]) r.deref()?.destroy(this.closedError);
     this.streams.clear();
     this.meta.close();
     this.chunks.close();
   }
 }
+
+/** Tracked streams below this many are never swept for collected ones. */
+const STREAMS_SWEEP_MIN = 64;
 
 function callOpts(idempotent: boolean, rid: string | undefined): { idempotent: boolean; requestId?: string } {
   return rid === undefined ? { idempotent } : { idempotent, requestId: rid };
