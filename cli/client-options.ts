@@ -1,6 +1,7 @@
 /**
- * What every client command shares: the --meta/--token flags, the client built from them
- * (flags > CAIRN_META/CAIRN_TOKEN > ./.cairn/cluster.json, resolved by the client library), remote
+ * What every client command shares: the --meta/--token-file/--token flags, the client built from
+ * them (flags > CAIRN_META/CAIRN_TOKEN_FILE/CAIRN_TOKEN > CAIRN_CONFIG or the nearest
+ * .cairn/cluster.json up from the current directory, resolved by the client library), remote
  * path checks done here before any request (so a bad path fails with a clear InvalidPath even
  * when no cluster is reachable), and stdout writes that respect backpressure.
  */
@@ -13,19 +14,21 @@ import { exitOnSignals } from './cli-errors.js';
 export interface ClientFlags {
   meta?: string;
   token?: string;
+  tokenFile?: string;
 }
 
-/** Add --meta and --token to a client command. */
+/** Add --meta, --token-file and --token to a client command. */
 export function withClientOptions(cmd: Command): Command {
   return cmd
-    .option('--meta <addrs>', 'metadata servers, host:port,… (default: $CAIRN_META, then ./.cairn/cluster.json)')
-    .option('--token <token>', 'client token (default: $CAIRN_TOKEN, then ./.cairn/cluster.json)');
+    .option('--meta <addrs>', 'metadata servers, host:port,… (default: $CAIRN_META, then cluster.json)')
+    .option('--token-file <file>', 'file holding the client token (default: $CAIRN_TOKEN_FILE or $CAIRN_TOKEN, then cluster.json)')
+    .option('--token <token>', 'client token itself (visible in ps; prefer --token-file)');
 }
 
 /** Run `fn` with a client for the configured cluster; the client is closed afterwards, whatever happens. */
 export async function withClient<T>(flags: ClientFlags, fn: (client: CairnClient) => Promise<T>, init: { chunkSize?: number } = {}): Promise<T> {
   exitOnSignals();
-  const config = resolveClientConfig({ meta: flags.meta, token: flags.token });
+  const config = resolveClientConfig({ meta: flags.meta, token: flags.token, tokenFile: flags.tokenFile });
   const client = createCairnClient(config, init.chunkSize !== undefined ? { chunkSize: init.chunkSize } : {});
   try {
     return await fn(client);

@@ -2,6 +2,7 @@
  * `cairn dev`: a complete local cluster in the foreground (CONTRACT.md): metadata servers, chunk
  * servers, data under --dir; cluster.json once ready; SIGINT/SIGTERM stops it cleanly.
  */
+import { join } from 'node:path';
 import type { Command } from 'commander';
 import { intOption } from './int-option.js';
 import { DevCluster } from '../src/server/dev-cluster.js';
@@ -45,6 +46,12 @@ export function registerDevCommand(program: Command, fail: (err: unknown) => nev
         deadAfterSec: o.deadAfter,
         inlineBytesMax: o.inlineBytesMax,
         inlineTotalBytesMax: o.inlineTotalBytesMax,
+        // One line per server that exits while the cluster runs (its log says why).
+        onServerExit: (e) => {
+          if (stopping) return;
+          const how = e.signal !== null ? `killed by ${e.signal}` : `exited with code ${e.code}`;
+          process.stderr.write(`cairn dev: ${e.id} (pid ${e.pid ?? '?'}) ${how}; log: ${join(cluster.dir, 'logs', `${e.id}.log`)}\n`);
+        },
       });
       let stopping = false;
       const stop = (): void => {
@@ -69,10 +76,11 @@ export function registerDevCommand(program: Command, fail: (err: unknown) => nev
         `cairn dev: ready (data in ${cluster.dir})`,
         `  metadata: ${j.meta.map((m) => `${m.id} ${m.addr}`).join(', ')}`,
         `  chunks:   ${j.chunks.map((c) => `${c.id} ${c.addr}`).join(', ') || 'none'}`,
-        `  gateway:  ${j.gateway?.url ?? 'none'} (Authorization: Bearer ${j.token})`,
+        `  gateway:  ${j.gateway?.url ?? 'none'} (Authorization: Bearer <the token in ${cluster.tokenFilePath}>)`,
+        `  token:    ${cluster.tokenFilePath}`,
         ...(j.s3 ? [`  s3:       ${j.s3.url} (region ${j.s3.region}, key ${j.s3.accessKeyId}; secret in cluster.json)`] : []),
         `  cluster:  ${cluster.clusterJsonPath}`,
-        `  try:      CAIRN_META=${j.metaAddrs} CAIRN_TOKEN=${j.token} npx cairn status`,
+        `  try:      CAIRN_META=${j.metaAddrs} CAIRN_TOKEN_FILE=${cluster.tokenFilePath} npx cairn status`,
       ];
       process.stdout.write(lines.join('\n') + '\n');
     });

@@ -62,7 +62,7 @@ export function fileRoutes(router: Router<GatewayState>, deps: RouteDeps): void 
   const putSmall = async (ctx: GatewayCtx, path: RemotePath, length: number, createOnly: boolean, attrs: FileAttrs): Promise<PutResult> => {
     const body = await readBody(ctx.req, length);
     try {
-      return await client.put(path, body, { overwrite: !createOnly, attrs });
+      return await client.put(path, body, { overwrite: !createOnly, attrs, requestId: ctx.state.requestId });
     } catch (e) {
       if (createOnly && isCairnError(e, 'AlreadyExists')) throw new CairnError('PreconditionFailed', `${path} exists (If-None-Match: *)`);
       throw e;
@@ -76,7 +76,7 @@ export function fileRoutes(router: Router<GatewayState>, deps: RouteDeps): void 
       if (!ctx.req.complete) ac.abort(new CairnError('Unavailable', 'the client went away mid-upload'));
     };
     ctx.req.once('close', onGone);
-    const w = client.createWriteStream(path, { overwrite: !createOnly, signal: ac.signal, attrs, ...(declared === '' ? {} : { expectedSize: Number(declared) }) });
+    const w = client.createWriteStream(path, { overwrite: !createOnly, signal: ac.signal, attrs, requestId: ctx.state.requestId, ...(declared === '' ? {} : { expectedSize: Number(declared) }) });
     let r: PutResult;
     try {
       await pipeline(ctx.req, byteLimit(limits.uploadBytesMax, 'the body'), w);
@@ -147,7 +147,7 @@ export function fileRoutes(router: Router<GatewayState>, deps: RouteDeps): void 
    * gives the version's size and validators, so no stat goes before it.
    */
   const getWhole = async (ctx: GatewayCtx, path: RemotePath): Promise<void> => {
-    const o = await client.open(path);
+    const o = await client.open(path, { requestId: ctx.state.requestId });
     let sent = false;
     try {
       if (notModified(ctx, path, o)) {
@@ -202,7 +202,7 @@ export function fileRoutes(router: Router<GatewayState>, deps: RouteDeps): void 
    */
   const getRange = async (ctx: GatewayCtx, path: RemotePath): Promise<void> => {
     for (let attempt = 0; ; attempt++) {
-      const o = await client.open(path);
+      const o = await client.open(path, { requestId: ctx.state.requestId });
       let part: { start: number; end: number };
       let sent = false;
       try {
@@ -223,7 +223,7 @@ export function fileRoutes(router: Router<GatewayState>, deps: RouteDeps): void 
       } finally {
         if (!sent) discard(o);
       }
-      const r = await client.open(path, part);
+      const r = await client.open(path, { ...part, requestId: ctx.state.requestId });
       if (r.etag !== o.etag) {
         // Replaced between the two opens: answer for the new version (once).
         discard(r);

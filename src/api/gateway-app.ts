@@ -45,7 +45,7 @@ export function createGatewayApp(deps: GatewayDeps): { app: Koa<GatewayState>; m
   app.silent = true;
   app.on('error', (err: unknown) => logger.warn('response error', { err: err instanceof Error ? err.message : String(err) }));
 
-  app.use(accessLog({ clock: deps.clock, logger, metrics }));
+  app.use(accessLog({ clock: deps.clock, logger, metrics, newRequestId: () => client.newRequestId() }));
   app.use(jsonErrors(logger));
   app.use(overloadLimits(limits, metrics));
   app.use(bearerAuth(deps.token));

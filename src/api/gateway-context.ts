@@ -15,6 +15,12 @@ import type { GatewayMetrics } from './gateway-metrics.js';
 export interface GatewayState {
   /** The route's name in logs and metrics ('unmatched' until a route claims the request). */
   route: string;
+  /**
+   * This request's id (proto/request-id.ts): the caller's X-Request-Id when well-formed, else a
+   * fresh one; answered in X-Request-Id, logged, and passed to the client library's put and
+   * open so chunk servers and metadata servers log it too.
+   */
+  requestId: string;
 }
 
 export type GatewayCtx = Koa.ParameterizedContext<GatewayState, RouterContext<GatewayState>>;

@@ -6,6 +6,7 @@ import { hash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type Koa from 'koa';
 import type { Clock } from '../env/clock.js';
+import { parseRequestId, REQUEST_ID_HEADER } from '../proto/request-id.js';
 import { CairnError, ERROR_CODES, isCairnError, isRetryable, type ErrorCode } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
 import { errorBody, type GatewayState } from './gateway-context.js';
@@ -36,11 +37,18 @@ function socketBytesSince(sock: Socket): { bytesIn: number; bytesOut: number } {
 /** The remote client's address, for per-client limits and logs. */
 const remoteOf = (ctx: Koa.ParameterizedContext<GatewayState>): string => ctx.req.socket.remoteAddress ?? 'unknown';
 
-/** Access log + metrics: one line and one observation per request, once the response ends. */
-export function accessLog(c: { clock: Clock; logger: Logger; metrics: GatewayMetrics }): Middleware {
+/**
+ * Access log + metrics: one line and one observation per request, once the response ends. Sets
+ * the request id first (the caller's X-Request-Id if well-formed, else `newRequestId()`) and
+ * answers it in X-Request-Id.
+ */
+export function accessLog(c: { clock: Clock; logger: Logger; metrics: GatewayMetrics; newRequestId: () => string }): Middleware {
   const { clock, logger, metrics } = c;
   return async (ctx, next) => {
     const t0 = clock.nowMs();
+    const rid = parseRequestId(ctx.get(REQUEST_ID_HEADER)) ?? c.newRequestId();
+    ctx.state.requestId = rid;
+    ctx.set('X-Request-Id', rid);
     const sock = ctx.req.socket;
     const remote = sock.remoteAddress ?? 'unknown';
     ctx.state.route = 'unmatched';
@@ -58,7 +66,7 @@ export function accessLog(c: { clock: Clock; logger: Logger; metrics: GatewayMet
       metrics.duration.observe({ route, method: ctx.method }, seconds);
       metrics.bytesIn.inc(bytesIn);
       metrics.bytesOut.inc(bytesOut);
-      logger.info('http', { method: ctx.method, path: ctx.path, route, status, ms: Math.round(seconds * 1e4) / 10, bytesIn, bytesOut, remote });
+      logger.info('http', { rid, method: ctx.method, path: ctx.path, route, status, ms: Math.round(seconds * 1e4) / 10, bytesIn, bytesOut, remote });
     };
     ctx.res.once('close', done);
     await next();
@@ -73,7 +81,7 @@ export function jsonErrors(logger: Logger): Middleware {
     } catch (err) {
       const e = isCairnError(err) ? err : null;
       const code: ErrorCode = e ? e.code : 'Internal';
-      if (!e || ERROR_CODES[code].status >= 500) logger.warn('request failed', { route: ctx.state.route, code, err: err instanceof Error ? err.message : String(err) });
+      if (!e || ERROR_CODES[code].status >= 500) logger.warn('request failed', { rid: ctx.state.requestId, route: ctx.state.route, code, err: err instanceof Error ? err.message : String(err) });
       if (ctx.headerSent || !ctx.writable) {
         ctx.req.socket.destroy();
         return;

@@ -62,7 +62,7 @@ export async function multipartUpload(ctx: GatewayCtx, dir: RemotePath, deps: Ro
       if (names.has(name)) throw new CairnError('InvalidArgument', `file "${name}" appears twice`);
       path = dir.child(name);
       // The part's own Content-Type (busboy: text/plain when the part names none, as RFC 7578).
-      w = client.createWriteStream(path, { overwrite: true, deferCommit: true, signal: ac.signal, attrs: contentTypeAttrs(info.mimeType) });
+      w = client.createWriteStream(path, { overwrite: true, deferCommit: true, signal: ac.signal, attrs: contentTypeAttrs(info.mimeType), requestId: ctx.state.requestId });
     } catch (e) {
       fail(e as Error);
       return void stream.resume();

@@ -116,7 +116,7 @@ export function createS3App(deps: S3Deps): Koa<S3State> {
   const app = new Koa<S3State>();
   app.silent = true;
   app.on('error', (err: unknown) => deps.logger.warn('s3 response error', { err: err instanceof Error ? err.message : String(err) }));
-  app.use(accessLog({ clock: deps.clock, logger: deps.logger, metrics: deps.metrics }));
+  app.use(accessLog({ clock: deps.clock, logger: deps.logger, metrics: deps.metrics, newRequestId: () => deps.client.newRequestId() }));
   app.use(s3Errors(deps));
   app.use(overloadLimits(deps.limits, deps.metrics));
   app.use(sigV4(deps));

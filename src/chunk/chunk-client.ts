@@ -21,6 +21,7 @@ import { parseHostPort } from '../proto/addr.js';
 import { crc32c, crcFromHex, crcToHex } from '../util/crc32c.js';
 import { H_CRC, H_ERROR, H_PIPELINE, H_SIZE, H_TOKEN, formatPipeline, wireErrorOf, type ChunkTarget, type ChunkTargetResult, type WireError } from '../proto/chunk-http.js';
 import { formatRange, parseContentRange } from '../proto/http-range.js';
+import { REQUEST_ID_HEADER } from '../proto/request-id.js';
 import { CairnError, type ErrorCode } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
 import { CHUNK_IDLE_TIMEOUT_MS_DEFAULT, CHUNK_SOCKETS_PER_HOST_MAX_DEFAULT, PIPELINE_TIMEOUT_EXTENSION_MS_DEFAULT } from '../config/defaults.js';
@@ -42,6 +43,8 @@ export interface ChunkClientPutOptions {
   size?: number;
   crc32c?: number;
   signal?: AbortSignal;
+  /** Sent as X-Request-Id (proto/request-id.ts), for the chunk servers' logs. */
+  requestId?: string;
 }
 
 /**
@@ -63,6 +66,8 @@ export interface ChunkGetOptions {
    * writing, so each byte is hashed once there, not twice). Length is always checked. @default true
    */
   verifyCrc?: boolean;
+  /** Sent as X-Request-Id (proto/request-id.ts), for the chunk server's log. */
+  requestId?: string;
 }
 
 export interface ChunkGetResult {
@@ -118,6 +123,7 @@ export class ChunkClient {
     }
     if (opts.crc32c !== undefined) headers[H_CRC] = crcToHex(opts.crc32c);
     if (targets.length > 1) headers[H_PIPELINE] = formatPipeline(targets.slice(1));
+    if (opts.requestId !== undefined) headers[REQUEST_ID_HEADER] = opts.requestId;
 
     // Tell a failing source apart from a failing request: pipeline() destroys the source with the
     // request's error too, but only after the request failed.
@@ -175,6 +181,7 @@ export class ChunkClient {
   /** Opens a verified read of a replica (or a range of it). Throws CairnError on any error response. */
   async getChunk(addr: string, chunkId: string, token: string, opts: ChunkGetOptions = {}): Promise<ChunkGetResult> {
     const headers: OutgoingHttpHeaders = { [H_TOKEN]: token };
+    if (opts.requestId !== undefined) headers[REQUEST_ID_HEADER] = opts.requestId;
     const r = opts.range;
     if (r) {
       if (!Number.isSafeInteger(r.start) || r.start < 0 || (r.end !== undefined && (!Number.isSafeInteger(r.end) || r.end <= r.start)))

@@ -25,6 +25,8 @@
  *                     this cluster (pipelinePeers, registered-peers.ts): any other address is
  *                     refused, 400, before a connection is tried — the same answer whether
  *                     something listens there or not.
+ *   X-Request-Id      optional request id (proto/request-id.ts): logged with the request (one
+ *                     debug line per request, and its warnings and errors) and passed downstream.
  * Response headers of GET/HEAD: Content-Length, Accept-Ranges: bytes, Content-Range (206),
  *   X-Cairn-Size and X-Cairn-Crc32c of the WHOLE chunk (a client checks whole reads end to end).
  *
@@ -36,6 +38,9 @@
  * client re-sends only to a replacement; the idempotent PUT makes re-sending to a holder harmless).
  * Other errors are `{"error":{"code","message"}}` with the status of util/errors.ts. Every error
  * answer also names its code in X-Cairn-Error (a HEAD answer has no body): src/proto/chunk-http.ts.
+ *
+ * A client that goes away mid-upload (Ctrl-C of a put) is logged at info, not as an error: nothing
+ * is wrong with this server, and the upload leaves nothing behind.
  *
  * GET streams verified bytes (ChunkStore checks each segment before sending it). A mismatch in
  * the first segment sent is answered 500 Corrupt; a later one cuts the response short (the
@@ -57,9 +62,10 @@ import { isChunkId } from '../util/chunk-id.js';
 import { crcFromHex, crcToHex } from '../util/crc32c.js';
 import { H_CRC, H_PIPELINE, H_SIZE, H_TOKEN, errorHead, parsePipeline, type ChunkTarget, type ChunkTargetResult, type WireError } from '../proto/chunk-http.js';
 import { decideRange, formatContentRange, unsatisfiedContentRange } from '../proto/http-range.js';
+import { parseRequestId, REQUEST_ID_HEADER } from '../proto/request-id.js';
 import { CairnError, ERROR_CODES, isCairnError } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
-import { ChunkClient, pipelineTimeoutMs, type ChunkPutOutcome } from './chunk-client.js';
+import { ChunkClient, pipelineTimeoutMs, type ChunkClientPutOptions, type ChunkPutOutcome } from './chunk-client.js';
 import { ChunkToken } from '../proto/chunk-token.js';
 import {
   CHUNK_HEADERS_TIMEOUT_MS_DEFAULT,
@@ -228,6 +234,10 @@ export class ChunkHttpServer {
   }
 
   private handle(req: IncomingMessage, res: ServerResponse): void {
+    const rid = parseRequestId(req.headers[REQUEST_ID_HEADER]);
+    if (rid !== null) {
+      res.once('close', () => this.log.debug('chunk request', { rid, method: req.method, url: req.url, status: res.writableFinished ? res.statusCode : 499 }));
+    }
     const observe = this.components.observe;
     if (observe) {
       const startMs = this.components.clock.nowMs();
@@ -240,10 +250,10 @@ export class ChunkHttpServer {
         observe({ op, status: res.statusCode, bytesIn, bytesOut, seconds: Math.max(0, this.components.clock.nowMs() - startMs) / 1000 });
       });
     }
-    this.route(req, res).catch((e: unknown) => this.fail(res, e));
+    this.route(req, res, rid).catch((e: unknown) => this.fail(res, e, rid));
   }
 
-  private async route(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  private async route(req: IncomingMessage, res: ServerResponse, rid: string | null): Promise<void> {
     const url = req.url ?? '';
     if (url === '/healthz' && (req.method === 'GET' || req.method === 'HEAD')) return sendJson(res, 200, { ok: true });
     const m = ROUTE.exec(url);
@@ -254,7 +264,7 @@ export class ChunkHttpServer {
     switch (req.method) {
       case 'PUT':
         this.tokens.verify(token, ['write', 'copy'], id);
-        return this.put(id, req, res);
+        return this.put(id, req, res, rid);
       case 'GET':
       case 'HEAD':
         this.tokens.verify(token, ['read', 'copy'], id);
@@ -271,7 +281,7 @@ export class ChunkHttpServer {
     }
   }
 
-  private async put(id: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  private async put(id: string, req: IncomingMessage, res: ServerResponse, rid: string | null): Promise<void> {
     const store = this.components.store;
     const limit = store.options.chunkBytesMax;
     const contentLength = parseSize(req.headers['content-length'], 'Content-Length');
@@ -306,17 +316,21 @@ export class ChunkHttpServer {
     // as long as our own downstream timeout. Wait a little longer than the upstream: it decides.
     req.setTimeout(pipelineTimeoutMs(this.idleTimeoutMs, this.extensionMs, down.length + 2));
     const ac = new AbortController();
-    const onAbort = (): void => ac.abort(new CairnError('Unavailable', 'the client went away mid-upload'));
+    const onAbort = (): void => ac.abort(clientGone());
     req.once('aborted', onAbort);
     res.once('close', () => {
       if (!res.writableFinished) onAbort();
     });
     try {
       const putOpts = { ...(size !== undefined ? { size } : {}), ...(crc !== undefined ? { crc32c: crc } : {}), signal: ac.signal };
-      const { own, downP } =
-        contentLength !== undefined && contentLength <= BUFFERED_BODY_BYTES_MAX
-          ? await this.putBuffered(id, req, down, putOpts, ac)
-          : await this.putStreamed(id, req, down, putOpts, ac, limit);
+      const downOpts = rid === null ? putOpts : { ...putOpts, requestId: rid };
+      const { own, downP } = await (contentLength !== undefined && contentLength <= BUFFERED_BODY_BYTES_MAX
+        ? this.putBuffered(id, req, down, putOpts, downOpts, ac)
+        : this.putStreamed(id, req, down, putOpts, downOpts, ac, limit)
+      ).catch((e: unknown) => {
+        // The body broke because the client went away: say so (logged at info), not ECONNRESET.
+        throw ac.signal.aborted && isClientGone(ac.signal.reason) ? ac.signal.reason : e;
+      });
       const ownResult = await own;
       const downOutcome = downP ? await downP : null;
 
@@ -328,8 +342,10 @@ export class ChunkHttpServer {
         return sendJson(res, 201, { id, size: r.size, crc32c: crcToHex(r.crc32c), created: r.created, results });
       }
       const failed = results[failedAt]!;
-      if (!ownResult.ok) this.logError('chunk put failed here', ownResult.e, { id });
-      else this.log.warn('chunk pipeline failed downstream', { id, failed: failed.addr, code: failed.error?.code });
+      const ridField = rid === null ? {} : { rid };
+      if (!ownResult.ok) this.logError('chunk put failed here', ownResult.e, { id, ...ridField });
+      else if (ac.signal.aborted && isClientGone(ac.signal.reason)) this.log.info('chunk put cut off downstream: the client went away', { id, ...ridField });
+      else this.log.warn('chunk pipeline failed downstream', { id, ...ridField, failed: failed.addr, code: failed.error?.code });
       const err: WireError = failed.error ?? { code: 'Internal', message: 'failed' };
       res.setHeader('connection', 'close');
       return sendError(res, err, { error: { ...err, failed: failed.addr }, results });
@@ -352,7 +368,7 @@ export class ChunkHttpServer {
    * and sent downstream as one buffer each: no stream machinery per hop, and the store hashes it
    * in one pass. Pipelining buys nothing at this size (the body is one or two socket reads).
    */
-  private async putBuffered(id: string, req: IncomingMessage, down: readonly ChunkTarget[], putOpts: ChunkPutOptions, ac: AbortController): Promise<PutBranches> {
+  private async putBuffered(id: string, req: IncomingMessage, down: readonly ChunkTarget[], putOpts: ChunkPutOptions, downOpts: ChunkClientPutOptions, ac: AbortController): Promise<PutBranches> {
     const parts: Buffer[] = [];
     let received = 0;
     try {
@@ -370,12 +386,12 @@ export class ChunkHttpServer {
       (r) => ({ ok: true as const, r }),
       (e: unknown) => ({ ok: false as const, e }),
     );
-    const downP = down.length > 0 ? this.downstream.putChunk(id, down, body, putOpts).catch((e: unknown) => failedDownstream(down, e)) : null;
+    const downP = down.length > 0 ? this.downstream.putChunk(id, down, body, downOpts).catch((e: unknown) => failedDownstream(down, e)) : null;
     return { own, downP };
   }
 
   /** A large (or unknown-length) body streams to the store and downstream as it arrives, with backpressure from both. */
-  private async putStreamed(id: string, req: IncomingMessage, down: readonly ChunkTarget[], putOpts: ChunkPutOptions, ac: AbortController, limit: number): Promise<PutBranches> {
+  private async putStreamed(id: string, req: IncomingMessage, down: readonly ChunkTarget[], putOpts: ChunkPutOptions, downOpts: ChunkClientPutOptions, ac: AbortController, limit: number): Promise<PutBranches> {
     const ownIn = new PassThrough({ highWaterMark: 256 * 1024 });
     const own = this.components.store.put(id, ownIn, putOpts).then(
       (r) => ({ ok: true as const, r }),
@@ -385,7 +401,7 @@ export class ChunkHttpServer {
     let downP: Promise<ChunkPutOutcome> | null = null;
     if (down.length > 0) {
       downIn = new PassThrough({ highWaterMark: 256 * 1024 });
-      downP = this.downstream.putChunk(id, down, downIn, putOpts).catch((e: unknown) => failedDownstream(down, e));
+      downP = this.downstream.putChunk(id, down, downIn, downOpts).catch((e: unknown) => failedDownstream(down, e));
     }
     // Branches that settle early (failed) stop being fed; the body keeps flowing to the others.
     void own.then(() => ownIn.destroy());
@@ -461,21 +477,31 @@ export class ChunkHttpServer {
     });
   }
 
-  private fail(res: ServerResponse, e: unknown): void {
+  private fail(res: ServerResponse, e: unknown, rid: string | null): void {
     if (res.headersSent) {
       res.destroy();
       return;
     }
-    if (!isCairnError(e) || e.status >= 500) this.logError('chunk request failed', e, {});
+    if (!isCairnError(e) || e.status >= 500) this.logError('chunk request failed', e, rid === null ? {} : { rid });
     const err = wireOf(e);
     if (!res.hasHeader('connection') && res.req.readableEnded === false) res.setHeader('connection', 'close');
     sendError(res, err, { error: err });
   }
 
+  /** A refused request or a client that went away is routine (info); anything else is an error. */
   private logError(msg: string, e: unknown, fields: Record<string, unknown>): void {
-    if (isCairnError(e) && e.status < 500) this.log.info(msg, { ...fields, code: e.code, err: e.message });
+    if (isCairnError(e) && (e.status < 500 || isClientGone(e))) this.log.info(msg, { ...fields, code: e.code, err: e.message });
     else this.log.error(msg, { ...fields, err: e instanceof Error ? e.message : String(e) });
   }
+}
+
+/** Why an upload stopped when its client went away (a disconnect, a Ctrl-C): not this server's fault. */
+function clientGone(): CairnError {
+  return new CairnError('Unavailable', 'the client went away mid-upload', { clientGone: true });
+}
+
+function isClientGone(e: unknown): boolean {
+  return isCairnError(e) && e.detail?.clientGone === true;
 }
 
 /** The two branches of a PUT: this server's store and the rest of the pipeline. */

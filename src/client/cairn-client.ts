@@ -264,8 +264,18 @@ export class CairnClient {
     return FileReader.lazy(this.core, RemotePath.of(path), range, { readAhead: this.readAhead });
   }
 
+  /**
+   * Stops the client: reads and writes in flight fail with Closed (a write leaves no file), so
+   * do calls in flight and every later call. Not calling it is harmless for a job that is done:
+   * an idle client holds no timer and only unref'd sockets, so the process still exits.
+   */
   close(): void {
     this.core.close();
+  }
+
+  /** A fresh request id of this client (proto/request-id.ts), e.g. for WriteOptions.requestId. */
+  newRequestId(): string {
+    return this.core.newRequestId();
   }
 
   /**
@@ -284,7 +294,7 @@ export class CairnClient {
     const core = this.core;
     if (data.length === 0 || data.length > Math.min(core.inlineBytesMax, chunkSize ?? core.clusterChunkSize ?? Infinity)) return null;
     const bytes = Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.length);
-    const r = await core.putInline(p.text, bytes, crc32c(bytes), opts.overwrite ?? false, opts.attrs);
+    const r = await core.putInline(p.text, bytes, crc32c(bytes), opts.overwrite ?? false, opts.requestId ?? core.newRequestId(), opts.attrs);
     if (r === null) return 'refused';
     opts.onProgress?.(bytes.length);
     return { path: r.path, size: bytes.length, etag: r.etag };

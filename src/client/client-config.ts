@@ -1,10 +1,22 @@
 /**
- * Where a client finds the cluster (CONTRACT "Client configuration"): metadata addresses from
- * `--meta` or CAIRN_META (comma-separated host:port, any subset of the group), the credential
- * from `--token` or CAIRN_TOKEN; whatever is missing comes from `<cwd>/.cairn/cluster.json`
- * (written by `cairn dev`) when present. Nothing configured → CairnError('InvalidArgument').
+ * Where a client finds the cluster (CONTRACT "Client configuration"). Each setting is taken
+ * from the first source that has it — flag, then environment, then a cluster.json:
+ *
+ * - metadata addresses: `--meta` > CAIRN_META > cluster.json `metaAddrs`
+ *   (comma-separated host:port, any subset of the group);
+ * - the credential: `--token-file` / `--token` > CAIRN_TOKEN_FILE / CAIRN_TOKEN > cluster.json
+ *   `token`. A token file holds the token (surrounding whitespace ignored), so it stays out of
+ *   `ps` and shell history. Both forms at the same level (both flags, or both variables) is
+ *   an InvalidArgument: which one was meant is not ours to guess;
+ * - cluster.json: CAIRN_CONFIG names one (it must then be readable), else the first
+ *   `.cairn/cluster.json` found walking up from the current directory (`cairn dev` writes one
+ *   under the directory it runs in). It is read only when a flag or variable left something
+ *   missing.
+ *
+ * Every failure is a CairnError('InvalidArgument') whose one-line message names the source
+ * (flag, variable or file) at fault.
  */
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { formatHostPort, parseHostPort } from '../proto/addr.js';
 import { readTextFileIfExists } from '../storage/text-file.js';
 import { CairnError } from '../util/errors.js';
@@ -17,15 +29,22 @@ export interface ClientConfig {
 }
 
 export interface ResolveClientConfigInput {
+  /** `--meta`: comma-separated host:port. */
   meta?: string;
+  /** `--token`: the token itself. */
   token?: string;
-  /** Directory holding `.cairn/cluster.json`. @default process.cwd() */
+  /** `--token-file`: a file holding the token. */
+  tokenFile?: string;
+  /** Where the walk up for `.cairn/cluster.json` starts. @default process.cwd() */
   cwd?: string;
   /** @default process.env */
   env?: NodeJS.ProcessEnv;
-  /** Reads a file's text or returns null when absent. @default a node:fs read */
+  /** Reads a file's text or returns null when absent (other errors throw). @default a node:fs read */
   readFile?: (path: string) => string | null;
 }
+
+/** The directory and file name a cluster.json is looked for under, at each level of the walk. */
+export const CLUSTER_JSON_RELATIVE_PATH = join('.cairn', 'cluster.json');
 
 /** Splits and validates `host:port,host:port`. Throws InvalidArgument. */
 export function parseMetaAddrs(s: string): string[] {
@@ -40,27 +59,101 @@ export function parseMetaAddrs(s: string): string[] {
 
 export function resolveClientConfig(o: ResolveClientConfigInput = {}): ClientConfig {
   const env = o.env ?? process.env;
-  const meta = nonEmpty(o.meta) ?? nonEmpty(env.CAIRN_META);
-  const token = o.token ?? env.CAIRN_TOKEN;
-  if (meta !== undefined && token !== undefined) return { metaAddrs: parseMetaAddrs(meta), token };
+  const readFile = o.readFile ?? readTextFileIfExists;
+  const cwd = resolve(o.cwd ?? process.cwd());
+  const meta = pick([
+    ['--meta', nonEmpty(o.meta)],
+    ['CAIRN_META', nonEmpty(env.CAIRN_META)],
+  ]);
+  const token =
+    credential(o.tokenFile, '--token-file', o.token, '--token', cwd, readFile) ??
+    credential(env.CAIRN_TOKEN_FILE, 'CAIRN_TOKEN_FILE', env.CAIRN_TOKEN, 'CAIRN_TOKEN', cwd, readFile);
+  if (meta !== undefined && token !== undefined) return { metaAddrs: addrsFrom(meta.value, meta.source), token };
 
-  const file = join(o.cwd ?? process.cwd(), '.cairn', 'cluster.json');
-  const text = (o.readFile ?? readTextFileIfExists)(file);
-  if (text === null) {
-    if (meta !== undefined) return { metaAddrs: parseMetaAddrs(meta), token: '' };
-    throw new CairnError('InvalidArgument', `no cluster configured: pass --meta ADDRS and --token TOKEN (or set CAIRN_META and CAIRN_TOKEN), or run where ./.cairn/cluster.json exists (cairn dev writes it); looked for ${file}`);
+  const file = findClusterJson(env, cwd, readFile);
+  if (file === null) {
+    if (meta !== undefined) return { metaAddrs: addrsFrom(meta.value, meta.source), token: '' };
+    throw new CairnError(
+      'InvalidArgument',
+      `no cluster configured: pass --meta ADDRS and --token-file F (or set CAIRN_META and CAIRN_TOKEN_FILE or CAIRN_TOKEN), set CAIRN_CONFIG to a cluster.json, or run at or below a directory holding .cairn/cluster.json (cairn dev writes it); none found from ${cwd} up`,
+    );
   }
+  const j = parseClusterJson(file.path, file.text);
+  if (meta === undefined && j.metaAddrs === null) throw new CairnError('InvalidArgument', `${file.path} has no metaAddrs`);
+  return { metaAddrs: meta !== undefined ? addrsFrom(meta.value, meta.source) : addrsFrom(j.metaAddrs!, file.path), token: token ?? j.token };
+}
+
+/**
+ * The cluster.json to use: CAIRN_CONFIG's (an error when it cannot be read), else the first
+ * `.cairn/cluster.json` from `cwd` up to the root; null when there is none.
+ */
+export function findClusterJson(env: NodeJS.ProcessEnv, cwd: string, readFile: (path: string) => string | null): { path: string; text: string } | null {
+  const named = nonEmpty(env.CAIRN_CONFIG);
+  if (named !== undefined) {
+    const path = resolve(cwd, named);
+    const text = readOrFail(path, 'CAIRN_CONFIG', readFile);
+    return { path, text };
+  }
+  for (let dir = cwd; ; dir = dirname(dir)) {
+    const path = join(dir, CLUSTER_JSON_RELATIVE_PATH);
+    const text = readOrFail(path, 'cluster file', readFile, true);
+    if (text !== null) return { path, text };
+    if (dirname(dir) === dir) return null;
+  }
+}
+
+function parseClusterJson(path: string, text: string): { metaAddrs: string | null; token: string } {
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
-  } catch {
-    throw new CairnError('InvalidArgument', `${file} is not valid JSON`);
+  } catch (e) {
+    throw new CairnError('InvalidArgument', `${path} is not valid JSON: ${(e as Error).message}`);
   }
-  const j = (typeof parsed === 'object' && parsed !== null ? parsed : {}) as { metaAddrs?: unknown; token?: unknown };
-  const fileMeta = Array.isArray(j.metaAddrs) ? j.metaAddrs.join(',') : j.metaAddrs;
-  if (meta === undefined && (typeof fileMeta !== 'string' || fileMeta.trim() === '')) throw new CairnError('InvalidArgument', `${file} has no metaAddrs`);
-  if (j.token !== undefined && j.token !== null && typeof j.token !== 'string') throw new CairnError('InvalidArgument', `${file}: token must be a string or null`);
-  return { metaAddrs: parseMetaAddrs(meta ?? (fileMeta as string)), token: token ?? (j.token as string | null | undefined) ?? '' };
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new CairnError('InvalidArgument', `${path} is not a JSON object`);
+  const j = parsed as { metaAddrs?: unknown; token?: unknown };
+  const addrs = Array.isArray(j.metaAddrs) && j.metaAddrs.every((a) => typeof a === 'string') ? j.metaAddrs.join(',') : j.metaAddrs;
+  if (addrs !== undefined && addrs !== null && typeof addrs !== 'string') throw new CairnError('InvalidArgument', `${path}: metaAddrs must be a "host:port,…" string or an array of them`);
+  if (j.token !== undefined && j.token !== null && typeof j.token !== 'string') throw new CairnError('InvalidArgument', `${path}: token must be a string or null`);
+  return { metaAddrs: typeof addrs === 'string' && addrs.trim() !== '' ? addrs : null, token: (j.token as string | null | undefined) ?? '' };
+}
+
+/** The token from one level (flags, or environment): its file, or itself; undefined when neither is set. */
+function credential(file: string | undefined, fileSource: string, literal: string | undefined, literalSource: string, cwd: string, readFile: (path: string) => string | null): string | undefined {
+  const f = nonEmpty(file);
+  if (f !== undefined && literal !== undefined) throw new CairnError('InvalidArgument', `both ${fileSource} and ${literalSource} are set; give one`);
+  if (literal !== undefined) return literal;
+  if (f === undefined) return undefined;
+  const path = resolve(cwd, f);
+  const token = readOrFail(path, fileSource, readFile).trim();
+  if (token === '') throw new CairnError('InvalidArgument', `token file ${path} (${fileSource}) is empty`);
+  if (/[\r\n]/.test(token)) throw new CairnError('InvalidArgument', `token file ${path} (${fileSource}) holds more than one line`);
+  return token;
+}
+
+function readOrFail(path: string, source: string, readFile: (path: string) => string | null, absentOk: true): string | null;
+function readOrFail(path: string, source: string, readFile: (path: string) => string | null): string;
+function readOrFail(path: string, source: string, readFile: (path: string) => string | null, absentOk = false): string | null {
+  let text: string | null;
+  try {
+    text = readFile(path);
+  } catch (e) {
+    throw new CairnError('InvalidArgument', `cannot read ${path} (${source}): ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+  if (text === null && !absentOk) throw new CairnError('InvalidArgument', `cannot read ${path} (${source}): no such file`);
+  return text;
+}
+
+function addrsFrom(value: string, source: string): string[] {
+  try {
+    return parseMetaAddrs(value);
+  } catch (e) {
+    throw new CairnError('InvalidArgument', `${source}: ${(e as Error).message}`);
+  }
+}
+
+function pick(candidates: Array<[source: string, value: string | undefined]>): { source: string; value: string } | undefined {
+  for (const [source, value] of candidates) if (value !== undefined) return { source, value };
+  return undefined;
 }
 
 function nonEmpty(s: string | undefined): string | undefined {

@@ -20,7 +20,7 @@ import type { ChunkClient } from '../chunk/chunk-client.js';
 import type { Clock, Timers } from '../env/clock.js';
 import { decodeCommit, decodeView, type CommitAnswer } from '../proto/meta-answers.js';
 import type { FileAttrs } from '../proto/file-attrs.js';
-import { isCairnError } from '../util/errors.js';
+import { CairnError, isCairnError } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
 import { PlacementCache } from './placement-cache.js';
 import { RequestIds } from './request-ids.js';
@@ -30,8 +30,9 @@ export interface MetaCaller {
   /**
    * `idempotent`: the call may be sent again after an error that leaves its outcome unknown
    * (Timeout, Unavailable, ProposalDropped); without it only after NotLeader or a failed connect.
+   * `requestId` labels the call in the servers' logs (proto/request-id.ts).
    */
-  call(method: string, body: unknown, opts?: { idempotent?: boolean }): Promise<unknown>;
+  call(method: string, body: unknown, opts?: { idempotent?: boolean; requestId?: string }): Promise<unknown>;
   close(): void;
 }
 
@@ -87,6 +88,16 @@ export class ClientCore {
    */
   inlineBytesMax: number;
   private readonly timers: Timers;
+  /**
+   * Read and write streams not yet closed: close() destroys them. Held weakly, so a stream its
+   * owner dropped without reading or destroying it (an open() whose stream was never used) is
+   * still collected; entries leave on 'close', dead ones when the set has doubled since the
+   * last sweep.
+   */
+  private readonly streams = new Set<WeakRef<Stream>>();
+  private streamsSweepAt = STREAMS_SWEEP_MIN;
+  private closedError: CairnError | null = null;
+  private requestIdsMade = 0;
 
   constructor(c: ClientCoreComponents, o: { clientId: string; inlineBytesMax: number }) {
     this.inlineBytesMax = o.inlineBytesMax;
@@ -105,16 +116,24 @@ export class ClientCore {
     });
   }
 
-  /** A call that changes nothing (retried). */
-  async read<T>(method: string, body: CallBody, decode: Decode<T>): Promise<T> {
-    return decode(await this.meta.call(method, body, { idempotent: true }));
+  /**
+   * A fresh id for one user request (a write, a read), unique to this client: its calls and
+   * chunk requests carry it so the servers' logs can be joined (proto/request-id.ts).
+   */
+  newRequestId(): string {
+    return `${this.ids.client}-r${++this.requestIdsMade}`;
+  }
+
+  /** A call that changes nothing (retried). `rid`: the request id of the user request it serves. */
+  async read<T>(method: string, body: CallBody, decode: Decode<T>, rid?: string): Promise<T> {
+    return decode(await this.meta.call(method, body, callOpts(true, rid)));
   }
 
   /** A namespace change with a fresh request id (retried; applied once). */
-  async exactlyOnce<T>(method: string, body: CallBody, decode: Decode<T>): Promise<T> {
+  async exactlyOnce<T>(method: string, body: CallBody, decode: Decode<T>, rid?: string): Promise<T> {
     const s = this.ids.begin();
     try {
-      return decode(await this.meta.call(method, { ...body, s }, { idempotent: true }));
+      return decode(await this.meta.call(method, { ...body, s }, callOpts(true, rid)));
     } finally {
       // Answered, or given up on (never re-sent): either way its seq needs no more memory.
       this.ids.end(s[1]);
@@ -122,13 +141,13 @@ export class ClientCore {
   }
 
   /** A change that applied twice is applied once (retried). */
-  async idempotentWrite<T>(method: string, body: CallBody, decode: Decode<T>): Promise<T> {
-    return decode(await this.meta.call(method, body, { idempotent: true }));
+  async idempotentWrite<T>(method: string, body: CallBody, decode: Decode<T>, rid?: string): Promise<T> {
+    return decode(await this.meta.call(method, body, callOpts(true, rid)));
   }
 
   /** A change that must not be repeated blindly (sent once; see the header). */
-  async writeOnce<T>(method: string, body: CallBody, decode: Decode<T>): Promise<T> {
-    return decode(await this.meta.call(method, body, { idempotent: false }));
+  async writeOnce<T>(method: string, body: CallBody, decode: Decode<T>, rid?: string): Promise<T> {
+    return decode(await this.meta.call(method, body, callOpts(false, rid)));
   }
 
   /**
@@ -136,10 +155,10 @@ export class ClientCore {
    * null when it will not inline them (InlineRefused) — its threshold, when it names one, is then
    * remembered so later writes of this client go to chunks at once.
    */
-  async putInline(path: string, data: Buffer, crc: number, overwrite: boolean, attrs?: FileAttrs): Promise<CommitAnswer | null> {
+  async putInline(path: string, data: Buffer, crc: number, overwrite: boolean, rid?: string, attrs?: FileAttrs): Promise<CommitAnswer | null> {
     let r;
     try {
-      r = await this.exactlyOnce('fs.put', { path, data, crc, overwrite, parents: true, ...(attrs ? { attrs } : {}) }, (a) => decodeCommit(a, 'fs.put'));
+      r = await this.exactlyOnce('fs.put', { path, data, crc, overwrite, parents: true, ...(attrs ? { attrs } : {}) }, (a) => decodeCommit(a, 'fs.put'), rid);
     } catch (e) {
       if (!isCairnError(e, 'InlineRefused')) throw e;
       const clusterMax = e.detail?.inlineBytesMax;
@@ -155,8 +174,48 @@ export class ClientCore {
     return new Promise<void>((resolve) => this.timers.setTimeout(resolve, ms));
   }
 
+  /**
+   * Follow a read or write stream of this client until it closes, so that close() can stop it;
+   * one made after close() is destroyed with Closed at once (on the next tick, so that its
+   * creator can attach handlers first).
+   */
+  track(s: Stream): void {
+    const closed = this.closedError;
+    if (closed !== null) {
+      this.timers.setTimeout(() => s.destroy(closed), 0);
+      return;
+    }
+    const ref = new WeakRef(s);
+    this.streams.add(ref);
+    s.once('close', () => this.streams.delete(ref));
+    if (this.streams.size >= this.streamsSweepAt) {
+      for (const r of this.streams) if (r.deref() === undefined) this.streams.delete(r);
+      this.streamsSweepAt = Math.max(STREAMS_SWEEP_MIN, 2 * this.streams.size);
+    }
+  }
+
+  /**
+   * Stop everything: streams in flight fail with Closed (a write leaves no file), so do calls
+   * in flight and every later call; sockets are closed.
+   */
   close(): void {
+    this.closedError ??= new CairnError('Closed', 'client closed');
+    for (const r of [...this.streams]) r.deref()?.destroy(this.closedError);
+    this.streams.clear();
     this.meta.close();
     this.chunks.close();
   }
+}
+
+/** Tracked streams below this many are never swept for collected ones. */
+const STREAMS_SWEEP_MIN = 64;
+
+function callOpts(idempotent: boolean, rid: string | undefined): { idempotent: boolean; requestId?: string } {
+  return rid === undefined ? { idempotent } : { idempotent, requestId: rid };
+}
+
+/** What ClientCore needs of a read or write stream. */
+interface Stream {
+  destroy(err: Error): void;
+  once(event: 'close', fn: () => void): unknown;
 }

@@ -38,6 +38,8 @@ export interface OpenRange {
   /** One past the last byte (exclusive), clamped to the size. @default the size */
   end?: number;
   signal?: AbortSignal;
+  /** Labels this read's calls and chunk requests in the servers' logs. @default a fresh one (ClientCore.newRequestId) */
+  requestId?: string;
 }
 
 export interface OpenResult {
@@ -78,6 +80,7 @@ class ChunkList {
     private readonly core: ClientCore,
     readonly path: string,
     readonly head: OpenPage,
+    private readonly rid: string,
   ) {
     this.pages.set(0, head.chunks);
   }
@@ -135,7 +138,7 @@ class ChunkList {
   }
 
   private async fetch(first: number, count: number): Promise<OpenPage> {
-    const r = await this.core.read('fs.open', { path: this.path, first, count }, decodeOpen);
+    const r = await this.core.read('fs.open', { path: this.path, first, count }, decodeOpen, this.rid);
     if (r.etag !== this.head.etag || r.total !== this.head.total) throw new CairnError('PreconditionFailed', `${this.path} changed while it was being read`);
     return r;
   }
@@ -152,14 +155,14 @@ interface Plan {
   inline: Buffer | null;
 }
 
-async function openPlan(core: ClientCore, path: string, range: OpenRange): Promise<Plan> {
-  const head = await core.read('fs.open', { path, first: 0, count: PAGE_CHUNKS }, decodeOpen);
+async function openPlan(core: ClientCore, path: string, range: OpenRange, rid: string): Promise<Plan> {
+  const head = await core.read('fs.open', { path, first: 0, count: PAGE_CHUNKS }, decodeOpen, rid);
   const start = range.start ?? 0;
   const end = Math.min(range.end ?? head.size, head.size);
   if (!Number.isSafeInteger(start) || start < 0 || (range.end !== undefined && (!Number.isSafeInteger(range.end) || range.end < 0)))
     throw new CairnError('InvalidArgument', 'range start and end must be non-negative integers');
   if (start > head.size || (range.end !== undefined && range.end < start)) throw new CairnError('RangeNotSatisfiable', `range ${start}-${range.end ?? ''} is outside ${path} (${head.size} bytes)`);
-  const list = new ChunkList(core, path, head);
+  const list = new ChunkList(core, path, head, rid);
   if (head.inline) {
     const { data, crc } = head.inline;
     if (crc32c(data) !== crc) throw new CairnError('Corrupt', `${path}: its inline bytes fail the CRC-32C they were stored with`);
@@ -183,10 +186,13 @@ export class FileReader extends Readable {
   private pumping = false;
   /** Aborts the chunk requests in flight; made with the first one (an inline read makes none). */
   private ac: AbortController | null = null;
+  /** The request id of this read (OpenRange.requestId). */
+  private readonly rid: string;
 
-  private constructor(core: ClientCore, path: string, init: Plan | (() => Promise<Plan>), o: { readAhead: number; signal?: AbortSignal | undefined }) {
+  private constructor(core: ClientCore, path: string, init: Plan | (() => Promise<Plan>), o: { readAhead: number; signal?: AbortSignal | undefined; rid: string }) {
     super({ highWaterMark: 1024 * 1024, ...(o.signal ? { signal: o.signal } : {}) });
     this.core = core;
+    this.rid = o.rid;
     this.path = path;
     this.readAhead = o.readAhead;
     if (typeof init === 'function') this.init = init;
@@ -195,17 +201,19 @@ export class FileReader extends Readable {
       this.nextIndex = init.first;
       this.init = () => Promise.resolve(init);
     }
+    core.track(this);
   }
 
   static async open(core: ClientCore, path: RemotePath, range: OpenRange, o: { readAhead: number }): Promise<OpenResult> {
     range.signal?.throwIfAborted();
-    const plan = await openPlan(core, path.text, range);
+    const rid = range.requestId ?? core.newRequestId();
+    const plan = await openPlan(core, path.text, range, rid);
     const { size, etag, mtime } = plan.list.head;
     const attrs = plan.list.head.attrs ?? {};
     const crc = plan.list.head.crc32c ?? null;
     const inline = plan.inline;
     if (inline === null) {
-      const stream = new FileReader(core, path.text, plan, { readAhead: o.readAhead, signal: range.signal });
+      const stream = new FileReader(core, path.text, plan, { readAhead: o.readAhead, signal: range.signal, rid });
       return { size, etag, mtime, attrs, crc32c: crc, start: plan.start, end: plan.end, stream, inline };
     }
     let stream: Readable | null = null;
@@ -219,14 +227,15 @@ export class FileReader extends Readable {
       end: plan.end,
       inline,
       get stream(): Readable {
-        stream ??= new FileReader(core, path.text, { ...plan }, { readAhead: o.readAhead, signal: range.signal });
+        stream ??= new FileReader(core, path.text, { ...plan }, { readAhead: o.readAhead, signal: range.signal, rid });
         return stream;
       },
     };
   }
 
   static lazy(core: ClientCore, path: RemotePath, range: OpenRange, o: { readAhead: number }): Readable {
-    return new FileReader(core, path.text, () => openPlan(core, path.text, range), { readAhead: o.readAhead, signal: range.signal });
+    const rid = range.requestId ?? core.newRequestId();
+    return new FileReader(core, path.text, () => openPlan(core, path.text, range, rid), { readAhead: o.readAhead, signal: range.signal, rid });
   }
 
   override _read(): void {
@@ -324,7 +333,7 @@ export class FileReader extends Readable {
             for (const b of bufs) crc = crc32c(b, crc);
             crcCurrent = true;
           }
-          const r = await this.core.chunks.getChunk(rep.addr, d.id, d.token, { ...(range ? { range } : {}), signal });
+          const r = await this.core.chunks.getChunk(rep.addr, d.id, d.token, { ...(range ? { range } : {}), signal, requestId: this.rid });
           sources.add(rep.id);
           if (single && r.crc32c !== d.crc) {
             r.stream.destroy();
@@ -369,6 +378,6 @@ export class FileReader extends Readable {
   private reportBad(id: string, server: string): void {
     this.core.counters.badReplicasReported++;
     // Retried: a replica reported bad twice is bad once.
-    this.core.idempotentWrite('fs.bad', { id, server }, (a) => decodeEmpty(a, 'fs.bad')).catch((e: unknown) => this.core.logger.debug('fs.bad not delivered', { id, server, err: (e as Error).message }));
+    this.core.idempotentWrite('fs.bad', { id, server }, (a) => decodeEmpty(a, 'fs.bad'), this.rid).catch((e: unknown) => this.core.logger.debug('fs.bad not delivered', { id, server, err: (e as Error).message }));
   }
 }

@@ -82,6 +82,8 @@ export interface WriteOptions {
    * with it by the commit; they replace an overwritten file's. @default none
    */
   attrs?: FileAttrs;
+  /** Labels this write's calls and chunk requests in the servers' logs. @default a fresh one (ClientCore.newRequestId) */
+  requestId?: string;
 }
 
 export interface PutResult {
@@ -162,6 +164,8 @@ export class FileWriter extends Writable {
   /** With deferCommit: the whole small file commit() sends as fs.put. */
   private stagedInline: { data: Buffer; crc: number } | null = null;
   private readonly limits: { uploadsInflight: number };
+  /** The request id of this write (WriteOptions.requestId). */
+  private readonly rid: string;
 
   constructor(core: ClientCore, path: RemotePath, opts: WriteOptions, limits: { uploadsInflight: number }) {
     super();
@@ -173,6 +177,7 @@ export class FileWriter extends Writable {
     this.strategy = opts.strategy ?? PUT_STRATEGY;
     this.chunkSize = opts.chunkSize ?? core.clusterChunkSize;
     this.limits = limits;
+    this.rid = opts.requestId ?? core.newRequestId();
     const inlineMax = Math.min(core.inlineBytesMax, this.chunkSize ?? Infinity);
     if (opts.inline !== false && inlineMax > 0 && (opts.expectedSize === undefined || opts.expectedSize <= inlineMax)) {
       this.held = { bufs: [], len: 0, max: inlineMax };
@@ -188,6 +193,7 @@ export class FileWriter extends Writable {
     // its fields (Writable's own `signal` option would destroy it inside super(), before them, and
     // `done` would never settle).
     if (opts.signal) addAbortSignal(opts.signal, this);
+    core.track(this);
   }
 
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
@@ -322,7 +328,7 @@ export class FileWriter extends Writable {
       const r = await this.putInline(data, crc);
       if (r) return r;
       // Refused: this stream is finished, so a writer of its own stores the bytes in chunks.
-      const w = new FileWriter(this.core, this.remote, { ...this.opts, deferCommit: false, inline: false }, this.limits);
+      const w = new FileWriter(this.core, this.remote, { ...this.opts, deferCommit: false, inline: false, requestId: this.rid }, this.limits);
       await pipeline(Readable.from([data]), w);
       return w.done;
     }
@@ -344,7 +350,7 @@ export class FileWriter extends Writable {
         ...(this.opts.attrs ? { attrs: this.opts.attrs } : {}),
       };
       try {
-        const r = await this.core.exactlyOnce('fs.commit', body, decodeCommit);
+        const r = await this.core.exactlyOnce('fs.commit', body, decodeCommit, this.rid);
         return { path: r.path, size: this.total, etag };
       } catch (e) {
         if (!isCairnError(e, 'StaleRing') || refusals >= STALE_RING_COMMITS_MAX) throw e;
@@ -367,7 +373,7 @@ export class FileWriter extends Writable {
 
   /** One fs.put of the whole file: its result, or null when the leader will not inline it. */
   private async putInline(data: Buffer, crc: number): Promise<PutResult | null> {
-    const r = await this.core.putInline(this.path, data, crc, this.opts.overwrite ?? false, this.opts.attrs);
+    const r = await this.core.putInline(this.path, data, crc, this.opts.overwrite ?? false, this.rid, this.opts.attrs);
     if (r === null) return null;
     this.stored = data.length;
     this.opts.onProgress?.(data.length);
@@ -473,7 +479,7 @@ export class FileWriter extends Writable {
       // The grant this chunk was named under is too old to send: per-chunk tokens from the leader.
       let r: { targets: WriteTarget[] };
       try {
-        r = await this.core.idempotentWrite('fs.retarget', { id, exclude: [...exclude] }, decodeRetarget);
+        r = await this.core.idempotentWrite('fs.retarget', { id, exclude: [...exclude] }, decodeRetarget, this.rid);
       } catch (e) {
         if (!isCairnError(e, 'NoSpace')) throw e;
         errors.push(`no replacement outside ${[...exclude].join(',')}: ${e.message}`);
@@ -502,7 +508,7 @@ export class FileWriter extends Writable {
    * in every case; this is only an early answer). Other errors are left to the commit.
    */
   private checkAbsent(): void {
-    this.core.read('fs.stat', { path: this.path }, decodeStat).then(
+    this.core.read('fs.stat', { path: this.path }, decodeStat, this.rid).then(
       () => {
         const e = new CairnError('AlreadyExists', `${this.path} already exists (overwrite not requested)`);
         this.failure ??= e;
@@ -515,7 +521,7 @@ export class FileWriter extends Writable {
 
   /** One attempt to store `bytes` on `targets`. Target failures are outcomes, not exceptions. */
   private async send(id: string, targets: readonly ChunkTarget[], bytes: Buffer, crc: number): Promise<ChunkPutOutcome> {
-    const opts = { size: bytes.length, crc32c: crc, signal: this.ac.signal };
+    const opts = { size: bytes.length, crc32c: crc, signal: this.ac.signal, requestId: this.rid };
     if (this.strategy === 'pipeline') return this.core.chunks.putChunk(id, targets, sliced(bytes), opts);
     const outs = await Promise.all(targets.map((t) => this.core.chunks.putChunk(id, [t], sliced(bytes), opts)));
     const results = outs.map((o) => o.results[0]!);

@@ -18,7 +18,7 @@ import { META_CALL_TIMEOUT_MS_DEFAULT, META_RETRY_DEADLINE_MS_DEFAULT, META_UNRE
 
 /** One connection to one server (net/RpcClient implements it). */
 export interface RpcConn {
-  call(method: string, body: unknown, opts?: { timeoutMs?: number }): Promise<unknown>;
+  call(method: string, body: unknown, opts?: { timeoutMs?: number; requestId?: string }): Promise<unknown>;
   close(): void;
 }
 
@@ -76,9 +76,10 @@ export class MetaSession {
    * Call the leader. A non-idempotent call is sent again only when it certainly was not applied
    * (NotLeader, ProposalDropped, or its connection never opened); any other error of it (a
    * Timeout: outcome unknown) is thrown at once.
-   * `timeoutMs` overrides the per-attempt timeout (a long poll needs more than its wait).
+   * `timeoutMs` overrides the per-attempt timeout (a long poll needs more than its wait);
+   * `requestId` goes with every attempt, for the servers' logs.
    */
-  async call(method: string, body: unknown, opts: { idempotent?: boolean; timeoutMs?: number } = {}): Promise<unknown> {
+  async call(method: string, body: unknown, opts: { idempotent?: boolean; timeoutMs?: number; requestId?: string } = {}): Promise<unknown> {
     const deadline = this.c.clock.nowMs() + this.retryDeadlineMs;
     let attempt = 0;
     let hops = 0;
@@ -86,11 +87,13 @@ export class MetaSession {
     while (!this.closed) {
       const addr = this.leaderAddr ?? this.addrs[this.next++ % this.addrs.length]!;
       try {
-        const out = await this.conn(addr).call(method, body, { timeoutMs: opts.timeoutMs ?? this.callTimeoutMs });
+        const timeoutMs = opts.timeoutMs ?? this.callTimeoutMs;
+        const out = await this.conn(addr).call(method, body, opts.requestId === undefined ? { timeoutMs } : { timeoutMs, requestId: opts.requestId });
         this.leaderAddr = addr;
         this.reachable(addr);
         return out;
       } catch (err) {
+        if (this.closed) throw closedError();
         lastErr = err;
         if (isCairnError(err) && err.detail?.connectFailed === true) this.noConnection(addr);
         else this.reachable(addr);
@@ -123,11 +126,12 @@ export class MetaSession {
         await new Promise<void>((resolve) => this.c.timers.setTimeout(resolve, ms));
       }
     }
-    if (this.closed) throw new CairnError('Unavailable', 'session closed');
+    if (this.closed) throw closedError();
     const why = lastErr instanceof Error ? lastErr.message : 'no answer';
     throw new CairnError('Unavailable', `no metadata leader answered within ${this.retryDeadlineMs} ms (${why})`);
   }
 
+  /** Every call in flight, and every later one, fails with Closed. */
   close(): void {
     this.closed = true;
     for (const c of this.conns.values()) c.close();
@@ -159,4 +163,8 @@ export class MetaSession {
     this.conns.get(addr)?.close();
     this.conns.delete(addr);
   }
+}
+
+function closedError(): CairnError {
+  return new CairnError('Closed', 'client closed');
 }

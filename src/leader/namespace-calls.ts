@@ -124,7 +124,12 @@ export class NamespaceCalls {
       return { entries: r.entries.map((e) => ({ name: e.name, path: e.path, type: e.type, size: e.size, mtime: e.mtime })), cursor: r.cursor };
     }
     const r = unwrap(this.c.namespace.list(req.path, opts));
-    const base = req.path === '/' ? '' : req.path;
+    // A file lists as itself (its path is req.path); a directory holding one file of its own
+    // name looks the same, so that rare shape is told apart by a stat of the same state.
+    const only = r.entries.length === 1 && r.cursor === null ? r.entries[0]! : null;
+    const self = only !== null && only.type === 'file' && req.path.endsWith(`/${only.name}`) ? this.c.namespace.stat(req.path) : null;
+    const listsItself = self !== null && self.ok && self.stat.type === 'file';
+    const base = listsItself ? req.path.slice(0, -only!.name.length - 1) : req.path === '/' ? '' : req.path;
     return { entries: r.entries.map((e) => ({ name: e.name, path: `${base}/${e.name}`, type: e.type, size: e.size, mtime: e.mtime })), cursor: r.cursor };
   }
 

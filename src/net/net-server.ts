@@ -7,7 +7,8 @@
  *   handed to onPeerFrame(X, payload) in arrival order. The server never writes to a peer
  *   after the handshake; replies travel on the replier's own outbound connection.
  * - client (proved the client token): request/response RPC.
- *     request  { id, method, body }             id: non-negative safe integer chosen by the client
+ *     request  { id, method, body, rid? }       id: non-negative safe integer chosen by the client;
+ *                                               rid: the request id (proto/request-id.ts), logged
  *     response { id, ok: true, body }
  *            | { id, ok: false, error: { code, message, detail } }
  *   Unknown method → InvalidArgument. A handler's CairnError is passed on (message and detail
@@ -38,6 +39,7 @@
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import type { Timers } from '../env/clock.js';
 import { pack } from '../proto/msgpack.js';
+import { parseRequestId } from '../proto/request-id.js';
 import type { NodeId } from '../raft/types.js';
 import { CairnError, ERROR_CODES } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
@@ -74,6 +76,8 @@ export interface RpcContext {
   caller: { role: 'client' } | { role: 'service'; id: NodeId };
   /** Aborted when the caller's connection closes: the answer can no longer be delivered. */
   signal: AbortSignal;
+  /** The request id the caller sent (proto/request-id.ts), for logs; absent when none or malformed. */
+  requestId?: string;
 }
 
 /** Answers one request; throw a CairnError to send a typed error. */
@@ -357,6 +361,7 @@ interface Request {
   id: number;
   method: string;
   body: unknown;
+  rid: string | null;
 }
 
 /** One accepted connection: handshake, then peer stream or client RPC. */
@@ -477,7 +482,7 @@ class ServerConn {
     if (typeof method !== 'string' || method.length === 0 || method.length > this.srv._limits.methodCharsMax) {
       throw new CairnError('ProtocolError', 'request method must be a short string');
     }
-    this.waiting.push({ id, method, body: v.body });
+    this.waiting.push({ id, method, body: v.body, rid: parseRequestId(v.rid) });
     this.pump();
   }
 
@@ -503,12 +508,16 @@ class ServerConn {
       if (!handler || (methods !== null && !methods.has(req.method))) {
         throw new CairnError('InvalidArgument', `unknown method ${JSON.stringify(req.method)}`);
       }
-      const body = await handler(req.method, req.body, { remoteAddr: this.fs.remoteAddr, caller: this.caller, signal: this.abort.signal });
+      const ctx: RpcContext = { remoteAddr: this.fs.remoteAddr, caller: this.caller, signal: this.abort.signal };
+      if (req.rid !== null) ctx.requestId = req.rid;
+      const body = await handler(req.method, req.body, ctx);
+      if (req.rid !== null) this.srv._log.debug('rpc', { rid: req.rid, method: req.method, ok: true });
       response = pack({ id: req.id, ok: true, body });
       if (response.length > this.srv._limits.frameBytesMax) throw new CairnError('Internal', `response of ${response.length} bytes exceeds the frame limit`);
     } catch (err) {
       this.srv.counters.requestErrors++;
       response = this.errorResponse(req, err);
+      if (req.rid !== null) this.srv._log.debug('rpc', { rid: req.rid, method: req.method, ok: false, code: err instanceof CairnError ? err.code : 'Internal' });
     }
     this.inflight--;
     if (this.state === 'client') {
@@ -522,10 +531,10 @@ class ServerConn {
     if (err instanceof CairnError) {
       e = err;
     } else {
-      this.srv._log.error('request handler failed', { method: req.method, err: err instanceof Error ? (err.stack ?? err.message) : String(err) });
+      this.srv._log.error('request handler failed', { method: req.method, ...(req.rid === null ? {} : { rid: req.rid }), err: err instanceof Error ? (err.stack ?? err.message) : String(err) });
       e = new CairnError('Internal');
     }
-    if (e.code === 'Internal' && err instanceof CairnError) this.srv._log.error('request failed', { method: req.method, err: e.message });
+    if (e.code === 'Internal' && err instanceof CairnError) this.srv._log.error('request failed', { method: req.method, ...(req.rid === null ? {} : { rid: req.rid }), err: e.message });
     const message = e.expose ? e.message : ERROR_CODES[e.code].message;
     const error: Record<string, unknown> = { code: e.code, message };
     if (e.expose && e.detail !== undefined) error.detail = e.detail;

@@ -13,6 +13,10 @@
  *   the caller's signal aborted;
  * - Timeout when no answer came within timeoutMs (the call may still run on the server).
  * Implements client/meta-session.ts's RpcConn.
+ *
+ * An idle connection (no call outstanding) does not keep the process alive: its socket is
+ * unref'd, and ref'd again while a call waits for its answer, so a job that forgot close()
+ * still exits once its work is done.
  */
 import type { Timers } from '../env/clock.js';
 import { pack } from '../proto/msgpack.js';
@@ -46,6 +50,8 @@ export interface RpcClientInit {
 export interface CallOptions {
   timeoutMs?: number;
   signal?: AbortSignal;
+  /** Sent as the frame's `rid` (proto/request-id.ts): the server logs it with the call. */
+  requestId?: string;
 }
 
 export interface RpcClientCounters {
@@ -98,7 +104,7 @@ export class RpcClient {
     const id = this.nextId++;
     let frame: Uint8Array;
     try {
-      frame = pack({ id, method, body });
+      frame = pack(opts.requestId === undefined ? { id, method, body } : { id, method, body, rid: opts.requestId });
     } catch (err) {
       return this.fail(new CairnError('InvalidArgument', `request body cannot be encoded: ${err instanceof Error ? err.message : String(err)}`));
     }
@@ -114,6 +120,7 @@ export class RpcClient {
       }, timeoutMs);
       const settle = (err: CairnError | null, out?: unknown): void => {
         if (!this.pending.delete(id)) return;
+        if (this.pending.size === 0) this.holdOpen(false);
         timer.cancel();
         signal?.removeEventListener('abort', onAbort);
         if (err) {
@@ -123,6 +130,7 @@ export class RpcClient {
       };
       signal?.addEventListener('abort', onAbort, { once: true });
       this.pending.set(id, { resolve: (b) => settle(null, b), reject: (e) => settle(e), conn: null, frame });
+      if (this.pending.size === 1) this.holdOpen(true);
       this.dispatch(id);
     });
   }
@@ -142,6 +150,14 @@ export class RpcClient {
   private fail(err: CairnError): Promise<never> {
     this.counters.errors++;
     return Promise.reject(err);
+  }
+
+  /** Whether the open connection keeps the event loop alive (only while calls are outstanding). */
+  private holdOpen(busy: boolean): void {
+    const socket = this.conn?.fs?.socket;
+    if (socket === undefined) return;
+    if (busy) socket.ref();
+    else socket.unref();
   }
 
   /** Write the request now, or queue it behind the handshake (dialling if needed). */
@@ -171,6 +187,7 @@ export class RpcClient {
         }
         this.counters.connects++;
         conn.fs = fs;
+        if (this.pending.size === 0) fs.socket.unref();
         fs.setHandlers({
           onFrame: (payload) => this.onResponse(payload),
           onClose: (err) => this.lost(conn, new CairnError('Unavailable', `connection to ${this.addr} lost${err ? `: ${err.message}` : ''}`)),

@@ -21,7 +21,7 @@ import { secureRandomBytes, sleep, systemClock, systemRng, systemTimers } from '
 import { RpcClient } from '../net/index.js';
 import { CairnError } from '../util/errors.js';
 import { decodeClusterStatus } from '../proto/meta-answers.js';
-import { cairnArgv, LocalProcess } from './local-process.js';
+import { cairnArgv, LocalProcess, type ProcessExit } from './local-process.js';
 import {
   CHUNK_SIZE_BYTES_DEFAULT,
   DEAD_AFTER_MS_DEFAULT,
@@ -68,6 +68,8 @@ export interface DevClusterInit {
   inlineBytesMax?: number;
   /** Cap on the cluster's inline bytes. @default the server's (INLINE_TOTAL_BYTES_MAX_DEFAULT) */
   inlineTotalBytesMax?: number;
+  /** Called when a server exits, for whatever reason (`cairn dev` prints a line). */
+  onServerExit?: (e: ProcessExit) => void;
 }
 
 export interface ServerEntry {
@@ -130,7 +132,7 @@ export class DevCluster {
     // Private: the data, the logs and the secrets of the cluster (0700 directories, 0600 files).
     for (const d of [this.dir, ...['meta', 'chunks', 'logs'].map((sub) => join(this.dir, sub))]) makePrivateDirSync(d);
     const secretFile = join(this.dir, 'cluster.secret');
-    const tokenFile = join(this.dir, 'client.token');
+    const tokenFile = this.tokenFilePath;
     if (!existsSync(secretFile)) writeSecret(secretFile, secureRandomBytes(32).toString('hex'));
     if (!existsSync(tokenFile)) writeSecret(tokenFile, secureRandomBytes(24).toString('hex'));
     this.token = readFileSync(tokenFile, 'utf8').trim();
@@ -141,7 +143,7 @@ export class DevCluster {
     const member = (id: string, addr: string, dir: string, cli: string[], metrics: string): Member => {
       const stderr = openSync(join(this.dir, 'logs', `${id}.log`), 'a', PRIVATE_FILE_MODE);
       const argv = init.nodeArgs?.length ? [cli[0]!, ...init.nodeArgs, ...cli.slice(1)] : cli;
-      return { id, addr, dir, proc: new LocalProcess({ id, argv, stderr }), metrics: `http://${metrics}/metrics` };
+      return { id, addr, dir, proc: new LocalProcess({ id, argv, stderr, ...(init.onServerExit ? { onExit: init.onServerExit } : {}) }), metrics: `http://${metrics}/metrics` };
     };
     const metricsAddr = (offset: number, i: number): string => `127.0.0.1:${init.portBase + offset + i}`;
     this.meta = metaIds.map((id, i) => {
@@ -199,6 +201,11 @@ export class DevCluster {
 
   get clusterJsonPath(): string {
     return join(this.dir, 'cluster.json');
+  }
+
+  /** The client token's file (0600): what to pass as --token-file / CAIRN_TOKEN_FILE. */
+  get tokenFilePath(): string {
+    return join(this.dir, 'client.token');
   }
 
   /** Start every server (a stale cluster.json is removed first: it appears again once ready). */

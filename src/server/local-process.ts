@@ -34,6 +34,15 @@ export interface LocalProcessInit {
   /** Where the child's stderr goes: a file path (appended), 'inherit', or 'ignore'. @default 'ignore' */
   stderr?: 'inherit' | 'ignore' | number;
   env?: NodeJS.ProcessEnv;
+  /** Called each time the process exits (code, or the signal that ended it). */
+  onExit?: (e: ProcessExit) => void;
+}
+
+export interface ProcessExit {
+  id: string;
+  pid: number | undefined;
+  code: number | null;
+  signal: NodeJS.Signals | null;
 }
 
 export class LocalProcess {
@@ -71,7 +80,12 @@ export class LocalProcess {
       env: { ...(this.init.env ?? process.env), [PARENT_PID_ENV]: String(process.pid) },
     });
     this.child = child;
-    this.exited = new Promise((resolve) => child.once('exit', (code) => resolve(code)));
+    this.exited = new Promise((resolve) =>
+      child.once('exit', (code, signal) => {
+        this.init.onExit?.({ id: this.id, pid: child.pid, code, signal });
+        resolve(code);
+      }),
+    );
   }
 
   /**

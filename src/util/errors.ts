@@ -35,6 +35,7 @@ export const ERROR_CODES = {
   Corrupt: { status: 500, retryable: false, message: 'data failed its checksum' },
   NoSpace: { status: 507, retryable: false, message: 'no space left on the chunk servers' },
   ProtocolError: { status: 400, retryable: false, message: 'malformed message' },
+  Closed: { status: 503, retryable: false, message: 'the client was closed' },
   Internal: { status: 500, retryable: false, message: 'internal error' },
 } as const satisfies Record<string, { status: number; retryable: boolean; message: string }>;
 

@@ -108,7 +108,7 @@ describe('cairn CLI against a real cluster', () => {
     expect(st.chunks.map((c) => c.size)).toEqual([1000, 1000, 500]);
   });
 
-  it('finds the cluster from --meta/--token, from CAIRN_META/CAIRN_TOKEN and from ./.cairn/cluster.json', async () => {
+  it('finds the cluster from --meta/--token(-file), from CAIRN_META/CAIRN_TOKEN(_FILE) and from the nearest .cairn/cluster.json or CAIRN_CONFIG', async () => {
     ok(await cli(['mkdir', '-p', '/cfg']));
     const empty = join(root, 'empty-cwd');
     mkdirSync(empty);
@@ -134,6 +134,15 @@ describe('cairn CLI against a real cluster', () => {
     mkdirSync(join(withJson, '.cairn'), { recursive: true });
     writeFileSync(join(withJson, '.cairn', 'cluster.json'), JSON.stringify(cluster.clusterJson()));
     expect(ok(await runCli(['ls', '/'], { cwd: withJson })).stdout.toString()).toContain('cfg/\n');
+    // ... found from a subdirectory too (the nearest one up), or named by CAIRN_CONFIG.
+    const sub = join(withJson, 'x', 'y');
+    mkdirSync(sub, { recursive: true });
+    expect(ok(await runCli(['ls', '/'], { cwd: sub })).stdout.toString()).toContain('cfg/\n');
+    expect(ok(await runCli(['ls', '/'], { cwd: empty, env: { CAIRN_CONFIG: join(withJson, '.cairn', 'cluster.json') } })).stdout.toString()).toContain('cfg/\n');
+    // The token from a file: --token-file, or CAIRN_TOKEN_FILE.
+    ok(await runCli(['ls', '/', '--meta', env.CAIRN_META!, '--token-file', cluster.tokenFilePath], { cwd: empty }));
+    ok(await runCli(['ls', '/'], { cwd: empty, env: { CAIRN_META: env.CAIRN_META!, CAIRN_TOKEN_FILE: cluster.tokenFilePath } }));
+    expect(failureLine(await runCli(['ls', '/', '--meta', env.CAIRN_META!, '--token-file', join(empty, 'none')], { cwd: empty }), 'InvalidArgument')).toContain('--token-file');
     // Nothing configured.
     expect(failureLine(await runCli(['ls', '/'], { cwd: empty }), 'InvalidArgument')).toContain('no cluster configured');
     // A wrong token is refused.

@@ -107,6 +107,9 @@ describe('cairn dev', () => {
       pids.push(s.pid!);
     }
     expect(devOut).toContain('ready');
+    // The token stays out of the printout (and so out of terminal scrollback); its file is named.
+    expect(devOut).not.toContain(j.token);
+    expect(devOut).toContain(join(cwd, '.cairn', 'client.token'));
     // The HTTP gateway listens on 127.0.0.1:P and answers with the same token.
     expect(j.gateway!.url).toBe(`http://127.0.0.1:${portBase}`);
     expect(j.gateway!.metrics).toBe(`http://127.0.0.1:${portBase}/metrics`);
@@ -142,6 +145,14 @@ describe('cairn dev', () => {
     const j = await waitClusterJson(dev);
     const pids = [...j.meta, ...j.chunks, j.gateway!].map((s) => s.pid!);
     expect(pids.filter(alive)).toHaveLength(8);
+    // A server that dies while the cluster runs gets one line on cairn dev's stderr.
+    const victim = j.chunks[1]!;
+    process.kill(victim.pid!, 'SIGKILL');
+    const line = `cairn dev: ${victim.id} (pid ${victim.pid}) killed by SIGKILL; log: ${join(cwd, '.cairn', 'logs', `${victim.id}.log`)}\n`;
+    const seenBy = systemClock.nowMs() + 10_000;
+    while (!devOut.includes(line) && systemClock.nowMs() < seenBy) await sleep(50);
+    expect(devOut).toContain(line);
+    expect(devOut.split(line)).toHaveLength(2);
     await stopDev(dev, 'SIGKILL');
     const deadline = systemClock.nowMs() + 15_000;
     while (pids.some(alive) && systemClock.nowMs() < deadline) await sleep(200);

@@ -25,6 +25,7 @@ describe('gateway: unexpected failures', () => {
       throw new CairnError('Unavailable', 'no metadata leader answers');
     },
     repairStatus: async () => null,
+    newRequestId: () => 'rid-1',
   } as unknown as CairnClient;
 
   beforeAll(async () => {

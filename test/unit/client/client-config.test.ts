@@ -1,4 +1,7 @@
-import { describe, expect, it } from 'vitest';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
 import { parseMetaAddrs, resolveClientConfig } from '../../../src/client/client-config.js';
 import { RequestIds } from '../../../src/client/request-ids.js';
 import { isCairnError } from '../../../src/util/errors.js';
@@ -53,6 +56,75 @@ describe('resolveClientConfig', () => {
     expect(parseMetaAddrs(' a:1 ,,[::1]:2 ')).toEqual(['a:1', '[::1]:2']);
     expect(isCairnError(thrown(() => parseMetaAddrs(' , ')), 'InvalidArgument')).toBe(true);
     expect(isCairnError(thrown(() => parseMetaAddrs('a:99999')), 'InvalidArgument')).toBe(true);
+  });
+});
+
+describe('resolveClientConfig on a real file tree', () => {
+  // root/.cairn/cluster.json, root/a/b/c (no cluster.json below root), tokens in root/tok*.
+  const root = mkdtempSync(join(tmpdir(), 'cairn-client-config-'));
+  const deep = join(root, 'a', 'b', 'c');
+  mkdirSync(deep, { recursive: true });
+  mkdirSync(join(root, '.cairn'));
+  writeFileSync(join(root, '.cairn', 'cluster.json'), JSON.stringify({ metaAddrs: 'r:1', token: 'root-token' }));
+  mkdirSync(join(root, 'a', '.cairn'));
+  writeFileSync(join(root, 'a', '.cairn', 'cluster.json'), JSON.stringify({ metaAddrs: ['a:1', 'a:2'], token: 'a-token' }));
+  const other = join(root, 'other.json');
+  writeFileSync(other, JSON.stringify({ metaAddrs: 'o:1', token: 'other-token' }));
+  writeFileSync(join(root, 'tok'), '  file-token\n');
+  writeFileSync(join(root, 'tok2'), 'env-file-token\n');
+  writeFileSync(join(root, 'empty'), '\n');
+  const unreadable = join(root, 'secret');
+  writeFileSync(unreadable, 'x');
+  chmodSync(unreadable, 0o000);
+  afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+  const message = (fn: () => unknown): string => {
+    const e = thrown(fn);
+    expect(isCairnError(e, 'InvalidArgument')).toBe(true);
+    const m = (e as Error).message;
+    expect(m).not.toContain('\n');
+    return m;
+  };
+
+  it('walks up from the current directory to the nearest .cairn/cluster.json', () => {
+    expect(resolveClientConfig({ cwd: deep, env: {} })).toEqual({ metaAddrs: ['a:1', 'a:2'], token: 'a-token' });
+    expect(resolveClientConfig({ cwd: join(root, 'a'), env: {} })).toEqual({ metaAddrs: ['a:1', 'a:2'], token: 'a-token' });
+    expect(resolveClientConfig({ cwd: root, env: {} })).toEqual({ metaAddrs: ['r:1'], token: 'root-token' });
+  });
+
+  it('CAIRN_CONFIG names the cluster.json (relative to the current directory), and must exist', () => {
+    expect(resolveClientConfig({ cwd: deep, env: { CAIRN_CONFIG: other } })).toEqual({ metaAddrs: ['o:1'], token: 'other-token' });
+    expect(resolveClientConfig({ cwd: root, env: { CAIRN_CONFIG: 'other.json' } })).toEqual({ metaAddrs: ['o:1'], token: 'other-token' });
+    expect(message(() => resolveClientConfig({ cwd: deep, env: { CAIRN_CONFIG: join(root, 'missing.json') } }))).toMatch(/missing\.json.*CAIRN_CONFIG/);
+  });
+
+  it('reads the token from --token-file or CAIRN_TOKEN_FILE (trimmed), flags before variables before the file', () => {
+    const tok = join(root, 'tok');
+    const tok2 = join(root, 'tok2');
+    expect(resolveClientConfig({ tokenFile: tok, cwd: deep, env: { CAIRN_TOKEN: 'env', CAIRN_TOKEN_FILE: tok2 } })).toEqual({ metaAddrs: ['a:1', 'a:2'], token: 'file-token' });
+    expect(resolveClientConfig({ token: 'flag', cwd: deep, env: { CAIRN_TOKEN_FILE: tok2 } })).toEqual({ metaAddrs: ['a:1', 'a:2'], token: 'flag' });
+    expect(resolveClientConfig({ cwd: deep, env: { CAIRN_TOKEN_FILE: tok2, CAIRN_META: 'e:1' } })).toEqual({ metaAddrs: ['e:1'], token: 'env-file-token' });
+    expect(resolveClientConfig({ tokenFile: 'tok', cwd: root, env: { CAIRN_META: 'e:1' } })).toEqual({ metaAddrs: ['e:1'], token: 'file-token' });
+    expect(resolveClientConfig({ meta: 'f:1', cwd: deep, env: { CAIRN_META: 'e:1', CAIRN_TOKEN: 'env' } })).toEqual({ metaAddrs: ['f:1'], token: 'env' });
+  });
+
+  it('names the source of a bad setting in one line', () => {
+    const tok = join(root, 'tok');
+    expect(message(() => resolveClientConfig({ tokenFile: join(root, 'nope'), cwd: deep, env: {} }))).toMatch(/nope.*--token-file/);
+    expect(message(() => resolveClientConfig({ cwd: deep, env: { CAIRN_TOKEN_FILE: join(root, 'nope') } }))).toMatch(/nope.*CAIRN_TOKEN_FILE/);
+    expect(message(() => resolveClientConfig({ tokenFile: join(root, 'empty'), cwd: deep, env: {} }))).toMatch(/empty.*--token-file.*empty/);
+    if (process.getuid?.() !== 0) expect(message(() => resolveClientConfig({ tokenFile: unreadable, cwd: deep, env: {} }))).toMatch(/secret.*--token-file.*EACCES/);
+    expect(message(() => resolveClientConfig({ tokenFile: tok, token: 't', cwd: deep, env: {} }))).toMatch(/--token-file and --token/);
+    expect(message(() => resolveClientConfig({ cwd: deep, env: { CAIRN_TOKEN_FILE: tok, CAIRN_TOKEN: 't' } }))).toMatch(/CAIRN_TOKEN_FILE and CAIRN_TOKEN/);
+    expect(message(() => resolveClientConfig({ meta: 'nohost', cwd: deep, env: {} }))).toMatch(/--meta/);
+    expect(message(() => resolveClientConfig({ cwd: deep, env: { CAIRN_META: 'h:99999' } }))).toMatch(/CAIRN_META/);
+    const bad = join(root, 'bad.json');
+    writeFileSync(bad, '{"metaAddrs": 5}');
+    expect(message(() => resolveClientConfig({ cwd: deep, env: { CAIRN_CONFIG: bad } }))).toMatch(/bad\.json.*metaAddrs/);
+    writeFileSync(bad, '{"metaAddrs": "x:1",');
+    expect(message(() => resolveClientConfig({ cwd: deep, env: { CAIRN_CONFIG: bad } }))).toMatch(/bad\.json is not valid JSON/);
+    writeFileSync(bad, '{"metaAddrs": "nohost"}');
+    expect(message(() => resolveClientConfig({ cwd: deep, env: { CAIRN_CONFIG: bad } }))).toMatch(/bad\.json/);
   });
 });
 

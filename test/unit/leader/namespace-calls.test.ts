@@ -27,12 +27,18 @@ describe('NamespaceCalls', () => {
     const walk = (await h.call('fs.walk', { path: '/', limit: 2 })) as { entries: Array<{ path: string }>; cursor: string | null };
     expect(walk.entries.map((e) => e.path)).toEqual(['/d', '/d/e']);
     expect(walk.cursor).not.toBeNull();
+    // A file lists as itself, at its own path; a directory holding a file of its own name lists that file.
+    expect(await h.call('fs.list', { path: '/d/f' })).toEqual({ entries: [{ name: 'f', path: '/d/f', type: 'file', size: 5, mtime: expect.any(Number) }], cursor: null });
+    expect(await h.call('fs.mkdir', { path: '/d/e', parents: true, s: s() })).toEqual({});
+    await h.call('fs.commit', { path: '/d/e/e', size: 2, etag: 'y', chunks: [['c3'.repeat(16), 2, 1]], s: s() });
+    expect(await h.call('fs.list', { path: '/d/e' })).toMatchObject({ entries: [{ name: 'e', path: '/d/e/e', type: 'file' }], cursor: null });
+    await h.call('fs.rm', { path: '/d/e/e', recursive: false, s: s() });
     expect(await h.call('fs.mv', { from: '/d/f', to: '/g', s: s() })).toEqual({});
     expect((await h.refusal('fs.stat', { path: '/d/f' })).code).toBe('NotFound');
     expect((await h.refusal('fs.rm', { path: '/d', recursive: false, s: s() })).code).toBe('NotEmpty');
     expect((await h.refusal('fs.stat', { path: '/a/../b' })).code).toBe('InvalidPath');
     expect(await h.call('fs.statLocal', { paths: ['/g', '/d', '/nope'] })).toMatchObject({ types: ['file', 'dir', null] });
-    expect(h.raft.reads).toBe(4);
+    expect(h.raft.reads).toBe(6);
   });
 
   it('fs.copy commits a copy sharing the source chunks through Raft and answers like fs.commit', async () => {

@@ -1,0 +1,60 @@
+/** ClientCore.close(): tracked streams and later ones fail with Closed; request ids are unique per client. */
+import { PassThrough } from 'node:stream';
+import { describe, expect, it } from 'vitest';
+import { ClientCore, type ChunkTransport, type MetaCaller } from '../../../src/client/client-core.js';
+import { systemClock, systemTimers } from '../../../src/env/system.js';
+import { isCairnError } from '../../../src/util/errors.js';
+import { silentLogger } from '../../../src/util/logger.js';
+
+function core(): { core: ClientCore; closed: string[] } {
+  const closed: string[] = [];
+  const meta: MetaCaller = { call: async () => ({}), close: () => void closed.push('meta') };
+  const chunks = { putChunk: async () => ({ ok: true, results: [] }), getChunk: async () => ({}), close: () => void closed.push('chunks') } as unknown as ChunkTransport;
+  return { core: new ClientCore({ meta, chunks, timers: systemTimers, clock: systemClock, logger: silentLogger }, { clientId: 'c1', inlineBytesMax: 0 }), closed };
+}
+
+const errorOf = (s: PassThrough): Promise<unknown> => new Promise((resolve) => s.once('error', resolve));
+
+describe('ClientCore', () => {
+  it('close() destroys every stream still open with Closed, then closes its transports', async () => {
+    const { core: c, closed } = core();
+    const open = new PassThrough();
+    const done = new PassThrough();
+    c.track(open);
+    c.track(done);
+    done.destroy();
+    await new Promise((r) => done.once('close', r));
+    const failed = errorOf(open);
+    c.close();
+    expect(isCairnError(await failed, 'Closed')).toBe(true);
+    expect(closed).toEqual(['meta', 'chunks']);
+  });
+
+  it('a stream made after close() is destroyed with Closed on the next turn (its handlers attached first)', async () => {
+    const { core: c } = core();
+    c.close();
+    const late = new PassThrough();
+    c.track(late);
+    expect(late.destroyed).toBe(false);
+    expect(isCairnError(await errorOf(late), 'Closed')).toBe(true);
+  });
+
+  it('many tracked streams that closed leave nothing behind to destroy', async () => {
+    const { core: c } = core();
+    const streams = Array.from({ length: 200 }, () => new PassThrough());
+    for (const s of streams) c.track(s);
+    await Promise.all(streams.map((s) => new Promise((r) => (s.once('close', r), s.destroy()))));
+    const last = new PassThrough();
+    c.track(last);
+    const failed = errorOf(last);
+    c.close();
+    expect(isCairnError(await failed, 'Closed')).toBe(true);
+  });
+
+  it('request ids are unique per client and carry its id', () => {
+    const { core: c } = core();
+    const ids = new Set(Array.from({ length: 100 }, () => c.newRequestId()));
+    expect(ids.size).toBe(100);
+    for (const id of ids) expect(id).toMatch(/^c1-r\d+$/);
+  });
+});
