@@ -10,11 +10,17 @@ import { commanderErrorLine, fail, installProcessGuards } from './cli-errors.js'
 import { registerNamespaceCommands } from './namespace-commands.js';
 import { registerAdminCommands } from './admin-commands.js';
 import { registerStatusCommand } from './status-command.js';
+import { registerScrubCommand } from './scrub-command.js';
 import { registerTransferCommands } from './transfer-commands.js';
+import { registerChecksumCommand } from './checksum-command.js';
+import { registerSyncCommand } from './sync-command.js';
+import { registerCopyCommand } from './copy-command.js';
+import { registerUsageCommands } from './usage-commands.js';
+import { registerCompletionCommand } from './completion.js';
 
 installProcessGuards();
 
-const CLIENT_COMMANDS = new Set(['put', 'get', 'cat', 'ls', 'stat', 'rm', 'mkdir', 'mv', 'status', 'drain', 'remove-server']);
+const CLIENT_COMMANDS = new Set(['put', 'get', 'cat', 'ls', 'stat', 'rm', 'mkdir', 'mv', 'status', 'drain', 'remove-server', 'checksum', 'sync', 'cp', 'du', 'df', 'count', 'find', 'scrub']);
 
 const program = new Command();
 program
@@ -24,6 +30,8 @@ program
   .showHelpAfterError(false)
   .configureOutput({ outputError: (str, write) => write(commanderErrorLine(str)) })
   .exitOverride()
+  // Help on --help only: -h is ls -l -h's and du -h's (human sizes). Commands inherit this.
+  .helpOption('--help', 'display help for command')
   .addHelpText('after', '\nThe cluster: --meta/--token, else $CAIRN_META/$CAIRN_TOKEN, else ./.cairn/cluster.json (written by `cairn dev`).');
 
 /** A client command succeeded: flush stdout and exit 0 (client sockets must not keep us alive). */
@@ -36,6 +44,12 @@ registerTransferCommands(program, done);
 registerNamespaceCommands(program, done);
 registerStatusCommand(program, done);
 registerAdminCommands(program, done);
+registerChecksumCommand(program, done);
+registerSyncCommand(program, done);
+registerCopyCommand(program, done);
+registerUsageCommands(program, done);
+registerCompletionCommand(program, done);
+registerScrubCommand(program, done);
 // Server commands pull in LMDB, pino and the servers (~120 ms of start-up): loaded only when
 // the command line is not a client command, and then only the one named (a gateway does not
 // carry the metadata server's LMDB); help or something unknown loads them all to list them.

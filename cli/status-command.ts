@@ -55,7 +55,8 @@ async function statusCommand(client: CairnClient, json: boolean): Promise<void> 
   // sent one, chunks it has not heard of yet count as lost or under-replicated.
   const pending = Array.isArray(r?.reportsPending) ? r.reportsPending : [];
   const provisional = pending.length > 0 ? `Chunk reports pending from ${pending.join(', ')}: the lost and under-replicated counts are provisional\n` : '';
-  await out(formatStatus(s) + inline + provisional + repair);
+  const scrub = r?.scrubRunning === 1 ? `Scrub running: ${String(r.scrubChecked)} of ${String(r.scrubExpected)} replicas checked, ${String(r.scrubCorrupt)} corrupt, ${String(r.scrubMissing)} missing, ${String(r.scrubRepaired)} repaired\n` : '';
+  await out(formatStatus(s) + inline + provisional + repair + scrub);
 }
 
 export function registerStatusCommand(program: Command, done: () => Promise<never>): void {

@@ -7,40 +7,30 @@
  * refused before any byte is sent unless -f; the client's commit enforces the same rule
  * atomically (overwrite=false), so a racing writer cannot be clobbered either.
  *
- * get: DST is a local path or '-' (stdout); an existing local directory (or a trailing '/')
- * means DST/basename(SRC). The bytes go to a temporary file next to DST that is renamed over DST
- * only after every byte arrived and the size matches: a failed or interrupted get leaves no
- * partial file and an existing DST untouched.
+ * get: DST is a local path or '-' (stdout); an existing local directory (or a trailing '/',
+ * created if missing) means DST/basename(SRC). An existing local file is refused (AlreadyExists) unless -f, as put
+ * refuses an existing remote one. The bytes go to a temporary file next to DST that is renamed
+ * over DST only after every byte arrived and the size matches: a failed or interrupted get
+ * leaves no partial file and an existing DST untouched. --verify also checks the CRC-32C of the
+ * bytes written against the file's (composed from its chunk CRCs by the leader) before that rename.
+ *
+ * Several sources, directories (-r) and remote wildcards (get): bulk-transfer.ts.
  */
-import { createReadStream, createWriteStream, renameSync, rmSync, statSync, type Stats } from 'node:fs';
+import { createReadStream, createWriteStream, mkdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Command } from 'commander';
 import type { CairnClient } from '../src/client/index.js';
 import type { RemotePath } from '../src/proto/path.js';
-import { CairnError, isCairnError } from '../src/util/errors.js';
+import { CairnError } from '../src/util/errors.js';
+import { BULK_FILES_INFLIGHT } from './bulk-plan.js';
+import { bulkGet, bulkPut, localStatOrNull, remoteStatOrNull as statOrNull } from './bulk-transfer.js';
 import { onFailureCleanup } from './cli-errors.js';
 import { destinationArg, positiveBytes, remotePath, withClient, withClientOptions, type ClientFlags, type DestinationArg } from './client-options.js';
+import { checkCrc, CrcCounter } from './checksum-command.js';
 import { Progress } from './progress.js';
-
-async function statOrNull(client: CairnClient, path: RemotePath): Promise<{ type: 'file' | 'dir' } | null> {
-  try {
-    return await client.stat(path);
-  } catch (err) {
-    if (isCairnError(err, 'NotFound')) return null;
-    throw err;
-  }
-}
-
-function localStatOrNull(path: string): Stats | null {
-  try {
-    return statSync(path);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw err;
-  }
-}
+import { expandAll } from './remote-glob.js';
 
 /** Counts bytes flowing through for the progress bar (only inserted when a bar is shown). */
 function progressCounter(progress: Progress): Transform {
@@ -87,28 +77,44 @@ export async function putCommand(client: CairnClient, src: string, dstArg: Desti
   stopProgress?.();
 }
 
-export async function getCommand(client: CairnClient, src: RemotePath, dst: string): Promise<void> {
+export async function getCommand(client: CairnClient, src: RemotePath, dst: string, o: { verify?: boolean; force?: boolean } = {}): Promise<void> {
   if (dst === '-') {
-    await catCommand(client, src, true);
+    await catCommand(client, src, true, o.verify ?? false);
     return;
   }
   let target = dst;
   const local = localStatOrNull(dst);
   if (local?.isDirectory() || dst.endsWith('/')) {
-    if (!local) throw new CairnError('NotFound', `no such local directory: ${dst}`);
+    if (local && !local.isDirectory()) throw new CairnError('NotADirectory', `${dst} is a local file, not a directory`);
     target = join(dst, src.name);
   }
+  const existing = target === dst ? local : localStatOrNull(target);
+  if (existing?.isDirectory()) throw new CairnError('IsADirectory', `${target} is a local directory`);
+  if (existing && !o.force) throw new CairnError('AlreadyExists', `${target} already exists (use -f to replace it)`);
+  if (!local && dst.endsWith('/')) mkdirSync(dst, { recursive: true }); // as for several sources: DST/ is a directory, created
+  await downloadFile(client, src, target, null, o.verify ?? false);
+}
+
+/**
+ * One remote file to local `target`, atomically: a temporary file next to it, renamed over it
+ * once complete and of the right size. `onBytes` sees the bytes as they arrive (a bulk get's
+ * bar); with null this file gets its own bar on a terminal.
+ */
+export async function downloadFile(client: CairnClient, src: RemotePath, target: string, onBytes: ((n: number) => void) | null, verify = false): Promise<void> {
   const file = await client.open(src);
   const tmp = join(dirname(target), `.${basename(target)}.cairn-${process.pid}.part`);
   const removeTmp = (): void => rmSync(tmp, { force: true });
   const unregister = onFailureCleanup(removeTmp);
-  const progress = await Progress.forTerminal(`get ${src.text}`, file.size);
+  const progress = onBytes === null ? await Progress.forTerminal(`get ${src.text}`, file.size) : null;
   const stopProgress = progress ? onFailureCleanup(() => progress.stop()) : null;
   try {
     const sink = createWriteStream(tmp, { flags: 'wx', highWaterMark: 1024 * 1024 });
-    await (progress ? pipeline(file.stream, progressCounter(progress), sink) : pipeline(file.stream, sink));
+    const crc = verify ? new CrcCounter() : null;
+    const stages: Transform[] = [...(crc ? [crc] : []), ...(progress ? [progressCounter(progress)] : onBytes ? [byteTap(onBytes)] : [])];
+    await pipeline([file.stream, ...stages, sink]);
     const got = statSync(tmp).size;
     if (got !== file.size) throw new CairnError('Corrupt', `${src.text}: received ${got} of ${file.size} bytes`);
+    if (crc) checkCrc(src.text, file.crc32c, crc);
     renameSync(tmp, target);
   } catch (err) {
     removeTmp();
@@ -120,41 +126,94 @@ export async function getCommand(client: CairnClient, src: RemotePath, dst: stri
   stopProgress?.();
 }
 
-/** The file's bytes to stdout (stdout is never ended: it is the process's). */
-export async function catCommand(client: CairnClient, path: RemotePath, withProgress = false): Promise<void> {
+function byteTap(onBytes: (n: number) => void): Transform {
+  return new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      onBytes(chunk.length);
+      cb(null, chunk);
+    },
+  });
+}
+
+/**
+ * The file's bytes to stdout (stdout is never ended: it is the process's). With `verify` a CRC
+ * mismatch fails the command after the bytes went out (a pipe cannot take them back).
+ */
+export async function catCommand(client: CairnClient, path: RemotePath, withProgress = false, verify = false): Promise<void> {
   const file = await client.open(path);
   const progress = withProgress ? await Progress.forTerminal(`get ${path.text}`, file.size) : null;
   const stopProgress = progress ? onFailureCleanup(() => progress.stop()) : null;
-  if (progress) await pipeline(file.stream, progressCounter(progress), process.stdout, { end: false });
-  else await pipeline(file.stream, process.stdout, { end: false });
+  const crc = verify ? new CrcCounter() : null;
+  const stages: Transform[] = [...(crc ? [crc] : []), ...(progress ? [progressCounter(progress)] : [])];
+  await pipeline([file.stream, ...stages, process.stdout], { end: false });
+  if (crc) checkCrc(path.text, file.crc32c, crc);
   progress?.stop();
   stopProgress?.();
+}
+
+/** `<src...> <dst>`: the sources and the destination (at least one source). */
+function splitDestination(paths: string[]): [string[], string] {
+  if (paths.length < 2) throw new CairnError('InvalidArgument', 'missing destination: give one or more sources, then the destination');
+  return [paths.slice(0, -1), paths[paths.length - 1]!];
 }
 
 export function registerTransferCommands(program: Command, done: () => Promise<never>): void {
   withClientOptions(
     program
       .command('put')
-      .description("store a local file (or '-' for stdin) at a remote path; parents are created")
-      .argument('<src>', "local file, or '-' for stdin")
-      .argument('<dst>', 'remote path (an existing directory or a trailing / means dst/<name of src>)')
-      .option('-f, --force', 'replace an existing file atomically', false)
-      .option('--chunk-size <bytes>', 'chunk size for this file (default: the cluster\'s)', positiveBytes('--chunk-size')),
-  ).action(async (src: string, dst: string, o: ClientFlags & { force: boolean; chunkSize?: number }) => {
-    const to = destinationArg(dst);
-    await withClient(o, (c) => putCommand(c, src, to, o), o.chunkSize !== undefined ? { chunkSize: o.chunkSize } : {});
+      .description("store local files (or '-' for stdin) at a remote path; parents are created")
+      .usage('[options] <src...> <dst>')
+      .argument('<paths...>', "local files or directories (or '-' for stdin), then the remote destination")
+      .option('-f, --force', 'replace existing files (each atomically)', false)
+      .option('-r, --recursive', 'copy directories, recursively', false)
+      .option('--chunk-size <bytes>', 'chunk size for new files (default: the cluster\'s)', positiveBytes('--chunk-size'))
+      .addHelpText(
+        'after',
+        '\nDestination (as cp -r): an existing directory or a trailing / receives dst/<name of src>, otherwise\n' +
+          'src is copied as dst. Several sources need a directory. Existing files are refused unless -f\n' +
+          '(checked before anything is sent). Directories go ' + BULK_FILES_INFLIGHT + ' files at a time with one progress bar.',
+      ),
+  ).action(async (paths: string[], o: ClientFlags & { force: boolean; recursive: boolean; chunkSize?: number }) => {
+    const [sources, dst] = splitDestination(paths);
+    const to = destinationArg(dst); // a malformed path fails before any request
+    await withClient(
+      o,
+      async (c) => {
+        const single = sources.length === 1 && (sources[0] === '-' || !statSync(sources[0]!).isDirectory());
+        if (single) await putCommand(c, sources[0]!, to, o);
+        else await bulkPut(c, sources, dst, o);
+      },
+      o.chunkSize !== undefined ? { chunkSize: o.chunkSize } : {},
+    );
     await done();
   });
 
   withClientOptions(
     program
       .command('get')
-      .description("copy a remote file to a local path (or '-' for stdout)")
-      .argument('<src>', 'remote file')
-      .argument('<dst>', "local path, or '-' for stdout (an existing directory means dst/<name of src>)"),
-  ).action(async (src: string, dst: string, o: ClientFlags) => {
-    const from = remotePath(src);
-    await withClient(o, (c) => getCommand(c, from, dst));
+      .description("copy remote files to a local path (or '-' for stdout)")
+      .usage('[options] <src...> <dst>')
+      .argument('<paths...>', "remote files or directories (wildcards * ? [..] allowed, quoted), then the local destination or '-'")
+      .option('-f, --force', 'replace existing local files', false)
+      .option('-r, --recursive', 'copy directories, recursively', false)
+      .option('--verify', "check the CRC-32C of the bytes written against the file's (stat's crc32c); on a mismatch fail and leave no file", false)
+      .addHelpText(
+        'after',
+        '\nDestination (as cp -r): an existing directory or a trailing / receives dst/<name of src>, otherwise\n' +
+          'src is copied as dst. Several sources need a directory. Existing local files are refused unless -f.',
+      ),
+  ).action(async (paths: string[], o: ClientFlags & { force: boolean; recursive: boolean; verify: boolean }) => {
+    const [typed, dst] = splitDestination(paths);
+    for (const t of typed) remotePath(t); // a malformed path fails before any request
+    await withClient(o, async (c) => {
+      const sources = await expandAll(c, typed);
+      if (dst === '-') {
+        for (const s of sources) await catCommand(c, s, sources.length === 1, o.verify);
+        return;
+      }
+      if (sources.length === 1 && (await statOrNull(c, sources[0]!))?.type !== 'dir') await getCommand(c, sources[0]!, dst, { force: o.force, verify: o.verify });
+      else await bulkGet(c, sources, dst, o, (s, target, onBytes) => downloadFile(c, s, target, onBytes ?? ((): void => undefined), o.verify));
+    });
     await done();
   });
 

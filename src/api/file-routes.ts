@@ -8,14 +8,24 @@
  *   - PUT without If-None-Match replaces; `If-None-Match: *` refuses an existing file (412);
  *     any other If-None-Match or an If-Match on PUT → 400 (not supported).
  *   - GET of a directory → 409 IsADirectory.
+ *   - Content-Type: a PUT's (and a multipart part's) is stored as the file's `content-type`
+ *     attribute, as sent; a PUT without one stores none, and GET/HEAD then answer
+ *     application/octet-stream. A value over 1 KiB or with control characters → 400.
+ *   - GET/HEAD of a file also send X-Cairn-Crc32c (the whole file's CRC-32C, also on a 206) and
+ *     Content-Disposition: the file's stored `content-disposition` attribute, else
+ *     `attachment; filename*=UTF-8''<name, percent-encoded>` (RFC 6266/8187). HEAD answers from
+ *     one stat: no data is read.
  */
 import { pipeline } from 'node:stream/promises';
 import type Router from '@koa/router';
 import type { PutResult } from '../client/file-writer.js';
 import type { OpenResult } from '../client/file-reader.js';
+import type { FileAttrs } from '../proto/file-attrs.js';
 import type { RemotePath } from '../proto/path.js';
+import { crcToHex } from '../util/crc32c.js';
 import { decideRange, formatContentRange, unsatisfiedContentRange } from '../proto/http-range.js';
 import { CairnError, isCairnError } from '../util/errors.js';
+import { contentHeaders, contentTypeAttrs } from './content-headers.js';
 import { etagListMatches, quoteEtag } from './etag-match.js';
 import { FILES, byteLimit, readBody, remotePath, type GatewayCtx, type GatewayState, type RouteDeps } from './gateway-context.js';
 import { multipartUpload } from './multipart-upload.js';
@@ -40,17 +50,19 @@ export function fileRoutes(router: Router<GatewayState>, deps: RouteDeps): void 
     const createOnly = inm.trim() === '*';
     const declared = ctx.get('content-length');
     if (declared !== '' && Number(declared) > limits.uploadBytesMax) throw new CairnError('TooLarge', `the body exceeds ${limits.uploadBytesMax} bytes`);
-    const r = declared !== '' && Number(declared) <= BUFFERED_BODY_BYTES_MAX ? await putSmall(ctx, path, Number(declared), createOnly) : await putStream(ctx, path, declared, createOnly);
+    const attrs = contentTypeAttrs(ctx.get('content-type'));
+    const r =
+      declared !== '' && Number(declared) <= BUFFERED_BODY_BYTES_MAX ? await putSmall(ctx, path, Number(declared), createOnly, attrs) : await putStream(ctx, path, declared, createOnly, attrs);
     ctx.status = 201;
     ctx.set('ETag', quoteEtag(r.etag));
     ctx.body = { path: r.path, size: r.size, etag: r.etag };
   });
 
   /** A small body, read whole first, then stored with one put of its bytes (one fs.put when it goes inline). */
-  const putSmall = async (ctx: GatewayCtx, path: RemotePath, length: number, createOnly: boolean): Promise<PutResult> => {
+  const putSmall = async (ctx: GatewayCtx, path: RemotePath, length: number, createOnly: boolean, attrs: FileAttrs): Promise<PutResult> => {
     const body = await readBody(ctx.req, length);
     try {
-      return await client.put(path, body, { overwrite: !createOnly });
+      return await client.put(path, body, { overwrite: !createOnly, attrs });
     } catch (e) {
       if (createOnly && isCairnError(e, 'AlreadyExists')) throw new CairnError('PreconditionFailed', `${path} exists (If-None-Match: *)`);
       throw e;
@@ -58,13 +70,13 @@ export function fileRoutes(router: Router<GatewayState>, deps: RouteDeps): void 
   };
 
   /** A body of unknown or large size, streamed to the chunk servers as it arrives; aborted if the client goes away. */
-  const putStream = async (ctx: GatewayCtx, path: RemotePath, declared: string, createOnly: boolean): Promise<PutResult> => {
+  const putStream = async (ctx: GatewayCtx, path: RemotePath, declared: string, createOnly: boolean, attrs: FileAttrs): Promise<PutResult> => {
     const ac = new AbortController();
     const onGone = (): void => {
       if (!ctx.req.complete) ac.abort(new CairnError('Unavailable', 'the client went away mid-upload'));
     };
     ctx.req.once('close', onGone);
-    const w = client.createWriteStream(path, { overwrite: !createOnly, signal: ac.signal, ...(declared === '' ? {} : { expectedSize: Number(declared) }) });
+    const w = client.createWriteStream(path, { overwrite: !createOnly, signal: ac.signal, attrs, ...(declared === '' ? {} : { expectedSize: Number(declared) }) });
     let r: PutResult;
     try {
       await pipeline(ctx.req, byteLimit(limits.uploadBytesMax, 'the body'), w);
@@ -88,15 +100,22 @@ export function fileRoutes(router: Router<GatewayState>, deps: RouteDeps): void 
   });
 
   /**
-   * Validators and preconditions of one version: sets Accept-Ranges, ETag and Last-Modified;
-   * throws PreconditionFailed when If-Match fails; true when If-None-Match matches (answer 304).
+   * Validators and preconditions of one version: sets Accept-Ranges, ETag, Last-Modified,
+   * X-Cairn-Crc32c and the content headers (type, disposition); throws PreconditionFailed when
+   * If-Match fails; true when If-None-Match matches (answer 304).
    */
-  const notModified = (ctx: GatewayCtx, etag: string | null, mtime: number): boolean => {
+  const notModified = (ctx: GatewayCtx, path: RemotePath, v: { etag: string | null; mtime: number; crc32c: number | null; attrs: FileAttrs }): boolean => {
+    const { etag, mtime } = v;
     ctx.set('Accept-Ranges', 'bytes');
     if (etag !== null) ctx.set('ETag', quoteEtag(etag));
     ctx.set('Last-Modified', new Date(mtime).toUTCString());
+    if (v.crc32c !== null) ctx.set('X-Cairn-Crc32c', crcToHex(v.crc32c));
     const ifMatch = ctx.get('if-match');
     if (ifMatch !== '' && !etagListMatches(ifMatch, etag, false)) throw new CairnError('PreconditionFailed', 'If-Match does not match the current ETag');
+    const content = contentHeaders(path.name, v.attrs);
+    // Set as stored: koa's `ctx.type` would rewrite it (a charset added to text types).
+    ctx.set('Content-Type', content.type);
+    ctx.set('Content-Disposition', content.disposition);
     const ifNoneMatch = ctx.get('if-none-match');
     return ifNoneMatch !== '' && etagListMatches(ifNoneMatch, etag, true);
   };
@@ -131,11 +150,10 @@ export function fileRoutes(router: Router<GatewayState>, deps: RouteDeps): void 
     const o = await client.open(path);
     let sent = false;
     try {
-      if (notModified(ctx, o.etag, o.mtime)) {
+      if (notModified(ctx, path, o)) {
         ctx.status = 304;
         return;
       }
-      ctx.type = 'application/octet-stream';
       ctx.status = 200;
       sendBody(ctx, o);
       sent = true;
@@ -152,9 +170,9 @@ export function fileRoutes(router: Router<GatewayState>, deps: RouteDeps): void 
     const range = decideRange(ctx.get('range') || undefined, size);
     if (range.kind === 'unsatisfiable') {
       ctx.set('Content-Range', unsatisfiedContentRange(size));
+      ctx.remove('Content-Disposition'); // the answer is an error document, not the file
       throw new CairnError('RangeNotSatisfiable', `range ${ctx.get('range')} is outside the file (${size} bytes)`);
     }
-    ctx.type = 'application/octet-stream';
     if (range.kind === 'partial') {
       ctx.status = 206;
       ctx.set('Content-Range', formatContentRange(range.start, range.end, size));
@@ -168,7 +186,7 @@ export function fileRoutes(router: Router<GatewayState>, deps: RouteDeps): void 
   const headOf = async (ctx: GatewayCtx, path: RemotePath): Promise<void> => {
     const st = await client.stat(path);
     if (st.type === 'dir') throw new CairnError('IsADirectory', `${path} is a directory`);
-    if (notModified(ctx, st.etag, st.mtime)) {
+    if (notModified(ctx, path, st)) {
       ctx.status = 304;
       return;
     }
@@ -188,7 +206,7 @@ export function fileRoutes(router: Router<GatewayState>, deps: RouteDeps): void 
       let part: { start: number; end: number };
       let sent = false;
       try {
-        if (notModified(ctx, o.etag, o.mtime)) {
+        if (notModified(ctx, path, o)) {
           ctx.status = 304;
           return;
         }

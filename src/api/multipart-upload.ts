@@ -11,6 +11,7 @@ import type { FileWriter, PutResult } from '../client/file-writer.js';
 import { checkName, RemotePath } from '../proto/path.js';
 import { CairnError, isCairnError } from '../util/errors.js';
 import type { GatewayCtx, RouteDeps } from './gateway-context.js';
+import { contentTypeAttrs } from './content-headers.js';
 
 /** A multipart filename is one path segment: no '/', '\', '.', '..', control characters. */
 function checkFilename(name: string | undefined, bytesMax: number): string {
@@ -55,16 +56,18 @@ export async function multipartUpload(ctx: GatewayCtx, dir: RemotePath, deps: Ro
     if (failure) return void stream.resume();
     let name: string;
     let path: RemotePath;
+    let w: FileWriter;
     try {
       name = checkFilename(info.filename, limits.filenameBytesMax);
       if (names.has(name)) throw new CairnError('InvalidArgument', `file "${name}" appears twice`);
       path = dir.child(name);
+      // The part's own Content-Type (busboy: text/plain when the part names none, as RFC 7578).
+      w = client.createWriteStream(path, { overwrite: true, deferCommit: true, signal: ac.signal, attrs: contentTypeAttrs(info.mimeType) });
     } catch (e) {
       fail(e as Error);
       return void stream.resume();
     }
     names.add(name);
-    const w = client.createWriteStream(path, { overwrite: true, deferCommit: true, signal: ac.signal });
     writers.push({ path, w });
     stream.once('limit', () => fail(new CairnError('TooLarge', `file "${name}" exceeds ${limits.uploadBytesMax} bytes`)));
     stored.push(

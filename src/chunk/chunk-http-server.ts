@@ -21,7 +21,10 @@
  *                     order. This server stores the body AND streams it to the first of them with
  *                     the rest of the list, which does the same (HDFS write pipeline). Every
  *                     downstream token (or grant) is verified here first (no forwarding on a
- *                     client's say-so).
+ *                     client's say-so), and every downstream address must be a chunk server of
+ *                     this cluster (pipelinePeers, registered-peers.ts): any other address is
+ *                     refused, 400, before a connection is tried — the same answer whether
+ *                     something listens there or not.
  * Response headers of GET/HEAD: Content-Length, Accept-Ranges: bytes, Content-Range (206),
  *   X-Cairn-Size and X-Cairn-Crc32c of the WHOLE chunk (a client checks whole reads end to end).
  *
@@ -70,8 +73,16 @@ import {
   PIPELINE_TIMEOUT_EXTENSION_MS_DEFAULT,
 } from '../config/defaults.js';
 
+/** Which addresses a write pipeline may be forwarded to (registered-peers.ts). */
+export interface PipelinePeers {
+  /** Never rejects. */
+  knows(addr: string): Promise<boolean>;
+}
+
 export interface ChunkHttpServerComponents {
   store: ChunkStore;
+  /** The cluster's chunk servers; absent: any address is forwarded to (tests of a lone server). */
+  pipelinePeers?: PipelinePeers;
   /** Wall-clock ms since the epoch (token expiry). */
   clock: Clock;
   logger: Logger;
@@ -260,6 +271,7 @@ export class ChunkHttpServer {
       this.tokens.verify(t.token, ['write', 'copy'], id);
       verified.add(t.token);
     }
+    await this.checkPeers(down);
     if (this.uploads >= this.uploadsMax) {
       res.setHeader('retry-after', '1');
       throw new CairnError('Unavailable', `${this.uploadsMax} uploads in progress; try again`);
@@ -304,6 +316,14 @@ export class ChunkHttpServer {
     }
   }
 
+  /** InvalidArgument unless every downstream address is a chunk server of this cluster; the text names no address. */
+  private async checkPeers(down: readonly ChunkTarget[]): Promise<void> {
+    const peers = this.components.pipelinePeers;
+    if (peers === undefined || down.length === 0) return;
+    const known = await Promise.all(down.map((t) => peers.knows(t.addr)));
+    if (known.includes(false)) throw new CairnError('InvalidArgument', 'a pipeline may only name chunk servers of this cluster');
+  }
+
   /**
    * A small body (Content-Length ≤ BUFFERED_BODY_BYTES_MAX) is received whole, then stored here
    * and sent downstream as one buffer each: no stream machinery per hop, and the store hashes it
@@ -345,21 +365,16 @@ export class ChunkHttpServer {
       downP = this.downstream.putChunk(id, down, downIn, putOpts).catch((e: unknown) => failedDownstream(down, e));
     }
     // Branches that settle early (failed) stop being fed; the body keeps flowing to the others.
-    let ownDone = false;
-    let downDone = downIn === null;
-    void own.then(() => {
-      ownDone = true;
-      ownIn.destroy();
-    });
-    void downP?.then(() => {
-      downDone = true;
-      downIn?.destroy();
-    });
+    void own.then(() => ownIn.destroy());
+    void downP?.then(() => downIn?.destroy());
     let received = 0;
     try {
-      for await (const buf of req as AsyncIterable<Buffer>) {
+      // destroyOnReturn: false — leaving the loop early must not destroy the request (and its
+      // socket) before the error is answered.
+      for await (const buf of req.iterator({ destroyOnReturn: false }) as AsyncIterable<Buffer>) {
         received += buf.length;
-        if (ownDone && downDone && received > limit) break; // nobody is listening; stop reading a runaway body
+        // A body of unknown length past the limit: refuse it now (413), before reading more.
+        if (received > limit) throw new CairnError('TooLarge', `chunk of more than ${limit} bytes`);
         await Promise.all([feed(ownIn, buf), downIn ? feed(downIn, buf) : undefined]);
       }
       ac.signal.throwIfAborted();

@@ -20,6 +20,9 @@
  * rather than up to a heartbeat later (the heartbeat still carries work too, should a poll be
  * lost). The poll runs beside the beat, not in its turn: it waits, it does not report.
  *
+ * Scrub commands ({op:'scrub'}, `cairn scrub`) come in the same answers; they go to onScrub, the
+ * rest to onCommands. A round's reports (scrubReport) are sent beside the beat, like the poll.
+ *
  * Calls go through a MetaSession (leader discovery, NotLeader hints, retries) and never overlap
  * (a beat and a prompt report take turns). Failures are logged and retried on the next beat;
  * the loop never throws.
@@ -28,7 +31,9 @@ import type { Clock, Timers } from '../env/clock.js';
 import { CairnError, isCairnError } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
 import { FULL_REPORT_MS_DEFAULT, HEARTBEAT_MS_DEFAULT, REPORT_PAGE_CHUNKS_DEFAULT, WORK_POLL_MS_DEFAULT } from '../config/defaults.js';
-import { decodeCommands, decodeHeartbeat, decodeRegister, decodeReportEnd } from '../proto/meta-answers.js';
+import { decodeCommands, decodeHeartbeat, decodeRegister, decodeReportEnd, decodeScrubReport } from '../proto/meta-answers.js';
+import type { ScrubReportRequest } from '../proto/meta-requests.js';
+import { parseScrubCommand, type ScrubCommand } from './scrubber.js';
 
 export interface ReporterSession {
   call(method: string, body: unknown, opts?: { idempotent?: boolean; timeoutMs?: number }): Promise<unknown>;
@@ -50,6 +55,8 @@ export interface MetaReporterComponents {
   logger: Logger;
   /** Work the leader sent with a heartbeat's or an incremental report's answer (repair copies and deletions). */
   onCommands?: (commands: unknown[]) => void;
+  /** A scrub round the leader asks for (`cairn scrub`), taken out of the same answers. */
+  onScrub?: (command: ScrubCommand) => void;
   /** Bytes this server has copied for repair since it started (sent with each heartbeat: the leader's repair rate). */
   copiedBytes?: () => number;
   /** Whether repair has nothing queued or running (sent with each heartbeat: the leader forgets work that never arrived). */
@@ -133,7 +140,7 @@ export class MetaReporter {
           const r = decodeCommands(await this.c.session.call('cs.work', { waitMs }, { idempotent: true, timeoutMs: waitMs + WORK_POLL_SLACK_MS }), 'cs.work');
           this.counters.workPolls++;
           if (this.stopped) return;
-          if (r.commands.length > 0) this.c.onCommands?.(r.commands);
+          this.dispatch(r.commands);
           continue;
         } catch (err) {
           if (this.stopped) return;
@@ -190,6 +197,26 @@ export class MetaReporter {
     this.removed.add(id);
   }
 
+  /** A page of a scrub round's progress (cs.scrubReport); resolves false when the leader wants the round stopped. */
+  async scrubReport(page: ScrubReportRequest): Promise<boolean> {
+    return decodeScrubReport(await this.c.session.call('cs.scrubReport', page, { idempotent: true })).active;
+  }
+
+  /** Scrub commands to onScrub, the rest (repair work) to onCommands. */
+  private dispatch(commands: unknown[]): void {
+    const work: unknown[] = [];
+    for (const cmd of commands) {
+      if ((cmd as { op?: unknown } | null)?.op !== 'scrub') {
+        work.push(cmd);
+        continue;
+      }
+      const scrub = parseScrubCommand(cmd);
+      if (scrub) this.c.onScrub?.(scrub);
+      else this.c.logger.warn('malformed scrub command ignored');
+    }
+    if (work.length > 0) this.c.onCommands?.(work);
+  }
+
   /** Whether the leader has accepted our registration (the cluster can place chunks here). */
   isRegistered(): boolean {
     return this.registered;
@@ -220,7 +247,7 @@ export class MetaReporter {
       ));
       for (const id of copyFailed) this.failedCopies.delete(id);
       this.counters.heartbeats++;
-      if (hb.commands.length > 0) this.c.onCommands?.(hb.commands);
+      this.dispatch(hb.commands);
       if (!hb.registered) {
         // The map does not know us (removed, or a brand-new cluster): register again next beat.
         this.registered = false;
@@ -270,7 +297,7 @@ export class MetaReporter {
       const removed = take(this.removed, this.o.reportPageIds);
       try {
         const r = decodeCommands(await this.c.session.call('cs.update', { added, removed }, { idempotent: true }), 'cs.update');
-        if (r.commands.length > 0) this.c.onCommands?.(r.commands);
+        this.dispatch(r.commands);
       } catch (err) {
         for (const id of added) if (!this.removed.has(id)) this.added.add(id);
         for (const id of removed) if (!this.added.has(id)) this.removed.add(id);

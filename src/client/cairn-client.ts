@@ -21,10 +21,11 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Clock, Timers } from '../env/clock.js';
 import type { Rng } from '../env/rng.js';
-import { decodeClusterStatus, decodeEmpty, decodeList, decodeRepairStatus, decodeStat, type ClusterStatus, type EntryType, type ListEntryAnswer, type RepairStatus } from '../proto/meta-answers.js';
+import { decodeClusterStatus, decodeCommit, decodeEmpty, decodeList, decodeRepairStatus, decodeScrubRound, decodeStat, type ClusterStatus, type EntryType, type ListEntryAnswer, type RepairStatus, type ScrubRoundStatus } from '../proto/meta-answers.js';
 import { attrsProblem, type FileAttrs } from '../proto/file-attrs.js';
 import { RemotePath } from '../proto/path.js';
 import { crc32c } from '../util/crc32c.js';
+import { composeCrc32c } from '../util/crc32c-combine.js';
 import { CairnError } from '../util/errors.js';
 import { silentLogger, type Logger } from '../util/logger.js';
 import { ClientCore, type ChunkTransport, type ClientCounters, type MetaCaller } from './client-core.js';
@@ -33,7 +34,7 @@ import { FileWriter, type PutResult, type WriteOptions } from './file-writer.js'
 import { INLINE_BYTES_MAX_DEFAULT, READ_AHEAD_DEFAULT, UPLOADS_INFLIGHT_DEFAULT } from '../config/defaults.js';
 import { INLINE_FILE_BYTES_MAX } from '../proto/meta-fields.js';
 
-export type { ClusterStatus, EntryType, RepairStatus } from '../proto/meta-answers.js';
+export type { ClusterStatus, EntryType, RepairStatus, ScrubRoundStatus } from '../proto/meta-answers.js';
 export type { ChunkTransport, ClientCounters, MetaCaller } from './client-core.js';
 export type { OpenRange, OpenResult } from './file-reader.js';
 export type { PutResult, WriteOptions } from './file-writer.js';
@@ -84,6 +85,11 @@ export interface StatResult {
   chunks: Array<{ id: string; size: number; replicas: string[] }>;
   /** The file's attributes (WriteOptions.attrs); {} when none and for a directory. */
   attrs: FileAttrs;
+  /**
+   * A file's CRC-32C (Castagnoli) of all its bytes, composed from its chunks' CRCs (as GCS and
+   * HDFS COMPOSITE_CRC); null for a directory. crcToHex (util/crc32c.ts) gives the 8 hex digits.
+   */
+  crc32c: number | null;
 }
 
 export type ListEntry = ListEntryAnswer;
@@ -121,7 +127,7 @@ export class CairnClient {
 
   async stat(path: PathArg): Promise<StatResult> {
     const r = await this.core.read('fs.stat', { path: RemotePath.of(path).text }, decodeStat);
-    return { path: r.path, type: r.type, size: r.size, mtime: r.mtime, etag: r.etag, chunks: r.chunks.map((c) => ({ id: c.id, size: c.size, replicas: c.replicas })), attrs: r.attrs ?? {} };
+    return { path: r.path, type: r.type, size: r.size, mtime: r.mtime, etag: r.etag, chunks: r.chunks.map((c) => ({ id: c.id, size: c.size, replicas: c.replicas })), attrs: r.attrs ?? {}, crc32c: r.type === 'file' ? (r.crc32c ?? composeCrc32c(r.chunks)) : null };
   }
 
   /** One page of a directory, names in byte order. */
@@ -156,6 +162,18 @@ export class CairnClient {
     await this.core.exactlyOnce('fs.mv', { from: RemotePath.of(from).text, to: RemotePath.of(to).text }, (a) => decodeEmpty(a, 'fs.mv'));
   }
 
+  /**
+   * Server-side copy of the file `from` to `to` (fs.copy): the copy shares the source's chunks,
+   * no byte passes through the client; atomic like a put. Without `overwrite` an existing `to`
+   * is AlreadyExists; parents are created unless `parents: false`. IsADirectory for a directory
+   * source (copy a tree file by file).
+   */
+  async copy(from: PathArg, to: PathArg, opts: { overwrite?: boolean; parents?: boolean } = {}): Promise<PutResult> {
+    const body = { from: RemotePath.of(from).text, to: RemotePath.of(to).text, overwrite: opts.overwrite ?? false, parents: opts.parents ?? true };
+    const r = await this.core.exactlyOnce('fs.copy', body, (a) => decodeCommit(a, 'fs.copy'));
+    return { path: r.path, size: r.size, etag: r.etag };
+  }
+
   async status(): Promise<ClusterStatus> {
     return this.core.read('cluster.status', {}, decodeClusterStatus);
   }
@@ -172,6 +190,19 @@ export class CairnClient {
    */
   async removeServer(serverId: string, opts: { force?: boolean } = {}): Promise<void> {
     await this.core.writeOnce('cluster.remove', { id: serverId, force: opts.force ?? false }, (a) => decodeEmpty(a, 'cluster.remove'));
+  }
+
+  /**
+   * Start a scrub round (verify every replica of one chunk server, or of every live one, now) or
+   * join the running one over the same servers; follow it with scrubStatus(round).
+   */
+  async scrub(opts: { server?: string; bytesPerSecMax?: number; timeoutMs?: number } = {}): Promise<ScrubRoundStatus> {
+    return this.core.idempotentWrite('cluster.scrub', { ...opts }, (a) => decodeScrubRound(a, 'cluster.scrub'));
+  }
+
+  /** A scrub round's progress (absent: the running round, else the latest); NotFound when the leader does not know it. */
+  async scrubStatus(round?: string): Promise<ScrubRoundStatus> {
+    return this.core.read('cluster.scrubStatus', round === undefined ? {} : { round }, (a) => decodeScrubRound(a, 'cluster.scrubStatus'));
   }
 
   /** The leader's repair progress (queued and in-flight copies, deletions, garbage). */

@@ -46,6 +46,8 @@ export interface OpenResult {
   mtime: number;
   /** The file's attributes (WriteOptions.attrs); {} when none. */
   attrs: FileAttrs;
+  /** The whole file's CRC-32C (not the range's); null from a server that does not send it. */
+  crc32c: number | null;
   start: number;
   end: number;
   /** The bytes of [start, end) (a Readable made on first use for an inline file). */
@@ -200,10 +202,11 @@ export class FileReader extends Readable {
     const plan = await openPlan(core, path.text, range);
     const { size, etag, mtime } = plan.list.head;
     const attrs = plan.list.head.attrs ?? {};
+    const crc = plan.list.head.crc32c ?? null;
     const inline = plan.inline;
     if (inline === null) {
       const stream = new FileReader(core, path.text, plan, { readAhead: o.readAhead, signal: range.signal });
-      return { size, etag, mtime, attrs, start: plan.start, end: plan.end, stream, inline };
+      return { size, etag, mtime, attrs, crc32c: crc, start: plan.start, end: plan.end, stream, inline };
     }
     let stream: Readable | null = null;
     return {
@@ -211,6 +214,7 @@ export class FileReader extends Readable {
       etag,
       mtime,
       attrs,
+      crc32c: crc,
       start: plan.start,
       end: plan.end,
       inline,

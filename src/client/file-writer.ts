@@ -23,13 +23,12 @@
  *   input is that long, so a small file costs a small buffer). When all are busy the _write
  *   callback waits (backpressure), so memory does not grow with the file size; unknown lengths
  *   (stdin) need nothing special.
- * - etag = hex(SHA-256(size, chunk ids))[0:32]: every commit has fresh chunk ids (under a
- *   random prefix the leader leases once per view), so the etag is unique per commit and strong
- *   (same etag ⇒ same bytes).
+ * - etag = contentEtag(size, each chunk's (size, CRC-32C)) (util/content-etag.ts): the same bytes
+ *   written with the same chunk size get the same etag, as a user checking a download expects.
  * - Small files inline: the start of the input is held in memory (no chunk placed)
  *   while it fits the inline threshold (the client's, at most one chunk); an input that ENDS
  *   there, non-empty, is sent whole as ONE fs.put and stored inline with its metadata (one Raft
- *   entry; etag = inlineEtag(bytes), content-derived). An input that outgrows the threshold, or a
+ *   entry; etag = inlineEtag(bytes): the etag of the same bytes as a one-chunk file). An input that outgrows the threshold, or a
  *   put the leader refuses (InlineRefused: over the cluster's threshold, which the client then
  *   remembers, or its inline cap), goes the chunk way below. With deferCommit the bytes stay in
  *   memory until commit(), which sends the fs.put (refused: a chunk write, then its commit).
@@ -37,7 +36,6 @@
  *
  * Pipeline vs fan-out: measured, see PUT_STRATEGY below.
  */
-import { createHash } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
 import { addAbortSignal, Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -46,6 +44,7 @@ import { decodeCommit, decodeRetarget, decodeStat, type WriteTarget } from '../p
 import type { FileAttrs } from '../proto/file-attrs.js';
 import type { RemotePath } from '../proto/path.js';
 import { crc32c } from '../util/crc32c.js';
+import { contentEtag } from '../util/content-etag.js';
 import { inlineEtag } from '../util/inline-etag.js';
 import { CairnError, isCairnError } from '../util/errors.js';
 import type { ClientCore } from './client-core.js';
@@ -306,7 +305,7 @@ export class FileWriter extends Writable {
     this.throwIfFailed();
     const chunks = this.parts;
     if (chunks.length !== this.nextIndex) throw new CairnError('Internal', 'a chunk is missing at commit');
-    const etag = etagOf(this.total, chunks.map((c) => c[0]));
+    const etag = contentEtag(this.total, chunks.map(([, size, crc]) => ({ size, crc })));
     if (this.opts.deferCommit) {
       this.staged = { etag, chunks };
       return { path: this.path, size: this.total, etag };
@@ -540,16 +539,6 @@ function sliced(bytes: Buffer): Readable | Buffer {
     for (let off = 0; off < bytes.length; off += SEND_SLICE_BYTES) yield bytes.subarray(off, off + SEND_SLICE_BYTES);
   }
   return Readable.from(gen(), { objectMode: false });
-}
-
-/** hex(SHA-256(size as u64 BE ‖ chunk ids as bytes))[0:32]. */
-export function etagOf(size: number, ids: readonly string[]): string {
-  const h = createHash('sha256');
-  const head = Buffer.alloc(8);
-  head.writeBigUInt64BE(BigInt(size));
-  h.update(head);
-  for (const id of ids) h.update(Buffer.from(id, 'hex'));
-  return h.digest('hex').slice(0, 32);
 }
 
 /** A buffer twice as big as `buf` (at most `max`) holding its first `len` bytes. */

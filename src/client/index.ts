@@ -12,6 +12,7 @@ export type {
   MetaCaller,
   PathArg,
   RepairStatus,
+  ScrubRoundStatus,
   StatResult,
 } from './cairn-client.js';
 export { parseMetaAddrs, resolveClientConfig } from './client-config.js';

@@ -66,6 +66,23 @@ export const PROPOSE_TIMEOUT_MS_DEFAULT = 10_000;
 /** How long a linearizable read may wait. */
 export const READ_TIMEOUT_MS_DEFAULT = 5000;
 
+// ---- metadata listener (peers and clients on one address) -----------------------------------
+
+/** A connection must authenticate within this long after it is accepted. */
+export const HANDSHAKE_TIMEOUT_MS_DEFAULT = 2000;
+/** Unauthenticated connections held at once by one metadata server. */
+export const HANDSHAKES_MAX_DEFAULT = 512;
+/** Unauthenticated connections held at once from one source address. */
+export const HANDSHAKES_PER_ADDR_MAX_DEFAULT = 128;
+/** A connection that missed its handshake deadline is held, unread, this long before it is closed. */
+export const HANDSHAKE_PARK_MS_DEFAULT = 30_000;
+/** Connections held that way at once; beyond it the oldest is closed. */
+export const HANDSHAKES_PARKED_MAX_DEFAULT = 4096;
+/** msgpack values (map keys included) in a request whose limits name no count of their own. */
+export const REQUEST_ELEMENTS_MAX_DEFAULT = 100_000;
+/** Containers nested in a request (the request map is depth 1). */
+export const REQUEST_DEPTH_MAX_DEFAULT = 16;
+
 // ---- chunk servers -------------------------------------------------------------------------
 
 /** Failure domain of a chunk server that names none (`cairn chunk --zone`). */
@@ -96,6 +113,10 @@ export const REPAIR_QUEUE_MAX_DEFAULT = 10_000;
 export const SCRUB_PERIOD_MS_DEFAULT = 14 * 24 * HOUR_MS;
 /** Read rate of the scrubber, bytes/s (`--scrub-bytes-per-sec`; 0: unlimited). */
 export const SCRUB_BYTES_PER_SEC_DEFAULT = 8 * MiB;
+/** `cairn scrub`: how long the command waits for its round (`--timeout`), and the leader keeps it running. */
+export const SCRUB_ROUND_TIMEOUT_MS_DEFAULT = HOUR_MS;
+/** `cairn scrub --bytes-per-sec`: read rate per server of an on-demand round (0: full disk speed). */
+export const SCRUB_ROUND_BYTES_PER_SEC_DEFAULT = 0;
 
 // ---- chunk data plane (HTTP) ---------------------------------------------------------------
 
@@ -103,6 +124,10 @@ export const SCRUB_BYTES_PER_SEC_DEFAULT = 8 * MiB;
 export const CHUNK_UPLOADS_MAX_DEFAULT = 64;
 /** Downstream servers in one X-Cairn-Pipeline. */
 export const PIPELINE_TARGETS_MAX_DEFAULT = 8;
+/** A chunk server re-reads the cluster's chunk servers (pipeline targets) at most this often when it meets an unknown one. */
+export const PIPELINE_PEERS_REFRESH_MIN_MS_DEFAULT = 1000;
+/** ... and at least this often. */
+export const PIPELINE_PEERS_MAX_AGE_MS_DEFAULT = 30_000;
 /** Time for a chunk request's headers to arrive. */
 export const CHUNK_HEADERS_TIMEOUT_MS_DEFAULT = 10_000;
 /** Time for a whole chunk request (64 MiB at ≥ 1 MiB/s). */

@@ -10,6 +10,8 @@
  *   cs.update {added, removed}           → {commands}
  *   cs.work {waitMs}                     → {commands}: answered as soon as the leader has work for
  *                                          the caller, or with none after waitMs (≤ 30 s)
+ * Heartbeat and work-poll answers carry, before the repair work, the scrub command of a round the
+ * server has not acknowledged yet (scrub-rounds.ts).
  */
 import type { Clock } from '../env/clock.js';
 import type { HeartbeatRequest, RegisterRequest, ReportPageRequest, ReportRequest, UpdateRequest, WorkRequest } from '../proto/meta-requests.js';
@@ -44,8 +46,10 @@ export class ChunkServers {
     const r = await proposeCluster(this.c.raft, { op: 'register', id, addr, zone, capacityBytes, nowMs: this.c.wallMs() }, this.c.wallMs());
     const t = this.c.terms.current();
     t.registry.heartbeat(id, { usedBytes: 0, capacityBytes, freeBytes: capacityBytes, chunks: 0, full: false }, this.c.clock.nowMs());
-    // A server registers when its process starts: repair work handed to an earlier one is lost.
+    // A server registers when its process starts: repair work handed to an earlier one is lost,
+    // and so is its progress in a scrub round (it starts its part over).
     t.repair.restarted(id);
+    t.scrubs.restarted(id, () => t.registry.chunksOf(id));
     this.c.logger.info('chunk server registered', { id, addr, zone, ringVersion: r.version });
     return { ringVersion: r.version };
   }
@@ -61,7 +65,7 @@ export class ChunkServers {
     if (req.copiedBytes !== undefined) t.repair.copyProgress(id, req.copiedBytes, now);
     // Nothing queued or running there: work handed out a while ago never arrived (or was dropped).
     if (req.repairIdle) t.repair.idle(id, now);
-    return { needReport: !t.registry.hasReported(id), registered: s !== undefined, commands: this.c.repair.take(t, id, now) };
+    return { needReport: !t.registry.hasReported(id), registered: s !== undefined, commands: [...t.scrubs.commandsFor(id), ...this.c.repair.take(t, id, now)] };
   }
 
   reportBegin(id: string, req: ReportRequest): A['cs.reportBegin'] {
@@ -93,7 +97,7 @@ export class ChunkServers {
    */
   work(id: string, req: WorkRequest, signal: AbortSignal | undefined): A['cs.work'] | Promise<A['cs.work']> {
     const t = this.c.terms.current();
-    const commands = this.c.repair.take(t, id, this.c.clock.nowMs());
+    const commands = [...t.scrubs.commandsFor(id), ...this.c.repair.take(t, id, this.c.clock.nowMs())];
     if (commands.length > 0 || req.waitMs === 0) return { commands };
     return t.polls.hold(id, req.waitMs, signal);
   }

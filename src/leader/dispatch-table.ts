@@ -9,6 +9,7 @@ import type { Allocator } from './allocator.js';
 import type { ChunkServers } from './chunk-servers.js';
 import type { ClusterAdmin } from './cluster-admin.js';
 import type { NamespaceCalls } from './namespace-calls.js';
+import type { ScrubCalls } from './scrub-calls.js';
 
 /** Who is calling, as the dispatcher checked it. */
 export interface RpcCall {
@@ -32,6 +33,7 @@ export interface LeaderParts {
   allocator: Allocator;
   chunkServers: ChunkServers;
   admin: ClusterAdmin;
+  scrub: ScrubCalls;
 }
 
 export function dispatchTable(p: LeaderParts): DispatchTable {
@@ -44,6 +46,7 @@ export function dispatchTable(p: LeaderParts): DispatchTable {
     'fs.mkdir': { role: 'client', decode: d['fs.mkdir'], handle: (r) => ns.mkdir(r) },
     'fs.rm': { role: 'client', decode: d['fs.rm'], handle: (r) => ns.rm(r) },
     'fs.mv': { role: 'client', decode: d['fs.mv'], handle: (r) => ns.mv(r) },
+    'fs.copy': { role: 'client', decode: d['fs.copy'], handle: (r) => ns.copy(r) },
     'fs.view': { role: 'client', decode: d['fs.view'], handle: () => p.allocator.view() },
     'fs.alloc': { role: 'client', decode: d['fs.alloc'], handle: (r) => p.allocator.alloc(r) },
     'fs.retarget': { role: 'client', decode: d['fs.retarget'], handle: (r) => p.allocator.retarget(r) },
@@ -63,8 +66,12 @@ export function dispatchTable(p: LeaderParts): DispatchTable {
     'cluster.drain': { role: 'client', decode: d['cluster.drain'], handle: (r) => p.admin.drain(r) },
     'cluster.remove': { role: 'client', decode: d['cluster.remove'], handle: (r) => p.admin.remove(r) },
     // Inline files ride along with the repair counters: they are data no chunk server holds.
-    'cluster.repair': { role: 'client', decode: d['cluster.repair'], handle: () => withInline(p.admin.repair(), ns) },
+    // So do the scrub counters (the latest `cairn scrub` round).
+    'cluster.repair': { role: 'client', decode: d['cluster.repair'], handle: () => withInline({ ...p.admin.repair(), ...p.scrub.counters() }, ns) },
     'raft.status': { role: 'client', decode: d['raft.status'], handle: () => p.admin.raftStatus() },
+    'cluster.scrub': { role: 'client', decode: d['cluster.scrub'], handle: (r) => p.scrub.start(r) },
+    'cluster.scrubStatus': { role: 'client', decode: d['cluster.scrubStatus'], handle: (r) => p.scrub.status(r) },
+    'cs.scrubReport': { role: 'service', decode: d['cs.scrubReport'], handle: (r, c) => p.scrub.report(c.serverId, r) },
   };
 }
 

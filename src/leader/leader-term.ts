@@ -1,6 +1,6 @@
 /**
  * The soft state of one leader term: liveness and replica locations (ChunkRegistry), the repair
- * queues (RepairScheduler), held cs.work polls, liveness verdicts on their way, and the caches
+ * queues (RepairScheduler), held cs.work polls, scrub rounds (ScrubRounds), liveness verdicts on their way, and the caches
  * of the committed cluster map. Nothing here is replicated; a new term starts empty and rebuilds
  * it from heartbeats and full reports. The term is dropped whole when it ends (end()).
  */
@@ -10,6 +10,7 @@ import { REPORT_PAGE_IDS_MAX } from '../proto/meta-requests.js';
 import { ChunkRegistry } from './chunk-registry.js';
 import { ClusterView } from './cluster-view.js';
 import { RepairScheduler, type RepairSchedulerOptions } from './repair-scheduler.js';
+import { ScrubRounds } from './scrub-rounds.js';
 import { WorkPolls } from './work-polls.js';
 
 export interface LeaderTermComponents {
@@ -30,6 +31,8 @@ export class LeaderTerm {
   readonly registry: ChunkRegistry;
   readonly repair: RepairScheduler;
   readonly polls: WorkPolls;
+  /** `cairn scrub` rounds started in this term. */
+  readonly scrubs: ScrubRounds;
   readonly cluster: ClusterView;
   /** Liveness verdicts proposed and not yet applied, by server (one at a time each). */
   readonly verdicts = new Set<string>();
@@ -41,6 +44,7 @@ export class LeaderTerm {
     this.registry = new ChunkRegistry(c.clock.nowMs(), { deadAfterMs: o.deadAfterMs, reportPageChunksMax: REPORT_PAGE_IDS_MAX });
     this.repair = new RepairScheduler(o.repair ?? {});
     this.polls = new WorkPolls({ timers: c.timers });
+    this.scrubs = new ScrubRounds({ term: o.term });
     this.cluster = new ClusterView({ view: c.view, clock: c.clock });
   }
 

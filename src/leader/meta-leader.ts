@@ -27,6 +27,7 @@ import { NamespaceCalls } from './namespace-calls.js';
 import type { NamespaceReader } from './namespace-reader.js';
 import { RepairLoop } from './repair-loop.js';
 import type { RepairSchedulerOptions } from './repair-scheduler.js';
+import { ScrubCalls } from './scrub-calls.js';
 import type { TokenSigner } from './token-signer.js';
 import { CHUNK_SIZE_BYTES_DEFAULT, INLINE_BYTES_MAX_DEFAULT, INLINE_TOTAL_BYTES_MAX_DEFAULT, LEADER_TICK_MS_DEFAULT, REPAIR_SCAN_MS_DEFAULT, TOKEN_TTL_MS_DEFAULT } from '../config/defaults.js';
 
@@ -107,6 +108,7 @@ export class MetaLeader {
       allocator: new Allocator({ terms, clock, randomBytes: c.randomBytes, tokens }, { replicas: o.replicas, tokenTtlMs, chunkSizeBytes: o.chunkSizeBytes ?? CHUNK_SIZE_BYTES_DEFAULT }),
       chunkServers: this.chunkServers,
       admin: new ClusterAdmin({ raft, terms, repair: this.repair, view, clock, wallMs, logger }, { replicas: o.replicas }),
+      scrub: new ScrubCalls({ terms, repair: this.repair, view, clock, logger }, { replicas: o.replicas }),
     });
   }
 

@@ -4,16 +4,19 @@
  * the first outcome. The leader stamps wall time into each command (mtime, session age), so
  * replicas apply identical commands.
  *
- *   fs.stat {path}                  → {path, type, size, mtime, etag, chunks:[{id,size,crc,replicas}], attrs?}
+ *   fs.stat {path}                  → {path, type, size, mtime, etag, chunks:[{id,size,crc,replicas}], attrs?, crc32c?}
+ *                                     (crc32c: a file's whole CRC-32C, composed from its chunks' CRCs)
  *   fs.list {path, limit?, cursor?} → {entries:[{name,path,type,size,mtime}], cursor}
  *   fs.walk {path, limit?, cursor?} → the same, recursive (ls -R), paths relative to the walk
  *   fs.mkdir {path, parents, s} · fs.rm {path, recursive, s} · fs.mv {from, to, s} → {}
+ *   fs.copy {from, to, overwrite, parents, s} → {path, size, etag, mtime}  server-side copy: the
+ *                                     new file shares the source's chunks (one Raft entry, no bytes move)
  *   fs.commit {path, size, etag, chunks:[[id,size,crc]…], overwrite, parents, s, ringVersion?, attrs?} → {path, size, etag, mtime}
  *                                     (StaleRing when ringVersion is older than the ring: see commit())
  *   fs.put {path, data, crc, overwrite, parents, s, attrs?} → {path, size, etag, mtime}  a whole small file,
  *                                     committed inline (one Raft entry; see below)
- *   fs.open {path, first?, count?}  → {size, etag, mtime, total, chunks:[{id,size,crc,offset,replicas:[{id,addr}],token}], attrs?}
- *                                     (attrs: only when the file has attributes)
+ *   fs.open {path, first?, count?}  → {size, etag, mtime, total, chunks:[{id,size,crc,offset,replicas:[{id,addr}],token}], attrs?, crc32c?}
+ *                                     (attrs: only when the file has attributes; crc32c: on a page from chunk 0)
  *                                     (+ inline: {data, crc}, total 0, no chunks, for an inline file)
  *   fs.bad {id, server}             → {}  a reader found a corrupt or missing replica
  *   fs.statLocal {paths}            → {applied, types:[type|null…]}  THIS server's committed state,
@@ -29,12 +32,13 @@
  */
 import type { Clock } from '../env/clock.js';
 import type { MetaReadView } from '../meta/namespace-keys.js';
-import { inlineUsage, type InlineUsage, type Outcome } from '../meta/namespace.js';
+import { inlineUsage, type InlineUsage, type Outcome, type StatInfo } from '../meta/namespace.js';
 import { hasOutcome } from '../meta/session.js';
 import { readOrder } from '../placement/index.js';
-import type { BadRequest, CommitRequest, ListRequest, MkdirRequest, MvRequest, OpenRequest, PutRequest, RmRequest, StatLocalRequest, StatRequest } from '../proto/meta-requests.js';
+import type { BadRequest, CommitRequest, CopyRequest, ListRequest, MkdirRequest, MvRequest, OpenRequest, PutRequest, RmRequest, StatLocalRequest, StatRequest } from '../proto/meta-requests.js';
 import { INLINE_FILE_BYTES_MAX } from '../proto/meta-fields.js';
 import { crc32c } from '../util/crc32c.js';
+import { composeCrc32c } from '../util/crc32c-combine.js';
 import { inlineEtag } from '../util/inline-etag.js';
 import { CairnError } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
@@ -108,6 +112,7 @@ export class NamespaceCalls {
       etag: st.etag,
       chunks: st.chunks.map((ch) => ({ id: ch.id, size: ch.size, crc: ch.crc, replicas: reg.locations(ch.id).filter((s) => reg.isAlive(s, now)) })),
       ...(st.attrs ? { attrs: st.attrs } : {}),
+      ...(st.type === 'file' ? { crc32c: wholeCrc(st) } : {}),
     };
   }
 
@@ -136,6 +141,25 @@ export class NamespaceCalls {
   async mv(req: MvRequest): Promise<A['fs.mv']> {
     await proposeNamespace(this.c.raft, { op: 'rename', from: req.from, to: req.to, session: req.s, nowMs: this.c.wallMs() });
     return {};
+  }
+
+  /**
+   * The copy shares the source's chunks (meta/namespace-copy.ts); an inline source is copied
+   * inline, under the cluster's inline cap stamped into the command as for fs.put.
+   */
+  async copy(req: CopyRequest): Promise<A['fs.copy']> {
+    const nowMs = this.c.wallMs();
+    const out = await proposeNamespace(this.c.raft, {
+      op: 'copyFile',
+      from: req.from,
+      to: req.to,
+      overwrite: req.overwrite,
+      createParents: req.parents,
+      inlineTotalBytesMax: this.o.inlineTotalBytesMax,
+      session: req.s,
+      nowMs,
+    });
+    return { path: req.to, size: out.size as number, etag: out.etag as string, mtime: nowMs };
   }
 
   /**
@@ -217,7 +241,7 @@ export class NamespaceCalls {
     await this.c.raft.linearizableRead();
     const st = unwrap(this.c.namespace.stat(path)).stat;
     if (st.type !== 'file') throw new CairnError('IsADirectory', `${path} is a directory`);
-    if (st.inline) return { size: st.size, etag: st.etag, mtime: st.mtime, total: 0, chunks: [], inline: { data: st.inline.data, crc: st.inline.crc }, ...(st.attrs ? { attrs: st.attrs } : {}) };
+    if (st.inline) return { size: st.size, etag: st.etag, mtime: st.mtime, total: 0, chunks: [], inline: { data: st.inline.data, crc: st.inline.crc }, ...(st.attrs ? { attrs: st.attrs } : {}), crc32c: st.inline.crc };
     const t = this.c.terms.current();
     const ring = t.cluster.ring();
     const servers = t.cluster.servers();
@@ -242,7 +266,7 @@ export class NamespaceCalls {
       offset += ch.size;
       return out;
     });
-    return { size: st.size, etag: st.etag, mtime: st.mtime, total: st.chunks.length, chunks, ...(st.attrs ? { attrs: st.attrs } : {}) };
+    return { size: st.size, etag: st.etag, mtime: st.mtime, total: st.chunks.length, chunks, ...(st.attrs ? { attrs: st.attrs } : {}), ...(first === 0 ? { crc32c: wholeCrc(st) } : {}) };
   }
 
   bad(req: BadRequest): A['fs.bad'] {
@@ -260,6 +284,11 @@ export class NamespaceCalls {
       }),
     };
   }
+}
+
+/** A file's CRC-32C: an inline file's own, else composed from its chunks' (O(chunks), no data read). */
+function wholeCrc(st: StatInfo): number {
+  return st.inline ? st.inline.crc : composeCrc32c(st.chunks);
 }
 
 function unwrap<T extends object>(o: Outcome<T>): T {

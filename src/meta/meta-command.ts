@@ -14,6 +14,8 @@
  *                     small file committed inline (its bytes in the namespace); the leader stamps
  *                     the cluster's cap on inline bytes, so every replica enforces the same one;
  *                     then attrs? as for tag 2
+ *   tag 6 copyFile    from, to, flags (as tag 2), inlineTotalBytesMax — a server-side copy sharing
+ *                     the source's chunks (namespace-copy.ts); the cap as for tag 5
  *   tag 16 cluster    [version, 16, nowMs, clusterCommand] — a cluster-map change (cluster-map.ts);
  *                     no client session: the leader proposes these itself and they are idempotent
  * Tags 17..63 are reserved; an unknown tag or version is a decode error.
@@ -33,7 +35,7 @@ import { attrsFromValue, attrsToValue, noAttrs, type FileAttrs } from '../proto/
 import { CLIENT_ID_RE, type SessionHeader } from './session.js';
 
 export const META_COMMAND_VERSION = 1;
-export const MetaTag = { Mkdir: 1, CommitFile: 2, Delete: 3, Rename: 4, PutInline: 5, Cluster: 16 } as const;
+export const MetaTag = { Mkdir: 1, CommitFile: 2, Delete: 3, Rename: 4, PutInline: 5, CopyFile: 6, Cluster: 16 } as const;
 export { ETAG_BYTES_MAX, FILE_CHUNKS_MAX, INLINE_FILE_BYTES_MAX };
 const ETAG_RE = /^[\x21-\x7e]{1,128}$/;
 const CRC_MAX = 0xffffffff;
@@ -64,6 +66,15 @@ export type MetaCommand =
       /** The file's attributes; absent: none. */
       attrs?: FileAttrs;
     })
+  | (CommandBase & {
+      op: 'copyFile';
+      from: string;
+      to: string;
+      overwrite: boolean;
+      createParents: boolean;
+      /** The cluster's cap on inline bytes (an inline source is copied inline). */
+      inlineTotalBytesMax: number;
+    })
   | (CommandBase & { op: 'delete'; path: string; recursive: boolean })
   | (CommandBase & { op: 'rename'; from: string; to: string })
   | { op: 'cluster'; cluster: ClusterCommand; nowMs: number };
@@ -85,6 +96,11 @@ export function encodeMetaCommand(cmd: MetaCommand): Uint8Array {
       head[1] = MetaTag.PutInline;
       const flags = (cmd.overwrite ? FLAG_OVERWRITE : 0) | (cmd.createParents ? FLAG_CREATE_PARENTS : 0);
       return pack([...head, cmd.path, cmd.etag, cmd.data, cmd.crc, flags, cmd.inlineTotalBytesMax, ...attrsTail(cmd.attrs)]);
+    }
+    case 'copyFile': {
+      head[1] = MetaTag.CopyFile;
+      const flags = (cmd.overwrite ? FLAG_OVERWRITE : 0) | (cmd.createParents ? FLAG_CREATE_PARENTS : 0);
+      return pack([...head, cmd.from, cmd.to, flags, cmd.inlineTotalBytesMax]);
     }
     case 'delete':
       head[1] = MetaTag.Delete;
@@ -218,6 +234,19 @@ export function decodeMetaCommand(bytes: Uint8Array): MetaCommand {
         createParents: (flags & FLAG_CREATE_PARENTS) !== 0,
         inlineTotalBytesMax: safeInt(v[11], 0, 'inlineTotalBytesMax'),
         ...(v.length > 12 ? { attrs: attrsOf(v[12]) } : {}),
+      };
+    }
+    case MetaTag.CopyFile: {
+      arity(4);
+      const flags = flagsOf(v[8]);
+      return {
+        ...base,
+        op: 'copyFile',
+        from: path(v[6], 'from'),
+        to: path(v[7], 'to'),
+        overwrite: (flags & FLAG_OVERWRITE) !== 0,
+        createParents: (flags & FLAG_CREATE_PARENTS) !== 0,
+        inlineTotalBytesMax: safeInt(v[9], 0, 'inlineTotalBytesMax'),
       };
     }
     case MetaTag.Delete:

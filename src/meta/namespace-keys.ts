@@ -10,8 +10,10 @@
  *                            so records written before attributes existed decode unchanged
  *   e/<parent>/<name>      → dentry [inode, type (0 dir, 1 file)]; a directory lists by ONE range
  *                            scan of e/<parent>/ in name order (UTF-8 byte order = code points)
- *   c/<chunkId>            → inode of the live file whose chunk list holds it (reverse index for
- *                            garbage collection: "is this chunk referenced?")
+ *   c/<chunkId>            → the inodes of the live files whose chunk lists hold it: one inode as
+ *                            a number, or an ascending array of two or more (server-side copies
+ *                            share chunks; chunk-refs.ts). Absent once no file holds it — the
+ *                            reverse index for garbage collection: "is this chunk referenced?"
  *   m/next-inode           → next inode number to hand out (absent: FIRST_FREE_INODE)
  *   m/inline               → [bytes, files]: every inline file of the namespace together
  *                            (absent: [0, 0]); changed in the same apply as the files

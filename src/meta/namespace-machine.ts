@@ -11,7 +11,8 @@ import { isCairnError } from '../util/errors.js';
 import { applyClusterCommand } from './cluster-map.js';
 import type { MetaCommand } from './meta-command.js';
 import type { MetaTxn } from './namespace-keys.js';
-import { commitFile, mkdir, remove, rename, type Outcome } from './namespace.js';
+import { commitFile, foreignChunk, mkdir, remove, rename, type Outcome } from './namespace.js';
+import { copyFile } from './namespace-copy.js';
 import { parsePath } from '../proto/path.js';
 import { SESSIONS_MAX_DEFAULT, SESSION_WINDOW_MAX_DEFAULT, applyOnce, type SessionLimits } from './session.js';
 
@@ -36,12 +37,17 @@ function dispatch(txn: MetaTxn, cmd: Exclude<MetaCommand, { op: 'cluster' }>): M
   switch (cmd.op) {
     case 'mkdir':
       return mkdir(txn, parsePath(cmd.path), cmd.parents, cmd.nowMs);
-    case 'commitFile':
-      return commitFile(txn, parsePath(cmd.path), cmd.file, cmd.overwrite, cmd.createParents, cmd.nowMs);
+    case 'commitFile': {
+      // A client claims only chunks no other file holds (copies share theirs on purpose).
+      const segs = parsePath(cmd.path);
+      return foreignChunk(txn, segs, cmd.file.chunks, cmd.overwrite, cmd.createParents) ?? commitFile(txn, segs, cmd.file, cmd.overwrite, cmd.createParents, cmd.nowMs);
+    }
     case 'putInline': {
       const file = { size: cmd.data.length, etag: cmd.etag, chunks: [], inline: { data: cmd.data, crc: cmd.crc }, ...(cmd.attrs ? { attrs: cmd.attrs } : {}) };
       return commitFile(txn, parsePath(cmd.path), file, cmd.overwrite, cmd.createParents, cmd.nowMs, cmd.inlineTotalBytesMax);
     }
+    case 'copyFile':
+      return copyFile(txn, parsePath(cmd.from), parsePath(cmd.to), cmd.overwrite, cmd.createParents, cmd.nowMs, cmd.inlineTotalBytesMax);
     case 'delete':
       return remove(txn, parsePath(cmd.path), cmd.recursive, cmd.nowMs);
     case 'rename':

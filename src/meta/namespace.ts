@@ -27,7 +27,6 @@ import {
   INLINE_USAGE_KEY,
   childrenEnd,
   childrenStart,
-  chunkKey,
   decodeDentry,
   decodeInlineUsage,
   decodeInode,
@@ -50,8 +49,9 @@ import {
   type MetaTxn,
   type NodeType,
 } from './namespace-keys.js';
-import { PATH_BYTES_MAX, isSameOrBelow, joinPath, nameProblem, quote } from '../proto/path.js';
+import { PATH_BYTES_MAX, PATH_DEPTH_MAX, isSameOrBelow, joinPath, nameProblem, quote, utf8Bytes } from '../proto/path.js';
 import { attrsProblem, checkedAttrs, noAttrs } from '../proto/file-attrs.js';
+import { addChunkRef, chunkRefs, dropChunkRef } from './chunk-refs.js';
 
 export type { InlineUsage };
 export type Fail = { ok: false; code: ErrorCode; message: string };
@@ -212,9 +212,11 @@ function addInlineUsage(txn: MetaTxn, bytes: number, files: number): void {
 /**
  * Make `content` visible at the path in one step. An existing file (chunked or inline) is
  * replaced atomically when `overwrite`, else AlreadyExists; a directory there is IsADirectory.
- * With `createParents` missing ancestors are created (mkdir -p), else NotFound. A chunk may
- * belong to one live file only: a chunk already referenced by another file is InvalidArgument
- * (the replaced file's own chunks may be reused); the replaced file's other chunks become garbage.
+ * With `createParents` missing ancestors are created (mkdir -p), else NotFound. The file is
+ * added to the reverse index of each of its chunks (chunk-refs.ts) and the replaced file is
+ * dropped from those of its other chunks, which become garbage when no other file holds them.
+ * Whether the chunks may be claimed at all is the caller's rule: a client's commit checks
+ * foreignChunk() first, a server-side copy shares its source's chunks on purpose.
  * The file's attributes are content.attrs (an overwrite replaces the old file's; a rename keeps them).
  * Inline content is InlineRefused when the namespace's inline bytes, less the replaced file's,
  * would exceed `inlineTotalBytesMax` (stamped into the command by the leader, so every replica
@@ -250,10 +252,6 @@ export function commitFile(
   const existing = missingFrom < 0 ? getDentry(txn, parent, name) : undefined;
   if (existing?.type === 'dir') return fail('IsADirectory', `is a directory: ${quote(path)}`);
   if (existing && !overwrite) return fail('AlreadyExists', `file exists: ${quote(path)}`);
-  for (const c of content.chunks) {
-    const owner = txn.get(chunkKey(c.id));
-    if (owner && decodeNumber(owner) !== existing?.inode) return fail('InvalidArgument', `chunk ${c.id} already belongs to another file`);
-  }
   const old = existing ? getInode(txn, existing.inode) : undefined;
   const freed = old?.type === 'file' && old.inline ? old.size : 0;
   const freedFiles = old?.type === 'file' && old.inline ? 1 : 0;
@@ -270,9 +268,9 @@ export function commitFile(
   addInlineUsage(txn, (content.inline ? content.size : 0) - freed, (content.inline ? 1 : 0) - freedFiles);
   if (existing && old) {
     const keep = new Set(content.chunks.map((c) => c.id));
-    if (old.type === 'file') for (const c of old.chunks) if (!keep.has(c.id)) txn.del(chunkKey(c.id));
+    if (old.type === 'file') for (const c of old.chunks) if (!keep.has(c.id)) dropChunkRef(txn, c.id, existing.inode);
     txn.put(inodeKey(existing.inode), encodeInode(record));
-    for (const c of content.chunks) txn.put(chunkKey(c.id), encodeNumber(existing.inode));
+    for (const c of content.chunks) addChunkRef(txn, c.id, existing.inode);
     return { ok: true };
   }
   if (missingFrom >= 0) parent = createDirs(txn, parent, segs.slice(0, -1), missingFrom, mtime);
@@ -280,8 +278,28 @@ export function commitFile(
   const ino = allocInode(txn);
   txn.put(inodeKey(ino), encodeInode(record));
   txn.put(dentryKey(parent, name), encodeDentry({ inode: ino, type: 'file' }));
-  for (const c of content.chunks) txn.put(chunkKey(c.id), encodeNumber(ino));
+  for (const c of content.chunks) addChunkRef(txn, c.id, ino);
   return { ok: true };
+}
+
+/**
+ * A client's commit may only claim chunks no live file holds, or that the file it replaces at
+ * `segs` holds (a rewrite may keep its own chunks): the first chunk held by another file, as
+ * InvalidArgument, or null. Read-only, run before commitFile with the same arguments; a commit
+ * that commitFile refuses for its path anyway is left to report that error (null here).
+ */
+export function foreignChunk(view: MetaReadView, segs: readonly string[], chunks: readonly ChunkRef[], overwrite: boolean, createParents: boolean): Fail | null {
+  if (chunks.length === 0 || segs.length === 0) return null;
+  const parent = lookup(view, segs, segs.length - 1);
+  if (!parent.ok && !(parent.code === 'NotFound' && createParents)) return null;
+  if (parent.ok && parent.type !== 'dir') return null;
+  const existing = parent.ok ? getDentry(view, parent.inode, segs[segs.length - 1]!) : undefined;
+  if (existing?.type === 'dir' || (existing && !overwrite)) return null;
+  for (const c of chunks) {
+    const refs = chunkRefs(view, c.id);
+    if (refs.length > 0 && (existing === undefined || !refs.includes(existing.inode))) return fail('InvalidArgument', `chunk ${c.id} already belongs to another file`);
+  }
+  return null;
 }
 
 /** Delete a file, an empty directory, or (recursive) a whole directory tree. "/" is refused. */
@@ -302,7 +320,7 @@ export function remove(txn: MetaTxn, segs: readonly string[], recursive: boolean
 
 function removeFileInode(txn: MetaTxn, inode: number): void {
   const rec = getInode(txn, inode);
-  if (rec.type === 'file') for (const c of rec.chunks) txn.del(chunkKey(c.id));
+  if (rec.type === 'file') for (const c of rec.chunks) dropChunkRef(txn, c.id, inode);
   if (rec.type === 'file' && rec.inline) addInlineUsage(txn, -rec.size, -1);
   txn.del(inodeKey(inode));
 }
@@ -334,7 +352,9 @@ function removeTree(txn: MetaTxn, dir: number): void {
  * Rename (move) a file or a whole directory, atomically, by moving one dentry. The destination
  * must not exist (AlreadyExists; renaming a path onto itself is a successful no-op) and its parent
  * must be an existing directory. Moving "/" or a directory into itself or below itself is
- * InvalidArgument.
+ * InvalidArgument. A directory whose move would put any path below it over PATH_DEPTH_MAX
+ * segments or PATH_BYTES_MAX bytes is InvalidPath: every path the namespace holds stays one a
+ * client can name (and `ls -R` can walk).
  */
 export function rename(txn: MetaTxn, from: readonly string[], to: readonly string[], mtime: number): Outcome {
   if (from.length === 0) {
@@ -354,11 +374,43 @@ export function rename(txn: MetaTxn, from: readonly string[], to: readonly strin
   if (!dstParent.ok) return dstParent;
   const dstName = to[to.length - 1]!;
   if (getDentry(txn, dstParent.inode, dstName)) return fail('AlreadyExists', `destination exists: ${quote(joinPath(to))}`);
+  // Only a move to a deeper or longer path can take paths below it over the limits.
+  if (src.type === 'dir' && (to.length > from.length || pathBytes(to) > pathBytes(from))) {
+    const problem = subtreeOverLimits(txn, src.inode, PATH_DEPTH_MAX - to.length, PATH_BYTES_MAX - pathBytes(to));
+    if (problem) return fail('InvalidPath', `moving ${quote(joinPath(from))} to ${quote(joinPath(to))} would make ${problem}`);
+  }
   txn.del(dentryKey(srcParent.inode, srcName));
   txn.put(dentryKey(dstParent.inode, dstName), encodeDentry(src));
   touchDir(txn, srcParent.inode, mtime);
   if (dstParent.inode !== srcParent.inode) touchDir(txn, dstParent.inode, mtime);
   return { ok: true };
+}
+
+/** UTF-8 bytes of the path of `segs` ("/a/b": 4). */
+function pathBytes(segs: readonly string[]): number {
+  let n = 0;
+  for (const s of segs) n += 1 + utf8Bytes(s);
+  return Math.max(n, 1);
+}
+
+/**
+ * Whether some entry below directory `dir` lies more than `depthLeft` segments or `bytesLeft`
+ * bytes ("/name" per segment) below it: a description of the first such path, or null. Visits
+ * each entry of the subtree at most once (as `rm -r` does) and stops at the first one over.
+ */
+function subtreeOverLimits(view: MetaReadView, dir: number, depthLeft: number, bytesLeft: number): string | null {
+  const stack = [{ inode: dir, depthLeft, bytesLeft }];
+  while (stack.length > 0) {
+    const top = stack.pop()!;
+    for (const [key, value] of view.range(childrenStart(top.inode), childrenEnd(top.inode))) {
+      const d = decodeDentry(value);
+      const child = { inode: d.inode, depthLeft: top.depthLeft - 1, bytesLeft: top.bytesLeft - 1 - utf8Bytes(nameOfDentryKey(key)) };
+      if (child.depthLeft < 0) return `a path deeper than ${PATH_DEPTH_MAX} segments`;
+      if (child.bytesLeft < 0) return `a path longer than ${PATH_BYTES_MAX} bytes`;
+      if (d.type === 'dir') stack.push(child);
+    }
+  }
+  return null;
 }
 
 export function stat(view: MetaReadView, segs: readonly string[]): Outcome<{ stat: StatInfo }> {

@@ -28,8 +28,22 @@ export function encodeFrame(payload: Uint8Array, frameBytesMax: number = DEFAULT
   return out;
 }
 
+/**
+ * A check of each frame against its own limit, made from the frame's length and first bytes
+ * before the rest is buffered (e.g. a request's method names how large it may be).
+ */
+export interface FrameGate {
+  /** Bytes of a frame's start that check() reads (fewer when the frame is shorter). */
+  readonly headBytes: number;
+  /** Throws CairnError('ProtocolError') to refuse a frame of `frameBytes` bytes beginning with `head`. */
+  check(frameBytes: number, head: Uint8Array): void;
+}
+
 export class FrameDecoder {
   private frameBytesMax: number;
+  private gate: FrameGate | null = null;
+  /** The frame being assembled has not passed the gate yet. */
+  private gatePending = false;
   /** Header bytes of the next frame, while fewer than 4 have arrived. */
   private readonly header = new Uint8Array(FRAME_HEADER_BYTES);
   private headerFilled = 0;
@@ -51,6 +65,11 @@ export class FrameDecoder {
     this.frameBytesMax = n;
   }
 
+  /** Check every frame whose header has not arrived yet with `gate` (null: none). */
+  setGate(gate: FrameGate | null): void {
+    this.gate = gate;
+  }
+
   /** Bytes held for a partial frame (at most 4 + frameBytesMax). */
   bufferedBytes(): number {
     return this.headerFilled + this.bodyFilled;
@@ -64,6 +83,16 @@ export class FrameDecoder {
    */
   push(chunk: Uint8Array): Uint8Array[] {
     if (this.failed) throw new CairnError('ProtocolError', 'frame decoder used after a protocol error');
+    try {
+      return this.pushChunk(chunk);
+    } catch (err) {
+      this.failed = true;
+      this.body = null;
+      throw err;
+    }
+  }
+
+  private pushChunk(chunk: Uint8Array): Uint8Array[] {
     const out: Uint8Array[] = [];
     let pos = 0;
     // Bounded: every iteration consumes at least one byte of the chunk or emits a frame of
@@ -74,6 +103,10 @@ export class FrameDecoder {
         this.body.set(chunk.subarray(pos, pos + k), this.bodyFilled);
         this.bodyFilled += k;
         pos += k;
+        if (this.gatePending && this.bodyFilled >= Math.min(this.body.length, this.gate!.headBytes)) {
+          this.gatePending = false;
+          this.gate!.check(this.body.length, this.body.subarray(0, this.gate!.headBytes));
+        }
         if (this.bodyFilled === this.body.length) {
           out.push(this.body);
           this.body = null;
@@ -90,17 +123,20 @@ export class FrameDecoder {
       const h = this.header;
       const len = ((h[0]! << 24) | (h[1]! << 16) | (h[2]! << 8) | h[3]!) >>> 0;
       if (len > this.frameBytesMax) {
-        this.failed = true;
         throw new CairnError('ProtocolError', `frame of ${len} bytes exceeds the limit of ${this.frameBytesMax}`, { frameBytes: len, frameBytesMax: this.frameBytesMax });
       }
+      const headBytes = this.gate === null ? 0 : Math.min(len, this.gate.headBytes);
+      if (this.gate !== null && chunk.length - pos >= headBytes) this.gate.check(len, chunk.subarray(pos, pos + headBytes));
       if (chunk.length - pos >= len) {
         // Whole payload inside this chunk: no copy.
         out.push(chunk.subarray(pos, pos + len));
         pos += len;
       } else {
-        // Unzeroed: every byte is overwritten before the payload is handed out.
+        // Unzeroed: every byte is overwritten before the payload is handed out. Pages of a large
+        // buffer are only touched as bytes arrive, so a frame the gate refuses costs no memory.
         this.body = Buffer.allocUnsafe(len);
         this.bodyFilled = 0;
+        this.gatePending = this.gate !== null && chunk.length - pos < headBytes;
       }
     }
     return out;

@@ -13,7 +13,7 @@
  */
 import type { Socket } from 'node:net';
 import { CairnError } from '../util/errors.js';
-import { FRAME_HEADER_BYTES, FrameDecoder, encodeFrame } from './frame.js';
+import { FRAME_HEADER_BYTES, FrameDecoder, encodeFrame, type FrameGate } from './frame.js';
 
 /**
  * Payloads below this are copied behind their header into one buffer (cheaper than a second
@@ -73,6 +73,11 @@ export class FramedSocket {
   setFrameBytesMax(n: number): void {
     this.frameBytesMax = n;
     this.decoder.setFrameBytesMax(n);
+  }
+
+  /** Check inbound frames not yet started against `gate` (see FrameDecoder.setGate). */
+  setGate(gate: FrameGate | null): void {
+    this.decoder.setGate(gate);
   }
 
   /**

@@ -18,6 +18,22 @@
  *
  * Any malformed or oversize frame, failed handshake, or handshake slower than
  * handshakeTimeoutMs closes that connection and is counted; other connections are unaffected.
+ *
+ * Strangers are bounded apart from authenticated callers: connections still in the handshake
+ * have their own budget (handshakesMax in total, handshakesPerAddrMax per source address; see
+ * handshake-budget.ts) and a short deadline, so a flood of raw connections costs the flooder its
+ * own slots and never the slots of peers and logged-in clients. A connection that misses its
+ * deadline or is pushed out of the budget is parked, not closed: the server stops reading it
+ * and closes it after handshakeParkMs (or when more than handshakesParkedMax are parked, oldest
+ * first). Closing at once would only make a flooder reconnect at once, and a flood that
+ * reconnects as fast as it is closed keeps the kernel's accept queue full, which delays every
+ * honest dialer's connect; a parked flood stands still.
+ *
+ * A request frame is held to the limits of the method it names (requestLimits: bytes, msgpack
+ * elements, nesting depth) before it is decoded: the size as soon as the frame's first bytes
+ * name the method (a frame must name its method before its body to get more than the limits of
+ * an unnamed request), the elements and depth by a scan of the raw bytes (msgpack-limits.ts).
+ * A frame over its limits closes the connection and counts as oversize or malformed.
  */
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import type { Timers } from '../env/clock.js';
@@ -25,7 +41,16 @@ import { pack } from '../proto/msgpack.js';
 import type { NodeId } from '../raft/types.js';
 import { CairnError, ERROR_CODES } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
-import { DEFAULT_FRAME_BYTES_MAX, isOversizeFrameError } from './frame.js';
+import {
+  HANDSHAKE_PARK_MS_DEFAULT,
+  HANDSHAKE_TIMEOUT_MS_DEFAULT,
+  HANDSHAKES_PARKED_MAX_DEFAULT,
+  HANDSHAKES_MAX_DEFAULT,
+  HANDSHAKES_PER_ADDR_MAX_DEFAULT,
+  REQUEST_DEPTH_MAX_DEFAULT,
+  REQUEST_ELEMENTS_MAX_DEFAULT,
+} from '../config/defaults.js';
+import { DEFAULT_FRAME_BYTES_MAX, isOversizeFrameError, type FrameGate } from './frame.js';
 import { FramedSocket } from './framed-socket.js';
 import {
   HANDSHAKE_FRAME_BYTES_MAX,
@@ -39,6 +64,8 @@ import {
   unpackObject,
   type Credential,
 } from './handshake.js';
+import { HandshakeBudget } from './handshake-budget.js';
+import { peekRequestHead, scanMsgpack, type MsgpackLimits } from './msgpack-limits.js';
 
 export interface RpcContext {
   /** `ip:port` of the caller, for logs. */
@@ -52,6 +79,18 @@ export interface RpcContext {
 /** Answers one request; throw a CairnError to send a typed error. */
 export type RpcHandler = (method: string, body: unknown, ctx: RpcContext) => Promise<unknown>;
 
+/** What one request may hold before it is decoded. */
+export interface RequestLimits extends MsgpackLimits {
+  /** Bytes of the whole request frame (id, method and body). */
+  bytesMax: number;
+}
+
+/**
+ * The limits of a request naming `method`; undefined: a frame whose first bytes name no method.
+ * Must be cheap (runs per frame) and return at most the server's frameBytesMax.
+ */
+export type RequestLimitsOf = (method: string | undefined) => RequestLimits;
+
 export type PeerFrameHandler = (from: NodeId, payload: Uint8Array) => void;
 
 export interface NetServerHandlers {
@@ -64,6 +103,8 @@ export interface NetServerHandlers {
   rpc?: RpcHandler;
   /** When given, methods outside this set are refused with InvalidArgument before the handler runs. */
   methods?: Iterable<string>;
+  /** Per-method request limits. @default frameBytesMax, REQUEST_ELEMENTS_MAX_DEFAULT, REQUEST_DEPTH_MAX_DEFAULT for every request */
+  requestLimits?: RequestLimitsOf;
 }
 
 export interface NetServerComponents {
@@ -83,11 +124,22 @@ export interface NetServerInit {
   clientToken: Credential | null;
   /** Largest frame after the handshake. @default 64 MiB */
   frameBytesMax?: number;
-  /** @default 5000 */
+  /** A connection must authenticate within this. @default HANDSHAKE_TIMEOUT_MS_DEFAULT */
   handshakeTimeoutMs?: number;
+  /** Unauthenticated connections at once. @default HANDSHAKES_MAX_DEFAULT */
+  handshakesMax?: number;
+  /** Unauthenticated connections at once from one source address. @default HANDSHAKES_PER_ADDR_MAX_DEFAULT */
+  handshakesPerAddrMax?: number;
+  /** How long a connection that failed to authenticate in time stays parked. @default HANDSHAKE_PARK_MS_DEFAULT */
+  handshakeParkMs?: number;
+  /** Parked connections at once; beyond it the oldest is closed. @default HANDSHAKES_PARKED_MAX_DEFAULT */
+  handshakesParkedMax?: number;
   /** Requests running at once per client connection. @default 64 */
   requestsInflightMax?: number;
-  /** Open connections at once; more are closed on accept. @default 1024 */
+  /**
+   * Authenticated connections at once; a dialer authenticating beyond it is refused with
+   * Unavailable. (Unauthenticated ones count against handshakesMax instead.) @default 1024
+   */
   connectionsMax?: number;
   /** Longest method name accepted. @default 128 */
   methodCharsMax?: number;
@@ -96,9 +148,13 @@ export interface NetServerInit {
 export interface NetServerCounters {
   connectionsAccepted: number;
   connectionsOpen: number;
-  /** Closed on accept because connectionsMax was reached. */
+  /** Refused after authenticating because connectionsMax was reached. */
   connectionsRefused: number;
   handshakeTimeouts: number;
+  /** Unauthenticated connections parked to admit newer ones (handshake budget). */
+  handshakesEvicted: number;
+  /** Connections parked now (deadline missed or evicted). */
+  handshakesParked: number;
   authFailures: number;
   /** Malformed or oversize frames (each closed its connection). */
   malformedFrames: number;
@@ -116,6 +172,8 @@ export class NetServer {
     connectionsOpen: 0,
     connectionsRefused: 0,
     handshakeTimeouts: 0,
+    handshakesEvicted: 0,
+    handshakesParked: 0,
     authFailures: 0,
     malformedFrames: 0,
     oversizeFrames: 0,
@@ -135,6 +193,14 @@ export class NetServer {
   private methods: Set<string> | null;
   private readonly server: Server;
   private readonly conns = new Set<ServerConn>();
+  /** Open connections that authenticated (at most connectionsMax). */
+  private authenticated = 0;
+  private readonly handshakes: HandshakeBudget<ServerConn>;
+  /** Parked connections, oldest first. */
+  private readonly parked = new Set<ServerConn>();
+  private readonly handshakeParkMs: number;
+  private readonly handshakesParkedMax: number;
+  private readonly gate: FrameGate;
   private listening = false;
 
   constructor(c: NetServerComponents, init: NetServerInit, handlers: NetServerHandlers = {}) {
@@ -142,12 +208,30 @@ export class NetServer {
     this.log = c.logger.child({ component: 'net-server' });
     this.init = init;
     this.frameBytesMax = init.frameBytesMax ?? DEFAULT_FRAME_BYTES_MAX;
-    this.handshakeTimeoutMs = init.handshakeTimeoutMs ?? 5000;
+    this.handshakeTimeoutMs = init.handshakeTimeoutMs ?? HANDSHAKE_TIMEOUT_MS_DEFAULT;
     this.requestsInflightMax = init.requestsInflightMax ?? 64;
     this.connectionsMax = init.connectionsMax ?? 1024;
     this.methodCharsMax = init.methodCharsMax ?? 128;
     this.handlers = handlers;
     this.methods = handlers.methods ? new Set(handlers.methods) : null;
+    this.handshakes = new HandshakeBudget(
+      { totalMax: init.handshakesMax ?? HANDSHAKES_MAX_DEFAULT, perAddrMax: init.handshakesPerAddrMax ?? HANDSHAKES_PER_ADDR_MAX_DEFAULT },
+      (conn) => {
+        this.counters.handshakesEvicted++;
+        this.park(conn);
+      },
+    );
+    this.handshakeParkMs = init.handshakeParkMs ?? HANDSHAKE_PARK_MS_DEFAULT;
+    this.handshakesParkedMax = init.handshakesParkedMax ?? HANDSHAKES_PARKED_MAX_DEFAULT;
+    this.gate = {
+      headBytes: REQUEST_HEAD_BYTES,
+      check: (frameBytes, head) => {
+        const limits = this.requestLimits(peekRequestHead(head).method);
+        if (frameBytes > limits.bytesMax) throw new CairnError('ProtocolError', `request of ${frameBytes} bytes exceeds its limit of ${limits.bytesMax}`, { frameBytes, frameBytesMax: limits.bytesMax });
+        // What the first bytes already show (e.g. an array claiming millions of elements) is refused now.
+        scanMsgpack(head.length < frameBytes ? head : head.subarray(0, frameBytes), limits, head.length < frameBytes);
+      },
+    };
     this.server = createServer({ noDelay: true }, (socket) => this.accept(socket));
   }
 
@@ -187,15 +271,27 @@ export class NetServer {
   }
 
   private accept(socket: Socket): void {
-    if (this.conns.size >= this.connectionsMax) {
-      this.counters.connectionsRefused++;
-      socket.destroy();
-      return;
-    }
     this.counters.connectionsAccepted++;
     this.counters.connectionsOpen++;
     const conn = new ServerConn(this, socket);
     this.conns.add(conn);
+    this.handshakes.admit(conn.sourceAddr, conn);
+  }
+
+  /** Stop serving `conn`'s handshake; it is closed after handshakeParkMs or when the lot overflows. */
+  private park(conn: ServerConn): void {
+    if (this.parked.size >= this.handshakesParkedMax) {
+      const oldest = this.parked.values().next().value as ServerConn;
+      this.parked.delete(oldest);
+      oldest.fs.destroy();
+    }
+    this.parked.add(conn);
+    this.counters.handshakesParked = this.parked.size;
+    conn.park(this.handshakeParkMs);
+  }
+
+  private requestLimits(method: string | undefined): RequestLimits {
+    return this.handlers.requestLimits?.(method) ?? { bytesMax: this.frameBytesMax, elementsMax: REQUEST_ELEMENTS_MAX_DEFAULT, depthMax: REQUEST_DEPTH_MAX_DEFAULT };
   }
 
   // --- called by ServerConn --------------------------------------------------------------------
@@ -218,10 +314,44 @@ export class NetServer {
   /** @internal */ get _methods(): Set<string> | null {
     return this.methods;
   }
+  /** @internal */ get _gate(): FrameGate {
+    return this.gate;
+  }
+  /** @internal */ _requestLimits(method: string | undefined): RequestLimits {
+    return this.requestLimits(method);
+  }
+  /**
+   * @internal The connection left the handshake (authenticated, refused or closed). False when
+   * it authenticated but connectionsMax authenticated connections are open: it must be refused.
+   */
+  /** @internal The handshake deadline passed. */
+  _handshakeTimedOut(conn: ServerConn): void {
+    this.counters.handshakeTimeouts++;
+    this.handshakes.release(conn.sourceAddr, conn);
+    this.park(conn);
+  }
+  _handshakeDone(conn: ServerConn, authenticated: boolean): boolean {
+    this.handshakes.release(conn.sourceAddr, conn);
+    if (!authenticated) return true;
+    if (this.authenticated >= this.connectionsMax) {
+      this.counters.connectionsRefused++;
+      return false;
+    }
+    this.authenticated++;
+    conn.counted = true;
+    return true;
+  }
   /** @internal */ _closed(conn: ServerConn): void {
+    this.handshakes.release(conn.sourceAddr, conn);
+    if (this.parked.delete(conn)) this.counters.handshakesParked = this.parked.size;
+    if (conn.counted) this.authenticated--;
+    conn.counted = false;
     if (this.conns.delete(conn)) this.counters.connectionsOpen--;
   }
 }
+
+/** Enough of a request's start to read its id and a method name of up to 128 characters. */
+const REQUEST_HEAD_BYTES = 192;
 
 interface Request {
   id: number;
@@ -232,8 +362,12 @@ interface Request {
 /** One accepted connection: handshake, then peer stream or client RPC. */
 class ServerConn {
   readonly fs: FramedSocket;
+  /** The remote IP address (the handshake budget's unit). */
+  readonly sourceAddr: string;
+  /** Counted against connectionsMax (NetServer's bookkeeping). */
+  counted = false;
   private readonly srv: NetServer;
-  private state: 'handshake' | 'peer' | 'client' | 'closed' = 'handshake';
+  private state: 'handshake' | 'parked' | 'peer' | 'client' | 'closed' = 'handshake';
   private readonly nonce: Uint8Array;
   private handshakeTimer: { cancel(): void } | null;
   private peerId: NodeId = '';
@@ -246,6 +380,7 @@ class ServerConn {
 
   constructor(srv: NetServer, socket: Socket) {
     this.srv = srv;
+    this.sourceAddr = socket.remoteAddress ?? '?';
     this.fs = new FramedSocket(socket, HANDSHAKE_FRAME_BYTES_MAX, {
       onFrame: (p) => this.onFrame(p),
       onClose: () => this.onClose(),
@@ -263,15 +398,26 @@ class ServerConn {
     this.nonce = new Uint8Array(n.buffer, n.byteOffset, n.length).slice();
     this.handshakeTimer = srv._c.timers.setTimeout(() => {
       this.handshakeTimer = null;
-      if (this.state !== 'handshake') return;
-      srv.counters.handshakeTimeouts++;
-      this.fs.destroy();
+      if (this.state === 'handshake') srv._handshakeTimedOut(this);
     }, srv._limits.handshakeTimeoutMs);
     this.fs.write(encodeHello(this.nonce));
   }
 
+  /** Stop reading and answering; close after `ms` (NetServer.park). */
+  park(ms: number): void {
+    this.state = 'parked';
+    this.fs.socket.pause();
+    this.handshakeTimer?.cancel();
+    this.handshakeTimer = this.srv._c.timers.setTimeout(() => {
+      this.handshakeTimer = null;
+      this.fs.destroy();
+    }, ms);
+  }
+
   private onFrame(payload: Uint8Array): void {
     switch (this.state) {
+      case 'parked':
+        return;
       case 'handshake':
         return this.onAuth(payload);
       case 'peer':
@@ -292,6 +438,12 @@ class ServerConn {
     const ok = key !== null && macMatches(computeMac(key, this.nonce, auth.role, auth.role === 'client' ? undefined : auth.id), auth.mac);
     this.handshakeTimer?.cancel();
     this.handshakeTimer = null;
+    if (!this.srv._handshakeDone(this, ok)) {
+      this.state = 'closed';
+      this.fs.write(encodeErrorFrame('Unavailable', 'too many connections'));
+      this.fs.end();
+      return;
+    }
     if (!ok) {
       this.srv.counters.authFailures++;
       this.srv._log.warn('authentication failed', { remote: this.fs.remoteAddr, role: auth.role });
@@ -308,14 +460,19 @@ class ServerConn {
       // Clients and services both speak request/response; the handler sees which one calls.
       this.state = 'client';
       this.caller = auth.role === 'service' ? { role: 'service', id: auth.id } : { role: 'client' };
+      this.fs.setGate(this.srv._gate);
     }
     this.fs.write(OK_FRAME);
   }
 
   private onRequest(payload: Uint8Array): void {
+    // The size passed the gate; elements and depth are checked before msgpackr sees the bytes.
+    const named = peekRequestHead(payload.subarray(0, REQUEST_HEAD_BYTES)).method;
+    scanMsgpack(payload, this.srv._requestLimits(named));
     const v = unpackObject(payload);
     const id = v.id;
     const method = v.method;
+    if (named !== undefined && method !== named) throw new CairnError('ProtocolError', 'request names two methods');
     if (typeof id !== 'number' || !Number.isSafeInteger(id) || id < 0) throw new CairnError('ProtocolError', 'request id must be a non-negative integer');
     if (typeof method !== 'string' || method.length === 0 || method.length > this.srv._limits.methodCharsMax) {
       throw new CairnError('ProtocolError', 'request method must be a short string');

@@ -27,6 +27,8 @@ export interface StatAnswer {
   chunks: Array<{ id: string; size: number; crc: number; replicas: string[] }>;
   /** The file's attributes (proto/file-attrs.ts); absent when it has none and for a directory. */
   attrs?: FileAttrs;
+  /** A file's whole CRC-32C, composed from its chunks' (util/crc32c-combine.ts); absent for a directory. */
+  crc32c?: number;
 }
 
 export interface ListEntryAnswer {
@@ -120,6 +122,8 @@ export interface OpenAnswer {
   inline?: { data: Uint8Array; crc: number };
   /** As fs.stat's. */
   attrs?: FileAttrs;
+  /** The whole file's CRC-32C, in the answer for the page from chunk 0. */
+  crc32c?: number;
 }
 
 /** cluster.status: the object of `cairn status --json` (CONTRACT). */
@@ -149,6 +153,31 @@ export type RepairStatus = {
   ready: boolean;
   reportsPending: string[];
 };
+
+export type ScrubState = 'running' | 'done' | 'failed';
+export type ScrubServerState = 'waiting' | 'scrubbing' | 'done' | 'failed';
+
+/**
+ * cluster.scrub and cluster.scrubStatus: a scrub round (leader/scrub-rounds.ts). `checked`:
+ * replicas verified; `corrupt`: those that failed; `missing`: replicas the leader counted on that
+ * their server does not have; `repaired`: found ones whose chunk is back at its full count of
+ * live verified replicas; `unrepairable`: found ones whose chunk has no verified copy left.
+ * `state` is 'done' once every server finished and every found replica is repaired or
+ * unrepairable (or its chunk is no longer referenced); 'failed' (with `error`) when a server
+ * died or restarted twice during the round, or the round timed out.
+ */
+export interface ScrubRoundStatus {
+  round: string;
+  state: ScrubState;
+  error: string | null;
+  checked: number;
+  corrupt: number;
+  missing: number;
+  repaired: number;
+  unrepairable: number;
+  /** `expected`: the replicas the leader believed the server held when the round began. */
+  servers: Array<{ id: string; state: ScrubServerState; checked: number; corrupt: number; missing: number; expected: number }>;
+}
 
 /** raft.status (the fields a caller reads: who leads, terms and indexes, membership). */
 export interface RaftStatusAnswer {
@@ -183,6 +212,7 @@ export interface MetaAnswers {
   'fs.mkdir': EmptyAnswer;
   'fs.rm': EmptyAnswer;
   'fs.mv': EmptyAnswer;
+  'fs.copy': CommitAnswer;
   'fs.view': ViewAnswer;
   'fs.alloc': AllocAnswer;
   'fs.retarget': RetargetAnswer;
@@ -202,6 +232,10 @@ export interface MetaAnswers {
   'cluster.drain': EmptyAnswer;
   'cluster.remove': EmptyAnswer;
   'cluster.repair': RepairStatus;
+  'cluster.scrub': ScrubRoundStatus;
+  'cluster.scrubStatus': ScrubRoundStatus;
+  /** `active`: false when the leader knows no such round running on the caller (stop it). */
+  'cs.scrubReport': { active: boolean };
   'raft.status': RaftStatusAnswer;
 }
 
@@ -218,6 +252,7 @@ export function decodeStat(v: unknown): StatAnswer {
     etag: a.optStr(o, 'etag'),
     chunks: a.array(o, 'chunks', (c, at) => ({ id: at.chunkId(c, 'id'), size: at.count(c, 'size'), crc: at.crc(c, 'crc'), replicas: at.strings(c, 'replicas') })),
     ...a.attrs(o, 'attrs'),
+    ...a.optCrc(o, 'crc32c'),
   };
 }
 
@@ -270,8 +305,8 @@ export function decodeRetarget(v: unknown): RetargetAnswer {
   return { targets: a.array(a.map(v), 'targets', targetOf) };
 }
 
-/** fs.commit and fs.put (same shape). */
-export function decodeCommit(v: unknown, method: 'fs.commit' | 'fs.put' = 'fs.commit'): CommitAnswer {
+/** fs.commit, fs.put and fs.copy (same shape). */
+export function decodeCommit(v: unknown, method: 'fs.commit' | 'fs.put' | 'fs.copy' = 'fs.commit'): CommitAnswer {
   const a: At = new At(method);
   const o = a.map(v);
   return { path: a.str(o, 'path'), size: a.count(o, 'size'), etag: a.str(o, 'etag'), mtime: a.count(o, 'mtime') };
@@ -295,6 +330,7 @@ export function decodeOpen(v: unknown): OpenAnswer {
       token: at.str(c, 'token'),
     })),
     ...a.attrs(o, 'attrs'),
+    ...a.optCrc(o, 'crc32c'),
   };
   if (o.inline !== undefined && o.inline !== null) {
     const sub = a.sub(o, 'inline');
@@ -350,6 +386,39 @@ export function decodeRepairStatus(v: unknown): RepairStatus {
   out.ready = a.bool(o, 'ready');
   out.reportsPending = a.strings(o, 'reportsPending');
   return out as RepairStatus;
+}
+
+const SCRUB_STATES = ['running', 'done', 'failed'] as const;
+const SCRUB_SERVER_STATES = ['waiting', 'scrubbing', 'done', 'failed'] as const;
+
+/** `method`: 'cluster.scrub' or 'cluster.scrubStatus' (same shape). */
+export function decodeScrubRound(v: unknown, method: 'cluster.scrub' | 'cluster.scrubStatus' = 'cluster.scrubStatus'): ScrubRoundStatus {
+  const a: At = new At(method);
+  const o = a.map(v);
+  return {
+    round: a.str(o, 'round'),
+    state: a.oneOf(o, 'state', SCRUB_STATES),
+    error: a.optStr(o, 'error'),
+    checked: a.count(o, 'checked'),
+    corrupt: a.count(o, 'corrupt'),
+    missing: a.count(o, 'missing'),
+    repaired: a.count(o, 'repaired'),
+    unrepairable: a.count(o, 'unrepairable'),
+    servers: a.array(o, 'servers', (x, at) => ({
+      id: at.str(x, 'id'),
+      state: at.oneOf(x, 'state', SCRUB_SERVER_STATES),
+      checked: at.count(x, 'checked'),
+      corrupt: at.count(x, 'corrupt'),
+      missing: at.count(x, 'missing'),
+      expected: at.count(x, 'expected'),
+    })),
+  };
+}
+
+/** cs.scrubReport */
+export function decodeScrubReport(v: unknown): { active: boolean } {
+  const a: At = new At('cs.scrubReport');
+  return { active: a.bool(a.map(v), 'active') };
 }
 
 const RAFT_ROLES = ['follower', 'pre-candidate', 'candidate', 'leader', 'learner'] as const;
@@ -477,6 +546,12 @@ class At {
     const v = o[field];
     if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 0xffffffff) this.fail(field, 'a CRC-32C (an integer in [0, 2^32))');
     return v;
+  }
+
+  /** An optional CRC as a field to spread: absent or null → nothing. */
+  optCrc<F extends string>(o: Map, field: F): { [K in F]?: number } {
+    if (o[field] === undefined || o[field] === null) return {};
+    return { [field]: this.crc(o, field) } as { [K in F]?: number };
   }
 
   bool(o: Map, field: string): boolean {

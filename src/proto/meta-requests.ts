@@ -24,6 +24,7 @@ export const META_METHODS = [
   'fs.mkdir',
   'fs.rm',
   'fs.mv',
+  'fs.copy',
   'fs.view',
   'fs.alloc',
   'fs.retarget',
@@ -44,6 +45,9 @@ export const META_METHODS = [
   'cluster.drain',
   'cluster.remove',
   'cluster.repair',
+  'cluster.scrub',
+  'cluster.scrubStatus',
+  'cs.scrubReport',
 ] as const;
 
 export type MetaMethod = (typeof META_METHODS)[number];
@@ -69,6 +73,10 @@ export const ZONE_RE = /^[A-Za-z0-9._-]{1,64}$/;
 export const CAPACITY_BYTES_MAX = 2 ** 53 - 1;
 /** Longest a cs.work poll is held. */
 export const WORK_WAIT_MS_MAX = 30_000;
+/** Longest a scrub round may run before the leader gives it up (cluster.scrub timeoutMs). */
+export const SCRUB_TIMEOUT_MS_MAX = 7 * 24 * 3_600_000;
+/** Longest scrub round id. */
+export const SCRUB_ROUND_CHARS_MAX = 64;
 
 // ---- client methods ----------------------------------------------------------------------------
 
@@ -106,6 +114,20 @@ export interface RmRequest {
 export interface MvRequest {
   from: string;
   to: string;
+  s: SessionHeader;
+}
+
+/**
+ * fs.copy: a server-side copy of the file `from` at `to`, sharing its chunks (no bytes move);
+ * answered like fs.commit. Destination rules as fs.commit's.
+ */
+export interface CopyRequest {
+  from: string;
+  to: string;
+  /** Optional on the wire, default false. */
+  overwrite: boolean;
+  /** Create missing parents. Optional on the wire, default true. */
+  parents: boolean;
   s: SessionHeader;
 }
 
@@ -199,6 +221,22 @@ export interface RemoveRequest {
   force: boolean;
 }
 
+/** cluster.scrub: verify every replica (or one server's) now. */
+export interface ScrubRequest {
+  /** Only this chunk server; absent: every live one. */
+  server?: string;
+  /** Read rate per server while verifying, bytes/s; 0 (the default): full disk speed. */
+  bytesPerSecMax: number;
+  /** The leader gives the round up (failed) after this long. Optional on the wire. */
+  timeoutMs?: number;
+}
+
+/** cluster.scrubStatus: a round's progress and results. */
+export interface ScrubStatusRequest {
+  /** Absent: the running round, else the latest one (NotFound when this leader ran none). */
+  round?: string;
+}
+
 // ---- chunk-server methods (the caller's id is the chunk server id) ------------------------------
 
 /** cs.register */
@@ -248,6 +286,23 @@ export interface WorkRequest {
   waitMs: number;
 }
 
+/**
+ * cs.scrubReport: progress of a scrub round on the calling server. `verified`: replicas that
+ * passed since the last report; `corrupt`: replicas that failed (the server deletes them);
+ * `done`: its whole listing has been verified.
+ */
+export interface ScrubReportRequest {
+  round: string;
+  /** 1, 2, … per server process and round: a page sent again (a retried call) is applied once. */
+  page: number;
+  /** Optional on the wire, default []. */
+  verified: string[];
+  /** Optional on the wire, default []. */
+  corrupt: string[];
+  /** Optional on the wire, default false. */
+  done: boolean;
+}
+
 export interface MetaRequests {
   'fs.stat': StatRequest;
   'fs.list': ListRequest;
@@ -255,6 +310,7 @@ export interface MetaRequests {
   'fs.mkdir': MkdirRequest;
   'fs.rm': RmRequest;
   'fs.mv': MvRequest;
+  'fs.copy': CopyRequest;
   'fs.view': EmptyRequest;
   'fs.alloc': AllocRequest;
   'fs.retarget': RetargetRequest;
@@ -275,6 +331,9 @@ export interface MetaRequests {
   'cluster.drain': DrainRequest;
   'cluster.remove': RemoveRequest;
   'cluster.repair': EmptyRequest;
+  'cluster.scrub': ScrubRequest;
+  'cluster.scrubStatus': ScrubStatusRequest;
+  'cs.scrubReport': ScrubReportRequest;
 }
 
 export type MetaRequestDecoder<M extends MetaMethod> = (raw: unknown) => MetaRequests[M];
@@ -313,6 +372,11 @@ export function decodeRmRequest(raw: unknown): RmRequest {
 export function decodeMvRequest(raw: unknown): MvRequest {
   const b = body(raw);
   return { from: path(b, 'from'), to: path(b, 'to'), s: session(b) };
+}
+
+export function decodeCopyRequest(raw: unknown): CopyRequest {
+  const b = body(raw);
+  return { from: path(b, 'from'), to: path(b, 'to'), overwrite: bool(b, 'overwrite'), parents: bool(b, 'parents', true), s: session(b) };
 }
 
 export function decodeAllocRequest(raw: unknown): AllocRequest {
@@ -427,6 +491,32 @@ export function decodeWorkRequest(raw: unknown): WorkRequest {
   return { waitMs: int(body(raw), 'waitMs', 0, WORK_WAIT_MS_MAX) };
 }
 
+export function decodeScrubRequest(raw: unknown): ScrubRequest {
+  const b = body(raw);
+  const out: ScrubRequest = { bytesPerSecMax: optInt(b, 'bytesPerSecMax') ?? 0 };
+  const server = optStr(b, 'server', SERVER_ID_CHARS_MAX);
+  const timeoutMs = optInt(b, 'timeoutMs', 1, SCRUB_TIMEOUT_MS_MAX);
+  if (server !== undefined) out.server = server;
+  if (timeoutMs !== undefined) out.timeoutMs = timeoutMs;
+  return out;
+}
+
+export function decodeScrubStatusRequest(raw: unknown): ScrubStatusRequest {
+  const round = optStr(body(raw), 'round', SCRUB_ROUND_CHARS_MAX);
+  return round === undefined ? {} : { round };
+}
+
+export function decodeScrubReportRequest(raw: unknown): ScrubReportRequest {
+  const b = body(raw);
+  return {
+    round: str(b, 'round', SCRUB_ROUND_CHARS_MAX),
+    page: int(b, 'page', 1),
+    verified: strArray(b, 'verified', REPORT_PAGE_IDS_MAX, isChunkId),
+    corrupt: strArray(b, 'corrupt', REPORT_PAGE_IDS_MAX, isChunkId),
+    done: bool(b, 'done'),
+  };
+}
+
 /** Every method's decoder. */
 export const META_REQUEST_DECODERS: { readonly [M in MetaMethod]: MetaRequestDecoder<M> } = {
   'fs.stat': decodeStatRequest,
@@ -435,6 +525,7 @@ export const META_REQUEST_DECODERS: { readonly [M in MetaMethod]: MetaRequestDec
   'fs.mkdir': decodeMkdirRequest,
   'fs.rm': decodeRmRequest,
   'fs.mv': decodeMvRequest,
+  'fs.copy': decodeCopyRequest,
   'fs.view': decodeEmptyRequest,
   'fs.alloc': decodeAllocRequest,
   'fs.retarget': decodeRetargetRequest,
@@ -455,6 +546,9 @@ export const META_REQUEST_DECODERS: { readonly [M in MetaMethod]: MetaRequestDec
   'cluster.drain': decodeDrainRequest,
   'cluster.remove': decodeRemoveRequest,
   'cluster.repair': decodeEmptyRequest,
+  'cluster.scrub': decodeScrubRequest,
+  'cluster.scrubStatus': decodeScrubStatusRequest,
+  'cs.scrubReport': decodeScrubReportRequest,
 };
 
 export function isMetaMethod(method: string): method is MetaMethod {

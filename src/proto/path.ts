@@ -1,6 +1,8 @@
 /**
- * Remote paths: absolute, '/'-separated, UTF-8, compared byte for byte (no Unicode
- * normalization: "é" precomposed and decomposed are two different names, as on Linux).
+ * Remote paths: absolute, '/'-separated, UTF-8, compared byte for byte. No Unicode normalization:
+ * a name is kept exactly as given, so "é" precomposed (NFC) and decomposed (NFD) are two
+ * different names — as on POSIX file systems and in S3, and so that every name a client reads
+ * back is byte for byte the one it wrote.
  *
  * A valid path is "/" (the root) or "/" followed by segments joined by single '/'. Refused, with
  * CairnError('InvalidPath'):
@@ -9,6 +11,8 @@
  *     trailing slash before it calls us);
  *   - "." and ".." segments;
  *   - NUL, C0 controls (U+0000..U+001F), DEL (U+007F) and C1 controls (U+0080..U+009F);
+ *   - bidirectional controls (U+202A..U+202E, U+2066..U+2069, U+200E, U+200F, U+061C): they make
+ *     a name display as another ("evil\u202Etxt.exe" shows as "evilexe.txt");
  *   - lone UTF-16 surrogates (not representable in UTF-8; two such names would collide);
  *   - a segment over NAME_BYTES_MAX UTF-8 bytes, a path over PATH_BYTES_MAX bytes or deeper than
  *     PATH_DEPTH_MAX segments.
@@ -25,6 +29,8 @@ export const PATH_DEPTH_MAX = 256;
 // Control characters (C0, DEL, C1) and lone surrogates.
 // eslint-disable-next-line no-control-regex
 const BAD_CHAR = /[\u0000-\u001f\u007f-\u009f]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/u;
+/** Bidirectional formatting characters (embeddings, overrides, isolates, marks). */
+const BIDI_CHAR = /[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/u;
 const encoder = new TextEncoder();
 
 /** UTF-8 length of a string without lone surrogates. */
@@ -48,6 +54,7 @@ export function nameProblem(name: string): string | null {
   if (name === '.' || name === '..') return `'${name}' segment`;
   if (name.includes('/')) return "'/' in a name";
   if (BAD_CHAR.test(name)) return 'control character or invalid UTF-16 in a name';
+  if (BIDI_CHAR.test(name)) return 'bidirectional control character in a name';
   if (utf8Bytes(name) > NAME_BYTES_MAX) return `segment longer than ${NAME_BYTES_MAX} bytes`;
   return null;
 }

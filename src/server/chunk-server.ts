@@ -6,6 +6,8 @@
  */
 import { mkdirSync } from 'node:fs';
 import { ChunkHttpServer } from '../chunk/chunk-http-server.js';
+import { RegisteredPeers } from '../chunk/registered-peers.js';
+import { decodeView } from '../proto/meta-answers.js';
 import { MetaReporter } from '../chunk/meta-reporter.js';
 import { MetaSession } from '../client/meta-session.js';
 import { parseHostPort } from '../proto/addr.js';
@@ -15,7 +17,8 @@ import { ChunkStore } from '../storage/chunk-store.js';
 import type { Logger } from '../util/logger.js';
 import { ChunkClient } from '../chunk/chunk-client.js';
 import { Replicator } from '../chunk/replicator.js';
-import { Scrubber } from '../chunk/scrubber.js';
+import { Scrubber, type ScrubPosition } from '../chunk/scrubber.js';
+import { takeShutdownMarker, writeShutdownMarker } from '../storage/shutdown-marker.js';
 import { CHUNK_SERVER_META_CALL_TIMEOUT_MS_DEFAULT, CHUNK_SERVER_META_RETRY_DEADLINE_MS_DEFAULT, ZONE_DEFAULT } from '../config/defaults.js';
 
 export interface ChunkServerOptions {
@@ -46,13 +49,17 @@ export interface ChunkServer {
   readonly addr: string;
   readonly store: ChunkStore;
   readonly reporter: MetaReporter;
+  readonly scrubber: Scrubber;
   close(): Promise<void>;
 }
 
 export async function startChunkServer(opts: ChunkServerOptions, logger: Logger): Promise<ChunkServer> {
   const log = logger.child({ node: opts.id });
   const { host, port } = parseHostPort(opts.listen);
-  mkdirSync(opts.dir, { recursive: true });
+  mkdirSync(opts.dir, { recursive: true, mode: 0o700 });
+  // Absent after a crash (or on the first start): the scrubber then re-verifies every replica first.
+  const resume = scrubResumeOf(await takeShutdownMarker(opts.dir));
+  if (!resume) log.info('no clean-shutdown marker: re-verifying every replica first');
   // The reporter is created after the store; events before that (none: nothing is served yet) are not lost.
   let reporter: MetaReporter | null = null;
   const store = await ChunkStore.open(
@@ -88,7 +95,10 @@ export async function startChunkServer(opts: ChunkServerOptions, logger: Logger)
       ...(opts.reserveBytes === undefined ? {} : { reserveBytes: opts.reserveBytes }),
     },
   );
-  const http = new ChunkHttpServer({ store, clock: { nowMs: wallClockMs }, logger: log }, { secret: opts.clusterSecret, host, port });
+  // Pipelines are forwarded only to the cluster's chunk servers, as the leader's view lists them.
+  let peers: RegisteredPeers | null = null;
+  const pipelinePeers = { knows: (a: string) => peers?.knows(a) ?? Promise.resolve(false) };
+  const http = new ChunkHttpServer({ store, clock: { nowMs: wallClockMs }, logger: log, pipelinePeers }, { secret: opts.clusterSecret, host, port });
   const addr = await http.start();
   const session = new MetaSession(
     {
@@ -99,6 +109,11 @@ export async function startChunkServer(opts: ChunkServerOptions, logger: Logger)
     },
     { addrs: opts.metaAddrs, callTimeoutMs: CHUNK_SERVER_META_CALL_TIMEOUT_MS_DEFAULT, retryDeadlineMs: CHUNK_SERVER_META_RETRY_DEADLINE_MS_DEFAULT },
   );
+  peers = new RegisteredPeers({
+    clock: systemClock,
+    fetch: async () => decodeView(await session.call('fs.view', {}, { idempotent: true })).servers.map((s) => s.addr),
+    logger: log,
+  });
   // Bytes stored by repair copies since start: each heartbeat carries it, the leader turns it into a rate.
   let copiedBytes = 0;
   const replicator = new Replicator(
@@ -132,10 +147,11 @@ export async function startChunkServer(opts: ChunkServerOptions, logger: Logger)
     },
   );
   const scrubber = new Scrubber(
-    { store, clock: systemClock, timers: systemTimers, logger: log.child({ component: 'scrubber' }) },
+    { store, clock: systemClock, timers: systemTimers, logger: log.child({ component: 'scrubber' }), reportRound: (page) => reporter!.scrubReport(page) },
     {
       ...(opts.scrubPeriodMs === undefined ? {} : { periodMs: opts.scrubPeriodMs }),
       ...(opts.scrubBytesPerSecMax === undefined ? {} : { bytesPerSecMax: opts.scrubBytesPerSecMax }),
+      ...(resume ? { resume } : {}),
     },
   );
   reporter = new MetaReporter(
@@ -146,6 +162,7 @@ export async function startChunkServer(opts: ChunkServerOptions, logger: Logger)
       timers: systemTimers,
       logger: log.child({ component: 'reporter' }),
       onCommands: (cmds) => replicator.submit(cmds),
+      onScrub: (cmd) => scrubber.startRound(cmd),
       copiedBytes: () => copiedBytes,
       repairIdle: () => replicator.idle(),
     },
@@ -160,6 +177,7 @@ export async function startChunkServer(opts: ChunkServerOptions, logger: Logger)
     addr,
     store,
     reporter: r,
+    scrubber,
     async close() {
       if (closed) return;
       closed = true;
@@ -169,7 +187,19 @@ export async function startChunkServer(opts: ChunkServerOptions, logger: Logger)
       session.close();
       await http.close();
       await store.close();
+      // Last: the next start resumes the background scrub instead of re-verifying everything.
+      const p = scrubber.position();
+      await writeShutdownMarker(opts.dir, { scrub: { prefix: p.prefix, nextPassAtWallMs: wallClockMs() + p.waitMs } });
       log.info('chunk server stopped');
     },
   };
+}
+
+/** The scrub position saved in a clean-shutdown marker (null: none, or not readable: verify everything first). */
+function scrubResumeOf(marker: Record<string, unknown> | null): ScrubPosition | null {
+  const s = marker?.scrub as { prefix?: unknown; nextPassAtWallMs?: unknown } | undefined;
+  if (!s || typeof s.nextPassAtWallMs !== 'number' || !Number.isFinite(s.nextPassAtWallMs)) return null;
+  const prefix = s.prefix;
+  if (prefix !== null && !(typeof prefix === 'number' && Number.isInteger(prefix) && prefix >= 0 && prefix < 256)) return null;
+  return { prefix, waitMs: prefix === null ? Math.max(0, s.nextPassAtWallMs - wallClockMs()) : 0 };
 }

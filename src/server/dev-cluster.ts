@@ -12,7 +12,8 @@
  * the gateway's S3 endpoint portBase+50 (s3.credentials: its key, made once).
  * Servers that die are not restarted (tests kill them on purpose).
  */
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { PRIVATE_FILE_MODE, makePrivateDirSync } from '../storage/private-files.js';
 import { join, resolve } from 'node:path';
 import { MetaSession } from '../client/meta-session.js';
 import { secureRandomBytes, sleep, systemClock, systemRng, systemTimers } from '../env/system.js';
@@ -119,7 +120,8 @@ export class DevCluster {
     this.replicas = init.replicas ?? REPLICAS_DEFAULT;
     if (!Number.isSafeInteger(this.replicas) || this.replicas < 1 || this.replicas > 16) throw new CairnError('InvalidArgument', '--replicas must be 1..16');
     this.dir = resolve(init.dir);
-    for (const sub of ['meta', 'chunks', 'logs']) mkdirSync(join(this.dir, sub), { recursive: true });
+    // Private: the data, the logs and the secrets of the cluster (0700 directories, 0600 files).
+    for (const d of [this.dir, ...['meta', 'chunks', 'logs'].map((sub) => join(this.dir, sub))]) makePrivateDirSync(d);
     const secretFile = join(this.dir, 'cluster.secret');
     const tokenFile = join(this.dir, 'client.token');
     if (!existsSync(secretFile)) writeSecret(secretFile, secureRandomBytes(32).toString('hex'));
@@ -130,7 +132,7 @@ export class DevCluster {
     const metaAddr = (i: number): string => `127.0.0.1:${init.portBase + META_PORT_OFFSET + i}`;
     const peers = metaIds.map((id, i) => `${id}=${metaAddr(i)}`).join(',');
     const member = (id: string, addr: string, dir: string, cli: string[]): Member => {
-      const stderr = openSync(join(this.dir, 'logs', `${id}.log`), 'a');
+      const stderr = openSync(join(this.dir, 'logs', `${id}.log`), 'a', PRIVATE_FILE_MODE);
       const argv = init.nodeArgs?.length ? [cli[0]!, ...init.nodeArgs, ...cli.slice(1)] : cli;
       return { id, addr, dir, proc: new LocalProcess({ id, argv, stderr }) };
     };

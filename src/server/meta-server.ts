@@ -19,6 +19,7 @@ import type { Logger } from '../util/logger.js';
 import { parseHostPort } from '../proto/addr.js';
 import { MetaLeader, type RepairSchedulerOptions } from '../leader/index.js';
 import { META_METHODS } from '../proto/meta-requests.js';
+import { metaRequestLimits } from '../proto/meta-request-limits.js';
 import { DEAD_AFTER_MS_DEFAULT, REPLICAS_DEFAULT } from '../config/defaults.js';
 
 export interface MetaServerOptions {
@@ -58,7 +59,7 @@ export async function startMetaServer(opts: MetaServerOptions, logger: Logger, o
   const log = logger.child({ node: opts.id });
   if (!opts.peers.has(opts.id)) throw new CairnError('InvalidArgument', `--peers must include this server (${opts.id})`);
   const { host, port } = parseHostPort(opts.listen);
-  mkdirSync(opts.dir, { recursive: true });
+  mkdirSync(opts.dir, { recursive: true, mode: 0o700 });
   const storage = await LmdbRaftStorage.open(join(opts.dir, 'raft'));
   const stateStore = await LmdbStateStore.open(join(opts.dir, 'state'));
   const machine = new MetaStateMachine(stateStore);
@@ -100,6 +101,7 @@ export async function startMetaServer(opts: MetaServerOptions, logger: Logger, o
       onPeerFrame: (from, payload) => runtime.receive(from, payload),
       rpc: (method, body, ctx) => leader.handle(method, body, ctx.caller, ctx.signal),
       methods: META_METHODS,
+      requestLimits: metaRequestLimits,
     },
   );
   const addr = await server.listen();

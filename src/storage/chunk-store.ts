@@ -32,7 +32,7 @@
  * and ENOSPC/EDQUOT during a write become NoSpace too (the temp file removed).
  */
 import { mkdir, open, opendir, readdir, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { Readable, addAbortSignal } from 'node:stream';
 import { CHUNK_BYTES_MAX_DEFAULT, CHUNK_READ_BATCH_BYTES_DEFAULT, CHUNK_RESERVE_BYTES_DEFAULT, SEGMENT_BYTES_DEFAULT } from '../config/defaults.js';
 import type { Clock, Timers } from '../env/clock.js';
@@ -47,6 +47,7 @@ import { DirFds, DirSyncs, KeyedLock, fsyncDir, isErrno, writeAll } from './chun
 import { ChunkSpaceAccount, type ChunkSpace } from './chunk-space.js';
 import { writeReplicaData } from './replica-writer.js';
 import { SegmentReader } from './segment-reader.js';
+import { PRIVATE_DIR_MODE, PRIVATE_FILE_MODE, makePrivateDir } from './private-files.js';
 
 export { CHUNK_FOOTER_BYTES, CHUNK_FORMAT_VERSION } from './chunk-format.js';
 export { CHUNK_BYTES_MAX_DEFAULT, SEGMENT_BYTES_DEFAULT } from '../config/defaults.js';
@@ -180,9 +181,10 @@ export class ChunkStore {
   }
 
   private async init(): Promise<void> {
-    await mkdir(this.tmpDir, { recursive: true });
-    await mkdir(this.chunksDir, { recursive: true });
-    for (let p = 0; p < 256; p++) await mkdir(join(this.chunksDir, prefixOf(p)), { recursive: true });
+    await makePrivateDir(dirname(this.chunksDir));
+    await makePrivateDir(this.tmpDir);
+    await makePrivateDir(this.chunksDir);
+    for (let p = 0; p < 256; p++) await mkdir(join(this.chunksDir, prefixOf(p)), { recursive: true, mode: PRIVATE_DIR_MODE });
     await fsyncDir(this.chunksDir);
     let leftovers = 0;
     for (const name of await readdir(this.tmpDir)) {
@@ -237,7 +239,7 @@ export class ChunkStore {
         const crcs = new SegmentCrcs(this.segmentBytes);
         crcs.update(buf);
         written = { trailer: crcs.finish(), rest: buf.length > 0 ? [buf] : [], restAt: 0 };
-        fh = await open(tmpPath, 'wx', 0o644);
+        fh = await open(tmpPath, 'wx', PRIVATE_FILE_MODE);
       } else {
         const input = source instanceof Readable ? source : Readable.from(source, { objectMode: false });
         if (opts.signal) addAbortSignal(opts.signal, input);
@@ -245,7 +247,7 @@ export class ChunkStore {
         // listens: without a listener that 'error' would crash the process. writeData's for-await
         // still sees the error (the stream is errored), so nothing is lost by listening here.
         input.on('error', () => undefined);
-        fh = await open(tmpPath, 'wx', 0o644);
+        fh = await open(tmpPath, 'wx', PRIVATE_FILE_MODE);
         written = await writeReplicaData(fh, input, { segmentBytes: this.segmentBytes, chunkBytesMax: this.chunkBytesMax, expectSize });
       }
       const { trailer, rest, restAt } = written;

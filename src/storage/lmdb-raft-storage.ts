@@ -44,7 +44,6 @@
  * appends to send) and is answered from there without an LMDB read and checksum per entry. The
  * tail changes with the other caches, only when a write's commit resolves.
  */
-import { mkdirSync } from 'node:fs';
 import { crc32 } from 'node:zlib';
 import { open, type Database, type RootDatabase, type Transaction } from 'lmdb';
 import { LMDB_MAP_SIZE_BYTES_DEFAULT } from '../config/defaults.js';
@@ -62,6 +61,7 @@ import {
 } from '../raft/types.js';
 import { assert } from '../util/assert.js';
 import { CairnError } from '../util/errors.js';
+import { makePrivateDirSync, privateLmdbFiles } from './private-files.js';
 
 export interface LmdbRaftStorageOptions {
   /** Virtual address space reserved for the map; the file grows as needed up to this. @default LMDB_MAP_SIZE_BYTES_DEFAULT (64 GiB) */
@@ -139,7 +139,7 @@ export class LmdbRaftStorage implements RaftLogStore {
 
   /** Open (creating if needed) the log storage in directory `dir`. */
   static async open(dir: string, options: LmdbRaftStorageOptions = {}): Promise<LmdbRaftStorage> {
-    mkdirSync(dir, { recursive: true });
+    makePrivateDirSync(dir);
     const env = open({
       path: dir,
       maxDbs: 4,
@@ -149,6 +149,7 @@ export class LmdbRaftStorage implements RaftLogStore {
       noSync: false,
       noMetaSync: false,
     });
+    privateLmdbFiles(dir);
     return new LmdbRaftStorage(env);
   }
 

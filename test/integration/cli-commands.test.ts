@@ -72,7 +72,7 @@ describe('cairn CLI against a real cluster', () => {
         ok(await cli(['get', `/sizes/f-${n}`, back]));
         expect(readFileSync(back).equals(data)).toBe(true);
         const st = JSON.parse(ok(await cli(['stat', '--json', `/sizes/f-${n}`])).stdout.toString()) as StatJson;
-        expect(Object.keys(st)).toEqual(['path', 'type', 'size', 'mtime', 'chunks']);
+        expect(Object.keys(st)).toEqual(['path', 'type', 'size', 'mtime', 'etag', 'crc32c', 'chunks']);
         expect(st).toMatchObject({ path: `/sizes/f-${n}`, type: 'file', size: n });
         expect(st.chunks.length).toBe(Math.ceil(n / C));
         expect(st.chunks.map((c) => c.size)).toEqual(Array.from({ length: Math.ceil(n / C) }, (_, k) => Math.min(C, n - k * C)));
@@ -200,7 +200,7 @@ describe('cairn CLI against a real cluster', () => {
     expect(human).toMatch(/^chunks: +2$/m);
     const dir = JSON.parse(ok(await cli(['stat', '--json', '/st'])).stdout.toString()) as StatJson;
     expect(dir).toMatchObject({ path: '/st', type: 'dir', chunks: [] });
-    expect(Object.keys(dir)).toEqual(['path', 'type', 'size', 'mtime', 'chunks']);
+    expect(Object.keys(dir)).toEqual(['path', 'type', 'size', 'mtime', 'etag', 'crc32c', 'chunks']);
     expect(ok(await cli(['stat', '/st'])).stdout.toString()).toMatch(/^type: +dir$/m);
     failureLine(await cli(['stat', '/st/nope']), 'NotFound');
     failureLine(await cli(['stat', '--json', '/st/nope']), 'NotFound');
@@ -278,10 +278,10 @@ describe('cairn CLI against a real cluster', () => {
     // Into an existing local directory: DST/<name>.
     ok(await cli(['get', '/sizes/f-1', dir]));
     expect(readdirSync(dir)).toEqual(['f-1']);
-    // A get that fails half-way (the local file may not grow past 128 KiB: EFBIG) leaves the
+    // A get -f that fails half-way (the local file may not grow past 128 KiB: EFBIG) leaves the
     // old DST as it was and no temporary file.
     writeFileSync(join(dir, 'big'), 'old');
-    const r = spawnSync('sh', ['-c', `ulimit -f 128 && exec "${process.execPath}" "${CLI_PATH}" get /sizes/f-${5 * C + 1234} "${join(dir, 'big')}"`], { env: cliEnv(env), encoding: 'utf8', timeout: 30_000 });
+    const r = spawnSync('sh', ['-c', `ulimit -f 128 && exec "${process.execPath}" "${CLI_PATH}" get -f /sizes/f-${5 * C + 1234} "${join(dir, 'big')}"`], { env: cliEnv(env), encoding: 'utf8', timeout: 30_000 });
     expect(r.status).not.toBe(0);
     expect(r.stderr).toBe('cairn: TooLarge: local file too large\n');
     expect(readdirSync(dir).sort()).toEqual(['big', 'f-1']);

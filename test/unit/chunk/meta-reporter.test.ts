@@ -15,6 +15,8 @@ function answer(method: string, beat: { needReport: boolean; registered: boolean
       return { commands: commands() };
     case 'cs.reportEnd':
       return { dropped: 0 };
+    case 'cs.scrubReport':
+      return { active: true };
     default:
       return {};
   }
@@ -241,5 +243,40 @@ describe('MetaReporter', () => {
     await r.stop();
     await r.pollEnded();
     expect(leader.methods()).not.toContain('cs.work');
+  });
+
+  it('hands scrub commands to onScrub and the rest to onCommands, and sends scrub reports', async () => {
+    const leader = new Leader();
+    const scrubs: unknown[] = [];
+    const work: unknown[][] = [];
+    const r = new MetaReporter(
+      {
+        session: leader,
+        store: store([]),
+        clock: { nowMs: () => 0 },
+        timers: { setTimeout: () => ({ cancel() {} }), setInterval: () => ({ cancel() {} }) },
+        logger: silentLogger,
+        onCommands: (c) => work.push(c),
+        onScrub: (c) => scrubs.push(c),
+      },
+      { addr: '127.0.0.1:1', zone: 'z', reportPageIds: 2 },
+    );
+    await beat(r); // registers and reports in full
+    leader.needReport = false;
+    r.chunkAdded('a'.repeat(32));
+    leader.updateCommands = [{ op: 'scrub', round: '4-1', bytesPerSecMax: 0 }, { op: 'delete', id: 'x' }, { op: 'scrub', round: '' }];
+    await beat(r);
+    expect(scrubs).toEqual([{ round: '4-1', bytesPerSecMax: 0 }]);
+    expect(work).toEqual([[{ op: 'delete', id: 'x' }]]);
+    // Only scrub commands: onCommands is not called with nothing.
+    r.chunkAdded('b'.repeat(32));
+    leader.updateCommands = [{ op: 'scrub', round: '4-2', bytesPerSecMax: 5 }];
+    await beat(r);
+    expect(scrubs).toHaveLength(2);
+    expect(work).toHaveLength(1);
+    const page = { round: '4-1', page: 1, verified: [], corrupt: [], done: false };
+    leader.calls = [];
+    expect(await r.scrubReport(page)).toBe(true);
+    expect(leader.calls).toEqual([['cs.scrubReport', page]]);
   });
 });

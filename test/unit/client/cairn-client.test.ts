@@ -54,6 +54,19 @@ describe('CairnClient', () => {
     ]);
   });
 
+  it('copy is one exactly-once fs.copy (no bytes through the client) answered like a commit; a malformed answer is refused', async () => {
+    const s = scripted((m, b) => (m === 'fs.copy' ? { path: b.to, size: 7, etag: 'e7', mtime: 9 } : {}));
+    const c = client(s.meta, 'cl-1');
+    expect(await c.copy('/a', RemotePath.parse('/b/c'))).toEqual({ path: '/b/c', size: 7, etag: 'e7' });
+    await c.copy('/a', '/d', { overwrite: true, parents: false });
+    expect(s.calls).toEqual([
+      { method: 'fs.copy', body: { from: '/a', to: '/b/c', overwrite: false, parents: true, s: ['cl-1', 1, 1] }, idempotent: true },
+      { method: 'fs.copy', body: { from: '/a', to: '/d', overwrite: true, parents: false, s: ['cl-1', 2, 2] }, idempotent: true },
+    ]);
+    await expect(client(scripted(() => ({ path: '/x' })).meta).copy('/a', '/x')).rejects.toMatchObject({ code: 'ProtocolError' });
+    await expect(c.copy('/a', 'rel')).rejects.toMatchObject({ code: 'InvalidPath' });
+  });
+
   it('drain may be repeated; removing a server is sent once (a retry after it applied would say NotFound)', async () => {
     const s = scripted();
     const c = client(s.meta);
@@ -81,7 +94,7 @@ describe('CairnClient', () => {
     expect(isCairnError(err, 'ProtocolError')).toBe(true);
     expect((err as Error).message).toBe('cluster.status answer: chunkServers[0].used must be a non-negative integer');
     const st = client(scripted(() => ({ path: '/f', type: 'file', size: 1, mtime: 2, etag: null, chunks: [{ id: 'f'.repeat(32), size: 1, crc: 5, replicas: ['c1'] }] })).meta);
-    expect(await st.stat('/f')).toEqual({ path: '/f', type: 'file', size: 1, mtime: 2, etag: null, chunks: [{ id: 'f'.repeat(32), size: 1, replicas: ['c1'] }], attrs: {} });
+    expect(await st.stat('/f')).toEqual({ path: '/f', type: 'file', size: 1, mtime: 2, etag: null, chunks: [{ id: 'f'.repeat(32), size: 1, replicas: ['c1'] }], attrs: {}, crc32c: 5 });
   });
 
   it('draws a client id from the injected rng when none is given; close() closes the transports', () => {

@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
 import { parseMetaAddrs, resolveClientConfig } from '../../../src/client/client-config.js';
-import { etagOf } from '../../../src/client/file-writer.js';
 import { RequestIds } from '../../../src/client/request-ids.js';
 import { isCairnError } from '../../../src/util/errors.js';
 
@@ -72,18 +71,5 @@ describe('RequestIds', () => {
     ids.end(5);
     expect(ids.inflight).toBe(0);
     expect(ids.begin()).toEqual(['c1', 6, 6]);
-  });
-});
-
-describe('etagOf', () => {
-  it('depends on the size and every chunk id, in order', () => {
-    const a = 'a'.repeat(32);
-    const b = 'b'.repeat(32);
-    const e = etagOf(10, [a, b]);
-    expect(e).toMatch(/^[0-9a-f]{32}$/);
-    expect(etagOf(10, [a, b])).toBe(e);
-    expect(etagOf(11, [a, b])).not.toBe(e);
-    expect(etagOf(10, [b, a])).not.toBe(e);
-    expect(etagOf(10, [a])).not.toBe(e);
   });
 });

@@ -10,7 +10,6 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { etagOf } from '../../../src/client/file-writer.js';
 import { ChunkClient } from '../../../src/chunk/chunk-client.js';
 import { ChunkHttpServer } from '../../../src/chunk/chunk-http-server.js';
 import { ChunkToken, type ChunkOp } from '../../../src/proto/chunk-token.js';
@@ -19,6 +18,7 @@ import { SeededRng } from '../../../src/env/rng.js';
 import { systemClock, systemTimers, wallClockMs } from '../../../src/env/system.js';
 import type { Clock } from '../../../src/env/clock.js';
 import { DEFAULT_VNODES_PER_WEIGHT, ringLayoutToValue, type ServerState } from '../../../src/placement/index.js';
+import { contentEtag } from '../../../src/util/content-etag.js';
 import { inlineEtag } from '../../../src/util/inline-etag.js';
 import { crc32c } from '../../../src/util/crc32c.js';
 import { CairnError } from '../../../src/util/errors.js';
@@ -252,7 +252,7 @@ export class FakeMeta implements MetaCaller {
     } finally {
       chunks.close();
     }
-    this.files.set(path, { size: data.length, etag: etagOf(data.length, refs.map((c) => c[0])), mtime: 1_700_000_000_000 + this.files.size, chunks: refs });
+    this.files.set(path, { size: data.length, etag: contentEtag(data.length, refs.map(([, size, crc]) => ({ size, crc }))), mtime: 1_700_000_000_000 + this.files.size, chunks: refs });
   }
 
   private file(path: string): FakeFile {

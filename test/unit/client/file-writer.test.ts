@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { CairnClient } from '../../../src/client/cairn-client.js';
-import { etagOf } from '../../../src/client/file-writer.js';
+import { contentEtag } from '../../../src/util/content-etag.js';
 import { crc32c } from '../../../src/util/crc32c.js';
 import { isCairnError } from '../../../src/util/errors.js';
 import { bytes, collect, pieces, rejection, waitUntil } from '../chunk/helpers.js';
@@ -44,7 +44,7 @@ describe('file writer', () => {
       expect(crc).toBe(crc32c(data.subarray(i * CHUNK, i * CHUNK + size)));
       expect(holdersOf(id)).toHaveLength(2);
     });
-    expect(r).toEqual({ path: '/d/f.bin', size: data.length, etag: etagOf(data.length, f.chunks.map((c) => c[0])) });
+    expect(r).toEqual({ path: '/d/f.bin', size: data.length, etag: contentEtag(data.length, f.chunks.map(([, size, crc]) => ({ size, crc }))) });
     expect(f.etag).toBe(r.etag);
     // One commit, carrying a request id, sent as retryable (the leader applies it once).
     const commits = meta.calls.filter((c) => c.method === 'fs.commit');

@@ -17,6 +17,7 @@ const GOOD: Record<string, unknown> = {
   'fs.mkdir': { path: '/d', s: S(1) },
   'fs.rm': { path: '/d', s: S(2) },
   'fs.mv': { from: '/a', to: '/b', s: S(3) },
+  'fs.copy': { from: '/a', to: '/c', s: S(6) },
   'fs.alloc': { count: 1 },
   'fs.retarget': { id: ID, exclude: [] },
   'fs.commit': { path: '/f', size: 0, etag: 'e', chunks: [], s: S(4) },
@@ -36,6 +37,9 @@ const GOOD: Record<string, unknown> = {
   'cluster.drain': { id: 'c1' },
   'cluster.remove': { id: 'c1' },
   'cluster.repair': {},
+  'cluster.scrub': {},
+  'cluster.scrubStatus': { round: '1-1' },
+  'cs.scrubReport': { round: '1-1', page: 1, verified: [], corrupt: [], done: false },
 };
 
 describe('MetaLeader dispatch', () => {

@@ -35,6 +35,17 @@ describe('NamespaceCalls', () => {
     expect(h.raft.reads).toBe(4);
   });
 
+  it('fs.copy commits a copy sharing the source chunks through Raft and answers like fs.commit', async () => {
+    const h = harness();
+    await h.call('fs.commit', { path: '/f', size: 5, etag: 'x', chunks: [[A, 2, 1], [B, 3, 2]], s: s() });
+    const copy = await h.call('fs.copy', { from: '/f', to: '/n/g', s: s() });
+    expect(copy).toEqual({ path: '/n/g', size: 5, etag: 'x', mtime: 1_700_000_000_000 + h.time.nowMs() });
+    expect(await h.call('fs.stat', { path: '/n/g' })).toMatchObject({ size: 5, etag: 'x', chunks: [{ id: A }, { id: B }] });
+    expect((await h.refusal('fs.copy', { from: '/f', to: '/n/g', s: s() })).code).toBe('AlreadyExists');
+    expect((await h.refusal('fs.copy', { from: '/n', to: '/h', s: s() })).code).toBe('IsADirectory');
+    expect((await h.refusal('fs.copy', { from: '/f', to: '/x/y', parents: false, s: s() })).code).toBe('NotFound');
+  });
+
   it('stat and open name the live replicas this term knows; open falls back on the ring order and pages', async () => {
     const h = harness();
     await h.joinServers(['c1', 'c2', 'c3', 'c4'], { c4: [A], c2: [A] });

@@ -92,4 +92,26 @@ describe('frame codec', () => {
     d.setFrameBytesMax(10);
     expect(d.push(encodeFrame(new Uint8Array(5)))).toHaveLength(1);
   });
+
+  it('checks each frame at its gate from its length and first bytes, before the rest arrives', () => {
+    const seen: Array<[number, number[]]> = [];
+    const d = new FrameDecoder({ frameBytesMax: 1 << 20 });
+    d.setGate({
+      headBytes: 3,
+      check: (n, head) => {
+        seen.push([n, [...head]]);
+        if (head[0] === 9) throw new CairnError('ProtocolError', 'refused', { frameBytesMax: 0 });
+      },
+    });
+    expect(d.push(encodeFrame(new Uint8Array([1, 2])))).toHaveLength(1);
+    // A large frame arriving a byte at a time is judged once its first 3 bytes are in.
+    const wire = encodeFrame(new Uint8Array(1000).fill(7));
+    for (let i = 0; i < 7; i++) expect(d.push(wire.subarray(i, i + 1))).toEqual([]);
+    expect(seen).toEqual([[2, [1, 2]], [1000, [7, 7, 7]]]);
+    expect(d.push(wire.subarray(7))).toHaveLength(1);
+    const bad = encodeFrame(new Uint8Array(1 << 19).fill(9));
+    expect(() => d.push(bad.subarray(0, 10))).toThrow('refused');
+    expect(d.bufferedBytes()).toBe(0);
+    expect(() => d.push(new Uint8Array([0]))).toThrow(CairnError);
+  });
 });

@@ -126,26 +126,45 @@ describe('NetServer handshake and auth', () => {
     expect(await client(addr).call('echo', 'still here')).toBe('still here');
   });
 
-  it('closes a connection that does not authenticate in time', async () => {
-    const { addr, server: srv } = await server({}, { handshakeTimeoutMs: 100 });
+  it('closes a connection that does not authenticate in time (after parking it unread)', async () => {
+    const { addr, server: srv } = await server({}, { handshakeTimeoutMs: 100, handshakeParkMs: 300 });
     const c = await RawConn.open(addr);
+    await until(() => srv.counters.handshakesParked === 1);
+    expect(c.closed).toBe(false);
     await c.waitClosed();
     expect(srv.counters.handshakeTimeouts).toBe(1);
     expect(srv.counters.connectionsOpen).toBe(0);
+    expect(srv.counters.handshakesParked).toBe(0);
   });
 
-  it('refuses connections beyond connectionsMax', async () => {
+  it('refuses authenticated connections beyond connectionsMax with Unavailable', async () => {
     const { addr, server: srv } = await server({ rpc: echo }, { connectionsMax: 2 });
-    const a = await RawConn.open(addr);
-    const b = await RawConn.open(addr);
-    await a.next();
-    await b.next();
-    const c = await RawConn.open(addr);
+    const a = await RawConn.authed(addr, 'client', TOKEN);
+    const b = await RawConn.authed(addr, 'client', TOKEN);
+    expect(await a.next()).toEqual({ t: 'ok' });
+    expect(await b.next()).toEqual({ t: 'ok' });
+    // Unauthenticated connections do not count against it.
+    const idle = await RawConn.open(addr);
+    await idle.next();
+    const c = await RawConn.authed(addr, 'client', TOKEN);
+    expect(await c.next()).toMatchObject({ t: 'error', code: 'Unavailable' });
     await c.waitClosed();
     expect(srv.counters.connectionsRefused).toBe(1);
     a.destroy();
-    await until(() => srv.counters.connectionsOpen === 1);
+    await until(() => srv.counters.connectionsOpen === 2);
     expect(await client(addr).call('echo', 5)).toBe(5);
+  });
+
+  it('keeps strangers to their own budget: the oldest of a full source is parked, fresh dialers from it still get in', async () => {
+    const { addr, server: srv } = await server({ rpc: echo }, { handshakesMax: 8, handshakesPerAddrMax: 4 });
+    const raw: RawConn[] = [];
+    for (let i = 0; i < 6; i++) raw.push(await RawConn.open(addr));
+    await until(() => srv.counters.handshakesEvicted === 2);
+    expect(srv.counters.handshakesParked).toBe(2);
+    // The two oldest were parked (no longer read), the four newest are still in their handshake.
+    expect(await client(addr).call('echo', 'fresh')).toBe('fresh');
+    expect(srv.counters.handshakesEvicted).toBe(3);
+    for (const r of raw) r.destroy();
   });
 });
 
@@ -358,5 +377,27 @@ describe('RPC', () => {
     expect(served).toBeLessThan(150);
     c.socket.resume();
     await until(() => srv.counters.requests === 1000, 20_000, 'all requests served');
+  });
+
+  it('holds each request to the limits of the method it names before decoding it', async () => {
+    const small = { bytesMax: 200, elementsMax: 20, depthMax: 4 };
+    const large = { bytesMax: 100_000, elementsMax: 20, depthMax: 4 };
+    const { addr, server: srv } = await server({ rpc: echo, requestLimits: (m) => (m === 'echo' ? large : small) }, {});
+    const c = client(addr);
+    expect(((await c.call('echo', new Uint8Array(50_000))) as Uint8Array).length).toBe(50_000);
+    // Over the size of its method: refused from its first bytes, connection closed.
+    expect((await rejection(c.call('other', new Uint8Array(1000)))).code).toBe('Unavailable');
+    expect(srv.counters.oversizeFrames).toBe(1);
+    // Over the elements or the depth: refused by the scan.
+    expect((await rejection(c.call('echo', new Array(30).fill(0)))).code).toBe('Unavailable');
+    expect((await rejection(c.call('echo', [[[[[1]]]]]))).code).toBe('Unavailable');
+    expect(srv.counters.malformedFrames).toBe(3);
+    // A frame naming its method after its body gets the limits of an unnamed request.
+    const raw = await RawConn.authed(addr, 'client', TOKEN);
+    await raw.next();
+    raw.send({ body: new Uint8Array(1000), id: 1, method: 'echo' });
+    await raw.waitClosed();
+    expect(srv.counters.oversizeFrames).toBe(2);
+    expect(await c.call('echo', 'still serving')).toBe('still serving');
   });
 });

@@ -14,6 +14,8 @@ import {
   decodeRepairStatus,
   decodeReportEnd,
   decodeRetarget,
+  decodeScrubReport,
+  decodeScrubRound,
   decodeStat,
   decodeStatLocal,
 } from '../../../src/proto/meta-answers.js';
@@ -153,6 +155,30 @@ describe('meta answer decoders', () => {
     expect(protocolError(() => decodeRaftStatus(withField(raft, ['conf', 'voters'], 'm1')))).toBe('raft.status answer: conf.voters must be an array of strings');
     expect(protocolError(() => decodeRaftStatus(withField(raft, ['addrs', 'm1'], 1)))).toBe('raft.status answer: addrs.m1 must be a string');
     expect(protocolError(() => decodeStatLocal({ applied: 1, types: ['file', 'pipe'] }))).toBe("fs.statLocal answer: types[1] must be 'file', 'dir' or null");
+  });
+
+  it('check cluster.scrub / cluster.scrubStatus rounds down to each server, and cs.scrubReport', () => {
+    const round = {
+      round: '3-1',
+      state: 'running',
+      error: null,
+      checked: 5,
+      corrupt: 1,
+      missing: 0,
+      repaired: 0,
+      unrepairable: 0,
+      servers: [{ id: 'c1', state: 'scrubbing', checked: 5, corrupt: 1, missing: 0, expected: 9 }],
+      extra: 'ignored',
+    };
+    const { extra: _extra, ...want } = round;
+    expect(decodeScrubRound(round)).toEqual(want);
+    expect(decodeScrubRound({ ...round, state: 'failed', error: 'c1 died' }, 'cluster.scrub').error).toBe('c1 died');
+    expect(protocolError(() => decodeScrubRound(withField(round, ['state'], 'paused')))).toMatch(/^cluster\.scrubStatus answer: state must be one of 'running'/);
+    expect(protocolError(() => decodeScrubRound(withField(round, ['repaired'], -1), 'cluster.scrub'))).toBe('cluster.scrub answer: repaired must be a non-negative integer');
+    expect(protocolError(() => decodeScrubRound(withField(round, ['servers', 0, 'expected'], 'x')))).toBe('cluster.scrubStatus answer: servers[0].expected must be a non-negative integer');
+    expect(protocolError(() => decodeScrubRound(withField(round, ['servers', 0, 'state'], 'idle')))).toMatch(/^cluster\.scrubStatus answer: servers\[0\]\.state must be one of 'waiting'/);
+    expect(decodeScrubReport({ active: false })).toEqual({ active: false });
+    expect(protocolError(() => decodeScrubReport({ active: 'no' }))).toBe('cs.scrubReport answer: active must be a boolean');
   });
 
   it('fs.view: the ring as an array (placement validates it), servers, R, chunk size and the grant, each field checked', () => {

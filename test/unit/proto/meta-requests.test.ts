@@ -21,6 +21,7 @@ const cases: { [M in MetaMethod]: { ok: Record<string, unknown>; bad: Array<[str
   'fs.mkdir': { ok: { path: '/a', parents: true, s: S }, bad: [['parents', 'yes'], ['s', undefined], ['s', ['c', 1]], ['s', ['bad id!', 1, 0]], ['s', ['c', 0, 0]], ['s', ['c', 2, 3]], ['s', ['c', 2, -1]]] },
   'fs.rm': { ok: { path: '/a', recursive: false, s: S }, bad: [['recursive', 1], ['path', undefined, 'InvalidPath'], ['s', 'c']] },
   'fs.mv': { ok: { from: '/a', to: '/b', s: S }, bad: [['from', 3, 'InvalidPath'], ['to', undefined, 'InvalidPath'], ['s', null]] },
+  'fs.copy': { ok: { from: '/a', to: '/b', overwrite: true, parents: false, s: S }, bad: [['from', 3, 'InvalidPath'], ['to', '', 'InvalidPath'], ['overwrite', 'yes'], ['parents', 1], ['s', undefined]] },
   'fs.view': { ok: {}, bad: [] },
   'fs.alloc': { ok: { count: 2, exclude: ['c1'] }, bad: [['count', 0], ['count', 65], ['count', '2'], ['exclude', 'c1'], ['exclude', ['x'.repeat(65)]], ['exclude', [5]], ['exclude', new Array(257).fill('c')]] },
   'fs.retarget': { ok: { id: ID, exclude: [] }, bad: [['id', 'AB'.repeat(16)], ['id', ID + '0'], ['exclude', {}]] },
@@ -81,6 +82,9 @@ const cases: { [M in MetaMethod]: { ok: Record<string, unknown>; bad: Array<[str
   'cluster.drain': { ok: { id: 'c1' }, bad: [['id', ''], ['id', 1]] },
   'cluster.remove': { ok: { id: 'c1', force: true }, bad: [['id', undefined], ['force', 'yes']] },
   'cluster.repair': { ok: {}, bad: [] },
+  'cluster.scrub': { ok: { server: 'c1', bytesPerSecMax: 1024, timeoutMs: 60_000 }, bad: [['server', ''], ['server', 'x'.repeat(65)], ['bytesPerSecMax', -1], ['bytesPerSecMax', 1.5], ['timeoutMs', 0], ['timeoutMs', 8 * 24 * 3_600_000]] },
+  'cluster.scrubStatus': { ok: { round: '3-1' }, bad: [['round', ''], ['round', 7], ['round', 'x'.repeat(65)]] },
+  'cs.scrubReport': { ok: { round: '3-1', page: 2, verified: [ID], corrupt: [], done: true }, bad: [['round', undefined], ['page', 0], ['page', undefined], ['verified', [ID.toUpperCase()]], ['corrupt', 'x'], ['done', 'yes']] },
 };
 
 function refusal(fn: () => unknown): { code: string; message: string } {
@@ -96,7 +100,7 @@ function refusal(fn: () => unknown): { code: string; message: string } {
 describe('meta request decoders', () => {
   it('cover exactly the method list', () => {
     expect(Object.keys(META_REQUEST_DECODERS).sort()).toEqual([...META_METHODS].sort());
-    expect(new Set(META_METHODS).size).toBe(26);
+    expect(new Set(META_METHODS).size).toBe(30);
     expect(isMetaMethod('fs.stat')).toBe(true);
     expect(isMetaMethod('toString')).toBe(false);
     expect(isMetaMethod('fs.nope')).toBe(false);
@@ -122,6 +126,9 @@ describe('meta request decoders', () => {
     expect(META_REQUEST_DECODERS['cluster.remove']({ id: 'c1' })).toEqual({ id: 'c1', force: false });
     expect(META_REQUEST_DECODERS['cs.update'](null)).toEqual({ added: [], removed: [] });
     expect(META_REQUEST_DECODERS['cluster.status'](undefined)).toEqual({});
+    expect(META_REQUEST_DECODERS['cluster.scrub'](null)).toEqual({ bytesPerSecMax: 0 });
+    expect(META_REQUEST_DECODERS['cluster.scrubStatus'](null)).toEqual({});
+    expect(META_REQUEST_DECODERS['cs.scrubReport']({ round: 'r', page: 1 })).toEqual({ round: 'r', page: 1, verified: [], corrupt: [], done: false });
     const c = META_REQUEST_DECODERS['fs.commit']({ path: '/f', size: 3, etag: 'e', chunks: [[ID, 3, 7]], s: S });
     expect(c).toEqual({ path: '/f', size: 3, etag: 'e', chunks: [{ id: ID, size: 3, crc: 7 }], overwrite: false, parents: true, s: { client: 'client-1', seq: 2, ackedBelow: 1 } });
     const data = Uint8Array.of(1, 2, 3);

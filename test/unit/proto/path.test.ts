@@ -45,6 +45,22 @@ describe('paths', () => {
     for (const p of bad) expect(() => parsePath(p), JSON.stringify(p)).toThrow(expect.objectContaining({ code: 'InvalidPath' }) as unknown as Error);
   });
 
+  it('refuses bidirectional controls in names, and keeps every other name byte for byte (no normalization)', () => {
+    const bidi = ['\u202a', '\u202b', '\u202c', '\u202d', '\u202e', '\u2066', '\u2067', '\u2068', '\u2069', '\u200e', '\u200f', '\u061c'];
+    for (const c of bidi) {
+      expect(() => parsePath(`/dir/evil${c}txt.exe`), JSON.stringify(c)).toThrow(expect.objectContaining({ code: 'InvalidPath', message: expect.stringContaining('bidirectional') as unknown }) as unknown as Error);
+      expect(() => RemotePath.ROOT.child(`a${c}`)).toThrow(expect.objectContaining({ code: 'InvalidPath' }) as unknown as Error);
+    }
+    // Neighbours of the refused ranges stay valid (zero-width joiners, Arabic letters, RLM's neighbours).
+    expect(parsePath('/a\u200db/\u0627\u0644/\u2065x/\u206ay/\u2029z/\u202fw')).toHaveLength(6);
+    // NFC and NFD spellings are two names, each kept as given.
+    const nfc = '/caf\u00e9';
+    const nfd = '/cafe\u0301';
+    expect(parsePath(nfc)).toEqual(['caf\u00e9']);
+    expect(parsePath(nfd)).toEqual(['cafe\u0301']);
+    expect(RemotePath.parse(nfd).text).toBe(nfd);
+  });
+
   it('joinPath inverts parsePath; utf8Bytes matches the encoder', () => {
     fc.assert(
       // eslint-disable-next-line no-control-regex
