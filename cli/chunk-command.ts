@@ -35,9 +35,12 @@ export function registerChunkCommand(program: Command, fail: (err: unknown) => n
     .option('--repair-concurrency <n>', 'repair commands at once', intOption('--repair-concurrency', 1), REPAIR_CONCURRENCY_MAX_DEFAULT)
     .option('--scrub-period-sec <s>', 'every replica is re-verified within this period', intOption('--scrub-period-sec', 1), SCRUB_PERIOD_MS_DEFAULT / 1000)
     .option('--scrub-bytes-per-sec <n>', 'read rate of the scrubber (0: unlimited)', intOption('--scrub-bytes-per-sec', 0), SCRUB_BYTES_PER_SEC_DEFAULT)
-    .action(async (o: { id: string; listen: string; dir: string; meta: string; secretFile: string; zone: string; chunkBytesMax: number; reserveBytes: number; heartbeatMs: number; repairBytesPerSec: number; repairConcurrency: number; scrubPeriodSec: number; scrubBytesPerSec: number }) => {
+    .option('--metrics-listen <host:port>', 'serve Prometheus metrics at http://host:port/metrics; without it, none')
+    .option('--token-file <path>', 'file holding the client token, required from metrics scrapers as a Bearer token; without it, no auth')
+    .action(async (o: { id: string; listen: string; dir: string; meta: string; secretFile: string; zone: string; chunkBytesMax: number; reserveBytes: number; heartbeatMs: number; repairBytesPerSec: number; repairConcurrency: number; scrubPeriodSec: number; scrubBytesPerSec: number; metricsListen?: string; tokenFile?: string }) => {
       const id = parseNodeId(o.id);
       parseHostPort(o.listen);
+      if (o.metricsListen !== undefined) parseHostPort(o.metricsListen, true);
       const logger = pinoLogger({ node: id, role: 'chunk' });
       const server = await startChunkServer(
         {
@@ -54,6 +57,7 @@ export function registerChunkCommand(program: Command, fail: (err: unknown) => n
           repairConcurrencyMax: o.repairConcurrency,
           scrubPeriodMs: o.scrubPeriodSec * 1000,
           scrubBytesPerSecMax: o.scrubBytesPerSec,
+          ...(o.metricsListen === undefined ? {} : { metricsListen: o.metricsListen, metricsToken: o.tokenFile ? new TextDecoder().decode(readSecretFile(o.tokenFile, 'client token')) : null }),
         },
         logger,
       );

@@ -42,10 +42,12 @@ export function registerMetaCommand(program: Command, fail: (err: unknown) => ne
     .option('--inline-bytes-max <bytes>', `largest file stored inline with its metadata, replicated by Raft (0: never; at most ${INLINE_FILE_BYTES_MAX})`, intOption('--inline-bytes-max', 0), INLINE_BYTES_MAX_DEFAULT)
     .option('--inline-total-bytes-max <bytes>', 'cap on the bytes of all inline files of the cluster; past it small files go to chunk servers', intOption('--inline-total-bytes-max', 0), INLINE_TOTAL_BYTES_MAX_DEFAULT)
     .option('--repair-copies-max <n>', 'repair copies in flight to one chunk server', intOption('--repair-copies-max', 1), REPAIR_COPIES_PER_SERVER_MAX_DEFAULT)
-    .action(async (o: { id: string; listen: string; peers: string; dir: string; secretFile: string; tokenFile?: string; tickMs: number; electionTicks: number; snapshotEntries: number; replicas: number; deadAfter: number; chunkSize: number; gcGrace: number; inlineBytesMax: number; inlineTotalBytesMax: number; repairCopiesMax: number }) => {
+    .option('--metrics-listen <host:port>', 'serve Prometheus metrics at http://host:port/metrics (Bearer: the client token of --token-file); without it, none')
+    .action(async (o: { id: string; listen: string; peers: string; dir: string; secretFile: string; tokenFile?: string; tickMs: number; electionTicks: number; snapshotEntries: number; replicas: number; deadAfter: number; chunkSize: number; gcGrace: number; inlineBytesMax: number; inlineTotalBytesMax: number; repairCopiesMax: number; metricsListen?: string }) => {
       const id = parseNodeId(o.id);
       if (o.inlineBytesMax > INLINE_FILE_BYTES_MAX) throw new CairnError('InvalidArgument', `--inline-bytes-max must be at most ${INLINE_FILE_BYTES_MAX}: ${o.inlineBytesMax}`);
       parseHostPort(o.listen);
+      if (o.metricsListen !== undefined) parseHostPort(o.metricsListen, true);
       const logger = pinoLogger({ node: id, role: 'meta' });
       const server = await startMetaServer(
         {
@@ -64,6 +66,7 @@ export function registerMetaCommand(program: Command, fail: (err: unknown) => ne
           inlineBytesMax: o.inlineBytesMax,
           inlineTotalBytesMax: o.inlineTotalBytesMax,
           repair: { gcGraceMs: o.gcGrace * 1000, copiesPerServerMax: o.repairCopiesMax },
+          ...(o.metricsListen === undefined ? {} : { metricsListen: o.metricsListen }),
         },
         logger,
         (err) => fail(new CairnError('Internal', `stopping after a storage failure: ${err.message}`)),

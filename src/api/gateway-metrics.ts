@@ -33,22 +33,87 @@ export class GatewayMetrics {
     collectDefaultMetrics({ register: this.registry, prefix: 'cairn_gateway_' });
   }
 
-  /**
-   * The cluster's repair progress (the metadata leader's RepairStats), fetched at each scrape so
-   * one Prometheus target shows it: cairn_repair{what="copiesConfirmed"} etc. A scrape while no
-   * leader answers leaves the gauge empty.
-   */
+  /** The cluster's repair progress (the metadata leader's), fetched at each scrape: see registerRepairMetrics. */
   watchRepair(fetchStats: () => Promise<Record<string, number | boolean | string[]>>): void {
-    new Gauge({
-      name: 'cairn_repair',
-      help: 'repair and garbage collection on the metadata leader (counts since it took over; queued and in flight now)',
-      labelNames: ['what'] as const,
-      registers: [this.registry],
+    registerRepairMetrics(this.registry, fetchStats);
+  }
+}
+
+/** Repair figures that only grow while one leader serves (they restart from 0 at a leader change: a counter reset). */
+const REPAIR_COUNTERS: Readonly<Record<string, [name: string, help: string]>> = {
+  copiesScheduled: ['cairn_repair_copies_scheduled_total', 'repair copies handed to chunk servers'],
+  copiesConfirmed: ['cairn_repair_copies_confirmed_total', 'repair copies confirmed by a chunk report'],
+  copiesFailed: ['cairn_repair_copies_failed_total', 'repair copies a chunk server could not make from any source'],
+  copiesLost: ['cairn_repair_copies_lost_total', 'repair copies handed out and lost (server restarted, or dropped)'],
+  deletesScheduled: ['cairn_repair_deletes_scheduled_total', 'excess or garbage replicas whose deletion was sent'],
+  copyBytes: ['cairn_repair_copy_bytes_total', 'bytes of repair copies finished'],
+};
+
+/** Repair figures that go up and down. */
+const REPAIR_GAUGES: Readonly<Record<string, [name: string, help: string]>> = {
+  chunks: ['cairn_repair_chunks', 'chunks referenced by files at the last repair scan'],
+  underReplicated: ['cairn_repair_chunks_under_replicated', 'chunks with fewer live replicas than wanted at the last scan'],
+  lost: ['cairn_repair_chunks_lost', 'chunks with no live replica at the last scan'],
+  copiesQueued: ['cairn_repair_copies_queued', 'repair copies waiting'],
+  copiesInFlight: ['cairn_repair_copies_in_flight', 'repair copies handed out and not yet confirmed'],
+  deletesQueued: ['cairn_repair_deletes_queued', 'replica deletions waiting'],
+  garbageChunks: ['cairn_repair_garbage_chunks', 'chunks no file references'],
+  copyBytesPerSec: ['cairn_repair_copy_bytes_per_second', 'repair copy rate now'],
+  inlineFiles: ['cairn_inline_files', 'files stored inline with the metadata'],
+  inlineBytes: ['cairn_inline_bytes', 'bytes of the files stored inline with the metadata'],
+  ready: ['cairn_repair_ready', '1 while repair runs (every live chunk server has sent the leader a full report)'],
+};
+
+/**
+ * The metadata leader's repair figures as proper counters and gauges, fetched at each scrape
+ * (one fetch shared by every series of that scrape). A scrape while no leader answers leaves
+ * them empty.
+ */
+export function registerRepairMetrics(registry: Registry, fetchStats: () => Promise<Record<string, number | boolean | string[]>>): void {
+  let pending: Promise<Record<string, number | boolean | string[]> | null> | null = null;
+  const stats = (): Promise<Record<string, number | boolean | string[]> | null> => {
+    if (pending === null) {
+      pending = fetchStats().catch(() => null);
+      void pending.then(() => (pending = null));
+    }
+    return pending;
+  };
+  const value = (v: number | boolean | string[] | undefined): number | null => (typeof v === 'number' ? v : typeof v === 'boolean' ? Number(v) : null);
+  // Figures a newer leader adds (the latest scrub round's, say) are kept, as one gauge by name.
+  new Gauge({
+    name: 'cairn_leader_figure',
+    help: 'other figures the metadata leader reports with its repair progress, by name',
+    labelNames: ['what'] as const,
+    registers: [registry],
+    async collect() {
+      this.reset();
+      for (const [what, v] of Object.entries((await stats()) ?? {})) {
+        if (what in REPAIR_COUNTERS || what in REPAIR_GAUGES || typeof v !== 'number') continue;
+        this.set({ what }, v);
+      }
+    },
+  });
+  for (const [key, [name, help]] of Object.entries(REPAIR_COUNTERS)) {
+    new Counter({
+      name,
+      help,
+      registers: [registry],
       async collect() {
         this.reset();
-        const stats = await fetchStats().catch(() => null);
-        if (!stats) return;
-        for (const [what, v] of Object.entries(stats)) if (typeof v === 'number') this.set({ what }, v);
+        const v = value((await stats())?.[key]);
+        if (v !== null) this.inc(v);
+      },
+    });
+  }
+  for (const [key, [name, help]] of Object.entries(REPAIR_GAUGES)) {
+    new Gauge({
+      name,
+      help,
+      registers: [registry],
+      async collect() {
+        this.reset();
+        const v = value((await stats())?.[key]);
+        if (v !== null) this.set(v);
       },
     });
   }

@@ -83,9 +83,20 @@ export interface ChunkHttpServerComponents {
   store: ChunkStore;
   /** The cluster's chunk servers; absent: any address is forwarded to (tests of a lone server). */
   pipelinePeers?: PipelinePeers;
-  /** Wall-clock ms since the epoch (token expiry). */
+  /** Wall-clock ms since the epoch (token expiry, request durations). */
   clock: Clock;
   logger: Logger;
+  /** Told of every request once its response is over (metrics); body bytes as their Content-Length says, counted for 2xx answers. */
+  observe?: (r: ChunkRequestSeen) => void;
+}
+
+/** One request as the data plane saw it. */
+export interface ChunkRequestSeen {
+  op: 'put' | 'get' | 'head' | 'delete' | 'healthz' | 'other';
+  status: number;
+  bytesIn: number;
+  bytesOut: number;
+  seconds: number;
 }
 
 export interface ChunkHttpServerOptions {
@@ -217,6 +228,18 @@ export class ChunkHttpServer {
   }
 
   private handle(req: IncomingMessage, res: ServerResponse): void {
+    const observe = this.components.observe;
+    if (observe) {
+      const startMs = this.components.clock.nowMs();
+      res.once('close', () => {
+        const ok = res.statusCode >= 200 && res.statusCode < 300 && res.writableFinished;
+        const m = req.method ?? '';
+        const op = req.url === '/healthz' ? 'healthz' : m === 'PUT' ? 'put' : m === 'GET' ? 'get' : m === 'HEAD' ? 'head' : m === 'DELETE' ? 'delete' : 'other';
+        const bytesIn = ok && op === 'put' ? Number(req.headers['content-length'] ?? 0) || 0 : 0;
+        const bytesOut = ok && op === 'get' ? Number(res.getHeader('content-length') ?? 0) || 0 : 0;
+        observe({ op, status: res.statusCode, bytesIn, bytesOut, seconds: Math.max(0, this.components.clock.nowMs() - startMs) / 1000 });
+      });
+    }
     this.route(req, res).catch((e: unknown) => this.fail(res, e));
   }
 

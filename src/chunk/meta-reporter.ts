@@ -75,6 +75,8 @@ export interface MetaReporterOptions {
   fullReportMs?: number;
   /** How long the leader may hold a work poll (cs.work); 0: no poll, work comes with beats only. @default 10000 */
   workWaitMs?: number;
+  /** Identifies the disk the chunks live on (sent with heartbeats: status counts a shared disk's space once); '': not sent. @default '' */
+  diskId?: string;
 }
 
 /** Added to a work poll's wait for its call timeout. */
@@ -99,11 +101,13 @@ export class MetaReporter {
   private lastFullReportMs = Number.NEGATIVE_INFINITY;
   /** Counters for tests and status. */
   readonly counters = { heartbeats: 0, fullReports: 0, failures: 0, workPolls: 0 };
+  /** When the leader last answered a heartbeat (clock ms); null: not yet. */
+  lastHeartbeatAtMs: number | null = null;
   private polling: Promise<void> | null = null;
 
   constructor(c: MetaReporterComponents, o: MetaReporterOptions) {
     this.c = c;
-    this.o = { heartbeatMs: HEARTBEAT_MS_DEFAULT, reportPageIds: REPORT_PAGE_CHUNKS_DEFAULT, fullReportMs: FULL_REPORT_MS_DEFAULT, workWaitMs: WORK_POLL_MS_DEFAULT, ...o };
+    this.o = { heartbeatMs: HEARTBEAT_MS_DEFAULT, reportPageIds: REPORT_PAGE_CHUNKS_DEFAULT, fullReportMs: FULL_REPORT_MS_DEFAULT, workWaitMs: WORK_POLL_MS_DEFAULT, diskId: '', ...o };
     this.reportSeq = Math.floor(c.clock.nowMs()) % 1_000_000_000;
   }
 
@@ -242,11 +246,13 @@ export class MetaReporter {
           ...(copyFailed.length > 0 ? { copyFailed } : {}),
           ...(this.c.copiedBytes ? { copiedBytes: this.c.copiedBytes() } : {}),
           ...(this.c.repairIdle ? { repairIdle: this.c.repairIdle() } : {}),
+          ...(this.o.diskId === '' ? {} : { diskId: this.o.diskId }),
         },
         { idempotent: true },
       ));
       for (const id of copyFailed) this.failedCopies.delete(id);
       this.counters.heartbeats++;
+      this.lastHeartbeatAtMs = this.c.clock.nowMs();
       this.dispatch(hb.commands);
       if (!hb.registered) {
         // The map does not know us (removed, or a brand-new cluster): register again next beat.

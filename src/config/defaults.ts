@@ -216,3 +216,13 @@ export const DEV_HEARTBEAT_MS_DEFAULT = 500;
 /** Metadata call timeouts of a chunk server's link to the leader. */
 export const CHUNK_SERVER_META_CALL_TIMEOUT_MS_DEFAULT = 3000;
 export const CHUNK_SERVER_META_RETRY_DEADLINE_MS_DEFAULT = 5000;
+/**
+ * `cairn status`: how long it waits for the leader's answer before it reports the partial view
+ * (no quorum), and for each metadata server's own status; together well inside 3 s.
+ */
+export const STATUS_LEADER_WAIT_MS_DEFAULT = 2000;
+export const STATUS_PROBE_TIMEOUT_MS_DEFAULT = 1000;
+/** `cairn status --watch`: seconds between refreshes. */
+export const STATUS_WATCH_SEC_DEFAULT = 2;
+/** Metrics endpoints: how long a scrape may wait for the leader's figures (repair, status) before it answers without them. */
+export const METRICS_LEADER_WAIT_MS_DEFAULT = 2000;

@@ -79,6 +79,8 @@ export interface RaftRuntimeComponents {
   transport: PeerSender;
   stateMachine: StateMachine;
   logger: Logger;
+  /** Told each time the known leader changes (metrics). */
+  onLeaderChange?: (leader: NodeId | null) => void;
   /**
    * Schedule a callback after the current event-loop turn (production: env/system's
    * systemDefer). With it, everything that arrives in one turn — proposals and peer messages
@@ -154,6 +156,8 @@ export class RaftRuntime {
   private readonly followerApplyDelayMs: number;
   private lastSnapshotIndex: number;
   private leader: NodeId | null = null;
+  /** When a message from the leader of the time last arrived (clock ms); null: none yet. */
+  private leaderContactAtMs: number | null = null;
   private role: RaftStatus['role'] = 'follower';
   private looping = false;
   /** A deferred start of the loop is pending (see RaftRuntimeComponents.defer). */
@@ -258,6 +262,7 @@ export class RaftRuntime {
       this.streams.onFrame(from, payload);
       return;
     }
+    if (from === this.leader) this.leaderContactAtMs = this.c.clock.nowMs();
     this.node.step(decodePeerMessage(from, this.id, payload));
     this.kick();
   }
@@ -313,8 +318,11 @@ export class RaftRuntime {
     this.kick();
   }
 
-  status(): RaftStatus & { addrs: Record<NodeId, string> } {
-    return { ...this.node.status(), applied: this.applied, addrs: Object.fromEntries(this.addrs) };
+  /** `leaderContactMs`: since a message from the leader arrived (0 on the leader, null: none yet). */
+  status(): RaftStatus & { addrs: Record<NodeId, string>; leaderContactMs: number | null } {
+    const at = this.leaderContactAtMs;
+    const leaderContactMs = this.role === 'leader' ? 0 : at === null ? null : Math.max(0, Math.round(this.c.clock.nowMs() - at));
+    return { ...this.node.status(), applied: this.applied, addrs: Object.fromEntries(this.addrs), leaderContactMs };
   }
 
   leaderId(): NodeId | null {
@@ -508,6 +516,7 @@ export class RaftRuntime {
   private onSoftState(leader: NodeId | null, role: RaftStatus['role']): void {
     const wasLeader = this.role === 'leader';
     if (leader !== this.leader || role !== this.role) this.log.info('role change', { role, leader, term: this.node.status().term });
+    if (leader !== this.leader) this.c.onLeaderChange?.(leader);
     this.leader = leader;
     this.role = role;
     // A new leader applies at once what waited as a follower: its clients' results depend on it.

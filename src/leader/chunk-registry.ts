@@ -23,6 +23,8 @@ export interface ServerLoad {
   chunks: number;
   /** The server refuses new chunks (disk full or below its reserve). */
   full: boolean;
+  /** The disk it stores on (servers sharing a disk report the same id); absent: unknown. */
+  diskId?: string;
 }
 
 export interface ChunkRegistryOptions {

@@ -4,7 +4,7 @@
  * and liveness verdicts is soft state of the current term.
  *
  *   cs.register {addr, zone, capacityBytes} → {ringVersion}
- *   cs.heartbeat {usedBytes, capacityBytes, freeBytes, chunks, full, copyFailed?, copiedBytes?, repairIdle?}
+ *   cs.heartbeat {usedBytes, capacityBytes, freeBytes, chunks, full, copyFailed?, copiedBytes?, repairIdle?, diskId?}
  *                                        → {needReport, registered, commands}
  *   cs.reportBegin {report} · cs.reportPage {report, ids} → {} · cs.reportEnd {report} → {dropped}
  *   cs.update {added, removed}           → {commands}
@@ -57,8 +57,8 @@ export class ChunkServers {
   heartbeat(id: string, req: HeartbeatRequest): A['cs.heartbeat'] {
     const t = this.c.terms.current();
     const now = this.c.clock.nowMs();
-    const { usedBytes, capacityBytes, freeBytes, chunks, full } = req;
-    t.registry.heartbeat(id, { usedBytes, capacityBytes, freeBytes, chunks, full }, now);
+    const { usedBytes, capacityBytes, freeBytes, chunks, full, diskId } = req;
+    t.registry.heartbeat(id, { usedBytes, capacityBytes, freeBytes, chunks, full, ...(diskId === undefined ? {} : { diskId }) }, now);
     const s = t.cluster.ring().server(id);
     if (s?.state === 'dead') this.verdict(t, id, 'up');
     if (req.copyFailed !== undefined) t.repair.failed(id, req.copyFailed);

@@ -1,7 +1,8 @@
 /**
  * Operator calls (client token):
  *
- *   cluster.status  → the `cairn status --json` object: {leader, meta, chunkServers, chunks}
+ *   cluster.status  → the `cairn status --json` object: {health, leader, meta, chunkServers, chunks}
+ *                     and the operator's detail (status-report.ts)
  *   cluster.drain {id}          → {}  move every replica off a server (ring state draining)
  *   cluster.remove {id, force?} → {}  forget a server; PreconditionFailed while it holds the only
  *                                 live copy of any chunk, or (unless force) while a chunk it holds
@@ -11,7 +12,6 @@
  *   raft.status     → this server's Raft status (any server answers)
  */
 import type { Clock } from '../env/clock.js';
-import { listServers } from '../meta/cluster-map.js';
 import { CHUNK_PREFIX, type MetaReadView } from '../meta/namespace-keys.js';
 import type { DrainRequest, RemoveRequest } from '../proto/meta-requests.js';
 import { CairnError } from '../util/errors.js';
@@ -19,7 +19,8 @@ import type { Logger } from '../util/logger.js';
 import type { LeaderRaft } from './leader-raft.js';
 import type { LeaderTerms } from './leader-terms.js';
 import { proposeCluster } from './proposals.js';
-import { CHUNK_PREFIX_END, type RepairLoop } from './repair-loop.js';
+import type { RepairLoop } from './repair-loop.js';
+import { StatusReport } from './status-report.js';
 import type { MetaAnswers as A } from '../proto/meta-answers.js';
 
 export interface ClusterAdminComponents {
@@ -42,9 +43,12 @@ export class ClusterAdmin {
   private readonly c: ClusterAdminComponents;
   private readonly o: ClusterAdminOptions;
 
+  private readonly report: StatusReport;
+
   constructor(c: ClusterAdminComponents, o: ClusterAdminOptions) {
     this.c = c;
     this.o = o;
+    this.report = new StatusReport({ view: c.view, clock: c.clock, addrOf: (id) => c.raft.addrOf(id) }, { replicas: o.replicas });
   }
 
   async drain(req: DrainRequest): Promise<A['cluster.drain']> {
@@ -88,37 +92,7 @@ export class ClusterAdmin {
 
   async status(): Promise<A['cluster.status']> {
     await this.c.raft.linearizableRead();
-    const st = this.c.raft.status();
-    const t = this.c.terms.current();
-    const reg = t.registry;
-    const now = this.c.clock.nowMs();
-    const learners = new Set(st.conf.learners);
-    const meta = [...st.conf.voters, ...st.conf.learners].sort().map((id) => {
-      let role: A['cluster.status']['meta'][number]['role'];
-      if (id === st.leader) role = 'leader';
-      else if (learners.has(id)) role = 'learner';
-      else role = st.progress?.[id]?.recentActive === false ? 'unreachable' : 'follower';
-      return { id, addr: this.c.raft.addrOf(id) ?? null, role };
-    });
-    const ring = t.cluster.ring();
-    const chunkServers = listServers(this.c.view).map((rec) => {
-      const rs = ring.server(rec.id);
-      const alive = reg.isAlive(rec.id, now);
-      const state: A['cluster.status']['chunkServers'][number]['state'] = !alive || rs?.state === 'dead' ? 'dead' : rs?.state === 'draining' ? 'draining' : 'alive';
-      const load = reg.load(rec.id);
-      return { id: rec.id, addr: rec.addr, state, used: load?.usedBytes ?? 0, capacity: load?.capacityBytes ?? rec.capacityBytes, chunks: reg.chunkCount(rec.id) };
-    });
-    let total = 0;
-    let underReplicated = 0;
-    let lost = 0;
-    for (const [key] of this.c.view.range(CHUNK_PREFIX, CHUNK_PREFIX_END)) {
-      total++;
-      const id = key.slice(CHUNK_PREFIX.length);
-      const live = reg.locations(id).filter((s) => reg.isAlive(s, now)).length;
-      if (live === 0) lost++;
-      else if (live < this.o.replicas) underReplicated++;
-    }
-    return { leader: st.leader, meta, chunkServers, chunks: { total, underReplicated, lost } };
+    return this.report.build(this.c.raft.status(), this.c.terms.current());
   }
 
   repair(): A['cluster.repair'] {

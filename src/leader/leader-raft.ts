@@ -9,7 +9,7 @@ import type { CairnError } from '../util/errors.js';
 /** The Raft status: what raft.status answers, and the followers' progress cluster.status reads. */
 export interface LeaderRaftStatus extends RaftStatusAnswer {
   /** Leader only: per-follower replication progress. */
-  progress: Record<string, { recentActive: boolean }> | null;
+  progress: Record<string, { recentActive: boolean; match: number }> | null;
 }
 
 export interface LeaderRaft {

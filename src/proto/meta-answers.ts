@@ -9,11 +9,11 @@
  * integer`. Unknown extra fields are ignored (a newer server may add some), except in
  * cluster.repair, whose counters are passed through as they come (numbers only).
  */
-import { isChunkId } from '../util/chunk-id.js';
-import { CairnError } from '../util/errors.js';
-import { attrsProblem, checkedAttrs, type FileAttrs } from './file-attrs.js';
+import { At, type EntryType, type Map } from './answer-reader.js';
+import type { FileAttrs } from './file-attrs.js';
+import { clusterHealth, decodeStatusDetail, type Health, type StatusDetail } from './cluster-health.js';
 
-export type EntryType = 'file' | 'dir';
+export type { EntryType };
 
 /** fs.stat */
 export interface StatAnswer {
@@ -126,8 +126,9 @@ export interface OpenAnswer {
   crc32c?: number;
 }
 
-/** cluster.status: the object of `cairn status --json` (CONTRACT). */
-export interface ClusterStatus {
+/** cluster.status: the object of `cairn status --json` (CONTRACT), then the operator's detail (cluster-health.ts). */
+export interface ClusterStatus extends StatusDetail {
+  health: Health;
   leader: string | null;
   meta: Array<{ id: string; addr: string | null; role: 'leader' | 'follower' | 'learner' | 'unreachable' }>;
   chunkServers: Array<{ id: string; addr: string; state: 'alive' | 'dead' | 'draining'; used: number; capacity: number; chunks: number }>;
@@ -190,6 +191,10 @@ export interface RaftStatusAnswer {
   lastIndex: number;
   conf: { voters: string[]; learners: string[] };
   addrs: Record<string, string>;
+  /** Milliseconds since this member last heard from a leader (0 on the leader); null: not since it started. Absent from older servers. */
+  leaderContactMs?: number | null;
+  /** Leader only: each member's replicated log index. */
+  progress?: Record<string, { match: number }> | null;
 }
 
 /** fs.statLocal */
@@ -356,7 +361,7 @@ export function decodeClusterStatus(v: unknown): ClusterStatus {
   const a: At = new At('cluster.status');
   const o = a.map(v);
   const [chunks, c] = a.sub(o, 'chunks');
-  return {
+  const s: Omit<ClusterStatus, 'health'> = {
     leader: a.optStr(o, 'leader'),
     meta: a.array(o, 'meta', (m, at) => ({ id: at.str(m, 'id'), addr: at.optStr(m, 'addr'), role: at.oneOf(m, 'role', META_ROLES) })),
     chunkServers: a.array(o, 'chunkServers', (c, at) => ({
@@ -369,7 +374,12 @@ export function decodeClusterStatus(v: unknown): ClusterStatus {
     })),
     chunks: { total: c.count(chunks, 'total'), underReplicated: c.count(chunks, 'underReplicated'), lost: c.count(chunks, 'lost') },
   };
+  // A leader answered, so there is a quorum; an older leader sends no verdict: judged here.
+  const health = o.health === undefined ? clusterHealth(s, true) : a.oneOf(o, 'health', HEALTHS);
+  return { health, ...s, ...decodeStatusDetail(o) };
 }
+
+const HEALTHS = ['healthy', 'degraded', 'unavailable'] as const;
 
 const REPAIR_COUNTERS = ['copiesQueued', 'copiesInFlight', 'copiesConfirmed', 'copyBytes', 'copyBytesPerSec', 'deletesQueued', 'deletesScheduled', 'garbageChunks'] as const;
 
@@ -440,7 +450,20 @@ export function decodeRaftStatus(v: unknown): RaftStatusAnswer {
     lastIndex: a.count(o, 'lastIndex'),
     conf: { voters: c.strings(conf, 'voters'), learners: c.strings(conf, 'learners') },
     addrs: addrMap,
+    leaderContactMs: o.leaderContactMs === undefined || o.leaderContactMs === null ? null : a.count(o, 'leaderContactMs'),
+    progress: decodeProgress(o, a),
   };
+}
+
+function decodeProgress(o: Map, a: At): Record<string, { match: number }> | null {
+  if (o.progress === undefined || o.progress === null) return null;
+  const [p, at] = a.sub(o, 'progress');
+  const out: Record<string, { match: number }> = {};
+  for (const id of Object.keys(p)) {
+    const [m, mat] = at.sub(p, id);
+    out[id] = { match: mat.count(m, 'match') };
+  }
+  return out;
 }
 
 export function decodeStatLocal(v: unknown): StatLocalAnswer {
@@ -496,115 +519,4 @@ export function decodeReportEnd(v: unknown): { dropped: number } {
 
 function targetOf(t: Record<string, unknown>, at: At): WriteTarget {
   return { id: at.str(t, 'id'), addr: at.str(t, 'addr'), token: at.str(t, 'token') };
-}
-
-type Map = Record<string, unknown>;
-
-/** Field readers that name `method answer: <prefix><field>` in their errors. */
-class At {
-  constructor(
-    private readonly method: string,
-    private readonly prefix = '',
-  ) {}
-
-  fail(field: string, what: string): never {
-    const name = this.prefix + field;
-    throw new CairnError('ProtocolError', name === '' ? `${this.method} answer must be ${what}` : `${this.method} answer: ${name} must be ${what}`);
-  }
-
-  /** The whole answer (or an element) as a map. */
-  map(v: unknown, name = ''): Map {
-    if (typeof v !== 'object' || v === null || Array.isArray(v) || v instanceof Uint8Array) this.fail(name, 'a map');
-    return v as Map;
-  }
-
-  /** A nested map and the reader for its fields (named `field.x`). */
-  sub(o: Map, field: string): [Map, At] {
-    return [this.map(o[field], field), new At(this.method, `${this.prefix}${field}.`)];
-  }
-
-  str(o: Map, field: string): string {
-    const v = o[field];
-    if (typeof v !== 'string') this.fail(field, 'a string');
-    return v;
-  }
-
-  optStr(o: Map, field: string): string | null {
-    const v = o[field];
-    if (v === undefined || v === null) return null;
-    if (typeof v !== 'string') this.fail(field, 'a string or null');
-    return v;
-  }
-
-  count(o: Map, field: string): number {
-    const v = o[field];
-    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) this.fail(field, 'a non-negative integer');
-    return v;
-  }
-
-  crc(o: Map, field: string): number {
-    const v = o[field];
-    if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 0xffffffff) this.fail(field, 'a CRC-32C (an integer in [0, 2^32))');
-    return v;
-  }
-
-  /** An optional CRC as a field to spread: absent or null → nothing. */
-  optCrc<F extends string>(o: Map, field: F): { [K in F]?: number } {
-    if (o[field] === undefined || o[field] === null) return {};
-    return { [field]: this.crc(o, field) } as { [K in F]?: number };
-  }
-
-  bool(o: Map, field: string): boolean {
-    const v = o[field];
-    if (typeof v !== 'boolean') this.fail(field, 'a boolean');
-    return v;
-  }
-
-  chunkId(o: Map, field: string): string {
-    const v = o[field];
-    if (!isChunkId(v)) this.fail(field, 'a chunk id (32 lowercase hex digits)');
-    return v;
-  }
-
-  entryType(o: Map, field: string): EntryType {
-    return this.oneOf(o, field, ['file', 'dir'] as const);
-  }
-
-  oneOf<T extends string>(o: Map, field: string, values: readonly T[]): T {
-    const v = o[field];
-    if (typeof v !== 'string' || !(values as readonly string[]).includes(v)) this.fail(field, `one of ${values.map((x) => `'${x}'`).join(', ')}`);
-    return v as T;
-  }
-
-  strings(o: Map, field: string): string[] {
-    const v = o[field];
-    if (!Array.isArray(v)) this.fail(field, 'an array of strings');
-    v.forEach((s: unknown, i) => {
-      if (typeof s !== 'string') this.fail(`${field}[${i}]`, 'a string');
-    });
-    return [...(v as string[])];
-  }
-
-  /** A file's attributes as a field to spread: absent or null → nothing (no attributes). */
-  attrs(o: Map, field: string): { attrs?: FileAttrs } {
-    const v = o[field];
-    if (v === undefined || v === null) return {};
-    const problem = attrsProblem(v);
-    if (problem) this.fail(field, `an attribute map (${problem})`);
-    return { attrs: checkedAttrs(v) };
-  }
-
-  /** An array whose items the caller checks. */
-  list(o: Map, field: string): unknown[] {
-    const v = o[field];
-    if (!Array.isArray(v)) this.fail(field, 'an array');
-    return [...(v as unknown[])];
-  }
-
-  /** An array of maps, each decoded by `item` with field names under `field[i].`. */
-  array<T>(o: Map, field: string, item: (m: Map, at: At) => T): T[] {
-    const v = o[field];
-    if (!Array.isArray(v)) this.fail(field, 'an array');
-    return v.map((x: unknown, i) => item(this.map(x, `${field}[${i}]`), new At(this.method, `${this.prefix}${field}[${i}].`)));
-  }
 }

@@ -69,6 +69,7 @@ export const REPORT_PAGE_IDS_MAX = 10_000;
 /** Chunk ids in one heartbeat's copyFailed. */
 export const COPY_FAILED_IDS_MAX = 1000;
 export const ADDR_CHARS_MAX = 300;
+export const DISK_ID_CHARS_MAX = 128;
 export const ZONE_RE = /^[A-Za-z0-9._-]{1,64}$/;
 export const CAPACITY_BYTES_MAX = 2 ** 53 - 1;
 /** Longest a cs.work poll is held. */
@@ -259,6 +260,8 @@ export interface HeartbeatRequest {
   copiedBytes?: number;
   /** Nothing queued or running on the server. Optional on the wire, default false. */
   repairIdle: boolean;
+  /** Identifies the server's disk (servers sharing one report the same id); absent: not reported. */
+  diskId?: string;
 }
 
 /** cs.reportBegin and cs.reportEnd */
@@ -470,6 +473,7 @@ export function decodeHeartbeatRequest(raw: unknown): HeartbeatRequest {
   };
   if (b.copyFailed !== undefined) out.copyFailed = strArray(b, 'copyFailed', COPY_FAILED_IDS_MAX, isChunkId);
   if (b.copiedBytes !== undefined) out.copiedBytes = int(b, 'copiedBytes');
+  if (b.diskId !== undefined) out.diskId = str(b, 'diskId', DISK_ID_CHARS_MAX);
   return out;
 }
 

@@ -4,7 +4,7 @@
  * service), and the link to the metadata leader (registration, heartbeats, full and
  * incremental chunk reports).
  */
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, statSync } from 'node:fs';
 import { ChunkHttpServer } from '../chunk/chunk-http-server.js';
 import { RegisteredPeers } from '../chunk/registered-peers.js';
 import { decodeView } from '../proto/meta-answers.js';
@@ -19,6 +19,8 @@ import { ChunkClient } from '../chunk/chunk-client.js';
 import { Replicator } from '../chunk/replicator.js';
 import { Scrubber, type ScrubPosition } from '../chunk/scrubber.js';
 import { takeShutdownMarker, writeShutdownMarker } from '../storage/shutdown-marker.js';
+import { ChunkMetrics } from './chunk-metrics.js';
+import { startMetricsHttpOrWarn } from './metrics-http.js';
 import { CHUNK_SERVER_META_CALL_TIMEOUT_MS_DEFAULT, CHUNK_SERVER_META_RETRY_DEADLINE_MS_DEFAULT, ZONE_DEFAULT } from '../config/defaults.js';
 
 export interface ChunkServerOptions {
@@ -43,6 +45,10 @@ export interface ChunkServerOptions {
   /** Every replica re-verified within this period, at this read rate (0: unlimited). */
   scrubPeriodMs?: number;
   scrubBytesPerSecMax?: number;
+  /** host:port of the metrics endpoint (metrics-http.ts); absent: none. */
+  metricsListen?: string;
+  /** The bearer token scrapers must present (the client token); null or absent: no auth. */
+  metricsToken?: string | null;
 }
 
 export interface ChunkServer {
@@ -50,6 +56,8 @@ export interface ChunkServer {
   readonly store: ChunkStore;
   readonly reporter: MetaReporter;
   readonly scrubber: Scrubber;
+  /** The metrics endpoint's URL (null: none). */
+  readonly metricsUrl: string | null;
   close(): Promise<void>;
 }
 
@@ -60,6 +68,13 @@ export async function startChunkServer(opts: ChunkServerOptions, logger: Logger)
   // Absent after a crash (or on the first start): the scrubber then re-verifies every replica first.
   const resume = scrubResumeOf(await takeShutdownMarker(opts.dir));
   if (!resume) log.info('no clean-shutdown marker: re-verifying every replica first');
+  // The file system's device: servers whose chunks share one disk report the same id, so
+  // cluster totals count that disk's space once.
+  const diskId = String(statSync(opts.dir).dev);
+  // Created first: the store reports corrupt replicas to it from the start.
+  let metrics: ChunkMetrics | null = null;
+  let copiedBytes = 0;
+  let scrubber: Scrubber | null = null;
   // The reporter is created after the store; events before that (none: nothing is served yet) are not lost.
   let reporter: MetaReporter | null = null;
   const store = await ChunkStore.open(
@@ -82,6 +97,7 @@ export async function startChunkServer(opts: ChunkServerOptions, logger: Logger)
       onCorrupt: (id, reason) => {
         // Never served again: deleted (and reported gone); repair copies the chunk from a good replica.
         log.warn('corrupt replica found; deleting it', { chunk: id, reason });
+        metrics?.checksumFailure();
         reporter?.chunkRemoved(id);
         reporter?.reportSoon();
         systemTimers.setTimeout(() => {
@@ -98,7 +114,18 @@ export async function startChunkServer(opts: ChunkServerOptions, logger: Logger)
   // Pipelines are forwarded only to the cluster's chunk servers, as the leader's view lists them.
   let peers: RegisteredPeers | null = null;
   const pipelinePeers = { knows: (a: string) => peers?.knows(a) ?? Promise.resolve(false) };
-  const http = new ChunkHttpServer({ store, clock: { nowMs: wallClockMs }, logger: log, pipelinePeers }, { secret: opts.clusterSecret, host, port });
+  if (opts.metricsListen !== undefined) {
+    metrics = new ChunkMetrics({
+      space: () => store.space(),
+      scrub: { get passes() { return scrubber?.counters.passes ?? 0; }, get verified() { return scrubber?.counters.verified ?? 0; }, get corrupt() { return scrubber?.counters.corrupt ?? 0; } },
+      repairBytes: () => copiedBytes,
+      heartbeatAgeMs: () => {
+        const at = reporter?.lastHeartbeatAtMs ?? null;
+        return at === null ? null : systemClock.nowMs() - at;
+      },
+    });
+  }
+  const http = new ChunkHttpServer({ store, clock: { nowMs: wallClockMs }, logger: log, pipelinePeers, ...(metrics ? { observe: metrics.request } : {}) }, { secret: opts.clusterSecret, host, port });
   const addr = await http.start();
   const session = new MetaSession(
     {
@@ -114,8 +141,7 @@ export async function startChunkServer(opts: ChunkServerOptions, logger: Logger)
     fetch: async () => decodeView(await session.call('fs.view', {}, { idempotent: true })).servers.map((s) => s.addr),
     logger: log,
   });
-  // Bytes stored by repair copies since start: each heartbeat carries it, the leader turns it into a rate.
-  let copiedBytes = 0;
+  // copiedBytes: bytes stored by repair copies since start; each heartbeat carries it, the leader turns it into a rate.
   const replicator = new Replicator(
     {
       store: {
@@ -146,7 +172,7 @@ export async function startChunkServer(opts: ChunkServerOptions, logger: Logger)
       ...(opts.repairConcurrencyMax === undefined ? {} : { concurrencyMax: opts.repairConcurrencyMax }),
     },
   );
-  const scrubber = new Scrubber(
+  scrubber = new Scrubber(
     { store, clock: systemClock, timers: systemTimers, logger: log.child({ component: 'scrubber' }), reportRound: (page) => reporter!.scrubReport(page) },
     {
       ...(opts.scrubPeriodMs === undefined ? {} : { periodMs: opts.scrubPeriodMs }),
@@ -166,24 +192,28 @@ export async function startChunkServer(opts: ChunkServerOptions, logger: Logger)
       copiedBytes: () => copiedBytes,
       repairIdle: () => replicator.idle(),
     },
-    { addr, zone: opts.zone ?? ZONE_DEFAULT, ...(opts.heartbeatMs === undefined ? {} : { heartbeatMs: opts.heartbeatMs }) },
+    { addr, zone: opts.zone ?? ZONE_DEFAULT, diskId, ...(opts.heartbeatMs === undefined ? {} : { heartbeatMs: opts.heartbeatMs }) },
   );
+  const metricsHttp = metrics && opts.metricsListen !== undefined ? await startMetricsHttpOrWarn(metrics.registry, { listen: opts.metricsListen, token: opts.metricsToken ?? null }, log.child({ component: 'metrics' })) : null;
   reporter.start();
   scrubber.start();
-  log.info('chunk server started', { addr, dir: opts.dir });
+  log.info('chunk server started', { addr, dir: opts.dir, ...(metricsHttp ? { metrics: metricsHttp.url } : {}) });
   const r = reporter;
+  const sc = scrubber;
   let closed = false;
   return {
     addr,
     store,
     reporter: r,
     scrubber,
+    metricsUrl: metricsHttp?.url ?? null,
     async close() {
       if (closed) return;
       closed = true;
+      await metricsHttp?.close();
       await r.stop();
       replicator.stop();
-      await scrubber.stop();
+      await sc.stop();
       session.close();
       await http.close();
       await store.close();

@@ -9,7 +9,8 @@
  * cluster is ready (a leader, and every chunk server registered and alive) and removed on stop.
  *
  * Ports: the HTTP gateway portBase, metadata servers portBase+1…, chunk servers portBase+101…,
- * the gateway's S3 endpoint portBase+50 (s3.credentials: its key, made once).
+ * the gateway's S3 endpoint portBase+50 (s3.credentials: its key, made once); metrics endpoints:
+ * chunk servers portBase+501…, metadata servers portBase+901… (the gateway serves its own /metrics).
  * Servers that die are not restarted (tests kill them on purpose).
  */
 import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
@@ -75,12 +76,14 @@ export interface ServerEntry {
   pid: number | null;
   dir: string;
   argv: string[];
+  /** http://host:port/metrics (Prometheus text; the client token as Bearer). */
+  metrics: string;
 }
 
 export interface ClusterJson {
   metaAddrs: string;
   token: string;
-  gateway: { url: string; pid: number | null; argv: string[] } | null;
+  gateway: { url: string; pid: number | null; argv: string[]; metrics: string } | null;
   meta: ServerEntry[];
   chunks: ServerEntry[];
   /** The S3 endpoint (served by the gateway process, so its pid and argv are the gateway's). */
@@ -92,14 +95,18 @@ interface Member {
   addr: string;
   dir: string;
   proc: LocalProcess;
+  /** Its metrics URL. */
+  metrics: string;
 }
 
 export const PORT_SPAN = 1000;
 const META_PORT_OFFSET = 1;
 const CHUNK_PORT_OFFSET = 101;
 const S3_PORT_OFFSET = 50;
+const CHUNK_METRICS_PORT_OFFSET = 501;
+const META_METRICS_PORT_OFFSET = 901;
 const META_MAX = 99;
-const CHUNKS_MAX = 899;
+const CHUNKS_MAX = 399;
 
 export class DevCluster {
   readonly dir: string;
@@ -131,11 +138,12 @@ export class DevCluster {
     const metaIds = Array.from({ length: nMeta }, (_, i) => `m${i + 1}`);
     const metaAddr = (i: number): string => `127.0.0.1:${init.portBase + META_PORT_OFFSET + i}`;
     const peers = metaIds.map((id, i) => `${id}=${metaAddr(i)}`).join(',');
-    const member = (id: string, addr: string, dir: string, cli: string[]): Member => {
+    const member = (id: string, addr: string, dir: string, cli: string[], metrics: string): Member => {
       const stderr = openSync(join(this.dir, 'logs', `${id}.log`), 'a', PRIVATE_FILE_MODE);
       const argv = init.nodeArgs?.length ? [cli[0]!, ...init.nodeArgs, ...cli.slice(1)] : cli;
-      return { id, addr, dir, proc: new LocalProcess({ id, argv, stderr }) };
+      return { id, addr, dir, proc: new LocalProcess({ id, argv, stderr }), metrics: `http://${metrics}/metrics` };
     };
+    const metricsAddr = (offset: number, i: number): string => `127.0.0.1:${init.portBase + offset + i}`;
     this.meta = metaIds.map((id, i) => {
       const dir = join(this.dir, 'meta', id);
       return member(id, metaAddr(i), dir, cairnArgv(
@@ -148,7 +156,8 @@ export class DevCluster {
         '--inline-bytes-max', String(init.inlineBytesMax ?? 0),
         ...(init.inlineTotalBytesMax === undefined ? [] : ['--inline-total-bytes-max', String(init.inlineTotalBytesMax)]),
         ...(init.gcGraceSec === undefined ? [] : ['--gc-grace', String(init.gcGraceSec)]),
-      ));
+        '--metrics-listen', metricsAddr(META_METRICS_PORT_OFFSET, i),
+      ), metricsAddr(META_METRICS_PORT_OFFSET, i));
     });
     const metaAddrs = this.meta.map((m) => m.addr).join(',');
     this.chunks = Array.from({ length: nChunks }, (_, i) => {
@@ -160,7 +169,8 @@ export class DevCluster {
         '--secret-file', secretFile, '--heartbeat-ms', String(init.heartbeatMs ?? DEV_HEARTBEAT_MS_DEFAULT),
         ...(init.scrubPeriodSec === undefined ? [] : ['--scrub-period-sec', String(init.scrubPeriodSec), '--scrub-bytes-per-sec', '0']),
         ...(init.repairBytesPerSec === undefined ? [] : ['--repair-bytes-per-sec', String(init.repairBytesPerSec)]),
-      ));
+        '--metrics-listen', metricsAddr(CHUNK_METRICS_PORT_OFFSET, i), '--token-file', tokenFile,
+      ), metricsAddr(CHUNK_METRICS_PORT_OFFSET, i));
     });
     const gwAddr = `127.0.0.1:${init.portBase}`;
     // S3 on P+50 (P+100, never taken, when 50+ metadata servers use P+1…); keys made once, kept on restart.
@@ -171,7 +181,7 @@ export class DevCluster {
     this.s3 = init.gateway === false ? null : { url: `http://${s3Addr}`, region: 'us-east-1', accessKeyId, secretAccessKey };
     this.gateway = init.gateway === false ? null : member('gateway', gwAddr, this.dir, cairnArgv(
       'gateway', '--listen', gwAddr, '--meta', metaAddrs, '--token-file', tokenFile, '--s3-listen', s3Addr, '--s3-credentials', s3File,
-    ));
+    ), gwAddr);
   }
 
   /** The gateway's base URL (null without one). */
@@ -261,8 +271,8 @@ export class DevCluster {
   }
 
   clusterJson(): ClusterJson {
-    const entry = (m: Member): ServerEntry => ({ id: m.id, addr: m.addr, pid: m.proc.pid ?? null, dir: m.dir, argv: m.proc.argv });
-    const gateway = this.gateway ? { url: this.gatewayUrl!, pid: this.gateway.proc.pid ?? null, argv: this.gateway.proc.argv } : null;
+    const entry = (m: Member): ServerEntry => ({ id: m.id, addr: m.addr, pid: m.proc.pid ?? null, dir: m.dir, argv: m.proc.argv, metrics: m.metrics });
+    const gateway = this.gateway ? { url: this.gatewayUrl!, pid: this.gateway.proc.pid ?? null, argv: this.gateway.proc.argv, metrics: this.gateway.metrics } : null;
     const s3 = this.gateway && this.s3 ? { s3: { ...this.s3, pid: this.gateway.proc.pid ?? null, argv: this.gateway.proc.argv } } : {};
     return { metaAddrs: this.metaAddrs.join(','), token: this.token, gateway, meta: this.meta.map(entry), chunks: this.chunks.map(entry), ...s3 };
   }

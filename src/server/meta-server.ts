@@ -21,6 +21,9 @@ import { MetaLeader, type RepairSchedulerOptions } from '../leader/index.js';
 import { META_METHODS } from '../proto/meta-requests.js';
 import { metaRequestLimits } from '../proto/meta-request-limits.js';
 import { DEAD_AFTER_MS_DEFAULT, REPLICAS_DEFAULT } from '../config/defaults.js';
+import { sessionsInUse } from '../meta/session.js';
+import { MetaMetrics, type MetaMetricsSources } from './meta-metrics.js';
+import { startMetricsHttpOrWarn } from './metrics-http.js';
 
 export interface MetaServerOptions {
   id: string;
@@ -47,10 +50,14 @@ export interface MetaServerOptions {
   inlineTotalBytesMax?: number;
   /** Repair and garbage collection (see leader/repair-scheduler.ts). */
   repair?: RepairSchedulerOptions;
+  /** host:port of the metrics endpoint (metrics-http.ts; the client token guards it); absent: none. */
+  metricsListen?: string;
 }
 
 export interface MetaServer {
   readonly addr: string;
+  /** The metrics endpoint's URL (null: none). */
+  readonly metricsUrl: string | null;
   readonly runtime: RaftRuntime;
   close(): Promise<void>;
 }
@@ -63,19 +70,41 @@ export async function startMetaServer(opts: MetaServerOptions, logger: Logger, o
   const storage = await LmdbRaftStorage.open(join(opts.dir, 'raft'));
   const stateStore = await LmdbStateStore.open(join(opts.dir, 'state'));
   const machine = new MetaStateMachine(stateStore);
+  // Created before the runtime so leader changes and applies are counted from the start.
+  let metrics: MetaMetrics | null = null;
   const transport = new PeerTransport(
     { timers: systemTimers, rng: systemRng, logger: log.child({ component: 'peer-transport' }) },
     { id: opts.id, clusterSecret: opts.clusterSecret },
   );
   const runtime = await RaftRuntime.create(
-    { clock: systemClock, timers: systemTimers, rng: systemRng, defer: systemDefer, storage, transport, stateMachine: machine, logger: log },
+    {
+      clock: systemClock,
+      timers: systemTimers,
+      rng: systemRng,
+      defer: systemDefer,
+      storage,
+      transport,
+      stateMachine: opts.metricsListen === undefined ? machine : (metrics = new MetaMetrics(metricsSources())).timedStateMachine(machine),
+      logger: log,
+      onLeaderChange: () => metrics?.leaderChanged(),
+    },
     { id: opts.id, initialPeers: opts.peers, tickMs: opts.tickMs, raft: opts.raft, snapshotEntriesMin: opts.snapshotEntriesMin },
   );
   transport.onUnreachable = (to) => runtime.reportUnreachable(to);
+  // The metrics read these once the server runs (never before a scrape can arrive).
+  function metricsSources(): MetaMetricsSources {
+    return {
+      raft: { status: () => runtime.status() },
+      sessions: () => sessionsInUse(stateStore),
+      connectionsOpen: () => server.counters.connectionsOpen,
+      repair: async () => (await leader.handle('cluster.repair', {}, { role: 'client' })) as Record<string, number | boolean | string[]>,
+      lmdbDirs: { raft: join(opts.dir, 'raft'), state: join(opts.dir, 'state') },
+    };
+  }
   const wallClock = { nowMs: wallClockMs };
   const leader = new MetaLeader(
     {
-      raft: runtime,
+      raft: metrics ? metrics.timedRaft(runtime) : runtime,
       namespace: machine,
       view: stateStore,
       clock: systemClock,
@@ -99,23 +128,26 @@ export async function startMetaServer(opts: MetaServerOptions, logger: Logger, o
     { host, port, clusterSecret: opts.clusterSecret, clientToken: opts.clientToken },
     {
       onPeerFrame: (from, payload) => runtime.receive(from, payload),
-      rpc: (method, body, ctx) => leader.handle(method, body, ctx.caller, ctx.signal),
+      rpc: (method, body, ctx) => (metrics ? metrics.rpc(method, () => leader.handle(method, body, ctx.caller, ctx.signal)) : leader.handle(method, body, ctx.caller, ctx.signal)),
       methods: META_METHODS,
       requestLimits: metaRequestLimits,
     },
   );
   const addr = await server.listen();
+  const metricsHttp = metrics && opts.metricsListen !== undefined ? await startMetricsHttpOrWarn(metrics.registry, { listen: opts.metricsListen, token: opts.clientToken ? new TextDecoder().decode(opts.clientToken) : null }, log.child({ component: 'metrics' })) : null;
   runtime.start(onFatal);
   leader.start();
-  log.info('metadata server started', { addr, dir: opts.dir });
+  log.info('metadata server started', { addr, dir: opts.dir, ...(metricsHttp ? { metrics: metricsHttp.url } : {}) });
 
   let closed = false;
   return {
     addr,
+    metricsUrl: metricsHttp?.url ?? null,
     runtime,
     async close() {
       if (closed) return;
       closed = true;
+      await metricsHttp?.close();
       leader.stop();
       await server.close();
       await runtime.stop();

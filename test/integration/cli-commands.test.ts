@@ -7,6 +7,7 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { once } from 'node:events';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -238,20 +239,24 @@ describe('cairn CLI against a real cluster', () => {
     failureLine(await cli(['mv', '/mv/f/e/b', '/mv/nodir/']), 'NotFound');
   });
 
-  it('status: the exact --json object and a human table', async () => {
+  it('status: the contract keys first in --json (then the detail keys) and a human table', async () => {
     const s = JSON.parse(ok(await cli(['status', '--json'])).stdout.toString()) as {
+      health: string;
       leader: string;
       meta: Array<Record<string, unknown>>;
       chunkServers: Array<Record<string, unknown>>;
       chunks: Record<string, unknown>;
     };
-    expect(Object.keys(s)).toEqual(['leader', 'meta', 'chunkServers', 'chunks']);
+    // CONTRACT's keys in its order; extra detail follows in further keys (the contract allows them).
+    expect(Object.keys(s)).toEqual(['health', 'leader', 'meta', 'chunkServers', 'chunks', 'raft', 'metaDetail', 'chunkServerDetail', 'totals', 'repair']);
+    expect(['healthy', 'degraded']).toContain(s.health);
     expect(s.meta.map((m) => Object.keys(m))).toEqual(Array(3).fill(['id', 'addr', 'role']));
     expect(s.meta.filter((m) => m.role === 'leader').map((m) => m.id)).toEqual([s.leader]);
     expect(s.chunkServers.map((c) => Object.keys(c))).toEqual(Array(4).fill(['id', 'addr', 'state', 'used', 'capacity', 'chunks']));
     expect(s.chunkServers.map((c) => c.state)).toEqual(['alive', 'alive', 'alive', 'alive']);
     expect(Object.keys(s.chunks)).toEqual(['total', 'underReplicated', 'lost']);
     const human = ok(await cli(['status'])).stdout.toString();
+    expect(human.split('\n')[0]).toMatch(/^(HEALTHY|DEGRADED)$/);
     expect(human).toContain(`leader: ${s.leader}`);
     expect(human).toMatch(/^ {2}c1 +127\.0\.0\.1:\d+ +alive /m);
     expect(human).toMatch(/^Chunks: \d+ total, \d+ under-replicated, \d+ lost$/m);
@@ -299,8 +304,10 @@ describe('cairn CLI against a real cluster', () => {
       });
     // put from a stdin that stays open: some chunks are stored, the file is never committed.
     const put = await interrupt(['put', '-', '/sigint/never'], async (child) => {
-      child.stdin!.write(patternBytes(3 * C, 6));
-      await sleep(1000);
+      // 3 chunks: more than a pipe holds, so 'drain' means the CLI is running and reading (its
+      // signal handlers are installed before it reads), however slowly the machine starts it.
+      if (!child.stdin!.write(patternBytes(3 * C, 6))) await once(child.stdin!, 'drain');
+      await sleep(500);
     });
     expect(put).toEqual({ code: 130, stderr: '' });
     failureLine(await cli(['stat', '/sigint/never']), 'NotFound');

@@ -91,10 +91,15 @@ describe('cairn dev', () => {
     expect(typeof j.token).toBe('string');
     const pids: number[] = [];
     for (const s of [...j.meta, ...j.chunks]) {
-      expect(Object.keys(s).sort()).toEqual(['addr', 'argv', 'dir', 'id', 'pid']);
+      expect(Object.keys(s).sort()).toEqual(['addr', 'argv', 'dir', 'id', 'metrics', 'pid']);
       const port = Number(s.addr.split(':')[1]);
       expect(port).toBeGreaterThanOrEqual(portBase);
       expect(port).toBeLessThanOrEqual(portBase + 999);
+      // Its metrics endpoint, also inside [P, P+999] (ops-status.test.ts scrapes them all).
+      const metricsPort = Number(new URL(s.metrics).port);
+      expect(s.metrics).toBe(`http://127.0.0.1:${metricsPort}/metrics`);
+      expect(metricsPort).toBeGreaterThanOrEqual(portBase);
+      expect(metricsPort).toBeLessThanOrEqual(portBase + 999);
       expect(s.argv[0]).toBe(process.execPath);
       for (const v of [s.id, s.addr, s.dir]) expect(s.argv).toContain(v);
       expect(statSync(s.dir).isDirectory()).toBe(true);
@@ -104,6 +109,7 @@ describe('cairn dev', () => {
     expect(devOut).toContain('ready');
     // The HTTP gateway listens on 127.0.0.1:P and answers with the same token.
     expect(j.gateway!.url).toBe(`http://127.0.0.1:${portBase}`);
+    expect(j.gateway!.metrics).toBe(`http://127.0.0.1:${portBase}/metrics`);
     expect(j.gateway!.argv[0]).toBe(process.execPath);
     expect(alive(j.gateway!.pid!)).toBe(true);
     pids.push(j.gateway!.pid!);

@@ -243,7 +243,8 @@ describe('HTTP gateway', () => {
 
   it('GET /v1/status is the object of `cairn status --json`; /metrics is Prometheus text', async () => {
     const st = await json(await call('/v1/status'));
-    expect(Object.keys(st).sort()).toEqual(['chunkServers', 'chunks', 'leader', 'meta']);
+    // CONTRACT's keys (the same object as `cairn status --json`), then the leader's detail.
+    expect(Object.keys(st).sort()).toEqual(['chunkServerDetail', 'chunkServers', 'chunks', 'health', 'leader', 'meta', 'metaDetail', 'raft', 'repair', 'totals']);
     expect(st.chunkServers).toHaveLength(4);
     const m = await call('/metrics');
     expect(m.headers.get('content-type')).toContain('text/plain');
@@ -255,14 +256,17 @@ describe('HTTP gateway', () => {
     // The cluster's repair progress, from the metadata leader. Its repair scan runs every second
     // and can land between a commit and the replicas' reports of it, so a chunk written just now
     // may count as under-replicated for a scan; wait (bounded) for the settled figures.
-    expect(text).toMatch(/cairn_repair\{what="copiesConfirmed"\} \d+/);
+    // Counters as counters, gauges as gauges.
+    expect(text).toMatch(/^# TYPE cairn_repair_copies_confirmed_total counter\ncairn_repair_copies_confirmed_total \d+$/m);
+    expect(text).toMatch(/^# TYPE cairn_repair_copy_bytes_total counter$/m);
+    expect(text).toMatch(/^# TYPE cairn_repair_copies_queued gauge$/m);
     let settled = text;
-    for (let i = 0; i < 20 && !/cairn_repair\{what="underReplicated"\} 0\n/.test(settled); i++) {
+    for (let i = 0; i < 20 && !/^cairn_repair_chunks_under_replicated 0$/m.test(settled); i++) {
       await sleep(500);
       settled = await (await call('/metrics')).text();
     }
-    expect(settled).toMatch(/cairn_repair\{what="underReplicated"\} 0\n/);
-    expect(settled).toMatch(/cairn_repair\{what="lost"\} 0\n/);
+    expect(settled).toMatch(/^# TYPE cairn_repair_chunks_under_replicated gauge\ncairn_repair_chunks_under_replicated 0$/m);
+    expect(settled).toMatch(/^cairn_repair_chunks_lost 0$/m);
   });
 
   const form = (parts: Array<{ name: string; filename?: string; data: string | Buffer }>): { body: Buffer; type: string } => {

@@ -89,7 +89,8 @@ describe('inline small files with real processes', () => {
     expect(await client.repairStatus()).toMatchObject({ inlineFiles: 5, inlineBytes: 3000 + 5000 + 303 });
     expect(ok(await runCli(['status'], { env })).stdout.toString()).toMatch(/^Inline files: 5 \(.*\), stored with the metadata$/m);
     const json = JSON.parse(ok(await runCli(['status', '--json'], { env })).stdout.toString()) as Record<string, unknown>;
-    expect(Object.keys(json)).toEqual(['leader', 'meta', 'chunkServers', 'chunks']);
+    // CONTRACT's keys first, in its order, then the detail keys (docs/operations.md).
+    expect(Object.keys(json)).toEqual(['health', 'leader', 'meta', 'chunkServers', 'chunks', 'raft', 'metaDetail', 'chunkServerDetail', 'totals', 'repair']);
   }, 40_000);
 
   it('every acknowledged put of a batch survives kill -9 of the metadata leader, and needs no chunk server', async () => {

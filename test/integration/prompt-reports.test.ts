@@ -118,6 +118,7 @@ describe('prompt replica reports and work', () => {
     const human = await runCli(['status', '--meta', cluster.metaAddrs.join(','), '--token', cluster.token]);
     expect(human.stdout.toString()).toMatch(/^Chunk reports pending from c\d(, c\d)*: the lost and under-replicated counts are provisional$/m);
     const json = await runCli(['status', '--json', '--meta', cluster.metaAddrs.join(','), '--token', cluster.token]);
-    expect(Object.keys(JSON.parse(json.stdout.toString()) as object).sort()).toEqual(['chunkServers', 'chunks', 'leader', 'meta']);
+    // CONTRACT's keys and the detail keys (docs/operations.md), nothing else.
+    expect(Object.keys(JSON.parse(json.stdout.toString()) as object).sort()).toEqual(['chunkServerDetail', 'chunkServers', 'chunks', 'health', 'leader', 'meta', 'metaDetail', 'raft', 'repair', 'totals']);
   }, 60_000);
 });

@@ -36,7 +36,11 @@ describe('ClusterAdmin', () => {
     await h.joinServers(['c1', 'c2'], { c1: [A] });
     await h.call('fs.commit', { path: '/f', size: 2, etag: 'e', chunks: [[A, 1, 0], [G, 1, 0]], s: ['client-1', 1, 0] });
     await h.call('cs.heartbeat', { usedBytes: 10, capacityBytes: 100, freeBytes: 90, chunks: 1, full: false }, { role: 'service', id: 'c1' });
-    expect(await h.call('cluster.status')).toEqual({
+    const st = (await h.call('cluster.status')) as Record<string, unknown>;
+    expect(Object.keys(st)).toEqual(['health', 'leader', 'meta', 'chunkServers', 'chunks', 'raft', 'metaDetail', 'chunkServerDetail', 'totals', 'repair']);
+    const { health, leader, meta, chunkServers, chunks } = st;
+    expect({ health, leader, meta, chunkServers, chunks }).toEqual({
+      health: 'degraded',
       leader: 'm1',
       meta: [
         { id: 'm1', addr: 'm1.meta:7000', role: 'leader' },
@@ -49,8 +53,29 @@ describe('ClusterAdmin', () => {
       ],
       chunks: { total: 2, underReplicated: 1, lost: 1 },
     });
+    expect(st.raft).toEqual({ term: 1, commit: 3, applied: 3 });
+    expect(st.chunkServerDetail).toEqual({ c1: { heartbeatAgeMs: 0, free: 90, disk: null }, c2: { heartbeatAgeMs: 0, free: 2 ** 40, disk: null } });
+    expect(st.totals).toEqual({ files: 1, dirs: 0, bytes: 2, rawBytes: 10, capacity: 100 + 2 ** 40, free: 90 + 2 ** 40 });
+    // Chunks are missing, but no copy is running yet: no rate, no ETA.
+    expect(st.repair).toEqual({ copiesQueued: 0, copiesInFlight: 0, copyBytesPerSec: 0, etaSeconds: null });
     expect(await h.call('cluster.repair')).toMatchObject({ ready: true, reportsPending: [], chunks: 0, copiesScheduled: 0 });
     h.leader.tick();
     expect(await h.call('cluster.repair')).toMatchObject({ chunks: 2, underReplicated: 1, lost: 1 });
+  });
+
+  it('status counts a disk that several chunk servers share once, and a healthy cluster as healthy', async () => {
+    const h = harness({ replicas: 1 });
+    await h.joinServers(['c1', 'c2', 'c3'], {});
+    await h.call('fs.mkdir', { path: '/d/e', parents: true, s: ['client-1', 1, 0] });
+    const beat = (id: string, diskId: string, freeBytes: number): Promise<unknown> =>
+      h.call('cs.heartbeat', { usedBytes: 5, capacityBytes: 1000, freeBytes, chunks: 0, full: false, diskId }, { role: 'service', id });
+    await beat('c1', 'dev-1', 400);
+    await beat('c2', 'dev-1', 400);
+    await beat('c3', 'dev-2', 700);
+    const st = (await h.call('cluster.status')) as Record<string, unknown>;
+    expect(st.health).toBe('healthy');
+    expect(st.totals).toEqual({ files: 0, dirs: 2, bytes: 0, rawBytes: 15, capacity: 2000, free: 1100 });
+    expect((st.chunkServerDetail as Record<string, { disk: string }>).c2!.disk).toBe('dev-1');
+    expect(st.repair).toMatchObject({ etaSeconds: 0 });
   });
 });

@@ -30,6 +30,7 @@ const alloc = { chunkSize: 8 << 20, chunks: [{ id: ID(2), targets: [{ id: 'c1', 
 const openChunk = (i: number): Record<string, unknown> => ({ id: ID(i + 1), size: 4, crc: i, offset: 4 * i, replicas: [{ id: 'c1', addr: '127.0.0.1:1' }], token: `t${i}` });
 const open = { size: 16, etag: 'e', mtime: 3, total: 4, chunks: [0, 1, 2, 3].map(openChunk) };
 const status = {
+  health: 'degraded',
   leader: 'm1',
   meta: [
     { id: 'm1', addr: '127.0.0.1:7001', role: 'leader' },
@@ -104,7 +105,19 @@ describe('meta answer decoders', () => {
     expect(decodeOpen(open)).toEqual(open);
     expect(decodeClusterStatus(status)).toEqual(status);
     expect(decodeRepairStatus(repair)).toEqual(repair);
-    expect(decodeRaftStatus(raft)).toEqual({ id: 'm1', term: 3, role: 'leader', leader: 'm1', commit: 10, applied: 10, lastIndex: 11, conf: raft.conf, addrs: raft.addrs });
+    expect(decodeRaftStatus(raft)).toEqual({ id: 'm1', term: 3, role: 'leader', leader: 'm1', commit: 10, applied: 10, lastIndex: 11, conf: raft.conf, addrs: raft.addrs, leaderContactMs: null, progress: null });
+    expect(decodeRaftStatus({ ...raft, leaderContactMs: 0, progress: { m2: { match: 9, recentActive: true } } })).toMatchObject({ leaderContactMs: 0, progress: { m2: { match: 9 } } });
+    // An older leader sends no verdict: one that answered has a quorum, so the verdict is judged from the rest.
+    const { health: _h, ...older } = status;
+    expect(decodeClusterStatus(older).health).toBe('degraded');
+    const detail = {
+      raft: { term: 2, commit: 5, applied: 5 },
+      metaDetail: { m1: { term: 2, commit: 5, applied: 5, lag: 0, lastContactMs: 0 }, m2: { term: null, commit: null, applied: null, lag: 3, lastContactMs: null } },
+      chunkServerDetail: { c1: { heartbeatAgeMs: 120, free: 9, disk: '64768' } },
+      totals: { files: 1, dirs: 2, bytes: 3, rawBytes: 9, capacity: 20, free: 9 },
+      repair: { copiesQueued: 1, copiesInFlight: 0, copyBytesPerSec: 0, etaSeconds: null },
+    };
+    expect(decodeClusterStatus({ ...status, ...detail })).toEqual({ ...status, ...detail });
     expect(decodeStatLocal({ applied: 4, types: ['file', null, 'dir'] })).toEqual({ applied: 4, types: ['file', null, 'dir'] });
     expect(() => decodeEmpty({}, 'fs.mkdir')).not.toThrow();
   });
@@ -152,6 +165,10 @@ describe('meta answer decoders', () => {
     expect(protocolError(() => decodeRepairStatus(withField(repair, ['copiesLost'], 'x')))).toBe('cluster.repair answer: copiesLost must be a non-negative number');
     expect(protocolError(() => decodeRepairStatus(withField(repair, ['ready'], 1)))).toBe('cluster.repair answer: ready must be a boolean');
     expect(protocolError(() => decodeRepairStatus(withField(repair, ['reportsPending', 0], 2)))).toBe('cluster.repair answer: reportsPending[0] must be a string');
+    expect(protocolError(() => decodeClusterStatus(withField(status, ['health'], 'fine')))).toMatch(/^cluster\.status answer: health must be one of 'healthy'/);
+    expect(protocolError(() => decodeClusterStatus({ ...status, totals: { files: 1 } }))).toBe('cluster.status answer: totals.dirs must be a non-negative number');
+    expect(protocolError(() => decodeClusterStatus({ ...status, chunkServerDetail: { c1: { free: 1, disk: 3 } } }))).toBe('cluster.status answer: chunkServerDetail.c1.disk must be a string or null');
+    expect(protocolError(() => decodeRaftStatus(withField(raft, ['leaderContactMs'], -1)))).toBe('raft.status answer: leaderContactMs must be a non-negative integer');
     expect(protocolError(() => decodeRaftStatus(withField(raft, ['conf', 'voters'], 'm1')))).toBe('raft.status answer: conf.voters must be an array of strings');
     expect(protocolError(() => decodeRaftStatus(withField(raft, ['addrs', 'm1'], 1)))).toBe('raft.status answer: addrs.m1 must be a string');
     expect(protocolError(() => decodeStatLocal({ applied: 1, types: ['file', 'pipe'] }))).toBe("fs.statLocal answer: types[1] must be 'file', 'dir' or null");

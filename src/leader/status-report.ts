@@ -1,0 +1,173 @@
+/**
+ * cluster.status as the leader builds it: the contract's object (members and roles, chunk
+ * servers, chunk counts), the health verdict (proto/cluster-health.ts; a leader that confirmed
+ * its leadership has a quorum) and the operator's detail — Raft figures and follower lag, each
+ * chunk server's heartbeat age, free space and disk, totals with a shared disk counted once,
+ * and the repair ETA.
+ *
+ * Cost: one pass over the chunk index (every call) and one over the inode records (the totals:
+ * see namespace()); both are in LMDB, so the leader's memory does not grow with them.
+ */
+import type { Clock } from '../env/clock.js';
+import { listServers } from '../meta/cluster-map.js';
+import { CHUNK_PREFIX, decodeInode, INODE_PREFIX, inodeKey, ROOT_INODE, type MetaReadView } from '../meta/namespace-keys.js';
+import { clusterHealth, type ChunkServerDetail, type MetaMemberDetail, type StatusRepair, type StatusTotals } from '../proto/cluster-health.js';
+import type { MetaAnswers as A } from '../proto/meta-answers.js';
+import type { LeaderRaftStatus } from './leader-raft.js';
+import type { LeaderTerm } from './leader-term.js';
+import { CHUNK_PREFIX_END } from './repair-loop.js';
+
+type Status = A['cluster.status'];
+
+const ROOT_KEY = inodeKey(ROOT_INODE);
+
+/** The first key after every inode record. */
+const INODE_PREFIX_END = INODE_PREFIX.slice(0, -1) + String.fromCharCode(INODE_PREFIX.charCodeAt(INODE_PREFIX.length - 1) + 1);
+
+export interface StatusReportComponents {
+  /** Committed state (cluster map, namespace, chunk index). */
+  view: MetaReadView;
+  clock: Clock;
+  addrOf(id: string): string | undefined;
+}
+
+export interface StatusReportOptions {
+  /** Replicas per chunk. */
+  replicas: number;
+  /** Namespace totals are recounted when the state changed, at most once per this long. @default 1000 */
+  totalsCacheMs?: number;
+}
+
+export class StatusReport {
+  private readonly c: StatusReportComponents;
+  private readonly replicas: number;
+  private readonly totalsCacheMs: number;
+  private namespaceCache: { atMs: number; applied: number; files: number; dirs: number; bytes: number; inlineBytes: number } | null = null;
+
+  constructor(c: StatusReportComponents, o: StatusReportOptions) {
+    this.c = c;
+    this.replicas = o.replicas;
+    this.totalsCacheMs = o.totalsCacheMs ?? 1000;
+  }
+
+  /** `st`: the leader's Raft status, read after its leadership was confirmed. */
+  build(st: LeaderRaftStatus, t: LeaderTerm): Status {
+    const reg = t.registry;
+    const now = this.c.clock.nowMs();
+    const learners = new Set(st.conf.learners);
+    const metaDetail: Record<string, MetaMemberDetail> = {};
+    const meta = [...st.conf.voters, ...st.conf.learners].sort().map((id) => {
+      let role: Status['meta'][number]['role'];
+      if (id === st.leader) role = 'leader';
+      else if (learners.has(id)) role = 'learner';
+      else role = st.progress?.[id]?.recentActive === false ? 'unreachable' : 'follower';
+      const match = id === st.id ? st.lastIndex : st.progress?.[id]?.match;
+      const self = id === st.id;
+      metaDetail[id] = {
+        term: self ? st.term : null,
+        commit: self ? st.commit : null,
+        applied: self ? st.applied : null,
+        lag: match === undefined ? null : Math.max(0, st.lastIndex - match),
+        lastContactMs: self ? 0 : null,
+      };
+      return { id, addr: this.c.addrOf(id) ?? null, role };
+    });
+    const ring = t.cluster.ring();
+    const chunkServerDetail: Record<string, ChunkServerDetail> = {};
+    const chunkServers = listServers(this.c.view).map((rec) => {
+      const rs = ring.server(rec.id);
+      const alive = reg.isAlive(rec.id, now);
+      const state: Status['chunkServers'][number]['state'] = !alive || rs?.state === 'dead' ? 'dead' : rs?.state === 'draining' ? 'draining' : 'alive';
+      const load = reg.load(rec.id);
+      const seen = reg.lastSeenMs(rec.id);
+      chunkServerDetail[rec.id] = { heartbeatAgeMs: seen === null || load === null ? null : Math.max(0, Math.round(now - seen)), free: load?.freeBytes ?? 0, disk: load?.diskId ?? null };
+      return { id: rec.id, addr: rec.addr, state, used: load?.usedBytes ?? 0, capacity: load?.capacityBytes ?? rec.capacityBytes, chunks: reg.chunkCount(rec.id) };
+    });
+    let total = 0;
+    let underReplicated = 0;
+    let lost = 0;
+    let missingCopies = 0;
+    for (const [key] of this.c.view.range(CHUNK_PREFIX, CHUNK_PREFIX_END)) {
+      total++;
+      const id = key.slice(CHUNK_PREFIX.length);
+      const live = reg.locations(id).filter((s) => reg.isAlive(s, now)).length;
+      if (live === 0) lost++;
+      else if (live < this.replicas) {
+        underReplicated++;
+        missingCopies += this.replicas - live;
+      }
+    }
+    const chunks = { total, underReplicated, lost };
+    const health = clusterHealth({ meta, chunkServers, chunks }, true);
+    const totals = this.totals(chunkServers, chunkServerDetail, st.conf.voters.length, st.applied);
+    const replicasHeld = chunkServers.reduce((n, c) => n + c.chunks, 0);
+    const chunkBytesAvg = replicasHeld > 0 ? chunkServers.reduce((n, c) => n + c.used, 0) / replicasHeld : 0;
+    const s = t.repair.stats;
+    const repair: StatusRepair = {
+      copiesQueued: s.copiesQueued,
+      copiesInFlight: s.copiesInFlight,
+      copyBytesPerSec: s.copyBytesPerSec,
+      etaSeconds: missingCopies === 0 ? 0 : s.copyBytesPerSec > 0 ? Math.ceil((missingCopies * chunkBytesAvg) / s.copyBytesPerSec) : null,
+    };
+    return {
+      health,
+      leader: st.leader,
+      meta,
+      chunkServers,
+      chunks,
+      raft: { term: st.term, commit: st.commit, applied: st.applied },
+      metaDetail,
+      chunkServerDetail,
+      totals,
+      repair,
+    };
+  }
+
+  /** Capacity and free space count each disk once (servers on one disk report the same id; an unknown disk is the server's own). */
+  private totals(servers: Status['chunkServers'], detail: Record<string, ChunkServerDetail>, voters: number, applied: number): StatusTotals {
+    const disks = new Map<string, { capacity: number; free: number }>();
+    let used = 0;
+    for (const srv of servers) {
+      // A dead server's replicas are not counted: repair is making them again elsewhere.
+      if (srv.state === 'dead') continue;
+      used += srv.used;
+      const d = detail[srv.id]!;
+      disks.set(d.disk === null ? `server:${srv.id}` : `disk:${d.disk}`, { capacity: srv.capacity, free: d.free });
+    }
+    let capacity = 0;
+    let free = 0;
+    for (const d of disks.values()) {
+      capacity += d.capacity;
+      free += d.free;
+    }
+    const ns = this.namespace(applied);
+    return { files: ns.files, dirs: ns.dirs, bytes: ns.bytes, rawBytes: used + ns.inlineBytes * voters, capacity, free };
+  }
+
+  /**
+   * Files, directories (the root not counted) and bytes of the namespace at `applied`: one pass
+   * over the inode records, reused while nothing was applied since, and for totalsCacheMs while
+   * writes go on (so the figures lag the namespace by at most that long).
+   */
+  private namespace(applied: number): { files: number; dirs: number; bytes: number; inlineBytes: number } {
+    const now = this.c.clock.nowMs();
+    const cached = this.namespaceCache;
+    if (cached && (cached.applied === applied || now - cached.atMs < this.totalsCacheMs)) return cached;
+    let files = 0;
+    let dirs = 0;
+    let bytes = 0;
+    let inlineBytes = 0;
+    for (const [key, value] of this.c.view.range(INODE_PREFIX, INODE_PREFIX_END)) {
+      const rec = decodeInode(value);
+      if (rec.type === 'dir') {
+        if (key !== ROOT_KEY) dirs++;
+        continue;
+      }
+      files++;
+      bytes += rec.size;
+      if (rec.inline) inlineBytes += rec.size;
+    }
+    this.namespaceCache = { atMs: now, applied, files, dirs, bytes, inlineBytes };
+    return this.namespaceCache;
+  }
+}
