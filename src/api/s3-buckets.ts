@@ -172,7 +172,7 @@ export async function listObjectsV2(ctx: S3Ctx, deps: S3Deps, t: S3Target): Prom
     StartAfter: opt(t.query.get('start-after'), enc),
     ContinuationToken: token,
     NextContinuationToken: page.isTruncated && page.last !== null ? encodeToken(page.last) : undefined,
-    KeyCount: page.objects.length + page.commonPrefixes.length,
+    KeyCount: contents.length + page.commonPrefixes.length,
     MaxKeys: maxKeys,
     Delimiter: opt(t.query.get('delimiter'), enc),
     EncodingType: t.query.get('encoding-type'),
@@ -227,7 +227,7 @@ export async function deleteObjects(ctx: S3Ctx, deps: S3Deps, t: S3Target): Prom
     const key = o !== null && typeof o === 'object' && (typeof o.Key === 'string' || typeof o.Key === 'number') ? String(o.Key) : null;
     if (key === null || key === '') throw new S3Error('MalformedXML', 'each Object needs a Key');
     try {
-      await removeKey(deps, bucket, key, keyPath(bucket, key));
+      await removeKey(deps, bucket, key, keyPath(bucket, key)); // KeyTooLongError: that key's error
       if (!quiet) deleted.push({ Key: key });
     } catch (e) {
       const err = s3ErrorOf(e);

@@ -8,8 +8,9 @@
  *   (≤ SMALL_BODY_BYTES_MAX) are read whole and stored with one put.
  * - The S3 ETag (MD5 of the body) and the stored headers travel as file attributes
  *   (s3-attrs.ts); a file without them (written by the CLI or /v1) answers its Cairn etag.
- * - CopyObject reads the source and writes the target inside the gateway (the bytes do not pass
- *   through the S3 client, but they do pass through the gateway).
+ * - CopyObject with the COPY directive is the library's server-side copy (shared chunks, one
+ *   metadata call); REPLACE, or a copy onto itself, reads and writes the bytes inside the
+ *   gateway (the S3 client sends none).
  */
 import { createHash } from 'node:crypto';
 import { Transform } from 'node:stream';
@@ -24,7 +25,7 @@ import { byteLimit } from './gateway-context.js';
 import { attrsOf, EMPTY_MD5, etagOf, objectHeaders, withAttrs, type ObjectAttrs } from './s3-attrs.js';
 import { bodyTransforms, readSmallBody } from './s3-body.js';
 import { answerSlowly, bucketDir, keyPath, requestMetadata, requireBucket, httpDate, isoDate, type S3Ctx, type S3Deps, type S3Target } from './s3-context.js';
-import { S3Error, s3ErrorOf } from './s3-errors.js';
+import { S3Error, s3ErrorOf, xmlDocument } from './s3-errors.js';
 
 /** A body whose length is at most this is read whole, then stored with one put. */
 export const SMALL_BODY_BYTES_MAX = 64 * 1024;
@@ -359,7 +360,7 @@ export function parseCopySource(header: string): { bucket: string; key: string }
 }
 
 /** Opens the copy source after its x-amz-copy-source-if-* conditions. */
-export async function openCopySource(ctx: S3Ctx, deps: S3Deps, range?: { start: number; end: number }): Promise<{ open: OpenResult; attrs: ObjectAttrs; etag: string }> {
+export async function openCopySource(ctx: S3Ctx, deps: S3Deps, range?: { start: number; end: number }): Promise<{ open: OpenResult; attrs: ObjectAttrs; etag: string; path: RemotePath }> {
   const src = parseCopySource(ctx.get('x-amz-copy-source'));
   const srcBucket = bucketDir(src.bucket);
   await requireBucket(deps.client, srcBucket);
@@ -383,7 +384,7 @@ export async function openCopySource(ctx: S3Ctx, deps: S3Deps, range?: { start: 
   if (Number.isFinite(ims) && sec <= Math.floor(ims / 1000)) fail('x-amz-copy-source-If-Modified-Since');
   const ius = Date.parse(ctx.get('x-amz-copy-source-if-unmodified-since'));
   if (Number.isFinite(ius) && sec > Math.floor(ius / 1000)) fail('x-amz-copy-source-If-Unmodified-Since');
-  return { open: o, attrs, etag };
+  return { open: o, attrs, etag, path: srcPath };
 }
 
 export async function copyObject(ctx: S3Ctx, deps: S3Deps, t: S3Target): Promise<void> {
@@ -391,11 +392,30 @@ export async function copyObject(ctx: S3Ctx, deps: S3Deps, t: S3Target): Promise
   const { bucket, key, path } = target(t);
   if (path === null || key.endsWith('/')) throw unstorable(key);
   await requireBucket(deps.client, bucket);
-  const { open, attrs: srcAttrs } = await openCopySource(ctx, deps);
+  const { open, attrs: srcAttrs, etag: srcEtag, path: srcPath } = await openCopySource(ctx, deps);
   const directive = (ctx.get('x-amz-metadata-directive') || 'COPY').toUpperCase();
   if (directive !== 'COPY' && directive !== 'REPLACE') {
     discard(open);
     throw new S3Error('InvalidArgument', 'x-amz-metadata-directive must be COPY or REPLACE');
+  }
+  if (directive === 'COPY' && srcPath.text !== path.text) {
+    // The library's server-side copy: the new file shares the source's chunks and carries its
+    // attributes (ETag and metadata), one metadata call, no byte moved.
+    discard(open);
+    let r: { etag: string };
+    try {
+      r = await deps.client.copy(srcPath, path, { overwrite: true });
+    } catch (e) {
+      if (isCairnError(e, 'IsADirectory') && (await deps.client.stat(srcPath).then((st) => st.type === 'file', () => false))) throw new S3Error('InvalidRequest', 'the key is a prefix of other keys (a directory): it cannot also be an object (docs/s3.md)');
+      if (isCairnError(e, 'NotADirectory') || isCairnError(e, 'AlreadyExists')) throw new S3Error('InvalidRequest', 'a prefix of the key is an object (a file): the key cannot be stored below it (docs/s3.md)');
+      throw e;
+    }
+    // Replaced between the open and the copy: the copy's own attributes tell its ETag.
+    const etag = r.etag === open.etag ? srcEtag : await deps.client.stat(path).then((st) => etagOf(st.etag, attrsOf(st)));
+    ctx.status = 200;
+    ctx.type = 'application/xml';
+    ctx.body = xmlDocument('CopyObjectResult', { LastModified: isoDate(deps.wallClockMs()), ETag: `"${etag}"` });
+    return;
   }
   const attrs: ObjectAttrs = directive === 'COPY' ? Object.fromEntries(Object.entries(srcAttrs).filter(([k]) => k !== 's3-etag')) : requestMetadata(ctx.req.headers);
   let opts: WriteOptions;

@@ -38,6 +38,7 @@ import { SignatureV4 } from '@smithy/signature-v4';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { systemRng } from '../../src/env/system.js';
 import { findFreePortRange } from '../../src/net/index.js';
+import { createCairnClient } from '../../src/client/index.js';
 import { DevCluster, type ClusterJson } from '../../src/server/dev-cluster.js';
 import { assertBuilt, patternBytes } from './cli-harness.js';
 
@@ -224,6 +225,17 @@ describe('S3-compatible API with the AWS SDK', () => {
     const g2 = await client.send(new GetObjectCommand({ Bucket: 'objs', Key: 'copy/two' }));
     expect(g2).toMatchObject({ ContentType: 'text/plain', Metadata: { b: '2' } });
     expect((await bytesOf(g2.Body)).equals(Buffer.from(data))).toBe(true);
+    // COPY is the library's server-side copy: the copy shares the source's chunks.
+    const lib = createCairnClient({ metaAddrs: cluster.metaAddrs, token: cluster.token });
+    try {
+      const [a, b] = [await lib.stat('/objs/src'), await lib.stat('/objs/copy/one')];
+      expect(b.chunks.map((c) => c.id)).toEqual(a.chunks.map((c) => c.id));
+    } finally {
+      lib.close();
+    }
+    // A copy onto itself with REPLACE rewrites the metadata (the bytes go through the gateway).
+    await client.send(new CopyObjectCommand({ Bucket: 'objs', Key: 'copy/one', CopySource: 'objs/copy/one', MetadataDirective: 'REPLACE', ContentType: 'text/x-new' }));
+    expect(await client.send(new HeadObjectCommand({ Bucket: 'objs', Key: 'copy/one' }))).toMatchObject({ ContentType: 'text/x-new', Metadata: {}, ETag: `"${md5(data)}"` });
     expect((await errorOf(client.send(new CopyObjectCommand({ Bucket: 'objs', Key: 'copy/3', CopySource: 'objs/nope' })))).name).toBe('NoSuchKey');
     expect((await errorOf(client.send(new CopyObjectCommand({ Bucket: 'objs', Key: 'copy/3', CopySource: 'objs/src', CopySourceIfMatch: '"bad"' })))).status).toBe(412);
   });

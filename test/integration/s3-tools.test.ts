@@ -111,9 +111,9 @@ describe('S3 tools against the S3 endpoint', () => {
     await aws('s3', 'sync', 's3://tools/synced', down);
     for (const [name, data] of Object.entries(files)) expect(readFileSync(join(down, name)).equals(data), name).toBe(true);
     await aws('s3', 'rm', '--recursive', 's3://tools/synced');
-    const left = JSON.parse(await aws('s3api', 'list-objects-v2', '--bucket', 'tools', '--prefix', 'synced/')) as { KeyCount: number };
-    expect(left.KeyCount).toBe(0);
-  }, 300_000);
+    const left = JSON.parse((await aws('s3api', 'list-objects-v2', '--bucket', 'tools', '--prefix', 'synced/')) || '{}') as { Contents?: unknown[] };
+    expect(left.Contents ?? []).toEqual([]);
+  }, 600_000); // aws-cli takes seconds to start on a loaded machine, and this runs it 14 times
 
   it('rclone: copy a tree up, check it (sizes and MD5s), copy it back', async () => {
     if (!installed('rclone')) {
