@@ -6,15 +6,15 @@
 import type { SingleBar } from 'cli-progress';
 import { onFailureCleanup } from './cli-errors.js';
 import { formatBytes } from './format.js';
+import { monotonicMs, RecentRate } from './recent-rate.js';
 
 const FPS = 8;
-const RATE_WINDOW_MS = 5000;
 
 export class BulkProgress {
   private readonly bar: SingleBar;
   private readonly totalBytes: number;
   private readonly totalFiles: number;
-  private readonly samples: Array<[number, number]> = [];
+  private readonly rate = new RecentRate();
   private bytes = 0;
   private files = 0;
   private stopped = false;
@@ -68,12 +68,8 @@ export class BulkProgress {
   }
 
   private payload(): Record<string, string | number> {
-    const now = Number(process.hrtime.bigint() / 1_000_000n);
-    const lastAt = this.samples.at(-1)?.[0];
-    if (lastAt === undefined || now - lastAt >= 100) this.samples.push([now, this.bytes]);
-    while (this.samples.length > 2 && now - this.samples[0]![0] > RATE_WINDOW_MS) this.samples.shift();
-    const [t0, b0] = this.samples[0]!;
-    const speed = now - t0 > 200 ? `${formatBytes(((this.bytes - b0) * 1000) / (now - t0))}/s` : '';
+    const rate = this.rate.sample(monotonicMs(), this.bytes);
+    const speed = rate === null ? '' : `${formatBytes(rate)}/s`;
     return { files: this.files, totalFiles: this.totalFiles, done: formatBytes(this.bytes), totalText: formatBytes(this.totalBytes), speed };
   }
 }

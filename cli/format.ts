@@ -14,6 +14,15 @@ export function formatBytes(n: number): string {
   return `${v >= 100 ? v.toFixed(0) : v.toFixed(1)} ${UNITS[u]}`;
 }
 
+/** A duration for people: "45s", "3m05s", "2h07m" (rounded up to the second). */
+export function formatDuration(ms: number): string {
+  const secs = Math.max(0, Math.ceil(ms / 1000));
+  if (secs < 60) return `${secs}s`;
+  const mins = Math.floor(secs / 60);
+  if (mins < 60) return `${mins}m${String(secs % 60).padStart(2, '0')}s`;
+  return `${Math.floor(mins / 60)}h${String(mins % 60).padStart(2, '0')}m`;
+}
+
 /** Milliseconds since the epoch → "2025-01-02 03:04:05Z" (UTC, seconds): sortable, locale-free. */
 export function formatTime(ms: number): string {
   if (!Number.isFinite(ms) || ms <= 0) return '-'.padEnd(20);
