@@ -15,9 +15,13 @@ const LABEL_CHARS_MAX = 18;
 /** The bar's own width in columns. */
 export const BAR_COLUMNS = 12;
 
-/** `label` cut from the left with '…' to at most `max` characters. */
+/** `label` ("put /a/b") at most `max` characters: the verb stays, the path is cut from the left with '…'. */
 export function shortLabel(label: string, max = LABEL_CHARS_MAX): string {
-  return label.length <= max ? label : `…${label.slice(label.length - max + 1)}`;
+  if (label.length <= max) return label;
+  const sp = label.indexOf(' ');
+  const verb = sp > 0 && sp < max / 2 ? label.slice(0, sp + 1) : '';
+  const rest = label.slice(verb.length);
+  return `${verb}…${rest.slice(rest.length - (max - verb.length) + 1)}`;
 }
 
 /** The cli-progress format of a put/get line (placeholders in braces). */

@@ -22,11 +22,11 @@ describe('progress line', () => {
     expect(line.length).toBeLessThan(80);
   });
 
-  it('cuts a long label from the left and keeps a short one', () => {
+  it('cuts a long label\'s path from the left, keeps its verb, and keeps a short one', () => {
     expect(shortLabel('put /a.txt')).toBe('put /a.txt');
     const cut = shortLabel('get /logs/2024/12/05/server-17.log');
     expect(cut.length).toBe(18);
-    expect(cut.startsWith('…')).toBe(true);
+    expect(cut.startsWith('get …')).toBe(true);
     expect(cut.endsWith('server-17.log')).toBe(true);
   });
 
