@@ -260,7 +260,10 @@ export class SimNode {
       case 'apply':
         return this.applyEntries(s.entries);
       case 'send':
-        for (const m of s.messages) sim.net.sendPeer(this.id, m.to, encodeRaftMessage(m));
+        for (const m of s.messages) {
+          sim.net.sendPeer(this.id, m.to, encodeRaftMessage(m));
+          if (m.type === 'vote-resp' && !m.reject) sim.voteGranted?.(this, m.to);
+        }
         return;
       case 'stream':
         sim.touchAsync();
