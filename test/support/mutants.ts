@@ -89,13 +89,6 @@ export const MUTANTS: Mutant[] = [
     find: 'return this.slice(this.applying + 1, this.committed + 1, maxBytes);',
     replace: 'return this.slice(this.applying + 1, this.lastIndex() + 1, maxBytes);',
   },
-  {
-    name: 'h-follower-commit-past-leader-log',
-    what: "follower commits up to the leader's commit index beyond what it matched",
-    file: RAFT,
-    find: 'this.commitTo(Math.min(m.commit, r.lastNew));',
-    replace: 'this.commitTo(Math.min(m.commit, this.log.lastIndex()));',
-  },
 ];
 
 interface RunResult {
