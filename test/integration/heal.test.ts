@@ -187,8 +187,10 @@ describe('self-healing', () => {
   it('aborted uploads and deleted files leave no chunk behind after the grace period', async () => {
     const w = client.createWriteStream('/heal/aborted');
     w.on('error', () => undefined); // destroyed on purpose below
+    const writtenBefore = client.counters.chunksWritten;
     w.write(patternBytes(3 * CHUNK, 77));
-    await until('chunks of the aborted upload stored', 20_000, async () => client.counters.chunksWritten >= 0 && (await storedReplicas()) > 3 * FILES * 5);
+    // The aborted upload must have stored chunks of its own, or the cleanup below proves nothing.
+    await until('chunks of the aborted upload stored', 20_000, async () => client.counters.chunksWritten > writtenBefore && (await storedReplicas()) > 3 * FILES * 5);
     w.destroy(new Error('aborted by the test'));
     await w.done.catch(() => undefined);
     await client.rm('/heal/f0');

@@ -201,14 +201,21 @@ describe('membership', () => {
     const c = new Cluster(['1', '2', '3']);
     c.run('campaign 1\nstabilize\nconf 1 removeNode 1\nstabilize');
     expect(c.get('1').node.status().role).not.toBe('leader');
-    c.nodes.delete('1');
+    // The removed node stays running but hears nothing (no one sends to it any more).
+    c.isolate('1');
     const l = c.electLeader();
     expect(['2', '3']).toContain(l.id);
     expect(l.node.status().conf.voters).toEqual(['2', '3']);
     c.propose(l.id, 'z');
     c.stabilize();
     expect(c.get('2').applied).toEqual(['z']);
-    // The removed node never campaigns again.
+    // The removed node never campaigns again: many election timeouts pass and it asks for no vote.
+    const term = c.get('1').node.status().term;
+    const sentBefore = c.sent.length;
+    c.tickAll(20 * c.get('1').config.electionTicks);
+    const asks = c.sent.slice(sentBefore).filter((m) => m.from === '1' && (m.type === 'vote' || m.type === 'pre-vote'));
+    expect(asks).toEqual([]);
+    expect(c.get('1').node.status()).toMatchObject({ role: 'follower', term });
   });
 
   it('rebuilds the membership from storage on restart (snapshot conf plus committed conf entries)', () => {

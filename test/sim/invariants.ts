@@ -11,6 +11,8 @@
  *    Each leader's durable log is recorded when it persists its term-start no-op; every recorded
  *    log is checked against every committed entry at the end (and on record).
  *  - State Machine Safety: no two nodes apply different entries at one index.
+ *  - Leader commit rule (§5.4.2, the cause of Figure 8's lost commit): a leader advances its
+ *    commit index only to an entry of its own term.
  *
  * The first violation is kept; the simulation stops at it and reports the seed.
  */
@@ -116,6 +118,18 @@ export class Invariants {
   /** A node persisted hard state with this commit index in this term. */
   onCommit(commit: number, term: number): void {
     for (let i = this.commitTerm.length; i <= commit; i++) this.commitTerm.push(term);
+  }
+
+  /**
+   * A leader of `term`, already leading at its previous write, persisted a higher commit index
+   * whose entry is of `entryTerm`. Raft §5.4.2: a leader commits by counting replicas only an
+   * entry of its own term (earlier ones are committed with it); otherwise Figure 8's overwrite
+   * of a committed entry becomes possible.
+   */
+  onLeaderCommit(node: NodeId, term: number, commit: number, entryTerm: number): void {
+    if (entryTerm !== term) {
+      this.fail(`leader commit rule: ${node}, leader of term ${term}, advanced its commit index to ${commit}, an entry of term ${entryTerm}`);
+    }
   }
 
   /** `node` applied committed entry `e` to its state machine. */

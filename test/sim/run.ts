@@ -3,6 +3,7 @@
  *
  *   npm run sim -- --seeds 10000 [--from 1] [--workers 2]   run seeds from..from+N-1 on worker threads
  *   npm run sim -- --seed 42 --trace                        replay one seed exactly, with an event trace
+ *   --stop-on-failure                                       end a many-seed run at its first failing seed
  *   --machine ns                                            the state machine is the real namespace machine
  *                                                           (default kv: string registers)
  *
@@ -70,7 +71,7 @@ async function runOne(seed: number, trace: boolean, machine: SimMachineKind): Pr
   return 0;
 }
 
-async function runMany(from: number, count: number, workers: number, machine: SimMachineKind): Promise<number> {
+async function runMany(from: number, count: number, workers: number, machine: SimMachineKind, stopOnFailure = false): Promise<number> {
   const t0 = performance.now();
   const buckets: number[][] = Array.from({ length: workers }, () => []);
   for (let i = 0; i < count; i++) buckets[i % workers]!.push(from + i);
@@ -78,11 +79,14 @@ async function runMany(from: number, count: number, workers: number, machine: Si
   let events = 0;
   let ops = 0;
   const failures: WorkerMsg[] = [];
+  const running: Worker[] = [];
+  let stopping = false;
   await Promise.all(
     buckets.map(
       (seeds) =>
         new Promise<void>((resolve, reject) => {
           const w = new Worker(new URL(import.meta.url), { workerData: { seeds, machine } satisfies WorkerJob });
+          running.push(w);
           w.on('message', (m: WorkerMsg) => {
             done++;
             events += m.events;
@@ -90,6 +94,10 @@ async function runMany(from: number, count: number, workers: number, machine: Si
             if (!m.ok) {
               failures.push(m);
               printFailure(m, machine);
+              if (stopOnFailure && !stopping) {
+                stopping = true;
+                for (const r of running) void r.terminate();
+              }
             }
             if (done % 1000 === 0) {
               const s = (performance.now() - t0) / 1000;
@@ -97,7 +105,7 @@ async function runMany(from: number, count: number, workers: number, machine: Si
             }
           });
           w.on('error', reject);
-          w.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`worker exited with ${code}`))));
+          w.on('exit', (code) => (code === 0 || stopping ? resolve() : reject(new Error(`worker exited with ${code}`))));
         }),
     ),
   );
@@ -131,7 +139,7 @@ if (!isMainThread) {
     const count = intArg(args, 'seeds', 100);
     const from = intArg(args, 'from', 1);
     const workers = Math.max(1, intArg(args, 'workers', Math.min(2, availableParallelism())));
-    code = await runMany(from, count, workers, machine);
+    code = await runMany(from, count, workers, machine, args.has('stop-on-failure'));
   }
   process.exitCode = code;
 }

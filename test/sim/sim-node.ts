@@ -61,6 +61,7 @@ export class SimNode {
 
   start(): void {
     this.up = true;
+    this.leaderWrote = null;
     this.incarnation++;
     this.log = this.durable.log.clone();
     this.sm = this.durable.sm.clone();
@@ -97,6 +98,9 @@ export class SimNode {
     this.sim.tr(() => `${this.id} start (term ${this.node.status().term}, applied ${this.sm.applied}, log ${this.log.firstIndex()}..${this.log.lastIndex()})`);
     this.kick();
   }
+
+  /** The term and commit index of this incarnation's last hard-state write as leader (null: not leading then). */
+  private leaderWrote: { term: number; commit: number } | null = null;
 
   crash(): void {
     if (!this.up) return;
@@ -232,7 +236,15 @@ export class SimNode {
     if (!s.hardState && s.entries.length === 0) return;
     const hs = s.hardState && sim.bugs.loseVotes ? { ...s.hardState, vote: null } : s.hardState;
     void this.log.save(hs, s.entries, s.mustSync);
-    if (s.hardState) sim.inv.onCommit(s.hardState.commit, s.hardState.term);
+    if (s.hardState) {
+      const h = s.hardState;
+      sim.inv.onCommit(h.commit, h.term);
+      const prev = this.leaderWrote;
+      if (this.role === 'leader' && prev !== null && prev.term === h.term && h.commit > prev.commit) {
+        sim.inv.onLeaderCommit(this.id, h.term, h.commit, this.log.term(h.commit));
+      }
+      this.leaderWrote = this.role === 'leader' ? { term: h.term, commit: h.commit } : null;
+    }
     if (s.entries.length > 0) {
       sim.inv.onPersisted(this.id, this.log, s.entries);
       sim.tr(() => `${this.id} append ${s.entries[0]!.index}..${s.entries[s.entries.length - 1]!.index} (term ${s.entries[s.entries.length - 1]!.term})`);
@@ -260,7 +272,10 @@ export class SimNode {
       case 'apply':
         return this.applyEntries(s.entries);
       case 'send':
-        for (const m of s.messages) sim.net.sendPeer(this.id, m.to, encodeRaftMessage(m));
+        for (const m of s.messages) {
+          sim.net.sendPeer(this.id, m.to, encodeRaftMessage(m));
+          if (m.type === 'vote-resp' && !m.reject) sim.voteGranted?.(this, m.to);
+        }
         return;
       case 'stream':
         sim.touchAsync();

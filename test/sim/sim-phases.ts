@@ -8,6 +8,7 @@
  */
 import { checkLinearizableTokens } from './linearizability.js';
 import { scheduleFaults } from './sim-faults.js';
+import { scheduleTargeted } from './sim-targeted.js';
 import { checkNsHistory } from './sim-ns-machine.js';
 import type { Simulation } from './simulation.js';
 
@@ -16,6 +17,7 @@ export async function runPhases(sim: Simulation): Promise<string | null> {
   for (const n of sim.nodes.values()) n.start();
   for (const c of sim.clients.values()) c.start();
   scheduleFaults(sim);
+  scheduleTargeted(sim, sim.seed);
 
   // Phase 1: safety, with faults.
   let v = await sim.runUntil(p.safetyUnits);

@@ -64,6 +64,12 @@ export class Simulation {
   /** The voter the membership change removes, once proposed. */
   removed: NodeId | null = null;
   removalApplied = false;
+  /** Targeted faults (sim-targeted.ts): told of every vote a node grants, as it is sent. */
+  voteGranted: ((n: SimNode, candidate: NodeId) => void) | null = null;
+  voteGrantedFirst = false;
+  get seed(): number {
+    return this.opts.seed;
+  }
   private readonly traceOn: boolean;
   private readonly eventsMax: number;
   /** Some promise continuation may be pending (see the file comment). */

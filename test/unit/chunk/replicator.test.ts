@@ -4,9 +4,11 @@
  * behind when a source is corrupt or unreachable, are idempotent, throttled and bounded in
  * concurrency; deletes are idempotent; malformed commands are ignored.
  */
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import fs, { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import fsp from 'node:fs/promises';
+import { syncBuiltinESMExports } from 'node:module';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ChunkClient } from '../../../src/chunk/chunk-client.js';
 import { ChunkHttpServer } from '../../../src/chunk/chunk-http-server.js';
 import { ChunkToken } from '../../../src/proto/chunk-token.js';
@@ -45,7 +47,10 @@ async function target(opts: ReplicatorOptions = {}, wrapPut?: (put: ChunkStore['
   const added: string[] = [];
   const copied: Array<[string, boolean]> = [];
   const failed: string[] = [];
-  const store = await openAnnouncingStore(dir, (id) => added.push(id));
+  const store = await openAnnouncingStore(dir, (id) => {
+    added.push(id);
+    journal?.push(`announced ${id}`);
+  });
   const put = wrapPut ? wrapPut(store.put.bind(store)) : store.put.bind(store);
   const r = new Replicator(
     {
@@ -84,12 +89,76 @@ afterAll(async () => {
   for (const c of cleanups.reverse()) await c();
 });
 
+/**
+ * Records the durability steps of this process (file data syncs, renames, descriptor fsyncs, in
+ * the order they complete or start) by wrapping node:fs for the duration of a test; `restore`
+ * puts the real functions back.
+ */
+let journal: string[] | null = null;
+async function journalSyncs(): Promise<{ events: string[]; restore: () => void }> {
+  const events: string[] = [];
+  journal = events;
+  const probe = await fsp.open(join(tempDir('repl-probe').dir, 'p'), 'w');
+  const fhProto = Object.getPrototypeOf(probe) as { sync: () => Promise<void>; datasync: () => Promise<void> };
+  await probe.close();
+  const real = { sync: fhProto.sync, datasync: fhProto.datasync, rename: fsp.rename, fsync: fs.fsync };
+  const synced = (f: () => Promise<void>, tag: string) =>
+    async function (this: unknown): Promise<void> {
+      events.push(`${tag}-start`);
+      await f.call(this);
+      events.push(`${tag}-end`);
+    };
+  fhProto.sync = synced(real.sync, 'fh-sync');
+  fhProto.datasync = synced(real.datasync, 'fh-sync');
+  fsp.rename = async (from, to) => {
+    await real.rename(from, to);
+    events.push(`rename ${String(to)}`);
+  };
+  fs.fsync = ((fd: number, cb: (e: NodeJS.ErrnoException | null) => void) => {
+    events.push('sync-start');
+    real.fsync(fd, (e) => {
+      if (!e) events.push('sync-end');
+      cb(e);
+    });
+  }) as typeof fs.fsync;
+  syncBuiltinESMExports();
+  return {
+    events,
+    restore: () => {
+      journal = null;
+      Object.assign(fhProto, { sync: real.sync, datasync: real.datasync });
+      fsp.rename = real.rename;
+      fs.fsync = real.fsync;
+      syncBuiltinESMExports();
+    },
+  };
+}
+
+const restores: Array<() => void> = [];
+afterEach(() => {
+  for (const r of restores.splice(0)) r();
+});
+
 describe('Replicator', () => {
   it('copies a chunk from a live replica: identical bytes, durable on disk before it is announced', async () => {
     const t = await target({ bytesPerSecMax: 0 });
+    const j = await journalSyncs();
+    restores.push(j.restore);
     t.r.submit([copy(cid(1), source.addr)]);
     await waitUntil(() => t.copied.length === 1);
     expect(t.added).toEqual([cid(1)]);
+    // Durable before announced: the data was synced before its rename to the final name, and a
+    // directory sync that began after the rename had ended before the store announced it.
+    const announced = j.events.indexOf(`announced ${cid(1)}`);
+    expect(announced).toBeGreaterThan(0);
+    const seen = j.events.slice(0, announced);
+    const renamed = seen.findIndex((e) => e.startsWith('rename ') && e.endsWith(cid(1)));
+    expect(renamed).toBeGreaterThan(0);
+    expect(seen.slice(0, renamed)).toContain('fh-sync-end');
+    const after = seen.slice(renamed);
+    const started = after.findIndex((e) => e.endsWith('sync-start'));
+    expect(started).toBeGreaterThan(0);
+    expect(after.slice(started).some((e) => e.endsWith('sync-end'))).toBe(true);
     expect(t.copied).toEqual([[cid(1), true]]);
     expect((await collect((await t.store.read(cid(1))).stream)).equals(bytes(3 * SEG + 100, 1))).toBe(true);
     expect(existsSync(join(t.dir, 'chunks', cid(1).slice(0, 2), cid(1)))).toBe(true);
