@@ -1,0 +1,237 @@
+/**
+ * The deployment files against the BUILT CLI (`npm run build` first). Their command lines are
+ * derived from the files (test/unit/deploy/deploy-manifests.ts):
+ *   - every flag they pass is one `cairn <role> --help` lists;
+ *   - every command line, its variables expanded as Compose, Kubernetes or systemd would, is
+ *     accepted by the CLI: it gets as far as reading the secret files (absent here) before
+ *     stopping, so every required flag is there and every address parses;
+ *   - the compose topology forms a working cluster when its commands run as local processes:
+ *     each service name becomes its own loopback address (127.a.b.x, so the ports stay those
+ *     of the file), secrets and volumes become files and directories in a temporary folder; a
+ *     file is put and read back through the gateway, the container health check passes for
+ *     every role, and every server stops cleanly on SIGTERM.
+ */
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cairnArgv, LocalProcess } from '../../src/server/local-process.js';
+import { sleep } from '../../src/env/system.js';
+import { assertBuilt, cliEnv, runCli } from './cli-harness.js';
+import {
+  compose,
+  composeCommands,
+  DEPLOY_DIR,
+  envExampleFor,
+  envFile,
+  expandK8s,
+  expandSystemd,
+  flagsOf,
+  flagValue,
+  k8sEnv,
+  k8sWorkloads,
+  systemdCommands,
+  type CommandLine,
+  type Yaml,
+} from '../unit/deploy/deploy-manifests.js';
+
+const CLUSTER_DEADLINE_MS = 45_000;
+const STOP_GRACE_MS = 10_000;
+
+/** `--flag` names listed by `cairn <role> --help`. */
+async function helpFlags(role: string): Promise<Set<string>> {
+  const r = await runCli([role, '--help']);
+  expect(r.code, `cairn ${role} --help`).toBe(0);
+  const text = r.stdout.toString('utf8');
+  return new Set([...text.matchAll(/^\s+(?:-[A-Za-z], )?(--[a-z0-9-]+)/gm)].map((m) => m[1]!));
+}
+
+/** The command lines of every file with their variables expanded as their runner would. */
+function expandedCommands(): CommandLine[] {
+  const out: CommandLine[] = composeCommands();
+  for (const w of k8sWorkloads() as Yaml[]) {
+    for (const c of w.spec.template.spec.containers as Yaml[]) {
+      const [role, ...args] = expandK8s(c.args, k8sEnv(w, c, `${w.metadata.name}-0`, '10.0.0.7'));
+      out.push({ source: `k8s:${w.kind}/${w.metadata.name}`, role: role!, args });
+    }
+  }
+  for (const cmd of systemdCommands()) {
+    const unit = cmd.source.slice('systemd:'.length);
+    out.push({ ...cmd, args: expandSystemd(cmd.args, cmd.role === 'meta' ? 'm1' : 'c1', envFile(envExampleFor(unit))) });
+  }
+  return out;
+}
+
+describe('deployment command lines and the CLI', () => {
+  const help = new Map<string, Set<string>>();
+  beforeAll(async () => {
+    assertBuilt();
+    for (const role of ['meta', 'chunk', 'gateway']) help.set(role, await helpFlags(role));
+  });
+
+  it('every flag every deployment file passes is one `cairn <role> --help` lists', () => {
+    const cmds = expandedCommands();
+    expect(cmds.length).toBe(15);
+    for (const c of cmds) {
+      const known = help.get(c.role);
+      expect(known, `${c.source}: cairn ${c.role}`).toBeDefined();
+      for (const f of flagsOf(c.args)) expect(known!.has(f), `${c.source}: cairn ${c.role} ${f}`).toBe(true);
+    }
+  });
+
+  it('every command line is accepted and stops only at its secret file, absent on this machine', async () => {
+    const cmds = expandedCommands();
+    for (const c of cmds) {
+      const secret = flagValue(c.args, '--secret-file') ?? flagValue(c.args, '--token-file');
+      expect(secret, c.source).toBeDefined();
+      // The paths are the deployment's, not this machine's: none may exist here.
+      expect(existsSync(secret!), `${c.source}: ${secret} must not exist here`).toBe(false);
+    }
+    const results = await Promise.all(cmds.map((c) => runCli([c.role, ...c.args], { timeoutMs: 20_000 })));
+    cmds.forEach((c, i) => {
+      const r = results[i]!;
+      const secret = flagValue(c.args, '--secret-file') ?? flagValue(c.args, '--token-file');
+      const what = c.role === 'gateway' ? 'client token' : 'cluster secret';
+      expect(r.code, `${c.source}: ${r.stderr}`).not.toBe(0);
+      expect(r.stderr, c.source).toContain(`cannot read ${what} file ${secret}`);
+    });
+  });
+});
+
+describe('the compose topology as local processes', () => {
+  const c = compose();
+  const services = c.services as Record<string, Yaml>;
+  const names = Object.keys(services);
+  // One loopback address per service, in a /24 picked at random so parallel runs do not meet.
+  const net = `127.${2 + Math.floor(Math.random() * 250)}.${Math.floor(Math.random() * 256)}`;
+  const ip = new Map(names.map((n, i) => [n, `${net}.${i + 1}`]));
+  const root = mkdtempSync(join(tmpdir(), 'cairn-deploy-'));
+  const procs = new Map<string, LocalProcess>();
+  const logFds: number[] = [];
+  const token = 'deploy-test-client-token-0123456789';
+
+  /** host:port with a service name (or 0.0.0.0 for `self`) → its loopback address. */
+  const mapAddr = (addr: string, self: string): string => {
+    const i = addr.lastIndexOf(':');
+    const host = addr.slice(0, i);
+    const mapped = host === '0.0.0.0' ? ip.get(self) : ip.get(host);
+    if (mapped === undefined) throw new Error(`${self}: ${addr} names no service`);
+    return `${mapped}:${addr.slice(i + 1)}`;
+  };
+
+  /** A service's command with names, secrets and volumes made local. */
+  const localArgs = (name: string): string[] => {
+    const svc = services[name];
+    const mounts = new Map(((svc.volumes ?? []) as string[]).map((v) => [v.split(':')[1]!, join(root, 'volumes', v.split(':')[0]!)]));
+    const [, ...args] = svc.command as string[];
+    return args.map((a, i) => {
+      const flag = args[i - 1];
+      if (flag === '--listen') return mapAddr(a, name);
+      if (flag === '--meta') return a.split(',').map((x) => mapAddr(x, name)).join(',');
+      if (flag === '--peers') return a.split(',').map((p) => `${p.split('=')[0]}=${mapAddr(p.split('=')[1]!, name)}`).join(',');
+      const secret = /^\/run\/secrets\/(.+)$/.exec(a);
+      if (secret) {
+        if (!(svc.secrets as string[]).includes(secret[1]!)) throw new Error(`${name} is not granted ${secret[1]}`);
+        return join(root, 'secrets', secret[1]!);
+      }
+      return mounts.get(a) ?? a;
+    });
+  };
+
+  beforeAll(() => {
+    assertBuilt();
+    for (const d of ['secrets', 'volumes', 'logs']) mkdirSync(join(root, d), { mode: 0o700 });
+    const values: Record<string, string> = { cluster_secret: 'deploy-test-cluster-secret-0123456789abcdef', client_token: token };
+    for (const s of Object.keys(c.secrets as Record<string, unknown>)) writeFileSync(join(root, 'secrets', s), `${values[s]}\n`, { mode: 0o600 });
+    for (const name of names) {
+      const role = services[name].command[0] as string;
+      const stderr = openSync(join(root, 'logs', `${name}.log`), 'a');
+      logFds.push(stderr);
+      procs.set(name, new LocalProcess({ id: name, argv: cairnArgv(role, ...localArgs(name)), stderr, env: cliEnv() }));
+    }
+    for (const p of procs.values()) p.start();
+  });
+
+  afterAll(async () => {
+    await Promise.all([...procs.values()].map((p) => p.kill('SIGKILL')));
+    for (const fd of logFds) closeSync(fd);
+    rmSync(root, { recursive: true, force: true });
+  });
+
+  const log = (name: string): string => {
+    try {
+      return readFileSync(join(root, 'logs', `${name}.log`), 'utf8').split('\n').slice(-15).join('\n');
+    } catch {
+      return '(no log)';
+    }
+  };
+
+  it('forms a cluster: a file put through the gateway reads back, every chunk server registered at its service address', async () => {
+    const gwName = names.find((n) => services[n].command[0] === 'gateway')!;
+    const gw = `http://${mapAddr(flagValue(services[gwName].command, '--listen')!, gwName)}`;
+    const auth = { authorization: `Bearer ${token}` };
+    const body = Buffer.alloc(1_500_000);
+    for (let i = 0; i < body.length; i++) body[i] = (i * 131 + (i >>> 9)) & 0xff;
+    const deadline = Date.now() + CLUSTER_DEADLINE_MS;
+    let last = '';
+    let put: Response | null = null;
+    while (Date.now() < deadline) {
+      for (const [n, p] of procs) if (!p.running) throw new Error(`${n} exited (${p.exitCode}):\n${log(n)}`);
+      try {
+        const r = await fetch(`${gw}/v1/files/deploy/check.bin`, { method: 'PUT', headers: auth, body, signal: AbortSignal.timeout(10_000) });
+        last = `${r.status} ${await r.text()}`;
+        if (r.status === 201) {
+          put = r;
+          break;
+        }
+      } catch (err) {
+        last = (err as Error).message;
+      }
+      await sleep(300);
+    }
+    expect(put, `no successful PUT within ${CLUSTER_DEADLINE_MS} ms: ${last}`).not.toBeNull();
+    const got = await fetch(`${gw}/v1/files/deploy/check.bin`, { headers: auth });
+    expect(got.status).toBe(200);
+    expect(Buffer.from(await got.arrayBuffer()).equals(body)).toBe(true);
+
+    const chunkNames = names.filter((n) => services[n].command[0] === 'chunk');
+    let registered: Array<{ id: string; addr: string; state: string }> = [];
+    while (Date.now() < deadline) {
+      const st = (await (await fetch(`${gw}/v1/status`, { headers: auth })).json()) as { chunkServers: typeof registered };
+      registered = st.chunkServers;
+      if (registered.filter((s) => s.state === 'alive').length === chunkNames.length) break;
+      await sleep(300);
+    }
+    expect(registered.map((s) => [s.id, s.addr, s.state]).sort()).toEqual(
+      chunkNames.map((n) => [flagValue(services[n].command, '--id'), mapAddr(flagValue(services[n].command, '--listen')!, n), 'alive']).sort(),
+    );
+  });
+
+  it('the container health check passes for every role, and fails for a process that is not a server', () => {
+    const script = join(DEPLOY_DIR, 'healthcheck.mjs');
+    for (const [name, p] of procs) {
+      const r = spawnSync(process.execPath, [script, String(p.pid)], { encoding: 'utf8', timeout: 10_000 });
+      expect(r.status, `${name}: ${r.stderr}`).toBe(0);
+    }
+    const self = spawnSync(process.execPath, [script, String(process.pid)], { encoding: 'utf8', timeout: 10_000 });
+    expect(self.status).toBe(1);
+  });
+
+  it('every server stops cleanly on SIGTERM (exit 0), and the health check then fails', async () => {
+    const order = [...names].sort((a, b) => rank(services[a].command[0]) - rank(services[b].command[0]));
+    const script = join(DEPLOY_DIR, 'healthcheck.mjs');
+    for (const name of order) {
+      const p = procs.get(name)!;
+      const code = await p.kill('SIGTERM', STOP_GRACE_MS);
+      expect(code, `${name}:\n${log(name)}`).toBe(0);
+    }
+    const r = spawnSync(process.execPath, [script, String(procs.get(order[0]!)!.pid)], { encoding: 'utf8', timeout: 10_000 });
+    expect(r.status).toBe(1);
+  });
+});
+
+/** Stop order: gateway, chunk servers, then metadata servers (as `cairn dev` does). */
+function rank(role: string): number {
+  return role === 'gateway' ? 0 : role === 'chunk' ? 1 : 2;
+}
