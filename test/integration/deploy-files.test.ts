@@ -208,10 +208,16 @@ describe('the compose topology as local processes', () => {
     );
   });
 
-  it('the container health check passes for every role, and fails for a process that is not a server', () => {
+  it('the container health check passes for every role, and fails for a process that is not a server', async () => {
     const script = join(DEPLOY_DIR, 'healthcheck.mjs');
+    // Retried until the deadline: run alone, this test may start before the servers listen.
+    const deadline = Date.now() + CLUSTER_DEADLINE_MS;
     for (const [name, p] of procs) {
-      const r = spawnSync(process.execPath, [script, String(p.pid)], { encoding: 'utf8', timeout: 10_000 });
+      let r = spawnSync(process.execPath, [script, String(p.pid)], { encoding: 'utf8', timeout: 10_000 });
+      while (r.status !== 0 && Date.now() < deadline) {
+        await sleep(500);
+        r = spawnSync(process.execPath, [script, String(p.pid)], { encoding: 'utf8', timeout: 10_000 });
+      }
       expect(r.status, `${name}: ${r.stderr}`).toBe(0);
     }
     const self = spawnSync(process.execPath, [script, String(process.pid)], { encoding: 'utf8', timeout: 10_000 });

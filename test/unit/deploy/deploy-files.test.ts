@@ -166,7 +166,7 @@ describe('docker-compose.yml', () => {
         const m = /^\/run\/secrets\/([a-z_]+)$/.exec(path);
         expect(m, `${name} ${flag}`).not.toBeNull();
         expect(s.secrets as string[], `${name} is granted ${m![1]}`).toContain(m![1]);
-        expect(declared[m![1]!]).toBeDefined();
+        expect(declared[m![1]!]?.file, `${name} ${flag}`).toBe(flag === '--secret-file' ? './secrets/cluster.secret' : './secrets/client.token');
       }
       if (s.command[0] !== 'gateway') expect(flagValue(s.command, '--secret-file'), name).toBeDefined();
       if (s.command[0] !== 'chunk') expect(flagValue(s.command, '--token-file'), name).toBeDefined();
@@ -245,6 +245,7 @@ describe('Kubernetes base', () => {
           const items = vol.secret.items as Yaml[] | undefined;
           const key = items ? items.find((i) => i.path === file)?.key : file;
           expect(keys, `${w.metadata.name} ${flag}`).toContain(key);
+          expect(key, `${w.metadata.name} ${flag}`).toBe(flag === '--secret-file' ? 'cluster-secret' : 'client-token');
         }
       }
     }
