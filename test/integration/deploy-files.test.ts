@@ -30,6 +30,7 @@ import {
   flagsOf,
   flagValue,
   k8sEnv,
+  k8sObjects,
   k8sWorkloads,
   systemdCommands,
   type CommandLine,
@@ -99,56 +100,129 @@ describe('deployment command lines and the CLI', () => {
   });
 });
 
-describe('the compose topology as local processes', () => {
+/** One server of a topology, its command made local (loopback addresses, temporary paths). */
+interface LocalServer {
+  name: string;
+  role: string;
+  args: string[];
+}
+
+interface LocalTopology {
+  servers: LocalServer[];
+  /** The client token the topology's gateway expects. */
+  token: string;
+  gatewayUrl: string;
+  /** [id, registered address] of every chunk server. */
+  chunks: Array<[string, string]>;
+}
+
+/** host:port → host:port with the host mapped (0.0.0.0 → `self`). */
+function mapHost(addr: string, self: string, hosts: Map<string, string>): string {
+  const i = addr.lastIndexOf(':');
+  const host = addr.slice(0, i);
+  const mapped = host === '0.0.0.0' ? self : (hosts.get(host) ?? ([...hosts.values()].includes(host) ? host : undefined));
+  if (mapped === undefined) throw new Error(`${addr} names no server of the topology`);
+  return `${mapped}:${addr.slice(i + 1)}`;
+}
+
+/** --listen, --meta, --peers values with their hosts mapped; other arguments through `other`. */
+function mapArgs(args: string[], self: string, hosts: Map<string, string>, other: (a: string) => string): string[] {
+  return args.map((a, i) => {
+    const flag = args[i - 1];
+    if (flag === '--listen') return mapHost(a, self, hosts);
+    if (flag === '--meta') return a.split(',').map((x) => mapHost(x, self, hosts)).join(',');
+    if (flag === '--peers') return a.split(',').map((p) => `${p.split('=')[0]}=${mapHost(p.split('=')[1]!, self, hosts)}`).join(',');
+    return other(a);
+  });
+}
+
+/** A /24 of loopback addresses picked at random, so parallel runs do not meet (the ports stay the files'). */
+function loopbackNet(): string {
+  return `127.${2 + Math.floor(Math.random() * 250)}.${Math.floor(Math.random() * 256)}`;
+}
+
+const TEST_TOKEN = 'deploy-test-client-token-0123456789';
+
+/** Each compose service a process at its own loopback address; secrets and volumes in `root`. */
+function composeTopology(root: string): LocalTopology {
   const c = compose();
   const services = c.services as Record<string, Yaml>;
   const names = Object.keys(services);
-  // One loopback address per service, in a /24 picked at random so parallel runs do not meet.
-  const net = `127.${2 + Math.floor(Math.random() * 250)}.${Math.floor(Math.random() * 256)}`;
+  const net = loopbackNet();
   const ip = new Map(names.map((n, i) => [n, `${net}.${i + 1}`]));
+  const values: Record<string, string> = { cluster_secret: 'deploy-test-cluster-secret-0123456789abcdef', client_token: TEST_TOKEN };
+  for (const s of Object.keys(c.secrets as Record<string, unknown>)) writeFileSync(join(root, 'secrets', s), `${values[s]}\n`, { mode: 0o600 });
+  const servers = names.map((name) => {
+    const svc = services[name];
+    const mounts = new Map(((svc.volumes ?? []) as string[]).map((v) => [v.split(':')[1]!, join(root, 'volumes', v.split(':')[0]!)]));
+    const [role, ...args] = svc.command as string[];
+    const local = mapArgs(args, ip.get(name)!, ip, (a) => {
+      const secret = /^\/run\/secrets\/(.+)$/.exec(a);
+      if (!secret) return mounts.get(a) ?? a;
+      if (!(svc.secrets as string[]).includes(secret[1]!)) throw new Error(`${name} is not granted ${secret[1]}`);
+      return join(root, 'secrets', secret[1]!);
+    });
+    return { name, role: role!, args: local };
+  });
+  const gw = servers.find((x) => x.role === 'gateway')!;
+  const chunks = servers.filter((x) => x.role === 'chunk').map((x): [string, string] => [flagValue(x.args, '--id')!, flagValue(x.args, '--listen')!]);
+  return { servers, token: TEST_TOKEN, gatewayUrl: `http://${flagValue(gw.args, '--listen')}`, chunks };
+}
+
+/**
+ * Each pod of the kustomize base a process at its own loopback address (the gateway Deployment
+ * scaled to one): pod DNS names (pod.service) and POD_IP map to it, the Secret's values (the
+ * base's placeholders) become files where the pod mounts them, claims become directories.
+ */
+function k8sTopology(root: string): LocalTopology {
+  const net = loopbackNet();
+  const secret = (k8sObjects() as Yaml[]).find((o) => o.kind === 'Secret');
+  const values = (secret.stringData ?? {}) as Record<string, string>;
+  for (const [k, v] of Object.entries(values)) writeFileSync(join(root, 'secrets', k), `${v}\n`, { mode: 0o600 });
+  const pods: Array<{ name: string; w: Yaml; c: Yaml; ip: string }> = [];
+  for (const w of k8sWorkloads() as Yaml[]) {
+    const n = w.kind === 'StatefulSet' ? (w.spec.replicas as number) : 1;
+    for (let i = 0; i < n; i++) pods.push({ name: `${w.metadata.name}-${i}`, w, c: w.spec.template.spec.containers[0], ip: `${net}.${pods.length + 1}` });
+  }
+  const hosts = new Map(pods.filter((p) => p.w.kind === 'StatefulSet').map((p) => [`${p.name}.${p.w.spec.serviceName}`, p.ip]));
+  const servers = pods.map(({ name, w, c, ip }) => {
+    const [role, ...args] = expandK8s(c.args, k8sEnv(w, c, name, ip));
+    const local = mapArgs(args, ip, hosts, (a) => {
+      const mount = (c.volumeMounts as Yaml[]).find((m) => a === m.mountPath || a.startsWith(`${m.mountPath}/`));
+      if (!mount) return a;
+      const vol = (w.spec.template.spec.volumes ?? []).find((v: Yaml) => v.name === mount.name);
+      if (vol?.secret) {
+        const file = a.slice(mount.mountPath.length + 1);
+        const key = vol.secret.items ? (vol.secret.items as Yaml[]).find((i) => i.path === file)?.key : file;
+        if (key === undefined || !(key in values)) throw new Error(`${name}: ${a} is no key of the Secret`);
+        return join(root, 'secrets', key);
+      }
+      return join(root, 'volumes', name) + a.slice(mount.mountPath.length);
+    });
+    return { name, role: role!, args: local };
+  });
+  const gw = servers.find((x) => x.role === 'gateway')!;
+  const chunks = servers.filter((x) => x.role === 'chunk').map((x): [string, string] => [x.name, flagValue(x.args, '--listen')!]);
+  return { servers, token: values['client-token']!, gatewayUrl: `http://${flagValue(gw.args, '--listen')}`, chunks };
+}
+
+describe.each([
+  ['compose', composeTopology],
+  ['Kubernetes', k8sTopology],
+])('the %s topology as local processes', (_, build) => {
   const root = mkdtempSync(join(tmpdir(), 'cairn-deploy-'));
   const procs = new Map<string, LocalProcess>();
   const logFds: number[] = [];
-  const token = 'deploy-test-client-token-0123456789';
-
-  /** host:port with a service name (or 0.0.0.0 for `self`) → its loopback address. */
-  const mapAddr = (addr: string, self: string): string => {
-    const i = addr.lastIndexOf(':');
-    const host = addr.slice(0, i);
-    const mapped = host === '0.0.0.0' ? ip.get(self) : ip.get(host);
-    if (mapped === undefined) throw new Error(`${self}: ${addr} names no service`);
-    return `${mapped}:${addr.slice(i + 1)}`;
-  };
-
-  /** A service's command with names, secrets and volumes made local. */
-  const localArgs = (name: string): string[] => {
-    const svc = services[name];
-    const mounts = new Map(((svc.volumes ?? []) as string[]).map((v) => [v.split(':')[1]!, join(root, 'volumes', v.split(':')[0]!)]));
-    const [, ...args] = svc.command as string[];
-    return args.map((a, i) => {
-      const flag = args[i - 1];
-      if (flag === '--listen') return mapAddr(a, name);
-      if (flag === '--meta') return a.split(',').map((x) => mapAddr(x, name)).join(',');
-      if (flag === '--peers') return a.split(',').map((p) => `${p.split('=')[0]}=${mapAddr(p.split('=')[1]!, name)}`).join(',');
-      const secret = /^\/run\/secrets\/(.+)$/.exec(a);
-      if (secret) {
-        if (!(svc.secrets as string[]).includes(secret[1]!)) throw new Error(`${name} is not granted ${secret[1]}`);
-        return join(root, 'secrets', secret[1]!);
-      }
-      return mounts.get(a) ?? a;
-    });
-  };
+  let topo: LocalTopology;
 
   beforeAll(() => {
     assertBuilt();
     for (const d of ['secrets', 'volumes', 'logs']) mkdirSync(join(root, d), { mode: 0o700 });
-    const values: Record<string, string> = { cluster_secret: 'deploy-test-cluster-secret-0123456789abcdef', client_token: token };
-    for (const s of Object.keys(c.secrets as Record<string, unknown>)) writeFileSync(join(root, 'secrets', s), `${values[s]}\n`, { mode: 0o600 });
-    for (const name of names) {
-      const role = services[name].command[0] as string;
-      const stderr = openSync(join(root, 'logs', `${name}.log`), 'a');
+    topo = build(root);
+    for (const s of topo.servers) {
+      const stderr = openSync(join(root, 'logs', `${s.name}.log`), 'a');
       logFds.push(stderr);
-      procs.set(name, new LocalProcess({ id: name, argv: cairnArgv(role, ...localArgs(name)), stderr, env: cliEnv() }));
+      procs.set(s.name, new LocalProcess({ id: s.name, argv: cairnArgv(s.role, ...s.args), stderr, env: cliEnv() }));
     }
     for (const p of procs.values()) p.start();
   });
@@ -167,10 +241,9 @@ describe('the compose topology as local processes', () => {
     }
   };
 
-  it('forms a cluster: a file put through the gateway reads back, every chunk server registered at its service address', async () => {
-    const gwName = names.find((n) => services[n].command[0] === 'gateway')!;
-    const gw = `http://${mapAddr(flagValue(services[gwName].command, '--listen')!, gwName)}`;
-    const auth = { authorization: `Bearer ${token}` };
+  it('forms a cluster: a file put through the gateway reads back, every chunk server registered at its address', async () => {
+    const gw = topo.gatewayUrl;
+    const auth = { authorization: `Bearer ${topo.token}` };
     const body = Buffer.alloc(1_500_000);
     for (let i = 0; i < body.length; i++) body[i] = (i * 131 + (i >>> 9)) & 0xff;
     const deadline = Date.now() + CLUSTER_DEADLINE_MS;
@@ -195,17 +268,14 @@ describe('the compose topology as local processes', () => {
     expect(got.status).toBe(200);
     expect(Buffer.from(await got.arrayBuffer()).equals(body)).toBe(true);
 
-    const chunkNames = names.filter((n) => services[n].command[0] === 'chunk');
     let registered: Array<{ id: string; addr: string; state: string }> = [];
     while (Date.now() < deadline) {
       const st = (await (await fetch(`${gw}/v1/status`, { headers: auth })).json()) as { chunkServers: typeof registered };
       registered = st.chunkServers;
-      if (registered.filter((s) => s.state === 'alive').length === chunkNames.length) break;
+      if (registered.filter((x) => x.state === 'alive').length === topo.chunks.length) break;
       await sleep(300);
     }
-    expect(registered.map((s) => [s.id, s.addr, s.state]).sort()).toEqual(
-      chunkNames.map((n) => [flagValue(services[n].command, '--id'), mapAddr(flagValue(services[n].command, '--listen')!, n), 'alive']).sort(),
-    );
+    expect(registered.map((x) => [x.id, x.addr, x.state]).sort()).toEqual(topo.chunks.map(([id, addr]) => [id, addr, 'alive']).sort());
   });
 
   it('the container health check passes for every role, and fails for a process that is not a server', async () => {
@@ -225,7 +295,8 @@ describe('the compose topology as local processes', () => {
   });
 
   it('every server stops cleanly on SIGTERM (exit 0), and the health check then fails', async () => {
-    const order = [...names].sort((a, b) => rank(services[a].command[0]) - rank(services[b].command[0]));
+    const role = new Map(topo.servers.map((x) => [x.name, x.role]));
+    const order = [...procs.keys()].sort((x, y) => rank(role.get(x)!) - rank(role.get(y)!));
     const script = join(DEPLOY_DIR, 'healthcheck.mjs');
     for (const name of order) {
       const p = procs.get(name)!;
