@@ -116,8 +116,11 @@ interface LocalTopology {
   chunks: Array<[string, string]>;
 }
 
-/** host:port → host:port with the host mapped (0.0.0.0 → `self`). */
-function mapHost(addr: string, self: string, hosts: Map<string, string>): string {
+/**
+ * host:port → host:port with the host mapped (0.0.0.0 → `self`, when given: a chunk server
+ * registers its --listen address, so for it 0.0.0.0 is refused, as no client could dial it).
+ */
+function mapHost(addr: string, self: string | undefined, hosts: Map<string, string>): string {
   const i = addr.lastIndexOf(':');
   const host = addr.slice(0, i);
   const mapped = host === '0.0.0.0' ? self : (hosts.get(host) ?? ([...hosts.values()].includes(host) ? host : undefined));
@@ -126,10 +129,10 @@ function mapHost(addr: string, self: string, hosts: Map<string, string>): string
 }
 
 /** --listen, --meta, --peers values with their hosts mapped; other arguments through `other`. */
-function mapArgs(args: string[], self: string, hosts: Map<string, string>, other: (a: string) => string): string[] {
+function mapArgs(role: string, args: string[], self: string, hosts: Map<string, string>, other: (a: string) => string): string[] {
   return args.map((a, i) => {
     const flag = args[i - 1];
-    if (flag === '--listen') return mapHost(a, self, hosts);
+    if (flag === '--listen') return mapHost(a, role === 'chunk' ? undefined : self, hosts);
     if (flag === '--meta') return a.split(',').map((x) => mapHost(x, self, hosts)).join(',');
     if (flag === '--peers') return a.split(',').map((p) => `${p.split('=')[0]}=${mapHost(p.split('=')[1]!, self, hosts)}`).join(',');
     return other(a);
@@ -156,7 +159,7 @@ function composeTopology(root: string): LocalTopology {
     const svc = services[name];
     const mounts = new Map(((svc.volumes ?? []) as string[]).map((v) => [v.split(':')[1]!, join(root, 'volumes', v.split(':')[0]!)]));
     const [role, ...args] = svc.command as string[];
-    const local = mapArgs(args, ip.get(name)!, ip, (a) => {
+    const local = mapArgs(role!, args, ip.get(name)!, ip, (a) => {
       const secret = /^\/run\/secrets\/(.+)$/.exec(a);
       if (!secret) return mounts.get(a) ?? a;
       if (!(svc.secrets as string[]).includes(secret[1]!)) throw new Error(`${name} is not granted ${secret[1]}`);
@@ -187,7 +190,7 @@ function k8sTopology(root: string): LocalTopology {
   const hosts = new Map(pods.filter((p) => p.w.kind === 'StatefulSet').map((p) => [`${p.name}.${p.w.spec.serviceName}`, p.ip]));
   const servers = pods.map(({ name, w, c, ip }) => {
     const [role, ...args] = expandK8s(c.args, k8sEnv(w, c, name, ip));
-    const local = mapArgs(args, ip, hosts, (a) => {
+    const local = mapArgs(role!, args, ip, hosts, (a) => {
       const mount = (c.volumeMounts as Yaml[]).find((m) => a === m.mountPath || a.startsWith(`${m.mountPath}/`));
       if (!mount) return a;
       const vol = (w.spec.template.spec.volumes ?? []).find((v: Yaml) => v.name === mount.name);

@@ -265,6 +265,8 @@ describe('Kubernetes base', () => {
     const zones: string[] = [];
     for (const s of kind('StatefulSet').filter((x) => x.spec.template.spec.containers[0].args[0] === 'chunk')) {
       const c = s.spec.template.spec.containers[0];
+      // The listen address is the registered one: the pod IP, never 0.0.0.0.
+      expect(flagValue(expandK8s(c.args, k8sEnv(s, c, 'x-0', '10.0.0.7')), '--listen'), s.metadata.name).toBe('10.0.0.7:7101');
       const zone = flagValue(expandK8s(c.args, k8sEnv(s, c, 'x-0', '10.0.0.7')), '--zone')!;
       expect(zone).toBe(s.spec.template.spec.nodeSelector['topology.kubernetes.io/zone']);
       zones.push(zone);
