@@ -5,9 +5,10 @@
  *   - every command line, its variables expanded as Compose, Kubernetes or systemd would, is
  *     accepted by the CLI: it gets as far as reading the secret files (absent here) before
  *     stopping, so every required flag is there and every address parses;
- *   - the compose topology forms a working cluster when its commands run as local processes:
- *     each service name becomes its own loopback address (127.a.b.x, so the ports stay those
- *     of the file), secrets and volumes become files and directories in a temporary folder; a
+ *   - the compose and Kubernetes topologies form working clusters when their commands run as
+ *     local processes: each service or pod becomes its own loopback address (127.a.b.x, so the
+ *     ports stay those of the file), secrets and volumes become files and directories in a
+ *     temporary folder; a
  *     file is put and read back through the gateway, the container health check passes for
  *     every role, and every server stops cleanly on SIGTERM.
  */
