@@ -19,17 +19,18 @@
  * - A file in SRC where DST has a directory (or the other way round) fails the sync before any
  *   change (NotADirectory / IsADirectory).
  */
-import { createReadStream, createWriteStream, existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
-import { basename, dirname, join, sep } from 'node:path';
+import { createReadStream, existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { dirname, join, sep } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { Command } from 'commander';
 import type { CairnClient } from '../src/client/index.js';
 import { RemotePath } from '../src/proto/path.js';
 import { crc32c } from '../src/util/crc32c.js';
 import { CairnError, isCairnError } from '../src/util/errors.js';
-import { checkCrc, CrcCounter, remoteCrc32c } from './checksum-command.js';
-import { onFailureCleanup } from './cli-errors.js';
+import { remoteCrc32c } from './checksum-command.js';
 import { out, remotePath, withClient, withClientOptions, type ClientFlags } from './client-options.js';
+import { runPool } from './bulk-plan.js';
+import { downloadFile } from './transfer-commands.js';
 
 /** Copies run at once. */
 const SYNC_COPIES_INFLIGHT = 4;
@@ -165,43 +166,12 @@ async function upload(client: CairnClient, local: string, remote: RemotePath): P
   await w.done;
 }
 
+/** One remote file to `local`, atomically and CRC-checked end to end (transfer-commands' downloadFile, no bar of its own). */
 async function download(client: CairnClient, remote: RemotePath, local: string): Promise<void> {
   mkdirSync(dirname(local), { recursive: true });
-  const tmp = join(dirname(local), `.${basename(local)}.cairn-${process.pid}.part`);
-  const removeTmp = (): void => rmSync(tmp, { force: true });
-  const unregister = onFailureCleanup(removeTmp);
-  try {
-    const file = await client.open(remote);
-    const crc = new CrcCounter();
-    await pipeline(file.stream, crc, createWriteStream(tmp, { flags: 'w', highWaterMark: 1024 * 1024 }));
-    if (crc.bytes !== file.size) throw new CairnError('Corrupt', `${remote.text}: received ${crc.bytes} of ${file.size} bytes`);
-    checkCrc(remote.text, file.crc32c, crc);
-    renameSync(tmp, local);
-  } catch (e) {
-    removeTmp();
-    throw e;
-  } finally {
-    unregister();
-  }
+  await downloadFile(client, remote, local, () => undefined, true);
 }
 
-/** fn(item) for every item, at most `inflight` at once; the first failure stops new starts and is thrown. */
-async function runPool<T>(items: T[], inflight: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  let failure: unknown = null;
-  const worker = async (): Promise<void> => {
-    while (failure === null && next < items.length) {
-      const item = items[next++]!;
-      try {
-        await fn(item);
-      } catch (e) {
-        failure ??= e;
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(inflight, items.length) }, worker));
-  if (failure !== null) throw failure;
-}
 
 /** Which argument is the remote one (see the file comment). */
 async function resolveSides(client: CairnClient, srcArg: string, dstArg: string): Promise<{ srcRemote: boolean }> {
