@@ -313,9 +313,10 @@ describe('cairn CLI against a real cluster', () => {
       });
     // put from a stdin that stays open: some chunks are stored, the file is never committed.
     const put = await interrupt(['put', '-', '/sigint/never'], async (child) => {
-      // 3 chunks: more than a pipe holds, so 'drain' means the CLI is running and reading (its
-      // signal handlers are installed before it reads), however slowly the machine starts it.
-      if (!child.stdin!.write(patternBytes(3 * C, 6))) await once(child.stdin!, 'drain');
+      // 2 MiB: far more than the stdio socket pair buffers (a few hundred KiB), so 'drain' means
+      // the CLI is running and reading (its signal handlers are installed before it reads),
+      // however slowly the machine starts it.
+      if (!child.stdin!.write(patternBytes(32 * C, 6))) await once(child.stdin!, 'drain');
       await sleep(500);
     });
     expect(put).toEqual({ code: 130, stderr: '' });

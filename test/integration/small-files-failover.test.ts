@@ -133,9 +133,13 @@ describe('small files through a leader change and a chunk-server loss', () => {
     const oldLeader = await replicas.leader();
     expect(oldLeader).not.toBeNull();
     await cluster.member(oldLeader!).proc.kill('SIGKILL');
-    const st0 = await statusJson();
-    expect(st0.leader).not.toBeNull();
-    expect(st0.leader).not.toBe(oldLeader);
+    // status answers within its bound even mid-election; a new leader shows within seconds.
+    const st0: { status: StatusJson | null } = { status: null };
+    await until('a new leader in cairn status --json', 30_000, async () => {
+      st0.status = await statusJson();
+      return st0.status.leader !== null;
+    }, 250);
+    expect(st0.status!.leader).not.toBe(oldLeader);
     await cluster.member(victim.id).proc.kill('SIGKILL');
     const last: { status: StatusJson | null } = { status: null };
     await until(`${victim.id} dead and every chunk at 3 live replicas (cairn status --json)`, 60_000, async () => {
