@@ -19,34 +19,53 @@ export function portIsFree(port: number, host = '127.0.0.1'): Promise<boolean> {
 const PORTS_LO_DEFAULT = 10000;
 const PORTS_HI_DEFAULT = 32000;
 
-/** Ranges of at least this many ports (whole local clusters) start on a multiple of it. */
+/** Ranges of at least this many ports (whole local clusters) are whole blocks of it. */
 const BLOCK_PORTS = 1000;
 /** Small ranges (a few ports) come from the top of the default span, clusters from the rest. */
 const SMALL_RANGES_PORTS = 2000;
 
 /**
+ * Hold `port` for the rest of this process (an unref'd listener): no other process's
+ * findFreePortRange takes its block, however close in time the two draws are. False if taken.
+ */
+function holdPort(port: number, host = '127.0.0.1'): Promise<boolean> {
+  return new Promise((resolve) => {
+    const srv = createServer();
+    srv.once('error', () => resolve(false));
+    srv.listen({ port, host, exclusive: true }, () => {
+      srv.unref();
+      resolve(true);
+    });
+  });
+}
+
+/**
  * A base port P such that P .. P+count-1 are all free now, drawn from [lo, hi). `pick(n)`
  * supplies randomness (injected). Racy by nature: callers bind promptly.
  *
- * With the default span, a range of BLOCK_PORTS or more starts on a block boundary and small
- * ranges come from a separate top slice: two clusters started at once (each binding ports across
- * its whole block, e.g. metrics ports at P+901) can then only collide by drawing the same block,
- * which the free check sees once the other's first ports are bound — never by partial overlap,
- * where one cluster's late-bound high ports fall on another's low ones.
+ * With the default span, a range of BLOCK_PORTS or more is a whole block: it starts on a block
+ * boundary and its block's last port is held by this process (so the caller gets count - 1
+ * usable ports at most: a dev cluster uses P .. P+903), which makes two processes drawing at
+ * the same moment take different blocks, and makes partial overlap impossible (one cluster's
+ * late-bound high ports, e.g. metrics at P+901, landing on another's low ones). Small ranges
+ * come from a slice of their own. When every block is taken it falls back to any free range.
  */
 export async function findFreePortRange(count: number, pick: (n: number) => number, lo = PORTS_LO_DEFAULT, hi = PORTS_HI_DEFAULT, triesMax = 50): Promise<number> {
   const defaultSpan = lo === PORTS_LO_DEFAULT && hi === PORTS_HI_DEFAULT;
-  const blocks = count >= BLOCK_PORTS && defaultSpan;
-  const smallLo = defaultSpan ? hi - SMALL_RANGES_PORTS : lo;
-  for (let t = 0; t < triesMax; t++) {
-    let base: number;
-    if (blocks) {
-      const step = Math.ceil(count / BLOCK_PORTS) * BLOCK_PORTS;
-      base = lo + pick(Math.floor((hi - SMALL_RANGES_PORTS - lo) / step)) * step;
-    } else {
-      const from = count <= SMALL_RANGES_PORTS / 10 ? smallLo : lo;
-      base = from + pick(Math.floor((hi - from - count) / 10)) * 10;
+  if (count >= BLOCK_PORTS && defaultSpan) {
+    const step = Math.ceil(count / BLOCK_PORTS) * BLOCK_PORTS;
+    const blocks = Math.floor((hi - SMALL_RANGES_PORTS - lo) / step);
+    for (let t = 0; t < triesMax; t++) {
+      const base = lo + pick(blocks) * step;
+      if (!(await holdPort(base + step - 1))) continue;
+      let ok = true;
+      for (let p = base; p < base + count && p < base + step - 1 && ok; p++) ok = await portIsFree(p);
+      if (ok) return base;
     }
+  }
+  const from = defaultSpan && count <= SMALL_RANGES_PORTS / 10 ? hi - SMALL_RANGES_PORTS : lo;
+  for (let t = 0; t < triesMax; t++) {
+    const base = from + pick(Math.floor((hi - from - count) / 10)) * 10;
     let ok = true;
     for (let p = base; p < base + count && ok; p++) ok = await portIsFree(p);
     if (ok) return base;

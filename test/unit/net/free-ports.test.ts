@@ -17,6 +17,18 @@ describe('findFreePortRange', () => {
     }
   });
 
+  it('holds a drawn block: a second draw of it, before anything binds there, takes another', async () => {
+    const first = (): ((n: number) => number) => {
+      let draws = 0;
+      return (n) => (draws++ === 0 ? 3 : (3 + draws) % n);
+    };
+    const a = await findFreePortRange(1000, first());
+    const b = await findFreePortRange(1000, first());
+    expect(a % 1000).toBe(0);
+    expect(b % 1000).toBe(0);
+    expect(a).not.toBe(b);
+  });
+
   it('draws small ranges from the top slice, clear of every cluster block', async () => {
     const lowest = await findFreePortRange(10, () => 0);
     expect(lowest).toBeGreaterThanOrEqual(30000);
