@@ -3,10 +3,10 @@
  * for the cli-*.test.ts integration tests. The child's environment never inherits CAIRN_META or
  * CAIRN_TOKEN from ours: each test says where the cluster is.
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { systemTimers } from '../../src/env/system.js';
+import { sleep, systemClock, systemTimers } from '../../src/env/system.js';
 import { packageRoot } from '../../src/server/local-process.js';
 
 export const CLI_PATH = join(packageRoot(), 'dist', 'cli', 'cairn.js');
@@ -86,4 +86,36 @@ export function patternBytes(n: number, seed: number): Buffer {
     b[i] = x & 0xff;
   }
   return b;
+}
+
+/** A `cairn dev` started by runDev: its process and everything it printed so far. */
+export interface RunningDev {
+  proc: ChildProcess;
+  output: () => string;
+  /** SIGINT, then wait for it to exit (a no-op once it has). */
+  stop: () => Promise<void>;
+}
+
+/** Start the built `cairn dev ARGS…` in `cwd` and wait (≤ 60 s) until it wrote .cairn/cluster.json. */
+export async function runDev(cwd: string, args: string[]): Promise<RunningDev> {
+  const proc = spawn(process.execPath, [CLI_PATH, 'dev', ...args], { cwd, env: cliEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  proc.stdout!.on('data', (b: Buffer) => (out += b.toString()));
+  proc.stderr!.on('data', (b: Buffer) => (out += b.toString()));
+  const stop = async (): Promise<void> => {
+    if (proc.exitCode !== null || proc.signalCode !== null) return;
+    const exited = new Promise((r) => proc.once('exit', r));
+    proc.kill('SIGINT');
+    await exited;
+  };
+  const deadline = systemClock.nowMs() + 60_000;
+  while (!existsSync(join(cwd, '.cairn', 'cluster.json'))) {
+    if (proc.exitCode !== null) throw new Error(`cairn dev exited early (${proc.exitCode}):\n${out}`);
+    if (systemClock.nowMs() > deadline) {
+      await stop();
+      throw new Error(`cairn dev not ready within 60 s:\n${out}`);
+    }
+    await sleep(100);
+  }
+  return { proc, output: () => out, stop };
 }

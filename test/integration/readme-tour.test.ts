@@ -6,15 +6,15 @@
  * resolve the same bin from a clone), and port 7000 becomes a free port base so the test cannot
  * collide with a real `cairn dev`.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { sleep, systemClock, systemRng, systemTimers } from '../../src/env/system.js';
+import { systemRng, systemTimers } from '../../src/env/system.js';
 import { findFreePortRange } from '../../src/net/index.js';
 import { packageRoot } from '../../src/server/local-process.js';
-import { assertBuilt, CLI_PATH, cliEnv } from './cli-harness.js';
+import { assertBuilt, CLI_PATH, cliEnv, runDev, type RunningDev } from './cli-harness.js';
 
 const TOUR_HEADING = '## A five-minute tour';
 const DEFAULT_PORT_BASE = '7000';
@@ -49,8 +49,7 @@ describe('README five-minute tour', () => {
   const root = packageRoot();
   const readme = readFileSync(join(root, 'README.md'), 'utf8');
   const cwd = mkdtempSync(join(tmpdir(), 'cairn-tour-'));
-  let dev: ChildProcess | null = null;
-  let devOut = '';
+  let dev: RunningDev | null = null;
   let portBase = 0;
 
   beforeAll(async () => {
@@ -59,23 +58,11 @@ describe('README five-minute tour', () => {
     copyFileSync(join(root, 'README.md'), join(cwd, 'README.md'));
     copyFileSync(join(root, 'package.json'), join(cwd, 'package.json'));
     portBase = await findFreePortRange(1000, (n) => systemRng.int(n));
-    dev = spawn(process.execPath, [CLI_PATH, 'dev', '--port-base', String(portBase)], { cwd, env: cliEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
-    dev.stdout!.on('data', (b: Buffer) => (devOut += b.toString()));
-    dev.stderr!.on('data', (b: Buffer) => (devOut += b.toString()));
-    const deadline = systemClock.nowMs() + 60_000;
-    while (!existsSync(join(cwd, '.cairn', 'cluster.json'))) {
-      if (dev.exitCode !== null) throw new Error(`cairn dev exited early:\n${devOut}`);
-      if (systemClock.nowMs() > deadline) throw new Error(`cairn dev not ready within 60 s:\n${devOut}`);
-      await sleep(100);
-    }
+    dev = await runDev(cwd, ['--port-base', String(portBase)]);
   }, 90_000);
 
   afterAll(async () => {
-    if (dev && dev.exitCode === null) {
-      const exited = new Promise((r) => dev!.once('exit', r));
-      dev.kill('SIGINT');
-      await exited;
-    }
+    await dev?.stop();
     rmSync(cwd, { recursive: true, force: true });
   }, 30_000);
 

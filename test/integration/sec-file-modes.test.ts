@@ -4,14 +4,13 @@
  * directories, replicas, LMDB files, logs, the secrets and cluster.json (which holds the client
  * token) — is private to the user: directories 0700, files 0600.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, lstatSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { lstatSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { sleep, systemClock, systemRng } from '../../src/env/system.js';
+import { systemRng } from '../../src/env/system.js';
 import { findFreePortRange } from '../../src/net/index.js';
-import { assertBuilt, CLI_PATH, cliEnv, ok, patternBytes, runCli } from './cli-harness.js';
+import { assertBuilt, ok, patternBytes, runCli, runDev, type RunningDev } from './cli-harness.js';
 
 /** Every entry under `root` (itself included) with its permission bits. */
 function modesUnder(root: string): Array<{ path: string; kind: 'dir' | 'file'; mode: number }> {
@@ -28,30 +27,18 @@ function modesUnder(root: string): Array<{ path: string; kind: 'dir' | 'file'; m
 describe('file modes of a cairn dev cluster', () => {
   const cwd = mkdtempSync(join(tmpdir(), 'cairn-sec-modes-'));
   const dataDir = join(cwd, '.cairn');
-  let dev: ChildProcess | null = null;
-  let devOut = '';
+  let dev: RunningDev | null = null;
 
   beforeAll(() => assertBuilt());
 
   afterAll(async () => {
-    if (dev && dev.exitCode === null) {
-      const exited = new Promise((r) => dev!.once('exit', r));
-      dev.kill('SIGINT');
-      await exited;
-    }
+    await dev?.stop();
     rmSync(cwd, { recursive: true, force: true });
   }, 30_000);
 
   it('are 0700 for every directory and 0600 for every file after start and a put', async () => {
     const portBase = await findFreePortRange(1000, (n) => systemRng.int(n));
-    dev = spawn(process.execPath, [CLI_PATH, 'dev', '--port-base', String(portBase), '--chunk-size', '65536'], { cwd, env: cliEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
-    dev.stdout!.on('data', (b: Buffer) => (devOut += b.toString()));
-    dev.stderr!.on('data', (b: Buffer) => (devOut += b.toString()));
-    const deadline = systemClock.nowMs() + 60_000;
-    while (!existsSync(join(dataDir, 'cluster.json'))) {
-      if (systemClock.nowMs() > deadline || dev.exitCode !== null) throw new Error(`cairn dev did not start:\n${devOut}`);
-      await sleep(100);
-    }
+    dev = await runDev(cwd, ['--port-base', String(portBase), '--chunk-size', '65536']);
     ok(await runCli(['put', '-', '/modes/a.bin'], { cwd, input: patternBytes(3 * 65536 + 5, 8) }));
 
     const entries = modesUnder(dataDir);
