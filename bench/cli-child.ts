@@ -30,7 +30,8 @@ export interface Run {
 }
 
 /**
- * Run the CLI with `args`; `feed` writes its stdin, `drain` consumes its stdout. Peak RSS from
+ * Run the CLI with `args` (`nodeArgs` go to node itself, e.g. `--cpu-prof`); `feed` writes its
+ * stdin, `drain` consumes its stdout. Peak RSS from
  * GNU time (exact) or by polling VmHWM (a spike in the last poll interval could be missed).
  */
 export async function runCli(
@@ -38,8 +39,10 @@ export async function runCli(
   env: NodeJS.ProcessEnv,
   feed?: (stdin: NodeJS.WritableStream) => Promise<void>,
   drain?: (stdout: NodeJS.ReadableStream) => Promise<void>,
+  nodeArgs: string[] = [],
 ): Promise<Run> {
-  const argv = cairnArgv(...args);
+  const [node, ...cli] = cairnArgv(...args);
+  const argv = [node!, ...nodeArgs, ...cli];
   const tdir = mkdtempSync(join(tmpdir(), 'cairn-bench-time-'));
   const timeFile = join(tdir, 'time.out');
   const useTime = existsSync(GNU_TIME);

@@ -17,10 +17,12 @@
  * Output: one `name value` per line.
  * Usage: npm run bench:data [-- --mib 1024 --seconds 5 --small-only]
  *   --small-only   skip the 1 GiB put/get (small-file figures only)
+ *   --big-only     the 1 GiB put/get alone (no small-file figures)
  *   --no-inline    metadata servers store every file in chunks (the cluster otherwise runs with
  *                  `cairn meta`'s default: files up to 64 KiB inline with their metadata)
  *   --cpu-prof DIR every server process writes a CPU profile to DIR when the cluster stops
- *                  (summarize: node dist/bench/profile-summary.js DIR); run the bench itself
+ *                  (summarize: node dist/bench/profile-summary.js DIR), and so does the CLI of
+ *                  the put and the get; run the bench itself
  *                  under `node --cpu-prof` to profile the clients too
  */
 import { createWriteStream, mkdtempSync, rmSync } from 'node:fs';
@@ -44,6 +46,7 @@ const MIB = arg('mib', 1024);
 const SECONDS = arg('seconds', 5);
 const CLIENTS = 16;
 const SMALL_ONLY = process.argv.includes('--small-only');
+const BIG_ONLY = process.argv.includes('--big-only');
 const INLINE_BYTES_MAX = process.argv.includes('--no-inline') ? 0 : INLINE_BYTES_MAX_DEFAULT;
 const profAt = process.argv.indexOf('--cpu-prof');
 const CPU_PROF_DIR = profAt > 0 ? process.argv[profAt + 1] : undefined;
@@ -130,8 +133,8 @@ async function main(): Promise<void> {
       const local = join(dir, 'local.bin');
       await feedStream(createWriteStream(local), MIB);
 
-      const put = await runCli(['put', local, '/bench/big.bin'], env);
-      const get = await runCli(['get', '/bench/big.bin', '-'], env, undefined, (s) => checkStream(s, MIB));
+      const put = await runCli(['put', local, '/bench/big.bin'], env, undefined, undefined, nodeArgs);
+      const get = await runCli(['get', '/bench/big.bin', '-'], env, undefined, (s) => checkStream(s, MIB), nodeArgs);
       const putMiBs = MIB / put.seconds;
       const getMiBs = MIB / get.seconds;
       out('file_mib', MIB);
@@ -143,6 +146,7 @@ async function main(): Promise<void> {
       out('get_cli_peak_rss_mib', get.peakRssMib);
     }
 
+    if (BIG_ONLY) return;
     const config = { metaAddrs: cluster.metaAddrs, token: cluster.token };
     for (let i = 0; i < CLIENTS; i++) clients.push(createCairnClient(config));
     await clients[0]!.mkdir('/small', { parents: true });
