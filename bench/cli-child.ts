@@ -27,6 +27,8 @@ export function block(i: number): Buffer {
 export interface Run {
   peakRssMib: number;
   seconds: number;
+  /** CPU time (user + system) of the CLI process; NaN without GNU time. */
+  cpuSeconds: number;
 }
 
 /**
@@ -46,10 +48,11 @@ export async function runCli(
   const tdir = mkdtempSync(join(tmpdir(), 'cairn-bench-time-'));
   const timeFile = join(tdir, 'time.out');
   const useTime = existsSync(GNU_TIME);
-  const [cmd, ...rest] = useTime ? [GNU_TIME, '-f', '%M', '-o', timeFile, ...argv] : argv;
+  const [cmd, ...rest] = useTime ? [GNU_TIME, '-f', '%M %U %S', '-o', timeFile, ...argv] : argv;
   const start = performance.now();
   const child = spawn(cmd!, rest, { env, stdio: [feed ? 'pipe' : 'ignore', drain ? 'pipe' : 'ignore', 'inherit'] });
   let hwmKib = 0;
+  let cpuSeconds = Number.NaN;
   const poll = useTime
     ? null
     : systemTimers.setInterval(() => {
@@ -67,11 +70,15 @@ export async function runCli(
   poll?.cancel();
   try {
     if (code !== 0) throw new Error(`cairn ${args.join(' ')} exited with ${code}`);
-    if (useTime) hwmKib = Number(readFileSync(timeFile, 'utf8').trim().split('\n').pop());
+    if (useTime) {
+      const [rss, user, sys] = readFileSync(timeFile, 'utf8').trim().split('\n').pop()!.split(' ').map(Number);
+      hwmKib = rss!;
+      cpuSeconds = user! + sys!;
+    }
   } finally {
     rmSync(tdir, { recursive: true, force: true });
   }
-  return { peakRssMib: hwmKib / 1024, seconds };
+  return { peakRssMib: hwmKib / 1024, seconds, cpuSeconds };
 }
 
 /** Write `mib` blocks of the self-checking stream, honouring backpressure, then end. */

@@ -133,8 +133,13 @@ async function main(): Promise<void> {
       const local = join(dir, 'local.bin');
       await feedStream(createWriteStream(local), MIB);
 
+      const serverPids = cluster.clusterJson().chunks.concat(cluster.clusterJson().meta).map((s) => s.pid).filter((p): p is number => p !== null);
+      const cpu0 = processCpuMs(serverPids);
       const put = await runCli(['put', local, '/bench/big.bin'], env, undefined, undefined, nodeArgs);
+      const cpu1 = processCpuMs(serverPids);
       const get = await runCli(['get', '/bench/big.bin', '-'], env, undefined, (s) => checkStream(s, MIB), nodeArgs);
+      const cpu2 = processCpuMs(serverPids);
+      const serverSeconds = (a: Map<number, number>, b: Map<number, number>): number => serverPids.reduce((t, pid) => t + (b.get(pid) ?? 0) - (a.get(pid) ?? 0), 0) / 1000;
       const putMiBs = MIB / put.seconds;
       const getMiBs = MIB / get.seconds;
       out('file_mib', MIB);
@@ -144,6 +149,11 @@ async function main(): Promise<void> {
       out('get_mib_per_s', getMiBs);
       out('get_ratio_to_loopback', getMiBs / loopMiBs);
       out('get_cli_peak_rss_mib', get.peakRssMib);
+      // CPU per GiB moved, every server and the CLI together: the figure that holds on a busy machine.
+      out('put_cpu_s_per_gib', ((serverSeconds(cpu0, cpu1) + put.cpuSeconds) * 1024) / MIB);
+      out('put_cli_cpu_s_per_gib', (put.cpuSeconds * 1024) / MIB);
+      out('get_cpu_s_per_gib', ((serverSeconds(cpu1, cpu2) + get.cpuSeconds) * 1024) / MIB);
+      out('get_cli_cpu_s_per_gib', (get.cpuSeconds * 1024) / MIB);
     }
 
     if (BIG_ONLY) return;

@@ -16,9 +16,10 @@
  *
  * Several sources, directories (-r) and remote wildcards (get): bulk-transfer.ts.
  */
-import { createReadStream, createWriteStream, mkdirSync, renameSync, rmSync, statSync } from 'node:fs';
+import { createReadStream, createWriteStream, fstatSync, mkdirSync, renameSync, rmSync, statSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { Transform, type Readable } from 'node:stream';
+import { Transform, type Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Command } from 'commander';
 import type { CairnClient } from '../src/client/index.js';
@@ -62,7 +63,8 @@ export async function putCommand(client: CairnClient, src: string, dstArg: Desti
   if (existing?.type === 'dir') throw new CairnError('IsADirectory', `${dst.text} is a directory`);
   if (existing && !o.force) throw new CairnError('AlreadyExists', `${dst.text} already exists (use -f to replace it)`);
 
-  const source: Readable = src === '-' ? process.stdin : createReadStream(src, { highWaterMark: 1024 * 1024 });
+  // A regular file is read straight into the writer's chunk buffers (writeFrom); anything else streams.
+  const source: Readable | null = src === '-' ? process.stdin : total === null ? createReadStream(src, { highWaterMark: 1024 * 1024 }) : null;
   const progress = await Progress.forTerminal(`put ${dst.text}`, total);
   const stopProgress = progress ? onFailureCleanup(() => progress.stop()) : null;
   const sink = client.createWriteStream(dst, {
@@ -70,8 +72,18 @@ export async function putCommand(client: CairnClient, src: string, dstArg: Desti
     ...(o.chunkSize !== undefined ? { chunkSize: o.chunkSize } : {}),
     ...(progress ? { onProgress: (bytes: number) => progress.update(bytes) } : {}),
   });
-  await pipeline(source, sink);
-  const done = await sink.done;
+  let done;
+  if (source === null) {
+    const fh = await open(src, 'r');
+    try {
+      done = await sink.writeFrom(async (buf) => (await fh.read(buf, 0, buf.length, null)).bytesRead);
+    } finally {
+      await fh.close();
+    }
+  } else {
+    await pipeline(source, sink);
+    done = await sink.done;
+  }
   progress?.update(done.size);
   progress?.stop();
   stopProgress?.();
@@ -136,6 +148,23 @@ function byteTap(onBytes: (n: number) => void): Transform {
 }
 
 /**
+ * Where bulk bytes for stdout go. A pipe or a file: a write stream of its own on fd 1 (left
+ * open at the end), whose writes run off the main thread — process.stdout writes to pipes and
+ * files synchronously, which stalls the reads from the chunk servers while the reader drains the
+ * pipe. A terminal (or anything else): process.stdout.
+ */
+function stdoutSink(): Writable {
+  let st;
+  try {
+    st = fstatSync(1);
+  } catch {
+    return process.stdout;
+  }
+  if (!st.isFIFO() && !st.isFile()) return process.stdout;
+  return createWriteStream('', { fd: 1, autoClose: false, highWaterMark: 1024 * 1024 });
+}
+
+/**
  * The file's bytes to stdout (stdout is never ended: it is the process's). With `verify` a CRC
  * mismatch fails the command after the bytes went out (a pipe cannot take them back).
  */
@@ -145,7 +174,9 @@ export async function catCommand(client: CairnClient, path: RemotePath, withProg
   const stopProgress = progress ? onFailureCleanup(() => progress.stop()) : null;
   const crc = verify ? new CrcCounter() : null;
   const stages: Transform[] = [...(crc ? [crc] : []), ...(progress ? [progressCounter(progress)] : [])];
-  await pipeline([file.stream, ...stages, process.stdout], { end: false });
+  const out = stdoutSink();
+  if (out === process.stdout) await pipeline([file.stream, ...stages, process.stdout], { end: false });
+  else await pipeline([file.stream, ...stages, out]);
   if (crc) checkCrc(path.text, file.crc32c, crc);
   progress?.stop();
   stopProgress?.();

@@ -17,6 +17,7 @@
 import { Agent, request, type IncomingMessage, type ClientRequest, type OutgoingHttpHeaders } from 'node:http';
 import { Readable, Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { DirectGet, type DirectGetResult } from '../net/index.js';
 import { parseHostPort } from '../proto/addr.js';
 import { crc32c, crcFromHex, crcToHex } from '../util/crc32c.js';
 import { H_CRC, H_ERROR, H_PIPELINE, H_SIZE, H_TOKEN, formatPipeline, wireErrorOf, type ChunkTarget, type ChunkTargetResult, type WireError } from '../proto/chunk-http.js';
@@ -70,6 +71,30 @@ export interface ChunkGetOptions {
   requestId?: string;
 }
 
+export interface ChunkReadOptions {
+  /** Byte range, `end` exclusive; omitted: the whole chunk. */
+  range?: { start: number; end: number };
+  /**
+   * Where the bytes go: exactly the range's length (a reader resuming a range passes the rest of
+   * its buffer). @default a new buffer
+   */
+  into?: Buffer;
+  signal?: AbortSignal;
+  /** Check a whole read against the chunk's CRC-32C. @default true */
+  verifyCrc?: boolean;
+  requestId?: string;
+}
+
+export interface ChunkReadResult {
+  /** The whole chunk's size and CRC (from the response headers). */
+  size: number;
+  crc32c: number;
+  start: number;
+  end: number;
+  /** The bytes of [start, end): the `into` buffer, filled. */
+  bytes: Buffer;
+}
+
 export interface ChunkGetResult {
   /** The whole chunk's size and CRC (from the response headers). */
   size: number;
@@ -94,6 +119,8 @@ export interface ChunkClientOptions {
 
 export class ChunkClient {
   private readonly agent: Agent;
+  /** Bulk reads: bodies straight into the caller's buffer (net/direct-get.ts). */
+  private readonly direct = new DirectGet();
   private readonly idleTimeoutMs: number;
   private readonly extensionMs: number;
   private readonly log: Logger;
@@ -216,6 +243,73 @@ export class ChunkClient {
     return { size, crc32c: crc, start, end: start + length, stream: check };
   }
 
+  /**
+   * Reads a replica (or a range of it) into one buffer: the socket reads straight into it (no
+   * stream, no copy after the kernel's). Length always checked; a whole read also against the
+   * chunk's CRC-32C (X-Cairn-Crc32c) unless opts.verifyCrc is false. Errors are CairnErrors with
+   * `addr`, and `received` (bytes already in place at the start of `into`) when a body was cut.
+   */
+  async readChunk(addr: string, chunkId: string, token: string, opts: ChunkReadOptions = {}): Promise<ChunkReadResult> {
+    const headers: Record<string, string> = { [H_TOKEN]: token };
+    if (opts.requestId !== undefined) headers[REQUEST_ID_HEADER] = opts.requestId;
+    const r = opts.range;
+    if (r) {
+      if (!Number.isSafeInteger(r.start) || r.start < 0 || !Number.isSafeInteger(r.end) || r.end <= r.start) throw new CairnError('InvalidArgument', 'range must be 0 ≤ start < end');
+      if (opts.into && opts.into.length !== r.end - r.start) throw new CairnError('InvalidArgument', `a ${opts.into.length}-byte buffer for a ${r.end - r.start}-byte range`);
+      headers.range = formatRange(r.start, r.end);
+    }
+    const { host, port } = parseHostPort(addr);
+    let size = -1;
+    let crc = 0;
+    let start = 0;
+    let answer: DirectGetResult;
+    try {
+      answer = await this.direct.get({
+        host,
+        port,
+        path: `/chunks/${encodeURIComponent(chunkId)}`,
+        headers,
+        idleTimeoutMs: this.idleTimeoutMs,
+        ...(opts.signal ? { signal: opts.signal } : {}),
+        bodyInto: (head, length) => {
+          size = Number(head.headers.get(H_SIZE));
+          const c = crcFromHex(head.headers.get(H_CRC) ?? '');
+          if (!Number.isSafeInteger(size) || c === null) return new CairnError('ProtocolError', `chunk server ${addr} sent a response without size or CRC`, { addr });
+          crc = c;
+          if (head.status === 206) {
+            const cr = parseContentRange(head.headers.get('content-range'));
+            if (!cr) return new CairnError('ProtocolError', `chunk server ${addr} sent a 206 without Content-Range`, { addr });
+            start = cr.start;
+          } else if (head.status !== 200) {
+            return new CairnError('ProtocolError', `chunk server ${addr} answered HTTP ${head.status}`, { addr });
+          }
+          if ((r && (start !== r.start || length !== r.end - r.start)) || (!r && length !== size)) return new CairnError('ProtocolError', `chunk server ${addr} sent another range than the one asked for`, { addr });
+          return opts.into ?? Buffer.allocUnsafeSlow(length);
+        },
+      });
+    } catch (e) {
+      opts.signal?.throwIfAborted();
+      const d = (e as CairnError).detail ?? {};
+      const received = typeof d.received === 'number' ? d.received : 0;
+      if (e instanceof CairnError && (e.code === 'ProtocolError' || e.code === 'Timeout')) throw new CairnError(e.code, `chunk server ${addr}: ${e.message}`, { addr, received });
+      throw new CairnError('Unavailable', `chunk server ${addr} cut the read short after ${received} bytes: ${(e as Error).message}`, { addr, received });
+    }
+    const status = answer.head.status;
+    if (status !== 200 && status !== 206) {
+      let body: unknown = {};
+      try {
+        body = answer.body.length > 0 ? JSON.parse(answer.body.toString('utf8')) : {};
+      } catch {
+        // not JSON: the status and X-Cairn-Error say it
+      }
+      const w = wireErrorOf(status, answer.head.headers.get(H_ERROR), body);
+      throw new CairnError(w.code, w.message, { addr });
+    }
+    const bytes = answer.body;
+    if (status === 200 && opts.verifyCrc !== false && crc32c(bytes) !== crc) throw new CairnError('Corrupt', `chunk from ${addr} fails its CRC-32C`, { addr });
+    return { size, crc32c: crc, start, end: start + bytes.length, bytes };
+  }
+
   /** The replica's size and CRC, or null when the server does not hold it. */
   async headChunk(addr: string, chunkId: string, token: string, signal?: AbortSignal): Promise<{ size: number; crc32c: number } | null> {
     const req = this.request(addr, 'HEAD', chunkId, { [H_TOKEN]: token }, signal);
@@ -257,6 +351,7 @@ export class ChunkClient {
   /** Closes idle keep-alive sockets; requests in flight continue. */
   close(): void {
     this.agent.destroy();
+    this.direct.close();
   }
 
   private request(addr: string, method: string, chunkId: string, headers: OutgoingHttpHeaders, signal: AbortSignal | undefined, timeoutMs = this.idleTimeoutMs): ClientRequest {
@@ -280,8 +375,9 @@ class BodyCheck extends Transform {
     private readonly wholeCrc: number | null,
     private readonly addr: string,
   ) {
-    // Up to 1 MiB read ahead of the consumer (the socket's reads are 64 KiB at most).
-    super({ readableHighWaterMark: 1024 * 1024 });
+    // Up to 16 socket reads (64 KiB at most each) ahead of the consumer, handed on as they came:
+    // buffers as objects, so a consumer that iterates is never given a concatenated copy.
+    super({ readableObjectMode: true, readableHighWaterMark: 16 });
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {

@@ -55,6 +55,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { PassThrough, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { feed, pumpBody } from './request-body.js';
 import { formatHostPort } from '../proto/addr.js';
 import type { Clock } from '../env/clock.js';
 import type { ChunkPutOptions, ChunkPutResult, ChunkStore } from '../storage/chunk-store.js';
@@ -140,6 +141,9 @@ export interface ChunkHttpServerOptions {
 
 /** The socket type, named through node:http (node:net is src/net's alone). */
 type Socket = IncomingMessage['socket'];
+
+/** Buffers queued per branch of a streamed PUT (socket reads of up to 64 KiB each) before the body is paused. */
+const BRANCH_BUFFERS_MAX = 16;
 
 /** A PUT body up to this long is received whole before it is stored and forwarded (putBuffered). */
 const BUFFERED_BODY_BYTES_MAX = 256 * 1024;
@@ -390,9 +394,15 @@ export class ChunkHttpServer {
     return { own, downP };
   }
 
-  /** A large (or unknown-length) body streams to the store and downstream as it arrives, with backpressure from both. */
+  /**
+   * A large (or unknown-length) body streams to the store and downstream as it arrives, with
+   * backpressure from both. Each buffer that comes off the socket goes on as it is: the request is
+   * read in flowing mode (paused while a branch is full) and the branches carry buffers as
+   * objects, so no hop concatenates what queued up between two reads (a stream's byte-mode
+   * read() copies everything buffered into one new buffer).
+   */
   private async putStreamed(id: string, req: IncomingMessage, down: readonly ChunkTarget[], putOpts: ChunkPutOptions, downOpts: ChunkClientPutOptions, ac: AbortController, limit: number): Promise<PutBranches> {
-    const ownIn = new PassThrough({ highWaterMark: 256 * 1024 });
+    const ownIn = new PassThrough({ objectMode: true, highWaterMark: BRANCH_BUFFERS_MAX });
     const own = this.components.store.put(id, ownIn, putOpts).then(
       (r) => ({ ok: true as const, r }),
       (e: unknown) => ({ ok: false as const, e }),
@@ -400,22 +410,18 @@ export class ChunkHttpServer {
     let downIn: PassThrough | null = null;
     let downP: Promise<ChunkPutOutcome> | null = null;
     if (down.length > 0) {
-      downIn = new PassThrough({ highWaterMark: 256 * 1024 });
+      downIn = new PassThrough({ objectMode: true, highWaterMark: BRANCH_BUFFERS_MAX });
       downP = this.downstream.putChunk(id, down, downIn, downOpts).catch((e: unknown) => failedDownstream(down, e));
     }
     // Branches that settle early (failed) stop being fed; the body keeps flowing to the others.
     void own.then(() => ownIn.destroy());
     void downP?.then(() => downIn?.destroy());
-    let received = 0;
     try {
-      // destroyOnReturn: false — leaving the loop early must not destroy the request (and its
-      // socket) before the error is answered.
-      for await (const buf of req.iterator({ destroyOnReturn: false }) as AsyncIterable<Buffer>) {
-        received += buf.length;
-        // A body of unknown length past the limit: refuse it now (413), before reading more.
-        if (received > limit) throw new CairnError('TooLarge', `chunk of more than ${limit} bytes`);
-        await Promise.all([feed(ownIn, buf), downIn ? feed(downIn, buf) : undefined]);
-      }
+      await pumpBody(req, limit, (buf) => {
+        const a = feed(ownIn, buf);
+        const b = downIn ? feed(downIn, buf) : undefined;
+        return a && b ? Promise.all([a, b]) : (a ?? b);
+      });
       ac.signal.throwIfAborted();
     } catch (e) {
       // The client went away or the body broke: abort both branches and let them clean up.
@@ -513,21 +519,6 @@ interface PutBranches {
 /** A downstream call that threw: its first server failed with that error, the rest were not reached. */
 function failedDownstream(down: readonly ChunkTarget[], e: unknown): ChunkPutOutcome {
   return { ok: false, results: down.map((t, i) => ({ addr: t.addr, ok: false, error: i === 0 ? wireOf(e) : notAttempted() })) };
-}
-
-/** Writes `buf` to a branch unless it is gone; waits for drain (or the branch's end) when full. */
-function feed(branch: PassThrough, buf: Buffer): Promise<void> | undefined {
-  if (branch.destroyed || branch.writableEnded) return undefined;
-  if (branch.write(buf)) return undefined;
-  return new Promise((resolve) => {
-    const done = (): void => {
-      branch.off('drain', done);
-      branch.off('close', done);
-      resolve();
-    };
-    branch.on('drain', done);
-    branch.on('close', done);
-  });
 }
 
 /** Waits until the stream has data buffered (or ends, for an empty range); rejects with its error. */

@@ -37,7 +37,7 @@ export interface MetaCaller {
 }
 
 /** The chunk servers' data plane, as the client uses it (ChunkClient implements it). */
-export type ChunkTransport = Pick<ChunkClient, 'putChunk' | 'getChunk' | 'close'>;
+export type ChunkTransport = Pick<ChunkClient, 'putChunk' | 'getChunk' | 'readChunk' | 'close'>;
 
 /** What the client did, for tests, metrics and progress (monotonic counts). */
 export interface ClientCounters {

@@ -24,7 +24,6 @@
  */
 import { setMaxListeners } from 'node:events';
 import { Readable } from 'node:stream';
-import { finished } from 'node:stream/promises';
 import { decodeEmpty, decodeOpen, type OpenAnswer, type OpenChunk } from '../proto/meta-answers.js';
 import type { FileAttrs } from '../proto/file-attrs.js';
 import type { RemotePath } from '../proto/path.js';
@@ -303,69 +302,58 @@ export class FileReader extends Readable {
     }
   }
 
-  /** The bytes of chunk `index` inside the plan's range, verified; fails over between replicas. */
+  /**
+   * The bytes of chunk `index` inside the plan's range, verified, in one buffer the replies are
+   * read straight into (chunk-client.ts readChunk); fails over between replicas, a cut read
+   * resuming after the bytes already in place.
+   */
   private async fetchPiece(plan: Plan, index: number): Promise<Buffer[]> {
     let d = await plan.list.get(index);
     const from = Math.max(plan.start, d.offset) - d.offset;
     const to = Math.min(plan.end, d.offset + d.size) - d.offset;
     const whole = from === 0 && to === d.size;
     const signal = this.signal();
-    let bufs: Buffer[] = [];
+    const piece = Buffer.allocUnsafeSlow(to - from);
     let got = 0;
-    let crc = 0;
-    /** `crc` covers `bufs` (false while one whole-chunk response supplied them: see below). */
-    let crcCurrent = true;
     const sources = new Set<string>();
     let lastErr: unknown = null;
     for (let pass = 0; pass < REPLICA_PASSES; pass++) {
       if (pass > 0) d = await plan.list.refresh(index);
       for (const rep of d.replicas) {
         signal.throwIfAborted();
+        // A whole chunk in ONE response is checked by the chunk client against the replica's CRC
+        // header, so comparing that header with the committed CRC checks the bytes end to end
+        // without hashing them twice. A piece put together from several responses (a resumed
+        // read) is hashed here once it is complete.
+        const single = whole && got === 0;
         try {
-          const range = whole && got === 0 ? undefined : { start: from + got, end: to };
-          // A whole chunk in ONE response is checked by the chunk client against the replica's
-          // CRC header (the stream fails with Corrupt otherwise), so comparing that header with
-          // the committed CRC checks the bytes end to end without hashing them a second time.
-          // Pieces from several responses (a resumed read) are hashed here.
-          const single = range === undefined;
-          if (!single && whole && !crcCurrent) {
-            crc = 0;
-            for (const b of bufs) crc = crc32c(b, crc);
-            crcCurrent = true;
-          }
-          const r = await this.core.chunks.getChunk(rep.addr, d.id, d.token, { ...(range ? { range } : {}), signal, requestId: this.rid });
-          sources.add(rep.id);
-          if (single && r.crc32c !== d.crc) {
-            r.stream.destroy();
-            throw new CairnError('Corrupt', `chunk ${d.id} on ${rep.addr} is not the one committed (its CRC-32C differs)`);
-          }
-          if (single) crcCurrent = false;
-          // 'data' hands over the buffers as they came off the socket; an async iterator would
-          // concatenate (copy) whatever had queued up between two reads.
-          const hash = whole && !single;
-          r.stream.on('data', (b: Buffer) => {
-            bufs.push(b);
-            got += b.length;
-            if (hash) crc = crc32c(b, crc);
+          const r = await this.core.chunks.readChunk(rep.addr, d.id, d.token, {
+            ...(single ? {} : { range: { start: from + got, end: to } }),
+            into: piece.subarray(got),
+            signal,
+            requestId: this.rid,
           });
-          await finished(r.stream);
-          if (got !== to - from) throw new CairnError('ProtocolError', `chunk server ${rep.addr} sent ${got} of ${to - from} bytes`);
-          if (whole && !single && crc !== d.crc) throw new CairnError('Corrupt', `chunk ${d.id} from ${[...sources].join('+')} fails the CRC-32C it was committed with`);
-          return bufs;
+          sources.add(rep.id);
+          if (single && r.crc32c !== d.crc) throw new CairnError('Corrupt', `chunk ${d.id} on ${rep.addr} is not the one committed (its CRC-32C differs)`);
+          got = to - from;
+          if (whole && !single && crc32c(piece) !== d.crc) throw new CairnError('Corrupt', `chunk ${d.id} from ${[...sources].join('+')} fails the CRC-32C it was committed with`);
+          return [piece];
         } catch (e) {
           signal.throwIfAborted();
           lastErr = e;
           this.core.counters.readFailovers++;
           this.core.logger.debug('chunk read failed; failing over', { chunk: d.id, server: rep.id, err: (e as Error).message });
+          const received = isCairnError(e) && typeof e.detail?.received === 'number' ? e.detail.received : 0;
           if (isCairnError(e, 'Corrupt')) {
             // A copy that fails its checksum is reported (when it alone supplied the bytes) and
             // nothing of this attempt is kept: the chunk is read again from its start.
             if (sources.size <= 1) this.reportBad(d.id, rep.id);
-            bufs = [];
             got = 0;
-            crc = 0;
-            crcCurrent = true;
             sources.clear();
+          } else if (received > 0) {
+            // Bytes that arrived before the cut are in place: the next replica sends the rest.
+            got += received;
+            sources.add(rep.id);
           }
         }
       }

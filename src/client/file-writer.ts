@@ -230,6 +230,51 @@ export class FileWriter extends Writable {
     cb(err);
   }
 
+  /**
+   * Writes everything `read(buf)` yields (it fills the start of `buf`, returns the count, 0 at the
+   * end), then ends; settles as `done`. Past the inline threshold the bytes are read straight into
+   * the chunk buffers: a local file costs no copy and no stream machinery. Instead of
+   * write()/pipe() on this writer, never together with them.
+   */
+  async writeFrom(read: (buf: Buffer) => Promise<number>): Promise<PutResult> {
+    try {
+      // While the input may still go inline: small reads into what is held (bounded by its max).
+      for (let held = this.held; held !== null && this.failure === null && !this.writableEnded; held = this.held) {
+        const probe = Buffer.allocUnsafe(held.max + 1 - held.len);
+        const n = await read(probe);
+        if (n === 0) this.end();
+        else await this.append(probe.subarray(0, n));
+      }
+      if (this.writableEnded) return await this.done;
+      const size = await this.knownChunkSize();
+      // Each turn reads into the current chunk buffer (at least one byte), or ends at n = 0.
+      for (;;) {
+        this.throwIfFailed();
+        if (this.cur === null) {
+          const want = this.nextIndex > 0 ? size : Math.min(size, BUFFER_BYTES_FIRST);
+          this.cur = { buf: await this.takeBuffer(want), len: 0, crc: 0 };
+          continue;
+        }
+        const cur = this.cur;
+        if (cur.len === cur.buf.length && cur.len < size) cur.buf = grow(cur.buf, cur.len, size);
+        const n = await read(cur.buf.subarray(cur.len, Math.min(size, cur.buf.length)));
+        if (n === 0) break;
+        cur.crc = crc32c(cur.buf.subarray(cur.len, cur.len + n), cur.crc);
+        cur.len += n;
+        this.total += n;
+        if (cur.len === size) {
+          this.cur = null;
+          this.dispatch(cur, false);
+        }
+      }
+      this.end();
+      return await this.done;
+    } catch (e) {
+      this.destroy(e as Error);
+      return await this.done;
+    }
+  }
+
   private async append(data: Buffer): Promise<void> {
     const held = this.held;
     if (held) {

@@ -15,3 +15,5 @@ export type { MemoryFrameHandler, MemoryTransportInit } from './memory-transport
 export { DEFAULT_QUEUE_BYTES_MAX, DEFAULT_QUEUE_MSGS_MAX, FrameQueue } from './types.js';
 export type { PeerQueueLimits, PeerTransportApi, PeerTransportCounters } from './types.js';
 export { findFreePortRange, portIsFree } from './free-ports.js';
+export { DirectGet, DirectGetError } from './direct-get.js';
+export type { DirectGetHead, DirectGetOptions, DirectGetRequest, DirectGetResult } from './direct-get.js';

@@ -31,7 +31,7 @@ function scripted(answer: (method: string, body: Record<string, unknown>) => unk
   };
 }
 
-const noChunks = { putChunk: () => Promise.reject(new Error('unused')), getChunk: () => Promise.reject(new Error('unused')), close: () => undefined };
+const noChunks = { putChunk: () => Promise.reject(new Error('unused')), getChunk: () => Promise.reject(new Error('unused')), readChunk: () => Promise.reject(new Error('unused')), close: () => undefined };
 const timers = { setTimeout: () => ({ cancel: () => undefined }), setInterval: () => ({ cancel: () => undefined }) };
 
 function client(meta: MetaCaller, clientId?: string): CairnClient {
