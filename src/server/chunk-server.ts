@@ -131,7 +131,8 @@ export async function startChunkServer(opts: ChunkServerOptions, logger: Logger)
     });
   }
   const http = new ChunkHttpServer({ store, clock: { nowMs: wallClockMs }, logger: log, pipelinePeers, ...(metrics ? { observe: metrics.request } : {}) }, { secret: opts.clusterSecret, host, port, ...(opts.advertise === undefined ? {} : { advertiseAddr: opts.advertise }) });
-  const addr = await http.start();
+  const bound = await http.start();
+  const addr = opts.advertise ?? bound;
   const session = new MetaSession(
     {
       dial: (a) => new RpcClient({ timers: systemTimers }, { addr: a, clientToken: opts.clusterSecret, serviceId: opts.id }),
@@ -202,7 +203,7 @@ export async function startChunkServer(opts: ChunkServerOptions, logger: Logger)
   const metricsHttp = metrics && opts.metricsListen !== undefined ? await startMetricsHttpOrWarn(metrics.registry, { listen: opts.metricsListen, token: opts.metricsToken ?? null }, log.child({ component: 'metrics' })) : null;
   reporter.start();
   scrubber.start();
-  log.info('chunk server started', { addr, dir: opts.dir, ...(metricsHttp ? { metrics: metricsHttp.url } : {}) });
+  log.info('chunk server started', { addr, ...(addr === bound ? {} : { listen: bound }), dir: opts.dir, ...(metricsHttp ? { metrics: metricsHttp.url } : {}) });
   const r = reporter;
   const sc = scrubber;
   let closed = false;
