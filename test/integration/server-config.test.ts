@@ -5,7 +5,7 @@
  * variable), and serves clients end to end; bad settings from each source fail with one line
  * naming the source and exit status 2.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -94,5 +94,42 @@ describe('a bad setting names its source and exits 2', () => {
     const r = await runCli(['meta'], { env: { CAIRN_META_CONFIG: file } });
     expect(r.code).toBe(2);
     expect(r.stderr).toBe(`cairn: InvalidArgument: config file ${file}: tick-ms: must be an integer >= 1: 0\n`);
+  });
+});
+
+describe('cairn init', () => {
+  const root = mkdtempSync(join(tmpdir(), 'cairn-init-'));
+  afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+  it('writes a random cluster secret and client token, 0600, in a new 0700 directory, printing neither', async () => {
+    const dir = join(root, 'secrets');
+    const r = ok(await runCli(['init', '--dir', dir]));
+    const secret = readFileSync(join(dir, 'cluster.secret'), 'utf8');
+    const token = readFileSync(join(dir, 'client.token'), 'utf8');
+    expect(secret).toMatch(/^[0-9a-f]{64}\n$/);
+    expect(token).toMatch(/^[0-9a-f]{48}\n$/);
+    expect(statSync(join(dir, 'cluster.secret')).mode & 0o777).toBe(0o600);
+    expect(statSync(join(dir, 'client.token')).mode & 0o777).toBe(0o600);
+    expect(statSync(dir).mode & 0o777).toBe(0o700);
+    const printed = r.stdout.toString('utf8');
+    expect(printed).toContain(join(dir, 'cluster.secret'));
+    expect(printed).toContain(join(dir, 'client.token'));
+    expect(printed).not.toContain(secret.trim());
+    expect(printed).not.toContain(token.trim());
+
+    const other = join(root, 'other');
+    ok(await runCli(['init', '--dir', other]));
+    expect(readFileSync(join(other, 'cluster.secret'), 'utf8')).not.toBe(secret);
+  });
+
+  it('refuses to overwrite either file, and then writes nothing', async () => {
+    const dir = join(root, 'half');
+    mkdirSync(dir);
+    writeFileSync(join(dir, 'client.token'), 'keep-me-0123456789\n');
+    const r = await runCli(['init', '--dir', dir]);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toBe(`cairn: AlreadyExists: ${join(dir, 'client.token')} already exists; not overwritten (remove it to make a new one)\n`);
+    expect(readFileSync(join(dir, 'client.token'), 'utf8')).toBe('keep-me-0123456789\n');
+    expect(existsSync(join(dir, 'cluster.secret'))).toBe(false);
   });
 });
