@@ -2,9 +2,11 @@
  * The server settings' precedence (flag > environment > config file > default) and their
  * errors, each naming the setting and the source it came from (cli/server-config.ts).
  */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { Command } from 'commander';
 import { describe, expect, it } from 'vitest';
-import { addServerOptions, envNamesOf, fileKeyOf, flagOf, hostPort, int, optional, required, resolveServerConfig, ServerConfigError, text, withDefault, type ResolveInput } from '../../../cli/server-config.js';
+import { addServerOptions, configEnvOf, envNamesOf, fileKeyOf, flagOf, hostPort, int, optional, required, resolveServerConfig, ServerConfigError, text, withDefault, type ResolveInput } from '../../../cli/server-config.js';
 import { CHUNK_SETTINGS, GATEWAY_SETTINGS, META_SETTINGS, SERVER_SETTINGS } from '../../../cli/server-settings.js';
 
 const S = {
@@ -123,6 +125,17 @@ describe('the server settings tables', () => {
         expect(help, `${role} ${key}`).toContain(`env ${envNamesOf(role as 'meta', key, s).join(' or ')})`);
         if (s.default !== undefined) expect(help, `${role} ${key}`).toContain(`default: ${JSON.stringify(s.default)};`);
         if (s.required) expect(help, `${role} ${key}`).toContain('(required; env');
+      }
+    }
+  });
+
+  it('docs/configuration.md lists every flag with its variables', () => {
+    const doc = readFileSync(join(import.meta.dirname, '..', '..', '..', 'docs', 'configuration.md'), 'utf8');
+    for (const [role, settings] of Object.entries(SERVER_SETTINGS)) {
+      const section = doc.slice(doc.indexOf(`### \`cairn ${role}\``));
+      expect(section, role).toContain(`| \`--config <file>\` | \`${configEnvOf(role as 'meta')}\` |`);
+      for (const [key, s] of Object.entries(settings)) {
+        expect(section, `${role} ${key}`).toContain(`| \`${flagOf(key)} ${s.arg}\` | ${envNamesOf(role as 'meta', key, s).map((n) => `\`${n}\``).join(', ')} |`);
       }
     }
   });
