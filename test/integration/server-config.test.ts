@@ -81,6 +81,8 @@ describe('a bad setting names its source and exits 2', () => {
   it.each([
     ['a flag', ['chunk', '--id', 'c1', '--listen', 'nowhere', '--dir', 'd', '--meta', '127.0.0.1:1', '--secret-file', 's'], {}, 'cairn: InvalidArgument: --listen: address must be host:port: "nowhere"'],
     ['a variable', ['gateway', '--listen', '127.0.0.1:0', '--meta', '127.0.0.1:1'], { CAIRN_GATEWAY_INFLIGHT_MAX: 'many' }, 'cairn: InvalidArgument: CAIRN_GATEWAY_INFLIGHT_MAX: must be an integer >= 1: many'],
+    ['a metadata server advertising another address than its --peers entry', ['meta', '--id', 'm1', '--listen', '0.0.0.0:7001', '--advertise', '127.0.0.1:7002', '--peers', 'm1=127.0.0.1:7001', '--dir', 'd', '--secret-file', 's'], {}, "cairn: InvalidArgument: --advertise 127.0.0.1:7002 is not this server's entry in --peers (m1=127.0.0.1:7001)"],
+    ['settings that go together', ['gateway', '--listen', '127.0.0.1:0', '--meta', '127.0.0.1:1'], { CAIRN_GATEWAY_S3_LISTEN: '127.0.0.1:0' }, 'cairn: InvalidArgument: --s3-listen and --s3-credentials go together'],
     ['a missing required setting', ['meta', '--listen', '127.0.0.1:1', '--peers', 'm1=127.0.0.1:1', '--dir', 'd', '--secret-file', 's'], {}, 'cairn: InvalidArgument: missing --id (or CAIRN_META_ID, or "id" in the --config file)'],
   ])('%s', async (_, args, env, line) => {
     const r = await runCli(args, { env });
