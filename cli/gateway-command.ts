@@ -1,37 +1,30 @@
 /** `cairn gateway`: run the HTTP API in the foreground until SIGINT/SIGTERM. */
 import type { Command } from 'commander';
-import { parseAddrList, parseHostPort } from '../src/proto/addr.js';
+import { parseAddrList } from '../src/proto/addr.js';
 import { startGateway } from '../src/server/gateway.js';
 import { readSecretFile } from '../src/server/secret-file.js';
 import { CairnError } from '../src/util/errors.js';
 import { pinoLogger } from '../src/server/pino-logger.js';
-import { intOption } from './int-option.js';
 import { stopOnSignalOrParentExit } from './server-lifecycle.js';
-import { GATEWAY_IDLE_TIMEOUT_MS_DEFAULT, GATEWAY_LIMITS_DEFAULT } from '../src/config/defaults.js';
+import { addServerOptions, serverConfigOrExit, usageExit } from './server-config.js';
+import { GATEWAY_SETTINGS } from './server-settings.js';
 
 export function registerGatewayCommand(program: Command, fail: (err: unknown) => never): void {
-  program
-    .command('gateway')
-    .description('run the HTTP upload/download API (streams to and from the chunk servers)')
-    .requiredOption('--listen <host:port>', 'HTTP address, e.g. 127.0.0.1:7000')
-    .requiredOption('--meta <addrs>', 'metadata server addresses, host:port,…')
-    .option('--token-file <path>', 'file holding the client token (required from HTTP clients as a Bearer token); without it, no auth')
-    .option('--inflight-max <n>', 'requests served at once; beyond it 503 + Retry-After', intOption('--inflight-max', 1), GATEWAY_LIMITS_DEFAULT.inflightMax)
-    .option('--per-client-inflight-max <n>', 'requests at once from one remote address', intOption('--per-client-inflight-max', 1), GATEWAY_LIMITS_DEFAULT.perClientInflightMax)
-    .option('--upload-bytes-max <n>', 'largest upload (raw body or multipart file)', intOption('--upload-bytes-max', 0), GATEWAY_LIMITS_DEFAULT.uploadBytesMax)
-    .option('--s3-listen <host:port>', 'also serve the S3-compatible API on this address (docs/s3.md)')
-    .option('--s3-credentials <path>', 'file of ACCESS_KEY_ID:SECRET lines the S3 API accepts (required with --s3-listen)')
-    .option('--s3-region <region>', 'the region S3 requests are signed for', 'us-east-1')
-    .option('--idle-timeout-ms <ms>', 'close a connection silent this long (aborts a stalled upload)', intOption('--idle-timeout-ms', 1000), GATEWAY_IDLE_TIMEOUT_MS_DEFAULT)
-    .action(async (o: { listen: string; meta: string; tokenFile?: string; inflightMax: number; perClientInflightMax: number; uploadBytesMax: number; idleTimeoutMs: number; s3Listen?: string; s3Credentials?: string; s3Region: string }) => {
-      parseHostPort(o.listen, true);
-      if (o.s3Listen !== undefined) parseHostPort(o.s3Listen, true);
-      if ((o.s3Listen === undefined) !== (o.s3Credentials === undefined)) fail(new CairnError('InvalidArgument', '--s3-listen and --s3-credentials go together'));
+  addServerOptions(program.command('gateway').description('run the HTTP upload/download API (streams to and from the chunk servers)'), 'gateway', GATEWAY_SETTINGS)
+    .action(async (flags: Record<string, string | undefined>) => {
+      const o = serverConfigOrExit('gateway', GATEWAY_SETTINGS, flags);
+      let metaAddrs: string[];
+      try {
+        if ((o.s3Listen === undefined) !== (o.s3Credentials === undefined)) throw new CairnError('InvalidArgument', '--s3-listen and --s3-credentials go together');
+        metaAddrs = parseAddrList(o.meta);
+      } catch (e) {
+        usageExit(e);
+      }
       const logger = pinoLogger({ role: 'gateway' });
       const gw = await startGateway(
         {
           listen: o.listen,
-          metaAddrs: parseAddrList(o.meta),
+          metaAddrs,
           token: o.tokenFile ? new TextDecoder().decode(readSecretFile(o.tokenFile, 'client token')) : null,
           limits: { inflightMax: o.inflightMax, perClientInflightMax: o.perClientInflightMax, uploadBytesMax: o.uploadBytesMax },
           idleTimeoutMs: o.idleTimeoutMs,

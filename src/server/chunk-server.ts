@@ -25,8 +25,13 @@ import { CHUNK_SERVER_META_CALL_TIMEOUT_MS_DEFAULT, CHUNK_SERVER_META_RETRY_DEAD
 
 export interface ChunkServerOptions {
   id: string;
-  /** host:port of the data plane (also the address registered with the metadata service). */
+  /** host:port the data plane listens on (0.0.0.0:PORT: every interface). */
   listen: string;
+  /**
+   * host:port registered with the metadata service and reported in pipeline results: the
+   * address clients and other chunk servers dial. @default the bound --listen address
+   */
+  advertise?: string;
   dir: string;
   /** Metadata server addresses (any subset). */
   metaAddrs: string[];
@@ -125,8 +130,9 @@ export async function startChunkServer(opts: ChunkServerOptions, logger: Logger)
       },
     });
   }
-  const http = new ChunkHttpServer({ store, clock: { nowMs: wallClockMs }, logger: log, pipelinePeers, ...(metrics ? { observe: metrics.request } : {}) }, { secret: opts.clusterSecret, host, port });
-  const addr = await http.start();
+  const http = new ChunkHttpServer({ store, clock: { nowMs: wallClockMs }, logger: log, pipelinePeers, ...(metrics ? { observe: metrics.request } : {}) }, { secret: opts.clusterSecret, host, port, ...(opts.advertise === undefined ? {} : { advertiseAddr: opts.advertise }) });
+  const bound = await http.start();
+  const addr = opts.advertise ?? bound;
   const session = new MetaSession(
     {
       dial: (a) => new RpcClient({ timers: systemTimers }, { addr: a, clientToken: opts.clusterSecret, serviceId: opts.id }),
@@ -197,7 +203,7 @@ export async function startChunkServer(opts: ChunkServerOptions, logger: Logger)
   const metricsHttp = metrics && opts.metricsListen !== undefined ? await startMetricsHttpOrWarn(metrics.registry, { listen: opts.metricsListen, token: opts.metricsToken ?? null }, log.child({ component: 'metrics' })) : null;
   reporter.start();
   scrubber.start();
-  log.info('chunk server started', { addr, dir: opts.dir, ...(metricsHttp ? { metrics: metricsHttp.url } : {}) });
+  log.info('chunk server started', { addr, ...(addr === bound ? {} : { listen: bound }), dir: opts.dir, ...(metricsHttp ? { metrics: metricsHttp.url } : {}) });
   const r = reporter;
   const sc = scrubber;
   let closed = false;

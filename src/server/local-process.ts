@@ -28,6 +28,17 @@ export function cairnArgv(...args: string[]): string[] {
   return [process.execPath, join(packageRoot(), 'dist', 'cli', 'cairn.js'), ...args];
 }
 
+/**
+ * The environment minus the role-specific server settings (`CAIRN_META_*`, `CAIRN_CHUNK_*`,
+ * `CAIRN_GATEWAY_*`, cli/server-config.ts): a server started here is defined by its argv alone,
+ * so the same argv restarts it the same way from any shell.
+ */
+export function withoutServerSettings(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const out: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(env)) if (!/^CAIRN_(META|CHUNK|GATEWAY)_/.test(k)) out[k] = v;
+  return out;
+}
+
 export interface LocalProcessInit {
   id: string;
   argv: string[];
@@ -77,7 +88,7 @@ export class LocalProcess {
     const child = spawn(cmd!, args, {
       stdio: ['ignore', 'ignore', this.init.stderr ?? 'ignore'],
       // The child stops by itself if this process dies (see cli/server-lifecycle.ts).
-      env: { ...(this.init.env ?? process.env), [PARENT_PID_ENV]: String(process.pid) },
+      env: { ...(this.init.env ?? withoutServerSettings(process.env)), [PARENT_PID_ENV]: String(process.pid) },
     });
     this.child = child;
     this.exited = new Promise((resolve) =>

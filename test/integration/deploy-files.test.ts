@@ -21,6 +21,7 @@ import { cairnArgv, LocalProcess } from '../../src/server/local-process.js';
 import { sleep } from '../../src/env/system.js';
 import { assertBuilt, cliEnv, runCli } from './cli-harness.js';
 import {
+  cairnVars,
   compose,
   composeCommands,
   DEPLOY_DIR,
@@ -49,18 +50,24 @@ async function helpFlags(role: string): Promise<Set<string>> {
   return new Set([...text.matchAll(/^\s+(?:-[A-Za-z], )?(--[a-z0-9-]+)/gm)].map((m) => m[1]!));
 }
 
+/** A command line with the CAIRN_ variables its runner gives it (read by the CLI itself). */
+type CommandWithEnv = CommandLine & { env: Record<string, string> };
+
 /** The command lines of every file with their variables expanded as their runner would. */
-function expandedCommands(): CommandLine[] {
-  const out: CommandLine[] = composeCommands();
+function expandedCommands(): CommandWithEnv[] {
+  const services = compose().services as Record<string, Yaml>;
+  const out: CommandWithEnv[] = composeCommands().map((c) => ({ ...c, env: cairnVars((services[c.source.slice('compose:'.length)].environment ?? {}) as Record<string, string>) }));
   for (const w of k8sWorkloads() as Yaml[]) {
     for (const c of w.spec.template.spec.containers as Yaml[]) {
-      const [role, ...args] = expandK8s(c.args, k8sEnv(w, c, `${w.metadata.name}-0`, '10.0.0.7'));
-      out.push({ source: `k8s:${w.kind}/${w.metadata.name}`, role: role!, args });
+      const env = k8sEnv(w, c, `${w.metadata.name}-0`, '10.0.0.7');
+      const [role, ...args] = expandK8s(c.args, env);
+      out.push({ source: `k8s:${w.kind}/${w.metadata.name}`, role: role!, args, env: cairnVars(env) });
     }
   }
   for (const cmd of systemdCommands()) {
     const unit = cmd.source.slice('systemd:'.length);
-    out.push({ ...cmd, args: expandSystemd(cmd.args, cmd.role === 'meta' ? 'm1' : 'c1', envFile(envExampleFor(unit))) });
+    const env = envFile(envExampleFor(unit));
+    out.push({ ...cmd, args: expandSystemd(cmd.args, cmd.role === 'meta' ? 'm1' : 'c1', env), env });
   }
   return out;
 }
@@ -93,7 +100,7 @@ describe('deployment command lines and the CLI', () => {
     // A few at a time: the machine the suite runs on may have two cores.
     const results: Awaited<ReturnType<typeof runCli>>[] = [];
     for (let i = 0; i < cmds.length; i += 4) {
-      results.push(...(await Promise.all(cmds.slice(i, i + 4).map((c) => runCli([c.role, ...c.args], { timeoutMs: 30_000 })))));
+      results.push(...(await Promise.all(cmds.slice(i, i + 4).map((c) => runCli([c.role, ...c.args], { timeoutMs: 30_000, env: c.env })))));
     }
     cmds.forEach((c, i) => {
       const r = results[i]!;
@@ -110,6 +117,8 @@ interface LocalServer {
   name: string;
   role: string;
   args: string[];
+  /** The CAIRN_ variables its runner sets (none in the files need mapping). */
+  env: Record<string, string>;
 }
 
 interface LocalTopology {
@@ -122,8 +131,8 @@ interface LocalTopology {
 }
 
 /**
- * host:port → host:port with the host mapped (0.0.0.0 → `self`, when given: a chunk server
- * registers its --listen address, so for it 0.0.0.0 is refused, as no client could dial it).
+ * host:port → host:port with the host mapped (0.0.0.0 → `self`, when given: an address others
+ * dial, such as --advertise, may not be 0.0.0.0).
  */
 function mapHost(addr: string, self: string | undefined, hosts: Map<string, string>): string {
   const i = addr.lastIndexOf(':');
@@ -133,11 +142,12 @@ function mapHost(addr: string, self: string | undefined, hosts: Map<string, stri
   return `${mapped}:${addr.slice(i + 1)}`;
 }
 
-/** --listen, --meta, --peers values with their hosts mapped; other arguments through `other`. */
-function mapArgs(role: string, args: string[], self: string, hosts: Map<string, string>, other: (a: string) => string): string[] {
+/** --listen, --advertise, --meta, --peers values with their hosts mapped; other arguments through `other`. */
+function mapArgs(args: string[], self: string, hosts: Map<string, string>, other: (a: string) => string): string[] {
   return args.map((a, i) => {
     const flag = args[i - 1];
-    if (flag === '--listen') return mapHost(a, role === 'chunk' ? undefined : self, hosts);
+    if (flag === '--listen') return mapHost(a, self, hosts);
+    if (flag === '--advertise') return mapHost(a, undefined, hosts);
     if (flag === '--meta') return a.split(',').map((x) => mapHost(x, self, hosts)).join(',');
     if (flag === '--peers') return a.split(',').map((p) => `${p.split('=')[0]}=${mapHost(p.split('=')[1]!, self, hosts)}`).join(',');
     return other(a);
@@ -164,16 +174,16 @@ function composeTopology(root: string): LocalTopology {
     const svc = services[name];
     const mounts = new Map(((svc.volumes ?? []) as string[]).map((v) => [v.split(':')[1]!, join(root, 'volumes', v.split(':')[0]!)]));
     const [role, ...args] = svc.command as string[];
-    const local = mapArgs(role!, args, ip.get(name)!, ip, (a) => {
+    const local = mapArgs(args, ip.get(name)!, ip, (a) => {
       const secret = /^\/run\/secrets\/(.+)$/.exec(a);
       if (!secret) return mounts.get(a) ?? a;
       if (!(svc.secrets as string[]).includes(secret[1]!)) throw new Error(`${name} is not granted ${secret[1]}`);
       return join(root, 'secrets', secret[1]!);
     });
-    return { name, role: role!, args: local };
+    return { name, role: role!, args: local, env: cairnVars((svc.environment ?? {}) as Record<string, string>) };
   });
   const gw = servers.find((x) => x.role === 'gateway')!;
-  const chunks = servers.filter((x) => x.role === 'chunk').map((x): [string, string] => [flagValue(x.args, '--id')!, flagValue(x.args, '--listen')!]);
+  const chunks = servers.filter((x) => x.role === 'chunk').map((x): [string, string] => [flagValue(x.args, '--id')!, registeredAddr(x.args)]);
   return { servers, token: TEST_TOKEN, gatewayUrl: `http://${flagValue(gw.args, '--listen')}`, chunks };
 }
 
@@ -194,8 +204,9 @@ function k8sTopology(root: string): LocalTopology {
   }
   const hosts = new Map(pods.filter((p) => p.w.kind === 'StatefulSet').map((p) => [`${p.name}.${p.w.spec.serviceName}`, p.ip]));
   const servers = pods.map(({ name, w, c, ip }) => {
-    const [role, ...args] = expandK8s(c.args, k8sEnv(w, c, name, ip));
-    const local = mapArgs(role!, args, ip, hosts, (a) => {
+    const env = k8sEnv(w, c, name, ip);
+    const [role, ...args] = expandK8s(c.args, env);
+    const local = mapArgs(args, ip, hosts, (a) => {
       const mount = (c.volumeMounts as Yaml[]).find((m) => a === m.mountPath || a.startsWith(`${m.mountPath}/`));
       if (!mount) return a;
       const vol = (w.spec.template.spec.volumes ?? []).find((v: Yaml) => v.name === mount.name);
@@ -207,10 +218,10 @@ function k8sTopology(root: string): LocalTopology {
       }
       return join(root, 'volumes', name) + a.slice(mount.mountPath.length);
     });
-    return { name, role: role!, args: local };
+    return { name, role: role!, args: local, env: cairnVars(env) };
   });
   const gw = servers.find((x) => x.role === 'gateway')!;
-  const chunks = servers.filter((x) => x.role === 'chunk').map((x): [string, string] => [x.name, flagValue(x.args, '--listen')!]);
+  const chunks = servers.filter((x) => x.role === 'chunk').map((x): [string, string] => [x.name, registeredAddr(x.args)]);
   return { servers, token: values['client-token']!, gatewayUrl: `http://${flagValue(gw.args, '--listen')}`, chunks };
 }
 
@@ -230,7 +241,7 @@ describe.each([
     for (const s of topo.servers) {
       const stderr = openSync(join(root, 'logs', `${s.name}.log`), 'a');
       logFds.push(stderr);
-      procs.set(s.name, new LocalProcess({ id: s.name, argv: cairnArgv(s.role, ...s.args), stderr, env: cliEnv() }));
+      procs.set(s.name, new LocalProcess({ id: s.name, argv: cairnArgv(s.role, ...s.args), stderr, env: cliEnv(s.env) }));
     }
     for (const p of procs.values()) p.start();
   });
@@ -315,6 +326,11 @@ describe.each([
     expect(r.status).toBe(1);
   });
 });
+
+/** The address a chunk server registers: its --advertise, else its --listen. */
+function registeredAddr(args: string[]): string {
+  return flagValue(args, '--advertise') ?? flagValue(args, '--listen')!;
+}
 
 /** Stop order: gateway, chunk servers, then metadata servers (as `cairn dev` does). */
 function rank(role: string): number {

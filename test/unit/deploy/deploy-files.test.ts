@@ -10,6 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { packageRoot } from '../../../src/server/local-process.js';
 import {
   allCommands,
+  cairnVars,
   compose,
   DEPLOY_DIR,
   dockerfile,
@@ -23,6 +24,8 @@ import {
   k8sObjects,
   k8sWorkloads,
   kustomization,
+  resolvedSettings,
+  serverEnvNames,
   SYSTEMD_UNITS,
   systemdCommands,
   systemdUnit,
@@ -121,6 +124,7 @@ describe('docker-compose.yml', () => {
       const dialled = [
         ...(flagValue(args, '--peers')?.split(',').map((p) => p.split('=')[1]!) ?? []),
         ...(flagValue(args, '--meta')?.split(',') ?? []),
+        ...(flagValue(args, '--advertise')?.split(',') ?? []),
       ];
       for (const addr of dialled) {
         const host = addr.slice(0, addr.lastIndexOf(':'));
@@ -135,8 +139,20 @@ describe('docker-compose.yml', () => {
     }
   });
 
-  it('chunk servers listen on an address other containers can dial (their own service name)', () => {
-    for (const [name, s] of byRole('chunk')) expect(flagValue(s.command, '--listen')).toBe(`${name}:7101`);
+  it('chunk servers listen on every interface and register an address other containers can dial (their own service name)', () => {
+    for (const [name, s] of byRole('chunk')) {
+      expect(flagValue(s.command, '--listen')).toBe('0.0.0.0:7101');
+      expect(flagValue(s.command, '--advertise')).toBe(`${name}:7101`);
+    }
+  });
+
+  it('every command resolves to a complete, valid configuration of its role', () => {
+    for (const [name, s] of Object.entries(services)) {
+      const [role, ...args] = s.command as string[];
+      const env = cairnVars((s.environment ?? {}) as Record<string, string>);
+      for (const k of Object.keys(env)) expect(serverEnvNames(role!), `${name}: ${k}`).toContain(k);
+      expect(() => resolvedSettings(role!, args, env), name).not.toThrow();
+    }
   });
 
   it('keeps data in named volumes mounted at --dir, the image volume', () => {
@@ -261,17 +277,31 @@ describe('Kubernetes base', () => {
     for (const w of k8sWorkloads().filter((x) => x.metadata.name !== meta.metadata.name)) expect(flagValue(w.spec.template.spec.containers[0].args, '--meta'), w.metadata.name).toBe(names.join(','));
   });
 
-  it('every chunk server passes its own zone label as --zone; the two StatefulSets are two zones', () => {
+  it('every chunk server gets its own zone label as its zone; the two StatefulSets are two zones', () => {
     const zones: string[] = [];
     for (const s of kind('StatefulSet').filter((x) => x.spec.template.spec.containers[0].args[0] === 'chunk')) {
       const c = s.spec.template.spec.containers[0];
-      // The listen address is the registered one: the pod IP, never 0.0.0.0.
-      expect(flagValue(expandK8s(c.args, k8sEnv(s, c, 'x-0', '10.0.0.7')), '--listen'), s.metadata.name).toBe('10.0.0.7:7101');
-      const zone = flagValue(expandK8s(c.args, k8sEnv(s, c, 'x-0', '10.0.0.7')), '--zone')!;
+      const env = k8sEnv(s, c, 'x-0', '10.0.0.7');
+      const [role, ...args] = expandK8s(c.args, env);
+      // Listens everywhere; registers its stable name under the headless Service, never 0.0.0.0.
+      expect(flagValue(args, '--listen'), s.metadata.name).toBe('0.0.0.0:7101');
+      expect(flagValue(args, '--advertise'), s.metadata.name).toBe(`x-0.${s.spec.serviceName}:7101`);
+      const zone = resolvedSettings(role!, args, cairnVars(env)).zone as string;
       expect(zone).toBe(s.spec.template.spec.nodeSelector['topology.kubernetes.io/zone']);
       zones.push(zone);
     }
     expect(new Set(zones).size).toBe(2);
+  });
+
+  it('every container: each CAIRN_ variable is one its role reads, and the settings are complete and valid', () => {
+    for (const w of k8sWorkloads()) {
+      for (const c of w.spec.template.spec.containers as Yaml[]) {
+        const env = k8sEnv(w, c, `${w.metadata.name}-0`, '10.0.0.7');
+        const [role, ...args] = expandK8s(c.args, env);
+        for (const k of Object.keys(cairnVars(env))) expect(serverEnvNames(role!), `${w.metadata.name}: ${k}`).toContain(k);
+        expect(() => resolvedSettings(role!, args, cairnVars(env)), w.metadata.name).not.toThrow();
+      }
+    }
   });
 
   it('disruption budgets cover every workload', () => {
@@ -301,19 +331,25 @@ describe('systemd units', () => {
     }
   });
 
-  it('every variable ExecStart uses is set by the documented example env file', () => {
+  it('the example env file holds only variables `cairn <role>` reads, and with it the unit is completely configured', () => {
     for (const cmd of systemdCommands()) {
       const unit = cmd.source.slice('systemd:'.length);
       const envPath = systemdUnit(unit).get('Service')!.get('EnvironmentFile')![0]!;
       expect(envPath).toMatch(/^\/etc\/cairn\//);
       const env = envFile(envExampleFor(unit));
-      const args = expandSystemd(cmd.args, 'x1', env);
+      expect(Object.keys(env).length, unit).toBeGreaterThan(0);
+      for (const k of Object.keys(env)) expect(serverEnvNames(cmd.role), `${unit}: ${k}`).toContain(k);
+      // The settings are read by cairn itself: ExecStart expands no variable.
+      const args = expandSystemd(cmd.args, 'x1', {});
       for (const a of args) expect(a, unit).not.toMatch(/\$/);
-      expect(Object.keys(env).every((k) => cmd.args.some((a) => a.includes(`\${${k}}`))), `${unit}: every example variable is used`).toBe(true);
+      expect(() => resolvedSettings(cmd.role, args, env), unit).not.toThrow();
     }
   });
 
-  it('a chunk server example registers a dialable address, never 0.0.0.0', () => {
-    expect(envFile('systemd/chunk.env.example').CAIRN_LISTEN).not.toMatch(/^0\.0\.0\.0:/);
+  it('a chunk server example listens on every interface and registers a dialable address, never 0.0.0.0', () => {
+    const env = envFile('systemd/chunk.env.example');
+    expect(env.CAIRN_CHUNK_LISTEN).toMatch(/^0\.0\.0\.0:/);
+    expect(env.CAIRN_CHUNK_ADVERTISE).toMatch(/^[a-z0-9.-]+:\d+$/);
+    expect(env.CAIRN_CHUNK_ADVERTISE).not.toMatch(/^0\.0\.0\.0:/);
   });
 });

@@ -9,6 +9,8 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { packageRoot } from '../../../src/server/local-process.js';
+import { envNamesOf, flagOf, resolveServerConfig, type ServerRole } from '../../../cli/server-config.js';
+import { SERVER_SETTINGS } from '../../../cli/server-settings.js';
 
 export const DEPLOY_DIR = join(packageRoot(), 'deploy');
 
@@ -215,6 +217,32 @@ export function expandSystemd(args: string[], instance: string, env: Record<stri
       return env[v]!;
     }),
   );
+}
+
+// ---- the CLI's settings -------------------------------------------------------------------
+
+/** Every environment variable `cairn <role>` reads (cli/server-settings.ts). */
+export function serverEnvNames(role: string): Set<string> {
+  const settings = SERVER_SETTINGS[role as ServerRole];
+  if (settings === undefined) throw new Error(`cairn ${role} is no server command`);
+  return new Set([`CAIRN_${role.toUpperCase()}_CONFIG`, ...Object.entries(settings).flatMap(([k, s]) => envNamesOf(role as ServerRole, k, s))]);
+}
+
+/**
+ * The settings `cairn <role>` would run with, given a command line (variables expanded) and
+ * the environment the deployment gives it; throws, naming the setting and its source, when
+ * one is missing or bad — exactly as the CLI does before it opens any file.
+ */
+export function resolvedSettings(role: string, args: string[], env: Record<string, string>): Record<string, unknown> {
+  const settings = SERVER_SETTINGS[role as ServerRole];
+  if (settings === undefined) throw new Error(`cairn ${role} is no server command`);
+  const flags = Object.fromEntries(Object.keys(settings).map((k) => [k, flagValue(args, flagOf(k))]));
+  return resolveServerConfig(role as ServerRole, settings, { flags, env, readFile: () => { throw new Error('deployment files use no --config'); } });
+}
+
+/** The `CAIRN_*` variables of an environment (those the CLI may read). */
+export function cairnVars(env: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(Object.entries(env).filter(([k]) => k.startsWith('CAIRN_')));
 }
 
 /** Every server command line of every deployment file. */
