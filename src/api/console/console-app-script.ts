@@ -195,6 +195,7 @@ export const CONSOLE_APP_SCRIPT = String.raw`'use strict';
         $('signin-error').textContent = err.status === 401 ? 'That token was refused (HTTP 401). Use the token of .cairn/cluster.json.' : C.describe(err);
       });
     });
+    $('dialog-cancel').addEventListener('click', function () { $('dialog').close('cancel'); });
     $('sign-out').addEventListener('click', function () { C.setToken(null); location.hash = ''; C.showSignIn('Signed out.'); });
     window.addEventListener('hashchange', C.route);
     C.route();

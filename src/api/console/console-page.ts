@@ -142,7 +142,7 @@ export const CONSOLE_PAGE = String.raw`<!doctype html>
     <p id="dialog-text"></p>
     <div id="dialog-field"><label id="dialog-label" for="dialog-input"></label>
     <input id="dialog-input" type="text" spellcheck="false"></div>
-    <div class="actions"><button value="cancel" id="dialog-cancel" formnovalidate>Cancel</button><button value="ok" id="dialog-ok">OK</button></div>
+    <div class="actions"><button type="button" id="dialog-cancel">Cancel</button><button value="ok" id="dialog-ok">OK</button></div>
   </form>
 </dialog>
 </body>
