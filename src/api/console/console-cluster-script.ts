@@ -39,8 +39,8 @@ export const CONSOLE_CLUSTER_SCRIPT = String.raw`'use strict';
     C.replace($('meta-rows'), r.status.meta.map(function (m) {
       var d = r.members[m.id] || {};
       return el('tr', { dataset: { id: m.id } }, [
-        el('th', { scope: 'row', text: m.id }), td(m.addr || '–'), stateCell(m.role),
-        td(C.num(d.term), 'num'), td(C.num(d.commit), 'num'), td(C.num(d.applied), 'num'), td(C.num(d.lag), 'num')
+        el('th', { scope: 'row', text: m.id }), td(m.addr || '–', 'hide-narrow'), stateCell(m.role),
+        td(C.num(d.term), 'num'), td(C.num(d.commit), 'num'), td(C.num(d.applied), 'num hide-narrow'), td(C.num(d.lag), 'num hide-narrow')
       ]);
     }));
   }
@@ -58,7 +58,7 @@ export const CONSOLE_CLUSTER_SCRIPT = String.raw`'use strict';
       var hb = d.heartbeatAgeMs === null || d.heartbeatAgeMs === undefined ? '–' : d.heartbeatAgeMs < 10000 ? d.heartbeatAgeMs + ' ms' : Math.round(d.heartbeatAgeMs / 1000) + ' s';
       return el('tr', { className: c.state, dataset: { id: c.id, state: c.state } }, [
         el('th', { scope: 'row', text: c.id }), td(ring[c.id] ? ring[c.id].zone : '–'), stateCell(c.state),
-        el('td', {}, [used]), td(C.num(c.chunks), 'num replicas'), td(hb, 'num')
+        el('td', {}, [used]), td(C.num(c.chunks), 'num replicas'), td(hb, 'num hide-narrow')
       ]);
     }));
   }

@@ -62,7 +62,7 @@ export const CONSOLE_FILES_SCRIPT = String.raw`'use strict';
       actions.push(el('button', { type: 'button', className: 'danger', text: 'Delete', 'aria-label': 'Delete ' + e.name, onclick: function () { remove(e.path, isDir); } }));
       return el('tr', { dataset: { name: e.name, type: e.type } }, [
         el('td', {}, [name]), el('td', { className: 'num', text: isDir ? '–' : C.bytes(e.size) }),
-        el('td', { text: e.mtime ? C.time(e.mtime) : '–' }), el('td', {}, [el('div', { className: 'actions' }, actions)])
+        el('td', { className: 'hide-narrow', text: e.mtime ? C.time(e.mtime) : '–' }), el('td', {}, [el('div', { className: 'actions' }, actions)])
       ]);
     }));
   }

@@ -56,13 +56,13 @@ export const CONSOLE_PAGE = String.raw`<!doctype html>
 
   <h3 id="meta-title">Metadata servers</h3>
   <div class="scroll"><table aria-labelledby="meta-title">
-    <thead><tr><th scope="col">ID</th><th scope="col">Address</th><th scope="col">Role</th><th scope="col" class="num">Term</th><th scope="col" class="num">Commit</th><th scope="col" class="num">Applied</th><th scope="col" class="num">Lag</th></tr></thead>
+    <thead><tr><th scope="col">ID</th><th scope="col" class="hide-narrow">Address</th><th scope="col">Role</th><th scope="col" class="num">Term</th><th scope="col" class="num">Commit</th><th scope="col" class="num hide-narrow">Applied</th><th scope="col" class="num hide-narrow">Lag</th></tr></thead>
     <tbody id="meta-rows"></tbody>
   </table></div>
 
   <h3 id="chunks-title">Chunk servers</h3>
   <div class="scroll"><table aria-labelledby="chunks-title">
-    <thead><tr><th scope="col">ID</th><th scope="col">Zone</th><th scope="col">State</th><th scope="col" class="wide">Used</th><th scope="col" class="num">Replicas</th><th scope="col" class="num">Heartbeat</th></tr></thead>
+    <thead><tr><th scope="col">ID</th><th scope="col">Zone</th><th scope="col">State</th><th scope="col" class="wide">Used</th><th scope="col" class="num">Replicas</th><th scope="col" class="num hide-narrow">Heartbeat</th></tr></thead>
     <tbody id="chunk-rows"></tbody>
   </table></div>
 
@@ -114,7 +114,7 @@ export const CONSOLE_PAGE = String.raw`<!doctype html>
   <p id="files-error" class="error" role="alert"></p>
   <p id="files-message" class="ok" role="status"></p>
   <div class="scroll"><table aria-labelledby="files-title" id="files-table">
-    <thead><tr><th scope="col">Name</th><th scope="col" class="num">Size</th><th scope="col">Modified</th><th scope="col">Actions</th></tr></thead>
+    <thead><tr><th scope="col">Name</th><th scope="col" class="num">Size</th><th scope="col" class="hide-narrow">Modified</th><th scope="col">Actions</th></tr></thead>
     <tbody id="file-rows"></tbody>
   </table></div>
   <div class="pager">

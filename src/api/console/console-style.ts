@@ -95,6 +95,7 @@ button:disabled { opacity: .5; cursor: default; }
 td .actions button { padding: 3px 8px; font-size: 13px; }
 .pager { display: flex; gap: 10px; align-items: center; justify-content: center; margin: 10px 0; }
 #details { margin-top: 16px; }
+#details h3 { text-transform: none; font-size: 18px; color: var(--fg); letter-spacing: 0; margin: 0 auto 0 0; }
 .facts { display: grid; grid-template-columns: max-content 1fr; gap: 4px 14px; margin: 8px 0; }
 .facts dt { color: var(--muted); }
 .facts dd { margin: 0; font-family: ui-monospace, Menlo, Consolas, monospace; word-break: break-all; }
