@@ -161,10 +161,29 @@ describe('web console in headless Chromium', () => {
             const r = rows.nth(i);
             servers.push(`${await r.getAttribute('data-id')}:${await r.getAttribute('data-state')}:${await r.locator('.replicas').textContent()}`);
           }
-          const shown = { total: await page.locator('#sum-chunks').textContent(), under: await page.locator('#sum-under').textContent(), leader: await page.locator('#sum-leader').textContent(), servers };
-          const want = { total: String(s.chunks.total), under: String(s.chunks.underReplicated), leader: `leader ${s.leader}`, servers: s.chunkServers.map((c) => `${c.id}:${c.state}:${c.chunks}`) };
+          const metaRows = page.locator('#meta-rows tr');
+          const meta: string[] = [];
+          for (let i = 0; i < (await metaRows.count()); i++) meta.push(`${await metaRows.nth(i).getAttribute('data-id')}:${await metaRows.nth(i).locator('.state').textContent()}`);
+          const shown = {
+            health: await page.locator('#health').textContent(),
+            total: await page.locator('#sum-chunks').textContent(),
+            under: await page.locator('#sum-under').textContent(),
+            lost: await page.locator('#sum-lost').textContent(),
+            leader: await page.locator('#sum-leader').textContent(),
+            meta,
+            servers,
+          };
+          const want = {
+            health: s.health,
+            total: String(s.chunks.total),
+            under: String(s.chunks.underReplicated),
+            lost: String(s.chunks.lost),
+            leader: `leader ${s.leader}`,
+            meta: s.meta.map((m) => `${m.id}:${m.role}`),
+            servers: s.chunkServers.map((c) => `${c.id}:${c.state}:${c.chunks}`),
+          };
           last = JSON.stringify({ shown, want });
-          return JSON.stringify(shown) === JSON.stringify(want) && s.chunks.total === 7 ? 'same' : last;
+          return JSON.stringify(shown) === JSON.stringify(want) && s.chunks.total === 7 && s.health === 'healthy' ? 'same' : last;
         },
         { timeout: 20_000, interval: 500 },
       )
@@ -176,11 +195,12 @@ describe('web console in headless Chromium', () => {
     const s = await statusJson();
     const victim = s.chunkServers.find((c) => c.chunks > 0)!;
     const pid = cluster.chunks.find((c) => c.id === victim.id)!.pid;
+    const doneBefore = Number(await page.locator('#repair-text').getAttribute('data-done'));
     process.kill(pid, 'SIGKILL');
     const row = page.locator(`#chunk-rows tr[data-id="${victim.id}"]`);
     await expect.poll(() => row.getAttribute('data-state'), { timeout: 20_000 }).toBe('dead');
     expect(await page.locator('#health').textContent()).toBe('degraded');
-    await expect.poll(() => page.locator('#repair-text').getAttribute('data-done'), { timeout: 30_000 }).not.toBe('0');
+    await expect.poll(async () => Number(await page.locator('#repair-text').getAttribute('data-done')), { timeout: 30_000 }).toBeGreaterThan(doneBefore);
     await expect.poll(() => page.locator('#sum-under').textContent(), { timeout: 30_000 }).toBe('0');
     expect(await page.locator('#repair-text').textContent()).toMatch(/7 of 7 chunks fully replicated/);
     await shot('cluster-repaired');

@@ -156,10 +156,10 @@ export const CONSOLE_CLUSTER_SCRIPT = String.raw`'use strict';
 
   C.views.cluster = {
     show: function () {
-      if (timer === null) timer = setInterval(refresh, POLL_MS);
+      if (timer === null) timer = window.setInterval(refresh, POLL_MS);
       refresh();
     },
-    stop: function () { if (timer !== null) { clearInterval(timer); timer = null; } },
+    stop: function () { if (timer !== null) { window.clearInterval(timer); timer = null; } },
     last: function () { return last; }
   };
   document.addEventListener('DOMContentLoaded', function () {

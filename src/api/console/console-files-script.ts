@@ -99,7 +99,7 @@ export const CONSOLE_FILES_SCRIPT = String.raw`'use strict';
       var url = URL.createObjectURL(blob);
       var a = el('a', { href: url, download: C.baseName(path) });
       document.body.appendChild(a); a.click(); a.remove();
-      setTimeout(function () { URL.revokeObjectURL(url); }, 60000);
+      window.setTimeout(function () { URL.revokeObjectURL(url); }, 60000);
       say('Downloaded ' + C.baseName(path) + ' (' + C.bytes(blob.size) + ').');
     }, fail);
   }
@@ -184,7 +184,7 @@ export const CONSOLE_FILES_SCRIPT = String.raw`'use strict';
   C.views.files = {
     show: function (hash) {
       var d = dirFromHash(hash);
-      if (d !== dir) { dir = d; cursors = [null]; page = 0; $('details').hidden = true; }
+      if (d !== dir) { dir = d; cursors = [null]; page = 0; $('details').hidden = true; C.replace($('uploads'), []); say(''); }
       drawCrumbs();
       return load();
     },

@@ -55,7 +55,8 @@ figcaption { font-size: 13px; font-weight: 600; margin-bottom: 6px; }
 table { border-collapse: collapse; width: 100%; background: var(--card); border: 1px solid var(--line); border-radius: 8px; }
 th, td { text-align: left; padding: 7px 10px; border-bottom: 1px solid var(--line); vertical-align: middle; }
 th { font-size: 12px; color: var(--muted); text-transform: uppercase; letter-spacing: .3px; }
-tbody tr:last-child td { border-bottom: none; }
+tbody tr:last-child td, tbody tr:last-child th { border-bottom: none; }
+tbody th { text-transform: none; letter-spacing: 0; font-size: inherit; color: var(--fg); }
 .num { text-align: right; font-variant-numeric: tabular-nums; }
 .wide { min-width: 200px; }
 .state { font-weight: 600; }
