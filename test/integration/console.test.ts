@@ -144,6 +144,39 @@ describe('web console in headless Chromium', () => {
     expect(saved.equals(data)).toBe(true);
   }, 60_000);
 
+  it('uploads a dropped file, renames it and deletes it after a confirmation', async () => {
+    const drop = await page.evaluateHandle(() => {
+      const g = globalThis as unknown as { DataTransfer: new () => { items: { add(f: unknown): void } }; File: new (parts: string[], name: string) => unknown };
+      const dt = new g.DataTransfer();
+      dt.items.add(new g.File(['dropped by the console test'], 'notes.txt'));
+      return dt;
+    });
+    await page.dispatchEvent('#drop-zone', 'drop', { dataTransfer: drop });
+    await page.locator('#file-rows tr[data-name="notes.txt"]').waitFor();
+    ok(await runCli(['stat', '/reports/notes.txt'], { cwd }));
+
+    await page.getByRole('button', { name: 'Rename notes.txt' }).click();
+    await page.getByLabel('New name or path').fill('kept.txt');
+    await page.keyboard.press('Enter');
+    await page.locator('#file-rows tr[data-name="kept.txt"]').waitFor();
+    expect((await runCli(['cat', '/reports/kept.txt'], { cwd })).stdout.toString()).toBe('dropped by the console test');
+
+    await page.getByRole('button', { name: 'Delete kept.txt' }).click();
+    await expect.poll(() => page.locator('#dialog-text').textContent()).toMatch(/cannot be undone/);
+    await page.getByRole('button', { name: 'Cancel' }).click();
+    expect(await page.locator('#file-rows tr[data-name="kept.txt"]').count()).toBe(1);
+    await page.getByRole('button', { name: 'Delete kept.txt' }).click();
+    await page.locator('#dialog-ok').click();
+    await page.locator('#file-rows tr[data-name="kept.txt"]').waitFor({ state: 'detached' });
+    expect((await runCli(['stat', '/reports/kept.txt'], { cwd })).code).not.toBe(0);
+
+    // An error in words, then its code: a name the namespace refuses.
+    await page.getByRole('button', { name: 'Rename q3.bin' }).click();
+    await page.getByLabel('New name or path').fill('bad/../name');
+    await page.keyboard.press('Enter');
+    await expect.poll(() => page.locator('#files-error').textContent()).toMatch(/^That is not a valid path: .+ \(InvalidPath, HTTP 400\)$/);
+  }, 40_000);
+
   it("shows the same figures as `cairn status --json` taken at the same moment", async () => {
     await page.getByRole('link', { name: 'Cluster' }).click();
     // Replica counts settle once the chunk servers have reported the upload: compare until both agree.
