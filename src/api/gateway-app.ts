@@ -4,8 +4,8 @@
  * gateway's memory does not grow with file size.
  *
  * Order of middleware (gateway-middleware.ts): access log + metrics → JSON errors → overload
- * limits → auth → routes (service-routes.ts, namespace-routes.ts, file-routes.ts with
- * multipart-upload.ts) → 405/404.
+ * limits → the web console's static files (console/) → auth → routes (service-routes.ts,
+ * namespace-routes.ts, file-routes.ts with multipart-upload.ts, console/) → 405/404.
  *
  * Decisions where CONTRACT.md is silent (see README "HTTP API"; the file routes hold the rest):
  *   - /healthz is open (load balancers), and so are the web console's static files under /ui/
