@@ -4,17 +4,19 @@
  * gateway's memory does not grow with file size.
  *
  * Order of middleware (gateway-middleware.ts): access log + metrics → JSON errors → overload
- * limits → auth → routes (service-routes.ts, namespace-routes.ts, file-routes.ts with
- * multipart-upload.ts) → 405/404.
+ * limits → the web console's static files (console/) → auth → routes (service-routes.ts,
+ * namespace-routes.ts, file-routes.ts with multipart-upload.ts, console/) → 405/404.
  *
  * Decisions where CONTRACT.md is silent (see README "HTTP API"; the file routes hold the rest):
- *   - /healthz is open (load balancers); everything else, /metrics included, needs the token.
+ *   - /healthz is open (load balancers), and so are the web console's static files under /ui/
+ *     (console/console-routes.ts: no data in them); everything else, /metrics included, needs the token.
  */
 import Router from '@koa/router';
 import Koa from 'koa';
 import type { CairnClient } from '../client/cairn-client.js';
-import type { Clock } from '../env/clock.js';
+import type { Clock, Timers } from '../env/clock.js';
 import type { Logger } from '../util/logger.js';
+import { ConsoleRoutes } from './console/console-routes.js';
 import { fileRoutes } from './file-routes.js';
 import type { GatewayState, RouteDeps } from './gateway-context.js';
 import { DEFAULT_GATEWAY_LIMITS, type GatewayLimits } from './gateway-limits.js';
@@ -34,9 +36,12 @@ export interface GatewayDeps {
   clock: Clock;
   limits?: Partial<GatewayLimits>;
   metrics?: GatewayMetrics;
+  /** Real timers: the web console's timeline samples and member probes run only with them. */
+  timers?: Timers;
 }
 
-export function createGatewayApp(deps: GatewayDeps): { app: Koa<GatewayState>; metrics: GatewayMetrics } {
+/** `stop()` ends the console's background sampling (the gateway's close). */
+export function createGatewayApp(deps: GatewayDeps): { app: Koa<GatewayState>; metrics: GatewayMetrics; stop: () => void } {
   const limits: GatewayLimits = { ...DEFAULT_GATEWAY_LIMITS, ...deps.limits };
   const metrics = deps.metrics ?? new GatewayMetrics();
   metrics.watchRepair(() => deps.client.repairStatus());
@@ -48,6 +53,8 @@ export function createGatewayApp(deps: GatewayDeps): { app: Koa<GatewayState>; m
   app.use(accessLog({ clock: deps.clock, logger, metrics, newRequestId: () => client.newRequestId() }));
   app.use(jsonErrors(logger));
   app.use(overloadLimits(limits, metrics));
+  const webConsole = new ConsoleRoutes({ client, clock: deps.clock, metrics, ...(deps.timers ? { timers: deps.timers } : {}) }, { token: deps.token });
+  app.use(webConsole.assets()); // open: the sign-in page must load before a token is known
   app.use(bearerAuth(deps.token));
 
   const router = new Router<GatewayState>();
@@ -55,7 +62,8 @@ export function createGatewayApp(deps: GatewayDeps): { app: Koa<GatewayState>; m
   serviceRoutes(router, routeDeps);
   namespaceRoutes(router, routeDeps);
   fileRoutes(router, routeDeps);
+  webConsole.routes(router, routeDeps);
   app.use(router.routes());
   app.use(noRoute());
-  return { app, metrics };
+  return { app, metrics, stop: () => webConsole.stop() };
 }

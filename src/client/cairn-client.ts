@@ -205,6 +205,15 @@ export class CairnClient {
     return this.core.read('cluster.scrubStatus', round === undefined ? {} : { round }, (a) => decodeScrubRound(a, 'cluster.scrubStatus'));
   }
 
+  /**
+   * The ring new chunks are placed by (the cached placement view, fetched when it is stale):
+   * each server's zone, weight and ring state, and the replicas per chunk.
+   */
+  async ring(): Promise<{ version: number; replicas: number; servers: ReadonlyArray<{ id: string; zone: string; weight: number; state: 'up' | 'draining' | 'dead' }> }> {
+    const v = await this.core.placement.current();
+    return { version: v.ringVersion, replicas: v.replicas, servers: v.ring.servers };
+  }
+
   /** The leader's repair progress (queued and in-flight copies, deletions, garbage). */
   async repairStatus(): Promise<RepairStatus> {
     return this.core.read('cluster.repair', {}, decodeRepairStatus);

@@ -75,7 +75,7 @@ export async function startGateway(opts: GatewayOptions, logger: Logger): Promis
   const { host, port } = parseHostPort(opts.listen, true);
   const client = createCairnClient({ metaAddrs: opts.metaAddrs, token: opts.token ?? '' }, { logger });
   const limits = { ...DEFAULT_GATEWAY_LIMITS, ...opts.limits };
-  const { app, metrics } = createGatewayApp({ client, token: opts.token, logger, clock: systemClock, limits });
+  const { app, metrics, stop } = createGatewayApp({ client, token: opts.token, logger, clock: systemClock, timers: systemTimers, limits });
   let s3: Server | null = null;
   if (opts.s3) {
     const s3Addr = parseHostPort(opts.s3.listen, true);
@@ -107,6 +107,7 @@ export async function startGateway(opts: GatewayOptions, logger: Logger): Promis
     s3Url: s3 === null ? null : urlOf(s3),
     server,
     close: async () => {
+      stop();
       await Promise.all([closeServer(server), ...(s3 === null ? [] : [closeServer(s3)])]);
       client.close();
     },
