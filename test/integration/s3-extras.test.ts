@@ -1,0 +1,104 @@
+/**
+ * S3 gateway features beyond the operations (docs/s3.md), with the unmodified AWS SDK against a
+ * real DevCluster (small chunks, small files inline): CompleteMultipartUpload without copying bytes (fs.concat) and
+ * its copy fallback.
+ */
+import { createHash } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  CompleteMultipartUploadCommand,
+  CreateBucketCommand,
+  CreateMultipartUploadCommand,
+  GetObjectCommand,
+  ListMultipartUploadsCommand,
+  S3Client,
+  UploadPartCommand,
+  type S3ClientConfig,
+} from '@aws-sdk/client-s3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createCairnClient, type CairnClient } from '../../src/client/index.js';
+import { systemRng } from '../../src/env/system.js';
+import { findFreePortRange } from '../../src/net/index.js';
+import { DevCluster, type ClusterJson } from '../../src/server/dev-cluster.js';
+import { assertBuilt, patternBytes } from './cli-harness.js';
+
+const CHUNK = 1024 * 1024;
+const MiB = 1024 * 1024;
+const md5 = (b: Uint8Array): Buffer => createHash('md5').update(b).digest();
+const multipartEtag = (parts: Buffer[]): string => `"${createHash('md5').update(Buffer.concat(parts.map(md5))).digest('hex')}-${parts.length}"`;
+
+describe('S3 gateway extras with the AWS SDK', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'cairn-s3x-'));
+  let cluster: DevCluster;
+  let s3: NonNullable<ClusterJson['s3']>;
+  let client: S3Client;
+  let lib: CairnClient;
+
+  const make = (over: Partial<S3ClientConfig> = {}): S3Client =>
+    new S3Client({ endpoint: s3.url, region: s3.region, credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey }, forcePathStyle: true, maxAttempts: 1, ...over });
+  const bytesOf = async (body: unknown): Promise<Buffer> => Buffer.from(await (body as { transformToByteArray(): Promise<Uint8Array> }).transformToByteArray());
+
+  beforeAll(async () => {
+    assertBuilt();
+    const portBase = await findFreePortRange(1000, (n) => systemRng.int(n));
+    cluster = new DevCluster({ dir, portBase, chunkSize: CHUNK, inlineBytesMax: 64 * 1024 });
+    cluster.start();
+    await cluster.waitReady(60_000);
+    s3 = cluster.clusterJson().s3!;
+    client = make();
+    lib = createCairnClient({ metaAddrs: cluster.metaAddrs, token: cluster.token });
+    await client.send(new CreateBucketCommand({ Bucket: 'cat' }));
+  }, 90_000);
+
+  afterAll(async () => {
+    client?.destroy();
+    lib?.close();
+    await cluster?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }, 30_000);
+
+  it('Complete joins the parts without copying: the object holds the parts\' chunks (short ones inside), the parts and the upload are gone', async () => {
+    const parts = [patternBytes(5 * MiB + 1234, 1), patternBytes(6 * MiB - 77, 2), patternBytes(5 * MiB + 5, 3)];
+    const up = await client.send(new CreateMultipartUploadCommand({ Bucket: 'cat', Key: 'j/oined', ContentType: 'text/x-j', Metadata: { m: '1' } }));
+    const etags: string[] = [];
+    for (const [i, p] of parts.entries()) etags.push((await client.send(new UploadPartCommand({ Bucket: 'cat', Key: 'j/oined', UploadId: up.UploadId, PartNumber: i + 1, Body: p }))).ETag!);
+    const partChunks = [];
+    for (const e of (await lib.list(`/.s3-uploads/cat/${up.UploadId}`)).entries.filter((x) => x.name.startsWith('p'))) partChunks.push(...(await lib.stat(e.path)).chunks.map((c) => c.id));
+    const done = await client.send(new CompleteMultipartUploadCommand({ Bucket: 'cat', Key: 'j/oined', UploadId: up.UploadId, MultipartUpload: { Parts: etags.map((ETag, i) => ({ PartNumber: i + 1, ETag })) } }));
+    expect(done.ETag).toBe(multipartEtag(parts));
+    const st = await lib.stat('/cat/j/oined');
+    // The parts' own chunks, in order: no byte was copied.
+    expect(st.chunks.map((c) => c.id)).toEqual(partChunks);
+    const full = (n: number): number[] => new Array<number>(n).fill(CHUNK);
+    expect(st.chunks.map((c) => c.size)).toEqual([...full(5), 1234, ...full(5), CHUNK - 77, ...full(5), 5]);
+    const whole = Buffer.concat(parts);
+    const g = await client.send(new GetObjectCommand({ Bucket: 'cat', Key: 'j/oined' }));
+    expect(g).toMatchObject({ ETag: done.ETag, ContentType: 'text/x-j', Metadata: { m: '1' }, ContentLength: whole.length });
+    expect((await bytesOf(g.Body)).equals(whole)).toBe(true);
+    // Ranges across the short chunks at the part boundaries, byte-exact.
+    for (const [a, b] of [[5 * MiB, 5 * MiB + 1300], [5 * MiB + 1233, 11 * MiB + 2000], [whole.length - 10, whole.length - 1]]) {
+      const r = await client.send(new GetObjectCommand({ Bucket: 'cat', Key: 'j/oined', Range: `bytes=${a}-${b}` }));
+      expect((await bytesOf(r.Body)).equals(whole.subarray(a, b! + 1)), `bytes=${a}-${b}`).toBe(true);
+    }
+    await expect(lib.stat(`/.s3-uploads/cat/${up.UploadId}`)).rejects.toMatchObject({ code: 'NotFound' });
+    expect((await client.send(new ListMultipartUploadsCommand({ Bucket: 'cat' }))).Uploads ?? []).toEqual([]);
+  }, 120_000);
+
+  it('a part the namespace cannot join (stored inline) makes Complete copy the bytes instead, with the same answer', async () => {
+    const p1 = patternBytes(5 * MiB, 4);
+    const p2 = patternBytes(3000, 5);
+    const up = await client.send(new CreateMultipartUploadCommand({ Bucket: 'cat', Key: 'fallback' }));
+    const e1 = (await client.send(new UploadPartCommand({ Bucket: 'cat', Key: 'fallback', UploadId: up.UploadId, PartNumber: 1, Body: p1 }))).ETag!;
+    // A small part as gateways before this one stored it: inline, with its MD5 in its name.
+    await lib.put(`/.s3-uploads/cat/${up.UploadId}/p00002-${md5(p2).toString('hex')}`, p2);
+    expect((await lib.stat(`/.s3-uploads/cat/${up.UploadId}/p00002-${md5(p2).toString('hex')}`)).chunks).toEqual([]);
+    const done = await client.send(new CompleteMultipartUploadCommand({ Bucket: 'cat', Key: 'fallback', UploadId: up.UploadId, MultipartUpload: { Parts: [{ PartNumber: 1, ETag: e1 }, { PartNumber: 2, ETag: `"${md5(p2).toString('hex')}"` }] } }));
+    expect(done.ETag).toBe(multipartEtag([p1, p2]));
+    const g = await client.send(new GetObjectCommand({ Bucket: 'cat', Key: 'fallback' }));
+    expect((await bytesOf(g.Body)).equals(Buffer.concat([p1, p2]))).toBe(true);
+    expect((await lib.stat('/cat/fallback')).chunks.map((c) => c.size)).toEqual([CHUNK, CHUNK, CHUNK, CHUNK, CHUNK, 3000]);
+    await expect(lib.stat(`/.s3-uploads/cat/${up.UploadId}`)).rejects.toMatchObject({ code: 'NotFound' });
+  }, 120_000);
+});
