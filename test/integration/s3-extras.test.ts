@@ -1,7 +1,7 @@
 /**
  * S3 gateway features beyond the operations (docs/s3.md), with the unmodified AWS SDK against a
  * real DevCluster (small chunks, small files inline): CompleteMultipartUpload without copying bytes (fs.concat) and
- * its copy fallback.
+ * its copy fallback; `cairn s3 keys add|list|rm` taking effect in the running gateway.
  */
 import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -12,6 +12,7 @@ import {
   CreateBucketCommand,
   CreateMultipartUploadCommand,
   GetObjectCommand,
+  ListBucketsCommand,
   ListMultipartUploadsCommand,
   S3Client,
   UploadPartCommand,
@@ -22,7 +23,7 @@ import { createCairnClient, type CairnClient } from '../../src/client/index.js';
 import { systemRng } from '../../src/env/system.js';
 import { findFreePortRange } from '../../src/net/index.js';
 import { DevCluster, type ClusterJson } from '../../src/server/dev-cluster.js';
-import { assertBuilt, patternBytes } from './cli-harness.js';
+import { assertBuilt, patternBytes, runCli } from './cli-harness.js';
 
 const CHUNK = 1024 * 1024;
 const MiB = 1024 * 1024;
@@ -101,4 +102,42 @@ describe('S3 gateway extras with the AWS SDK', () => {
     expect((await lib.stat('/cat/fallback')).chunks.map((c) => c.size)).toEqual([CHUNK, CHUNK, CHUNK, CHUNK, CHUNK, 3000]);
     await expect(lib.stat(`/.s3-uploads/cat/${up.UploadId}`)).rejects.toMatchObject({ code: 'NotFound' });
   }, 120_000);
+
+  it('cairn s3 keys add/list/rm: a new key works within seconds and a removed one is refused, without a restart', async () => {
+    const file = join(dir, 's3.credentials');
+    const errorName = async (c: S3Client): Promise<string> => {
+      try {
+        await c.send(new ListBucketsCommand({}));
+        return 'ok';
+      } catch (e) {
+        return (e as { Code?: string; name: string }).Code ?? (e as Error).name;
+      }
+    };
+    const add = await runCli(['s3', 'keys', 'add', '--file', file, '--json']);
+    expect(add.code, add.stderr).toBe(0);
+    const key = JSON.parse(add.stdout.toString()) as { accessKeyId: string; secretAccessKey: string };
+    expect(key.accessKeyId).toMatch(/^[A-Z0-9]{16,}$/);
+    const list = await runCli(['s3', 'keys', 'list', '--file', file]);
+    expect(list.stdout.toString().trim().split('\n')).toEqual([s3.accessKeyId, key.accessKeyId]);
+    expect((await runCli(['s3', 'keys', 'add', 'FIXEDID1', '--secret', 'a-secret-of-16+chars', '--file', file])).stdout.toString()).toBe('FIXEDID1 a-secret-of-16+chars\n');
+    expect((await runCli(['s3', 'keys', 'add', 'FIXEDID1', '--file', file])).code).not.toBe(0); // exists
+    const fresh = make({ credentials: key });
+    const fixed = make({ credentials: { accessKeyId: 'FIXEDID1', secretAccessKey: 'a-secret-of-16+chars' } });
+    const until = async (c: S3Client, want: string): Promise<void> => {
+      for (let i = 0; i < 50 && (await errorName(c)) !== want; i++) await new Promise((r) => setTimeout(r, 100));
+      expect(await errorName(c)).toBe(want);
+    };
+    await until(fresh, 'ok');
+    await until(fixed, 'ok');
+    const rm = await runCli(['s3', 'keys', 'rm', key.accessKeyId, '--file', file]);
+    expect(rm.code, rm.stderr).toBe(0);
+    await until(fresh, 'InvalidAccessKeyId');
+    expect(await errorName(fixed)).toBe('ok');
+    expect(await errorName(client)).toBe('ok');
+    const again = await runCli(['s3', 'keys', 'rm', key.accessKeyId, '--file', file]);
+    expect(again.code).not.toBe(0);
+    expect(again.stderr).toMatch(/no access key/);
+    fresh.destroy();
+    fixed.destroy();
+  }, 60_000);
 });
