@@ -6,6 +6,7 @@ import { readSecretFile } from '../src/server/secret-file.js';
 import { CairnError } from '../src/util/errors.js';
 import { pinoLogger } from '../src/server/pino-logger.js';
 import { intOption } from './int-option.js';
+import { UPLOAD_EXPIRY_HOURS_DEFAULT } from '../src/api/s3-upload-expiry.js';
 import { stopOnSignalOrParentExit } from './server-lifecycle.js';
 import { GATEWAY_IDLE_TIMEOUT_MS_DEFAULT, GATEWAY_LIMITS_DEFAULT } from '../src/config/defaults.js';
 
@@ -22,8 +23,10 @@ export function registerGatewayCommand(program: Command, fail: (err: unknown) =>
     .option('--s3-listen <host:port>', 'also serve the S3-compatible API on this address (docs/s3.md)')
     .option('--s3-credentials <path>', 'file of ACCESS_KEY_ID:SECRET lines the S3 API accepts (required with --s3-listen)')
     .option('--s3-region <region>', 'the region S3 requests are signed for', 'us-east-1')
+    .option('--s3-domain <domain>', 'also serve virtual-host-style S3 requests: Host BUCKET.DOMAIN')
+    .option('--s3-upload-expiry-hours <n>', 'remove multipart uploads started longer ago', intOption('--s3-upload-expiry-hours', 1), UPLOAD_EXPIRY_HOURS_DEFAULT)
     .option('--idle-timeout-ms <ms>', 'close a connection silent this long (aborts a stalled upload)', intOption('--idle-timeout-ms', 1000), GATEWAY_IDLE_TIMEOUT_MS_DEFAULT)
-    .action(async (o: { listen: string; meta: string; tokenFile?: string; inflightMax: number; perClientInflightMax: number; uploadBytesMax: number; idleTimeoutMs: number; s3Listen?: string; s3Credentials?: string; s3Region: string }) => {
+    .action(async (o: { listen: string; meta: string; tokenFile?: string; inflightMax: number; perClientInflightMax: number; uploadBytesMax: number; idleTimeoutMs: number; s3Listen?: string; s3Credentials?: string; s3Region: string; s3Domain?: string; s3UploadExpiryHours: number }) => {
       parseHostPort(o.listen, true);
       if (o.s3Listen !== undefined) parseHostPort(o.s3Listen, true);
       if ((o.s3Listen === undefined) !== (o.s3Credentials === undefined)) fail(new CairnError('InvalidArgument', '--s3-listen and --s3-credentials go together'));
@@ -35,7 +38,7 @@ export function registerGatewayCommand(program: Command, fail: (err: unknown) =>
           token: o.tokenFile ? new TextDecoder().decode(readSecretFile(o.tokenFile, 'client token')) : null,
           limits: { inflightMax: o.inflightMax, perClientInflightMax: o.perClientInflightMax, uploadBytesMax: o.uploadBytesMax },
           idleTimeoutMs: o.idleTimeoutMs,
-          ...(o.s3Listen === undefined || o.s3Credentials === undefined ? {} : { s3: { listen: o.s3Listen, credentialsFile: o.s3Credentials, region: o.s3Region } }),
+          ...(o.s3Listen === undefined || o.s3Credentials === undefined ? {} : { s3: { listen: o.s3Listen, credentialsFile: o.s3Credentials, region: o.s3Region, uploadExpiryHours: o.s3UploadExpiryHours, ...(o.s3Domain === undefined ? {} : { domain: o.s3Domain }) } }),
         },
         logger,
       );

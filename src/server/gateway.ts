@@ -11,6 +11,7 @@ import { createServer, type RequestListener, type Server } from 'node:http';
 import { createGatewayApp, DEFAULT_GATEWAY_LIMITS, type GatewayLimits } from '../api/gateway-app.js';
 import { createS3App } from '../api/s3-app.js';
 import { S3Credentials, type CredentialsSource } from '../api/s3-credentials.js';
+import { S3UploadExpiry, UPLOAD_EXPIRY_HOURS_DEFAULT } from '../api/s3-upload-expiry.js';
 import { createCairnClient } from '../client/create-cairn-client.js';
 import { parseHostPort } from '../proto/addr.js';
 import { secureRandomBytes, systemClock, systemTimers, wallClockMs } from '../env/system.js';
@@ -42,6 +43,10 @@ export interface S3Options {
   credentialsFile: string;
   /** @default 'us-east-1' */
   region?: string;
+  /** Also serve virtual-host-style requests: Host `{bucket}.{domain}`. */
+  domain?: string;
+  /** Multipart uploads started longer ago are removed (api/s3-upload-expiry.ts). @default UPLOAD_EXPIRY_HOURS_DEFAULT (168) */
+  uploadExpiryHours?: number;
 }
 
 /** The credentials file on disk, for S3Credentials (which re-reads it when it changes). */
@@ -69,6 +74,7 @@ export async function startGateway(opts: GatewayOptions, logger: Logger): Promis
   const limits = { ...DEFAULT_GATEWAY_LIMITS, ...opts.limits };
   const { app, metrics } = createGatewayApp({ client, token: opts.token, logger, clock: systemClock, limits });
   let s3: Server | null = null;
+  let expiry: S3UploadExpiry | null = null;
   if (opts.s3) {
     const s3Addr = parseHostPort(opts.s3.listen, true);
     const s3App = createS3App({
@@ -82,7 +88,10 @@ export async function startGateway(opts: GatewayOptions, logger: Logger): Promis
       credentials: new S3Credentials({ source: credentialsFileSource(opts.s3.credentialsFile), clock: systemClock, logger }, { path: opts.s3.credentialsFile }),
       limits,
       metrics,
+      domain: opts.s3.domain ?? null,
     });
+    expiry = new S3UploadExpiry({ client, timers: systemTimers, wallClockMs, logger: logger.child({ component: 's3' }) }, { expiryMs: (opts.s3.uploadExpiryHours ?? UPLOAD_EXPIRY_HOURS_DEFAULT) * 3_600_000 });
+    expiry.start();
     s3 = await listenHttp(opts, s3Addr.port, s3Addr.host, s3App.callback());
     logger.info('s3 listening', { url: urlOf(s3) });
   }
@@ -99,6 +108,7 @@ export async function startGateway(opts: GatewayOptions, logger: Logger): Promis
     s3Url: s3 === null ? null : urlOf(s3),
     server,
     close: async () => {
+      expiry?.stop();
       await Promise.all([closeServer(server), ...(s3 === null ? [] : [closeServer(s3)])]);
       client.close();
     },
