@@ -1,7 +1,8 @@
 /**
  * S3 gateway features beyond the operations (docs/s3.md), with the unmodified AWS SDK against a
  * real DevCluster (small chunks, small files inline): CompleteMultipartUpload without copying bytes (fs.concat) and
- * its copy fallback; `cairn s3 keys add|list|rm` taking effect in the running gateway.
+ * its copy fallback; `cairn s3 keys add|list|rm` taking effect in the running gateway; virtual-host
+ * addressing (`--s3-domain`) with the SDK's forcePathStyle: false.
  */
 import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -13,6 +14,8 @@ import {
   CreateMultipartUploadCommand,
   GetObjectCommand,
   ListBucketsCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
   ListMultipartUploadsCommand,
   S3Client,
   UploadPartCommand,
@@ -23,6 +26,8 @@ import { createCairnClient, type CairnClient } from '../../src/client/index.js';
 import { systemRng } from '../../src/env/system.js';
 import { findFreePortRange } from '../../src/net/index.js';
 import { DevCluster, type ClusterJson } from '../../src/server/dev-cluster.js';
+import { startGateway } from '../../src/server/gateway.js';
+import { silentLogger } from '../../src/util/logger.js';
 import { assertBuilt, patternBytes, runCli } from './cli-harness.js';
 
 const CHUNK = 1024 * 1024;
@@ -139,5 +144,35 @@ describe('S3 gateway extras with the AWS SDK', () => {
     expect(again.stderr).toMatch(/no access key/);
     fresh.destroy();
     fixed.destroy();
+  }, 60_000);
+
+  it('virtual-host style with --s3-domain: the SDK (forcePathStyle: false) addresses BUCKET.DOMAIN; path-style still works', async () => {
+    const gw = await startGateway({ listen: '127.0.0.1:0', metaAddrs: cluster.metaAddrs, token: cluster.token, s3: { listen: '127.0.0.1:0', credentialsFile: join(dir, 's3.credentials'), domain: 's3.cairn.test' } }, silentLogger);
+    const port = new URL(gw.s3Url!).port;
+    const hosts: string[] = [];
+    const vhost = make({ endpoint: `http://s3.cairn.test:${port}`, forcePathStyle: false });
+    // No DNS for *.s3.cairn.test: connect to the gateway, keeping the signed Host header.
+    vhost.middlewareStack.add(
+      (next) => async (args) => {
+        const req = args.request as { hostname: string; headers: Record<string, string> };
+        hosts.push(req.headers.host ?? '');
+        req.hostname = '127.0.0.1';
+        return next(args);
+      },
+      { step: 'deserialize', name: 'toLoopback' },
+    );
+    const path = make({ endpoint: gw.s3Url! });
+    try {
+      await vhost.send(new PutObjectCommand({ Bucket: 'cat', Key: 'v/host.txt', Body: 'by virtual host' }));
+      expect(hosts[0]).toBe(`cat.s3.cairn.test:${port}`);
+      expect((await bytesOf((await path.send(new GetObjectCommand({ Bucket: 'cat', Key: 'v/host.txt' }))).Body)).toString()).toBe('by virtual host');
+      expect((await bytesOf((await vhost.send(new GetObjectCommand({ Bucket: 'cat', Key: 'v/host.txt' }))).Body)).toString()).toBe('by virtual host');
+      expect((await vhost.send(new ListObjectsV2Command({ Bucket: 'cat', Prefix: 'v/' }))).Contents?.map((c) => c.Key)).toEqual(['v/host.txt']);
+      expect(hosts.every((h) => h.startsWith('cat.s3.cairn.test'))).toBe(true);
+    } finally {
+      vhost.destroy();
+      path.destroy();
+      await gw.close();
+    }
   }, 60_000);
 });
