@@ -18,10 +18,11 @@ import { registerCopyCommand } from './copy-command.js';
 import { registerUsageCommands } from './usage-commands.js';
 import { registerCompletionCommand } from './completion.js';
 import { registerInitCommand } from './init-command.js';
+import { registerS3KeysCommand } from './s3-keys-command.js';
 
 installProcessGuards();
 
-const CLIENT_COMMANDS = new Set(['put', 'get', 'cat', 'ls', 'stat', 'rm', 'mkdir', 'mv', 'status', 'drain', 'remove-server', 'checksum', 'sync', 'cp', 'du', 'df', 'count', 'find', 'scrub', 'init']);
+const CLIENT_COMMANDS = new Set(['put', 'get', 'cat', 'ls', 'stat', 'rm', 'mkdir', 'mv', 'status', 'drain', 'remove-server', 'checksum', 'sync', 'cp', 'du', 'df', 'count', 'find', 'scrub', 'init', 's3']);
 
 const program = new Command();
 program
@@ -52,6 +53,7 @@ registerUsageCommands(program, done);
 registerCompletionCommand(program, done);
 registerScrubCommand(program, done);
 registerInitCommand(program, done);
+registerS3KeysCommand(program, done);
 // Server commands pull in LMDB, pino and the servers (~120 ms of start-up): loaded only when
 // the command line is not a client command, and then only the one named (a gateway does not
 // carry the metadata server's LMDB); help or something unknown loads them all to list them.

@@ -28,7 +28,7 @@ export function registerGatewayCommand(program: Command, fail: (err: unknown) =>
           token: o.tokenFile ? new TextDecoder().decode(readSecretFile(o.tokenFile, 'client token')) : null,
           limits: { inflightMax: o.inflightMax, perClientInflightMax: o.perClientInflightMax, uploadBytesMax: o.uploadBytesMax },
           idleTimeoutMs: o.idleTimeoutMs,
-          ...(o.s3Listen === undefined || o.s3Credentials === undefined ? {} : { s3: { listen: o.s3Listen, credentialsFile: o.s3Credentials, region: o.s3Region } }),
+          ...(o.s3Listen === undefined || o.s3Credentials === undefined ? {} : { s3: { listen: o.s3Listen, credentialsFile: o.s3Credentials, region: o.s3Region, uploadExpiryHours: o.s3UploadExpiryHours, ...(o.s3Domain === undefined ? {} : { domain: o.s3Domain }) } }),
         },
         logger,
       );

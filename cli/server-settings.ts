@@ -28,6 +28,7 @@ import {
   SNAPSHOT_ENTRIES_DEFAULT,
   ZONE_DEFAULT,
 } from '../src/config/defaults.js';
+import { UPLOAD_EXPIRY_HOURS_DEFAULT } from '../src/api/s3-upload-expiry.js';
 import { hostPort, int, optional, required, text, withDefault, type ServerRole, type Settings } from './server-config.js';
 
 /** The S3 region a gateway signs for when none is set. */
@@ -83,6 +84,8 @@ export const GATEWAY_SETTINGS = {
   s3Listen: optional('<host:port>', 'also serve the S3-compatible API on this address (docs/s3.md)', hostPort(true)),
   s3Credentials: optional('<path>', 'file of ACCESS_KEY_ID:SECRET lines the S3 API accepts (required with --s3-listen)', text),
   s3Region: withDefault('<region>', 'the region S3 requests are signed for', text, S3_REGION_DEFAULT),
+  s3Domain: optional('<domain>', 'also serve virtual-host-style S3 requests: Host BUCKET.DOMAIN', text),
+  s3UploadExpiryHours: withDefault('<n>', 'remove multipart uploads started longer ago', int(1), UPLOAD_EXPIRY_HOURS_DEFAULT),
   idleTimeoutMs: withDefault('<ms>', 'close a connection silent this long (aborts a stalled upload)', int(1000), GATEWAY_IDLE_TIMEOUT_MS_DEFAULT),
 } satisfies Settings;
 

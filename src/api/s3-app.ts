@@ -4,12 +4,13 @@
  *
  * Middleware: access log + metrics (routes named s3.*) → S3 XML errors → overload limits (the
  * gateway's limits, counted apart from /v1's) → SigV4 auth → dispatch by method, path
- * (path-style `/{bucket}/{key}`) and sub-resource query parameters.
+ * (path-style `/{bucket}/{key}`, or virtual-host `{bucket}.{domain}/{key}` with a domain set) and
+ * sub-resource query parameters. The signature covers the path as sent.
  */
 import Koa from 'koa';
 import { accessLog, overloadLimits } from './gateway-middleware.js';
 import { createBucket, deleteBucket, deleteObjects, getBucketLocation, getBucketVersioning, headBucket, listBuckets, listObjectsV1, listObjectsV2 } from './s3-buckets.js';
-import { parseTarget, type S3Ctx, type S3Deps, type S3State, type S3Target } from './s3-context.js';
+import { parseTarget, virtualHostPath, type S3Ctx, type S3Deps, type S3State, type S3Target } from './s3-context.js';
 import { errorDocument, S3Error, s3ErrorOf } from './s3-errors.js';
 import { abortMultipartUpload, completeMultipartUpload, createMultipartUpload, listMultipartUploads, listParts, uploadPart, uploadPartCopy } from './s3-multipart.js';
 import { copyObject, deleteObject, getObject, headObject, putObject } from './s3-objects.js';
@@ -67,7 +68,7 @@ function notImplemented(what: string): never {
 
 async function dispatch(ctx: S3Ctx, deps: S3Deps): Promise<void> {
   const { rawPath, rawQuery } = splitUrl(ctx.req.url ?? '/');
-  const t = parseTarget(rawPath, parseQuery(rawQuery));
+  const t = parseTarget(virtualHostPath(ctx.get('host'), deps.domain, rawPath), parseQuery(rawQuery));
   const m = ctx.method;
   const has = (n: string): boolean => t.query.has(n);
   if (t.bucket === '') {

@@ -26,10 +26,12 @@ export interface S3Deps {
   /** `bytes` random bytes as hex (request and upload ids). */
   randomHex(bytes: number): string;
   region: string;
-  /** Access key id → secret key. */
-  credentials: ReadonlyMap<string, string>;
+  /** Access key id → secret key (s3-credentials.ts: the file as it is now; a Map in tests). */
+  credentials: { get(id: string): string | undefined };
   limits: GatewayLimits;
   metrics: GatewayMetrics;
+  /** Virtual-host addressing: a request to host `{bucket}.{domain}` names that bucket (virtualHostPath). */
+  domain?: string | null;
 }
 
 export interface S3State extends GatewayState {
@@ -109,6 +111,20 @@ export function parseTarget(rawPath: string, query: Array<[string, string]>): S3
   if (slash < 0) return { bucket: dec(path), key: null, query: q };
   const key = dec(path.slice(slash + 1));
   return { bucket: dec(path.slice(0, slash)), key: key === '' ? null : key, query: q };
+}
+
+/**
+ * The path-style path of a request (`/{bucket}/{key}`): with `domain` set, a Host of
+ * `{bucket}.{domain}` (any port, any case) puts the bucket in front of the path; a Host of the
+ * domain itself or of anything else is path-style, as is every request without a domain.
+ */
+export function virtualHostPath(host: string | undefined, domain: string | null | undefined, rawPath: string): string {
+  if (!domain || host === undefined) return rawPath;
+  const name = host.replace(/:\d+$/, '').toLowerCase();
+  const suffix = `.${domain.toLowerCase()}`;
+  if (!name.endsWith(suffix) || name.length === suffix.length) return rawPath;
+  const bucket = name.slice(0, -suffix.length);
+  return `/${encodeURIComponent(bucket)}${rawPath.startsWith('/') ? rawPath : `/${rawPath}`}`;
 }
 
 /** An HTTP date (Last-Modified) of ms since the epoch. */

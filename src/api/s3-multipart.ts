@@ -9,9 +9,12 @@
  * area is a top-level directory whose name no bucket can have, so it never shows as a bucket.
  *
  * Complete checks the list (ascending, every part present with its ETag, every part but the last
- * at least PART_BYTES_MIN), then writes the object by reading the parts in order (a copy inside
- * the gateway: memory stays at the writer's bound) and removes the upload. The ETag is
- * MD5(MD5(part 1) ‖ … ‖ MD5(part N)) + "-N", as S3's.
+ * at least PART_BYTES_MIN), then commits the object as the parts' chunks in order (fs.concat: one
+ * metadata call that also removes those parts; no byte moves), and removes the upload. Parts are
+ * stored in chunks, never inline, for that. Where the namespace cannot join the parts (see
+ * joinParts) it writes the object by reading the parts in order instead (a copy inside the
+ * gateway: memory stays at the writer's bound). The ETag is MD5(MD5(part 1) ‖ … ‖ MD5(part N))
+ * + "-N", as S3's.
  */
 import { createHash } from 'node:crypto';
 import { PassThrough } from 'node:stream';
@@ -35,6 +38,8 @@ const LIST_MAX = 1000;
 const UPLOAD_RECORD_BYTES_MAX = 64 * 1024;
 
 const OWNER = { ID: 'cairn', DisplayName: 'cairn' };
+/** Parts are always stored in chunks (never inline), so Complete can join them (fs.concat). */
+const PART_WRITE = { inline: false } as const;
 
 interface UploadRecord {
   key: string;
@@ -150,7 +155,7 @@ export async function uploadPart(ctx: S3Ctx, deps: S3Deps, t: S3Target): Promise
   const n = partNumberOf(t);
   const up = await findUpload(deps, t, t.query.get('uploadId') ?? '');
   const tmp = up.dir.child(`t${deps.randomHex(8)}`);
-  const r = await storeBody(ctx, deps, tmp, {}, true);
+  const r = await storeBody(ctx, deps, tmp, {}, true, PART_WRITE);
   await placePart(deps, up, n, tmp, r.etag);
   ctx.status = 200;
   ctx.set('ETag', `"${r.etag}"`);
@@ -182,7 +187,7 @@ export async function uploadPartCopy(ctx: S3Ctx, deps: S3Deps, t: S3Target): Pro
       yield b;
     }
   })();
-  await deps.client.put(tmp, hashed);
+  await deps.client.put(tmp, hashed, PART_WRITE);
   const etag = md5.digest('hex');
   await placePart(deps, up, n, tmp, etag);
   xml(ctx, 'CopyPartResult', { LastModified: isoDate(deps.wallClockMs()), ETag: `"${etag}"` });
@@ -229,24 +234,49 @@ export async function completeMultipartUpload(ctx: S3Ctx, deps: S3Deps, t: S3Tar
   const path = keyPath(up.bucket, up.key)!;
   await requireBucket(deps.client, up.bucket);
   const total = chosen.reduce((n, p) => n + p.size, 0);
-  // Writing the object streams every part again: answered slowly, so the connection stays busy.
+  const attrs: ObjectAttrs = { ...up.record.attrs, 's3-etag': etag };
+  withAttrs({}, attrs); // checked at Create; refused here too rather than after the parts are joined
+  // Answered slowly: the copy fallback streams every part again, and the connection stays busy.
   await answerSlowly(ctx, deps, async () => {
-    const w = deps.client.createWriteStream(path, withAttrs({ overwrite: true, expectedSize: total }, { ...up.record.attrs, 's3-etag': etag }));
-    try {
-      const joined = new PassThrough();
-      const feed = (async () => {
-        for (const p of chosen) await pipeline(deps.client.createReadStream(p.path), joined, { end: false });
-        joined.end();
-      })();
-      await Promise.all([pipeline(joined, w), feed]);
-      await w.done;
-    } catch (e) {
-      w.destroy(e as Error);
-      throw e;
-    }
+    if (!(await joinParts(deps, up, chosen, path, attrs))) await copyParts(deps, chosen, path, attrs, total);
     await deps.client.rm(up.dir, { recursive: true }).catch(() => undefined);
     return { root: 'CompleteMultipartUploadResult', body: { Location: `/${t.bucket}/${up.key}`, Bucket: t.bucket, Key: up.key, ETag: `"${etag}"` } };
   });
+}
+
+/**
+ * The object as the parts' chunks (fs.concat, one metadata call, no byte moves; the parts go in
+ * the same step): true when done. False when the namespace cannot join these parts — a part
+ * stored inline (parts written before parts were always chunked), two parts sharing a chunk,
+ * too many chunks, a part replaced meanwhile — and the caller copies the bytes instead.
+ */
+async function joinParts(deps: S3Deps, up: Upload, chosen: PartFile[], path: RemotePath, attrs: ObjectAttrs): Promise<boolean> {
+  try {
+    await deps.client.concat(up.dir, chosen.map((p) => p.path.name), path, { overwrite: true, attrs });
+    return true;
+  } catch (e) {
+    for (const code of CONCAT_FALLBACK_CODES) if (isCairnError(e, code)) return false;
+    throw e;
+  }
+}
+
+const CONCAT_FALLBACK_CODES = ['InlineRefused', 'InvalidArgument', 'TooLarge', 'PreconditionFailed'] as const;
+
+/** The object written by streaming the parts in order through the gateway (memory at the writer's bound). */
+async function copyParts(deps: S3Deps, chosen: PartFile[], path: RemotePath, attrs: ObjectAttrs, total: number): Promise<void> {
+  const w = deps.client.createWriteStream(path, { overwrite: true, expectedSize: total, attrs });
+  try {
+    const joined = new PassThrough();
+    const feed = (async () => {
+      for (const p of chosen) await pipeline(deps.client.createReadStream(p.path), joined, { end: false });
+      joined.end();
+    })();
+    await Promise.all([pipeline(joined, w), feed]);
+    await w.done;
+  } catch (e) {
+    w.destroy(e as Error);
+    throw e;
+  }
 }
 
 export async function listParts(ctx: S3Ctx, deps: S3Deps, t: S3Target): Promise<void> {

@@ -42,8 +42,9 @@ const unstorable = (key: string): S3Error => new S3Error('InvalidArgument', `the
 /**
  * Stores the request body at `path` with `attrs` (the S3 ETag added once the body has been
  * verified), streaming unless it is small. `createOnly`: PreconditionFailed if it exists.
+ * `extra.inline: false`: stored in chunks even when small (multipart parts, see s3-multipart.ts).
  */
-export async function storeBody(ctx: S3Ctx, deps: S3Deps, path: RemotePath, attrs: ObjectAttrs, createOnly: boolean): Promise<{ etag: string; size: number; checksums: Record<string, string> }> {
+export async function storeBody(ctx: S3Ctx, deps: S3Deps, path: RemotePath, attrs: ObjectAttrs, createOnly: boolean, extra: { inline?: false } = {}): Promise<{ etag: string; size: number; checksums: Record<string, string> }> {
   const { client, limits } = deps;
   const auth = ctx.state.auth;
   try {
@@ -52,7 +53,7 @@ export async function storeBody(ctx: S3Ctx, deps: S3Deps, path: RemotePath, attr
     if (length !== null && length <= SMALL_BODY_BYTES_MAX) {
       const { body, digest } = await readSmallBody(ctx.req, auth, SMALL_BODY_BYTES_MAX);
       attrs['s3-etag'] = digest.md5Hex;
-      await client.put(path, body, withAttrs({ overwrite: !createOnly }, attrs));
+      await client.put(path, body, withAttrs({ overwrite: !createOnly, ...extra }, attrs));
       return { etag: digest.md5Hex, size: digest.size, checksums: digest.checksums };
     }
     const ac = new AbortController();
@@ -61,7 +62,7 @@ export async function storeBody(ctx: S3Ctx, deps: S3Deps, path: RemotePath, attr
     };
     ctx.req.once('close', onGone);
     // The writer reads attrs at commit, after the checker has added the ETag (its flush runs first).
-    const w = client.createWriteStream(path, withAttrs({ overwrite: !createOnly, signal: ac.signal, ...(length === null ? {} : { expectedSize: length }) }, attrs));
+    const w = client.createWriteStream(path, withAttrs({ overwrite: !createOnly, signal: ac.signal, ...extra, ...(length === null ? {} : { expectedSize: length }) }, attrs));
     const sealEtag = new Transform({
       transform(b: Buffer, _e, cb) {
         cb(null, b);

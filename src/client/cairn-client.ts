@@ -174,6 +174,17 @@ export class CairnClient {
     return { path: r.path, size: r.size, etag: r.etag };
   }
 
+  /**
+   * `to` made of the files `dir/names[0]`, `dir/names[1]`, … in order (fs.concat), which are
+   * removed in the same atomic step: the new file holds their chunks, no byte moves. Sources
+   * stored inline are InlineRefused (write them with `inline: false`); other rules as copy().
+   */
+  async concat(dir: PathArg, names: readonly string[], to: PathArg, opts: { overwrite?: boolean; parents?: boolean; attrs?: FileAttrs } = {}): Promise<PutResult> {
+    const body = { dir: RemotePath.of(dir).text, names: [...names], to: RemotePath.of(to).text, overwrite: opts.overwrite ?? false, parents: opts.parents ?? true, ...(opts.attrs ? { attrs: opts.attrs } : {}) };
+    const r = await this.core.exactlyOnce('fs.concat', body, (a) => decodeCommit(a, 'fs.concat'));
+    return { path: r.path, size: r.size, etag: r.etag };
+  }
+
   async status(): Promise<ClusterStatus> {
     return this.core.read('cluster.status', {}, decodeClusterStatus);
   }

@@ -47,6 +47,7 @@ export function dispatchTable(p: LeaderParts): DispatchTable {
     'fs.rm': { role: 'client', decode: d['fs.rm'], handle: (r) => ns.rm(r) },
     'fs.mv': { role: 'client', decode: d['fs.mv'], handle: (r) => ns.mv(r) },
     'fs.copy': { role: 'client', decode: d['fs.copy'], handle: (r) => ns.copy(r) },
+    'fs.concat': { role: 'client', decode: d['fs.concat'], handle: (r) => ns.concat(r) },
     'fs.view': { role: 'client', decode: d['fs.view'], handle: () => p.allocator.view() },
     'fs.alloc': { role: 'client', decode: d['fs.alloc'], handle: (r) => p.allocator.alloc(r) },
     'fs.retarget': { role: 'client', decode: d['fs.retarget'], handle: (r) => p.allocator.retarget(r) },

@@ -11,6 +11,8 @@
  *   fs.mkdir {path, parents, s} · fs.rm {path, recursive, s} · fs.mv {from, to, s} → {}
  *   fs.copy {from, to, overwrite, parents, s} → {path, size, etag, mtime}  server-side copy: the
  *                                     new file shares the source's chunks (one Raft entry, no bytes move)
+ *   fs.concat {dir, names, to, overwrite, parents, attrs?, s} → {path, size, etag, mtime}  `to` made of the
+ *                                     files dir/name in order, which go in the same entry (no bytes move)
  *   fs.commit {path, size, etag, chunks:[[id,size,crc]…], overwrite, parents, s, ringVersion?, attrs?} → {path, size, etag, mtime}
  *                                     (StaleRing when ringVersion is older than the ring: see commit())
  *   fs.put {path, data, crc, overwrite, parents, s, attrs?} → {path, size, etag, mtime}  a whole small file,
@@ -35,10 +37,11 @@ import type { MetaReadView } from '../meta/namespace-keys.js';
 import { inlineUsage, type InlineUsage, type Outcome, type StatInfo } from '../meta/namespace.js';
 import { hasOutcome } from '../meta/session.js';
 import { readOrder } from '../placement/index.js';
-import type { BadRequest, CommitRequest, CopyRequest, ListRequest, MkdirRequest, MvRequest, OpenRequest, PutRequest, RmRequest, StatLocalRequest, StatRequest } from '../proto/meta-requests.js';
+import type { BadRequest, CommitRequest, ConcatRequest, CopyRequest, ListRequest, MkdirRequest, MvRequest, OpenRequest, PutRequest, RmRequest, StatLocalRequest, StatRequest } from '../proto/meta-requests.js';
 import { INLINE_FILE_BYTES_MAX } from '../proto/meta-fields.js';
 import { crc32c } from '../util/crc32c.js';
 import { composeCrc32c } from '../util/crc32c-combine.js';
+import { contentEtag } from '../util/content-etag.js';
 import { inlineEtag } from '../util/inline-etag.js';
 import { CairnError } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
@@ -165,6 +168,40 @@ export class NamespaceCalls {
       nowMs,
     });
     return { path: req.to, size: out.size as number, etag: out.etag as string, mtime: nowMs };
+  }
+
+  /**
+   * The new file's etag is contentEtag of the joined chunk list, computed here from the sources as
+   * read now; the command carries each source's etag, so a source changed before it applies is
+   * PreconditionFailed (meta/namespace-concat.ts). An inline source is refused here already.
+   */
+  async concat(req: ConcatRequest): Promise<A['fs.concat']> {
+    await this.c.raft.linearizableRead();
+    const parts: Array<{ size: number; crc: number }> = [];
+    const sources = req.names.map((name) => {
+      const path = `${req.dir === '/' ? '' : req.dir}/${name}`;
+      const st = unwrap(this.c.namespace.stat(path)).stat;
+      if (st.type !== 'file' || st.etag === null) throw new CairnError('IsADirectory', `is a directory: ${path}`);
+      if (st.inline && st.size > 0) throw new CairnError('InlineRefused', `${path} is stored inline: its bytes are in no chunk to share`);
+      for (const ch of st.chunks) parts.push({ size: ch.size, crc: ch.crc });
+      return { name, etag: st.etag };
+    });
+    const size = parts.reduce((n, p) => n + p.size, 0);
+    const etag = contentEtag(size, parts);
+    const nowMs = this.c.wallMs();
+    await proposeNamespace(this.c.raft, {
+      op: 'concatFiles',
+      to: req.to,
+      dir: req.dir,
+      sources,
+      etag,
+      overwrite: req.overwrite,
+      createParents: req.parents,
+      ...(req.attrs ? { attrs: req.attrs } : {}),
+      session: req.s,
+      nowMs,
+    });
+    return { path: req.to, size, etag, mtime: nowMs };
   }
 
   /**

@@ -16,6 +16,11 @@
  *                     then attrs? as for tag 2
  *   tag 6 copyFile    from, to, flags (as tag 2), inlineTotalBytesMax — a server-side copy sharing
  *                     the source's chunks (namespace-copy.ts); the cap as for tag 5
+ *   tag 7 concatFiles to, dir, [[name, etag], …], etag, flags (as tag 2), attrs? — `to` made of the
+ *                     files dir/name in order, sharing their chunks, which are removed in the same
+ *                     step (namespace-concat.ts); each source's etag is the one the leader read
+ *                     (PreconditionFailed if it changed since), `etag` the new file's (the leader
+ *                     computed it from those sources)
  *   tag 16 cluster    [version, 16, nowMs, clusterCommand] — a cluster-map change (cluster-map.ts);
  *                     no client session: the leader proposes these itself and they are idempotent
  * Tags 17..63 are reserved; an unknown tag or version is a decode error.
@@ -30,12 +35,14 @@ import { clusterCommandFromValue, clusterCommandToValue, type ClusterCommand } f
 import type { ChunkRef } from './namespace-keys.js';
 import { contentProblem, type FileContent } from './namespace.js';
 import { ETAG_BYTES_MAX, FILE_CHUNKS_MAX, INLINE_FILE_BYTES_MAX } from '../proto/meta-fields.js';
-import { parsePath } from '../proto/path.js';
+import { nameProblem, parsePath } from '../proto/path.js';
+import { CONCAT_SOURCES_MAX } from '../proto/concat-request.js';
+import type { ConcatSource } from './namespace-concat.js';
 import { attrsFromValue, attrsToValue, noAttrs, type FileAttrs } from '../proto/file-attrs.js';
 import { CLIENT_ID_RE, type SessionHeader } from './session.js';
 
 export const META_COMMAND_VERSION = 1;
-export const MetaTag = { Mkdir: 1, CommitFile: 2, Delete: 3, Rename: 4, PutInline: 5, CopyFile: 6, Cluster: 16 } as const;
+export const MetaTag = { Mkdir: 1, CommitFile: 2, Delete: 3, Rename: 4, PutInline: 5, CopyFile: 6, ConcatFiles: 7, Cluster: 16 } as const;
 export { ETAG_BYTES_MAX, FILE_CHUNKS_MAX, INLINE_FILE_BYTES_MAX };
 const ETAG_RE = /^[\x21-\x7e]{1,128}$/;
 const CRC_MAX = 0xffffffff;
@@ -75,6 +82,18 @@ export type MetaCommand =
       /** The cluster's cap on inline bytes (an inline source is copied inline). */
       inlineTotalBytesMax: number;
     })
+  | (CommandBase & {
+      op: 'concatFiles';
+      to: string;
+      dir: string;
+      /** 1..CONCAT_SOURCES_MAX distinct names, each with the etag the leader read. */
+      sources: ConcatSource[];
+      /** The new file's etag. */
+      etag: string;
+      overwrite: boolean;
+      createParents: boolean;
+      attrs?: FileAttrs;
+    })
   | (CommandBase & { op: 'delete'; path: string; recursive: boolean })
   | (CommandBase & { op: 'rename'; from: string; to: string })
   | { op: 'cluster'; cluster: ClusterCommand; nowMs: number };
@@ -101,6 +120,12 @@ export function encodeMetaCommand(cmd: MetaCommand): Uint8Array {
       head[1] = MetaTag.CopyFile;
       const flags = (cmd.overwrite ? FLAG_OVERWRITE : 0) | (cmd.createParents ? FLAG_CREATE_PARENTS : 0);
       return pack([...head, cmd.from, cmd.to, flags, cmd.inlineTotalBytesMax]);
+    }
+    case 'concatFiles': {
+      head[1] = MetaTag.ConcatFiles;
+      const flags = (cmd.overwrite ? FLAG_OVERWRITE : 0) | (cmd.createParents ? FLAG_CREATE_PARENTS : 0);
+      const sources = cmd.sources.map((x) => [x.name, x.etag]);
+      return pack([...head, cmd.to, cmd.dir, sources, cmd.etag, flags, ...attrsTail(cmd.attrs)]);
     }
     case 'delete':
       head[1] = MetaTag.Delete;
@@ -169,6 +194,19 @@ function chunkList(v: unknown): ChunkRef[] {
     out[i] = { id, size: sz, crc: crcValue };
   }
   return out;
+}
+
+function concatSources(v: unknown): ConcatSource[] {
+  if (!Array.isArray(v) || v.length === 0) throw bad('sources must be a non-empty array');
+  if (v.length > CONCAT_SOURCES_MAX) throw new CairnError('TooLarge', `meta command: more than ${CONCAT_SOURCES_MAX} sources`);
+  const seen = new Set<string>();
+  return v.map((x: unknown, i) => {
+    if (!Array.isArray(x) || x.length !== 2) throw bad(`source ${i} must be [name, etag]`);
+    const [name, etag] = x as unknown[];
+    if (typeof name !== 'string' || nameProblem(name) !== null || seen.has(name)) throw bad(`source ${i} must be a name not listed before`);
+    seen.add(name);
+    return { name, etag: etagOf(etag) };
+  });
 }
 
 /** Validating decode; throws CairnError (InvalidArgument, InvalidPath or TooLarge) on anything malformed. */
@@ -247,6 +285,21 @@ export function decodeMetaCommand(bytes: Uint8Array): MetaCommand {
         overwrite: (flags & FLAG_OVERWRITE) !== 0,
         createParents: (flags & FLAG_CREATE_PARENTS) !== 0,
         inlineTotalBytesMax: safeInt(v[9], 0, 'inlineTotalBytesMax'),
+      };
+    }
+    case MetaTag.ConcatFiles: {
+      arity(5, 1);
+      const flags = flagsOf(v[10]);
+      return {
+        ...base,
+        op: 'concatFiles',
+        to: path(v[6], 'to'),
+        dir: path(v[7], 'dir'),
+        sources: concatSources(v[8]),
+        etag: etagOf(v[9]),
+        overwrite: (flags & FLAG_OVERWRITE) !== 0,
+        createParents: (flags & FLAG_CREATE_PARENTS) !== 0,
+        ...(v.length > 11 ? { attrs: attrsOf(v[11]) } : {}),
       };
     }
     case MetaTag.Delete:

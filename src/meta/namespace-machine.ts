@@ -13,6 +13,7 @@ import type { MetaCommand } from './meta-command.js';
 import type { MetaTxn } from './namespace-keys.js';
 import { commitFile, foreignChunk, mkdir, remove, rename, type Outcome } from './namespace.js';
 import { copyFile } from './namespace-copy.js';
+import { concatFiles } from './namespace-concat.js';
 import { parsePath } from '../proto/path.js';
 import { SESSIONS_MAX_DEFAULT, SESSION_WINDOW_MAX_DEFAULT, applyOnce, type SessionLimits } from './session.js';
 
@@ -48,6 +49,10 @@ function dispatch(txn: MetaTxn, cmd: Exclude<MetaCommand, { op: 'cluster' }>): M
     }
     case 'copyFile':
       return copyFile(txn, parsePath(cmd.from), parsePath(cmd.to), cmd.overwrite, cmd.createParents, cmd.nowMs, cmd.inlineTotalBytesMax);
+    case 'concatFiles': {
+      const o = { etag: cmd.etag, overwrite: cmd.overwrite, createParents: cmd.createParents, mtime: cmd.nowMs, ...(cmd.attrs ? { attrs: cmd.attrs } : {}) };
+      return concatFiles(txn, parsePath(cmd.dir), cmd.sources, parsePath(cmd.to), o);
+    }
     case 'delete':
       return remove(txn, parsePath(cmd.path), cmd.recursive, cmd.nowMs);
     case 'rename':

@@ -4,6 +4,9 @@
  * input through these, so no unchecked value reaches the state machine.
  */
 import { CairnError } from '../util/errors.js';
+import { attrsProblem, checkedAttrs, type FileAttrs } from './file-attrs.js';
+import { CLIENT_ID_RE, type SessionHeader } from './meta-fields.js';
+import { PATH_BYTES_MAX, utf8Bytes } from './path.js';
 
 export type Body = Record<string, unknown>;
 
@@ -61,4 +64,31 @@ export function num(b: Body, field: string, min: number, max: number): number {
   const v = b[field];
   if (typeof v !== 'number' || !Number.isFinite(v) || v < min || v > max) throw new CairnError('InvalidArgument', `${field} must be a number in [${min}, ${max}]`);
   return v;
+}
+
+/** A path as sent: a non-empty string of at most PATH_BYTES_MAX bytes (its syntax is checked where it is parsed). */
+export function path(b: Body, field: string): string {
+  const v = b[field];
+  if (typeof v !== 'string' || v.length === 0 || utf8Bytes(v) > PATH_BYTES_MAX) throw new CairnError('InvalidPath', `${field} must be an absolute path of at most ${PATH_BYTES_MAX} bytes`);
+  return v;
+}
+
+/** attrs: absent or null → undefined; else a valid attribute map (InvalidArgument naming the problem). */
+export function optAttrs(b: Body): FileAttrs | undefined {
+  const v = b.attrs;
+  if (v === undefined || v === null) return undefined;
+  const problem = attrsProblem(v);
+  if (problem) throw new CairnError('InvalidArgument', `attrs: ${problem}`);
+  return checkedAttrs(v);
+}
+
+/** s = [client, seq, ackedBelow]: the request id that makes retries apply once. */
+export function session(b: Body): SessionHeader {
+  const s = b.s;
+  if (!Array.isArray(s) || s.length !== 3) throw new CairnError('InvalidArgument', 's must be [client, seq, ackedBelow]');
+  const [client, seq, ackedBelow] = s as unknown[];
+  if (typeof client !== 'string' || !CLIENT_ID_RE.test(client)) throw new CairnError('InvalidArgument', 's client must match [A-Za-z0-9._:-]{1,128}');
+  if (typeof seq !== 'number' || !Number.isSafeInteger(seq) || seq < 1) throw new CairnError('InvalidArgument', 's seq must be a positive integer');
+  if (typeof ackedBelow !== 'number' || !Number.isSafeInteger(ackedBelow) || ackedBelow < 0 || ackedBelow > seq) throw new CairnError('InvalidArgument', 's ackedBelow must be an integer in [0, seq]');
+  return { client, seq, ackedBelow };
 }

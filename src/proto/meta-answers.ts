@@ -218,6 +218,7 @@ export interface MetaAnswers {
   'fs.rm': EmptyAnswer;
   'fs.mv': EmptyAnswer;
   'fs.copy': CommitAnswer;
+  'fs.concat': CommitAnswer;
   'fs.view': ViewAnswer;
   'fs.alloc': AllocAnswer;
   'fs.retarget': RetargetAnswer;
@@ -310,8 +311,8 @@ export function decodeRetarget(v: unknown): RetargetAnswer {
   return { targets: a.array(a.map(v), 'targets', targetOf) };
 }
 
-/** fs.commit, fs.put and fs.copy (same shape). */
-export function decodeCommit(v: unknown, method: 'fs.commit' | 'fs.put' | 'fs.copy' = 'fs.commit'): CommitAnswer {
+/** fs.commit, fs.put, fs.copy and fs.concat (same shape). */
+export function decodeCommit(v: unknown, method: 'fs.commit' | 'fs.put' | 'fs.copy' | 'fs.concat' = 'fs.commit'): CommitAnswer {
   const a: At = new At(method);
   const o = a.map(v);
   return { path: a.str(o, 'path'), size: a.count(o, 'size'), etag: a.str(o, 'etag'), mtime: a.count(o, 'mtime') };

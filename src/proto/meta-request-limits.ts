@@ -3,13 +3,14 @@
  * requestLimits): bytes of the whole frame, msgpack elements, nesting depth. Each bound follows
  * from the method's decoder (meta-requests.ts): every request a decoder accepts fits. Namespace
  * calls carry a path or two and fit in kilobytes; only the calls that carry data or lists get
- * more (fs.put's inline bytes, fs.commit's chunk list, chunk-server reports). Raft appends and
+ * more (fs.put's inline bytes, fs.commit's chunk list, fs.concat's source names, chunk-server reports). Raft appends and
  * snapshots travel on peer connections, under the server's frame limit.
  *
  * A frame that names no method in its first bytes gets the namespace limits.
  */
 import { FILE_CHUNKS_MAX, INLINE_FILE_BYTES_MAX } from './meta-fields.js';
-import { COPY_FAILED_IDS_MAX, EXCLUDE_SERVERS_MAX, LIST_CURSOR_CHARS_MAX, REPORT_PAGE_IDS_MAX, STAT_LOCAL_PATHS_MAX, type MetaMethod } from './meta-requests.js';
+import { NAME_BYTES_MAX } from './path.js';
+import { CONCAT_SOURCES_MAX, COPY_FAILED_IDS_MAX, EXCLUDE_SERVERS_MAX, LIST_CURSOR_CHARS_MAX, REPORT_PAGE_IDS_MAX, STAT_LOCAL_PATHS_MAX, type MetaMethod } from './meta-requests.js';
 
 export interface MetaRequestLimits {
   bytesMax: number;
@@ -47,6 +48,8 @@ const LIMITS: Partial<Record<MetaMethod, MetaRequestLimits>> = {
   'fs.retarget': sized(EXCLUDE_SERVERS_MAX * SERVER_ID_BYTES_MAX, EXCLUDE_SERVERS_MAX),
   'fs.put': sized(INLINE_FILE_BYTES_MAX),
   'fs.commit': sized(FILE_CHUNKS_MAX * CHUNK_REF_BYTES, 4 * FILE_CHUNKS_MAX),
+  // Source names: str8/str16 header + at most NAME_BYTES_MAX bytes each.
+  'fs.concat': sized(CONCAT_SOURCES_MAX * (3 + NAME_BYTES_MAX), CONCAT_SOURCES_MAX),
   // A diagnostic call: long path lists are sent in pages well below this.
   'fs.statLocal': sized(4 * MiB, STAT_LOCAL_PATHS_MAX),
   'cs.heartbeat': sized(COPY_FAILED_IDS_MAX * CHUNK_ID_BYTES, COPY_FAILED_IDS_MAX),

@@ -10,12 +10,15 @@
  *
  * Answers are declared apart (meta-answers.ts).
  */
-import { CLIENT_ID_RE, ETAG_BYTES_MAX, FILE_CHUNKS_MAX, INLINE_FILE_BYTES_MAX, type ChunkRef, type SessionHeader } from './meta-fields.js';
-import { PATH_BYTES_MAX, utf8Bytes } from './path.js';
+import { ETAG_BYTES_MAX, FILE_CHUNKS_MAX, INLINE_FILE_BYTES_MAX, type ChunkRef, type SessionHeader } from './meta-fields.js';
+import { PATH_BYTES_MAX } from './path.js';
 import { isChunkId } from '../util/chunk-id.js';
 import { CairnError } from '../util/errors.js';
-import { body, bool, bytes, int, optInt, optStr, str, strArray, type Body } from './fields.js';
-import { attrsProblem, checkedAttrs, type FileAttrs } from './file-attrs.js';
+import { body, bool, bytes, int, optAttrs, optInt, optStr, path, session, str, strArray, type Body } from './fields.js';
+import type { FileAttrs } from './file-attrs.js';
+import { decodeConcatRequest, type ConcatRequest } from './concat-request.js';
+
+export { CONCAT_SOURCES_MAX, type ConcatRequest } from './concat-request.js';
 
 export const META_METHODS = [
   'fs.stat',
@@ -25,6 +28,7 @@ export const META_METHODS = [
   'fs.rm',
   'fs.mv',
   'fs.copy',
+  'fs.concat',
   'fs.view',
   'fs.alloc',
   'fs.retarget',
@@ -314,6 +318,7 @@ export interface MetaRequests {
   'fs.rm': RmRequest;
   'fs.mv': MvRequest;
   'fs.copy': CopyRequest;
+  'fs.concat': ConcatRequest;
   'fs.view': EmptyRequest;
   'fs.alloc': AllocRequest;
   'fs.retarget': RetargetRequest;
@@ -530,6 +535,7 @@ export const META_REQUEST_DECODERS: { readonly [M in MetaMethod]: MetaRequestDec
   'fs.rm': decodeRmRequest,
   'fs.mv': decodeMvRequest,
   'fs.copy': decodeCopyRequest,
+  'fs.concat': decodeConcatRequest,
   'fs.view': decodeEmptyRequest,
   'fs.alloc': decodeAllocRequest,
   'fs.retarget': decodeRetargetRequest,
@@ -561,22 +567,6 @@ export function isMetaMethod(method: string): method is MetaMethod {
 
 // ---- field helpers ------------------------------------------------------------------------------
 
-/** A path as sent: a non-empty string of at most PATH_BYTES_MAX bytes (its syntax is checked where it is parsed). */
-function path(b: Body, field: string): string {
-  const v = b[field];
-  if (typeof v !== 'string' || v.length === 0 || utf8Bytes(v) > PATH_BYTES_MAX) throw new CairnError('InvalidPath', `${field} must be an absolute path of at most ${PATH_BYTES_MAX} bytes`);
-  return v;
-}
-
-/** attrs: absent or null → undefined; else a valid attribute map (InvalidArgument naming the problem). */
-function optAttrs(b: Body): FileAttrs | undefined {
-  const v = b.attrs;
-  if (v === undefined || v === null) return undefined;
-  const problem = attrsProblem(v);
-  if (problem) throw new CairnError('InvalidArgument', `attrs: ${problem}`);
-  return checkedAttrs(v);
-}
-
 function chunkId(b: Body, field: string): string {
   const v = b[field];
   if (!isChunkId(v)) throw new CairnError('InvalidArgument', `${field} must be a chunk id (32 lowercase hex digits)`);
@@ -585,15 +575,4 @@ function chunkId(b: Body, field: string): string {
 
 function excludeList(b: Body): string[] {
   return strArray(b, 'exclude', EXCLUDE_SERVERS_MAX, (s) => s.length <= SERVER_ID_CHARS_MAX);
-}
-
-/** s = [client, seq, ackedBelow]: the request id that makes retries apply once. */
-function session(b: Body): SessionHeader {
-  const s = b.s;
-  if (!Array.isArray(s) || s.length !== 3) throw new CairnError('InvalidArgument', 's must be [client, seq, ackedBelow]');
-  const [client, seq, ackedBelow] = s as unknown[];
-  if (typeof client !== 'string' || !CLIENT_ID_RE.test(client)) throw new CairnError('InvalidArgument', 's client must match [A-Za-z0-9._:-]{1,128}');
-  if (typeof seq !== 'number' || !Number.isSafeInteger(seq) || seq < 1) throw new CairnError('InvalidArgument', 's seq must be a positive integer');
-  if (typeof ackedBelow !== 'number' || !Number.isSafeInteger(ackedBelow) || ackedBelow < 0 || ackedBelow > seq) throw new CairnError('InvalidArgument', 's ackedBelow must be an integer in [0, seq]');
-  return { client, seq, ackedBelow };
 }

@@ -6,14 +6,15 @@
  * socket silent for idleTimeoutMs is closed — an upload whose client stalls is then aborted and
  * leaves no file — and request headers must arrive within headersTimeoutMs.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { createServer, type RequestListener, type Server } from 'node:http';
 import { createGatewayApp, DEFAULT_GATEWAY_LIMITS, type GatewayLimits } from '../api/gateway-app.js';
 import { createS3App } from '../api/s3-app.js';
+import { S3Credentials, type CredentialsSource } from '../api/s3-credentials.js';
+import { S3UploadExpiry, UPLOAD_EXPIRY_HOURS_DEFAULT } from '../api/s3-upload-expiry.js';
 import { createCairnClient } from '../client/create-cairn-client.js';
 import { parseHostPort } from '../proto/addr.js';
 import { secureRandomBytes, systemClock, systemTimers, wallClockMs } from '../env/system.js';
-import { CairnError } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
 import { GATEWAY_HEADER_BYTES_MAX_DEFAULT, GATEWAY_HEADERS_TIMEOUT_MS_DEFAULT, GATEWAY_IDLE_TIMEOUT_MS_DEFAULT, HTTP_KEEP_ALIVE_TIMEOUT_MS_DEFAULT } from '../config/defaults.js';
 
@@ -35,32 +36,28 @@ export interface GatewayOptions {
 export interface S3Options {
   /** host:port (port 0: any free port). */
   listen: string;
-  /** A file of `ACCESS_KEY_ID:SECRET_KEY` lines ('#' comments): the keys S3 requests may be signed with. */
+  /**
+   * A file of `ACCESS_KEY_ID:SECRET_KEY` lines ('#' comments): the keys S3 requests may be signed
+   * with (api/s3-credentials.ts), re-read when it changes (`cairn s3 keys`), no restart needed.
+   */
   credentialsFile: string;
   /** @default 'us-east-1' */
   region?: string;
+  /** Also serve virtual-host-style requests: Host `{bucket}.{domain}`. */
+  domain?: string;
+  /** Multipart uploads started longer ago are removed (api/s3-upload-expiry.ts). @default UPLOAD_EXPIRY_HOURS_DEFAULT (168) */
+  uploadExpiryHours?: number;
 }
 
-/** Reads an S3 credentials file (see S3Options.credentialsFile). */
-export function readS3Credentials(path: string): Map<string, string> {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (err) {
-    throw new CairnError('InvalidArgument', `cannot read S3 credentials file ${path}: ${(err as Error).message}`);
-  }
-  const out = new Map<string, string>();
-  for (const raw of text.split('\n')) {
-    const line = raw.trim();
-    if (line === '' || line.startsWith('#')) continue;
-    const colon = line.indexOf(':');
-    const id = line.slice(0, colon);
-    const secret = line.slice(colon + 1);
-    if (colon <= 0 || !/^[A-Za-z0-9]{3,128}$/.test(id) || secret.length < 16) throw new CairnError('InvalidArgument', `${path}: each line must be ACCESS_KEY_ID:SECRET (id of letters and digits, secret of at least 16 characters)`);
-    out.set(id, secret);
-  }
-  if (out.size === 0) throw new CairnError('InvalidArgument', `${path} holds no S3 credentials`);
-  return out;
+/** The credentials file on disk, for S3Credentials (which re-reads it when it changes). */
+export function credentialsFileSource(path: string): CredentialsSource {
+  return {
+    identity: () => {
+      const st = statSync(path);
+      return `${st.mtimeMs}:${st.size}:${st.ino}`;
+    },
+    read: () => readFileSync(path, 'utf8'),
+  };
 }
 
 export interface RunningGateway {
@@ -77,6 +74,7 @@ export async function startGateway(opts: GatewayOptions, logger: Logger): Promis
   const limits = { ...DEFAULT_GATEWAY_LIMITS, ...opts.limits };
   const { app, metrics, stop } = createGatewayApp({ client, token: opts.token, logger, clock: systemClock, timers: systemTimers, limits });
   let s3: Server | null = null;
+  let expiry: S3UploadExpiry | null = null;
   if (opts.s3) {
     const s3Addr = parseHostPort(opts.s3.listen, true);
     const s3App = createS3App({
@@ -87,10 +85,13 @@ export async function startGateway(opts: GatewayOptions, logger: Logger): Promis
       wallClockMs,
       randomHex: (n) => secureRandomBytes(n).toString('hex'),
       region: opts.s3.region ?? 'us-east-1',
-      credentials: readS3Credentials(opts.s3.credentialsFile),
+      credentials: new S3Credentials({ source: credentialsFileSource(opts.s3.credentialsFile), clock: systemClock, logger }, { path: opts.s3.credentialsFile }),
       limits,
       metrics,
+      domain: opts.s3.domain ?? null,
     });
+    expiry = new S3UploadExpiry({ client, timers: systemTimers, wallClockMs, logger: logger.child({ component: 's3' }) }, { expiryMs: (opts.s3.uploadExpiryHours ?? UPLOAD_EXPIRY_HOURS_DEFAULT) * 3_600_000 });
+    expiry.start();
     s3 = await listenHttp(opts, s3Addr.port, s3Addr.host, s3App.callback());
     logger.info('s3 listening', { url: urlOf(s3) });
   }
@@ -108,6 +109,7 @@ export async function startGateway(opts: GatewayOptions, logger: Logger): Promis
     server,
     close: async () => {
       stop();
+      expiry?.stop();
       await Promise.all([closeServer(server), ...(s3 === null ? [] : [closeServer(s3)])]);
       client.close();
     },

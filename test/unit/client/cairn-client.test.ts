@@ -54,6 +54,14 @@ describe('CairnClient', () => {
     ]);
   });
 
+  it('concat is one exactly-once fs.concat answered like a commit', async () => {
+    const s = scripted((m, b) => (m === 'fs.concat' ? { path: b.to, size: 9, etag: 'e9', mtime: 9 } : {}));
+    const c = client(s.meta, 'cl-1');
+    expect(await c.concat('/u', ['p1', 'p2'], '/b/k', { overwrite: true, attrs: { 's3-etag': 'x' } })).toEqual({ path: '/b/k', size: 9, etag: 'e9' });
+    expect(s.calls).toEqual([{ method: 'fs.concat', body: { dir: '/u', names: ['p1', 'p2'], to: '/b/k', overwrite: true, parents: true, attrs: { 's3-etag': 'x' }, s: ['cl-1', 1, 1] }, idempotent: true }]);
+    await expect(client(scripted(() => ({ path: '/x' })).meta).concat('/u', ['p'], '/x')).rejects.toMatchObject({ code: 'ProtocolError' });
+  });
+
   it('copy is one exactly-once fs.copy (no bytes through the client) answered like a commit; a malformed answer is refused', async () => {
     const s = scripted((m, b) => (m === 'fs.copy' ? { path: b.to, size: 7, etag: 'e7', mtime: 9 } : {}));
     const c = client(s.meta, 'cl-1');

@@ -18,6 +18,7 @@ const GOOD: Record<string, unknown> = {
   'fs.rm': { path: '/d', s: S(2) },
   'fs.mv': { from: '/a', to: '/b', s: S(3) },
   'fs.copy': { from: '/a', to: '/c', s: S(6) },
+  'fs.concat': { dir: '/u', names: ['p1'], to: '/d', s: S(61) },
   'fs.alloc': { count: 1 },
   'fs.retarget': { id: ID, exclude: [] },
   'fs.commit': { path: '/f', size: 0, etag: 'e', chunks: [], s: S(4) },

@@ -4,6 +4,7 @@ import { readOrder } from '../../../src/placement/index.js';
 import { decodeOpen } from '../../../src/proto/meta-answers.js';
 import { inlineEtag } from '../../../src/util/inline-etag.js';
 import { crc32c } from '../../../src/util/crc32c.js';
+import { contentEtag } from '../../../src/util/content-etag.js';
 import { harness, server } from './helpers.js';
 
 const A = 'a1'.repeat(16);
@@ -50,6 +51,22 @@ describe('NamespaceCalls', () => {
     expect((await h.refusal('fs.copy', { from: '/f', to: '/n/g', s: s() })).code).toBe('AlreadyExists');
     expect((await h.refusal('fs.copy', { from: '/n', to: '/h', s: s() })).code).toBe('IsADirectory');
     expect((await h.refusal('fs.copy', { from: '/f', to: '/x/y', parents: false, s: s() })).code).toBe('NotFound');
+  });
+
+  it('fs.concat joins files through Raft (etag from the joined chunks), removes them, and offsets follow the unequal chunks', async () => {
+    const h = harness();
+    const C = 'c3'.repeat(16);
+    await h.call('fs.commit', { path: '/u/p1', size: 5, etag: 'x', chunks: [[A, 2, 1], [B, 3, 2]], s: s() });
+    await h.call('fs.commit', { path: '/u/p2', size: 7, etag: 'y', chunks: [[C, 7, 3]], s: s() });
+    await h.call('fs.put', { path: '/u/small', data: new Uint8Array([1, 2]), crc: crc32c(new Uint8Array([1, 2])), s: s() });
+    expect((await h.refusal('fs.concat', { dir: '/u', names: ['p1', 'small'], to: '/k', s: s() })).code).toBe('InlineRefused');
+    const out = await h.call('fs.concat', { dir: '/u', names: ['p2', 'p1'], to: '/b/k', attrs: { 's3-etag': 'm-2' }, s: s() });
+    const etag = contentEtag(12, [{ size: 7, crc: 3 }, { size: 2, crc: 1 }, { size: 3, crc: 2 }]);
+    expect(out).toEqual({ path: '/b/k', size: 12, etag, mtime: 1_700_000_000_000 + h.time.nowMs() });
+    expect(await h.call('fs.stat', { path: '/b/k' })).toMatchObject({ size: 12, etag, attrs: { 's3-etag': 'm-2' }, chunks: [{ id: C }, { id: A }, { id: B }] });
+    expect(decodeOpen(await h.call('fs.open', { path: '/b/k' })).chunks.map((c) => c.offset)).toEqual([0, 7, 9]);
+    expect((await h.refusal('fs.stat', { path: '/u/p1' })).code).toBe('NotFound');
+    expect((await h.refusal('fs.concat', { dir: '/u', names: ['p1'], to: '/k', s: s() })).code).toBe('NotFound');
   });
 
   it('stat and open name the live replicas this term knows; open falls back on the ring order and pages', async () => {

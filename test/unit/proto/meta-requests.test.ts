@@ -21,6 +21,10 @@ const cases: { [M in MetaMethod]: { ok: Record<string, unknown>; bad: Array<[str
   'fs.mkdir': { ok: { path: '/a', parents: true, s: S }, bad: [['parents', 'yes'], ['s', undefined], ['s', ['c', 1]], ['s', ['bad id!', 1, 0]], ['s', ['c', 0, 0]], ['s', ['c', 2, 3]], ['s', ['c', 2, -1]]] },
   'fs.rm': { ok: { path: '/a', recursive: false, s: S }, bad: [['recursive', 1], ['path', undefined, 'InvalidPath'], ['s', 'c']] },
   'fs.mv': { ok: { from: '/a', to: '/b', s: S }, bad: [['from', 3, 'InvalidPath'], ['to', undefined, 'InvalidPath'], ['s', null]] },
+  'fs.concat': {
+    ok: { dir: '/u', names: ['p1', 'p2'], to: '/b/k', overwrite: true, parents: false, attrs: { 'content-type': 'x/y' }, s: S },
+    bad: [['dir', 3, 'InvalidPath'], ['to', '', 'InvalidPath'], ['names', []], ['names', ['p1', 'p1']], ['names', ['a/b']], ['names', ['..']], ['names', new Array(10_001).fill('p')], ['overwrite', 'yes'], ['parents', 1], ['s', undefined]],
+  },
   'fs.copy': { ok: { from: '/a', to: '/b', overwrite: true, parents: false, s: S }, bad: [['from', 3, 'InvalidPath'], ['to', '', 'InvalidPath'], ['overwrite', 'yes'], ['parents', 1], ['s', undefined]] },
   'fs.view': { ok: {}, bad: [] },
   'fs.alloc': { ok: { count: 2, exclude: ['c1'] }, bad: [['count', 0], ['count', 65], ['count', '2'], ['exclude', 'c1'], ['exclude', ['x'.repeat(65)]], ['exclude', [5]], ['exclude', new Array(257).fill('c')]] },
@@ -100,7 +104,7 @@ function refusal(fn: () => unknown): { code: string; message: string } {
 describe('meta request decoders', () => {
   it('cover exactly the method list', () => {
     expect(Object.keys(META_REQUEST_DECODERS).sort()).toEqual([...META_METHODS].sort());
-    expect(new Set(META_METHODS).size).toBe(30);
+    expect(new Set(META_METHODS).size).toBe(31);
     expect(isMetaMethod('fs.stat')).toBe(true);
     expect(isMetaMethod('toString')).toBe(false);
     expect(isMetaMethod('fs.nope')).toBe(false);

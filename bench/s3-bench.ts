@@ -1,0 +1,206 @@
+/**
+ * The S3-compatible API against the client library it sits on (issue 20's figures): a real
+ * DevCluster (3 metadata servers, 4 chunk servers, replication 3, the gateway serving S3) and,
+ * in the same run, side by side:
+ *   big      a SIZE-byte object PUT (the AWS SDK's streamed PutObject: aws-chunked with a
+ *            trailing checksum, as the SDKs send a stream) and GET (checked as it streams), and
+ *            the same transfer through the client library (`direct_*`: put from a file stream,
+ *            open + read)
+ *   small    4 KiB PUT, then 4 KiB GET, by 16 concurrent clients (16 S3Client instances, and 16
+ *            CairnClient instances for `direct_*`): ops/s, p50/p99, errors, and the CPU time per
+ *            operation of every process together (servers and gateway from /proc, the clients =
+ *            this process) and of the clients alone
+ * with the machine's ceilings measured in the same run (synced disk writes, loopback TCP).
+ *
+ * Output: one `name value` per line (as bench/data-bench.ts).
+ * Usage: npm run bench:s3 [-- --mib 1024 --seconds 5]
+ */
+import { createReadStream, createWriteStream, mkdtempSync, rmSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { CreateBucketCommand, GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { createCairnClient, type CairnClient } from '../src/client/index.js';
+import { systemRng } from '../src/env/system.js';
+import { findFreePortRange } from '../src/net/index.js';
+import { DevCluster } from '../src/server/dev-cluster.js';
+import { loopbackMiBPerSec, percentile, processCpuMs, syncedWriteMiBPerSec } from './ceiling.js';
+import { checkStream, feedStream } from './cli-child.js';
+
+function arg(name: string, dflt: number): number {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? Number(process.argv[i + 1]) : dflt;
+}
+
+const MIB = arg('mib', 1024);
+const SECONDS = arg('seconds', 5);
+const CLIENTS = 16;
+const SMALL_BYTES = 4096;
+const dir = mkdtempSync(join(tmpdir(), 'cairn-bench-s3-'));
+
+function out(name: string, value: number): void {
+  console.log(`${name} ${Number.isInteger(value) ? value : value.toFixed(3)}`);
+}
+
+type Loop = { opsPerSec: number; p50: number; p99: number; errors: number };
+
+/** Run `op` on `workers` workers for SECONDS; ops/s and latency percentiles. */
+async function closedLoop(workers: number, op: (worker: number, n: number) => Promise<void>): Promise<Loop> {
+  const lat: number[] = [];
+  let errors = 0;
+  const start = performance.now();
+  const end = start + SECONDS * 1000;
+  await Promise.all(
+    Array.from({ length: workers }, async (_x, w) => {
+      for (let n = 0; performance.now() < end; n++) {
+        const t0 = performance.now();
+        try {
+          await op(w, n);
+          lat.push(performance.now() - t0);
+        } catch {
+          errors++;
+        }
+      }
+    }),
+  );
+  const secs = (performance.now() - start) / 1000;
+  lat.sort((a, b) => a - b);
+  return { opsPerSec: lat.length / secs, p50: percentile(lat, 50), p99: percentile(lat, 99), errors };
+}
+
+/** A closed loop with the CPU time it cost per operation (servers from /proc, clients from this process). */
+async function measured(pids: number[], run: () => Promise<Loop>): Promise<Loop & { cpuMsPerOp: number; clientCpuMsPerOp: number }> {
+  const servers0 = processCpuMs(pids);
+  const self0 = process.cpuUsage();
+  const t0 = performance.now();
+  const r = await run();
+  const seconds = (performance.now() - t0) / 1000;
+  const self = process.cpuUsage(self0);
+  const servers1 = processCpuMs(pids);
+  let serverMs = 0;
+  for (const pid of pids) serverMs += (servers1.get(pid) ?? 0) - (servers0.get(pid) ?? 0);
+  const clientMs = (self.user + self.system) / 1000;
+  const ops = Math.max(1, r.opsPerSec * seconds);
+  return { ...r, cpuMsPerOp: (serverMs + clientMs) / ops, clientCpuMsPerOp: clientMs / ops };
+}
+
+function report(name: string, m: Awaited<ReturnType<typeof measured>>): void {
+  out(`${name}_ops_per_s`, m.opsPerSec);
+  out(`${name}_p50_ms`, m.p50);
+  out(`${name}_p99_ms`, m.p99);
+  out(`${name}_errors`, m.errors);
+  out(`${name}_cpu_ms_per_op`, m.cpuMsPerOp);
+  out(`${name}_client_cpu_ms_per_op`, m.clientCpuMsPerOp);
+}
+
+async function timed(work: () => Promise<void>): Promise<number> {
+  const t0 = performance.now();
+  await work();
+  return (performance.now() - t0) / 1000;
+}
+
+async function drain(body: AsyncIterable<Buffer>, want: number): Promise<void> {
+  let got = 0;
+  for await (const b of body) got += b.length;
+  if (got !== want) throw new Error(`read ${got} bytes, not ${want}`);
+}
+
+async function main(): Promise<void> {
+  const diskMiBs = syncedWriteMiBPerSec(dir);
+  const loopMiBs = await loopbackMiBPerSec();
+  out('disk_synced_write_mib_per_s', diskMiBs);
+  out('loopback_tcp_mib_per_s', loopMiBs);
+
+  const portBase = await findFreePortRange(1000, (n) => systemRng.int(n));
+  const cluster = new DevCluster({ dir: join(dir, 'cluster'), portBase, meta: 3, chunks: 4, replicas: 3 });
+  cluster.start();
+  const direct: CairnClient[] = [];
+  const s3: S3Client[] = [];
+  try {
+    await cluster.waitReady(60_000);
+    const json = cluster.clusterJson();
+    const key = json.s3!;
+    for (let i = 0; i < CLIENTS; i++) {
+      direct.push(createCairnClient({ metaAddrs: cluster.metaAddrs, token: cluster.token }));
+      s3.push(new S3Client({ endpoint: key.url, region: key.region, credentials: { accessKeyId: key.accessKeyId, secretAccessKey: key.secretAccessKey }, forcePathStyle: true, maxAttempts: 1 }));
+    }
+    await s3[0]!.send(new CreateBucketCommand({ Bucket: 'bench' }));
+    const pids = [...json.meta, ...json.chunks, ...(json.gateway ? [json.gateway] : [])].map((s) => s.pid).filter((p): p is number => p !== null);
+
+    const local = join(dir, 'local.bin');
+    await feedStream(createWriteStream(local), MIB);
+    const size = MIB * 1024 * 1024;
+    out('file_mib', MIB);
+    const s3Put = await timed(async () => {
+      await s3[0]!.send(new PutObjectCommand({ Bucket: 'bench', Key: 'big.bin', Body: createReadStream(local), ContentLength: size }));
+    });
+    const s3Get = await timed(async () => {
+      const g = await s3[0]!.send(new GetObjectCommand({ Bucket: 'bench', Key: 'big.bin' }));
+      await checkStream(g.Body as NodeJS.ReadableStream, MIB);
+    });
+    const directPut = await timed(async () => {
+      await direct[0]!.put('/bench/direct-big.bin', createReadStream(local), { expectedSize: size });
+    });
+    const directGet = await timed(async () => {
+      await checkStream((await direct[0]!.open('/bench/direct-big.bin')).stream, MIB);
+    });
+    out('s3_put_mib_per_s', MIB / s3Put);
+    out('direct_put_mib_per_s', MIB / directPut);
+    out('s3_get_mib_per_s', MIB / s3Get);
+    out('direct_get_mib_per_s', MIB / directGet);
+    out('s3_put_ratio_to_direct', directPut / s3Put);
+    out('s3_get_ratio_to_direct', directGet / s3Get);
+    rmSync(local, { force: true });
+
+    const body = Buffer.alloc(SMALL_BYTES, 0x42);
+    const s3Keys: string[][] = s3.map(() => []);
+    report(
+      's3_put_4k_c16',
+      await measured(pids, () =>
+        closedLoop(CLIENTS, async (w, n) => {
+          const k = `small/s3-w${w}-${n}`;
+          await s3[w]!.send(new PutObjectCommand({ Bucket: 'bench', Key: k, Body: body }));
+          s3Keys[w]!.push(k);
+        }),
+      ),
+    );
+    report(
+      's3_get_4k_c16',
+      await measured(pids, () =>
+        closedLoop(CLIENTS, async (w, n) => {
+          const mine = s3Keys[w]!;
+          const g = await s3[w]!.send(new GetObjectCommand({ Bucket: 'bench', Key: mine[n % mine.length] }));
+          await drain(g.Body as AsyncIterable<Buffer>, SMALL_BYTES);
+        }),
+      ),
+    );
+    const paths: string[][] = direct.map(() => []);
+    report(
+      'direct_put_4k_c16',
+      await measured(pids, () =>
+        closedLoop(CLIENTS, async (w, n) => {
+          const p = `/bench/small/direct-w${w}-${n}`;
+          await direct[w]!.put(p, [body]);
+          paths[w]!.push(p);
+        }),
+      ),
+    );
+    report(
+      'direct_get_4k_c16',
+      await measured(pids, () =>
+        closedLoop(CLIENTS, async (w, n) => {
+          const mine = paths[w]!;
+          await drain((await direct[w]!.open(mine[n % mine.length]!)).stream as AsyncIterable<Buffer>, SMALL_BYTES);
+        }),
+      ),
+    );
+    out('load_average_1m', loadavg()[0]!);
+  } finally {
+    for (const c of direct) c.close();
+    for (const c of s3) c.destroy();
+    await cluster.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+await main();
