@@ -17,10 +17,11 @@ import { registerSyncCommand } from './sync-command.js';
 import { registerCopyCommand } from './copy-command.js';
 import { registerUsageCommands } from './usage-commands.js';
 import { registerCompletionCommand } from './completion.js';
+import { registerBackupCommands } from './backup-command.js';
 
 installProcessGuards();
 
-const CLIENT_COMMANDS = new Set(['put', 'get', 'cat', 'ls', 'stat', 'rm', 'mkdir', 'mv', 'status', 'drain', 'remove-server', 'checksum', 'sync', 'cp', 'du', 'df', 'count', 'find', 'scrub']);
+const CLIENT_COMMANDS = new Set(['put', 'get', 'cat', 'ls', 'stat', 'rm', 'mkdir', 'mv', 'status', 'drain', 'remove-server', 'checksum', 'sync', 'cp', 'du', 'df', 'count', 'find', 'scrub', 'backup', 'restore']);
 
 const program = new Command();
 program
@@ -50,6 +51,7 @@ registerCopyCommand(program, done);
 registerUsageCommands(program, done);
 registerCompletionCommand(program, done);
 registerScrubCommand(program, done);
+registerBackupCommands(program, done);
 // Server commands pull in LMDB, pino and the servers (~120 ms of start-up): loaded only when
 // the command line is not a client command, and then only the one named (a gateway does not
 // carry the metadata server's LMDB); help or something unknown loads them all to list them.

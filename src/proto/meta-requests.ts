@@ -16,6 +16,7 @@ import { isChunkId } from '../util/chunk-id.js';
 import { CairnError } from '../util/errors.js';
 import { body, bool, bytes, int, optInt, optStr, str, strArray, type Body } from './fields.js';
 import { attrsProblem, checkedAttrs, type FileAttrs } from './file-attrs.js';
+import { BACKUP_METHODS, BACKUP_REQUEST_DECODERS, type BackupRequests } from './backup-requests.js';
 
 export const META_METHODS = [
   'fs.stat',
@@ -47,7 +48,7 @@ export const META_METHODS = [
   'cluster.repair',
   'cluster.scrub',
   'cluster.scrubStatus',
-  'cs.scrubReport',
+  'cs.scrubReport', ...BACKUP_METHODS,
 ] as const;
 
 export type MetaMethod = (typeof META_METHODS)[number];
@@ -306,7 +307,7 @@ export interface ScrubReportRequest {
   done: boolean;
 }
 
-export interface MetaRequests {
+export interface MetaRequests extends BackupRequests {
   'fs.stat': StatRequest;
   'fs.list': ListRequest;
   'fs.walk': ListRequest;
@@ -552,7 +553,7 @@ export const META_REQUEST_DECODERS: { readonly [M in MetaMethod]: MetaRequestDec
   'cluster.repair': decodeEmptyRequest,
   'cluster.scrub': decodeScrubRequest,
   'cluster.scrubStatus': decodeScrubStatusRequest,
-  'cs.scrubReport': decodeScrubReportRequest,
+  'cs.scrubReport': decodeScrubReportRequest, ...BACKUP_REQUEST_DECODERS,
 };
 
 export function isMetaMethod(method: string): method is MetaMethod {

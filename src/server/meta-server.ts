@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { ChunkToken } from '../proto/chunk-token.js';
 import { MetaStateMachine } from '../consensus/meta-state-machine.js';
 import { RaftRuntime } from '../consensus/raft-runtime.js';
+import { backupSource, clusterIdOf } from '../consensus/backup-source.js';
 import { secureRandomBytes, systemClock, systemDefer, systemRng, systemTimers, wallClockMs } from '../env/system.js';
 import { NetServer, PeerTransport } from '../net/index.js';
 import type { RaftConfig } from '../raft/types.js';
@@ -113,6 +114,7 @@ export async function startMetaServer(opts: MetaServerOptions, logger: Logger, o
       randomBytes: secureRandomBytes,
       tokens: new ChunkToken({ clock: wallClock }, { secret: opts.clusterSecret }),
       logger: log.child({ component: 'meta-leader' }),
+      backups: backupSource({ stateMachine: machine, storage, currentTerm: () => runtime.status().term }, { clusterId: clusterIdOf(opts.clusterSecret) }),
     },
     {
       replicas: opts.replicas ?? REPLICAS_DEFAULT,
