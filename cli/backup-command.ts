@@ -53,7 +53,7 @@ export function registerBackupCommands(program: Command, done: () => Promise<nev
       }
       renameSync(tmp, file);
       unregister();
-      process.stderr.write(`backup of cluster ${info.clusterId} at index ${info.index} (term ${info.term}): ${writer.bytes} bytes in ${file}\n`);
+      await out(`backup of cluster ${info.clusterId} at index ${info.index} (term ${info.term}): ${writer.bytes} bytes in ${file}\n`);
     }
     await done();
   });
