@@ -6,7 +6,9 @@
  *
  * The image is taken after a ReadIndex round, so it holds every write acknowledged before
  * cluster.backupOpen was called. A leader change does not spoil an open view (it is still one
- * consistent state); a later call that reaches another server finds no cursor (NotFound).
+ * consistent state), but every call is the leader's, as all metadata calls are: a follower answers
+ * NotLeader, the client follows the hint and the new leader knows no such cursor (NotFound: run
+ * the backup again). A server that loses leadership closes its open backups (MetaLeader.tick).
  */
 import type { Timers } from '../env/clock.js';
 import type { BackupCloseRequest, BackupNextRequest, BackupAnswers, BackupImageInfo } from '../proto/backup-requests.js';
@@ -71,8 +73,8 @@ export class BackupCalls {
 
   async begin(): Promise<BackupAnswers['cluster.backupOpen']> {
     const { raft, source } = this.c;
-    if (source === null) throw new CairnError('Unavailable', 'this server cannot make backups');
     if (!raft.isLeader()) throw raft.notLeader();
+    if (source === null) throw new CairnError('Unavailable', 'this server cannot make backups');
     if (this.open.size >= this.openMax) throw new CairnError('Unavailable', `${this.openMax} backups are running already`);
     await raft.linearizableRead();
     const { reader, info } = await source.open();
@@ -88,7 +90,8 @@ export class BackupCalls {
     return { cursor, ...info };
   }
 
-  next(req: BackupNextRequest): Promise<BackupAnswers['cluster.backupNext']> {
+  async next(req: BackupNextRequest): Promise<BackupAnswers['cluster.backupNext']> {
+    if (!this.c.raft.isLeader()) throw this.c.raft.notLeader();
     const b = this.found(req.cursor);
     this.touch(req.cursor, b);
     const run = b.busy.then(async () => {
@@ -103,6 +106,7 @@ export class BackupCalls {
   }
 
   finish(req: BackupCloseRequest): BackupAnswers['cluster.backupClose'] {
+    if (!this.c.raft.isLeader()) throw this.c.raft.notLeader();
     const b = this.open.get(req.cursor);
     if (b !== undefined) this.drop(req.cursor, b);
     return {};

@@ -143,6 +143,7 @@ export class MetaLeader {
   tick(): void {
     if (!this.c.raft.isLeader()) {
       this.terms.end();
+      this.backups.closeAll();
       return;
     }
     const t = this.terms.current();

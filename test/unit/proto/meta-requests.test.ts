@@ -103,7 +103,7 @@ function refusal(fn: () => unknown): { code: string; message: string } {
 describe('meta request decoders', () => {
   it('cover exactly the method list', () => {
     expect(Object.keys(META_REQUEST_DECODERS).sort()).toEqual([...META_METHODS].sort());
-    expect(new Set(META_METHODS).size).toBe(30);
+    expect(new Set(META_METHODS).size).toBe(33);
     expect(isMetaMethod('fs.stat')).toBe(true);
     expect(isMetaMethod('toString')).toBe(false);
     expect(isMetaMethod('fs.nope')).toBe(false);
