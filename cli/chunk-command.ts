@@ -18,6 +18,9 @@ import {
 } from '../src/config/defaults.js';
 
 
+import { TLS_OPTIONS } from './tls-options.js';
+import { serverTlsFromFlags, type TlsFlags } from '../src/server/tls-files.js';
+
 export function registerChunkCommand(program: Command, fail: (err: unknown) => never): void {
   program
     .command('chunk')
@@ -37,7 +40,10 @@ export function registerChunkCommand(program: Command, fail: (err: unknown) => n
     .option('--scrub-bytes-per-sec <n>', 'read rate of the scrubber (0: unlimited)', intOption('--scrub-bytes-per-sec', 0), SCRUB_BYTES_PER_SEC_DEFAULT)
     .option('--metrics-listen <host:port>', 'serve Prometheus metrics at http://host:port/metrics; without it, none')
     .option('--token-file <path>', 'file holding the client token, required from metrics scrapers as a Bearer token; without it, no auth')
-    .action(async (o: { id: string; listen: string; dir: string; meta: string; secretFile: string; zone: string; chunkBytesMax: number; reserveBytes: number; heartbeatMs: number; repairBytesPerSec: number; repairConcurrency: number; scrubPeriodSec: number; scrubBytesPerSec: number; metricsListen?: string; tokenFile?: string }) => {
+    .option(...TLS_OPTIONS[0]!)
+    .option(...TLS_OPTIONS[1]!)
+    .option(...TLS_OPTIONS[2]!)
+    .action(async (o: TlsFlags & { id: string; listen: string; dir: string; meta: string; secretFile: string; zone: string; chunkBytesMax: number; reserveBytes: number; heartbeatMs: number; repairBytesPerSec: number; repairConcurrency: number; scrubPeriodSec: number; scrubBytesPerSec: number; metricsListen?: string; tokenFile?: string }) => {
       const id = parseNodeId(o.id);
       parseHostPort(o.listen);
       if (o.metricsListen !== undefined) parseHostPort(o.metricsListen, true);
@@ -57,6 +63,7 @@ export function registerChunkCommand(program: Command, fail: (err: unknown) => n
           repairConcurrencyMax: o.repairConcurrency,
           scrubPeriodMs: o.scrubPeriodSec * 1000,
           scrubBytesPerSecMax: o.scrubBytesPerSec,
+          tls: serverTlsFromFlags(o),
           ...(o.metricsListen === undefined ? {} : { metricsListen: o.metricsListen, metricsToken: o.tokenFile ? new TextDecoder().decode(readSecretFile(o.tokenFile, 'client token')) : null }),
         },
         logger,

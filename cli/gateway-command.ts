@@ -7,6 +7,8 @@ import { CairnError } from '../src/util/errors.js';
 import { pinoLogger } from '../src/server/pino-logger.js';
 import { intOption } from './int-option.js';
 import { stopOnSignalOrParentExit } from './server-lifecycle.js';
+import { TLS_OPTIONS } from './tls-options.js';
+import { serverTlsFromFlags, type TlsFlags } from '../src/server/tls-files.js';
 import { GATEWAY_IDLE_TIMEOUT_MS_DEFAULT, GATEWAY_LIMITS_DEFAULT } from '../src/config/defaults.js';
 
 export function registerGatewayCommand(program: Command, fail: (err: unknown) => never): void {
@@ -23,7 +25,10 @@ export function registerGatewayCommand(program: Command, fail: (err: unknown) =>
     .option('--s3-credentials <path>', 'file of ACCESS_KEY_ID:SECRET lines the S3 API accepts (required with --s3-listen)')
     .option('--s3-region <region>', 'the region S3 requests are signed for', 'us-east-1')
     .option('--idle-timeout-ms <ms>', 'close a connection silent this long (aborts a stalled upload)', intOption('--idle-timeout-ms', 1000), GATEWAY_IDLE_TIMEOUT_MS_DEFAULT)
-    .action(async (o: { listen: string; meta: string; tokenFile?: string; inflightMax: number; perClientInflightMax: number; uploadBytesMax: number; idleTimeoutMs: number; s3Listen?: string; s3Credentials?: string; s3Region: string }) => {
+    .option(...TLS_OPTIONS[0]!)
+    .option(...TLS_OPTIONS[1]!)
+    .option(...TLS_OPTIONS[2]!)
+    .action(async (o: TlsFlags & { listen: string; meta: string; tokenFile?: string; inflightMax: number; perClientInflightMax: number; uploadBytesMax: number; idleTimeoutMs: number; s3Listen?: string; s3Credentials?: string; s3Region: string }) => {
       parseHostPort(o.listen, true);
       if (o.s3Listen !== undefined) parseHostPort(o.s3Listen, true);
       if ((o.s3Listen === undefined) !== (o.s3Credentials === undefined)) fail(new CairnError('InvalidArgument', '--s3-listen and --s3-credentials go together'));
@@ -35,6 +40,7 @@ export function registerGatewayCommand(program: Command, fail: (err: unknown) =>
           token: o.tokenFile ? new TextDecoder().decode(readSecretFile(o.tokenFile, 'client token')) : null,
           limits: { inflightMax: o.inflightMax, perClientInflightMax: o.perClientInflightMax, uploadBytesMax: o.uploadBytesMax },
           idleTimeoutMs: o.idleTimeoutMs,
+          tls: serverTlsFromFlags(o),
           ...(o.s3Listen === undefined || o.s3Credentials === undefined ? {} : { s3: { listen: o.s3Listen, credentialsFile: o.s3Credentials, region: o.s3Region } }),
         },
         logger,

@@ -8,6 +8,8 @@ import { readSecretFile } from '../src/server/secret-file.js';
 import { CairnError } from '../src/util/errors.js';
 import { INLINE_FILE_BYTES_MAX } from '../src/proto/meta-fields.js';
 import { stopOnSignalOrParentExit } from './server-lifecycle.js';
+import { TLS_OPTIONS } from './tls-options.js';
+import { serverTlsFromFlags, type TlsFlags } from '../src/server/tls-files.js';
 import {
   CHUNK_SIZE_BYTES_DEFAULT,
   DEAD_AFTER_MS_DEFAULT,
@@ -43,7 +45,10 @@ export function registerMetaCommand(program: Command, fail: (err: unknown) => ne
     .option('--inline-total-bytes-max <bytes>', 'cap on the bytes of all inline files of the cluster; past it small files go to chunk servers', intOption('--inline-total-bytes-max', 0), INLINE_TOTAL_BYTES_MAX_DEFAULT)
     .option('--repair-copies-max <n>', 'repair copies in flight to one chunk server', intOption('--repair-copies-max', 1), REPAIR_COPIES_PER_SERVER_MAX_DEFAULT)
     .option('--metrics-listen <host:port>', 'serve Prometheus metrics at http://host:port/metrics (Bearer: the client token of --token-file); without it, none')
-    .action(async (o: { id: string; listen: string; peers: string; dir: string; secretFile: string; tokenFile?: string; tickMs: number; electionTicks: number; snapshotEntries: number; replicas: number; deadAfter: number; chunkSize: number; gcGrace: number; inlineBytesMax: number; inlineTotalBytesMax: number; repairCopiesMax: number; metricsListen?: string }) => {
+    .option(...TLS_OPTIONS[0]!)
+    .option(...TLS_OPTIONS[1]!)
+    .option(...TLS_OPTIONS[2]!)
+    .action(async (o: TlsFlags & { id: string; listen: string; peers: string; dir: string; secretFile: string; tokenFile?: string; tickMs: number; electionTicks: number; snapshotEntries: number; replicas: number; deadAfter: number; chunkSize: number; gcGrace: number; inlineBytesMax: number; inlineTotalBytesMax: number; repairCopiesMax: number; metricsListen?: string }) => {
       const id = parseNodeId(o.id);
       if (o.inlineBytesMax > INLINE_FILE_BYTES_MAX) throw new CairnError('InvalidArgument', `--inline-bytes-max must be at most ${INLINE_FILE_BYTES_MAX}: ${o.inlineBytesMax}`);
       parseHostPort(o.listen);
@@ -67,6 +72,7 @@ export function registerMetaCommand(program: Command, fail: (err: unknown) => ne
           inlineTotalBytesMax: o.inlineTotalBytesMax,
           repair: { gcGraceMs: o.gcGrace * 1000, copiesPerServerMax: o.repairCopiesMax },
           ...(o.metricsListen === undefined ? {} : { metricsListen: o.metricsListen }),
+          tls: serverTlsFromFlags(o),
         },
         logger,
         (err) => fail(new CairnError('Internal', `stopping after a storage failure: ${err.message}`)),

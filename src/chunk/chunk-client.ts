@@ -15,6 +15,7 @@
  * also checked end to end against the replica's CRC-32C (header X-Cairn-Crc32c).
  */
 import { Agent, request, type IncomingMessage, type ClientRequest, type OutgoingHttpHeaders } from 'node:http';
+import { Agent as HttpsAgent } from 'node:https';
 import { Readable, Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { parseHostPort } from '../proto/addr.js';
@@ -90,6 +91,8 @@ export interface ChunkClientOptions {
   idleTimeoutMs?: number;
   /** Added to a PUT's idle timeout per downstream server in its pipeline. @default PIPELINE_TIMEOUT_EXTENSION_MS_DEFAULT */
   pipelineTimeoutExtensionMs?: number;
+  /** HTTPS, verifying chunk servers' certificates against this CA (PEM). @default plain HTTP */
+  tls?: { ca: Uint8Array } | null;
 }
 
 export class ChunkClient {
@@ -99,7 +102,8 @@ export class ChunkClient {
   private readonly log: Logger;
 
   constructor(components: ChunkClientComponents, options: ChunkClientOptions = {}) {
-    this.agent = new Agent({ keepAlive: true, maxSockets: options.socketsPerHostMax ?? CHUNK_SOCKETS_PER_HOST_MAX_DEFAULT, scheduling: 'lifo' });
+    const agentOptions = { keepAlive: true, maxSockets: options.socketsPerHostMax ?? CHUNK_SOCKETS_PER_HOST_MAX_DEFAULT, scheduling: 'lifo' } as const;
+    this.agent = options.tls ? new HttpsAgent({ ...agentOptions, ca: Buffer.from(options.tls.ca), rejectUnauthorized: true }) : new Agent(agentOptions);
     this.idleTimeoutMs = options.idleTimeoutMs ?? CHUNK_IDLE_TIMEOUT_MS_DEFAULT;
     this.extensionMs = options.pipelineTimeoutExtensionMs ?? PIPELINE_TIMEOUT_EXTENSION_MS_DEFAULT;
     this.log = components.logger.child({ component: 'chunk-client' });
@@ -261,7 +265,8 @@ export class ChunkClient {
 
   private request(addr: string, method: string, chunkId: string, headers: OutgoingHttpHeaders, signal: AbortSignal | undefined, timeoutMs = this.idleTimeoutMs): ClientRequest {
     const { host, port } = parseHostPort(addr);
-    const req = request({ host, port, method, path: `/chunks/${encodeURIComponent(chunkId)}`, headers, agent: this.agent, ...(signal ? { signal } : {}) });
+    // The agent decides the protocol (an https Agent dials TLS).
+    const req = request({ host, port, method, path: `/chunks/${encodeURIComponent(chunkId)}`, headers, agent: this.agent, protocol: this.agent instanceof HttpsAgent ? 'https:' : 'http:', ...(signal ? { signal } : {}) });
     req.setTimeout(timeoutMs, () => {
       this.log.debug('chunk request idle timeout', { addr, method, chunkId });
       req.destroy(new CairnError('Timeout', `chunk server ${addr} made no progress for ${timeoutMs} ms`));

@@ -15,3 +15,5 @@ export type { MemoryFrameHandler, MemoryTransportInit } from './memory-transport
 export { DEFAULT_QUEUE_BYTES_MAX, DEFAULT_QUEUE_MSGS_MAX, FrameQueue } from './types.js';
 export type { PeerQueueLimits, PeerTransportApi, PeerTransportCounters } from './types.js';
 export { findFreePortRange, portIsFree } from './free-ports.js';
+export { createListener, dialSocket } from './tls.js';
+export type { TlsClientConfig, TlsServerConfig } from './tls.js';
