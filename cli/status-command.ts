@@ -256,7 +256,7 @@ function watchSeconds(v: string | boolean | undefined): number | null {
 async function statusCommand(o: StatusFlags): Promise<number> {
   exitOnSignals();
   const every = watchSeconds(o.watch);
-  const config = resolveClientConfig({ meta: o.meta, token: o.token, tlsCa: o.tlsCa });
+  const config = resolveClientConfig({ meta: o.meta, token: o.token, tokenFile: o.tokenFile, tlsCa: o.tlsCa });
   const client = createCairnClient(config, { callTimeoutMs: STATUS_LEADER_WAIT_MS_DEFAULT, retryDeadlineMs: STATUS_LEADER_WAIT_MS_DEFAULT });
   try {
     for (;;) {
