@@ -2,7 +2,7 @@
  * TLS certificates from the --tls-cert/--tls-key/--tls-ca flags (PEM files), for every server
  * role and the client. A server listens with TLS when --tls-cert is given, and then needs all
  * three (the CA verifies the servers it dials: peers, the pipeline's next chunk servers, the
- * metadata leader). A client needs only --tls-ca. Plain TCP without any of them.
+ * metadata leader). Plain TCP without any of them. (A client's --tls-ca: client/client-config.ts.)
  */
 import { readFileSync } from 'node:fs';
 import { CairnError } from '../util/errors.js';
@@ -39,9 +39,4 @@ export function serverTlsFromFlags(f: TlsFlags): ServerTls | null {
   for (const [v, flag] of [[f.tlsCert, '--tls-cert'], [f.tlsKey, '--tls-key'], [f.tlsCa, '--tls-ca']] as const)
     if (v === undefined) throw new CairnError('InvalidArgument', `${flag} is required with TLS (--tls-cert, --tls-key and --tls-ca go together)`);
   return { cert: readPem(f.tlsCert!, '--tls-cert', CERT), key: readPem(f.tlsKey!, '--tls-key', KEY), ca: readPem(f.tlsCa!, '--tls-ca', CERT) };
-}
-
-/** A client's TLS: the CA that signed the servers' certificates (null: plain TCP). */
-export function clientTlsFromFile(caFile: string | undefined, flag = '--tls-ca'): { ca: Uint8Array } | null {
-  return caFile === undefined ? null : { ca: readPem(caFile, flag, CERT) };
 }
