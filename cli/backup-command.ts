@@ -61,10 +61,12 @@ export function registerBackupCommands(program: Command, done: () => Promise<nev
   program
     .command('restore')
     .argument('<file>', 'a file written by `cairn backup`')
-    .requiredOption('--dir <path>', 'data directory to seed for a metadata server (repeat for several)', collect, [])
-    .option('--id <id>', 'a member of the new metadata group (repeat; default: the backed-up group\'s members)', collect, [])
+    .option('--dir <path>', 'data directory to seed for a metadata server (required; repeat for several)', collect)
+    .option('--id <id>', 'a member of the new metadata group (repeat; default: the backed-up group\'s members)', collect)
     .description('seed new metadata server data directories from a backup (checked before anything is written)')
-    .action(async (file: string, o: { dir: string[]; id: string[] }) => {
+    .action(async (file: string, flags: { dir?: string[]; id?: string[] }) => {
+      const o = { dir: flags.dir ?? [], id: flags.id ?? [] };
+      if (o.dir.length === 0) throw new CairnError('InvalidArgument', 'restore needs --dir (the data directory to seed)');
       const { parseNodeId } = await import('../src/proto/addr.js');
       const ids = o.id.map((id) => parseNodeId(id));
       for (const d of o.dir) if (existsSync(d) && readdirSync(d).length > 0) throw new CairnError('AlreadyExists', `${d} is not empty: restore seeds a new data directory`);
@@ -112,8 +114,8 @@ function fileBytes(file: string): AsyncIterable<Uint8Array> {
   return createReadStream(file, { highWaterMark: 1 << 20 }) as AsyncIterable<Uint8Array>;
 }
 
-function collect(v: string, prev: string[]): string[] {
-  return [...prev, v];
+function collect(v: string, prev: string[] | undefined): string[] {
+  return [...(prev ?? []), v];
 }
 
 /** Write with backpressure; the stream's first error fails this and every later write. */

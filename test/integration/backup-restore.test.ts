@@ -99,6 +99,7 @@ describe('cairn backup and restore', () => {
     const restored = ok(await runCli(['restore', backup, ...dirs.flatMap((d) => ['--dir', d])])).stdout.toString();
     expect(restored).toMatch(/^restored cluster [0-9a-f]{16} at index \d+ \(term \d+\) into .* for members m1,m2,m3\n$/);
     failureLine(await runCli(['restore', backup, '--dir', dirs[0]!]), 'AlreadyExists');
+    failureLine(await runCli(['restore', backup]), 'InvalidArgument');
     const peers = ids.map((id, i) => `${id}=${addrs[i]}`).join(',');
     for (const [i, m] of json.meta.entries()) {
       let argv = withFlag(withFlag(withFlag(m.argv, '--listen', addrs[i]!), '--peers', peers), '--dir', dirs[i]!);
