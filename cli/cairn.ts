@@ -19,10 +19,11 @@ import { registerUsageCommands } from './usage-commands.js';
 import { registerCompletionCommand } from './completion.js';
 import { registerInitCommand } from './init-command.js';
 import { registerS3KeysCommand } from './s3-keys-command.js';
+import { registerBackupCommands } from './backup-command.js';
 
 installProcessGuards();
 
-const CLIENT_COMMANDS = new Set(['put', 'get', 'cat', 'ls', 'stat', 'rm', 'mkdir', 'mv', 'status', 'drain', 'remove-server', 'checksum', 'sync', 'cp', 'du', 'df', 'count', 'find', 'scrub', 'init', 's3']);
+const CLIENT_COMMANDS = new Set(['put', 'get', 'cat', 'ls', 'stat', 'rm', 'mkdir', 'mv', 'status', 'drain', 'remove-server', 'checksum', 'sync', 'cp', 'du', 'df', 'count', 'find', 'scrub', 'init', 's3', 'backup', 'restore']);
 
 const program = new Command();
 program
@@ -54,6 +55,7 @@ registerCompletionCommand(program, done);
 registerScrubCommand(program, done);
 registerInitCommand(program, done);
 registerS3KeysCommand(program, done);
+registerBackupCommands(program, done);
 // Server commands pull in LMDB, pino and the servers (~120 ms of start-up): loaded only when
 // the command line is not a client command, and then only the one named (a gateway does not
 // carry the metadata server's LMDB); help or something unknown loads them all to list them.

@@ -4,9 +4,11 @@ import { parseAddrList, parseNodeId } from '../src/proto/addr.js';
 import { startChunkServer } from '../src/server/chunk-server.js';
 import { readSecretFile } from '../src/server/secret-file.js';
 import { pinoLogger } from '../src/server/pino-logger.js';
+import { serverTlsFromFlags } from '../src/server/tls-files.js';
 import { stopOnSignalOrParentExit } from './server-lifecycle.js';
 import { addServerOptions, serverConfigOrExit, usageExit } from './server-config.js';
 import { CHUNK_SETTINGS } from './server-settings.js';
+
 
 export function registerChunkCommand(program: Command, fail: (err: unknown) => never): void {
   addServerOptions(program.command('chunk').description('run a chunk server (stores replicated chunks, serves them over HTTP)'), 'chunk', CHUNK_SETTINGS)
@@ -37,6 +39,7 @@ export function registerChunkCommand(program: Command, fail: (err: unknown) => n
           repairConcurrencyMax: o.repairConcurrency,
           scrubPeriodMs: o.scrubPeriodSec * 1000,
           scrubBytesPerSecMax: o.scrubBytesPerSec,
+          tls: serverTlsFromFlags(o),
           ...(o.metricsListen === undefined ? {} : { metricsListen: o.metricsListen, metricsToken: o.tokenFile ? new TextDecoder().decode(readSecretFile(o.tokenFile, 'client token')) : null }),
         },
         logger,

@@ -15,6 +15,7 @@ export interface ClientFlags {
   meta?: string;
   token?: string;
   tokenFile?: string;
+  tlsCa?: string;
 }
 
 /** Add --meta, --token-file and --token to a client command. */
@@ -22,13 +23,14 @@ export function withClientOptions(cmd: Command): Command {
   return cmd
     .option('--meta <addrs>', 'metadata servers, host:port,… (default: $CAIRN_META, then cluster.json)')
     .option('--token-file <file>', 'file holding the client token (default: $CAIRN_TOKEN_FILE or $CAIRN_TOKEN, then cluster.json)')
-    .option('--token <token>', 'client token itself (visible in ps; prefer --token-file)');
+    .option('--token <token>', 'client token itself (visible in ps; prefer --token-file)')
+    .option('--tls-ca <file>', 'talk TLS, verifying the servers against this PEM CA certificate (default: $CAIRN_TLS_CA; without either, plain TCP)');
 }
 
 /** Run `fn` with a client for the configured cluster; the client is closed afterwards, whatever happens. */
 export async function withClient<T>(flags: ClientFlags, fn: (client: CairnClient) => Promise<T>, init: { chunkSize?: number } = {}): Promise<T> {
   exitOnSignals();
-  const config = resolveClientConfig({ meta: flags.meta, token: flags.token, tokenFile: flags.tokenFile });
+  const config = resolveClientConfig({ meta: flags.meta, token: flags.token, tokenFile: flags.tokenFile, tlsCa: flags.tlsCa });
   const client = createCairnClient(config, init.chunkSize !== undefined ? { chunkSize: init.chunkSize } : {});
   try {
     return await fn(client);

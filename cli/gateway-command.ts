@@ -5,6 +5,7 @@ import { startGateway } from '../src/server/gateway.js';
 import { readSecretFile } from '../src/server/secret-file.js';
 import { CairnError } from '../src/util/errors.js';
 import { pinoLogger } from '../src/server/pino-logger.js';
+import { serverTlsFromFlags } from '../src/server/tls-files.js';
 import { stopOnSignalOrParentExit } from './server-lifecycle.js';
 import { addServerOptions, serverConfigOrExit, usageExit } from './server-config.js';
 import { GATEWAY_SETTINGS } from './server-settings.js';
@@ -28,6 +29,7 @@ export function registerGatewayCommand(program: Command, fail: (err: unknown) =>
           token: o.tokenFile ? new TextDecoder().decode(readSecretFile(o.tokenFile, 'client token')) : null,
           limits: { inflightMax: o.inflightMax, perClientInflightMax: o.perClientInflightMax, uploadBytesMax: o.uploadBytesMax },
           idleTimeoutMs: o.idleTimeoutMs,
+          tls: serverTlsFromFlags(o),
           ...(o.s3Listen === undefined || o.s3Credentials === undefined ? {} : { s3: { listen: o.s3Listen, credentialsFile: o.s3Credentials, region: o.s3Region, uploadExpiryHours: o.s3UploadExpiryHours, ...(o.s3Domain === undefined ? {} : { domain: o.s3Domain }) } }),
         },
         logger,

@@ -5,6 +5,7 @@ import { pinoLogger } from '../src/server/pino-logger.js';
 import { startMetaServer } from '../src/server/meta-server.js';
 import { readSecretFile } from '../src/server/secret-file.js';
 import { CairnError } from '../src/util/errors.js';
+import { serverTlsFromFlags } from '../src/server/tls-files.js';
 import { stopOnSignalOrParentExit } from './server-lifecycle.js';
 import { addServerOptions, serverConfigOrExit, usageExit } from './server-config.js';
 import { META_SETTINGS } from './server-settings.js';
@@ -41,6 +42,7 @@ export function registerMetaCommand(program: Command, fail: (err: unknown) => ne
           inlineTotalBytesMax: o.inlineTotalBytesMax,
           repair: { gcGraceMs: o.gcGrace * 1000, copiesPerServerMax: o.repairCopiesMax },
           ...(o.metricsListen === undefined ? {} : { metricsListen: o.metricsListen }),
+          tls: serverTlsFromFlags(o),
         },
         logger,
         (err) => fail(new CairnError('Internal', `stopping after a storage failure: ${err.message}`)),

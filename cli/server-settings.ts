@@ -34,6 +34,13 @@ import { hostPort, int, optional, required, text, withDefault, type ServerRole, 
 /** The S3 region a gateway signs for when none is set. */
 const S3_REGION_DEFAULT = 'us-east-1';
 
+/** Every server's TLS files (src/server/tls-files.ts): all three or none. */
+const TLS_SETTINGS = {
+  tlsCert: optional('<file>', 'serve TLS with this PEM certificate (chain); needs --tls-key and --tls-ca; without it, plain TCP', text),
+  tlsKey: optional('<file>', 'PEM private key of --tls-cert', text),
+  tlsCa: optional('<file>', 'PEM CA certificate that verifies the servers this one connects to', text),
+} satisfies Settings;
+
 export const META_SETTINGS = {
   id: required('<id>', "this server's id, e.g. m1", text),
   listen: required('<host:port>', 'address to listen on for peers and clients (0.0.0.0:PORT: every interface)', hostPort()),
@@ -53,6 +60,7 @@ export const META_SETTINGS = {
   inlineTotalBytesMax: withDefault('<bytes>', 'cap on the bytes of all inline files of the cluster; past it small files go to chunk servers', int(0), INLINE_TOTAL_BYTES_MAX_DEFAULT),
   repairCopiesMax: withDefault('<n>', 'repair copies in flight to one chunk server', int(1), REPAIR_COPIES_PER_SERVER_MAX_DEFAULT),
   metricsListen: optional('<host:port>', 'serve Prometheus metrics at http://host:port/metrics (Bearer: the client token of --token-file); without it, none', hostPort(true)),
+  ...TLS_SETTINGS,
 } satisfies Settings;
 
 export const CHUNK_SETTINGS = {
@@ -72,6 +80,7 @@ export const CHUNK_SETTINGS = {
   scrubBytesPerSec: withDefault('<n>', 'read rate of the scrubber (0: unlimited)', int(0), SCRUB_BYTES_PER_SEC_DEFAULT),
   metricsListen: optional('<host:port>', 'serve Prometheus metrics at http://host:port/metrics; without it, none', hostPort(true)),
   tokenFile: optional('<path>', 'file holding the client token, required from metrics scrapers as a Bearer token; without it, no auth', text, { shared: true }),
+  ...TLS_SETTINGS,
 } satisfies Settings;
 
 export const GATEWAY_SETTINGS = {
@@ -87,6 +96,7 @@ export const GATEWAY_SETTINGS = {
   s3Domain: optional('<domain>', 'also serve virtual-host-style S3 requests: Host BUCKET.DOMAIN', text),
   s3UploadExpiryHours: withDefault('<n>', 'remove multipart uploads started longer ago', int(1), UPLOAD_EXPIRY_HOURS_DEFAULT),
   idleTimeoutMs: withDefault('<ms>', 'close a connection silent this long (aborts a stalled upload)', int(1000), GATEWAY_IDLE_TIMEOUT_MS_DEFAULT),
+  ...TLS_SETTINGS,
 } satisfies Settings;
 
 export const SERVER_SETTINGS: Record<ServerRole, Settings> = { meta: META_SETTINGS, chunk: CHUNK_SETTINGS, gateway: GATEWAY_SETTINGS };

@@ -135,7 +135,7 @@ export function partialStatus(probes: readonly MemberProbe[]): StatusJson {
 async function probeMembers(config: ClientConfig, timeoutMs: number): Promise<MemberProbe[]> {
   return Promise.all(
     config.metaAddrs.map(async (addr) => {
-      const rpc = new RpcClient({ timers: systemTimers }, { addr, clientToken: config.token, connectTimeoutMs: timeoutMs });
+      const rpc = new RpcClient({ timers: systemTimers }, { addr, clientToken: config.token, connectTimeoutMs: timeoutMs, tls: config.tls ?? null });
       try {
         return { addr, status: decodeRaftStatus(await rpc.call('raft.status', {}, { timeoutMs })) };
       } catch (error) {
@@ -256,7 +256,7 @@ function watchSeconds(v: string | boolean | undefined): number | null {
 async function statusCommand(o: StatusFlags): Promise<number> {
   exitOnSignals();
   const every = watchSeconds(o.watch);
-  const config = resolveClientConfig({ meta: o.meta, token: o.token });
+  const config = resolveClientConfig({ meta: o.meta, token: o.token, tokenFile: o.tokenFile, tlsCa: o.tlsCa });
   const client = createCairnClient(config, { callTimeoutMs: STATUS_LEADER_WAIT_MS_DEFAULT, retryDeadlineMs: STATUS_LEADER_WAIT_MS_DEFAULT });
   try {
     for (;;) {

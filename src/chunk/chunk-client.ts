@@ -15,6 +15,7 @@
  * also checked end to end against the replica's CRC-32C (header X-Cairn-Crc32c).
  */
 import { Agent, request, type IncomingMessage, type ClientRequest, type OutgoingHttpHeaders } from 'node:http';
+import { Agent as HttpsAgent } from 'node:https';
 import { Readable, Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { DirectGet, type DirectGetResult } from '../net/index.js';
@@ -115,18 +116,22 @@ export interface ChunkClientOptions {
   idleTimeoutMs?: number;
   /** Added to a PUT's idle timeout per downstream server in its pipeline. @default PIPELINE_TIMEOUT_EXTENSION_MS_DEFAULT */
   pipelineTimeoutExtensionMs?: number;
+  /** HTTPS, verifying chunk servers' certificates against this CA (PEM). @default plain HTTP */
+  tls?: { ca: Uint8Array } | null;
 }
 
 export class ChunkClient {
   private readonly agent: Agent;
-  /** Bulk reads: bodies straight into the caller's buffer (net/direct-get.ts). */
-  private readonly direct = new DirectGet();
+  /** Bulk reads over plain TCP: bodies straight into the caller's buffer (net/direct-get.ts); null with TLS. */
+  private readonly direct: DirectGet | null;
   private readonly idleTimeoutMs: number;
   private readonly extensionMs: number;
   private readonly log: Logger;
 
   constructor(components: ChunkClientComponents, options: ChunkClientOptions = {}) {
-    this.agent = new Agent({ keepAlive: true, maxSockets: options.socketsPerHostMax ?? CHUNK_SOCKETS_PER_HOST_MAX_DEFAULT, scheduling: 'lifo' });
+    const agentOptions = { keepAlive: true, maxSockets: options.socketsPerHostMax ?? CHUNK_SOCKETS_PER_HOST_MAX_DEFAULT, scheduling: 'lifo' } as const;
+    this.agent = options.tls ? new HttpsAgent({ ...agentOptions, ca: Buffer.from(options.tls.ca), rejectUnauthorized: true }) : new Agent(agentOptions);
+    this.direct = options.tls ? null : new DirectGet();
     this.idleTimeoutMs = options.idleTimeoutMs ?? CHUNK_IDLE_TIMEOUT_MS_DEFAULT;
     this.extensionMs = options.pipelineTimeoutExtensionMs ?? PIPELINE_TIMEOUT_EXTENSION_MS_DEFAULT;
     this.log = components.logger.child({ component: 'chunk-client' });
@@ -258,6 +263,7 @@ export class ChunkClient {
       if (opts.into && opts.into.length !== r.end - r.start) throw new CairnError('InvalidArgument', `a ${opts.into.length}-byte buffer for a ${r.end - r.start}-byte range`);
       headers.range = formatRange(r.start, r.end);
     }
+    if (this.direct === null) return this.readChunkStreamed(addr, chunkId, token, opts);
     const { host, port } = parseHostPort(addr);
     let size = -1;
     let crc = 0;
@@ -310,6 +316,32 @@ export class ChunkClient {
     return { size, crc32c: crc, start, end: start + bytes.length, bytes };
   }
 
+  /** readChunk over the HTTP agent (TLS: the socket's bytes come decrypted, one copy more). */
+  private async readChunkStreamed(addr: string, chunkId: string, token: string, opts: ChunkReadOptions): Promise<ChunkReadResult> {
+    const g = await this.getChunk(addr, chunkId, token, {
+      ...(opts.range ? { range: opts.range } : {}),
+      ...(opts.signal ? { signal: opts.signal } : {}),
+      ...(opts.requestId !== undefined ? { requestId: opts.requestId } : {}),
+      verifyCrc: opts.verifyCrc ?? true,
+    });
+    const into = opts.into ?? Buffer.allocUnsafeSlow(g.end - g.start);
+    if (into.length !== g.end - g.start) {
+      g.stream.destroy();
+      throw new CairnError('ProtocolError', `chunk server ${addr} sent another range than the one asked for`, { addr });
+    }
+    let got = 0;
+    try {
+      for await (const b of g.stream as AsyncIterable<Buffer>) {
+        b.copy(into, got);
+        got += b.length;
+      }
+    } catch (e) {
+      opts.signal?.throwIfAborted();
+      throw new CairnError(e instanceof CairnError ? e.code : 'Unavailable', (e as Error).message, { addr, received: got });
+    }
+    return { size: g.size, crc32c: g.crc32c, start: g.start, end: g.end, bytes: into };
+  }
+
   /** The replica's size and CRC, or null when the server does not hold it. */
   async headChunk(addr: string, chunkId: string, token: string, signal?: AbortSignal): Promise<{ size: number; crc32c: number } | null> {
     const req = this.request(addr, 'HEAD', chunkId, { [H_TOKEN]: token }, signal);
@@ -351,12 +383,13 @@ export class ChunkClient {
   /** Closes idle keep-alive sockets; requests in flight continue. */
   close(): void {
     this.agent.destroy();
-    this.direct.close();
+    this.direct?.close();
   }
 
   private request(addr: string, method: string, chunkId: string, headers: OutgoingHttpHeaders, signal: AbortSignal | undefined, timeoutMs = this.idleTimeoutMs): ClientRequest {
     const { host, port } = parseHostPort(addr);
-    const req = request({ host, port, method, path: `/chunks/${encodeURIComponent(chunkId)}`, headers, agent: this.agent, ...(signal ? { signal } : {}) });
+    // The agent decides the protocol (an https Agent dials TLS).
+    const req = request({ host, port, method, path: `/chunks/${encodeURIComponent(chunkId)}`, headers, agent: this.agent, protocol: this.agent instanceof HttpsAgent ? 'https:' : 'http:', ...(signal ? { signal } : {}) });
     req.setTimeout(timeoutMs, () => {
       this.log.debug('chunk request idle timeout', { addr, method, chunkId });
       req.destroy(new CairnError('Timeout', `chunk server ${addr} made no progress for ${timeoutMs} ms`));

@@ -53,6 +53,7 @@
  * whole first and handed to the store and downstream as one buffer (no streams per hop).
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import { PassThrough, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { feed, pumpBody } from './request-body.js';
@@ -113,6 +114,8 @@ export interface ChunkHttpServerOptions {
   host?: string;
   /** @default 0 (any free port) */
   port?: number;
+  /** Serve HTTPS with this certificate and key; `ca` verifies the pipeline's next servers (PEM). @default plain HTTP */
+  tls?: { cert: Uint8Array; key: Uint8Array; ca: Uint8Array } | null;
   /** Address reported in PUT results. @default the listening host:port */
   advertiseAddr?: string;
   /** Concurrent PUTs; more get 503 Unavailable. @default CHUNK_UPLOADS_MAX_DEFAULT */
@@ -172,10 +175,11 @@ export class ChunkHttpServer {
     const idleTimeoutMs = options.idleTimeoutMs ?? CHUNK_IDLE_TIMEOUT_MS_DEFAULT;
     this.idleTimeoutMs = idleTimeoutMs;
     this.extensionMs = options.pipelineTimeoutExtensionMs ?? PIPELINE_TIMEOUT_EXTENSION_MS_DEFAULT;
-    this.downstream = new ChunkClient({ logger: this.log }, { idleTimeoutMs, pipelineTimeoutExtensionMs: this.extensionMs });
+    const tls = options.tls ?? null; // the one choice between HTTP and HTTPS, for both directions
+    this.downstream = new ChunkClient({ logger: this.log }, { idleTimeoutMs, pipelineTimeoutExtensionMs: this.extensionMs, tls: tls && { ca: tls.ca } });
     this.uploadsMax = options.uploadsMax ?? CHUNK_UPLOADS_MAX_DEFAULT;
     this.pipelineTargetsMax = options.pipelineTargetsMax ?? PIPELINE_TARGETS_MAX_DEFAULT;
-    this.server = createServer(
+    this.server = (tls ? (o: object, h: (req: IncomingMessage, res: ServerResponse) => void) => createHttpsServer({ ...o, cert: Buffer.from(tls.cert), key: Buffer.from(tls.key) }, h) : createServer)(
       {
         headersTimeout: options.headersTimeoutMs ?? CHUNK_HEADERS_TIMEOUT_MS_DEFAULT,
         requestTimeout: options.requestTimeoutMs ?? CHUNK_REQUEST_TIMEOUT_MS_DEFAULT,

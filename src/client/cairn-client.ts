@@ -23,6 +23,8 @@ import type { Clock, Timers } from '../env/clock.js';
 import type { Rng } from '../env/rng.js';
 import { decodeClusterStatus, decodeCommit, decodeEmpty, decodeList, decodeRepairStatus, decodeScrubRound, decodeStat, type ClusterStatus, type EntryType, type ListEntryAnswer, type RepairStatus, type ScrubRoundStatus } from '../proto/meta-answers.js';
 import { attrsProblem, type FileAttrs } from '../proto/file-attrs.js';
+import { streamBackup, type BackupSink } from './backup-stream.js';
+import type { BackupImageInfo } from '../proto/backup-requests.js';
 import { RemotePath } from '../proto/path.js';
 import { crc32c } from '../util/crc32c.js';
 import { composeCrc32c } from '../util/crc32c-combine.js';
@@ -183,6 +185,11 @@ export class CairnClient {
     const body = { dir: RemotePath.of(dir).text, names: [...names], to: RemotePath.of(to).text, overwrite: opts.overwrite ?? false, parents: opts.parents ?? true, ...(opts.attrs ? { attrs: opts.attrs } : {}) };
     const r = await this.core.exactlyOnce('fs.concat', body, (a) => decodeCommit(a, 'fs.concat'));
     return { path: r.path, size: r.size, etag: r.etag };
+  }
+
+  /** A consistent image of the metadata state at one applied index, read in pieces into `sink` (backup-stream.ts). */
+  backup(sink: BackupSink): Promise<BackupImageInfo> {
+    return streamBackup(this.core, sink);
   }
 
   async status(): Promise<ClusterStatus> {

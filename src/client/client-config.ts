@@ -26,6 +26,8 @@ export interface ClientConfig {
   metaAddrs: string[];
   /** The client credential ('' when the cluster runs without auth). */
   token: string;
+  /** Talk TLS to every server, verifying their certificates against this CA (PEM); absent: plain TCP. */
+  tls?: { ca: Uint8Array } | null;
 }
 
 export interface ResolveClientConfigInput {
@@ -35,6 +37,8 @@ export interface ResolveClientConfigInput {
   token?: string;
   /** `--token-file`: a file holding the token. */
   tokenFile?: string;
+  /** `--tls-ca` (else CAIRN_TLS_CA): a PEM file of the CA that signed the servers' certificates. */
+  tlsCa?: string;
   /** Where the walk up for `.cairn/cluster.json` starts. @default process.cwd() */
   cwd?: string;
   /** @default process.env */
@@ -58,6 +62,19 @@ export function parseMetaAddrs(s: string): string[] {
 }
 
 export function resolveClientConfig(o: ResolveClientConfigInput = {}): ClientConfig {
+  const c = resolveEndpoints(o);
+  const env = o.env ?? process.env;
+  const ca = pick([
+    ['--tls-ca', nonEmpty(o.tlsCa)],
+    ['CAIRN_TLS_CA', nonEmpty(env.CAIRN_TLS_CA)],
+  ]);
+  if (ca === undefined) return c;
+  const text = (o.readFile ?? readTextFileIfExists)(resolve(o.cwd ?? process.cwd(), ca.value));
+  if (text === null || !text.includes('-----BEGIN CERTIFICATE-----')) throw new CairnError('InvalidArgument', `${ca.source}: ${ca.value} is not a readable PEM certificate file`);
+  return { ...c, tls: { ca: new TextEncoder().encode(text) } };
+}
+
+function resolveEndpoints(o: ResolveClientConfigInput): ClientConfig {
   const env = o.env ?? process.env;
   const readFile = o.readFile ?? readTextFileIfExists;
   const cwd = resolve(o.cwd ?? process.cwd());

@@ -30,7 +30,7 @@ export function createCairnClient(config: ClientConfig, options: CreateCairnClie
   const logger = options.logger ?? silentLogger;
   const meta = new MetaSession(
     {
-      dial: (addr) => new RpcClient({ timers: systemTimers }, { addr, clientToken: config.token, connectTimeoutMs: META_CONNECT_TIMEOUT_MS }),
+      dial: (addr) => new RpcClient({ timers: systemTimers }, { addr, clientToken: config.token, connectTimeoutMs: META_CONNECT_TIMEOUT_MS, tls: config.tls ?? null }),
       clock: systemClock,
       timers: systemTimers,
       rng: systemRng,
@@ -41,7 +41,7 @@ export function createCairnClient(config: ClientConfig, options: CreateCairnClie
       ...(options.retryDeadlineMs === undefined ? {} : { retryDeadlineMs: options.retryDeadlineMs }),
     },
   );
-  const chunks = new ChunkClient({ logger: logger.child({ component: 'cairn-client' }) }, { idleTimeoutMs: options.chunkIdleTimeoutMs ?? CHUNK_IDLE_TIMEOUT_MS_DEFAULT });
+  const chunks = new ChunkClient({ logger: logger.child({ component: 'cairn-client' }) }, { idleTimeoutMs: options.chunkIdleTimeoutMs ?? CHUNK_IDLE_TIMEOUT_MS_DEFAULT, tls: config.tls ?? null });
   // The client id keys exactly-once writes: it must not collide with another client's.
   const clientId = options.clientId ?? `cl-${secureRandomBytes(12).toString('hex')}`;
   return new CairnClient({ meta, chunks, timers: systemTimers, clock: systemClock, rng: systemRng, logger }, { ...clientOptions(options), clientId });

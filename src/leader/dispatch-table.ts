@@ -6,6 +6,7 @@
 import { META_REQUEST_DECODERS as d, type MetaMethod, type MetaRequestDecoder, type MetaRequests } from '../proto/meta-requests.js';
 import type { MetaAnswers } from '../proto/meta-answers.js';
 import type { Allocator } from './allocator.js';
+import type { BackupCalls } from './backup-calls.js';
 import type { ChunkServers } from './chunk-servers.js';
 import type { ClusterAdmin } from './cluster-admin.js';
 import type { NamespaceCalls } from './namespace-calls.js';
@@ -34,6 +35,7 @@ export interface LeaderParts {
   chunkServers: ChunkServers;
   admin: ClusterAdmin;
   scrub: ScrubCalls;
+  backups: BackupCalls;
 }
 
 export function dispatchTable(p: LeaderParts): DispatchTable {
@@ -73,6 +75,9 @@ export function dispatchTable(p: LeaderParts): DispatchTable {
     'cluster.scrub': { role: 'client', decode: d['cluster.scrub'], handle: (r) => p.scrub.start(r) },
     'cluster.scrubStatus': { role: 'client', decode: d['cluster.scrubStatus'], handle: (r) => p.scrub.status(r) },
     'cs.scrubReport': { role: 'service', decode: d['cs.scrubReport'], handle: (r, c) => p.scrub.report(c.serverId, r) },
+    'cluster.backupOpen': { role: 'client', decode: d['cluster.backupOpen'], handle: () => p.backups.begin() },
+    'cluster.backupNext': { role: 'client', decode: d['cluster.backupNext'], handle: (r) => p.backups.next(r) },
+    'cluster.backupClose': { role: 'client', decode: d['cluster.backupClose'], handle: (r) => p.backups.finish(r) },
   };
 }
 

@@ -18,6 +18,7 @@ import { isMetaMethod } from '../proto/meta-requests.js';
 import { CairnError } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
 import { Allocator } from './allocator.js';
+import { BackupCalls, type BackupSource } from './backup-calls.js';
 import { ChunkServers } from './chunk-servers.js';
 import { ClusterAdmin } from './cluster-admin.js';
 import { dispatchTable, type DispatchTable, type Route } from './dispatch-table.js';
@@ -45,6 +46,8 @@ export interface MetaLeaderComponents {
   randomBytes: (n: number) => Uint8Array;
   tokens: TokenSigner;
   logger: Logger;
+  /** Consistent images of the state for `cairn backup`; absent: backups are refused. */
+  backups?: BackupSource;
 }
 
 export interface MetaLeaderOptions {
@@ -82,6 +85,7 @@ export class MetaLeader {
   private readonly repair: RepairLoop;
   private readonly chunkServers: ChunkServers;
   private readonly routes: DispatchTable;
+  private readonly backups: BackupCalls;
   private ticker: { cancel(): void } | null = null;
 
   constructor(c: MetaLeaderComponents, o: MetaLeaderOptions) {
@@ -94,7 +98,9 @@ export class MetaLeader {
     const terms = this.terms;
     this.repair = new RepairLoop({ view, tokens }, { replicas: o.replicas, tokenTtlMs });
     this.chunkServers = new ChunkServers({ raft, terms, repair: this.repair, clock, wallMs, logger });
+    this.backups = new BackupCalls({ raft, source: c.backups ?? null, timers: c.timers, randomBytes: c.randomBytes, logger });
     this.routes = dispatchTable({
+      backups: this.backups,
       namespace: new NamespaceCalls(
         { raft, namespace: c.namespace, view, terms, clock, wallMs, tokens, logger },
         {
@@ -121,6 +127,7 @@ export class MetaLeader {
     this.ticker?.cancel();
     this.ticker = null;
     this.terms.end();
+    this.backups.closeAll();
   }
 
   /**
@@ -136,6 +143,7 @@ export class MetaLeader {
   tick(): void {
     if (!this.c.raft.isLeader()) {
       this.terms.end();
+      this.backups.closeAll();
       return;
     }
     const t = this.terms.current();

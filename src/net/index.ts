@@ -17,3 +17,5 @@ export type { PeerQueueLimits, PeerTransportApi, PeerTransportCounters } from '.
 export { findFreePortRange, portIsFree } from './free-ports.js';
 export { DirectGet, DirectGetError } from './direct-get.js';
 export type { DirectGetHead, DirectGetOptions, DirectGetRequest, DirectGetResult } from './direct-get.js';
+export { createListener, dialSocket } from './tls.js';
+export type { TlsClientConfig, TlsServerConfig } from './tls.js';

@@ -36,7 +36,7 @@
  * an unnamed request), the elements and depth by a scan of the raw bytes (msgpack-limits.ts).
  * A frame over its limits closes the connection and counts as oversize or malformed.
  */
-import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import type { AddressInfo, Server, Socket } from 'node:net';
 import type { Timers } from '../env/clock.js';
 import { pack } from '../proto/msgpack.js';
 import { parseRequestId } from '../proto/request-id.js';
@@ -54,6 +54,7 @@ import {
 } from '../config/defaults.js';
 import { DEFAULT_FRAME_BYTES_MAX, isOversizeFrameError, type FrameGate } from './frame.js';
 import { FramedSocket } from './framed-socket.js';
+import { createListener, type TlsServerConfig } from './tls.js';
 import {
   HANDSHAKE_FRAME_BYTES_MAX,
   NONCE_BYTES,
@@ -147,6 +148,8 @@ export interface NetServerInit {
   connectionsMax?: number;
   /** Longest method name accepted. @default 128 */
   methodCharsMax?: number;
+  /** Serve over TLS with this certificate (tls.ts). @default plain TCP */
+  tls?: TlsServerConfig | null;
 }
 
 export interface NetServerCounters {
@@ -236,7 +239,7 @@ export class NetServer {
         scanMsgpack(head.length < frameBytes ? head : head.subarray(0, frameBytes), limits, head.length < frameBytes);
       },
     };
-    this.server = createServer({ noDelay: true }, (socket) => this.accept(socket));
+    this.server = createListener(init.tls ?? null, (socket) => this.accept(socket), { handshakeTimeoutMs: init.handshakeTimeoutMs ?? HANDSHAKE_TIMEOUT_MS_DEFAULT });
   }
 
   /** Install handlers later (the Raft runtime and the RPC service are usually built after the server). */

@@ -26,6 +26,7 @@ import type { Logger } from '../util/logger.js';
 import { DEFAULT_FRAME_BYTES_MAX } from './frame.js';
 import type { FramedSocket } from './framed-socket.js';
 import { dialAuthenticated, type Credential } from './handshake.js';
+import type { TlsClientConfig } from './tls.js';
 import {
   DEFAULT_QUEUE_BYTES_MAX,
   DEFAULT_QUEUE_MSGS_MAX,
@@ -57,6 +58,8 @@ export interface PeerTransportInit extends PeerQueueLimits {
   connectTimeoutMs?: number;
   /** Reset a connection whose socket has not drained for this long. @default 10000 */
   writeStallMsMax?: number;
+  /** Dial peers over TLS, verifying them against this CA. @default plain TCP */
+  tls?: TlsClientConfig | null;
 }
 
 type LinkState = 'idle' | 'dialing' | 'ready' | 'backoff' | 'closed';
@@ -185,6 +188,7 @@ export class PeerTransport implements PeerTransportApi {
       id: this.init.id,
       frameBytesMax: this.frameBytesMax,
       timeoutMs: this.connectTimeoutMs,
+      tls: this.init.tls ?? null,
     }).then(
       (fs) => {
         if (link.gen !== gen || link.state !== 'dialing') {

@@ -24,6 +24,7 @@ import { CairnError, isCairnError } from '../util/errors.js';
 import { DEFAULT_FRAME_BYTES_MAX } from './frame.js';
 import type { FramedSocket } from './framed-socket.js';
 import { dialAuthenticated, isErrorCode, unpackObject, type Credential } from './handshake.js';
+import type { TlsClientConfig } from './tls.js';
 
 export interface RpcClientComponents {
   timers: Timers;
@@ -45,6 +46,8 @@ export interface RpcClientInit {
   callTimeoutMs?: number;
   /** Calls outstanding at once on this client; more are refused with Unavailable. @default 1024 */
   callsInflightMax?: number;
+  /** Dial over TLS, verifying the server against this CA. @default plain TCP */
+  tls?: TlsClientConfig | null;
 }
 
 export interface CallOptions {
@@ -179,6 +182,7 @@ export class RpcClient {
       credential: this.init.clientToken,
       frameBytesMax: this.frameBytesMax,
       timeoutMs: this.init.connectTimeoutMs ?? 3000,
+      tls: this.init.tls ?? null,
     }).then(
       (fs) => {
         if (conn.dead) {

@@ -11,6 +11,7 @@
  */
 import { At, type EntryType, type Map } from './answer-reader.js';
 import type { FileAttrs } from './file-attrs.js';
+import type { BackupAnswers } from './backup-requests.js';
 import { clusterHealth, decodeStatusDetail, type Health, type StatusDetail } from './cluster-health.js';
 
 export type { EntryType };
@@ -210,7 +211,7 @@ export type EmptyAnswer = Record<string, never>;
  * Method → answer: the leader's handlers are typed by it (src/leader/dispatch-table.ts), so a
  * server that builds another shape does not compile; the decoders below hold the client to it.
  */
-export interface MetaAnswers {
+export interface MetaAnswers extends BackupAnswers {
   'fs.stat': StatAnswer;
   'fs.list': ListAnswer;
   'fs.walk': ListAnswer;

@@ -19,6 +19,7 @@ import type { FileAttrs } from './file-attrs.js';
 import { decodeConcatRequest, type ConcatRequest } from './concat-request.js';
 
 export { CONCAT_SOURCES_MAX, type ConcatRequest } from './concat-request.js';
+import { BACKUP_METHODS, BACKUP_REQUEST_DECODERS, type BackupRequests } from './backup-requests.js';
 
 export const META_METHODS = [
   'fs.stat',
@@ -51,7 +52,7 @@ export const META_METHODS = [
   'cluster.repair',
   'cluster.scrub',
   'cluster.scrubStatus',
-  'cs.scrubReport',
+  'cs.scrubReport', ...BACKUP_METHODS,
 ] as const;
 
 export type MetaMethod = (typeof META_METHODS)[number];
@@ -310,7 +311,7 @@ export interface ScrubReportRequest {
   done: boolean;
 }
 
-export interface MetaRequests {
+export interface MetaRequests extends BackupRequests {
   'fs.stat': StatRequest;
   'fs.list': ListRequest;
   'fs.walk': ListRequest;
@@ -558,7 +559,7 @@ export const META_REQUEST_DECODERS: { readonly [M in MetaMethod]: MetaRequestDec
   'cluster.repair': decodeEmptyRequest,
   'cluster.scrub': decodeScrubRequest,
   'cluster.scrubStatus': decodeScrubStatusRequest,
-  'cs.scrubReport': decodeScrubReportRequest,
+  'cs.scrubReport': decodeScrubReportRequest, ...BACKUP_REQUEST_DECODERS,
 };
 
 export function isMetaMethod(method: string): method is MetaMethod {

@@ -21,6 +21,7 @@ import { Scrubber, type ScrubPosition } from '../chunk/scrubber.js';
 import { takeShutdownMarker, writeShutdownMarker } from '../storage/shutdown-marker.js';
 import { ChunkMetrics } from './chunk-metrics.js';
 import { startMetricsHttpOrWarn } from './metrics-http.js';
+import type { ServerTls } from './tls-files.js';
 import { CHUNK_SERVER_META_CALL_TIMEOUT_MS_DEFAULT, CHUNK_SERVER_META_RETRY_DEADLINE_MS_DEFAULT, ZONE_DEFAULT } from '../config/defaults.js';
 
 export interface ChunkServerOptions {
@@ -54,6 +55,8 @@ export interface ChunkServerOptions {
   metricsListen?: string;
   /** The bearer token scrapers must present (the client token); null or absent: no auth. */
   metricsToken?: string | null;
+  /** TLS for the data plane and every outgoing connection (tls-files.ts); absent: plain TCP. */
+  tls?: ServerTls | null;
 }
 
 export interface ChunkServer {
@@ -130,12 +133,12 @@ export async function startChunkServer(opts: ChunkServerOptions, logger: Logger)
       },
     });
   }
-  const http = new ChunkHttpServer({ store, clock: { nowMs: wallClockMs }, logger: log, pipelinePeers, ...(metrics ? { observe: metrics.request } : {}) }, { secret: opts.clusterSecret, host, port, ...(opts.advertise === undefined ? {} : { advertiseAddr: opts.advertise }) });
+  const http = new ChunkHttpServer({ store, clock: { nowMs: wallClockMs }, logger: log, pipelinePeers, ...(metrics ? { observe: metrics.request } : {}) }, { secret: opts.clusterSecret, host, port, tls: opts.tls ?? null, ...(opts.advertise === undefined ? {} : { advertiseAddr: opts.advertise }) });
   const bound = await http.start();
   const addr = opts.advertise ?? bound;
   const session = new MetaSession(
     {
-      dial: (a) => new RpcClient({ timers: systemTimers }, { addr: a, clientToken: opts.clusterSecret, serviceId: opts.id }),
+      dial: (a) => new RpcClient({ timers: systemTimers }, { addr: a, clientToken: opts.clusterSecret, serviceId: opts.id, tls: opts.tls ?? null }),
       clock: systemClock,
       timers: systemTimers,
       rng: systemRng,
@@ -158,7 +161,7 @@ export async function startChunkServer(opts: ChunkServerOptions, logger: Logger)
         },
         delete: (id) => store.delete(id),
       },
-      chunks: new ChunkClient({ logger: log }, {}),
+      chunks: new ChunkClient({ logger: log }, { tls: opts.tls ?? null }),
       clock: systemClock,
       timers: systemTimers,
       logger: log.child({ component: 'replicator' }),

@@ -8,6 +8,8 @@
  */
 import { readFileSync, statSync } from 'node:fs';
 import { createServer, type RequestListener, type Server } from 'node:http';
+import { createServer as createHttpsServer, Server as HttpsServer } from 'node:https';
+import type { ServerTls } from './tls-files.js';
 import { createGatewayApp, DEFAULT_GATEWAY_LIMITS, type GatewayLimits } from '../api/gateway-app.js';
 import { createS3App } from '../api/s3-app.js';
 import { S3Credentials, type CredentialsSource } from '../api/s3-credentials.js';
@@ -31,6 +33,8 @@ export interface GatewayOptions {
   headersTimeoutMs?: number;
   /** Also serve the S3-compatible API (docs/s3.md) on its own address. */
   s3?: S3Options;
+  /** HTTPS on both listeners, and TLS towards the cluster (tls-files.ts); absent: plain. */
+  tls?: ServerTls | null;
 }
 
 export interface S3Options {
@@ -70,7 +74,7 @@ export interface RunningGateway {
 
 export async function startGateway(opts: GatewayOptions, logger: Logger): Promise<RunningGateway> {
   const { host, port } = parseHostPort(opts.listen, true);
-  const client = createCairnClient({ metaAddrs: opts.metaAddrs, token: opts.token ?? '' }, { logger });
+  const client = createCairnClient({ metaAddrs: opts.metaAddrs, token: opts.token ?? '', tls: opts.tls ? { ca: opts.tls.ca } : null }, { logger });
   const limits = { ...DEFAULT_GATEWAY_LIMITS, ...opts.limits };
   const { app, metrics, stop } = createGatewayApp({ client, token: opts.token, logger, clock: systemClock, timers: systemTimers, limits });
   let s3: Server | null = null;
@@ -117,7 +121,8 @@ export async function startGateway(opts: GatewayOptions, logger: Logger): Promis
 }
 
 async function listenHttp(opts: GatewayOptions, port: number, host: string, handler: RequestListener): Promise<Server> {
-  const server = createServer(
+  const tls = opts.tls ?? null;
+  const server = (tls ? (o: object, h: RequestListener) => createHttpsServer({ ...o, cert: Buffer.from(tls.cert), key: Buffer.from(tls.key) }, h) : createServer)(
     { requestTimeout: 0, headersTimeout: opts.headersTimeoutMs ?? GATEWAY_HEADERS_TIMEOUT_MS_DEFAULT, keepAliveTimeout: HTTP_KEEP_ALIVE_TIMEOUT_MS_DEFAULT, maxHeaderSize: GATEWAY_HEADER_BYTES_MAX_DEFAULT },
     handler,
   );
@@ -135,5 +140,5 @@ async function listenHttp(opts: GatewayOptions, port: number, host: string, hand
 function urlOf(server: Server): string {
   const addr = server.address();
   if (addr === null || typeof addr === 'string') throw new Error('gateway: no TCP address after listen');
-  return `http://${addr.address}:${addr.port}`;
+  return `${server instanceof HttpsServer ? 'https' : 'http'}://${addr.address}:${addr.port}`;
 }

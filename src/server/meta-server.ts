@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { ChunkToken } from '../proto/chunk-token.js';
 import { MetaStateMachine } from '../consensus/meta-state-machine.js';
 import { RaftRuntime } from '../consensus/raft-runtime.js';
+import { backupSource, clusterIdOf } from '../consensus/backup-source.js';
 import { secureRandomBytes, systemClock, systemDefer, systemRng, systemTimers, wallClockMs } from '../env/system.js';
 import { NetServer, PeerTransport } from '../net/index.js';
 import type { RaftConfig } from '../raft/types.js';
@@ -24,6 +25,7 @@ import { DEAD_AFTER_MS_DEFAULT, REPLICAS_DEFAULT } from '../config/defaults.js';
 import { sessionsInUse } from '../meta/session.js';
 import { MetaMetrics, type MetaMetricsSources } from './meta-metrics.js';
 import { startMetricsHttpOrWarn } from './metrics-http.js';
+import type { ServerTls } from './tls-files.js';
 
 export interface MetaServerOptions {
   id: string;
@@ -52,6 +54,8 @@ export interface MetaServerOptions {
   repair?: RepairSchedulerOptions;
   /** host:port of the metrics endpoint (metrics-http.ts; the client token guards it); absent: none. */
   metricsListen?: string;
+  /** TLS for the listener and the connections to peers (tls-files.ts); absent: plain TCP. */
+  tls?: ServerTls | null;
 }
 
 export interface MetaServer {
@@ -74,7 +78,7 @@ export async function startMetaServer(opts: MetaServerOptions, logger: Logger, o
   let metrics: MetaMetrics | null = null;
   const transport = new PeerTransport(
     { timers: systemTimers, rng: systemRng, logger: log.child({ component: 'peer-transport' }) },
-    { id: opts.id, clusterSecret: opts.clusterSecret },
+    { id: opts.id, clusterSecret: opts.clusterSecret, tls: opts.tls ?? null },
   );
   const runtime = await RaftRuntime.create(
     {
@@ -113,6 +117,7 @@ export async function startMetaServer(opts: MetaServerOptions, logger: Logger, o
       randomBytes: secureRandomBytes,
       tokens: new ChunkToken({ clock: wallClock }, { secret: opts.clusterSecret }),
       logger: log.child({ component: 'meta-leader' }),
+      backups: backupSource({ stateMachine: machine, storage, currentTerm: () => runtime.status().term }, { clusterId: clusterIdOf(opts.clusterSecret) }),
     },
     {
       replicas: opts.replicas ?? REPLICAS_DEFAULT,
@@ -125,7 +130,7 @@ export async function startMetaServer(opts: MetaServerOptions, logger: Logger, o
   );
   const server = new NetServer(
     { randomBytes: secureRandomBytes, timers: systemTimers, logger: log.child({ component: 'net' }) },
-    { host, port, clusterSecret: opts.clusterSecret, clientToken: opts.clientToken },
+    { host, port, clusterSecret: opts.clusterSecret, clientToken: opts.clientToken, tls: opts.tls ?? null },
     {
       onPeerFrame: (from, payload) => runtime.receive(from, payload),
       rpc: (method, body, ctx) => (metrics ? metrics.rpc(method, () => leader.handle(method, body, ctx.caller, ctx.signal)) : leader.handle(method, body, ctx.caller, ctx.signal)),

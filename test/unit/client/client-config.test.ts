@@ -19,6 +19,22 @@ function thrown(fn: () => unknown): unknown {
 }
 
 describe('resolveClientConfig', () => {
+  it('adds the TLS CA from --tls-ca over CAIRN_TLS_CA, relative to cwd; refuses a file that is not a PEM certificate', () => {
+    const CA = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n';
+    const readFile = files({ '/w/ca.pem': CA, '/w/env-ca.pem': CA.replace('MIIB', 'MIIC'), '/w/key.pem': 'not a cert' });
+    const base = { meta: 'a:1', token: 't', cwd: '/w', readFile };
+    expect(resolveClientConfig({ ...base, env: {} })).toEqual({ metaAddrs: ['a:1'], token: 't' });
+    expect(resolveClientConfig({ ...base, tlsCa: 'ca.pem', env: { CAIRN_TLS_CA: 'env-ca.pem' } }).tls).toEqual({ ca: new TextEncoder().encode(CA) });
+    expect(new TextDecoder().decode(resolveClientConfig({ ...base, env: { CAIRN_TLS_CA: '/w/env-ca.pem' } }).tls!.ca)).toMatch(/MIIC/);
+    for (const [tlsCa, env, msg] of [
+      ['key.pem', {}, /^--tls-ca: key\.pem is not a readable PEM certificate file$/],
+      [undefined, { CAIRN_TLS_CA: 'missing.pem' }, /^CAIRN_TLS_CA: missing\.pem/],
+    ] as const) {
+      const e = thrown(() => resolveClientConfig({ ...base, ...(tlsCa ? { tlsCa } : {}), env }));
+      expect(isCairnError(e, 'InvalidArgument') && msg.test(e.message)).toBe(true);
+    }
+  });
+
   it('takes flags over the environment over cluster.json', () => {
     const readFile = files({ '/w/.cairn/cluster.json': CLUSTER_JSON });
     expect(resolveClientConfig({ meta: 'a:1, b:2', token: 't', cwd: '/w', env: { CAIRN_META: 'x:9', CAIRN_TOKEN: 'e' }, readFile })).toEqual({ metaAddrs: ['a:1', 'b:2'], token: 't' });

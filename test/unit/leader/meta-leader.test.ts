@@ -41,6 +41,9 @@ const GOOD: Record<string, unknown> = {
   'cluster.scrub': {},
   'cluster.scrubStatus': { round: '1-1' },
   'cs.scrubReport': { round: '1-1', page: 1, verified: [], corrupt: [], done: false },
+  'cluster.backupOpen': {},
+  'cluster.backupNext': { cursor: 'c', seq: 1 },
+  'cluster.backupClose': { cursor: 'c' },
 };
 
 describe('MetaLeader dispatch', () => {

@@ -89,6 +89,9 @@ const cases: { [M in MetaMethod]: { ok: Record<string, unknown>; bad: Array<[str
   'cluster.scrub': { ok: { server: 'c1', bytesPerSecMax: 1024, timeoutMs: 60_000 }, bad: [['server', ''], ['server', 'x'.repeat(65)], ['bytesPerSecMax', -1], ['bytesPerSecMax', 1.5], ['timeoutMs', 0], ['timeoutMs', 8 * 24 * 3_600_000]] },
   'cluster.scrubStatus': { ok: { round: '3-1' }, bad: [['round', ''], ['round', 7], ['round', 'x'.repeat(65)]] },
   'cs.scrubReport': { ok: { round: '3-1', page: 2, verified: [ID], corrupt: [], done: true }, bad: [['round', undefined], ['page', 0], ['page', undefined], ['verified', [ID.toUpperCase()]], ['corrupt', 'x'], ['done', 'yes']] },
+  'cluster.backupOpen': { ok: {}, bad: [] },
+  'cluster.backupNext': { ok: { cursor: 'ab12', seq: 1 }, bad: [['cursor', undefined], ['cursor', 'x'.repeat(65)], ['seq', 0], ['seq', '1']] },
+  'cluster.backupClose': { ok: { cursor: 'ab12' }, bad: [['cursor', 3], ['cursor', '']] },
 };
 
 function refusal(fn: () => unknown): { code: string; message: string } {
@@ -104,7 +107,7 @@ function refusal(fn: () => unknown): { code: string; message: string } {
 describe('meta request decoders', () => {
   it('cover exactly the method list', () => {
     expect(Object.keys(META_REQUEST_DECODERS).sort()).toEqual([...META_METHODS].sort());
-    expect(new Set(META_METHODS).size).toBe(31);
+    expect(new Set(META_METHODS).size).toBe(34);
     expect(isMetaMethod('fs.stat')).toBe(true);
     expect(isMetaMethod('toString')).toBe(false);
     expect(isMetaMethod('fs.nope')).toBe(false);
