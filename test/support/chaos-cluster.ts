@@ -4,7 +4,7 @@
  * fault primitives of a chaos run: kill -9 and restart, SIGSTOP / SIGCONT, cut and slow flows.
  * The workload driver (this process) reaches the gateway directly: "the client".
  */
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { systemRng } from '../../src/env/system.js';
@@ -32,17 +32,25 @@ export class ChaosCluster {
   private constructor(
     readonly dev: DevCluster,
     readonly net: ChaosNet,
-    private readonly exits: { ownIds: Set<string>; stopping: boolean },
+    private readonly exits: { ownIds: Map<string, string>; stopping: boolean },
   ) {}
 
-  /** `id` exited by itself (not by a signal of ours) since the cluster started. */
-  exitedOnItsOwn(id: string): boolean {
-    return this.exits.ownIds.has(id);
+  /** How `id` exited by itself (not by a signal of ours) since the cluster started, with its last log lines; null if it did not. */
+  exitedOnItsOwn(id: string): string | null {
+    const how = this.exits.ownIds.get(id);
+    if (how === undefined) return null;
+    let tail = '';
+    try {
+      tail = readFileSync(join(this.dev.dir, 'logs', `${id}.log`), 'utf8').trim().split('\n').slice(-5).join(' | ');
+    } catch {
+      // no log
+    }
+    return `${id} ${how}: ${tail}`;
   }
 
   static async start(init: ChaosClusterInit): Promise<ChaosCluster> {
     const portBase = await findFreePortRange(1000, (n) => systemRng.int(n));
-    const exits = { ownIds: new Set<string>(), stopping: false };
+    const exits = { ownIds: new Map<string, string>(), stopping: false };
     // The built hook (npm run build), also when this module runs from source under vitest.
     const hook = join(packageRoot(), 'dist', 'test', 'support', 'chaos-dial-hook.js');
     const dev = new DevCluster({
@@ -55,7 +63,7 @@ export class ChaosCluster {
       deadAfterSec: init.deadAfterSec ?? 6,
       nodeArgs: ['--import', pathToFileURL(hook).href],
       onServerExit: (e) => {
-        if (!exits.stopping && e.signal === null) exits.ownIds.add(e.id);
+        if (!exits.stopping && e.signal === null) exits.ownIds.set(e.id, `exited with code ${e.code}`);
       },
     });
     const nodes = [...dev.meta, ...dev.chunks].map((m) => ({ id: m.id, addr: m.addr }));

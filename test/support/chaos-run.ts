@@ -265,7 +265,11 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     await Promise.all([schedule, ...workers]);
     cluster.healAll();
     for (const id of [...cluster.metaIds, ...cluster.chunkIds]) {
-      if (cluster.exitedOnItsOwn(id)) crashed.push(id);
+      const how = cluster.exitedOnItsOwn(id);
+      if (how !== null) {
+        crashed.push(id);
+        log(`chaos: ${how}`);
+      }
     }
     await cluster.dev.waitReady(FINAL_READ_DEADLINE_MS);
     const finals = new Map<string, string>();
