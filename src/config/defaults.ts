@@ -189,6 +189,8 @@ export const UPLOADS_INFLIGHT_DEFAULT = 3;
 export const READ_AHEAD_DEFAULT = 3;
 /** Per-attempt timeout of a metadata call. */
 export const META_CALL_TIMEOUT_MS_DEFAULT = 5000;
+/** A follower's forward of a client call to the leader: below META_CALL_TIMEOUT_MS_DEFAULT, so the client sees its answer. */
+export const META_FORWARD_TIMEOUT_MS_DEFAULT = 4000;
 /** Give up retrying a metadata call after this long. */
 export const META_RETRY_DEADLINE_MS_DEFAULT = 30_000;
 /** Give up when no metadata server answers for this long. */

@@ -1,5 +1,6 @@
 /** The metadata leader: what a metadata server serves over its Raft group (see meta-leader.ts). */
 export { MetaLeader } from './meta-leader.js';
+export { LeaderForwarder } from './leader-forwarder.js';
 export type { Caller, MetaLeaderComponents, MetaLeaderOptions } from './meta-leader.js';
 export type { LeaderRaft, LeaderRaftStatus } from './leader-raft.js';
 export type { NamespaceReader } from './namespace-reader.js';

@@ -15,7 +15,7 @@
 import type { Clock, Timers } from '../env/clock.js';
 import type { MetaReadView } from '../meta/namespace-keys.js';
 import { isMetaMethod } from '../proto/meta-requests.js';
-import { CairnError } from '../util/errors.js';
+import { CairnError, isCairnError } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
 import { Allocator } from './allocator.js';
 import { BackupCalls, type BackupSource } from './backup-calls.js';
@@ -23,6 +23,7 @@ import { ChunkServers } from './chunk-servers.js';
 import { ClusterAdmin } from './cluster-admin.js';
 import { dispatchTable, type DispatchTable, type Route } from './dispatch-table.js';
 import type { LeaderRaft } from './leader-raft.js';
+import type { LeaderTerm } from './leader-term.js';
 import { LeaderTerms } from './leader-terms.js';
 import { NamespaceCalls } from './namespace-calls.js';
 import type { NamespaceReader } from './namespace-reader.js';
@@ -146,7 +147,16 @@ export class MetaLeader {
       this.backups.closeAll();
       return;
     }
-    const t = this.terms.current();
+    let t: LeaderTerm;
+    try {
+      t = this.terms.current();
+    } catch (err) {
+      // The core has already stepped down while the runtime's role still says leader (it
+      // catches up in its next Ready round): a follower's round. Thrown from a timer, this
+      // NotLeader ended the process (found by the chaos run).
+      if (isCairnError(err) && err.code === 'NotLeader') return;
+      throw err;
+    }
     const now = this.c.clock.nowMs();
     const silent = this.chunkServers.checkLiveness(t, now);
     // A server just fell silent: plan its copies now, not at the next periodic scan.

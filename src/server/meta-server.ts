@@ -11,17 +11,17 @@ import { MetaStateMachine } from '../consensus/meta-state-machine.js';
 import { RaftRuntime } from '../consensus/raft-runtime.js';
 import { backupSource, clusterIdOf } from '../consensus/backup-source.js';
 import { secureRandomBytes, systemClock, systemDefer, systemRng, systemTimers, wallClockMs } from '../env/system.js';
-import { NetServer, PeerTransport } from '../net/index.js';
+import { NetServer, PeerTransport, RpcClient } from '../net/index.js';
 import type { RaftConfig } from '../raft/types.js';
 import { LmdbStateStore } from '../storage/lmdb-state-store.js';
 import { LmdbRaftStorage } from '../storage/lmdb-raft-storage.js';
 import { CairnError } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
 import { parseHostPort } from '../proto/addr.js';
-import { MetaLeader, type RepairSchedulerOptions } from '../leader/index.js';
+import { LeaderForwarder, MetaLeader, type Caller, type RepairSchedulerOptions } from '../leader/index.js';
 import { META_METHODS } from '../proto/meta-requests.js';
 import { metaRequestLimits } from '../proto/meta-request-limits.js';
-import { DEAD_AFTER_MS_DEFAULT, REPLICAS_DEFAULT } from '../config/defaults.js';
+import { DEAD_AFTER_MS_DEFAULT, META_FORWARD_TIMEOUT_MS_DEFAULT, RAFT_ELECTION_TICKS_DEFAULT, RAFT_TICK_MS_DEFAULT, REPLICAS_DEFAULT } from '../config/defaults.js';
 import { sessionsInUse } from '../meta/session.js';
 import { MetaMetrics, type MetaMetricsSources } from './meta-metrics.js';
 import { startMetricsHttpOrWarn } from './metrics-http.js';
@@ -128,12 +128,22 @@ export async function startMetaServer(opts: MetaServerOptions, logger: Logger, o
       ...(opts.repair === undefined ? {} : { repair: opts.repair }),
     },
   );
+  // Clients that reach this follower but not the leader still make progress (leader-forwarder.ts).
+  const forwarder = new LeaderForwarder(
+    {
+      dial: (addr) => new RpcClient({ timers: systemTimers }, { addr, clientToken: opts.clusterSecret, serviceId: opts.id }),
+      leaderContactMs: () => runtime.status().leaderContactMs,
+    },
+    { leaderContactMsMax: (opts.raft?.electionTicks ?? RAFT_ELECTION_TICKS_DEFAULT) * (opts.tickMs ?? RAFT_TICK_MS_DEFAULT), timeoutMs: META_FORWARD_TIMEOUT_MS_DEFAULT },
+  );
+  const serve = (method: string, body: unknown, caller: Caller, signal: AbortSignal | undefined): Promise<unknown> =>
+    forwarder.handle(method, body, caller, () => leader.handle(method, body, caller, signal));
   const server = new NetServer(
     { randomBytes: secureRandomBytes, timers: systemTimers, logger: log.child({ component: 'net' }) },
     { host, port, clusterSecret: opts.clusterSecret, clientToken: opts.clientToken, tls: opts.tls ?? null },
     {
       onPeerFrame: (from, payload) => runtime.receive(from, payload),
-      rpc: (method, body, ctx) => (metrics ? metrics.rpc(method, () => leader.handle(method, body, ctx.caller, ctx.signal)) : leader.handle(method, body, ctx.caller, ctx.signal)),
+      rpc: (method, body, ctx) => (metrics ? metrics.rpc(method, () => serve(method, body, ctx.caller, ctx.signal)) : serve(method, body, ctx.caller, ctx.signal)),
       methods: META_METHODS,
       requestLimits: metaRequestLimits,
     },
@@ -154,6 +164,7 @@ export async function startMetaServer(opts: MetaServerOptions, logger: Logger, o
       closed = true;
       await metricsHttp?.close();
       leader.stop();
+      forwarder.close();
       await server.close();
       await runtime.stop();
       await transport.close();

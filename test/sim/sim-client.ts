@@ -34,6 +34,8 @@ export class SimClient {
   private readonly lastSeen = new Map<string, string | null>();
   /** Liveness phase: operations still to start; -1 while in the safety phase. */
   livenessLeft = -1;
+  /** The only server this client knows (a targeted fault), or null: it tries the others too. */
+  private pinned: NodeId | null = null;
   done = false;
   stopped = false;
 
@@ -47,6 +49,12 @@ export class SimClient {
 
   start(): void {
     this.sim.q.after(this.rng.int(50), () => this.next());
+  }
+
+  /** From now on the client talks to `to` only (null: to any server again). */
+  pin(to: NodeId | null): void {
+    this.pinned = to;
+    if (to !== null) this.target = to;
   }
 
   busy(): boolean {
@@ -112,6 +120,7 @@ export class SimClient {
   }
 
   private otherNode(not: NodeId): NodeId {
+    if (this.pinned !== null) return this.pinned;
     const ids = this.sim.nodeIds.filter((i) => i !== not && !this.sim.nodes.get(i)!.retired);
     return ids.length > 0 ? ids[this.rng.int(ids.length)]! : not;
   }
@@ -153,7 +162,7 @@ export class SimClient {
     }
     if (!resp.ok) {
       this.sim.tr(() => `${this.id} <- ${from} ${resp.err} ${c.op}#${c.opId} (leader ${resp.leader ?? '-'})`);
-      this.target = resp.leader !== null && resp.leader !== from ? resp.leader : this.otherNode(from);
+      this.target = this.pinned ?? (resp.leader !== null && resp.leader !== from ? resp.leader : this.otherNode(from));
       this.retry(5 + this.rng.int(20));
       return;
     }

@@ -40,6 +40,11 @@ export class SimNode {
   durable: Disk;
   role: Role = 'follower';
   leader: NodeId | null = null;
+  /**
+   * Stopped (SIGSTOP): the core sees neither its clock nor the network; what arrives meanwhile
+   * is held and delivered in order on resume, when the node wakes with the beliefs it had.
+   */
+  private held: (() => void)[] | null = null;
   /** The Ready loop waits for an fsync. */
   private busy = false;
   private lastSnapshotIndex = 0;
@@ -61,6 +66,7 @@ export class SimNode {
 
   start(): void {
     this.up = true;
+    this.held = null;
     this.leaderWrote = null;
     this.incarnation++;
     this.log = this.durable.log.clone();
@@ -90,6 +96,10 @@ export class SimNode {
     const period = p.tickUnits - quarter + this.rng.int(2 * quarter + 1);
     const tick = (): void => {
       if (!this.alive(inc)) return;
+      if (this.held !== null) {
+        this.sim.q.after(period, tick);
+        return;
+      }
       this.node.tick();
       this.afterStep(false);
       this.sim.q.after(period, tick);
@@ -105,6 +115,7 @@ export class SimNode {
   crash(): void {
     if (!this.up) return;
     this.up = false;
+    this.held = null;
     this.incarnation++;
     this.busy = false;
     this.sim.tr(() => `${this.id} CRASH (unsynced writes lost; durable log ..${this.durable.log.lastIndex()}, applied ${this.durable.sm.applied})`);
@@ -167,9 +178,34 @@ export class SimNode {
     );
   }
 
+  get paused(): boolean {
+    return this.held !== null;
+  }
+
+  /** SIGSTOP: ticks and arrivals wait until resume(). */
+  pause(): void {
+    if (!this.up || this.held !== null) return;
+    this.held = [];
+    this.sim.tr(() => `${this.id} PAUSE (role ${this.role})`);
+  }
+
+  /** SIGCONT: what arrived while stopped is delivered, in order, before anything newer. */
+  resume(): void {
+    const held = this.held;
+    if (held === null) return;
+    this.held = null;
+    this.sim.tr(() => `${this.id} RESUME (${held.length} arrivals held)`);
+    const inc = this.incarnation;
+    for (const deliver of held) if (this.alive(inc) && this.held === null) deliver();
+  }
+
   /** A frame from peer `from` arrives. */
   receive(from: NodeId, payload: Uint8Array): void {
     if (!this.up) return;
+    if (this.held !== null) {
+      this.held.push(() => this.receive(from, payload));
+      return;
+    }
     if (isSnapshotFrame(payload)) {
       this.sim.touchAsync();
       this.streams.onFrame(from, payload);
@@ -181,6 +217,10 @@ export class SimNode {
   }
 
   reportUnreachable(to: NodeId): void {
+    if (this.held !== null) {
+      this.held.push(() => this.reportUnreachable(to));
+      return;
+    }
     this.node.reportUnreachable(to);
     this.kick();
   }
@@ -358,6 +398,7 @@ export class SimNode {
 
   /** A client request arrives. */
   onRequest(req: ClientReq): void {
-    if (this.up) this.requests.onRequest(req);
+    if (this.up && this.held !== null) this.held.push(() => this.onRequest(req));
+    else if (this.up) this.requests.onRequest(req);
   }
 }

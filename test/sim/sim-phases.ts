@@ -29,8 +29,12 @@ export async function runPhases(sim: Simulation): Promise<string | null> {
   sim.net.faults = false;
   sim.tr(() => '=== LIVENESS: heal, restart all, no more faults');
   if (sim.removalApplied && sim.removed !== null) sim.retire(sim.removed);
+  for (const n of sim.nodes.values()) n.resume();
   for (const n of sim.nodes.values()) if (!n.up && !n.retired) n.start();
-  for (const c of sim.clients.values()) c.livenessLeft = p.livenessOps;
+  for (const c of sim.clients.values()) {
+    c.pin(null);
+    c.livenessLeft = p.livenessOps;
+  }
   const healedAt = sim.q.now;
   // Clients that gave up everything may be idle: wake them.
   for (const c of sim.clients.values()) if (!c.busy()) sim.q.after(1, () => c.next());

@@ -8,7 +8,13 @@
  *    answered before its vote was durable, or forgot it on restart, votes twice in one term and
  *    two leaders of that term follow (Election Safety).
  *
- * Drawn from a stream of their own, so the random faults of a seed stay as they were.
+ *  - stale leader: the leader is paused (SIGSTOP) and cut from its peers, not from its clients,
+ *    and one client knows only that server. A new leader is elected and commits writes; the old
+ *    one resumes believing it still leads (its check-quorum clock stood still) and the client's
+ *    next reads reach it. A leader that serves ReadIndex without a heartbeat round answers them
+ *    from its stale state: a read that starts after a write finished misses it (linearizability).
+ *
+ * Drawn from streams of their own, so the random faults of a seed stay as they were.
  */
 import { SeededRng } from '../../src/env/rng.js';
 import type { SimNode } from './sim-node.js';
@@ -20,6 +26,11 @@ const TARGETED_ONE_IN = 2;
 const HOLD_WINNER_UNITS = 150;
 
 export function scheduleTargeted(sim: Simulation, seed: number): void {
+  scheduleCrashAfterVote(sim, seed);
+  scheduleStaleLeader(sim, seed);
+}
+
+function scheduleCrashAfterVote(sim: Simulation, seed: number): void {
   const rng = new SeededRng(seed * 2654435761 + 97);
   if (rng.int(TARGETED_ONE_IN) !== 0) return;
   const p = sim.params;
@@ -78,4 +89,50 @@ export function scheduleTargeted(sim: Simulation, seed: number): void {
     sim.q.after(6 * electionUnits + rng.int(500), crashAfterVote);
   };
   sim.q.after(200 + rng.int(600), crashAfterVote);
+}
+
+/** Seeds (out of this many) that get the stale-leader schedule. */
+const STALE_LEADER_ONE_IN = 2;
+
+function scheduleStaleLeader(sim: Simulation, seed: number): void {
+  const rng = new SeededRng(seed * 2654435761 + 131);
+  if (rng.int(STALE_LEADER_ONE_IN) !== 0) return;
+  const p = sim.params;
+  const electionUnits = p.electionTicks * p.tickUnits;
+  const inSafety = (): boolean => sim.phase === 'safety';
+
+  const staleLeader = (): void => {
+    if (!inSafety()) return;
+    const l = sim.currentLeader();
+    if (!l || l.paused) {
+      sim.q.after(electionUnits, staleLeader);
+      return;
+    }
+    const clients = [...sim.clients.values()];
+    const c = clients[rng.int(clients.length)]!;
+    // Long enough for the others to elect a leader (randomized timeout up to two election
+    // timeouts, plus the vote round) and finish writes on it.
+    const pauseUnits = 3 * electionUnits + rng.int(2 * electionUnits);
+    // After resuming, a check-quorum leader steps down within two election timeouts.
+    const cutAfterUnits = 2 * electionUnits + rng.int(electionUnits);
+    sim.tr(() => `TARGET stale-leader: ${l.id} paused ${pauseUnits} and cut from its peers; ${c.id} reaches only ${l.id}`);
+    const links = sim.nodeIds
+      .filter((x) => x !== l.id)
+      .flatMap((x) => [`${l.id}>${x}`, `${x}>${l.id}`])
+      .filter((k) => !sim.net.blocked.has(k));
+    for (const k of links) sim.net.blocked.add(k);
+    c.pin(l.id);
+    l.pause();
+    sim.stats.partitions++;
+    sim.q.after(pauseUnits, () => {
+      l.resume();
+      sim.q.after(cutAfterUnits, () => {
+        for (const k of links) sim.net.blocked.delete(k);
+        c.pin(null);
+        sim.tr(() => `TARGET stale-leader: ${l.id} reconnected, ${c.id} unpinned`);
+      });
+    });
+    sim.q.after(pauseUnits + cutAfterUnits + 200 + rng.int(500), staleLeader);
+  };
+  sim.q.after(200 + rng.int(600), staleLeader);
 }
