@@ -151,6 +151,7 @@ export async function startChunkServer(opts: ChunkServerOptions, logger: Logger)
           return r;
         },
         delete: (id) => store.delete(id),
+        verify: (id) => store.verify(id),
       },
       chunks: new ChunkClient({ logger: log }, {}),
       clock: systemClock,
@@ -166,6 +167,10 @@ export async function startChunkServer(opts: ChunkServerOptions, logger: Logger)
         }
       },
       onCopyFailed: (id) => reporter?.copyFailed(id),
+      onMissing: (id) => {
+        reporter?.chunkRemoved(id);
+        reporter?.reportSoon();
+      },
     },
     {
       ...(opts.repairBytesPerSecMax === undefined ? {} : { bytesPerSecMax: opts.repairBytesPerSecMax }),
