@@ -13,7 +13,7 @@
 import Router from '@koa/router';
 import Koa from 'koa';
 import type { CairnClient } from '../client/cairn-client.js';
-import type { Clock } from '../env/clock.js';
+import type { Clock, Timers } from '../env/clock.js';
 import type { Logger } from '../util/logger.js';
 import { fileRoutes } from './file-routes.js';
 import type { GatewayState, RouteDeps } from './gateway-context.js';
@@ -22,6 +22,7 @@ import { GatewayMetrics } from './gateway-metrics.js';
 import { accessLog, bearerAuth, jsonErrors, overloadLimits } from './gateway-middleware.js';
 import { namespaceRoutes } from './namespace-routes.js';
 import { noRoute, serviceRoutes } from './service-routes.js';
+import { UploadBudget } from './upload-budget.js';
 
 export { DEFAULT_GATEWAY_LIMITS, type GatewayLimits } from './gateway-limits.js';
 
@@ -34,9 +35,21 @@ export interface GatewayDeps {
   clock: Clock;
   limits?: Partial<GatewayLimits>;
   metrics?: GatewayMetrics;
+  /** For the upload idle cut-off; without it no upload is cut off for idleness. */
+  timers?: Timers;
+  /** Shared with the S3 app; made from `limits` when absent. */
+  uploads?: UploadBudget;
 }
 
-export function createGatewayApp(deps: GatewayDeps): { app: Koa<GatewayState>; metrics: GatewayMetrics } {
+/** Timers that never fire (no idle cut-off). */
+const NO_TIMERS: Timers = { setTimeout: () => ({ cancel: () => undefined }), setInterval: () => ({ cancel: () => undefined }) };
+
+/** The upload budget of a gateway with these limits. */
+export function uploadBudget(limits: GatewayLimits, clock: Clock, timers: Timers | undefined): UploadBudget {
+  return new UploadBudget({ timers: timers ?? NO_TIMERS, clock }, { bytesMax: limits.uploadBufferBytesMax, idleTimeoutMs: limits.uploadIdleTimeoutMs });
+}
+
+export function createGatewayApp(deps: GatewayDeps): { app: Koa<GatewayState>; metrics: GatewayMetrics; uploads: UploadBudget } {
   const limits: GatewayLimits = { ...DEFAULT_GATEWAY_LIMITS, ...deps.limits };
   const metrics = deps.metrics ?? new GatewayMetrics();
   metrics.watchRepair(() => deps.client.repairStatus());
@@ -51,11 +64,12 @@ export function createGatewayApp(deps: GatewayDeps): { app: Koa<GatewayState>; m
   app.use(bearerAuth(deps.token));
 
   const router = new Router<GatewayState>();
-  const routeDeps: RouteDeps = { client, limits, metrics };
+  const uploads = deps.uploads ?? uploadBudget(limits, deps.clock, deps.timers);
+  const routeDeps: RouteDeps = { client, limits, metrics, uploads };
   serviceRoutes(router, routeDeps);
   namespaceRoutes(router, routeDeps);
   fileRoutes(router, routeDeps);
   app.use(router.routes());
   app.use(noRoute());
-  return { app, metrics };
+  return { app, metrics, uploads };
 }

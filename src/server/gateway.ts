@@ -4,7 +4,10 @@
  *
  * Timeouts: no limit on a whole request (a many-GiB upload takes as long as it takes), but a
  * socket silent for idleTimeoutMs is closed — an upload whose client stalls is then aborted and
- * leaves no file — and request headers must arrive within headersTimeoutMs.
+ * leaves no file — and request headers must arrive within headersTimeoutMs. Uploads (/v1 and S3)
+ * share one budget of bytes held in memory (limits.uploadBufferBytesMax: beyond it new uploads
+ * get 503 + Retry-After) and an upload receiving nothing for limits.uploadIdleTimeoutMs is cut
+ * off, committing nothing (api/upload-budget.ts).
  */
 import { readFileSync } from 'node:fs';
 import { createServer, type RequestListener, type Server } from 'node:http';
@@ -75,7 +78,7 @@ export async function startGateway(opts: GatewayOptions, logger: Logger): Promis
   const { host, port } = parseHostPort(opts.listen, true);
   const client = createCairnClient({ metaAddrs: opts.metaAddrs, token: opts.token ?? '' }, { logger });
   const limits = { ...DEFAULT_GATEWAY_LIMITS, ...opts.limits };
-  const { app, metrics } = createGatewayApp({ client, token: opts.token, logger, clock: systemClock, limits });
+  const { app, metrics, uploads } = createGatewayApp({ client, token: opts.token, logger, clock: systemClock, timers: systemTimers, limits });
   let s3: Server | null = null;
   if (opts.s3) {
     const s3Addr = parseHostPort(opts.s3.listen, true);
@@ -90,6 +93,7 @@ export async function startGateway(opts: GatewayOptions, logger: Logger): Promis
       credentials: readS3Credentials(opts.s3.credentialsFile),
       limits,
       metrics,
+      uploads,
     });
     s3 = await listenHttp(opts, s3Addr.port, s3Addr.host, s3App.callback());
     logger.info('s3 listening', { url: urlOf(s3) });
