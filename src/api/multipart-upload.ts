@@ -57,6 +57,7 @@ export async function multipartUpload(ctx: GatewayCtx, dir: RemotePath, deps: Ro
     throw new CairnError('InvalidArgument', `bad multipart request: ${e instanceof Error ? e.message : String(e)}`);
   }
   bb.on('file', (_field: string, stream: Readable, info: busboy.FileInfo) => {
+    stream.on('error', () => undefined); // a part cut short fails the request through bb's own error
     if (failure) return void stream.resume();
     let name: string;
     let path: RemotePath;
@@ -112,7 +113,8 @@ export async function multipartUpload(ctx: GatewayCtx, dir: RemotePath, deps: Ro
         ctx.req.destroy();
         resolve();
       });
-      bb.once('error', (e: unknown) => {
+      // on, not once: an error event with no listener would take the process down.
+      bb.on('error', (e: unknown) => {
         fail(isCairnError(e) ? e : new CairnError('InvalidArgument', `bad multipart body: ${e instanceof Error ? e.message : String(e)}`));
         ctx.req.unpipe(meter);
         meter.unpipe(bb);
