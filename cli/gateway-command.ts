@@ -27,7 +27,7 @@ export function registerGatewayCommand(program: Command, fail: (err: unknown) =>
           listen: o.listen,
           metaAddrs,
           token: o.tokenFile ? new TextDecoder().decode(readSecretFile(o.tokenFile, 'client token')) : null,
-          limits: { inflightMax: o.inflightMax, perClientInflightMax: o.perClientInflightMax, uploadBytesMax: o.uploadBytesMax },
+          limits: { inflightMax: o.inflightMax, perClientInflightMax: o.perClientInflightMax, uploadBytesMax: o.uploadBytesMax, uploadBufferBytesMax: o.uploadBufferBytesMax, uploadIdleTimeoutMs: o.uploadIdleTimeoutMs },
           idleTimeoutMs: o.idleTimeoutMs,
           tls: serverTlsFromFlags(o),
           ...(o.s3Listen === undefined || o.s3Credentials === undefined ? {} : { s3: { listen: o.s3Listen, credentialsFile: o.s3Credentials, region: o.s3Region, uploadExpiryHours: o.s3UploadExpiryHours, ...(o.s3Domain === undefined ? {} : { domain: o.s3Domain }) } }),

@@ -90,6 +90,8 @@ export const GATEWAY_SETTINGS = {
   inflightMax: withDefault('<n>', 'requests served at once; beyond it 503 + Retry-After', int(1), GATEWAY_LIMITS_DEFAULT.inflightMax),
   perClientInflightMax: withDefault('<n>', 'requests at once from one remote address', int(1), GATEWAY_LIMITS_DEFAULT.perClientInflightMax),
   uploadBytesMax: withDefault('<n>', 'largest upload (raw body or multipart file)', int(0), GATEWAY_LIMITS_DEFAULT.uploadBytesMax),
+  uploadBufferBytesMax: withDefault('<n>', 'bytes all uploads together may hold in memory; beyond it new uploads get 503 + Retry-After', int(1), GATEWAY_LIMITS_DEFAULT.uploadBufferBytesMax),
+  uploadIdleTimeoutMs: withDefault('<ms>', 'cut off an upload that receives nothing this long (nothing is stored)', int(100), GATEWAY_LIMITS_DEFAULT.uploadIdleTimeoutMs),
   s3Listen: optional('<host:port>', 'also serve the S3-compatible API on this address (docs/s3.md)', hostPort(true)),
   s3Credentials: optional('<path>', 'file of ACCESS_KEY_ID:SECRET lines the S3 API accepts (required with --s3-listen)', text),
   s3Region: withDefault('<region>', 'the region S3 requests are signed for', text, S3_REGION_DEFAULT),

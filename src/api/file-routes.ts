@@ -38,7 +38,7 @@ import { multipartUpload } from './multipart-upload.js';
 export const BUFFERED_BODY_BYTES_MAX = 64 * 1024;
 
 export function fileRoutes(router: Router<GatewayState>, deps: RouteDeps): void {
-  const { client, limits } = deps;
+  const { client, limits, uploads } = deps;
 
   router.put(/^\/v1\/files\/.*$/, async (ctx) => {
     ctx.state.route = 'files.put';
@@ -60,6 +60,8 @@ export function fileRoutes(router: Router<GatewayState>, deps: RouteDeps): void 
 
   /** A small body, read whole first, then stored with one put of its bytes (one fs.put when it goes inline). */
   const putSmall = async (ctx: GatewayCtx, path: RemotePath, length: number, createOnly: boolean, attrs: FileAttrs): Promise<PutResult> => {
+    // Refused while the upload budget is full; its few bytes are bounded by inflightMax instead.
+    uploads.begin('the upload').end();
     const body = await readBody(ctx.req, length);
     try {
       return await client.put(path, body, { overwrite: !createOnly, attrs, requestId: ctx.state.requestId });
@@ -69,24 +71,31 @@ export function fileRoutes(router: Router<GatewayState>, deps: RouteDeps): void 
     }
   };
 
-  /** A body of unknown or large size, streamed to the chunk servers as it arrives; aborted if the client goes away. */
+  /**
+   * A body of unknown or large size, streamed to the chunk servers as it arrives; aborted if the
+   * client goes away or sends nothing for the upload idle timeout; its buffered bytes count
+   * against the upload budget (upload-budget.ts).
+   */
   const putStream = async (ctx: GatewayCtx, path: RemotePath, declared: string, createOnly: boolean, attrs: FileAttrs): Promise<PutResult> => {
+    const upload = uploads.begin('the upload');
     const ac = new AbortController();
     const onGone = (): void => {
       if (!ctx.req.complete) ac.abort(new CairnError('Unavailable', 'the client went away mid-upload'));
     };
     ctx.req.once('close', onGone);
-    const w = client.createWriteStream(path, { overwrite: !createOnly, signal: ac.signal, attrs, requestId: ctx.state.requestId, ...(declared === '' ? {} : { expectedSize: Number(declared) }) });
     let r: PutResult;
+    let w: ReturnType<typeof client.createWriteStream> | null = null;
     try {
-      await pipeline(ctx.req, byteLimit(limits.uploadBytesMax, 'the body'), w);
+      w = client.createWriteStream(path, { overwrite: !createOnly, signal: ac.signal, attrs, requestId: ctx.state.requestId, onProgress: (b) => upload.stored(b), ...(declared === '' ? {} : { expectedSize: Number(declared) }) });
+      await pipeline(ctx.req, byteLimit(limits.uploadBytesMax, 'the body'), upload.meter(), w);
       r = await w.done;
     } catch (e) {
-      w.destroy(e as Error);
+      w?.destroy(e as Error);
       if (createOnly && isCairnError(e, 'AlreadyExists')) throw new CairnError('PreconditionFailed', `${path} exists (If-None-Match: *)`);
       throw e;
     } finally {
       ctx.req.off('close', onGone);
+      upload.end();
     }
     return r;
   };

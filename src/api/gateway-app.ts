@@ -24,6 +24,7 @@ import { GatewayMetrics } from './gateway-metrics.js';
 import { accessLog, bearerAuth, jsonErrors, overloadLimits } from './gateway-middleware.js';
 import { namespaceRoutes } from './namespace-routes.js';
 import { noRoute, serviceRoutes } from './service-routes.js';
+import { UploadBudget } from './upload-budget.js';
 
 export { DEFAULT_GATEWAY_LIMITS, type GatewayLimits } from './gateway-limits.js';
 
@@ -36,12 +37,22 @@ export interface GatewayDeps {
   clock: Clock;
   limits?: Partial<GatewayLimits>;
   metrics?: GatewayMetrics;
-  /** Real timers: the web console's timeline samples and member probes run only with them. */
+  /** Real timers: the web console's timeline samples and member probes, and the upload idle cut-off, run only with them. */
   timers?: Timers;
+  /** Shared with the S3 app; made from `limits` when absent. */
+  uploads?: UploadBudget;
+}
+
+/** Timers that never fire (no idle cut-off). */
+const NO_TIMERS: Timers = { setTimeout: () => ({ cancel: () => undefined }), setInterval: () => ({ cancel: () => undefined }) };
+
+/** The upload budget of a gateway with these limits. */
+export function uploadBudget(limits: GatewayLimits, clock: Clock, timers: Timers | undefined): UploadBudget {
+  return new UploadBudget({ timers: timers ?? NO_TIMERS, clock }, { bytesMax: limits.uploadBufferBytesMax, idleTimeoutMs: limits.uploadIdleTimeoutMs });
 }
 
 /** `stop()` ends the console's background sampling (the gateway's close). */
-export function createGatewayApp(deps: GatewayDeps): { app: Koa<GatewayState>; metrics: GatewayMetrics; stop: () => void } {
+export function createGatewayApp(deps: GatewayDeps): { app: Koa<GatewayState>; metrics: GatewayMetrics; uploads: UploadBudget; stop: () => void } {
   const limits: GatewayLimits = { ...DEFAULT_GATEWAY_LIMITS, ...deps.limits };
   const metrics = deps.metrics ?? new GatewayMetrics();
   metrics.watchRepair(() => deps.client.repairStatus());
@@ -58,12 +69,13 @@ export function createGatewayApp(deps: GatewayDeps): { app: Koa<GatewayState>; m
   app.use(bearerAuth(deps.token));
 
   const router = new Router<GatewayState>();
-  const routeDeps: RouteDeps = { client, limits, metrics };
+  const uploads = deps.uploads ?? uploadBudget(limits, deps.clock, deps.timers);
+  const routeDeps: RouteDeps = { client, limits, metrics, uploads };
   serviceRoutes(router, routeDeps);
   namespaceRoutes(router, routeDeps);
   fileRoutes(router, routeDeps);
   webConsole.routes(router, routeDeps);
   app.use(router.routes());
   app.use(noRoute());
-  return { app, metrics, stop: () => webConsole.stop() };
+  return { app, metrics, uploads, stop: () => webConsole.stop() };
 }

@@ -11,6 +11,7 @@ import { RemotePath } from '../proto/path.js';
 import { CairnError, type ErrorCode } from '../util/errors.js';
 import type { GatewayLimits } from './gateway-limits.js';
 import type { GatewayMetrics } from './gateway-metrics.js';
+import type { UploadBudget } from './upload-budget.js';
 
 export interface GatewayState {
   /** The route's name in logs and metrics ('unmatched' until a route claims the request). */
@@ -30,6 +31,8 @@ export interface RouteDeps {
   client: CairnClient;
   limits: GatewayLimits;
   metrics: GatewayMetrics;
+  /** Upload bytes held in memory, shared by every upload of the gateway (S3's too). */
+  uploads: UploadBudget;
 }
 
 export const FILES = '/v1/files/';

@@ -23,6 +23,13 @@ export interface GatewayLimits {
   jsonBytesMax: number;
   /** Largest `limit` of /v1/ls. */
   listLimitMax: number;
+  /**
+   * Bytes all uploads together (/v1 and S3) may hold in memory, read and not yet stored; at it,
+   * new uploads get 503 + Retry-After (upload-budget.ts).
+   */
+  uploadBufferBytesMax: number;
+  /** An upload receiving nothing this long is cut off and commits nothing. */
+  uploadIdleTimeoutMs: number;
 }
 
 export const DEFAULT_GATEWAY_LIMITS: GatewayLimits = { ...GATEWAY_LIMITS_DEFAULT };

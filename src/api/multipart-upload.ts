@@ -25,6 +25,9 @@ function checkFilename(name: string | undefined, bytesMax: number): string {
 /** Store every file part (uncommitted), then commit them all; any failure commits nothing. */
 export async function multipartUpload(ctx: GatewayCtx, dir: RemotePath, deps: RouteDeps): Promise<PutResult[]> {
   const { client, limits } = deps;
+  // The whole body is metered (budget and idle cut-off); stored bytes of every part free it.
+  const upload = deps.uploads.begin('the multipart upload');
+  let storedBytes = 0;
   const ac = new AbortController();
   const writers: Array<{ path: RemotePath; w: FileWriter }> = [];
   const stored: Array<Promise<unknown>> = [];
@@ -50,9 +53,11 @@ export async function multipartUpload(ctx: GatewayCtx, dir: RemotePath, deps: Ro
       },
     });
   } catch (e) {
+    upload.end();
     throw new CairnError('InvalidArgument', `bad multipart request: ${e instanceof Error ? e.message : String(e)}`);
   }
   bb.on('file', (_field: string, stream: Readable, info: busboy.FileInfo) => {
+    stream.on('error', () => undefined); // a part cut short fails the request through bb's own error
     if (failure) return void stream.resume();
     let name: string;
     let path: RemotePath;
@@ -62,7 +67,13 @@ export async function multipartUpload(ctx: GatewayCtx, dir: RemotePath, deps: Ro
       if (names.has(name)) throw new CairnError('InvalidArgument', `file "${name}" appears twice`);
       path = dir.child(name);
       // The part's own Content-Type (busboy: text/plain when the part names none, as RFC 7578).
-      w = client.createWriteStream(path, { overwrite: true, deferCommit: true, signal: ac.signal, attrs: contentTypeAttrs(info.mimeType), requestId: ctx.state.requestId });
+      let last = 0;
+      const onProgress = (b: number): void => {
+        storedBytes += b - last;
+        last = b;
+        upload.stored(storedBytes);
+      };
+      w = client.createWriteStream(path, { overwrite: true, deferCommit: true, signal: ac.signal, attrs: contentTypeAttrs(info.mimeType), requestId: ctx.state.requestId, onProgress });
     } catch (e) {
       fail(e as Error);
       return void stream.resume();
@@ -89,18 +100,28 @@ export async function multipartUpload(ctx: GatewayCtx, dir: RemotePath, deps: Ro
     if (!ctx.req.complete) fail(new CairnError('Unavailable', 'the client went away mid-upload'));
   };
   ctx.req.once('close', onGone);
+  const meter = upload.meter();
   try {
     // pipe, not pipeline: a malformed body fails busboy without destroying the request (which
     // would look like the client going away); the error answer then closes the connection.
     await new Promise<void>((resolve) => {
       bb.once('close', resolve);
-      bb.once('error', (e: unknown) => {
+      // Cut off (idle) or no room: the request goes, nothing is committed.
+      meter.once('error', (e: Error) => {
+        fail(e);
+        ctx.req.unpipe(meter);
+        ctx.req.destroy();
+        resolve();
+      });
+      // on, not once: an error event with no listener would take the process down.
+      bb.on('error', (e: unknown) => {
         fail(isCairnError(e) ? e : new CairnError('InvalidArgument', `bad multipart body: ${e instanceof Error ? e.message : String(e)}`));
-        ctx.req.unpipe(bb);
+        ctx.req.unpipe(meter);
+        meter.unpipe(bb);
         resolve();
       });
       ctx.req.once('close', () => resolve());
-      ctx.req.pipe(bb);
+      ctx.req.pipe(meter).pipe(bb);
     });
     await Promise.all(stored);
     if (!failure && writers.length === 0) fail(new CairnError('InvalidArgument', 'the request has no file part'));
@@ -118,5 +139,7 @@ export async function multipartUpload(ctx: GatewayCtx, dir: RemotePath, deps: Ro
   } finally {
     ctx.req.off('close', onGone);
     for (const { w } of writers) if (failure) w.destroy(failure);
+    meter.destroy(); // its idle timer ends with the request
+    upload.end();
   }
 }

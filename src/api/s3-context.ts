@@ -10,6 +10,7 @@ import { isCairnError } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
 import type { GatewayState } from './gateway-context.js';
 import type { GatewayLimits } from './gateway-limits.js';
+import type { UploadBudget } from './upload-budget.js';
 import type { GatewayMetrics } from './gateway-metrics.js';
 import { errorDocument, S3Error, s3ErrorOf, xmlDocument, type XmlNode } from './s3-errors.js';
 import type { VerifiedAuth } from './s3-sigv4.js';
@@ -32,6 +33,8 @@ export interface S3Deps {
   metrics: GatewayMetrics;
   /** Virtual-host addressing: a request to host `{bucket}.{domain}` names that bucket (virtualHostPath). */
   domain?: string | null;
+  /** The gateway's upload budget, shared with /v1 (absent: S3 uploads are not budgeted). */
+  uploads?: UploadBudget;
 }
 
 export interface S3State extends GatewayState {

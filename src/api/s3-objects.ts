@@ -50,7 +50,10 @@ export async function storeBody(ctx: S3Ctx, deps: S3Deps, path: RemotePath, attr
   try {
     const { stages, checker, length } = bodyTransforms(ctx.req, auth);
     if (length !== null && length > limits.uploadBytesMax) throw new S3Error('EntityTooLarge', `your proposed upload exceeds the maximum allowed size (${limits.uploadBytesMax} bytes)`);
+    // The gateway's upload budget (upload-budget.ts), shared with /v1: refused while it is full.
+    const upload = deps.uploads?.begin('the upload') ?? null;
     if (length !== null && length <= SMALL_BODY_BYTES_MAX) {
+      upload?.end();
       const { body, digest } = await readSmallBody(ctx.req, auth, SMALL_BODY_BYTES_MAX);
       attrs['s3-etag'] = digest.md5Hex;
       await client.put(path, body, withAttrs({ overwrite: !createOnly, ...extra }, attrs));
@@ -62,7 +65,7 @@ export async function storeBody(ctx: S3Ctx, deps: S3Deps, path: RemotePath, attr
     };
     ctx.req.once('close', onGone);
     // The writer reads attrs at commit, after the checker has added the ETag (its flush runs first).
-    const w = client.createWriteStream(path, withAttrs({ overwrite: !createOnly, signal: ac.signal, ...extra, ...(length === null ? {} : { expectedSize: length }) }, attrs));
+    const w = client.createWriteStream(path, withAttrs({ overwrite: !createOnly, signal: ac.signal, ...extra, ...(upload ? { onProgress: (b: number) => upload.stored(b) } : {}), ...(length === null ? {} : { expectedSize: length }) }, attrs));
     const sealEtag = new Transform({
       transform(b: Buffer, _e, cb) {
         cb(null, b);
@@ -73,13 +76,14 @@ export async function storeBody(ctx: S3Ctx, deps: S3Deps, path: RemotePath, attr
       },
     });
     try {
-      await pipeline([ctx.req, ...stages, byteLimit(limits.uploadBytesMax, 'the body'), sealEtag, w]);
+      await pipeline([ctx.req, ...stages, byteLimit(limits.uploadBytesMax, 'the body'), ...(upload ? [upload.meter()] : []), sealEtag, w]);
       await w.done;
     } catch (e) {
       w.destroy(e as Error);
       throw e;
     } finally {
       ctx.req.off('close', onGone);
+      upload?.end();
     }
     return { etag: checker.digest.md5Hex, size: checker.digest.size, checksums: checker.digest.checksums };
   } catch (e) {

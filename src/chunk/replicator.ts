@@ -3,7 +3,10 @@
  * commands): `copy` reads the chunk straight from a live replica (bulk data never passes through
  * the metadata servers), verifies it end to end (the source's CRC-32C, then the store's own
  * per-segment CRCs while writing) and stores it durably — only then does the store's onAdded
- * make the reporter announce it; `delete` removes a replica.
+ * make the reporter announce it; `delete` removes a replica; `verify` re-reads a replica a client
+ * reported bad (fs.bad is only a hint to the leader): a corrupt one is marked by the store (its
+ * onCorrupt hook deletes and reports it), a missing one goes to onMissing (reported removed), a
+ * good one stays counted — the leader never drops a replica on a client's word alone.
  *
  * Throttled: at most concurrencyMax commands at once, and every copy shares one byte budget of
  * bytesPerSecMax (0: unlimited), so repair cannot starve client traffic. Default 32 MiB/s per
@@ -34,17 +37,20 @@
  */
 import type { Clock, Timers } from '../env/clock.js';
 import { isChunkId } from '../util/chunk-id.js';
+import { isCairnError } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
 import type { ChunkGetResult } from './chunk-client.js';
 import { REPAIR_BYTES_PER_SEC_DEFAULT, REPAIR_CONCURRENCY_MAX_DEFAULT, REPAIR_QUEUE_MAX_DEFAULT } from '../config/defaults.js';
 
-export type ReplicaCommand = { op: 'copy'; id: string; sources: Array<{ id: string; addr: string }>; token: string } | { op: 'delete'; id: string };
+export type ReplicaCommand = { op: 'copy'; id: string; sources: Array<{ id: string; addr: string }>; token: string } | { op: 'delete'; id: string } | { op: 'verify'; id: string };
 
 export interface ReplicatorComponents {
   store: {
     /** Durable (fsynced, renamed) when it resolves; `created: false` when an identical replica was already there. */
     put(id: string, source: AsyncIterable<Uint8Array>, opts: { size?: number; crc32c?: number }): Promise<{ created: boolean }>;
     delete(id: string): Promise<boolean>;
+    /** Re-reads the replica against its CRCs (ok false: the store marked it corrupt); NotFound when absent. */
+    verify?(id: string): Promise<{ ok: boolean }>;
   };
   chunks: { getChunk(addr: string, id: string, token: string, opts: { verifyCrc: false }): Promise<ChunkGetResult> };
   clock: Clock;
@@ -54,6 +60,8 @@ export interface ReplicatorComponents {
   onCopied?: (id: string, created: boolean) => void;
   /** A copy failed from every source (told to the leader, which may then plan it again at once). */
   onCopyFailed?: (id: string) => void;
+  /** A replica the leader asked to verify is not here (to be reported removed). */
+  onMissing?: (id: string) => void;
 }
 
 export interface ReplicatorOptions {
@@ -76,6 +84,7 @@ export function parseReplicaCommand(v: unknown): ReplicaCommand | null {
   const c = v as Record<string, unknown>;
   if (!isChunkId(c.id)) return null;
   if (c.op === 'delete') return { op: 'delete', id: c.id };
+  if (c.op === 'verify') return { op: 'verify', id: c.id };
   if (c.op !== 'copy' || typeof c.token !== 'string' || c.token.length > 4096 || !Array.isArray(c.sources) || c.sources.length > 64) return null;
   const sources: Array<{ id: string; addr: string }> = [];
   for (const s of c.sources as unknown[]) {
@@ -98,7 +107,7 @@ export class Replicator {
   /** Token bucket: when the next byte may pass (ms on the clock). */
   private nextFreeMs = 0;
   private stopped = false;
-  readonly counters = { copies: 0, copyFailures: 0, deletes: 0, bytesCopied: 0 };
+  readonly counters = { copies: 0, copyFailures: 0, deletes: 0, bytesCopied: 0, verified: 0, verifiedBad: 0 };
 
   constructor(c: ReplicatorComponents, o: ReplicatorOptions = {}) {
     this.c = c;
@@ -154,6 +163,7 @@ export class Replicator {
       }
       return;
     }
+    if (cmd.op === 'verify') return this.verify(cmd.id);
     for (const src of cmd.sources) {
       if (this.stopped) return;
       try {
@@ -175,6 +185,26 @@ export class Replicator {
     }
     this.counters.copyFailures++;
     if (!this.stopped) this.c.onCopyFailed?.(cmd.id);
+  }
+
+  private async verify(id: string): Promise<void> {
+    const { store } = this.c;
+    if (!store.verify) return;
+    this.counters.verified++;
+    try {
+      if (!(await store.verify(id)).ok) {
+        this.counters.verifiedBad++;
+        this.c.logger.warn('replica reported bad is corrupt', { chunk: id });
+      }
+    } catch (err) {
+      if (isCairnError(err, 'NotFound')) {
+        this.counters.verifiedBad++;
+        this.c.logger.warn('replica reported bad is missing', { chunk: id });
+        this.c.onMissing?.(id);
+      } else {
+        this.c.logger.warn('verify of a reported replica failed', { chunk: id, err: (err as Error).message });
+      }
+    }
   }
 
   /**

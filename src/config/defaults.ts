@@ -163,6 +163,10 @@ export const GATEWAY_LIMITS_DEFAULT = {
   filenameBytesMax: 255,
   jsonBytesMax: 64 * KiB,
   listLimitMax: 10_000,
+  /** `--upload-buffer-bytes-max`: bytes all uploads together hold in memory (api/upload-budget.ts) */
+  uploadBufferBytesMax: 256 * 2 ** 20,
+  /** `--upload-idle-timeout-ms`: an upload receiving nothing this long is cut off */
+  uploadIdleTimeoutMs: 30_000,
 } as const;
 /** Entries per directory listing page (fs.list, /v1/ls) when the request names no limit. */
 export const LIST_LIMIT_DEFAULT = 1000;

@@ -65,7 +65,7 @@ export class ChunkServers {
     if (req.copiedBytes !== undefined) t.repair.copyProgress(id, req.copiedBytes, now);
     // Nothing queued or running there: work handed out a while ago never arrived (or was dropped).
     if (req.repairIdle) t.repair.idle(id, now);
-    return { needReport: !t.registry.hasReported(id), registered: s !== undefined, commands: [...t.scrubs.commandsFor(id), ...this.c.repair.take(t, id, now)] };
+    return { needReport: !t.registry.hasReported(id), registered: s !== undefined, commands: [...t.scrubs.commandsFor(id), ...t.checks.commandsFor(id), ...this.c.repair.take(t, id, now)] };
   }
 
   reportBegin(id: string, req: ReportRequest): A['cs.reportBegin'] {
@@ -87,7 +87,7 @@ export class ChunkServers {
     t.registry.update(id, req.added, req.removed);
     t.repair.confirm(id, req.added);
     // A finished copy frees a slot: hand out the next work now rather than at the next heartbeat.
-    return { commands: this.c.repair.take(t, id, this.c.clock.nowMs()) };
+    return { commands: [...t.checks.commandsFor(id), ...this.c.repair.take(t, id, this.c.clock.nowMs())] };
   }
 
   /**
@@ -97,7 +97,7 @@ export class ChunkServers {
    */
   work(id: string, req: WorkRequest, signal: AbortSignal | undefined): A['cs.work'] | Promise<A['cs.work']> {
     const t = this.c.terms.current();
-    const commands = [...t.scrubs.commandsFor(id), ...this.c.repair.take(t, id, this.c.clock.nowMs())];
+    const commands = [...t.scrubs.commandsFor(id), ...t.checks.commandsFor(id), ...this.c.repair.take(t, id, this.c.clock.nowMs())];
     if (commands.length > 0 || req.waitMs === 0) return { commands };
     return t.polls.hold(id, req.waitMs, signal);
   }

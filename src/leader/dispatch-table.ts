@@ -56,7 +56,7 @@ export function dispatchTable(p: LeaderParts): DispatchTable {
     'fs.commit': { role: 'client', decode: d['fs.commit'], handle: (r) => ns.commit(r) },
     'fs.put': { role: 'client', decode: d['fs.put'], handle: (r) => ns.put(r) },
     'fs.open': { role: 'client', decode: d['fs.open'], handle: (r) => ns.open(r) },
-    'fs.bad': { role: 'client', decode: d['fs.bad'], handle: (r) => ns.bad(r) },
+    'fs.bad': { role: 'client', decode: d['fs.bad'], handle: (r, c) => ns.bad(r, c.signal) },
     'fs.statLocal': { role: 'client', decode: d['fs.statLocal'], handle: (r) => ns.statLocal(r) },
     'cs.register': { role: 'service', decode: d['cs.register'], handle: (r, c) => cs.register(c.serverId, r) },
     'cs.heartbeat': { role: 'service', decode: d['cs.heartbeat'], handle: (r, c) => cs.heartbeat(c.serverId, r) },

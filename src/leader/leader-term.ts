@@ -9,6 +9,7 @@ import type { MetaReadView } from '../meta/namespace-keys.js';
 import { REPORT_PAGE_IDS_MAX } from '../proto/meta-requests.js';
 import { ChunkRegistry } from './chunk-registry.js';
 import { ClusterView } from './cluster-view.js';
+import { ReplicaChecks } from './replica-checks.js';
 import { RepairScheduler, type RepairSchedulerOptions } from './repair-scheduler.js';
 import { ScrubRounds } from './scrub-rounds.js';
 import { WorkPolls } from './work-polls.js';
@@ -33,6 +34,8 @@ export class LeaderTerm {
   readonly polls: WorkPolls;
   /** `cairn scrub` rounds started in this term. */
   readonly scrubs: ScrubRounds;
+  /** Replicas clients reported bad, waiting for their holders to re-verify them. */
+  readonly checks = new ReplicaChecks();
   readonly cluster: ClusterView;
   /** Liveness verdicts proposed and not yet applied, by server (one at a time each). */
   readonly verdicts = new Set<string>();

@@ -20,7 +20,8 @@
  *   fs.open {path, first?, count?}  → {size, etag, mtime, total, chunks:[{id,size,crc,offset,replicas:[{id,addr}],token}], attrs?, crc32c?}
  *                                     (attrs: only when the file has attributes; crc32c: on a page from chunk 0)
  *                                     (+ inline: {data, crc}, total 0, no chunks, for an inline file)
- *   fs.bad {id, server}             → {}  a reader found a corrupt or missing replica
+ *   fs.bad {id, server}             → {}  a reader found a corrupt or missing replica (a hint: the
+ *                                     server re-verifies it before it stops counting; see bad())
  *   fs.statLocal {paths}            → {applied, types:[type|null…]}  THIS server's committed state,
  *                                     possibly stale (tests compare replicas with it); any server answers
  *
@@ -311,9 +312,19 @@ export class NamespaceCalls {
     return { size: st.size, etag: st.etag, mtime: st.mtime, total: st.chunks.length, chunks, ...(st.attrs ? { attrs: st.attrs } : {}), ...(first === 0 ? { crc32c: wholeCrc(st) } : {}) };
   }
 
-  bad(req: BadRequest): A['fs.bad'] {
-    this.c.terms.current().registry.markBad(req.server, req.id);
-    this.c.logger.warn('replica reported bad', { chunk: req.id, server: req.server });
+  /**
+   * A hint, not a verdict (ReplicaChecks): the replica keeps counting until its holder, asked to
+   * re-verify it, reports it gone. `session` (the caller's connection) is what reports are
+   * rate-limited by. Reports of a replica the leader does not count are ignored.
+   */
+  bad(req: BadRequest, session?: object): A['fs.bad'] {
+    const t = this.c.terms.current();
+    if (!t.registry.locations(req.id).includes(req.server)) return {};
+    const outcome = t.checks.report(req.server, req.id, session, this.c.clock.nowMs());
+    if (outcome !== 'queued') return {};
+    this.c.logger.warn('replica reported bad; asking its server to verify it', { chunk: req.id, server: req.server });
+    // A server waiting in a work poll checks now rather than at its next heartbeat.
+    if (t.polls.servers().includes(req.server)) t.polls.release(req.server, t.checks.commandsFor(req.server));
     return {};
   }
 

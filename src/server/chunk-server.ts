@@ -160,6 +160,7 @@ export async function startChunkServer(opts: ChunkServerOptions, logger: Logger)
           return r;
         },
         delete: (id) => store.delete(id),
+        verify: (id) => store.verify(id),
       },
       chunks: new ChunkClient({ logger: log }, { tls: opts.tls ?? null }),
       clock: systemClock,
@@ -175,6 +176,10 @@ export async function startChunkServer(opts: ChunkServerOptions, logger: Logger)
         }
       },
       onCopyFailed: (id) => reporter?.copyFailed(id),
+      onMissing: (id) => {
+        reporter?.chunkRemoved(id);
+        reporter?.reportSoon();
+      },
     },
     {
       ...(opts.repairBytesPerSecMax === undefined ? {} : { bytesPerSecMax: opts.repairBytesPerSecMax }),

@@ -4,7 +4,10 @@
  *
  * Timeouts: no limit on a whole request (a many-GiB upload takes as long as it takes), but a
  * socket silent for idleTimeoutMs is closed — an upload whose client stalls is then aborted and
- * leaves no file — and request headers must arrive within headersTimeoutMs.
+ * leaves no file — and request headers must arrive within headersTimeoutMs. Uploads (/v1 and S3)
+ * share one budget of bytes held in memory (limits.uploadBufferBytesMax: beyond it new uploads
+ * get 503 + Retry-After) and an upload receiving nothing for limits.uploadIdleTimeoutMs is cut
+ * off, committing nothing (api/upload-budget.ts).
  */
 import { readFileSync, statSync } from 'node:fs';
 import { createServer, type RequestListener, type Server } from 'node:http';
@@ -76,7 +79,7 @@ export async function startGateway(opts: GatewayOptions, logger: Logger): Promis
   const { host, port } = parseHostPort(opts.listen, true);
   const client = createCairnClient({ metaAddrs: opts.metaAddrs, token: opts.token ?? '', tls: opts.tls ? { ca: opts.tls.ca } : null }, { logger });
   const limits = { ...DEFAULT_GATEWAY_LIMITS, ...opts.limits };
-  const { app, metrics, stop } = createGatewayApp({ client, token: opts.token, logger, clock: systemClock, timers: systemTimers, limits });
+  const { app, metrics, uploads, stop } = createGatewayApp({ client, token: opts.token, logger, clock: systemClock, timers: systemTimers, limits });
   let s3: Server | null = null;
   let expiry: S3UploadExpiry | null = null;
   if (opts.s3) {
@@ -93,6 +96,7 @@ export async function startGateway(opts: GatewayOptions, logger: Logger): Promis
       limits,
       metrics,
       domain: opts.s3.domain ?? null,
+      uploads,
     });
     expiry = new S3UploadExpiry({ client, timers: systemTimers, wallClockMs, logger: logger.child({ component: 's3' }) }, { expiryMs: (opts.s3.uploadExpiryHours ?? UPLOAD_EXPIRY_HOURS_DEFAULT) * 3_600_000 });
     expiry.start();

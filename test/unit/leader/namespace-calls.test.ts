@@ -86,8 +86,12 @@ describe('NamespaceCalls', () => {
     const page = (await h.call('fs.open', { path: '/f', first: 1, count: 1 })) as { chunks: Array<{ id: string; offset: number }> };
     expect(page.chunks.map((c) => [c.id, c.offset])).toEqual([[B, 2]]);
     expect((await h.refusal('fs.open', { path: '/' })).code).toBe('IsADirectory');
-    // A reader found c4's replica bad: it no longer counts.
+    // A reader found c4's replica bad: a hint. It still counts, and c4 is asked to verify it.
     expect(await h.call('fs.bad', { id: A, server: 'c4' })).toEqual({});
+    expect(await h.call('fs.stat', { path: '/f' })).toMatchObject({ chunks: [{ replicas: ['c2', 'c4'] }, { replicas: [] }] });
+    expect(await h.call('cs.work', { waitMs: 0 }, server('c4'))).toMatchObject({ commands: [{ op: 'verify', id: A }] });
+    // c4 found it corrupt (deleted) or missing and reports it gone: only now it no longer counts.
+    await h.call('cs.update', { added: [], removed: [A] }, server('c4'));
     expect(await h.call('fs.stat', { path: '/f' })).toMatchObject({ chunks: [{ replicas: ['c2'] }, { replicas: [] }] });
     await h.call('cs.update', { added: [B], removed: [] }, server('c1'));
     expect(await h.call('fs.stat', { path: '/f' })).toMatchObject({ chunks: [{ replicas: ['c2'] }, { replicas: ['c1'] }] });
