@@ -32,6 +32,7 @@ export function registerMetaCommand(program: Command, fail: (err: unknown) => ne
     .requiredOption('--dir <path>', 'data directory')
     .requiredOption('--secret-file <path>', 'file holding the cluster secret shared by all servers')
     .option('--token-file <path>', 'file holding the client token (without it, clients are refused)')
+    .option('--join', 'first start on an empty --dir: join a running group (after `cairn meta add`) instead of founding one')
     .option('--tick-ms <ms>', 'Raft tick length', intOption('--tick-ms', 1), RAFT_TICK_MS_DEFAULT)
     .option('--election-ticks <n>', 'ticks before a follower campaigns', intOption('--election-ticks', 1), RAFT_ELECTION_TICKS_DEFAULT)
     .option('--snapshot-entries <n>', 'snapshot and compact the log after this many entries', intOption('--snapshot-entries', 1), SNAPSHOT_ENTRIES_DEFAULT)
@@ -43,7 +44,7 @@ export function registerMetaCommand(program: Command, fail: (err: unknown) => ne
     .option('--inline-total-bytes-max <bytes>', 'cap on the bytes of all inline files of the cluster; past it small files go to chunk servers', intOption('--inline-total-bytes-max', 0), INLINE_TOTAL_BYTES_MAX_DEFAULT)
     .option('--repair-copies-max <n>', 'repair copies in flight to one chunk server', intOption('--repair-copies-max', 1), REPAIR_COPIES_PER_SERVER_MAX_DEFAULT)
     .option('--metrics-listen <host:port>', 'serve Prometheus metrics at http://host:port/metrics (Bearer: the client token of --token-file); without it, none')
-    .action(async (o: { id: string; listen: string; peers: string; dir: string; secretFile: string; tokenFile?: string; tickMs: number; electionTicks: number; snapshotEntries: number; replicas: number; deadAfter: number; chunkSize: number; gcGrace: number; inlineBytesMax: number; inlineTotalBytesMax: number; repairCopiesMax: number; metricsListen?: string }) => {
+    .action(async (o: { id: string; listen: string; peers: string; dir: string; secretFile: string; tokenFile?: string; tickMs: number; electionTicks: number; snapshotEntries: number; replicas: number; deadAfter: number; chunkSize: number; gcGrace: number; inlineBytesMax: number; inlineTotalBytesMax: number; repairCopiesMax: number; metricsListen?: string; join?: boolean }) => {
       const id = parseNodeId(o.id);
       if (o.inlineBytesMax > INLINE_FILE_BYTES_MAX) throw new CairnError('InvalidArgument', `--inline-bytes-max must be at most ${INLINE_FILE_BYTES_MAX}: ${o.inlineBytesMax}`);
       parseHostPort(o.listen);
@@ -54,6 +55,7 @@ export function registerMetaCommand(program: Command, fail: (err: unknown) => ne
           id,
           listen: o.listen,
           peers: parsePeers(o.peers),
+          join: o.join === true,
           dir: o.dir,
           clusterSecret: readSecretFile(o.secretFile, 'cluster secret'),
           clientToken: o.tokenFile ? readSecretFile(o.tokenFile, 'client token') : null,

@@ -23,6 +23,7 @@ import { ClusterAdmin } from './cluster-admin.js';
 import { dispatchTable, type DispatchTable, type Route } from './dispatch-table.js';
 import type { LeaderRaft } from './leader-raft.js';
 import { LeaderTerms } from './leader-terms.js';
+import { MetaMembership, type MembershipRaft } from './meta-membership.js';
 import { NamespaceCalls } from './namespace-calls.js';
 import type { NamespaceReader } from './namespace-reader.js';
 import { RepairLoop } from './repair-loop.js';
@@ -33,6 +34,8 @@ import { CHUNK_SIZE_BYTES_DEFAULT, INLINE_BYTES_MAX_DEFAULT, INLINE_TOTAL_BYTES_
 
 export interface MetaLeaderComponents {
   raft: LeaderRaft;
+  /** Membership changes and leadership transfer (absent: meta.* calls answer Unavailable). */
+  members?: MembershipRaft;
   /** This server's committed namespace. */
   namespace: NamespaceReader;
   /** Committed state (cluster map, chunk index). */
@@ -82,6 +85,7 @@ export class MetaLeader {
   private readonly repair: RepairLoop;
   private readonly chunkServers: ChunkServers;
   private readonly routes: DispatchTable;
+  private readonly members: MetaMembership | null;
   private ticker: { cancel(): void } | null = null;
 
   constructor(c: MetaLeaderComponents, o: MetaLeaderOptions) {
@@ -94,6 +98,7 @@ export class MetaLeader {
     const terms = this.terms;
     this.repair = new RepairLoop({ view, tokens }, { replicas: o.replicas, tokenTtlMs });
     this.chunkServers = new ChunkServers({ raft, terms, repair: this.repair, clock, wallMs, logger });
+    this.members = c.members ? new MetaMembership({ raft: c.members, clock, timers: c.timers, logger }) : null;
     this.routes = dispatchTable({
       namespace: new NamespaceCalls(
         { raft, namespace: c.namespace, view, terms, clock, wallMs, tokens, logger },
@@ -109,11 +114,20 @@ export class MetaLeader {
       chunkServers: this.chunkServers,
       admin: new ClusterAdmin({ raft, terms, repair: this.repair, view, clock, wallMs, logger }, { replicas: o.replicas }),
       scrub: new ScrubCalls({ terms, repair: this.repair, view, clock, logger }, { replicas: o.replicas }),
+      members: this.members,
     });
   }
 
   start(): void {
     this.ticker = this.c.timers.setInterval(() => this.tick(), this.tickMs);
+  }
+
+  /**
+   * A stopping leader hands leadership to its most caught-up voter first, waiting at most
+   * `waitMs` (see MetaMembership.handOff); elsewhere a no-op.
+   */
+  async handOff(waitMs?: number): Promise<void> {
+    await this.members?.handOff(waitMs);
   }
 
   /** Stop housekeeping and drop the term's soft state (held polls are answered). */
@@ -138,6 +152,7 @@ export class MetaLeader {
       this.terms.end();
       return;
     }
+    this.members?.promote();
     const t = this.terms.current();
     const now = this.c.clock.nowMs();
     const silent = this.chunkServers.checkLiveness(t, now);

@@ -16,6 +16,9 @@ import { isChunkId } from '../util/chunk-id.js';
 import { CairnError } from '../util/errors.js';
 import { body, bool, bytes, int, optInt, optStr, str, strArray, type Body } from './fields.js';
 import { attrsProblem, checkedAttrs, type FileAttrs } from './file-attrs.js';
+import * as admin from './meta-admin-requests.js';
+import type { DrainRequest, MetaAddRequest, MetaRemoveRequest, MetaTransferRequest, RemoveRequest } from './meta-admin-requests.js';
+export type { DrainRequest, MetaAddRequest, MetaRemoveRequest, MetaTransferRequest, RemoveRequest } from './meta-admin-requests.js';
 
 export const META_METHODS = [
   'fs.stat',
@@ -48,6 +51,9 @@ export const META_METHODS = [
   'cluster.scrub',
   'cluster.scrubStatus',
   'cs.scrubReport',
+  'meta.add',
+  'meta.remove',
+  'meta.transferLeader',
 ] as const;
 
 export type MetaMethod = (typeof META_METHODS)[number];
@@ -210,18 +216,6 @@ export interface StatLocalRequest {
 /** fs.view, cluster.status, cluster.repair, raft.status: no fields. */
 export type EmptyRequest = Record<string, never>;
 
-/** cluster.drain */
-export interface DrainRequest {
-  id: string;
-}
-
-/** cluster.remove */
-export interface RemoveRequest {
-  id: string;
-  /** Optional on the wire, default false. */
-  force: boolean;
-}
-
 /** cluster.scrub: verify every replica (or one server's) now. */
 export interface ScrubRequest {
   /** Only this chunk server; absent: every live one. */
@@ -337,6 +331,9 @@ export interface MetaRequests {
   'cluster.scrub': ScrubRequest;
   'cluster.scrubStatus': ScrubStatusRequest;
   'cs.scrubReport': ScrubReportRequest;
+  'meta.add': MetaAddRequest;
+  'meta.remove': MetaRemoveRequest;
+  'meta.transferLeader': MetaTransferRequest;
 }
 
 export type MetaRequestDecoder<M extends MetaMethod> = (raw: unknown) => MetaRequests[M];
@@ -444,15 +441,6 @@ export function decodeStatLocalRequest(raw: unknown): StatLocalRequest {
   return { paths: strArray(body(raw), 'paths', STAT_LOCAL_PATHS_MAX, (s) => s.length > 0 && s.length <= PATH_BYTES_MAX) };
 }
 
-export function decodeDrainRequest(raw: unknown): DrainRequest {
-  return { id: str(body(raw), 'id', SERVER_ID_CHARS_MAX) };
-}
-
-export function decodeRemoveRequest(raw: unknown): RemoveRequest {
-  const b = body(raw);
-  return { id: str(b, 'id', SERVER_ID_CHARS_MAX), force: bool(b, 'force') };
-}
-
 export function decodeRegisterRequest(raw: unknown): RegisterRequest {
   const b = body(raw);
   const addr = str(b, 'addr', ADDR_CHARS_MAX);
@@ -547,12 +535,15 @@ export const META_REQUEST_DECODERS: { readonly [M in MetaMethod]: MetaRequestDec
   'cs.update': decodeUpdateRequest,
   'cs.work': decodeWorkRequest,
   'raft.status': decodeEmptyRequest,
-  'cluster.drain': decodeDrainRequest,
-  'cluster.remove': decodeRemoveRequest,
+  'cluster.drain': admin.decodeDrainRequest,
+  'cluster.remove': admin.decodeRemoveRequest,
   'cluster.repair': decodeEmptyRequest,
   'cluster.scrub': decodeScrubRequest,
   'cluster.scrubStatus': decodeScrubStatusRequest,
   'cs.scrubReport': decodeScrubReportRequest,
+  'meta.add': admin.decodeMetaAddRequest,
+  'meta.remove': admin.decodeMetaRemoveRequest,
+  'meta.transferLeader': admin.decodeMetaTransferRequest,
 };
 
 export function isMetaMethod(method: string): method is MetaMethod {

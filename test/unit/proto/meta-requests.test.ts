@@ -85,6 +85,9 @@ const cases: { [M in MetaMethod]: { ok: Record<string, unknown>; bad: Array<[str
   'cluster.scrub': { ok: { server: 'c1', bytesPerSecMax: 1024, timeoutMs: 60_000 }, bad: [['server', ''], ['server', 'x'.repeat(65)], ['bytesPerSecMax', -1], ['bytesPerSecMax', 1.5], ['timeoutMs', 0], ['timeoutMs', 8 * 24 * 3_600_000]] },
   'cluster.scrubStatus': { ok: { round: '3-1' }, bad: [['round', ''], ['round', 7], ['round', 'x'.repeat(65)]] },
   'cs.scrubReport': { ok: { round: '3-1', page: 2, verified: [ID], corrupt: [], done: true }, bad: [['round', undefined], ['page', 0], ['page', undefined], ['verified', [ID.toUpperCase()]], ['corrupt', 'x'], ['done', 'yes']] },
+  'meta.add': { ok: { id: 'm4', addr: '127.0.0.1:7004' }, bad: [['id', undefined], ['id', 'm 4'], ['id', 'x'.repeat(33)], ['addr', undefined], ['addr', '127.0.0.1'], ['addr', 'h:70000'], ['addr', 5]] },
+  'meta.remove': { ok: { id: 'm2' }, bad: [['id', undefined], ['id', ''], ['id', 'a/b']] },
+  'meta.transferLeader': { ok: { id: 'm2' }, bad: [['id', 3], ['id', 'm?']] },
 };
 
 function refusal(fn: () => unknown): { code: string; message: string } {
@@ -100,7 +103,7 @@ function refusal(fn: () => unknown): { code: string; message: string } {
 describe('meta request decoders', () => {
   it('cover exactly the method list', () => {
     expect(Object.keys(META_REQUEST_DECODERS).sort()).toEqual([...META_METHODS].sort());
-    expect(new Set(META_METHODS).size).toBe(30);
+    expect(new Set(META_METHODS).size).toBe(33);
     expect(isMetaMethod('fs.stat')).toBe(true);
     expect(isMetaMethod('toString')).toBe(false);
     expect(isMetaMethod('fs.nope')).toBe(false);
