@@ -236,6 +236,8 @@ export const METRICS_LEADER_WAIT_MS_DEFAULT = 2000;
 export const LEARNER_PROMOTE_LAG_ENTRIES_DEFAULT = 100;
 export const LEADER_HANDOFF_WAIT_MS_DEFAULT = 2000;
 export const LEADER_TRANSFER_WAIT_MS_DEFAULT = 5000;
+/** meta.remove: how long the leader looks for the remaining voters' answers (over an election timeout). */
+export const VOTER_ACTIVE_WINDOW_MS_DEFAULT = 1500;
 /** A client refreshes its list of metadata servers from the leader at most this often (client/meta-session.ts). */
 export const META_MEMBER_REFRESH_MS_DEFAULT = 30_000;
 /** `cairn meta add`: seconds it waits for the new server to be promoted to voter. */

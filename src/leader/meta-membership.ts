@@ -25,7 +25,7 @@ import type { MetaAddRequest, MetaRemoveRequest, MetaTransferRequest } from '../
 import type { MetaAnswers as A } from '../proto/meta-answers.js';
 import { CairnError, isCairnError } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
-import { LEADER_HANDOFF_WAIT_MS_DEFAULT, LEADER_TRANSFER_WAIT_MS_DEFAULT, LEARNER_PROMOTE_LAG_ENTRIES_DEFAULT } from '../config/defaults.js';
+import { LEADER_HANDOFF_WAIT_MS_DEFAULT, LEADER_TRANSFER_WAIT_MS_DEFAULT, LEARNER_PROMOTE_LAG_ENTRIES_DEFAULT, VOTER_ACTIVE_WINDOW_MS_DEFAULT } from '../config/defaults.js';
 
 /** What membership needs from the Raft group (consensus/RaftRuntime provides it). */
 export interface MembershipRaft {
@@ -56,6 +56,8 @@ export interface MetaMembershipOptions {
   promoteLagEntriesMax?: number;
   /** How long transferLeader waits for the new leader. @default LEADER_TRANSFER_WAIT_MS_DEFAULT */
   transferWaitMs?: number;
+  /** How long a removal looks for the remaining voters to answer the leader. @default VOTER_ACTIVE_WINDOW_MS_DEFAULT */
+  activeWindowMs?: number;
 }
 
 /** How often a wait for a leadership change looks again. */
@@ -65,6 +67,7 @@ export class MetaMembership {
   private readonly c: MetaMembershipComponents;
   private readonly promoteLagEntriesMax: number;
   private readonly transferWaitMs: number;
+  private readonly activeWindowMs: number;
   /** A promotion proposed and not yet applied (or failed). */
   private promoting: string | null = null;
 
@@ -72,6 +75,7 @@ export class MetaMembership {
     this.c = c;
     this.promoteLagEntriesMax = o.promoteLagEntriesMax ?? LEARNER_PROMOTE_LAG_ENTRIES_DEFAULT;
     this.transferWaitMs = o.transferWaitMs ?? LEADER_TRANSFER_WAIT_MS_DEFAULT;
+    this.activeWindowMs = o.activeWindowMs ?? VOTER_ACTIVE_WINDOW_MS_DEFAULT;
   }
 
   async add(req: MetaAddRequest): Promise<A['meta.add']> {
@@ -92,7 +96,7 @@ export class MetaMembership {
     const voters = st.conf.voters.filter((v) => v !== req.id);
     if (st.conf.voters.includes(req.id)) {
       if (voters.length === 0) throw new CairnError('PreconditionFailed', `${req.id} is the only voter; add another metadata server first`);
-      const active = voters.filter((v) => v === st.id || st.progress?.[v]?.recentActive === true).length;
+      const active = await this.activeVoters(voters);
       if (active < Math.floor(voters.length / 2) + 1)
         throw new CairnError('PreconditionFailed', `removing ${req.id} would leave ${active} of ${voters.length} voters active, fewer than a quorum; bring the others back first`);
     }
@@ -139,7 +143,8 @@ export class MetaMembership {
     const st = this.c.raft.status();
     const ready = st.conf.learners.find((l) => {
       const pr = st.progress?.[l];
-      return pr !== undefined && pr.recentActive && st.lastIndex - pr.match <= this.promoteLagEntriesMax;
+      // match > 0: it has answered with its log (a new learner's progress starts active, at 0).
+      return pr !== undefined && pr.recentActive && pr.match > 0 && st.lastIndex - pr.match <= this.promoteLagEntriesMax;
     });
     if (ready === undefined) return;
     this.promoting = ready;
@@ -154,6 +159,22 @@ export class MetaMembership {
         if (!expected) this.c.logger.warn('promoting a learner failed', { id: ready, err: err instanceof Error ? err.message : String(err) });
       },
     );
+  }
+
+  /**
+   * How many of `voters` (this server counts) answered the leader lately. The core clears every
+   * recentActive flag each election timeout and a live follower sets its own again within a
+   * heartbeat, so a voter counts if any sample over activeWindowMs saw it active.
+   */
+  private async activeVoters(voters: string[]): Promise<number> {
+    const seen = new Set<string>();
+    const deadline = this.c.clock.nowMs() + this.activeWindowMs;
+    for (;;) {
+      const st = this.c.raft.status();
+      for (const v of voters) if (v === st.id || st.progress?.[v]?.recentActive === true) seen.add(v);
+      if (seen.size === voters.length || this.c.clock.nowMs() >= deadline) return seen.size;
+      await new Promise<void>((resolve) => this.c.timers.setTimeout(resolve, LEADERSHIP_POLL_MS));
+    }
   }
 
   private leaderStatus(): ReturnType<MembershipRaft['status']> {

@@ -37,7 +37,7 @@ describe('metadata membership at runtime', () => {
   const extra: LocalProcess[] = [];
   const files = new Map<string, Buffer>();
   const newClient = (addrs: string[]): CairnClient => createCairnClient({ metaAddrs: addrs, token: cluster.token }, { callTimeoutMs: 2000, retryDeadlineMs: 20_000 });
-  const cli = (args: string[]): Promise<RunResult> => runCli(args, { env });
+  const cli = (args: string[]): Promise<RunResult> => runCli(args, { env, timeoutMs: 70_000 });
   const statusJson = async (): Promise<StatusJson> => JSON.parse(ok(await cli(['status', '--json'])).stdout.toString()) as StatusJson;
   const addrOf = (n: number): string => `127.0.0.1:${portBase + n}`;
   /** A metadata server process like m1's, as `id` on `addr`, joining with `--join`. */
