@@ -5,7 +5,6 @@
  */
 import { META_REQUEST_DECODERS as d, type MetaMethod, type MetaRequestDecoder, type MetaRequests } from '../proto/meta-requests.js';
 import type { MetaAnswers } from '../proto/meta-answers.js';
-import { CairnError } from '../util/errors.js';
 import type { Allocator } from './allocator.js';
 import type { ChunkServers } from './chunk-servers.js';
 import type { ClusterAdmin } from './cluster-admin.js';
@@ -36,8 +35,7 @@ export interface LeaderParts {
   chunkServers: ChunkServers;
   admin: ClusterAdmin;
   scrub: ScrubCalls;
-  /** null: a leader built without membership control (unit tests); meta.* answer Unavailable. */
-  members: MetaMembership | null;
+  members: MetaMembership;
 }
 
 export function dispatchTable(p: LeaderParts): DispatchTable {
@@ -76,15 +74,10 @@ export function dispatchTable(p: LeaderParts): DispatchTable {
     'cluster.scrub': { role: 'client', decode: d['cluster.scrub'], handle: (r) => p.scrub.start(r) },
     'cluster.scrubStatus': { role: 'client', decode: d['cluster.scrubStatus'], handle: (r) => p.scrub.status(r) },
     'cs.scrubReport': { role: 'service', decode: d['cs.scrubReport'], handle: (r, c) => p.scrub.report(c.serverId, r) },
-    'meta.add': { role: 'client', decode: d['meta.add'], handle: (r) => members(p).add(r) },
-    'meta.remove': { role: 'client', decode: d['meta.remove'], handle: (r) => members(p).remove(r) },
-    'meta.transferLeader': { role: 'client', decode: d['meta.transferLeader'], handle: (r) => members(p).transferLeader(r) },
+    'meta.add': { role: 'client', decode: d['meta.add'], handle: (r) => p.members.add(r) },
+    'meta.remove': { role: 'client', decode: d['meta.remove'], handle: (r) => p.members.remove(r) },
+    'meta.transferLeader': { role: 'client', decode: d['meta.transferLeader'], handle: (r) => p.members.transferLeader(r) },
   };
-}
-
-function members(p: LeaderParts): MetaMembership {
-  if (p.members === null) throw new CairnError('Unavailable', 'membership changes are not served here');
-  return p.members;
 }
 
 /** The repair counters plus the cluster's inline files and bytes (committed state). */

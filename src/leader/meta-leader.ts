@@ -34,8 +34,8 @@ import { CHUNK_SIZE_BYTES_DEFAULT, INLINE_BYTES_MAX_DEFAULT, INLINE_TOTAL_BYTES_
 
 export interface MetaLeaderComponents {
   raft: LeaderRaft;
-  /** Membership changes and leadership transfer (absent: meta.* calls answer Unavailable). */
-  members?: MembershipRaft;
+  /** Membership changes and leadership transfer (the runtime itself: not timed by metrics). */
+  members: MembershipRaft;
   /** This server's committed namespace. */
   namespace: NamespaceReader;
   /** Committed state (cluster map, chunk index). */
@@ -85,7 +85,7 @@ export class MetaLeader {
   private readonly repair: RepairLoop;
   private readonly chunkServers: ChunkServers;
   private readonly routes: DispatchTable;
-  private readonly members: MetaMembership | null;
+  private readonly members: MetaMembership;
   private ticker: { cancel(): void } | null = null;
 
   constructor(c: MetaLeaderComponents, o: MetaLeaderOptions) {
@@ -98,7 +98,7 @@ export class MetaLeader {
     const terms = this.terms;
     this.repair = new RepairLoop({ view, tokens }, { replicas: o.replicas, tokenTtlMs });
     this.chunkServers = new ChunkServers({ raft, terms, repair: this.repair, clock, wallMs, logger });
-    this.members = c.members ? new MetaMembership({ raft: c.members, clock, timers: c.timers, logger }) : null;
+    this.members = new MetaMembership({ raft: c.members, clock, timers: c.timers, logger });
     this.routes = dispatchTable({
       namespace: new NamespaceCalls(
         { raft, namespace: c.namespace, view, terms, clock, wallMs, tokens, logger },
@@ -127,7 +127,7 @@ export class MetaLeader {
    * `waitMs` (see MetaMembership.handOff); elsewhere a no-op.
    */
   async handOff(waitMs?: number): Promise<void> {
-    await this.members?.handOff(waitMs);
+    await this.members.handOff(waitMs);
   }
 
   /** Stop housekeeping and drop the term's soft state (held polls are answered). */
@@ -152,7 +152,7 @@ export class MetaLeader {
       this.terms.end();
       return;
     }
-    this.members?.promote();
+    this.members.promote();
     const t = this.terms.current();
     const now = this.c.clock.nowMs();
     const silent = this.chunkServers.checkLiveness(t, now);

@@ -40,6 +40,9 @@ const GOOD: Record<string, unknown> = {
   'cluster.scrub': {},
   'cluster.scrubStatus': { round: '1-1' },
   'cs.scrubReport': { round: '1-1', page: 1, verified: [], corrupt: [], done: false },
+  'meta.add': { id: 'm4', addr: 'h:4' },
+  'meta.remove': { id: 'm4' },
+  'meta.transferLeader': {},
 };
 
 describe('MetaLeader dispatch', () => {
