@@ -242,3 +242,5 @@ export const VOTER_ACTIVE_WINDOW_MS_DEFAULT = 1500;
 export const META_MEMBER_REFRESH_MS_DEFAULT = 30_000;
 /** `cairn meta add`: seconds it waits for the new server to be promoted to voter. */
 export const META_ADD_WAIT_SEC_DEFAULT = 60;
+/** A server stopping on SIGTERM/SIGINT exits 1 if its drain has not finished after this long (cli/server-lifecycle.ts). */
+export const SERVER_DRAIN_MS_DEFAULT = 20_000;
