@@ -112,7 +112,7 @@ export class MetaMembership {
 
   async transferLeader(req: MetaTransferRequest): Promise<A['meta.transferLeader']> {
     const st = this.leaderStatus();
-    const to = req.id ?? this.bestVoter();
+    const to = req.id ?? (await this.bestVoterWithin(this.activeWindowMs));
     if (to === null) throw new CairnError('PreconditionFailed', 'no other active voter to hand leadership to');
     if (to === st.id) return { leader: st.id };
     if (!st.conf.voters.includes(to)) throw new CairnError('InvalidArgument', `${to} is not a voter of the metadata group`);
@@ -128,8 +128,8 @@ export class MetaMembership {
    */
   async handOff(waitMs: number = LEADER_HANDOFF_WAIT_MS_DEFAULT): Promise<string | null> {
     if (!this.c.raft.isLeader()) return this.c.raft.status().leader;
-    const to = this.bestVoter();
-    if (to === null) return this.c.raft.status().leader;
+    const to = await this.bestVoterWithin(this.activeWindowMs);
+    if (to === null || !this.c.raft.isLeader()) return this.c.raft.status().leader;
     this.c.logger.info('handing leadership over', { to });
     return this.transferTo(to, waitMs);
   }
@@ -180,6 +180,19 @@ export class MetaMembership {
   private leaderStatus(): ReturnType<MembershipRaft['status']> {
     if (!this.c.raft.isLeader()) throw this.c.raft.notLeader();
     return this.c.raft.status();
+  }
+
+  /**
+   * bestVoter(), looking again until `windowMs` has passed: a leader elected a moment ago (or
+   * right after the core cleared the flags) has heard from nobody yet.
+   */
+  private async bestVoterWithin(windowMs: number): Promise<string | null> {
+    const deadline = this.c.clock.nowMs() + windowMs;
+    for (;;) {
+      const to = this.bestVoter();
+      if (to !== null || this.c.clock.nowMs() >= deadline || !this.c.raft.isLeader()) return to;
+      await new Promise<void>((resolve) => this.c.timers.setTimeout(resolve, LEADERSHIP_POLL_MS));
+    }
   }
 
   /** The active voter (not this server) with the longest log, or null. */

@@ -157,6 +157,14 @@ describe('MetaMembership', () => {
     expect(await refusal(membership(follower).transferLeader({}))).toMatchObject({ code: 'NotLeader' });
   });
 
+  it('a leader elected a moment ago (no follower heard from yet) still finds the voter to hand over to', async () => {
+    const g = new FakeGroup();
+    g.progress.m2 = { match: 500, recentActive: false };
+    g.progress.m3 = { match: 500, recentActive: false };
+    setTimeout(() => (g.progress.m2 = { match: 500, recentActive: true }), 20);
+    expect(await membership(g).transferLeader({})).toEqual({ leader: 'm2' });
+  });
+
   it('hand-over on stop: the leader moves leadership to the best active voter and waits (bounded); a follower does nothing', async () => {
     const g = new FakeGroup();
     g.progress.m2 = { match: 500, recentActive: false }; // silent: not a candidate
