@@ -12,7 +12,9 @@ import { META_SETTINGS } from './server-settings.js';
 
 export function registerMetaCommand(program: Command, fail: (err: unknown) => never): void {
   addServerOptions(program.command('meta').description('run a metadata server (a member of the Raft group)'), 'meta', META_SETTINGS)
-    .action(async (flags: Record<string, string | undefined>) => {
+    // A one-time first-start switch, so a flag only (no variable or file key).
+    .option('--join', 'first start on an empty --dir: join a running group (after `cairn meta add`) instead of founding one')
+    .action(async (flags: Record<string, string | undefined> & { join?: boolean }) => {
       const o = serverConfigOrExit('meta', META_SETTINGS, flags);
       let id: string;
       let peers: Map<string, string>;
@@ -29,6 +31,7 @@ export function registerMetaCommand(program: Command, fail: (err: unknown) => ne
           id,
           listen: o.listen,
           peers,
+          join: flags.join === true,
           dir: o.dir,
           clusterSecret: readSecretFile(o.secretFile, 'cluster secret'),
           clientToken: o.tokenFile ? readSecretFile(o.tokenFile, 'client token') : null,

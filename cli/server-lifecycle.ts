@@ -5,14 +5,31 @@
  * harnesses). Without the parent watch, a `cairn dev` killed with SIGKILL would leave its
  * servers running with nobody to stop them. A server started by hand from cluster.json's argv
  * has no CAIRN_PARENT_PID and runs until signalled.
+ *
+ * Stopping is a drain: the server finishes or aborts its in-flight work, flushes its stores and
+ * the process exits 0 (a metadata leader hands leadership over first). The drain is bounded: a
+ * server still stopping after SERVER_DRAIN_MS_DEFAULT exits 1 with one line on stderr.
  */
 import { PARENT_PID_ENV } from '../src/server/local-process.js';
+import { SERVER_DRAIN_MS_DEFAULT } from '../src/config/defaults.js';
 
 const PARENT_POLL_MS = 1000;
 
-export function stopOnSignalOrParentExit(stop: (why: string) => void): void {
-  process.on('SIGINT', () => stop('SIGINT'));
-  process.on('SIGTERM', () => stop('SIGTERM'));
+export function stopOnSignalOrParentExit(stop: (why: string) => void, drainMs: number = SERVER_DRAIN_MS_DEFAULT): void {
+  let stopping = false;
+  const onStop = (why: string): void => {
+    // A second signal changes nothing: Ctrl-C on `cairn dev` reaches each server from the
+    // terminal and again from dev's own stop, and the drain must still finish (LMDB flushed).
+    if (stopping) return;
+    stopping = true;
+    setTimeout(() => {
+      process.stderr.write(`cairn: still stopping after ${drainMs} ms (${why}): exiting without finishing the drain\n`);
+      process.exit(1);
+    }, drainMs).unref();
+    stop(why);
+  };
+  process.on('SIGINT', () => onStop('SIGINT'));
+  process.on('SIGTERM', () => onStop('SIGTERM'));
   const parent = Number(process.env[PARENT_PID_ENV]);
   // Only when the launcher is still our parent now: otherwise it is already gone (or the
   // variable leaked in from elsewhere) and the watch would stop a server nobody asked to stop.
@@ -20,7 +37,7 @@ export function stopOnSignalOrParentExit(stop: (why: string) => void): void {
   const timer = setInterval(() => {
     if (process.ppid !== parent) {
       clearInterval(timer);
-      stop(`parent process ${parent} exited`);
+      onStop(`parent process ${parent} exited`);
     }
   }, PARENT_POLL_MS);
   timer.unref();

@@ -21,7 +21,7 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Clock, Timers } from '../env/clock.js';
 import type { Rng } from '../env/rng.js';
-import { decodeClusterStatus, decodeCommit, decodeEmpty, decodeList, decodeRepairStatus, decodeScrubRound, decodeStat, type ClusterStatus, type EntryType, type ListEntryAnswer, type RepairStatus, type ScrubRoundStatus } from '../proto/meta-answers.js';
+import { decodeClusterStatus, decodeCommit, decodeEmpty, decodeList, decodeRepairStatus, decodeScrubRound, decodeStat, decodeTransferLeader, type ClusterStatus, type EntryType, type ListEntryAnswer, type RepairStatus, type ScrubRoundStatus } from '../proto/meta-answers.js';
 import { attrsProblem, type FileAttrs } from '../proto/file-attrs.js';
 import { streamBackup, type BackupSink } from './backup-stream.js';
 import type { BackupImageInfo } from '../proto/backup-requests.js';
@@ -110,6 +110,7 @@ export class CairnClient {
   readonly clientId: string;
   readonly counters: ClientCounters;
   private readonly core: ClientCore;
+  private readonly metaCaller: MetaCaller;
   private readonly chunkSize: number | undefined;
   private readonly uploadsInflight: number;
   private readonly readAhead: number;
@@ -125,6 +126,7 @@ export class CairnClient {
     const logger = (components.logger ?? silentLogger).child({ component: 'cairn-client' });
     this.core = new ClientCore({ meta: components.meta, chunks: components.chunks, timers: components.timers, clock: components.clock, logger }, { clientId: this.clientId, inlineBytesMax });
     this.counters = this.core.counters;
+    this.metaCaller = components.meta;
   }
 
   async stat(path: PathArg): Promise<StatResult> {
@@ -208,6 +210,26 @@ export class CairnClient {
    */
   async removeServer(serverId: string, opts: { force?: boolean } = {}): Promise<void> {
     await this.core.writeOnce('cluster.remove', { id: serverId, force: opts.force ?? false }, (a) => decodeEmpty(a, 'cluster.remove'));
+  }
+
+  /** The metadata server addresses this client dials now (refreshed from the leader's membership). */
+  metaMembers(): readonly string[] {
+    return this.metaCaller.members?.() ?? [];
+  }
+
+  /** Add a metadata server (as a learner; the leader promotes it once caught up). Idempotent. */
+  async metaAdd(id: string, addr: string): Promise<void> {
+    await this.core.idempotentWrite('meta.add', { id, addr }, (a) => decodeEmpty(a, 'meta.add'));
+  }
+
+  /** Remove a metadata server from the group. Idempotent. */
+  async metaRemove(id: string): Promise<void> {
+    await this.core.idempotentWrite('meta.remove', { id }, (a) => decodeEmpty(a, 'meta.remove'));
+  }
+
+  /** Hand metadata leadership to `id` (absent: the most caught-up voter); resolves with the new leader. */
+  async metaTransferLeader(id?: string): Promise<string> {
+    return (await this.core.idempotentWrite('meta.transferLeader', id === undefined ? {} : { id }, decodeTransferLeader)).leader;
   }
 
   /**

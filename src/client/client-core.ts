@@ -34,6 +34,8 @@ export interface MetaCaller {
    */
   call(method: string, body: unknown, opts?: { idempotent?: boolean; requestId?: string }): Promise<unknown>;
   close(): void;
+  /** The metadata addresses dialled now (MetaSession: configured, then refreshed from the leader). */
+  members?(): readonly string[];
 }
 
 /** The chunk servers' data plane, as the client uses it (ChunkClient implements it). */

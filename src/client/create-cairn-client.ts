@@ -11,7 +11,7 @@ import { silentLogger, type Logger } from '../util/logger.js';
 import { CairnClient, type CairnClientOptions } from './cairn-client.js';
 import type { ClientConfig } from './client-config.js';
 import { MetaSession } from './meta-session.js';
-import { CHUNK_IDLE_TIMEOUT_MS_DEFAULT } from '../config/defaults.js';
+import { CHUNK_IDLE_TIMEOUT_MS_DEFAULT, META_MEMBER_REFRESH_MS_DEFAULT } from '../config/defaults.js';
 
 export interface CreateCairnClientOptions extends CairnClientOptions {
   /** Per-attempt timeout of a metadata call. @default 5000 */
@@ -37,6 +37,7 @@ export function createCairnClient(config: ClientConfig, options: CreateCairnClie
     },
     {
       addrs: config.metaAddrs,
+      memberRefreshMs: META_MEMBER_REFRESH_MS_DEFAULT,
       ...(options.callTimeoutMs === undefined ? {} : { callTimeoutMs: options.callTimeoutMs }),
       ...(options.retryDeadlineMs === undefined ? {} : { retryDeadlineMs: options.retryDeadlineMs }),
     },

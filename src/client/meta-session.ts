@@ -9,10 +9,17 @@
  * has refreshed its placement view: the same request would be refused again). Any call is
  * re-sent after an error that means it was not applied (NotLeader, ProposalDropped, a
  * connection that never opened).
+ *
+ * Members: the session starts from the configured addresses. A NotLeader hint naming an address
+ * it does not know adds that address; with memberRefreshMs set, the leader's own membership
+ * (raft.status: voters and learners with their addresses) replaces the list after the first
+ * success and then at most every memberRefreshMs, so a metadata server removed at runtime is no
+ * longer dialled and one added is.
  */
 import type { Timers } from '../env/clock.js';
 import type { Clock } from '../env/clock.js';
 import type { Rng } from '../env/rng.js';
+import { decodeRaftStatus } from '../proto/meta-answers.js';
 import { CairnError, isCairnError, isRetryable } from '../util/errors.js';
 import { META_CALL_TIMEOUT_MS_DEFAULT, META_RETRY_DEADLINE_MS_DEFAULT, META_UNREACHABLE_GIVE_UP_MS_DEFAULT } from '../config/defaults.js';
 
@@ -45,12 +52,18 @@ export interface MetaSessionInit {
    * @default 5000
    */
   unreachableGiveUpMs?: number;
+  /** Refresh the member list from the leader at most this often; 0: never. @default 0 */
+  memberRefreshMs?: number;
 }
 
 export class MetaSession {
   private readonly c: MetaSessionComponents;
-  private readonly addrs: string[];
+  private addrs: string[];
   private readonly callTimeoutMs: number;
+  private readonly memberRefreshMs: number;
+  /** When the member list was last refreshed (clock ms); null: never. */
+  private refreshedAtMs: number | null = null;
+  private refreshing = false;
   private readonly retryDeadlineMs: number;
   private readonly unreachableGiveUpMs: number;
   /** Addresses whose last connection attempt failed, and since when all of them have. */
@@ -69,6 +82,7 @@ export class MetaSession {
     this.callTimeoutMs = init.callTimeoutMs ?? META_CALL_TIMEOUT_MS_DEFAULT;
     this.retryDeadlineMs = init.retryDeadlineMs ?? META_RETRY_DEADLINE_MS_DEFAULT;
     this.unreachableGiveUpMs = init.unreachableGiveUpMs ?? META_UNREACHABLE_GIVE_UP_MS_DEFAULT;
+    this.memberRefreshMs = init.memberRefreshMs ?? 0;
     this.next = c.rng.int(this.addrs.length);
   }
 
@@ -91,6 +105,7 @@ export class MetaSession {
         const out = await this.conn(addr).call(method, body, opts.requestId === undefined ? { timeoutMs } : { timeoutMs, requestId: opts.requestId });
         this.leaderAddr = addr;
         this.reachable(addr);
+        this.maybeRefreshMembers(addr);
         return out;
       } catch (err) {
         if (this.closed) throw closedError();
@@ -108,6 +123,7 @@ export class MetaSession {
         if (err.code === 'NotLeader') {
           const hint = err.detail?.leaderAddr;
           this.leaderAddr = typeof hint === 'string' && hint !== addr ? hint : null;
+          if (this.leaderAddr !== null && !this.addrs.includes(this.leaderAddr)) this.addrs.push(this.leaderAddr);
         } else {
           this.dropConn(addr);
           this.leaderAddr = null;
@@ -136,6 +152,35 @@ export class MetaSession {
     this.closed = true;
     for (const c of this.conns.values()) c.close();
     this.conns.clear();
+  }
+
+  /** The metadata addresses the session dials now (configured, then as refreshed). */
+  members(): readonly string[] {
+    return this.addrs;
+  }
+
+  /** In the background: the member list from the leader at `addr` (errors keep the current one). */
+  private maybeRefreshMembers(addr: string): void {
+    if (this.memberRefreshMs <= 0 || this.refreshing || this.closed) return;
+    const now = this.c.clock.nowMs();
+    if (this.refreshedAtMs !== null && now - this.refreshedAtMs < this.memberRefreshMs) return;
+    this.refreshing = true;
+    this.refreshedAtMs = now;
+    this.conn(addr)
+      .call('raft.status', {}, { timeoutMs: this.callTimeoutMs })
+      .then((raw) => {
+        const st = decodeRaftStatus(raw);
+        if (st.role !== 'leader' || this.closed) return;
+        const next = [...st.conf.voters, ...st.conf.learners].map((id) => st.addrs[id]).filter((a): a is string => a !== undefined && a !== '');
+        if (next.length === 0) return;
+        for (const old of this.addrs) if (!next.includes(old)) this.dropConn(old);
+        this.addrs = next;
+        for (const a of this.unreachable) if (!next.includes(a)) this.unreachable.delete(a);
+      })
+      .catch(() => undefined)
+      .finally(() => {
+        this.refreshing = false;
+      });
   }
 
   private reachable(addr: string): void {

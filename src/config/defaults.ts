@@ -234,3 +234,19 @@ export const STATUS_PROBE_TIMEOUT_MS_DEFAULT = 1000;
 export const STATUS_WATCH_SEC_DEFAULT = 2;
 /** Metrics endpoints: how long a scrape may wait for the leader's figures (repair, status) before it answers without them. */
 export const METRICS_LEADER_WAIT_MS_DEFAULT = 2000;
+/**
+ * Metadata membership (leader/meta-membership.ts): a learner within this many entries of the
+ * leader's log is promoted to voter (the Raft core's learnerCatchUpEntriesMax, 100, refuses more);
+ * how long a stopping leader waits for its hand-over, and meta.transferLeader for the new leader.
+ */
+export const LEARNER_PROMOTE_LAG_ENTRIES_DEFAULT = 100;
+export const LEADER_HANDOFF_WAIT_MS_DEFAULT = 2000;
+export const LEADER_TRANSFER_WAIT_MS_DEFAULT = 5000;
+/** meta.remove: how long the leader looks for the remaining voters' answers (over an election timeout). */
+export const VOTER_ACTIVE_WINDOW_MS_DEFAULT = 1500;
+/** A client refreshes its list of metadata servers from the leader at most this often (client/meta-session.ts). */
+export const META_MEMBER_REFRESH_MS_DEFAULT = 30_000;
+/** `cairn meta add`: seconds it waits for the new server to be promoted to voter. */
+export const META_ADD_WAIT_SEC_DEFAULT = 60;
+/** A server stopping on SIGTERM/SIGINT exits 1 if its drain has not finished after this long (cli/server-lifecycle.ts). */
+export const SERVER_DRAIN_MS_DEFAULT = 20_000;

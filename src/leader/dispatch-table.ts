@@ -9,6 +9,7 @@ import type { Allocator } from './allocator.js';
 import type { BackupCalls } from './backup-calls.js';
 import type { ChunkServers } from './chunk-servers.js';
 import type { ClusterAdmin } from './cluster-admin.js';
+import type { MetaMembership } from './meta-membership.js';
 import type { NamespaceCalls } from './namespace-calls.js';
 import type { ScrubCalls } from './scrub-calls.js';
 
@@ -36,6 +37,7 @@ export interface LeaderParts {
   admin: ClusterAdmin;
   scrub: ScrubCalls;
   backups: BackupCalls;
+  members: MetaMembership;
 }
 
 export function dispatchTable(p: LeaderParts): DispatchTable {
@@ -78,6 +80,9 @@ export function dispatchTable(p: LeaderParts): DispatchTable {
     'cluster.backupOpen': { role: 'client', decode: d['cluster.backupOpen'], handle: () => p.backups.begin() },
     'cluster.backupNext': { role: 'client', decode: d['cluster.backupNext'], handle: (r) => p.backups.next(r) },
     'cluster.backupClose': { role: 'client', decode: d['cluster.backupClose'], handle: (r) => p.backups.finish(r) },
+    'meta.add': { role: 'client', decode: d['meta.add'], handle: (r) => p.members.add(r) },
+    'meta.remove': { role: 'client', decode: d['meta.remove'], handle: (r) => p.members.remove(r) },
+    'meta.transferLeader': { role: 'client', decode: d['meta.transferLeader'], handle: (r) => p.members.transferLeader(r) },
   };
 }
 

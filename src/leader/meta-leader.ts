@@ -25,6 +25,7 @@ import { dispatchTable, type DispatchTable, type Route } from './dispatch-table.
 import type { LeaderRaft } from './leader-raft.js';
 import type { LeaderTerm } from './leader-term.js';
 import { LeaderTerms } from './leader-terms.js';
+import { MetaMembership, type MembershipRaft } from './meta-membership.js';
 import { NamespaceCalls } from './namespace-calls.js';
 import type { NamespaceReader } from './namespace-reader.js';
 import { RepairLoop } from './repair-loop.js';
@@ -35,6 +36,8 @@ import { CHUNK_SIZE_BYTES_DEFAULT, INLINE_BYTES_MAX_DEFAULT, INLINE_TOTAL_BYTES_
 
 export interface MetaLeaderComponents {
   raft: LeaderRaft;
+  /** Membership changes and leadership transfer (the runtime itself: not timed by metrics). */
+  members: MembershipRaft;
   /** This server's committed namespace. */
   namespace: NamespaceReader;
   /** Committed state (cluster map, chunk index). */
@@ -87,6 +90,7 @@ export class MetaLeader {
   private readonly chunkServers: ChunkServers;
   private readonly routes: DispatchTable;
   private readonly backups: BackupCalls;
+  private readonly members: MetaMembership;
   private ticker: { cancel(): void } | null = null;
 
   constructor(c: MetaLeaderComponents, o: MetaLeaderOptions) {
@@ -100,6 +104,7 @@ export class MetaLeader {
     this.repair = new RepairLoop({ view, tokens }, { replicas: o.replicas, tokenTtlMs });
     this.chunkServers = new ChunkServers({ raft, terms, repair: this.repair, clock, wallMs, logger });
     this.backups = new BackupCalls({ raft, source: c.backups ?? null, timers: c.timers, randomBytes: c.randomBytes, logger });
+    this.members = new MetaMembership({ raft: c.members, clock, timers: c.timers, logger });
     this.routes = dispatchTable({
       backups: this.backups,
       namespace: new NamespaceCalls(
@@ -116,11 +121,20 @@ export class MetaLeader {
       chunkServers: this.chunkServers,
       admin: new ClusterAdmin({ raft, terms, repair: this.repair, view, clock, wallMs, logger }, { replicas: o.replicas }),
       scrub: new ScrubCalls({ terms, repair: this.repair, view, clock, logger }, { replicas: o.replicas }),
+      members: this.members,
     });
   }
 
   start(): void {
     this.ticker = this.c.timers.setInterval(() => this.tick(), this.tickMs);
+  }
+
+  /**
+   * A stopping leader hands leadership to its most caught-up voter first, waiting at most
+   * `waitMs` (see MetaMembership.handOff); elsewhere a no-op.
+   */
+  async handOff(waitMs?: number): Promise<void> {
+    await this.members.handOff(waitMs);
   }
 
   /** Stop housekeeping and drop the term's soft state (held polls are answered). */
@@ -147,6 +161,7 @@ export class MetaLeader {
       this.backups.closeAll();
       return;
     }
+    this.members.promote();
     let t: LeaderTerm;
     try {
       t = this.terms.current();

@@ -244,6 +244,10 @@ export interface MetaAnswers extends BackupAnswers {
   /** `active`: false when the leader knows no such round running on the caller (stop it). */
   'cs.scrubReport': { active: boolean };
   'raft.status': RaftStatusAnswer;
+  'meta.add': EmptyAnswer;
+  'meta.remove': EmptyAnswer;
+  /** The leader once the transfer is done. */
+  'meta.transferLeader': { leader: string };
 }
 
 // ---- decoders -------------------------------------------------------------------------------
@@ -354,6 +358,12 @@ export function decodeOpen(v: unknown): OpenAnswer {
 /** Methods that answer `{}` (fs.mkdir, fs.rm, fs.mv, fs.bad, cluster.drain, cluster.remove): a map. */
 export function decodeEmpty(v: unknown, method: string): void {
   new At(method).map(v);
+}
+
+/** meta.transferLeader */
+export function decodeTransferLeader(v: unknown): { leader: string } {
+  const a: At = new At('meta.transferLeader');
+  return { leader: a.str(a.map(v), 'leader') };
 }
 
 const META_ROLES = ['leader', 'follower', 'learner', 'unreachable'] as const;

@@ -20,6 +20,9 @@ import { decodeConcatRequest, type ConcatRequest } from './concat-request.js';
 
 export { CONCAT_SOURCES_MAX, type ConcatRequest } from './concat-request.js';
 import { BACKUP_METHODS, BACKUP_REQUEST_DECODERS, type BackupRequests } from './backup-requests.js';
+import * as admin from './meta-admin-requests.js';
+import type { DrainRequest, MetaAddRequest, MetaRemoveRequest, MetaTransferRequest, RemoveRequest } from './meta-admin-requests.js';
+export type { DrainRequest, MetaAddRequest, MetaRemoveRequest, MetaTransferRequest, RemoveRequest } from './meta-admin-requests.js';
 
 export const META_METHODS = [
   'fs.stat',
@@ -53,6 +56,9 @@ export const META_METHODS = [
   'cluster.scrub',
   'cluster.scrubStatus',
   'cs.scrubReport', ...BACKUP_METHODS,
+  'meta.add',
+  'meta.remove',
+  'meta.transferLeader',
 ] as const;
 
 export type MetaMethod = (typeof META_METHODS)[number];
@@ -215,18 +221,6 @@ export interface StatLocalRequest {
 /** fs.view, cluster.status, cluster.repair, raft.status: no fields. */
 export type EmptyRequest = Record<string, never>;
 
-/** cluster.drain */
-export interface DrainRequest {
-  id: string;
-}
-
-/** cluster.remove */
-export interface RemoveRequest {
-  id: string;
-  /** Optional on the wire, default false. */
-  force: boolean;
-}
-
 /** cluster.scrub: verify every replica (or one server's) now. */
 export interface ScrubRequest {
   /** Only this chunk server; absent: every live one. */
@@ -343,6 +337,9 @@ export interface MetaRequests extends BackupRequests {
   'cluster.scrub': ScrubRequest;
   'cluster.scrubStatus': ScrubStatusRequest;
   'cs.scrubReport': ScrubReportRequest;
+  'meta.add': MetaAddRequest;
+  'meta.remove': MetaRemoveRequest;
+  'meta.transferLeader': MetaTransferRequest;
 }
 
 export type MetaRequestDecoder<M extends MetaMethod> = (raw: unknown) => MetaRequests[M];
@@ -450,15 +447,6 @@ export function decodeStatLocalRequest(raw: unknown): StatLocalRequest {
   return { paths: strArray(body(raw), 'paths', STAT_LOCAL_PATHS_MAX, (s) => s.length > 0 && s.length <= PATH_BYTES_MAX) };
 }
 
-export function decodeDrainRequest(raw: unknown): DrainRequest {
-  return { id: str(body(raw), 'id', SERVER_ID_CHARS_MAX) };
-}
-
-export function decodeRemoveRequest(raw: unknown): RemoveRequest {
-  const b = body(raw);
-  return { id: str(b, 'id', SERVER_ID_CHARS_MAX), force: bool(b, 'force') };
-}
-
 export function decodeRegisterRequest(raw: unknown): RegisterRequest {
   const b = body(raw);
   const addr = str(b, 'addr', ADDR_CHARS_MAX);
@@ -554,12 +542,15 @@ export const META_REQUEST_DECODERS: { readonly [M in MetaMethod]: MetaRequestDec
   'cs.update': decodeUpdateRequest,
   'cs.work': decodeWorkRequest,
   'raft.status': decodeEmptyRequest,
-  'cluster.drain': decodeDrainRequest,
-  'cluster.remove': decodeRemoveRequest,
+  'cluster.drain': admin.decodeDrainRequest,
+  'cluster.remove': admin.decodeRemoveRequest,
   'cluster.repair': decodeEmptyRequest,
   'cluster.scrub': decodeScrubRequest,
   'cluster.scrubStatus': decodeScrubStatusRequest,
   'cs.scrubReport': decodeScrubReportRequest, ...BACKUP_REQUEST_DECODERS,
+  'meta.add': admin.decodeMetaAddRequest,
+  'meta.remove': admin.decodeMetaRemoveRequest,
+  'meta.transferLeader': admin.decodeMetaTransferRequest,
 };
 
 export function isMetaMethod(method: string): method is MetaMethod {

@@ -22,7 +22,7 @@ import { takeShutdownMarker, writeShutdownMarker } from '../storage/shutdown-mar
 import { ChunkMetrics } from './chunk-metrics.js';
 import { startMetricsHttpOrWarn } from './metrics-http.js';
 import type { ServerTls } from './tls-files.js';
-import { CHUNK_SERVER_META_CALL_TIMEOUT_MS_DEFAULT, CHUNK_SERVER_META_RETRY_DEADLINE_MS_DEFAULT, ZONE_DEFAULT } from '../config/defaults.js';
+import { CHUNK_SERVER_META_CALL_TIMEOUT_MS_DEFAULT, CHUNK_SERVER_META_RETRY_DEADLINE_MS_DEFAULT, META_MEMBER_REFRESH_MS_DEFAULT, ZONE_DEFAULT } from '../config/defaults.js';
 
 export interface ChunkServerOptions {
   id: string;
@@ -143,7 +143,8 @@ export async function startChunkServer(opts: ChunkServerOptions, logger: Logger)
       timers: systemTimers,
       rng: systemRng,
     },
-    { addrs: opts.metaAddrs, callTimeoutMs: CHUNK_SERVER_META_CALL_TIMEOUT_MS_DEFAULT, retryDeadlineMs: CHUNK_SERVER_META_RETRY_DEADLINE_MS_DEFAULT },
+    // Follows the metadata group's membership as it changes (cairn meta add/remove).
+    { addrs: opts.metaAddrs, callTimeoutMs: CHUNK_SERVER_META_CALL_TIMEOUT_MS_DEFAULT, retryDeadlineMs: CHUNK_SERVER_META_RETRY_DEADLINE_MS_DEFAULT, memberRefreshMs: META_MEMBER_REFRESH_MS_DEFAULT },
   );
   peers = new RegisteredPeers({
     clock: systemClock,

@@ -33,6 +33,11 @@ export interface MetaServerOptions {
   listen: string;
   /** Every initial member, id → address (this server included). Used on first start only. */
   peers: Map<string, string>;
+  /**
+   * First start on an empty dir joins a running group (added with `cairn meta add`) instead of
+   * founding one with `peers` as voters: it waits for the leader's log or snapshot. @default false
+   */
+  join?: boolean;
   dir: string;
   clusterSecret: Uint8Array;
   /** null: clients are refused (no client access). */
@@ -92,7 +97,7 @@ export async function startMetaServer(opts: MetaServerOptions, logger: Logger, o
       logger: log,
       onLeaderChange: () => metrics?.leaderChanged(),
     },
-    { id: opts.id, initialPeers: opts.peers, tickMs: opts.tickMs, raft: opts.raft, snapshotEntriesMin: opts.snapshotEntriesMin },
+    { id: opts.id, initialPeers: opts.peers, join: opts.join ?? false, tickMs: opts.tickMs, raft: opts.raft, snapshotEntriesMin: opts.snapshotEntriesMin },
   );
   transport.onUnreachable = (to) => runtime.reportUnreachable(to);
   // The metrics read these once the server runs (never before a scrape can arrive).
@@ -109,6 +114,7 @@ export async function startMetaServer(opts: MetaServerOptions, logger: Logger, o
   const leader = new MetaLeader(
     {
       raft: metrics ? metrics.timedRaft(runtime) : runtime,
+      members: runtime,
       namespace: machine,
       view: stateStore,
       clock: systemClock,
@@ -162,6 +168,8 @@ export async function startMetaServer(opts: MetaServerOptions, logger: Logger, o
     async close() {
       if (closed) return;
       closed = true;
+      // A leader hands over first (bounded), so clients hop once instead of waiting out an election.
+      await leader.handOff().catch((err: unknown) => log.warn('leadership hand-over failed', { err: err instanceof Error ? err.message : String(err) }));
       await metricsHttp?.close();
       leader.stop();
       forwarder.close();

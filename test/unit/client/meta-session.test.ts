@@ -103,3 +103,64 @@ describe('MetaSession', () => {
     expect(seen).toEqual(['cluster.drain', 'cluster.remove', 'fs.bad', 'fs.bad']);
   });
 });
+
+describe('MetaSession member list', () => {
+  /** Fake servers by address: m1 leads a group whose membership the test sets. */
+  function fakeGroup(): { dialled: string[]; conf: { voters: string[]; learners: string[] }; addrs: Record<string, string>; leaderAddr: string; dial: (addr: string) => { call: (method: string) => Promise<unknown>; close: () => void } } {
+    const g = {
+      dialled: [] as string[],
+      conf: { voters: ['m1', 'm2', 'm3'], learners: [] as string[] },
+      addrs: { m1: 'h:1', m2: 'h:2', m3: 'h:3' } as Record<string, string>,
+      leaderAddr: 'h:1',
+      dial: (addr: string) => {
+        g.dialled.push(addr);
+        return {
+          call: async (method: string): Promise<unknown> => {
+            if (addr !== g.leaderAddr) throw new CairnError('NotLeader', 'not the leader', { leader: 'x', leaderAddr: g.leaderAddr });
+            if (method === 'raft.status') {
+              return { id: 'm1', term: 2, role: 'leader', leader: 'm1', commit: 9, applied: 9, lastIndex: 9, conf: g.conf, addrs: { ...g.addrs, gone: 'h:99' } };
+            }
+            return {};
+          },
+          close: () => undefined,
+        };
+      },
+    };
+    return g;
+  }
+  const fixedRng: Rng = { next: () => 0, int: () => 0 };
+
+  it('takes the leader\'s membership after a call (a removed server is dropped, an added one dialled), at most every memberRefreshMs', async () => {
+    const g = fakeGroup();
+    const s = new MetaSession({ dial: g.dial, clock: systemClock, timers: systemTimers, rng: fixedRng }, { addrs: ['h:1', 'h:2', 'h:3'], memberRefreshMs: 50 });
+    cleanups.push(() => s.close());
+    await s.call('fs.stat', {}, { idempotent: true });
+    await new Promise((r) => setTimeout(r, 10));
+    expect(s.members()).toEqual(['h:1', 'h:2', 'h:3']);
+    g.conf = { voters: ['m1', 'm2', 'm4'], learners: ['m5'] };
+    g.addrs = { m1: 'h:1', m2: 'h:2', m4: 'h:4', m5: 'h:5' };
+    await s.call('fs.stat', {}, { idempotent: true });
+    await new Promise((r) => setTimeout(r, 10));
+    expect(s.members()).toEqual(['h:1', 'h:2', 'h:3']); // not yet: refreshed less than 50 ms ago
+    await new Promise((r) => setTimeout(r, 60));
+    await s.call('fs.stat', {}, { idempotent: true });
+    await new Promise((r) => setTimeout(r, 10));
+    expect(s.members()).toEqual(['h:1', 'h:2', 'h:4', 'h:5']); // members only: not the stale 'gone' address
+    // The leader moves to the added server: the session follows and keeps dialling members only.
+    g.leaderAddr = 'h:4';
+    g.dialled.length = 0;
+    await s.call('fs.stat', {}, { idempotent: true });
+    expect(g.dialled).not.toContain('h:3');
+  });
+
+  it('without memberRefreshMs keeps its addresses, but adds a leader address a NotLeader hint names', async () => {
+    const g = fakeGroup();
+    g.leaderAddr = 'h:7';
+    const s = new MetaSession({ dial: g.dial, clock: systemClock, timers: systemTimers, rng: fixedRng }, { addrs: ['h:1', 'h:2'] });
+    cleanups.push(() => s.close());
+    await s.call('fs.stat', {}, { idempotent: true });
+    await new Promise((r) => setTimeout(r, 10));
+    expect(s.members()).toEqual(['h:1', 'h:2', 'h:7']);
+    expect(g.dialled.filter((a) => a === 'h:1')).toHaveLength(1);
+  });
+});

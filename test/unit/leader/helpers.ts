@@ -102,6 +102,15 @@ export class FakeRaft implements LeaderRaft {
     return `${id}.meta:7000`;
   }
 
+  /** Membership (MembershipRaft): the dispatch tests only need a leader check; changes are refused. */
+  changeMembership(): Promise<unknown> {
+    return Promise.reject(this.isLeader() ? new CairnError('ConfChangeInProgress', 'not in these tests') : this.notLeader());
+  }
+
+  transferLeadership(): void {
+    if (!this.isLeader()) throw this.notLeader();
+  }
+
   /** Reads and proposals from now on wait until the returned function is called (they then complete as committed). */
   hold(): () => void {
     let open!: () => void;
@@ -154,6 +163,7 @@ export function harness(options: Partial<MetaLeaderOptions> = {}): Harness {
   const leader = new MetaLeader(
     {
       raft,
+      members: raft,
       namespace: raft.machine,
       view: raft.store,
       clock: time,

@@ -44,6 +44,9 @@ const GOOD: Record<string, unknown> = {
   'cluster.backupOpen': {},
   'cluster.backupNext': { cursor: 'c', seq: 1 },
   'cluster.backupClose': { cursor: 'c' },
+  'meta.add': { id: 'm4', addr: 'h:4' },
+  'meta.remove': { id: 'm4' },
+  'meta.transferLeader': {},
 };
 
 describe('MetaLeader dispatch', () => {

@@ -92,6 +92,9 @@ const cases: { [M in MetaMethod]: { ok: Record<string, unknown>; bad: Array<[str
   'cluster.backupOpen': { ok: {}, bad: [] },
   'cluster.backupNext': { ok: { cursor: 'ab12', seq: 1 }, bad: [['cursor', undefined], ['cursor', 'x'.repeat(65)], ['seq', 0], ['seq', '1']] },
   'cluster.backupClose': { ok: { cursor: 'ab12' }, bad: [['cursor', 3], ['cursor', '']] },
+  'meta.add': { ok: { id: 'm4', addr: '127.0.0.1:7004' }, bad: [['id', undefined], ['id', 'm 4'], ['id', 'x'.repeat(33)], ['addr', undefined], ['addr', '127.0.0.1'], ['addr', 'h:70000'], ['addr', 5]] },
+  'meta.remove': { ok: { id: 'm2' }, bad: [['id', undefined], ['id', ''], ['id', 'a/b']] },
+  'meta.transferLeader': { ok: { id: 'm2' }, bad: [['id', 3], ['id', 'm?']] },
 };
 
 function refusal(fn: () => unknown): { code: string; message: string } {
@@ -107,7 +110,7 @@ function refusal(fn: () => unknown): { code: string; message: string } {
 describe('meta request decoders', () => {
   it('cover exactly the method list', () => {
     expect(Object.keys(META_REQUEST_DECODERS).sort()).toEqual([...META_METHODS].sort());
-    expect(new Set(META_METHODS).size).toBe(34);
+    expect(new Set(META_METHODS).size).toBe(37);
     expect(isMetaMethod('fs.stat')).toBe(true);
     expect(isMetaMethod('toString')).toBe(false);
     expect(isMetaMethod('fs.nope')).toBe(false);
