@@ -265,6 +265,9 @@ export class ChunkClient {
     }
     if (this.direct === null) return this.readChunkStreamed(addr, chunkId, token, opts);
     const { host, port } = parseHostPort(addr);
+    // A whole read is checked against the chunk's CRC; a range cannot be (the server checked its segments).
+    const verify = !r && opts.verifyCrc !== false;
+    let wholeCrc = 0;
     let size = -1;
     let crc = 0;
     let start = 0;
@@ -292,6 +295,8 @@ export class ChunkClient {
           if ((r && (start !== r.start || length !== r.end - r.start)) || (!r && length !== size)) return new CairnError('ProtocolError', `chunk server ${addr} sent another range than the one asked for`, { addr });
           return opts.into ?? Buffer.allocUnsafeSlow(length);
         },
+        // Hashed as it lands (cache-hot), not afterwards from memory.
+        ...(verify ? { onBody: (piece: Buffer) => (wholeCrc = crc32c(piece, wholeCrc)) } : {}),
       });
     } catch (e) {
       opts.signal?.throwIfAborted();
@@ -312,7 +317,7 @@ export class ChunkClient {
       throw new CairnError(w.code, w.message, { addr });
     }
     const bytes = answer.body;
-    if (status === 200 && opts.verifyCrc !== false && crc32c(bytes) !== crc) throw new CairnError('Corrupt', `chunk from ${addr} fails its CRC-32C`, { addr });
+    if (status === 200 && verify && wholeCrc !== crc) throw new CairnError('Corrupt', `chunk from ${addr} fails its CRC-32C`, { addr });
     return { size, crc32c: crc, start, end: start + bytes.length, bytes };
   }
 

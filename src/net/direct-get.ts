@@ -43,6 +43,8 @@ export interface DirectGetRequest {
    * announced Content-Length long; or a CairnError to fail the request with.
    */
   bodyInto(head: DirectGetHead, contentLength: number): Buffer | CairnError;
+  /** Each piece of a 2xx body as it lands, in order (while it is still in the CPU's cache: a checksum costs least here). */
+  onBody?(piece: Buffer): void;
   signal?: AbortSignal;
   /** The socket may be silent this long before the request fails with Timeout. */
   idleTimeoutMs: number;
@@ -73,6 +75,8 @@ class Conn {
   private bodyLen = 0;
   private filled = 0;
   private head: DirectGetHead | null = null;
+  /** The body in flight is a 2xx body (the caller's buffer). */
+  private wanted = false;
   private keepAlive = true;
   private cur: { req: DirectGetRequest; resolve: (r: DirectGetResult) => void; reject: (e: Error) => void } | null = null;
   /** Bytes of an answer seen (head included) for the request in flight. */
@@ -158,13 +162,19 @@ class Conn {
       const extra = hb.subarray(end + 4, this.headLen);
       if (extra.length > this.bodyLen - this.filled) return this.protocolError('more bytes than the announced Content-Length');
       extra.copy(this.body!, this.filled);
+      this.landed(this.filled, extra.length);
       this.filled += extra.length;
     } else {
       if (this.filled + n > this.bodyLen) return this.protocolError('more bytes than the announced Content-Length');
       if (!landedAt(buf, this.body!, this.filled)) this.body!.set(buf.subarray(0, n), this.filled);
+      this.landed(this.filled, n);
       this.filled += n;
     }
     if (this.filled === this.bodyLen) this.finish();
+  }
+
+  private landed(at: number, n: number): void {
+    if (n > 0 && this.wanted) this.cur!.req.onBody?.(this.body!.subarray(at, at + n));
   }
 
   /** False when the request already failed. */
@@ -205,12 +215,14 @@ class Conn {
       }
       if (into.length !== length) throw new CairnError('Internal', `bodyInto gave ${into.length} bytes for a ${length}-byte body`);
       this.body = into;
+      this.wanted = true;
     } else {
       if (length > SMALL_BODY_BYTES_MAX) {
         this.protocolError(`an HTTP ${status} answer of ${length} bytes`);
         return false;
       }
       this.body = Buffer.allocUnsafe(length);
+      this.wanted = false;
     }
     this.head = head;
     this.bodyLen = length;
