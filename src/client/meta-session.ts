@@ -159,17 +159,24 @@ export class MetaSession {
     return this.addrs;
   }
 
-  /** In the background: the member list from the leader at `addr` (errors keep the current one). */
+  /**
+   * In the background: the member list from the leader (errors keep the current one). `addr`
+   * answered the last call; a follower (which forwards calls, leader-forwarder.ts) names the
+   * leader, which is asked once more.
+   */
   private maybeRefreshMembers(addr: string): void {
     if (this.memberRefreshMs <= 0 || this.refreshing || this.closed) return;
     const now = this.c.clock.nowMs();
     if (this.refreshedAtMs !== null && now - this.refreshedAtMs < this.memberRefreshMs) return;
     this.refreshing = true;
     this.refreshedAtMs = now;
-    this.conn(addr)
-      .call('raft.status', {}, { timeoutMs: this.callTimeoutMs })
-      .then((raw) => {
-        const st = decodeRaftStatus(raw);
+    const ask = (at: string): Promise<ReturnType<typeof decodeRaftStatus>> => this.conn(at).call('raft.status', {}, { timeoutMs: this.callTimeoutMs }).then(decodeRaftStatus);
+    ask(addr)
+      .then((st) => {
+        const leaderAddr = st.leader === null ? undefined : st.addrs[st.leader];
+        return st.role !== 'leader' && leaderAddr !== undefined && leaderAddr !== '' && leaderAddr !== addr ? ask(leaderAddr) : st;
+      })
+      .then((st) => {
         if (st.role !== 'leader' || this.closed) return;
         const next = [...st.conf.voters, ...st.conf.learners].map((id) => st.addrs[id]).filter((a): a is string => a !== undefined && a !== '');
         if (next.length === 0) return;
