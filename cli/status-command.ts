@@ -22,6 +22,7 @@ import { sleep, systemTimers } from '../src/env/system.js';
 import { RpcClient } from '../src/net/rpc-client.js';
 import { HEALTH_EXIT_CODES, type ChunkServerDetail, type Health, type StatusRepair, type StatusTotals } from '../src/proto/cluster-health.js';
 import { decodeRaftStatus, type ClusterStatus, type RaftStatusAnswer, type RepairStatus } from '../src/proto/meta-answers.js';
+import { mergeMemberViews, type MetaMemberView } from '../src/proto/member-view.js';
 import { CairnError, isCairnError } from '../src/util/errors.js';
 import { STATUS_LEADER_WAIT_MS_DEFAULT, STATUS_PROBE_TIMEOUT_MS_DEFAULT, STATUS_WATCH_SEC_DEFAULT } from '../src/config/defaults.js';
 import { exitOnSignals } from './cli-errors.js';
@@ -29,20 +30,6 @@ import { out, withClientOptions, type ClientFlags } from './client-options.js';
 import { formatBytes, table } from './format.js';
 
 type Role = ClusterStatus['meta'][number]['role'];
-
-/** A metadata member as the report shows it: the leader's view where there is one, merged with the member's own answer. */
-export interface MetaMemberView {
-  reachable: boolean;
-  /** The member's own Raft role (follower, pre-candidate, candidate, leader, learner); null when it did not answer. */
-  raftRole: string | null;
-  term: number | null;
-  commit: number | null;
-  applied: number | null;
-  /** Entries behind the leader's log (the leader's view); null when unknown. */
-  lag: number | null;
-  /** Milliseconds since it heard from a leader (its own answer); null when unknown. */
-  lastContactMs: number | null;
-}
 
 export interface StatusJson {
   health: Health;
@@ -68,21 +55,7 @@ export interface MemberProbe {
 
 /** The report from the leader's answer, with each member's own figures merged in. */
 export function fullStatus(s: ClusterStatus, probes: readonly MemberProbe[]): StatusJson {
-  const byId = new Map(probes.filter((p) => p.status !== null).map((p) => [p.status!.id, p.status!]));
-  const metaDetail: Record<string, MetaMemberView> = {};
-  for (const m of s.meta) {
-    const own = byId.get(m.id);
-    const lead = s.metaDetail?.[m.id];
-    metaDetail[m.id] = {
-      reachable: own !== undefined || m.role === 'leader',
-      raftRole: own?.role ?? (m.role === 'leader' ? 'leader' : null),
-      term: own?.term ?? lead?.term ?? null,
-      commit: own?.commit ?? lead?.commit ?? null,
-      applied: own?.applied ?? lead?.applied ?? null,
-      lag: lead?.lag ?? null,
-      lastContactMs: own?.leaderContactMs ?? lead?.lastContactMs ?? null,
-    };
-  }
+  const metaDetail = mergeMemberViews(s, probes.flatMap((p) => (p.status === null ? [] : [p.status])));
   return {
     health: s.health,
     leader: s.leader,
@@ -113,21 +86,13 @@ export function partialStatus(probes: readonly MemberProbe[]): StatusJson {
   }
   const known = new Set(addrOf.values());
   for (const p of probes) if (p.status === null && !known.has(p.addr)) addrOf.set(p.addr, p.addr); // nobody named it: its address stands for its id
-  const metaDetail: Record<string, MetaMemberView> = {};
   const meta = [...addrOf.keys()].sort().map((id) => {
     const st = own.get(id);
-    metaDetail[id] = {
-      reachable: st !== undefined,
-      raftRole: st?.role ?? null,
-      term: st?.term ?? null,
-      commit: st?.commit ?? null,
-      applied: st?.applied ?? null,
-      lag: null,
-      lastContactMs: st?.leaderContactMs ?? null,
-    };
     const role: Role = st === undefined ? 'unreachable' : st.role === 'leader' ? 'leader' : st.role === 'learner' ? 'learner' : 'follower';
     return { id, addr: addrOf.get(id) || null, role };
   });
+  // No leader: each member's own answer alone.
+  const metaDetail = mergeMemberViews({ meta }, [...own.values()]);
   return { health: 'unavailable', leader: null, meta, chunkServers: [], chunks: { total: null, underReplicated: null, lost: null }, metaDetail };
 }
 

@@ -18,17 +18,10 @@ import type { CairnClient, ClusterStatus, RepairStatus, ScrubRoundStatus } from 
 import type { Clock, Timers } from '../../env/clock.js';
 import { RpcClient } from '../../net/rpc-client.js';
 import { decodeRaftStatus, type RaftStatusAnswer } from '../../proto/meta-answers.js';
+import { mergeMemberViews, type MetaMemberView } from '../../proto/member-view.js';
 
 /** One metadata member, as `cairn status --json` reports it in metaDetail. */
-export interface ConsoleMember {
-  reachable: boolean;
-  raftRole: string | null;
-  term: number | null;
-  commit: number | null;
-  applied: number | null;
-  lag: number | null;
-  lastContactMs: number | null;
-}
+export type ConsoleMember = MetaMemberView;
 
 export interface ConsoleRingServer {
   id: string;
@@ -135,25 +128,8 @@ export class ConsoleCluster {
   }
 }
 
-/** As cli/status-command.ts fullStatus: a member's own answer first, the leader's view second. */
-export function mergeMembers(s: ClusterStatus, own: readonly RaftStatusAnswer[]): Record<string, ConsoleMember> {
-  const byId = new Map(own.map((a) => [a.id, a]));
-  const out: Record<string, ConsoleMember> = {};
-  for (const m of s.meta) {
-    const o = byId.get(m.id);
-    const lead = s.metaDetail?.[m.id];
-    out[m.id] = {
-      reachable: o !== undefined || m.role === 'leader',
-      raftRole: o?.role ?? (m.role === 'leader' ? 'leader' : null),
-      term: o?.term ?? lead?.term ?? null,
-      commit: o?.commit ?? lead?.commit ?? null,
-      applied: o?.applied ?? lead?.applied ?? null,
-      lag: lead?.lag ?? null,
-      lastContactMs: o?.leaderContactMs ?? lead?.lastContactMs ?? null,
-    };
-  }
-  return out;
-}
+/** As `cairn status --json`: a member's own answer first, the leader's view second. */
+export const mergeMembers = mergeMemberViews;
 
 /** Expected share: weight over the alive servers' weights (0 when not alive); actual: replicas held over all replicas held. */
 export function ringShares(s: ClusterStatus, ring: { version: number; replicas: number; servers: ReadonlyArray<{ id: string; zone: string; weight: number; state: string }> }): { version: number; replicas: number; servers: ConsoleRingServer[] } {
