@@ -28,19 +28,14 @@
 import { createWriteStream, mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { performance } from 'node:perf_hooks';
 import { createCairnClient, type CairnClient } from '../src/client/index.js';
 import { INLINE_BYTES_MAX_DEFAULT } from '../src/config/defaults.js';
 import { systemRng } from '../src/env/system.js';
 import { findFreePortRange } from '../src/net/index.js';
 import { DevCluster } from '../src/server/dev-cluster.js';
-import { loopbackMiBPerSec, percentile, processCpuMs, syncedWriteMiBPerSec } from './ceiling.js';
+import { loopbackMiBPerSec, processCpuMs, syncedWriteMiBPerSec } from './ceiling.js';
+import { arg, closedLoop, measured, out, report } from './closed-loop.js';
 import { checkStream, feedStream, runCli } from './cli-child.js';
-
-function arg(name: string, dflt: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? Number(process.argv[i + 1]) : dflt;
-}
 
 const MIB = arg('mib', 1024);
 const SECONDS = arg('seconds', 5);
@@ -51,69 +46,6 @@ const INLINE_BYTES_MAX = process.argv.includes('--no-inline') ? 0 : INLINE_BYTES
 const profAt = process.argv.indexOf('--cpu-prof');
 const CPU_PROF_DIR = profAt > 0 ? process.argv[profAt + 1] : undefined;
 const dir = mkdtempSync(join(tmpdir(), 'cairn-bench-data-'));
-
-function out(name: string, value: number): void {
-  console.log(`${name} ${Number.isInteger(value) ? value : value.toFixed(3)}`);
-}
-
-/** Run `op` on CLIENTS workers for SECONDS; ops/s and latency percentiles. */
-async function closedLoop(clients: CairnClient[], op: (c: CairnClient, worker: number, n: number) => Promise<void>): Promise<{ opsPerSec: number; p50: number; p99: number; errors: number }> {
-  const lat: number[] = [];
-  let errors = 0;
-  const start = performance.now();
-  const end = start + SECONDS * 1000;
-  await Promise.all(
-    clients.map(async (c, w) => {
-      for (let n = 0; performance.now() < end; n++) {
-        const t0 = performance.now();
-        try {
-          await op(c, w, n);
-          lat.push(performance.now() - t0);
-        } catch {
-          errors++;
-        }
-      }
-    }),
-  );
-  const secs = (performance.now() - start) / 1000;
-  lat.sort((a, b) => a - b);
-  return { opsPerSec: lat.length / secs, p50: percentile(lat, 50), p99: percentile(lat, 99), errors };
-}
-
-interface Measured {
-  opsPerSec: number;
-  p50: number;
-  p99: number;
-  errors: number;
-  /** CPU ms per op: every server process and this one (the clients) together, and the clients alone. */
-  cpuMsPerOp: number;
-  clientCpuMsPerOp: number;
-}
-
-/** Runs a closed loop and adds the CPU time it cost per operation (servers from /proc, clients from this process). */
-async function measured(serverPids: number[], run: () => Promise<{ opsPerSec: number; p50: number; p99: number; errors: number }>): Promise<Measured> {
-  const servers0 = processCpuMs(serverPids);
-  const self0 = process.cpuUsage();
-  const t0 = performance.now();
-  const r = await run();
-  const seconds = (performance.now() - t0) / 1000;
-  const self = process.cpuUsage(self0);
-  const servers1 = processCpuMs(serverPids);
-  let serverMs = 0;
-  for (const pid of serverPids) serverMs += (servers1.get(pid) ?? 0) - (servers0.get(pid) ?? 0);
-  const clientMs = (self.user + self.system) / 1000;
-  const ops = Math.max(1, r.opsPerSec * seconds);
-  return { ...r, cpuMsPerOp: (serverMs + clientMs) / ops, clientCpuMsPerOp: clientMs / ops };
-}
-
-function report(name: string, m: Measured): void {
-  out(`${name}_ops_per_s`, m.opsPerSec);
-  out(`${name}_p50_ms`, m.p50);
-  out(`${name}_p99_ms`, m.p99);
-  out(`${name}_errors`, m.errors);
-  out(`${name}_cpu_ms_per_op`, m.cpuMsPerOp);
-  out(`${name}_client_cpu_ms_per_op`, m.clientCpuMsPerOp);
-}
 
 async function main(): Promise<void> {
   const diskMiBs = syncedWriteMiBPerSec(dir);
@@ -166,7 +98,8 @@ async function main(): Promise<void> {
       const body = Buffer.alloc(bytes, 0x42);
       const written: string[][] = clients.map(() => []);
       const puts = await measured(serverPids, () =>
-        closedLoop(clients, async (c, w, n) => {
+        closedLoop(CLIENTS, SECONDS, async (w, n) => {
+          const c = clients[w]!;
           const path = `/small/${label}-w${w}-${n}`;
           await c.put(path, [body]);
           written[w]!.push(path);
@@ -174,7 +107,8 @@ async function main(): Promise<void> {
       );
       report(`small_put_${label}_c16`, puts);
       const gets = await measured(serverPids, () =>
-        closedLoop(clients, async (c, w, n) => {
+        closedLoop(CLIENTS, SECONDS, async (w, n) => {
+          const c = clients[w]!;
           const mine = written[w]!;
           const { stream } = await c.open(mine[n % mine.length]!);
           let got = 0;

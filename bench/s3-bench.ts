@@ -24,74 +24,15 @@ import { createCairnClient, type CairnClient } from '../src/client/index.js';
 import { systemRng } from '../src/env/system.js';
 import { findFreePortRange } from '../src/net/index.js';
 import { DevCluster } from '../src/server/dev-cluster.js';
-import { loopbackMiBPerSec, percentile, processCpuMs, syncedWriteMiBPerSec } from './ceiling.js';
+import { loopbackMiBPerSec, syncedWriteMiBPerSec } from './ceiling.js';
+import { arg, closedLoop, measured, out, report } from './closed-loop.js';
 import { checkStream, feedStream } from './cli-child.js';
-
-function arg(name: string, dflt: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? Number(process.argv[i + 1]) : dflt;
-}
 
 const MIB = arg('mib', 1024);
 const SECONDS = arg('seconds', 5);
 const CLIENTS = 16;
 const SMALL_BYTES = 4096;
 const dir = mkdtempSync(join(tmpdir(), 'cairn-bench-s3-'));
-
-function out(name: string, value: number): void {
-  console.log(`${name} ${Number.isInteger(value) ? value : value.toFixed(3)}`);
-}
-
-type Loop = { opsPerSec: number; p50: number; p99: number; errors: number };
-
-/** Run `op` on `workers` workers for SECONDS; ops/s and latency percentiles. */
-async function closedLoop(workers: number, op: (worker: number, n: number) => Promise<void>): Promise<Loop> {
-  const lat: number[] = [];
-  let errors = 0;
-  const start = performance.now();
-  const end = start + SECONDS * 1000;
-  await Promise.all(
-    Array.from({ length: workers }, async (_x, w) => {
-      for (let n = 0; performance.now() < end; n++) {
-        const t0 = performance.now();
-        try {
-          await op(w, n);
-          lat.push(performance.now() - t0);
-        } catch {
-          errors++;
-        }
-      }
-    }),
-  );
-  const secs = (performance.now() - start) / 1000;
-  lat.sort((a, b) => a - b);
-  return { opsPerSec: lat.length / secs, p50: percentile(lat, 50), p99: percentile(lat, 99), errors };
-}
-
-/** A closed loop with the CPU time it cost per operation (servers from /proc, clients from this process). */
-async function measured(pids: number[], run: () => Promise<Loop>): Promise<Loop & { cpuMsPerOp: number; clientCpuMsPerOp: number }> {
-  const servers0 = processCpuMs(pids);
-  const self0 = process.cpuUsage();
-  const t0 = performance.now();
-  const r = await run();
-  const seconds = (performance.now() - t0) / 1000;
-  const self = process.cpuUsage(self0);
-  const servers1 = processCpuMs(pids);
-  let serverMs = 0;
-  for (const pid of pids) serverMs += (servers1.get(pid) ?? 0) - (servers0.get(pid) ?? 0);
-  const clientMs = (self.user + self.system) / 1000;
-  const ops = Math.max(1, r.opsPerSec * seconds);
-  return { ...r, cpuMsPerOp: (serverMs + clientMs) / ops, clientCpuMsPerOp: clientMs / ops };
-}
-
-function report(name: string, m: Awaited<ReturnType<typeof measured>>): void {
-  out(`${name}_ops_per_s`, m.opsPerSec);
-  out(`${name}_p50_ms`, m.p50);
-  out(`${name}_p99_ms`, m.p99);
-  out(`${name}_errors`, m.errors);
-  out(`${name}_cpu_ms_per_op`, m.cpuMsPerOp);
-  out(`${name}_client_cpu_ms_per_op`, m.clientCpuMsPerOp);
-}
 
 async function timed(work: () => Promise<void>): Promise<number> {
   const t0 = performance.now();
@@ -157,7 +98,7 @@ async function main(): Promise<void> {
     report(
       's3_put_4k_c16',
       await measured(pids, () =>
-        closedLoop(CLIENTS, async (w, n) => {
+        closedLoop(CLIENTS, SECONDS, async (w, n) => {
           const k = `small/s3-w${w}-${n}`;
           await s3[w]!.send(new PutObjectCommand({ Bucket: 'bench', Key: k, Body: body }));
           s3Keys[w]!.push(k);
@@ -167,7 +108,7 @@ async function main(): Promise<void> {
     report(
       's3_get_4k_c16',
       await measured(pids, () =>
-        closedLoop(CLIENTS, async (w, n) => {
+        closedLoop(CLIENTS, SECONDS, async (w, n) => {
           const mine = s3Keys[w]!;
           const g = await s3[w]!.send(new GetObjectCommand({ Bucket: 'bench', Key: mine[n % mine.length] }));
           await drain(g.Body as AsyncIterable<Buffer>, SMALL_BYTES);
@@ -178,7 +119,7 @@ async function main(): Promise<void> {
     report(
       'direct_put_4k_c16',
       await measured(pids, () =>
-        closedLoop(CLIENTS, async (w, n) => {
+        closedLoop(CLIENTS, SECONDS, async (w, n) => {
           const p = `/bench/small/direct-w${w}-${n}`;
           await direct[w]!.put(p, [body]);
           paths[w]!.push(p);
@@ -188,7 +129,7 @@ async function main(): Promise<void> {
     report(
       'direct_get_4k_c16',
       await measured(pids, () =>
-        closedLoop(CLIENTS, async (w, n) => {
+        closedLoop(CLIENTS, SECONDS, async (w, n) => {
           const mine = paths[w]!;
           await drain((await direct[w]!.open(mine[n % mine.length]!)).stream as AsyncIterable<Buffer>, SMALL_BYTES);
         }),
