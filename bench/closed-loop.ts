@@ -1,10 +1,11 @@
 /**
- * The load shape the small-operation benchmarks share (bench/data-bench.ts, bench/s3-bench.ts):
- * a closed loop of workers for a fixed time, its throughput and latency percentiles, the CPU
- * time per operation of every process, and the `name value` lines they print.
+ * What the benchmarks share (bench/data-bench.ts, bench/s3-bench.ts, bench/http-bench.ts): the
+ * machine's ceilings printed first, a closed loop of workers for a fixed time with its
+ * throughput and latency percentiles, the CPU time per operation of every process, and the
+ * `name value` lines they print.
  */
 import { performance } from 'node:perf_hooks';
-import { percentile, processCpuMs } from './ceiling.js';
+import { loopbackMiBPerSec, percentile, processCpuMs, syncedWriteMiBPerSec } from './ceiling.js';
 
 /** `--name N` from the command line, else `dflt`. */
 export function arg(name: string, dflt: number): number {
@@ -78,4 +79,13 @@ export function report(name: string, m: Measured): void {
   out(`${name}_errors`, m.errors);
   out(`${name}_cpu_ms_per_op`, m.cpuMsPerOp);
   out(`${name}_client_cpu_ms_per_op`, m.clientCpuMsPerOp);
+}
+
+/** The machine's ceilings, measured and printed at the start of a run: synced disk writes in `dir`, one loopback stream. */
+export async function ceilings(dir: string): Promise<{ diskMiBs: number; loopMiBs: number }> {
+  const diskMiBs = syncedWriteMiBPerSec(dir);
+  const loopMiBs = await loopbackMiBPerSec();
+  out('disk_synced_write_mib_per_s', diskMiBs);
+  out('loopback_tcp_mib_per_s', loopMiBs);
+  return { diskMiBs, loopMiBs };
 }

@@ -33,8 +33,8 @@ import { INLINE_BYTES_MAX_DEFAULT } from '../src/config/defaults.js';
 import { systemRng } from '../src/env/system.js';
 import { findFreePortRange } from '../src/net/index.js';
 import { DevCluster } from '../src/server/dev-cluster.js';
-import { loopbackMiBPerSec, processCpuMs, syncedWriteMiBPerSec } from './ceiling.js';
-import { arg, closedLoop, measured, out, report } from './closed-loop.js';
+import { processCpuMs } from './ceiling.js';
+import { arg, ceilings, closedLoop, measured, out, report } from './closed-loop.js';
 import { checkStream, feedStream, runCli } from './cli-child.js';
 
 const MIB = arg('mib', 1024);
@@ -48,10 +48,7 @@ const CPU_PROF_DIR = profAt > 0 ? process.argv[profAt + 1] : undefined;
 const dir = mkdtempSync(join(tmpdir(), 'cairn-bench-data-'));
 
 async function main(): Promise<void> {
-  const diskMiBs = syncedWriteMiBPerSec(dir);
-  const loopMiBs = await loopbackMiBPerSec();
-  out('disk_synced_write_mib_per_s', diskMiBs);
-  out('loopback_tcp_mib_per_s', loopMiBs);
+  const { diskMiBs, loopMiBs } = await ceilings(dir);
 
   const portBase = await findFreePortRange(1000, (n) => systemRng.int(n));
   const nodeArgs = CPU_PROF_DIR === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${CPU_PROF_DIR}`];

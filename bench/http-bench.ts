@@ -32,13 +32,9 @@ import { createCairnClient, type CairnClient } from '../src/client/index.js';
 import { systemRng } from '../src/env/system.js';
 import { findFreePortRange } from '../src/net/index.js';
 import { DevCluster } from '../src/server/dev-cluster.js';
-import { percentile, processCpuMs } from './ceiling.js';
+import { processCpuMs } from './ceiling.js';
+import { arg, closedLoop, out, type Loop } from './closed-loop.js';
 import { BLOCK, block } from './cli-child.js';
-
-function arg(name: string, dflt: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? Number(process.argv[i + 1]) : dflt;
-}
 
 const MIB = arg('mib', 1024);
 const SECONDS = arg('seconds', 5);
@@ -48,11 +44,6 @@ const profAt = process.argv.indexOf('--cpu-prof');
 const CPU_PROF_DIR = profAt > 0 ? process.argv[profAt + 1] : undefined;
 const dir = mkdtempSync(join(tmpdir(), 'cairn-bench-http-'));
 
-function out(name: string, value: number): void {
-  console.log(`${name} ${Number.isInteger(value) ? value : value.toFixed(3)}`);
-}
-
-/** MIB blocks of the self-checking stream, produced as they are read (nothing held). */
 function source(): Readable {
   let i = 0;
   return new Readable({
@@ -86,35 +77,6 @@ function http(agent: Agent, base: string, token: string, method: string, path: s
     else if (Buffer.isBuffer(body)) req.end(body);
     else body.pipe(req);
   });
-}
-
-async function closedLoop(op: (worker: number, n: number) => Promise<void>): Promise<{ opsPerSec: number; p50: number; p99: number; errors: number }> {
-  const lat: number[] = [];
-  let errors = 0;
-  const start = performance.now();
-  const end = start + SECONDS * 1000;
-  await Promise.all(
-    Array.from({ length: CLIENTS }, async (_, w) => {
-      for (let n = 0; performance.now() < end; n++) {
-        const t0 = performance.now();
-        try {
-          await op(w, n);
-          lat.push(performance.now() - t0);
-        } catch {
-          errors++;
-        }
-      }
-    }),
-  );
-  lat.sort((a, b) => a - b);
-  return { opsPerSec: lat.length / ((performance.now() - start) / 1000), p50: percentile(lat, 50), p99: percentile(lat, 99), errors };
-}
-
-interface Loop {
-  opsPerSec: number;
-  p50: number;
-  p99: number;
-  errors: number;
 }
 
 /** Runs a closed loop and adds its CPU ms per op: the gateway's, and every server process's together. */
@@ -155,14 +117,14 @@ async function main(): Promise<void> {
 
     const body = Buffer.alloc(4096, 0x42);
     const puts = await measured(gwPid, serverPids, () =>
-      closedLoop(async (w, n) => {
+      closedLoop(CLIENTS, SECONDS, async (w, n) => {
         const r = await http(agent, base, token, 'PUT', `/v1/files/small/w${w}-${n}`, body);
         if (r.status !== 201) throw new Error(`PUT ${r.status}`);
       }),
     );
     report('small_put_4k_c16', puts);
     const gets = await measured(gwPid, serverPids, () =>
-      closedLoop(async (w, n) => {
+      closedLoop(CLIENTS, SECONDS, async (w, n) => {
         const r = await http(agent, base, token, 'GET', `/v1/files/small/w${w}-${n % 8}`);
         if (r.status !== 200 || r.bytes !== 4096) throw new Error(`GET ${r.status}`);
       }),

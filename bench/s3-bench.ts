@@ -24,8 +24,7 @@ import { createCairnClient, type CairnClient } from '../src/client/index.js';
 import { systemRng } from '../src/env/system.js';
 import { findFreePortRange } from '../src/net/index.js';
 import { DevCluster } from '../src/server/dev-cluster.js';
-import { loopbackMiBPerSec, syncedWriteMiBPerSec } from './ceiling.js';
-import { arg, closedLoop, measured, out, report } from './closed-loop.js';
+import { arg, ceilings, closedLoop, measured, out, report } from './closed-loop.js';
 import { checkStream, feedStream } from './cli-child.js';
 
 const MIB = arg('mib', 1024);
@@ -47,10 +46,7 @@ async function drain(body: AsyncIterable<Buffer>, want: number): Promise<void> {
 }
 
 async function main(): Promise<void> {
-  const diskMiBs = syncedWriteMiBPerSec(dir);
-  const loopMiBs = await loopbackMiBPerSec();
-  out('disk_synced_write_mib_per_s', diskMiBs);
-  out('loopback_tcp_mib_per_s', loopMiBs);
+  await ceilings(dir);
 
   const portBase = await findFreePortRange(1000, (n) => systemRng.int(n));
   const cluster = new DevCluster({ dir: join(dir, 'cluster'), portBase, meta: 3, chunks: 4, replicas: 3 });
