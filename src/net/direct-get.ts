@@ -119,7 +119,12 @@ class Conn {
     this.answered = 0;
     let text = `GET ${req.path} HTTP/1.1\r\nhost: ${req.host}:${req.port}\r\n`;
     for (const [k, v] of Object.entries(req.headers)) {
-      if (/[\r\n]/.test(k) || /[\r\n]/.test(v)) return this.fail(new DirectGetError('InvalidArgument', `header ${k} holds a line break`));
+      if (/[\r\n]/.test(k) || /[\r\n]/.test(v)) {
+        // Nothing was sent; the socket is not handed out again.
+        this.fail(new DirectGetError('InvalidArgument', `header ${k} holds a line break`));
+        this.socket.destroy();
+        return;
+      }
       text += `${k}: ${v}\r\n`;
     }
     this.socket.setTimeout(req.idleTimeoutMs);
@@ -213,7 +218,12 @@ class Conn {
         this.socket.destroy();
         return false;
       }
-      if (into.length !== length) throw new CairnError('Internal', `bodyInto gave ${into.length} bytes for a ${length}-byte body`);
+      if (into.length !== length) {
+        // Thrown here it would escape the socket's read callback and end the process.
+        this.fail(new DirectGetError('Internal', `bodyInto gave ${into.length} bytes for a ${length}-byte body`));
+        this.socket.destroy();
+        return false;
+      }
       this.body = into;
       this.wanted = true;
     } else {

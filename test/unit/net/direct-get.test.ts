@@ -4,11 +4,14 @@ import { DirectGet, type DirectGetRequest } from '../../../src/net/index.js';
 import { isCairnError } from '../../../src/util/errors.js';
 
 /** A raw TCP server: `answer` gets each request head (one per socket turn) and writes what it likes. */
-async function rawServer(answer: (s: Socket, head: string, n: number) => void): Promise<{ server: Server; port: number; connections: () => number }> {
+async function rawServer(answer: (s: Socket, head: string, n: number) => void): Promise<{ server: Server; port: number; connections: () => number; open: () => number }> {
   let conns = 0;
+  let open = 0;
   let n = 0;
   const server = createServer((s) => {
     conns++;
+    open++;
+    s.on('close', () => open--);
     let buf = '';
     s.on('data', (d) => {
       buf += d.toString('latin1');
@@ -24,7 +27,7 @@ async function rawServer(answer: (s: Socket, head: string, n: number) => void): 
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const a = server.address();
   if (a === null || typeof a === 'string') throw new Error('no port');
-  return { server, port: a.port, connections: () => conns };
+  return { server, port: a.port, connections: () => conns, open: () => open };
 }
 
 function body(n: number, seed = 1): Buffer {
@@ -148,5 +151,20 @@ describe('DirectGet', () => {
     const pending = dg.get(request(srv.port, null, { signal: ac.signal })).catch((x: unknown) => x);
     ac.abort(new Error('stop'));
     expect(((await pending) as Error).message).toBe('stop');
+  });
+
+  it('a header with a line break, or a buffer of the wrong size, fails the request and drops its socket', async () => {
+    const srv = await rawServer((s) => s.write(ok(body(100))));
+    servers.push(srv.server);
+    const dg = new DirectGet();
+    clients.push(dg);
+    const bad = await dg.get(request(srv.port, null, { headers: { 'x-a': 'one\r\nx-b: two' } })).catch((x: unknown) => x);
+    expect(isCairnError(bad, 'InvalidArgument')).toBe(true);
+    const wrong = await dg.get(request(srv.port, null, { bodyInto: () => Buffer.alloc(7) })).catch((x: unknown) => x);
+    expect(isCairnError(wrong, 'Internal')).toBe(true);
+    // Neither socket is kept: the next request opens a fresh one, the only one left open.
+    expect((await dg.get(request(srv.port, null))).body.equals(body(100))).toBe(true);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(srv.open()).toBe(1);
   });
 });
