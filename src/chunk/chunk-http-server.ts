@@ -145,8 +145,8 @@ export interface ChunkHttpServerOptions {
 /** The socket type, named through node:http (node:net is src/net's alone). */
 type Socket = IncomingMessage['socket'];
 
-/** Buffers queued per branch of a streamed PUT (socket reads of up to 64 KiB each) before the body is paused. */
-const BRANCH_BUFFERS_MAX = 16;
+/** Buffers queued per branch of a streamed PUT before the body is paused: 4 socket reads of up to 64 KiB, the 256 KiB a branch held before. */
+const BRANCH_BUFFERS_MAX = 4;
 
 /** A PUT body up to this long is received whole before it is stored and forwarded (putBuffered). */
 const BUFFERED_BODY_BYTES_MAX = 256 * 1024;
