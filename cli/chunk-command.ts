@@ -39,6 +39,7 @@ export function registerChunkCommand(program: Command, fail: (err: unknown) => n
           repairConcurrencyMax: o.repairConcurrency,
           scrubPeriodMs: o.scrubPeriodSec * 1000,
           scrubBytesPerSecMax: o.scrubBytesPerSec,
+          idleTimeoutMs: o.idleTimeoutMs,
           tls: serverTlsFromFlags(o),
           ...(o.metricsListen === undefined ? {} : { metricsListen: o.metricsListen, metricsToken: o.tokenFile ? new TextDecoder().decode(readSecretFile(o.tokenFile, 'client token')) : null }),
         },

@@ -7,6 +7,7 @@
  */
 import { INLINE_FILE_BYTES_MAX } from '../src/proto/meta-fields.js';
 import {
+  CHUNK_IDLE_TIMEOUT_MS_DEFAULT,
   CHUNK_BYTES_MAX_DEFAULT,
   CHUNK_RESERVE_BYTES_DEFAULT,
   CHUNK_SIZE_BYTES_DEFAULT,
@@ -78,6 +79,7 @@ export const CHUNK_SETTINGS = {
   repairConcurrency: withDefault('<n>', 'repair commands at once', int(1), REPAIR_CONCURRENCY_MAX_DEFAULT),
   scrubPeriodSec: withDefault('<s>', 'every replica is re-verified within this period', int(1), SCRUB_PERIOD_MS_DEFAULT / 1000),
   scrubBytesPerSec: withDefault('<n>', 'read rate of the scrubber (0: unlimited)', int(0), SCRUB_BYTES_PER_SEC_DEFAULT),
+  idleTimeoutMs: withDefault('<ms>', 'close a data-plane connection silent this long (aborts a stalled chunk upload); pipeline hops wait longer', int(1000), CHUNK_IDLE_TIMEOUT_MS_DEFAULT),
   metricsListen: optional('<host:port>', 'serve Prometheus metrics at http://host:port/metrics; without it, none', hostPort(true)),
   tokenFile: optional('<path>', 'file holding the client token, required from metrics scrapers as a Bearer token; without it, no auth', text, { shared: true }),
   ...TLS_SETTINGS,

@@ -51,6 +51,8 @@ export interface ChunkServerOptions {
   /** Every replica re-verified within this period, at this read rate (0: unlimited). */
   scrubPeriodMs?: number;
   scrubBytesPerSecMax?: number;
+  /** A data-plane connection silent this long is closed (chunk-http-server.ts). @default CHUNK_IDLE_TIMEOUT_MS_DEFAULT */
+  idleTimeoutMs?: number;
   /** host:port of the metrics endpoint (metrics-http.ts); absent: none. */
   metricsListen?: string;
   /** The bearer token scrapers must present (the client token); null or absent: no auth. */
@@ -133,7 +135,7 @@ export async function startChunkServer(opts: ChunkServerOptions, logger: Logger)
       },
     });
   }
-  const http = new ChunkHttpServer({ store, clock: { nowMs: wallClockMs }, logger: log, pipelinePeers, ...(metrics ? { observe: metrics.request } : {}) }, { secret: opts.clusterSecret, host, port, tls: opts.tls ?? null, ...(opts.advertise === undefined ? {} : { advertiseAddr: opts.advertise }) });
+  const http = new ChunkHttpServer({ store, clock: { nowMs: wallClockMs }, logger: log, pipelinePeers, ...(metrics ? { observe: metrics.request } : {}) }, { secret: opts.clusterSecret, host, port, tls: opts.tls ?? null, ...(opts.idleTimeoutMs === undefined ? {} : { idleTimeoutMs: opts.idleTimeoutMs }), ...(opts.advertise === undefined ? {} : { advertiseAddr: opts.advertise }) });
   const bound = await http.start();
   const addr = opts.advertise ?? bound;
   const session = new MetaSession(

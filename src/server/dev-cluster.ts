@@ -55,6 +55,8 @@ export interface DevClusterInit {
   gcGraceSec?: number;
   /** Chunk servers re-verify every replica within this period. @default the server's (14 days) */
   scrubPeriodSec?: number;
+  /** Chunk servers close a data-plane connection silent this long. @default the server's (30 s) */
+  chunkIdleTimeoutMs?: number;
   /** Repair copy bandwidth per chunk server, bytes/s (0: unlimited). @default the server's */
   repairBytesPerSec?: number;
   /** Node flags for every server process, before the script (e.g. `--cpu-prof`, which NODE_OPTIONS refuses). @default none */
@@ -171,6 +173,7 @@ export class DevCluster {
         '--secret-file', secretFile, '--heartbeat-ms', String(init.heartbeatMs ?? DEV_HEARTBEAT_MS_DEFAULT),
         ...(init.scrubPeriodSec === undefined ? [] : ['--scrub-period-sec', String(init.scrubPeriodSec), '--scrub-bytes-per-sec', '0']),
         ...(init.repairBytesPerSec === undefined ? [] : ['--repair-bytes-per-sec', String(init.repairBytesPerSec)]),
+        ...(init.chunkIdleTimeoutMs === undefined ? [] : ['--idle-timeout-ms', String(init.chunkIdleTimeoutMs)]),
         '--metrics-listen', metricsAddr(CHUNK_METRICS_PORT_OFFSET, i), '--token-file', tokenFile,
       ), metricsAddr(CHUNK_METRICS_PORT_OFFSET, i));
     });

@@ -9,7 +9,7 @@
  *   - every stalled upload is cut off within the idle timeout plus slack, and none is committed;
  *   - a normal upload then succeeds and reads back exactly.
  * The chunk servers the same way: 64 chunk PUTs that send part of their body and stall hold the
- * server's upload slots (a 65th gets 503) and are cut off by its socket idle timeout (30 s),
+ * server's upload slots (a 65th gets 503) and are cut off by its socket idle timeout (`--idle-timeout-ms`, 8 s here),
  * storing nothing, with bounded RSS; then a chunk PUT works again.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -37,7 +37,8 @@ const SENT_BYTES = 6 * MiB;
 const RSS_GROWTH_BYTES_MAX = 4 * BUDGET_BYTES;
 /** The chunk server writes stalled bodies to temp files: only stream buffers stay in memory. */
 const CHUNK_RSS_GROWTH_BYTES_MAX = 64 * MiB;
-const CHUNK_IDLE_MS = 30_000;
+/** The chunk servers' socket idle timeout (`--idle-timeout-ms`; 30 s by default), short so the test does not wait out the default. */
+const CHUNK_IDLE_MS = 8_000;
 /** The gateway's socket idle timeout, set far beyond the test so only the upload idle timeout cuts. */
 const SOCKET_IDLE_MS = 300_000;
 /**
@@ -83,7 +84,7 @@ describe('drip-fed uploads', () => {
   beforeAll(async () => {
     assertBuilt();
     const portBase = await findFreePortRange(1000, (n) => systemRng.int(n));
-    cluster = new DevCluster({ dir, portBase, heartbeatMs: 200, gateway: false });
+    cluster = new DevCluster({ dir, portBase, heartbeatMs: 200, gateway: false, chunkIdleTimeoutMs: CHUNK_IDLE_MS });
     cluster.start();
     await cluster.waitReady(60_000);
     s = cluster.session({ callTimeoutMs: 2000, retryDeadlineMs: 15_000 });
@@ -182,7 +183,8 @@ describe('drip-fed uploads', () => {
     const extra = grants[64]!;
     const busy = await fetch(`http://${target.addr}/chunks/${extra.id}`, { method: 'PUT', headers: { 'x-cairn-token': extra.token }, body: part });
     expect(busy.status).toBe(503);
-    const deadline = start + CHUNK_IDLE_MS + 15_000;
+    // Cut CHUNK_IDLE_MS after each one's last byte arrived; 64 × 2 MiB reach a loaded server slowly.
+    const deadline = start + CHUNK_IDLE_MS + 30_000;
     while (stallers.some((x) => x.closedAt === null) && systemClock.nowMs() < deadline) await sleep(250);
     const lastCut = Math.max(...stallers.map((x) => x.closedAt ?? Infinity)) - start;
     console.log(`sec-upload-budget: chunk server RSS ${(rss0 / MiB).toFixed(0)} MiB → ${(rssStalled / MiB).toFixed(0)} MiB with 64 stalled PUTs; cut within ${lastCut.toFixed(0)} ms`);
