@@ -31,7 +31,7 @@
  * CairnError('NoSpace') when free − (bytes reserved by writes in flight) − size < reserveBytes,
  * and ENOSPC/EDQUOT during a write become NoSpace too (the temp file removed).
  */
-import { mkdir, open, opendir, readdir, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { mkdir, opendir, readdir, rm, stat, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { Readable, addAbortSignal } from 'node:stream';
 import { CHUNK_BYTES_MAX_DEFAULT, CHUNK_READ_BATCH_BYTES_DEFAULT, CHUNK_RESERVE_BYTES_DEFAULT, SEGMENT_BYTES_DEFAULT } from '../config/defaults.js';
@@ -43,7 +43,8 @@ import { crc32c } from '../util/crc32c.js';
 import { CairnError, isCairnError } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
 import { CorruptReplica, SegmentCrcs, encodeTrailer, fileBytesOf, readFully, readTrailer, type Trailer } from './chunk-format.js';
-import { DirFds, DirSyncs, KeyedLock, fsyncDir, isErrno, writeAll } from './chunk-files.js';
+import { DirSyncs, KeyedLock, isErrno, writeAll } from './chunk-files.js';
+import { nodeChunkFs, type ChunkFs } from './chunk-fs.js';
 import { ChunkSpaceAccount, type ChunkSpace } from './chunk-space.js';
 import { writeReplicaData } from './replica-writer.js';
 import { SegmentReader } from './segment-reader.js';
@@ -72,6 +73,8 @@ export interface ChunkStoreComponents {
   onAdded?: (id: string) => void;
   /** A replica was deleted. */
   onRemoved?: (id: string) => void;
+  /** The calls that make replicas durable (a test's crashable model). @default nodeChunkFs() */
+  fs?: ChunkFs;
 }
 
 export interface ChunkStoreOptions {
@@ -146,9 +149,9 @@ export class ChunkStore {
   private readonly readBatchBytes: number;
   private readonly corrupt = new Set<string>();
   private readonly locks = new KeyedLock();
+  private readonly fs: ChunkFs;
   /** Renames and unlinks in one prefix directory made durable together (group commit). */
-  private readonly dirFds = new DirFds();
-  private readonly dirSyncs = new DirSyncs(this.dirFds.fsync);
+  private readonly dirSyncs: DirSyncs;
   private readonly account: ChunkSpaceAccount;
   private readonly log: Logger;
 
@@ -163,6 +166,8 @@ export class ChunkStore {
     this.reserveBytes = options.reserveBytes ?? CHUNK_RESERVE_BYTES_DEFAULT;
     this.readBatchBytes = options.readBatchBytes ?? CHUNK_READ_BATCH_BYTES_DEFAULT;
     this.log = components.logger.child({ component: 'chunk-store' });
+    this.fs = components.fs ?? nodeChunkFs();
+    this.dirSyncs = new DirSyncs((dir) => this.fs.syncDir(dir));
     assert(Number.isSafeInteger(this.chunkBytesMax) && this.chunkBytesMax >= 0, 'chunkBytesMax');
     assert(Number.isInteger(this.segmentBytes) && this.segmentBytes >= 512 && this.segmentBytes <= 2 ** 31, 'segmentBytes');
     assert(this.reserveBytes >= 0, 'reserveBytes');
@@ -185,14 +190,14 @@ export class ChunkStore {
     await makePrivateDir(this.tmpDir);
     await makePrivateDir(this.chunksDir);
     for (let p = 0; p < 256; p++) await mkdir(join(this.chunksDir, prefixOf(p)), { recursive: true, mode: PRIVATE_DIR_MODE });
-    await fsyncDir(this.chunksDir);
+    await this.fs.syncDir(this.chunksDir);
     let leftovers = 0;
     for (const name of await readdir(this.tmpDir)) {
       await rm(join(this.tmpDir, name), { force: true, recursive: true });
       leftovers++;
     }
     if (leftovers > 0) {
-      await fsyncDir(this.tmpDir);
+      await this.fs.syncDir(this.tmpDir);
       this.log.info('removed temp files left by a crash', { count: leftovers });
     }
     for await (const id of this.list()) {
@@ -239,7 +244,7 @@ export class ChunkStore {
         const crcs = new SegmentCrcs(this.segmentBytes);
         crcs.update(buf);
         written = { trailer: crcs.finish(), rest: buf.length > 0 ? [buf] : [], restAt: 0 };
-        fh = await open(tmpPath, 'wx', PRIVATE_FILE_MODE);
+        fh = await this.fs.open(tmpPath, 'wx', PRIVATE_FILE_MODE);
       } else {
         const input = source instanceof Readable ? source : Readable.from(source, { objectMode: false });
         if (opts.signal) addAbortSignal(opts.signal, input);
@@ -247,7 +252,7 @@ export class ChunkStore {
         // listens: without a listener that 'error' would crash the process. writeData's for-await
         // still sees the error (the stream is errored), so nothing is lost by listening here.
         input.on('error', () => undefined);
-        fh = await open(tmpPath, 'wx', PRIVATE_FILE_MODE);
+        fh = await this.fs.open(tmpPath, 'wx', PRIVATE_FILE_MODE);
         written = await writeReplicaData(fh, input, { segmentBytes: this.segmentBytes, chunkBytesMax: this.chunkBytesMax, expectSize });
       }
       const { trailer, rest, restAt } = written;
@@ -265,7 +270,7 @@ export class ChunkStore {
       return await this.locks.with(id, () => this.commit(id, tmpPath, trailer));
     } catch (e) {
       if (fh) await fh.close().catch(() => undefined);
-      await unlink(tmpPath).catch(() => undefined);
+      await this.fs.unlink(tmpPath).catch(() => undefined);
       if (isErrno(e, 'ENOSPC') || isErrno(e, 'EDQUOT')) throw new CairnError('NoSpace', 'the chunk disk is full');
       throw e;
     } finally {
@@ -282,7 +287,7 @@ export class ChunkStore {
     try {
       const old = await this.readTrailerAt(finalPath);
       if (old.trailer.size === t.size && old.trailer.crc === t.crc) {
-        await unlink(tmpPath);
+        await this.fs.unlink(tmpPath);
         return { ...meta, created: false };
       }
       throw new CairnError('AlreadyExists', `a different replica of chunk ${id} is already stored`);
@@ -295,7 +300,7 @@ export class ChunkStore {
         throw e;
       }
     }
-    await rename(tmpPath, finalPath);
+    await this.fs.rename(tmpPath, finalPath);
     // Acknowledged only after an fsync of the directory that began after the rename.
     await this.dirSyncs.sync(join(this.chunksDir, id.slice(0, 2)));
     if (replacing) {
@@ -370,7 +375,7 @@ export class ChunkStore {
       let bytes: number;
       try {
         bytes = (await stat(p)).size;
-        await unlink(p);
+        await this.fs.unlink(p);
       } catch (e) {
         if (isErrno(e, 'ENOENT')) return false;
         throw e;
@@ -466,7 +471,7 @@ export class ChunkStore {
    * store still works afterwards, syncing each directory through a fresh descriptor).
    */
   close(): Promise<void> {
-    return this.dirFds.close();
+    return this.fs.close();
   }
 
   /** Space on the chunk filesystem (read now) and what this store holds. */
@@ -494,7 +499,7 @@ export class ChunkStore {
   private async openReplica(id: string, wholeBytesMax = 0): Promise<{ fh: FileHandle; trailer: Trailer & { data?: Buffer } }> {
     let fh: FileHandle;
     try {
-      fh = await open(this.pathOf(id), 'r');
+      fh = await this.fs.open(this.pathOf(id), 'r');
     } catch (e) {
       if (isErrno(e, 'ENOENT')) throw new CairnError('NotFound', `chunk ${id} not found`);
       throw e;
@@ -512,7 +517,7 @@ export class ChunkStore {
   }
 
   private async readTrailerAt(path: string): Promise<{ trailer: Trailer }> {
-    const fh = await open(path, 'r');
+    const fh = await this.fs.open(path, 'r');
     try {
       return { trailer: await readTrailer(fh) };
     } finally {
