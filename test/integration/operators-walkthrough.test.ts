@@ -89,8 +89,8 @@ describe('operators walkthrough (docs/operations.md)', () => {
     const base = await findFreePortRange(1000, (n) => systemRng.int(n));
     const script = ['set -euo pipefail', text.replace(/(?<=127\.0\.0\.(?:[1-9]|\$m)):(7\d{3})\b/g, (_m, p: string) => `:${base + Number(p) - 7000}`)].join('\n');
     const env = cliEnv({ PATH: `${bin}:${process.env.PATH ?? ''}` });
-    // 140 s measured at load average 25-30 on 2 cores (other jobs running); far less on a quiet machine.
-    const r = await run(script, cwd, env, 240_000);
+    // 140-170 s measured at load average 25-30 on 2 cores (other jobs running); less on a quiet machine.
+    const r = await run(script, cwd, env, 300_000);
     if (r.code !== 0) throw new Error(`the walkthrough failed (exit ${r.code}):\n${r.out.slice(-6000)}`);
     expect(r.out).toContain('same bytes\n');
     expect(r.out).toContain('same bytes after the restarts\n');
@@ -99,5 +99,5 @@ describe('operators walkthrough (docs/operations.md)', () => {
     expect(r.out).toMatch(/^cairn_repair_chunks_lost 0$/m);
     // The restore drill listed the backed-up files from the scratch group.
     expect(r.out).toMatch(/big\.bin\n/);
-  }, 260_000);
+  }, 320_000);
 });
