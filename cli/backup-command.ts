@@ -11,9 +11,13 @@
  * (default: the backed-up group's members). Every seeded directory is the same; start one
  * `cairn meta --id ID --dir D --peers …` per member, with the cluster secret the backed-up
  * cluster's chunk servers use. A directory must be absent or empty; one that a failed restore
- * created is removed again.
+ * created is removed again. FILE `-` reads the backup from stdin (`ssh host cat b.cbk | cairn
+ * restore - --dir D`): it is spooled to a private temp file first, since the whole file is
+ * checked before anything is written and then read once per --dir.
  */
-import { createReadStream, createWriteStream, existsSync, fsyncSync, mkdirSync, openSync, closeSync, readdirSync, renameSync, rmSync, type WriteStream } from 'node:fs';
+import { createReadStream, createWriteStream, existsSync, fsyncSync, mkdirSync, mkdtempSync, openSync, closeSync, readdirSync, renameSync, rmSync, type WriteStream } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { pipeline } from 'node:stream/promises';
 import { once } from 'node:events';
 import { basename, dirname, join } from 'node:path';
 import type { Command } from 'commander';
@@ -60,7 +64,7 @@ export function registerBackupCommands(program: Command, done: () => Promise<nev
 
   program
     .command('restore')
-    .argument('<file>', 'a file written by `cairn backup`')
+    .argument('<file>', 'a file written by `cairn backup` (- for stdin)')
     .option('--dir <path>', 'data directory to seed for a metadata server (required; repeat for several)', collect)
     .option('--id <id>', 'a member of the new metadata group (repeat; default: the backed-up group\'s members)', collect)
     .description('seed new metadata server data directories from a backup (checked before anything is written)')
@@ -70,13 +74,19 @@ export function registerBackupCommands(program: Command, done: () => Promise<nev
       const { parseNodeId } = await import('../src/proto/addr.js');
       const ids = o.id.map((id) => parseNodeId(id));
       for (const d of o.dir) if (existsSync(d) && readdirSync(d).length > 0) throw new CairnError('AlreadyExists', `${d} is not empty: restore seeds a new data directory`);
-      // First pass: the whole file must pass its checksum before anything is written.
-      const checked = await readBackup(fileBytes(file));
-      for await (const piece of checked.pieces) void piece;
-      const voters = ids.length > 0 ? ids : checked.header.members;
-      for (const d of o.dir) await seed(file, d, voters);
-      const h = checked.header;
-      await out(`restored cluster ${h.clusterId} at index ${h.index} (term ${h.term}) into ${o.dir.join(', ')} for members ${voters.join(',')}\n`);
+      const spool = file === '-' ? await spoolStdin() : null;
+      const source = spool?.file ?? file;
+      try {
+        // First pass: the whole file must pass its checksum before anything is written.
+        const checked = await readBackup(fileBytes(source));
+        for await (const piece of checked.pieces) void piece;
+        const voters = ids.length > 0 ? ids : checked.header.members;
+        for (const d of o.dir) await seed(source, d, voters);
+        const h = checked.header;
+        await out(`restored cluster ${h.clusterId} at index ${h.index} (term ${h.term}) into ${o.dir.join(', ')} for members ${voters.join(',')}\n`);
+      } finally {
+        spool?.remove();
+      }
       await done();
     });
 }
@@ -108,6 +118,22 @@ async function seed(file: string, dir: string, voters: string[]): Promise<Backup
   await log.close();
   unregister();
   return header;
+}
+
+/** Copy stdin into a new 0600 file in a new 0700 directory; remove() deletes both (also on a failure exit). */
+async function spoolStdin(): Promise<{ file: string; remove: () => void }> {
+  const dir = mkdtempSync(join(tmpdir(), 'cairn-restore-'));
+  const remove = (): void => rmSync(dir, { recursive: true, force: true });
+  const unregister = onFailureCleanup(remove);
+  const file = join(dir, 'backup.cbk');
+  await pipeline(process.stdin, createWriteStream('', { fd: openSync(file, 'wx', 0o600) }));
+  return {
+    file,
+    remove: () => {
+      remove();
+      unregister();
+    },
+  };
 }
 
 function fileBytes(file: string): AsyncIterable<Uint8Array> {

@@ -8,9 +8,11 @@
  * finds the log ahead of the state with the image staged at exactly that index and installs it
  * (the same path that finishes a crash mid-install). Nothing else is written: a log that was
  * not bootstrapped when the image failed to verify stays unbootstrapped, and the caller
- * removes the directory it created.
+ * removes the directory it created. The backed-up group's member addresses (meta-members.ts) are
+ * left out: the restored group's members are dialled at their --peers entries.
  */
 import type { HardState, RaftLogStore } from '../raft/types.js';
+import { isMemberKey } from '../meta/meta-members.js';
 import { CairnError, isCairnError } from '../util/errors.js';
 import type { BackupHeader } from './backup-format.js';
 import { pairSnapshotWriter, type SnapshotStore } from './kv-snapshot.js';
@@ -29,7 +31,12 @@ export interface RestoreTargets {
 export async function restoreBackup(t: RestoreTargets, header: BackupHeader, pieces: AsyncIterable<Uint8Array>, voters: string[]): Promise<{ pieces: number }> {
   if (t.log.isBootstrapped() || t.state.appliedIndex() !== 0) throw new CairnError('InvalidArgument', 'the data directory already holds a metadata server');
   if (voters.length === 0) throw new CairnError('InvalidArgument', 'a restored group needs at least one member');
-  const writer = pairSnapshotWriter(t.state.beginStaging());
+  const staging = t.state.beginStaging();
+  const writer = pairSnapshotWriter({
+    put: (pairs) => staging.put([...pairs].filter(([k]) => !isMemberKey(k))),
+    finish: (index) => staging.finish(index),
+    abort: () => staging.abort(),
+  });
   let n = 0;
   try {
     for await (const p of pieces) {

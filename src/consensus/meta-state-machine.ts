@@ -6,9 +6,12 @@
  * streamed in pieces (kv-snapshot.ts) and installed atomically on the follower.
  *
  * Reads (stat, list, walk) see committed state; the caller makes them linearizable (ReadIndex)
- * before asking.
+ * before asking. Membership changes leave the members' addresses in the state too
+ * (meta/meta-members.ts), so they outlive log compaction.
  */
 import { decodeMetaCommand } from '../meta/meta-command.js';
+import { applyMemberChange, memberAddresses } from '../meta/meta-members.js';
+import { decodeConfChange } from '../raft/index.js';
 import type { MetaReadView, MetaTxn } from '../meta/namespace-keys.js';
 import { DEFAULT_SESSION_LIMITS, applyMetaCommand, type MetaResult } from '../meta/namespace-machine.js';
 import { list, stat, walk, type ListEntry, type Outcome, type PageOptions, type StatInfo, type WalkEntry } from '../meta/namespace.js';
@@ -40,6 +43,21 @@ export class MetaStateMachine extends StoreStateMachine<MetaTxn> {
       return isCairnError(err) ? { ok: false, code: err.code, message: err.message } : { ok: false, code: 'InvalidArgument', message: 'meta command: undecodable' };
     }
     return applyMetaCommand(txn, cmd, this.limits);
+  }
+
+  protected override applyConfChange(txn: MetaTxn, data: Uint8Array): void {
+    let cc;
+    try {
+      cc = decodeConfChange(data);
+    } catch {
+      return; // the core applied it, so it decodes; a bad one changes no address anywhere
+    }
+    applyMemberChange(txn, { type: cc.type, node: cc.node, addr: cc.context && cc.context.byteLength > 0 ? new TextDecoder().decode(cc.context) : null });
+  }
+
+  /** The members' addresses as of the applied index (those added with one at runtime). */
+  memberAddrs(): Map<string, string> {
+    return memberAddresses(this.view);
   }
 
   stat(path: string): Outcome<{ stat: StatInfo }> {

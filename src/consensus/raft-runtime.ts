@@ -62,6 +62,8 @@ export interface StateMachine {
   stagedSnapshotIndex(): number;
   /** Atomically replace the live state by the staged image finished at `index` (durable on return). */
   installSnapshot(index: number): Promise<void>;
+  /** Member addresses the state remembers (from applied ConfChanges: they outlive compaction); optional. */
+  memberAddrs?(): Map<NodeId, string>;
 }
 
 /** The part of the peer transport the runtime uses (implemented by net/PeerTransport and its in-memory twin). */
@@ -225,8 +227,11 @@ export class RaftRuntime {
     const applied = c.stateMachine.appliedIndex();
     const config: RaftConfig = { ...DEFAULT_RAFT_CONFIG, ...init.raft, id: init.id, applied };
     const node = new RaftNode(config, c.storage, c.rng);
-    const addrs = new Map(init.initialPeers);
-    // Addresses of members added later live in their ConfChange entries: replay those in the log.
+    // Where to dial each member: what the state remembers from applied ConfChanges (members
+    // added at runtime, whose entries compaction may have dropped), then --peers, then the
+    // ConfChange entries still in the log, in order.
+    const addrs = rememberedAddrs(c.stateMachine, node.status().conf);
+    for (const [id, a] of init.initialPeers) addrs.set(id, a);
     for (const cc of confChangesInLog(c.storage)) applyAddress(addrs, cc);
     const rt = new RaftRuntime(c, init, node, addrs);
     c.transport.setPeers(rt.peerAddrs());
@@ -433,6 +438,14 @@ export class RaftRuntime {
         this.scheduled = snap.meta.index;
         this.lastSnapshotIndex = snap.meta.index;
         this.proposals.replacedThrough(snap.meta.index);
+        // The image knows members added at runtime that --peers may not name.
+        let learned = false;
+        for (const [id, a] of rememberedAddrs(stateMachine, snap.meta.conf))
+          if (!this.addrs.has(id)) {
+            this.addrs.set(id, a);
+            learned = true;
+          }
+        if (learned) transport.setPeers(this.peerAddrs());
         this.log.info('installed snapshot', { index: snap.meta.index, term: snap.meta.term });
         return;
       }
@@ -546,6 +559,14 @@ export class RaftRuntime {
     this.lastSnapshotIndex = index;
     this.log.info('snapshot taken', { index, compactIndex });
   }
+}
+
+/** The state's remembered member addresses, for current members only (an image may be older than the group). */
+function rememberedAddrs(sm: StateMachine, conf: { voters: NodeId[]; learners: NodeId[] }): Map<NodeId, string> {
+  const out = new Map<NodeId, string>();
+  const members = new Set([...conf.voters, ...conf.learners]);
+  for (const [id, a] of sm.memberAddrs?.() ?? []) if (members.has(id)) out.set(id, a);
+  return out;
 }
 
 /** Every ConfChange entry still in the log, in order. */

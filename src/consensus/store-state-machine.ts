@@ -26,6 +26,9 @@ export abstract class StoreStateMachine<Txn> implements StateMachine {
    */
   protected abstract applyCommand(txn: Txn, data: Uint8Array): unknown;
 
+  /** Record what an applied ConfChange entry (`data`: its encoding) means for the state; by default nothing. */
+  protected applyConfChange(_txn: Txn, _data: Uint8Array): void {}
+
   appliedIndex(): number {
     return this.store.appliedIndex();
   }
@@ -36,6 +39,7 @@ export abstract class StoreStateMachine<Txn> implements StateMachine {
     const last = entries[entries.length - 1]!.index;
     await this.store.applyBatch(last, (txn) => {
       entries.forEach((e, i) => {
+        if (e.type === EntryType.ConfChange) return this.applyConfChange(txn, e.data);
         if (e.type !== EntryType.Normal || e.data.byteLength === 0) return;
         results[i] = this.applyCommand(txn, e.data);
       });

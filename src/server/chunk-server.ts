@@ -211,7 +211,7 @@ export async function startChunkServer(opts: ChunkServerOptions, logger: Logger)
     },
     { addr, zone: opts.zone ?? ZONE_DEFAULT, diskId, ...(opts.heartbeatMs === undefined ? {} : { heartbeatMs: opts.heartbeatMs }) },
   );
-  const metricsHttp = metrics && opts.metricsListen !== undefined ? await startMetricsHttpOrWarn(metrics.registry, { listen: opts.metricsListen, token: opts.metricsToken ?? null }, log.child({ component: 'metrics' })) : null;
+  const metricsHttp = metrics && opts.metricsListen !== undefined ? await startMetricsHttpOrWarn(metrics.registry, { listen: opts.metricsListen, token: opts.metricsToken ?? null, tls: opts.tls ?? null }, log.child({ component: 'metrics' })) : null;
   reporter.start();
   scrubber.start();
   log.info('chunk server started', { addr, ...(addr === bound ? {} : { listen: bound }), dir: opts.dir, ...(metricsHttp ? { metrics: metricsHttp.url } : {}) });

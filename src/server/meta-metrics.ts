@@ -136,6 +136,7 @@ export class MetaMetrics {
       beginSnapshotWrite: () => m.beginSnapshotWrite(),
       stagedSnapshotIndex: () => m.stagedSnapshotIndex(),
       installSnapshot: (index) => m.installSnapshot(index),
+      memberAddrs: () => m.memberAddrs?.() ?? new Map(),
     };
   }
 

@@ -155,7 +155,7 @@ export async function startMetaServer(opts: MetaServerOptions, logger: Logger, o
     },
   );
   const addr = await server.listen();
-  const metricsHttp = metrics && opts.metricsListen !== undefined ? await startMetricsHttpOrWarn(metrics.registry, { listen: opts.metricsListen, token: opts.clientToken ? new TextDecoder().decode(opts.clientToken) : null }, log.child({ component: 'metrics' })) : null;
+  const metricsHttp = metrics && opts.metricsListen !== undefined ? await startMetricsHttpOrWarn(metrics.registry, { listen: opts.metricsListen, token: opts.clientToken ? new TextDecoder().decode(opts.clientToken) : null, tls: opts.tls ?? null }, log.child({ component: 'metrics' })) : null;
   runtime.start(onFatal);
   leader.start();
   log.info('metadata server started', { addr, dir: opts.dir, ...(metricsHttp ? { metrics: metricsHttp.url } : {}) });

@@ -8,23 +8,29 @@
  *   GET|HEAD /healthz   200 {"ok":true}, open (liveness probes)
  *   anything else       404 (405 for another method on those paths)
  *
- * Errors are the gateway's JSON shape: {"error":{"code","message"}}.
+ * Errors are the gateway's JSON shape: {"error":{"code","message"}}. With `tls` (the server's own
+ * --tls-cert/--tls-key) it serves HTTPS only, as every other listener of that server does: the
+ * bearer token never crosses the wire in the clear.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
 import type { Registry } from 'prom-client';
 import { formatHostPort, parseHostPort } from '../proto/addr.js';
 import type { Logger } from '../util/logger.js';
+import type { ServerTls } from './tls-files.js';
 
 export interface MetricsHttpOptions {
   /** host:port to listen on (port 0: any free port). */
   listen: string;
   /** The bearer token scrapers must present; null: no auth. */
   token: string | null;
+  /** The server's certificate and key: serve HTTPS (absent or null: plain HTTP). */
+  tls?: ServerTls | null;
 }
 
 export interface MetricsHttp {
-  /** http://host:port/metrics */
+  /** http://host:port/metrics, https:// with TLS */
   readonly url: string;
   close(): Promise<void>;
 }
@@ -69,13 +75,15 @@ export async function startMetricsHttp(registry: Registry, o: MetricsHttpOptions
     send(res, 200, registry.contentType, await registry.metrics(), head);
   };
 
-  const server = createServer((req, res) => {
+  const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
     handle(req, res).catch((err: unknown) => {
       logger.warn('metrics scrape failed', { err: (err as Error).message });
       if (!res.headersSent) error(res, 500, 'Internal', 'metrics could not be collected');
       else res.destroy();
     });
-  });
+  };
+  const tls = o.tls ?? null;
+  const server = tls === null ? createServer(onRequest) : createTlsServer({ cert: Buffer.from(tls.cert), key: Buffer.from(tls.key) }, onRequest);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => {
@@ -85,7 +93,7 @@ export async function startMetricsHttp(registry: Registry, o: MetricsHttpOptions
   });
   const a = server.address();
   if (a === null || typeof a === 'string') throw new Error('metrics: no TCP address after listen');
-  const url = `http://${formatHostPort({ host, port: a.port })}/metrics`;
+  const url = `${tls === null ? 'http' : 'https'}://${formatHostPort({ host, port: a.port })}/metrics`;
   logger.info('metrics listening', { url });
   return {
     url,

@@ -3,7 +3,8 @@
  * backup taken, the whole cluster stopped; a NEW metadata group (other ids' addresses, other
  * ports, data dirs seeded by restore) started with the old chunk servers' data dirs, and every
  * file reads back byte-exact. A corrupted or truncated backup is refused with one line and
- * leaves no directory behind.
+ * leaves no directory behind. `restore -` reads the backup from stdin (one of the new group's
+ * dirs is seeded that way), with the same checks.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -85,6 +86,9 @@ describe('cairn backup and restore', () => {
       const line = failureLine(await runCli(['restore', f, '--dir', join(root, `bad-${name}`)]), 'Corrupt');
       expect(line).toMatch(/backup file is corrupt/);
       expect(existsSync(join(root, `bad-${name}`))).toBe(false);
+      // The same through stdin (`restore -`).
+      expect(failureLine(await runCli(['restore', '-', '--dir', join(root, `bad-stdin-${name}`)], { input: bad }), 'Corrupt')).toMatch(/backup file is corrupt/);
+      expect(existsSync(join(root, `bad-stdin-${name}`))).toBe(false);
     }
 
     const json = cluster.clusterJson();
@@ -96,8 +100,11 @@ describe('cairn backup and restore', () => {
     const ids = ['m1', 'm2', 'm3'];
     const addrs = ids.map((_, i) => `127.0.0.1:${newBase + 1 + i}`);
     const dirs = ids.map((id) => join(root, 'restored', id));
-    const restored = ok(await runCli(['restore', backup, ...dirs.flatMap((d) => ['--dir', d])])).stdout.toString();
+    // Two dirs from the file, the third from stdin (`restore -`): the group needs all three alike.
+    const restored = ok(await runCli(['restore', backup, ...dirs.slice(0, 2).flatMap((d) => ['--dir', d])])).stdout.toString();
     expect(restored).toMatch(/^restored cluster [0-9a-f]{16} at index \d+ \(term \d+\) into .* for members m1,m2,m3\n$/);
+    const fromStdin = ok(await runCli(['restore', '-', '--dir', dirs[2]!], { input: bytes })).stdout.toString();
+    expect(fromStdin).toBe(restored.replace(/ into .* for /, ` into ${dirs[2]!} for `));
     failureLine(await runCli(['restore', backup, '--dir', dirs[0]!]), 'AlreadyExists');
     failureLine(await runCli(['restore', backup]), 'InvalidArgument');
     const peers = ids.map((id, i) => `${id}=${addrs[i]}`).join(',');

@@ -2,7 +2,8 @@
  * The backup file (consensus/backup-format.ts) and restore (consensus/backup-restore.ts): an
  * image written in pieces reads back identically; every single flipped byte, every cut and any
  * trailing byte is refused as Corrupt; restore stages the image in fresh stores with the log
- * at the image's index and term and the new group's voters, and refuses stores in use.
+ * at the image's index and term and the new group's voters (without the old group's member
+ * addresses), and refuses stores in use.
  */
 import { describe, expect, it } from 'vitest';
 import { BackupWriter, readBackup, type BackupHeader } from '../../../src/consensus/backup-format.js';
@@ -113,6 +114,22 @@ describe('restoreBackup', () => {
     // A second restore into the same stores is refused.
     const again = await readBackup(chunked(file, 1000));
     expect((await refusal(restoreBackup({ state, log }, again.header, again.pieces, ['n1']))).code).toBe('InvalidArgument');
+  });
+
+  it('leaves the backed-up group\'s member addresses out: the restored group has its own', async () => {
+    const src = await sourceStore(10);
+    await src.applyBatch(INFO.index + 1, (txn) => {
+      txn.put('m/member/m4', new TextEncoder().encode('10.0.0.4:7001'));
+      txn.put('m/members', Uint8Array.of(1)); // a neighbour key, kept
+    });
+    const { file } = await backupOf(src, 512);
+    const state = new MemoryKvStore();
+    const log = new MemoryRaftStorage();
+    const r = await readBackup(chunked(file, 1000));
+    await restoreBackup({ state, log }, r.header, r.pieces, ['m1']);
+    await state.installStaged(INFO.index);
+    expect(state.get('m/member/m4')).toBeUndefined();
+    expect([...state.range()]).toEqual([...src.range()].filter(([k]) => k !== 'm/member/m4'));
   });
 
   it('leaves the log unbootstrapped and nothing staged when the image fails its checksum', async () => {
