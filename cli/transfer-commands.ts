@@ -16,13 +16,15 @@
  *
  * Several sources, directories (-r) and remote wildcards (get): bulk-transfer.ts.
  */
-import { createReadStream, createWriteStream, fstatSync, mkdirSync, renameSync, rmSync, statSync } from 'node:fs';
+import { createReadStream, createWriteStream, fstatSync, mkdirSync, renameSync, rmSync, statSync, write } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { Transform, type Readable, type Writable } from 'node:stream';
+import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Command } from 'commander';
 import type { CairnClient } from '../src/client/index.js';
+import { FileReader } from '../src/client/file-reader.js';
+import { crc32c } from '../src/util/crc32c.js';
 import type { RemotePath } from '../src/proto/path.js';
 import { CairnError } from '../src/util/errors.js';
 import { BULK_FILES_INFLIGHT } from './bulk-plan.js';
@@ -120,10 +122,26 @@ export async function downloadFile(client: CairnClient, src: RemotePath, target:
   const progress = onBytes === null ? await Progress.forTerminal(`get ${src.text}`, file.size) : null;
   const stopProgress = progress ? onFailureCleanup(() => progress.stop()) : null;
   try {
-    const sink = createWriteStream(tmp, { flags: 'wx', highWaterMark: 1024 * 1024 });
     const crc = verify ? new CrcCounter() : null;
-    const stages: Transform[] = [...(crc ? [crc] : []), ...(progress ? [progressCounter(progress)] : onBytes ? [byteTap(onBytes)] : [])];
-    await pipeline([file.stream, ...stages, sink]);
+    const reader = file.stream;
+    if (reader instanceof FileReader) {
+      const fh = await open(tmp, 'wx');
+      try {
+        let n = 0;
+        await writePieces(reader, fh.fd, (b) => {
+          if (crc) tapCrc(crc, b);
+          n += b.length;
+          if (progress) progress.update(n);
+          else onBytes?.(b.length);
+        });
+      } finally {
+        await fh.close();
+      }
+    } else {
+      const sink = createWriteStream(tmp, { flags: 'wx', highWaterMark: 1024 * 1024 });
+      const stages: Transform[] = [...(crc ? [crc] : []), ...(progress ? [progressCounter(progress)] : onBytes ? [byteTap(onBytes)] : [])];
+      await pipeline([reader, ...stages, sink]);
+    }
     const got = statSync(tmp).size;
     if (got !== file.size) throw new CairnError('Corrupt', `${src.text}: received ${got} of ${file.size} bytes`);
     if (crc) checkCrc(src.text, file.crc32c, crc);
@@ -147,21 +165,58 @@ function byteTap(onBytes: (n: number) => void): Transform {
   });
 }
 
-/**
- * Where bulk bytes for stdout go. A pipe or a file: a write stream of its own on fd 1 (left
- * open at the end), whose writes run off the main thread — process.stdout writes to pipes and
- * files synchronously, which stalls the reads from the chunk servers while the reader drains the
- * pipe. A terminal (or anything else): process.stdout.
- */
-function stdoutSink(): Writable {
-  let st;
-  try {
-    st = fstatSync(1);
-  } catch {
-    return process.stdout;
+function tapCrc(crc: CrcCounter, b: Buffer): void {
+  crc.crc = crc32c(b, crc.crc);
+  crc.bytes += b.length;
+}
+
+/** Writes all of `buf` to `fd` at its current offset (a pipe or a file may take less per call). */
+async function writeAll(fd: number, buf: Buffer): Promise<void> {
+  // Bounded: each turn writes at least one byte or throws.
+  for (let off = 0; off < buf.length; ) {
+    const n = await new Promise<number>((resolve, reject) => write(fd, buf, off, buf.length - off, null, (e, w) => (e ? reject(e) : resolve(w))));
+    if (n <= 0) throw new CairnError('Unavailable', `a write to descriptor ${fd} made no progress`);
+    off += n;
   }
-  if (!st.isFIFO() && !st.isFile()) return process.stdout;
-  return createWriteStream('', { fd: 1, autoClose: false, highWaterMark: 1024 * 1024 });
+}
+
+/**
+ * The reader's pieces to `fd`, in order: one write in flight (off the main thread) while the
+ * next pieces are fetched; each piece's buffer goes back to the reader's pool once its write
+ * completed, so a get reuses a few chunk-sized buffers instead of allocating one per chunk.
+ * `tap` sees each piece before it is written.
+ */
+async function writePieces(reader: FileReader, fd: number, tap: (b: Buffer) => void): Promise<void> {
+  let writing: Promise<void> | null = null;
+  try {
+    // Bounded by the file's pieces: nextPiece gives null after the last.
+    for (;;) {
+      const piece = await reader.nextPiece();
+      if (writing) await writing;
+      writing = null;
+      if (piece === null) return;
+      tap(piece.bytes);
+      writing = writeAll(fd, piece.bytes).finally(() => piece.release());
+    }
+  } catch (e) {
+    reader.destroy();
+    if (writing) await writing.catch(() => undefined);
+    throw e;
+  }
+}
+
+/**
+ * Whether bulk bytes for stdout go straight to fd 1: a pipe or a file, written off the main
+ * thread (process.stdout writes to pipes and files synchronously, which stalls the reads from the
+ * chunk servers while the reader drains the pipe). A terminal (or anything else): process.stdout.
+ */
+function stdoutTakesFdWrites(): boolean {
+  try {
+    const st = fstatSync(1);
+    return st.isFIFO() || st.isFile();
+  } catch {
+    return false;
+  }
 }
 
 /**
@@ -174,9 +229,16 @@ export async function catCommand(client: CairnClient, path: RemotePath, withProg
   const stopProgress = progress ? onFailureCleanup(() => progress.stop()) : null;
   const crc = verify ? new CrcCounter() : null;
   const stages: Transform[] = [...(crc ? [crc] : []), ...(progress ? [progressCounter(progress)] : [])];
-  const out = stdoutSink();
-  if (out === process.stdout) await pipeline([file.stream, ...stages, process.stdout], { end: false });
-  else await pipeline([file.stream, ...stages, out]);
+  const reader = file.stream;
+  if (!stdoutTakesFdWrites()) await pipeline([reader, ...stages, process.stdout], { end: false });
+  else if (reader instanceof FileReader) {
+    let n = 0;
+    await writePieces(reader, 1, (b) => {
+      if (crc) tapCrc(crc, b);
+      n += b.length;
+      progress?.update(n);
+    });
+  } else await pipeline([reader, ...stages, createWriteStream('', { fd: 1, autoClose: false, highWaterMark: 1024 * 1024 })]);
   if (crc) checkCrc(path.text, file.crc32c, crc);
   progress?.stop();
   stopProgress?.();
