@@ -19,7 +19,7 @@
 import { createReadStream, createWriteStream, fstatSync, mkdirSync, renameSync, rmSync, statSync, write } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { Transform, type Readable } from 'node:stream';
+import { Transform, type Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Command } from 'commander';
 import type { CairnClient } from '../src/client/index.js';
@@ -128,7 +128,7 @@ export async function downloadFile(client: CairnClient, src: RemotePath, target:
       const fh = await open(tmp, 'wx');
       try {
         let n = 0;
-        await writePieces(reader, fh.fd, (b) => {
+        await writePieces(reader, fdWrite(fh.fd, null), (b) => {
           if (crc) tapCrc(crc, b);
           n += b.length;
           if (progress) progress.update(n);
@@ -170,23 +170,46 @@ function tapCrc(crc: CrcCounter, b: Buffer): void {
   crc.bytes += b.length;
 }
 
-/** Writes all of `buf` to `fd` at its current offset (a pipe or a file may take less per call). */
-async function writeAll(fd: number, buf: Buffer): Promise<void> {
-  // Bounded: each turn writes at least one byte or throws.
-  for (let off = 0; off < buf.length; ) {
-    const n = await new Promise<number>((resolve, reject) => write(fd, buf, off, buf.length - off, null, (e, w) => (e ? reject(e) : resolve(w))));
-    if (n <= 0) throw new CairnError('Unavailable', `a write to descriptor ${fd} made no progress`);
-    off += n;
-  }
+/** A destination for pieces: resolves once `buf` was written whole (its buffer may then be reused). */
+type PieceWrite = (buf: Buffer) => Promise<void>;
+
+/**
+ * Writes to `fd` at its current offset, off the main thread (a pipe or a file may take less per
+ * call). A descriptor in non-blocking mode (a socket or pipe some other code set so) answers
+ * EAGAIN: the rest then goes through `fallback`, which waits for it.
+ */
+function fdWrite(fd: number, fallback: Writable | null): PieceWrite {
+  let viaStream = false;
+  return async (buf) => {
+    // Bounded: each turn writes at least one byte, throws, or hands the rest over.
+    for (let off = 0; off < buf.length; ) {
+      if (viaStream && fallback) return streamWrite(fallback)(buf.subarray(off));
+      let n: number;
+      try {
+        n = await new Promise<number>((resolve, reject) => write(fd, buf, off, buf.length - off, null, (e, w) => (e ? reject(e) : resolve(w))));
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EAGAIN' || !fallback) throw e;
+        viaStream = true;
+        continue;
+      }
+      if (n <= 0) throw new CairnError('Unavailable', `a write to descriptor ${fd} made no progress`);
+      off += n;
+    }
+  };
+}
+
+/** Writes to a stream, resolving on the write's callback (the stream is done with the buffer). */
+function streamWrite(w: Writable): PieceWrite {
+  return (buf) => new Promise<void>((resolve, reject) => w.write(buf, (e) => (e ? reject(e) : resolve())));
 }
 
 /**
- * The reader's pieces to `fd`, in order: one write in flight (off the main thread) while the
- * next pieces are fetched; each piece's buffer goes back to the reader's pool once its write
+ * The reader's pieces out through `writeOut`, in order: one write in flight while the next
+ * pieces are fetched; each piece's buffer goes back to the reader's pool once its write
  * completed, so a get reuses a few chunk-sized buffers instead of allocating one per chunk.
  * `tap` sees each piece before it is written.
  */
-async function writePieces(reader: FileReader, fd: number, tap: (b: Buffer) => void): Promise<void> {
+async function writePieces(reader: FileReader, writeOut: PieceWrite, tap: (b: Buffer) => void): Promise<void> {
   let writing: Promise<void> | null = null;
   try {
     // Bounded by the file's pieces: nextPiece gives null after the last.
@@ -196,7 +219,7 @@ async function writePieces(reader: FileReader, fd: number, tap: (b: Buffer) => v
       writing = null;
       if (piece === null) return;
       tap(piece.bytes);
-      writing = writeAll(fd, piece.bytes).finally(() => piece.release());
+      writing = writeOut(piece.bytes).finally(() => piece.release());
     }
   } catch (e) {
     reader.destroy();
@@ -206,14 +229,15 @@ async function writePieces(reader: FileReader, fd: number, tap: (b: Buffer) => v
 }
 
 /**
- * Whether bulk bytes for stdout go straight to fd 1: a pipe or a file, written off the main
- * thread (process.stdout writes to pipes and files synchronously, which stalls the reads from the
- * chunk servers while the reader drains the pipe). A terminal (or anything else): process.stdout.
+ * Whether bulk bytes for stdout go straight to fd 1: a pipe, socket or file, written off the
+ * main thread (process.stdout writes to pipes and files synchronously, which stalls the reads
+ * from the chunk servers while the reader drains the pipe). A terminal (or anything else):
+ * process.stdout.
  */
 function stdoutTakesFdWrites(): boolean {
   try {
     const st = fstatSync(1);
-    return st.isFIFO() || st.isFile();
+    return st.isFIFO() || st.isFile() || st.isSocket();
   } catch {
     return false;
   }
@@ -230,15 +254,15 @@ export async function catCommand(client: CairnClient, path: RemotePath, withProg
   const crc = verify ? new CrcCounter() : null;
   const stages: Transform[] = [...(crc ? [crc] : []), ...(progress ? [progressCounter(progress)] : [])];
   const reader = file.stream;
-  if (!stdoutTakesFdWrites()) await pipeline([reader, ...stages, process.stdout], { end: false });
-  else if (reader instanceof FileReader) {
+  if (reader instanceof FileReader) {
     let n = 0;
-    await writePieces(reader, 1, (b) => {
+    await writePieces(reader, stdoutTakesFdWrites() ? fdWrite(1, process.stdout) : streamWrite(process.stdout), (b) => {
       if (crc) tapCrc(crc, b);
       n += b.length;
       progress?.update(n);
     });
-  } else await pipeline([reader, ...stages, createWriteStream('', { fd: 1, autoClose: false, highWaterMark: 1024 * 1024 })]);
+  } else if (stdoutTakesFdWrites()) await pipeline([reader, ...stages, createWriteStream('', { fd: 1, autoClose: false, highWaterMark: 1024 * 1024 })]);
+  else await pipeline([reader, ...stages, process.stdout], { end: false });
   if (crc) checkCrc(path.text, file.crc32c, crc);
   progress?.stop();
   stopProgress?.();
