@@ -4,7 +4,7 @@
  *
  * Contracts:
  * - Each chunk comes from the first replica that works (fs.open lists them in ring order, live
- *   verified copies first). On an error, a timeout (the chunk client's idle timeout) or Corrupt
+ *   verified copies first; a range read rotates the first choice: replica-order.ts). On an error, a timeout (the chunk client's idle timeout) or Corrupt
  *   the read fails over to the next replica; a read cut short resumes at the byte already
  *   received. Corrupt replicas are reported with fs.bad. When every replica failed once, the
  *   chunk's locations and token are fetched again and each replica is tried once more.
@@ -36,6 +36,7 @@ import { crc32c } from '../util/crc32c.js';
 import { CairnError, isCairnError, type ErrorCode } from '../util/errors.js';
 import type { ClientCore } from './client-core.js';
 import { PiecePool } from './piece-pool.js';
+import { replicaOrder } from './replica-order.js';
 
 /** One piece of a read in order, its buffer lent until release() (FileReader.nextPiece). */
 export interface LentPiece {
@@ -200,6 +201,10 @@ export class FileReader extends Readable {
   private ac: AbortController | null = null;
   /** The request id of this read (OpenRange.requestId). */
   private readonly rid: string;
+  /** Range reads opened so far: each starts its rotation over replicas one further (replica-order.ts). */
+  private static rangeReads = 0;
+  /** This reader's offset in the rotation over replicas; null for a whole-file read (no rotation). */
+  private spreadTurn: number | null = null;
   /** Piece buffers, once the pieces are taken with nextPiece (null while the stream is read). */
   private pool: PiecePool | null = null;
 
@@ -390,7 +395,7 @@ export class FileReader extends Readable {
     let lastErr: unknown = null;
     for (let pass = 0; pass < REPLICA_PASSES; pass++) {
       if (pass > 0) d = await plan.list.refresh(index);
-      for (const rep of d.replicas) {
+      for (const rep of replicaOrder(d.replicas, this.spreadsOver(plan), index + (this.spreadTurn ?? 0))) {
         signal.throwIfAborted();
         // A whole chunk in ONE response is checked by the chunk client against the replica's CRC
         // header, so comparing that header with the committed CRC checks the bytes end to end
@@ -433,6 +438,13 @@ export class FileReader extends Readable {
     const code: ErrorCode = isCairnError(lastErr) && (lastErr.code === 'Corrupt' || lastErr.code === 'Unauthorized') ? lastErr.code : 'Unavailable';
     const why = lastErr instanceof Error ? lastErr.message : 'no replica known';
     throw new CairnError(code, `cannot read chunk ${index} of ${this.path}: every replica failed (last: ${why})`);
+  }
+
+  /** Whether this read rotates over replicas: a range (not the whole file). */
+  private spreadsOver(plan: Plan): boolean {
+    if (plan.start === 0 && plan.end === plan.list.head.size) return false;
+    this.spreadTurn ??= FileReader.rangeReads++;
+    return true;
   }
 
   private reportBad(id: string, server: string): void {
