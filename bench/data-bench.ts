@@ -11,6 +11,9 @@
  * with the machine's ceilings measured in the same run:
  *   disk     synced write throughput for chunk-sized files (1 MiB writes, fsync per 8 MiB)
  *   loopback Node's own TCP throughput on 127.0.0.1 (one connection)
+ *   range8   8 parallel Range reads (one eighth of the file each) of the same file by one client
+ *            of the library in this process, against one stream of the whole file by it
+ *            (`range8_mib_per_s`, `range8_single_mib_per_s`, `range8_ratio_to_single`)
  * and ratios: put against disk/3 (every byte is written and synced three times on this one disk),
  * get against loopback. The CLI's peak RSS is printed for both transfers.
  *
@@ -28,6 +31,7 @@
 import { createWriteStream, mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { createCairnClient, type CairnClient } from '../src/client/index.js';
 import { INLINE_BYTES_MAX_DEFAULT } from '../src/config/defaults.js';
 import { systemRng } from '../src/env/system.js';
@@ -83,6 +87,7 @@ async function main(): Promise<void> {
       out('put_cli_cpu_s_per_gib', (put.cpuSeconds * 1024) / MIB);
       out('get_cpu_s_per_gib', ((serverSeconds(cpu1, cpu2) + get.cpuSeconds) * 1024) / MIB);
       out('get_cli_cpu_s_per_gib', (get.cpuSeconds * 1024) / MIB);
+      await rangeReads(cluster, MIB);
     }
 
     if (BIG_ONLY) return;
@@ -120,6 +125,35 @@ async function main(): Promise<void> {
     for (const c of clients) c.close();
     await cluster.stop();
     rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Bytes of a stream, drained. */
+async function drain(stream: AsyncIterable<Buffer>): Promise<number> {
+  let n = 0;
+  for await (const b of stream) n += b.length;
+  return n;
+}
+
+/** One stream of /bench/big.bin against 8 parallel Range reads of it, by one library client. */
+async function rangeReads(cluster: DevCluster, mib: number): Promise<void> {
+  const client = createCairnClient({ metaAddrs: cluster.metaAddrs, token: cluster.token });
+  try {
+    const size = mib * 1024 * 1024;
+    const t0 = performance.now();
+    const whole = await drain((await client.open('/bench/big.bin')).stream as AsyncIterable<Buffer>);
+    const single = mib / ((performance.now() - t0) / 1000);
+    const part = Math.ceil(size / 8);
+    const t1 = performance.now();
+    const parts = await Promise.all(Array.from({ length: 8 }, async (_, i) => drain((await client.open('/bench/big.bin', { start: i * part, end: Math.min(size, (i + 1) * part) })).stream as AsyncIterable<Buffer>)));
+    const range8 = mib / ((performance.now() - t1) / 1000);
+    const got = parts.reduce((a, b) => a + b, 0);
+    if (whole !== size || got !== size) throw new Error(`range reads returned ${whole} / ${got} of ${size} bytes`);
+    out('range8_single_mib_per_s', single);
+    out('range8_mib_per_s', range8);
+    out('range8_ratio_to_single', range8 / single);
+  } finally {
+    client.close();
   }
 }
 

@@ -16,13 +16,15 @@
  *
  * Several sources, directories (-r) and remote wildcards (get): bulk-transfer.ts.
  */
-import { createReadStream, createWriteStream, fstatSync, mkdirSync, renameSync, rmSync, statSync } from 'node:fs';
+import { createReadStream, createWriteStream, fstatSync, mkdirSync, renameSync, rmSync, statSync, write } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { Transform, type Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Command } from 'commander';
 import type { CairnClient } from '../src/client/index.js';
+import { FileReader } from '../src/client/file-reader.js';
+import { crc32c } from '../src/util/crc32c.js';
 import type { RemotePath } from '../src/proto/path.js';
 import { CairnError } from '../src/util/errors.js';
 import { BULK_FILES_INFLIGHT } from './bulk-plan.js';
@@ -120,10 +122,26 @@ export async function downloadFile(client: CairnClient, src: RemotePath, target:
   const progress = onBytes === null ? await Progress.forTerminal(`get ${src.text}`, file.size) : null;
   const stopProgress = progress ? onFailureCleanup(() => progress.stop()) : null;
   try {
-    const sink = createWriteStream(tmp, { flags: 'wx', highWaterMark: 1024 * 1024 });
     const crc = verify ? new CrcCounter() : null;
-    const stages: Transform[] = [...(crc ? [crc] : []), ...(progress ? [progressCounter(progress)] : onBytes ? [byteTap(onBytes)] : [])];
-    await pipeline([file.stream, ...stages, sink]);
+    const reader = file.stream;
+    if (reader instanceof FileReader) {
+      const fh = await open(tmp, 'wx');
+      try {
+        let n = 0;
+        await writePieces(reader, fdWrite(fh.fd, null), (b) => {
+          if (crc) tapCrc(crc, b);
+          n += b.length;
+          if (progress) progress.update(n);
+          else onBytes?.(b.length);
+        });
+      } finally {
+        await fh.close();
+      }
+    } else {
+      const sink = createWriteStream(tmp, { flags: 'wx', highWaterMark: 1024 * 1024 });
+      const stages: Transform[] = [...(crc ? [crc] : []), ...(progress ? [progressCounter(progress)] : onBytes ? [byteTap(onBytes)] : [])];
+      await pipeline([reader, ...stages, sink]);
+    }
     const got = statSync(tmp).size;
     if (got !== file.size) throw new CairnError('Corrupt', `${src.text}: received ${got} of ${file.size} bytes`);
     if (crc) checkCrc(src.text, file.crc32c, crc);
@@ -147,21 +165,82 @@ function byteTap(onBytes: (n: number) => void): Transform {
   });
 }
 
+function tapCrc(crc: CrcCounter, b: Buffer): void {
+  crc.crc = crc32c(b, crc.crc);
+  crc.bytes += b.length;
+}
+
+/** A destination for pieces: resolves once `buf` was written whole (its buffer may then be reused). */
+type PieceWrite = (buf: Buffer) => Promise<void>;
+
 /**
- * Where bulk bytes for stdout go. A pipe or a file: a write stream of its own on fd 1 (left
- * open at the end), whose writes run off the main thread — process.stdout writes to pipes and
- * files synchronously, which stalls the reads from the chunk servers while the reader drains the
- * pipe. A terminal (or anything else): process.stdout.
+ * Writes to `fd` at its current offset, off the main thread (a pipe or a file may take less per
+ * call). A descriptor in non-blocking mode (a socket or pipe some other code set so) answers
+ * EAGAIN: the rest then goes through `fallback`, which waits for it.
  */
-function stdoutSink(): Writable {
-  let st;
+function fdWrite(fd: number, fallback: Writable | null): PieceWrite {
+  let viaStream = false;
+  return async (buf) => {
+    // Bounded: each turn writes at least one byte, throws, or hands the rest over.
+    for (let off = 0; off < buf.length; ) {
+      if (viaStream && fallback) return streamWrite(fallback)(buf.subarray(off));
+      let n: number;
+      try {
+        n = await new Promise<number>((resolve, reject) => write(fd, buf, off, buf.length - off, null, (e, w) => (e ? reject(e) : resolve(w))));
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EAGAIN' || !fallback) throw e;
+        viaStream = true;
+        continue;
+      }
+      if (n <= 0) throw new CairnError('Unavailable', `a write to descriptor ${fd} made no progress`);
+      off += n;
+    }
+  };
+}
+
+/** Writes to a stream, resolving on the write's callback (the stream is done with the buffer). */
+function streamWrite(w: Writable): PieceWrite {
+  return (buf) => new Promise<void>((resolve, reject) => w.write(buf, (e) => (e ? reject(e) : resolve())));
+}
+
+/**
+ * The reader's pieces out through `writeOut`, in order: one write in flight while the next
+ * pieces are fetched; each piece's buffer goes back to the reader's pool once its write
+ * completed, so a get reuses a few chunk-sized buffers instead of allocating one per chunk.
+ * `tap` sees each piece before it is written.
+ */
+async function writePieces(reader: FileReader, writeOut: PieceWrite, tap: (b: Buffer) => void): Promise<void> {
+  let writing: Promise<void> | null = null;
   try {
-    st = fstatSync(1);
-  } catch {
-    return process.stdout;
+    // Bounded by the file's pieces: nextPiece gives null after the last.
+    for (;;) {
+      const piece = await reader.nextPiece();
+      if (writing) await writing;
+      writing = null;
+      if (piece === null) return;
+      tap(piece.bytes);
+      writing = writeOut(piece.bytes).finally(() => piece.release());
+    }
+  } catch (e) {
+    reader.destroy();
+    if (writing) await writing.catch(() => undefined);
+    throw e;
   }
-  if (!st.isFIFO() && !st.isFile()) return process.stdout;
-  return createWriteStream('', { fd: 1, autoClose: false, highWaterMark: 1024 * 1024 });
+}
+
+/**
+ * Whether bulk bytes for stdout go straight to fd 1: a pipe, socket or file, written off the
+ * main thread (process.stdout writes to pipes and files synchronously, which stalls the reads
+ * from the chunk servers while the reader drains the pipe). A terminal (or anything else):
+ * process.stdout.
+ */
+function stdoutTakesFdWrites(): boolean {
+  try {
+    const st = fstatSync(1);
+    return st.isFIFO() || st.isFile() || st.isSocket();
+  } catch {
+    return false;
+  }
 }
 
 /**
@@ -174,9 +253,16 @@ export async function catCommand(client: CairnClient, path: RemotePath, withProg
   const stopProgress = progress ? onFailureCleanup(() => progress.stop()) : null;
   const crc = verify ? new CrcCounter() : null;
   const stages: Transform[] = [...(crc ? [crc] : []), ...(progress ? [progressCounter(progress)] : [])];
-  const out = stdoutSink();
-  if (out === process.stdout) await pipeline([file.stream, ...stages, process.stdout], { end: false });
-  else await pipeline([file.stream, ...stages, out]);
+  const reader = file.stream;
+  if (reader instanceof FileReader) {
+    let n = 0;
+    await writePieces(reader, stdoutTakesFdWrites() ? fdWrite(1, process.stdout) : streamWrite(process.stdout), (b) => {
+      if (crc) tapCrc(crc, b);
+      n += b.length;
+      progress?.update(n);
+    });
+  } else if (stdoutTakesFdWrites()) await pipeline([reader, ...stages, createWriteStream('', { fd: 1, autoClose: false, highWaterMark: 1024 * 1024 })]);
+  else await pipeline([reader, ...stages, process.stdout], { end: false });
   if (crc) checkCrc(path.text, file.crc32c, crc);
   progress?.stop();
   stopProgress?.();

@@ -4,7 +4,7 @@
  *
  * Contracts:
  * - Each chunk comes from the first replica that works (fs.open lists them in ring order, live
- *   verified copies first). On an error, a timeout (the chunk client's idle timeout) or Corrupt
+ *   verified copies first; a range read rotates the first choice: replica-order.ts). On an error, a timeout (the chunk client's idle timeout) or Corrupt
  *   the read fails over to the next replica; a read cut short resumes at the byte already
  *   received. Corrupt replicas are reported with fs.bad. When every replica failed once, the
  *   chunk's locations and token are fetched again and each replica is tried once more.
@@ -21,6 +21,11 @@
  *   checked (Corrupt otherwise) before any byte is passed on, and a range is a slice of it. open()
  *   then hands those bytes over as `inline` as well, and builds the stream only if it is asked
  *   for, so a small read is one metadata call and no stream machinery.
+ * - Instead of reading the stream, a consumer that knows when it is done with bytes takes the
+ *   pieces one by one (nextPiece): their buffers then come from a small pool (piece-pool.ts) and
+ *   are reused once released, so a big read neither allocates nor faults in a fresh chunk-sized
+ *   buffer per chunk. The stream's own pieces are fresh buffers (a Readable cannot tell when its
+ *   consumer is done with them).
  */
 import { setMaxListeners } from 'node:events';
 import { Readable } from 'node:stream';
@@ -30,6 +35,15 @@ import type { RemotePath } from '../proto/path.js';
 import { crc32c } from '../util/crc32c.js';
 import { CairnError, isCairnError, type ErrorCode } from '../util/errors.js';
 import type { ClientCore } from './client-core.js';
+import { PiecePool } from './piece-pool.js';
+import { replicaOrder } from './replica-order.js';
+
+/** One piece of a read in order, its buffer lent until release() (FileReader.nextPiece). */
+export interface LentPiece {
+  bytes: Buffer;
+  /** Gives the buffer back for reuse: call once, after every use of `bytes` finished. */
+  release(): void;
+}
 
 export interface OpenRange {
   /** First byte. @default 0 */
@@ -187,6 +201,12 @@ export class FileReader extends Readable {
   private ac: AbortController | null = null;
   /** The request id of this read (OpenRange.requestId). */
   private readonly rid: string;
+  /** Range reads opened so far: each starts its rotation over replicas one further (replica-order.ts). */
+  private static rangeReads = 0;
+  /** This reader's offset in the rotation over replicas; null for a whole-file read (no rotation). */
+  private spreadTurn: number | null = null;
+  /** Piece buffers, once the pieces are taken with nextPiece (null while the stream is read). */
+  private pool: PiecePool | null = null;
 
   private constructor(core: ClientCore, path: string, init: Plan | (() => Promise<Plan>), o: { readAhead: number; signal?: AbortSignal | undefined; rid: string }) {
     super({ highWaterMark: 1024 * 1024, ...(o.signal ? { signal: o.signal } : {}) });
@@ -237,6 +257,65 @@ export class FileReader extends Readable {
     return new FileReader(core, path.text, () => openPlan(core, path.text, range, rid), { readAhead: o.readAhead, signal: range.signal, rid });
   }
 
+  /**
+   * The next piece of the range in order, verified as the stream's are, or null after the last
+   * (the reader is then closed). Its buffer is lent: release it once done with its bytes; memory
+   * stays bounded by readAhead plus the pieces not yet released. One call at a time; not to be
+   * mixed with reading the stream.
+   */
+  async nextPiece(): Promise<LentPiece | null> {
+    if (this.pumping || this.readableFlowing !== null || this.readableLength > 0) throw new CairnError('Internal', 'nextPiece on a reader whose stream is being read');
+    if (this.destroyed) this.throwDestroyed();
+    // Read-ahead buffers plus the piece being consumed and the one being fetched as it is released.
+    this.pool ??= new PiecePool({}, { keepMax: this.readAhead + 2 });
+    this.plan ??= await this.init();
+    const plan = this.plan;
+    if (plan.inline !== null) {
+      const bytes = plan.inline;
+      plan.inline = null;
+      return bytes.length > 0 ? { bytes, release: () => undefined } : this.endPieces();
+    }
+    if (this.nextIndex < plan.first) this.nextIndex = plan.first;
+    this.fillQueue(plan);
+    const next = this.queue.shift();
+    if (!next) return this.endPieces();
+    let bytes: Buffer;
+    try {
+      [bytes] = (await next) as [Buffer];
+    } catch (e) {
+      this.destroy(e as Error);
+      throw e;
+    }
+    const pool = this.pool;
+    let released = false;
+    return {
+      bytes,
+      release: () => {
+        if (released) throw new CairnError('Internal', 'a piece released twice');
+        released = true;
+        pool.give(bytes);
+      },
+    };
+  }
+
+  private endPieces(): null {
+    this.destroy();
+    return null;
+  }
+
+  private throwDestroyed(): never {
+    this.signal().throwIfAborted();
+    throw new CairnError('Unavailable', 'read stream destroyed');
+  }
+
+  private fillQueue(plan: Plan): void {
+    while (this.queue.length < this.readAhead && this.nextIndex <= plan.last) {
+      const task = this.fetchPiece(plan, this.nextIndex++);
+      task.catch(() => undefined); // awaited in order; this only silences early failures
+      this.queue.push(task);
+    }
+  }
+
   override _read(): void {
     this.wanted = true;
     if (!this.pumping) void this.pump();
@@ -278,11 +357,7 @@ export class FileReader extends Readable {
       }
       // Each turn delivers one chunk's piece or ends the stream.
       while (this.wanted && !this.destroyed) {
-        while (this.queue.length < this.readAhead && this.nextIndex <= plan.last) {
-          const task = this.fetchPiece(plan, this.nextIndex++);
-          task.catch(() => undefined); // awaited in order below; this only silences early failures
-          this.queue.push(task);
-        }
+        this.fillQueue(plan);
         const next = this.queue.shift();
         if (!next) {
           this.push(null);
@@ -313,13 +388,14 @@ export class FileReader extends Readable {
     const to = Math.min(plan.end, d.offset + d.size) - d.offset;
     const whole = from === 0 && to === d.size;
     const signal = this.signal();
-    const piece = Buffer.allocUnsafeSlow(to - from);
+    // A failed read's pooled buffer is not given back: a socket read may still be landing in it.
+    const piece = this.pool ? this.pool.take(to - from) : Buffer.allocUnsafeSlow(to - from);
     let got = 0;
     const sources = new Set<string>();
     let lastErr: unknown = null;
     for (let pass = 0; pass < REPLICA_PASSES; pass++) {
       if (pass > 0) d = await plan.list.refresh(index);
-      for (const rep of d.replicas) {
+      for (const rep of replicaOrder(d.replicas, this.spreadsOver(plan), index + (this.spreadTurn ?? 0))) {
         signal.throwIfAborted();
         // A whole chunk in ONE response is checked by the chunk client against the replica's CRC
         // header, so comparing that header with the committed CRC checks the bytes end to end
@@ -358,9 +434,17 @@ export class FileReader extends Readable {
         }
       }
     }
+    this.pool?.forget(piece);
     const code: ErrorCode = isCairnError(lastErr) && (lastErr.code === 'Corrupt' || lastErr.code === 'Unauthorized') ? lastErr.code : 'Unavailable';
     const why = lastErr instanceof Error ? lastErr.message : 'no replica known';
     throw new CairnError(code, `cannot read chunk ${index} of ${this.path}: every replica failed (last: ${why})`);
+  }
+
+  /** Whether this read rotates over replicas: a range (not the whole file). */
+  private spreadsOver(plan: Plan): boolean {
+    if (plan.start === 0 && plan.end === plan.list.head.size) return false;
+    this.spreadTurn ??= FileReader.rangeReads++;
+    return true;
   }
 
   private reportBad(id: string, server: string): void {

@@ -1,0 +1,62 @@
+/**
+ * Piece buffers reused from chunk to chunk of one read: a big read otherwise takes a fresh
+ * chunk-sized buffer per chunk, and each costs page faults on its first touch and lingers until
+ * the collector frees it (the CLI's peak RSS grew with the file: bench/RESULTS.md).
+ *
+ * Contracts:
+ * - A buffer taken is never handed out again until it is given back: take() only hands out
+ *   buffers that are not lent; give() of a buffer that is not lent (given twice, or never taken
+ *   from this pool) throws Internal rather than letting two owners share one buffer.
+ * - Whoever gives a buffer back is done with it: every consumer of its bytes has finished (for
+ *   a write, its completion callback ran).
+ * - At most keepMax idle buffers are kept; memory is otherwise bounded by what is lent out.
+ */
+import { CairnError } from '../util/errors.js';
+
+export class PiecePool {
+  /** Idle buffers (each a whole allocation), most recently given back last. */
+  private readonly idle: Buffer[] = [];
+  /** The allocations lent out, by their backing memory. */
+  private readonly lent = new Set<ArrayBufferLike>();
+  private readonly keepMax: number;
+
+  constructor(_components: object, options: { keepMax: number }) {
+    this.keepMax = options.keepMax;
+  }
+
+  /** Buffers lent out now. */
+  get lentCount(): number {
+    return this.lent.size;
+  }
+
+  /** Idle buffers kept for reuse. */
+  get idleCount(): number {
+    return this.idle.length;
+  }
+
+  /** A buffer of exactly `bytes` bytes (unzeroed), lent until give(). */
+  take(bytes: number): Buffer {
+    let whole: Buffer | undefined;
+    for (let i = this.idle.length - 1; i >= 0; i--) {
+      if (this.idle[i]!.length >= bytes) {
+        whole = this.idle.splice(i, 1)[0]!;
+        break;
+      }
+    }
+    // Its own allocation (not a slice of the shared slab): the backing memory identifies it.
+    whole ??= Buffer.allocUnsafeSlow(bytes);
+    this.lent.add(whole.buffer);
+    return whole.subarray(0, bytes);
+  }
+
+  /** Drops a lent buffer without reusing it (something may still write into it). */
+  forget(buf: Buffer): void {
+    this.lent.delete(buf.buffer);
+  }
+
+  /** Gives back a buffer take() lent (any view of it); its bytes may be overwritten from now on. */
+  give(buf: Buffer): void {
+    if (!this.lent.delete(buf.buffer)) throw new CairnError('Internal', 'a piece buffer was given back that is not lent (given twice?)');
+    if (this.idle.length < this.keepMax) this.idle.push(Buffer.from(buf.buffer, 0, buf.buffer.byteLength));
+  }
+}

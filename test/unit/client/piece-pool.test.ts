@@ -1,0 +1,124 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { CairnClient } from '../../../src/client/cairn-client.js';
+import { FileReader, type LentPiece } from '../../../src/client/file-reader.js';
+import { PiecePool } from '../../../src/client/piece-pool.js';
+import { isCairnError } from '../../../src/util/errors.js';
+import { bytes } from '../chunk/helpers.js';
+import { clientOver, FakeMeta, startChunkNodes } from './fake-meta.js';
+
+describe('piece pool', () => {
+  it('never hands out a buffer that is lent; reuses one once given back', () => {
+    const pool = new PiecePool({}, { keepMax: 4 });
+    const a = pool.take(100);
+    const b = pool.take(100);
+    expect(a.buffer).not.toBe(b.buffer);
+    a.fill(1);
+    b.fill(2);
+    const c = pool.take(100); // a and b are lent: a third allocation
+    expect(c.buffer).not.toBe(a.buffer);
+    expect(c.buffer).not.toBe(b.buffer);
+    expect(a.every((x) => x === 1) && b.every((x) => x === 2)).toBe(true);
+    pool.give(a);
+    const d = pool.take(60); // smaller: a view of the buffer just given back
+    expect(d.buffer).toBe(a.buffer);
+    expect(d.length).toBe(60);
+    const e = pool.take(60); // a's buffer is lent again (as d): not handed out twice
+    expect([a.buffer, b.buffer, c.buffer]).not.toContain(e.buffer);
+    expect(pool.lentCount).toBe(4);
+  });
+
+  it('refuses a buffer given back twice or never taken from it', () => {
+    const pool = new PiecePool({}, { keepMax: 4 });
+    const a = pool.take(10);
+    pool.give(a);
+    expect(() => pool.give(a)).toThrow(/not lent/);
+    expect(() => pool.give(Buffer.allocUnsafeSlow(10))).toThrow(/not lent/);
+    // Given twice and accepted, the next two takes would share one buffer: they must not.
+    const x = pool.take(10);
+    const y = pool.take(10);
+    expect(x.buffer).not.toBe(y.buffer);
+  });
+
+  it('keeps at most keepMax idle buffers; a bigger request gets a fresh one', () => {
+    const pool = new PiecePool({}, { keepMax: 1 });
+    const a = pool.take(10);
+    const b = pool.take(10);
+    pool.give(a);
+    pool.give(b);
+    expect(pool.idleCount).toBe(1);
+    const big = pool.take(20);
+    expect(big.length).toBe(20);
+    expect(big.buffer).not.toBe(a.buffer);
+    expect(big.buffer).not.toBe(b.buffer);
+  });
+});
+
+// nextPiece against three real chunk servers in this process and a fake metadata leader.
+describe('file reader pieces (nextPiece)', () => {
+  const CHUNK = 100_000;
+  const SIZE = 7 * CHUNK + 123;
+  const data = bytes(SIZE, 5);
+  let cluster: Awaited<ReturnType<typeof startChunkNodes>>;
+  let client: CairnClient;
+
+  beforeEach(async () => {
+    cluster = await startChunkNodes(3);
+    const meta = new FakeMeta(cluster.nodes, { replicas: 2, chunkSize: CHUNK });
+    client = clientOver(meta, { readAhead: 2 });
+    await meta.storeFile('/f', data);
+  });
+
+  afterEach(async () => {
+    client.close();
+    await cluster.close();
+  });
+
+  async function reader(range: { start?: number; end?: number } = {}): Promise<FileReader> {
+    const r = (await client.open('/f', range)).stream;
+    expect(r).toBeInstanceOf(FileReader);
+    return r as FileReader;
+  }
+
+  it('a piece held by its consumer keeps its bytes while later pieces are read; released buffers are reused', async () => {
+    const r = await reader();
+    const held: Array<{ p: LentPiece; copy: Buffer; at: number }> = [];
+    const seen = new Set<ArrayBufferLike>();
+    let at = 0;
+    // Hold three pieces at a time (more than the read-ahead), releasing the oldest as we go.
+    for (let p = await r.nextPiece(); p !== null; p = await r.nextPiece()) {
+      for (const h of held) expect(h.p.bytes.equals(h.copy), `piece at ${h.at} overwritten while held`).toBe(true);
+      expect(p.bytes.equals(data.subarray(at, at + p.bytes.length))).toBe(true);
+      for (const h of held) expect(p.bytes.buffer).not.toBe(h.p.bytes.buffer);
+      seen.add(p.bytes.buffer);
+      held.push({ p, copy: Buffer.from(p.bytes), at });
+      at += p.bytes.length;
+      if (held.length === 3) held.shift()!.p.release();
+    }
+    expect(at).toBe(SIZE);
+    for (const h of held) expect(h.p.bytes.equals(h.copy)).toBe(true);
+    // 8 pieces through at most read-ahead (2) + held (3) + one more buffers.
+    expect(seen.size).toBeLessThanOrEqual(6);
+    expect(seen.size).toBeLessThan(8);
+    for (const h of held) h.p.release();
+  });
+
+  it('a piece released twice fails; a range comes out byte-exact', async () => {
+    const r = await reader({ start: CHUNK - 5, end: 3 * CHUNK + 7 });
+    const out: Buffer[] = [];
+    let first: LentPiece | null = null;
+    for (let p = await r.nextPiece(); p !== null; p = await r.nextPiece()) {
+      out.push(Buffer.from(p.bytes));
+      if (first === null) first = p;
+      else p.release();
+    }
+    expect(Buffer.concat(out).equals(data.subarray(CHUNK - 5, 3 * CHUNK + 7))).toBe(true);
+    first!.release();
+    let err: unknown = null;
+    try {
+      first!.release();
+    } catch (e) {
+      err = e;
+    }
+    expect(isCairnError(err, 'Internal')).toBe(true);
+  });
+});
