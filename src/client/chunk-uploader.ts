@@ -11,7 +11,6 @@
  * - Every ring version a chunk was placed with is reported through `onPlaced` (the commit carries
  *   the oldest).
  */
-import { Readable } from 'node:stream';
 import type { ChunkPutOutcome, ChunkTarget, ChunkTargetResult } from '../chunk/chunk-client.js';
 import { decodeRetarget, type WriteTarget } from '../proto/meta-answers.js';
 import { CairnError, isCairnError } from '../util/errors.js';
@@ -44,8 +43,6 @@ export const PUT_STRATEGY: PutStrategy = 'pipeline';
 const RETARGETS_MAX = 5;
 /** Wait before asking again when no replacement target exists (× attempt number). */
 const RETARGET_BACKOFF_MS = 200;
-/** Slice size when streaming a buffered chunk to a server. */
-const SEND_SLICE_BYTES = 1024 * 1024;
 
 export interface ChunkUploaderComponents {
   core: ClientCore;
@@ -154,8 +151,8 @@ export class ChunkUploader {
     const opts = { size: bytes.length, crc32c: crc, signal: this.options.signal, requestId: this.options.requestId };
     const chunks = this.core.chunks;
     const groups = streamsOf(this.options.strategy, targets);
-    if (groups.length === 1) return chunks.putChunk(id, targets, sliced(bytes), opts);
-    const outs = await Promise.all(groups.map((g) => chunks.putChunk(id, g, sliced(bytes), opts)));
+    if (groups.length === 1) return chunks.putChunk(id, targets, bytes, opts);
+    const outs = await Promise.all(groups.map((g) => chunks.putChunk(id, g, bytes, opts)));
     const results = outs.flatMap((o) => o.results);
     return { ok: results.every((r) => r.ok), results };
   }
@@ -175,13 +172,4 @@ export function streamsOf<T>(strategy: PutStrategy, targets: readonly T[]): T[][
  */
 export function failedTargets(outcome: ChunkPutOutcome, strategy: PutStrategy): ChunkTargetResult[] {
   return streamsOf(strategy, outcome.results).flatMap((g) => g.filter((r) => !r.ok).slice(0, 1));
-}
-
-/** A chunk as the chunk client sends it: one buffer (one write) when it fits a slice, else slices. */
-function sliced(bytes: Buffer): Readable | Buffer {
-  if (bytes.length <= SEND_SLICE_BYTES) return bytes;
-  function* gen(): Generator<Buffer> {
-    for (let off = 0; off < bytes.length; off += SEND_SLICE_BYTES) yield bytes.subarray(off, off + SEND_SLICE_BYTES);
-  }
-  return Readable.from(gen(), { objectMode: false });
 }
