@@ -41,6 +41,7 @@ function* source(template: Buffer): Generator<Buffer> {
 }
 
 function median(xs: number[]): number {
+  if (xs.length === 0) return NaN;
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.floor(s.length / 2)]!;
 }
@@ -51,6 +52,7 @@ interface Run {
   /** CPU-s per GiB by chunk server (index), one list per server. */
   chunkCpu: number[][];
   metaCpu: number[];
+  failures: string[];
 }
 
 async function main(): Promise<void> {
@@ -62,6 +64,7 @@ async function main(): Promise<void> {
   const template = Buffer.allocUnsafe(PIECE_BYTES);
   for (let i = 0; i < PIECE_BYTES; i += 4) template.writeUInt32LE((i * 2654435761) >>> 0, i);
   const clients = new Map<number, CairnClient>();
+  let ok = false;
   try {
     await cluster.waitReady(30_000);
     const json = cluster.clusterJson();
@@ -77,13 +80,19 @@ async function main(): Promise<void> {
         for (const strategy of STRATEGIES) {
           const client = clients.get(k)!;
           const key = `${strategy}_k${k}`;
-          const run = runs.get(key) ?? { mibs: [], clientCpu: [], chunkCpu: chunkPids.map(() => []), metaCpu: [] };
+          const run = runs.get(key) ?? { mibs: [], clientCpu: [], chunkCpu: chunkPids.map(() => []), metaCpu: [], failures: [] };
           runs.set(key, run);
           const path = `/bench/${key}-${r}`;
           const cpu0 = process.cpuUsage();
           const srv0 = processCpuMs([...chunkPids, ...metaPids]);
           const t0 = performance.now();
-          await client.put(path, source(template), { strategy });
+          try {
+            await client.put(path, source(template), { strategy });
+          } catch (e) {
+            // A failed put is counted and shown, not fatal: the other figures still come out.
+            run.failures.push(`round ${r}: ${(e as Error).message}`);
+            continue;
+          }
           const sec = (performance.now() - t0) / 1000;
           const srv1 = processCpuMs([...chunkPids, ...metaPids]);
           const cpu = process.cpuUsage(cpu0);
@@ -107,6 +116,8 @@ async function main(): Promise<void> {
     for (const k of INFLIGHTS) {
       for (const s of STRATEGIES) {
         const run = runs.get(`${s}_k${k}`)!;
+        for (const f of run.failures) console.log(`# ${s} k=${k} failed: ${f}`);
+        if (run.mibs.length === 0) continue;
         // The figure names of the first version (3 in flight) stay; other counts get a suffix.
         const name = k === 3 ? s : `${s}_k${k}`;
         const chunkEach = run.chunkCpu.map(median);
@@ -118,10 +129,13 @@ async function main(): Promise<void> {
       }
     }
     console.log(`get_mibs ${median(gets).toFixed(1)}  (reads: ${gets.map((x) => x.toFixed(0)).join(' ')})`);
+    ok = [...runs.values()].every((run) => run.failures.length === 0);
   } finally {
     for (const c of clients.values()) c.close();
     await cluster.stop(5000);
-    rmSync(dir, { recursive: true, force: true });
+    // A failed run keeps the cluster's directory (the servers' logs say what went wrong).
+    if (ok) rmSync(dir, { recursive: true, force: true });
+    else console.error(`# cluster directory kept: ${dir}`);
   }
 }
 
