@@ -30,6 +30,15 @@ import { CHUNK_IDLE_TIMEOUT_MS_DEFAULT, CHUNK_SOCKETS_PER_HOST_MAX_DEFAULT, PIPE
 
 export { H_CRC, H_PIPELINE, H_SIZE, H_TOKEN, formatPipeline, parsePipeline, type ChunkTarget, type ChunkTargetResult } from '../proto/chunk-http.js';
 
+/**
+ * A kept-alive socket idle this long is closed by us. Chunk servers close idle sockets after
+ * HTTP_KEEP_ALIVE_TIMEOUT_MS_DEFAULT (5 s), and an agent on its own keeps one until a second
+ * before that (the server's Keep-Alive hint): a starved event loop on either side (load 30–50 on
+ * 2 cores) turns that second into reusing a socket the server has just reset — EPIPE/ECONNRESET
+ * on a pipeline hop, which cannot re-send a streamed body. Closing first leaves a margin of 3 s.
+ */
+const IDLE_SOCKET_CLOSE_MS = 2000;
+
 /** Largest JSON response body read from a chunk server. */
 const RESPONSE_JSON_BYTES_MAX = 64 * 1024;
 
@@ -129,7 +138,7 @@ export class ChunkClient {
   private readonly log: Logger;
 
   constructor(components: ChunkClientComponents, options: ChunkClientOptions = {}) {
-    const agentOptions = { keepAlive: true, maxSockets: options.socketsPerHostMax ?? CHUNK_SOCKETS_PER_HOST_MAX_DEFAULT, scheduling: 'lifo' } as const;
+    const agentOptions = { keepAlive: true, timeout: IDLE_SOCKET_CLOSE_MS, maxSockets: options.socketsPerHostMax ?? CHUNK_SOCKETS_PER_HOST_MAX_DEFAULT, scheduling: 'lifo' } as const;
     this.agent = options.tls ? new HttpsAgent({ ...agentOptions, ca: Buffer.from(options.tls.ca), rejectUnauthorized: true }) : new Agent(agentOptions);
     this.direct = options.tls ? null : new DirectGet();
     this.idleTimeoutMs = options.idleTimeoutMs ?? CHUNK_IDLE_TIMEOUT_MS_DEFAULT;

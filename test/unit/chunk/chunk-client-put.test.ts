@@ -73,3 +73,37 @@ describe('ChunkClient PUT', () => {
     expect(s.seen()).toBe(2);
   });
 });
+
+describe('ChunkClient kept-alive sockets', () => {
+  it('closes a socket idle for 2 s itself, well before the server would (5 s)', async () => {
+    const connections: number[] = [];
+    const server = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        const body = JSON.stringify({ results: [{ addr: 'a', ok: true }] });
+        res.writeHead(201, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }).end(body);
+      });
+    });
+    server.keepAliveTimeout = 5000;
+    server.on('connection', () => connections.push(connections.length));
+    const addr = await new Promise<string>((resolve) =>
+      server.listen(0, '127.0.0.1', () => {
+        const a = server.address();
+        resolve(`127.0.0.1:${typeof a === 'object' && a ? a.port : 0}`);
+      }),
+    );
+    const client = new ChunkClient({ logger: silentLogger }, { socketsPerHostMax: 1 });
+    try {
+      const data = Buffer.alloc(1000, 1);
+      expect((await client.putChunk(cid(1), [{ addr, token: 't' }], data)).ok).toBe(true);
+      expect((await client.putChunk(cid(2), [{ addr, token: 't' }], data)).ok).toBe(true);
+      expect(connections.length).toBe(1); // back to back: the socket is reused
+      await new Promise((r) => setTimeout(r, 2600));
+      expect((await client.putChunk(cid(3), [{ addr, token: 't' }], data)).ok).toBe(true);
+      expect(connections.length).toBe(2);
+    } finally {
+      client.close();
+      server.close();
+    }
+  });
+});
