@@ -29,13 +29,21 @@ export type PutStrategy = 'pipeline' | 'fanout' | 'split';
 export const PUT_STRATEGIES: readonly PutStrategy[] = ['pipeline', 'fanout', 'split'];
 
 /**
- * Pipeline, by measurement (bench/put-strategy.ts: 512 MiB puts, 8 MiB chunks, 3 chunk-server
- * processes + 3 metadata servers on this 2-core host, load ≈ 4, medians of 3 rounds):
- *   pipeline 107 MiB/s, 0.36 s client CPU per 512 MiB · fan-out 108 MiB/s, 0.65 s client CPU
- *   (6 uploads in flight: 123 vs 111 MiB/s). Throughput is a tie here — the servers' disk and
- *   CPU bound both — but the pipeline costs the client ~45% less CPU and sends each byte out
- *   of the client once instead of R times, which on a real network is R× less client uplink
- *   (why HDFS pipelines). Fan-out stays selectable per write for benchmarks.
+ * Pipeline, by measurement (bench/put-strategy.ts, 8 MiB chunks, 3 chunk-server + 3 metadata
+ * processes on this 2-core host):
+ * - 2026-12 first pass, load ≈ 4, 512 MiB puts, medians of 3: pipeline 107 MiB/s with 0.36 s
+ *   client CPU per 512 MiB, fan-out 108 MiB/s with 0.65 s.
+ * - 2026-12-06, load 34–52 (the machine shared with other builds), 128 MiB puts, 2 rounds,
+ *   CPU-s per GiB client + chunk servers summed: pipeline 2.7 + 25.5 / 1.4 + 19.4 / 1.7 + 23.6 /
+ *   1.6 + 18.5 at 2/3/4/5 uploads in flight; fan-out 2.6 + 19.2 / 3.3 + 15.5 / 2.8 + 19.9 /
+ *   2.6 + 20.0; split (client → t1 and → t2 → t3) 3.1 + 18.9 / 1.8 + 19.9 / 2.7 + 20.9 /
+ *   3.8 + 20.8. Fan-out spares the servers the forwarding (each forwarding hop is a socket
+ *   receive plus a send in JavaScript); the pipeline spares the client 1.5–2 CPU-s per GiB.
+ *   Totals are within the run's noise of each other (rounds of one setting differ by 2×).
+ * So the topology is chosen by the network, not this host: every strategy sends each byte across
+ * R links and writes it to R disks, but only the pipeline sends it out of the client ONCE — on
+ * a real network the client's uplink is what a batch job's puts share (why HDFS pipelines),
+ * while fan-out needs R× that uplink and split 2×. Fan-out and split stay selectable per write.
  */
 export const PUT_STRATEGY: PutStrategy = 'pipeline';
 
