@@ -39,7 +39,10 @@ export const PUT_STRATEGIES: readonly PutStrategy[] = ['pipeline', 'fanout', 'sp
  *   2.6 + 20.0; split (client → t1 and → t2 → t3) 3.1 + 18.9 / 1.8 + 19.9 / 2.7 + 20.9 /
  *   3.8 + 20.8. Fan-out spares the servers the forwarding (each forwarding hop is a socket
  *   receive plus a send in JavaScript); the pipeline spares the client 1.5–2 CPU-s per GiB.
- *   Totals are within the run's noise of each other (rounds of one setting differ by 2×).
+ *   A second run (load 40–44, 3 rounds, 3 in flight): pipeline 2.3 + 27.7, fan-out 2.5 + 19.9,
+ *   split 2.5 + 21.6. Rounds of one setting differ by 2× in MiB/s at such load; the servers'
+ *   CPU leans to fan-out (10–25 % less in total at 3 in flight) but wants a quiet-machine run
+ *   before the default moves.
  * So the topology is chosen by the network, not this host: every strategy sends each byte across
  * R links and writes it to R disks, but only the pipeline sends it out of the client ONCE — on
  * a real network the client's uplink is what a batch job's puts share (why HDFS pipelines),
