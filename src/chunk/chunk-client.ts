@@ -30,6 +30,15 @@ import { CHUNK_IDLE_TIMEOUT_MS_DEFAULT, CHUNK_SOCKETS_PER_HOST_MAX_DEFAULT, PIPE
 
 export { H_CRC, H_PIPELINE, H_SIZE, H_TOKEN, formatPipeline, parsePipeline, type ChunkTarget, type ChunkTargetResult } from '../proto/chunk-http.js';
 
+/**
+ * A kept-alive socket idle this long is closed by us. Chunk servers close idle sockets after
+ * HTTP_KEEP_ALIVE_TIMEOUT_MS_DEFAULT (5 s), and an agent on its own keeps one until a second
+ * before that (the server's Keep-Alive hint): a starved event loop on either side (load 30–50 on
+ * 2 cores) turns that second into reusing a socket the server has just reset — EPIPE/ECONNRESET
+ * on a pipeline hop, which cannot re-send a streamed body. Closing first leaves a margin of 3 s.
+ */
+const IDLE_SOCKET_CLOSE_MS = 2000;
+
 /** Largest JSON response body read from a chunk server. */
 const RESPONSE_JSON_BYTES_MAX = 64 * 1024;
 
@@ -129,7 +138,7 @@ export class ChunkClient {
   private readonly log: Logger;
 
   constructor(components: ChunkClientComponents, options: ChunkClientOptions = {}) {
-    const agentOptions = { keepAlive: true, maxSockets: options.socketsPerHostMax ?? CHUNK_SOCKETS_PER_HOST_MAX_DEFAULT, scheduling: 'lifo' } as const;
+    const agentOptions = { keepAlive: true, timeout: IDLE_SOCKET_CLOSE_MS, maxSockets: options.socketsPerHostMax ?? CHUNK_SOCKETS_PER_HOST_MAX_DEFAULT, scheduling: 'lifo' } as const;
     this.agent = options.tls ? new HttpsAgent({ ...agentOptions, ca: Buffer.from(options.tls.ca), rejectUnauthorized: true }) : new Agent(agentOptions);
     this.direct = options.tls ? null : new DirectGet();
     this.idleTimeoutMs = options.idleTimeoutMs ?? CHUNK_IDLE_TIMEOUT_MS_DEFAULT;
@@ -139,6 +148,21 @@ export class ChunkClient {
 
   /** Writes one chunk through the pipeline `targets[0] → targets[1] → …`. See the file comment. */
   async putChunk(chunkId: string, targets: readonly ChunkTarget[], source: Readable | AsyncIterable<Uint8Array> | Uint8Array, opts: ChunkClientPutOptions = {}): Promise<ChunkPutOutcome> {
+    // A whole buffer can be sent again: once, on a fresh socket, when a kept-alive socket turned
+    // out closed by the server before it answered (its idle timeout raced our reuse, which a
+    // starved event loop makes likely: EPIPE or ECONNRESET). A PUT is idempotent: a replica the
+    // first attempt stored after all is kept as it is.
+    for (let attempt = 0; ; attempt++) {
+      const r = await this.putOnce(chunkId, targets, source, opts);
+      if (r.staleSocket && attempt === 0) {
+        this.log.debug('kept-alive socket was closed by the chunk server; sending again', { addr: targets[0]?.addr, chunkId });
+        continue;
+      }
+      return r.outcome;
+    }
+  }
+
+  private async putOnce(chunkId: string, targets: readonly ChunkTarget[], source: Readable | AsyncIterable<Uint8Array> | Uint8Array, opts: ChunkClientPutOptions): Promise<{ outcome: ChunkPutOutcome; staleSocket: boolean }> {
     const first = targets[0];
     if (!first) throw new CairnError('InvalidArgument', 'putChunk needs at least one target');
     const headers: OutgoingHttpHeaders = { [H_TOKEN]: first.token, 'content-type': 'application/octet-stream' };
@@ -188,7 +212,9 @@ export class ChunkClient {
       // Not awaiting `sent`: a source stuck in its own await must not hold us (it is destroyed).
       opts.signal?.throwIfAborted();
       if (sourceError !== null) throw sourceError;
-      return { ok: false, results: [{ addr: first.addr, ok: false, error: asWireError(e) }, ...notReached(1)] };
+      const code = (e as NodeJS.ErrnoException).code;
+      const staleSocket = whole !== null && req.reusedSocket && (code === 'ECONNRESET' || code === 'EPIPE');
+      return { outcome: { ok: false, results: [{ addr: first.addr, ok: false, error: asWireError(e) }, ...notReached(1)] }, staleSocket };
     }
     const body: Record<string, unknown> = await readJson(res).catch((e: unknown) => ({ error: asWireError(e) }));
     const status = res.statusCode ?? 500;
@@ -202,12 +228,12 @@ export class ChunkClient {
       if (typeof body.size === 'number') out.size = body.size;
       const crc = typeof body.crc32c === 'string' ? crcFromHex(body.crc32c) : null;
       if (crc !== null) out.crc32c = crc;
-      return out;
+      return { outcome: out, staleSocket: false };
     }
-    if (results.length === targets.length) return { ok: false, results };
+    if (results.length === targets.length) return { outcome: { ok: false, results }, staleSocket: false };
     // No per-target detail: the first server refused the request as a whole (401, 400, 413, 507…).
     const err = wireErrorOf(status, res.headers[H_ERROR], body);
-    return { ok: false, results: [{ addr: first.addr, ok: false, error: err }, ...notReached(1)] };
+    return { outcome: { ok: false, results: [{ addr: first.addr, ok: false, error: err }, ...notReached(1)] }, staleSocket: false };
   }
 
   /** Opens a verified read of a replica (or a range of it). Throws CairnError on any error response. */

@@ -9,10 +9,8 @@
  * - No placement round trip: each chunk is named and placed from the client's placement view
  *   (placement-cache.ts: chunk id = grant prefix ‖ counter, targets = the leader's writeTargets
  *   rule over the view, the grant as every target's token). No fs.alloc.
- * - A chunk counts only once EVERY target acknowledged it durably. A failed target makes the
- *   writer refresh the view and re-send to the next servers in ring order outside the failed
- *   and the holding servers (fs.retarget when the chunk's grant is too old to use); the
- *   chunk's bytes stay in memory until it is acknowledged.
+ * - A chunk counts only once EVERY target acknowledged it durably (chunk-uploader.ts replaces
+ *   failed targets); the chunk's bytes stay in memory until it is acknowledged.
  * - The commit carries the oldest ring version the chunks were placed with. StaleRing (the
  *   leader's ring moved on): the writer refreshes the view, checks that every chunk still has a
  *   holder the new ring counts (in it, not dead: repair restores the rest from that one, as for
@@ -34,13 +32,12 @@
  *   memory until commit(), which sends the fs.put (refused: a chunk write, then its commit).
  * - 'finish' and `done` come after the commit; `done` rejects with the stream's error.
  *
- * Pipeline vs fan-out: measured, see PUT_STRATEGY below.
+ * Pipeline vs fan-out vs split: measured, see PUT_STRATEGY in chunk-uploader.ts.
  */
 import { setMaxListeners } from 'node:events';
 import { addAbortSignal, Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { ChunkPutOutcome, ChunkTarget, ChunkTargetResult } from '../chunk/chunk-client.js';
-import { decodeCommit, decodeRetarget, decodeStat, type WriteTarget } from '../proto/meta-answers.js';
+import { decodeCommit, decodeStat } from '../proto/meta-answers.js';
 import type { FileAttrs } from '../proto/file-attrs.js';
 import type { RemotePath } from '../proto/path.js';
 import { crc32c } from '../util/crc32c.js';
@@ -48,7 +45,10 @@ import { contentEtag } from '../util/content-etag.js';
 import { inlineEtag } from '../util/inline-etag.js';
 import { CairnError, isCairnError } from '../util/errors.js';
 import type { ClientCore } from './client-core.js';
-import type { Grant, PlacementView } from './placement-cache.js';
+import type { PlacementView } from './placement-cache.js';
+import { ChunkUploader, PUT_STRATEGY, type PutStrategy } from './chunk-uploader.js';
+
+export { PUT_STRATEGIES, PUT_STRATEGY, type PutStrategy } from './chunk-uploader.js';
 
 export interface WriteOptions {
   /** Replace an existing file atomically. @default false (AlreadyExists at commit) */
@@ -92,19 +92,6 @@ export interface PutResult {
   etag: string;
 }
 
-export type PutStrategy = 'pipeline' | 'fanout';
-
-/**
- * Pipeline, by measurement (bench/put-strategy.ts: 512 MiB puts, 8 MiB chunks, 3 chunk-server
- * processes + 3 metadata servers on this 2-core host, load ≈ 4, medians of 3 rounds):
- *   pipeline 107 MiB/s, 0.36 s client CPU per 512 MiB · fan-out 108 MiB/s, 0.65 s client CPU
- *   (6 uploads in flight: 123 vs 111 MiB/s). Throughput is a tie here — the servers' disk and
- *   CPU bound both — but the pipeline costs the client ~45% less CPU and sends each byte out
- *   of the client once instead of R times, which on a real network is R× less client uplink
- *   (why HDFS pipelines). Fan-out stays selectable per write for benchmarks.
- */
-export const PUT_STRATEGY: PutStrategy = 'pipeline';
-
 /**
  * A stream of unknown length starts its first chunk in a buffer this big and doubles it as it
  * fills (up to the chunk size; later chunks get whole buffers, pooled buffers keep their size):
@@ -112,12 +99,6 @@ export const PUT_STRATEGY: PutStrategy = 'pipeline';
  */
 const BUFFER_BYTES_FIRST = 64 * 1024;
 
-/** Target replacements tried per chunk before the write fails. */
-const RETARGETS_MAX = 5;
-/** Wait before asking again when no replacement target exists (× attempt number). */
-const RETARGET_BACKOFF_MS = 200;
-/** Slice size when streaming a buffered chunk to a server. */
-const SEND_SLICE_BYTES = 1024 * 1024;
 /** Commits refused as StaleRing (each followed by a view refresh) before the write fails. */
 const STALE_RING_COMMITS_MAX = 3;
 
@@ -137,7 +118,7 @@ export class FileWriter extends Writable {
   private readonly remote: RemotePath;
   private readonly opts: WriteOptions;
   private readonly uploadsInflight: number;
-  private readonly strategy: PutStrategy;
+  private readonly uploader: ChunkUploader;
   private chunkSize: number | null;
   /** Free chunk buffers; at most uploadsInflight are ever made. */
   private readonly pool: Buffer[] = [];
@@ -174,7 +155,6 @@ export class FileWriter extends Writable {
     this.remote = path;
     this.opts = opts;
     this.uploadsInflight = limits.uploadsInflight;
-    this.strategy = opts.strategy ?? PUT_STRATEGY;
     this.chunkSize = opts.chunkSize ?? core.clusterChunkSize;
     this.limits = limits;
     this.rid = opts.requestId ?? core.newRequestId();
@@ -193,6 +173,16 @@ export class FileWriter extends Writable {
     // its fields (Writable's own `signal` option would destroy it inside super(), before them, and
     // `done` would never settle).
     if (opts.signal) addAbortSignal(opts.signal, this);
+    this.uploader = new ChunkUploader(
+      { core },
+      {
+        path: this.path,
+        strategy: opts.strategy ?? PUT_STRATEGY,
+        signal: this.ac.signal,
+        requestId: this.rid,
+        onPlaced: (v) => (this.placedWith = this.placedWith === null ? v : Math.min(this.placedWith, v)),
+      },
+    );
     core.track(this);
   }
 
@@ -475,76 +465,12 @@ export class FileWriter extends Writable {
   }
 
   private async upload(index: number, fill: Fill): Promise<void> {
-    const placement = this.core.placement;
-    let view = await placement.current();
-    const id = placement.newChunkId(view);
-    const grant: Grant = view.grant;
-    const bytes = fill.buf.subarray(0, fill.len);
-    const held = new Set<string>();
-    const excluded = new Set<string>();
-    let targets = this.placeOn(view, id, grant.token, excluded);
-    if (targets.length === 0) {
-      // Nothing writable in this view: ask once more, then fail as fs.alloc would.
-      view = await placement.refresh(view);
-      targets = this.placeOn(view, id, grant.token, excluded);
-      if (targets.length === 0) throw new CairnError('NoSpace', 'no live chunk server with free space can take a new chunk');
-    }
-    // As with fs.alloc: R, or every writable server when fewer (a small cluster).
-    const replicas = targets.length;
-    /** What went wrong, one entry per failed attempt (bounded by RETARGETS_MAX + 1). */
-    const errors: string[] = [];
-    // Bounded: RETARGETS_MAX + 1 sends; each either completes the set or excludes a server.
-    for (let attempt = 0; ; attempt++) {
-      this.ac.signal.throwIfAborted();
-      const outcome = targets.length > 0 ? await this.send(id, targets, bytes, fill.crc) : { ok: false, results: [] };
-      this.ac.signal.throwIfAborted();
-      const byAddr = new Map(targets.map((t) => [t.addr, t.id]));
-      for (const f of failedTargets(outcome, this.strategy)) {
-        const sid = byAddr.get(f.addr);
-        if (sid !== undefined) excluded.add(sid);
-        errors.push(`${sid ?? f.addr}: ${f.error?.code ?? 'Unavailable'} ${f.error?.message ?? ''}`.trim());
-      }
-      for (const r of outcome.results) {
-        const sid = byAddr.get(r.addr);
-        if (r.ok && sid !== undefined) held.add(sid);
-      }
-      if (held.size >= replicas) break;
-      if (attempt >= RETARGETS_MAX) throw new CairnError('Unavailable', `chunk ${index} of ${this.path} reached ${held.size} of ${replicas} replicas after ${attempt + 1} attempts (${errors.join('; ')})`);
-      this.core.counters.retargets++;
-      this.core.logger.debug('chunk target failed; retargeting', { chunk: id, excluded: [...excluded], held: [...held], error: errors.at(-1) });
-      const exclude = new Set([...excluded, ...held]);
-      if (targets.length === 0) await this.core.sleep(RETARGET_BACKOFF_MS * (attempt + 1));
-      // Liveness may have moved: the next servers in ring order of a fresh view replace the failed.
-      view = await placement.refresh(view);
-      if (placement.usable(grant)) {
-        targets = this.placeOn(view, id, grant.token, exclude).slice(0, replicas - held.size);
-        if (targets.length === 0) errors.push(`no writable server outside ${[...exclude].join(',')} in ring version ${view.ringVersion}`);
-        continue;
-      }
-      // The grant this chunk was named under is too old to send: per-chunk tokens from the leader.
-      let r: { targets: WriteTarget[] };
-      try {
-        r = await this.core.idempotentWrite('fs.retarget', { id, exclude: [...exclude] }, decodeRetarget, this.rid);
-      } catch (e) {
-        if (!isCairnError(e, 'NoSpace')) throw e;
-        errors.push(`no replacement outside ${[...exclude].join(',')}: ${e.message}`);
-        targets = [];
-        continue;
-      }
-      targets = r.targets.filter((t) => !held.has(t.id)).slice(0, replicas - held.size);
-      if (targets.length === 0) errors.push(`fs.retarget outside ${[...exclude].join(',')} offered only ${r.targets.map((t) => t.id).join(',')}`);
-    }
+    const { id, holders } = await this.uploader.upload(index, fill.buf.subarray(0, fill.len), fill.crc);
     this.parts[index] = [id, fill.len, fill.crc];
-    this.holders[index] = [...held];
+    this.holders[index] = holders;
     this.stored += fill.len;
     this.core.counters.chunksWritten++;
     this.opts.onProgress?.(this.stored);
-  }
-
-  /** Targets of chunk `id` by `view` (placement-cache.ts), noting the ring version placed with. */
-  private placeOn(view: PlacementView, id: string, token: string, exclude: ReadonlySet<string>): WriteTarget[] {
-    this.placedWith = this.placedWith === null ? view.ringVersion : Math.min(this.placedWith, view.ringVersion);
-    return this.core.placement.targets(view, id, token, exclude);
   }
 
   /**
@@ -563,33 +489,6 @@ export class FileWriter extends Writable {
       () => undefined,
     );
   }
-
-  /** One attempt to store `bytes` on `targets`. Target failures are outcomes, not exceptions. */
-  private async send(id: string, targets: readonly ChunkTarget[], bytes: Buffer, crc: number): Promise<ChunkPutOutcome> {
-    const opts = { size: bytes.length, crc32c: crc, signal: this.ac.signal, requestId: this.rid };
-    if (this.strategy === 'pipeline') return this.core.chunks.putChunk(id, targets, sliced(bytes), opts);
-    const outs = await Promise.all(targets.map((t) => this.core.chunks.putChunk(id, [t], sliced(bytes), opts)));
-    const results = outs.map((o) => o.results[0]!);
-    return { ok: results.every((r) => r.ok), results };
-  }
-}
-
-/**
- * The servers to replace. Fan-out: every failed target. Pipeline: the first failed server only;
- * the ones after it were never reached or failed because of it (HDFS blames the first bad node).
- */
-function failedTargets(outcome: ChunkPutOutcome, strategy: PutStrategy): ChunkTargetResult[] {
-  const failed = outcome.results.filter((r) => !r.ok);
-  return strategy === 'pipeline' ? failed.slice(0, 1) : failed;
-}
-
-/** A chunk as the chunk client sends it: one buffer (one write) when it fits a slice, else slices. */
-function sliced(bytes: Buffer): Readable | Buffer {
-  if (bytes.length <= SEND_SLICE_BYTES) return bytes;
-  function* gen(): Generator<Buffer> {
-    for (let off = 0; off < bytes.length; off += SEND_SLICE_BYTES) yield bytes.subarray(off, off + SEND_SLICE_BYTES);
-  }
-  return Readable.from(gen(), { objectMode: false });
 }
 
 /** A buffer twice as big as `buf` (at most `max`) holding its first `len` bytes. */
