@@ -26,6 +26,7 @@ import { formatRange, parseContentRange } from '../proto/http-range.js';
 import { REQUEST_ID_HEADER } from '../proto/request-id.js';
 import { CairnError, type ErrorCode } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
+import { IO_CLASS_HEADER, IO_CLASS_REPAIR } from './io-priority.js';
 import { CHUNK_IDLE_TIMEOUT_MS_DEFAULT, CHUNK_SOCKETS_PER_HOST_MAX_DEFAULT, PIPELINE_TIMEOUT_EXTENSION_MS_DEFAULT } from '../config/defaults.js';
 
 export { H_CRC, H_PIPELINE, H_SIZE, H_TOKEN, formatPipeline, parsePipeline, type ChunkTarget, type ChunkTargetResult } from '../proto/chunk-http.js';
@@ -70,6 +71,8 @@ export interface ChunkGetOptions {
   verifyCrc?: boolean;
   /** Sent as X-Request-Id (proto/request-id.ts), for the chunk server's log. */
   requestId?: string;
+  /** A repair copy's read: the server serves it after its client requests (io-priority.ts). */
+  repair?: boolean;
 }
 
 export interface ChunkReadOptions {
@@ -214,6 +217,7 @@ export class ChunkClient {
   async getChunk(addr: string, chunkId: string, token: string, opts: ChunkGetOptions = {}): Promise<ChunkGetResult> {
     const headers: OutgoingHttpHeaders = { [H_TOKEN]: token };
     if (opts.requestId !== undefined) headers[REQUEST_ID_HEADER] = opts.requestId;
+    if (opts.repair === true) headers[IO_CLASS_HEADER] = IO_CLASS_REPAIR;
     const r = opts.range;
     if (r) {
       if (!Number.isSafeInteger(r.start) || r.start < 0 || (r.end !== undefined && (!Number.isSafeInteger(r.end) || r.end <= r.start)))

@@ -9,7 +9,9 @@
  * good one stays counted — the leader never drops a replica on a client's word alone.
  *
  * Throttled: at most concurrencyMax commands at once, and every copy shares one byte budget of
- * bytesPerSecMax (0: unlimited), so repair cannot starve client traffic. Default 32 MiB/s per
+ * bytesPerSecMax (0: unlimited), so repair cannot starve client traffic. With an IoPriority
+ * (io-priority.ts) each piece and each commit also waits behind this server's client requests,
+ * and the budget shrinks to its repairShare() while clients are active. Default 32 MiB/s per
  * receiving server (N receiving servers repair at up to N × 32 MiB/s), chosen by measurement:
  * `npm run bench:repair` times sequential 4 KiB gets and puts through the client while idle and
  * while the copies of a killed server run (8 MiB chunks, 3 survivors, all servers on this
@@ -40,6 +42,7 @@ import { isChunkId } from '../util/chunk-id.js';
 import { isCairnError } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
 import type { ChunkGetResult } from './chunk-client.js';
+import type { IoPriority } from './io-priority.js';
 import { REPAIR_BYTES_PER_SEC_DEFAULT, REPAIR_CONCURRENCY_MAX_DEFAULT, REPAIR_QUEUE_MAX_DEFAULT } from '../config/defaults.js';
 
 export type ReplicaCommand = { op: 'copy'; id: string; sources: Array<{ id: string; addr: string }>; token: string } | { op: 'delete'; id: string } | { op: 'verify'; id: string };
@@ -52,7 +55,9 @@ export interface ReplicatorComponents {
     /** Re-reads the replica against its CRCs (ok false: the store marked it corrupt); NotFound when absent. */
     verify?(id: string): Promise<{ ok: boolean }>;
   };
-  chunks: { getChunk(addr: string, id: string, token: string, opts: { verifyCrc: false }): Promise<ChunkGetResult> };
+  chunks: { getChunk(addr: string, id: string, token: string, opts: { verifyCrc: false; repair: true }): Promise<ChunkGetResult> };
+  /** This server's client-first I/O scheduler: copies wait behind client requests and follow its adaptive share. Absent: no priority. */
+  io?: Pick<IoPriority, 'admitRepair' | 'repairShare'>;
   clock: Clock;
   timers: Timers;
   logger: Logger;
@@ -168,7 +173,7 @@ export class Replicator {
       if (this.stopped) return;
       try {
         // The store checks the bytes against the source's CRC as it writes them (Corrupt if not).
-        const g = await this.c.chunks.getChunk(src.addr, cmd.id, cmd.token, { verifyCrc: false });
+        const g = await this.c.chunks.getChunk(src.addr, cmd.id, cmd.token, { verifyCrc: false, repair: true });
         let r: { created: boolean };
         try {
           r = await this.c.store.put(cmd.id, this.throttled(g.stream), { size: g.size, crc32c: g.crc32c });
@@ -213,9 +218,12 @@ export class Replicator {
    * early destroys the source.
    */
   private async *throttled(source: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
-    const rate = this.bytesPerSecMax;
-    const { clock, timers } = this.c;
+    const { clock, timers, io } = this.c;
     for await (const chunk of source) {
+      const admitted = io?.admitRepair();
+      if (admitted) await admitted;
+      // The configured rate times the share client activity leaves to repair (io-priority.ts).
+      const rate = io ? this.bytesPerSecMax * io.repairShare() : this.bytesPerSecMax;
       if (rate > 0) {
         // A token bucket holding at most throttleBurstMs of credit: a timer that fires late (they
         // do, by a few ms under load, and a 64 KiB piece is ~1 ms at 64 MiB/s) is made up by the
@@ -228,5 +236,8 @@ export class Replicator {
       if (this.stopped) throw new Error('replicator stopped');
       yield chunk;
     }
+    // The store commits (fsyncs) the replica once this generator returns: that too waits its turn.
+    const commit = io?.admitRepair();
+    if (commit) await commit;
   }
 }
