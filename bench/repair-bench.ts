@@ -252,7 +252,11 @@ async function latencyUnderRepair(mibPerSec: number): Promise<void> {
         } else await sleep(50);
       }
     })();
-    const busy = await sampleLatency(client, smalls, 100_000, () => repaired);
+    const busy = await sampleLatency(client, smalls, 100_000, () => repaired).catch(async (e: unknown) => {
+      repaired = true; // stop the watcher before the client closes, so the sampler's error is the one reported
+      await watcher.catch(() => undefined);
+      throw e;
+    });
     await watcher;
     const secs = ((repairedAt || performance.now()) - t0) / 1000;
     out(`lat_${tag}_repair_mib_per_s`, lostMiB / secs);

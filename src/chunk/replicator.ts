@@ -50,12 +50,16 @@ export type ReplicaCommand = { op: 'copy'; id: string; sources: Array<{ id: stri
 export interface ReplicatorComponents {
   store: {
     /** Durable (fsynced, renamed) when it resolves; `created: false` when an identical replica was already there. */
-    put(id: string, source: AsyncIterable<Uint8Array>, opts: { size?: number; crc32c?: number }): Promise<{ created: boolean }>;
+    put(id: string, source: AsyncIterable<Uint8Array> | Uint8Array, opts: { size?: number; crc32c?: number }): Promise<{ created: boolean }>;
     delete(id: string): Promise<boolean>;
     /** Re-reads the replica against its CRCs (ok false: the store marked it corrupt); NotFound when absent. */
     verify?(id: string): Promise<{ ok: boolean }>;
   };
-  chunks: { getChunk(addr: string, id: string, token: string, opts: { verifyCrc: false; repair: true }): Promise<ChunkGetResult> };
+  chunks: {
+    getChunk(addr: string, id: string, token: string, opts: { verifyCrc: false; repair: true }): Promise<ChunkGetResult>;
+    /** A whole replica into one buffer (`scratch` when it fits): the copy path when the throttle is lifted. Absent: always streamed. */
+    readChunk?(addr: string, id: string, token: string, opts: { verifyCrc: false; repair: true; scratch?: Buffer }): Promise<{ size: number; crc32c: number; bytes: Buffer }>;
+  };
   /** This server's client-first I/O scheduler: copies wait behind client requests and follow its adaptive share. Absent: no priority. */
   io?: Pick<IoPriority, 'admitRepair' | 'repairShare'>;
   clock: Clock;
@@ -80,6 +84,9 @@ export interface ReplicatorOptions {
 
 /** Credit the copy throttle may bank while idle or behind (see throttled()). */
 const THROTTLE_BURST_MS = 100;
+
+/** Largest copy buffer kept for reuse between unthrottled copies (one per running copy). */
+const COPY_BUFFER_KEPT_BYTES_MAX = 16 * 1024 * 1024;
 
 export { REPAIR_BYTES_PER_SEC_DEFAULT } from '../config/defaults.js';
 
@@ -111,6 +118,8 @@ export class Replicator {
   private running = 0;
   /** Token bucket: when the next byte may pass (ms on the clock). */
   private nextFreeMs = 0;
+  /** Buffers of finished unthrottled copies, reused by the next ones; dropped when idle. */
+  private readonly buffers: Buffer[] = [];
   private stopped = false;
   readonly counters = { copies: 0, copyFailures: 0, deletes: 0, bytesCopied: 0, verified: 0, verifiedBad: 0 };
 
@@ -155,6 +164,7 @@ export class Replicator {
         this.running--;
         this.busy.delete(cmd.id);
         this.pump();
+        if (this.idle()) this.buffers.length = 0;
       });
     }
   }
@@ -172,16 +182,9 @@ export class Replicator {
     for (const src of cmd.sources) {
       if (this.stopped) return;
       try {
-        // The store checks the bytes against the source's CRC as it writes them (Corrupt if not).
-        const g = await this.c.chunks.getChunk(src.addr, cmd.id, cmd.token, { verifyCrc: false, repair: true });
-        let r: { created: boolean };
-        try {
-          r = await this.c.store.put(cmd.id, this.throttled(g.stream), { size: g.size, crc32c: g.crc32c });
-        } finally {
-          g.stream.destroy(); // no-op once fully read; frees the connection after a failure
-        }
+        const r = this.bytesPerSecMax === 0 && this.c.chunks.readChunk ? await this.copyWhole(src.addr, cmd.id, cmd.token) : await this.copyStreamed(src.addr, cmd.id, cmd.token);
         this.counters.copies++;
-        if (r.created) this.counters.bytesCopied += g.size;
+        if (r.created) this.counters.bytesCopied += r.size;
         this.c.onCopied?.(cmd.id, r.created);
         return;
       } catch (err) {
@@ -190,6 +193,43 @@ export class Replicator {
     }
     this.counters.copyFailures++;
     if (!this.stopped) this.c.onCopyFailed?.(cmd.id);
+  }
+
+  /** The copy at a byte rate: the source's pieces pass through throttled() into the store. */
+  private async copyStreamed(addr: string, id: string, token: string): Promise<{ created: boolean; size: number }> {
+    // The store checks the bytes against the source's CRC as it writes them (Corrupt if not).
+    const g = await this.c.chunks.getChunk(addr, id, token, { verifyCrc: false, repair: true });
+    try {
+      const { created } = await this.c.store.put(id, this.throttled(g.stream), { size: g.size, crc32c: g.crc32c });
+      return { created, size: g.size };
+    } finally {
+      g.stream.destroy(); // no-op once fully read; frees the connection after a failure
+    }
+  }
+
+  /**
+   * The copy with the throttle lifted: the socket reads the replica straight into a buffer kept
+   * from an earlier copy (no stream, no allocation per socket read), and the store writes and
+   * checks it against the source's CRC in one pass. Still behind client requests: the read and
+   * the commit each wait their turn.
+   */
+  private async copyWhole(addr: string, id: string, token: string): Promise<{ created: boolean; size: number }> {
+    const { io, store } = this.c;
+    const before = io?.admitRepair();
+    if (before) await before;
+    const scratch = this.buffers.pop();
+    const got = await this.c.chunks.readChunk!(addr, id, token, { verifyCrc: false, repair: true, ...(scratch ? { scratch } : {}) });
+    // Keep the larger of the two for the next copy (a view of `scratch` means it was used).
+    const keep = scratch && got.bytes.buffer === scratch.buffer ? scratch : got.bytes.length <= COPY_BUFFER_KEPT_BYTES_MAX ? got.bytes : scratch;
+    try {
+      const commit = io?.admitRepair();
+      if (commit) await commit;
+      if (this.stopped) throw new Error('replicator stopped');
+      const { created } = await store.put(id, got.bytes, { size: got.size, crc32c: got.crc32c });
+      return { created, size: got.size };
+    } finally {
+      if (keep) this.buffers.push(keep);
+    }
   }
 
   private async verify(id: string): Promise<void> {

@@ -116,7 +116,8 @@ describe('repair I/O priority', () => {
       },
       delete: () => Promise.resolve(false),
     };
-    const r = new Replicator({ store, chunks: client, io, clock: systemClock, timers: systemTimers, logger: silentLogger, onCopied: () => events.push('copied') }, { bytesPerSecMax: 0 });
+    // A rate far above the test's: the streamed (throttled) copy path, with no waits of its own.
+    const r = new Replicator({ store, chunks: client, io, clock: systemClock, timers: systemTimers, logger: silentLogger, onCopied: () => events.push('copied') }, { bytesPerSecMax: 2 ** 40 });
     cleanups.push(() => r.stop());
     r.submit([{ op: 'copy', id: cid(4), token: readToken(cid(4)), sources: [{ id: 's', addr: src.addr }] }]);
     await waitUntil(() => end !== null);
@@ -125,6 +126,49 @@ describe('repair I/O priority', () => {
     end!();
     await waitUntil(() => events.length === 2);
     expect(events).toEqual(['commit', 'copied']);
+  });
+
+  it('unthrottled copies read whole replicas into a reused buffer and commit only after the client requests', async () => {
+    const io = longQuantum();
+    const body = bytes(SIZE, 5);
+    let end: (() => void) | null = null;
+    const scratches: Array<Buffer | undefined> = [];
+    const given: Buffer[] = [];
+    const chunks = {
+      getChunk: () => Promise.reject(new Error('the unthrottled path reads whole replicas')),
+      readChunk: (_a: string, _id: string, _t: string, o: { scratch?: Buffer }) => {
+        scratches.push(o.scratch);
+        const into = o.scratch && o.scratch.length >= SIZE ? o.scratch.subarray(0, SIZE) : Buffer.allocUnsafeSlow(SIZE);
+        body.copy(into);
+        given.push(into);
+        end = io.clientStarted(); // a client arrives as the bytes land
+        return Promise.resolve({ size: SIZE, crc32c: 0, bytes: into });
+      },
+    };
+    const events: string[] = [];
+    const store = {
+      put: (id: string, src: AsyncIterable<Uint8Array> | Uint8Array) => {
+        events.push(`put ${id} ${Buffer.from(src as Uint8Array).equals(body)}`);
+        return Promise.resolve({ created: true });
+      },
+      delete: () => Promise.resolve(false),
+    };
+    const r = new Replicator({ store, chunks, io, clock: systemClock, timers: systemTimers, logger: silentLogger, onCopied: (id) => events.push(`copied ${id}`) }, { bytesPerSecMax: 0, concurrencyMax: 1 });
+    cleanups.push(() => r.stop());
+    r.submit([6, 7].map((n) => ({ op: 'copy', id: cid(n), token: readToken(cid(n)), sources: [{ id: 's', addr: '127.0.0.1:1' }] })));
+    await waitUntil(() => end !== null);
+    await sleep(HOLD_MS);
+    expect(events).toEqual([]);
+    const first = end!;
+    end = null;
+    first();
+    await waitUntil(() => end !== null);
+    end!();
+    await waitUntil(() => events.length === 4);
+    expect(events).toEqual([`put ${cid(6)} true`, `copied ${cid(6)}`, `put ${cid(7)} true`, `copied ${cid(7)}`]);
+    // The second copy landed in the first one's buffer.
+    expect(scratches[0]).toBeUndefined();
+    expect(scratches[1]?.buffer).toBe(given[0]!.buffer);
   });
 
   it('the receiver keeps to its share of the rate while clients are active', async () => {
