@@ -4,9 +4,11 @@
  *
  *  - a gate: a repair step (one piece of a copy served to a peer, one piece of a copy written
  *    here, the commit and fsync of a copied replica) runs at once when no client request is in
- *    flight; otherwise it waits until the last one ends, or at most `quantumMs`, and waiting steps
- *    are let through one per quantum while clients stay busy — repair's minimum share, so it
- *    always finishes (no starvation);
+ *    flight; otherwise it waits until the last one ends, or at most `quantumMs`. When a quantum
+ *    runs out with clients still busy, every waiting step runs and the gate stays open for
+ *    quantumMs · shareMin / (1 − shareMin) — repair's minimum share of the time (a fifth… a
+ *    quarter), however small its steps and however long a client request lasts (a slow reader
+ *    holding a GET open for minutes): repair always finishes (no starvation);
  *  - an adaptive throttle: repairShare() is the fraction of its configured rate repair may use
  *    now: `shareMin` while clients are in flight and right after one, rising linearly to 1 over
  *    `rampMs` without client requests. The replicator multiplies its byte budget by it, so repair
@@ -46,6 +48,9 @@ export class IoPriority {
   private lastClientMs = Number.NEGATIVE_INFINITY;
   private readonly waiters: Array<() => void> = [];
   private timer: { cancel(): void } | null = null;
+  /** Repair runs unhindered until then (the window after a quantum ran out). */
+  private openUntilMs = Number.NEGATIVE_INFINITY;
+  private readonly windowMs: number;
   /** Repair steps: run at once, after waiting for clients to finish, let through by the quantum. */
   readonly counters = { repairAtOnce: 0, repairAfterClients: 0, repairByQuantum: 0, clientRequests: 0 };
 
@@ -54,6 +59,7 @@ export class IoPriority {
     this.quantumMs = Math.max(1, o.quantumMs ?? REPAIR_IO_QUANTUM_MS_DEFAULT);
     this.shareMin = Math.min(1, Math.max(0.01, o.shareMin ?? REPAIR_IO_SHARE_MIN_DEFAULT));
     this.rampMs = Math.max(1, o.rampMs ?? REPAIR_IO_RAMP_MS_DEFAULT);
+    this.windowMs = this.shareMin >= 1 ? Number.POSITIVE_INFINITY : (this.quantumMs * this.shareMin) / (1 - this.shareMin);
   }
 
   /** A client request began; call the returned function (idempotent) when its response is over. */
@@ -81,7 +87,7 @@ export class IoPriority {
    * (the common case costs no promise).
    */
   admitRepair(): Promise<void> | null {
-    if (this.clients === 0) {
+    if (this.clients === 0 || this.c.clock.nowMs() < this.openUntilMs) {
       this.counters.repairAtOnce++;
       return null;
     }
@@ -107,17 +113,15 @@ export class IoPriority {
     }
   }
 
-  /** Lets the oldest waiting step through one quantum from now, and so on while clients stay busy. */
+  /** One quantum from now, lets every waiting step through and opens the gate for windowMs. */
   private arm(): void {
-    if (this.timer !== null || this.waiters.length === 0) return;
+    if (this.timer !== null) return;
     this.timer = this.c.timers.setTimeout(() => {
       this.timer = null;
-      const next = this.waiters.shift();
-      if (next) {
-        this.counters.repairByQuantum++;
-        next();
-      }
-      this.arm();
+      this.openUntilMs = this.c.clock.nowMs() + this.windowMs;
+      const ready = this.waiters.splice(0);
+      this.counters.repairByQuantum += ready.length;
+      for (const resolve of ready) resolve();
     }, this.quantumMs);
   }
 

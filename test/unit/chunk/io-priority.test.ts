@@ -52,12 +52,12 @@ describe('IoPriority', () => {
     expect(t.pending()).toBe(0); // the quantum timer is cancelled
   });
 
-  it('does not starve repair: while clients stay busy, one waiting step runs per quantum', async () => {
+  it('does not starve repair: while clients stay busy, waiting steps run after a quantum, then the gate stays open for its share', async () => {
     const t = new ManualTime();
-    const io = new IoPriority({ clock: t, timers: t }, { quantumMs: 20 });
+    // shareMin 0.2: after each 20 ms quantum a 5 ms window (a fifth of the time).
+    const io = new IoPriority({ clock: t, timers: t }, { quantumMs: 20, shareMin: 0.2 });
     let end = io.clientStarted();
-    const steps = [track(io.admitRepair()), track(io.admitRepair()), track(io.admitRepair())];
-    const doneCount = (): number => steps.filter((s) => s.done).length;
+    const steps = [track(io.admitRepair()), track(io.admitRepair())];
     // Clients overlap back to back: the count never drops to zero.
     const churn = (): void => {
       const next = io.clientStarted();
@@ -67,19 +67,24 @@ describe('IoPriority', () => {
     t.advance(19);
     churn();
     await flush();
-    expect(doneCount()).toBe(0);
+    expect(steps.map((s) => s.done)).toEqual([false, false]);
     t.advance(1);
     await flush();
-    expect(doneCount()).toBe(1);
-    expect(steps[0]!.done).toBe(true); // oldest first
-    t.advance(20);
+    expect(steps.map((s) => s.done)).toEqual([true, true]);
+    expect(io.counters.repairByQuantum).toBe(2);
+    // Within the window, steps run at once although a client is in flight.
+    t.advance(4);
+    expect(io.admitRepair()).toBeNull();
     churn();
+    // After it, they wait again, for one quantum at most.
+    t.advance(2);
+    const later = track(io.admitRepair());
+    t.advance(19);
     await flush();
-    expect(doneCount()).toBe(2);
-    t.advance(20);
+    expect(later.done).toBe(false);
+    t.advance(1);
     await flush();
-    expect(doneCount()).toBe(3);
-    expect(io.counters.repairByQuantum).toBe(3);
+    expect(later.done).toBe(true);
     expect(t.pending()).toBe(0);
     end();
   });
