@@ -25,6 +25,8 @@
  *                     this cluster (pipelinePeers, registered-peers.ts): any other address is
  *                     refused, 400, before a connection is tried — the same answer whether
  *                     something listens there or not.
+ *   X-Cairn-Io-Class  `repair` on a repair copy's GET: served after client requests (io-priority.ts);
+ *                     every other request counts as a client's.
  *   X-Request-Id      optional request id (proto/request-id.ts): logged with the request (one
  *                     debug line per request, and its warnings and errors) and passed downstream.
  * Response headers of GET/HEAD: Content-Length, Accept-Ranges: bytes, Content-Range (206),
