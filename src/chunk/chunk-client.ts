@@ -26,6 +26,7 @@ import { formatRange, parseContentRange } from '../proto/http-range.js';
 import { REQUEST_ID_HEADER } from '../proto/request-id.js';
 import { CairnError, type ErrorCode } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
+import { IO_CLASS_HEADER, IO_CLASS_REPAIR } from './io-priority.js';
 import { CHUNK_IDLE_TIMEOUT_MS_DEFAULT, CHUNK_SOCKETS_PER_HOST_MAX_DEFAULT, PIPELINE_TIMEOUT_EXTENSION_MS_DEFAULT } from '../config/defaults.js';
 
 export { H_CRC, H_PIPELINE, H_SIZE, H_TOKEN, formatPipeline, parsePipeline, type ChunkTarget, type ChunkTargetResult } from '../proto/chunk-http.js';
@@ -79,6 +80,8 @@ export interface ChunkGetOptions {
   verifyCrc?: boolean;
   /** Sent as X-Request-Id (proto/request-id.ts), for the chunk server's log. */
   requestId?: string;
+  /** A repair copy's read: the server serves it after its client requests (io-priority.ts). */
+  repair?: boolean;
 }
 
 export interface ChunkReadOptions {
@@ -89,10 +92,14 @@ export interface ChunkReadOptions {
    * its buffer). @default a new buffer
    */
   into?: Buffer;
+  /** Without `into`: a scratch buffer the body lands in (a view of its start) when it is long enough. @default a new buffer */
+  scratch?: Buffer;
   signal?: AbortSignal;
   /** Check a whole read against the chunk's CRC-32C. @default true */
   verifyCrc?: boolean;
   requestId?: string;
+  /** A repair copy's read: the server serves it after its client requests (io-priority.ts). */
+  repair?: boolean;
 }
 
 export interface ChunkReadResult {
@@ -240,6 +247,7 @@ export class ChunkClient {
   async getChunk(addr: string, chunkId: string, token: string, opts: ChunkGetOptions = {}): Promise<ChunkGetResult> {
     const headers: OutgoingHttpHeaders = { [H_TOKEN]: token };
     if (opts.requestId !== undefined) headers[REQUEST_ID_HEADER] = opts.requestId;
+    if (opts.repair === true) headers[IO_CLASS_HEADER] = IO_CLASS_REPAIR;
     const r = opts.range;
     if (r) {
       if (!Number.isSafeInteger(r.start) || r.start < 0 || (r.end !== undefined && (!Number.isSafeInteger(r.end) || r.end <= r.start)))
@@ -283,6 +291,7 @@ export class ChunkClient {
   async readChunk(addr: string, chunkId: string, token: string, opts: ChunkReadOptions = {}): Promise<ChunkReadResult> {
     const headers: Record<string, string> = { [H_TOKEN]: token };
     if (opts.requestId !== undefined) headers[REQUEST_ID_HEADER] = opts.requestId;
+    if (opts.repair === true) headers[IO_CLASS_HEADER] = IO_CLASS_REPAIR;
     const r = opts.range;
     if (r) {
       if (!Number.isSafeInteger(r.start) || r.start < 0 || !Number.isSafeInteger(r.end) || r.end <= r.start) throw new CairnError('InvalidArgument', 'range must be 0 ≤ start < end');
@@ -319,7 +328,7 @@ export class ChunkClient {
             return new CairnError('ProtocolError', `chunk server ${addr} answered HTTP ${head.status}`, { addr });
           }
           if ((r && (start !== r.start || length !== r.end - r.start)) || (!r && length !== size)) return new CairnError('ProtocolError', `chunk server ${addr} sent another range than the one asked for`, { addr });
-          return opts.into ?? Buffer.allocUnsafeSlow(length);
+          return opts.into ?? (opts.scratch && opts.scratch.length >= length ? opts.scratch.subarray(0, length) : Buffer.allocUnsafeSlow(length));
         },
         // Hashed as it lands (cache-hot), not afterwards from memory.
         ...(verify ? { onBody: (piece: Buffer) => (wholeCrc = crc32c(piece, wholeCrc)) } : {}),
@@ -353,9 +362,11 @@ export class ChunkClient {
       ...(opts.range ? { range: opts.range } : {}),
       ...(opts.signal ? { signal: opts.signal } : {}),
       ...(opts.requestId !== undefined ? { requestId: opts.requestId } : {}),
+      ...(opts.repair === true ? { repair: true } : {}),
       verifyCrc: opts.verifyCrc ?? true,
     });
-    const into = opts.into ?? Buffer.allocUnsafeSlow(g.end - g.start);
+    const length = g.end - g.start;
+    const into = opts.into ?? (opts.scratch && opts.scratch.length >= length ? opts.scratch.subarray(0, length) : Buffer.allocUnsafeSlow(length));
     if (into.length !== g.end - g.start) {
       g.stream.destroy();
       throw new CairnError('ProtocolError', `chunk server ${addr} sent another range than the one asked for`, { addr });

@@ -25,6 +25,8 @@
  *                     this cluster (pipelinePeers, registered-peers.ts): any other address is
  *                     refused, 400, before a connection is tried — the same answer whether
  *                     something listens there or not.
+ *   X-Cairn-Io-Class  `repair` on a repair copy's GET: served after client requests (io-priority.ts);
+ *                     every other request counts as a client's.
  *   X-Request-Id      optional request id (proto/request-id.ts): logged with the request (one
  *                     debug line per request, and its warnings and errors) and passed downstream.
  * Response headers of GET/HEAD: Content-Length, Accept-Ranges: bytes, Content-Range (206),
@@ -69,6 +71,7 @@ import { CairnError, ERROR_CODES, isCairnError } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
 import { ChunkClient, pipelineTimeoutMs, type ChunkClientPutOptions, type ChunkPutOutcome } from './chunk-client.js';
 import { ChunkToken } from '../proto/chunk-token.js';
+import { IO_CLASS_HEADER, IO_CLASS_REPAIR, type IoPriority } from './io-priority.js';
 import {
   CHUNK_HEADERS_TIMEOUT_MS_DEFAULT,
   CHUNK_IDLE_TIMEOUT_MS_DEFAULT,
@@ -96,6 +99,8 @@ export interface ChunkHttpServerComponents {
   logger: Logger;
   /** Told of every request once its response is over (metrics); body bytes as their Content-Length says, counted for 2xx answers. */
   observe?: (r: ChunkRequestSeen) => void;
+  /** Client-first I/O: client requests are counted in it, repair reads (IO_CLASS_HEADER) paced by it. */
+  io?: IoPriority;
 }
 
 /** One request as the data plane saw it. */
@@ -246,6 +251,8 @@ export class ChunkHttpServer {
     if (rid !== null) {
       res.once('close', () => this.log.debug('chunk request', { rid, method: req.method, url: req.url, status: res.writableFinished ? res.statusCode : 499 }));
     }
+    const io = this.components.io;
+    if (io && req.headers[IO_CLASS_HEADER] !== IO_CLASS_REPAIR && req.url !== '/healthz') res.once('close', io.clientStarted());
     const observe = this.components.observe;
     if (observe) {
       const startMs = this.components.clock.nowMs();
@@ -480,7 +487,8 @@ export class ChunkHttpServer {
     const headers = chunkHeaders(meta.size, meta.crc32c, end - start);
     if (rangeWanted) headers['content-range'] = formatContentRange(start, end, meta.size);
     res.writeHead(rangeWanted ? 206 : 200, headers);
-    await pipeline(stream, res).catch((e: unknown) => {
+    const io = req.headers[IO_CLASS_HEADER] === IO_CLASS_REPAIR ? this.components.io : undefined;
+    await pipeline(io ? io.paced(stream) : stream, res).catch((e: unknown) => {
       // Headers are out: the only signal left is cutting the response short.
       if (isCairnError(e, 'Corrupt')) this.log.warn('corrupt segment mid-read; response cut', { id });
       res.destroy();

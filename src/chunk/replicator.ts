@@ -9,7 +9,9 @@
  * good one stays counted — the leader never drops a replica on a client's word alone.
  *
  * Throttled: at most concurrencyMax commands at once, and every copy shares one byte budget of
- * bytesPerSecMax (0: unlimited), so repair cannot starve client traffic. Default 32 MiB/s per
+ * bytesPerSecMax (0: unlimited), so repair cannot starve client traffic. With an IoPriority
+ * (io-priority.ts) each piece and each commit also waits behind this server's client requests,
+ * and the budget shrinks to its repairShare() while clients are active. Default 32 MiB/s per
  * receiving server (N receiving servers repair at up to N × 32 MiB/s), chosen by measurement:
  * `npm run bench:repair` times sequential 4 KiB gets and puts through the client while idle and
  * while the copies of a killed server run (8 MiB chunks, 3 survivors, all servers on this
@@ -40,6 +42,7 @@ import { isChunkId } from '../util/chunk-id.js';
 import { isCairnError } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
 import type { ChunkGetResult } from './chunk-client.js';
+import type { IoPriority } from './io-priority.js';
 import { REPAIR_BYTES_PER_SEC_DEFAULT, REPAIR_CONCURRENCY_MAX_DEFAULT, REPAIR_QUEUE_MAX_DEFAULT } from '../config/defaults.js';
 
 export type ReplicaCommand = { op: 'copy'; id: string; sources: Array<{ id: string; addr: string }>; token: string } | { op: 'delete'; id: string } | { op: 'verify'; id: string };
@@ -47,12 +50,18 @@ export type ReplicaCommand = { op: 'copy'; id: string; sources: Array<{ id: stri
 export interface ReplicatorComponents {
   store: {
     /** Durable (fsynced, renamed) when it resolves; `created: false` when an identical replica was already there. */
-    put(id: string, source: AsyncIterable<Uint8Array>, opts: { size?: number; crc32c?: number }): Promise<{ created: boolean }>;
+    put(id: string, source: AsyncIterable<Uint8Array> | Uint8Array, opts: { size?: number; crc32c?: number }): Promise<{ created: boolean }>;
     delete(id: string): Promise<boolean>;
     /** Re-reads the replica against its CRCs (ok false: the store marked it corrupt); NotFound when absent. */
     verify?(id: string): Promise<{ ok: boolean }>;
   };
-  chunks: { getChunk(addr: string, id: string, token: string, opts: { verifyCrc: false }): Promise<ChunkGetResult> };
+  chunks: {
+    getChunk(addr: string, id: string, token: string, opts: { verifyCrc: false; repair: true }): Promise<ChunkGetResult>;
+    /** A whole replica into one buffer (`scratch` when it fits): the copy path when the throttle is lifted. Absent: always streamed. */
+    readChunk?(addr: string, id: string, token: string, opts: { verifyCrc: false; repair: true; scratch?: Buffer }): Promise<{ size: number; crc32c: number; bytes: Buffer }>;
+  };
+  /** This server's client-first I/O scheduler: copies wait behind client requests and follow its adaptive share. Absent: no priority. */
+  io?: Pick<IoPriority, 'admitRepair' | 'repairShare'>;
   clock: Clock;
   timers: Timers;
   logger: Logger;
@@ -75,6 +84,9 @@ export interface ReplicatorOptions {
 
 /** Credit the copy throttle may bank while idle or behind (see throttled()). */
 const THROTTLE_BURST_MS = 100;
+
+/** Largest copy buffer kept for reuse between unthrottled copies (one per running copy). */
+const COPY_BUFFER_KEPT_BYTES_MAX = 16 * 1024 * 1024;
 
 export { REPAIR_BYTES_PER_SEC_DEFAULT } from '../config/defaults.js';
 
@@ -106,6 +118,8 @@ export class Replicator {
   private running = 0;
   /** Token bucket: when the next byte may pass (ms on the clock). */
   private nextFreeMs = 0;
+  /** Buffers of finished unthrottled copies, reused by the next ones; dropped when idle. */
+  private readonly buffers: Buffer[] = [];
   private stopped = false;
   readonly counters = { copies: 0, copyFailures: 0, deletes: 0, bytesCopied: 0, verified: 0, verifiedBad: 0 };
 
@@ -150,6 +164,7 @@ export class Replicator {
         this.running--;
         this.busy.delete(cmd.id);
         this.pump();
+        if (this.idle()) this.buffers.length = 0;
       });
     }
   }
@@ -167,16 +182,9 @@ export class Replicator {
     for (const src of cmd.sources) {
       if (this.stopped) return;
       try {
-        // The store checks the bytes against the source's CRC as it writes them (Corrupt if not).
-        const g = await this.c.chunks.getChunk(src.addr, cmd.id, cmd.token, { verifyCrc: false });
-        let r: { created: boolean };
-        try {
-          r = await this.c.store.put(cmd.id, this.throttled(g.stream), { size: g.size, crc32c: g.crc32c });
-        } finally {
-          g.stream.destroy(); // no-op once fully read; frees the connection after a failure
-        }
+        const r = this.bytesPerSecMax === 0 && this.c.chunks.readChunk ? await this.copyWhole(src.addr, cmd.id, cmd.token) : await this.copyStreamed(src.addr, cmd.id, cmd.token);
         this.counters.copies++;
-        if (r.created) this.counters.bytesCopied += g.size;
+        if (r.created) this.counters.bytesCopied += r.size;
         this.c.onCopied?.(cmd.id, r.created);
         return;
       } catch (err) {
@@ -185,6 +193,43 @@ export class Replicator {
     }
     this.counters.copyFailures++;
     if (!this.stopped) this.c.onCopyFailed?.(cmd.id);
+  }
+
+  /** The copy at a byte rate: the source's pieces pass through throttled() into the store. */
+  private async copyStreamed(addr: string, id: string, token: string): Promise<{ created: boolean; size: number }> {
+    // The store checks the bytes against the source's CRC as it writes them (Corrupt if not).
+    const g = await this.c.chunks.getChunk(addr, id, token, { verifyCrc: false, repair: true });
+    try {
+      const { created } = await this.c.store.put(id, this.throttled(g.stream), { size: g.size, crc32c: g.crc32c });
+      return { created, size: g.size };
+    } finally {
+      g.stream.destroy(); // no-op once fully read; frees the connection after a failure
+    }
+  }
+
+  /**
+   * The copy with the throttle lifted: the socket reads the replica straight into a buffer kept
+   * from an earlier copy (no stream, no allocation per socket read), and the store writes and
+   * checks it against the source's CRC in one pass. Still behind client requests: the read and
+   * the commit each wait their turn.
+   */
+  private async copyWhole(addr: string, id: string, token: string): Promise<{ created: boolean; size: number }> {
+    const { io, store } = this.c;
+    const before = io?.admitRepair();
+    if (before) await before;
+    const scratch = this.buffers.pop();
+    const got = await this.c.chunks.readChunk!(addr, id, token, { verifyCrc: false, repair: true, ...(scratch ? { scratch } : {}) });
+    // Keep the larger of the two for the next copy (a view of `scratch` means it was used).
+    const keep = scratch && got.bytes.buffer === scratch.buffer ? scratch : got.bytes.length <= COPY_BUFFER_KEPT_BYTES_MAX ? got.bytes : scratch;
+    try {
+      const commit = io?.admitRepair();
+      if (commit) await commit;
+      if (this.stopped) throw new Error('replicator stopped');
+      const { created } = await store.put(id, got.bytes, { size: got.size, crc32c: got.crc32c });
+      return { created, size: got.size };
+    } finally {
+      if (keep) this.buffers.push(keep);
+    }
   }
 
   private async verify(id: string): Promise<void> {
@@ -213,9 +258,12 @@ export class Replicator {
    * early destroys the source.
    */
   private async *throttled(source: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
-    const rate = this.bytesPerSecMax;
-    const { clock, timers } = this.c;
+    const { clock, timers, io } = this.c;
     for await (const chunk of source) {
+      const admitted = io?.admitRepair();
+      if (admitted) await admitted;
+      // The configured rate times the share client activity leaves to repair (io-priority.ts).
+      const rate = io ? this.bytesPerSecMax * io.repairShare() : this.bytesPerSecMax;
       if (rate > 0) {
         // A token bucket holding at most throttleBurstMs of credit: a timer that fires late (they
         // do, by a few ms under load, and a 64 KiB piece is ~1 ms at 64 MiB/s) is made up by the
@@ -228,5 +276,8 @@ export class Replicator {
       if (this.stopped) throw new Error('replicator stopped');
       yield chunk;
     }
+    // The store commits (fsyncs) the replica once this generator returns: that too waits its turn.
+    const commit = io?.admitRepair();
+    if (commit) await commit;
   }
 }

@@ -107,6 +107,12 @@ export const WORK_POLL_MS_DEFAULT = 10_000;
 export const REPAIR_BYTES_PER_SEC_DEFAULT = 32 * MiB;
 /** Repair commands running at once on one server (`--repair-concurrency`). */
 export const REPAIR_CONCURRENCY_MAX_DEFAULT = 4;
+/** Longest a repair step waits behind client requests in flight on its chunk server (chunk/io-priority.ts). */
+export const REPAIR_IO_QUANTUM_MS_DEFAULT = 20;
+/** Share of the repair rate kept while clients are active on the server (chunk/io-priority.ts). */
+export const REPAIR_IO_SHARE_MIN_DEFAULT = 0.25;
+/** Time without client requests over which repair returns to its full rate (chunk/io-priority.ts). */
+export const REPAIR_IO_RAMP_MS_DEFAULT = 1000;
 /** Repair commands waiting on one server (more are dropped; the leader sends them again). */
 export const REPAIR_QUEUE_MAX_DEFAULT = 10_000;
 /** Every replica is re-verified at least once per period (`--scrub-period-sec`). */

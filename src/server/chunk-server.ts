@@ -17,6 +17,7 @@ import { ChunkStore } from '../storage/chunk-store.js';
 import type { Logger } from '../util/logger.js';
 import { ChunkClient } from '../chunk/chunk-client.js';
 import { Replicator } from '../chunk/replicator.js';
+import { IoPriority } from '../chunk/io-priority.js';
 import { Scrubber, type ScrubPosition } from '../chunk/scrubber.js';
 import { takeShutdownMarker, writeShutdownMarker } from '../storage/shutdown-marker.js';
 import { ChunkMetrics } from './chunk-metrics.js';
@@ -135,7 +136,8 @@ export async function startChunkServer(opts: ChunkServerOptions, logger: Logger)
       },
     });
   }
-  const http = new ChunkHttpServer({ store, clock: { nowMs: wallClockMs }, logger: log, pipelinePeers, ...(metrics ? { observe: metrics.request } : {}) }, { secret: opts.clusterSecret, host, port, tls: opts.tls ?? null, ...(opts.idleTimeoutMs === undefined ? {} : { idleTimeoutMs: opts.idleTimeoutMs }), ...(opts.advertise === undefined ? {} : { advertiseAddr: opts.advertise }) });
+  const io = new IoPriority({ clock: systemClock, timers: systemTimers });
+  const http = new ChunkHttpServer({ store, clock: { nowMs: wallClockMs }, logger: log, pipelinePeers, io, ...(metrics ? { observe: metrics.request } : {}) }, { secret: opts.clusterSecret, host, port, tls: opts.tls ?? null, ...(opts.idleTimeoutMs === undefined ? {} : { idleTimeoutMs: opts.idleTimeoutMs }), ...(opts.advertise === undefined ? {} : { advertiseAddr: opts.advertise }) });
   const bound = await http.start();
   const addr = opts.advertise ?? bound;
   const session = new MetaSession(
@@ -166,6 +168,7 @@ export async function startChunkServer(opts: ChunkServerOptions, logger: Logger)
         verify: (id) => store.verify(id),
       },
       chunks: new ChunkClient({ logger: log }, { tls: opts.tls ?? null }),
+      io,
       clock: systemClock,
       timers: systemTimers,
       logger: log.child({ component: 'replicator' }),
