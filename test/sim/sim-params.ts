@@ -115,12 +115,11 @@ export function randomParams(rng: SeededRng): SimParams {
     // so stale, duplicated messages meet freshly restarted nodes (lost-vote and lost-ack windows).
     Object.assign(p, { crashEvery: 60 + rng.int(60), downMin: 1, downMax: 15, dupRate: 0.2, reorderRate: 0.3, reorderDelayMax: 100 });
   }
-  // Without pre-vote, removing the leader can livelock elections (seeds 12137, 13875 before this
-  // rule): a voter that missed the removal's commit keeps the old membership and cannot win, a
-  // node with a stale log keeps raising terms, and each of their campaigns resets the timer of
-  // the one node that could win. Pre-vote (thesis §9.6, on by default) is the cure, so membership
-  // changes run with it.
-  if (p.membershipChange) p.preVote = true;
+  // Membership seeds run with pre-vote on and off alike. Without pre-vote, removing the leader
+  // once livelocked elections (seeds 12137, 13875; 374 with pre-vote off): candidates that could
+  // not win kept restarting the election timers of the nodes that could. The core now restarts
+  // the timer only for a granted vote (raft-node.ts, Raft Figure 2).
+  if (p.membershipChange) p.preVote = rng.int(2) === 0;
   // A correctly configured cluster has an election timeout above the slowest vote round trip
   // (send, fsync the vote, answer, fsync the term): Raft §5.6 "broadcastTime << electionTimeout".
   const voteRoundTrip = 2 * (p.netDelayMin + p.netDelayJitter) + 2 * (p.fsyncMin + p.fsyncJitter);
