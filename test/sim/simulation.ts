@@ -67,8 +67,8 @@ export class Simulation {
   phase: 'safety' | 'liveness' = 'safety';
   /** Fresh nodes that may join in membership changes (empty disks, no membership). */
   readonly spares: NodeId[] = [];
-  /** Members whose removal was proposed. */
-  readonly removed = new Set<NodeId>();
+  /** Members whose removal was proposed, with the index of the (latest) proposal. */
+  readonly removed = new Map<NodeId, number>();
   /** Removed members whose removal some node has applied (committed: they are out for good). */
   readonly removalApplied = new Set<NodeId>();
   /** Targeted faults (sim-targeted.ts): told of every vote a node grants, as it is sent. */
@@ -131,8 +131,9 @@ export class Simulation {
   onConfApplied(n: SimNode, index: number): void {
     const conf = n.sm.conf;
     this.tr(() => `${n.id} applied conf change at ${index}: voters ${conf.voters.join(',')} learners ${conf.learners.join(',') || '-'}`);
-    for (const id of this.removed) {
-      if (conf.voters.includes(id) || conf.learners.includes(id)) continue;
+    for (const [id, at] of this.removed) {
+      // Before the removal's index the node may simply not have been added yet.
+      if (index < at || conf.voters.includes(id) || conf.learners.includes(id)) continue;
       this.removalApplied.add(id);
       if (this.params.retireRemovedAtOnce || this.phase === 'liveness') this.retire(id);
     }
