@@ -15,8 +15,8 @@
  *    from its stale state: a read that starts after a write finished misses it (linearizability).
  *
  *  - leader crash after replicating to a minority: the leader's links to all but a minority of
- *    the voters are cut (it reaches ⌈n/2⌉-2 followers, none in a 3-voter cluster); when it next
- *    sends entries it crashes a moment later (before or after the reached follower has persisted
+ *    the voters are cut (it reaches ⌈n/2⌉-2 followers, none in a 3-voter cluster); after it has
+ *    sent a few batches of entries it crashes a moment later (before or after the reached follower has persisted
  *    them), the links heal and it restarts later. The entries are on a minority: a new leader may
  *    or may not have them, and they must be committed or overwritten consistently (Figure 8's
  *    ground: every safety invariant).
@@ -182,8 +182,12 @@ function scheduleMinorityCrash(sim: Simulation, seed: number): void {
       sim.messageSent = null;
       for (const k of links) sim.net.blocked.delete(k);
     };
+    // Several batches, so the next leader may have to send the minority's entries in several
+    // messages (a quorum then acknowledges an earlier term's entry before its own: Figure 8).
+    let batches = 1 + rng.int(6);
     sim.messageSent = (n: SimNode, m: Message): void => {
       if (!armed || n !== l || m.type !== 'app' || m.entries.length === 0) return;
+      if (--batches > 0) return;
       armed = false;
       sim.messageSent = null;
       // Before, or after, the reached follower has persisted and answered.
@@ -199,8 +203,8 @@ function scheduleMinorityCrash(sim: Simulation, seed: number): void {
         });
       });
     };
-    // Nothing proposed meanwhile: give up this round.
-    sim.q.after(2 * electionUnits, () => {
+    // Not enough proposed meanwhile: give up this round.
+    sim.q.after(4 * electionUnits, () => {
       if (armed) disarm();
     });
     sim.q.after(6 * electionUnits + rng.int(800), minorityCrash);
