@@ -152,7 +152,14 @@ export class RaftNode {
         // A granted pre-vote carries the term the candidate will use; ours rises when it campaigns.
       } else {
         const fromLeader = m.type === 'app' || m.type === 'heartbeat' || m.type === 'snap';
+        const elapsed = this.electionElapsed;
         this.becomeFollower(m.term, fromLeader ? m.from : null); // Raft §5.1
+        // Raft Figure 2: only a current leader's message or a vote we GRANT restarts the election
+        // timer (handleVoteRequest restarts it on a grant). A vote request that only raises our
+        // term must not: otherwise candidates that cannot win (a stale log, a membership that
+        // missed a removal's commit) keep restarting the timers of the nodes that could, and
+        // elections livelock without pre-vote (seeds 12137, 13875, and 374 with pre-vote off).
+        if (m.type === 'vote') this.electionElapsed = elapsed;
       }
     } else if (m.term < this.term) {
       if ((this.cfg.checkQuorum || this.cfg.preVote) && (m.type === 'app' || m.type === 'heartbeat')) {

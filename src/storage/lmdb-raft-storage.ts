@@ -45,7 +45,7 @@
  * tail changes with the other caches, only when a write's commit resolves.
  */
 import { crc32 } from 'node:zlib';
-import { open, type Database, type RootDatabase, type Transaction } from 'lmdb';
+import type { Database, RootDatabase, Transaction } from 'lmdb';
 import { LMDB_MAP_SIZE_BYTES_DEFAULT } from '../config/defaults.js';
 import { pack, unpack } from '../proto/msgpack.js';
 import {
@@ -61,6 +61,7 @@ import {
 } from '../raft/types.js';
 import { assert } from '../util/assert.js';
 import { CairnError } from '../util/errors.js';
+import { lmdbOpen } from './lmdb-open.js';
 import { makePrivateDirSync, privateLmdbFiles } from './private-files.js';
 
 export interface LmdbRaftStorageOptions {
@@ -140,7 +141,7 @@ export class LmdbRaftStorage implements RaftLogStore {
   /** Open (creating if needed) the log storage in directory `dir`. */
   static async open(dir: string, options: LmdbRaftStorageOptions = {}): Promise<LmdbRaftStorage> {
     makePrivateDirSync(dir);
-    const env = open({
+    const env = lmdbOpen({
       path: dir,
       maxDbs: 4,
       mapSize: options.mapSizeBytes ?? LMDB_MAP_SIZE_BYTES_DEFAULT,

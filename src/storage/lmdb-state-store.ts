@@ -37,12 +37,13 @@
  * committed, which for a state machine would mean half an entry applied.) Batches are
  * serialized, so reads inside fn see every earlier batch.
  */
-import { open, type Database, type RootDatabase, type Transaction } from 'lmdb';
+import type { Database, RootDatabase, Transaction } from 'lmdb';
 import { LMDB_MAP_SIZE_BYTES_DEFAULT } from '../config/defaults.js';
 import { pack, unpack } from '../proto/msgpack.js';
 import { assert } from '../util/assert.js';
 import { CairnError } from '../util/errors.js';
 import { compareKeys, lowerBound, mergeStaged, rangeLimit } from './ordered-keys.js';
+import { lmdbOpen } from './lmdb-open.js';
 import { makePrivateDirSync, privateLmdbFiles } from './private-files.js';
 
 export interface LmdbStateStoreOptions {
@@ -135,7 +136,7 @@ export class LmdbStateStore {
 
   static async open(dir: string, options: LmdbStateStoreOptions = {}): Promise<LmdbStateStore> {
     makePrivateDirSync(dir);
-    const env = open({ path: dir, maxDbs: 8, mapSize: options.mapSizeBytes ?? LMDB_MAP_SIZE_BYTES_DEFAULT, overlappingSync: true });
+    const env = lmdbOpen({ path: dir, maxDbs: 8, mapSize: options.mapSizeBytes ?? LMDB_MAP_SIZE_BYTES_DEFAULT, overlappingSync: true });
     privateLmdbFiles(dir);
     return new LmdbStateStore(env);
   }

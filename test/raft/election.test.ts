@@ -178,6 +178,31 @@ describe('pre-vote and check-quorum', () => {
     expect(c.get('1').node.status().term).toBeGreaterThan(1);
   });
 
+  it('a vote request that is rejected does not restart the election timer (no livelock without pre-vote)', () => {
+    // 3 missed an entry and, with pre-vote off, keeps campaigning in ever higher terms; it cannot
+    // win (its log is behind 2's). Were each of its requests to restart 2's election timer, 2,
+    // the only node that can win once 1 is gone, would never campaign (Raft Figure 2: only a
+    // leader's message or a granted vote restarts it).
+    const c = new Cluster(['1', '2', '3'], { preVote: false, checkQuorum: false });
+    c.run(`
+      campaign 1
+      stabilize
+      isolate 3
+      propose 1 a
+      stabilize
+      heal
+      isolate 1
+    `);
+    expect(c.get('2').node.status().lastIndex).toBeGreaterThan(c.get('3').node.status().lastIndex);
+    for (let round = 0; round < 8 && c.get('2').node.status().role !== 'leader'; round++) {
+      c.get('3').node.campaign();
+      c.stabilize();
+      c.tick('2', 4); // less than one election timeout between two of 3's campaigns
+      c.stabilize();
+    }
+    expect(c.get('2').node.status().role).toBe('leader');
+  });
+
   it('followers with a live leader ignore a (pre-)vote from a higher term (leader stickiness)', () => {
     const c = new Cluster(['1', '2', '3'], { preVote: false });
     c.run(`

@@ -3,6 +3,11 @@
  * the production codec on every message and the production snapshot transfers
  * (snapshot-streams.ts), over a simulated disk that loses unsynced writes on a crash; client
  * requests are served by sim-requests.ts.
+ *
+ * Disk faults (SimParams): a crash normally lands none of the writes since the last fsync; with
+ * torn writes it lands all but the last (each write is one LMDB transaction: atomic, so the
+ * torn one simply did not land). A failed fsync crashes the node at once (as the runtime must:
+ * after a failed fsync the page cache can no longer be trusted), its write landed or not.
  */
 import { decodePeerMessage, planReady, type ReadyStep } from '../../src/consensus/ready-protocol.js';
 import { NO_DATA, SnapshotStreams, confAt } from '../../src/consensus/snapshot-streams.js';
@@ -50,6 +55,11 @@ export class SimNode {
   private lastSnapshotIndex = 0;
   private snapshots!: SimSnapshots;
   private streams!: SnapshotStreams;
+  /** The next fsync of the Ready loop fails (a disk fault armed by sim-faults.ts). */
+  failNextFsync = false;
+  /** Torn writes: the disk as it was before the last write since the last fsync, and how many there were. */
+  private beforeLast: Disk | null = null;
+  private writesSinceSync = 0;
   /** Client requests waiting for their entry or read index (per incarnation). */
   requests!: SimRequests;
   private readonly rng: SeededRng;
@@ -69,6 +79,8 @@ export class SimNode {
     this.held = null;
     this.leaderWrote = null;
     this.incarnation++;
+    this.beforeLast = null;
+    this.writesSinceSync = 0;
     this.log = this.durable.log.clone();
     this.sm = this.durable.sm.clone();
     this.lastSnapshotIndex = this.log.firstIndex() - 1;
@@ -114,6 +126,13 @@ export class SimNode {
 
   crash(): void {
     if (!this.up) return;
+    if (this.sim.params.tornWrites && this.beforeLast !== null && this.writesSinceSync >= 2) {
+      // Every unsynced write but the last landed.
+      this.durable = this.beforeLast;
+      this.sim.stats.tornWrites++;
+      this.sim.tr(() => `${this.id} TORN: ${this.writesSinceSync - 1} of ${this.writesSinceSync} unsynced writes land`);
+    }
+    this.beforeLast = null;
     this.up = false;
     this.held = null;
     this.incarnation++;
@@ -166,8 +185,10 @@ export class SimNode {
         },
         send: (to, payload) => {
           if (!this.alive(inc)) return false;
-          if (decodeSnapshotFrame(payload).kind === 'piece') sim.stats.snapshotPieces++;
+          const piece = decodeSnapshotFrame(payload).kind === 'piece';
+          if (piece) sim.stats.snapshotPieces++;
           sim.net.sendPeer(this.id, to, payload);
+          if (piece) sim.snapshotPieceSent?.(this, to);
           return true;
         },
         // Transfers run in promise continuations: the Ready loop runs in an event of its own, so
@@ -261,7 +282,8 @@ export class SimNode {
       this.busy = true;
       this.sim.q.after(this.sim.params.fsyncMin + this.sim.rng.net.int(this.sim.params.fsyncJitter + 1), () => {
         if (!this.alive(inc)) return;
-        this.durable = { log: this.log.clone(), sm: this.sm.clone() };
+        if (this.failNextFsync && this.sim.phase === 'safety') return this.fsyncFailed();
+        this.synced();
         this.busy = false;
         this.perform(rd, steps, i + 1);
         this.kick();
@@ -271,9 +293,37 @@ export class SimNode {
     this.node.advance(rd);
   }
 
+  /** Everything written so far is durable. */
+  private synced(): void {
+    this.durable = { log: this.log.clone(), sm: this.sm.clone() };
+    this.beforeLast = null;
+    this.writesSinceSync = 0;
+  }
+
+  /** About to write to the disk (one transaction): remember the disk before it, for torn writes. */
+  private writing(): void {
+    if (!this.sim.params.tornWrites) return;
+    this.beforeLast = { log: this.log.clone(), sm: this.sm.clone() };
+    this.writesSinceSync++;
+  }
+
+  /** The fsync failed: the node stops at once; the write landed or not, and nothing after it. */
+  private fsyncFailed(): void {
+    const sim = this.sim;
+    this.failNextFsync = false;
+    const landed = sim.rng.faults.int(2) === 0;
+    sim.tr(() => `${this.id} FSYNC FAILED (the write ${landed ? 'landed' : 'did not land'})`);
+    if (landed) this.synced();
+    else this.beforeLast = null;
+    this.crash();
+    sim.stats.fsyncFailures++;
+    sim.restartLater(this);
+  }
+
   private persist(s: Extract<ReadyStep, { kind: 'persist' }>): void {
     const sim = this.sim;
     if (!s.hardState && s.entries.length === 0) return;
+    this.writing();
     const hs = s.hardState && sim.bugs.loseVotes ? { ...s.hardState, vote: null } : s.hardState;
     void this.log.save(hs, s.entries, s.mustSync);
     if (s.hardState) {
@@ -315,6 +365,7 @@ export class SimNode {
         for (const m of s.messages) {
           sim.net.sendPeer(this.id, m.to, encodeRaftMessage(m));
           if (m.type === 'vote-resp' && !m.reject) sim.voteGranted?.(this, m.to);
+          sim.messageSent?.(this, m);
         }
         return;
       case 'stream':
@@ -328,6 +379,7 @@ export class SimNode {
   /** A snapshot from the leader: the log, then the state machine by the staged image (runtime order). */
   private install(snap: Extract<ReadyStep, { kind: 'install' }>['snapshot']): void {
     const sim = this.sim;
+    this.writing();
     void this.log.applySnapshot(snap);
     if (snap.meta.index > 0) {
       this.sm.restore(this.snapshots.takeStaged(snap.meta.index), snap.meta.index);
@@ -373,6 +425,7 @@ export class SimNode {
   /** Apply committed entries, exactly once, in order, and answer their proposers. */
   private applyEntries(entries: Entry[]): void {
     const sim = this.sim;
+    this.writing();
     for (const e of entries) {
       sim.inv.onApplied(this.id, e);
       const before = this.sm.conf;

@@ -10,8 +10,19 @@ export type SimMachineKind = 'kv' | 'ns';
 /** Everything a seed randomizes. Times are simulated units (think milliseconds). */
 export interface SimParams {
   voters: 3 | 5;
-  /** A spare node joins (learner → voter) and an original voter is removed. */
+  /**
+   * A random sequence of membership changes: spare nodes join (learner → voter), voters (the
+   * leader too) and learners are removed, voters never below 3.
+   */
   membershipChange: boolean;
+  /** Membership changes proposed in the safety phase (when membershipChange). */
+  membershipSteps: number;
+  /**
+   * Fresh node ids that may join (a removed server comes back only wiped, under a fresh id).
+   */
+  spares: number;
+  /** Probability the leader is partitioned right after it proposes a membership change. */
+  partitionOnConfChange: number;
   /**
    * The removed node is shut down as soon as its removal is applied somewhere; otherwise it keeps
    * running (with whatever membership it knows) until the liveness phase.
@@ -38,6 +49,14 @@ export interface SimParams {
   crashEvery: number;
   downMin: number;
   downMax: number;
+  /**
+   * Disk faults. tornWrites: a crash lands every write since the last fsync but the last one
+   * (LMDB transactions are atomic: the last one did not land), instead of none of them.
+   * fsyncFailEvery: mean units between failed fsyncs (0: none); the node crashes at once, the
+   * write having landed or not.
+   */
+  tornWrites: boolean;
+  fsyncFailEvery: number;
   /** Mean units between partitions (0: none). */
   partitionEvery: number;
   partitionMin: number;
@@ -68,7 +87,7 @@ export interface SimParams {
 
 export function randomParams(rng: SeededRng): SimParams {
   const pick = <T>(xs: readonly T[]): T => xs[rng.int(xs.length)]!;
-  const faulty = rng.int(10) > 0; // one seed in ten runs with a calm network
+  const faulty = rng.int(10) > 0; // one seed in ten runs with a calm network (but crashes or disk faults)
   const p: SimParams = {
     voters: pick([3, 5] as const),
     membershipChange: rng.int(3) === 0,
@@ -109,18 +128,37 @@ export function randomParams(rng: SeededRng): SimParams {
     snapshotPieceBytes: pick([256, 1024, 1 << 20]),
     snapshotWindowPieces: pick([2, 4]),
     snapshotAckTimeout: 0,
+    membershipSteps: 0,
+    spares: 0,
+    partitionOnConfChange: 0,
+    tornWrites: false,
+    fsyncFailEvery: 0,
   };
   if (faulty && rng.int(8) === 0) {
     // Storm: crash-restart loops with short downtimes under heavy duplication and reordering,
     // so stale, duplicated messages meet freshly restarted nodes (lost-vote and lost-ack windows).
     Object.assign(p, { crashEvery: 60 + rng.int(60), downMin: 1, downMax: 15, dupRate: 0.2, reorderRate: 0.3, reorderDelayMax: 100 });
   }
-  // Without pre-vote, removing the leader can livelock elections (seeds 12137, 13875 before this
-  // rule): a voter that missed the removal's commit keeps the old membership and cannot win, a
-  // node with a stale log keeps raising terms, and each of their campaigns resets the timer of
-  // the one node that could win. Pre-vote (thesis §9.6, on by default) is the cure, so membership
-  // changes run with it.
-  if (p.membershipChange) p.preVote = true;
+  // Membership seeds run with pre-vote on and off alike. Without pre-vote, removing the leader
+  // once livelocked elections (seeds 12137, 13875; 374 with pre-vote off): candidates that could
+  // not win kept restarting the election timers of the nodes that could. The core now restarts
+  // the timer only for a granted vote (raft-node.ts, Raft Figure 2).
+  if (p.membershipChange) p.preVote = rng.int(2) === 0;
+  // Drawn last, so the parameters above stay what they were for every seed.
+  if (p.membershipChange) {
+    p.membershipSteps = 3 + rng.int(6);
+    p.spares = 1 + rng.int(3);
+    p.partitionOnConfChange = pick([0, 0.3, 0.7]);
+  }
+  p.tornWrites = rng.int(4) === 0;
+  p.fsyncFailEvery = pick([0, 0, 0, 400, 1200]);
+  // Every seed has a fault class: a calm network still gets crashes, or disk faults.
+  if (!faulty && p.fsyncFailEvery === 0) {
+    if (rng.int(2) === 0) p.crashEvery = pick([300, 800, 1500]);
+    else p.fsyncFailEvery = pick([300, 800]);
+  }
+  const faults = [p.crashEvery, p.fsyncFailEvery, p.partitionEvery, p.dropRate, p.dupRate, p.reorderRate];
+  if (faults.every((x) => x === 0)) p.crashEvery = pick([300, 800, 1500]);
   // A correctly configured cluster has an election timeout above the slowest vote round trip
   // (send, fsync the vote, answer, fsync the term): Raft §5.6 "broadcastTime << electionTimeout".
   const voteRoundTrip = 2 * (p.netDelayMin + p.netDelayJitter) + 2 * (p.fsyncMin + p.fsyncJitter);
@@ -174,7 +212,16 @@ export interface SimStats {
   opsOk: number;
   opsUnknown: number;
   membership: string;
+  /** Membership changes proposed, and how many were followed at once by a partition of the leader. */
+  confChanges: number;
+  confPartitions: number;
   linSteps: number;
+  /** Disk faults: crashes that landed all unsynced writes but the last; failed fsyncs. */
+  tornWrites: number;
+  fsyncFailures: number;
+  /** Targeted: leaders crashed right after replicating to a minority; snapshot transfers cut mid-stream. */
+  minorityCrashes: number;
+  snapshotCuts: number;
 }
 
 export interface SimResult {

@@ -28,7 +28,7 @@ export async function runPhases(sim: Simulation): Promise<string | null> {
   sim.net.blocked.clear();
   sim.net.faults = false;
   sim.tr(() => '=== LIVENESS: heal, restart all, no more faults');
-  if (sim.removalApplied && sim.removed !== null) sim.retire(sim.removed);
+  for (const id of sim.removalApplied) sim.retire(id);
   for (const n of sim.nodes.values()) n.resume();
   for (const n of sim.nodes.values()) if (!n.up && !n.retired) n.start();
   for (const c of sim.clients.values()) {

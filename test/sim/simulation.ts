@@ -12,7 +12,7 @@
  * before the next event, so they happen at that event's simulated time, in a fixed order.
  */
 import { SeededRng } from '../../src/env/rng.js';
-import type { NodeId } from '../../src/raft/types.js';
+import type { Message, NodeId } from '../../src/raft/types.js';
 import { MemoryRaftStorage } from '../../src/storage/memory-raft-storage.js';
 import { EventQueue } from './event-queue.js';
 import { Invariants } from './invariants.js';
@@ -56,16 +56,27 @@ export class Simulation {
     opsOk: 0,
     opsUnknown: 0,
     membership: 'none',
+    confChanges: 0,
+    confPartitions: 0,
     linSteps: 0,
+    tornWrites: 0,
+    fsyncFailures: 0,
+    minorityCrashes: 0,
+    snapshotCuts: 0,
   };
   phase: 'safety' | 'liveness' = 'safety';
-  /** The node that joins in a membership change, or null. */
-  readonly spare: NodeId | null;
-  /** The voter the membership change removes, once proposed. */
-  removed: NodeId | null = null;
-  removalApplied = false;
+  /** Fresh nodes that may join in membership changes (empty disks, no membership). */
+  readonly spares: NodeId[] = [];
+  /** Members whose removal was proposed, with the index of the (latest) proposal. */
+  readonly removed = new Map<NodeId, number>();
+  /** Removed members whose removal some node has applied (committed: they are out for good). */
+  readonly removalApplied = new Set<NodeId>();
   /** Targeted faults (sim-targeted.ts): told of every vote a node grants, as it is sent. */
   voteGranted: ((n: SimNode, candidate: NodeId) => void) | null = null;
+  /** Targeted faults: told of every Raft message a node sends (after its Ready's writes). */
+  messageSent: ((n: SimNode, m: Message) => void) | null = null;
+  /** Targeted faults: told of every snapshot piece a node sends. */
+  snapshotPieceSent: ((n: SimNode, to: NodeId) => void) | null = null;
   voteGrantedFirst = false;
   get seed(): number {
     return this.opts.seed;
@@ -88,11 +99,11 @@ export class Simulation {
     const p = this.params;
     const voters: NodeId[] = [];
     for (let i = 1; i <= p.voters; i++) voters.push(`n${i}`);
-    this.spare = p.membershipChange ? `n${p.voters + 1}` : null;
-    for (const id of [...voters, ...(this.spare ? [this.spare] : [])]) {
+    for (let i = 1; i <= (p.membershipChange ? p.spares : 0); i++) this.spares.push(`n${p.voters + i}`);
+    for (const id of [...voters, ...this.spares]) {
       const log = new MemoryRaftStorage();
       const sm: Machine = this.machine === 'ns' ? new SimNsMachine(this.bugs.ignoreSessions === true) : new SimKvMachine();
-      if (id !== this.spare) {
+      if (!this.spares.includes(id)) {
         // First start of a new cluster: the bootstrap membership (durable before the node starts).
         void log.bootstrap({ voters, learners: [] });
         sm.conf = { voters: [...voters], learners: [] };
@@ -120,10 +131,21 @@ export class Simulation {
   onConfApplied(n: SimNode, index: number): void {
     const conf = n.sm.conf;
     this.tr(() => `${n.id} applied conf change at ${index}: voters ${conf.voters.join(',')} learners ${conf.learners.join(',') || '-'}`);
-    if (this.removed !== null && !conf.voters.includes(this.removed) && !conf.learners.includes(this.removed)) {
-      this.removalApplied = true;
-      if (this.params.retireRemovedAtOnce || this.phase === 'liveness') this.retire(this.removed);
+    for (const [id, at] of this.removed) {
+      // Before the removal's index the node may simply not have been added yet.
+      if (index < at || conf.voters.includes(id) || conf.learners.includes(id)) continue;
+      this.removalApplied.add(id);
+      if (this.params.retireRemovedAtOnce || this.phase === 'liveness') this.retire(id);
     }
+  }
+
+  /** A node stopped by a disk fault is restarted by its supervisor a little later (safety phase; the liveness phase restarts everyone). */
+  restartLater(n: SimNode): void {
+    const p = this.params;
+    const down = p.downMin + this.rng.faults.int(Math.max(1, Math.min(p.downMax, 300) - p.downMin + 1));
+    this.q.after(down, () => {
+      if (this.phase === 'safety' && !n.up && !n.retired) n.start();
+    });
   }
 
   /** The operator shuts a removed node down for good. */
