@@ -19,7 +19,7 @@
  * needs no authentication: a client that sets it only slows itself.
  */
 import type { Clock, Timers } from '../env/clock.js';
-import { REPAIR_IO_QUANTUM_MS_DEFAULT, REPAIR_IO_RAMP_MS_DEFAULT, REPAIR_IO_SHARE_MIN_DEFAULT } from '../config/defaults.js';
+import { REPAIR_IO_QUANTUM_MS_DEFAULT, REPAIR_IO_RAMP_MS_DEFAULT, REPAIR_IO_SHARE_MIN_PERCENT_DEFAULT } from '../config/defaults.js';
 
 /** Request header naming a request's I/O class; `repair` marks a repair copy's read. */
 export const IO_CLASS_HEADER = 'x-cairn-io-class';
@@ -33,7 +33,7 @@ export interface IoPriorityComponents {
 export interface IoPriorityOptions {
   /** Longest a repair step waits behind client requests; one waiting step per quantum runs while they stay busy. @default REPAIR_IO_QUANTUM_MS_DEFAULT */
   quantumMs?: number;
-  /** Share of its rate repair keeps while clients are active (0 < shareMin ≤ 1). @default REPAIR_IO_SHARE_MIN_DEFAULT */
+  /** Share of its rate repair keeps while clients are active (0 < shareMin ≤ 1). @default REPAIR_IO_SHARE_MIN_PERCENT_DEFAULT / 100 */
   shareMin?: number;
   /** Time without client requests over which repair's share rises from shareMin back to 1. @default REPAIR_IO_RAMP_MS_DEFAULT */
   rampMs?: number;
@@ -57,7 +57,7 @@ export class IoPriority {
   constructor(c: IoPriorityComponents, o: IoPriorityOptions = {}) {
     this.c = c;
     this.quantumMs = Math.max(1, o.quantumMs ?? REPAIR_IO_QUANTUM_MS_DEFAULT);
-    this.shareMin = Math.min(1, Math.max(0.01, o.shareMin ?? REPAIR_IO_SHARE_MIN_DEFAULT));
+    this.shareMin = Math.min(1, Math.max(0.01, o.shareMin ?? REPAIR_IO_SHARE_MIN_PERCENT_DEFAULT / 100));
     this.rampMs = Math.max(1, o.rampMs ?? REPAIR_IO_RAMP_MS_DEFAULT);
     this.windowMs = this.shareMin >= 1 ? Number.POSITIVE_INFINITY : (this.quantumMs * this.shareMin) / (1 - this.shareMin);
   }

@@ -109,8 +109,8 @@ export const REPAIR_BYTES_PER_SEC_DEFAULT = 32 * MiB;
 export const REPAIR_CONCURRENCY_MAX_DEFAULT = 4;
 /** Longest a repair step waits behind client requests in flight on its chunk server (chunk/io-priority.ts). */
 export const REPAIR_IO_QUANTUM_MS_DEFAULT = 20;
-/** Share of the repair rate kept while clients are active on the server (chunk/io-priority.ts). */
-export const REPAIR_IO_SHARE_MIN_DEFAULT = 0.25;
+/** Share of the repair rate kept while clients are active on the server, in percent (chunk/io-priority.ts). */
+export const REPAIR_IO_SHARE_MIN_PERCENT_DEFAULT = 25;
 /** Time without client requests over which repair returns to its full rate (chunk/io-priority.ts). */
 export const REPAIR_IO_RAMP_MS_DEFAULT = 1000;
 /** Repair commands waiting on one server (more are dropped; the leader sends them again). */
