@@ -23,6 +23,8 @@ export interface ChunkMetricsSources {
   heartbeatAgeMs(): number | null;
 }
 
+const DATA_PLANE_OPS = ['put', 'get', 'head', 'delete'] as const;
+
 const LATENCY_BUCKETS_S = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 
 export class ChunkMetrics {
@@ -83,6 +85,11 @@ export class ChunkMetrics {
       },
     });
     collectDefaultMetrics({ register: this.registry, prefix: 'cairn_chunk_' });
+    // Every data-plane op has its series from the start (at zero), so a server that has not
+    // served an op yet still shows it: a missing series reads as a broken exporter.
+    for (const op of DATA_PLANE_OPS) this.duration.zero({ op });
+    this.bytesIn.inc({ op: 'put' }, 0);
+    this.bytesOut.inc({ op: 'get' }, 0);
   }
 
   /** The data plane's observer (ChunkHttpServerComponents.observe). */
