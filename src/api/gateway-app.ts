@@ -70,6 +70,7 @@ export function createGatewayApp(deps: GatewayDeps): { app: Koa<GatewayState>; m
 
   const router = new Router<GatewayState>();
   const uploads = deps.uploads ?? uploadBudget(limits, deps.clock, deps.timers);
+  metrics.watchUploads(uploads);
   const routeDeps: RouteDeps = { client, limits, metrics, uploads };
   serviceRoutes(router, routeDeps);
   namespaceRoutes(router, routeDeps);

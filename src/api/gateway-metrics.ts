@@ -3,6 +3,7 @@
  * can live in one process (tests) without clashing.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { UploadBudget } from './upload-budget.js';
 
 export class GatewayMetrics {
   readonly registry = new Registry();
@@ -31,6 +32,23 @@ export class GatewayMetrics {
 
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'cairn_gateway_' });
+  }
+
+  /** The upload budget's state, read at each scrape (upload-budget.ts). Call once per registry. */
+  watchUploads(budget: UploadBudget): void {
+    const r = [this.registry];
+    const gauge = (name: string, help: string, read: () => number): void => {
+      new Gauge({ name, help, registers: r, collect() { this.set(read()); } });
+    };
+    gauge('cairn_gateway_upload_buffer_bytes', 'upload bytes held in memory (received, not yet stored on the chunk servers)', () => budget.held());
+    gauge('cairn_gateway_upload_buffer_bytes_max', 'the upload budget (--upload-buffer-bytes-max)', () => budget.bytesMax);
+    gauge('cairn_gateway_uploads_waiting_for_room', 'uploads paused until the budget has room (new uploads are refused meanwhile)', () => budget.waitingCount());
+    const total = (name: string, help: string, read: () => number): void => {
+      new Counter({ name, help, registers: r, collect() { this.reset(); this.inc(read()); } });
+    };
+    total('cairn_gateway_upload_refusals_total', 'uploads refused with 503 because the budget was full', () => budget.counters.refused);
+    total('cairn_gateway_upload_idle_cutoffs_total', 'uploads cut off after receiving nothing for the upload idle timeout', () => budget.counters.idleCutoffs);
+    total('cairn_gateway_upload_wait_timeouts_total', 'uploads failed after waiting the upload idle timeout for room', () => budget.counters.waitTimeouts);
   }
 
   /** The cluster's repair progress (the metadata leader's), fetched at each scrape: see registerRepairMetrics. */

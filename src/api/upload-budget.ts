@@ -55,6 +55,11 @@ export class UploadBudget {
     return this.heldBytes;
   }
 
+  /** Uploads waiting for room now (while any waits, new uploads are refused). */
+  waitingCount(): number {
+    return this.waiting.length;
+  }
+
   /** A new upload; Unavailable when the budget is full. */
   begin(what: string): Upload {
     if (this.heldBytes >= this.bytesMax || this.waiting.length > 0) {

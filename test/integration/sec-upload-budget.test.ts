@@ -115,6 +115,20 @@ describe('drip-fed uploads', () => {
     rmSync(dir, { recursive: true, force: true });
   }, 60_000);
 
+  /** Waits (bounded) until the gateway's budget is full: its bytes at the maximum or an upload waiting for room. */
+  async function untilBudgetFull(deadlineMs: number): Promise<void> {
+    const figure = (text: string, name: string): number => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
+    for (;;) {
+      const text = await (await fetch(`${gwUrl}/metrics`, { headers: auth })).text();
+      const held = figure(text, 'cairn_gateway_upload_buffer_bytes');
+      const max = figure(text, 'cairn_gateway_upload_buffer_bytes_max');
+      expect(max).toBe(BUDGET_BYTES);
+      if (held >= max || figure(text, 'cairn_gateway_uploads_waiting_for_room') > 0) return;
+      if (systemClock.nowMs() > deadlineMs) throw new Error(`the upload budget did not fill: ${held} of ${max} bytes held`);
+      await sleep(50);
+    }
+  }
+
   it('a gateway holds at most its upload budget, refuses new uploads while full, cuts stalled ones, then serves', async () => {
     const pid = gateway.pid!;
     // Warm up (client connections, view) so the baseline is a serving gateway.
@@ -129,8 +143,9 @@ describe('drip-fed uploads', () => {
     let peak = rss0;
     const sampler = setInterval(() => (peak = Math.max(peak, rssBytes(pid))), 50);
     try {
-      // While they hold the budget, a new upload is turned away at once.
-      await sleep(IDLE_MS / 2);
+      // While they hold the budget (the gateway's metrics say so: a loaded machine takes a while
+      // to accept and read 64 connections), a new upload is turned away at once.
+      await untilBudgetFull(start + IDLE_MS * 4);
       const refused = await fetch(`${gwUrl}/v1/files/late`, { method: 'PUT', headers: auth, body: patternBytes(MiB, 2) });
       expect(refused.status).toBe(503);
       expect(refused.headers.get('retry-after')).toBe('1');
