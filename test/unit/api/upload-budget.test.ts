@@ -6,6 +6,7 @@
 import { PassThrough, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { describe, expect, it } from 'vitest';
+import { GatewayMetrics } from '../../../src/api/gateway-metrics.js';
 import { UploadBudget } from '../../../src/api/upload-budget.js';
 import { sleep, systemClock, systemTimers } from '../../../src/env/system.js';
 
@@ -41,6 +42,37 @@ describe('UploadBudget', () => {
     await done;
     u.end();
     expect(b.held()).toBe(0);
+  });
+
+  it('shows its state in the gateway metrics: bytes held, the maximum, waiting uploads, refusals', async () => {
+    const b = new UploadBudget({ timers: systemTimers, clock: systemClock }, { bytesMax: 1000, idleTimeoutMs: 5000 });
+    const m = new GatewayMetrics();
+    m.watchUploads(b);
+    const a = b.begin('a');
+    const c = b.begin('c');
+    const srcA = new PassThrough();
+    const srcC = new PassThrough();
+    const doneA = pipeline(srcA, a.meter(), sink());
+    const doneC = pipeline(srcC, c.meter(), sink());
+    srcA.write(Buffer.alloc(900));
+    await sleep(20);
+    srcC.write(Buffer.alloc(500)); // waits for room
+    await sleep(20);
+    expect(() => b.begin('late')).toThrow(expect.objectContaining({ code: 'Unavailable' }) as Error);
+    const text = await m.registry.metrics();
+    expect(text).toMatch(/^cairn_gateway_upload_buffer_bytes 900$/m);
+    expect(text).toMatch(/^cairn_gateway_upload_buffer_bytes_max 1000$/m);
+    expect(text).toMatch(/^cairn_gateway_uploads_waiting_for_room 1$/m);
+    expect(text).toMatch(/^cairn_gateway_upload_refusals_total 1$/m);
+    expect(text).toMatch(/^cairn_gateway_upload_idle_cutoffs_total 0$/m);
+    a.stored(900);
+    srcA.end();
+    srcC.end();
+    await Promise.all([doneA, doneC]);
+    c.stored(500);
+    a.end();
+    c.end();
+    expect(await m.registry.metrics()).toMatch(/^cairn_gateway_upload_buffer_bytes 0$/m);
   });
 
   it('makes an upload over the budget wait for room, and go on once another frees it', async () => {
