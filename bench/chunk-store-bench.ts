@@ -22,6 +22,10 @@ import { systemClock, systemRng, systemTimers, wallClockMs } from '../src/env/sy
 import { ChunkStore } from '../src/storage/chunk-store.js';
 import { crc32c } from '../src/util/crc32c.js';
 import { silentLogger } from '../src/util/logger.js';
+import { checkBenchArgs } from './bench-args.js';
+
+// `--serve ROOT PORT` is this file run as the bench's own chunk server process.
+if (process.argv[2] !== '--serve') checkBenchArgs('bench:chunk', [{ name: 'mib', value: 'number', help: 'bytes per measurement, MiB (default 64)' }]);
 
 const SECRET = 'bench-cluster-secret-0123456789';
 

@@ -18,6 +18,9 @@ import { systemRng } from '../src/env/system.js';
 import { findFreePortRange } from '../src/net/index.js';
 import { DevCluster } from '../src/server/dev-cluster.js';
 import { checkStream, feedStream, runCli, type Run } from './cli-child.js';
+import { checkBenchArgs } from './bench-args.js';
+
+checkBenchArgs('cli-rss', [{ name: 'mib', value: 'number', help: 'file size (default 1024)' }]);
 
 const mibArg = process.argv.indexOf('--mib');
 const MIB = mibArg > 0 ? Number(process.argv[mibArg + 1]) : 1024;

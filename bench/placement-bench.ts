@@ -10,6 +10,9 @@
 import { performance } from 'node:perf_hooks';
 import { DEFAULT_VNODES_PER_WEIGHT, place, preferenceList, Ring, type RingServer } from '../src/placement/index.js';
 import { hash32 } from '../src/util/hash.js';
+import { checkBenchArgs } from './bench-args.js';
+
+checkBenchArgs('placement-bench', [{ name: 'seconds', value: 'number', help: 'seconds per measurement (default 1)' }]);
 
 const secondsArg = process.argv.indexOf('--seconds');
 const seconds = secondsArg > 0 ? Number(process.argv[secondsArg + 1]) : 1;

@@ -46,6 +46,21 @@ import { LocalProcess } from '../src/server/local-process.js';
 import { REPAIR_BYTES_PER_SEC_DEFAULT } from '../src/chunk/replicator.js';
 import { percentile, processCpuMs, syncedWriteMiBPerSec } from './ceiling.js';
 import { block } from './cli-child.js';
+import { checkBenchArgs } from './bench-args.js';
+
+checkBenchArgs('bench:repair', [
+  { name: 'mib', value: 'number', help: 'file size for the lost-server repair (default 1024)' },
+  { name: 'throttle-mib', value: 'numbers', help: 'repair throttles for the latency phase, MiB/s (default the servers\' own)' },
+  { name: 'heartbeat-ms', value: 'number', help: 'the chunk servers\' heartbeat (default their own 1000)' },
+  { name: 'chunk-mib', value: 'number', help: 'small-chunks phase: chunk size (default 1)' },
+  { name: 'small-mib', value: 'number', help: 'small-chunks phase: file size (default 77)' },
+  { name: 'dead-after', value: 'number', help: 'small-chunks phase: seconds until a silent server is dead (default 5)' },
+  { name: 'cpu-prof', value: 'word', help: 'CPU profiles of the repairing clusters\' servers into this directory' },
+  { name: 'repair-only', help: 'the lost-server repair alone' },
+  { name: 'latency-only', help: 'the latency-during-repair phase alone' },
+  { name: 'small-chunks', help: 'run the small-chunks repair first' },
+  { name: 'small-only', help: 'the small-chunks repair alone' },
+]);
 
 const mibArg = process.argv.indexOf('--mib');
 const MIB = mibArg > 0 ? Number(process.argv[mibArg + 1]) : 1024;

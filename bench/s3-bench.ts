@@ -26,6 +26,12 @@ import { findFreePortRange } from '../src/net/index.js';
 import { DevCluster } from '../src/server/dev-cluster.js';
 import { arg, ceilings, closedLoop, measured, out, report } from './closed-loop.js';
 import { checkStream, feedStream } from './cli-child.js';
+import { checkBenchArgs } from './bench-args.js';
+
+checkBenchArgs('bench:s3', [
+  { name: 'mib', value: 'number', help: 'large object size (default 1024)' },
+  { name: 'seconds', value: 'number', help: 'seconds per small-object load (default 5)' },
+]);
 
 const MIB = arg('mib', 1024);
 const SECONDS = arg('seconds', 5);

@@ -22,6 +22,14 @@ import { sleep, systemRng, systemTimers } from '../src/env/system.js';
 import { findFreePortRange, RpcClient } from '../src/net/index.js';
 import { decodeClusterStatus, decodeList, decodeRaftStatus } from '../src/proto/meta-answers.js';
 import { DevCluster } from '../src/server/dev-cluster.js';
+import { checkBenchArgs } from './bench-args.js';
+
+checkBenchArgs('bench:scale', [
+  { name: 'files', value: 'number', help: 'files in the namespace (default 1000000)' },
+  { name: 'big-dir', value: 'number', help: 'entries of the one big directory listed (default 100000)' },
+  { name: 'conc', value: 'number', help: 'concurrent creates (default 64)' },
+  { name: 'catch-up-timeout-sec', value: 'number', help: 'longest wait for the new follower (default 600)' },
+]);
 
 function arg(name: string, dflt: number): number {
   const i = process.argv.indexOf(`--${name}`);
