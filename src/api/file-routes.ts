@@ -19,7 +19,6 @@
 import { pipeline } from 'node:stream/promises';
 import type Router from '@koa/router';
 import type { PutResult } from '../client/file-writer.js';
-import type { OpenResult } from '../client/file-reader.js';
 import type { FileAttrs } from '../proto/file-attrs.js';
 import type { RemotePath } from '../proto/path.js';
 import { crcToHex } from '../util/crc32c.js';
@@ -29,6 +28,7 @@ import { contentHeaders, contentTypeAttrs } from './content-headers.js';
 import { etagListMatches, quoteEtag } from './etag-match.js';
 import { FILES, byteLimit, readBody, remotePath, type GatewayCtx, type GatewayState, type RouteDeps } from './gateway-context.js';
 import { multipartUpload } from './multipart-upload.js';
+import { discardOpened, sendOpened } from './piece-body.js';
 
 /**
  * A PUT body whose Content-Length is at most this is read whole, then stored from memory (the
@@ -130,28 +130,6 @@ export function fileRoutes(router: Router<GatewayState>, deps: RouteDeps): void 
   };
 
   /**
-   * `o`'s bytes as the response body: an inline file's as one buffer; a chunked file's streamed,
-   * cut off (its chunk reads aborted) if the client goes away.
-   */
-  const sendBody = (ctx: GatewayCtx, o: OpenResult): void => {
-    if (o.inline !== null) {
-      ctx.body = o.inline;
-      return;
-    }
-    const stream = o.stream;
-    ctx.res.once('close', () => {
-      stream.destroy(ctx.res.writableFinished ? undefined : new CairnError('Unavailable', 'the client went away'));
-    });
-    ctx.length = o.end - o.start;
-    ctx.body = stream;
-  };
-
-  /** Drops an opened file that will not be sent (an inline one has no stream to drop). */
-  const discard = (o: OpenResult): void => {
-    if (o.inline === null) o.stream.destroy();
-  };
-
-  /**
    * GET of a whole file: one open (one metadata call; a small file's bytes come in its answer)
    * gives the version's size and validators, so no stat goes before it.
    */
@@ -164,10 +142,10 @@ export function fileRoutes(router: Router<GatewayState>, deps: RouteDeps): void 
         return;
       }
       ctx.status = 200;
-      sendBody(ctx, o);
+      sendOpened(ctx, o);
       sent = true;
     } finally {
-      if (!sent) discard(o);
+      if (!sent) discardOpened(o);
     }
   };
 
@@ -225,21 +203,21 @@ export function fileRoutes(router: Router<GatewayState>, deps: RouteDeps): void 
           return;
         }
         if (part.start === 0 && part.end === o.size) {
-          sendBody(ctx, o);
+          sendOpened(ctx, o);
           sent = true;
           return;
         }
       } finally {
-        if (!sent) discard(o);
+        if (!sent) discardOpened(o);
       }
       const r = await client.open(path, { ...part, requestId: ctx.state.requestId });
       if (r.etag !== o.etag) {
         // Replaced between the two opens: answer for the new version (once).
-        discard(r);
+        discardOpened(r);
         if (attempt === 0) continue;
         throw new CairnError('Unavailable', `${path} is being replaced; retry`);
       }
-      sendBody(ctx, r);
+      sendOpened(ctx, r);
       return;
     }
   };
