@@ -63,6 +63,9 @@ const clientGone = (): CairnError => new CairnError('Unavailable', 'the client w
 /** The reader's pieces to ctx.res in order, then its end; see the contracts above. Never rejects. */
 async function writePieces(ctx: BodyCtx, reader: FileReader): Promise<void> {
   const res: ServerResponse = ctx.res;
+  // A failure reaches this loop through nextPiece; the 'error' the destroyed Readable also emits
+  // has nobody else to hear it (unheard, it would end the process).
+  reader.on('error', () => undefined);
   /** Pieces handed to res.write whose completion has not been reported. */
   const writing = new Set<LentPiece>();
   let closed = false;
