@@ -1,5 +1,5 @@
 /**
- * The gateway's GET body from pooled pieces (api/piece-body.ts), over a client whose leader is
+ * The gateway's GET body from pooled pieces (api/file-routes.ts sendOpened), over a client whose leader is
  * faked in this process and three real chunk servers: a client that stops reading holds only a
  * bounded number of pieces (nothing more is fetched), a client that goes away mid-body gets every
  * piece given back (and the next GET works), and a chunk no replica can give verified bytes for
