@@ -25,7 +25,11 @@
  *   pieces one by one (nextPiece): their buffers then come from a small pool (piece-pool.ts) and
  *   are reused once released, so a big read neither allocates nor faults in a fresh chunk-sized
  *   buffer per chunk. The stream's own pieces are fresh buffers (a Readable cannot tell when its
- *   consumer is done with them).
+ *   consumer is done with them). Every loan ends: a piece is released (reused) or dropped (left
+ *   to the collector, for bytes something may still read); destroying the reader gives back the
+ *   pieces fetched ahead, and a fetch that fails or is aborted forgets its buffer — so once its
+ *   consumer has ended the loans it holds, a destroyed reader has nothing lent (the gateway's
+ *   GET bodies, api/file-routes.ts sendOpened, rely on it).
  */
 import { setMaxListeners } from 'node:events';
 import { Readable } from 'node:stream';
