@@ -10,7 +10,8 @@
  *   cpu/GiB   CPU seconds per GiB of each large transfer: the gateway process alone
  *             (gateway_{put,get}_gateway_cpu_s_per_gib), and every process together, this one
  *             (the HTTP or library client) included (direct_get_cpu_s_per_gib,
- *             gateway_get_cpu_s_per_gib): on a shared machine steadier than MiB/s
+ *             gateway_get_cpu_s_per_gib), and this process alone (*_client_cpu_s_per_gib): on
+ *             a shared machine steadier than MiB/s
  *   cpu       CPU time per small operation of the gateway process alone (gateway_cpu_ms_per_op,
  *             from /proc/PID/stat) and of every server process together (cpu_ms_per_op; the
  *             16 HTTP clients in this process are not counted)
@@ -215,6 +216,9 @@ async function large(agent: Agent, base: string, token: string, gwPid: number, s
   out('gateway_get_gateway_cpu_s_per_gib', gwGetRun.cpuSPerGib.get(gwPid)!);
   out('direct_get_cpu_s_per_gib', sum(directRun.cpuSPerGib));
   out('gateway_get_cpu_s_per_gib', sum(gwGetRun.cpuSPerGib));
+  // This process alone: the library client (direct) or the HTTP client (gateway) receiving the bytes.
+  out('direct_get_client_cpu_s_per_gib', directRun.cpuSPerGib.get(0)!);
+  out('gateway_get_client_cpu_s_per_gib', gwGetRun.cpuSPerGib.get(0)!);
   out('gateway_peak_rss_mib_put', putPeak);
   // NaN when the peak could not be reset: the GET's own peak is then unknown.
   out('gateway_peak_rss_mib_get', windows ? getPeak : NaN);
