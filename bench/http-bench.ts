@@ -4,7 +4,14 @@
  *   put/get   SIZE bytes through the gateway (PUT raw body, GET) and through the client library
  *             in this process (CairnClient.put / open), MiB/s each and the ratio gateway/direct
  *   small     4 KiB PUTs, then GETs, by 16 keep-alive HTTP clients, ops/s and p50/p99
- *   rss       the gateway process's peak RSS (VmHWM) over the whole run
+ *   rss       the gateway process's peak RSS (VmHWM) over the whole run; for the large transfers
+ *             also the peak of the gateway PUT alone and of the gateway GET alone (the peak is
+ *             reset between them through /proc/PID/clear_refs)
+ *   cpu/GiB   CPU seconds per GiB of each large transfer: the gateway process alone
+ *             (gateway_{put,get}_gateway_cpu_s_per_gib), and every process together, this one
+ *             (the HTTP or library client) included (direct_get_cpu_s_per_gib,
+ *             gateway_get_cpu_s_per_gib), and this process alone (*_client_cpu_s_per_gib): on
+ *             a shared machine steadier than MiB/s
  *   cpu       CPU time per small operation of the gateway process alone (gateway_cpu_ms_per_op,
  *             from /proc/PID/stat) and of every server process together (cpu_ms_per_op; the
  *             16 HTTP clients in this process are not counted)
@@ -22,7 +29,7 @@
  *                  summarize: node dist/bench/profile-summary.js DIR
  */
 import { INLINE_BYTES_MAX_DEFAULT } from '../src/config/defaults.js';
-import { readFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { readFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -97,6 +104,36 @@ function vmHwmMib(pid: number): number {
   return m ? Number(m[1]) / 1024 : NaN;
 }
 
+/** Peak RSS of the gateway over the run, across the resets of resetHwm. */
+let gatewayHwmMib = 0;
+
+/** Starts a new peak-RSS window for `pid` (its VmHWM restarts from the current RSS); false if the kernel refused. */
+function resetHwm(pid: number): boolean {
+  gatewayHwmMib = Math.max(gatewayHwmMib, vmHwmMib(pid));
+  try {
+    writeFileSync(`/proc/${pid}/clear_refs`, '5');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** CPU seconds per GiB that the processes `pids` (this one: 0) spent while `run` moved MIB MiB. */
+async function cpuPerGib<T>(pids: number[], run: () => Promise<T>): Promise<{ result: T; seconds: number; cpuSPerGib: Map<number, number> }> {
+  const ownBefore = process.cpuUsage();
+  const before = processCpuMs(pids.filter((p) => p !== 0));
+  const t0 = performance.now();
+  const result = await run();
+  const seconds = (performance.now() - t0) / 1000;
+  const after = processCpuMs(pids.filter((p) => p !== 0));
+  const own = process.cpuUsage(ownBefore);
+  const gib = MIB / 1024;
+  const cpuSPerGib = new Map(pids.map((p) => [p, (p === 0 ? (own.user + own.system) / 1000 : (after.get(p) ?? 0) - (before.get(p) ?? 0)) / 1000 / gib]));
+  return { result, seconds, cpuSPerGib };
+}
+
+const sum = (m: Map<number, number>): number => [...m.values()].reduce((a, b) => a + b, 0);
+
 async function main(): Promise<void> {
   const portBase = await findFreePortRange(1000, (n) => systemRng.int(n));
   const inlineBytesMax = process.argv.includes('--no-inline') ? 0 : INLINE_BYTES_MAX_DEFAULT;
@@ -113,7 +150,7 @@ async function main(): Promise<void> {
     const json = cluster.clusterJson();
     const serverPids = [...json.meta, ...json.chunks].map((s) => s.pid).filter((p): p is number => p !== null);
     out('gateway_pid', gwPid);
-    if (!SMALL_ONLY) await large(agent, base, token, gwPid, client);
+    if (!SMALL_ONLY) await large(agent, base, token, gwPid, serverPids, client);
 
     const body = Buffer.alloc(4096, 0x42);
     const puts = await measured(gwPid, serverPids, () =>
@@ -130,7 +167,7 @@ async function main(): Promise<void> {
       }),
     );
     report('small_get_4k_c16', gets);
-    out('gateway_peak_rss_mib', vmHwmMib(gwPid));
+    out('gateway_peak_rss_mib', Math.max(gatewayHwmMib, vmHwmMib(gwPid)));
     out('load_average_1m', loadavg()[0]!);
   } finally {
     agent.destroy();
@@ -150,23 +187,22 @@ function report(name: string, m: Loop & { gatewayCpuMsPerOp: number; cpuMsPerOp:
 }
 
 /** MIB MiB through the gateway and through the client library, each way. */
-async function large(agent: Agent, base: string, token: string, gwPid: number, client: CairnClient): Promise<void> {
-  let t0 = performance.now();
+async function large(agent: Agent, base: string, token: string, gwPid: number, serverPids: number[], client: CairnClient): Promise<void> {
+  const t0 = performance.now();
   await client.put('/direct/big', source());
   const directPut = MIB / ((performance.now() - t0) / 1000);
-  t0 = performance.now();
-  const put = await http(agent, base, token, 'PUT', '/v1/files/gw/big', source());
-  const gwPut = MIB / ((performance.now() - t0) / 1000);
-  if (put.status !== 201) throw new Error(`gateway PUT answered ${put.status}`);
+  const gwPutRun = await cpuPerGib([gwPid], () => http(agent, base, token, 'PUT', '/v1/files/gw/big', source()));
+  const gwPut = MIB / gwPutRun.seconds;
+  if (gwPutRun.result.status !== 201) throw new Error(`gateway PUT answered ${gwPutRun.result.status}`);
+  const putPeak = vmHwmMib(gwPid);
+  const windows = resetHwm(gwPid);
 
-  t0 = performance.now();
-  const o = await client.open('/direct/big');
-  const directBytes = await drain(o.stream as AsyncIterable<Buffer>);
-  const directGet = MIB / ((performance.now() - t0) / 1000);
-  t0 = performance.now();
-  const got = await http(agent, base, token, 'GET', '/v1/files/gw/big');
-  const gwGet = MIB / ((performance.now() - t0) / 1000);
-  if (directBytes !== MIB * BLOCK || got.bytes !== MIB * BLOCK) throw new Error(`read back ${directBytes} / ${got.bytes} bytes`);
+  const directRun = await cpuPerGib([0, ...serverPids], async () => drain((await client.open('/direct/big')).stream as AsyncIterable<Buffer>));
+  const directGet = MIB / directRun.seconds;
+  const gwGetRun = await cpuPerGib([0, gwPid, ...serverPids], () => http(agent, base, token, 'GET', '/v1/files/gw/big'));
+  const gwGet = MIB / gwGetRun.seconds;
+  if (directRun.result !== MIB * BLOCK || gwGetRun.result.bytes !== MIB * BLOCK) throw new Error(`read back ${directRun.result} / ${gwGetRun.result.bytes} bytes`);
+  const getPeak = vmHwmMib(gwPid);
 
   out('file_mib', MIB);
   out('direct_put_mib_per_s', directPut);
@@ -175,7 +211,17 @@ async function large(agent: Agent, base: string, token: string, gwPid: number, c
   out('direct_get_mib_per_s', directGet);
   out('gateway_get_mib_per_s', gwGet);
   out('gateway_get_ratio_to_direct', gwGet / directGet);
-  out('gateway_peak_rss_mib_after_large', vmHwmMib(gwPid));
+  out('gateway_peak_rss_mib_after_large', Math.max(putPeak, getPeak));
+  out('gateway_put_gateway_cpu_s_per_gib', gwPutRun.cpuSPerGib.get(gwPid)!);
+  out('gateway_get_gateway_cpu_s_per_gib', gwGetRun.cpuSPerGib.get(gwPid)!);
+  out('direct_get_cpu_s_per_gib', sum(directRun.cpuSPerGib));
+  out('gateway_get_cpu_s_per_gib', sum(gwGetRun.cpuSPerGib));
+  // This process alone: the library client (direct) or the HTTP client (gateway) receiving the bytes.
+  out('direct_get_client_cpu_s_per_gib', directRun.cpuSPerGib.get(0)!);
+  out('gateway_get_client_cpu_s_per_gib', gwGetRun.cpuSPerGib.get(0)!);
+  out('gateway_peak_rss_mib_put', putPeak);
+  // NaN when the peak could not be reset: the GET's own peak is then unknown.
+  out('gateway_peak_rss_mib_get', windows ? getPeak : NaN);
 }
 
 await main();

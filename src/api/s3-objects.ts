@@ -21,6 +21,7 @@ import type { RemotePath } from '../proto/path.js';
 import { decideRange, formatContentRange, unsatisfiedContentRange } from '../proto/http-range.js';
 import { isCairnError } from '../util/errors.js';
 import { etagListMatches } from './etag-match.js';
+import { discardOpened, sendOpened } from './file-routes.js';
 import { byteLimit } from './gateway-context.js';
 import { attrsOf, EMPTY_MD5, etagOf, objectHeaders, withAttrs, type ObjectAttrs } from './s3-attrs.js';
 import { bodyTransforms, readSmallBody } from './s3-body.js';
@@ -236,24 +237,6 @@ export async function headObject(ctx: S3Ctx, deps: S3Deps, t: S3Target): Promise
   ctx.length = r === null ? d.size : r.end - r.start;
 }
 
-/** Drops an opened file that will not be sent. */
-const discard = (o: OpenResult): void => {
-  if (o.inline === null) o.stream.destroy();
-};
-
-function sendBody(ctx: S3Ctx, o: OpenResult): void {
-  if (o.inline !== null) {
-    ctx.body = o.inline;
-    return;
-  }
-  const stream = o.stream;
-  ctx.res.once('close', () => {
-    stream.destroy(ctx.res.writableFinished ? undefined : new S3Error('IncompleteBody', 'the client went away'));
-  });
-  ctx.length = o.end - o.start;
-  ctx.body = stream;
-}
-
 export async function getObject(ctx: S3Ctx, deps: S3Deps, t: S3Target): Promise<void> {
   ctx.state.route = 's3.getObject';
   const { bucket, key, path } = target(t);
@@ -281,18 +264,18 @@ export async function getObject(ctx: S3Ctx, deps: S3Deps, t: S3Target): Promise<
       if (notModified(ctx, d)) {
         ctx.status = 304;
         describeHeaders(ctx, t, d);
-        discard(o);
+        discardOpened(o);
         return;
       }
       r = rangeOf(ctx, o.size);
     } catch (e) {
-      discard(o);
+      discardOpened(o);
       throw e;
     }
     describeHeaders(ctx, t, d);
     if (r === null) {
       ctx.status = 200;
-      sendBody(ctx, o);
+      sendOpened(ctx, o);
       return;
     }
     ctx.status = 206;
@@ -301,14 +284,14 @@ export async function getObject(ctx: S3Ctx, deps: S3Deps, t: S3Target): Promise<
       ctx.body = o.inline.subarray(r.start, r.end);
       return;
     }
-    discard(o);
+    discardOpened(o);
     const part = await deps.client.open(path, r);
     if (part.etag === o.etag) {
-      sendBody(ctx, part);
+      sendOpened(ctx, part);
       return;
     }
     // Replaced between the two opens: answer for the new version (once).
-    discard(part);
+    discardOpened(part);
     if (attempt > 0) throw new S3Error('ServiceUnavailable', 'the object is being replaced; retry');
   }
 }
@@ -377,7 +360,7 @@ export async function openCopySource(ctx: S3Ctx, deps: S3Deps, range?: { start: 
   const attrs = attrsOf(o);
   const etag = etagOf(o.etag, attrs);
   const fail = (c: string): never => {
-    discard(o);
+    discardOpened(o);
     throw new S3Error('PreconditionFailed', 'at least one of the pre-conditions you specified did not hold', { Condition: c });
   };
   const im = ctx.get('x-amz-copy-source-if-match');
@@ -400,13 +383,13 @@ export async function copyObject(ctx: S3Ctx, deps: S3Deps, t: S3Target): Promise
   const { open, attrs: srcAttrs, etag: srcEtag, path: srcPath } = await openCopySource(ctx, deps);
   const directive = (ctx.get('x-amz-metadata-directive') || 'COPY').toUpperCase();
   if (directive !== 'COPY' && directive !== 'REPLACE') {
-    discard(open);
+    discardOpened(open);
     throw new S3Error('InvalidArgument', 'x-amz-metadata-directive must be COPY or REPLACE');
   }
   if (directive === 'COPY' && srcPath.text !== path.text) {
     // The library's server-side copy: the new file shares the source's chunks and carries its
     // attributes (ETag and metadata), one metadata call, no byte moved.
-    discard(open);
+    discardOpened(open);
     let r: { etag: string };
     try {
       r = await deps.client.copy(srcPath, path, { overwrite: true });
@@ -427,7 +410,7 @@ export async function copyObject(ctx: S3Ctx, deps: S3Deps, t: S3Target): Promise
   try {
     opts = withAttrs({ overwrite: true, expectedSize: open.size }, attrs);
   } catch (e) {
-    discard(open);
+    discardOpened(open);
     throw e;
   }
   // Reading and writing every byte may outlast the idle timeout: answered slowly.

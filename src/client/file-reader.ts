@@ -25,7 +25,11 @@
  *   pieces one by one (nextPiece): their buffers then come from a small pool (piece-pool.ts) and
  *   are reused once released, so a big read neither allocates nor faults in a fresh chunk-sized
  *   buffer per chunk. The stream's own pieces are fresh buffers (a Readable cannot tell when its
- *   consumer is done with them).
+ *   consumer is done with them). Every loan ends: a piece is released (reused) or dropped (left
+ *   to the collector, for bytes something may still read); destroying the reader gives back the
+ *   pieces fetched ahead, and a fetch that fails or is aborted forgets its buffer — so once its
+ *   consumer has ended the loans it holds, a destroyed reader has nothing lent (the gateway's
+ *   GET bodies, api/file-routes.ts sendOpened, rely on it).
  */
 import { setMaxListeners } from 'node:events';
 import { Readable } from 'node:stream';
@@ -38,11 +42,16 @@ import type { ClientCore } from './client-core.js';
 import { PiecePool } from './piece-pool.js';
 import { replicaOrder } from './replica-order.js';
 
-/** One piece of a read in order, its buffer lent until release() (FileReader.nextPiece). */
+/** One piece of a read in order, its buffer lent until release() or drop() (FileReader.nextPiece). */
 export interface LentPiece {
   bytes: Buffer;
   /** Gives the buffer back for reuse: call once, after every use of `bytes` finished. */
   release(): void;
+  /**
+   * Ends the loan without reusing the buffer (it is left to the collector): for bytes something
+   * may still read, e.g. a socket write that never reported completion. Call instead of release().
+   */
+  drop(): void;
 }
 
 export interface OpenRange {
@@ -273,7 +282,7 @@ export class FileReader extends Readable {
     if (plan.inline !== null) {
       const bytes = plan.inline;
       plan.inline = null;
-      return bytes.length > 0 ? { bytes, release: () => undefined } : this.endPieces();
+      return bytes.length > 0 ? { bytes, release: () => undefined, drop: () => undefined } : this.endPieces();
     }
     if (this.nextIndex < plan.first) this.nextIndex = plan.first;
     this.fillQueue(plan);
@@ -288,12 +297,19 @@ export class FileReader extends Readable {
     }
     const pool = this.pool;
     let released = false;
+    const end = (): void => {
+      if (released) throw new CairnError('Internal', 'a piece released twice');
+      released = true;
+    };
     return {
       bytes,
       release: () => {
-        if (released) throw new CairnError('Internal', 'a piece released twice');
-        released = true;
+        end();
         pool.give(bytes);
+      },
+      drop: () => {
+        end();
+        pool.forget(bytes);
       },
     };
   }
@@ -328,6 +344,10 @@ export class FileReader extends Readable {
       this.ac ??= new AbortController();
       this.ac.abort(err ?? new CairnError('Unavailable', 'read stream destroyed'));
     }
+    // Pieces fetched ahead that nobody will take: their pooled buffers go back (a fetch still in
+    // flight fails on the abort and forgets its own).
+    const pool = this.pool;
+    for (const task of this.queue.splice(0)) task.then(([b]) => pool?.give(b!), () => undefined);
     cb(err);
   }
 
@@ -383,13 +403,25 @@ export class FileReader extends Readable {
    * resuming after the bytes already in place.
    */
   private async fetchPiece(plan: Plan, index: number): Promise<Buffer[]> {
-    let d = await plan.list.get(index);
+    const d = await plan.list.get(index);
     const from = Math.max(plan.start, d.offset) - d.offset;
     const to = Math.min(plan.end, d.offset + d.size) - d.offset;
+    // A failed read's pooled buffer is not given back (a socket read may still be landing in it),
+    // only forgotten, on every way out but success.
+    const pool = this.pool;
+    const piece = pool ? pool.take(to - from) : Buffer.allocUnsafeSlow(to - from);
+    try {
+      return await this.fillPiece(plan, index, d, piece, from, to);
+    } catch (e) {
+      pool?.forget(piece);
+      throw e;
+    }
+  }
+
+  /** fetchPiece's replica loop: `piece` filled with bytes [from, to) of chunk `index`, verified. */
+  private async fillPiece(plan: Plan, index: number, d: ChunkDesc, piece: Buffer, from: number, to: number): Promise<Buffer[]> {
     const whole = from === 0 && to === d.size;
     const signal = this.signal();
-    // A failed read's pooled buffer is not given back: a socket read may still be landing in it.
-    const piece = this.pool ? this.pool.take(to - from) : Buffer.allocUnsafeSlow(to - from);
     let got = 0;
     const sources = new Set<string>();
     let lastErr: unknown = null;
@@ -434,7 +466,6 @@ export class FileReader extends Readable {
         }
       }
     }
-    this.pool?.forget(piece);
     const code: ErrorCode = isCairnError(lastErr) && (lastErr.code === 'Corrupt' || lastErr.code === 'Unauthorized') ? lastErr.code : 'Unavailable';
     const why = lastErr instanceof Error ? lastErr.message : 'no replica known';
     throw new CairnError(code, `cannot read chunk ${index} of ${this.path}: every replica failed (last: ${why})`);
