@@ -42,6 +42,15 @@ import { DevCluster } from '../src/server/dev-cluster.js';
 import { processCpuMs } from './ceiling.js';
 import { arg, closedLoop, out, type Loop } from './closed-loop.js';
 import { BLOCK, block } from './cli-child.js';
+import { checkBenchArgs } from './bench-args.js';
+
+checkBenchArgs('bench:http', [
+  { name: 'mib', value: 'number', help: 'large file size (default 1024)' },
+  { name: 'seconds', value: 'number', help: 'seconds per small-file load (default 5)' },
+  { name: 'no-inline', help: 'every file in chunks, none inline' },
+  { name: 'small-only', help: 'skip the large put/get' },
+  { name: 'cpu-prof', value: 'word', help: 'CPU profiles of every server process into this directory' },
+]);
 
 const MIB = arg('mib', 1024);
 const SECONDS = arg('seconds', 5);
