@@ -11,7 +11,11 @@
  * the CPU the three metadata processes used per operation (`*_server_cpu_ms_per_op`, from /proc)
  * is printed too: on a shared machine it moves far less than throughput does.
  *
- * Output: one `name value` per line.  Usage: npm run bench:meta [-- --seconds 3 --cpu-prof DIR]
+ * Beside it, the leader's share (`*_leader_cpu_ms_per_op`).
+ *
+ * Output: one `name value` per line.  Usage: npm run bench:meta [-- --seconds 3 --conc 1,16,64 --ops mkdir,create_commit --cpu-prof DIR]
+ *   --conc LIST    concurrencies to run, comma-separated
+ *   --ops LIST     which of mkdir, create_commit, stat, list to run (default: all)
  *   --cpu-prof DIR every metadata and chunk server process writes a CPU profile to DIR when the
  *                  cluster stops (summarize: node dist/bench/profile-summary.js DIR)
  */
@@ -25,7 +29,7 @@ import { findFreePortRange, RpcClient } from '../src/net/index.js';
 import { decodeView } from '../src/proto/meta-answers.js';
 import { DevCluster } from '../src/server/dev-cluster.js';
 import { percentile, syncedWritesPerSec } from './ceiling.js';
-import { totalCpuMs } from '../test/support/process-cpu.js';
+import { processCpuMs, totalCpuMs } from '../test/support/process-cpu.js';
 
 const secondsArg = process.argv.indexOf('--seconds');
 const seconds = secondsArg > 0 ? Number(process.argv[secondsArg + 1]) : 3;
@@ -33,6 +37,10 @@ const profAt = process.argv.indexOf('--cpu-prof');
 const CPU_PROF_DIR = profAt > 0 ? process.argv[profAt + 1] : undefined;
 const dir = mkdtempSync(join(tmpdir(), 'cairn-bench-meta-'));
 const CONNS = 8;
+const concAt = process.argv.indexOf('--conc');
+const CONCS = concAt > 0 ? process.argv[concAt + 1]!.split(',').map(Number) : [1, 16, 64];
+const opsAt = process.argv.indexOf('--ops');
+const OPS = opsAt > 0 ? new Set(process.argv[opsAt + 1]!.split(',')) : null;
 
 function out(name: string, value: number): void {
   console.log(`${name} ${Number.isInteger(value) ? value : value.toFixed(3)}`);
@@ -40,8 +48,9 @@ function out(name: string, value: number): void {
 
 type Op = (conn: RpcClient, worker: string, seq: number) => Promise<unknown>;
 
-async function measure(name: string, conc: number, conns: RpcClient[], op: Op, disk: number, serverPids: Array<number | undefined>): Promise<void> {
+async function measure(name: string, conc: number, conns: RpcClient[], op: Op, disk: number, serverPids: Array<number | undefined>, leaderPid: number | undefined): Promise<void> {
   const lat: number[] = [];
+  const leaderCpu0 = processCpuMs(leaderPid);
   let errors = 0;
   let firstError = '';
   const cpu0 = totalCpuMs(serverPids);
@@ -65,6 +74,7 @@ async function measure(name: string, conc: number, conns: RpcClient[], op: Op, d
   );
   const elapsed = (performance.now() - start) / 1000;
   const cpuMs = totalCpuMs(serverPids) - cpu0;
+  const leaderCpuMs = processCpuMs(leaderPid) - leaderCpu0;
   lat.sort((a, b) => a - b);
   const ops = lat.length / elapsed;
   out(`meta_${name}_c${conc}_ops_per_s`, Math.round(ops));
@@ -73,6 +83,7 @@ async function measure(name: string, conc: number, conns: RpcClient[], op: Op, d
   if (name === 'mkdir' || name === 'create_commit') {
     out(`meta_${name}_c${conc}_ratio_to_disk_synced_writes`, ops / disk);
     if (lat.length > 0 && Number.isFinite(cpuMs)) out(`meta_${name}_c${conc}_server_cpu_ms_per_op`, cpuMs / lat.length);
+    if (lat.length > 0 && Number.isFinite(leaderCpuMs)) out(`meta_${name}_c${conc}_leader_cpu_ms_per_op`, leaderCpuMs / lat.length);
   }
   if (errors > 0) {
     out(`meta_${name}_c${conc}_errors`, errors);
@@ -128,7 +139,8 @@ async function main(): Promise<void> {
       ['list', (c) => c.call('fs.list', { path: '/list', limit: 100 })],
     ];
     const serverPids = cluster.meta.map((m) => m.proc.pid);
-    for (const [name, op] of ops) for (const conc of [1, 16, 64]) await measure(name, conc, conns, op, disk, serverPids);
+    const leaderPid = cluster.member(st.leader).proc.pid;
+    for (const [name, op] of ops) if (OPS === null || OPS.has(name)) for (const conc of CONCS) await measure(name, conc, conns, op, disk, serverPids, leaderPid);
     for (const c of conns) c.close();
   } finally {
     await cluster.stop(5000);
