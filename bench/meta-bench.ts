@@ -11,7 +11,13 @@
  * the CPU the three metadata processes used per operation (`*_server_cpu_ms_per_op`, from /proc)
  * is printed too: on a shared machine it moves far less than throughput does.
  *
- * Output: one `name value` per line.  Usage: npm run bench:meta [-- --seconds 3 --cpu-prof DIR]
+ * Beside it, the leader's share (`*_leader_cpu_ms_per_op`), and how many committed entries each
+ * LMDB apply transaction carried on the leader and on the followers (`*_leader_entries_per_apply`,
+ * `*_follower_entries_per_apply`, from their metrics): each such transaction has a fixed cost.
+ *
+ * Output: one `name value` per line.  Usage: npm run bench:meta [-- --seconds 3 --conc 1,16,64 --ops mkdir,create_commit --cpu-prof DIR]
+ *   --conc LIST    concurrencies to run, comma-separated
+ *   --ops LIST     which of mkdir, create_commit, stat, list to run (default: all)
  *   --cpu-prof DIR every metadata and chunk server process writes a CPU profile to DIR when the
  *                  cluster stops (summarize: node dist/bench/profile-summary.js DIR)
  */
@@ -25,7 +31,7 @@ import { findFreePortRange, RpcClient } from '../src/net/index.js';
 import { decodeView } from '../src/proto/meta-answers.js';
 import { DevCluster } from '../src/server/dev-cluster.js';
 import { percentile, syncedWritesPerSec } from './ceiling.js';
-import { totalCpuMs } from '../test/support/process-cpu.js';
+import { processCpuMs, totalCpuMs } from '../test/support/process-cpu.js';
 
 const secondsArg = process.argv.indexOf('--seconds');
 const seconds = secondsArg > 0 ? Number(process.argv[secondsArg + 1]) : 3;
@@ -33,6 +39,10 @@ const profAt = process.argv.indexOf('--cpu-prof');
 const CPU_PROF_DIR = profAt > 0 ? process.argv[profAt + 1] : undefined;
 const dir = mkdtempSync(join(tmpdir(), 'cairn-bench-meta-'));
 const CONNS = 8;
+const concAt = process.argv.indexOf('--conc');
+const CONCS = concAt > 0 ? process.argv[concAt + 1]!.split(',').map(Number) : [1, 16, 64];
+const opsAt = process.argv.indexOf('--ops');
+const OPS = opsAt > 0 ? new Set(process.argv[opsAt + 1]!.split(',')) : null;
 
 function out(name: string, value: number): void {
   console.log(`${name} ${Number.isInteger(value) ? value : value.toFixed(3)}`);
@@ -40,8 +50,32 @@ function out(name: string, value: number): void {
 
 type Op = (conn: RpcClient, worker: string, seq: number) => Promise<unknown>;
 
-async function measure(name: string, conc: number, conns: RpcClient[], op: Op, disk: number, serverPids: Array<number | undefined>): Promise<void> {
+/** The metadata servers to watch: pids for CPU, metrics endpoints for apply batches. */
+interface Servers {
+  pids: Array<number | undefined>;
+  leaderPid: number | undefined;
+  leaderMetrics: string;
+  followerMetrics: string[];
+  token: string;
+}
+
+/** [apply transactions, entries applied] so far, from a server's metrics (NaN when unreadable). */
+async function applyCounts(url: string, token: string): Promise<[number, number]> {
+  try {
+    const text = await (await fetch(url, { headers: { authorization: `Bearer ${token}` } })).text();
+    const read = (name: string) => Number(text.split('\n').find((l) => l.startsWith(`${name} `))?.split(' ')[1] ?? NaN);
+    return [read('cairn_meta_apply_duration_seconds_count'), read('cairn_meta_apply_entries_total')];
+  } catch {
+    return [NaN, NaN];
+  }
+}
+
+async function measure(name: string, conc: number, conns: RpcClient[], op: Op, disk: number, servers: Servers): Promise<void> {
+  const { pids: serverPids, leaderPid } = servers;
   const lat: number[] = [];
+  const leaderCpu0 = processCpuMs(leaderPid);
+  const leaderApply0 = await applyCounts(servers.leaderMetrics, servers.token);
+  const followerApply0 = await Promise.all(servers.followerMetrics.map((u) => applyCounts(u, servers.token)));
   let errors = 0;
   let firstError = '';
   const cpu0 = totalCpuMs(serverPids);
@@ -65,6 +99,7 @@ async function measure(name: string, conc: number, conns: RpcClient[], op: Op, d
   );
   const elapsed = (performance.now() - start) / 1000;
   const cpuMs = totalCpuMs(serverPids) - cpu0;
+  const leaderCpuMs = processCpuMs(leaderPid) - leaderCpu0;
   lat.sort((a, b) => a - b);
   const ops = lat.length / elapsed;
   out(`meta_${name}_c${conc}_ops_per_s`, Math.round(ops));
@@ -73,6 +108,13 @@ async function measure(name: string, conc: number, conns: RpcClient[], op: Op, d
   if (name === 'mkdir' || name === 'create_commit') {
     out(`meta_${name}_c${conc}_ratio_to_disk_synced_writes`, ops / disk);
     if (lat.length > 0 && Number.isFinite(cpuMs)) out(`meta_${name}_c${conc}_server_cpu_ms_per_op`, cpuMs / lat.length);
+    if (lat.length > 0 && Number.isFinite(leaderCpuMs)) out(`meta_${name}_c${conc}_leader_cpu_ms_per_op`, leaderCpuMs / lat.length);
+    const perApply = ([t0, e0]: [number, number], [t1, e1]: [number, number]) => (e1 - e0) / Math.max(1, t1 - t0);
+    const leaderPer = perApply(leaderApply0, await applyCounts(servers.leaderMetrics, servers.token));
+    const followerPer = await Promise.all(servers.followerMetrics.map(async (u, i) => perApply(followerApply0[i]!, await applyCounts(u, servers.token))));
+    if (Number.isFinite(leaderPer)) out(`meta_${name}_c${conc}_leader_entries_per_apply`, leaderPer);
+    const fp = followerPer.filter(Number.isFinite);
+    if (fp.length > 0) out(`meta_${name}_c${conc}_follower_entries_per_apply`, fp.reduce((a, b) => a + b, 0) / fp.length);
   }
   if (errors > 0) {
     out(`meta_${name}_c${conc}_errors`, errors);
@@ -128,7 +170,14 @@ async function main(): Promise<void> {
       ['list', (c) => c.call('fs.list', { path: '/list', limit: 100 })],
     ];
     const serverPids = cluster.meta.map((m) => m.proc.pid);
-    for (const [name, op] of ops) for (const conc of [1, 16, 64]) await measure(name, conc, conns, op, disk, serverPids);
+    const servers: Servers = {
+      pids: serverPids,
+      leaderPid: cluster.member(st.leader).proc.pid,
+      leaderMetrics: cluster.member(st.leader).metrics,
+      followerMetrics: cluster.meta.filter((m) => m.id !== st.leader).map((m) => m.metrics),
+      token: cluster.token,
+    };
+    for (const [name, op] of ops) if (OPS === null || OPS.has(name)) for (const conc of CONCS) await measure(name, conc, conns, op, disk, servers);
     for (const c of conns) c.close();
   } finally {
     await cluster.stop(5000);

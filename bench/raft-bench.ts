@@ -8,7 +8,10 @@
  * together and the leader alone (`*_server_cpu_ms_per_op`, `*_leader_cpu_ms_per_op`, from
  * /proc): on a machine shared with other work these move far less than throughput does.
  *
- * Output: one `name value` per line.  Usage: npm run bench:raft [-- --seconds 5 --cpu-prof DIR]
+ * Beside them, the followers' mean (`*_follower_cpu_ms_per_op`).
+ *
+ * Output: one `name value` per line.  Usage: npm run bench:raft [-- --seconds 5 --conc 1,16,64 --cpu-prof DIR]
+ *   --conc LIST    concurrencies to run, comma-separated (e.g. 64 alone, to profile one load)
  *   --cpu-prof DIR every server process writes a CPU profile to DIR when the group stops
  *                  (summarize: node dist/bench/profile-summary.js DIR)
  */
@@ -27,6 +30,8 @@ const secondsArg = process.argv.indexOf('--seconds');
 const seconds = secondsArg > 0 ? Number(process.argv[secondsArg + 1]) : 5;
 const profAt = process.argv.indexOf('--cpu-prof');
 const CPU_PROF_DIR = profAt > 0 ? process.argv[profAt + 1] : undefined;
+const concAt = process.argv.indexOf('--conc');
+const CONCS = concAt > 0 ? process.argv[concAt + 1]!.split(',').map(Number) : [1, 16, 64];
 const dir = mkdtempSync(join(tmpdir(), 'cairn-bench-raft-'));
 
 function out(name: string, value: number): void {
@@ -42,7 +47,7 @@ async function main(): Promise<void> {
   cluster.startAll();
   try {
     const leader = await cluster.waitForLeader(20_000);
-    for (const conc of [1, 16, 64]) {
+    for (const conc of CONCS) {
       const conns = Array.from({ length: Math.min(conc, 8) }, () =>
         new RpcClient({ timers: systemTimers }, { addr: cluster.addrs.get(leader)!, clientToken: cluster.token }),
       );
@@ -52,6 +57,8 @@ async function main(): Promise<void> {
       const leaderPid = cluster.proc(leader).pid;
       const cpu0 = totalCpuMs(pids);
       const leaderCpu0 = processCpuMs(leaderPid);
+      const followerPids = pids.filter((p) => p !== leaderPid);
+      const followerCpu0 = totalCpuMs(followerPids);
       const start = performance.now();
       const end = start + seconds * 1000;
       await Promise.all(
@@ -73,6 +80,7 @@ async function main(): Promise<void> {
       const elapsed = (performance.now() - start) / 1000;
       const cpuMs = totalCpuMs(pids) - cpu0;
       const leaderCpuMs = processCpuMs(leaderPid) - leaderCpu0;
+      const followerCpuMs = (totalCpuMs(followerPids) - followerCpu0) / Math.max(1, followerPids.length);
       lat.sort((a, b) => a - b);
       const ops = lat.length / elapsed;
       out(`raft_put_c${conc}_ops_per_s`, Math.round(ops));
@@ -82,6 +90,7 @@ async function main(): Promise<void> {
       if (lat.length > 0 && Number.isFinite(cpuMs)) {
         out(`raft_put_c${conc}_server_cpu_ms_per_op`, cpuMs / lat.length);
         out(`raft_put_c${conc}_leader_cpu_ms_per_op`, leaderCpuMs / lat.length);
+        out(`raft_put_c${conc}_follower_cpu_ms_per_op`, followerCpuMs / lat.length);
       }
       if (errors > 0) out(`raft_put_c${conc}_errors`, errors);
       for (const c of conns) c.close();

@@ -127,6 +127,32 @@ describe('LmdbStateStore', () => {
     await r.close();
   });
 
+  it('batches applied while an LMDB batch is under way go to LMDB after it as one batch, recording the last applied index', async () => {
+    const dir = dirFor();
+    const st = await LmdbStateStore.open(dir);
+    // Thirty batches, none awaited before the next (each runs in a microtask, before any commit
+    // can land): the first goes to LMDB at once, the rest wait for it and follow together (a key
+    // written twice keeps its newest value, a deleted one stays gone).
+    const done: Array<Promise<void>> = [];
+    for (let i = 1; i <= 30; i++) {
+      done.push(
+        st.applyBatch(i, (t) => {
+          t.put(`k${i}`, b(`v${i}`));
+          t.put('last', b(String(i)));
+          if (i > 1) t.del(`k${i - 1}`);
+        }),
+      );
+    }
+    await Promise.all(done);
+    await st.flush();
+    expect(st.batches).toBe(30);
+    expect(st.lmdbBatches).toBe(2);
+    await st.close();
+    const r = await LmdbStateStore.open(dir);
+    expect({ applied: r.appliedIndex(), all: [...r.range()].map(([k, v]) => `${k}=${s(v)}`) }).toEqual({ applied: 30, all: ['k30=v30', 'last=30'] });
+    await r.close();
+  });
+
   it('keeps state and applied index across a reopen', async () => {
     const dir = dirFor();
     const a = await LmdbStateStore.open(dir);
