@@ -32,6 +32,14 @@ import { decodeView } from '../src/proto/meta-answers.js';
 import { DevCluster } from '../src/server/dev-cluster.js';
 import { percentile, syncedWritesPerSec } from './ceiling.js';
 import { processCpuMs, totalCpuMs } from '../test/support/process-cpu.js';
+import { checkBenchArgs } from './bench-args.js';
+
+checkBenchArgs('bench:meta', [
+  { name: 'seconds', value: 'number', help: 'seconds per load (default 3)' },
+  { name: 'conc', value: 'numbers', help: 'client counts to run (default 1,16,64)' },
+  { name: 'ops', value: 'word', help: 'operations to run, comma-separated (default all)' },
+  { name: 'cpu-prof', value: 'word', help: 'CPU profiles of the metadata servers into this directory' },
+]);
 
 const secondsArg = process.argv.indexOf('--seconds');
 const seconds = secondsArg > 0 ? Number(process.argv[secondsArg + 1]) : 3;

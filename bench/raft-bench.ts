@@ -25,6 +25,13 @@ import { LocalMetaCluster } from '../test/support/local-meta-cluster.js';
 import { systemTimers } from '../src/env/system.js';
 import { processCpuMs, totalCpuMs } from '../test/support/process-cpu.js';
 import { percentile, syncedWritesPerSec } from './ceiling.js';
+import { checkBenchArgs } from './bench-args.js';
+
+checkBenchArgs('bench:raft', [
+  { name: 'seconds', value: 'number', help: 'seconds per load (default 5)' },
+  { name: 'conc', value: 'numbers', help: 'client counts to run (default all)' },
+  { name: 'cpu-prof', value: 'word', help: 'CPU profiles of the metadata servers into this directory' },
+]);
 
 const secondsArg = process.argv.indexOf('--seconds');
 const seconds = secondsArg > 0 ? Number(process.argv[secondsArg + 1]) : 5;
