@@ -29,7 +29,7 @@ import { checkBenchArgs } from './bench-args.js';
 
 checkBenchArgs('bench:raft', [
   { name: 'seconds', value: 'number', help: 'seconds per load (default 5)' },
-  { name: 'conc', value: 'numbers', help: 'client counts to run (default all)' },
+  { name: 'conc', value: 'numbers', help: 'client counts to run (default 1,16,64)' },
   { name: 'cpu-prof', value: 'word', help: 'CPU profiles of the metadata servers into this directory' },
 ]);
 
