@@ -12,15 +12,17 @@
  * so data and checksums can never disagree after a crash: either the whole replica is there or
  * none of it.
  *
- * Write: stream into tmp/ (replica-writer.ts; CRCs computed on the way), write table + footer,
+ * Write: bytes pushed (writer()) or streamed (put()) into tmp/ (replica-writer.ts; CRCs computed
+ * on the way, each byte once), write table + footer,
  * fsync, rename into chunks/xx/, fsync that directory (shared by the replicas renamed into it
  * meanwhile: DirSyncs in chunk-files.ts). Aborts, errors, size or CRC mismatches remove the temp file.
  * Writes are idempotent: an identical replica already in place (same size and whole CRC) is a
  * success (`created: false`); a different one is AlreadyExists; an existing replica whose
  * table/footer is damaged is replaced.
  *
- * Read: a Readable of [start, end) (segment-reader.ts) that reads whole segments (batched up to
- * readBatchBytes) and checks each segment's CRC before pushing any byte of it; a range read
+ * Read: a Readable of [start, end), or its batches read into buffers the caller lends
+ * (segment-reader.ts), of whole segments (batched up to readBatchBytes), each segment's CRC
+ * checked before any byte of it is handed out; a range read
  * touches only its own segments. On a mismatch the stream fails with CairnError('Corrupt') — bytes of earlier,
  * verified segments have already been delivered — and the chunk is recorded as corrupt
  * (`corruptChunks()`, `onCorrupt`) so the chunk server can report it. Decision: ranges whose
