@@ -272,7 +272,7 @@ describe('ChunkStore corruption', () => {
     expect(b.bufferBytes).toBe(2 * SEG);
     const lent = Buffer.alloc(2 * SEG);
     const first = await b.next(lent);
-    expect(first!.buffer).toBe(lent.buffer); // read into the lent buffer, not a fresh one
+    expect(first!.buffer === lent.buffer).toBe(true); // read into the lent buffer, not a fresh one
     expect(first!.equals(data.subarray(0, 2 * SEG))).toBe(true);
     const second = await b.next(lent); // segment 2 verifies, segment 3 does not
     expect(second!.equals(data.subarray(2 * SEG, 3 * SEG))).toBe(true);
