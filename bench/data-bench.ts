@@ -15,7 +15,9 @@
  *            of the library in this process, against one stream of the whole file by it
  *            (`range8_mib_per_s`, `range8_single_mib_per_s`, `range8_ratio_to_single`)
  * and ratios: put against disk/3 (every byte is written and synced three times on this one disk),
- * get against loopback. The CLI's peak RSS is printed for both transfers.
+ * get against loopback. The CLI's peak RSS is printed for both transfers. CPU per GiB moved:
+ * `*_cpu_s_per_gib` every server and the CLI together, `*_cli_cpu_s_per_gib` the CLI,
+ * `*_chunk_cpu_s_per_gib` the chunk servers together (`*_chunk_user_…` / `*_chunk_sys_…` apart).
  *
  * Output: one `name value` per line.
  * Usage: npm run bench:data [-- --mib 1024 --seconds 5 --small-only]
@@ -28,7 +30,7 @@
  *                  the put and the get; run the bench itself
  *                  under `node --cpu-prof` to profile the clients too
  */
-import { createWriteStream, mkdtempSync, rmSync } from 'node:fs';
+import { createWriteStream, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -66,12 +68,19 @@ async function main(): Promise<void> {
       const local = join(dir, 'local.bin');
       await feedStream(createWriteStream(local), MIB);
 
-      const serverPids = cluster.clusterJson().chunks.concat(cluster.clusterJson().meta).map((s) => s.pid).filter((p): p is number => p !== null);
+      const chunkPids = cluster.clusterJson().chunks.map((s) => s.pid).filter((p): p is number => p !== null);
+      const serverPids = chunkPids.concat(cluster.clusterJson().meta.map((s) => s.pid).filter((p): p is number => p !== null));
       const cpu0 = processCpuMs(serverPids);
+      const chunk0 = chunkTimesMs(chunkPids);
+      const put0Us = monotonicUs();
       const put = await runCli(['put', local, '/bench/big.bin'], env, undefined, undefined, nodeArgs);
+      const put1Us = monotonicUs();
       const cpu1 = processCpuMs(serverPids);
+      const chunk1 = chunkTimesMs(chunkPids);
       const get = await runCli(['get', '/bench/big.bin', '-'], env, undefined, (s) => checkStream(s, MIB), nodeArgs);
+      const get1Us = monotonicUs();
       const cpu2 = processCpuMs(serverPids);
+      const chunk2 = chunkTimesMs(chunkPids);
       const serverSeconds = (a: Map<number, number>, b: Map<number, number>): number => serverPids.reduce((t, pid) => t + (b.get(pid) ?? 0) - (a.get(pid) ?? 0), 0) / 1000;
       const putMiBs = MIB / put.seconds;
       const getMiBs = MIB / get.seconds;
@@ -87,6 +96,21 @@ async function main(): Promise<void> {
       out('put_cli_cpu_s_per_gib', (put.cpuSeconds * 1024) / MIB);
       out('get_cpu_s_per_gib', ((serverSeconds(cpu1, cpu2) + get.cpuSeconds) * 1024) / MIB);
       out('get_cli_cpu_s_per_gib', (get.cpuSeconds * 1024) / MIB);
+      // The chunk servers alone (all of them together), user and system time apart.
+      const perGib = (ms: number): number => (ms / 1000) * (1024 / MIB);
+      out('put_chunk_cpu_s_per_gib', perGib(chunk1.user - chunk0.user + chunk1.sys - chunk0.sys));
+      out('put_chunk_user_s_per_gib', perGib(chunk1.user - chunk0.user));
+      out('put_chunk_sys_s_per_gib', perGib(chunk1.sys - chunk0.sys));
+      out('get_chunk_cpu_s_per_gib', perGib(chunk2.user - chunk1.user + chunk2.sys - chunk1.sys));
+      out('get_chunk_user_s_per_gib', perGib(chunk2.user - chunk1.user));
+      out('get_chunk_sys_s_per_gib', perGib(chunk2.sys - chunk1.sys));
+      if (CPU_PROF_DIR !== undefined) {
+        // Where the put and the get fall in the servers' profiles (CLOCK_MONOTONIC µs, the clock
+        // of a .cpuprofile's startTime): a profile can then be cut into the two phases.
+        out('cpu_prof_put_from_us', put0Us);
+        out('cpu_prof_put_to_us', put1Us);
+        out('cpu_prof_get_to_us', get1Us);
+      }
       await rangeReads(cluster, MIB);
     }
 
@@ -126,6 +150,28 @@ async function main(): Promise<void> {
     await cluster.stop();
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** CLOCK_MONOTONIC in µs (the clock V8's CPU profiles are stamped with, on Linux). */
+function monotonicUs(): number {
+  return Number(process.hrtime.bigint() / 1000n);
+}
+
+/** User and system CPU ms of `pids` together, from /proc (a process gone counts 0). */
+function chunkTimesMs(pids: number[]): { user: number; sys: number } {
+  let user = 0;
+  let sys = 0;
+  for (const pid of pids) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      user += Number(f[11]) * 10;
+      sys += Number(f[12]) * 10;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+  }
+  return { user, sys };
 }
 
 /** Bytes of a stream, drained. */

@@ -7,8 +7,10 @@
  * Each round puts --mib MiB (default 512) with each strategy and each uploads-in-flight count,
  * alternating, --rounds times (default 3), and prints per strategy and count the median MiB/s,
  * the CPU seconds per GiB of the client (this process), of the chunk servers (each, and summed)
- * and of the metadata servers (summed) — CPU per GiB holds on a busy machine where MiB/s does
- * not — and the MiB/s of reading each file back through the client.
+ * and of the metadata servers (summed), and of all of them together round by round
+ * (`put_<strategy>_total_cpu_s_per_gib`: one round's strategies ran in the same minutes) — CPU
+ * per GiB holds on a busy machine where MiB/s does not — and the MiB/s of reading each file
+ * back through the client.
  * Usage: npm run build && node dist/bench/put-strategy.js [--mib 512] [--rounds 3]
  *          [--inflight 3 | --inflight 2,3,4,5] [--strategies pipeline,fanout,split]
  * (uploads in flight = chunks being uploaded at once, plus the one being filled)
@@ -126,6 +128,9 @@ async function main(): Promise<void> {
         console.log(`put_${name}_client_cpu_s_per_gib ${median(run.clientCpu).toFixed(2)}`);
         console.log(`put_${name}_chunk_servers_cpu_s_per_gib ${chunkEach.reduce((a, b) => a + b, 0).toFixed(2)}  (each: ${chunkEach.map((x) => x.toFixed(2)).join(' ')})`);
         console.log(`put_${name}_meta_servers_cpu_s_per_gib ${median(run.metaCpu).toFixed(2)}`);
+        // Every process together, round by round: the strategies of one round ran in the same minutes.
+        const totals = run.clientCpu.map((c, r) => c + run.metaCpu[r]! + run.chunkCpu.reduce((t, each) => t + each[r]!, 0));
+        console.log(`put_${name}_total_cpu_s_per_gib ${median(totals).toFixed(2)}  (rounds: ${totals.map((x) => x.toFixed(1)).join(' ')})`);
       }
     }
     console.log(`get_mibs ${median(gets).toFixed(1)}  (reads: ${gets.map((x) => x.toFixed(0)).join(' ')})`);

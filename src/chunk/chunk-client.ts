@@ -4,7 +4,7 @@
  * pipelined write downstream and (later) to copy replicas from each other.
  *
  * putChunk streams ONE pass over `source` (or sends it in one write when it is the whole chunk as
- * one buffer) to the first target, which forwards to the next, and
+ * one buffer, or takes what the caller pushes into a PutFeed) to the first target, which forwards to the next, and
  * so on (HDFS write pipeline). Its outcome lists every target in order with ok / error; the
  * source cannot be replayed here, so replacing a failed target (next server on the ring) and
  * re-sending is the caller's job. Target failures are outcomes, not exceptions; the call throws
@@ -27,6 +27,7 @@ import { REQUEST_ID_HEADER } from '../proto/request-id.js';
 import { CairnError, type ErrorCode } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
 import { IO_CLASS_HEADER, IO_CLASS_REPAIR } from './io-priority.js';
+import { PutFeed } from './request-body.js';
 import { CHUNK_IDLE_TIMEOUT_MS_DEFAULT, CHUNK_SOCKETS_PER_HOST_MAX_DEFAULT, PIPELINE_TIMEOUT_EXTENSION_MS_DEFAULT } from '../config/defaults.js';
 
 export { H_CRC, H_PIPELINE, H_SIZE, H_TOKEN, formatPipeline, parsePipeline, type ChunkTarget, type ChunkTargetResult } from '../proto/chunk-http.js';
@@ -154,7 +155,7 @@ export class ChunkClient {
   }
 
   /** Writes one chunk through the pipeline `targets[0] → targets[1] → …`. See the file comment. */
-  async putChunk(chunkId: string, targets: readonly ChunkTarget[], source: Readable | AsyncIterable<Uint8Array> | Uint8Array, opts: ChunkClientPutOptions = {}): Promise<ChunkPutOutcome> {
+  async putChunk(chunkId: string, targets: readonly ChunkTarget[], source: Readable | AsyncIterable<Uint8Array> | Uint8Array | PutFeed, opts: ChunkClientPutOptions = {}): Promise<ChunkPutOutcome> {
     // A whole buffer can be sent again: once, on a fresh socket, when a kept-alive socket turned
     // out closed by the server before it answered (its idle timeout raced our reuse, which a
     // starved event loop makes likely: EPIPE or ECONNRESET). A PUT is idempotent: a replica the
@@ -169,7 +170,7 @@ export class ChunkClient {
     }
   }
 
-  private async putOnce(chunkId: string, targets: readonly ChunkTarget[], source: Readable | AsyncIterable<Uint8Array> | Uint8Array, opts: ChunkClientPutOptions): Promise<{ outcome: ChunkPutOutcome; staleSocket: boolean }> {
+  private async putOnce(chunkId: string, targets: readonly ChunkTarget[], source: Readable | AsyncIterable<Uint8Array> | Uint8Array | PutFeed, opts: ChunkClientPutOptions): Promise<{ outcome: ChunkPutOutcome; staleSocket: boolean }> {
     const first = targets[0];
     if (!first) throw new CairnError('InvalidArgument', 'putChunk needs at least one target');
     const headers: OutgoingHttpHeaders = { [H_TOKEN]: first.token, 'content-type': 'application/octet-stream' };
@@ -202,8 +203,12 @@ export class ChunkClient {
     if (whole) {
       req.end(whole);
       sent = Promise.resolve(null);
+    } else if (source instanceof PutFeed) {
+      // Pushed by the caller (a chunk server forwarding the body it receives); a 201 means it all arrived.
+      source.attach(req);
+      sent = Promise.resolve(null);
     } else {
-      const src = source instanceof Readable ? source : Readable.from(source as AsyncIterable<Uint8Array>, { objectMode: false });
+      const src = source instanceof Readable ? source : Readable.from(source, { objectMode: false });
       src.once('error', (e) => {
         if (!reqFailed) sourceError = e;
       });

@@ -56,20 +56,18 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import { PassThrough, type Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import { feed, pumpBody } from './request-body.js';
 import { formatHostPort } from '../proto/addr.js';
 import type { Clock } from '../env/clock.js';
-import type { ChunkPutOptions, ChunkPutResult, ChunkStore } from '../storage/chunk-store.js';
+import type { ChunkStore } from '../storage/chunk-store.js';
 import { isChunkId } from '../util/chunk-id.js';
-import { crcFromHex, crcToHex } from '../util/crc32c.js';
-import { H_CRC, H_PIPELINE, H_SIZE, H_TOKEN, errorHead, parsePipeline, type ChunkTarget, type ChunkTargetResult, type WireError } from '../proto/chunk-http.js';
-import { decideRange, formatContentRange, unsatisfiedContentRange } from '../proto/http-range.js';
+import { H_TOKEN } from '../proto/chunk-http.js';
 import { parseRequestId, REQUEST_ID_HEADER } from '../proto/request-id.js';
-import { CairnError, ERROR_CODES, isCairnError } from '../util/errors.js';
+import { CairnError, isCairnError } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
-import { ChunkClient, pipelineTimeoutMs, type ChunkClientPutOptions, type ChunkPutOutcome } from './chunk-client.js';
+import { ChunkClient } from './chunk-client.js';
+import { ChunkGet } from './chunk-get.js';
+import { headerOf, logRequestError, sendError, sendJson, wireOf } from './chunk-http-answer.js';
+import { ChunkPut, type PipelinePeers } from './chunk-put.js';
 import { ChunkToken } from '../proto/chunk-token.js';
 import { IO_CLASS_HEADER, IO_CLASS_REPAIR, type IoPriority } from './io-priority.js';
 import {
@@ -84,11 +82,7 @@ import {
   PIPELINE_TIMEOUT_EXTENSION_MS_DEFAULT,
 } from '../config/defaults.js';
 
-/** Which addresses a write pipeline may be forwarded to (registered-peers.ts). */
-export interface PipelinePeers {
-  /** Never rejects. */
-  knows(addr: string): Promise<boolean>;
-}
+export type { PipelinePeers } from './chunk-put.js';
 
 export interface ChunkHttpServerComponents {
   store: ChunkStore;
@@ -150,12 +144,6 @@ export interface ChunkHttpServerOptions {
 /** The socket type, named through node:http (node:net is src/net's alone). */
 type Socket = IncomingMessage['socket'];
 
-/** Buffers queued per branch of a streamed PUT before the body is paused: 4 socket reads of up to 64 KiB, the 256 KiB a branch held before. */
-const BRANCH_BUFFERS_MAX = 4;
-
-/** A PUT body up to this long is received whole before it is stored and forwarded (putBuffered). */
-const BUFFERED_BODY_BYTES_MAX = 256 * 1024;
-
 const ROUTE = /^\/chunks\/([^/?#]*)(?:\?.*)?$/;
 
 export class ChunkHttpServer {
@@ -163,11 +151,8 @@ export class ChunkHttpServer {
   private readonly tokens: ChunkToken;
   private readonly downstream: ChunkClient;
   private readonly log: Logger;
-  private readonly uploadsMax: number;
-  private readonly pipelineTargetsMax: number;
-  private readonly idleTimeoutMs: number;
-  private readonly extensionMs: number;
-  private uploads = 0;
+  private readonly putHandler: ChunkPut;
+  private readonly getHandler: ChunkGet;
   private selfAddr = '';
   private readonly sockets = new Set<Socket>();
 
@@ -178,12 +163,19 @@ export class ChunkHttpServer {
     this.log = components.logger.child({ component: 'chunk-http' });
     this.tokens = new ChunkToken({ clock: components.clock }, { secret: options.secret, ...(options.tokenSkewMs !== undefined ? { skewMs: options.tokenSkewMs } : {}) });
     const idleTimeoutMs = options.idleTimeoutMs ?? CHUNK_IDLE_TIMEOUT_MS_DEFAULT;
-    this.idleTimeoutMs = idleTimeoutMs;
-    this.extensionMs = options.pipelineTimeoutExtensionMs ?? PIPELINE_TIMEOUT_EXTENSION_MS_DEFAULT;
+    const extensionMs = options.pipelineTimeoutExtensionMs ?? PIPELINE_TIMEOUT_EXTENSION_MS_DEFAULT;
     const tls = options.tls ?? null; // the one choice between HTTP and HTTPS, for both directions
-    this.downstream = new ChunkClient({ logger: this.log }, { idleTimeoutMs, pipelineTimeoutExtensionMs: this.extensionMs, tls: tls && { ca: tls.ca } });
-    this.uploadsMax = options.uploadsMax ?? CHUNK_UPLOADS_MAX_DEFAULT;
-    this.pipelineTargetsMax = options.pipelineTargetsMax ?? PIPELINE_TARGETS_MAX_DEFAULT;
+    this.downstream = new ChunkClient({ logger: this.log }, { idleTimeoutMs, pipelineTimeoutExtensionMs: extensionMs, tls: tls && { ca: tls.ca } });
+    this.putHandler = new ChunkPut(
+      { store: components.store, downstream: this.downstream, tokens: this.tokens, logger: this.log, ...(components.pipelinePeers ? { pipelinePeers: components.pipelinePeers } : {}) },
+      {
+        uploadsMax: options.uploadsMax ?? CHUNK_UPLOADS_MAX_DEFAULT,
+        pipelineTargetsMax: options.pipelineTargetsMax ?? PIPELINE_TARGETS_MAX_DEFAULT,
+        idleTimeoutMs,
+        pipelineTimeoutExtensionMs: extensionMs,
+      },
+    );
+    this.getHandler = new ChunkGet({ store: components.store, logger: this.log, ...(components.io ? { io: components.io } : {}) });
     this.server = (tls ? (o: object, h: (req: IncomingMessage, res: ServerResponse) => void) => createHttpsServer({ ...o, cert: Buffer.from(tls.cert), key: Buffer.from(tls.key) }, h) : createServer)(
       {
         headersTimeout: options.headersTimeoutMs ?? CHUNK_HEADERS_TIMEOUT_MS_DEFAULT,
@@ -243,7 +235,7 @@ export class ChunkHttpServer {
 
   /** PUTs in progress (for tests and status). */
   get uploadsInFlight(): number {
-    return this.uploads;
+    return this.putHandler.uploadsInFlight;
   }
 
   private handle(req: IncomingMessage, res: ServerResponse): void {
@@ -279,11 +271,11 @@ export class ChunkHttpServer {
     switch (req.method) {
       case 'PUT':
         this.tokens.verify(token, ['write', 'copy'], id);
-        return this.put(id, req, res, rid);
+        return this.putHandler.handle(id, req, res, rid, this.selfAddr);
       case 'GET':
       case 'HEAD':
         this.tokens.verify(token, ['read', 'copy'], id);
-        return this.get(id, req, res, req.method === 'HEAD');
+        return this.getHandler.serve(id, req, res, req.method === 'HEAD');
       case 'DELETE': {
         this.tokens.verify(token, 'delete', id);
         if (!(await this.components.store.delete(id))) throw new CairnError('NotFound', `chunk ${id} not found`);
@@ -296,304 +288,14 @@ export class ChunkHttpServer {
     }
   }
 
-  private async put(id: string, req: IncomingMessage, res: ServerResponse, rid: string | null): Promise<void> {
-    const store = this.components.store;
-    const limit = store.options.chunkBytesMax;
-    const contentLength = parseSize(req.headers['content-length'], 'Content-Length');
-    const declared = parseSize(headerOf(req, H_SIZE), H_SIZE);
-    if (contentLength === undefined && !/\bchunked\b/i.test(String(req.headers['transfer-encoding'] ?? '')))
-      throw new CairnError('InvalidArgument', 'a PUT needs Content-Length or Transfer-Encoding: chunked');
-    if (contentLength !== undefined && declared !== undefined && contentLength !== declared)
-      throw new CairnError('InvalidArgument', `Content-Length ${contentLength} differs from ${H_SIZE} ${declared}`);
-    const size = contentLength ?? declared;
-    if (size !== undefined && size > limit) throw new CairnError('TooLarge', `chunk of ${size} bytes exceeds the limit of ${limit}`);
-    const crcHeader = headerOf(req, H_CRC);
-    const crc = crcHeader === undefined ? undefined : crcFromHex(crcHeader);
-    if (crc === null) throw new CairnError('InvalidArgument', `${H_CRC} must be 8 hex digits`);
-    const down = parsePipeline(headerOf(req, H_PIPELINE), this.pipelineTargetsMax);
-    // A token string already verified for this chunk and these ops in this request (a write grant
-    // is the same string for every server of the pipeline) is not verified again: same answer.
-    const verified = new Set<string | undefined>([headerOf(req, H_TOKEN)]);
-    for (const t of down) {
-      if (verified.has(t.token)) continue;
-      this.tokens.verify(t.token, ['write', 'copy'], id);
-      verified.add(t.token);
-    }
-    await this.checkPeers(down);
-    if (this.uploads >= this.uploadsMax) {
-      res.setHeader('retry-after', '1');
-      throw new CairnError('Unavailable', `${this.uploadsMax} uploads in progress; try again`);
-    }
-
-    this.uploads++;
-    if (/^100-continue$/i.test(String(req.headers.expect ?? ''))) res.writeContinue();
-    // Our upstream waits pipelineTimeoutMs(…, down.length + 1) for us; we may stall reading for
-    // as long as our own downstream timeout. Wait a little longer than the upstream: it decides.
-    req.setTimeout(pipelineTimeoutMs(this.idleTimeoutMs, this.extensionMs, down.length + 2));
-    const ac = new AbortController();
-    const onAbort = (): void => ac.abort(clientGone());
-    req.once('aborted', onAbort);
-    res.once('close', () => {
-      if (!res.writableFinished) onAbort();
-    });
-    try {
-      const putOpts = { ...(size !== undefined ? { size } : {}), ...(crc !== undefined ? { crc32c: crc } : {}), signal: ac.signal };
-      const downOpts = rid === null ? putOpts : { ...putOpts, requestId: rid };
-      const { own, downP } = await (contentLength !== undefined && contentLength <= BUFFERED_BODY_BYTES_MAX
-        ? this.putBuffered(id, req, down, putOpts, downOpts, ac)
-        : this.putStreamed(id, req, down, putOpts, downOpts, ac, limit)
-      ).catch((e: unknown) => {
-        // The body broke because the client went away: say so (logged at info), not ECONNRESET.
-        throw ac.signal.aborted && isClientGone(ac.signal.reason) ? ac.signal.reason : e;
-      });
-      const ownResult = await own;
-      const downOutcome = downP ? await downP : null;
-
-      const results: ChunkTargetResult[] = [{ addr: this.selfAddr, ok: ownResult.ok, ...(ownResult.ok ? {} : { error: wireOf(ownResult.e) }) }];
-      if (downOutcome) results.push(...downOutcome.results);
-      const failedAt = results.findIndex((r) => !r.ok);
-      if (failedAt < 0 && ownResult.ok) {
-        const r = ownResult.r;
-        return sendJson(res, 201, { id, size: r.size, crc32c: crcToHex(r.crc32c), created: r.created, results });
-      }
-      const failed = results[failedAt]!;
-      const ridField = rid === null ? {} : { rid };
-      if (!ownResult.ok) this.logError('chunk put failed here', ownResult.e, { id, ...ridField });
-      else if (ac.signal.aborted && isClientGone(ac.signal.reason)) this.log.info('chunk put cut off downstream: the client went away', { id, ...ridField });
-      else this.log.warn('chunk pipeline failed downstream', { id, ...ridField, failed: failed.addr, code: failed.error?.code });
-      const err: WireError = failed.error ?? { code: 'Internal', message: 'failed' };
-      res.setHeader('connection', 'close');
-      return sendError(res, err, { error: { ...err, failed: failed.addr }, results });
-    } finally {
-      this.uploads--;
-      req.off('aborted', onAbort);
-    }
-  }
-
-  /** InvalidArgument unless every downstream address is a chunk server of this cluster; the text names no address. */
-  private async checkPeers(down: readonly ChunkTarget[]): Promise<void> {
-    const peers = this.components.pipelinePeers;
-    if (peers === undefined || down.length === 0) return;
-    const known = await Promise.all(down.map((t) => peers.knows(t.addr)));
-    if (known.includes(false)) throw new CairnError('InvalidArgument', 'a pipeline may only name chunk servers of this cluster');
-  }
-
-  /**
-   * A small body (Content-Length ≤ BUFFERED_BODY_BYTES_MAX) is received whole, then stored here
-   * and sent downstream as one buffer each: no stream machinery per hop, and the store hashes it
-   * in one pass. Pipelining buys nothing at this size (the body is one or two socket reads).
-   */
-  private async putBuffered(id: string, req: IncomingMessage, down: readonly ChunkTarget[], putOpts: ChunkPutOptions, downOpts: ChunkClientPutOptions, ac: AbortController): Promise<PutBranches> {
-    const parts: Buffer[] = [];
-    let received = 0;
-    try {
-      for await (const buf of req as AsyncIterable<Buffer>) {
-        received += buf.length;
-        parts.push(buf);
-      }
-      ac.signal.throwIfAborted();
-    } catch (e) {
-      if (!ac.signal.aborted) ac.abort(e);
-      throw e;
-    }
-    const body = parts.length === 1 ? parts[0]! : Buffer.concat(parts, received);
-    const own = this.components.store.put(id, body, putOpts).then(
-      (r) => ({ ok: true as const, r }),
-      (e: unknown) => ({ ok: false as const, e }),
-    );
-    const downP = down.length > 0 ? this.downstream.putChunk(id, down, body, downOpts).catch((e: unknown) => failedDownstream(down, e)) : null;
-    return { own, downP };
-  }
-
-  /**
-   * A large (or unknown-length) body streams to the store and downstream as it arrives, with
-   * backpressure from both. Each buffer that comes off the socket goes on as it is: the request is
-   * read in flowing mode (paused while a branch is full) and the branches carry buffers as
-   * objects, so no hop concatenates what queued up between two reads (a stream's byte-mode
-   * read() copies everything buffered into one new buffer).
-   */
-  private async putStreamed(id: string, req: IncomingMessage, down: readonly ChunkTarget[], putOpts: ChunkPutOptions, downOpts: ChunkClientPutOptions, ac: AbortController, limit: number): Promise<PutBranches> {
-    const ownIn = new PassThrough({ objectMode: true, highWaterMark: BRANCH_BUFFERS_MAX });
-    const own = this.components.store.put(id, ownIn, putOpts).then(
-      (r) => ({ ok: true as const, r }),
-      (e: unknown) => ({ ok: false as const, e }),
-    );
-    let downIn: PassThrough | null = null;
-    let downP: Promise<ChunkPutOutcome> | null = null;
-    if (down.length > 0) {
-      downIn = new PassThrough({ objectMode: true, highWaterMark: BRANCH_BUFFERS_MAX });
-      downP = this.downstream.putChunk(id, down, downIn, downOpts).catch((e: unknown) => failedDownstream(down, e));
-    }
-    // Branches that settle early (failed) stop being fed; the body keeps flowing to the others.
-    void own.then(() => ownIn.destroy());
-    void downP?.then(() => downIn?.destroy());
-    try {
-      await pumpBody(req, limit, (buf) => {
-        const a = feed(ownIn, buf);
-        const b = downIn ? feed(downIn, buf) : undefined;
-        return a && b ? Promise.all([a, b]) : (a ?? b);
-      });
-      ac.signal.throwIfAborted();
-    } catch (e) {
-      // The client went away or the body broke: abort both branches and let them clean up.
-      if (!ac.signal.aborted) ac.abort(e);
-      await own;
-      if (downP) await downP;
-      throw e;
-    }
-    ownIn.end();
-    downIn?.end();
-    return { own, downP };
-  }
-
-  private async get(id: string, req: IncomingMessage, res: ServerResponse, head: boolean): Promise<void> {
-    const store = this.components.store;
-    if (head) {
-      const meta = await store.stat(id);
-      if (!meta) throw new CairnError('NotFound', `chunk ${id} not found`);
-      res.writeHead(200, chunkHeaders(meta.size, meta.crc32c, meta.size)).end();
-      return;
-    }
-    const rangeHeader = headerOf(req, 'range');
-    let rangeWanted = false;
-    let size = -1;
-    const rd = await store.read(id, {
-      resolveRange: (chunkSize) => {
-        size = chunkSize;
-        const r = decideRange(rangeHeader, chunkSize);
-        if (r.kind === 'unsatisfiable') throw new CairnError('RangeNotSatisfiable', `range ${rangeHeader ?? ''} of a ${chunkSize}-byte chunk`, { size: chunkSize });
-        rangeWanted = r.kind === 'partial';
-        return r.kind === 'partial' ? { start: r.start, end: r.end } : { start: 0, end: chunkSize };
-      },
-    }).catch((e: unknown) => {
-      if (isCairnError(e, 'RangeNotSatisfiable')) res.setHeader('content-range', unsatisfiedContentRange(size));
-      throw e;
-    });
-    const { meta, start, end } = rd;
-    if (rd.bytes) {
-      // A small replica, already verified in memory: one write, no stream.
-      const headers = chunkHeaders(meta.size, meta.crc32c, end - start);
-      if (rangeWanted) headers['content-range'] = formatContentRange(start, end, meta.size);
-      res.writeHead(rangeWanted ? 206 : 200, headers).end(rd.bytes);
-      return;
-    }
-    const stream = rd.stream;
-    try {
-      await firstReadable(stream, end - start);
-    } catch (e) {
-      stream.destroy();
-      throw e;
-    }
-    const headers = chunkHeaders(meta.size, meta.crc32c, end - start);
-    if (rangeWanted) headers['content-range'] = formatContentRange(start, end, meta.size);
-    res.writeHead(rangeWanted ? 206 : 200, headers);
-    const io = req.headers[IO_CLASS_HEADER] === IO_CLASS_REPAIR ? this.components.io : undefined;
-    await pipeline(io ? io.paced(stream) : stream, res).catch((e: unknown) => {
-      // Headers are out: the only signal left is cutting the response short.
-      if (isCairnError(e, 'Corrupt')) this.log.warn('corrupt segment mid-read; response cut', { id });
-      res.destroy();
-    });
-  }
-
   private fail(res: ServerResponse, e: unknown, rid: string | null): void {
     if (res.headersSent) {
       res.destroy();
       return;
     }
-    if (!isCairnError(e) || e.status >= 500) this.logError('chunk request failed', e, rid === null ? {} : { rid });
+    if (!isCairnError(e) || e.status >= 500) logRequestError(this.log, 'chunk request failed', e, rid === null ? {} : { rid });
     const err = wireOf(e);
     if (!res.hasHeader('connection') && res.req.readableEnded === false) res.setHeader('connection', 'close');
     sendError(res, err, { error: err });
   }
-
-  /** A refused request or a client that went away is routine (info); anything else is an error. */
-  private logError(msg: string, e: unknown, fields: Record<string, unknown>): void {
-    if (isCairnError(e) && (e.status < 500 || isClientGone(e))) this.log.info(msg, { ...fields, code: e.code, err: e.message });
-    else this.log.error(msg, { ...fields, err: e instanceof Error ? e.message : String(e) });
-  }
-}
-
-/** Why an upload stopped when its client went away (a disconnect, a Ctrl-C): not this server's fault. */
-function clientGone(): CairnError {
-  return new CairnError('Unavailable', 'the client went away mid-upload', { clientGone: true });
-}
-
-function isClientGone(e: unknown): boolean {
-  return isCairnError(e) && e.detail?.clientGone === true;
-}
-
-/** The two branches of a PUT: this server's store and the rest of the pipeline. */
-interface PutBranches {
-  own: Promise<{ ok: true; r: ChunkPutResult } | { ok: false; e: unknown }>;
-  downP: Promise<ChunkPutOutcome> | null;
-}
-
-/** A downstream call that threw: its first server failed with that error, the rest were not reached. */
-function failedDownstream(down: readonly ChunkTarget[], e: unknown): ChunkPutOutcome {
-  return { ok: false, results: down.map((t, i) => ({ addr: t.addr, ok: false, error: i === 0 ? wireOf(e) : notAttempted() })) };
-}
-
-/** Waits until the stream has data buffered (or ends, for an empty range); rejects with its error. */
-function firstReadable(stream: Readable, length: number): Promise<void> {
-  if (length === 0) return Promise.resolve();
-  return new Promise((resolve, reject) => {
-    const onReadable = (): void => {
-      cleanup();
-      resolve();
-    };
-    const onError = (e: Error): void => {
-      cleanup();
-      reject(e);
-    };
-    const cleanup = (): void => {
-      stream.off('readable', onReadable);
-      stream.off('error', onError);
-    };
-    stream.on('readable', onReadable);
-    stream.on('error', onError);
-  });
-}
-
-function chunkHeaders(size: number, crc: number, length: number): Record<string, string> {
-  return {
-    'content-type': 'application/octet-stream',
-    'content-length': String(length),
-    'accept-ranges': 'bytes',
-    [H_SIZE]: String(size),
-    [H_CRC]: crcToHex(crc),
-  };
-}
-
-function headerOf(req: IncomingMessage, name: string): string | undefined {
-  const v = req.headers[name];
-  if (Array.isArray(v)) throw new CairnError('InvalidArgument', `header ${name} given more than once`);
-  return v;
-}
-
-function parseSize(v: string | string[] | undefined, name: string): number | undefined {
-  if (v === undefined) return undefined;
-  if (typeof v !== 'string' || !/^\d{1,15}$/.test(v)) throw new CairnError('InvalidArgument', `bad ${name}`);
-  return Number(v);
-}
-
-function wireOf(e: unknown): WireError {
-  if (isCairnError(e)) return { code: e.code, message: e.expose ? e.message : ERROR_CODES[e.code].message };
-  if ((e as { name?: unknown })?.name === 'AbortError') return { code: 'Unavailable', message: 'aborted' };
-  return { code: 'Internal', message: ERROR_CODES.Internal.message };
-}
-
-function notAttempted(): WireError {
-  return { code: 'Unavailable', message: 'not attempted: an earlier server in the pipeline failed' };
-}
-
-function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, { ...headers, 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
-  res.end(text);
-}
-
-/** An error answer: the code's status, the code in X-Cairn-Error, and `body` (which carries it too). */
-function sendError(res: ServerResponse, err: WireError, body: unknown): void {
-  const { status, headers } = errorHead(err.code);
-  sendJson(res, status, body, headers);
 }

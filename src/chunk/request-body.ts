@@ -3,7 +3,7 @@
  * buffer by buffer (no concatenation), with backpressure from every branch it feeds.
  */
 import type { IncomingMessage } from 'node:http';
-import type { PassThrough } from 'node:stream';
+import type { Writable } from 'node:stream';
 import { CairnError } from '../util/errors.js';
 
 /**
@@ -52,17 +52,76 @@ export function pumpBody(req: IncomingMessage, limit: number, sink: (buf: Buffer
   });
 }
 
-/** Writes `buf` to a branch unless it is gone; waits for drain (or the branch's end) when full. */
-export function feed(branch: PassThrough, buf: Buffer): Promise<void> | undefined {
-  if (branch.destroyed || branch.writableEnded) return undefined;
-  if (branch.write(buf)) return undefined;
-  return new Promise((resolve) => {
-    const done = (): void => {
-      branch.off('drain', done);
-      branch.off('close', done);
-      resolve();
-    };
-    branch.on('drain', done);
-    branch.on('close', done);
-  });
+/** Socket reads gathered before they go downstream together (one writev of them). */
+const FEED_BATCH_BYTES = 256 * 1024;
+
+/**
+ * A PUT body pushed downstream buffer by buffer as it arrives (a chunk server forwarding a
+ * pipelined write; ChunkClient.putChunk sends it). Buffers are gathered up to FEED_BATCH_BYTES
+ * and written together, so the socket sees one writev per batch rather than one write per socket
+ * read. Once the request is gone (failed, answered, destroyed) writes are dropped: the branch
+ * has settled and the caller keeps feeding the others.
+ */
+export class PutFeed {
+  private req: Writable | null = null;
+  private queued: Buffer[] = [];
+  private queuedBytes = 0;
+  private ended = false;
+  private gone = false;
+  private waiting: { promise: Promise<void>; resolve: () => void } | null = null;
+
+  /** Takes `buf` (kept until sent: do not change it). A returned promise: the socket is full; wait for it before the next write. */
+  write(buf: Buffer): Promise<void> | undefined {
+    if (this.gone || this.ended) return undefined;
+    this.queued.push(buf);
+    this.queuedBytes += buf.length;
+    if (this.queuedBytes < FEED_BATCH_BYTES || this.req === null) return undefined;
+    return this.flush() ? undefined : this.drained();
+  }
+
+  /** The body is complete: sends what is queued and ends the request. */
+  end(): void {
+    if (this.ended) return;
+    this.ended = true;
+    if (this.req === null || this.gone) return;
+    this.flush();
+    this.req.end();
+  }
+
+  /** Connects the request the body goes into (once, by ChunkClient). */
+  attach(req: Writable): void {
+    this.req = req;
+    req.once('close', () => {
+      this.gone = true;
+      this.wake();
+    });
+    req.on('drain', () => this.wake());
+    if (this.queued.length > 0) this.flush();
+    if (this.ended) req.end();
+  }
+
+  /** Writes the queued buffers back to back (the request corks them into one writev); false when the socket is full. */
+  private flush(): boolean {
+    const req = this.req!;
+    let room = true;
+    if (!req.destroyed) for (const b of this.queued) room = req.write(b);
+    this.queued = [];
+    this.queuedBytes = 0;
+    return room || req.destroyed;
+  }
+
+  private drained(): Promise<void> {
+    if (this.waiting === null) {
+      let resolve!: () => void;
+      const promise = new Promise<void>((r) => (resolve = r));
+      this.waiting = { promise, resolve };
+    }
+    return this.waiting.promise;
+  }
+
+  private wake(): void {
+    const w = this.waiting;
+    this.waiting = null;
+    w?.resolve();
+  }
 }

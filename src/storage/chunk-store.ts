@@ -12,15 +12,17 @@
  * so data and checksums can never disagree after a crash: either the whole replica is there or
  * none of it.
  *
- * Write: stream into tmp/ (replica-writer.ts; CRCs computed on the way), write table + footer,
+ * Write: bytes pushed (writer()) or streamed (put()) into tmp/ (replica-writer.ts; CRCs computed
+ * on the way, each byte once), write table + footer,
  * fsync, rename into chunks/xx/, fsync that directory (shared by the replicas renamed into it
  * meanwhile: DirSyncs in chunk-files.ts). Aborts, errors, size or CRC mismatches remove the temp file.
  * Writes are idempotent: an identical replica already in place (same size and whole CRC) is a
  * success (`created: false`); a different one is AlreadyExists; an existing replica whose
  * table/footer is damaged is replaced.
  *
- * Read: a Readable of [start, end) (segment-reader.ts) that reads whole segments (batched up to
- * readBatchBytes) and checks each segment's CRC before pushing any byte of it; a range read
+ * Read: a Readable of [start, end), or its batches read into buffers the caller lends
+ * (segment-reader.ts), of whole segments (batched up to readBatchBytes), each segment's CRC
+ * checked before any byte of it is handed out; a range read
  * touches only its own segments. On a mismatch the stream fails with CairnError('Corrupt') — bytes of earlier,
  * verified segments have already been delivered — and the chunk is recorded as corrupt
  * (`corruptChunks()`, `onCorrupt`) so the chunk server can report it. Decision: ranges whose
@@ -42,17 +44,18 @@ import { isChunkId } from '../util/chunk-id.js';
 import { crc32c } from '../util/crc32c.js';
 import { CairnError, isCairnError } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
-import { CorruptReplica, SegmentCrcs, encodeTrailer, fileBytesOf, readFully, readTrailer, type Trailer } from './chunk-format.js';
+import { CorruptReplica, encodeTrailer, fileBytesOf, readTrailer, type Trailer } from './chunk-format.js';
 import { DirSyncs, KeyedLock, isErrno, writeAll } from './chunk-files.js';
 import { nodeChunkFs, type ChunkFs } from './chunk-fs.js';
 import { ChunkSpaceAccount, type ChunkSpace } from './chunk-space.js';
-import { writeReplicaData } from './replica-writer.js';
-import { SegmentReader } from './segment-reader.js';
+import { ReplicaWriter, toBuffer } from './replica-writer.js';
+import { SegmentBatches, SegmentReader, verifyReplica } from './segment-reader.js';
 import { PRIVATE_DIR_MODE, PRIVATE_FILE_MODE, makePrivateDir } from './private-files.js';
 
 export { CHUNK_FOOTER_BYTES, CHUNK_FORMAT_VERSION } from './chunk-format.js';
 export { CHUNK_BYTES_MAX_DEFAULT, SEGMENT_BYTES_DEFAULT } from '../config/defaults.js';
 export type { ChunkSpace } from './chunk-space.js';
+export type { SegmentBatches } from './segment-reader.js';
 
 /**
  * A replica file this small is read whole, trailer and data in one read, and its verified range
@@ -104,6 +107,16 @@ export interface ChunkPutOptions {
   signal?: AbortSignal;
 }
 
+/** A replica being written by pushing its bytes (ChunkStore.writer). */
+export interface ChunkWriter {
+  /** Takes the next bytes (kept until written: do not change them); a returned promise must settle before the next write. */
+  write(buf: Buffer): Promise<void> | undefined;
+  /** Resolves once the replica is durable (as put() does); at most once. */
+  end(): Promise<ChunkPutResult>;
+  /** Removes what was written and rejects with `reason` (after end() was called: settles as end() does). */
+  abort(reason: unknown): Promise<ChunkPutResult>;
+}
+
 export interface ChunkPutResult extends ChunkMeta {
   /** False when an identical replica was already in place. */
   created: boolean;
@@ -123,8 +136,16 @@ export interface ChunkRead {
   meta: ChunkMeta;
   start: number;
   end: number;
-  /** Verified bytes of [start, end). The caller must consume or destroy it (it may hold a file handle). */
-  stream: Readable;
+  /**
+   * Verified bytes of [start, end), made on first use. The caller must consume or destroy it (it
+   * may hold a file handle) — or use `batches` instead, never both.
+   */
+  readonly stream: Readable;
+  /**
+   * The same bytes batch by batch into buffers the caller lends (segment-reader.ts), when the
+   * replica was not read whole: the caller must close() it. Not with `stream`.
+   */
+  batches?: SegmentBatches;
   /**
    * The verified bytes of [start, end) at once, when the replica was small enough to be read
    * whole (its file is already closed): a caller may send these instead of reading `stream`.
@@ -222,60 +243,94 @@ export class ChunkStore {
    * source's own error / the signal's AbortError; in every failure case nothing is left behind.
    */
   async put(id: string, source: Readable | AsyncIterable<Uint8Array> | Uint8Array, opts: ChunkPutOptions = {}): Promise<ChunkPutResult> {
+    if (source instanceof Uint8Array) {
+      // The whole chunk in memory (a small chunk): one CRC pass, no stream machinery; the data
+      // and its trailer leave in one writev.
+      checkId(id);
+      checkWhole(source.length, opts.size, this.chunkBytesMax);
+      opts.signal?.throwIfAborted();
+      const w = this.openWriter(id, opts, source.length);
+      w.write(Buffer.from(source.buffer, source.byteOffset, source.byteLength));
+      return w.end();
+    }
+    const w = this.writer(id, opts);
+    const input = source instanceof Readable ? source : Readable.from(source, { objectMode: false });
+    if (opts.signal) addAbortSignal(opts.signal, input);
+    // An abort while the file is being opened destroys `input` with AbortError before the loop
+    // below listens: without a listener that 'error' would crash the process. The for-await still
+    // sees the error (the stream is errored), so nothing is lost by listening here.
+    input.on('error', () => undefined);
+    try {
+      for await (const raw of input) {
+        const wait = w.write(toBuffer(raw));
+        if (wait) await wait;
+      }
+    } catch (e) {
+      return w.abort(e);
+    }
+    return w.end();
+  }
+
+  /**
+   * A replica written by pushing its bytes as they arrive (a chunk server's PUT body): write(buf)
+   * — when it returns a promise, wait for it before the next write — then end(), which resolves
+   * once the replica is durable exactly as put() does, or abort(reason) after any failure, which
+   * removes what was written and rejects with `reason`. write() throws TooLarge/InvalidArgument
+   * past the size limits; end() and abort() settle once, later calls get the same promise.
+   */
+  writer(id: string, opts: ChunkPutOptions = {}): ChunkWriter {
     checkId(id);
+    return this.openWriter(id, opts, opts.size ?? 0);
+  }
+
+  private openWriter(id: string, opts: ChunkPutOptions, reserveBytes: number): ChunkWriter {
     const expectSize = opts.size;
     if (expectSize !== undefined) {
       if (!Number.isSafeInteger(expectSize) || expectSize < 0) throw new CairnError('InvalidArgument', `bad chunk size ${expectSize}`);
       if (expectSize > this.chunkBytesMax) throw new CairnError('TooLarge', `chunk of ${expectSize} bytes exceeds the limit of ${this.chunkBytesMax}`);
     }
     if (opts.crc32c !== undefined) assert(Number.isInteger(opts.crc32c) && opts.crc32c >= 0 && opts.crc32c <= 0xffffffff, 'crc32c');
-    if (source instanceof Uint8Array) checkWhole(source.length, expectSize, this.chunkBytesMax);
-    const reserve = expectSize ?? (source instanceof Uint8Array ? source.length : 0);
-    await this.account.reserve(reserve);
     const tmpPath = join(this.tmpDir, `${id}.${this.components.rng.int(2 ** 32).toString(16).padStart(8, '0')}`);
+    let reserved = false;
     let fh: FileHandle | null = null;
-    try {
-      let written: { trailer: Trailer; rest: Buffer[]; restAt: number };
-      if (source instanceof Uint8Array) {
-        // The whole chunk in memory (a small chunk): one CRC pass, no stream machinery; the data
-        // and its trailer leave in one writev below.
-        opts.signal?.throwIfAborted();
-        const buf = Buffer.from(source.buffer, source.byteOffset, source.byteLength);
-        const crcs = new SegmentCrcs(this.segmentBytes);
-        crcs.update(buf);
-        written = { trailer: crcs.finish(), rest: buf.length > 0 ? [buf] : [], restAt: 0 };
-        fh = await this.fs.open(tmpPath, 'wx', PRIVATE_FILE_MODE);
-      } else {
-        const input = source instanceof Readable ? source : Readable.from(source, { objectMode: false });
-        if (opts.signal) addAbortSignal(opts.signal, input);
-        // An abort while `open` is pending destroys `input` with AbortError before writeData
-        // listens: without a listener that 'error' would crash the process. writeData's for-await
-        // still sees the error (the stream is errored), so nothing is lost by listening here.
-        input.on('error', () => undefined);
-        fh = await this.fs.open(tmpPath, 'wx', PRIVATE_FILE_MODE);
-        written = await writeReplicaData(fh, input, { segmentBytes: this.segmentBytes, chunkBytesMax: this.chunkBytesMax, expectSize });
-      }
-      const { trailer, rest, restAt } = written;
-      if (expectSize !== undefined && trailer.size !== expectSize)
-        throw new CairnError('InvalidArgument', `chunk is ${trailer.size} bytes, expected ${expectSize}`);
-      if (opts.crc32c !== undefined && trailer.crc !== opts.crc32c >>> 0)
-        throw new CairnError('Corrupt', 'chunk data does not match the expected CRC-32C');
-      // The last data batch and the trailer leave in one writev; fdatasync flushes the size too.
-      rest.push(encodeTrailer(trailer));
-      await writeAll(fh, rest, restAt);
-      await fh.datasync();
-      await fh.close();
-      fh = null;
-      opts.signal?.throwIfAborted();
-      return await this.locks.with(id, () => this.commit(id, tmpPath, trailer));
-    } catch (e) {
-      if (fh) await fh.close().catch(() => undefined);
-      await this.fs.unlink(tmpPath).catch(() => undefined);
-      if (isErrno(e, 'ENOSPC') || isErrno(e, 'EDQUOT')) throw new CairnError('NoSpace', 'the chunk disk is full');
-      throw e;
-    } finally {
-      this.account.release(reserve);
-    }
+    const opened = this.account.reserve(reserveBytes).then(async () => {
+      reserved = true;
+      return (fh = await this.fs.open(tmpPath, 'wx', PRIVATE_FILE_MODE));
+    });
+    const w = new ReplicaWriter(opened, { segmentBytes: this.segmentBytes, chunkBytesMax: this.chunkBytesMax, expectSize });
+    let settled: Promise<ChunkPutResult> | null = null;
+    const settle = (run: () => Promise<ChunkPutResult>): Promise<ChunkPutResult> =>
+      (settled ??= run()
+        .catch(async (e: unknown) => {
+          await w.abandon();
+          await opened.catch(() => undefined);
+          if (fh) await fh.close().catch(() => undefined);
+          if (reserved) await this.fs.unlink(tmpPath).catch(() => undefined);
+          if (isErrno(e, 'ENOSPC') || isErrno(e, 'EDQUOT')) throw new CairnError('NoSpace', 'the chunk disk is full');
+          throw e;
+        })
+        .finally(() => {
+          if (reserved) this.account.release(reserveBytes);
+        }));
+    return {
+      write: (buf) => w.write(buf),
+      end: () =>
+        settle(async () => {
+          const { trailer, rest, restAt } = await w.finish();
+          const file = await opened;
+          if (expectSize !== undefined && trailer.size !== expectSize) throw new CairnError('InvalidArgument', `chunk is ${trailer.size} bytes, expected ${expectSize}`);
+          if (opts.crc32c !== undefined && trailer.crc !== opts.crc32c >>> 0) throw new CairnError('Corrupt', 'chunk data does not match the expected CRC-32C');
+          // The last data batch and the trailer leave in one writev; fdatasync flushes the size too.
+          rest.push(encodeTrailer(trailer));
+          await writeAll(file, rest, restAt);
+          await file.datasync();
+          await file.close();
+          fh = null;
+          opts.signal?.throwIfAborted();
+          return await this.locks.with(id, () => this.commit(id, tmpPath, trailer));
+        }),
+      abort: (reason) => settle(() => Promise.reject(reason)),
+    };
   }
 
   /** Under the id's lock: keep an identical replica, refuse a different one, else rename into place. */
@@ -342,9 +397,22 @@ export class ChunkStore {
           },
         };
       }
-      const stream = new SegmentReader(fh, trailer, start, end, this.readBatchBytes, (reason) => this.markCorrupt(id, reason), trailer.data);
-      if (opts.signal) addAbortSignal(opts.signal, stream);
-      return { meta: metaOf(id, trailer), start, end, stream };
+      const batches = new SegmentBatches(fh, trailer, start, end, this.readBatchBytes, (reason) => this.markCorrupt(id, reason), trailer.data);
+      const signal = opts.signal;
+      let stream: Readable | null = null;
+      return {
+        meta: metaOf(id, trailer),
+        start,
+        end,
+        batches,
+        get stream(): Readable {
+          if (stream === null) {
+            stream = new SegmentReader(batches);
+            if (signal) addAbortSignal(signal, stream);
+          }
+          return stream;
+        },
+      };
     } catch (e) {
       await fh.close().catch(() => undefined);
       throw e;
@@ -423,44 +491,11 @@ export class ChunkStore {
       throw e;
     }
     const { fh, trailer } = opened;
-    const { clock, timers } = this.components;
-    const t0 = clock.nowMs();
     try {
-      const seg = trailer.segmentBytes;
-      const segsPerBatch = Math.max(1, Math.floor(this.readBatchBytes / seg));
-      const buf = Buffer.allocUnsafe(Math.min(trailer.size, segsPerBatch * seg));
-      let whole = 0;
-      for (let s = 0; s < trailer.table.length; s += segsPerBatch) {
-        opts.signal?.throwIfAborted();
-        const from = s * seg;
-        const len = Math.min(trailer.size, (s + segsPerBatch) * seg) - from;
-        await readFully(fh, buf, len, from);
-        for (let k = 0; k * seg < len; k++) {
-          const part = buf.subarray(k * seg, Math.min(len, (k + 1) * seg));
-          if (crc32c(part) !== trailer.table[s + k]) {
-            const reason = `segment ${s + k} fails its CRC-32C`;
-            this.markCorrupt(id, reason);
-            return { ok: false, reason };
-          }
-        }
-        whole = crc32c(buf.subarray(0, len), whole);
-        if (opts.bytesPerSecMax !== undefined && opts.bytesPerSecMax > 0) {
-          const dueMs = ((from + len) / opts.bytesPerSecMax) * 1000 - (clock.nowMs() - t0);
-          if (dueMs > 1) await sleep(timers, dueMs, opts.signal);
-        }
-      }
-      if (whole !== trailer.crc) {
-        const reason = 'whole-chunk CRC-32C does not match';
-        this.markCorrupt(id, reason);
-        return { ok: false, reason };
-      }
-      return { ok: true, meta: metaOf(id, trailer) };
-    } catch (e) {
-      if (e instanceof CorruptReplica) {
-        this.markCorrupt(id, e.message);
-        return { ok: false, reason: e.message };
-      }
-      throw e;
+      const reason = await verifyReplica(fh, trailer, this.readBatchBytes, this.components, opts);
+      if (reason === null) return { ok: true, meta: metaOf(id, trailer) };
+      this.markCorrupt(id, reason);
+      return { ok: false, reason };
     } finally {
       await fh.close().catch(() => undefined);
     }
@@ -524,20 +559,6 @@ export class ChunkStore {
       await fh.close();
     }
   }
-}
-
-function sleep(timers: Timers, ms: number, signal: AbortSignal | undefined): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const onAbort = (): void => {
-      t.cancel();
-      reject(signal!.reason);
-    };
-    const t = timers.setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
 }
 
 /** Whether every segment of `data` that [start, end) touches matches its CRC-32C. */

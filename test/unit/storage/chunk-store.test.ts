@@ -157,6 +157,29 @@ describe('ChunkStore write and read', () => {
     expect(await tight.stat(cid(8))).toBeNull();
   });
 
+  it('a pushed write (writer) is durable and reads back; an aborted or mismatching one leaves nothing', async () => {
+    const data = bytes(3 * 1024 * 1024 + 5, 7);
+    const w = store.writer(cid(0x77), { size: data.length, crc32c: crc32c(data) });
+    for (let off = 0; off < data.length; off += 65536) {
+      const wait = w.write(data.subarray(off, off + 65536));
+      if (wait) await wait;
+    }
+    expect(await w.end()).toMatchObject({ size: data.length, crc32c: crc32c(data), created: true });
+    expect((await collect((await store.read(cid(0x77))).stream)).equals(data)).toBe(true);
+    const aborted = store.writer(cid(0x78));
+    for (let off = 0; off < 2 * 1024 * 1024; off += 65536) {
+      const wait = aborted.write(data.subarray(off, off + 65536));
+      if (wait) await wait;
+    }
+    await expect(aborted.abort(new Error('the client went away'))).rejects.toThrow('the client went away');
+    expect(await store.stat(cid(0x78))).toBeNull();
+    const mismatch = store.writer(cid(0x79), { crc32c: 1 });
+    mismatch.write(data.subarray(0, 1000));
+    await expectCode(mismatch.end(), 'Corrupt');
+    expect(await store.stat(cid(0x79))).toBeNull();
+    expect(tmpFiles()).toEqual([]);
+  });
+
   it('counts its own writes against a free-space reading it reuses (no statfs per write)', async () => {
     // A frozen clock: the first reading serves every later check, so only the store's own
     // accounting can bring the free space down to the reserve.
@@ -239,6 +262,28 @@ describe('ChunkStore corruption', () => {
     expect(store.corruptChunks()).toEqual([]);
     await store.put(id, pieces(data));
     expect(await store.verify(id)).toMatchObject({ ok: true });
+  });
+
+  it('batches read into a lent buffer: the verified segments before a bad one come first, then Corrupt', async () => {
+    flipByte(3 * SEG + 10); // segment 3
+    const batched = await openStore(dir, { readBatchBytes: 2 * SEG }, (i) => corrupted.push(i));
+    const rd = await batched.read(id);
+    const b = rd.batches!;
+    expect(b.bufferBytes).toBe(2 * SEG);
+    const lent = Buffer.alloc(2 * SEG);
+    const first = await b.next(lent);
+    expect(first!.buffer === lent.buffer).toBe(true); // read into the lent buffer, not a fresh one
+    expect(first!.equals(data.subarray(0, 2 * SEG))).toBe(true);
+    const second = await b.next(lent); // segment 2 verifies, segment 3 does not
+    expect(second!.equals(data.subarray(2 * SEG, 3 * SEG))).toBe(true);
+    await expect(b.next(lent)).rejects.toMatchObject({ code: 'Corrupt' });
+    expect(corrupted).toEqual([id]);
+    await b.close();
+    // A range past the bad segment reads to its end, then null.
+    const tail = (await batched.read(id, { start: 4 * SEG + 1, end: size })).batches!;
+    expect((await tail.next(lent))!.equals(data.subarray(4 * SEG + 1))).toBe(true);
+    expect(await tail.next(lent)).toBeNull();
+    await tail.close();
   });
 
   it('a truncated file or a damaged table is Corrupt before any byte is served', async () => {
