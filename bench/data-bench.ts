@@ -42,6 +42,16 @@ import { DevCluster } from '../src/server/dev-cluster.js';
 import { processCpuMs } from './ceiling.js';
 import { arg, ceilings, closedLoop, measured, out, report } from './closed-loop.js';
 import { checkStream, feedStream, runCli } from './cli-child.js';
+import { checkBenchArgs } from './bench-args.js';
+
+checkBenchArgs('bench:data', [
+  { name: 'mib', value: 'number', help: 'large file size (default 1024)' },
+  { name: 'seconds', value: 'number', help: 'seconds per small-file load (default 5)' },
+  { name: 'small-only', help: 'the small-file figures alone' },
+  { name: 'big-only', help: 'the large put/get (and Range) figures alone' },
+  { name: 'no-inline', help: 'every file in chunks, none inline' },
+  { name: 'cpu-prof', value: 'word', help: 'CPU profiles of every server process and the CLI into this directory' },
+]);
 
 const MIB = arg('mib', 1024);
 const SECONDS = arg('seconds', 5);

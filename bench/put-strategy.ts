@@ -25,6 +25,14 @@ import { systemRng } from '../src/env/system.js';
 import { findFreePortRange } from '../src/net/index.js';
 import { DevCluster } from '../src/server/dev-cluster.js';
 import { processCpuMs } from './ceiling.js';
+import { checkBenchArgs } from './bench-args.js';
+
+checkBenchArgs('put-strategy', [
+  { name: 'mib', value: 'number', help: 'file size (default 512)' },
+  { name: 'rounds', value: 'number', help: 'rounds of every strategy (default 3)' },
+  { name: 'inflight', value: 'numbers', help: 'uploads in flight to compare (default 3)' },
+  { name: 'strategies', value: 'word', help: 'comma-separated, of pipeline, fanout, split (default all)' },
+]);
 
 function arg(name: string, dflt: string): string {
   const i = process.argv.indexOf(`--${name}`);
