@@ -4,9 +4,10 @@
  * syncs. `nodeChunkFs()` is the real one; a test passes a model of a disk that can crash and
  * keep only what was synced (test/support/crash-fs.ts), which is how a missing fsync is caught.
  * Reads of directories and metadata (readdir, stat, mkdir at open) stay direct: they change no
- * replica's durability.
+ * replica's durability. The free-space reading (statfs) goes through here too, so a test can
+ * give the store a disk of a known size.
  */
-import { open, rename, unlink, type FileHandle } from 'node:fs/promises';
+import { open, rename, statfs, unlink, type FileHandle } from 'node:fs/promises';
 import { DirFds } from './chunk-files.js';
 
 export interface ChunkFs {
@@ -18,6 +19,8 @@ export interface ChunkFs {
   syncDir(path: string): Promise<void>;
   /** Releases what syncDir keeps open; later calls still work. */
   close(): Promise<void>;
+  /** The file system holding `path`: free blocks for unprivileged use, all blocks, block size. */
+  statfs(path: string): Promise<{ bavail: number; blocks: number; bsize: number }>;
 }
 
 /** The real file system; directory syncs through descriptors kept open per directory (DirFds). */
@@ -29,5 +32,6 @@ export function nodeChunkFs(): ChunkFs {
     unlink: (path) => unlink(path),
     syncDir: dirFds.fsync,
     close: () => dirFds.close(),
+    statfs: (path) => statfs(path),
   };
 }

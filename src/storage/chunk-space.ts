@@ -3,9 +3,9 @@
  * promised, and the free space of its filesystem from statfs. A write is refused up front with
  * CairnError('NoSpace') when free − (bytes reserved by writes in flight) − size < reserveBytes.
  */
-import { statfs } from 'node:fs/promises';
 import type { Clock } from '../env/clock.js';
 import { CairnError } from '../util/errors.js';
+import type { ChunkFs } from './chunk-fs.js';
 
 /** How long one statfs reading serves the free-space check of new writes. */
 const SPACE_SAMPLE_MS = 500;
@@ -40,7 +40,7 @@ export class ChunkSpaceAccount {
   private sampling: Promise<SpaceSample> | null = null;
 
   constructor(
-    private readonly components: { clock: Clock },
+    private readonly components: { clock: Clock; fs: Pick<ChunkFs, 'statfs'> },
     private readonly options: { dir: string; reserveBytes: number },
   ) {}
 
@@ -116,7 +116,7 @@ export class ChunkSpaceAccount {
 
   private async sampleSpace(): Promise<SpaceSample> {
     const writtenBytes = this.writtenBytes; // before the statfs: a write committed meanwhile is counted twice at worst
-    const fs = await statfs(this.options.dir);
+    const fs = await this.components.fs.statfs(this.options.dir);
     this.sample = { atMs: this.components.clock.nowMs(), freeBytes: fs.bavail * fs.bsize, capacityBytes: fs.blocks * fs.bsize, writtenBytes };
     return this.sample;
   }

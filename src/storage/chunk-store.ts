@@ -193,7 +193,7 @@ export class ChunkStore {
     assert(Number.isInteger(this.segmentBytes) && this.segmentBytes >= 512 && this.segmentBytes <= 2 ** 31, 'segmentBytes');
     assert(this.reserveBytes >= 0, 'reserveBytes');
     assert(this.readBatchBytes > 0, 'readBatchBytes');
-    this.account = new ChunkSpaceAccount({ clock: components.clock }, { dir: this.chunksDir, reserveBytes: this.reserveBytes });
+    this.account = new ChunkSpaceAccount({ clock: components.clock, fs: this.fs }, { dir: this.chunksDir, reserveBytes: this.reserveBytes });
   }
 
   /**

@@ -80,6 +80,11 @@ export class CrashFs implements ChunkFs {
     return this.real.close();
   }
 
+  /** The real disk's reading (space changes durability of nothing). */
+  statfs(path: string): Promise<{ bavail: number; blocks: number; bsize: number }> {
+    return this.real.statfs(path);
+  }
+
   /** Loses power now: see the file comment. */
   crash(): Promise<void> {
     this.crashed ??= this.settle();

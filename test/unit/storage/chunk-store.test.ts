@@ -2,6 +2,7 @@ import { existsSync, readdirSync, readFileSync, statSync, truncateSync, writeFil
 import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { nodeChunkFs } from '../../../src/storage/chunk-fs.js';
 import { CHUNK_FOOTER_BYTES, ChunkStore } from '../../../src/storage/chunk-store.js';
 import { SeededRng } from '../../../src/env/rng.js';
 import { systemTimers } from '../../../src/env/system.js';
@@ -181,16 +182,21 @@ describe('ChunkStore write and read', () => {
   });
 
   it('counts its own writes against a free-space reading it reuses (no statfs per write)', async () => {
-    // A frozen clock: the first reading serves every later check, so only the store's own
-    // accounting can bring the free space down to the reserve.
-    const frozen = await ChunkStore.open({ rng: new SeededRng(9), clock: { nowMs: () => 0 }, timers: systemTimers, logger: silentLogger }, { dir: join(dir, 'frozen'), reserveBytes: 0 });
-    const free = (await frozen.space()).freeBytes;
-    // Big replicas, so that what other processes write to this disk between the two readings
-    // below stays far inside the margin of half a replica.
+    // A disk whose statfs always reads the same (as a frozen clock makes the first reading serve
+    // every later check): only the store's own accounting can bring the free space down to the
+    // reserve, whatever other processes write to the real disk meanwhile.
+    const real = nodeChunkFs();
+    let statfsCalls = 0;
+    const bsize = 4096;
+    const fixedFs = { ...real, statfs: async () => (statfsCalls++, { bavail: 1 << 20, blocks: 1 << 21, bsize }) };
+    const free = (1 << 20) * bsize;
     const size = 32 * 1024 * 1024;
     const fileBytes = size + (size / SEG) * 4 + CHUNK_FOOTER_BYTES;
     // Room for two replicas above the reserve, and half a third's.
-    const tight = await ChunkStore.open({ rng: new SeededRng(10), clock: { nowMs: () => 0 }, timers: systemTimers, logger: silentLogger }, { dir: join(dir, 'frozen'), reserveBytes: free - 1.5 * fileBytes - size });
+    const tight = await ChunkStore.open(
+      { rng: new SeededRng(10), clock: { nowMs: () => 0 }, timers: systemTimers, logger: silentLogger, fs: fixedFs },
+      { dir: join(dir, 'frozen'), reserveBytes: free - 1.5 * fileBytes - size },
+    );
     await tight.space(); // the reading every write below shares
     const d = bytes(size, 3);
     let stored = 0;
@@ -203,6 +209,7 @@ describe('ChunkStore write and read', () => {
       stored++;
     }
     expect(stored).toBe(2);
+    expect(statfsCalls).toBe(1);
     expect(tmpFiles()).toEqual([]);
   });
 
