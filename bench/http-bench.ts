@@ -195,12 +195,17 @@ async function main(): Promise<void> {
 
 /** Unmeasured small-file PUTs, then GETs, half of WARMUP_SECONDS each (see the header: warm-up). */
 async function warmUp(agent: Agent, base: string, token: string, body: Buffer): Promise<void> {
+  const stored = new Set<string>();
   await closedLoop(CLIENTS, WARMUP_SECONDS / 2, async (w, n) => {
-    const r = await http(agent, base, token, 'PUT', `/v1/files/small-warm/w${w}-${n % 8}`, body);
+    const path = `/v1/files/small-warm/w${w}-${n % 8}`;
+    const r = await http(agent, base, token, 'PUT', path, body);
     if (r.status !== 201) throw new Error(`PUT ${r.status}`);
+    stored.add(path);
   });
+  const paths = [...stored];
+  if (paths.length === 0) return;
   await closedLoop(CLIENTS, WARMUP_SECONDS / 2, async (w, n) => {
-    const r = await http(agent, base, token, 'GET', `/v1/files/small-warm/w${w}-${n % 8}`);
+    const r = await http(agent, base, token, 'GET', paths[(w + n * CLIENTS) % paths.length]!);
     if (r.status !== 200 || r.bytes !== 4096) throw new Error(`GET ${r.status}`);
   });
 }
