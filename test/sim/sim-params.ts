@@ -222,8 +222,6 @@ export interface SimStats {
   /** Targeted: leaders crashed right after replicating to a minority; snapshot transfers cut mid-stream. */
   minorityCrashes: number;
   snapshotCuts: number;
-  /** Old leaders brought back to a minority that cannot elect without them (sim-targeted.ts). */
-  oldLeaderReturns: number;
 }
 
 export interface SimResult {

@@ -21,14 +21,6 @@
  *    or may not have them, and they must be committed or overwritten consistently (Figure 8's
  *    ground: every safety invariant).
  *
- *  - the old leader returns to a minority (Figure 8 itself): the leader is cut off from every
- *    peer while it appends a few batches of entries, then it crashes together with as many
- *    followers as leaves the rest one short of a quorum, so no leader can be elected without it;
- *    it restarts first and, its log being the longest, wins. Its earlier term's entries now
- *    reach a quorum, in several messages when messages are small, before any entry of its new
- *    term: a leader that commits by counting replicas of an earlier term's entry is caught by
- *    the leader commit rule invariant. The other followers restart later.
- *
  *  - snapshot interrupted mid-stream: on a piece of a transfer after its first, the sender
  *    crashes, or the receiver crashes, or the link between them is cut for a while; crashed
  *    nodes restart a few units later. The receiver must later catch up (convergence phase).
@@ -50,7 +42,6 @@ export function scheduleTargeted(sim: Simulation, seed: number): void {
   scheduleStaleLeader(sim, seed);
   scheduleMinorityCrash(sim, seed);
   scheduleSnapshotCut(sim, seed);
-  scheduleOldLeaderReturns(sim, seed);
 }
 
 function scheduleCrashAfterVote(sim: Simulation, seed: number): void {
@@ -265,73 +256,4 @@ function scheduleSnapshotCut(sim: Simulation, seed: number): void {
       });
     });
   };
-}
-
-/** Seeds (out of this many) that get the old-leader-returns schedule. */
-const OLD_LEADER_RETURNS_ONE_IN = 2;
-
-function scheduleOldLeaderReturns(sim: Simulation, seed: number): void {
-  const rng = new SeededRng(seed * 2654435761 + 251);
-  if (rng.int(OLD_LEADER_RETURNS_ONE_IN) !== 0) return;
-  const p = sim.params;
-  const electionUnits = p.electionTicks * p.tickUnits;
-  const inSafety = (): boolean => sim.phase === 'safety';
-
-  const oldLeaderReturns = (): void => {
-    if (!inSafety()) return;
-    const l = sim.currentLeader();
-    if (!l || l.paused || sim.messageSent !== null) {
-      sim.q.after(electionUnits, oldLeaderReturns);
-      return;
-    }
-    const voters = l.node.status().conf.voters;
-    const followers = voters.filter((v) => v !== l.id);
-    const links = sim.nodeIds.filter((x) => x !== l.id).map((x) => `${l.id}>${x}`).filter((k) => !sim.net.blocked.has(k));
-    for (const k of links) sim.net.blocked.add(k);
-    sim.tr(() => `TARGET old-leader-returns: ${l.id} cut from its peers while it appends`);
-    const inc = l.incarnation;
-    let armed = true;
-    let batches = 2 + rng.int(5);
-    const disarm = (): void => {
-      armed = false;
-      if (sim.messageSent === hook) sim.messageSent = null;
-      for (const k of links) sim.net.blocked.delete(k);
-    };
-    const hook = (n: SimNode, m: Message): void => {
-      if (!armed || n !== l || m.type !== 'app' || m.entries.length === 0) return;
-      if (--batches > 0) return;
-      disarm();
-      // From an event of its own (this runs inside the node's Ready handling).
-      sim.q.after(0, () => {
-        if (!inSafety() || l.incarnation !== inc || !l.up) return;
-        const up = followers.map((id) => sim.nodes.get(id)!).filter((f) => f.up && !f.retired);
-        const quorum = Math.floor(voters.length / 2) + 1;
-        const downed: SimNode[] = [];
-        while (up.length > quorum - 1) downed.push(up.splice(rng.int(up.length), 1)[0]!);
-        sim.tr(() => `TARGET old-leader-returns: ${l.id} crashes with ${downed.map((f) => f.id).join(',') || 'no follower'}; it comes back first`);
-        l.crash();
-        sim.stats.crashes++;
-        for (const f of downed) {
-          f.crash();
-          sim.stats.crashes++;
-        }
-        sim.stats.oldLeaderReturns++;
-        sim.q.after(5 + rng.int(electionUnits), () => {
-          if (inSafety() && !l.up && !l.retired) l.start();
-        });
-        for (const f of downed) {
-          sim.q.after(4 * electionUnits + rng.int(3 * electionUnits), () => {
-            if (inSafety() && !f.up && !f.retired) f.start();
-          });
-        }
-      });
-    };
-    sim.messageSent = hook;
-    // Nothing proposed meanwhile: give up this round.
-    sim.q.after(4 * electionUnits, () => {
-      if (armed) disarm();
-    });
-    sim.q.after(10 * electionUnits + rng.int(800), oldLeaderReturns);
-  };
-  sim.q.after(300 + rng.int(600), oldLeaderReturns);
 }

@@ -63,7 +63,6 @@ export class Simulation {
     fsyncFailures: 0,
     minorityCrashes: 0,
     snapshotCuts: 0,
-    oldLeaderReturns: 0,
   };
   phase: 'safety' | 'liveness' = 'safety';
   /** Fresh nodes that may join in membership changes (empty disks, no membership). */
