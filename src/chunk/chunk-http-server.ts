@@ -95,6 +95,12 @@ export interface ChunkHttpServerComponents {
   observe?: (r: ChunkRequestSeen) => void;
   /** Client-first I/O: client requests are counted in it, repair reads (IO_CLASS_HEADER) paced by it. */
   io?: IoPriority;
+  /**
+   * Runs a function after the current event-loop turn's I/O (env/system.ts systemDefer): a
+   * forwarded PUT body gathers the socket reads of one turn into one write downstream. Absent:
+   * each read is forwarded as it comes.
+   */
+  defer?: (fn: () => void) => void;
 }
 
 /** One request as the data plane saw it. */
@@ -167,7 +173,7 @@ export class ChunkHttpServer {
     const tls = options.tls ?? null; // the one choice between HTTP and HTTPS, for both directions
     this.downstream = new ChunkClient({ logger: this.log }, { idleTimeoutMs, pipelineTimeoutExtensionMs: extensionMs, tls: tls && { ca: tls.ca } });
     this.putHandler = new ChunkPut(
-      { store: components.store, downstream: this.downstream, tokens: this.tokens, logger: this.log, ...(components.pipelinePeers ? { pipelinePeers: components.pipelinePeers } : {}) },
+      { store: components.store, downstream: this.downstream, tokens: this.tokens, logger: this.log, ...(components.pipelinePeers ? { pipelinePeers: components.pipelinePeers } : {}), ...(components.defer ? { defer: components.defer } : {}) },
       {
         uploadsMax: options.uploadsMax ?? CHUNK_UPLOADS_MAX_DEFAULT,
         pipelineTargetsMax: options.pipelineTargetsMax ?? PIPELINE_TARGETS_MAX_DEFAULT,

@@ -33,6 +33,8 @@ export interface ChunkPutComponents {
   /** The cluster's chunk servers; absent: any address is forwarded to. */
   pipelinePeers?: PipelinePeers;
   logger: Logger;
+  /** Sends what a forwarded body gathered at the end of the event-loop turn (PutFeed); absent: at once. */
+  defer?: (fn: () => void) => void;
 }
 
 export interface ChunkPutHandlerOptions {
@@ -206,7 +208,7 @@ export class ChunkPut {
     let feed: PutFeed | null = null;
     let downP: Promise<ChunkPutOutcome> | null = null;
     if (down.length > 0) {
-      feed = new PutFeed();
+      feed = new PutFeed(this.c.defer);
       downP = this.c.downstream.putChunk(id, down, feed, downOpts).catch((e: unknown) => failedDownstream(down, e));
     }
     const settleOwn = (): PutBranches['own'] => {

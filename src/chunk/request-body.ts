@@ -63,7 +63,16 @@ const FEED_BATCH_BYTES = 256 * 1024;
  * has settled and the caller keeps feeding the others.
  */
 export class PutFeed {
+  /**
+   * @param defer runs a function once the current event-loop turn's I/O callbacks are done
+   *   (env/system.ts systemDefer): what is queued below a batch is sent then, so a body that
+   *   trickles in still reaches the next server at once (its idle timeout runs too). Absent:
+   *   every write below a batch is sent at once.
+   */
+  constructor(private readonly defer?: (fn: () => void) => void) {}
+
   private req: Writable | null = null;
+  private flushDeferred = false;
   private queued: Buffer[] = [];
   private queuedBytes = 0;
   private ended = false;
@@ -75,7 +84,18 @@ export class PutFeed {
     if (this.gone || this.ended) return undefined;
     this.queued.push(buf);
     this.queuedBytes += buf.length;
-    if (this.queuedBytes < FEED_BATCH_BYTES || this.req === null) return undefined;
+    if (this.req === null) return undefined;
+    if (this.queuedBytes < FEED_BATCH_BYTES) {
+      if (this.defer === undefined) return this.flush() ? undefined : this.drained();
+      if (!this.flushDeferred) {
+        this.flushDeferred = true;
+        this.defer(() => {
+          this.flushDeferred = false;
+          if (!this.gone && this.queued.length > 0) this.flush();
+        });
+      }
+      return undefined;
+    }
     return this.flush() ? undefined : this.drained();
   }
 

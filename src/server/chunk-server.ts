@@ -11,7 +11,7 @@ import { decodeView } from '../proto/meta-answers.js';
 import { MetaReporter } from '../chunk/meta-reporter.js';
 import { MetaSession } from '../client/meta-session.js';
 import { parseHostPort } from '../proto/addr.js';
-import { systemClock, systemRng, systemTimers, wallClockMs } from '../env/system.js';
+import { systemClock, systemDefer, systemRng, systemTimers, wallClockMs } from '../env/system.js';
 import { RpcClient } from '../net/index.js';
 import { ChunkStore } from '../storage/chunk-store.js';
 import type { Logger } from '../util/logger.js';
@@ -137,7 +137,7 @@ export async function startChunkServer(opts: ChunkServerOptions, logger: Logger)
     });
   }
   const io = new IoPriority({ clock: systemClock, timers: systemTimers });
-  const http = new ChunkHttpServer({ store, clock: { nowMs: wallClockMs }, logger: log, pipelinePeers, io, ...(metrics ? { observe: metrics.request } : {}) }, { secret: opts.clusterSecret, host, port, tls: opts.tls ?? null, ...(opts.idleTimeoutMs === undefined ? {} : { idleTimeoutMs: opts.idleTimeoutMs }), ...(opts.advertise === undefined ? {} : { advertiseAddr: opts.advertise }) });
+  const http = new ChunkHttpServer({ store, clock: { nowMs: wallClockMs }, logger: log, pipelinePeers, io, defer: systemDefer, ...(metrics ? { observe: metrics.request } : {}) }, { secret: opts.clusterSecret, host, port, tls: opts.tls ?? null, ...(opts.idleTimeoutMs === undefined ? {} : { idleTimeoutMs: opts.idleTimeoutMs }), ...(opts.advertise === undefined ? {} : { advertiseAddr: opts.advertise }) });
   const bound = await http.start();
   const addr = opts.advertise ?? bound;
   const session = new MetaSession(

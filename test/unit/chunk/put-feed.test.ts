@@ -21,7 +21,7 @@ const KiB = 1024;
 describe('PutFeed', () => {
   it('gathers socket reads into batches of 256 KiB, asks to wait while the socket is full, and sends the rest at the end', async () => {
     const { sink, writes, release } = slowSink();
-    const feed = new PutFeed();
+    const feed = new PutFeed(() => undefined); // turns never end here: only full batches go out
     feed.attach(sink);
     const waits: Array<Promise<void> | undefined> = [];
     for (let i = 0; i < 4; i++) waits.push(feed.write(Buffer.alloc(64 * KiB, i)));
@@ -47,6 +47,37 @@ describe('PutFeed', () => {
     release();
     await finished;
     expect(writes.reduce((a, b) => a + b, 0)).toBe(266 * KiB);
+  });
+
+  it('sends what trickles in at the end of the event-loop turn (or at once without a defer), not when a batch fills', async () => {
+    const sent = (): { sink: Writable; bytes: () => number } => {
+      let n = 0;
+      const sink = new Writable({
+        write(chunk: Buffer, _enc, cb) {
+          n += chunk.length;
+          cb();
+        },
+      });
+      return { sink, bytes: () => n };
+    };
+    const a = sent();
+    const turn: Array<() => void> = [];
+    const feed = new PutFeed((fn) => turn.push(fn));
+    feed.attach(a.sink);
+    expect(feed.write(Buffer.alloc(KiB))).toBeUndefined();
+    expect(feed.write(Buffer.alloc(2 * KiB))).toBeUndefined();
+    await new Promise((r) => setTimeout(r, 5));
+    expect(a.bytes()).toBe(0);
+    expect(turn.length).toBe(1); // one flush per turn, however many reads
+    turn.splice(0).forEach((f) => f());
+    await new Promise((r) => setTimeout(r, 5));
+    expect(a.bytes()).toBe(3 * KiB);
+    const b = sent();
+    const undeferred = new PutFeed();
+    undeferred.attach(b.sink);
+    undeferred.write(Buffer.alloc(KiB));
+    await new Promise((r) => setTimeout(r, 5));
+    expect(b.bytes()).toBe(KiB);
   });
 
   it('once the request is gone, a waiting writer is let go and later writes are dropped', async () => {
