@@ -9,6 +9,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SERVER_DRAIN_MS_DEFAULT } from '../../src/config/defaults.js';
 import { sleep, systemClock, systemRng } from '../../src/env/system.js';
 import { findFreePortRange } from '../../src/net/index.js';
 import type { ClusterJson } from '../../src/server/dev-cluster.js';
@@ -154,7 +155,9 @@ describe('cairn dev', () => {
     expect(devOut).toContain(line);
     expect(devOut.split(line)).toHaveLength(2);
     await stopDev(dev, 'SIGKILL');
-    const deadline = systemClock.nowMs() + 15_000;
+    // Each server notices within a second that its parent is gone and drains; a drain that waits
+    // on calls to the metadata servers (gone at the same moment) is cut at SERVER_DRAIN_MS_DEFAULT.
+    const deadline = systemClock.nowMs() + SERVER_DRAIN_MS_DEFAULT + 5_000;
     while (pids.some(alive) && systemClock.nowMs() < deadline) await sleep(200);
     expect(pids.filter(alive)).toEqual([]);
   }, 90_000);
