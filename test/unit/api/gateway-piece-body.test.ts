@@ -203,8 +203,10 @@ describe('gateway: GET bodies from pooled pieces', () => {
       });
     });
     const w = readers[0]!;
-    // Stalled with the read-ahead fetched (pieces waiting in the reader's queue), then gone.
-    await until('the read-ahead is fetched', () => poolLent(w) === READ_AHEAD + w.out);
+    // Stalled with read-ahead fetched (pieces waiting in the reader's queue, not only those being
+    // written), then gone. At least one such piece, not exactly READ_AHEAD: on a loaded machine
+    // the reader may still be fetching when the client goes.
+    await until('some read-ahead is fetched', () => poolLent(w) > w.out && poolLent(w) <= READ_AHEAD + w.out, 20_000);
     await settle(300);
     s.destroy();
     await until('every piece is back', () => w.out === 0 && poolLent(w) === 0 && w.reader.destroyed);
