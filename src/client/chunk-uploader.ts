@@ -8,6 +8,11 @@
  *   uploader refresh the view and re-send to the next servers in ring order outside the failed
  *   and the holding servers (fs.retarget when the chunk's grant is too old to use); the chunk's
  *   bytes are the caller's and stay untouched until upload() settles.
+ * - When no server outside the failed and the holding ones is left (a small cluster, or a rolling
+ *   restart that took two servers down one after the other while the chunk was being sent), the
+ *   failed servers are tried again after a backoff: a restarted server refuses connections only
+ *   for a moment. The write fails once RETARGETS_MAX sends have failed AND RETARGET_WINDOW_MS
+ *   has passed since the first send (or after SENDS_MAX sends, whichever comes first).
  * - Every ring version a chunk was placed with is reported through `onPlaced` (the commit carries
  *   the oldest).
  */
@@ -50,10 +55,17 @@ export const PUT_STRATEGIES: readonly PutStrategy[] = ['pipeline', 'fanout', 'sp
  */
 export const PUT_STRATEGY: PutStrategy = 'pipeline';
 
-/** Target replacements tried per chunk before the write fails. */
+/** Target replacements tried per chunk before the write may fail (see RETARGET_WINDOW_MS). */
 const RETARGETS_MAX = 5;
-/** Wait before asking again when no replacement target exists (× attempt number). */
+/** How long a chunk's failed servers are tried again, from its first send, before the write fails. */
+export const RETARGET_WINDOW_MS = 15_000;
+/** Sends per chunk, at most, whatever the window. */
+const SENDS_MAX = 40;
+/** Wait before sending again to servers that failed, or asking again when none is left (× attempt number, capped). */
 const RETARGET_BACKOFF_MS = 200;
+const RETARGET_BACKOFF_MAX_MS = 2000;
+/** Failed attempts described in the error a failed write gives (the last ones). */
+const ERRORS_SHOWN = 8;
 
 export interface ChunkUploaderComponents {
   core: ClientCore;
@@ -105,10 +117,15 @@ export class ChunkUploader {
     }
     // As with fs.alloc: R, or every writable server when fewer (a small cluster).
     const replicas = targets.length;
-    /** What went wrong, one entry per failed attempt (bounded by RETARGETS_MAX + 1). */
+    /** What went wrong, one entry per failed attempt (bounded by SENDS_MAX + its refusals). */
     const errors: string[] = [];
-    // Bounded: RETARGETS_MAX + 1 sends; each either completes the set or excludes a server.
+    const startedMs = this.core.clock.nowMs();
+    /** Whether `targets` holds only servers that failed before (sent to after a backoff). */
+    let revisit = false;
+    // Bounded: at most SENDS_MAX sends; each completes the set, excludes a server or backs off.
     for (let attempt = 0; ; attempt++) {
+      signal.throwIfAborted();
+      if (revisit || targets.length === 0) await this.core.sleep(Math.min(RETARGET_BACKOFF_MAX_MS, RETARGET_BACKOFF_MS * attempt));
       signal.throwIfAborted();
       const outcome = targets.length > 0 ? await this.send(id, targets, bytes, crc) : { ok: false, results: [] };
       signal.throwIfAborted();
@@ -123,32 +140,48 @@ export class ChunkUploader {
         if (r.ok && sid !== undefined) held.add(sid);
       }
       if (held.size >= replicas) break;
-      if (attempt >= RETARGETS_MAX) throw new CairnError('Unavailable', `chunk ${index} of ${path} reached ${held.size} of ${replicas} replicas after ${attempt + 1} attempts (${errors.join('; ')})`);
+      const windowOver = this.core.clock.nowMs() - startedMs >= RETARGET_WINDOW_MS;
+      if ((attempt >= RETARGETS_MAX && windowOver) || attempt + 1 >= SENDS_MAX) {
+        const shown = errors.length > ERRORS_SHOWN ? [`${errors.length - ERRORS_SHOWN} earlier failures`, ...errors.slice(-ERRORS_SHOWN)] : errors;
+        throw new CairnError('Unavailable', `chunk ${index} of ${path} reached ${held.size} of ${replicas} replicas after ${attempt + 1} attempts (${shown.join('; ')})`);
+      }
       this.core.counters.retargets++;
       this.core.logger.debug('chunk target failed; retargeting', { chunk: id, excluded: [...excluded], held: [...held], error: errors.at(-1) });
-      const exclude = new Set([...excluded, ...held]);
-      if (targets.length === 0) await this.core.sleep(RETARGET_BACKOFF_MS * (attempt + 1));
       // Liveness may have moved: the next servers in ring order of a fresh view replace the failed.
       view = await placement.refresh(view);
-      if (placement.usable(grant)) {
-        targets = this.placeOn(view, id, grant.token, exclude).slice(0, replicas - held.size);
-        if (targets.length === 0) errors.push(`no writable server outside ${[...exclude].join(',')} in ring version ${view.ringVersion}`);
-        continue;
+      targets = await this.replacements(view, id, grant, excluded, held, replicas - held.size, errors);
+      revisit = false;
+      if (targets.length === 0 && excluded.size > 0) {
+        // Nothing left outside the failed servers: one of them may be back (restarted) by now.
+        errors.push(`no writable server outside ${[...excluded, ...held].join(',')} in ring version ${view.ringVersion}; trying the failed again`);
+        excluded.clear();
+        targets = await this.replacements(view, id, grant, excluded, held, replicas - held.size, errors);
+        revisit = true;
       }
-      // The grant this chunk was named under is too old to send: per-chunk tokens from the leader.
-      let r: { targets: WriteTarget[] };
-      try {
-        r = await this.core.idempotentWrite('fs.retarget', { id, exclude: [...exclude] }, decodeRetarget, this.options.requestId);
-      } catch (e) {
-        if (!isCairnError(e, 'NoSpace')) throw e;
-        errors.push(`no replacement outside ${[...exclude].join(',')}: ${e.message}`);
-        targets = [];
-        continue;
-      }
-      targets = r.targets.filter((t) => !held.has(t.id)).slice(0, replicas - held.size);
-      if (targets.length === 0) errors.push(`fs.retarget outside ${[...exclude].join(',')} offered only ${r.targets.map((t) => t.id).join(',')}`);
     }
     return { id, holders: [...held] };
+  }
+
+  /**
+   * Up to `want` servers to send chunk `id` to, outside `excluded` and `held`: the next in ring
+   * order of `view` while the chunk's grant is usable, else fs.retarget's (per-chunk tokens from
+   * the leader). None: `errors` says why.
+   */
+  private async replacements(view: PlacementView, id: string, grant: Grant, excluded: ReadonlySet<string>, held: ReadonlySet<string>, want: number, errors: string[]): Promise<WriteTarget[]> {
+    const exclude = new Set([...excluded, ...held]);
+    if (this.core.placement.usable(grant)) return this.placeOn(view, id, grant.token, exclude).slice(0, want);
+    // The grant this chunk was named under is too old to send.
+    let r: { targets: WriteTarget[] };
+    try {
+      r = await this.core.idempotentWrite('fs.retarget', { id, exclude: [...exclude] }, decodeRetarget, this.options.requestId);
+    } catch (e) {
+      if (!isCairnError(e, 'NoSpace')) throw e;
+      errors.push(`no replacement outside ${[...exclude].join(',')}: ${e.message}`);
+      return [];
+    }
+    const targets = r.targets.filter((t) => !held.has(t.id)).slice(0, want);
+    if (targets.length === 0) errors.push(`fs.retarget outside ${[...exclude].join(',')} offered only ${r.targets.map((t) => t.id).join(',')}`);
+    return targets;
   }
 
   /** Targets of chunk `id` by `view` (placement-cache.ts), noting the ring version placed with. */

@@ -79,6 +79,8 @@ export class ClientCore {
   readonly chunks: ChunkTransport;
   readonly ids: RequestIds;
   readonly logger: Logger;
+  /** Monotonic time (placement ages, retarget windows). */
+  readonly clock: Clock;
   /** The cluster's placement view and write grant, shared by every writer of this client. */
   readonly placement: PlacementCache;
   /** The cluster's chunk size, learned from the first fs.view. */
@@ -107,6 +109,7 @@ export class ClientCore {
     this.chunks = c.chunks;
     this.timers = c.timers;
     this.logger = c.logger;
+    this.clock = c.clock;
     this.ids = new RequestIds(o.clientId);
     // Retried like fs.alloc: a view fetched twice only leaves an unused grant.
     this.placement = new PlacementCache({

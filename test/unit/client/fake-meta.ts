@@ -35,6 +35,8 @@ export interface ChunkNode {
   server: ChunkHttpServer;
   stopped: boolean;
   stop(): Promise<void>;
+  /** Listen again on the same address with the same store (a restarted server). */
+  restart(): Promise<void>;
   /** The chunk's file on this node's disk. */
   chunkFile(chunkId: string): string;
   has(chunkId: string): boolean;
@@ -52,6 +54,7 @@ export async function startChunkNodes(n: number): Promise<{ nodes: ChunkNode[]; 
     const store = await openStore(dir, { chunkBytesMax: 8 * 1024 * 1024 });
     const server = new ChunkHttpServer({ store, clock, logger: silentLogger }, { secret: SECRET });
     const addr = await server.start();
+    const port = Number(addr.slice(addr.lastIndexOf(':') + 1));
     const chunkFile = (id: string): string => join(dir, 'chunks', id.slice(0, 2), id);
     const node: ChunkNode = {
       id: `c${i + 1}`,
@@ -62,7 +65,13 @@ export async function startChunkNodes(n: number): Promise<{ nodes: ChunkNode[]; 
       async stop() {
         if (node.stopped) return;
         node.stopped = true;
-        await server.close();
+        await node.server.close();
+      },
+      async restart() {
+        if (!node.stopped) return;
+        node.server = new ChunkHttpServer({ store, clock, logger: silentLogger }, { secret: SECRET, port });
+        await node.server.start();
+        node.stopped = false;
       },
       chunkFile,
       has: (id) => existsSync(chunkFile(id)),

@@ -81,6 +81,19 @@ describe('client-side placement', () => {
     expect((await collect((await client.open('/d')).stream)).equals(data)).toBe(true);
   });
 
+  it('no server left outside the failed ones: a failed target is tried again after a backoff, and takes the chunk once it is back', async () => {
+    await setup(3, 3);
+    const restarting = nodes[1]!;
+    await restarting.stop(); // a restart: refused for a moment, then the same server again
+    const back = new Promise<void>((resolve, reject) => setTimeout(() => restarting.restart().then(resolve, reject), 1500));
+    const data = bytes(2 * CHUNK, 21);
+    await client.put('/restarted', pieces(data, 20_000));
+    await back;
+    for (const [id] of meta.files.get('/restarted')!.chunks) expect(holdersOf(id).sort()).toEqual(['c1', 'c2', 'c3']);
+    expect(client.counters.retargets).toBeGreaterThan(0);
+    expect((await collect((await client.open('/restarted')).stream)).equals(data)).toBe(true);
+  });
+
   it('a server the view marks not writable is never a target', async () => {
     await setup(4, 2);
     meta.notWritable.add('c1');
