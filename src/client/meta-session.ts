@@ -14,7 +14,8 @@
  * it does not know adds that address; with memberRefreshMs set, the leader's own membership
  * (raft.status: voters and learners with their addresses) replaces the list after the first
  * success and then at most every memberRefreshMs, so a metadata server removed at runtime is no
- * longer dialled and one added is.
+ * longer dialled and one added is. With memberRefreshMs set, a session answered by a follower
+ * (which forwards calls to the leader) moves to the leader itself once raft.status confirms it.
  */
 import type { Timers } from '../env/clock.js';
 import type { Clock } from '../env/clock.js';
@@ -30,6 +31,9 @@ export interface RpcConn {
 }
 
 export type Dial = (addr: string) => RpcConn;
+
+/** At most this often a session answered by a server not confirmed as the leader asks who leads. */
+const LEADER_CHECK_MS = 1000;
 
 export interface MetaSessionComponents {
   dial: Dial;
@@ -70,8 +74,11 @@ export class MetaSession {
   private readonly unreachable = new Set<string>();
   private allUnreachableSinceMs: number | null = null;
   private readonly conns = new Map<string, RpcConn>();
-  /** Best guess of the leader's address. */
+  /** Best guess of the leader's address (where calls go; may be a follower that forwards them). */
   private leaderAddr: string | null = null;
+  /** The address raft.status last confirmed as the leader's, and when that was last checked. */
+  private confirmedLeader: string | null = null;
+  private leaderCheckedAtMs: number | null = null;
   private next = 0;
   private closed = false;
 
@@ -99,11 +106,13 @@ export class MetaSession {
     let hops = 0;
     let lastErr: unknown = null;
     while (!this.closed) {
-      const addr = this.leaderAddr ?? this.addrs[this.next++ % this.addrs.length]!;
+      const sentWith = this.leaderAddr;
+      const addr = sentWith ?? this.addrs[this.next++ % this.addrs.length]!;
       try {
         const timeoutMs = opts.timeoutMs ?? this.callTimeoutMs;
         const out = await this.conn(addr).call(method, body, opts.requestId === undefined ? { timeoutMs } : { timeoutMs, requestId: opts.requestId });
-        this.leaderAddr = addr;
+        // Unless the session learned better while this call was out (a hint, the leader check).
+        if (this.leaderAddr === sentWith) this.leaderAddr = addr;
         this.reachable(addr);
         this.maybeRefreshMembers(addr);
         return out;
@@ -160,30 +169,48 @@ export class MetaSession {
   }
 
   /**
-   * In the background: the member list from the leader (errors keep the current one). `addr`
-   * answered the last call; a follower (which forwards calls, leader-forwarder.ts) names the
-   * leader, which is asked once more.
+   * In the background, after a call `addr` answered: whether `addr` is the leader, and the
+   * member list from the leader (errors keep what the session has). A follower answers a
+   * client's call by forwarding it to the leader (leader-forwarder.ts), which costs that
+   * follower a receive and a send per call and the call a hop: once the leader is confirmed
+   * (raft.status of `addr`, then of the leader it names) and answers, calls go to it directly.
+   * A session that reaches only a follower (the leader cut off from it) keeps using the
+   * follower. Checked when a call was answered by an address not confirmed as the leader (at
+   * most every LEADER_CHECK_MS), and for members at most every memberRefreshMs.
    */
   private maybeRefreshMembers(addr: string): void {
     if (this.memberRefreshMs <= 0 || this.refreshing || this.closed) return;
     const now = this.c.clock.nowMs();
-    if (this.refreshedAtMs !== null && now - this.refreshedAtMs < this.memberRefreshMs) return;
+    const membersDue = this.refreshedAtMs === null || now - this.refreshedAtMs >= this.memberRefreshMs;
+    const leaderUnsure = addr !== this.confirmedLeader && (this.leaderCheckedAtMs === null || now - this.leaderCheckedAtMs >= LEADER_CHECK_MS);
+    if (!membersDue && !leaderUnsure) return;
     this.refreshing = true;
-    this.refreshedAtMs = now;
+    this.leaderCheckedAtMs = now;
+    if (membersDue) this.refreshedAtMs = now;
     const ask = (at: string): Promise<ReturnType<typeof decodeRaftStatus>> => this.conn(at).call('raft.status', {}, { timeoutMs: this.callTimeoutMs }).then(decodeRaftStatus);
-    ask(addr)
-      .then((st) => {
-        const leaderAddr = st.leader === null ? undefined : st.addrs[st.leader];
-        return st.role !== 'leader' && leaderAddr !== undefined && leaderAddr !== '' && leaderAddr !== addr ? ask(leaderAddr) : st;
-      })
-      .then((st) => {
-        if (st.role !== 'leader' || this.closed) return;
-        const next = [...st.conf.voters, ...st.conf.learners].map((id) => st.addrs[id]).filter((a): a is string => a !== undefined && a !== '');
-        if (next.length === 0) return;
-        for (const old of this.addrs) if (!next.includes(old)) this.dropConn(old);
-        this.addrs = next;
-        for (const a of this.unreachable) if (!next.includes(a)) this.unreachable.delete(a);
-      })
+    const check = async (): Promise<void> => {
+      let at = addr;
+      let st = await ask(addr);
+      if (st.role !== 'leader') {
+        const named = st.leader === null ? undefined : st.addrs[st.leader];
+        if (named === undefined || named === '' || named === addr) return;
+        at = named;
+        st = await ask(named);
+      }
+      if (st.role !== 'leader' || this.closed) return;
+      this.confirmedLeader = at;
+      if (this.leaderAddr === addr && at !== addr) {
+        if (!this.addrs.includes(at)) this.addrs.push(at);
+        this.leaderAddr = at;
+      }
+      if (!membersDue) return;
+      const next = [...st.conf.voters, ...st.conf.learners].map((id) => st.addrs[id]).filter((a): a is string => a !== undefined && a !== '');
+      if (next.length === 0) return;
+      for (const old of this.addrs) if (!next.includes(old)) this.dropConn(old);
+      this.addrs = next;
+      for (const a of this.unreachable) if (!next.includes(a)) this.unreachable.delete(a);
+    };
+    check()
       .catch(() => undefined)
       .finally(() => {
         this.refreshing = false;

@@ -153,6 +153,46 @@ describe('MetaSession member list', () => {
     expect(g.dialled).not.toContain('h:3');
   });
 
+  it('answered by a follower that forwards: moves to the leader once raft.status names it; stays when the leader cannot be reached', async () => {
+    // h:1 is a follower that forwards every client call (answers it) and names m2 (h:2) as leader.
+    const calls: string[] = [];
+    let leaderDown = false;
+    const dial = (addr: string) => ({
+      call: async (method: string): Promise<unknown> => {
+        if (addr === 'h:2' && leaderDown) throw new CairnError('Unavailable', 'connect ECONNREFUSED', { connectFailed: true });
+        calls.push(`${addr} ${method}`);
+        if (method === 'raft.status') {
+          const role = addr === 'h:2' ? 'leader' : 'follower';
+          return { id: addr === 'h:2' ? 'm2' : 'm1', term: 2, role, leader: 'm2', commit: 9, applied: 9, lastIndex: 9, conf: { voters: ['m1', 'm2', 'm3'], learners: [] }, addrs: { m1: 'h:1', m2: 'h:2', m3: 'h:3' } };
+        }
+        // A forwarded call takes longer than the session's check of who leads.
+        if (addr !== 'h:2') await new Promise((r) => setTimeout(r, 30));
+        return {};
+      },
+      close: () => undefined,
+    });
+    const s = new MetaSession({ dial, clock: systemClock, timers: systemTimers, rng: fixedRng }, { addrs: ['h:1', 'h:2', 'h:3'], memberRefreshMs: 60_000 });
+    cleanups.push(() => s.close());
+    await s.call('fs.stat', {}, { idempotent: true });
+    expect(calls[0]).toBe('h:1 fs.stat');
+    // The next call leaves at once (a client's next request), still to the follower; the check
+    // answers while it is out, and its late answer must not put the session back on the follower.
+    await s.call('fs.stat', {}, { idempotent: true });
+    calls.length = 0;
+    for (let i = 0; i < 3; i++) await s.call('fs.stat', {}, { idempotent: true });
+    expect(calls).toEqual(['h:2 fs.stat', 'h:2 fs.stat', 'h:2 fs.stat']);
+
+    // A second session that cannot reach the leader keeps going through the follower.
+    leaderDown = true;
+    const cut = new MetaSession({ dial, clock: systemClock, timers: systemTimers, rng: fixedRng }, { addrs: ['h:1', 'h:2', 'h:3'], memberRefreshMs: 60_000 });
+    cleanups.push(() => cut.close());
+    await cut.call('fs.stat', {}, { idempotent: true });
+    await new Promise((r) => setTimeout(r, 20));
+    calls.length = 0;
+    for (let i = 0; i < 3; i++) await cut.call('fs.stat', {}, { idempotent: true });
+    expect(calls).toEqual(['h:1 fs.stat', 'h:1 fs.stat', 'h:1 fs.stat']);
+  });
+
   it('without memberRefreshMs keeps its addresses, but adds a leader address a NotLeader hint names', async () => {
     const g = fakeGroup();
     g.leaderAddr = 'h:7';
