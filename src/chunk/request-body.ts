@@ -87,6 +87,9 @@ export class PutFeed {
     if (this.req === null) return undefined;
     if (this.queuedBytes < FEED_BATCH_BYTES) {
       if (this.defer === undefined) return this.flush() ? undefined : this.drained();
+      // A deferred send filled the socket: the caller waits for it to drain (what is queued
+      // now still leaves at the end of the turn).
+      const full = this.req.writableNeedDrain && !this.req.destroyed;
       if (!this.flushDeferred) {
         this.flushDeferred = true;
         this.defer(() => {
@@ -94,7 +97,7 @@ export class PutFeed {
           if (!this.gone && this.queued.length > 0) this.flush();
         });
       }
-      return undefined;
+      return full ? this.drained() : undefined;
     }
     return this.flush() ? undefined : this.drained();
   }

@@ -49,6 +49,32 @@ describe('PutFeed', () => {
     expect(writes.reduce((a, b) => a + b, 0)).toBe(266 * KiB);
   });
 
+  it('a read arriving after end-of-turn sends filled the socket is asked to wait for it to drain (a body trickling in small reads stays bounded)', async () => {
+    const { sink, writes, release } = slowSink();
+    const turn: Array<() => void> = [];
+    const feed = new PutFeed((fn) => turn.push(fn));
+    feed.attach(sink);
+    // Reads below a batch, each turn's sent at the turn's end: the 16 KiB socket fills.
+    for (let i = 0; i < 2; i++) {
+      expect(feed.write(Buffer.alloc(8 * KiB, i))).toBeUndefined();
+      turn.splice(0).forEach((f) => f());
+    }
+    expect(sink.writableNeedDrain).toBe(true);
+    const wait = feed.write(Buffer.alloc(8 * KiB, 9));
+    expect(wait).toBeInstanceOf(Promise);
+    let drained = false;
+    void wait!.then(() => (drained = true));
+    turn.splice(0).forEach((f) => f()); // the waiting read still leaves with its turn
+    await new Promise((r) => setTimeout(r, 10));
+    expect(drained).toBe(false);
+    while (!drained) {
+      release();
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    release();
+    expect(writes.reduce((a, b) => a + b, 0)).toBe(24 * KiB);
+  });
+
   it('sends what trickles in at the end of the event-loop turn (or at once without a defer), not when a batch fills', async () => {
     const sent = (): { sink: Writable; bytes: () => number } => {
       let n = 0;
