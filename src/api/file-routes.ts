@@ -30,7 +30,7 @@ import { decideRange, formatContentRange, unsatisfiedContentRange } from '../pro
 import { CairnError, isCairnError } from '../util/errors.js';
 import { contentHeaders, contentTypeAttrs } from './content-headers.js';
 import { etagListMatches, quoteEtag } from './etag-match.js';
-import { FILES, byteLimit, readBody, remotePath, type GatewayCtx, type GatewayState, type RouteDeps } from './gateway-context.js';
+import { FILES, readBody, remotePath, type GatewayCtx, type GatewayState, type RouteDeps } from './gateway-context.js';
 import { multipartUpload } from './multipart-upload.js';
 
 /**
@@ -90,7 +90,7 @@ export function fileRoutes(router: Router<GatewayState>, deps: RouteDeps): void 
     let w: ReturnType<typeof client.createWriteStream> | null = null;
     try {
       w = client.createWriteStream(path, { overwrite: !createOnly, signal: ac.signal, attrs, requestId: ctx.state.requestId, onProgress: (b) => upload.stored(b), ...(declared === '' ? {} : { expectedSize: Number(declared) }) });
-      await pipeline(ctx.req, byteLimit(limits.uploadBytesMax, 'the body'), upload.meter(), w);
+      await pipeline(ctx.req, upload.meter({ bytesMax: limits.uploadBytesMax, what: 'the body' }), w);
       r = await w.done;
     } catch (e) {
       w?.destroy(e as Error);

@@ -77,7 +77,7 @@ export async function storeBody(ctx: S3Ctx, deps: S3Deps, path: RemotePath, attr
       },
     });
     try {
-      await pipeline([ctx.req, ...stages, byteLimit(limits.uploadBytesMax, 'the body'), ...(upload ? [upload.meter()] : []), sealEtag, w]);
+      await pipeline([ctx.req, ...stages, ...(upload ? [upload.meter({ bytesMax: limits.uploadBytesMax, what: 'the body' })] : [byteLimit(limits.uploadBytesMax, 'the body')]), sealEtag, w]);
       await w.done;
     } catch (e) {
       w.destroy(e as Error);

@@ -119,23 +119,34 @@ export class Upload {
 
   /**
    * A pass-through for the request body: charges each piece to the budget (waiting for room),
-   * and fails the stream with Timeout when no piece arrives for idleTimeoutMs.
+   * fails the stream with Timeout when no piece arrives for idleTimeoutMs, and with TooLarge
+   * once more than `limit.bytesMax` bytes came (when given; one stage instead of two).
+   * The idle check is one timer per upload, not one per piece: it notes when the last piece
+   * came and, when it fires early, sleeps the rest.
    */
-  meter(): Transform {
-    const { budget, timers } = this;
+  meter(limit?: { bytesMax: number; what: string }): Transform {
+    const { budget, timers, clock } = this;
     const idleMs = budget.idleTimeoutMs;
     let idle: { cancel(): void } | null = null;
-    const arm = (t: Transform): void => {
-      idle?.cancel();
-      idle = timers.setTimeout(() => {
-        budget.counters.idleCutoffs++;
-        t.destroy(new CairnError('Timeout', `${this.what} received nothing for ${idleMs} ms; cut off`));
-      }, idleMs);
+    /** When the last piece was charged, or null while one waits for room (not idle then). */
+    let lastMs: number | null = clock.nowMs();
+    let seen = 0;
+    const check = (): void => {
+      idle = null;
+      if (lastMs === null) return;
+      const quietMs = clock.nowMs() - lastMs;
+      if (quietMs < idleMs) {
+        idle = timers.setTimeout(check, idleMs - quietMs);
+        return;
+      }
+      budget.counters.idleCutoffs++;
+      t.destroy(new CairnError('Timeout', `${this.what} received nothing for ${idleMs} ms; cut off`));
     };
     const t: Transform = new Transform({
       transform: (piece: Buffer, _enc, cb) => {
-        idle?.cancel();
-        idle = null;
+        seen += piece.length;
+        if (limit !== undefined && seen > limit.bytesMax) return cb(new CairnError('TooLarge', `${limit.what} exceeds ${limit.bytesMax} bytes`));
+        lastMs = null;
         // Called once the piece is charged.
         const pass = (): void => {
           if (this.ended) {
@@ -143,12 +154,13 @@ export class Upload {
             return cb(new CairnError('Unavailable', `${this.what} ended`));
           }
           this.received += piece.length;
-          arm(t);
+          lastMs = clock.nowMs();
+          idle ??= timers.setTimeout(check, idleMs);
           cb(null, piece);
         };
         if (budget.charge(piece.length)) return pass();
         // Over the budget: wait for room (not counted as idle), at most idleMs in all.
-        const waitFrom = this.clock.nowMs();
+        const waitFrom = clock.nowMs();
         let cancelWait = (): void => undefined;
         const timer = timers.setTimeout(() => {
           cancelWait();
@@ -162,7 +174,7 @@ export class Upload {
           }
           if (budget.charge(piece.length)) {
             timer.cancel();
-            this.waitedMs += this.clock.nowMs() - waitFrom;
+            this.waitedMs += clock.nowMs() - waitFrom;
             return pass();
           }
           cancelWait = budget.wait(retry);
@@ -171,14 +183,18 @@ export class Upload {
       },
       flush: (cb) => {
         idle?.cancel();
+        idle = null;
+        lastMs = null;
         cb();
       },
       destroy: (err, cb) => {
         idle?.cancel();
+        idle = null;
+        lastMs = null;
         cb(err);
       },
     });
-    arm(t);
+    idle = timers.setTimeout(check, idleMs);
     return t;
   }
 

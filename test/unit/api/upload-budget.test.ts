@@ -137,4 +137,22 @@ describe('UploadBudget', () => {
     u.end();
     expect(b.held()).toBe(0);
   });
+
+  it('with a limit, fails a body past it with TooLarge and passes one at it', async () => {
+    const b = new UploadBudget({ timers: systemTimers, clock: systemClock }, { bytesMax: 10_000, idleTimeoutMs: 5000 });
+    const ok = b.begin('the upload');
+    const src = new PassThrough();
+    const done = pipeline(src, ok.meter({ bytesMax: 100, what: 'the body' }), sink());
+    src.end(Buffer.alloc(100));
+    await done;
+    ok.end();
+    const over = b.begin('the upload');
+    const src2 = new PassThrough();
+    const failed = pipeline(src2, over.meter({ bytesMax: 100, what: 'the body' }), sink());
+    src2.write(Buffer.alloc(60));
+    src2.end(Buffer.alloc(41));
+    await expect(failed).rejects.toMatchObject({ code: 'TooLarge', message: 'the body exceeds 100 bytes' });
+    over.end();
+    expect(b.held()).toBe(0);
+  });
 });
