@@ -289,6 +289,19 @@ export class CairnClient {
       if (r !== null) return r;
       return this.put(p, [source], opts);
     }
+    if (Array.isArray(source) && source.length > 0 && source.every((b) => b instanceof Uint8Array)) {
+      // Pieces in hand that fit inline: one fs.put, no write stream (its pipeline, abort
+      // controller and writer cost more than the call itself for a small file).
+      let total = 0;
+      for (const b of source) total += b.byteLength;
+      if (total > 0 && total <= this.core.inlineBytesMax) {
+        const p = RemotePath.of(path);
+        const whole = source.length === 1 ? source[0]! : Buffer.concat(source, total);
+        const r = await this.putInline(p, whole, opts);
+        if (r === 'refused') return this.put(p, [whole], { ...opts, inline: false });
+        if (r !== null) return r;
+      }
+    }
     const ws = this.createWriteStream(path, opts);
     try {
       await pipeline(source, ws, ...(opts.signal ? [{ signal: opts.signal }] : []));

@@ -48,6 +48,22 @@ describe('inline writes', () => {
     expect(client.counters.inlineReads).toBe(1);
   });
 
+  it('pieces in an array that fit inline are one fs.put of their bytes in order; over the threshold or with inline: false they go the chunk way', async () => {
+    const a = bytes(3000, 21);
+    const b = bytes(5000, 22);
+    const whole = Buffer.concat([a, b]);
+    expect(await client.put('/arr', [a, b])).toEqual({ path: '/arr', size: whole.length, etag: inlineEtag(whole) });
+    expect(meta.methods()).toEqual(['fs.put']);
+    expect(meta.calls[0]!.body).toMatchObject({ path: '/arr', crc: crc32c(whole) });
+    expect((await read('/arr')).equals(whole)).toBe(true);
+    await client.put('/arr-over', [bytes(LEADER_MAX, 23), bytes(1, 24)]);
+    await client.put('/arr-off', [a], { inline: false });
+    expect(meta.methods().filter((m) => m === 'fs.put')).toHaveLength(1);
+    expect(meta.files.get('/arr-over')!.chunks).toHaveLength(1);
+    expect(meta.files.get('/arr-off')!.chunks).toHaveLength(1);
+    expect(client.counters).toMatchObject({ inlinePuts: 1 });
+  });
+
   it('exactly the threshold goes inline; one byte more, or a stream that outgrows it, goes the chunk way', async () => {
     await client.put('/at', pieces(bytes(LEADER_MAX, 2), 4096));
     expect(meta.methods()).toEqual(['fs.put']);
