@@ -2,7 +2,13 @@
  * The HTTP gateway against the direct client path, in the same run on the same cluster (a real
  * DevCluster: 3 metadata servers, 4 chunk servers, replication 3, the gateway process):
  *   put/get   SIZE bytes through the gateway (PUT raw body, GET) and through the client library
- *             in this process (CairnClient.put / open), MiB/s each and the ratio gateway/direct
+ *             in this process (CairnClient.put / open), MiB/s each and the ratio gateway/direct.
+ *             The gateway GET is read by curl, a user's HTTP client, when it is installed
+ *             (gateway_get_by_curl 1): Node's HTTP client in this process caps that read at
+ *             ~190–260 MiB/s on some runs while curl reads the same file through the same
+ *             gateway at 760–950 (bench/RESULTS.md, 2026-12-06 fourth session), so it measured
+ *             the reader, not the gateway. The Node client's read is still reported
+ *             (gateway_get_node_client_*), and the CPU figures of the GET are its run's.
  *   small     4 KiB PUTs, then GETs, by 16 keep-alive HTTP clients, ops/s and p50/p99
  *   rss       the gateway process's peak RSS (VmHWM) over the whole run; for the large transfers
  *             also the peak of the gateway PUT alone and of the gateway GET alone (the peak is
@@ -39,6 +45,8 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Readable } from 'node:stream';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { createCairnClient, type CairnClient } from '../src/client/index.js';
 import { systemRng } from '../src/env/system.js';
 import { findFreePortRange } from '../src/net/index.js';
@@ -99,6 +107,21 @@ function http(agent: Agent, base: string, token: string, method: string, path: s
     else if (Buffer.isBuffer(body)) req.end(body);
     else body.pipe(req);
   });
+}
+
+/**
+ * GET `path` with curl into /dev/null: its status and byte count, or null when curl is not
+ * installed (the bench then reports the Node client's read).
+ */
+async function curlGet(base: string, token: string, path: string): Promise<HttpResult | null> {
+  try {
+    const { stdout } = await promisify(execFile)('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code} %{size_download}', '-H', `Authorization: Bearer ${token}`, `${base}${path}`]);
+    const [status, bytes] = stdout.trim().split(' ').map(Number);
+    return { status: status!, bytes: bytes! };
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw e;
+  }
 }
 
 /** Runs a closed loop and adds its CPU ms per op: the gateway's, and every server process's together. */
@@ -233,8 +256,11 @@ async function large(agent: Agent, base: string, token: string, gwPid: number, s
   const directRun = await cpuPerGib([0, ...serverPids], async () => drain((await client.open('/direct/big')).stream as AsyncIterable<Buffer>));
   const directGet = MIB / directRun.seconds;
   const gwGetRun = await cpuPerGib([0, gwPid, ...serverPids], () => http(agent, base, token, 'GET', '/v1/files/gw/big'));
-  const gwGet = MIB / gwGetRun.seconds;
+  const nodeGet = MIB / gwGetRun.seconds;
   if (directRun.result !== MIB * BLOCK || gwGetRun.result.bytes !== MIB * BLOCK) throw new Error(`read back ${directRun.result} / ${gwGetRun.result.bytes} bytes`);
+  const curlRun = await cpuPerGib([gwPid], () => curlGet(base, token, '/v1/files/gw/big'));
+  if (curlRun.result !== null && (curlRun.result.status !== 200 || curlRun.result.bytes !== MIB * BLOCK)) throw new Error(`curl GET answered ${curlRun.result.status} with ${curlRun.result.bytes} bytes`);
+  const gwGet = curlRun.result !== null ? MIB / curlRun.seconds : nodeGet;
   const getPeak = vmHwmMib(gwPid);
 
   out('file_mib', MIB);
@@ -244,6 +270,10 @@ async function large(agent: Agent, base: string, token: string, gwPid: number, s
   out('direct_get_mib_per_s', directGet);
   out('gateway_get_mib_per_s', gwGet);
   out('gateway_get_ratio_to_direct', gwGet / directGet);
+  out('gateway_get_by_curl', curlRun.result !== null ? 1 : 0);
+  out('gateway_get_node_client_mib_per_s', nodeGet);
+  out('gateway_get_node_client_ratio_to_direct', nodeGet / directGet);
+  if (curlRun.result !== null) out('gateway_get_curl_gateway_cpu_s_per_gib', curlRun.cpuSPerGib.get(gwPid)!);
   out('gateway_peak_rss_mib_after_large', Math.max(putPeak, getPeak));
   out('gateway_put_gateway_cpu_s_per_gib', gwPutRun.cpuSPerGib.get(gwPid)!);
   out('gateway_get_gateway_cpu_s_per_gib', gwGetRun.cpuSPerGib.get(gwPid)!);
