@@ -14,6 +14,9 @@
  *   range8   8 parallel Range reads (one eighth of the file each) of the same file by one client
  *            of the library in this process, against one stream of the whole file by it
  *            (`range8_mib_per_s`, `range8_single_mib_per_s`, `range8_ratio_to_single`)
+ *   get_devnull, get_file  the same `cairn get` with its stdout on /dev/null, and into a new
+ *            local file: the reader of `get` above is this Node process checking every 4 KiB,
+ *            which caps that figure here (a Node reader of a pipe: ~270–540 MiB/s)
  * and ratios: put against disk/3 (every byte is written and synced three times on this one disk),
  * get against loopback. The CLI's peak RSS is printed for both transfers. CPU per GiB moved:
  * `*_cpu_s_per_gib` every server and the CLI together, `*_cli_cpu_s_per_gib` the CLI,
@@ -121,6 +124,14 @@ async function main(): Promise<void> {
         out('cpu_prof_put_to_us', put1Us);
         out('cpu_prof_get_to_us', get1Us);
       }
+      // The same get into /dev/null and into a new local file: get_mib_per_s above is read by
+      // this (Node) process, which checks it and caps it on this machine (RESULTS, 2026-12-06).
+      const getNull = await runCli(['get', '/bench/big.bin', '-'], env, undefined, undefined, nodeArgs);
+      out('get_devnull_mib_per_s', MIB / getNull.seconds);
+      const got = join(dir, 'got.bin');
+      const getFile = await runCli(['get', '/bench/big.bin', got], env, undefined, undefined, nodeArgs);
+      out('get_file_mib_per_s', MIB / getFile.seconds);
+      rmSync(got, { force: true });
       await rangeReads(cluster, MIB);
     }
 
