@@ -34,6 +34,11 @@ export type Dial = (addr: string) => RpcConn;
 
 /** At most this often a session answered by a server not confirmed as the leader asks who leads. */
 const LEADER_CHECK_MS = 1000;
+/**
+ * And this often even when answered by the confirmed leader: after a leader change the old
+ * leader, now a follower, answers by forwarding, and only asking shows it.
+ */
+const LEADER_RECHECK_MS = 10_000;
 
 export interface MetaSessionComponents {
   dial: Dial;
@@ -176,13 +181,15 @@ export class MetaSession {
    * (raft.status of `addr`, then of the leader it names) and answers, calls go to it directly.
    * A session that reaches only a follower (the leader cut off from it) keeps using the
    * follower. Checked when a call was answered by an address not confirmed as the leader (at
-   * most every LEADER_CHECK_MS), and for members at most every memberRefreshMs.
+   * most every LEADER_CHECK_MS), every LEADER_RECHECK_MS otherwise (a confirmed leader that lost
+   * an election since forwards too), and for members at most every memberRefreshMs.
    */
   private maybeRefreshMembers(addr: string): void {
     if (this.memberRefreshMs <= 0 || this.refreshing || this.closed) return;
     const now = this.c.clock.nowMs();
     const membersDue = this.refreshedAtMs === null || now - this.refreshedAtMs >= this.memberRefreshMs;
-    const leaderUnsure = addr !== this.confirmedLeader && (this.leaderCheckedAtMs === null || now - this.leaderCheckedAtMs >= LEADER_CHECK_MS);
+    const sinceCheckMs = this.leaderCheckedAtMs === null ? Infinity : now - this.leaderCheckedAtMs;
+    const leaderUnsure = sinceCheckMs >= (addr === this.confirmedLeader ? LEADER_RECHECK_MS : LEADER_CHECK_MS);
     if (!membersDue && !leaderUnsure) return;
     this.refreshing = true;
     this.leaderCheckedAtMs = now;

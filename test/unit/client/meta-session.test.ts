@@ -193,6 +193,40 @@ describe('MetaSession member list', () => {
     expect(calls).toEqual(['h:1 fs.stat', 'h:1 fs.stat', 'h:1 fs.stat']);
   });
 
+  it('a confirmed leader that lost an election and now forwards: the session asks again after a while and moves to the new leader', async () => {
+    let leader = 'h:1';
+    const calls: string[] = [];
+    const dial = (addr: string) => ({
+      call: async (method: string): Promise<unknown> => {
+        calls.push(`${addr} ${method}`);
+        if (method === 'raft.status') {
+          const id = `m${addr.slice(2)}`;
+          return { id, term: 2, role: addr === leader ? 'leader' : 'follower', leader: `m${leader.slice(2)}`, commit: 9, applied: 9, lastIndex: 9, conf: { voters: ['m1', 'm2', 'm3'], learners: [] }, addrs: { m1: 'h:1', m2: 'h:2', m3: 'h:3' } };
+        }
+        return {}; // a follower forwards: every member answers
+      },
+      close: () => undefined,
+    });
+    let now = 0;
+    const clock = { nowMs: () => now };
+    const s = new MetaSession({ dial, clock, timers: systemTimers, rng: fixedRng }, { addrs: ['h:1', 'h:2', 'h:3'], memberRefreshMs: 3_600_000 });
+    cleanups.push(() => s.close());
+    await s.call('fs.stat', {}, { idempotent: true });
+    await new Promise((r) => setTimeout(r, 20)); // h:1 confirmed as the leader
+    leader = 'h:3'; // an election: h:1 now forwards
+    now += 2000;
+    calls.length = 0;
+    await s.call('fs.stat', {}, { idempotent: true });
+    await new Promise((r) => setTimeout(r, 20));
+    expect(calls).toEqual(['h:1 fs.stat']); // confirmed a moment ago: not asked again yet
+    now += 10_000;
+    await s.call('fs.stat', {}, { idempotent: true });
+    await new Promise((r) => setTimeout(r, 20));
+    calls.length = 0;
+    await s.call('fs.stat', {}, { idempotent: true });
+    expect(calls).toEqual(['h:3 fs.stat']);
+  });
+
   it('without memberRefreshMs keeps its addresses, but adds a leader address a NotLeader hint names', async () => {
     const g = fakeGroup();
     g.leaderAddr = 'h:7';
