@@ -125,7 +125,7 @@ export class ChunkUploader {
     // Bounded: at most SENDS_MAX sends; each completes the set, excludes a server or backs off.
     for (let attempt = 0; ; attempt++) {
       signal.throwIfAborted();
-      if (revisit || targets.length === 0) await this.core.sleep(Math.min(RETARGET_BACKOFF_MAX_MS, RETARGET_BACKOFF_MS * attempt));
+      if (revisit || targets.length === 0) await this.core.sleep(Math.min(RETARGET_BACKOFF_MAX_MS, RETARGET_BACKOFF_MS * attempt), signal);
       signal.throwIfAborted();
       const outcome = targets.length > 0 ? await this.send(id, targets, bytes, crc) : { ok: false, results: [] };
       signal.throwIfAborted();

@@ -175,8 +175,18 @@ export class ClientCore {
     return r;
   }
 
-  sleep(ms: number): Promise<void> {
-    return new Promise<void>((resolve) => this.timers.setTimeout(resolve, ms));
+  /** Resolves after `ms`, or at once when `signal` aborts (the caller then sees the abort). */
+  sleep(ms: number, signal?: AbortSignal): Promise<void> {
+    if (signal?.aborted) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const done = (): void => {
+        t.cancel();
+        signal?.removeEventListener('abort', done);
+        resolve();
+      };
+      const t = this.timers.setTimeout(done, ms);
+      signal?.addEventListener('abort', done, { once: true });
+    });
   }
 
   /**

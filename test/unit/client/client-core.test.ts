@@ -57,4 +57,18 @@ describe('ClientCore', () => {
     expect(ids.size).toBe(100);
     for (const id of ids) expect(id).toMatch(/^c1-r\d+$/);
   });
+
+  it('sleep() ends at once when its signal aborts (a write backing off before a retry stops on Ctrl-C), else after its time', async () => {
+    const { core: c } = core();
+    const ac = new AbortController();
+    const t0 = Date.now();
+    const slept = c.sleep(5000, ac.signal);
+    setTimeout(() => ac.abort(), 20);
+    await slept;
+    expect(Date.now() - t0).toBeLessThan(2000);
+    const t1 = Date.now();
+    await c.sleep(50, new AbortController().signal);
+    expect(Date.now() - t1).toBeGreaterThanOrEqual(45);
+    await c.sleep(5000, AbortSignal.abort()); // already aborted: no wait
+  });
 });
