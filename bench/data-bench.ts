@@ -5,7 +5,8 @@
  *   get      `cairn get /big -` of the same file, just written, so the chunk servers' page cache
  *            holds it (a "cached file"); the bench checks every 4 KiB of what comes out
  *   small    4 KiB puts, then 4 KiB gets, by 16 concurrent clients of the client library (one
- *            CairnClient each, as 16 batch-job processes would be), ops/s and p50/p99, and the
+ *            CairnClient each, as 16 batch-job processes would be; `--clients N` for another
+ *            count, whose figures are named `…_cN_…`), ops/s and p50/p99, and the
  *            CPU time per operation of every process together (servers from /proc, the clients
  *            = this process) and of the clients alone; the same for 64 KiB files
  * with the machine's ceilings measured in the same run:
@@ -26,6 +27,7 @@
  * Usage: npm run bench:data [-- --mib 1024 --seconds 5 --small-only]
  *   --small-only   skip the 1 GiB put/get (small-file figures only)
  *   --big-only     the 1 GiB put/get alone (no small-file figures)
+ *   --clients N    concurrent small-file clients (default 16; the figure names carry the count)
  *   --no-inline    metadata servers store every file in chunks (the cluster otherwise runs with
  *                  `cairn meta`'s default: files up to 64 KiB inline with their metadata)
  *   --cpu-prof DIR every server process writes a CPU profile to DIR when the cluster stops
@@ -52,13 +54,18 @@ checkBenchArgs('bench:data', [
   { name: 'seconds', value: 'number', help: 'seconds per small-file load (default 5)' },
   { name: 'small-only', help: 'the small-file figures alone' },
   { name: 'big-only', help: 'the large put/get (and Range) figures alone' },
+  { name: 'clients', value: 'number', help: 'concurrent small-file clients (default 16)' },
   { name: 'no-inline', help: 'every file in chunks, none inline' },
   { name: 'cpu-prof', value: 'word', help: 'CPU profiles of every server process and the CLI into this directory' },
 ]);
 
 const MIB = arg('mib', 1024);
 const SECONDS = arg('seconds', 5);
-const CLIENTS = 16;
+const CLIENTS = arg('clients', 16);
+if (!Number.isInteger(CLIENTS) || CLIENTS < 1 || CLIENTS > 1024) {
+  process.stderr.write(`bench:data: --clients takes a whole number from 1 to 1024, not ${CLIENTS}\n`);
+  process.exit(2);
+}
 const SMALL_ONLY = process.argv.includes('--small-only');
 const BIG_ONLY = process.argv.includes('--big-only');
 const INLINE_BYTES_MAX = process.argv.includes('--no-inline') ? 0 : INLINE_BYTES_MAX_DEFAULT;
@@ -152,7 +159,7 @@ async function main(): Promise<void> {
           written[w]!.push(path);
         }),
       );
-      report(`small_put_${label}_c16`, puts);
+      report(`small_put_${label}_c${CLIENTS}`, puts);
       const gets = await measured(serverPids, () =>
         closedLoop(CLIENTS, SECONDS, async (w, n) => {
           const c = clients[w]!;
@@ -163,7 +170,7 @@ async function main(): Promise<void> {
           if (got !== bytes) throw new Error(`read ${got} bytes`);
         }),
       );
-      report(`small_get_${label}_c16`, gets);
+      report(`small_get_${label}_c${CLIENTS}`, gets);
     }
     out('load_average_1m', loadavg()[0]!);
   } finally {
