@@ -13,6 +13,9 @@
  *   failed servers are tried again after a backoff: a restarted server refuses connections only
  *   for a moment. The write fails once RETARGETS_MAX sends have failed AND RETARGET_WINDOW_MS
  *   has passed since the first send (or after SENDS_MAX sends, whichever comes first).
+ * - A server that refused the chunk for lack of space (NoSpace) is not asked again for it: a
+ *   full disk does not empty in seconds. When only such servers are left the write fails at once
+ *   with NoSpace (HDFS: "could only be replicated to N nodes"), not after the retry window.
  * - Every ring version a chunk was placed with is reported through `onPlaced` (the commit carries
  *   the oldest).
  */
@@ -122,6 +125,8 @@ export class ChunkUploader {
     const startedMs = this.core.clock.nowMs();
     /** Whether `targets` holds only servers that failed before (sent to after a backoff). */
     let revisit = false;
+    /** Servers that refused this chunk for lack of space: never tried again for it. */
+    const full = new Set<string>();
     // Bounded: at most SENDS_MAX sends; each completes the set, excludes a server or backs off.
     for (let attempt = 0; ; attempt++) {
       signal.throwIfAborted();
@@ -133,6 +138,7 @@ export class ChunkUploader {
       for (const f of failedTargets(outcome, this.options.strategy)) {
         const sid = byAddr.get(f.addr);
         if (sid !== undefined) excluded.add(sid);
+        if (sid !== undefined && f.error?.code === 'NoSpace') full.add(sid);
         errors.push(`${sid ?? f.addr}: ${f.error?.code ?? 'Unavailable'} ${f.error?.message ?? ''}`.trim());
       }
       for (const r of outcome.results) {
@@ -142,8 +148,7 @@ export class ChunkUploader {
       if (held.size >= replicas) break;
       const windowOver = this.core.clock.nowMs() - startedMs >= RETARGET_WINDOW_MS;
       if ((attempt >= RETARGETS_MAX && windowOver) || attempt + 1 >= SENDS_MAX) {
-        const shown = errors.length > ERRORS_SHOWN ? [`${errors.length - ERRORS_SHOWN} earlier failures`, ...errors.slice(-ERRORS_SHOWN)] : errors;
-        throw new CairnError('Unavailable', `chunk ${index} of ${path} reached ${held.size} of ${replicas} replicas after ${attempt + 1} attempts (${shown.join('; ')})`);
+        throw new CairnError('Unavailable', `chunk ${index} of ${path} reached ${held.size} of ${replicas} replicas after ${attempt + 1} attempts (${lastOf(errors)})`);
       }
       this.core.counters.retargets++;
       this.core.logger.debug('chunk target failed; retargeting', { chunk: id, excluded: [...excluded], held: [...held], error: errors.at(-1) });
@@ -151,12 +156,16 @@ export class ChunkUploader {
       view = await placement.refresh(view);
       targets = await this.replacements(view, id, grant, excluded, held, replicas - held.size, errors);
       revisit = false;
-      if (targets.length === 0 && excluded.size > 0) {
+      if (targets.length === 0 && excluded.size > full.size) {
         // Nothing left outside the failed servers: one of them may be back (restarted) by now.
+        // The full ones stay out.
         errors.push(`no writable server outside ${[...excluded, ...held].join(',')} in ring version ${view.ringVersion}; trying the failed again`);
-        excluded.clear();
+        for (const sid of [...excluded]) if (!full.has(sid)) excluded.delete(sid);
         targets = await this.replacements(view, id, grant, excluded, held, replicas - held.size, errors);
         revisit = true;
+      }
+      if (targets.length === 0 && full.size > 0 && excluded.size === full.size) {
+        throw new CairnError('NoSpace', `chunk ${index} of ${path} reached ${held.size} of ${replicas} replicas: no server with free space is left (${[...full].join(',')} full; ${lastOf(errors)})`);
       }
     }
     return { id, holders: [...held] };
@@ -200,6 +209,12 @@ export class ChunkUploader {
     const results = outs.flatMap((o) => o.results);
     return { ok: results.every((r) => r.ok), results };
   }
+}
+
+/** The last ERRORS_SHOWN failures of a chunk, for its error message. */
+function lastOf(errors: readonly string[]): string {
+  const shown = errors.length > ERRORS_SHOWN ? [`${errors.length - ERRORS_SHOWN} earlier failures`, ...errors.slice(-ERRORS_SHOWN)] : errors;
+  return shown.join('; ');
 }
 
 /** The client's streams of one send: each a pipeline of targets, in target order. */

@@ -45,13 +45,15 @@ export interface ChunkNode {
 }
 
 /** `n` chunk servers on loopback, each with its own store in a temp dir; close() removes them. */
-export async function startChunkNodes(n: number): Promise<{ nodes: ChunkNode[]; close(): Promise<void> }> {
+/** `full`: ids of servers whose disk counts as full (every write refused with NoSpace). */
+export async function startChunkNodes(n: number, opts: { full?: string[] } = {}): Promise<{ nodes: ChunkNode[]; close(): Promise<void> }> {
   const nodes: ChunkNode[] = [];
   const cleanups: Array<() => void> = [];
   for (let i = 0; i < n; i++) {
     const { dir, cleanup } = tempDir('client-unit');
     cleanups.push(cleanup);
-    const store = await openStore(dir, { chunkBytesMax: 8 * 1024 * 1024 });
+    const full = opts.full?.includes(`c${i + 1}`) ?? false;
+    const store = await openStore(dir, { chunkBytesMax: 8 * 1024 * 1024, ...(full ? { reserveBytes: 2 ** 52 } : {}) });
     const server = new ChunkHttpServer({ store, clock, logger: silentLogger }, { secret: SECRET });
     const addr = await server.start();
     const port = Number(addr.slice(addr.lastIndexOf(':') + 1));

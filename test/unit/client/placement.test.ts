@@ -16,8 +16,8 @@ let nodes: ChunkNode[];
 let meta: FakeMeta;
 let client: CairnClient;
 
-async function setup(n: number, replicas: number, clock?: { nowMs(): number }): Promise<void> {
-  cluster = await startChunkNodes(n);
+async function setup(n: number, replicas: number, clock?: { nowMs(): number }, full: string[] = []): Promise<void> {
+  cluster = await startChunkNodes(n, { full });
   nodes = cluster.nodes;
   meta = new FakeMeta(nodes, { replicas, chunkSize: CHUNK });
   client = clientOver(meta, {}, 5000, clock);
@@ -92,6 +92,25 @@ describe('client-side placement', () => {
     for (const [id] of meta.files.get('/restarted')!.chunks) expect(holdersOf(id).sort()).toEqual(['c1', 'c2', 'c3']);
     expect(client.counters.retargets).toBeGreaterThan(0);
     expect((await collect((await client.open('/restarted')).stream)).equals(data)).toBe(true);
+  });
+
+  it('a full server is not asked again for the chunk it refused: the next server takes it; none left: NoSpace at once, not after the retry window', async () => {
+    // The leader has not heard yet that c2's disk is full: its view still offers c2 for writes.
+    await setup(4, 3, undefined, ['c2']);
+    const data = bytes(6 * CHUNK, 31);
+    await client.put('/spill', pieces(data, 25_000));
+    for (const [id] of meta.files.get('/spill')!.chunks) expect(holdersOf(id).sort()).toEqual(['c1', 'c3', 'c4']);
+    expect(client.counters.retargets).toBeGreaterThan(0);
+    client.close();
+    await cluster.close();
+    await setup(3, 3, undefined, ['c2']); // R = 3 on 3 servers, one of them full
+    const started = Date.now();
+    const err = await rejection(client.put('/nowhere', pieces(bytes(2 * CHUNK, 32), 25_000)));
+    const tookMs = Date.now() - started;
+    expect(isCairnError(err, 'NoSpace'), String(err)).toBe(true);
+    expect(err.message).toMatch(/^chunk [01] of \/nowhere reached 2 of 3 replicas: no server with free space is left \(c2 full; c2: NoSpace /);
+    expect(tookMs).toBeLessThan(5000); // the window for servers that may come back is 15 s
+    expect(meta.files.has('/nowhere')).toBe(false);
   });
 
   it('a server the view marks not writable is never a target', async () => {
