@@ -115,7 +115,10 @@ function http(agent: Agent, base: string, token: string, method: string, path: s
  */
 async function curlGet(base: string, token: string, path: string): Promise<HttpResult | null> {
   try {
-    const { stdout } = await promisify(execFile)('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code} %{size_download}', '-H', `Authorization: Bearer ${token}`, `${base}${path}`]);
+    // The token goes in on stdin (`-H @-`), not on argv where any local user's `ps` shows it.
+    const run = promisify(execFile)('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code} %{size_download}', '-H', '@-', `${base}${path}`]);
+    run.child.stdin?.end(`Authorization: Bearer ${token}\n`);
+    const { stdout } = await run;
     const [status, bytes] = stdout.trim().split(' ').map(Number);
     return { status: status!, bytes: bytes! };
   } catch (e) {

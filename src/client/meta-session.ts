@@ -119,7 +119,7 @@ export class MetaSession {
         // Unless the session learned better while this call was out (a hint, the leader check).
         if (this.leaderAddr === sentWith) this.leaderAddr = addr;
         this.reachable(addr);
-        this.maybeRefreshMembers(addr);
+        this.checkLeaderAndMembers(addr);
         return out;
       } catch (err) {
         if (this.closed) throw closedError();
@@ -184,7 +184,7 @@ export class MetaSession {
    * most every LEADER_CHECK_MS), every LEADER_RECHECK_MS otherwise (a confirmed leader that lost
    * an election since forwards too), and for members at most every memberRefreshMs.
    */
-  private maybeRefreshMembers(addr: string): void {
+  private checkLeaderAndMembers(addr: string): void {
     if (this.memberRefreshMs <= 0 || this.refreshing || this.closed) return;
     const now = this.c.clock.nowMs();
     const membersDue = this.refreshedAtMs === null || now - this.refreshedAtMs >= this.memberRefreshMs;
