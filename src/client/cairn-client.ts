@@ -282,21 +282,15 @@ export class CairnClient {
   async put(path: PathArg, source: Readable | AsyncIterable<Uint8Array> | Iterable<Uint8Array> | Uint8Array, opts: WriteOptions = {}): Promise<PutResult> {
     // An already aborted signal fails the put before anything is built or sent.
     opts.signal?.throwIfAborted();
-    if (source instanceof Uint8Array) {
-      const p = RemotePath.of(path);
-      const r = await this.putInline(p, source, opts);
-      if (r === 'refused') return this.put(p, [source], { ...opts, inline: false });
-      if (r !== null) return r;
-      return this.put(p, [source], opts);
-    }
-    if (Array.isArray(source) && source.length > 0 && source.every((b) => b instanceof Uint8Array)) {
-      // Pieces in hand that fit inline: one fs.put, no write stream (its pipeline, abort
-      // controller and writer cost more than the call itself for a small file).
+    // A Uint8Array, or pieces in hand, that fit inline: one fs.put, no write stream (its
+    // pipeline, abort controller and writer cost more than the call itself for a small file).
+    const pieces = source instanceof Uint8Array ? [source] : source;
+    if (Array.isArray(pieces) && pieces.length > 0 && pieces.every((b) => b instanceof Uint8Array)) {
       let total = 0;
-      for (const b of source) total += b.byteLength;
+      for (const b of pieces) total += b.byteLength;
       if (total > 0 && total <= this.core.inlineBytesMax) {
         const p = RemotePath.of(path);
-        const whole = source.length === 1 ? source[0]! : Buffer.concat(source, total);
+        const whole = pieces.length === 1 ? pieces[0]! : Buffer.concat(pieces, total);
         const r = await this.putInline(p, whole, opts);
         if (r === 'refused') return this.put(p, [whole], { ...opts, inline: false });
         if (r !== null) return r;
@@ -304,7 +298,7 @@ export class CairnClient {
     }
     const ws = this.createWriteStream(path, opts);
     try {
-      await pipeline(source, ws, ...(opts.signal ? [{ signal: opts.signal }] : []));
+      await pipeline(pieces, ws, ...(opts.signal ? [{ signal: opts.signal }] : []));
     } catch (e) {
       ws.destroy(e as Error);
       await ws.done.catch(() => undefined);
