@@ -190,6 +190,12 @@ export const GATEWAY_IDLE_TIMEOUT_MS_DEFAULT = 60_000;
 export const GATEWAY_HEADERS_TIMEOUT_MS_DEFAULT = 30_000;
 /** Largest header block of a gateway request. */
 export const GATEWAY_HEADER_BYTES_MAX_DEFAULT = 16 * KiB;
+/**
+ * A refused request's unread body up to this length is read and dropped after the answer, and
+ * the connection kept (a client still sending gets the answer instead of a reset); a longer
+ * one, or one of unknown length, closes the connection (nginx's lingering close, bounded).
+ */
+export const GATEWAY_UNREAD_BODY_DRAIN_BYTES_MAX = 8 * MiB;
 
 // ---- client library ------------------------------------------------------------------------
 

@@ -4,7 +4,7 @@
  * internal message, and the gateway keeps serving. The client is a fault-injecting stand-in;
  * every route against a real cluster is in test/integration/gateway-api.test.ts.
  */
-import type { AddressInfo } from 'node:net';
+import { createConnection, type AddressInfo, type Socket } from 'node:net';
 import type { Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createGatewayApp } from '../../../src/api/gateway-app.js';
@@ -54,5 +54,62 @@ describe('gateway: unexpected failures', () => {
     expect(res.headers.get('retry-after')).toBe('1');
     expect(((await res.json()) as { error: { code: string } }).error.code).toBe('Unavailable');
     expect((await fetch(`${base}/healthz`)).status).toBe(200);
+  });
+});
+
+describe('gateway: a refused request whose body was not read', () => {
+  let server: Server;
+  let port: number;
+  beforeAll(async () => {
+    const client = { newRequestId: () => 'rid-1' } as unknown as CairnClient;
+    const { app } = createGatewayApp({ client, token: 't', logger: silentLogger, clock: systemClock });
+    server = app.listen(0, '127.0.0.1');
+    await new Promise<void>((r) => server.once('listening', () => r()));
+    port = (server.address() as AddressInfo).port;
+  });
+  afterAll(async () => {
+    server.closeAllConnections();
+    await new Promise<void>((r) => server.close(() => r()));
+  });
+
+  /** A raw connection: what it has received so far, and whether the server closed it. */
+  function connect(): { socket: Socket; text(): string; closed(): boolean } {
+    const socket = createConnection({ host: '127.0.0.1', port });
+    let got = '';
+    let closed = false;
+    socket.on('data', (b: Buffer) => (got += b.toString('latin1')));
+    socket.on('error', () => undefined);
+    socket.on('close', () => (closed = true));
+    return { socket, text: () => got, closed: () => closed };
+  }
+  async function until(cond: () => boolean, what: string): Promise<void> {
+    for (let i = 0; i < 500 && !cond(); i++) await new Promise((r) => setTimeout(r, 10));
+    if (!cond()) throw new Error(`timed out waiting for ${what}`);
+  }
+  const refusedPut = (length: number): string => `PUT /v1/files/x HTTP/1.1\r\nHost: h\r\nAuthorization: Bearer wrong\r\nContent-Length: ${length}\r\n\r\n`;
+
+  it('a body of known, bounded length is read and dropped after the answer: the client still sending it is not cut off, and its next request is served', async () => {
+    const c = connect();
+    c.socket.write(refusedPut(1 << 20));
+    await until(() => c.text().includes('"Unauthorized"'), 'the 401');
+    expect(c.text()).toMatch(/^HTTP\/1\.1 401 /);
+    expect(c.text().toLowerCase()).not.toContain('connection: close');
+    // The body goes after the answer came (the client had not read it yet), then one more request.
+    c.socket.write(Buffer.alloc(1 << 20, 7));
+    c.socket.write('GET /healthz HTTP/1.1\r\nHost: h\r\n\r\n');
+    await until(() => /HTTP\/1\.1 200 /.test(c.text()) || c.closed(), 'the /healthz answer');
+    expect(c.text()).toMatch(/HTTP\/1\.1 200 /);
+    expect(c.closed()).toBe(false);
+    c.socket.destroy();
+  });
+
+  it('a longer body, or one of unknown length, closes the connection after the answer', async () => {
+    for (const head of [refusedPut(1 << 30), 'PUT /v1/files/x HTTP/1.1\r\nHost: h\r\nAuthorization: Bearer wrong\r\nTransfer-Encoding: chunked\r\n\r\n']) {
+      const c = connect();
+      c.socket.write(head);
+      await until(() => c.closed(), 'the server to close');
+      expect(c.text()).toMatch(/^HTTP\/1\.1 401 /);
+      expect(c.text().toLowerCase()).toContain('connection: close');
+    }
   });
 });
