@@ -5,8 +5,8 @@
 import { hash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type Koa from 'koa';
-import { GATEWAY_UNREAD_BODY_DRAIN_BYTES_MAX } from '../config/defaults.js';
 import type { Clock } from '../env/clock.js';
+import { closeOrDrainUnreadBody } from '../net/unread-body.js';
 import { parseRequestId, REQUEST_ID_HEADER } from '../proto/request-id.js';
 import { CairnError, ERROR_CODES, isCairnError, isRetryable, type ErrorCode } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
@@ -90,26 +90,9 @@ export function jsonErrors(logger: Logger): Middleware {
       ctx.status = ERROR_CODES[code].status;
       if (isRetryable(code)) ctx.set('Retry-After', '1');
       ctx.body = errorBody(code, e && e.expose ? e.message : ERROR_CODES[code].message);
-      closeOrDrainUnreadBody(ctx);
+      closeOrDrainUnreadBody(ctx.req, (f, v) => ctx.set(f, v));
     }
   };
-}
-
-/**
- * After an error answer to a request whose body was not read: a body nothing has read yet of a
- * known length up to GATEWAY_UNREAD_BODY_DRAIN_BYTES_MAX is read and dropped (the connection
- * stays open, and a client still sending it is not cut off before it reads the answer: closing
- * with bytes unread makes the kernel reset the connection, which can discard the answer on the
- * client's side); anything else closes the connection (its bytes must not be parsed as the
- * next request, and an endless body is not worth reading).
- */
-export function closeOrDrainUnreadBody(ctx: { req: IncomingMessage; set(field: string, value: string): void }): void {
-  const req = ctx.req;
-  if (req.complete) return;
-  const length = Number(req.headers['content-length']);
-  const drainable = req.headers['transfer-encoding'] === undefined && Number.isSafeInteger(length) && length <= GATEWAY_UNREAD_BODY_DRAIN_BYTES_MAX && !req.readableDidRead && !req.destroyed;
-  if (drainable) req.resume();
-  else ctx.set('Connection', 'close');
 }
 
 /** Overload protection: refuse rather than fall over (all requests but /healthz count). */

@@ -8,7 +8,8 @@
  * sub-resource query parameters. The signature covers the path as sent.
  */
 import Koa from 'koa';
-import { accessLog, closeOrDrainUnreadBody, overloadLimits } from './gateway-middleware.js';
+import { closeOrDrainUnreadBody } from '../net/unread-body.js';
+import { accessLog, overloadLimits } from './gateway-middleware.js';
 import { createBucket, deleteBucket, deleteObjects, getBucketLocation, getBucketVersioning, headBucket, listBuckets, listObjectsV1, listObjectsV2 } from './s3-buckets.js';
 import { parseTarget, virtualHostPath, type S3Ctx, type S3Deps, type S3State, type S3Target } from './s3-context.js';
 import { errorDocument, S3Error, s3ErrorOf } from './s3-errors.js';
@@ -45,7 +46,7 @@ function s3Errors(deps: S3Deps): Koa.Middleware<S3State> {
       if (e.status === 503) ctx.set('Retry-After', '1');
       ctx.type = 'application/xml';
       ctx.body = errorDocument(e, splitUrl(ctx.req.url ?? '/').rawPath, ctx.state.requestId);
-      closeOrDrainUnreadBody(ctx);
+      closeOrDrainUnreadBody(ctx.req, (f, v) => ctx.set(f, v));
     }
   };
 }

@@ -56,6 +56,7 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
+import { closeOrDrainUnreadBody } from '../net/unread-body.js';
 import { formatHostPort } from '../proto/addr.js';
 import type { Clock } from '../env/clock.js';
 import type { ChunkStore } from '../storage/chunk-store.js';
@@ -301,7 +302,7 @@ export class ChunkHttpServer {
     }
     if (!isCairnError(e) || e.status >= 500) logRequestError(this.log, 'chunk request failed', e, rid === null ? {} : { rid });
     const err = wireOf(e);
-    if (!res.hasHeader('connection') && res.req.readableEnded === false) res.setHeader('connection', 'close');
+    if (!res.hasHeader('connection')) closeOrDrainUnreadBody(res.req, (f, v) => res.setHeader(f, v));
     sendError(res, err, { error: err });
   }
 }

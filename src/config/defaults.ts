@@ -194,8 +194,9 @@ export const GATEWAY_HEADER_BYTES_MAX_DEFAULT = 16 * KiB;
  * A refused request's unread body up to this length is read and dropped after the answer, and
  * the connection kept (a client still sending gets the answer instead of a reset); a longer
  * one, or one of unknown length, closes the connection (nginx's lingering close, bounded).
+ * Gateway and chunk servers alike (src/net/unread-body.ts); a default chunk fits.
  */
-export const GATEWAY_UNREAD_BODY_DRAIN_BYTES_MAX = 8 * MiB;
+export const UNREAD_BODY_DRAIN_BYTES_MAX = 8 * MiB;
 
 // ---- client library ------------------------------------------------------------------------
 

@@ -4,7 +4,7 @@
  * internal message, and the gateway keeps serving. The client is a fault-injecting stand-in;
  * every route against a real cluster is in test/integration/gateway-api.test.ts.
  */
-import { createConnection, type AddressInfo, type Socket } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createGatewayApp } from '../../../src/api/gateway-app.js';
@@ -12,6 +12,7 @@ import type { CairnClient } from '../../../src/client/index.js';
 import { systemClock } from '../../../src/env/system.js';
 import { CairnError } from '../../../src/util/errors.js';
 import { silentLogger } from '../../../src/util/logger.js';
+import { rawConnection, until, type RawConnection } from '../../support/raw-http.js';
 
 describe('gateway: unexpected failures', () => {
   let server: Server;
@@ -72,20 +73,7 @@ describe('gateway: a refused request whose body was not read', () => {
     await new Promise<void>((r) => server.close(() => r()));
   });
 
-  /** A raw connection: what it has received so far, and whether the server closed it. */
-  function connect(): { socket: Socket; text(): string; closed(): boolean } {
-    const socket = createConnection({ host: '127.0.0.1', port });
-    let got = '';
-    let closed = false;
-    socket.on('data', (b: Buffer) => (got += b.toString('latin1')));
-    socket.on('error', () => undefined);
-    socket.on('close', () => (closed = true));
-    return { socket, text: () => got, closed: () => closed };
-  }
-  async function until(cond: () => boolean, what: string): Promise<void> {
-    for (let i = 0; i < 500 && !cond(); i++) await new Promise((r) => setTimeout(r, 10));
-    if (!cond()) throw new Error(`timed out waiting for ${what}`);
-  }
+  const connect = (): RawConnection => rawConnection(port);
   const refusedPut = (length: number): string => `PUT /v1/files/x HTTP/1.1\r\nHost: h\r\nAuthorization: Bearer wrong\r\nContent-Length: ${length}\r\n\r\n`;
 
   it('a body of known, bounded length is read and dropped after the answer: the client still sending it is not cut off, and its next request is served', async () => {
