@@ -5,7 +5,7 @@
  * gone, cluster.json removed), and a restart on the same directory still has the file.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -15,18 +15,44 @@ import { findFreePortRange } from '../../src/net/index.js';
 import type { ClusterJson } from '../../src/server/dev-cluster.js';
 import { assertBuilt, CLI_PATH, cliEnv, ok, patternBytes, runCli } from './cli-harness.js';
 
-/** Running: the process exists and is not a zombie waiting to be reaped by its new parent. */
-function alive(pid: number): boolean {
+/**
+ * Running: the process exists, is not a zombie waiting to be reaped by its new parent, and is
+ * still the one we started — its command line names `mark` (this test's directory). A full
+ * suite allocates pids fast (every thread takes one; pid_max is 32768 here), so a server's pid
+ * can belong to another process, or another process's thread, seconds after the server exited.
+ */
+function alive(pid: number, mark: string): boolean {
   try {
     process.kill(pid, 0);
   } catch {
     return false;
   }
   try {
-    return !/^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    if (/^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, 'utf8'))) return false;
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').some((arg) => arg.includes(mark));
   } catch {
     return false;
   }
+}
+
+/** What a server still running looks like from outside: its state, its threads' waits, its log's last lines. */
+function diagnose(pid: number, logPath: string): string {
+  const read = (path: string): string => {
+    try {
+      return readFileSync(path, 'utf8');
+    } catch (e) {
+      return `(${(e as Error).message})`;
+    }
+  };
+  const state = /^State:.*$/m.exec(read(`/proc/${pid}/status`))?.[0] ?? '';
+  let threads = '';
+  try {
+    threads = readdirSync(`/proc/${pid}/task`).map((t) => `${read(`/proc/${pid}/task/${t}/comm`).trim()}:${read(`/proc/${pid}/task/${t}/wchan`)}`).join(' ');
+  } catch (e) {
+    threads = `(${(e as Error).message})`;
+  }
+  const log = read(logPath).split('\n').slice(-15).join('\n');
+  return `pid ${pid} ${state}\n  cmdline: ${read(`/proc/${pid}/cmdline`).split('\0').join(' ')}\n  threads: ${threads}\n  log ${logPath}:\n${log}`;
 }
 
 describe('cairn dev', () => {
@@ -104,7 +130,7 @@ describe('cairn dev', () => {
       expect(s.argv[0]).toBe(process.execPath);
       for (const v of [s.id, s.addr, s.dir]) expect(s.argv).toContain(v);
       expect(statSync(s.dir).isDirectory()).toBe(true);
-      expect(alive(s.pid!)).toBe(true);
+      expect(alive(s.pid!, cwd)).toBe(true);
       pids.push(s.pid!);
     }
     expect(devOut).toContain('ready');
@@ -115,7 +141,7 @@ describe('cairn dev', () => {
     expect(j.gateway!.url).toBe(`http://127.0.0.1:${portBase}`);
     expect(j.gateway!.metrics).toBe(`http://127.0.0.1:${portBase}/metrics`);
     expect(j.gateway!.argv[0]).toBe(process.execPath);
-    expect(alive(j.gateway!.pid!)).toBe(true);
+    expect(alive(j.gateway!.pid!, cwd)).toBe(true);
     pids.push(j.gateway!.pid!);
     expect((await fetch(`${j.gateway!.url}/v1/status`, { headers: { authorization: `Bearer ${j.token}` } })).status).toBe(200);
 
@@ -129,7 +155,7 @@ describe('cairn dev', () => {
     // SIGINT: a clean stop, every server gone, cluster.json removed.
     expect(await stopDev(dev, 'SIGINT')).toBe(0);
     expect(existsSync(jsonPath)).toBe(false);
-    expect(pids.filter(alive)).toEqual([]);
+    expect(pids.filter((p) => alive(p, cwd))).toEqual([]);
 
     // A restart on the same directory brings the file back.
     dev = startDev();
@@ -144,8 +170,9 @@ describe('cairn dev', () => {
   it('servers stop by themselves when cairn dev is killed with SIGKILL (no orphans)', async () => {
     dev = startDev();
     const j = await waitClusterJson(dev);
-    const pids = [...j.meta, ...j.chunks, j.gateway!].map((s) => s.pid!);
-    expect(pids.filter(alive)).toHaveLength(8);
+    const servers = [...j.meta, ...j.chunks, { id: 'gateway', pid: j.gateway!.pid }];
+    const running = (): typeof servers => servers.filter((s) => alive(s.pid!, cwd));
+    expect(running()).toHaveLength(8);
     // A server that dies while the cluster runs gets one line on cairn dev's stderr.
     const victim = j.chunks[1]!;
     process.kill(victim.pid!, 'SIGKILL');
@@ -158,7 +185,9 @@ describe('cairn dev', () => {
     // Each server notices within a second that its parent is gone and drains; a drain that waits
     // on calls to the metadata servers (gone at the same moment) is cut at SERVER_DRAIN_MS_DEFAULT.
     const deadline = systemClock.nowMs() + SERVER_DRAIN_MS_DEFAULT + 5_000;
-    while (pids.some(alive) && systemClock.nowMs() < deadline) await sleep(200);
-    expect(pids.filter(alive)).toEqual([]);
+    while (running().length > 0 && systemClock.nowMs() < deadline) await sleep(200);
+    const left = running();
+    if (left.length > 0) console.log(`cli-dev: still running after the drain bound:\n${left.map((s) => `${s.id}: ${diagnose(s.pid!, join(cwd, '.cairn', 'logs', `${s.id}.log`))}`).join('\n')}`);
+    expect(left.map((s) => s.id)).toEqual([]);
   }, 90_000);
 });
