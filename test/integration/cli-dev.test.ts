@@ -17,9 +17,9 @@ import { assertBuilt, CLI_PATH, cliEnv, ok, patternBytes, runCli } from './cli-h
 
 /**
  * Running: the process exists, is not a zombie waiting to be reaped by its new parent, and is
- * still the one we started — its command line names `mark` (this test's directory). A full
- * suite allocates pids fast (every thread takes one; pid_max is 32768 here), so a server's pid
- * can belong to another process, or another process's thread, seconds after the server exited.
+ * still the one we started — its command line names `mark` (this test's directory). Every
+ * thread takes a pid and pid_max is 32768 here; a full suite uses 20–60 a second, so a reuse
+ * within one test is unlikely, and with this check impossible to mistake for a server.
  */
 function alive(pid: number, mark: string): boolean {
   try {
