@@ -8,24 +8,26 @@
  *
  * Stopping is a drain: the server finishes or aborts its in-flight work, flushes its stores and
  * the process exits 0 (a metadata leader hands leadership over first). The drain is bounded: a
- * server still stopping after SERVER_DRAIN_MS_DEFAULT exits 1 with one line on stderr.
+ * server still stopping after SERVER_DRAIN_MS_DEFAULT exits 1 with one line on stderr. A server
+ * whose launcher died gets ORPHAN_DRAIN_MS_DEFAULT instead: the launcher's other servers stop at
+ * the same moment, so a drain's calls to them could only wait out their deadlines.
  */
 import { PARENT_PID_ENV } from '../src/server/local-process.js';
-import { SERVER_DRAIN_MS_DEFAULT } from '../src/config/defaults.js';
+import { ORPHAN_DRAIN_MS_DEFAULT, SERVER_DRAIN_MS_DEFAULT } from '../src/config/defaults.js';
 
 const PARENT_POLL_MS = 1000;
 
-export function stopOnSignalOrParentExit(stop: (why: string) => void, drainMs: number = SERVER_DRAIN_MS_DEFAULT): void {
+export function stopOnSignalOrParentExit(stop: (why: string) => void, drainMs: number = SERVER_DRAIN_MS_DEFAULT, orphanDrainMs: number = ORPHAN_DRAIN_MS_DEFAULT): void {
   let stopping = false;
-  const onStop = (why: string): void => {
+  const onStop = (why: string, boundMs = drainMs): void => {
     // A second signal changes nothing: Ctrl-C on `cairn dev` reaches each server from the
     // terminal and again from dev's own stop, and the drain must still finish (LMDB flushed).
     if (stopping) return;
     stopping = true;
     setTimeout(() => {
-      process.stderr.write(`cairn: still stopping after ${drainMs} ms (${why}): exiting without finishing the drain\n`);
+      process.stderr.write(`cairn: still stopping after ${boundMs} ms (${why}): exiting without finishing the drain\n`);
       process.exit(1);
-    }, drainMs).unref();
+    }, boundMs).unref();
     stop(why);
   };
   process.on('SIGINT', () => onStop('SIGINT'));
@@ -37,7 +39,7 @@ export function stopOnSignalOrParentExit(stop: (why: string) => void, drainMs: n
   const timer = setInterval(() => {
     if (process.ppid !== parent) {
       clearInterval(timer);
-      onStop(`parent process ${parent} exited`);
+      onStop(`parent process ${parent} exited`, Math.min(drainMs, orphanDrainMs));
     }
   }, PARENT_POLL_MS);
   timer.unref();

@@ -263,3 +263,9 @@ export const META_MEMBER_REFRESH_MS_DEFAULT = 30_000;
 export const META_ADD_WAIT_SEC_DEFAULT = 60;
 /** A server stopping on SIGTERM/SIGINT exits 1 if its drain has not finished after this long (cli/server-lifecycle.ts). */
 export const SERVER_DRAIN_MS_DEFAULT = 20_000;
+/**
+ * The drain bound of a server whose launcher died (CAIRN_PARENT_PID, cli/server-lifecycle.ts):
+ * its siblings are stopping at the same moment, so calls to them only wait out their deadlines,
+ * and nobody waits for this drain; the stores are crash-safe either way.
+ */
+export const ORPHAN_DRAIN_MS_DEFAULT = 5_000;

@@ -10,11 +10,19 @@
  *
  * Used by the gateway (native and S3 routes) and the chunk servers' data plane.
  */
-import type { IncomingMessage } from 'node:http';
 import { UNREAD_BODY_DRAIN_BYTES_MAX } from '../config/defaults.js';
 
+/** What this needs of a node:http IncomingMessage (HTTP itself lives in chunk, api and server). */
+export interface UnreadRequest {
+  readonly complete: boolean;
+  readonly headers: Readonly<Record<string, string | string[] | undefined>>;
+  readonly readableDidRead: boolean;
+  readonly destroyed: boolean;
+  resume(): unknown;
+}
+
 /** Drain `req`'s unread body after the answer, or set `Connection: close` through `setHeader`. */
-export function closeOrDrainUnreadBody(req: IncomingMessage, setHeader: (field: string, value: string) => void): void {
+export function closeOrDrainUnreadBody(req: UnreadRequest, setHeader: (field: string, value: string) => void): void {
   if (req.complete) return;
   const length = Number(req.headers['content-length']);
   const drainable = req.headers['transfer-encoding'] === undefined && Number.isSafeInteger(length) && length <= UNREAD_BODY_DRAIN_BYTES_MAX && !req.readableDidRead && !req.destroyed;

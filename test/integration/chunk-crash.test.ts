@@ -22,10 +22,10 @@ function dataOf(n: number): Buffer {
   return b;
 }
 
-/** Kills the child when chunk `at` is half streamed ('half'), or 3 ms after its write began ('any': any stage). */
+/** Kills the child when chunk `at` is half streamed ('half': the child holds it there), or 3 ms after its write began ('any': any stage). */
 function runChild(dir: string, at: number, mode: 'half' | 'any'): Promise<string[]> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CHILD, dir, '1000'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [CHILD, dir, '1000', mode === 'half' ? String(at) : '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let stderr = '';
     let killed = false;
