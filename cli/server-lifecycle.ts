@@ -33,9 +33,14 @@ export function stopOnSignalOrParentExit(stop: (why: string) => void, drainMs: n
   process.on('SIGINT', () => onStop('SIGINT'));
   process.on('SIGTERM', () => onStop('SIGTERM'));
   const parent = Number(process.env[PARENT_PID_ENV]);
-  // Only when the launcher is still our parent now: otherwise it is already gone (or the
-  // variable leaked in from elsewhere) and the watch would stop a server nobody asked to stop.
-  if (!Number.isSafeInteger(parent) || parent <= 1 || process.ppid !== parent) return;
+  if (!Number.isSafeInteger(parent) || parent <= 1) return;
+  // The launcher sets the variable for the children it spawns itself (LocalProcess), so a
+  // parent other than the one named means the launcher died while this server was starting
+  // (a `cairn dev` killed during its start): without this, such a server would run forever.
+  if (process.ppid !== parent) {
+    onStop(`parent process ${parent} exited before this server started`, Math.min(drainMs, orphanDrainMs));
+    return;
+  }
   const timer = setInterval(() => {
     if (process.ppid !== parent) {
       clearInterval(timer);

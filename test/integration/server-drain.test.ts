@@ -3,7 +3,8 @@
  * finished; a drain that does not finish within its bound exits 1 with one line on stderr; a
  * second signal during the drain does not cut it short (Ctrl-C on `cairn dev` reaches every
  * server twice: from the terminal and from dev's own stop). A server whose launcher died
- * (CAIRN_PARENT_PID) stops by itself within the shorter orphan bound.
+ * (CAIRN_PARENT_PID), or died while it was starting, stops by itself within the shorter orphan
+ * bound.
  */
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
@@ -85,5 +86,22 @@ describe('server drain on SIGTERM', () => {
         // gone, as it should be
       }
     }
+  }, 30_000);
+
+  it('a server whose launcher died while it was starting (its parent is not the one named) stops at once', async () => {
+    // CAIRN_PARENT_PID names a live process that is not this server's parent: this test's parent.
+    const script = `
+      const { stopOnSignalOrParentExit } = await import(${JSON.stringify(LIFECYCLE)});
+      setInterval(() => {}, 1000);
+      stopOnSignalOrParentExit(() => {}, 60_000, 300);`;
+    const named = process.ppid;
+    const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, [PARENT_PID_ENV]: String(named) } });
+    let stderr = '';
+    child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+    const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
+    clearTimeout(timer);
+    expect(code).toBe(1);
+    expect(stderr).toBe(`cairn: still stopping after 300 ms (parent process ${named} exited before this server started): exiting without finishing the drain\n`);
   }, 30_000);
 });
