@@ -165,6 +165,8 @@ describe('cairn dev', () => {
     expect(ok(await runCli(['ls', '/dev'], { cwd })).stdout.toString()).toBe('kept.bin\n');
     expect(await stopDev(dev, 'SIGTERM')).toBe(0);
     expect(existsSync(jsonPath)).toBe(false);
+    const pids2 = [...j2.meta, ...j2.chunks, j2.gateway!].map((s) => s.pid!);
+    expect(pids2.filter((p) => alive(p, cwd))).toEqual([]);
   }, 150_000);
 
   it('servers stop by themselves when cairn dev is killed with SIGKILL (no orphans)', async () => {
