@@ -165,7 +165,11 @@ describe('cairn dev', () => {
     expect(ok(await runCli(['ls', '/dev'], { cwd })).stdout.toString()).toBe('kept.bin\n');
     expect(await stopDev(dev, 'SIGTERM')).toBe(0);
     expect(existsSync(jsonPath)).toBe(false);
+    // dev waits for each server's exit; one still starting when dev was stopped (and so never
+    // stopped by it) notices dev is gone and stops within the orphan bound.
     const pids2 = [...j2.meta, ...j2.chunks, j2.gateway!].map((s) => s.pid!);
+    const until2 = systemClock.nowMs() + 1000 + ORPHAN_DRAIN_MS_DEFAULT + 19_000;
+    while (pids2.some((p) => alive(p, cwd)) && systemClock.nowMs() < until2) await sleep(200);
     expect(pids2.filter((p) => alive(p, cwd))).toEqual([]);
   }, 150_000);
 
