@@ -27,3 +27,36 @@ export async function until(cond: () => boolean, what: string): Promise<void> {
   for (let i = 0; i < 500 && !cond(); i++) await new Promise((r) => setTimeout(r, 10));
   if (!cond()) throw new Error(`timed out waiting for ${what}`);
 }
+
+/**
+ * Sends `head` (a request whose body is not sent yet), waits for the answer containing
+ * `answerMark`, then sends the `bodyBytes` of body and `GET /healthz` on the same connection,
+ * as a client still sending a refused body would. Returns the answer as first received,
+ * everything received in the end, and whether the server closed the connection.
+ */
+export async function refusedThenHealthz(port: number, head: string, answerMark: string, bodyBytes: number): Promise<{ answer: string; text: string; closed: boolean }> {
+  const c = rawConnection(port);
+  try {
+    c.socket.write(head);
+    await until(() => c.text().includes(answerMark), `an answer with ${answerMark}`);
+    const answer = c.text();
+    c.socket.write(Buffer.alloc(bodyBytes, 7));
+    c.socket.write('GET /healthz HTTP/1.1\r\nHost: h\r\n\r\n');
+    await until(() => /HTTP\/1\.1 200 /.test(c.text()) || c.closed(), 'the /healthz answer');
+    return { answer, text: c.text(), closed: c.closed() };
+  } finally {
+    c.socket.destroy();
+  }
+}
+
+/** Sends `head` and returns what arrived once the server closed the connection. */
+export async function answeredAndClosed(port: number, head: string): Promise<string> {
+  const c = rawConnection(port);
+  try {
+    c.socket.write(head);
+    await until(() => c.closed(), 'the server to close');
+    return c.text();
+  } finally {
+    c.socket.destroy();
+  }
+}

@@ -12,7 +12,7 @@ import type { CairnClient } from '../../../src/client/index.js';
 import { systemClock } from '../../../src/env/system.js';
 import { CairnError } from '../../../src/util/errors.js';
 import { silentLogger } from '../../../src/util/logger.js';
-import { rawConnection, until, type RawConnection } from '../../support/raw-http.js';
+import { answeredAndClosed, refusedThenHealthz } from '../../support/raw-http.js';
 
 describe('gateway: unexpected failures', () => {
   let server: Server;
@@ -73,31 +73,21 @@ describe('gateway: a refused request whose body was not read', () => {
     await new Promise<void>((r) => server.close(() => r()));
   });
 
-  const connect = (): RawConnection => rawConnection(port);
   const refusedPut = (length: number): string => `PUT /v1/files/x HTTP/1.1\r\nHost: h\r\nAuthorization: Bearer wrong\r\nContent-Length: ${length}\r\n\r\n`;
 
   it('a body of known, bounded length is read and dropped after the answer: the client still sending it is not cut off, and its next request is served', async () => {
-    const c = connect();
-    c.socket.write(refusedPut(1 << 20));
-    await until(() => c.text().includes('"Unauthorized"'), 'the 401');
-    expect(c.text()).toMatch(/^HTTP\/1\.1 401 /);
-    expect(c.text().toLowerCase()).not.toContain('connection: close');
-    // The body goes after the answer came (the client had not read it yet), then one more request.
-    c.socket.write(Buffer.alloc(1 << 20, 7));
-    c.socket.write('GET /healthz HTTP/1.1\r\nHost: h\r\n\r\n');
-    await until(() => /HTTP\/1\.1 200 /.test(c.text()) || c.closed(), 'the /healthz answer');
-    expect(c.text()).toMatch(/HTTP\/1\.1 200 /);
-    expect(c.closed()).toBe(false);
-    c.socket.destroy();
+    const r = await refusedThenHealthz(port, refusedPut(1 << 20), '"Unauthorized"', 1 << 20);
+    expect(r.answer).toMatch(/^HTTP\/1\.1 401 /);
+    expect(r.answer.toLowerCase()).not.toContain('connection: close');
+    expect(r.text).toMatch(/HTTP\/1\.1 200 /);
+    expect(r.closed).toBe(false);
   });
 
   it('a longer body, or one of unknown length, closes the connection after the answer', async () => {
     for (const head of [refusedPut(1 << 30), 'PUT /v1/files/x HTTP/1.1\r\nHost: h\r\nAuthorization: Bearer wrong\r\nTransfer-Encoding: chunked\r\n\r\n']) {
-      const c = connect();
-      c.socket.write(head);
-      await until(() => c.closed(), 'the server to close');
-      expect(c.text()).toMatch(/^HTTP\/1\.1 401 /);
-      expect(c.text().toLowerCase()).toContain('connection: close');
+      const text = await answeredAndClosed(port, head);
+      expect(text).toMatch(/^HTTP\/1\.1 401 /);
+      expect(text.toLowerCase()).toContain('connection: close');
     }
   });
 });

@@ -15,7 +15,7 @@ import { H_ERROR, H_TOKEN } from '../../../src/proto/chunk-http.js';
 import type { ChunkStore } from '../../../src/storage/chunk-store.js';
 import { isCairnError } from '../../../src/util/errors.js';
 import { silentLogger } from '../../../src/util/logger.js';
-import { rawConnection, until } from '../../support/raw-http.js';
+import { answeredAndClosed, refusedThenHealthz } from '../../support/raw-http.js';
 import { SEG, bytes, cid, openStore, pieces, tempDir } from './helpers.js';
 
 const secret = 'chunk-http-errors-test-secret';
@@ -104,23 +104,15 @@ describe('chunk server error answers', () => {
     const port = Number(addr.split(':')[1]);
     const refusedPut = (framing: string): string => `PUT /chunks/${cid(8)} HTTP/1.1\r\nHost: h\r\n${H_TOKEN}: not-a-token\r\n${framing}\r\n\r\n`;
     // The client sends the body only after the answer came (as one still sending would), then one more request.
-    const c = rawConnection(port);
-    c.socket.write(refusedPut(`Content-Length: ${2 << 20}`));
-    await until(() => c.text().includes('"Unauthorized"'), 'the 401');
-    expect(c.text()).toMatch(/^HTTP\/1\.1 401 /);
-    expect(c.text().toLowerCase()).not.toContain('connection: close');
-    c.socket.write(Buffer.alloc(2 << 20, 7));
-    c.socket.write('GET /healthz HTTP/1.1\r\nHost: h\r\n\r\n');
-    await until(() => /HTTP\/1\.1 200 /.test(c.text()) || c.closed(), 'the /healthz answer');
-    expect(c.text()).toMatch(/HTTP\/1\.1 200 /);
-    expect(c.closed()).toBe(false);
-    c.socket.destroy();
+    const r = await refusedThenHealthz(port, refusedPut(`Content-Length: ${2 << 20}`), '"Unauthorized"', 2 << 20);
+    expect(r.answer).toMatch(/^HTTP\/1\.1 401 /);
+    expect(r.answer.toLowerCase()).not.toContain('connection: close');
+    expect(r.text).toMatch(/HTTP\/1\.1 200 /);
+    expect(r.closed).toBe(false);
     for (const framing of [`Content-Length: ${1 << 30}`, 'Transfer-Encoding: chunked']) {
-      const d = rawConnection(port);
-      d.socket.write(refusedPut(framing));
-      await until(() => d.closed(), 'the server to close');
-      expect(d.text()).toMatch(/^HTTP\/1\.1 401 /);
-      expect(d.text().toLowerCase()).toContain('connection: close');
+      const text = await answeredAndClosed(port, refusedPut(framing));
+      expect(text).toMatch(/^HTTP\/1\.1 401 /);
+      expect(text.toLowerCase()).toContain('connection: close');
     }
   });
 });
