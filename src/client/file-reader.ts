@@ -11,9 +11,10 @@
  * - Chunk servers verify every segment before sending it (storage/chunk-store.ts); a chunk read
  *   whole is also checked here end to end against the CRC-32C the file was committed with, and
  *   no byte of a chunk is passed on before that check (a failing copy is re-read elsewhere).
- * - readAhead chunks are fetched in parallel ahead of the consumer, each buffered whole, so
- *   memory is bounded by readAhead × chunkSize; bytes go out in order, pulled by the consumer
- *   (backpressure: nothing beyond the read-ahead window is fetched until it is read).
+ * - readAhead chunks are fetched in parallel ahead of the consumer, each buffered whole in a
+ *   buffer reused from chunk to chunk (piece-pool.ts), so memory is bounded by (readAhead + 1) ×
+ *   chunkSize; bytes go out in order, pulled by the consumer (backpressure: nothing beyond the
+ *   read-ahead window is fetched until it is read).
  * - A range touches only the chunks it overlaps, and only their bytes in the range.
  * - The file must not change under the reader: a later page with another etag fails with
  *   PreconditionFailed.
@@ -24,8 +25,8 @@
  * - Instead of reading the stream, a consumer that knows when it is done with bytes takes the
  *   pieces one by one (nextPiece): their buffers then come from a small pool (piece-pool.ts) and
  *   are reused once released, so a big read neither allocates nor faults in a fresh chunk-sized
- *   buffer per chunk. The stream's own pieces are fresh buffers (a Readable cannot tell when its
- *   consumer is done with them). Every loan ends: a piece is released (reused) or dropped (left
+ *   buffer per chunk. The stream cannot lend (a Readable cannot tell when its consumer is done
+ *   with a buffer): it hands out copies, at most STREAM_PIECE_BYTES each. Every loan ends: a piece is released (reused) or dropped (left
  *   to the collector, for bytes something may still read); destroying the reader gives back the
  *   pieces fetched ahead, and a fetch that fails or is aborted forgets its buffer — so once its
  *   consumer has ended the loans it holds, a destroyed reader has nothing lent (the gateway's
@@ -196,6 +197,16 @@ async function openPlan(core: ClientCore, path: string, range: OpenRange, rid: s
   return { list, start, end, first: await list.indexOf(start), last: await list.indexOf(end - 1), inline: null };
 }
 
+/**
+ * The stream's pieces: copies, this long at most, of the pooled buffer a chunk was read into. A
+ * Readable cannot tell when its consumer is done with a buffer, so it cannot lend pooled ones;
+ * but a fresh chunk-sized buffer per chunk costs far more than copies: the C allocator hands
+ * such buffers back to the kernel when they are freed and the next ones fault in page by page
+ * (~0.85 CPU-s of faults per GiB read on this machine), while smaller buffers are mostly reused
+ * from its heap (bench/RESULTS.md, 2026-12-06 seventh session).
+ */
+const STREAM_PIECE_BYTES = 256 * 1024;
+
 export class FileReader extends Readable {
   private readonly core: ClientCore;
   private readonly path: string;
@@ -214,11 +225,16 @@ export class FileReader extends Readable {
   private static rangeReads = 0;
   /** This reader's offset in the rotation over replicas; null for a whole-file read (no rotation). */
   private spreadTurn: number | null = null;
-  /** Piece buffers, once the pieces are taken with nextPiece (null while the stream is read). */
+  /** The buffers chunks are read into, reused (made on the first nextPiece or stream read). */
   private pool: PiecePool | null = null;
+  /** The stream's chunk being handed out in copies: its pooled buffer and the next byte to copy. */
+  private held: { piece: Buffer; at: number } | null = null;
 
   private constructor(core: ClientCore, path: string, init: Plan | (() => Promise<Plan>), o: { readAhead: number; signal?: AbortSignal | undefined; rid: string }) {
-    super({ highWaterMark: 1024 * 1024, ...(o.signal ? { signal: o.signal } : {}) });
+    // At most one piece in the stream's own buffer (the read-ahead is this reader's queue): a
+    // read() takes everything buffered as one buffer, so two pieces buffered would be copied
+    // once more into a new one.
+    super({ highWaterMark: 1, ...(o.signal ? { signal: o.signal } : {}) });
     this.core = core;
     this.rid = o.rid;
     this.path = path;
@@ -334,7 +350,11 @@ export class FileReader extends Readable {
 
   override _read(): void {
     this.wanted = true;
-    if (!this.pumping) void this.pump();
+    if (this.pumping) return;
+    // Never a push from inside _read: read() would hand out what was pushed there together with
+    // what was already buffered, copied into one new buffer.
+    this.pumping = true;
+    queueMicrotask(() => void this.pump());
   }
 
   override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
@@ -348,6 +368,8 @@ export class FileReader extends Readable {
     // flight fails on the abort and forgets its own).
     const pool = this.pool;
     for (const task of this.queue.splice(0)) task.then(([b]) => pool?.give(b!), () => undefined);
+    if (this.held !== null) pool?.give(this.held.piece);
+    this.held = null;
     cb(err);
   }
 
@@ -375,20 +397,36 @@ export class FileReader extends Readable {
         this.push(null);
         return;
       }
-      // Each turn delivers one chunk's piece or ends the stream.
+      // Chunks land in pooled buffers; the stream hands out copies of them, one piece of at
+      // most STREAM_PIECE_BYTES per push, and only while the consumer wants more.
+      const pool = (this.pool ??= new PiecePool({}, { keepMax: this.readAhead + 1 }));
       while (this.wanted && !this.destroyed) {
-        this.fillQueue(plan);
-        const next = this.queue.shift();
-        if (!next) {
-          this.push(null);
-          return;
+        if (this.held === null) {
+          this.fillQueue(plan);
+          const next = this.queue.shift();
+          if (!next) {
+            this.push(null);
+            return;
+          }
+          this.fillQueue(plan); // keep readAhead fetches in flight while this one is handed out
+          const [piece] = (await next) as [Buffer];
+          if (this.destroyed) {
+            pool.give(piece);
+            return;
+          }
+          this.held = { piece, at: 0 };
         }
-        const bufs = await next;
-        if (this.destroyed) return;
+        const held = this.held;
+        const end = Math.min(held.piece.length, held.at + STREAM_PIECE_BYTES);
+        const copy = Buffer.allocUnsafeSlow(end - held.at);
+        held.piece.copy(copy, 0, held.at, end);
+        held.at = end;
+        if (end === held.piece.length) {
+          this.held = null;
+          pool.give(held.piece);
+        }
         this.wanted = false;
-        let more = true;
-        for (const b of bufs) more = this.push(b);
-        if (more) this.wanted = true;
+        if (this.push(copy)) this.wanted = true;
       }
     } catch (e) {
       this.destroy(e as Error);

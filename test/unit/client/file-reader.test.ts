@@ -1,4 +1,4 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { CairnClient } from '../../../src/client/cairn-client.js';
 import { isCairnError } from '../../../src/util/errors.js';
 import { bytes, collect } from '../chunk/helpers.js';
@@ -106,6 +106,36 @@ describe('file reader', () => {
     expect(err.message).toMatch(/cannot read chunk 0 of \/f: every replica failed/);
     // The first page, then one refresh of chunk 0's locations before giving up.
     expect(meta.methods().filter((m) => m === 'fs.open').length - opensBefore).toBe(2);
+  });
+
+  it('the stream hands out copies of at most 256 KiB, reading its chunks into reused buffers', async () => {
+    // Chunks longer than a stream piece, of a length nothing else here allocates (own servers:
+    // a second fake leader numbers its chunks from 1 again).
+    const big = 1_500_001;
+    const own = await startChunkNodes(3);
+    const bigMeta = new FakeMeta(own.nodes, { replicas: 2, chunkSize: big });
+    const bigClient = clientOver(bigMeta, { readAhead: 2 });
+    const bigData = bytes(8 * big + 12_345, 5);
+    await bigMeta.storeFile('/big', bigData);
+    const spy = vi.spyOn(Buffer, 'allocUnsafeSlow');
+    try {
+      const pieces: Buffer[] = [];
+      for await (const b of (await bigClient.open('/big')).stream as AsyncIterable<Buffer>) pieces.push(b);
+      // Byte-exact with every piece kept: no piece is a view of a buffer read into again.
+      expect(Buffer.concat(pieces).equals(bigData)).toBe(true);
+      for (const b of pieces) {
+        expect(b.length).toBeLessThanOrEqual(256 * 1024);
+        expect(b.buffer.byteLength).toBe(b.length); // its own allocation, not a view of a chunk buffer
+      }
+      // Nine chunks read into at most readAhead + 1 chunk buffers.
+      const chunkBuffers = spy.mock.calls.filter(([n]) => n === big).length;
+      expect(chunkBuffers).toBeGreaterThan(0);
+      expect(chunkBuffers).toBeLessThanOrEqual(3);
+    } finally {
+      spy.mockRestore();
+      bigClient.close();
+      await own.close();
+    }
   });
 
   it('destroying the stream mid-read stops it with the caller’s error', async () => {
