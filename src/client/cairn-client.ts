@@ -124,7 +124,13 @@ export class CairnClient {
     const inlineBytesMax = options.inlineBytesMax ?? INLINE_BYTES_MAX_DEFAULT;
     if (!Number.isSafeInteger(inlineBytesMax) || inlineBytesMax < 0 || inlineBytesMax > INLINE_FILE_BYTES_MAX) throw new CairnError('InvalidArgument', `inlineBytesMax must be an integer in 0..${INLINE_FILE_BYTES_MAX}`);
     const logger = (components.logger ?? silentLogger).child({ component: 'cairn-client' });
-    this.core = new ClientCore({ meta: components.meta, chunks: components.chunks, timers: components.timers, clock: components.clock, logger }, { clientId: this.clientId, inlineBytesMax });
+    this.core = new ClientCore({ meta: components.meta, chunks: components.chunks, timers: components.timers, clock: components.clock, logger }, {
+      clientId: this.clientId,
+      inlineBytesMax,
+      // What one read uses at once (readAhead fetches, the piece being handed out, one more
+      // being released), kept idle for the next read.
+      readBuffersKeptMax: this.readAhead + 2,
+    });
     this.counters = this.core.counters;
     this.metaCaller = components.meta;
   }

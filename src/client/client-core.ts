@@ -22,6 +22,7 @@ import { decodeCommit, decodeView, type CommitAnswer } from '../proto/meta-answe
 import type { FileAttrs } from '../proto/file-attrs.js';
 import { CairnError, isCairnError } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
+import { PiecePool } from './piece-pool.js';
 import { PlacementCache } from './placement-cache.js';
 import { RequestIds } from './request-ids.js';
 
@@ -85,6 +86,8 @@ export class ClientCore {
   readonly placement: PlacementCache;
   /** The cluster's chunk size, learned from the first fs.view. */
   clusterChunkSize: number | null = null;
+  /** The buffers every reader of this client reads chunks into (file-reader.ts), reused from read to read. */
+  readonly readBuffers: PiecePool;
   /**
    * The largest file a write sends whole as fs.put (stored inline with its metadata); 0: never.
    * Starts at the client's option and is lowered to the cluster's threshold when a refusal
@@ -103,8 +106,10 @@ export class ClientCore {
   private closedError: CairnError | null = null;
   private requestIdsMade = 0;
 
-  constructor(c: ClientCoreComponents, o: { clientId: string; inlineBytesMax: number }) {
+  /** `readBuffersKeptMax`: idle read buffers kept for the next reads (piece-pool.ts). */
+  constructor(c: ClientCoreComponents, o: { clientId: string; inlineBytesMax: number; readBuffersKeptMax: number }) {
     this.inlineBytesMax = o.inlineBytesMax;
+    this.readBuffers = new PiecePool({}, { keepMax: o.readBuffersKeptMax });
     this.meta = c.meta;
     this.chunks = c.chunks;
     this.timers = c.timers;

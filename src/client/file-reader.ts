@@ -12,9 +12,10 @@
  *   whole is also checked here end to end against the CRC-32C the file was committed with, and
  *   no byte of a chunk is passed on before that check (a failing copy is re-read elsewhere).
  * - readAhead chunks are fetched in parallel ahead of the consumer, each buffered whole in a
- *   buffer reused from chunk to chunk (piece-pool.ts), so memory is bounded by (readAhead + 1) ×
- *   chunkSize; bytes go out in order, pulled by the consumer (backpressure: nothing beyond the
- *   read-ahead window is fetched until it is read).
+ *   buffer from the client's pool (ClientCore.readBuffers, piece-pool.ts: reused from chunk to
+ *   chunk and from read to read), so a read holds at most readAhead + 1 chunk buffers (+ 1
+ *   while a piece is being released); bytes go out in order, pulled by the consumer
+ *   (backpressure: nothing beyond the read-ahead window is fetched until it is read).
  * - A range touches only the chunks it overlaps, and only their bytes in the range.
  * - The file must not change under the reader: a later page with another etag fails with
  *   PreconditionFailed.
@@ -23,14 +24,14 @@
  *   then hands those bytes over as `inline` as well, and builds the stream only if it is asked
  *   for, so a small read is one metadata call and no stream machinery.
  * - Instead of reading the stream, a consumer that knows when it is done with bytes takes the
- *   pieces one by one (nextPiece): their buffers then come from a small pool (piece-pool.ts) and
- *   are reused once released, so a big read neither allocates nor faults in a fresh chunk-sized
- *   buffer per chunk. The stream cannot lend (a Readable cannot tell when its consumer is done
- *   with a buffer): it hands out copies, at most STREAM_PIECE_BYTES each. Every loan ends: a piece is released (reused) or dropped (left
- *   to the collector, for bytes something may still read); destroying the reader gives back the
- *   pieces fetched ahead, and a fetch that fails or is aborted forgets its buffer — so once its
- *   consumer has ended the loans it holds, a destroyed reader has nothing lent (the gateway's
- *   GET bodies, api/file-routes.ts sendOpened, rely on it).
+ *   pieces one by one (nextPiece): it borrows the pooled buffers themselves, reused once
+ *   released, so a big read neither allocates nor faults in a fresh chunk-sized buffer per
+ *   chunk. The stream cannot lend (a Readable cannot tell when its consumer is done with a
+ *   buffer): it hands out copies, at most STREAM_PIECE_BYTES each. Every loan ends: a piece is
+ *   released (reused) or dropped (left to the collector, for bytes something may still read);
+ *   destroying the reader gives back the pieces fetched ahead, and a fetch that fails or is
+ *   aborted forgets its buffer — so once its consumer has ended the loans it holds, a destroyed
+ *   reader has nothing lent (the gateway's GET bodies, api/file-routes.ts sendOpened, rely on it).
  */
 import { setMaxListeners } from 'node:events';
 import { Readable } from 'node:stream';
@@ -40,7 +41,7 @@ import type { RemotePath } from '../proto/path.js';
 import { crc32c } from '../util/crc32c.js';
 import { CairnError, isCairnError, type ErrorCode } from '../util/errors.js';
 import type { ClientCore } from './client-core.js';
-import { PiecePool } from './piece-pool.js';
+import type { PiecePool } from './piece-pool.js';
 import { replicaOrder } from './replica-order.js';
 
 /** One piece of a read in order, its buffer lent until release() or drop() (FileReader.nextPiece). */
@@ -225,8 +226,8 @@ export class FileReader extends Readable {
   private static rangeReads = 0;
   /** This reader's offset in the rotation over replicas; null for a whole-file read (no rotation). */
   private spreadTurn: number | null = null;
-  /** The buffers chunks are read into, reused (made on the first nextPiece or stream read). */
-  private pool: PiecePool | null = null;
+  /** The buffers chunks are read into: the client's, shared by its readers (ClientCore.readBuffers). */
+  private readonly pool: PiecePool;
   /** The stream's chunk being handed out in copies: its pooled buffer and the next byte to copy. */
   private held: { piece: Buffer; at: number } | null = null;
 
@@ -239,6 +240,7 @@ export class FileReader extends Readable {
     this.rid = o.rid;
     this.path = path;
     this.readAhead = o.readAhead;
+    this.pool = core.readBuffers;
     if (typeof init === 'function') this.init = init;
     else {
       this.plan = init;
@@ -292,7 +294,6 @@ export class FileReader extends Readable {
     if (this.pumping || this.readableFlowing !== null || this.readableLength > 0) throw new CairnError('Internal', 'nextPiece on a reader whose stream is being read');
     if (this.destroyed) this.throwDestroyed();
     // Read-ahead buffers plus the piece being consumed and the one being fetched as it is released.
-    this.pool ??= new PiecePool({}, { keepMax: this.readAhead + 2 });
     this.plan ??= await this.init();
     const plan = this.plan;
     if (plan.inline !== null) {
@@ -367,8 +368,8 @@ export class FileReader extends Readable {
     // Pieces fetched ahead that nobody will take: their pooled buffers go back (a fetch still in
     // flight fails on the abort and forgets its own).
     const pool = this.pool;
-    for (const task of this.queue.splice(0)) task.then(([b]) => pool?.give(b!), () => undefined);
-    if (this.held !== null) pool?.give(this.held.piece);
+    for (const task of this.queue.splice(0)) task.then(([b]) => pool.give(b!), () => undefined);
+    if (this.held !== null) pool.give(this.held.piece);
     this.held = null;
     cb(err);
   }
@@ -399,7 +400,7 @@ export class FileReader extends Readable {
       }
       // Chunks land in pooled buffers; the stream hands out copies of them, one piece of at
       // most STREAM_PIECE_BYTES per push, and only while the consumer wants more.
-      const pool = (this.pool ??= new PiecePool({}, { keepMax: this.readAhead + 1 }));
+      const pool = this.pool;
       while (this.wanted && !this.destroyed) {
         if (this.held === null) {
           this.fillQueue(plan);
@@ -447,11 +448,11 @@ export class FileReader extends Readable {
     // A failed read's pooled buffer is not given back (a socket read may still be landing in it),
     // only forgotten, on every way out but success.
     const pool = this.pool;
-    const piece = pool ? pool.take(to - from) : Buffer.allocUnsafeSlow(to - from);
+    const piece = pool.take(to - from);
     try {
       return await this.fillPiece(plan, index, d, piece, from, to);
     } catch (e) {
-      pool?.forget(piece);
+      pool.forget(piece);
       throw e;
     }
   }

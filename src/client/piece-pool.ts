@@ -1,7 +1,8 @@
 /**
- * Piece buffers reused from chunk to chunk of one read: a big read otherwise takes a fresh
- * chunk-sized buffer per chunk, and each costs page faults on its first touch and lingers until
- * the collector frees it (the CLI's peak RSS grew with the file: bench/RESULTS.md).
+ * Piece buffers reused from chunk to chunk and from read to read (one pool per client, shared by
+ * its readers): a read otherwise takes a fresh chunk-sized buffer per chunk, and each costs page
+ * faults on its first touch and lingers until the collector frees it (the CLI's peak RSS grew
+ * with the file; a fresh 8 MiB buffer faults in at ~0.85 CPU-s per GiB: bench/RESULTS.md).
  *
  * Contracts:
  * - A buffer taken is never handed out again until it is given back: take() only hands out
@@ -9,7 +10,8 @@
  *   from this pool) throws Internal rather than letting two owners share one buffer.
  * - Whoever gives a buffer back is done with it: every consumer of its bytes has finished (for
  *   a write, its completion callback ran).
- * - At most keepMax idle buffers are kept; memory is otherwise bounded by what is lent out.
+ * - At most keepMax idle buffers are kept, the biggest given back; memory is otherwise bounded
+ *   by what is lent out.
  */
 import { CairnError } from '../util/errors.js';
 
@@ -54,9 +56,23 @@ export class PiecePool {
     this.lent.delete(buf.buffer);
   }
 
-  /** Gives back a buffer take() lent (any view of it); its bytes may be overwritten from now on. */
+  /**
+   * Gives back a buffer take() lent (any view of it); its bytes may be overwritten from now on.
+   * With keepMax idle already, it replaces the smallest of them if it is bigger (a read's short
+   * last piece must not crowd out the chunk-sized buffers the next reads need).
+   */
   give(buf: Buffer): void {
     if (!this.lent.delete(buf.buffer)) throw new CairnError('Internal', 'a piece buffer was given back that is not lent (given twice?)');
-    if (this.idle.length < this.keepMax) this.idle.push(Buffer.from(buf.buffer, 0, buf.buffer.byteLength));
+    const whole = Buffer.from(buf.buffer, 0, buf.buffer.byteLength);
+    if (this.idle.length < this.keepMax) {
+      this.idle.push(whole);
+      return;
+    }
+    let smallest = -1;
+    for (let i = 0; i < this.idle.length; i++) if (smallest < 0 || this.idle[i]!.length < this.idle[smallest]!.length) smallest = i;
+    if (smallest >= 0 && this.idle[smallest]!.length < whole.length) {
+      this.idle.splice(smallest, 1);
+      this.idle.push(whole);
+    }
   }
 }

@@ -283,7 +283,10 @@ describe.each([
       await sleep(300);
     }
     expect(put, `no successful PUT within ${CLUSTER_DEADLINE_MS} ms: ${last}`).not.toBeNull();
-    const got = await fetch(`${gw}/v1/files/deploy/check.bin`, { headers: auth });
+    const got = await fetch(`${gw}/v1/files/deploy/check.bin`, { headers: auth }).catch((e: unknown) => {
+      const gateway = topo.servers.find((x) => x.role === 'gateway')!.name;
+      throw new Error(`GET after the PUT failed: ${(e as Error).message} (${String((e as Error).cause)}); the gateway's log:\n${log(gateway)}`);
+    });
     expect(got.status).toBe(200);
     expect(Buffer.from(await got.arrayBuffer()).equals(body)).toBe(true);
 

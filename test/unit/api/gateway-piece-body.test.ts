@@ -91,8 +91,11 @@ describe('gateway: GET bodies from pooled pieces', () => {
     return w;
   }
 
-  /** Buffers the reader's pool has lent and not had back (its private pool: there is no public figure). */
-  const poolLent = (w: Watched): number => (w.reader as unknown as { pool: PiecePool | null }).pool?.lentCount ?? 0;
+  /**
+   * Buffers the reader's pool has lent and not had back (private: there is no public figure). The
+   * pool is the gateway client's, shared by its readers: each test here has one read in flight.
+   */
+  const poolLent = (w: Watched): number => (w.reader as unknown as { pool: PiecePool }).pool.lentCount;
 
   /** A raw HTTP/1.1 GET whose answer the test reads (or not) itself. */
   function rawGet(path: string, headers: Record<string, string> = {}): Socket {

@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { CairnClient } from '../../../src/client/cairn-client.js';
+import type { FileReader } from '../../../src/client/file-reader.js';
 import { isCairnError } from '../../../src/util/errors.js';
 import { bytes, collect } from '../chunk/helpers.js';
 import { clientOver, FakeMeta, startChunkNodes, type ChunkNode } from './fake-meta.js';
@@ -108,7 +109,7 @@ describe('file reader', () => {
     expect(meta.methods().filter((m) => m === 'fs.open').length - opensBefore).toBe(2);
   });
 
-  it('the stream hands out copies of at most 256 KiB, reading its chunks into reused buffers', async () => {
+  it('the stream hands out copies of at most 256 KiB, reading its chunks into buffers reused from read to read', async () => {
     // Chunks longer than a stream piece, of a length nothing else here allocates (own servers:
     // a second fake leader numbers its chunks from 1 again).
     const big = 1_500_001;
@@ -127,10 +128,20 @@ describe('file reader', () => {
         expect(b.length).toBeLessThanOrEqual(256 * 1024);
         expect(b.buffer.byteLength).toBe(b.length); // its own allocation, not a view of a chunk buffer
       }
-      // Nine chunks read into at most readAhead + 1 chunk buffers.
-      const chunkBuffers = spy.mock.calls.filter(([n]) => n === big).length;
-      expect(chunkBuffers).toBeGreaterThan(0);
-      expect(chunkBuffers).toBeLessThanOrEqual(3);
+      // Nine chunks read into at most readAhead + 1 chunk buffers…
+      const chunkBuffers = (): number => spy.mock.calls.filter(([n]) => n === big).length;
+      const first = chunkBuffers();
+      expect(first).toBeGreaterThan(0);
+      expect(first).toBeLessThanOrEqual(3);
+      // …and the client's next read of it (a Range read through pieces here) into the same ones.
+      const r = (await bigClient.open('/big', { start: big - 7 })).stream as FileReader;
+      const again: Buffer[] = [];
+      for (let p = await r.nextPiece(); p !== null; p = await r.nextPiece()) {
+        again.push(Buffer.from(p.bytes));
+        p.release();
+      }
+      expect(Buffer.concat(again).equals(bigData.subarray(big - 7))).toBe(true);
+      expect(chunkBuffers()).toBe(first);
     } finally {
       spy.mockRestore();
       bigClient.close();

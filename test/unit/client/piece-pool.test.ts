@@ -53,6 +53,32 @@ describe('piece pool', () => {
   });
 });
 
+describe('piece pool, full', () => {
+  it('a bigger buffer given back replaces the smallest idle one; a smaller one is dropped', () => {
+    const pool = new PiecePool({}, { keepMax: 2 });
+    const small = pool.take(10);
+    const mid = pool.take(50);
+    const big = pool.take(100);
+    pool.give(small);
+    pool.give(mid);
+    pool.give(big); // full: replaces `small`
+    expect(pool.idleCount).toBe(2);
+    const x = pool.take(100);
+    const y = pool.take(50);
+    expect(x.buffer).toBe(big.buffer);
+    expect(y.buffer).toBe(mid.buffer);
+    pool.give(x);
+    pool.give(y);
+    const tiny = pool.take(200); // a fresh one (nothing idle is that big)
+    const z = pool.take(5);
+    pool.give(tiny);
+    pool.give(z); // full with 200 and 100: the 50-byte buffer lent as `z` is dropped
+    expect(pool.idleCount).toBe(2);
+    const lens = [pool.take(1), pool.take(1)].map((b) => b.buffer.byteLength).sort((a, b) => a - b);
+    expect(lens).toEqual([100, 200]);
+  });
+});
+
 // nextPiece against three real chunk servers in this process and a fake metadata leader.
 describe('file reader pieces (nextPiece)', () => {
   const CHUNK = 100_000;
