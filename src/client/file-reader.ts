@@ -293,7 +293,6 @@ export class FileReader extends Readable {
   async nextPiece(): Promise<LentPiece | null> {
     if (this.pumping || this.readableFlowing !== null || this.readableLength > 0) throw new CairnError('Internal', 'nextPiece on a reader whose stream is being read');
     if (this.destroyed) this.throwDestroyed();
-    // Read-ahead buffers plus the piece being consumed and the one being fetched as it is released.
     this.plan ??= await this.init();
     const plan = this.plan;
     if (plan.inline !== null) {

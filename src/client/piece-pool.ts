@@ -18,17 +18,22 @@ import { CairnError } from '../util/errors.js';
 export class PiecePool {
   /** Idle buffers (each a whole allocation), most recently given back last. */
   private readonly idle: Buffer[] = [];
-  /** The allocations lent out, by their backing memory. */
-  private readonly lent = new Set<ArrayBufferLike>();
+  /**
+   * The allocations lent out, by their backing memory. Held weakly: the pool is the client's, and
+   * a reader its owner dropped without destroying it must not keep its buffers alive here.
+   */
+  private readonly lent = new WeakSet<ArrayBufferLike>();
+  /** Loans not ended by give() or forget() (a loan whose buffer was dropped unreturned stays counted). */
+  private loans = 0;
   private readonly keepMax: number;
 
   constructor(_components: object, options: { keepMax: number }) {
     this.keepMax = options.keepMax;
   }
 
-  /** Buffers lent out now. */
+  /** Buffers lent out now (tests): loans not ended by give() or forget(). */
   get lentCount(): number {
-    return this.lent.size;
+    return this.loans;
   }
 
   /** Idle buffers kept for reuse. */
@@ -48,12 +53,13 @@ export class PiecePool {
     // Its own allocation (not a slice of the shared slab): the backing memory identifies it.
     whole ??= Buffer.allocUnsafeSlow(bytes);
     this.lent.add(whole.buffer);
+    this.loans++;
     return whole.subarray(0, bytes);
   }
 
   /** Drops a lent buffer without reusing it (something may still write into it). */
   forget(buf: Buffer): void {
-    this.lent.delete(buf.buffer);
+    if (this.lent.delete(buf.buffer)) this.loans--;
   }
 
   /**
@@ -63,6 +69,7 @@ export class PiecePool {
    */
   give(buf: Buffer): void {
     if (!this.lent.delete(buf.buffer)) throw new CairnError('Internal', 'a piece buffer was given back that is not lent (given twice?)');
+    this.loans--;
     const whole = Buffer.from(buf.buffer, 0, buf.buffer.byteLength);
     if (this.idle.length < this.keepMax) {
       this.idle.push(whole);

@@ -1,3 +1,5 @@
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { CairnClient } from '../../../src/client/cairn-client.js';
 import { FileReader, type LentPiece } from '../../../src/client/file-reader.js';
@@ -50,6 +52,22 @@ describe('piece pool', () => {
     expect(big.length).toBe(20);
     expect(big.buffer).not.toBe(a.buffer);
     expect(big.buffer).not.toBe(b.buffer);
+  });
+});
+
+describe('piece pool, abandoned loans', () => {
+  it('holds lent buffers weakly: a loan never ended does not keep its buffer alive', async () => {
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const pool = new PiecePool({}, { keepMax: 2 });
+    const ref = ((): WeakRef<ArrayBufferLike> => new WeakRef(pool.take(1024 * 1024).buffer))();
+    // Bounded: a few collections, each after the job that made the WeakRef ended.
+    for (let i = 0; i < 10 && ref.deref() !== undefined; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 0));
+      gc();
+    }
+    expect(ref.deref()).toBeUndefined();
+    expect(pool.lentCount).toBe(1); // still counted: its loan never ended
   });
 });
 
