@@ -128,8 +128,9 @@ export class CairnClient {
       clientId: this.clientId,
       inlineBytesMax,
       // What one read uses at once (readAhead fetches, the piece being handed out, one more
-      // being released), kept idle for the next read.
-      readBuffersKeptMax: this.readAhead + 2,
+      // being released), or one write (its uploads in flight and the chunk filling), kept idle
+      // for the next read or write.
+      chunkBuffersKeptMax: Math.max(this.readAhead + 2, this.uploadsInflight + 1),
     });
     this.counters = this.core.counters;
     this.metaCaller = components.meta;

@@ -86,8 +86,11 @@ export class ClientCore {
   readonly placement: PlacementCache;
   /** The cluster's chunk size, learned from the first fs.view. */
   clusterChunkSize: number | null = null;
-  /** The buffers every reader of this client reads chunks into (file-reader.ts), reused from read to read. */
-  readonly readBuffers: PiecePool;
+  /**
+   * Chunk-sized buffers reused from read to read and write to write: every reader of this client
+   * reads chunks into them (file-reader.ts), every writer fills its chunks in them (file-writer.ts).
+   */
+  readonly chunkBuffers: PiecePool;
   /**
    * The largest file a write sends whole as fs.put (stored inline with its metadata); 0: never.
    * Starts at the client's option and is lowered to the cluster's threshold when a refusal
@@ -106,10 +109,10 @@ export class ClientCore {
   private closedError: CairnError | null = null;
   private requestIdsMade = 0;
 
-  /** `readBuffersKeptMax`: idle read buffers kept for the next reads (piece-pool.ts). */
-  constructor(c: ClientCoreComponents, o: { clientId: string; inlineBytesMax: number; readBuffersKeptMax: number }) {
+  /** `chunkBuffersKeptMax`: idle chunk buffers kept for the next reads and writes (piece-pool.ts). */
+  constructor(c: ClientCoreComponents, o: { clientId: string; inlineBytesMax: number; chunkBuffersKeptMax: number }) {
     this.inlineBytesMax = o.inlineBytesMax;
-    this.readBuffers = new PiecePool({}, { keepMax: o.readBuffersKeptMax });
+    this.chunkBuffers = new PiecePool({}, { keepMax: o.chunkBuffersKeptMax });
     this.meta = c.meta;
     this.chunks = c.chunks;
     this.timers = c.timers;

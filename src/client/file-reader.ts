@@ -12,7 +12,7 @@
  *   whole is also checked here end to end against the CRC-32C the file was committed with, and
  *   no byte of a chunk is passed on before that check (a failing copy is re-read elsewhere).
  * - readAhead chunks are fetched in parallel ahead of the consumer, each buffered whole in a
- *   buffer from the client's pool (ClientCore.readBuffers, piece-pool.ts: reused from chunk to
+ *   buffer from the client's pool (ClientCore.chunkBuffers, piece-pool.ts: reused from chunk to
  *   chunk and from read to read), so a read holds at most readAhead + 1 chunk buffers (+ 1
  *   while a piece is being released); bytes go out in order, pulled by the consumer
  *   (backpressure: nothing beyond the read-ahead window is fetched until it is read).
@@ -226,7 +226,7 @@ export class FileReader extends Readable {
   private static rangeReads = 0;
   /** This reader's offset in the rotation over replicas; null for a whole-file read (no rotation). */
   private spreadTurn: number | null = null;
-  /** The buffers chunks are read into: the client's, shared by its readers (ClientCore.readBuffers). */
+  /** The buffers chunks are read into: the client's, shared by its readers (ClientCore.chunkBuffers). */
   private readonly pool: PiecePool;
   /** The stream's chunk being handed out in copies: its pooled buffer and the next byte to copy. */
   private held: { piece: Buffer; at: number } | null = null;
@@ -240,7 +240,7 @@ export class FileReader extends Readable {
     this.rid = o.rid;
     this.path = path;
     this.readAhead = o.readAhead;
-    this.pool = core.readBuffers;
+    this.pool = core.chunkBuffers;
     if (typeof init === 'function') this.init = init;
     else {
       this.plan = init;

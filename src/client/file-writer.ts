@@ -120,7 +120,7 @@ export class FileWriter extends Writable {
   private readonly uploadsInflight: number;
   private readonly uploader: ChunkUploader;
   private chunkSize: number | null;
-  /** Free chunk buffers; at most uploadsInflight are ever made. */
+  /** Free chunk buffers; at most uploadsInflight are ever taken (from the client's pool, ClientCore.chunkBuffers). */
   private readonly pool: Buffer[] = [];
   private buffersMade = 0;
   private readonly bufferWaiters: Array<() => void> = [];
@@ -291,11 +291,13 @@ export class FileWriter extends Writable {
 
   private async appendChunked(data: Buffer): Promise<void> {
     const size = await this.knownChunkSize();
+    const expected = this.opts.expectedSize;
+    // Checked here, not by a full buffer: a chunk buffer from the client's pool may be bigger.
+    if (expected !== undefined && this.total + data.length > expected) throw new CairnError('InvalidArgument', `more than the expected ${expected} bytes were written to ${this.path}`);
     let off = 0;
     // Each turn copies into the current chunk buffer, at least one byte, or waits for a buffer.
     while (off < data.length) {
       this.throwIfFailed();
-      const expected = this.opts.expectedSize;
       if (this.cur === null) {
         // Once a whole chunk has been filled the input is long: later buffers start at full size.
         const want = expected !== undefined ? Math.max(1, Math.min(size, expected)) : this.nextIndex > 0 ? size : Math.min(size, BUFFER_BYTES_FIRST);
@@ -303,10 +305,7 @@ export class FileWriter extends Writable {
         continue;
       }
       const cur = this.cur;
-      if (cur.len === cur.buf.length && cur.len < size) {
-        if (expected !== undefined) throw new CairnError('InvalidArgument', `more than the expected ${expected} bytes were written to ${this.path}`);
-        cur.buf = grow(cur.buf, cur.len, size);
-      }
+      if (cur.len === cur.buf.length && cur.len < size) cur.buf = grow(cur.buf, cur.len, size);
       const n = Math.min(data.length - off, size - cur.len, cur.buf.length - cur.len);
       const piece = data.subarray(off, off + n);
       piece.copy(cur.buf, cur.len);
@@ -343,6 +342,7 @@ export class FileWriter extends Writable {
     }
     // Bounded: no new uploads start once _final runs.
     while (this.uploads.size > 0) await Promise.all([...this.uploads]);
+    this.releaseBuffers();
     this.throwIfFailed();
     const chunks = this.parts;
     if (chunks.length !== this.nextIndex) throw new CairnError('Internal', 'a chunk is missing at commit');
@@ -437,10 +437,20 @@ export class FileWriter extends Writable {
       if (b) return b;
       if (this.buffersMade < this.uploadsInflight) {
         this.buffersMade++;
-        return Buffer.allocUnsafeSlow(size);
+        return this.core.chunkBuffers.takeWhole(size);
       }
       await new Promise<void>((resolve) => this.bufferWaiters.push(resolve));
     }
+  }
+
+  /**
+   * Once every upload has settled: the chunk buffers go to the client's pool for its next reads
+   * and writes (a writer destroyed with uploads in flight leaves its buffers to the collector).
+   */
+  private releaseBuffers(): void {
+    for (const b of this.pool.splice(0)) this.core.chunkBuffers.keep(b);
+    if (this.cur !== null && this.cur.len === 0) this.core.chunkBuffers.keep(this.cur.buf);
+    this.cur = null;
   }
 
   private wakeBufferWaiters(): void {

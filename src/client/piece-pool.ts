@@ -1,13 +1,15 @@
 /**
- * Piece buffers reused from chunk to chunk and from read to read (one pool per client, shared by
- * its readers): a read otherwise takes a fresh chunk-sized buffer per chunk, and each costs page
- * faults on its first touch and lingers until the collector frees it (the CLI's peak RSS grew
- * with the file; a fresh 8 MiB buffer faults in at ~0.85 CPU-s per GiB: bench/RESULTS.md).
+ * Chunk buffers reused from chunk to chunk, read to read and write to write (one pool per client,
+ * shared by its readers and writers): a read or write otherwise takes a fresh chunk-sized buffer
+ * per chunk, and each costs page faults on its first touch and lingers until the collector frees
+ * it (the CLI's peak RSS grew with the file; a fresh 8 MiB buffer faults in at ~0.85 CPU-s per
+ * GiB read: bench/RESULTS.md).
  *
  * Contracts:
- * - A buffer taken is never handed out again until it is given back: take() only hands out
- *   buffers that are not lent; give() of a buffer that is not lent (given twice, or never taken
- *   from this pool) throws Internal rather than letting two owners share one buffer.
+ * - A buffer taken is never handed out again until it is given back: take() and takeWhole()
+ *   only hand out idle buffers; give() of a buffer that is not lent (given twice, or never taken
+ *   from this pool) and keep() of one that is lent or already idle throw Internal rather than
+ *   letting two owners share one buffer.
  * - Whoever gives a buffer back is done with it: every consumer of its bytes has finished (for
  *   a write, its completion callback ran).
  * - At most keepMax idle buffers are kept, the biggest given back; memory is otherwise bounded
@@ -43,18 +45,21 @@ export class PiecePool {
 
   /** A buffer of exactly `bytes` bytes (unzeroed), lent until give(). */
   take(bytes: number): Buffer {
-    let whole: Buffer | undefined;
-    for (let i = this.idle.length - 1; i >= 0; i--) {
-      if (this.idle[i]!.length >= bytes) {
-        whole = this.idle.splice(i, 1)[0]!;
-        break;
-      }
-    }
-    // Its own allocation (not a slice of the shared slab): the backing memory identifies it.
-    whole ??= Buffer.allocUnsafeSlow(bytes);
+    const whole = this.takeWhole(bytes);
     this.lent.add(whole.buffer);
     this.loans++;
     return whole.subarray(0, bytes);
+  }
+
+  /**
+   * A whole buffer of at least `bytes` (an idle one, or a fresh one of exactly `bytes`), not lent
+   * but handed over: it is the caller's until it puts it back with keep() (a writer's chunk
+   * buffers, file-writer.ts, whose capacity is the buffer's length).
+   */
+  takeWhole(bytes: number): Buffer {
+    for (let i = this.idle.length - 1; i >= 0; i--) if (this.idle[i]!.length >= bytes) return this.idle.splice(i, 1)[0]!;
+    // Its own allocation (not a slice of the shared slab): the backing memory identifies it.
+    return Buffer.allocUnsafeSlow(bytes);
   }
 
   /** Drops a lent buffer without reusing it (something may still write into it). */
@@ -62,15 +67,22 @@ export class PiecePool {
     if (this.lent.delete(buf.buffer)) this.loans--;
   }
 
-  /**
-   * Gives back a buffer take() lent (any view of it); its bytes may be overwritten from now on.
-   * With keepMax idle already, it replaces the smallest of them if it is bigger (a read's short
-   * last piece must not crowd out the chunk-sized buffers the next reads need).
-   */
+  /** Gives back a buffer take() lent (any view of it); its bytes may be overwritten from now on (see keep()). */
   give(buf: Buffer): void {
     if (!this.lent.delete(buf.buffer)) throw new CairnError('Internal', 'a piece buffer was given back that is not lent (given twice?)');
     this.loans--;
-    const whole = Buffer.from(buf.buffer, 0, buf.buffer.byteLength);
+    this.keep(Buffer.from(buf.buffer, 0, buf.buffer.byteLength));
+  }
+
+  /**
+   * Takes a whole buffer (from takeWhole) back for reuse once its owner is done with it; with
+   * keepMax idle already, it replaces the smallest of them if it is bigger (a read's short last
+   * piece must not crowd out the chunk-sized buffers the next reads need), else it is dropped.
+   */
+  keep(whole: Buffer): void {
+    // Only whole allocations (a slice of Node's shared slab is not ours to reuse).
+    if (whole.byteOffset !== 0 || whole.length !== whole.buffer.byteLength) return;
+    if (this.lent.has(whole.buffer) || this.idle.some((b) => b.buffer === whole.buffer)) throw new CairnError('Internal', 'a buffer was kept that is lent or already idle');
     if (this.idle.length < this.keepMax) {
       this.idle.push(whole);
       return;

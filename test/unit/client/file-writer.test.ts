@@ -1,4 +1,4 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { CairnClient } from '../../../src/client/cairn-client.js';
 import { contentEtag } from '../../../src/util/content-etag.js';
 import { crc32c } from '../../../src/util/crc32c.js';
@@ -55,6 +55,31 @@ describe('file writer', () => {
     const back = await client.open('/d/f.bin');
     expect(back.size).toBe(data.length);
     expect((await collect(back.stream)).equals(data)).toBe(true);
+  });
+
+  it('chunk buffers come from the client’s pool and go back to it: the next write takes no new one; expectedSize still bounds the input', async () => {
+    const data = bytes(3 * CHUNK + 7, 9);
+    await client.put('/a.bin', pieces(data, 10_000));
+    const spy = vi.spyOn(Buffer, 'allocUnsafeSlow');
+    try {
+      await client.put('/b.bin', pieces(data, 10_000));
+      expect(spy.mock.calls.filter(([n]) => n >= CHUNK)).toEqual([]);
+      // A write declared smaller than what comes: refused although its (pooled) buffer is a chunk long.
+      const w = client.createWriteStream('/c.bin', { expectedSize: 5_000, inline: false });
+      w.on('error', () => undefined); // the failure is read from done
+      const err = await rejection(
+        (async (): Promise<void> => {
+          w.write(bytes(4_000, 1));
+          w.end(bytes(4_000, 2));
+          await w.done;
+        })(),
+      );
+      expect(isCairnError(err, 'InvalidArgument')).toBe(true);
+      expect(meta.files.has('/c.bin')).toBe(false);
+    } finally {
+      spy.mockRestore();
+    }
+    expect((await collect((await client.open('/b.bin')).stream)).equals(data)).toBe(true);
   });
 
   it('an empty input commits an empty file', async () => {

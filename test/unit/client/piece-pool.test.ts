@@ -71,6 +71,25 @@ describe('piece pool, abandoned loans', () => {
   });
 });
 
+describe('piece pool, whole buffers', () => {
+  it('takeWhole hands an idle buffer over whole; keep() takes it back, refusing one lent or already idle', () => {
+    const pool = new PiecePool({}, { keepMax: 4 });
+    const a = pool.take(1_000);
+    pool.give(a);
+    const w = pool.takeWhole(10); // the idle 1,000-byte buffer, whole
+    expect(w.buffer).toBe(a.buffer);
+    expect(w.length).toBe(1_000);
+    expect(pool.takeWhole(10).buffer).not.toBe(a.buffer); // not idle any more: a fresh one
+    pool.keep(w);
+    expect(() => pool.keep(w)).toThrow(/already idle/);
+    const lent = pool.take(1_000); // w's buffer, lent
+    expect(lent.buffer).toBe(w.buffer);
+    expect(() => pool.keep(w)).toThrow(/lent/);
+    pool.keep(Buffer.allocUnsafe(16)); // a slice of Node's shared slab: not kept
+    expect(pool.idleCount).toBe(0);
+  });
+});
+
 describe('piece pool, full', () => {
   it('a bigger buffer given back replaces the smallest idle one; a smaller one is dropped', () => {
     const pool = new PiecePool({}, { keepMax: 2 });
