@@ -106,9 +106,9 @@ describe('piece pool, full', () => {
     expect(y.buffer).toBe(mid.buffer);
     pool.give(x);
     pool.give(y);
-    const tiny = pool.take(200); // a fresh one (nothing idle is that big)
+    const bigger = pool.take(200); // a fresh one (nothing idle is that big)
     const z = pool.take(5);
-    pool.give(tiny);
+    pool.give(bigger);
     pool.give(z); // full with 200 and 100: the 50-byte buffer lent as `z` is dropped
     expect(pool.idleCount).toBe(2);
     const lens = [pool.take(1), pool.take(1)].map((b) => b.buffer.byteLength).sort((a, b) => a - b);
