@@ -34,17 +34,18 @@ export function stopOnSignalOrParentExit(stop: (why: string) => void, drainMs: n
   process.on('SIGTERM', () => onStop('SIGTERM'));
   const parent = Number(process.env[PARENT_PID_ENV]);
   if (!Number.isSafeInteger(parent) || parent <= 1) return;
+  const orphanBoundMs = Math.min(drainMs, orphanDrainMs);
   // The launcher sets the variable for the children it spawns itself (LocalProcess), so a
   // parent other than the one named means the launcher died while this server was starting
   // (a `cairn dev` killed during its start): without this, such a server would run forever.
   if (process.ppid !== parent) {
-    onStop(`parent process ${parent} exited before this server started`, Math.min(drainMs, orphanDrainMs));
+    onStop(`parent process ${parent} exited before this server started`, orphanBoundMs);
     return;
   }
   const timer = setInterval(() => {
     if (process.ppid !== parent) {
       clearInterval(timer);
-      onStop(`parent process ${parent} exited`, Math.min(drainMs, orphanDrainMs));
+      onStop(`parent process ${parent} exited`, orphanBoundMs);
     }
   }, PARENT_POLL_MS);
   timer.unref();

@@ -16,6 +16,12 @@ import type { ClusterJson } from '../../src/server/dev-cluster.js';
 import { assertBuilt, CLI_PATH, cliEnv, ok, patternBytes, runCli } from './cli-harness.js';
 
 /**
+ * How long a server whose `cairn dev` is gone may take to exit: its parent poll (1 s), then at
+ * most the orphan drain bound; the rest is slack for a loaded machine.
+ */
+const ORPHAN_GONE_MS = 1000 + ORPHAN_DRAIN_MS_DEFAULT + 19_000;
+
+/**
  * Running: the process exists, is not a zombie waiting to be reaped by its new parent, and is
  * still the one we started — its command line names `mark` (this test's directory). Every
  * thread takes a pid and pid_max is 32768 here; a full suite uses 20–60 a second, so a reuse
@@ -168,7 +174,7 @@ describe('cairn dev', () => {
     // dev waits for each server's exit; one still starting when dev was stopped (and so never
     // stopped by it) notices dev is gone and stops within the orphan bound.
     const pids2 = [...j2.meta, ...j2.chunks, j2.gateway!].map((s) => s.pid!);
-    const until2 = systemClock.nowMs() + 1000 + ORPHAN_DRAIN_MS_DEFAULT + 19_000;
+    const until2 = systemClock.nowMs() + ORPHAN_GONE_MS;
     while (pids2.some((p) => alive(p, cwd)) && systemClock.nowMs() < until2) await sleep(200);
     expect(pids2.filter((p) => alive(p, cwd))).toEqual([]);
   }, 150_000);
@@ -190,8 +196,7 @@ describe('cairn dev', () => {
     await stopDev(dev, 'SIGKILL');
     // Each server notices within a second that its parent is gone and drains; a drain that waits
     // on calls to the other servers (gone at the same moment) is cut at ORPHAN_DRAIN_MS_DEFAULT.
-    // The rest is slack for a loaded machine.
-    const deadline = systemClock.nowMs() + 1000 + ORPHAN_DRAIN_MS_DEFAULT + 19_000;
+    const deadline = systemClock.nowMs() + ORPHAN_GONE_MS;
     while (running().length > 0 && systemClock.nowMs() < deadline) await sleep(200);
     const left = running();
     if (left.length > 0) console.log(`cli-dev: still running after the drain bound:\n${left.map((s) => `${s.id}: ${diagnose(s.pid!, join(cwd, '.cairn', 'logs', `${s.id}.log`))}`).join('\n')}`);
