@@ -122,7 +122,7 @@ export class FileWriter extends Writable {
   private chunkSize: number | null;
   /** Free chunk buffers; at most uploadsInflight are ever taken (from the client's pool, ClientCore.chunkBuffers). */
   private readonly pool: Buffer[] = [];
-  private buffersMade = 0;
+  private buffersTaken = 0;
   private readonly bufferWaiters: Array<() => void> = [];
   private cur: Fill | null = null;
   private readonly uploads = new Set<Promise<void>>();
@@ -435,8 +435,8 @@ export class FileWriter extends Writable {
       this.throwIfFailed();
       const b = this.pool.pop();
       if (b) return b;
-      if (this.buffersMade < this.uploadsInflight) {
-        this.buffersMade++;
+      if (this.buffersTaken < this.uploadsInflight) {
+        this.buffersTaken++;
         return this.core.chunkBuffers.takeWhole(size);
       }
       await new Promise<void>((resolve) => this.bufferWaiters.push(resolve));
