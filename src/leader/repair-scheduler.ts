@@ -96,6 +96,11 @@ export class RepairScheduler {
   private queues = new Map<string, RepairTask[]>();
   /** `chunk@server` → deadline of a copy handed out. */
   private readonly copying = new Map<string, number>();
+  /**
+   * `chunk@server` → the source a copy handed out names first (the one it reads from unless that
+   * fails). Entries whose copy is no longer in flight are ignored, and dropped at the next scan.
+   */
+  private readonly sources = new Map<string, string>();
   /** `chunk@server` → deadline of a delete handed out. */
   private readonly deleting = new Map<string, number>();
   private readonly unreferencedSince = new Map<string, number>();
@@ -130,6 +135,7 @@ export class RepairScheduler {
   scan(input: ScanInput): void {
     const { view, nowMs } = input;
     for (const m of [this.copying, this.deleting]) for (const [k, deadline] of m) if (deadline <= nowMs) m.delete(k);
+    for (const k of this.sources.keys()) if (!this.copying.has(k)) this.sources.delete(k);
     const copies: Array<{ server: string; task: RepairTask; live: number }> = [];
     const deletes: Array<{ server: string; task: RepairTask }> = [];
     const shortSince = new Map<string, number>();
@@ -175,6 +181,7 @@ export class RepairScheduler {
     for (const id of this.unreferencedSince.keys()) if (!seen.has(id)) this.unreferencedSince.delete(id);
 
     copies.sort((a, b) => a.live - b.live);
+    this.chooseSources(copies);
     const queues = new Map<string, RepairTask[]>();
     const push = (server: string, task: RepairTask): void => {
       let q = queues.get(server);
@@ -284,7 +291,9 @@ export class RepairScheduler {
           continue;
         }
         copyRoom--;
-        this.copying.set(`${t.id}@${server}`, nowMs + this.copyTimeoutMs);
+        const key = `${t.id}@${server}`;
+        this.copying.set(key, nowMs + this.copyTimeoutMs);
+        if (t.from[0] !== undefined) this.sources.set(key, t.from[0]);
         this.stats.copiesScheduled++;
       } else {
         this.deleting.set(`${t.id}@${server}`, nowMs + this.copyTimeoutMs);
@@ -296,4 +305,44 @@ export class RepairScheduler {
     this.stats.copiesInFlight = this.copying.size;
     return out;
   }
+
+  /**
+   * Names first, for each planned copy, the holder with the least repair work (copies in flight
+   * and planned, sent plus received), so the reads of a dead server's chunks spread over their
+   * holders instead of all falling on the first holder by id (HDFS picks a replication source by
+   * its load the same way). The chunk server tries the others only if that one fails.
+   */
+  private chooseSources(copies: Array<{ server: string; task: RepairTask }>): void {
+    const load = this.copyLoads();
+    for (const c of copies) bump(load, c.server);
+    for (const c of copies) {
+      if (c.task.op !== 'copy') continue;
+      const from = leastLoadedFirst(c.task.from, load);
+      if (from[0] !== undefined) bump(load, from[0]);
+      c.task = { ...c.task, from };
+    }
+  }
+
+  /** Copies in flight per server, as target and as first-named source. */
+  private copyLoads(): Map<string, number> {
+    const load = new Map<string, number>();
+    for (const k of this.copying.keys()) {
+      bump(load, k.slice(k.lastIndexOf('@') + 1));
+      const src = this.sources.get(k);
+      if (src !== undefined) bump(load, src);
+    }
+    return load;
+  }
+}
+
+function bump(load: Map<string, number>, server: string): void {
+  load.set(server, (load.get(server) ?? 0) + 1);
+}
+
+/** `from` reordered least-loaded first; equal loads keep their order (the planner's: desired holders first). */
+function leastLoadedFirst(from: readonly string[], load: ReadonlyMap<string, number>): string[] {
+  return from
+    .map((s, i) => ({ s, i, n: load.get(s) ?? 0 }))
+    .sort((a, b) => a.n - b.n || a.i - b.i)
+    .map((x) => x.s);
 }

@@ -40,6 +40,36 @@ describe('RepairScheduler', () => {
     expect(s.take('c1', 2000)).toContainEqual({ op: 'delete', id: g, why: 'garbage' });
   });
 
+  it('spreads the copies of a dead server\'s chunks over their holders as sources, not the first holder by id', () => {
+    const r = ring(4);
+    const ids = Array.from({ length: 96 }, (_, i) => i.toString(16).padStart(2, '0').repeat(16));
+    // Holders sorted by id, as the leader's registry lists them.
+    const where = Object.fromEntries(ids.map((id) => [id, planChunk(view(r, {}), id).desired.sort()]));
+    const s = new RepairScheduler({ copiesPerServerMax: 1000, missingGraceMs: 0 });
+    s.scan({ view: view(r, where, ['c4']), referenced: ids, isReferenced: () => true, located: [], nowMs: 0 });
+    const sent = new Map<string, number>();
+    const work = new Map<string, number>();
+    const add = (m: Map<string, number>, k: string): void => void m.set(k, (m.get(k) ?? 0) + 1);
+    let copies = 0;
+    for (const c of ['c1', 'c2', 'c3']) {
+      for (const t of s.take(c, 0)) {
+        if (t.op !== 'copy') continue;
+        copies++;
+        expect(t.from).toHaveLength(2);
+        expect(new Set(t.from)).toEqual(new Set(where[t.id]!.filter((h) => h !== 'c4')));
+        add(sent, t.from[0]!);
+        add(work, t.from[0]!);
+        add(work, c);
+      }
+    }
+    expect(copies).toBe(ids.filter((id) => where[id]!.includes('c4')).length);
+    expect(copies).toBeGreaterThan(30);
+    // Each survivor sends some, and no survivor does much more repair work (sent + received) than another.
+    for (const c of ['c1', 'c2', 'c3']) expect(sent.get(c) ?? 0).toBeGreaterThan(copies / 6);
+    const totals = ['c1', 'c2', 'c3'].map((c) => work.get(c) ?? 0);
+    expect(Math.max(...totals) - Math.min(...totals)).toBeLessThanOrEqual(2);
+  });
+
   it('moves a chunk with its full count of holders at once (drain): only a short chunk waits missingGraceMs', () => {
     const r = ring(4);
     const d = planChunk(view(r, {}), ID).desired;
