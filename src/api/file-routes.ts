@@ -145,8 +145,8 @@ export function fileRoutes(router: Router<GatewayState>, deps: RouteDeps): void 
         return;
       }
       ctx.status = 200;
-      sendOpened(ctx, o);
       sent = true;
+      await sendOpened(ctx, o);
     } finally {
       if (!sent) discardOpened(o);
     }
@@ -206,8 +206,8 @@ export function fileRoutes(router: Router<GatewayState>, deps: RouteDeps): void 
           return;
         }
         if (part.start === 0 && part.end === o.size) {
-          sendOpened(ctx, o);
           sent = true;
+          await sendOpened(ctx, o);
           return;
         }
       } finally {
@@ -220,7 +220,7 @@ export function fileRoutes(router: Router<GatewayState>, deps: RouteDeps): void 
         if (attempt === 0) continue;
         throw new CairnError('Unavailable', `${path} is being replaced; retry`);
       }
-      sendOpened(ctx, r);
+      await sendOpened(ctx, r);
       return;
     }
   };
@@ -266,36 +266,67 @@ export function fileRoutes(router: Router<GatewayState>, deps: RouteDeps): void 
  * - A client that goes away (the response closes before its end) destroys the reader, which
  *   aborts its chunk requests (their sockets are closed, not left half-read) and gives back the
  *   pieces it fetched ahead; a piece whose write never reported completion is dropped, not reused.
- * - A read that fails mid-body (no replica of a chunk can be read, or every copy fails its
- *   checksum) destroys the response: the client sees a cut connection, never a short body
- *   passed off as whole or bytes that were not verified. As with koa's stream body, this holds
- *   also when the failure comes before the first byte (the status line is not sent then).
+ * - The first piece is read before anything is sent: a read that fails then (no replica of the
+ *   first chunk can be read now, or every copy fails its checksum) is thrown to the route, whose
+ *   error middleware answers it (JSON for /v1, XML for S3) without the file's headers.
+ * - A read that fails mid-body destroys the response: the client sees a cut connection, never a
+ *   short body passed off as whole or bytes that were not verified.
  */
 
 /** The part of a koa context this needs (the /v1 and the S3 contexts both are one). */
 type BodyCtx = Pick<Koa.Context, 'res' | 'body' | 'length' | 'respond' | 'onerror'>;
 
-/** `o`'s bytes of [o.start, o.end) as the response body (the route has set status and headers). */
-export function sendOpened(ctx: BodyCtx, o: OpenResult): void {
+/**
+ * `o`'s bytes of [o.start, o.end) as the response body (the route has set status and headers).
+ * Takes `o` over: resolves once the body is under way (or, for a file the client went away from
+ * meanwhile, given up); rejects, with `o` dropped and the file's headers taken off the response,
+ * when its first piece cannot be read.
+ */
+export async function sendOpened(ctx: BodyCtx, o: OpenResult): Promise<void> {
   if (o.inline !== null) {
     ctx.body = o.inline;
     return;
   }
   const reader = o.stream;
-  ctx.length = o.end - o.start;
   if (!(reader instanceof FileReader)) {
     // Not a reader of this library (nothing makes one today): koa pipes it, cut off if the client goes away.
+    ctx.length = o.end - o.start;
     ctx.res.once('close', () => reader.destroy(ctx.res.writableFinished ? undefined : clientGone()));
     ctx.body = reader;
     return;
   }
+  // A failure reaches writePieces through nextPiece; the 'error' the destroyed Readable also
+  // emits has nobody else to hear it (unheard, it would end the process).
+  reader.on('error', () => undefined);
+  const res: ServerResponse = ctx.res;
+  const gone = (): void => void reader.destroy(clientGone());
+  res.once('close', gone);
+  let first: LentPiece | null;
+  try {
+    first = await reader.nextPiece();
+  } catch (e) {
+    reader.destroy();
+    if (!res.headersSent) for (const h of res.getHeaderNames()) if (!KEPT_ON_ERROR.has(h)) res.removeHeader(h);
+    throw e;
+  } finally {
+    res.off('close', gone);
+  }
+  if (res.destroyed) {
+    first?.release();
+    reader.destroy(clientGone());
+    return;
+  }
+  ctx.length = o.end - o.start;
   // What every middleware sees is a stream body, as before (koa sets its Content-Type when the
   // route set none, and destroys it when the response ends); koa does not pipe it: writePieces
   // writes the response.
   ctx.body = reader;
   ctx.respond = false;
-  void writePieces(ctx, reader);
+  void writePieces(ctx, reader, first);
 }
+
+/** Headers an error answer keeps from the route (lower case, as getHeaderNames gives them). */
+const KEPT_ON_ERROR = new Set(['x-request-id', 'x-amz-request-id']);
 
 /** Drops an opened file that will not be sent (an inline one has no stream to drop). */
 export function discardOpened(o: OpenResult): void {
@@ -304,12 +335,9 @@ export function discardOpened(o: OpenResult): void {
 
 const clientGone = (): CairnError => new CairnError('Unavailable', 'the client went away');
 
-/** The reader's pieces to ctx.res in order, then its end; see the contracts above. Never rejects. */
-async function writePieces(ctx: BodyCtx, reader: FileReader): Promise<void> {
+/** `first`, then the reader's other pieces to ctx.res in order, then its end; see the contracts above. Never rejects. */
+async function writePieces(ctx: BodyCtx, reader: FileReader, first: LentPiece | null): Promise<void> {
   const res: ServerResponse = ctx.res;
-  // A failure reaches this loop through nextPiece; the 'error' the destroyed Readable also emits
-  // has nobody else to hear it (unheard, it would end the process).
-  reader.on('error', () => undefined);
   /** Pieces handed to res.write whose completion has not been reported. */
   const writing = new Set<LentPiece>();
   let closed = false;
@@ -324,9 +352,7 @@ async function writePieces(ctx: BodyCtx, reader: FileReader): Promise<void> {
   if (res.destroyed) onClose();
   try {
     // Bounded by the range's pieces: nextPiece gives null after the last (or throws).
-    for (;;) {
-      const piece = await reader.nextPiece();
-      if (piece === null) break;
+    for (let piece = first; piece !== null; piece = await reader.nextPiece()) {
       if (closed) {
         piece.release();
         return;
@@ -343,7 +369,7 @@ async function writePieces(ctx: BodyCtx, reader: FileReader): Promise<void> {
     if (!closed) res.end();
   } catch (e) {
     if (closed) return;
-    // Mid-body (or before the first byte): cut the response; koa's onerror logs it, as for a stream body.
+    // Mid-body: cut the response; koa's onerror logs it, as for a stream body.
     res.destroy();
     ctx.onerror(e as Error);
   }

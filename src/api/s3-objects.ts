@@ -275,7 +275,7 @@ export async function getObject(ctx: S3Ctx, deps: S3Deps, t: S3Target): Promise<
     describeHeaders(ctx, t, d);
     if (r === null) {
       ctx.status = 200;
-      sendOpened(ctx, o);
+      await sendOpened(ctx, o);
       return;
     }
     ctx.status = 206;
@@ -287,7 +287,7 @@ export async function getObject(ctx: S3Ctx, deps: S3Deps, t: S3Target): Promise<
     discardOpened(o);
     const part = await deps.client.open(path, r);
     if (part.etag === o.etag) {
-      sendOpened(ctx, part);
+      await sendOpened(ctx, part);
       return;
     }
     // Replaced between the two opens: answer for the new version (once).

@@ -2,7 +2,8 @@
  * S3 gateway features beyond the operations (docs/s3.md), with the unmodified AWS SDK against a
  * real DevCluster (small chunks, small files inline): CompleteMultipartUpload without copying bytes (fs.concat) and
  * its copy fallback; `cairn s3 keys add|list|rm` taking effect in the running gateway; virtual-host
- * addressing (`--s3-domain`) with the SDK's forcePathStyle: false.
+ * addressing (`--s3-domain`) with the SDK's forcePathStyle: false; an object whose chunk servers
+ * are all down answered with an S3 error document (503), not a cut connection.
  */
 import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -21,6 +22,7 @@ import {
   UploadPartCommand,
   type S3ClientConfig,
 } from '@aws-sdk/client-s3';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCairnClient, type CairnClient } from '../../src/client/index.js';
 import { systemRng } from '../../src/env/system.js';
@@ -175,4 +177,28 @@ describe('S3 gateway extras with the AWS SDK', () => {
       await gw.close();
     }
   }, 60_000);
+
+  it('an object whose first chunk no server can give now is answered 503 with an S3 error document, not a cut connection', async () => {
+    const body = patternBytes(3 * MiB, 6);
+    await client.send(new PutObjectCommand({ Bucket: 'cat', Key: 'down/x', Body: body }));
+    const chunks = cluster.clusterJson().chunks.map((c) => c.id);
+    for (const id of chunks) await cluster.member(id).proc.kill('SIGKILL');
+    try {
+      const res = await fetch(await getSignedUrl(client, new GetObjectCommand({ Bucket: 'cat', Key: 'down/x' }), { expiresIn: 300 }));
+      expect(res.status).toBe(503);
+      expect(res.headers.get('content-type')).toMatch(/xml/);
+      expect(res.headers.get('etag')).toBeNull();
+      const text = await res.text();
+      expect(text).toContain('<Code>ServiceUnavailable</Code>');
+    } finally {
+      for (const id of chunks) cluster.member(id).proc.start();
+    }
+    // Back once the restarted servers listen again (bounded: 60 s).
+    let got: Buffer | null = null;
+    for (const t0 = Date.now(); got === null && Date.now() - t0 < 60_000; ) {
+      got = await client.send(new GetObjectCommand({ Bucket: 'cat', Key: 'down/x' })).then((g) => bytesOf(g.Body), () => null);
+      if (got === null) await new Promise((r) => setTimeout(r, 250));
+    }
+    expect(got?.equals(body)).toBe(true);
+  }, 120_000);
 });

@@ -3,7 +3,7 @@
  * faked in this process and three real chunk servers: a client that stops reading holds only a
  * bounded number of pieces (nothing more is fetched), a client that goes away mid-body gets every
  * piece given back (and the next GET works), and a chunk no replica can give verified bytes for
- * cuts the response. The routes' headers and statuses are pinned in gateway-small-files.test.ts
+ * cuts the response — unless it is the first, which is answered as a JSON error. The routes' headers and statuses are pinned in gateway-small-files.test.ts
  * and test/integration/gateway-api.test.ts.
  */
 import { connect, type Socket } from 'node:net';
@@ -219,6 +219,37 @@ describe('gateway: GET bodies from pooled pieces', () => {
     const next = await getBody('/big');
     expect(next).toMatchObject({ status: 200, complete: true });
     expect(next.body.equals(big)).toBe(true);
+  }, 60_000);
+
+  it('a first chunk with no good copy is answered as a JSON error, without the file\'s headers', async () => {
+    const f = bytes(3 * CHUNK, 3);
+    await meta.storeFile('/badfirst', f);
+    const id = meta.files.get('/badfirst')!.chunks[0]![0];
+    const holders = cluster.nodes.filter((n) => n.has(id));
+    expect(holders.length).toBe(2);
+    for (const n of holders) n.corrupt(id, 10);
+    readers.length = 0;
+    for (const range of [undefined, 'bytes=5-2000000']) {
+      const r = await new Promise<{ status: number; headers: Record<string, unknown>; body: string }>((resolve, reject) => {
+        const req = request({ host: '127.0.0.1', port, path: '/v1/files/badfirst', headers: { ...auth, ...(range ? { range } : {}) } }, (res) => {
+          let body = '';
+          res.setEncoding('utf8');
+          res.on('data', (d: string) => (body += d));
+          res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body }));
+          res.on('error', reject);
+        });
+        req.on('error', reject);
+        req.end();
+      });
+      expect(r.status).toBe(500);
+      expect(JSON.parse(r.body)).toMatchObject({ error: { code: 'Corrupt' } });
+      expect(r.headers['content-type']).toMatch(/json/);
+      expect(r.headers.etag).toBeUndefined();
+      expect(r.headers['content-range']).toBeUndefined();
+      expect(r.headers['x-request-id']).toBeTruthy();
+    }
+    await until('every piece is back', () => readers.every((w) => w.out === 0 && poolLent(w) === 0));
+    expect((await getBody('/big')).body.equals(big)).toBe(true);
   }, 60_000);
 
   it('a chunk with no good copy cuts the response after the verified bytes before it', async () => {
