@@ -36,21 +36,28 @@ export function percentile(sorted: number[], p: number): number {
 }
 
 /**
- * The disk's synced throughput for chunk-sized files (MiB/s): `mib` MiB written in 1 MiB writes,
- * an fsync every `fileMib` MiB (one file each, as a chunk server syncs each chunk).
+ * The disk's synced throughput for chunk-sized files (`mibPerSec`): `mib` MiB written in 1 MiB
+ * writes, an fsync every `fileMib` MiB (one file each, as a chunk server syncs each chunk). And
+ * the kernel CPU its write calls took per GiB (`writeSysSPerGiB`, the fsyncs not counted): the
+ * cost of copying into the page cache, which on a VM whose free memory is handed back to the host
+ * (free page reporting) runs ~10 × higher when the pages it lands on come fresh from the host
+ * than when they were freed a moment before (bench/RESULTS.md, eighth session).
  */
-export function syncedWriteMiBPerSec(dir: string = tmpdir(), mib = 512, fileMib = 8): number {
+export function syncedWrite(dir: string = tmpdir(), mib = 512, fileMib = 8): { mibPerSec: number; writeSysSPerGiB: number } {
   const d = mkdtempSync(join(dir, 'cairn-ceiling-'));
   const buf = Buffer.alloc(1024 * 1024, 0x5a);
   const start = performance.now();
+  let writeSysUs = 0;
   try {
     for (let f = 0; f * fileMib < mib; f++) {
       const fd = openSync(join(d, `f${f}`), 'w');
+      const sys0 = process.cpuUsage().system;
       for (let i = 0; i < fileMib; i++) writeSync(fd, buf);
+      writeSysUs += process.cpuUsage().system - sys0;
       fsyncSync(fd);
       closeSync(fd);
     }
-    return mib / ((performance.now() - start) / 1000);
+    return { mibPerSec: mib / ((performance.now() - start) / 1000), writeSysSPerGiB: ((writeSysUs / 1e6) * 1024) / mib };
   } finally {
     rmSync(d, { recursive: true, force: true });
   }

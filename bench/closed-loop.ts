@@ -5,7 +5,7 @@
  * `name value` lines they print.
  */
 import { performance } from 'node:perf_hooks';
-import { loopbackMiBPerSec, percentile, processCpuMs, syncedWriteMiBPerSec } from './ceiling.js';
+import { loopbackMiBPerSec, percentile, processCpuMs, syncedWrite } from './ceiling.js';
 
 /** `--name N` from the command line, else `dflt`. */
 export function arg(name: string, dflt: number): number {
@@ -83,9 +83,11 @@ export function report(name: string, m: Measured): void {
 
 /** The machine's ceilings, measured and printed at the start of a run: synced disk writes in `dir`, one loopback stream. */
 export async function ceilings(dir: string): Promise<{ diskMiBs: number; loopMiBs: number }> {
-  const diskMiBs = syncedWriteMiBPerSec(dir);
+  const disk = syncedWrite(dir);
+  const diskMiBs = disk.mibPerSec;
   const loopMiBs = await loopbackMiBPerSec();
   out('disk_synced_write_mib_per_s', diskMiBs);
+  out('disk_write_sys_s_per_gib', disk.writeSysSPerGiB);
   out('loopback_tcp_mib_per_s', loopMiBs);
   return { diskMiBs, loopMiBs };
 }

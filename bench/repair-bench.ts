@@ -44,7 +44,7 @@ import { findFreePortRange } from '../src/net/index.js';
 import { DevCluster } from '../src/server/dev-cluster.js';
 import { LocalProcess } from '../src/server/local-process.js';
 import { REPAIR_BYTES_PER_SEC_DEFAULT } from '../src/chunk/replicator.js';
-import { percentile, processCpuMs, syncedWriteMiBPerSec } from './ceiling.js';
+import { percentile, processCpuMs, syncedWrite } from './ceiling.js';
 import { block } from './cli-child.js';
 import { checkBenchArgs } from './bench-args.js';
 
@@ -94,8 +94,10 @@ async function until(what: string, timeoutMs: number, cond: () => Promise<boolea
 }
 
 async function main(): Promise<void> {
-  const diskMiBs = syncedWriteMiBPerSec(dir);
+  const disk = syncedWrite(dir);
+  const diskMiBs = disk.mibPerSec;
   out('disk_synced_write_mib_per_s', diskMiBs);
+  out('disk_write_sys_s_per_gib', disk.writeSysSPerGiB);
   const portBase = await findFreePortRange(1000, (n) => systemRng.int(n));
   const nodeArgs = CPU_PROF_DIR === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${CPU_PROF_DIR}`];
   const cluster = new DevCluster({ dir: join(dir, 'cluster'), portBase, deadAfterSec: Math.max(2, Math.ceil((3 * HEARTBEAT_MS) / 1000)), heartbeatMs: HEARTBEAT_MS, repairBytesPerSec: 0, gateway: false, nodeArgs });
