@@ -131,6 +131,7 @@ export class CairnClient {
       // being released), or one write (its uploads in flight and the chunk filling), kept idle
       // for the next read or write.
       chunkBuffersKeptMax: Math.max(this.readAhead + 2, this.uploadsInflight + 1),
+      readAheadMax: this.readAhead,
     });
     this.counters = this.core.counters;
     this.metaCaller = components.meta;

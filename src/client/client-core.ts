@@ -22,7 +22,7 @@ import { decodeCommit, decodeView, type CommitAnswer } from '../proto/meta-answe
 import type { FileAttrs } from '../proto/file-attrs.js';
 import { CairnError, isCairnError } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
-import { PiecePool } from './piece-pool.js';
+import { PiecePool, ReadAheadBudget } from './piece-pool.js';
 import { PlacementCache } from './placement-cache.js';
 import { RequestIds } from './request-ids.js';
 
@@ -91,6 +91,8 @@ export class ClientCore {
    * reads chunks into them (file-reader.ts), every writer fills its chunks in them (file-writer.ts).
    */
   readonly chunkBuffers: PiecePool;
+  /** Chunks fetched ahead by this client's readers, all together. */
+  readonly readAheadBudget: ReadAheadBudget;
   /**
    * The largest file a write sends whole as fs.put (stored inline with its metadata); 0: never.
    * Starts at the client's option and is lowered to the cluster's threshold when a refusal
@@ -109,10 +111,14 @@ export class ClientCore {
   private closedError: CairnError | null = null;
   private requestIdsMade = 0;
 
-  /** `chunkBuffersKeptMax`: idle chunk buffers kept for the next reads and writes (piece-pool.ts). */
-  constructor(c: ClientCoreComponents, o: { clientId: string; inlineBytesMax: number; chunkBuffersKeptMax: number }) {
+  /**
+   * `chunkBuffersKeptMax`: idle chunk buffers kept for the next reads and writes (piece-pool.ts);
+   * `readAheadMax`: chunks fetched ahead by all readers together, beyond one each (ReadAheadBudget).
+   */
+  constructor(c: ClientCoreComponents, o: { clientId: string; inlineBytesMax: number; chunkBuffersKeptMax: number; readAheadMax: number }) {
     this.inlineBytesMax = o.inlineBytesMax;
     this.chunkBuffers = new PiecePool({}, { keepMax: o.chunkBuffersKeptMax });
+    this.readAheadBudget = new ReadAheadBudget(o.readAheadMax);
     this.meta = c.meta;
     this.chunks = c.chunks;
     this.timers = c.timers;

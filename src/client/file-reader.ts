@@ -41,7 +41,7 @@ import type { RemotePath } from '../proto/path.js';
 import { crc32c } from '../util/crc32c.js';
 import { CairnError, isCairnError, type ErrorCode } from '../util/errors.js';
 import type { ClientCore } from './client-core.js';
-import type { PiecePool } from './piece-pool.js';
+import type { PiecePool, ReadAheadBudget } from './piece-pool.js';
 import { replicaOrder } from './replica-order.js';
 
 /** One piece of a read in order, its buffer lent until release() or drop() (FileReader.nextPiece). */
@@ -228,6 +228,8 @@ export class FileReader extends Readable {
   private spreadTurn: number | null = null;
   /** The buffers chunks are read into: the client's, shared by its readers (ClientCore.chunkBuffers). */
   private readonly pool: PiecePool;
+  /** The client's read-ahead, shared by its readers (ClientCore.readAheadBudget). */
+  private readonly budget: ReadAheadBudget;
   /** The stream's chunk being handed out in copies: its pooled buffer and the next byte to copy. */
   private held: { piece: Buffer; at: number } | null = null;
 
@@ -241,6 +243,7 @@ export class FileReader extends Readable {
     this.path = path;
     this.readAhead = o.readAhead;
     this.pool = core.chunkBuffers;
+    this.budget = core.readAheadBudget;
     if (typeof init === 'function') this.init = init;
     else {
       this.plan = init;
@@ -302,7 +305,7 @@ export class FileReader extends Readable {
     }
     if (this.nextIndex < plan.first) this.nextIndex = plan.first;
     this.fillQueue(plan);
-    const next = this.queue.shift();
+    const next = this.nextQueued();
     if (!next) return this.endPieces();
     let bytes: Buffer;
     try {
@@ -340,12 +343,22 @@ export class FileReader extends Readable {
     throw new CairnError('Unavailable', 'read stream destroyed');
   }
 
+  /** Starts fetching the next chunks: up to readAhead of this reader's, within the client's budget (one always). */
   private fillQueue(plan: Plan): void {
-    while (this.queue.length < this.readAhead && this.nextIndex <= plan.last) {
+    // A destroyed reader starts nothing (its queue was emptied and given back in _destroy).
+    if (this.destroyed) return;
+    while (this.queue.length < this.readAhead && this.nextIndex <= plan.last && this.budget.take(this.queue.length)) {
       const task = this.fetchPiece(plan, this.nextIndex++);
       task.catch(() => undefined); // awaited in order; this only silences early failures
       this.queue.push(task);
     }
+  }
+
+  /** The oldest fetch of the queue, taken out of it (and out of the client's read-ahead). */
+  private nextQueued(): Promise<Buffer[]> | undefined {
+    const next = this.queue.shift();
+    if (next !== undefined) this.budget.give();
+    return next;
   }
 
   override _read(): void {
@@ -367,7 +380,9 @@ export class FileReader extends Readable {
     // Pieces fetched ahead that nobody will take: their pooled buffers go back (a fetch still in
     // flight fails on the abort and forgets its own).
     const pool = this.pool;
-    for (const task of this.queue.splice(0)) task.then(([b]) => pool.give(b!), () => undefined);
+    const dropped = this.queue.splice(0);
+    this.budget.give(dropped.length);
+    for (const task of dropped) task.then(([b]) => pool.give(b!), () => undefined);
     if (this.held !== null) pool.give(this.held.piece);
     this.held = null;
     cb(err);
@@ -403,7 +418,7 @@ export class FileReader extends Readable {
       while (this.wanted && !this.destroyed) {
         if (this.held === null) {
           this.fillQueue(plan);
-          const next = this.queue.shift();
+          const next = this.nextQueued();
           if (!next) {
             this.push(null);
             return;

@@ -95,3 +95,35 @@ export class PiecePool {
     }
   }
 }
+
+/**
+ * How many chunks a client's readers fetch ahead of their consumers, all readers together. Every
+ * reader may always have one chunk fetched ahead (so each makes progress whatever the others
+ * hold); more only while the client's total is under `max`. One read gets its full read-ahead;
+ * eight Range reads of one client fetch one chunk ahead each instead of eight times the
+ * read-ahead, which on a machine whose cores are the limit only added chunk buffers to fault in
+ * (bench/RESULTS.md, eighth session).
+ */
+export class ReadAheadBudget {
+  private queued = 0;
+
+  constructor(readonly max: number) {}
+
+  /** Chunks fetched ahead now, by every reader of the client. */
+  get inUse(): number {
+    return this.queued;
+  }
+
+  /** May a reader that has `own` chunks fetched ahead start one more? Counted if so. */
+  take(own: number): boolean {
+    if (own > 0 && this.queued >= this.max) return false;
+    this.queued++;
+    return true;
+  }
+
+  /** `n` fetched-ahead chunks left the reader's queue (handed out, or dropped with the reader). */
+  give(n = 1): void {
+    this.queued -= n;
+    if (this.queued < 0) throw new Error('ReadAheadBudget: more given back than taken');
+  }
+}

@@ -10,7 +10,7 @@ function core(): { core: ClientCore; closed: string[] } {
   const closed: string[] = [];
   const meta: MetaCaller = { call: async () => ({}), close: () => void closed.push('meta') };
   const chunks = { putChunk: async () => ({ ok: true, results: [] }), getChunk: async () => ({}), close: () => void closed.push('chunks') } as unknown as ChunkTransport;
-  return { core: new ClientCore({ meta, chunks, timers: systemTimers, clock: systemClock, logger: silentLogger }, { clientId: 'c1', inlineBytesMax: 0, chunkBuffersKeptMax: 4 }), closed };
+  return { core: new ClientCore({ meta, chunks, timers: systemTimers, clock: systemClock, logger: silentLogger }, { clientId: 'c1', inlineBytesMax: 0, chunkBuffersKeptMax: 4, readAheadMax: 3 }), closed };
 }
 
 const errorOf = (s: PassThrough): Promise<unknown> => new Promise((resolve) => s.once('error', resolve));

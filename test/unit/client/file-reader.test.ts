@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { CairnClient } from '../../../src/client/cairn-client.js';
 import type { FileReader } from '../../../src/client/file-reader.js';
+import type { ClientCore } from '../../../src/client/client-core.js';
 import { isCairnError } from '../../../src/util/errors.js';
 import { bytes, collect } from '../chunk/helpers.js';
 import { clientOver, FakeMeta, startChunkNodes, type ChunkNode } from './fake-meta.js';
@@ -147,6 +148,52 @@ describe('file reader', () => {
       bigClient.close();
       await own.close();
     }
+  });
+
+  it('a client\'s readers share its read-ahead: one reader fetches readAhead chunks ahead, six at once about one each', async () => {
+    const budget = (client as unknown as { core: ClientCore }).core.readAheadBudget;
+    expect(budget.max).toBe(3); // the default readAhead
+    let peak = 0;
+    const take = budget.take.bind(budget);
+    budget.take = (own: number): boolean => {
+      const ok = take(own);
+      peak = Math.max(peak, budget.inUse);
+      return ok;
+    };
+    const drainAll = async (readers: FileReader[]): Promise<Buffer[]> => {
+      const out = readers.map(() => [] as Buffer[]);
+      const done = readers.map(() => false);
+      // Round-robin, one piece of each reader per turn: every reader holds its read-ahead at once.
+      while (done.includes(false)) {
+        for (const [i, r] of readers.entries()) {
+          if (done[i]) continue;
+          const p = await r.nextPiece();
+          if (p === null) done[i] = true;
+          else {
+            out[i]!.push(Buffer.from(p.bytes));
+            p.release();
+          }
+        }
+      }
+      return out.map((o) => Buffer.concat(o));
+    };
+    const open = async (): Promise<FileReader> => (await client.open('/f')).stream as FileReader;
+    // One reader: the whole read-ahead (the file's 4 chunks: 3 fetched ahead at once).
+    expect((await drainAll([await open()]))[0]!.equals(data)).toBe(true);
+    expect(peak).toBe(3);
+    expect(budget.inUse).toBe(0);
+    // Six readers of one client: not 6 × 3 chunks ahead.
+    peak = 0;
+    const six = await drainAll(await Promise.all(Array.from({ length: 6 }, open)));
+    for (const b of six) expect(b.equals(data)).toBe(true);
+    expect(peak).toBeLessThanOrEqual(6);
+    expect(budget.inUse).toBe(0);
+    // A reader destroyed with chunks fetched ahead gives them back.
+    const r = await open();
+    (await r.nextPiece())!.release();
+    expect(budget.inUse).toBeGreaterThan(0);
+    r.destroy();
+    expect(budget.inUse).toBe(0);
   });
 
   it('destroying the stream mid-read stops it with the caller’s error', async () => {
