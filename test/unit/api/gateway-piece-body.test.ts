@@ -136,6 +136,16 @@ describe('gateway: GET bodies from pooled pieces', () => {
 
   const settle = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+  /** Stores `f` at `path` with chunk `index` corrupt at byte `at` on both its replicas; the watched readers start over. */
+  async function storeWithBadChunk(path: string, f: Buffer, index: number, at: number): Promise<void> {
+    await meta.storeFile(path, f);
+    const id = meta.files.get(path)!.chunks[index]![0];
+    const holders = cluster.nodes.filter((n) => n.has(id));
+    expect(holders.length).toBe(2);
+    for (const n of holders) n.corrupt(id, at);
+    readers.length = 0;
+  }
+
   it('whole and ranged GETs of a chunked file come out byte-exact, every piece given back', async () => {
     readers.length = 0;
     const whole = await getBody('/big');
@@ -222,13 +232,7 @@ describe('gateway: GET bodies from pooled pieces', () => {
   }, 60_000);
 
   it('a first chunk with no good copy is answered as a JSON error, without the file\'s headers', async () => {
-    const f = bytes(3 * CHUNK, 3);
-    await meta.storeFile('/badfirst', f);
-    const id = meta.files.get('/badfirst')!.chunks[0]![0];
-    const holders = cluster.nodes.filter((n) => n.has(id));
-    expect(holders.length).toBe(2);
-    for (const n of holders) n.corrupt(id, 10);
-    readers.length = 0;
+    await storeWithBadChunk('/badfirst', bytes(3 * CHUNK, 3), 0, 10);
     for (const range of [undefined, 'bytes=5-2000000']) {
       const r = await new Promise<{ status: number; headers: Record<string, unknown>; body: string }>((resolve, reject) => {
         const req = request({ host: '127.0.0.1', port, path: '/v1/files/badfirst', headers: { ...auth, ...(range ? { range } : {}) } }, (res) => {
@@ -254,12 +258,7 @@ describe('gateway: GET bodies from pooled pieces', () => {
 
   it('a chunk with no good copy cuts the response after the verified bytes before it', async () => {
     const f = bytes(6 * CHUNK, 2);
-    await meta.storeFile('/bad', f);
-    const id = meta.files.get('/bad')!.chunks[3]![0];
-    const holders = cluster.nodes.filter((n) => n.has(id));
-    expect(holders.length).toBe(2);
-    for (const n of holders) n.corrupt(id, 1000);
-    readers.length = 0;
+    await storeWithBadChunk('/bad', f, 3, 1000);
     const r = await getBody('/bad', 5000);
     expect(r.status).toBe(200);
     expect(r.complete).toBe(false);
