@@ -256,20 +256,21 @@ function report(name: string, m: Loop & { gatewayCpuMsPerOp: number; cpuMsPerOp:
  * side ran first.
  */
 async function large(agent: Agent, base: string, token: string, gwPid: number, serverPids: number[], client: CairnClient): Promise<void> {
-  const directPutSeconds = async (): Promise<number> => {
+  // Each put a new file (the GETs below read the first ones).
+  const directPutSeconds = async (path: string): Promise<number> => {
     const t0 = performance.now();
-    await client.put('/direct/big', source());
+    await client.put(path, source());
     return (performance.now() - t0) / 1000;
   };
-  const gatewayPut = async (): Promise<{ seconds: number; cpuSPerGib: number }> => {
-    const run = await cpuPerGib([gwPid], () => http(agent, base, token, 'PUT', '/v1/files/gw/big', source()));
+  const gatewayPut = async (path: string): Promise<{ seconds: number; cpuSPerGib: number }> => {
+    const run = await cpuPerGib([gwPid], () => http(agent, base, token, 'PUT', `/v1/files${path}`, source()));
     if (run.result.status !== 201) throw new Error(`gateway PUT answered ${run.result.status}`);
     return { seconds: run.seconds, cpuSPerGib: run.cpuSPerGib.get(gwPid)! };
   };
-  const d1 = await directPutSeconds();
-  const g1 = await gatewayPut();
-  const g2 = await gatewayPut();
-  const d2 = await directPutSeconds();
+  const d1 = await directPutSeconds('/direct/big');
+  const g1 = await gatewayPut('/gw/big');
+  const g2 = await gatewayPut('/gw/big2');
+  const d2 = await directPutSeconds('/direct/big2');
   const directPut = (2 * MIB) / (d1 + d2);
   const gwPut = (2 * MIB) / (g1.seconds + g2.seconds);
   const putPeak = vmHwmMib(gwPid);
