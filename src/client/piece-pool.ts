@@ -123,7 +123,7 @@ export class ReadAheadBudget {
 
   /** `n` fetched-ahead chunks left the reader's queue (handed out, or dropped with the reader). */
   give(n = 1): void {
+    if (n > this.queued) throw new CairnError('Internal', 'read-ahead given back that was not taken');
     this.queued -= n;
-    if (this.queued < 0) throw new Error('ReadAheadBudget: more given back than taken');
   }
 }

@@ -3,7 +3,7 @@ import { runInNewContext } from 'node:vm';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { CairnClient } from '../../../src/client/cairn-client.js';
 import { FileReader, type LentPiece } from '../../../src/client/file-reader.js';
-import { PiecePool } from '../../../src/client/piece-pool.js';
+import { PiecePool, ReadAheadBudget } from '../../../src/client/piece-pool.js';
 import { isCairnError } from '../../../src/util/errors.js';
 import { bytes } from '../chunk/helpers.js';
 import { clientOver, FakeMeta, startChunkNodes } from './fake-meta.js';
@@ -183,5 +183,21 @@ describe('file reader pieces (nextPiece)', () => {
       err = e;
     }
     expect(isCairnError(err, 'Internal')).toBe(true);
+  });
+});
+
+describe('read-ahead budget', () => {
+  it('grants a reader its first chunk always, more only under the client\'s total; refuses a give-back of what was not taken', () => {
+    const b = new ReadAheadBudget(2);
+    expect([b.take(0), b.take(1), b.take(2)]).toEqual([true, true, false]); // one reader: 2
+    expect(b.take(0)).toBe(true); // another reader's first, over the total
+    expect(b.take(1)).toBe(false);
+    expect(b.inUse).toBe(3);
+    b.give(2);
+    expect(b.take(1)).toBe(true);
+    b.give(2);
+    expect(b.inUse).toBe(0);
+    expect(() => b.give()).toThrow(expect.objectContaining({ code: 'Internal' }));
+    expect(b.inUse).toBe(0);
   });
 });
