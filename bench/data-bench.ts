@@ -151,6 +151,7 @@ async function main(): Promise<void> {
     for (const [label, bytes] of [['4k', 4096], ['64k', 65536]] as const) {
       const body = Buffer.alloc(bytes, 0x42);
       const written: string[][] = clients.map(() => []);
+      const putFromUs = monotonicUs();
       const puts = await measured(serverPids, () =>
         closedLoop(CLIENTS, SECONDS, async (w, n) => {
           const c = clients[w]!;
@@ -160,6 +161,10 @@ async function main(): Promise<void> {
         }),
       );
       report(`small_put_${label}_c${CLIENTS}`, puts);
+      if (CPU_PROF_DIR !== undefined) {
+        out(`cpu_prof_small_put_${label}_from_us`, putFromUs);
+        out(`cpu_prof_small_put_${label}_to_us`, monotonicUs());
+      }
       const gets = await measured(serverPids, () =>
         closedLoop(CLIENTS, SECONDS, async (w, n) => {
           const c = clients[w]!;

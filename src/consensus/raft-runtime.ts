@@ -31,7 +31,8 @@ import {
   type RaftLogStore,
   type RaftStatus,
 } from '../raft/types.js';
-import { encodeRaftMessage } from '../proto/raft-codec.js';
+import { encodeRaftMessageParts } from '../proto/raft-codec.js';
+import type { FrameBytes } from '../net/frame.js';
 import { assert } from '../util/assert.js';
 import { CairnError } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
@@ -69,7 +70,7 @@ export interface StateMachine {
 /** The part of the peer transport the runtime uses (implemented by net/PeerTransport and its in-memory twin). */
 export interface PeerSender {
   /** Queue a frame for a peer; false when it was dropped (queue full, unknown peer). */
-  send(to: NodeId, payload: Uint8Array): boolean;
+  send(to: NodeId, payload: FrameBytes): boolean;
   setPeers(peers: Map<NodeId, string>): void;
 }
 
@@ -452,7 +453,7 @@ export class RaftRuntime {
       case 'apply':
         return this.scheduleApply(step.entries);
       case 'send':
-        for (const m of step.messages) transport.send(m.to, encodeRaftMessage(m));
+        for (const m of step.messages) transport.send(m.to, encodeRaftMessageParts(m));
         return;
       case 'stream':
         return this.streams.stream(step.message);

@@ -20,6 +20,27 @@ export function isOversizeFrameError(err: CairnError): boolean {
 }
 
 /** Header + payload in one buffer. Throws InvalidArgument when the payload exceeds frameBytesMax. */
+/**
+ * One frame's payload: bytes, or consecutive parts of it that go out as neighbours in one writev
+ * (a MsgApp's head and its entries, shared by every follower, need no copy into one buffer).
+ */
+export type FrameBytes = Uint8Array | readonly Uint8Array[];
+
+/** Length of a frame's payload in bytes. */
+export function frameLength(p: FrameBytes): number {
+  if (p instanceof Uint8Array) return p.length;
+  let n = 0;
+  for (const part of p) n += part.length;
+  return n;
+}
+
+/** The payload as one buffer: itself when it is one, else its parts copied together. */
+export function frameJoined(p: FrameBytes): Uint8Array {
+  if (p instanceof Uint8Array) return p;
+  if (p.length === 1) return p[0]!;
+  return Buffer.concat(p as Uint8Array[]);
+}
+
 export function encodeFrame(payload: Uint8Array, frameBytesMax: number = DEFAULT_FRAME_BYTES_MAX): Buffer {
   if (payload.length > frameBytesMax) throw new CairnError('InvalidArgument', `frame of ${payload.length} bytes exceeds the limit of ${frameBytesMax}`);
   const out = Buffer.allocUnsafe(FRAME_HEADER_BYTES + payload.length);

@@ -13,7 +13,7 @@
  */
 import type { Socket } from 'node:net';
 import { CairnError } from '../util/errors.js';
-import { FRAME_HEADER_BYTES, FrameDecoder, encodeFrame, type FrameGate } from './frame.js';
+import { FRAME_HEADER_BYTES, FrameDecoder, encodeFrame, frameJoined, frameLength, type FrameBytes, type FrameGate } from './frame.js';
 
 /**
  * Payloads below this are copied behind their header into one buffer (cheaper than a second
@@ -81,12 +81,12 @@ export class FramedSocket {
   }
 
   /**
-   * Queue one frame. Returns socket.write's verdict: false means the kernel buffer is full and
-   * the caller should wait for 'drain' before writing more (backpressure). Throws
-   * InvalidArgument when the payload exceeds this socket's frame limit; returns false and
-   * writes nothing once closed.
+   * Queue one frame (its payload whole, or in parts written one after another). Returns
+   * socket.write's verdict: false means the kernel buffer is full and the caller should wait
+   * for 'drain' before writing more (backpressure). Throws InvalidArgument when the payload
+   * exceeds this socket's frame limit; returns false and writes nothing once closed.
    */
-  write(payload: Uint8Array): boolean {
+  write(payload: FrameBytes): boolean {
     if (this.closed) return false;
     // Frames written in the same tick (a Ready's messages, a batch of RPC answers) leave in one
     // writev instead of one syscall each.
@@ -98,15 +98,19 @@ export class FramedSocket {
         this.socket.uncork();
       });
     }
-    if (payload.length < FRAME_COPY_BYTES_MAX) return this.socket.write(encodeFrame(payload, this.frameBytesMax));
-    // A large payload is not copied behind its header: the two go out as neighbours in the
-    // cork's writev. The socket keeps a reference until the kernel has the bytes, so the
-    // caller must not mutate the payload after write() (every caller hands over fresh bytes).
-    if (payload.length > this.frameBytesMax) throw new CairnError('InvalidArgument', `frame of ${payload.length} bytes exceeds the limit of ${this.frameBytesMax}`);
+    const length = frameLength(payload);
+    if (length < FRAME_COPY_BYTES_MAX) return this.socket.write(encodeFrame(frameJoined(payload), this.frameBytesMax));
+    // A large payload is not copied behind its header: header and parts go out as neighbours
+    // in the cork's writev. The socket keeps references until the kernel has the bytes, so the
+    // caller must not mutate the payload after write() (every caller hands over bytes it no
+    // longer changes).
+    if (length > this.frameBytesMax) throw new CairnError('InvalidArgument', `frame of ${length} bytes exceeds the limit of ${this.frameBytesMax}`);
     const header = Buffer.allocUnsafe(FRAME_HEADER_BYTES);
-    header.writeUInt32BE(payload.length, 0);
-    this.socket.write(header);
-    return this.socket.write(payload);
+    header.writeUInt32BE(length, 0);
+    let ok = this.socket.write(header);
+    if (payload instanceof Uint8Array) return this.socket.write(payload);
+    for (const part of payload) if (part.length > 0) ok = this.socket.write(part);
+    return ok;
   }
 
   /** Half-close after flushing what was written (used after sending a final error frame). */

@@ -13,7 +13,7 @@ import type { Timers } from '../env/clock.js';
 import type { Rng } from '../env/rng.js';
 import type { NodeId } from '../raft/types.js';
 import { CairnError } from '../util/errors.js';
-import { DEFAULT_FRAME_BYTES_MAX } from './frame.js';
+import { DEFAULT_FRAME_BYTES_MAX, frameJoined, frameLength, type FrameBytes } from './frame.js';
 import {
   DEFAULT_QUEUE_BYTES_MAX,
   DEFAULT_QUEUE_MSGS_MAX,
@@ -96,21 +96,22 @@ export class MemoryTransport implements PeerTransportApi {
     this.init = init;
   }
 
-  send(to: NodeId, payload: Uint8Array): boolean {
+  send(to: NodeId, payload: FrameBytes): boolean {
     const link = this.links.get(to);
     const frameBytesMax = this.init.frameBytesMax ?? DEFAULT_FRAME_BYTES_MAX;
     if (this.closed || link === undefined) {
       this.counters.dropped++;
       return false;
     }
-    const fits = link.queue.fits(payload.length, this.init.queueMsgsMax ?? DEFAULT_QUEUE_MSGS_MAX, this.init.queueBytesMax ?? DEFAULT_QUEUE_BYTES_MAX);
-    if (payload.length > frameBytesMax || !fits) {
+    const length = frameLength(payload);
+    const fits = link.queue.fits(length, this.init.queueMsgsMax ?? DEFAULT_QUEUE_MSGS_MAX, this.init.queueBytesMax ?? DEFAULT_QUEUE_BYTES_MAX);
+    if (length > frameBytesMax || !fits) {
       this.counters.dropped++;
       this.onUnreachable?.(to);
       return false;
     }
-    // A plain copy (Buffer#slice would not copy): the receiver must not see later mutations.
-    link.queue.push(new Uint8Array(payload));
+    // A plain copy, parts joined (Buffer#slice would not copy): the receiver must not see later mutations.
+    link.queue.push(new Uint8Array(frameJoined(payload)));
     if (link.scheduled === null) this.schedule(to, link, 0);
     return true;
   }
@@ -183,7 +184,8 @@ export class MemoryTransport implements PeerTransportApi {
     }
     // Bounded by the queue length at entry; frames sent by the handler wait for the next round.
     for (let n = link.queue.length; n > 0; n--) {
-      const p = link.queue.shift()!;
+      // Queued joined (see send).
+      const p = frameJoined(link.queue.shift()!);
       this.counters.sent++;
       this.counters.sentBytes += p.length;
       try {

@@ -23,7 +23,7 @@ import type { Rng } from '../env/rng.js';
 import type { NodeId } from '../raft/types.js';
 import { CairnError, isCairnError } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
-import { DEFAULT_FRAME_BYTES_MAX } from './frame.js';
+import { DEFAULT_FRAME_BYTES_MAX, frameLength, type FrameBytes } from './frame.js';
 import type { FramedSocket } from './framed-socket.js';
 import { dialAuthenticated, type Credential } from './handshake.js';
 import type { TlsClientConfig } from './tls.js';
@@ -109,19 +109,20 @@ export class PeerTransport implements PeerTransportApi {
     this.writeStallMsMax = init.writeStallMsMax ?? 10_000;
   }
 
-  send(to: NodeId, payload: Uint8Array): boolean {
+  send(to: NodeId, payload: FrameBytes): boolean {
     const link = this.links.get(to);
     if (this.closed || link === undefined) {
       this.counters.dropped++;
       return false;
     }
-    if (payload.length > this.frameBytesMax) {
+    const length = frameLength(payload);
+    if (length > this.frameBytesMax) {
       this.counters.dropped++;
-      this.log.warn('frame larger than frameBytesMax dropped', { to, bytes: payload.length, frameBytesMax: this.frameBytesMax });
+      this.log.warn('frame larger than frameBytesMax dropped', { to, bytes: length, frameBytesMax: this.frameBytesMax });
       this.unreachable(to);
       return false;
     }
-    if (!link.queue.fits(payload.length, this.queueMsgsMax, this.queueBytesMax)) {
+    if (!link.queue.fits(length, this.queueMsgsMax, this.queueBytesMax)) {
       this.counters.dropped++;
       this.unreachable(to);
       return false;
@@ -275,7 +276,7 @@ export class PeerTransport implements PeerTransportApi {
     while (link.queue.length > 0) {
       const p = link.queue.shift()!;
       this.counters.sent++;
-      this.counters.sentBytes += p.length;
+      this.counters.sentBytes += frameLength(p);
       if (!fs.write(p)) {
         if (fs.closed) return;
         const gen = link.gen;

@@ -4,6 +4,7 @@
  * It is a superset of the runtime's PeerSender (consensus/raft-runtime.ts).
  */
 import type { NodeId } from '../raft/types.js';
+import { frameLength, type FrameBytes } from './frame.js';
 
 export interface PeerTransportCounters {
   /** Frames handed to a connection (not necessarily delivered: Raft tolerates loss). */
@@ -25,9 +26,9 @@ export interface PeerTransportApi {
    * Queue a frame for peer `to`, in order after earlier frames to the same peer. Never blocks
    * and never grows memory beyond the per-peer queue bounds: returns false, and drops the
    * frame, when the peer is unknown, the queue is full, or the transport is closed.
-   * The transport takes ownership of `payload`: do not mutate it afterwards.
+   * The transport takes ownership of `payload` (and of each of its parts): do not mutate it afterwards.
    */
-  send(to: NodeId, payload: Uint8Array): boolean;
+  send(to: NodeId, payload: FrameBytes): boolean;
   /** The full set of peers (self excluded or ignored). Links to peers not listed are closed and their queues dropped. */
   setPeers(peers: Map<NodeId, string>): void;
   /** Called when a send is dropped or a connection to the peer fails (e.g. to call raft.reportUnreachable). */
@@ -54,7 +55,7 @@ export const DEFAULT_QUEUE_BYTES_MAX = 32 << 20;
 
 /** A FIFO of frames with count and byte totals; O(1) amortized push/shift. */
 export class FrameQueue {
-  private items: Uint8Array[] = [];
+  private items: FrameBytes[] = [];
   private head = 0;
   bytes = 0;
 
@@ -68,17 +69,17 @@ export class FrameQueue {
     return this.length < msgsMax && this.bytes + n <= bytesMax;
   }
 
-  push(p: Uint8Array): void {
+  push(p: FrameBytes): void {
     this.items.push(p);
-    this.bytes += p.length;
+    this.bytes += frameLength(p);
   }
 
-  shift(): Uint8Array | undefined {
+  shift(): FrameBytes | undefined {
     if (this.head >= this.items.length) return undefined;
     const p = this.items[this.head]!;
     this.items[this.head] = EMPTY;
     this.head++;
-    this.bytes -= p.length;
+    this.bytes -= frameLength(p);
     if (this.head === this.items.length) {
       this.items = [];
       this.head = 0;

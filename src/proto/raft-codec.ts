@@ -76,7 +76,19 @@ const FIELDS: Record<MessageType, number> = {
 /** Own msgpackr instance: plain values only, no records, no 64-bit BigInts. */
 const packr = new Packr({ useRecords: false, moreTypes: false, int64AsType: 'number', mapsAsObjects: true });
 
+/** One message as one buffer (see encodeRaftMessageParts for the same bytes without a copy). */
 export function encodeRaftMessage(m: Message): Uint8Array {
+  const parts = encodeRaftMessageParts(m);
+  return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+}
+
+/**
+ * One message as consecutive parts of its encoding: a MsgApp is its head and its entries (the
+ * entries' bytes shared by every follower the same entries go to), anything else one buffer.
+ * The transport writes the parts as neighbours in one frame, so the entries are never copied
+ * behind a head per follower.
+ */
+export function encodeRaftMessageParts(m: Message): Uint8Array[] {
   const head: unknown[] = [RAFT_CODEC_VERSION, TAGS[m.type], m.from, m.to, m.term];
   switch (m.type) {
     case 'vote':
@@ -93,7 +105,7 @@ export function encodeRaftMessage(m: Message): Uint8Array {
         assert(m.entries[i]!.index === m.prevIndex + 1 + i, `MsgApp entries must follow prevIndex contiguously (entry ${i} has index ${m.entries[i]!.index}, prevIndex ${m.prevIndex})`);
       }
       head.push(m.prevIndex, m.prevTerm, m.commit);
-      return encodeApp(head, m.entries);
+      return encodeAppParts(head, m.entries);
     }
     case 'app-resp':
       head.push(m.reject, m.index, m.hintIndex, m.hintTerm);
@@ -116,7 +128,7 @@ export function encodeRaftMessage(m: Message): Uint8Array {
       assert(false, `unknown message type ${String((never as { type: unknown }).type)}`);
     }
   }
-  return packr.pack(head);
+  return [packr.pack(head)];
 }
 
 /**
@@ -125,16 +137,12 @@ export function encodeRaftMessage(m: Message): Uint8Array {
  * msgpackr without records encodes a nested value exactly as it encodes it alone). The leader
  * sends the same entries to every follower, so their encoding is kept for the next sends.
  */
-function encodeApp(head: unknown[], entries: readonly Entry[]): Uint8Array {
+function encodeAppParts(head: unknown[], entries: readonly Entry[]): Uint8Array[] {
+  // A slice of msgpackr's output buffer of our own: the next pack writes after it, not over it.
   const headBytes = packr.pack(head);
   assert(head.length === 8 && headBytes[0] === 0x98, 'MsgApp head must be an 8-element fixarray');
-  const ents = encodedEntries(entries);
-  // Unzeroed (pooled or malloc-reused) memory: a fresh zeroed buffer per follower costs page faults.
-  const out = Buffer.allocUnsafe(headBytes.length + ents.length);
-  out.set(headBytes, 0);
-  out[0] = 0x99;
-  out.set(ents, headBytes.length);
-  return out;
+  headBytes[0] = 0x99;
+  return [headBytes, encodedEntries(entries)];
 }
 
 /** Entries arrays encoded lately, newest first: the leader's MsgApps to its followers share them. */

@@ -47,6 +47,25 @@ describe('FramedSocket', () => {
     for (let i = 0; i < sent.length; i++) expect(Buffer.from(got[i]!).equals(Buffer.from(sent[i]!))).toBe(true);
   });
 
+  it('delivers a payload written in parts as one frame, small (joined) or large (parts apart)', async () => {
+    const [a, b] = await socketPair();
+    const got: Uint8Array[] = [];
+    const tx = new FramedSocket(a, 1 << 20, { onFrame: () => {}, onClose: () => {} });
+    new FramedSocket(b, 1 << 20, { onFrame: (p) => got.push(p.slice()), onClose: () => {} });
+    const frames: Uint8Array[][] = [
+      [payload(3, 1), payload(9, 2)],
+      [payload(600, 3), new Uint8Array(0), payload(600, 4)],
+      [payload(10, 5), payload(70_000, 6)],
+      [payload(1, 7)],
+      [],
+    ];
+    for (const f of frames) tx.write(f);
+    tx.write(payload(5, 8));
+    await until(() => got.length === frames.length + 1);
+    for (let i = 0; i < frames.length; i++) expect(Buffer.from(got[i]!).equals(Buffer.concat(frames[i]!))).toBe(true);
+    expect(Buffer.from(got[frames.length]!).equals(Buffer.from(payload(5, 8)))).toBe(true);
+  });
+
   it('refuses a payload over its frame limit on either path, writing nothing', async () => {
     const [a] = await socketPair();
     const tx = new FramedSocket(a, 500, { onFrame: () => {}, onClose: () => {} });

@@ -9,7 +9,7 @@ import { sleep, until } from './helpers.js';
 export interface ContractNode {
   id: string;
   addr: string;
-  inbox: Array<{ from: string; n: number }>;
+  inbox: Array<{ from: string; n: number; bytes: number }>;
   transport: PeerTransportApi;
   /** Take the receiving side down (server stops, connections close). */
   stop(): Promise<void>;
@@ -86,6 +86,20 @@ export function peerTransportContract(name: string, makeHarness: () => ContractH
       expect(a.transport.counters.connectFailures).toBeLessThan(30);
     });
 
+    it('delivers a frame sent in parts as one, and bounds the queue by the parts\' total bytes', async () => {
+      const [a, b] = await setup({ queueMsgsMax: 1000, queueBytesMax: 10_000 });
+      await b.stop();
+      const head = frame(7, 2);
+      expect(a.transport.send('b', [head, new Uint8Array(5_000), new Uint8Array(0)])).toBe(true);
+      expect(a.transport.queuedFor('b')).toEqual({ msgs: 1, bytes: 5_006 });
+      expect(a.transport.send('b', [frame(8), new Uint8Array(4_996)])).toBe(false);
+      expect(a.transport.send('b', [frame(9), new Uint8Array(4_990)])).toBe(true);
+      await b.start();
+      await until(() => b.inbox.length === 2);
+      expect(b.inbox.map((m) => [m.n, m.bytes])).toEqual([[7, 5_006], [9, 4_994]]);
+      expect(a.transport.counters.sentBytes).toBe(5_006 + 4_994);
+    });
+
     it('holds the queue bound (bytes), but an empty queue takes one frame larger than the byte bound', async () => {
       const [a, b] = await setup({ queueMsgsMax: 1000, queueBytesMax: 10_000 });
       await b.stop();
@@ -136,7 +150,7 @@ export function peerTransportContract(name: string, makeHarness: () => ContractH
         a.transport.send('b', frame(3));
         await sleep(10);
       }
-      expect(c.inbox[0]).toEqual({ from: 'a', n: 3 });
+      expect(c.inbox[0]).toEqual({ from: 'a', n: 3, bytes: 4 });
       expect(b.inbox).toHaveLength(1);
     });
 

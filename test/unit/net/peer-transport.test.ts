@@ -18,7 +18,7 @@ function tcpHarness(): ContractHarness {
     async node(id, opts) {
       const inbox: ContractNode['inbox'] = [];
       const mk = (port: number): NetServer =>
-        new NetServer(components, { host: '127.0.0.1', port, clusterSecret: SECRET, clientToken: null }, { onPeerFrame: (from, p) => inbox.push({ from, n: seqOf(p) }) });
+        new NetServer(components, { host: '127.0.0.1', port, clusterSecret: SECRET, clientToken: null }, { onPeerFrame: (from, p) => inbox.push({ from, n: seqOf(p), bytes: p.length }) });
       let server = mk(0);
       const addr = await server.listen();
       const port = Number(addr.split(':')[1]);
@@ -58,7 +58,7 @@ function memoryHarness(): ContractHarness {
       const inbox: ContractNode['inbox'] = [];
       const addr = `mem-${id}:1`;
       const onFrame = (from: string, p: Uint8Array): void => {
-        inbox.push({ from, n: seqOf(p) });
+        inbox.push({ from, n: seqOf(p), bytes: p.length });
       };
       network.listen(addr, onFrame);
       const transport = new MemoryTransport({ network, rng: systemRng }, { id, ...fast, ...opts });

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { Packr } from 'msgpackr';
 import { describe, expect, it } from 'vitest';
-import { RAFT_CODEC_LIMITS, decodeRaftMessage, encodeRaftMessage } from '../../../src/proto/raft-codec.js';
+import { RAFT_CODEC_LIMITS, decodeRaftMessage, encodeRaftMessage, encodeRaftMessageParts } from '../../../src/proto/raft-codec.js';
 import type { Entry, Message } from '../../../src/raft/types.js';
 import { CairnError } from '../../../src/util/errors.js';
 
@@ -95,9 +95,28 @@ describe('raft codec', () => {
         // Twice: the second encoding reuses the entries' bytes.
         expect([...encodeRaftMessage(m)]).toEqual([...whole]);
         expect([...encodeRaftMessage(m)]).toEqual([...whole]);
+        // In parts (as the runtime sends it): the head, then the entries, the same bytes together.
+        const parts = encodeRaftMessageParts(m);
+        expect(parts).toHaveLength(2);
+        expect([...Buffer.concat(parts)]).toEqual([...whole]);
       }),
       { numRuns: 300 },
     );
+  });
+
+  it('sends the same entries bytes to every follower without copying them behind each head', () => {
+    const e1: Entry = { term: 2, index: 11, type: 0, data: new Uint8Array(4096).fill(7) };
+    const app = (to: string): Message => ({ type: 'app', from: 'a', to, term: 2, prevIndex: 10, prevTerm: 1, commit: 9, entries: [e1] });
+    const [headB, entsB] = encodeRaftMessageParts(app('b'));
+    const [headC, entsC] = encodeRaftMessageParts(app('c'));
+    expect(entsC).toBe(entsB);
+    expect(headC).not.toBe(headB);
+    expect(plain(decodeRaftMessage(Buffer.concat([headB!, entsB!])))).toEqual(plain(app('b')));
+    expect(plain(decodeRaftMessage(Buffer.concat([headC!, entsC!])))).toEqual(plain(app('c')));
+    // The head of one does not change when the other is encoded after it.
+    expect(plain(decodeRaftMessage(Buffer.concat([headB!, entsB!])))).toEqual(plain(app('b')));
+    // Every other type is one part.
+    expect(encodeRaftMessageParts({ type: 'heartbeat', from: 'a', to: 'b', term: 2, commit: 3, ctx: new Uint8Array(2) })).toHaveLength(1);
   });
 
   it('reuses entries only when they are the same entry objects', () => {
