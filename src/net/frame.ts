@@ -19,7 +19,6 @@ export function isOversizeFrameError(err: CairnError): boolean {
   return err.code === 'ProtocolError' && typeof err.detail?.frameBytesMax === 'number';
 }
 
-/** Header + payload in one buffer. Throws InvalidArgument when the payload exceeds frameBytesMax. */
 /**
  * One frame's payload: bytes, or consecutive parts of it that go out as neighbours in one writev
  * (a MsgApp's head and its entries, shared by every follower, need no copy into one buffer).
@@ -41,6 +40,7 @@ export function frameJoined(p: FrameBytes): Uint8Array {
   return Buffer.concat(p as Uint8Array[]);
 }
 
+/** Header + payload in one buffer. Throws InvalidArgument when the payload exceeds frameBytesMax. */
 export function encodeFrame(payload: Uint8Array, frameBytesMax: number = DEFAULT_FRAME_BYTES_MAX): Buffer {
   if (payload.length > frameBytesMax) throw new CairnError('InvalidArgument', `frame of ${payload.length} bytes exceeds the limit of ${frameBytesMax}`);
   const out = Buffer.allocUnsafe(FRAME_HEADER_BYTES + payload.length);
