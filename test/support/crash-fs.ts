@@ -11,6 +11,8 @@
  * would see after losing power at that moment: an acknowledged replica missing or torn there
  * means a sync the store did not do.
  * Directories themselves (mkdir) count as durable; only what the chunk store syncs is modelled.
+ * Files are known by a model id, not by inode number: the file system hands a freed inode's
+ * number to the next file created, while the name of the freed one may still be durable.
  */
 import { lstatSync, readdirSync, readFileSync, unlinkSync, writeFileSync, type Stats } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
@@ -26,23 +28,28 @@ export class CrashFs implements ChunkFs {
   crashed: Promise<void> | null = null;
   private readonly real = nodeChunkFs();
   private readonly inFlight = new Set<Promise<unknown>>();
-  /** Inodes of files created here; their durable bytes are in `durableBytes` (absent: never synced). */
+  /** Model ids of files created here; their durable bytes are in `durableBytes` (absent: never synced). */
   private readonly created = new Set<number>();
-  /** Durable bytes by inode: created files at their last data sync; older files captured before they lose a name. */
+  /** Durable bytes by model id: created files at their last data sync; older files captured before they lose a name. */
   private readonly durableBytes = new Map<number, Buffer>();
-  /** Durable entries per directory touched (name → inode), with the sequence number of the sync that made them. */
+  /** Durable entries per directory touched (name → model id), with the sequence number of the sync that made them. */
   private readonly durableDirs = new Map<string, { seq: number; entries: Map<string, number> }>();
   private syncSeq = 0;
+  /** The model id of the file each inode number belongs to now (a create gives its inode a new one). */
+  private readonly idOfIno = new Map<number, number>();
+  private lastId = 0;
 
   open(path: string, flags: 'wx' | 'r', mode?: number): Promise<FileHandle> {
     return this.call(async () => {
       this.touchDir(dirname(path));
       const fh = await this.real.open(path, flags, mode);
       if (flags === 'wx') {
-        // A new file (its inode number may be a freed one's): nothing of it is durable yet.
+        // A new file, under a new id even when its inode number is a freed file's (whose name,
+        // and so its bytes, may still be durable): nothing of it is durable yet.
         const { ino } = await fh.stat();
-        this.created.add(ino);
-        this.durableBytes.delete(ino);
+        const id = ++this.lastId;
+        this.idOfIno.set(ino, id);
+        this.created.add(id);
       }
       return this.wrapHandle(fh, path);
     });
@@ -69,7 +76,7 @@ export class CrashFs implements ChunkFs {
     return this.call(async () => {
       this.touchDir(path);
       const seq = ++this.syncSeq;
-      const entries = listing(path);
+      const entries = this.listing(path);
       await this.real.syncDir(path);
       const known = this.durableDirs.get(path)!;
       if (known.seq < seq) this.durableDirs.set(path, { seq, entries });
@@ -95,13 +102,13 @@ export class CrashFs implements ChunkFs {
     while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
     await this.real.close();
     for (const [dir, { entries }] of this.durableDirs) {
-      const now = listing(dir);
+      const now = this.listing(dir);
       for (const name of now.keys()) if (!entries.has(name)) unlinkSync(join(dir, name));
-      for (const [name, ino] of entries) {
-        const bytes = this.durableBytes.get(ino) ?? (this.created.has(ino) ? Buffer.alloc(0) : null);
+      for (const [name, id] of entries) {
+        const bytes = this.durableBytes.get(id) ?? (this.created.has(id) ? Buffer.alloc(0) : null);
         if (bytes === null) {
           // A file older than this model, never captured: it was never renamed over or unlinked here.
-          if (now.get(name) !== ino) throw new Error(`crash-fs: lost track of ${join(dir, name)}`);
+          if (now.get(name) !== id) throw new Error(`crash-fs: lost track of ${join(dir, name)}`);
           continue;
         }
         if (now.has(name)) unlinkSync(join(dir, name));
@@ -124,7 +131,24 @@ export class CrashFs implements ChunkFs {
 
   /** A directory's entries count as durable as they are when the model first meets it. */
   private touchDir(dir: string): void {
-    if (!this.durableDirs.has(dir)) this.durableDirs.set(dir, { seq: 0, entries: listing(dir) });
+    if (!this.durableDirs.has(dir)) this.durableDirs.set(dir, { seq: 0, entries: this.listing(dir) });
+  }
+
+  /** The model id of the file that inode number `ino` belongs to now (a file first met gets one). */
+  private idOf(ino: number): number {
+    let id = this.idOfIno.get(ino);
+    if (id === undefined) {
+      id = ++this.lastId;
+      this.idOfIno.set(ino, id);
+    }
+    return id;
+  }
+
+  /** A directory's files now: name → model id. */
+  private listing(dir: string): Map<string, number> {
+    const m = new Map<string, number>();
+    for (const [name, ino] of inodes(dir)) m.set(name, this.idOf(ino));
+    return m;
   }
 
   /** A file about to lose this name keeps its bytes in the model (a crash may bring the name back). */
@@ -135,7 +159,8 @@ export class CrashFs implements ChunkFs {
     } catch {
       return;
     }
-    if (!this.created.has(st.ino) && !this.durableBytes.has(st.ino)) this.durableBytes.set(st.ino, readFileSync(path));
+    const id = this.idOf(st.ino);
+    if (!this.created.has(id) && !this.durableBytes.has(id)) this.durableBytes.set(id, readFileSync(path));
   }
 
   /** Writes and syncs through the handle are calls of the model too; a data sync records the file's bytes. */
@@ -147,8 +172,8 @@ export class CrashFs implements ChunkFs {
     // A created file is synced before the store renames it: its bytes are read by its path then
     // (the handle may be write-only).
     const record = async (): Promise<void> => {
-      const { ino } = await fh.stat();
-      if (this.created.has(ino)) this.durableBytes.set(ino, readFileSync(path));
+      const id = this.idOf((await fh.stat()).ino);
+      if (this.created.has(id)) this.durableBytes.set(id, readFileSync(path));
     };
     Object.assign(fh, {
       writev: (...a: Parameters<FileHandle['writev']>) => this.call(() => writev(...a)),
@@ -160,10 +185,18 @@ export class CrashFs implements ChunkFs {
   }
 }
 
-function listing(dir: string): Map<string, number> {
+/** A directory's files now: name → inode number. */
+function inodes(dir: string): Map<string, number> {
   const m = new Map<string, number>();
   for (const name of readdirSync(dir)) {
-    const st = lstatSync(join(dir, name));
+    let st: Stats;
+    try {
+      st = lstatSync(join(dir, name));
+    } catch (e) {
+      // Renamed away or unlinked, by a call in flight on another thread, since readdir listed it.
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') continue;
+      throw e;
+    }
     if (st.isFile()) m.set(name, st.ino);
   }
   return m;

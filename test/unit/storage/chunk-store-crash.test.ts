@@ -41,9 +41,10 @@ function workload(rng: SeededRng, older: Map<string, Buffer>): Op[] {
 }
 
 /** Runs `ops` three at a time (so acknowledgements spread over the run), recording what was acknowledged. */
-async function run(store: ChunkStore, ops: Op[]): Promise<{ stored: Map<string, Buffer>; deleted: Set<string> }> {
+async function run(store: ChunkStore, ops: Op[]): Promise<{ stored: Map<string, Buffer>; deleted: Set<string>; failed: string[] }> {
   const stored = new Map<string, Buffer>();
   const deleted = new Set<string>();
+  const failed: string[] = [];
   let next = 0;
   const worker = async (): Promise<void> => {
     // Each turn takes the next operation; a failed one (the disk crashed) ends nothing else.
@@ -52,17 +53,19 @@ async function run(store: ChunkStore, ops: Op[]): Promise<{ stored: Map<string, 
       try {
         if (op.kind === 'delete') {
           if (await store.delete(op.id)) deleted.add(op.id);
+          else failed.push(`delete ${op.id}: not there`);
         } else {
           await store.put(op.id, op.streamed ? pieces(op.data!, 16_384) : op.data!, { size: op.data!.length });
           stored.set(op.id, op.data!);
         }
-      } catch {
+      } catch (err) {
         // Not acknowledged: the checks below allow either outcome for it.
+        failed.push(`${op.kind} ${op.id}: ${(err as Error).message}`);
       }
     }
   };
   await Promise.all([worker(), worker(), worker()]);
-  return { stored, deleted };
+  return { stored, deleted, failed };
 }
 
 async function seeded(dir: string, rng: SeededRng): Promise<Map<string, Buffer>> {
@@ -86,8 +89,9 @@ async function countCalls(seed: number): Promise<number> {
     const store = await crashStore(dir, fs);
     const before = fs.calls;
     const ops = workload(rng, older);
-    const { stored, deleted } = await run(store, ops);
+    const { stored, deleted, failed } = await run(store, ops);
     // Without a crash every operation is acknowledged (else the rounds below would prove nothing).
+    expect(failed).toEqual([]);
     expect(stored.size + deleted.size).toBe(ops.length);
     await store.close();
     return fs.calls - before;
