@@ -59,10 +59,12 @@ registerBackupCommands(program, done);
 // Server commands pull in LMDB, pino and the servers (~120 ms of start-up): loaded only when
 // the command line is not a client command, and then only the one named (a gateway does not
 // carry the metadata server's LMDB); help or something unknown loads them all to list them.
-// `cairn meta add|remove|transfer-leader` are client commands beside the `cairn meta` server.
+// `cairn meta add|remove|transfer-leader` are client commands beside the `cairn meta` server;
+// `cairn --version` needs no command at all.
 const metaAdmin = process.argv[2] === 'meta' && ['add', 'remove', 'transfer-leader'].includes(process.argv[3] ?? '');
+const versionOnly = process.argv.length === 3 && ['--version', '-V'].includes(process.argv[2]!);
 if (metaAdmin) (await import('./meta-admin-command.js')).registerMetaAdminCommand(program, done);
-else if (!CLIENT_COMMANDS.has(process.argv[2] ?? '')) {
+else if (!CLIENT_COMMANDS.has(process.argv[2] ?? '') && !versionOnly) {
   const servers: Record<string, () => Promise<void>> = {
     meta: async () => (await import('./meta-command.js')).registerMetaCommand(program, fail),
     chunk: async () => (await import('./chunk-command.js')).registerChunkCommand(program, fail),
