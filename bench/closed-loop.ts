@@ -1,8 +1,8 @@
 /**
- * What the benchmarks share (bench/data-bench.ts, bench/s3-bench.ts, bench/http-bench.ts): the
- * machine's ceilings printed first, a closed loop of workers for a fixed time with its
- * throughput and latency percentiles, the CPU time per operation of every process, and the
- * `name value` lines they print.
+ * What the benchmarks share (bench/data-bench.ts, bench/s3-bench.ts, bench/http-bench.ts, and the
+ * warm-up also bench/raft-bench.ts and bench/meta-bench.ts): the machine's ceilings printed
+ * first, a warm-up, a closed loop of workers for a fixed time with its throughput and latency
+ * percentiles, the CPU time per operation of every process, and the `name value` lines they print.
  */
 import { performance } from 'node:perf_hooks';
 import { loopbackMiBPerSec, percentile, processCpuMs, syncedWrite } from './ceiling.js';
@@ -11,6 +11,24 @@ import { loopbackMiBPerSec, percentile, processCpuMs, syncedWrite } from './ceil
 export function arg(name: string, dflt: number): number {
   const i = process.argv.indexOf(`--${name}`);
   return i > 0 ? Number(process.argv[i + 1]) : dflt;
+}
+
+/**
+ * Warm-up. A server's hot paths run in V8's baseline tiers until the optimizing compiler has
+ * taken them, which at the request rates of these benches takes 10–35 s after a server starts:
+ * on a fresh cluster, 4 KiB puts went 738 → ~1,300/s inline and 91 → ~195/s in chunks over the
+ * first 30–35 s, Raft commits at 64 clients 4,145 → ~5,300/s over ~20 s (bench/RESULTS.md,
+ * 2026-12-07). A figure taken in a cluster's first seconds measures that compilation, not the
+ * steady state a running server holds, so a bench first runs its load unmeasured for
+ * `--warmup-seconds` (0: measure from a cold start). Returns that count, exiting on a bad one.
+ */
+export function warmupSeconds(bench: string, dflt: number): number {
+  const s = arg('warmup-seconds', dflt);
+  if (!Number.isFinite(s) || s < 0) {
+    process.stderr.write(`${bench}: --warmup-seconds takes a number of seconds, 0 or more, not ${s}\n`);
+    process.exit(2);
+  }
+  return s;
 }
 
 /** One figure, as tools read it. */

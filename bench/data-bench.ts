@@ -30,6 +30,10 @@
  *   --clients N    concurrent small-file clients (default 16; the figure names carry the count)
  *   --no-inline    metadata servers store every file in chunks (the cluster otherwise runs with
  *                  `cairn meta`'s default: files up to 64 KiB inline with their metadata)
+ *   --warmup-seconds N  the small-file loads start after N seconds (default 30; 0: none) of
+ *                  unmeasured puts and gets of both sizes (see closed-loop.ts, warm-up); the first
+ *                  `--seconds` of it are 4 KiB puts, reported as `small_put_4k_cN_cold_ops_per_s`
+ *                  (a cluster's first seconds, what the small figures measured before 2026-12-07)
  *   --cpu-prof DIR every server process writes a CPU profile to DIR when the cluster stops
  *                  (summarize: node dist/bench/profile-summary.js DIR), and so does the CLI of
  *                  the put and the get; run the bench itself
@@ -45,7 +49,7 @@ import { systemRng } from '../src/env/system.js';
 import { findFreePortRange } from '../src/net/index.js';
 import { DevCluster } from '../src/server/dev-cluster.js';
 import { processCpuMs } from './ceiling.js';
-import { arg, ceilings, closedLoop, measured, out, report } from './closed-loop.js';
+import { arg, ceilings, closedLoop, measured, out, report, warmupSeconds } from './closed-loop.js';
 import { checkStream, feedStream, runCli } from './cli-child.js';
 import { checkBenchArgs } from './bench-args.js';
 
@@ -56,6 +60,7 @@ checkBenchArgs('bench:data', [
   { name: 'big-only', help: 'the large put/get (and Range) figures alone' },
   { name: 'clients', value: 'number', help: 'concurrent small-file clients (default 16)' },
   { name: 'no-inline', help: 'every file in chunks, none inline' },
+  { name: 'warmup-seconds', value: 'number', help: 'unmeasured small-file load before the small figures (default 30; 0: none)' },
   { name: 'cpu-prof', value: 'word', help: 'CPU profiles of every server process and the CLI into this directory' },
 ]);
 
@@ -66,6 +71,7 @@ if (!Number.isInteger(CLIENTS) || CLIENTS < 1 || CLIENTS > 1024) {
   process.stderr.write(`bench:data: --clients takes a whole number from 1 to 1024, not ${CLIENTS}\n`);
   process.exit(2);
 }
+const WARMUP_SECONDS = warmupSeconds('bench:data', 30);
 const SMALL_ONLY = process.argv.includes('--small-only');
 const BIG_ONLY = process.argv.includes('--big-only');
 const INLINE_BYTES_MAX = process.argv.includes('--no-inline') ? 0 : INLINE_BYTES_MAX_DEFAULT;
@@ -148,6 +154,7 @@ async function main(): Promise<void> {
     await clients[0]!.mkdir('/small', { parents: true });
     const json = cluster.clusterJson();
     const serverPids = [...json.meta, ...json.chunks].map((s) => s.pid).filter((p): p is number => p !== null);
+    if (WARMUP_SECONDS > 0) await warmUp(clients, serverPids);
     for (const [label, bytes] of [['4k', 4096], ['64k', 65536]] as const) {
       const body = Buffer.alloc(bytes, 0x42);
       const written: string[][] = clients.map(() => []);
@@ -183,6 +190,38 @@ async function main(): Promise<void> {
     await cluster.stop();
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * The small-file warm-up (closed-loop.ts): 4 KiB puts for the first `--seconds` (reported as the
+ * cold figure), then puts of both sizes each read back, until WARMUP_SECONDS have passed.
+ */
+async function warmUp(clients: CairnClient[], serverPids: number[]): Promise<void> {
+  const small = Buffer.alloc(4096, 0x57);
+  const large = Buffer.alloc(65536, 0x57);
+  const coldSeconds = Math.min(SECONDS, WARMUP_SECONDS);
+  const cold = await measured(serverPids, () =>
+    closedLoop(CLIENTS, coldSeconds, async (w, n) => {
+      await clients[w]!.put(`/small/warm-w${w}-c${n}`, [small]);
+    }),
+  );
+  out(`small_put_4k_c${CLIENTS}_cold_ops_per_s`, cold.opsPerSec);
+  out(`small_put_4k_c${CLIENTS}_cold_cpu_ms_per_op`, cold.cpuMsPerOp);
+  if (WARMUP_SECONDS > coldSeconds) {
+    await closedLoop(CLIENTS, WARMUP_SECONDS - coldSeconds, async (w, n) => {
+      const c = clients[w]!;
+      const body = n % 4 === 3 ? large : small;
+      // New files only: replacing or removing would have the chunk servers delete replicas
+      // during the measured loads (garbage collection), which they do not do otherwise.
+      const path = `/small/warm-w${w}-${n}`;
+      await c.put(path, [body]);
+      const { stream } = await c.open(path);
+      let got = 0;
+      for await (const b of stream as AsyncIterable<Buffer>) got += b.length;
+      if (got !== body.length) throw new Error(`read ${got} bytes of ${body.length}`);
+    });
+  }
+  out('small_warmup_s', WARMUP_SECONDS);
 }
 
 /** CLOCK_MONOTONIC in µs (the clock V8's CPU profiles are stamped with, on Linux). */

@@ -15,7 +15,12 @@
  * LMDB apply transaction carried on the leader and on the followers (`*_leader_entries_per_apply`,
  * `*_follower_entries_per_apply`, from their metrics): each such transaction has a fixed cost.
  *
- * Output: one `name value` per line.  Usage: npm run bench:meta [-- --seconds 3 --conc 1,16,64 --ops mkdir,create_commit --cpu-prof DIR]
+ * Before the measured loads, `--warmup-seconds` (default 20; 0: none) of mkdir and create_commit
+ * (half each) at the largest concurrency, unmeasured but for their throughput
+ * (`meta_mkdir_warmup_ops_per_s`, `meta_create_commit_warmup_ops_per_s`): the servers' hot paths
+ * are compiled by then (closed-loop.ts, warm-up).
+ *
+ * Output: one `name value` per line.  Usage: npm run bench:meta [-- --seconds 3 --conc 1,16,64 --ops mkdir,create_commit --warmup-seconds 20 --cpu-prof DIR]
  *   --conc LIST    concurrencies to run, comma-separated
  *   --ops LIST     which of mkdir, create_commit, stat, list to run (default: all)
  *   --cpu-prof DIR every metadata and chunk server process writes a CPU profile to DIR when the
@@ -33,13 +38,17 @@ import { DevCluster } from '../src/server/dev-cluster.js';
 import { percentile, syncedWritesPerSec } from './ceiling.js';
 import { processCpuMs, totalCpuMs } from '../test/support/process-cpu.js';
 import { checkBenchArgs } from './bench-args.js';
+import { closedLoop, warmupSeconds } from './closed-loop.js';
 
 checkBenchArgs('bench:meta', [
   { name: 'seconds', value: 'number', help: 'seconds per load (default 3)' },
   { name: 'conc', value: 'numbers', help: 'client counts to run (default 1,16,64)' },
   { name: 'ops', value: 'word', help: 'operations to run, comma-separated (default all)' },
   { name: 'cpu-prof', value: 'word', help: 'CPU profiles of the metadata servers into this directory' },
+  { name: 'warmup-seconds', value: 'number', help: 'unmeasured mkdir and create_commit load first (default 20; 0: none)' },
 ]);
+
+const WARMUP_SECONDS = warmupSeconds('bench:meta', 20);
 
 const secondsArg = process.argv.indexOf('--seconds');
 const seconds = secondsArg > 0 ? Number(process.argv[secondsArg + 1]) : 3;
@@ -78,7 +87,7 @@ async function applyCounts(url: string, token: string): Promise<[number, number]
   }
 }
 
-async function measure(name: string, conc: number, conns: RpcClient[], op: Op, disk: number, servers: Servers): Promise<void> {
+async function measure(name: string, conc: number, phase: number, conns: RpcClient[], op: Op, disk: number, servers: Servers): Promise<void> {
   const { pids: serverPids, leaderPid } = servers;
   const lat: number[] = [];
   const leaderCpu0 = processCpuMs(leaderPid);
@@ -91,7 +100,8 @@ async function measure(name: string, conc: number, conns: RpcClient[], op: Op, d
   const end = start + seconds * 1000;
   await Promise.all(
     Array.from({ length: conc }, async (_, w) => {
-      const worker = `${name}-c${conc}-w${w}`;
+      // A client id per load: request numbers start again at 1 in each (see raft-bench.ts).
+      const worker = `${name}-c${conc}-p${phase}-w${w}`;
       const conn = conns[w % conns.length]!;
       for (let seq = 1; performance.now() < end; seq++) {
         const t0 = performance.now();
@@ -185,7 +195,19 @@ async function main(): Promise<void> {
       followerMetrics: cluster.meta.filter((m) => m.id !== st.leader).map((m) => m.metrics),
       token: cluster.token,
     };
-    for (const [name, op] of ops) if (OPS === null || OPS.has(name)) for (const conc of CONCS) await measure(name, conc, conns, op, disk, servers);
+    if (WARMUP_SECONDS > 0) {
+      const conc = Math.max(...CONCS);
+      for (const [name, op] of ops.filter(([n]) => n === 'mkdir' || n === 'create_commit')) {
+        const warm = await closedLoop(conc, WARMUP_SECONDS / 2, (w, n) => op(conns[w % conns.length]!, `warm-${name}-w${w}`, n + 1).then(() => undefined));
+        out(`meta_${name}_warmup_ops_per_s`, Math.round(warm.opsPerSec));
+        if (warm.errors > 0) out(`meta_${name}_warmup_errors`, warm.errors);
+      }
+      out('meta_warmup_s', WARMUP_SECONDS);
+    }
+    for (const [name, op] of ops) {
+      if (OPS !== null && !OPS.has(name)) continue;
+      for (const [phase, conc] of CONCS.entries()) await measure(name, conc, phase, conns, op, disk, servers);
+    }
     for (const c of conns) c.close();
   } finally {
     await cluster.stop(5000);

@@ -10,7 +10,11 @@
  *
  * Beside them, the followers' mean (`*_follower_cpu_ms_per_op`).
  *
- * Output: one `name value` per line.  Usage: npm run bench:raft [-- --seconds 5 --conc 1,16,64 --cpu-prof DIR]
+ * Before the measured loads, `--warmup-seconds` (default 20; 0: none) of the same commands at the
+ * largest concurrency, unmeasured but for their throughput (`raft_put_warmup_ops_per_s`): the
+ * servers' hot paths are compiled by then (closed-loop.ts, warm-up).
+ *
+ * Output: one `name value` per line.  Usage: npm run bench:raft [-- --seconds 5 --conc 1,16,64 --warmup-seconds 20 --cpu-prof DIR]
  *   --conc LIST    concurrencies to run, comma-separated (e.g. 64 alone, to profile one load)
  *   --cpu-prof DIR every server process writes a CPU profile to DIR when the group stops
  *                  (summarize: node dist/bench/profile-summary.js DIR)
@@ -26,12 +30,16 @@ import { systemTimers } from '../src/env/system.js';
 import { processCpuMs, totalCpuMs } from '../test/support/process-cpu.js';
 import { percentile, syncedWritesPerSec } from './ceiling.js';
 import { checkBenchArgs } from './bench-args.js';
+import { closedLoop, warmupSeconds } from './closed-loop.js';
 
 checkBenchArgs('bench:raft', [
   { name: 'seconds', value: 'number', help: 'seconds per load (default 5)' },
   { name: 'conc', value: 'numbers', help: 'client counts to run (default 1,16,64)' },
   { name: 'cpu-prof', value: 'word', help: 'CPU profiles of the metadata servers into this directory' },
+  { name: 'warmup-seconds', value: 'number', help: 'unmeasured load before the measured ones (default 20; 0: none)' },
 ]);
+
+const WARMUP_SECONDS = warmupSeconds('bench:raft', 20);
 
 const secondsArg = process.argv.indexOf('--seconds');
 const seconds = secondsArg > 0 ? Number(process.argv[secondsArg + 1]) : 5;
@@ -54,7 +62,20 @@ async function main(): Promise<void> {
   cluster.startAll();
   try {
     const leader = await cluster.waitForLeader(20_000);
-    for (const conc of CONCS) {
+    if (WARMUP_SECONDS > 0) {
+      const conc = Math.max(...CONCS);
+      const conns = Array.from({ length: Math.min(conc, 8) }, () =>
+        new RpcClient({ timers: systemTimers }, { addr: cluster.addrs.get(leader)!, clientToken: cluster.token }),
+      );
+      const warm = await closedLoop(conc, WARMUP_SECONDS, async (w, n) => {
+        await conns[w % conns.length]!.call('fs.mkdir', { path: `/warm-${w}/${String(n + 1).padStart(80, '0')}`, parents: true, s: [`warm-${w}`, n + 1, n] });
+      });
+      out('raft_warmup_s', WARMUP_SECONDS);
+      out('raft_put_warmup_ops_per_s', Math.round(warm.opsPerSec));
+      if (warm.errors > 0) out('raft_put_warmup_errors', warm.errors);
+      for (const c of conns) c.close();
+    }
+    for (const [phase, conc] of CONCS.entries()) {
       const conns = Array.from({ length: Math.min(conc, 8) }, () =>
         new RpcClient({ timers: systemTimers }, { addr: cluster.addrs.get(leader)!, clientToken: cluster.token }),
       );
@@ -70,7 +91,9 @@ async function main(): Promise<void> {
       const end = start + seconds * 1000;
       await Promise.all(
         Array.from({ length: conc }, async (_, w) => {
-          const client = `b${conc}-${w}`;
+          // A client id per load: a client's request numbers start again at 1 in each load,
+          // and a remembered client would refuse them as already answered (StaleRequest).
+          const client = `b${conc}-${phase}-${w}`;
           const conn = conns[w % conns.length]!;
           for (let seq = 1; performance.now() < end; seq++) {
             const t0 = performance.now();
