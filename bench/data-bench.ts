@@ -33,7 +33,8 @@
  *   --warmup-seconds N  the small-file loads start after N seconds (default 30; 0: none) of
  *                  unmeasured puts and gets of both sizes (see closed-loop.ts, warm-up); the first
  *                  `--seconds` of it are 4 KiB puts, reported as `small_put_4k_cN_cold_ops_per_s`
- *                  (a cluster's first seconds, what the small figures measured before 2026-12-07)
+ *                  (the first seconds of small-file load, what `small_put_4k_cN_ops_per_s`
+ *                  measured before 2026-12-07; with --small-only, a fresh cluster's first seconds)
  *   --cpu-prof DIR every server process writes a CPU profile to DIR when the cluster stops
  *                  (summarize: node dist/bench/profile-summary.js DIR), and so does the CLI of
  *                  the put and the get; run the bench itself

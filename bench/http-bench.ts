@@ -23,12 +23,13 @@
  *   cpu       CPU time per small operation of the gateway process alone (gateway_cpu_ms_per_op,
  *             from /proc/PID/stat) and of every server process together (cpu_ms_per_op; the
  *             16 HTTP clients in this process are not counted)
- *   warm-up   before the measured small-file loads, --warmup-seconds (default 30) of the same
- *             PUTs and GETs (into small-warm/, not measured but for the PUTs' throughput,
- *             `small_put_4k_c16_warmup_ops_per_s`): a gateway's first ~1,000 requests pay V8's
- *             JIT and first-use costs (~0.3 s of CPU), and every server's hot paths take 10–35 s
- *             to reach the optimizing compiler (closed-loop.ts, warm-up; the default was 2 s
- *             before 2026-12-07); 0 measures from a cold start
+ *   warm-up   before the measured small-file loads, --warmup-seconds (default 60: half PUTs,
+ *             half GETs) of the same requests (into small-warm/, not measured but for the PUTs'
+ *             throughput, `small_put_4k_c16_warmup_ops_per_s`): a gateway's first ~1,000 requests
+ *             pay V8's JIT and first-use costs (~0.3 s of CPU), and every server's hot paths take
+ *             10–40 s to reach the optimizing compiler (closed-loop.ts, warm-up; gateway PUTs on a
+ *             fresh cluster went 509 → ~1,250/s over the first 35 s); the default was 2 s before
+ *             2026-12-07; 0 measures from a cold start
  * Targets (issue 5): ratio >= 0.9 both ways, RSS <= 150 MiB; issue 14: 4 KiB PUT >= 1,500/s and GET
  * >= 3,000/s through the gateway.
  *
@@ -36,7 +37,7 @@
  * their metadata (`--no-inline`: every file in chunks, as `cairn dev` keeps them).
  *
  * Output: one `name value` per line.
- * Usage: npm run bench:http [-- --mib 1024 --seconds 5 --warmup-seconds 30 --no-inline --small-only --cpu-prof DIR]
+ * Usage: npm run bench:http [-- --mib 1024 --seconds 5 --warmup-seconds 60 --no-inline --small-only --cpu-prof DIR]
  *   --small-only   skip the large put/get (small-file figures only)
  *   --cpu-prof DIR every server process (the gateway too) writes a CPU profile to DIR when the
  *                  cluster stops, named by pid (gateway_pid says which is the gateway's);
@@ -63,7 +64,7 @@ import { checkBenchArgs } from './bench-args.js';
 checkBenchArgs('bench:http', [
   { name: 'mib', value: 'number', help: 'large file size (default 1024)' },
   { name: 'seconds', value: 'number', help: 'seconds per small-file load (default 5)' },
-  { name: 'warmup-seconds', value: 'number', help: 'unmeasured small-file PUTs and GETs first (default 30; 0: none)' },
+  { name: 'warmup-seconds', value: 'number', help: 'unmeasured small-file PUTs and GETs first (default 60; 0: none)' },
   { name: 'no-inline', help: 'every file in chunks, none inline' },
   { name: 'small-only', help: 'skip the large put/get' },
   { name: 'cpu-prof', value: 'word', help: 'CPU profiles of every server process into this directory' },
@@ -71,7 +72,7 @@ checkBenchArgs('bench:http', [
 
 const MIB = arg('mib', 1024);
 const SECONDS = arg('seconds', 5);
-const WARMUP_SECONDS = warmupSeconds('bench:http', 30);
+const WARMUP_SECONDS = warmupSeconds('bench:http', 60);
 const CLIENTS = 16;
 const SMALL_ONLY = process.argv.includes('--small-only');
 const profAt = process.argv.indexOf('--cpu-prof');
