@@ -15,7 +15,7 @@ export function arg(name: string, dflt: number): number {
 
 /**
  * Warm-up. A server's hot paths run in V8's baseline tiers until the optimizing compiler has
- * taken them, which at the request rates of these benches takes 10–35 s after a server starts:
+ * taken them, which at the request rates of these benches takes 10–40 s after a server starts:
  * on a fresh cluster, 4 KiB puts went 738 → ~1,300/s inline and 91 → ~195/s in chunks over the
  * first 30–35 s, Raft commits at 64 clients 4,145 → ~5,300/s over ~20 s (bench/RESULTS.md,
  * 2026-12-07). A figure taken in a cluster's first seconds measures that compilation, not the
