@@ -208,8 +208,9 @@ async function warmUp(clients: CairnClient[], serverPids: number[]): Promise<voi
   );
   out(`small_put_4k_c${CLIENTS}_cold_ops_per_s`, cold.opsPerSec);
   out(`small_put_4k_c${CLIENTS}_cold_cpu_ms_per_op`, cold.cpuMsPerOp);
+  let errors = cold.errors;
   if (WARMUP_SECONDS > coldSeconds) {
-    await closedLoop(CLIENTS, WARMUP_SECONDS - coldSeconds, async (w, n) => {
+    const warm = await closedLoop(CLIENTS, WARMUP_SECONDS - coldSeconds, async (w, n) => {
       const c = clients[w]!;
       const body = n % 4 === 3 ? large : small;
       // New files only: replacing or removing would have the chunk servers delete replicas
@@ -221,8 +222,10 @@ async function warmUp(clients: CairnClient[], serverPids: number[]): Promise<voi
       for await (const b of stream as AsyncIterable<Buffer>) got += b.length;
       if (got !== body.length) throw new Error(`read ${got} bytes of ${body.length}`);
     });
+    errors += warm.errors;
   }
   out('small_warmup_s', WARMUP_SECONDS);
+  if (errors > 0) out('small_warmup_errors', errors);
 }
 
 /** CLOCK_MONOTONIC in µs (the clock V8's CPU profiles are stamped with, on Linux). */

@@ -237,11 +237,15 @@ async function warmUp(agent: Agent, base: string, token: string, body: Buffer): 
   out('small_put_4k_c16_warmup_ops_per_s', puts.opsPerSec);
   out('small_warmup_s', WARMUP_SECONDS);
   const paths = [...stored];
-  if (paths.length === 0) return;
-  await closedLoop(CLIENTS, WARMUP_SECONDS / 2, async (w, n) => {
-    const r = await http(agent, base, token, 'GET', paths[(w + n * CLIENTS) % paths.length]!);
-    if (r.status !== 200 || r.bytes !== 4096) throw new Error(`GET ${r.status}`);
-  });
+  let errors = puts.errors;
+  if (paths.length > 0) {
+    const gets = await closedLoop(CLIENTS, WARMUP_SECONDS / 2, async (w, n) => {
+      const r = await http(agent, base, token, 'GET', paths[(w + n * CLIENTS) % paths.length]!);
+      if (r.status !== 200 || r.bytes !== 4096) throw new Error(`GET ${r.status}`);
+    });
+    errors += gets.errors;
+  }
+  if (errors > 0) out('small_warmup_errors', errors);
 }
 
 function report(name: string, m: Loop & { gatewayCpuMsPerOp: number; cpuMsPerOp: number }): void {
