@@ -62,12 +62,12 @@ async function main(): Promise<void> {
   cluster.startAll();
   try {
     const leader = await cluster.waitForLeader(20_000);
+    /** Up to 8 connections to the leader, shared by `conc` clients. */
+    const connect = (conc: number): RpcClient[] =>
+      Array.from({ length: Math.min(conc, 8) }, () => new RpcClient({ timers: systemTimers }, { addr: cluster.addrs.get(leader)!, clientToken: cluster.token }));
     if (WARMUP_SECONDS > 0) {
-      const conc = Math.max(...CONCS);
-      const conns = Array.from({ length: Math.min(conc, 8) }, () =>
-        new RpcClient({ timers: systemTimers }, { addr: cluster.addrs.get(leader)!, clientToken: cluster.token }),
-      );
-      const warm = await closedLoop(conc, WARMUP_SECONDS, async (w, n) => {
+      const conns = connect(Math.max(...CONCS));
+      const warm = await closedLoop(Math.max(...CONCS), WARMUP_SECONDS, async (w, n) => {
         await conns[w % conns.length]!.call('fs.mkdir', { path: `/warm-${w}/${String(n + 1).padStart(80, '0')}`, parents: true, s: [`warm-${w}`, n + 1, n] });
       });
       out('raft_warmup_s', WARMUP_SECONDS);
@@ -76,9 +76,7 @@ async function main(): Promise<void> {
       for (const c of conns) c.close();
     }
     for (const [phase, conc] of CONCS.entries()) {
-      const conns = Array.from({ length: Math.min(conc, 8) }, () =>
-        new RpcClient({ timers: systemTimers }, { addr: cluster.addrs.get(leader)!, clientToken: cluster.token }),
-      );
+      const conns = connect(conc);
       const lat: number[] = [];
       let errors = 0;
       const pids = cluster.ids.map((id) => cluster.proc(id).pid);
