@@ -85,6 +85,11 @@ export interface RaftRuntimeComponents {
   /** Told each time the known leader changes (metrics). */
   onLeaderChange?: (leader: NodeId | null) => void;
   /**
+   * Told after each durable write of the log (metrics): how long it took (clock ms), how many
+   * entries it appended, and whether it was synced (false: a hard state alone, held for the next).
+   */
+  onPersisted?: (ms: number, entries: number, synced: boolean) => void;
+  /**
    * Schedule a callback after the current event-loop turn (production: env/system's
    * systemDefer). With it, everything that arrives in one turn — proposals and peer messages
    * read from many sockets — is stepped into the core before the Ready loop starts, so it goes
@@ -457,9 +462,13 @@ export class RaftRuntime {
         return;
       case 'stream':
         return this.streams.stream(step.message);
-      case 'persist':
-        if (step.hardState || step.entries.length > 0) await storage.save(step.hardState, step.entries, step.mustSync);
+      case 'persist': {
+        if (!step.hardState && step.entries.length === 0) return;
+        const from = this.c.clock.nowMs();
+        await storage.save(step.hardState, step.entries, step.mustSync);
+        this.c.onPersisted?.(this.c.clock.nowMs() - from, step.entries.length, step.mustSync);
         return;
+      }
       case 'reads':
         return this.reads.confirmed(step.readStates, this.applied);
     }

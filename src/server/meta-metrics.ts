@@ -5,7 +5,9 @@
  *   cairn_meta_raft_commit_index, cairn_meta_raft_applied_index, cairn_meta_raft_last_index,
  *   cairn_meta_raft_follower_lag_entries{member} (on the leader), cairn_meta_leader_changes_total,
  *   cairn_meta_proposal_duration_seconds, cairn_meta_apply_duration_seconds (per batch),
- *   cairn_meta_apply_entries_total, cairn_meta_lmdb_bytes{db}, cairn_meta_rpc_calls_total{method},
+ *   cairn_meta_apply_entries_total, cairn_meta_raft_log_write_duration_seconds (each synced write of
+ *   the Raft log: LMDB's commit with its fsyncs, what a commit waits for on every member, as
+ *   etcd's wal_fsync_duration), cairn_meta_raft_log_write_entries_total, cairn_meta_lmdb_bytes{db}, cairn_meta_rpc_calls_total{method},
  *   cairn_meta_rpc_errors_total{method,code}, cairn_meta_rpc_duration_seconds{method},
  *   cairn_meta_sessions (exactly-once client sessions remembered), cairn_meta_connections_open,
  *   the leader's repair figures (cairn_repair_*, 0 on followers: a sum over members is the
@@ -45,6 +47,8 @@ export class MetaMetrics {
   private readonly leaderChanges = new Counter({ name: 'cairn_meta_leader_changes_total', help: 'times the known leader changed (to another member or to none)', registers: [this.registry] });
   private readonly proposals = new Histogram({ name: 'cairn_meta_proposal_duration_seconds', help: 'time from a proposal to its result applied here (leader)', labelNames: ['outcome'] as const, buckets: LATENCY_BUCKETS_S, registers: [this.registry] });
   private readonly applies = new Histogram({ name: 'cairn_meta_apply_duration_seconds', help: 'time to apply one batch of committed entries to the state (one LMDB transaction)', buckets: LATENCY_BUCKETS_S, registers: [this.registry] });
+  private readonly logWrites = new Histogram({ name: 'cairn_meta_raft_log_write_duration_seconds', help: 'time of one synced write of the Raft log (entries and hard state in one LMDB commit with its fsyncs)', buckets: LATENCY_BUCKETS_S, registers: [this.registry] });
+  private readonly logWriteEntries = new Counter({ name: 'cairn_meta_raft_log_write_entries_total', help: 'entries appended to the Raft log by those writes', registers: [this.registry] });
   private readonly applied = new Counter({ name: 'cairn_meta_apply_entries_total', help: 'committed entries applied to the state', registers: [this.registry] });
   private readonly rpcCalls = new Counter({ name: 'cairn_meta_rpc_calls_total', help: 'RPC calls answered, by method', labelNames: ['method'] as const, registers: [this.registry] });
   private readonly rpcErrors = new Counter({ name: 'cairn_meta_rpc_errors_total', help: 'RPC calls answered with an error, by method and error code', labelNames: ['method', 'code'] as const, registers: [this.registry] });
@@ -96,6 +100,13 @@ export class MetaMetrics {
 
   leaderChanged(): void {
     this.leaderChanges.inc();
+  }
+
+  /** One write of the Raft log finished (RaftRuntime's onPersisted); unsynced ones wrote nothing yet. */
+  logWritten(ms: number, entries: number, synced: boolean): void {
+    if (!synced) return;
+    this.logWrites.observe(ms / 1000);
+    this.logWriteEntries.inc(entries);
   }
 
   /** A LeaderRaft whose proposals are timed. */

@@ -96,6 +96,7 @@ export async function startMetaServer(opts: MetaServerOptions, logger: Logger, o
       stateMachine: opts.metricsListen === undefined ? machine : (metrics = new MetaMetrics(metricsSources())).timedStateMachine(machine),
       logger: log,
       onLeaderChange: () => metrics?.leaderChanged(),
+      onPersisted: (ms, entries, synced) => metrics?.logWritten(ms, entries, synced),
     },
     { id: opts.id, initialPeers: opts.peers, join: opts.join ?? false, tickMs: opts.tickMs, raft: opts.raft, snapshotEntriesMin: opts.snapshotEntriesMin },
   );

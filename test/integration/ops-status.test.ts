@@ -33,6 +33,8 @@ const META_SERIES = [
   'cairn_meta_raft_applied_index',
   'cairn_meta_leader_changes_total',
   'cairn_meta_apply_duration_seconds_bucket',
+  'cairn_meta_raft_log_write_duration_seconds_bucket',
+  'cairn_meta_raft_log_write_entries_total',
   'cairn_meta_lmdb_bytes{db="state"}',
   'cairn_meta_rpc_calls_total{method=',
   'cairn_meta_sessions',
@@ -165,7 +167,14 @@ describe('an operator\'s status and metrics (cairn dev)', () => {
       const wanted = series.filter((n) => !(n.startsWith('cairn_chunk_requests_total{op="put"') || n.startsWith('cairn_chunk_bytes_in_total')));
       for (const name of wanted) expect(text, `${id}: ${name}`).toContain(name);
       if (id === leader) expect(text).toMatch(/^cairn_meta_raft_role\{role="leader"\} 1$/m);
-      if (series === META_SERIES) expect(text).toMatch(/^# TYPE cairn_meta_leader_changes_total counter$/m);
+      if (series === META_SERIES) {
+        expect(text).toMatch(/^# TYPE cairn_meta_leader_changes_total counter$/m);
+        // Every member appends the log: its synced writes are timed and their entries counted.
+        const writes = /^cairn_meta_raft_log_write_duration_seconds_count (\d+)$/m.exec(text);
+        const entries = /^cairn_meta_raft_log_write_entries_total (\d+)$/m.exec(text);
+        expect(Number(writes?.[1]), id).toBeGreaterThan(0);
+        expect(Number(entries?.[1]), id).toBeGreaterThan(0);
+      }
       if (series === CHUNK_SERIES) expect(text).toMatch(/^# TYPE cairn_chunk_disk_free_bytes gauge$/m);
     }
     // The file's chunks were written to some chunk servers: their put counters and bytes show it.
