@@ -168,6 +168,8 @@ export class RaftRuntime {
   private leaderContactAtMs: number | null = null;
   private role: RaftStatus['role'] = 'follower';
   private looping = false;
+  /** The loop waits for a Ready's write of the log (see applyDuringWrite). */
+  private writing = false;
   /** A deferred start of the loop is pending (see RaftRuntimeComponents.defer). */
   private kickPending = false;
   private stopped = false;
@@ -275,6 +277,7 @@ export class RaftRuntime {
     }
     if (from === this.leader) this.leaderContactAtMs = this.c.clock.nowMs();
     this.node.step(decodePeerMessage(from, this.id, payload));
+    if (this.writing) this.applyDuringWrite();
     this.kick();
   }
 
@@ -465,13 +468,31 @@ export class RaftRuntime {
       case 'persist': {
         if (!step.hardState && step.entries.length === 0) return;
         const from = this.c.clock.nowMs();
-        await storage.save(step.hardState, step.entries, step.mustSync);
+        this.writing = true;
+        try {
+          await storage.save(step.hardState, step.entries, step.mustSync);
+        } finally {
+          this.writing = false;
+        }
         this.c.onPersisted?.(this.c.clock.nowMs() - from, step.entries.length, step.mustSync);
         return;
       }
       case 'reads':
         return this.reads.confirmed(step.readStates, this.applied);
     }
+  }
+
+  /**
+   * Step 9 of the Ready protocol (ready-protocol.ts): a message stepped in while a write is under
+   * way committed entries that are already durable here — on a leader, typically its previous
+   * batch, acknowledged by a follower during the write of the next one. They go on the apply
+   * chain now (their clients get their answers) instead of after that write: a commit cycle
+   * otherwise waits one more log write of the leader's for nothing.
+   */
+  private applyDuringWrite(): void {
+    const entries = this.node.takeCommitted();
+    // A failed apply is fatal and surfaces through failFromApply.
+    if (entries.length > 0) this.scheduleApply(entries).catch(() => undefined);
   }
 
   /**

@@ -22,6 +22,12 @@
  *                  or lets a node vote twice in a term); snapshots go out as transfers (stream)
  *   7. apply       the remaining committed entries
  *   8. reads       ReadIndex results
+ *   9. (beside)    while the driver waits for step 5's write, a message it steps in may commit
+ *                  entries that were durable here before that write (a leader's previous batch,
+ *                  acknowledged by a follower meanwhile): the core hands them out at once
+ *                  (`takeCommitted`, bounded by what is durable and still part of the log) and
+ *                  the driver applies them then, after everything handed out before and before
+ *                  the next Ready's entries, instead of one write later
  */
 import { decodeRaftMessage } from '../proto/raft-codec.js';
 import type { Entry, HardState, Message, MsgSnap, NodeId, ReadState, Ready, Role, Snapshot } from '../raft/types.js';

@@ -247,6 +247,17 @@ export class RaftLog {
     return this.slice(this.applying + 1, this.committed + 1, maxBytes);
   }
 
+  /**
+   * Committed entries not yet handed out that are durable here AND part of this log (at most
+   * stableLastIndex(): never one in a write still under way, nor a stale durable entry a newer
+   * unstable one replaces), limited to maxBytes; empty while a snapshot is pending.
+   */
+  nextDurableCommittedEntries(maxBytes: number): Entry[] {
+    if (!this.hasNextCommittedEntries()) return [];
+    const hi = Math.min(this.committed, this.stableLastIndex());
+    return hi > this.applying ? this.slice(this.applying + 1, hi + 1, maxBytes) : [];
+  }
+
   /** Entries up to (index, term) are durable. Ignored if that entry was replaced meanwhile (etcd stableTo). */
   stableTo(index: number, term: number): void {
     if (index < this.offset) return;

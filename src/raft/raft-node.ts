@@ -312,6 +312,24 @@ export class RaftNode {
     return rd;
   }
 
+  /**
+   * Committed entries to apply now, while the driver still waits for a Ready's write: the ones
+   * durable here before that write and not replaced since (a leader's earlier batch, committed
+   * by a follower's acknowledgement that arrived meanwhile). They are handed out exactly as
+   * Ready.committedEntries are — never again, and counted as applied — so the driver applies
+   * them after everything handed out before and before any later Ready's. Empty when there are
+   * none (a follower's entries in the write under way wait for it: its next Ready has them).
+   */
+  takeCommitted(): Entry[] {
+    const ents = this.log.nextDurableCommittedEntries(this.cfg.maxMsgBytes);
+    if (ents.length === 0) return ents;
+    const last = ents[ents.length - 1]!.index;
+    this.log.applying = last;
+    this.log.applied = Math.max(this.log.applied, last);
+    if (this.state === 'leader') this.releaseUncommitted(ents);
+    return ents;
+  }
+
   /** The driver has persisted rd.snapshot/rd.entries/rd.hardState, sent rd.messages and applied rd.committedEntries. */
   advance(rd: Ready): void {
     if (rd.snapshot) {
@@ -327,16 +345,19 @@ export class RaftNode {
     if (rd.committedEntries.length > 0) {
       const lastIdx = rd.committedEntries[rd.committedEntries.length - 1]!.index;
       this.log.applied = Math.max(this.log.applied, lastIdx);
-      if (this.state === 'leader') {
-        let bytes = 0;
-        for (const e of rd.committedEntries) bytes += entryBytes(e);
-        this.uncommittedBytes = Math.max(0, this.uncommittedBytes - bytes);
-      }
+      if (this.state === 'leader') this.releaseUncommitted(rd.committedEntries);
     }
     if (this.state === 'leader') {
       const self = this.prs.get(this.id);
       if (self && self.maybeUpdate(this.log.stableLastIndex())) this.leaderMaybeCommit();
     }
+  }
+
+  /** Committed entries handed out: their bytes no longer count against uncommittedBytesMax. */
+  private releaseUncommitted(ents: Entry[]): void {
+    let bytes = 0;
+    for (const e of ents) bytes += entryBytes(e);
+    this.uncommittedBytes = Math.max(0, this.uncommittedBytes - bytes);
   }
 
   status(): RaftStatus {

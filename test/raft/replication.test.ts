@@ -264,6 +264,64 @@ describe('the Ready protocol', () => {
     expect(l.node.status().commit).toBe(2);
   });
 
+  it('takeCommitted: a leader hands out its previous batch, acknowledged during the next write, once', () => {
+    const c = new Cluster(['1', '2', '3']);
+    c.run('campaign 1\nstabilize');
+    const l = c.get('1');
+    const base = l.node.status().commit;
+    c.propose('1', 'a');
+    const rd1 = l.node.ready();
+    void l.storage.save(rd1.hardState, rd1.entries, true);
+    for (const m of rd1.messages) c.get(m.to).node.step(m);
+    l.node.advance(rd1);
+    // The next batch's write is under way when 2's acknowledgement of the first arrives.
+    c.propose('1', 'b');
+    const rd2 = l.node.ready();
+    expect(rd2.entries.map((e) => e.index)).toEqual([base + 2]);
+    expect(l.node.takeCommitted()).toEqual([]);
+    c.process('2');
+    for (const m of c.queue.splice(0)) if (m.to === '1' && m.from === '2') l.node.step(m);
+    expect(l.node.status().commit).toBe(base + 1);
+    const taken = l.node.takeCommitted();
+    expect(taken.map((e) => e.index)).toEqual([base + 1]);
+    expect(l.node.takeCommitted()).toEqual([]);
+    // The entry in the write under way is not handed out, even once committed, before advance.
+    void l.storage.save(rd2.hardState, rd2.entries, true);
+    l.node.advance(rd2);
+    const rd3 = l.node.ready();
+    expect(rd3.committedEntries.map((e) => e.index)).not.toContain(base + 1);
+    expect(l.node.status().applied).toBeGreaterThanOrEqual(base + 1);
+  });
+
+  it('takeCommitted: a follower never hands out an entry of the write under way, nor a durable entry a newer one replaces', () => {
+    const s = new MemoryRaftStorage();
+    void s.bootstrap({ voters: ['a', 'b', 'f'], learners: [] });
+    const f = new RaftNode(cfg('f'), s, new SeededRng(1));
+    // Durable: 1 (term 1, committed) and 2, 3 (term 1, not committed).
+    f.step(app('a', 1, 0, 0, [1, 1, 1], 1));
+    const rd1 = f.ready();
+    persist(s, rd1);
+    f.advance(rd1);
+    // a appends 4; that write is under way when leader b of term 2 replaces 2 and 3 and commits them.
+    f.step(app('a', 1, 3, 1, [1], 1));
+    const rd2 = f.ready();
+    expect(rd2.entries.map((e) => e.index)).toEqual([4]);
+    f.step(app('b', 2, 1, 1, [2, 2], 3));
+    expect(f.status().commit).toBe(3);
+    // The durable 2 and 3 are the stale ones; the committed ones are in no write yet.
+    expect(f.takeCommitted()).toEqual([]);
+    persist(s, rd2);
+    f.advance(rd2);
+    expect(f.takeCommitted()).toEqual([]);
+    const rd3 = f.ready();
+    expect(rd3.entries.map((e) => [e.index, e.term])).toEqual([[2, 2], [3, 2]]);
+    expect(rd3.committedEntries.map((e) => [e.index, e.term])).toEqual([[2, 2], [3, 2]]);
+    persist(s, rd3);
+    f.advance(rd3);
+    expect(termsOf(s)).toEqual([1, 2, 2]);
+    expect(f.status()).toMatchObject({ applied: 3, commit: 3 });
+  });
+
   it('step ignores garbage without throwing', () => {
     const c = new Cluster(['1', '2', '3']);
     c.run('campaign 1\nstabilize');

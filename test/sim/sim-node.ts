@@ -234,6 +234,11 @@ export class SimNode {
     }
     const m = decodePeerMessage(from, this.id, payload);
     this.node.step(m);
+    // Step 9 of the Ready protocol, as the runtime: committed entries durable here apply now.
+    if (this.busy) {
+      const ents = this.node.takeCommitted();
+      if (ents.length > 0) this.applyEntries(ents);
+    }
     this.afterStep(m.type === 'vote-resp' || m.type === 'pre-vote-resp' || m.type === 'timeout-now');
   }
 

@@ -89,6 +89,13 @@ export const MUTANTS: Mutant[] = [
     find: 'return this.slice(this.applying + 1, this.committed + 1, maxBytes);',
     replace: 'return this.slice(this.applying + 1, this.lastIndex() + 1, maxBytes);',
   },
+  {
+    name: 'h-apply-during-write-not-durable',
+    what: 'entries applied during a write before they are durable here (Ready step 9 unbounded)',
+    file: LOG,
+    find: 'const hi = Math.min(this.committed, this.stableLastIndex());',
+    replace: 'const hi = this.committed;',
+  },
 ];
 
 interface RunResult {

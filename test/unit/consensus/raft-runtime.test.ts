@@ -299,6 +299,70 @@ describe('RaftRuntime', () => {
     await rt.stop();
   });
 
+  it('answers a proposal acknowledged while the leader writes the next one, without waiting for that write (Ready step 9)', async () => {
+    /** Storage whose next write of entries waits until released. */
+    class GatedStorage extends MemoryRaftStorage {
+      private gate: Promise<void> | null = null;
+      writesHeld = 0;
+      hold(): () => void {
+        let release!: () => void;
+        this.gate = new Promise<void>((r) => (release = r));
+        return () => release();
+      }
+      override async save(hs: Parameters<MemoryRaftStorage['save']>[0], entries: Parameters<MemoryRaftStorage['save']>[1], sync: boolean): Promise<void> {
+        const gate = this.gate;
+        if (gate !== null && entries.length > 0) {
+          this.gate = null;
+          this.writesHeld++;
+          await gate;
+        }
+        return super.save(hs, entries, sync);
+      }
+    }
+    h = new Harness(['a', 'b', 'c']);
+    const stores = new Map<string, GatedStorage>();
+    for (const id of h.peers.keys()) {
+      const storage = new GatedStorage();
+      stores.set(id, storage);
+      await h.start(id, { storage, kv: new MemoryKvStore() });
+    }
+    const leader = await h.leader();
+    await h.put(leader, 'warm', 'up');
+    const followers = [...h.nodes.values()].filter((n) => n !== leader);
+    // Held writes are let go whatever happens (a held write would keep the harness from stopping).
+    const releases: Array<() => void> = [];
+    try {
+    // The followers' writes of A wait: A is durable on the leader alone, not committed.
+    const releaseFollowers = followers.map((f) => stores.get(f.id)!.hold());
+    releases.push(...releaseFollowers);
+    let aDone = false;
+    const a = h.put(leader, 'k', 'A').then(() => (aDone = true));
+    let deadline = systemClock.nowMs() + 3000;
+    while (followers.some((f) => stores.get(f.id)!.writesHeld === 0) && systemClock.nowMs() < deadline) await sleep(5);
+    const indexA = leader.storage.lastIndex();
+    // The leader's write of B waits; then the followers write A and acknowledge it.
+    const releaseLeader = stores.get(leader.id)!.hold();
+    releases.push(releaseLeader);
+    let bDone = false;
+    const b = h.put(leader, 'k', 'B').then(() => (bDone = true));
+    deadline = systemClock.nowMs() + 3000;
+    while (stores.get(leader.id)!.writesHeld === 0 && systemClock.nowMs() < deadline) await sleep(5);
+    expect(stores.get(leader.id)!.writesHeld).toBe(1);
+    for (const r of releaseFollowers) r();
+    await Promise.race([a, sleep(3000)]);
+    // A is answered while B's write on the leader is still under way.
+    expect(aDone).toBe(true);
+    expect(bDone).toBe(false);
+    expect(leader.storage.lastIndex()).toBe(indexA);
+    expect(new TextDecoder().decode(leader.machine.read('k')!)).toBe('A');
+    releaseLeader();
+    await b;
+    expect(new TextDecoder().decode(leader.machine.read('k')!)).toBe('B');
+    } finally {
+      for (const r of releases) r();
+    }
+  });
+
   it('applies the entries of every Ready that came in while a batch was applying in ONE state-machine call', async () => {
     let release!: () => void;
     const gate = new Promise<void>((r) => (release = r));
