@@ -237,7 +237,10 @@ export class SimNode {
     // Step 9 of the Ready protocol, as the runtime: committed entries durable here apply now.
     if (this.busy) {
       const ents = this.node.takeCommitted();
-      if (ents.length > 0) this.applyEntries(ents);
+      if (ents.length > 0) {
+        this.sim.stats.appliedDuringWrite += ents.length;
+        this.applyEntries(ents);
+      }
     }
     this.afterStep(m.type === 'vote-resp' || m.type === 'pre-vote-resp' || m.type === 'timeout-now');
   }

@@ -222,6 +222,8 @@ export interface SimStats {
   /** Targeted: leaders crashed right after replicating to a minority; snapshot transfers cut mid-stream. */
   minorityCrashes: number;
   snapshotCuts: number;
+  /** Committed entries applied while their node's next write was under way (Ready step 9). */
+  appliedDuringWrite: number;
 }
 
 export interface SimResult {

@@ -71,12 +71,13 @@ describe('simulation: determinism', () => {
       fsyncFailures: 0,
       minorityCrashes: 0,
       snapshotCuts: 0,
+      appliedDuringWrite: 0,
       /** Seeds with several membership changes incl. a removal, without pre-vote. */
       changesWithoutPreVote: 0,
     };
     for (let seed = 1; seed <= 40; seed++) {
       const r = await runSimulation({ seed });
-      for (const k of ['confChanges', 'confPartitions', 'tornWrites', 'fsyncFailures', 'minorityCrashes', 'snapshotCuts'] as const) totals[k] += r.stats[k];
+      for (const k of ['confChanges', 'confPartitions', 'tornWrites', 'fsyncFailures', 'minorityCrashes', 'snapshotCuts', 'appliedDuringWrite'] as const) totals[k] += r.stats[k];
       if (!r.params.preVote && r.stats.confChanges >= 3 && r.stats.membership.includes('removeNode')) totals.changesWithoutPreVote++;
       totals.crashes += r.stats.crashes;
       totals.partitions += r.stats.partitions;

@@ -63,6 +63,7 @@ export class Simulation {
     fsyncFailures: 0,
     minorityCrashes: 0,
     snapshotCuts: 0,
+    appliedDuringWrite: 0,
   };
   phase: 'safety' | 'liveness' = 'safety';
   /** Fresh nodes that may join in membership changes (empty disks, no membership). */
