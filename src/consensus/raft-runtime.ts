@@ -10,7 +10,8 @@
  *     Ready — applying overlaps the next fsync, as etcd's apply goroutine does. Entries of the
  *     Readies that arrive while a batch is applying are applied together next, in one
  *     state-machine transaction. At most applyLagEntriesMax entries wait in the chain; beyond
- *     that the loop waits for it.
+ *     that the loop waits for it. Entries committed by a message that arrives while the loop
+ *     waits for a log write, and already durable here, join the chain at once (step 9).
  *   - stream: snapshots are streamed beside the Raft messages (snapshot-streams.ts): the core's
  *     snapshot holds no data, the state machine's own store is the image, and compaction only
  *     needs it flushed.
@@ -36,36 +37,15 @@ import type { FrameBytes } from '../net/frame.js';
 import { assert } from '../util/assert.js';
 import { CairnError } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
+import { applyAddress, memberAddrsAtStart, rememberedAddrs } from './member-addrs.js';
 import { ProposalTracker } from './proposal-tracker.js';
+import type { StateMachine } from './state-machine.js';
 import { ReadIndexBatcher } from './read-index-batcher.js';
 import { decodePeerMessage, planReady, type ReadyStep } from './ready-protocol.js';
-import { isSnapshotFrame, type SnapshotReader, type SnapshotWriter } from './snapshot-transfer.js';
+import { isSnapshotFrame } from './snapshot-transfer.js';
 import { NO_DATA, SnapshotStreams, confAt } from './snapshot-streams.js';
+export type { StateMachine } from './state-machine.js';
 import { COMPACTION_LAG_ENTRIES_DEFAULT, PROPOSE_TIMEOUT_MS_DEFAULT, RAFT_TICK_MS_DEFAULT, READ_TIMEOUT_MS_DEFAULT, SNAPSHOT_ENTRIES_DEFAULT } from '../config/defaults.js';
-
-/** A replicated state machine. Its state and applied index change together, atomically. */
-export interface StateMachine {
-  /** Index of the last entry applied (durably, or re-applied from the log after a crash). */
-  appliedIndex(): number;
-  /**
-   * Apply committed entries, in index order, each exactly once. Leader no-ops (empty Normal
-   * entries) and ConfChange entries carry no command but still advance the applied index.
-   * Resolves with one result per entry (undefined for entries without a command).
-   */
-  apply(entries: Entry[]): Promise<unknown[]>;
-  /** Resolve once everything applied so far is durable (the log is compacted behind it next). */
-  flush(): Promise<void>;
-  /** A consistent read view of the whole state at its applied index (sent to lagging followers). */
-  openSnapshot(): Promise<SnapshotReader>;
-  /** Start receiving an image into staging; a newer writer supersedes an older one. */
-  beginSnapshotWrite(): SnapshotWriter;
-  /** Index of an image finished in staging and not yet installed, or 0. */
-  stagedSnapshotIndex(): number;
-  /** Atomically replace the live state by the staged image finished at `index` (durable on return). */
-  installSnapshot(index: number): Promise<void>;
-  /** Member addresses the state remembers (from applied ConfChanges: they outlive compaction); optional. */
-  memberAddrs?(): Map<NodeId, string>;
-}
 
 /** The part of the peer transport the runtime uses (implemented by net/PeerTransport and its in-memory twin). */
 export interface PeerSender {
@@ -238,9 +218,7 @@ export class RaftRuntime {
     // Where to dial each member: what the state remembers from applied ConfChanges (members
     // added at runtime, whose entries compaction may have dropped), then --peers, then the
     // ConfChange entries still in the log, in order.
-    const addrs = rememberedAddrs(c.stateMachine, node.status().conf);
-    for (const [id, a] of init.initialPeers) addrs.set(id, a);
-    for (const cc of confChangesInLog(c.storage)) applyAddress(addrs, cc);
+    const addrs = memberAddrsAtStart(c.stateMachine, c.storage, node.status().conf, init.initialPeers);
     const rt = new RaftRuntime(c, init, node, addrs);
     c.transport.setPeers(rt.peerAddrs());
     return rt;
@@ -590,31 +568,6 @@ export class RaftRuntime {
     this.lastSnapshotIndex = index;
     this.log.info('snapshot taken', { index, compactIndex });
   }
-}
-
-/** The state's remembered member addresses, for current members only (an image may be older than the group). */
-function rememberedAddrs(sm: StateMachine, conf: { voters: NodeId[]; learners: NodeId[] }): Map<NodeId, string> {
-  const out = new Map<NodeId, string>();
-  const members = new Set([...conf.voters, ...conf.learners]);
-  for (const [id, a] of sm.memberAddrs?.() ?? []) if (members.has(id)) out.set(id, a);
-  return out;
-}
-
-/** Every ConfChange entry still in the log, in order. */
-function confChangesInLog(storage: RaftLogStore): ConfChange[] {
-  const out: ConfChange[] = [];
-  const last = storage.lastIndex();
-  for (let lo = storage.firstIndex(); lo <= last; ) {
-    const batch = storage.entries(lo, last + 1, 8 << 20);
-    for (const e of batch) if (e.type === EntryType.ConfChange) out.push(decodeConfChange(e.data));
-    lo += batch.length;
-  }
-  return out;
-}
-
-function applyAddress(addrs: Map<NodeId, string>, cc: ConfChange): void {
-  if (cc.type === 'removeNode') addrs.delete(cc.node);
-  else if (cc.context && cc.context.byteLength > 0) addrs.set(cc.node, new TextDecoder().decode(cc.context));
 }
 
 /** Committed entries allowed to wait for the state machine before the Ready loop waits too. */

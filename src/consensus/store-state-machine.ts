@@ -8,7 +8,7 @@
  */
 import { EntryType, type Entry } from '../raft/types.js';
 import { pairSnapshotReader, pairSnapshotWriter, type SnapshotStore } from './kv-snapshot.js';
-import type { StateMachine } from './raft-runtime.js';
+import type { StateMachine } from './state-machine.js';
 import type { SnapshotReader, SnapshotWriter } from './snapshot-transfer.js';
 
 export interface BatchStore<Txn> extends SnapshotStore {

@@ -20,7 +20,7 @@ import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { registerRepairMetrics } from '../api/gateway-metrics.js';
-import type { StateMachine } from '../consensus/raft-runtime.js';
+import type { StateMachine } from '../consensus/state-machine.js';
 import type { LeaderRaft } from '../leader/index.js';
 import { META_METHODS } from '../proto/meta-requests.js';
 import { isCairnError } from '../util/errors.js';
