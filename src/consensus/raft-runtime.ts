@@ -44,7 +44,6 @@ import { ReadIndexBatcher } from './read-index-batcher.js';
 import { decodePeerMessage, planReady, type ReadyStep } from './ready-protocol.js';
 import { isSnapshotFrame } from './snapshot-transfer.js';
 import { NO_DATA, SnapshotStreams, confAt } from './snapshot-streams.js';
-export type { StateMachine } from './state-machine.js';
 import { COMPACTION_LAG_ENTRIES_DEFAULT, PROPOSE_TIMEOUT_MS_DEFAULT, RAFT_TICK_MS_DEFAULT, READ_TIMEOUT_MS_DEFAULT, SNAPSHOT_ENTRIES_DEFAULT } from '../config/defaults.js';
 
 /** The part of the peer transport the runtime uses (implemented by net/PeerTransport and its in-memory twin). */
