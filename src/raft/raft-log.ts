@@ -242,19 +242,14 @@ export class RaftLog {
     return !this.snapshot && this.committed > this.applying;
   }
 
-  nextCommittedEntries(maxBytes: number): Entry[] {
-    if (!this.hasNextCommittedEntries()) return [];
-    return this.slice(this.applying + 1, this.committed + 1, maxBytes);
-  }
-
   /**
-   * Committed entries not yet handed out that are durable here AND part of this log (at most
-   * stableLastIndex(): never one in a write still under way, nor a stale durable entry a newer
-   * unstable one replaces), limited to maxBytes; empty while a snapshot is pending.
+   * Committed entries not yet handed out, limited to maxBytes. `durableOnly`: only those durable
+   * here AND part of this log (at most stableLastIndex(): never one in a write still under way,
+   * nor a stale durable entry a newer unstable one replaces). Empty while a snapshot is pending.
    */
-  nextDurableCommittedEntries(maxBytes: number): Entry[] {
+  nextCommittedEntries(maxBytes: number, durableOnly = false): Entry[] {
     if (!this.hasNextCommittedEntries()) return [];
-    const hi = Math.min(this.committed, this.stableLastIndex());
+    const hi = durableOnly ? Math.min(this.committed, this.stableLastIndex()) : this.committed;
     return hi > this.applying ? this.slice(this.applying + 1, hi + 1, maxBytes) : [];
   }
 

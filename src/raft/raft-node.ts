@@ -321,7 +321,7 @@ export class RaftNode {
    * none (a follower's entries in the write under way wait for it: its next Ready has them).
    */
   takeCommitted(): Entry[] {
-    const ents = this.log.nextDurableCommittedEntries(this.cfg.maxMsgBytes);
+    const ents = this.log.nextCommittedEntries(this.cfg.maxMsgBytes, true);
     if (ents.length === 0) return ents;
     const last = ents[ents.length - 1]!.index;
     this.log.applying = last;

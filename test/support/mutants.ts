@@ -86,14 +86,14 @@ export const MUTANTS: Mutant[] = [
     name: 'g-apply-past-commit',
     what: 'entries applied past the commit index',
     file: LOG,
-    find: 'return this.slice(this.applying + 1, this.committed + 1, maxBytes);',
-    replace: 'return this.slice(this.applying + 1, this.lastIndex() + 1, maxBytes);',
+    find: 'Math.min(this.committed, this.stableLastIndex()) : this.committed;',
+    replace: 'Math.min(this.committed, this.stableLastIndex()) : this.lastIndex();',
   },
   {
     name: 'h-apply-during-write-not-durable',
     what: 'entries applied during a write before they are durable here (Ready step 9 unbounded)',
     file: LOG,
-    find: 'const hi = Math.min(this.committed, this.stableLastIndex());',
+    find: 'const hi = durableOnly ? Math.min(this.committed, this.stableLastIndex()) : this.committed;',
     replace: 'const hi = this.committed;',
   },
 ];
