@@ -214,9 +214,7 @@ export class RaftRuntime {
     const applied = c.stateMachine.appliedIndex();
     const config: RaftConfig = { ...DEFAULT_RAFT_CONFIG, ...init.raft, id: init.id, applied };
     const node = new RaftNode(config, c.storage, c.rng);
-    // Where to dial each member: what the state remembers from applied ConfChanges (members
-    // added at runtime, whose entries compaction may have dropped), then --peers, then the
-    // ConfChange entries still in the log, in order.
+    // Where to dial each member (member-addrs.ts).
     const addrs = memberAddrsAtStart(c.stateMachine, c.storage, node.status().conf, init.initialPeers);
     const rt = new RaftRuntime(c, init, node, addrs);
     c.transport.setPeers(rt.peerAddrs());

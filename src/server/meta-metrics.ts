@@ -7,7 +7,8 @@
  *   cairn_meta_proposal_duration_seconds, cairn_meta_apply_duration_seconds (per batch),
  *   cairn_meta_apply_entries_total, cairn_meta_raft_log_write_duration_seconds (each synced write of
  *   the Raft log: LMDB's commit with its fsyncs, what a commit waits for on every member, as
- *   etcd's wal_fsync_duration), cairn_meta_raft_log_write_entries_total, cairn_meta_lmdb_bytes{db}, cairn_meta_rpc_calls_total{method},
+ *   etcd's wal_fsync_duration), cairn_meta_raft_log_write_entries_total, cairn_meta_lmdb_bytes{db},
+ *   cairn_meta_rpc_calls_total{method},
  *   cairn_meta_rpc_errors_total{method,code}, cairn_meta_rpc_duration_seconds{method},
  *   cairn_meta_sessions (exactly-once client sessions remembered), cairn_meta_connections_open,
  *   the leader's repair figures (cairn_repair_*, 0 on followers: a sum over members is the
