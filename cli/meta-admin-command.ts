@@ -11,7 +11,7 @@
  * stop its process afterwards. transfer-leader: leadership moves to ID, or to the most caught-up
  * voter. All three are idempotent.
  *
- * Loaded by cli/cairn.ts instead of the server command when `meta` is followed by one of these.
+ * Loaded by cli/main.ts instead of the server command when `meta` is followed by one of these.
  */
 import type { Command } from 'commander';
 import { sleep, systemClock } from '../src/env/system.js';

@@ -42,7 +42,8 @@ describe('cairn start-up', () => {
     return { stdout: r.stdout.toString(), modules };
   }
 
-  const serverModule = (m: string) => /\/(meta|chunk|gateway|dev)-command\.js$|\/node_modules\/(lmdb|pino)\//.test(m);
+  // A server command's module, as tsc emits it or as a chunk of the bundle (`meta-command-<hash>.js`).
+  const serverModule = (m: string) => /\/(meta|chunk|gateway|dev)-command(-[A-Z0-9]+)?\.js$|\/node_modules\/(lmdb|pino)\//.test(m);
 
   it('--version prints the version and loads no server module', async () => {
     for (const flag of ['--version', '-V']) {
@@ -50,6 +51,13 @@ describe('cairn start-up', () => {
       expect(stdout.trim()).toMatch(/^\d+\.\d+\.\d+$/);
       expect(modules.filter(serverModule)).toEqual([]);
     }
+  });
+
+  it('runs as one bundle: no module of ours is loaded one by one from dist/src or dist/cli', async () => {
+    const { modules } = await loaded(['ls', '--help']);
+    const ours = modules.filter((m) => m.includes('/dist/') && !m.endsWith('/dist/cli/cairn.js'));
+    expect(ours.length).toBeGreaterThan(0); // the bundle's shared chunks
+    expect(ours.filter((m) => !/\/dist\/cli\/bundle\/[\w-]+\.js$/.test(m))).toEqual([]);
   });
 
   it('a client command loads no server module; top-level help loads them to list them', async () => {
