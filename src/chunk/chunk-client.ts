@@ -21,7 +21,7 @@ import { pipeline } from 'node:stream/promises';
 import { DirectGet, type DirectGetResult } from '../net/index.js';
 import { parseHostPort } from '../proto/addr.js';
 import { crc32c, crcFromHex, crcToHex } from '../util/crc32c.js';
-import { H_CRC, H_ERROR, H_PIPELINE, H_SIZE, H_TOKEN, formatPipeline, wireErrorOf, type ChunkTarget, type ChunkTargetResult, type WireError } from '../proto/chunk-http.js';
+import { H_CRC, H_ERROR, H_PIPELINE, H_SIZE, H_TOKEN, H_VERIFY, VERIFY_BY_READER, formatPipeline, wireErrorOf, type ChunkTarget, type ChunkTargetResult, type WireError } from '../proto/chunk-http.js';
 import { formatRange, parseContentRange } from '../proto/http-range.js';
 import { REQUEST_ID_HEADER } from '../proto/request-id.js';
 import { CairnError, type ErrorCode } from '../util/errors.js';
@@ -258,6 +258,8 @@ export class ChunkClient {
       if (!Number.isSafeInteger(r.start) || r.start < 0 || (r.end !== undefined && (!Number.isSafeInteger(r.end) || r.end <= r.start)))
         throw new CairnError('InvalidArgument', 'range must be 0 ≤ start < end');
       headers.range = formatRange(r.start, r.end);
+    } else if (opts.verifyCrc !== false) {
+      headers[H_VERIFY] = VERIFY_BY_READER; // checked here (BodyCheck), not first by the server too
     }
     const req = this.request(addr, 'GET', chunkId, headers, opts.signal);
     req.end();
@@ -305,8 +307,10 @@ export class ChunkClient {
     }
     if (this.direct === null) return this.readChunkStreamed(addr, chunkId, token, opts);
     const { host, port } = parseHostPort(addr);
-    // A whole read is checked against the chunk's CRC; a range cannot be (the server checked its segments).
+    // A whole read is checked against the chunk's CRC; a range cannot be (the server checked its
+    // segments). The server need not check those of a whole read (H_VERIFY).
     const verify = !r && opts.verifyCrc !== false;
+    if (verify) headers[H_VERIFY] = VERIFY_BY_READER;
     let wholeCrc = 0;
     let size = -1;
     let crc = 0;

@@ -5,11 +5,14 @@
  * this server keeps and reuses (no buffer, Readable or pipeline per chunk): batch k is written to
  * the socket while batch k+1 is read and verified into the other buffer, and a buffer is read
  * into again only once its socket write has completed. Every segment is checked before a byte of
- * it is sent (segment-reader.ts). A mismatch in the first batch is answered 500 Corrupt; a later
+ * it is sent (segment-reader.ts) — except in a whole chunk sent to a reader that checks the
+ * whole-chunk CRC itself (X-Cairn-Verify: reader, proto/chunk-http.ts), which then hashes each
+ * byte once instead of twice. A mismatch in the first batch is answered 500 Corrupt; a later
  * one cuts the response short (the client sees fewer bytes than Content-Length). A repair
  * copy's read (X-Cairn-Io-Class: repair) waits for io-priority's admission before each batch.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { H_VERIFY, VERIFY_BY_READER } from '../proto/chunk-http.js';
 import { decideRange, formatContentRange, unsatisfiedContentRange } from '../proto/http-range.js';
 import type { ChunkStore } from '../storage/chunk-store.js';
 import { CairnError, isCairnError } from '../util/errors.js';
@@ -48,6 +51,7 @@ export class ChunkGet {
     let size = -1;
     const rd = await store
       .read(id, {
+        readerVerifiesWhole: headerOf(req, H_VERIFY) === VERIFY_BY_READER,
         resolveRange: (chunkSize) => {
           size = chunkSize;
           const r = decideRange(rangeHeader, chunkSize);

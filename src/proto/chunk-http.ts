@@ -18,6 +18,16 @@ export const H_TOKEN = 'x-cairn-token';
 export const H_SIZE = 'x-cairn-size';
 /** The whole chunk's CRC-32C as 8 hex digits: expected on PUT, actual on GET/HEAD answers. */
 export const H_CRC = 'x-cairn-crc32c';
+/**
+ * On a GET: `reader` (VERIFY_BY_READER) says the reader checks a whole chunk's bytes against its
+ * CRC-32C (X-Cairn-Crc32c) and reports a mismatch (fs.bad, which makes the server re-verify its
+ * replica), so a whole-chunk answer goes out without the server checking each segment first: the
+ * bytes are hashed once, by the reader, not twice (HDFS leaves a client read's checksums to the
+ * client the same way). A ranged answer is checked segment by segment whatever this says: a range
+ * cannot be checked against the whole-chunk CRC.
+ */
+export const H_VERIFY = 'x-cairn-verify';
+export const VERIFY_BY_READER = 'reader';
 /** Downstream servers of a pipelined PUT (formatPipeline). */
 export const H_PIPELINE = 'x-cairn-pipeline';
 /** The error code of an error answer. */

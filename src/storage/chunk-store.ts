@@ -130,6 +130,12 @@ export interface ChunkReadOptions {
   /** Chooses the range once the size is known (overrides start/end; may throw, e.g. RangeNotSatisfiable). */
   resolveRange?: (size: number) => { start: number; end: number };
   signal?: AbortSignal;
+  /**
+   * The reader checks the whole chunk against its CRC-32C itself (proto/chunk-http.ts H_VERIFY):
+   * when the range turns out to be the whole chunk, its segments are read without being checked
+   * here. A partial range is checked as always. @default false
+   */
+  readerVerifiesWhole?: boolean;
 }
 
 export interface ChunkRead {
@@ -397,7 +403,8 @@ export class ChunkStore {
           },
         };
       }
-      const batches = new SegmentBatches(fh, trailer, start, end, this.readBatchBytes, (reason) => this.markCorrupt(id, reason), trailer.data);
+      const checked = !(opts.readerVerifiesWhole === true && start === 0 && end === trailer.size);
+      const batches = new SegmentBatches(fh, trailer, start, end, this.readBatchBytes, (reason) => this.markCorrupt(id, reason), trailer.data, checked);
       const signal = opts.signal;
       let stream: Readable | null = null;
       return {

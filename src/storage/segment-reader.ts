@@ -1,6 +1,7 @@
 /**
  * The read side of a replica: verified bytes, each segment's CRC-32C checked before any byte of
- * it is handed out (chunk-format.ts has the layout). Two ways to take them: SegmentBatches, batch
+ * it is handed out (chunk-format.ts has the layout) — unless the reader checks the whole chunk's
+ * CRC itself (`checked` false: a chunk server's GET of a whole chunk for such a reader). Two ways to take them: SegmentBatches, batch
  * by batch into buffers the caller lends (reused, no allocation per batch: the chunk server's GET
  * loop), or SegmentReader, a Readable over it with a fresh buffer per batch.
  */
@@ -35,6 +36,11 @@ export class SegmentBatches {
     private readonly onCorrupt: (reason: string) => void,
     /** The whole data, already read with the trailer (a small replica): verified here, not re-read. */
     private readonly data?: Buffer,
+    /**
+     * False: segments are handed out unchecked, for a reader that checks the whole chunk's CRC
+     * itself (ChunkReadOptions.readerVerifiesWhole). @default true
+     */
+    private readonly checked = true,
   ) {
     this.nextSeg = Math.floor(start / t.segmentBytes);
     this.lastSeg = end > start ? Math.ceil(end / t.segmentBytes) : this.nextSeg;
@@ -74,7 +80,7 @@ export class SegmentBatches {
       }
     }
     // Verify segment by segment; the verified prefix of the batch goes out as one buffer.
-    let good = first;
+    let good = this.checked ? first : last;
     for (; good < last; good++) {
       const segFrom = good * seg - from;
       const segTo = Math.min(to - from, segFrom + seg);

@@ -332,7 +332,7 @@ describe('chunk HTTP data plane', () => {
     expect(await nodes[1]!.store.stat(id)).toBeNull();
   });
 
-  it('detects a flipped byte on disk: early segment → 500 Corrupt, later segment → response cut, good ranges still served', async () => {
+  it('detects a flipped byte on disk: early segment → 500 Corrupt, later segment → response cut, good ranges still served; a whole read is left to a reader that checks it', async () => {
     const n = nodes[2]!;
     const id = cid(0x8000);
     const size = 40 * SEG; // more than one read batch, so a late error happens after headers are out
@@ -342,17 +342,29 @@ describe('chunk HTTP data plane', () => {
     const f = readFileSync(file);
     f[30 * SEG + 7] = f[30 * SEG + 7]! ^ 1;
     writeFileSync(file, f);
-    const whole = await client.getChunk(n.addr, id, tok('read', id));
-    const err = await collect(whole.stream).then(
-      () => null,
-      (e: unknown) => e,
-    );
-    expect(err).not.toBeNull();
+    const failure = (s: Parameters<typeof collect>[0]): Promise<unknown> =>
+      collect(s).then(
+        () => null,
+        (e: unknown) => e,
+      );
+    // The client checks a whole chunk against its CRC itself (X-Cairn-Verify: reader): the server
+    // sends the segments unchecked and the client finds the flip.
+    const checkedByReader = await client.getChunk(n.addr, id, tok('read', id));
+    expect(await failure(checkedByReader.stream)).toMatchObject({ code: 'Corrupt' });
+    expect(n.store.corruptChunks()).toEqual([]);
+    const rawWhole = await raw(n.addr, 'GET', `/chunks/${id}`, { 'x-cairn-token': tok('read', id), 'x-cairn-verify': 'reader' });
+    expect(rawWhole.status).toBe(200);
+    expect(rawWhole.body.length).toBe(size);
+    expect(crc32c(rawWhole.body)).not.toBe(Number.parseInt(String(rawWhole.headers['x-cairn-crc32c']), 16));
+    // A reader that does not check: the server checks every segment and cuts the response.
+    const whole = await client.getChunk(n.addr, id, tok('read', id), { verifyCrc: false });
+    expect(await failure(whole.stream)).not.toBeNull();
     expect(n.store.corruptChunks()).toEqual([id]);
     const good = await client.getChunk(n.addr, id, tok('read', id), { range: { start: 0, end: 30 * SEG } });
     expect((await collect(good.stream)).equals(data.subarray(0, 30 * SEG))).toBe(true);
     await expect(client.getChunk(n.addr, id, tok('read', id), { range: { start: 30 * SEG, end: 30 * SEG + 1 } })).rejects.toMatchObject({ code: 'Corrupt' });
-    const r = await raw(n.addr, 'GET', `/chunks/${id}`, { 'x-cairn-token': tok('read', id), range: `bytes=${30 * SEG}-` });
+    // A range is checked by the server whatever the reader says.
+    const r = await raw(n.addr, 'GET', `/chunks/${id}`, { 'x-cairn-token': tok('read', id), range: `bytes=${30 * SEG}-`, 'x-cairn-verify': 'reader' });
     expect(r.status).toBe(500);
     expect(json(r).error?.code).toBe('Corrupt');
   });

@@ -293,6 +293,17 @@ describe('ChunkStore corruption', () => {
     await tail.close();
   });
 
+  it('a reader that checks the whole chunk itself gets its segments unchecked; a partial range is checked anyway', async () => {
+    flipByte(2 * SEG + 10); // segment 2
+    const unchecked = await collect((await store.read(id, { readerVerifiesWhole: true })).stream);
+    expect(unchecked.length).toBe(size);
+    expect(unchecked.equals(data)).toBe(false); // the flip went out, for the reader's CRC to find
+    expect(crc32c(unchecked)).not.toBe(crc32c(data));
+    expect(corrupted).toEqual([]);
+    await expect(collect((await store.read(id, { start: 0, end: size - 1, readerVerifiesWhole: true })).stream)).rejects.toMatchObject({ code: 'Corrupt' });
+    expect(corrupted).toEqual([id]);
+  });
+
   it('a truncated file or a damaged table is Corrupt before any byte is served', async () => {
     truncateSync(fileOf(id), size + 10);
     await expectCode(store.read(id, { start: 0, end: 10 }), 'Corrupt');
