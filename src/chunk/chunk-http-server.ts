@@ -27,6 +27,9 @@
  *                     something listens there or not.
  *   X-Cairn-Io-Class  `repair` on a repair copy's GET: served after client requests (io-priority.ts);
  *                     every other request counts as a client's.
+ *   X-Cairn-Verify    `reader` on a GET: the reader checks a whole chunk against X-Cairn-Crc32c
+ *                     itself, so a 200 answer's segments are sent unchecked here (proto/chunk-http.ts);
+ *                     a 206 answer is checked segment by segment whatever this says.
  *   X-Request-Id      optional request id (proto/request-id.ts): logged with the request (one
  *                     debug line per request, and its warnings and errors) and passed downstream.
  * Response headers of GET/HEAD: Content-Length, Accept-Ranges: bytes, Content-Range (206),
