@@ -69,7 +69,18 @@ export function pipelineTimeoutMs(baseMs: number, extensionMs: number, targets: 
   return baseMs + extensionMs * Math.max(0, targets - 1);
 }
 
-export interface ChunkGetOptions {
+/** Who checks the bytes of a whole read. */
+export interface WholeReadCheck {
+  /**
+   * Who checks the bytes of a whole read: 'reader' (X-Cairn-Verify: reader; the server sends them
+   * without checking each segment first) or 'server'. @default 'reader' when verifyCrc is on (this
+   * client checks them), else 'server'. The replicator says 'reader' with verifyCrc off: its store
+   * checks a copy against the source's CRC as it writes it.
+   */
+  checkedBy?: 'reader' | 'server';
+}
+
+export interface ChunkGetOptions extends WholeReadCheck {
   /** Byte range, `end` exclusive; omitted end = to the end of the chunk. */
   range?: { start: number; end?: number };
   signal?: AbortSignal;
@@ -85,7 +96,7 @@ export interface ChunkGetOptions {
   repair?: boolean;
 }
 
-export interface ChunkReadOptions {
+export interface ChunkReadOptions extends WholeReadCheck {
   /** Byte range, `end` exclusive; omitted: the whole chunk. */
   range?: { start: number; end: number };
   /**
@@ -258,8 +269,8 @@ export class ChunkClient {
       if (!Number.isSafeInteger(r.start) || r.start < 0 || (r.end !== undefined && (!Number.isSafeInteger(r.end) || r.end <= r.start)))
         throw new CairnError('InvalidArgument', 'range must be 0 ≤ start < end');
       headers.range = formatRange(r.start, r.end);
-    } else if (opts.verifyCrc !== false) {
-      headers[H_VERIFY] = VERIFY_BY_READER; // checked here (BodyCheck), not first by the server too
+    } else if (checkedByReader(opts)) {
+      headers[H_VERIFY] = VERIFY_BY_READER; // checked here (BodyCheck) or by the consumer, not first by the server too
     }
     const req = this.request(addr, 'GET', chunkId, headers, opts.signal);
     req.end();
@@ -310,7 +321,7 @@ export class ChunkClient {
     // A whole read is checked against the chunk's CRC; a range cannot be (the server checked its
     // segments). The server need not check those of a whole read (H_VERIFY).
     const verify = !r && opts.verifyCrc !== false;
-    if (verify) headers[H_VERIFY] = VERIFY_BY_READER;
+    if (!r && checkedByReader(opts)) headers[H_VERIFY] = VERIFY_BY_READER;
     let wholeCrc = 0;
     let size = -1;
     let crc = 0;
@@ -373,6 +384,7 @@ export class ChunkClient {
       ...(opts.requestId !== undefined ? { requestId: opts.requestId } : {}),
       ...(opts.repair === true ? { repair: true } : {}),
       verifyCrc: opts.verifyCrc ?? true,
+      ...(opts.checkedBy ? { checkedBy: opts.checkedBy } : {}),
     });
     const length = g.end - g.start;
     const into = opts.into ?? (opts.scratch && opts.scratch.length >= length ? opts.scratch.subarray(0, length) : Buffer.allocUnsafeSlow(length));
@@ -530,4 +542,9 @@ function asWireError(e: unknown): WireError {
   const code = (e as { code?: unknown })?.code;
   if (code === 'ABORT_ERR' || (e as Error)?.name === 'AbortError') return { code: 'Unavailable', message: 'aborted' };
   return { code: 'Unavailable', message: `cannot reach chunk server: ${(e as Error)?.message ?? String(e)}` };
+}
+
+/** Whether a whole read's bytes are checked by the reader (ChunkGetOptions.checkedBy). */
+function checkedByReader(opts: WholeReadCheck & { verifyCrc?: boolean }): boolean {
+  return (opts.checkedBy ?? (opts.verifyCrc !== false ? 'reader' : 'server')) === 'reader';
 }

@@ -36,12 +36,21 @@
  * A source that fails mid-stream (unreachable, corrupt segment, wrong whole CRC) fails that
  * attempt cleanly: the error reaches the store's put, which removes its temp file, and the next
  * source is tried; nothing is reported.
+ *
+ * Each byte of a copy is hashed once: the source sends a whole replica without checking its
+ * segments first (X-Cairn-Verify: reader, proto/chunk-http.ts), since the store here checks the
+ * copy against the source's CRC as it writes it. A copy that fails that check (Corrupt) is asked
+ * of the same source once more with the source checking its segments, so a corrupt source
+ * replica is found by its own server (which deletes and reports it, as on any read) before the
+ * next source is tried — and a copy spoiled on the way, not on the source's disk, still succeeds.
  */
 import type { Clock, Timers } from '../env/clock.js';
 import { isChunkId } from '../util/chunk-id.js';
 import { isCairnError } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
-import type { ChunkGetResult } from './chunk-client.js';
+import type { ChunkGetResult, WholeReadCheck } from './chunk-client.js';
+
+type CheckedBy = NonNullable<WholeReadCheck['checkedBy']>;
 import type { IoPriority } from './io-priority.js';
 import { REPAIR_BYTES_PER_SEC_DEFAULT, REPAIR_CONCURRENCY_MAX_DEFAULT, REPAIR_QUEUE_MAX_DEFAULT } from '../config/defaults.js';
 
@@ -56,9 +65,9 @@ export interface ReplicatorComponents {
     verify?(id: string): Promise<{ ok: boolean }>;
   };
   chunks: {
-    getChunk(addr: string, id: string, token: string, opts: { verifyCrc: false; repair: true }): Promise<ChunkGetResult>;
+    getChunk(addr: string, id: string, token: string, opts: { verifyCrc: false; repair: true; checkedBy: CheckedBy }): Promise<ChunkGetResult>;
     /** A whole replica into one buffer (`scratch` when it fits): the copy path when the throttle is lifted. Absent: always streamed. */
-    readChunk?(addr: string, id: string, token: string, opts: { verifyCrc: false; repair: true; scratch?: Buffer }): Promise<{ size: number; crc32c: number; bytes: Buffer }>;
+    readChunk?(addr: string, id: string, token: string, opts: { verifyCrc: false; repair: true; checkedBy: CheckedBy; scratch?: Buffer }): Promise<{ size: number; crc32c: number; bytes: Buffer }>;
   };
   /** This server's client-first I/O scheduler: copies wait behind client requests and follow its adaptive share. Absent: no priority. */
   io?: Pick<IoPriority, 'admitRepair' | 'repairShare'>;
@@ -180,15 +189,19 @@ export class Replicator {
     }
     if (cmd.op === 'verify') return this.verify(cmd.id);
     for (const src of cmd.sources) {
-      if (this.stopped) return;
-      try {
-        const r = this.bytesPerSecMax === 0 && this.c.chunks.readChunk ? await this.copyWhole(src.addr, cmd.id, cmd.token) : await this.copyStreamed(src.addr, cmd.id, cmd.token);
-        this.counters.copies++;
-        if (r.created) this.counters.bytesCopied += r.size;
-        this.c.onCopied?.(cmd.id, r.created);
-        return;
-      } catch (err) {
-        this.c.logger.warn('repair copy from a source failed', { chunk: cmd.id, source: src.id, err: (err as Error).message });
+      for (const checkedBy of ['reader', 'server'] as const) {
+        if (this.stopped) return;
+        try {
+          const r = this.bytesPerSecMax === 0 && this.c.chunks.readChunk ? await this.copyWhole(src.addr, cmd.id, cmd.token, checkedBy) : await this.copyStreamed(src.addr, cmd.id, cmd.token, checkedBy);
+          this.counters.copies++;
+          if (r.created) this.counters.bytesCopied += r.size;
+          this.c.onCopied?.(cmd.id, r.created);
+          return;
+        } catch (err) {
+          this.c.logger.warn('repair copy from a source failed', { chunk: cmd.id, source: src.id, checkedBy, err: (err as Error).message });
+          // Only a copy that failed our check is asked again, of the source checking its own replica.
+          if (!isCairnError(err, 'Corrupt')) break;
+        }
       }
     }
     this.counters.copyFailures++;
@@ -196,9 +209,9 @@ export class Replicator {
   }
 
   /** The copy at a byte rate: the source's pieces pass through throttled() into the store. */
-  private async copyStreamed(addr: string, id: string, token: string): Promise<{ created: boolean; size: number }> {
+  private async copyStreamed(addr: string, id: string, token: string, checkedBy: CheckedBy): Promise<{ created: boolean; size: number }> {
     // The store checks the bytes against the source's CRC as it writes them (Corrupt if not).
-    const g = await this.c.chunks.getChunk(addr, id, token, { verifyCrc: false, repair: true });
+    const g = await this.c.chunks.getChunk(addr, id, token, { verifyCrc: false, repair: true, checkedBy });
     try {
       const { created } = await this.c.store.put(id, this.throttled(g.stream), { size: g.size, crc32c: g.crc32c });
       return { created, size: g.size };
@@ -213,12 +226,12 @@ export class Replicator {
    * checks it against the source's CRC in one pass. Still behind client requests: the read and
    * the commit each wait their turn.
    */
-  private async copyWhole(addr: string, id: string, token: string): Promise<{ created: boolean; size: number }> {
+  private async copyWhole(addr: string, id: string, token: string, checkedBy: CheckedBy): Promise<{ created: boolean; size: number }> {
     const { io, store } = this.c;
     const before = io?.admitRepair();
     if (before) await before;
     const scratch = this.buffers.pop();
-    const got = await this.c.chunks.readChunk!(addr, id, token, { verifyCrc: false, repair: true, ...(scratch ? { scratch } : {}) });
+    const got = await this.c.chunks.readChunk!(addr, id, token, { verifyCrc: false, repair: true, checkedBy, ...(scratch ? { scratch } : {}) });
     // Keep the larger of the two for the next copy (a view of `scratch` means it was used).
     const keep = scratch && got.bytes.buffer === scratch.buffer ? scratch : got.bytes.length <= COPY_BUFFER_KEPT_BYTES_MAX ? got.bytes : scratch;
     try {

@@ -198,6 +198,48 @@ describe('Replicator', () => {
     expect(t.added).toEqual([id]);
   });
 
+  for (const bytesPerSecMax of [0, 64 * 1024 * 1024]) {
+    it(`sends a copy unchecked by its source, then asks a source that failed our check to check its own replica (${bytesPerSecMax === 0 ? 'whole' : 'streamed'} copy)`, async () => {
+      const { store: bad, addr, dir } = await node('repl-bad2');
+      const id = cid(200 + (bytesPerSecMax === 0 ? 0 : 1));
+      const data = bytes(4 * SEG, 7);
+      await bad.put(id, pieces(data));
+      const file = join(dir, 'chunks', id.slice(0, 2), id);
+      const b = readFileSync(file);
+      b[3 * SEG + 5] = b[3 * SEG + 5]! ^ 0x55;
+      writeFileSync(file, b);
+      await source.store.put(id, pieces(data));
+      const asked: string[] = [];
+      const { dir: tdir, cleanup } = tempDir('repl-dst2');
+      cleanups.push(cleanup);
+      const store = await openStore(tdir);
+      const copied: string[] = [];
+      const r = new Replicator(
+        {
+          store: { put: (i, src, o) => store.put(i, src, o), delete: (i) => store.delete(i) },
+          chunks: {
+            getChunk: (a, i, tok, o) => (asked.push(`${a === addr ? 'bad' : 'good'} ${o.checkedBy}`), client.getChunk(a, i, tok, o)),
+            readChunk: (a, i, tok, o) => (asked.push(`${a === addr ? 'bad' : 'good'} ${o.checkedBy}`), client.readChunk(a, i, tok, o)),
+          },
+          clock: systemClock,
+          timers: systemTimers,
+          logger: silentLogger,
+          onCopied: (i) => copied.push(i),
+        },
+        { bytesPerSecMax },
+      );
+      cleanups.push(() => r.stop());
+      r.submit([copy(id, addr, source.addr)]);
+      await waitUntil(() => copied.length === 1);
+      // The bad source sent its flipped byte unchecked, our store refused it, the source was asked
+      // again checking its segments and found its replica corrupt; the good source then served.
+      expect(asked).toEqual(['bad reader', 'bad server', 'good reader']);
+      expect(bad.corruptChunks()).toEqual([id]);
+      expect((await collect((await store.read(id)).stream)).equals(data)).toBe(true);
+      expect(r.counters).toMatchObject({ copies: 1, copyFailures: 0 });
+    });
+  }
+
   it('is idempotent: a replica already held is success (announced again, not rewritten); duplicates run once', async () => {
     const t = await target({ bytesPerSecMax: 0, concurrencyMax: 1 });
     await t.store.put(cid(3), pieces(bytes(3 * SEG + 300, 3)));
