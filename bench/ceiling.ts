@@ -116,3 +116,10 @@ export function processCpuMs(pids: number[]): Map<number, number> {
   }
   return out;
 }
+
+/** The middle value (the upper of the two middle ones for an even count); NaN for none. */
+export function median(xs: number[]): number {
+  if (xs.length === 0) return NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)]!;
+}

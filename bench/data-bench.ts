@@ -18,6 +18,11 @@
  *   get_devnull, get_file  the same `cairn get` with its stdout on /dev/null, and into a new
  *            local file: the reader of `get` above is this Node process checking every 4 KiB,
  *            which caps that figure here (a Node reader of a pipe: ~270–540 MiB/s)
+ *   get_devnull_warm  the same get to /dev/null on warm servers: WARM_GETS more of them, the
+ *            median of the last WARM_COUNTED (`get_devnull_warm_mib_per_s`). A fresh chunk
+ *            server's read path takes several 1 GiB gets to be compiled: in 14 gets of one fresh
+ *            cluster its CPU per GiB fell from 0.80–0.87 s to 0.65–0.69 (RESULTS, 2026-12-07
+ *            twelfth session). `get_devnull` above stays the second get of a fresh cluster.
  * and ratios: put against disk/3 (every byte is written and synced three times on this one disk),
  * get against loopback. The CLI's peak RSS is printed for both transfers. CPU per GiB moved:
  * `*_cpu_s_per_gib` every server and the CLI together, `*_cli_cpu_s_per_gib` the CLI,
@@ -49,10 +54,14 @@ import { INLINE_BYTES_MAX_DEFAULT } from '../src/config/defaults.js';
 import { systemRng } from '../src/env/system.js';
 import { findFreePortRange } from '../src/net/index.js';
 import { DevCluster } from '../src/server/dev-cluster.js';
-import { processCpuMs } from './ceiling.js';
+import { median, processCpuMs } from './ceiling.js';
 import { arg, ceilings, closedLoop, measured, out, report, warmupSeconds } from './closed-loop.js';
 import { checkStream, feedStream, runCli } from './cli-child.js';
 import { checkBenchArgs } from './bench-args.js';
+
+/** Gets to /dev/null after the measured ones, for get_devnull_warm, and how many of the last count. */
+const WARM_GETS = 12;
+const WARM_COUNTED = 5;
 
 checkBenchArgs('bench:data', [
   { name: 'mib', value: 'number', help: 'large file size (default 1024)' },
@@ -146,6 +155,9 @@ async function main(): Promise<void> {
       const getFile = await runCli(['get', '/bench/big.bin', got], env, undefined, undefined, nodeArgs);
       out('get_file_mib_per_s', MIB / getFile.seconds);
       rmSync(got, { force: true });
+      const warm: number[] = [];
+      for (let i = 0; i < WARM_GETS; i++) warm.push(MIB / (await runCli(['get', '/bench/big.bin', '-'], env, undefined, undefined, nodeArgs)).seconds);
+      out('get_devnull_warm_mib_per_s', median(warm.slice(-WARM_COUNTED)));
       await rangeReads(cluster, MIB);
     }
 

@@ -24,7 +24,7 @@ import { PUT_STRATEGIES, type PutStrategy } from '../src/client/file-writer.js';
 import { systemRng } from '../src/env/system.js';
 import { findFreePortRange } from '../src/net/index.js';
 import { DevCluster } from '../src/server/dev-cluster.js';
-import { processCpuMs } from './ceiling.js';
+import { median, processCpuMs } from './ceiling.js';
 import { checkBenchArgs } from './bench-args.js';
 
 checkBenchArgs('put-strategy', [
@@ -48,12 +48,6 @@ const PIECE_BYTES = 1024 * 1024;
 
 function* source(template: Buffer): Generator<Buffer> {
   for (let i = 0; i < MIB; i++) yield template; // the writer copies, so one buffer serves
-}
-
-function median(xs: number[]): number {
-  if (xs.length === 0) return NaN;
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
 }
 
 interface Run {
