@@ -2,10 +2,11 @@
  * `npm run build`, after tsc: bundles the built CLI (dist/cli/main.js and every module of ours it
  * imports) into dist/cli/cairn.js, the file `cairn` runs, so a command starts without resolving
  * and loading each of our ~90–190 modules one by one (Node 20 has no compile cache). A `cairn get`
- * of a tiny file took 0.33–0.37 s unbundled and 0.26–0.30 s bundled; every server that `cairn
- * dev` or an operator starts runs the same bundle. Packages stay outside (`packages: 'external'`:
- * native LMDB, msgpackr, CRC-32C load from node_modules as before), and the server commands stay
- * separate chunks (`splitting`), imported only by the command that runs them, as in main.ts.
+ * of a tiny file took 0.34–0.42 s unbundled and 0.28–0.34 s bundled (bench/RESULTS.md, twelfth
+ * session); every server that `cairn dev` or an operator starts runs the same bundle. Packages
+ * stay outside (`packages: 'external'`: native LMDB, msgpackr, CRC-32C load from node_modules as
+ * before), and the server commands stay separate chunks (`splitting`), imported only by the
+ * command that runs them, as in main.ts.
  */
 import { build } from 'esbuild';
 import { chmodSync, rmSync } from 'node:fs';

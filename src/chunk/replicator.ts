@@ -35,7 +35,8 @@
  *
  * A source that fails mid-stream (unreachable, corrupt segment, wrong whole CRC) fails that
  * attempt cleanly: the error reaches the store's put, which removes its temp file, and the next
- * source is tried; nothing is reported.
+ * source is tried (a wrong whole CRC after one more attempt at the same source, below); the
+ * replicator itself reports nothing.
  *
  * Each byte of a copy is hashed once: the source sends a whole replica without checking its
  * segments first (X-Cairn-Verify: reader, proto/chunk-http.ts), since the store here checks the
@@ -49,10 +50,11 @@ import { isChunkId } from '../util/chunk-id.js';
 import { isCairnError } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
 import type { ChunkGetResult, WholeReadCheck } from './chunk-client.js';
-
-type CheckedBy = NonNullable<WholeReadCheck['checkedBy']>;
 import type { IoPriority } from './io-priority.js';
 import { REPAIR_BYTES_PER_SEC_DEFAULT, REPAIR_CONCURRENCY_MAX_DEFAULT, REPAIR_QUEUE_MAX_DEFAULT } from '../config/defaults.js';
+
+/** Who checks a copy's bytes on the source's side (chunk-client.ts WholeReadCheck). */
+type CheckedBy = NonNullable<WholeReadCheck['checkedBy']>;
 
 export type ReplicaCommand = { op: 'copy'; id: string; sources: Array<{ id: string; addr: string }>; token: string } | { op: 'delete'; id: string } | { op: 'verify'; id: string };
 
