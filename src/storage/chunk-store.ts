@@ -22,8 +22,8 @@
  *
  * Read: a Readable of [start, end), or its batches read into buffers the caller lends
  * (segment-reader.ts), of whole segments (batched up to readBatchBytes), each segment's CRC
- * checked before any byte of it is handed out; a range read
- * touches only its own segments. On a mismatch the stream fails with CairnError('Corrupt') — bytes of earlier,
+ * checked before any byte of it is handed out (but for a whole chunk to a reader that checks
+ * its CRC itself: readerVerifiesWhole); a range read touches only its own segments. On a mismatch the stream fails with CairnError('Corrupt') — bytes of earlier,
  * verified segments have already been delivered — and the chunk is recorded as corrupt
  * (`corruptChunks()`, `onCorrupt`) so the chunk server can report it. Decision: ranges whose
  * segments verify are still served from a replica known to be corrupt elsewhere (every byte
