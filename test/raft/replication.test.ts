@@ -285,7 +285,7 @@ describe('the Ready protocol', () => {
     const taken = l.node.takeCommitted();
     expect(taken.map((e) => e.index)).toEqual([base + 1]);
     expect(l.node.takeCommitted()).toEqual([]);
-    // The entry in the write under way is not handed out, even once committed, before advance.
+    // Once the write is done, the next Ready does not hand the taken entry out a second time.
     void l.storage.save(rd2.hardState, rd2.entries, true);
     l.node.advance(rd2);
     const rd3 = l.node.ready();

@@ -332,32 +332,32 @@ describe('RaftRuntime', () => {
     // Held writes are let go whatever happens (a held write would keep the harness from stopping).
     const releases: Array<() => void> = [];
     try {
-    // The followers' writes of A wait: A is durable on the leader alone, not committed.
-    const releaseFollowers = followers.map((f) => stores.get(f.id)!.hold());
-    releases.push(...releaseFollowers);
-    let aDone = false;
-    const a = h.put(leader, 'k', 'A').then(() => (aDone = true));
-    let deadline = systemClock.nowMs() + 3000;
-    while (followers.some((f) => stores.get(f.id)!.writesHeld === 0) && systemClock.nowMs() < deadline) await sleep(5);
-    const indexA = leader.storage.lastIndex();
-    // The leader's write of B waits; then the followers write A and acknowledge it.
-    const releaseLeader = stores.get(leader.id)!.hold();
-    releases.push(releaseLeader);
-    let bDone = false;
-    const b = h.put(leader, 'k', 'B').then(() => (bDone = true));
-    deadline = systemClock.nowMs() + 3000;
-    while (stores.get(leader.id)!.writesHeld === 0 && systemClock.nowMs() < deadline) await sleep(5);
-    expect(stores.get(leader.id)!.writesHeld).toBe(1);
-    for (const r of releaseFollowers) r();
-    await Promise.race([a, sleep(3000)]);
-    // A is answered while B's write on the leader is still under way.
-    expect(aDone).toBe(true);
-    expect(bDone).toBe(false);
-    expect(leader.storage.lastIndex()).toBe(indexA);
-    expect(new TextDecoder().decode(leader.machine.read('k')!)).toBe('A');
-    releaseLeader();
-    await b;
-    expect(new TextDecoder().decode(leader.machine.read('k')!)).toBe('B');
+      // The followers' writes of A wait: A is durable on the leader alone, not committed.
+      const releaseFollowers = followers.map((f) => stores.get(f.id)!.hold());
+      releases.push(...releaseFollowers);
+      let aDone = false;
+      const a = h.put(leader, 'k', 'A').then(() => (aDone = true));
+      let deadline = systemClock.nowMs() + 3000;
+      while (followers.some((f) => stores.get(f.id)!.writesHeld === 0) && systemClock.nowMs() < deadline) await sleep(5);
+      const indexA = leader.storage.lastIndex();
+      // The leader's write of B waits; then the followers write A and acknowledge it.
+      const releaseLeader = stores.get(leader.id)!.hold();
+      releases.push(releaseLeader);
+      let bDone = false;
+      const b = h.put(leader, 'k', 'B').then(() => (bDone = true));
+      deadline = systemClock.nowMs() + 3000;
+      while (stores.get(leader.id)!.writesHeld === 0 && systemClock.nowMs() < deadline) await sleep(5);
+      expect(stores.get(leader.id)!.writesHeld).toBe(1);
+      for (const r of releaseFollowers) r();
+      await Promise.race([a, sleep(3000)]);
+      // A is answered while B's write on the leader is still under way.
+      expect(aDone).toBe(true);
+      expect(bDone).toBe(false);
+      expect(leader.storage.lastIndex()).toBe(indexA);
+      expect(new TextDecoder().decode(leader.machine.read('k')!)).toBe('A');
+      releaseLeader();
+      await b;
+      expect(new TextDecoder().decode(leader.machine.read('k')!)).toBe('B');
     } finally {
       for (const r of releases) r();
     }
