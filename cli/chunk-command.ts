@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { parseAddrList, parseNodeId } from '../src/proto/addr.js';
 import { startChunkServer } from '../src/server/chunk-server.js';
 import { readSecretFile } from '../src/server/secret-file.js';
-import { tuneCollectorForBulkData } from '../src/server/collector-tuning.js';
+import { tuneServerCollector } from '../src/server/collector-tuning.js';
 import { pinoLogger } from '../src/server/pino-logger.js';
 import { serverTlsFromFlags } from '../src/server/tls-files.js';
 import { stopOnSignalOrParentExit } from './server-lifecycle.js';
@@ -24,7 +24,7 @@ export function registerChunkCommand(program: Command, fail: (err: unknown) => n
         usageExit(e);
       }
       const logger = pinoLogger({ node: id, role: 'chunk' });
-      tuneCollectorForBulkData();
+      tuneServerCollector();
       const server = await startChunkServer(
         {
           id,

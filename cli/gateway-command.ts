@@ -4,6 +4,7 @@ import { parseAddrList } from '../src/proto/addr.js';
 import { startGateway } from '../src/server/gateway.js';
 import { readSecretFile } from '../src/server/secret-file.js';
 import { CairnError } from '../src/util/errors.js';
+import { tuneServerCollector } from '../src/server/collector-tuning.js';
 import { pinoLogger } from '../src/server/pino-logger.js';
 import { serverTlsFromFlags } from '../src/server/tls-files.js';
 import { stopOnSignalOrParentExit } from './server-lifecycle.js';
@@ -22,6 +23,7 @@ export function registerGatewayCommand(program: Command, fail: (err: unknown) =>
         usageExit(e);
       }
       const logger = pinoLogger({ role: 'gateway' });
+      tuneServerCollector();
       const gw = await startGateway(
         {
           listen: o.listen,

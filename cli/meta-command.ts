@@ -1,6 +1,7 @@
 /** `cairn meta`: run one metadata server in the foreground until SIGINT/SIGTERM. */
 import type { Command } from 'commander';
 import { formatHostPort, parseHostPort, parseNodeId, parsePeers } from '../src/proto/addr.js';
+import { tuneServerCollector } from '../src/server/collector-tuning.js';
 import { pinoLogger } from '../src/server/pino-logger.js';
 import { startMetaServer } from '../src/server/meta-server.js';
 import { readSecretFile } from '../src/server/secret-file.js';
@@ -26,6 +27,7 @@ export function registerMetaCommand(program: Command, fail: (err: unknown) => ne
         usageExit(e);
       }
       const logger = pinoLogger({ node: id, role: 'meta' });
+      tuneServerCollector();
       const server = await startMetaServer(
         {
           id,
