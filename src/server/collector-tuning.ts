@@ -1,6 +1,6 @@
 /**
  * V8's collector set for Cairn's server processes (`cairn chunk`, `cairn meta`, `cairn gateway`
- * call it first thing; the library never does): small JavaScript heaps that data passes through.
+ * call it as they start; the library never does): small JavaScript heaps that data passes through.
  *
  * A chunk server keeps ~10 MiB of JavaScript objects but receives every byte of a PUT as a new
  * Buffer per socket read (Node's HTTP parser copies each body piece out of its own read buffer):
