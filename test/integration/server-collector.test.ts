@@ -8,7 +8,7 @@
  *   setting 0–1;
  * - 3,200 inline 64 KiB puts (200 MiB of Raft entries) into one metadata server: 39 with the
  *   defaults, 11 with the setting;
- * - a 256 MiB upload through the gateway: 5–6 per 128 MiB with the defaults, 1 with the setting.
+ * - a 256 MiB upload through the gateway: 9 with the defaults (5–6 for 128 MiB), 1 with the setting.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
