@@ -21,11 +21,12 @@
  */
 import type { Clock, Timers } from '../env/clock.js';
 import type { Rng } from '../env/rng.js';
-import { RaftNode, decodeConfChange, encodeConfChange } from '../raft/index.js';
+import { RaftNode, applyConfChange, decodeConfChange, encodeConfChange } from '../raft/index.js';
 import {
   DEFAULT_RAFT_CONFIG,
   EntryType,
   type ConfChange,
+  type ConfState,
   type Entry,
   type NodeId,
   type RaftConfig,
@@ -142,6 +143,12 @@ export class RaftRuntime {
   private applyTimer: { cancel(): void } | null = null;
   private readonly followerApplyDelayMs: number;
   private lastSnapshotIndex: number;
+  /**
+   * Membership as of `applied`, kept in step with the ConfChange entries applied; null until a
+   * snapshot first needs it (then read once from the log). A snapshot records it, and reading the
+   * log for it at every snapshot cost a decode and a CRC of every entry since the last one.
+   */
+  private appliedConf: ConfState | null = null;
   private leader: NodeId | null = null;
   /** When a message from the leader of the time last arrived (clock ms); null: none yet. */
   private leaderContactAtMs: number | null = null;
@@ -421,6 +428,7 @@ export class RaftRuntime {
         this.applied = snap.meta.index;
         this.scheduled = snap.meta.index;
         this.lastSnapshotIndex = snap.meta.index;
+        this.appliedConf = snap.meta.conf;
         this.proposals.replacedThrough(snap.meta.index);
         // The image knows members added at runtime that --peers may not name.
         let learned = false;
@@ -515,7 +523,11 @@ export class RaftRuntime {
     const results = await this.c.stateMachine.apply(entries);
     for (let i = 0; i < entries.length; i++) {
       const e = entries[i]!;
-      if (e.type === EntryType.ConfChange) this.onConfChangeApplied(decodeConfChange(e.data));
+      if (e.type === EntryType.ConfChange) {
+        const cc = decodeConfChange(e.data);
+        if (this.appliedConf !== null) this.appliedConf = applyConfChange(this.appliedConf, cc);
+        this.onConfChangeApplied(cc);
+      }
       this.proposals.applied(e, results[i]);
     }
     this.applied = entries[entries.length - 1]!.index;
@@ -559,7 +571,8 @@ export class RaftRuntime {
     assert(index === this.applied, `state machine applied ${index}, runtime ${this.applied}`);
     // The state store is the image: the log may drop entries once the state covering them is durable.
     await stateMachine.flush();
-    const conf = confAt(storage, index);
+    this.appliedConf ??= confAt(storage, index);
+    const conf = this.appliedConf;
     const compactIndex = Math.max(storage.firstIndex() - 1, index - this.compactionLagEntries);
     await storage.createSnapshot({ meta: { index, term: storage.term(index), conf }, data: NO_DATA }, compactIndex);
     this.lastSnapshotIndex = index;

@@ -419,6 +419,37 @@ describe('RaftRuntime', () => {
     expect(new TextDecoder().decode(d.machine.read('k9')!)).toBe('v9');
   });
 
+  it('records in each snapshot the membership of its index, through changes made between snapshots', async () => {
+    h = new Harness(['a', 'b', 'c']);
+    for (const id of h.peers.keys()) await h.start(id, undefined, 20);
+    const leader = await h.leader();
+    const putMany = async (from: number) => {
+      for (let i = from; i < from + 30; i++) await h!.put(leader, `k${i}`, `v${i}`);
+    };
+    const settle = async () => {
+      const deadline = systemClock.nowMs() + 5000;
+      const all = () => [...h!.nodes.values()].every((n) => n.rt.status().applied >= leader.rt.status().applied);
+      while (!all() && systemClock.nowMs() < deadline) await sleep(10);
+    };
+    // A snapshot before the change, so the membership recorded next is not read afresh from the log.
+    await putMany(0);
+    h.peers.set('d', 'mem:d');
+    const d = await h.start('d', undefined, 20, true);
+    await leader.rt.changeMembership('addLearner', 'd', 'mem:d');
+    await putMany(30);
+    await leader.rt.changeMembership('addVoter', 'd');
+    await putMany(60);
+    await settle();
+    const want = { voters: ['a', 'b', 'c', 'd'], learners: [] };
+    expect(leader.rt.status().conf.voters).toContain('d');
+    for (const n of h.nodes.values()) {
+      // Taken after both changes (the log was compacted past them), with them; d's own after the image it was sent.
+      expect(n.storage.firstIndex()).toBeGreaterThan(60);
+      expect(n.storage.initialState().confState).toEqual(want);
+    }
+    expect(d.machine.read('k89')).toBeDefined();
+  });
+
   it('fails reads on a leader cut off from its quorum, and serves them again once healed', async () => {
     h = new Harness(['a', 'b', 'c']);
     for (const id of h.peers.keys()) await h.start(id);
