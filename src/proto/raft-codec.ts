@@ -21,6 +21,7 @@
  * Pure: no node:* imports (the simulator uses it too).
  */
 import { Packr } from 'msgpackr';
+import { scratchPacker } from './msgpack.js';
 import type { Entry, Message, MessageType, NodeId } from '../raft/types.js';
 import { assert } from '../util/assert.js';
 import { CairnError } from '../util/errors.js';
@@ -75,6 +76,8 @@ const FIELDS: Record<MessageType, number> = {
 
 /** Own msgpackr instance: plain values only, no records, no 64-bit BigInts. */
 const packr = new Packr({ useRecords: false, moreTypes: false, int64AsType: 'number', mapsAsObjects: true });
+/** Packs into reused memory (proto/msgpack.ts); a MsgApp of many large entries falls back to msgpackr's own. */
+const pack = scratchPacker(packr, 4 << 20);
 
 /** One message as one buffer (see encodeRaftMessageParts for the same bytes without a copy). */
 export function encodeRaftMessage(m: Message): Uint8Array {
@@ -128,7 +131,7 @@ export function encodeRaftMessageParts(m: Message): Uint8Array[] {
       assert(false, `unknown message type ${String((never as { type: unknown }).type)}`);
     }
   }
-  return [packr.pack(head)];
+  return [pack(head)];
 }
 
 /**
@@ -138,8 +141,8 @@ export function encodeRaftMessageParts(m: Message): Uint8Array[] {
  * sends the same entries to every follower, so their encoding is kept for the next sends.
  */
 function encodeAppParts(head: unknown[], entries: readonly Entry[]): Uint8Array[] {
-  // A slice of msgpackr's output buffer of our own: the next pack writes after it, not over it.
-  const headBytes = packr.pack(head);
+  // Ours to change: pack's result is a copy.
+  const headBytes = pack(head);
   assert(head.length === 8 && headBytes[0] === 0x98, 'MsgApp head must be an 8-element fixarray');
   headBytes[0] = 0x99;
   return [headBytes, encodedEntries(entries)];
@@ -159,7 +162,7 @@ function encodedEntries(entries: readonly Entry[]): Uint8Array {
     const e = entries[i]!;
     arr[i] = [e.term, e.type, e.data];
   }
-  const bytes = packr.pack(arr);
+  const bytes = pack(arr);
   if (entries.length > 0 && bytes.length <= APP_CACHE_BYTES_MAX) {
     appCache.unshift({ entries: entries.slice(), bytes });
     if (appCache.length > APP_CACHE_SLOTS) appCache.pop();
