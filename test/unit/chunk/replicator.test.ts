@@ -98,9 +98,11 @@ let journal: string[] | null = null;
 async function journalSyncs(): Promise<{ events: string[]; restore: () => void }> {
   const events: string[] = [];
   journal = events;
-  const probe = await fsp.open(join(tempDir('repl-probe').dir, 'p'), 'w');
+  const probeDir = tempDir('repl-probe');
+  const probe = await fsp.open(join(probeDir.dir, 'p'), 'w');
   const fhProto = Object.getPrototypeOf(probe) as { sync: () => Promise<void>; datasync: () => Promise<void> };
   await probe.close();
+  probeDir.cleanup();
   const real = { sync: fhProto.sync, datasync: fhProto.datasync, rename: fsp.rename, fsync: fs.fsync };
   const synced = (f: () => Promise<void>, tag: string) =>
     async function (this: unknown): Promise<void> {
