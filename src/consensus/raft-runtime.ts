@@ -144,9 +144,10 @@ export class RaftRuntime {
   private readonly followerApplyDelayMs: number;
   private lastSnapshotIndex: number;
   /**
-   * Membership as of `applied`, kept in step with the ConfChange entries applied; null until a
-   * snapshot first needs it (then read once from the log). A snapshot records it, and reading the
-   * log for it at every snapshot cost a decode and a CRC of every entry since the last one.
+   * Membership as of `applied`, kept in step with the ConfChange entries applied: the core's at
+   * start when nothing committed waits to be applied, else null until a snapshot first needs it
+   * (then read once from the log). A snapshot records it; reading the log for it at every
+   * snapshot cost a decode and a CRC of every entry since the last one.
    */
   private appliedConf: ConfState | null = null;
   private leader: NodeId | null = null;
@@ -176,6 +177,9 @@ export class RaftRuntime {
     this.applied = c.stateMachine.appliedIndex();
     this.scheduled = this.applied;
     this.lastSnapshotIndex = c.storage.firstIndex() - 1;
+    // The core's membership is as of its commit index, which at start is often the applied one.
+    const core = node.status();
+    if (core.commit === this.applied) this.appliedConf = core.conf;
     this.proposals = new ProposalTracker({ timers: c.timers }, { proposeTimeoutMs: init.proposeTimeoutMs ?? PROPOSE_TIMEOUT_MS_DEFAULT });
     this.reads = new ReadIndexBatcher(
       {
