@@ -419,8 +419,9 @@ export class LmdbRaftStorage implements RaftLogStore {
 function encodeEntry(e: Entry): Uint8Array {
   assert(Number.isSafeInteger(e.index) && e.index > 0, `entry index ${e.index}`);
   assert(Number.isSafeInteger(e.term) && e.term > 0, `entry term ${e.term}`);
-  const out = new Uint8Array(ENTRY_HEADER_BYTES + e.data.byteLength);
-  const view = new DataView(out.buffer);
+  // Unzeroed (every byte is written below); from malloc's arena for an entry under its mmap threshold.
+  const out = Buffer.allocUnsafe(ENTRY_HEADER_BYTES + e.data.byteLength);
+  const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
   view.setUint8(0, ENTRY_FORMAT);
   view.setUint8(1, e.type);
   view.setFloat64(2, e.term);

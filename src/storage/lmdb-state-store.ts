@@ -58,6 +58,10 @@ export interface LmdbStateStoreOptions {
 /** The write transaction a state machine sees inside applyBatch. */
 export interface StateTxn {
   get(key: string): Uint8Array | undefined;
+  /**
+   * Takes `value` as it is, without a copy (an inline file's record is tens of KiB, and the
+   * state machine's encoders all return bytes of their own): the caller leaves it unchanged.
+   */
   put(key: string, value: Uint8Array): void;
   del(key: string): void;
   /**
@@ -273,7 +277,7 @@ export class LmdbStateStore {
           if (s !== undefined) return s ?? undefined;
           return this.get(k);
         },
-        put: (k, v) => stage(k, new Uint8Array(v)),
+        put: (k, v) => stage(k, plain(v)),
         del: (k) => stage(k, null),
         range: (start, end, limit) => {
           const max = rangeLimit(limit);
