@@ -8,6 +8,7 @@
  * frameBytesMax is rejected as soon as its 4 bytes arrive, before any of the payload is buffered.
  */
 import { CairnError } from '../util/errors.js';
+import { markOwned } from '../util/owned-bytes.js';
 
 export const FRAME_HEADER_BYTES = 4;
 
@@ -129,7 +130,8 @@ export class FrameDecoder {
           this.gate!.check(this.body.length, this.body.subarray(0, this.gate!.headBytes));
         }
         if (this.bodyFilled === this.body.length) {
-          out.push(this.body);
+          // Its own memory, which nothing here touches again: a decoder may keep views into it.
+          out.push(markOwned(this.body));
           this.body = null;
           this.bodyFilled = 0;
         }

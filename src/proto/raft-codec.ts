@@ -15,8 +15,9 @@
  *
  * decodeRaftMessage trusts nothing: every field is checked (type, integer range, string and
  * byte lengths, array sizes, known tags, membership disjoint) and any violation throws
- * CairnError('ProtocolError'); it never returns a partly valid object. Decoded byte fields are
- * copies, so they do not pin the frame buffer they came from (a MsgApp's entries share one copy).
+ * CairnError('ProtocolError'); it never returns a partly valid object. Decoded byte fields neither
+ * alias the input nor pin a larger buffer: they are copies (a MsgApp's entries share one copy),
+ * except a MsgApp's entries in a frame handed over whole (util/owned-bytes.ts; see ownEntryData).
  *
  * Pure: no node:* imports (the simulator uses it too).
  */
@@ -25,6 +26,7 @@ import { scratchPacker } from './msgpack.js';
 import type { Entry, Message, MessageType, NodeId } from '../raft/types.js';
 import { assert } from '../util/assert.js';
 import { CairnError } from '../util/errors.js';
+import { takeOwned } from '../util/owned-bytes.js';
 
 export const RAFT_CODEC_VERSION = 1;
 
@@ -217,7 +219,7 @@ export function decodeRaftMessage(b: Uint8Array): Message {
         entries[i] = entry(raw[i], prevIndex + 1 + i);
         dataBytes += entries[i]!.data.length;
       }
-      copyEntryData(entries, dataBytes);
+      ownEntryData(entries, dataBytes, b);
       return { type, from, to, term, prevIndex, prevTerm, commit, entries };
     }
     case 'app-resp':
@@ -299,7 +301,7 @@ function members(x: unknown, what: string): NodeId[] {
   return out;
 }
 
-/** A validated entry whose data is still a view into the frame (copyEntryData replaces it). */
+/** A validated entry whose data is still a view into the frame (ownEntryData settles it). */
 function entry(x: unknown, index: number): Entry {
   if (!Array.isArray(x) || x.length !== 3) bad(`entry ${index} is not [term, type, data]`);
   const term = uint(x[0], `entry ${index} term`);
@@ -313,12 +315,20 @@ function entry(x: unknown, index: number): Entry {
 }
 
 /**
- * Copy a MsgApp's entry data out of the frame into one new buffer of `dataBytes` (unzeroed:
- * every byte is overwritten), each entry's data a plain Uint8Array view of its part. One
- * allocation per message instead of one per entry; the entries of a message share a lifetime.
+ * Give a MsgApp's entries data of their own, each a plain Uint8Array view. A frame handed over
+ * whole (the frame decoder assembled it in memory of its own, as it does for every payload that
+ * spans socket reads, so every large MsgApp) is almost all entry data: the entries keep views into
+ * it, and a follower does not copy each entry once more into fresh memory before its log copies it
+ * again. Any other input is copied out into one new buffer of `dataBytes` (unzeroed: every byte is
+ * overwritten), so the entries neither alias it nor pin the read it is a slice of; one allocation
+ * per message, not per entry.
  */
-function copyEntryData(entries: Entry[], dataBytes: number): void {
+function ownEntryData(entries: Entry[], dataBytes: number, frame: Uint8Array): void {
   if (entries.length === 0) return;
+  if (takeOwned(frame)) {
+    for (const e of entries) e.data = new Uint8Array(e.data.buffer, e.data.byteOffset, e.data.byteLength);
+    return;
+  }
   const buf = Buffer.allocUnsafeSlow(dataBytes);
   const all = new Uint8Array(buf.buffer, buf.byteOffset, dataBytes);
   let at = 0;

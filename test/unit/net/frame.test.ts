@@ -2,6 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { FrameDecoder, encodeFrame, isOversizeFrameError } from '../../../src/net/frame.js';
 import { CairnError } from '../../../src/util/errors.js';
+import { takeOwned } from '../../../src/util/owned-bytes.js';
 
 const concat = (parts: Uint8Array[]): Uint8Array => {
   const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
@@ -69,6 +70,18 @@ describe('frame codec', () => {
     const wire = encodeFrame(new Uint8Array([1, 2, 3]));
     const [f] = new FrameDecoder().push(wire);
     expect(f!.buffer).toBe(wire.buffer);
+    // A view into the caller's chunk is borrowed, not handed over.
+    expect(takeOwned(f!)).toBe(false);
+  });
+
+  it('hands over a frame it assembled across chunks as owned, once', () => {
+    const wire = encodeFrame(new Uint8Array(5000).fill(6));
+    const d = new FrameDecoder();
+    expect(d.push(wire.subarray(0, 100))).toEqual([]);
+    const [f] = d.push(wire.subarray(100));
+    expect(f!.length).toBe(5000);
+    expect(takeOwned(f!)).toBe(true);
+    expect(takeOwned(f!)).toBe(false);
   });
 
   it('rejects an oversize length as soon as the header arrives, and stays dead', () => {

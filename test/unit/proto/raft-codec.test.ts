@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { RAFT_CODEC_LIMITS, decodeRaftMessage, encodeRaftMessage, encodeRaftMessageParts } from '../../../src/proto/raft-codec.js';
 import type { Entry, Message } from '../../../src/raft/types.js';
 import { CairnError } from '../../../src/util/errors.js';
+import { markOwned } from '../../../src/util/owned-bytes.js';
 
 const packr = new Packr({ useRecords: false, moreTypes: false });
 const raw = (v: unknown): Uint8Array => packr.pack(v);
@@ -153,6 +154,24 @@ describe('raft codec', () => {
     expect(m.entries.map((e) => [...e.data].slice(0, 4))).toEqual([[1, 2, 3], [], [8, 8, 8, 8]]);
     expect(m.entries[2]!.data.every((x) => x === 8)).toBe(true);
     for (const e of m.entries) expect(Object.getPrototypeOf(e.data)).toBe(Uint8Array.prototype);
+  });
+
+  it('keeps views into a frame handed over whole, instead of copying its entries', () => {
+    const entries: Entry[] = [
+      { term: 1, index: 6, type: 0, data: new Uint8Array([1, 2, 3]) },
+      { term: 2, index: 7, type: 0, data: new Uint8Array(5000).fill(8) },
+    ];
+    const b = Uint8Array.from(encodeRaftMessage({ type: 'app', from: 'a', to: 'b', term: 2, prevIndex: 5, prevTerm: 1, commit: 4, entries }));
+    const m = decodeRaftMessage(markOwned(b)) as { entries: Entry[] };
+    for (const e of m.entries) {
+      expect(e.data.buffer).toBe(b.buffer);
+      expect(Object.getPrototypeOf(e.data)).toBe(Uint8Array.prototype);
+    }
+    expect(m.entries.map((e) => e.data.length)).toEqual([3, 5000]);
+    expect([...m.entries[0]!.data]).toEqual([1, 2, 3]);
+    expect(m.entries[1]!.data.every((x) => x === 8)).toBe(true);
+    // The mark is used up: decoding the same bytes again copies.
+    expect((decodeRaftMessage(b) as { entries: Entry[] }).entries[1]!.data.buffer).not.toBe(b.buffer);
   });
 
   it('rejects random bytes with ProtocolError (never another exception, never a result that fails re-encoding)', () => {
