@@ -42,7 +42,7 @@ import type { FileAttrs } from '../proto/file-attrs.js';
 import type { RemotePath } from '../proto/path.js';
 import { crc32c } from '../util/crc32c.js';
 import { contentEtag } from '../util/content-etag.js';
-import { inlineEtag } from '../util/inline-etag.js';
+import { inlineEtagOf } from '../util/inline-etag.js';
 import { CairnError, isCairnError } from '../util/errors.js';
 import type { ClientCore } from './client-core.js';
 import type { PlacementView } from './placement-cache.js';
@@ -327,7 +327,7 @@ export class FileWriter extends Writable {
       if (this.opts.deferCommit) {
         this.stagedInline = { data, crc };
         this.total = data.length;
-        return { path: this.path, size: data.length, etag: inlineEtag(data) };
+        return { path: this.path, size: data.length, etag: inlineEtagOf(data.length, crc) };
       }
       const r = await this.putInline(data, crc);
       if (r) return r;

@@ -10,5 +10,10 @@ import { crc32c } from './crc32c.js';
  * as a one-chunk file, so where a file is kept does not change its etag.
  */
 export function inlineEtag(data: Uint8Array): string {
-  return contentEtag(data.length, data.length === 0 ? [] : [{ size: data.length, crc: crc32c(data) }]);
+  return inlineEtagOf(data.length, crc32c(data));
+}
+
+/** inlineEtag of `size` bytes whose CRC-32C is `crc` (already computed: no second pass over them). */
+export function inlineEtagOf(size: number, crc: number): string {
+  return contentEtag(size, size === 0 ? [] : [{ size, crc }]);
 }
