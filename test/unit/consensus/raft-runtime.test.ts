@@ -426,9 +426,11 @@ describe('RaftRuntime', () => {
     const putMany = async (from: number) => {
       for (let i = from; i < from + 30; i++) await h!.put(leader, `k${i}`, `v${i}`);
     };
+    // Every node applied everything and took a snapshot past index 60 (a snapshot is taken just
+    // after the apply that reaches it, so waiting for the applied index alone could look too early).
     const settle = async () => {
       const deadline = systemClock.nowMs() + 5000;
-      const all = () => [...h!.nodes.values()].every((n) => n.rt.status().applied >= leader.rt.status().applied);
+      const all = () => [...h!.nodes.values()].every((n) => n.rt.status().applied >= leader.rt.status().applied && n.storage.firstIndex() > 60);
       while (!all() && systemClock.nowMs() < deadline) await sleep(10);
     };
     // A snapshot before the change, so the membership recorded next is not read afresh from the log.
