@@ -11,17 +11,26 @@
  * Empty files keep the figure about the namespace itself (a file's inode, its directory entry,
  * the exactly-once session record), not about data.
  *
+ * With `--file-bytes N` (N ≤ the inline threshold, 64 KiB by default) every file holds N bytes
+ * stored inline with its metadata (one fs.put each), so the state, its snapshot and the catch-up
+ * carry the data too. Those runs print their figures under `scale_inline_…` (the empty-file
+ * names keep their meaning), plus the inline bytes the leader counts and the snapshot the
+ * leader streamed to the follower (`…_snapshot_mib`, `…_snapshot_send_seconds`, from its log).
+ *
  * Output: one `name value` per line.
- * Usage: npm run bench:scale [-- --files 1000000 --big-dir 100000 --conc 64]
+ * Usage: npm run bench:scale [-- --files 1000000 --big-dir 100000 --conc 64 --file-bytes 4096]
  */
+import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync, rmSync, statSync, mkdtempSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { sleep, systemRng, systemTimers } from '../src/env/system.js';
 import { findFreePortRange, RpcClient } from '../src/net/index.js';
-import { decodeClusterStatus, decodeList, decodeRaftStatus } from '../src/proto/meta-answers.js';
+import { INLINE_BYTES_MAX_DEFAULT } from '../src/config/defaults.js';
+import { decodeClusterStatus, decodeList, decodeRaftStatus, decodeRepairStatus } from '../src/proto/meta-answers.js';
 import { DevCluster } from '../src/server/dev-cluster.js';
+import { crc32c } from '../src/util/crc32c.js';
 import { checkBenchArgs } from './bench-args.js';
 
 checkBenchArgs('bench:scale', [
@@ -29,6 +38,7 @@ checkBenchArgs('bench:scale', [
   { name: 'big-dir', value: 'number', help: 'entries of the one big directory listed (default 100000)' },
   { name: 'conc', value: 'number', help: 'concurrent creates (default 64)' },
   { name: 'catch-up-timeout-sec', value: 'number', help: 'longest wait for the new follower (default 600)' },
+  { name: 'file-bytes', value: 'number', help: 'bytes in each file, stored inline (default 0: empty files)' },
 ]);
 
 function arg(name: string, dflt: number): number {
@@ -40,6 +50,11 @@ const FILES = arg('files', 1_000_000);
 const BIG = Math.min(FILES, arg('big-dir', 100_000));
 const CONC = arg('conc', 64);
 const CATCH_UP_SECONDS = arg('catch-up-timeout-sec', 600);
+const FILE_BYTES = arg('file-bytes', 0);
+if (!Number.isSafeInteger(FILE_BYTES) || FILE_BYTES < 0 || FILE_BYTES > INLINE_BYTES_MAX_DEFAULT)
+  throw new Error(`--file-bytes: 0 to ${INLINE_BYTES_MAX_DEFAULT} (files stored inline)`);
+/** Figure names: the empty-file run's, or the inline run's beside them. */
+const FIG = FILE_BYTES > 0 ? 'scale_inline' : 'scale';
 /** Entries written while the follower is down: more than the leader's snapshot interval (10,000) plus its compaction lag (1,000). */
 const LAG = 15_000;
 const CONNS = 8;
@@ -47,7 +62,26 @@ const PER_DIR = 1000;
 const dir = mkdtempSync(join(tmpdir(), 'cairn-bench-scale-'));
 
 function out(name: string, value: number): void {
-  console.log(`${name} ${Number.isInteger(value) ? value : value.toFixed(3)}`);
+  console.log(`${name.replace(/^scale_/, `${FIG}_`)} ${Number.isInteger(value) ? value : value.toFixed(3)}`);
+}
+
+/** The leader's last "snapshot sent" log record (pino JSON lines): the image it streamed. */
+function lastSnapshotSent(logFile: string): { bytes: number; ms: number } | null {
+  let found: { bytes: number; ms: number } | null = null;
+  for (const line of readFileSync(logFile, 'utf8').split('\n')) {
+    if (!line.includes('"snapshot sent"')) continue;
+    const r = JSON.parse(line) as { bytes?: unknown; ms?: unknown };
+    if (typeof r.bytes === 'number' && typeof r.ms === 'number') found = { bytes: r.bytes, ms: r.ms };
+  }
+  return found;
+}
+
+/** The call that makes the i-th file: an empty commit, or an inline put of FILE_BYTES. */
+function fileCall(w: number, seq: number, i: number, body: Buffer): [string, Record<string, unknown>] {
+  const s = [`scale-w${w}`, seq, seq - 1];
+  if (FILE_BYTES === 0) return ['fs.commit', { path: pathOf(i), size: 0, etag: 'empty', chunks: [], overwrite: false, parents: true, s }];
+  body.writeUInt32BE(i, 0); // every file's bytes differ
+  return ['fs.put', { path: pathOf(i), data: body, crc: crc32c(body), overwrite: false, parents: true, s }];
 }
 
 function rssMib(pid: number | null): number {
@@ -72,7 +106,7 @@ function pathOf(i: number): string {
 
 async function main(): Promise<void> {
   const portBase = await findFreePortRange(1000, (n) => systemRng.int(n));
-  const cluster = new DevCluster({ dir: join(dir, 'cluster'), portBase, meta: 3, chunks: 0, gateway: false });
+  const cluster = new DevCluster({ dir: join(dir, 'cluster'), portBase, meta: 3, chunks: 0, gateway: false, ...(FILE_BYTES > 0 ? { inlineBytesMax: INLINE_BYTES_MAX_DEFAULT } : {}) });
   cluster.start();
   const conns: RpcClient[] = [];
   try {
@@ -94,11 +128,12 @@ async function main(): Promise<void> {
     await Promise.all(
       Array.from({ length: CONC }, async (_, w) => {
         const conn = conns[w % CONNS]!;
+        const body = randomBytes(Math.max(4, FILE_BYTES));
         for (let seq = 1; ; seq++) {
           const i = next++;
           if (i >= FILES) return;
           if (i === FILES - LAG) stopped = member.proc.kill('SIGTERM');
-          await conn.call('fs.commit', { path: pathOf(i), size: 0, etag: 'empty', chunks: [], overwrite: false, parents: true, s: [`scale-w${w}`, seq, seq - 1] });
+          await conn.call(...fileCall(w, seq, i, body));
           if (w === 0 && performance.now() - lastReport > 10_000) {
             lastReport = performance.now();
             console.error(`# ${next} of ${FILES} files, ${Math.round(next / ((lastReport - t0) / 1000))}/s`);
@@ -109,6 +144,12 @@ async function main(): Promise<void> {
     const createSecs = (performance.now() - t0) / 1000;
     out('scale_files', FILES);
     out('scale_create_files_per_s', Math.round(FILES / createSecs));
+    if (FILE_BYTES > 0) {
+      out('scale_file_bytes', FILE_BYTES);
+      const repair = decodeRepairStatus(await conns[0]!.call('cluster.repair', {}));
+      if (repair.inlineBytes !== FILES * FILE_BYTES) throw new Error(`the leader counts ${repair.inlineBytes} inline bytes, not ${FILES * FILE_BYTES}`);
+      out('scale_bytes_total_mib', repair.inlineBytes / 2 ** 20);
+    }
 
     for (const m of json.meta) {
       if (stopped !== null && m.id === follower.id) continue;
@@ -156,6 +197,10 @@ async function main(): Promise<void> {
       // The figure means something only if the follower did catch up through a snapshot.
       if (!readFileSync(join(cluster.dir, 'logs', `${follower.id}.log`), 'utf8').includes('installed snapshot')) throw new Error('the restarted follower caught up without a snapshot: raise LAG');
       out('scale_snapshot_catch_up_seconds', seconds);
+      const sent = lastSnapshotSent(join(cluster.dir, 'logs', `${leader}.log`));
+      if (sent === null) throw new Error('the leader logged no "snapshot sent"');
+      out('scale_snapshot_mib', sent.bytes / 2 ** 20);
+      out('scale_snapshot_send_seconds', sent.ms / 1000);
       out(`scale_meta_${follower.id}_rss_mib`, rssMib(member.proc.pid ?? null));
       out(`scale_meta_${follower.id}_lmdb_mib`, diskBytes(member.dir) / 2 ** 20);
     }

@@ -194,6 +194,7 @@ export class RaftRuntime {
     this.streams = new SnapshotStreams(
       {
         timers: c.timers,
+        clock: c.clock,
         logger: this.log,
         storage: c.storage,
         stateMachine: c.stateMachine,

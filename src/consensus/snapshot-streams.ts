@@ -4,7 +4,7 @@
  * most one transfer per follower), the follower side stages incoming images and steps their
  * MsgSnap into the core. Used by RaftRuntime and by the simulator, over their own transports.
  */
-import type { Timers } from '../env/clock.js';
+import type { Clock, Timers } from '../env/clock.js';
 import { decodeRaftMessage, encodeRaftMessage } from '../proto/raft-codec.js';
 import { applyConfChange, decodeConfChange } from '../raft/index.js';
 import { EntryType, type ConfState, type Message, type MsgSnap, type NodeId, type RaftLogStore, type Ready } from '../raft/types.js';
@@ -29,6 +29,8 @@ export interface SnapshotCore {
 
 export interface SnapshotStreamsComponents {
   timers: Timers;
+  /** Times each transfer for the operator's log ("snapshot sent"); without it no time is logged. */
+  clock?: Clock;
   logger: Logger;
   storage: RaftLogStore;
   stateMachine: SnapshotSource;
@@ -153,7 +155,10 @@ export class SnapshotStreams {
           throw err;
         }
         this.log.info('sending snapshot', { to, index: reader.index });
+        const t0 = this.c.clock?.nowMs();
         ok = await sender.run(reader, msg);
+        const ms = t0 === undefined ? {} : { ms: Math.round(this.c.clock!.nowMs() - t0) };
+        if (ok) this.log.info('snapshot sent', { to, index: reader.index, ...sender.sentTotals(), ...ms });
       } catch (err) {
         this.log.warn('snapshot transfer failed', { to, err: (err as Error).message });
       }

@@ -128,6 +128,8 @@ export class SnapshotSender {
   private readonly pieceBytesMax: number;
   private readonly ackTimeoutMs: number;
   private acked = -1;
+  /** Pieces and image bytes handed to the transport so far (the operator's log reports them). */
+  private sent = { pieces: 0, bytes: 0 };
   private finished = false;
   private failed: string | null = null;
   private wake: (() => void) | null = null;
@@ -157,6 +159,8 @@ export class SnapshotSender {
           return false;
         }
         seq++;
+        this.sent.pieces++;
+        this.sent.bytes += piece.byteLength;
       }
       const pieces = seq;
       if (!this.c.send(encodeSnapshotFrame({ kind: 'done', transfer: this.transfer, pieces, msg }))) {
@@ -169,6 +173,11 @@ export class SnapshotSender {
       this.timer?.cancel();
       reader.close();
     }
+  }
+
+  /** Pieces and bytes of the image sent so far. */
+  sentTotals(): { pieces: number; bytes: number } {
+    return { ...this.sent };
   }
 
   /**

@@ -135,7 +135,7 @@ describe('SnapshotSender', () => {
     const s = new SnapshotSender({ timers: systemTimers, logger: silentLogger, send: (p) => out.push(decodeSnapshotFrame(p)) > 0 }, { transfer: 't', windowPieces: 2 });
     let n = 0;
     let closed = false;
-    const reader: SnapshotReader = { index: 9, next: async () => (n < 5 ? Uint8Array.from([n++]) : null), close: () => void (closed = true) };
+    const reader: SnapshotReader = { index: 9, next: async () => (n < 5 ? new Uint8Array(++n) : null), close: () => void (closed = true) };
     const done = s.run(reader, Uint8Array.from([7]));
     await tick();
     expect(out.filter((f) => f.kind === 'piece').length).toBeLessThanOrEqual(3);
@@ -147,6 +147,7 @@ describe('SnapshotSender', () => {
     s.onFrame({ kind: 'ack', transfer: 't', seq: SNAPSHOT_DONE_SEQ });
     await expect(done).resolves.toBe(true);
     expect(closed).toBe(true);
+    expect(s.sentTotals()).toEqual({ pieces: 5, bytes: 1 + 2 + 3 + 4 + 5 });
   });
 
   it('fails on a fail frame, on an ack timeout, and when the peer queue refuses a frame', async () => {
