@@ -10,7 +10,7 @@
  */
 import type { Clock } from '../env/clock.js';
 import { listServers } from '../meta/cluster-map.js';
-import { CHUNK_PREFIX, decodeInode, INODE_PREFIX, inodeKey, ROOT_INODE, type MetaReadView } from '../meta/namespace-keys.js';
+import { CHUNK_PREFIX, INODE_PREFIX, inodeKey, ROOT_INODE, summarizeInode, type MetaReadView } from '../meta/namespace-keys.js';
 import { clusterHealth, type ChunkServerDetail, type MetaMemberDetail, type StatusRepair, type StatusTotals } from '../proto/cluster-health.js';
 import type { MetaAnswers as A } from '../proto/meta-answers.js';
 import type { LeaderRaftStatus } from './leader-raft.js';
@@ -158,7 +158,7 @@ export class StatusReport {
     let bytes = 0;
     let inlineBytes = 0;
     for (const [key, value] of this.c.view.range(INODE_PREFIX, INODE_PREFIX_END)) {
-      const rec = decodeInode(value);
+      const rec = summarizeInode(value);
       if (rec.type === 'dir') {
         if (key !== ROOT_KEY) dirs++;
         continue;

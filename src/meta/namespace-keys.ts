@@ -5,9 +5,12 @@
  *
  *   i/<inode>              → inode record: [0, mtime] for a directory,
  *                            [1, mtime, size, etag, [[chunkId, size, crc], …], attrs?] for a file in chunks,
- *                            [2, mtime, size, etag, bytes, crc, attrs?] for an inline file (its bytes here);
+ *                            [2, mtime, size, etag, bytes, crc, attrs?] for an inline file (its bytes here),
+ *                            [3, mtime, size, etag, tail, crc, attrs?] for an inline file whose first
+ *                            bytes are at b/<inode> (its bytes = those + tail; see splitInline);
  *                            attrs (proto/file-attrs.ts flat form) only when the file has some,
  *                            so records written before attributes existed decode unchanged
+ *   b/<inode>              → the head of a split inline file's bytes, raw
  *   e/<parent>/<name>      → dentry [inode, type (0 dir, 1 file)]; a directory lists by ONE range
  *                            scan of e/<parent>/ in name order (UTF-8 byte order = code points)
  *   c/<chunkId>            → the inodes of the live files whose chunk lists hold it: one inode as
@@ -74,6 +77,7 @@ export const DENTRY_PREFIX = 'e/';
 export const CHUNK_PREFIX = 'c/';
 export const NEXT_INODE_KEY = 'm/next-inode';
 export const INLINE_USAGE_KEY = 'm/inline';
+export const INLINE_HEAD_PREFIX = 'b/';
 
 export function hex(n: number): string {
   return n.toString(16).padStart(INODE_HEX_WIDTH, '0');
@@ -105,19 +109,76 @@ export function nameOfDentryKey(key: string): string {
   return key.slice(DENTRY_PREFIX.length + INODE_HEX_WIDTH + 1);
 }
 
+export function inlineHeadKey(inode: number): string {
+  return INLINE_HEAD_PREFIX + hex(inode);
+}
+
+/**
+ * LMDB keeps a value larger than about half a page on overflow pages of its own: whole pages,
+ * the first with a header (24 bytes in lmdb-js's LMDB; test/unit/storage/lmdb-overflow.test.ts
+ * checks it). An inline file's record with its bytes would so take one page more than the bytes
+ * need — two 4 KiB pages for a 4 KiB file (bench/RESULTS.md, fifteenth session). splitInline
+ * cuts the bytes where those pages end: the head fills whole pages exactly (k × 4096 − 24 bytes)
+ * under b/<inode>, and the small rest travels in the record, which stays in a leaf page with the
+ * namespace's other keys. Fixed constants, not the environment's page size: every replica must
+ * write the same pairs for the same command.
+ */
+export const LMDB_PAGE_BYTES = 4096;
+export const LMDB_OVERFLOW_HEADER_BYTES = 24;
+/** Largest rest kept in the record: the record must still fit a 4 KiB leaf page's half. */
+const INLINE_TAIL_BYTES_MAX = 1024;
+
+/** Where an inline file's bytes are cut (the head's length), or 0 to keep them whole in the record. */
+export function splitInline(size: number): number {
+  const pages = Math.floor((size + LMDB_OVERFLOW_HEADER_BYTES) / LMDB_PAGE_BYTES);
+  if (pages === 0) return 0;
+  const head = pages * LMDB_PAGE_BYTES - LMDB_OVERFLOW_HEADER_BYTES;
+  return size - head <= INLINE_TAIL_BYTES_MAX ? head : 0;
+}
+
 export function chunkKey(id: string): string {
   return CHUNK_PREFIX + id;
 }
 
-export function encodeInode(rec: InodeRecord): Uint8Array {
-  if (rec.type === 'dir') return pack([0, rec.mtime]);
-  const tail = noAttrs(rec.attrs) ? [] : [attrsToValue(rec.attrs!)];
-  if (rec.inline) return pack([2, rec.mtime, rec.size, rec.etag, rec.inline.data, rec.inline.crc, ...tail]);
-  return pack([1, rec.mtime, rec.size, rec.etag, rec.chunks.map((c) => [c.id, c.size, c.crc]), ...tail]);
+/**
+ * The pairs that store an inode: its record, and for an inline file cut by splitInline the head
+ * of its bytes (`head`, to put at inlineHeadKey). The bytes are not copied: the head is a view.
+ */
+export function encodeInode(rec: InodeRecord): { record: Uint8Array; head?: Uint8Array } {
+  if (rec.type === 'dir') return { record: pack([0, rec.mtime]) };
+  const attrs = noAttrs(rec.attrs) ? [] : [attrsToValue(rec.attrs!)];
+  if (rec.inline) {
+    const { data, crc } = rec.inline;
+    const cut = splitInline(data.length);
+    if (cut === 0) return { record: pack([2, rec.mtime, rec.size, rec.etag, data, crc, ...attrs]) };
+    return { record: pack([3, rec.mtime, rec.size, rec.etag, data.subarray(cut), crc, ...attrs]), head: data.subarray(0, cut) };
+  }
+  return { record: pack([1, rec.mtime, rec.size, rec.etag, rec.chunks.map((c) => [c.id, c.size, c.crc]), ...attrs]) };
 }
 
-/** Decode a stored inode record; a malformed one is Corrupt (we wrote it, so it is damage or a bug). */
-export function decodeInode(bytes: Uint8Array): InodeRecord {
+/** What a listing or a count needs of an inode, without an inline file's bytes. */
+export interface InodeSummary {
+  type: NodeType;
+  mtime: number;
+  size: number;
+  inline: boolean;
+}
+
+/** The summary of a stored inode record (Corrupt when malformed, as decodeInode). */
+export function summarizeInode(bytes: Uint8Array): InodeSummary {
+  const v = unpack(bytes);
+  if (Array.isArray(v) && v[0] === 0 && v.length === 2 && typeof v[1] === 'number') return { type: 'dir', mtime: v[1], size: 0, inline: false };
+  if (Array.isArray(v) && (v[0] === 1 || v[0] === 2 || v[0] === 3) && v.length >= 5 && typeof v[1] === 'number' && Number.isSafeInteger(v[2]) && v[2] >= 0) {
+    return { type: 'file', mtime: v[1], size: v[2] as number, inline: v[0] !== 1 };
+  }
+  throw new CairnError('Corrupt', 'namespace: malformed inode record');
+}
+
+/**
+ * Decode a stored inode record; a malformed one is Corrupt (we wrote it, so it is damage or a bug).
+ * `head` reads the first bytes of a split inline file (the pair at inlineHeadKey).
+ */
+export function decodeInode(bytes: Uint8Array, head: () => Uint8Array | undefined): InodeRecord {
   const v = unpack(bytes);
   if (Array.isArray(v) && v[0] === 0 && v.length === 2 && typeof v[1] === 'number') return { type: 'dir', mtime: v[1] };
   if (Array.isArray(v) && v[0] === 1 && (v.length === 5 || v.length === 6) && Array.isArray(v[4])) {
@@ -128,6 +189,19 @@ export function decodeInode(bytes: Uint8Array): InodeRecord {
   }
   if (Array.isArray(v) && v[0] === 2 && (v.length === 6 || v.length === 7) && v[4] instanceof Uint8Array && v[4].length === v[2] && typeof v[5] === 'number') {
     const [, mtime, size, etag, data, crc] = v as [number, number, number, string, Uint8Array, number];
+    const rec: InodeRecord = { type: 'file', mtime, size, etag, chunks: [], inline: { data, crc } };
+    if (v.length === 7) rec.attrs = storedAttrs(v[6]);
+    return rec;
+  }
+  if (Array.isArray(v) && v[0] === 3 && (v.length === 6 || v.length === 7) && v[4] instanceof Uint8Array && typeof v[5] === 'number') {
+    const [, mtime, size, etag, tail, crc] = v as [number, number, number, string, Uint8Array, number];
+    const first = head();
+    if (first === undefined || first.length + tail.length !== size || first.length !== splitInline(size)) {
+      throw new CairnError('Corrupt', `namespace: an inline file of ${size} bytes has ${first === undefined ? 'no' : `${first.length} bytes of`} head`);
+    }
+    const data = Buffer.allocUnsafe(size);
+    data.set(first, 0);
+    data.set(tail, first.length);
     const rec: InodeRecord = { type: 'file', mtime, size, etag, chunks: [], inline: { data, crc } };
     if (v.length === 7) rec.attrs = storedAttrs(v[6]);
     return rec;

@@ -37,14 +37,17 @@ import {
   encodeInlineUsage,
   encodeInode,
   encodeNumber,
+  inlineHeadKey,
   inodeKey,
   nameOfDentryKey,
+  summarizeInode,
   type ChunkRef,
   type Dentry,
   type FileAttrs,
   type InlineData,
   type InlineUsage,
   type InodeRecord,
+  type InodeSummary,
   type MetaReadView,
   type MetaTxn,
   type NodeType,
@@ -143,9 +146,28 @@ function getDentry(view: MetaReadView, dir: number, name: string): Dentry | unde
 
 function getInode(view: MetaReadView, inode: number): InodeRecord {
   const v = view.get(inodeKey(inode));
-  if (v) return decodeInode(v);
+  if (v) return decodeInode(v, () => view.get(inlineHeadKey(inode)));
   if (inode === ROOT_INODE) return { type: 'dir', mtime: 0 };
   throw new Error(`namespace: dentry points at missing inode ${inode}`);
+}
+
+/** An inode without an inline file's bytes (listings). */
+function getInodeSummary(view: MetaReadView, inode: number): InodeSummary {
+  const v = view.get(inodeKey(inode));
+  if (v) return summarizeInode(v);
+  if (inode === ROOT_INODE) return { type: 'dir', mtime: 0, size: 0, inline: false };
+  throw new Error(`namespace: dentry points at missing inode ${inode}`);
+}
+
+/**
+ * Store an inode: its record, and the head of a split inline file's bytes. `replaced`: the
+ * record this one overwrites, whose stored head (an inline file's) must not outlive it.
+ */
+function putInode(txn: MetaTxn, inode: number, rec: InodeRecord, replaced?: InodeRecord): void {
+  const { record, head } = encodeInode(rec);
+  if (head) txn.put(inlineHeadKey(inode), head);
+  else if (replaced?.type === 'file' && replaced.inline) txn.del(inlineHeadKey(inode));
+  txn.put(inodeKey(inode), record);
 }
 
 function allocInode(txn: MetaTxn): number {
@@ -156,7 +178,7 @@ function allocInode(txn: MetaTxn): number {
 }
 
 function touchDir(txn: MetaTxn, dir: number, mtime: number): void {
-  txn.put(inodeKey(dir), encodeInode({ type: 'dir', mtime }));
+  putInode(txn, dir, { type: 'dir', mtime });
 }
 
 function hasChildren(view: MetaReadView, dir: number): boolean {
@@ -170,7 +192,7 @@ function createDirs(txn: MetaTxn, parent: number, segs: readonly string[], from:
   touchDir(txn, cur, mtime);
   for (let i = from; i < segs.length; i++) {
     const ino = allocInode(txn);
-    txn.put(inodeKey(ino), encodeInode({ type: 'dir', mtime }));
+    putInode(txn, ino, { type: 'dir', mtime });
     txn.put(dentryKey(cur, segs[i]!), encodeDentry({ inode: ino, type: 'dir' }));
     cur = ino;
   }
@@ -269,14 +291,14 @@ export function commitFile(
   if (existing && old) {
     const keep = new Set(content.chunks.map((c) => c.id));
     if (old.type === 'file') for (const c of old.chunks) if (!keep.has(c.id)) dropChunkRef(txn, c.id, existing.inode);
-    txn.put(inodeKey(existing.inode), encodeInode(record));
+    putInode(txn, existing.inode, record, old);
     for (const c of content.chunks) addChunkRef(txn, c.id, existing.inode);
     return { ok: true };
   }
   if (missingFrom >= 0) parent = createDirs(txn, parent, segs.slice(0, -1), missingFrom, mtime);
   else touchDir(txn, parent, mtime);
   const ino = allocInode(txn);
-  txn.put(inodeKey(ino), encodeInode(record));
+  putInode(txn, ino, record);
   txn.put(dentryKey(parent, name), encodeDentry({ inode: ino, type: 'file' }));
   for (const c of content.chunks) addChunkRef(txn, c.id, ino);
   return { ok: true };
@@ -321,7 +343,10 @@ export function remove(txn: MetaTxn, segs: readonly string[], recursive: boolean
 function removeFileInode(txn: MetaTxn, inode: number): void {
   const rec = getInode(txn, inode);
   if (rec.type === 'file') for (const c of rec.chunks) dropChunkRef(txn, c.id, inode);
-  if (rec.type === 'file' && rec.inline) addInlineUsage(txn, -rec.size, -1);
+  if (rec.type === 'file' && rec.inline) {
+    addInlineUsage(txn, -rec.size, -1);
+    txn.del(inlineHeadKey(inode));
+  }
   txn.del(inodeKey(inode));
 }
 
@@ -428,8 +453,8 @@ function statOf(rec: InodeRecord): StatInfo {
 }
 
 function entryOf(view: MetaReadView, name: string, d: Dentry): ListEntry {
-  const rec = getInode(view, d.inode);
-  return { name, type: rec.type, size: rec.type === 'file' ? rec.size : 0, mtime: rec.mtime };
+  const rec = getInodeSummary(view, d.inode);
+  return { name, type: rec.type, size: rec.size, mtime: rec.mtime };
 }
 
 function pageLimit(options: PageOptions): number | Fail {

@@ -7,7 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import { decodeMetaCommand, encodeMetaCommand, MetaTag, type MetaCommand } from '../../../src/meta/meta-command.js';
 import { applyMetaCommand, type MetaResult } from '../../../src/meta/namespace-machine.js';
-import { decodeInode, encodeInode } from '../../../src/meta/namespace-keys.js';
+import { decodeInode, encodeInode, inlineHeadKey, inodeKey, splitInline, summarizeInode } from '../../../src/meta/namespace-keys.js';
 import { inlineUsage, list, stat } from '../../../src/meta/namespace.js';
 import { INLINE_FILE_BYTES_MAX } from '../../../src/proto/meta-fields.js';
 import { pack } from '../../../src/proto/msgpack.js';
@@ -79,10 +79,10 @@ describe('putInline command', () => {
 
   it('an inline inode record keeps the bytes and their crc; a malformed one is Corrupt', () => {
     const data = bytes(10);
-    const rec = decodeInode(encodeInode({ type: 'file', mtime: 1, size: 10, etag: 'e', chunks: [], inline: { data, crc: 42 } }));
+    const rec = decodeInode(encodeInode({ type: 'file', mtime: 1, size: 10, etag: 'e', chunks: [], inline: { data, crc: 42 } }).record, () => undefined);
     expect(rec).toMatchObject({ type: 'file', mtime: 1, size: 10, etag: 'e', chunks: [], inline: { crc: 42 } });
     expect(rec.type === 'file' && Buffer.from(rec.inline!.data).equals(Buffer.from(data))).toBe(true);
-    expect(() => decodeInode(pack([2, 1, 11, 'e', data, 42]))).toThrow(expect.objectContaining({ code: 'Corrupt' }));
+    expect(() => decodeInode(pack([2, 1, 11, 'e', data, 42]), () => undefined)).toThrow(expect.objectContaining({ code: 'Corrupt' }));
   });
 });
 
@@ -168,5 +168,94 @@ describe('inline files in the namespace', () => {
     // The first outcome stands even though the same request would fit now (a larger cap).
     expect(await h.put('/big', bytes(CAP + 1), { session: refused, cap: 10 * CAP })).toMatchObject({ ok: false, code: 'InlineRefused' });
     expect(h.st('/big')).toMatchObject({ ok: false, code: 'NotFound' });
+  });
+});
+
+describe('inline bytes cut at LMDB page ends', () => {
+  it('splitInline cuts after whole overflow pages (k × 4096 − 24 bytes) when at most 1 KiB is left over', () => {
+    expect(splitInline(0)).toBe(0);
+    expect(splitInline(100)).toBe(0);
+    expect(splitInline(4071)).toBe(0); // with LMDB's page header it fits one page as it is
+    expect(splitInline(4072)).toBe(4072);
+    expect(splitInline(4096)).toBe(4072);
+    expect(splitInline(4072 + 1024)).toBe(4072);
+    expect(splitInline(4072 + 1025)).toBe(0); // the rest would not stay small: kept whole
+    expect(splitInline(8192)).toBe(8168);
+    expect(splitInline(65536)).toBe(65512);
+  });
+
+  it('a split record reads back whole; a missing or wrong head is Corrupt; summaries need no head', () => {
+    const data = bytes(4096);
+    const { record, head } = encodeInode({ type: 'file', mtime: 1, size: 4096, etag: 'e', chunks: [], inline: { data, crc: 42 } });
+    expect(head?.length).toBe(4072);
+    expect(record.length).toBeLessThan(100);
+    const rec = decodeInode(record, () => head);
+    expect(rec.type === 'file' && Buffer.from(rec.inline!.data).equals(Buffer.from(data))).toBe(true);
+    expect(rec).toMatchObject({ size: 4096, etag: 'e', inline: { crc: 42 } });
+    expect(() => decodeInode(record, () => undefined)).toThrow(expect.objectContaining({ code: 'Corrupt' }));
+    expect(() => decodeInode(record, () => head!.subarray(1))).toThrow(expect.objectContaining({ code: 'Corrupt' }));
+    expect(summarizeInode(record)).toEqual({ type: 'file', mtime: 1, size: 4096, inline: true });
+    // A 4 KiB file stored whole (the form written before the cut) still reads.
+    const whole = decodeInode(pack([2, 1, 4096, 'e', data, 42]), () => undefined);
+    expect(whole.type === 'file' && Buffer.from(whole.inline!.data).equals(Buffer.from(data))).toBe(true);
+    expect(summarizeInode(pack([0, 3]))).toEqual({ type: 'dir', mtime: 3, size: 0, inline: false });
+    expect(summarizeInode(pack([1, 1, 5, 'e', []]))).toEqual({ type: 'file', mtime: 1, size: 5, inline: false });
+    expect(() => summarizeInode(pack([4, 1, 5, 'e', []]))).toThrow(expect.objectContaining({ code: 'Corrupt' }));
+  });
+
+  it('put, overwrite, mv, cp, rm and rm -r keep each head with its file and leave none behind', async () => {
+    const h = harness();
+    const cap = { cap: 1 << 20 };
+    const heads = () => [...h.store.range('b/', 'b0')].map(([k, v]) => [k, v.length]);
+    const same = (p: string, data: Uint8Array) => {
+      const st = h.st(p);
+      return st.ok && Buffer.from(st.stat.inline!.data).equals(Buffer.from(data));
+    };
+    const four = bytes(4096, 3);
+    expect(await h.put('/d/f', four, cap)).toEqual({ ok: true });
+    expect(heads()).toHaveLength(1);
+    expect(heads()[0]![1]).toBe(4072);
+    expect(same('/d/f', four)).toBe(true);
+    expect(list(h.store, ['d'])).toMatchObject({ ok: true, entries: [{ name: 'f', type: 'file', size: 4096 }] });
+    // split → whole (small), whole → split, split → split of another length, split → chunked.
+    expect(await h.put('/d/f', bytes(50), { ...cap, overwrite: true })).toEqual({ ok: true });
+    expect(heads()).toEqual([]);
+    const eight = bytes(8192, 5);
+    expect(await h.put('/d/f', eight, { ...cap, overwrite: true })).toEqual({ ok: true });
+    expect(heads().map(([, n]) => n)).toEqual([8168]);
+    expect(same('/d/f', eight)).toBe(true);
+    expect(await h.put('/d/f', four, { ...cap, overwrite: true })).toEqual({ ok: true });
+    expect(heads().map(([, n]) => n)).toEqual([4072]);
+    expect(same('/d/f', four)).toBe(true);
+    expect(await h.commit('/d/f', [[1, 9]], true)).toEqual({ ok: true });
+    expect(heads()).toEqual([]);
+    // mv keeps the head (it belongs to the inode); cp makes the copy one of its own.
+    expect(await h.put('/d/g', four, cap)).toEqual({ ok: true });
+    expect(await h.run({ op: 'rename', session: h.s(), nowMs: 7, from: '/d/g', to: '/e/g' })).toMatchObject({ ok: false }); // no parent /e
+    expect(await h.run({ op: 'rename', session: h.s(), nowMs: 7, from: '/d/g', to: '/d/h' })).toEqual({ ok: true });
+    expect(same('/d/h', four)).toBe(true);
+    expect(await h.run({ op: 'copyFile', session: h.s(), nowMs: 7, from: '/d/h', to: '/x/c', overwrite: false, createParents: true, inlineTotalBytesMax: 1 << 20 })).toMatchObject({ ok: true, size: 4096 });
+    expect(heads()).toHaveLength(2);
+    expect(same('/x/c', four)).toBe(true);
+    expect(await h.run({ op: 'delete', session: h.s(), nowMs: 8, path: '/d/h', recursive: false })).toEqual({ ok: true });
+    expect(heads()).toHaveLength(1);
+    expect(same('/x/c', four)).toBe(true);
+    expect(await h.put('/x/y/z', eight, cap)).toEqual({ ok: true });
+    expect(await h.run({ op: 'delete', session: h.s(), nowMs: 8, path: '/x', recursive: true })).toEqual({ ok: true });
+    expect(heads()).toEqual([]);
+    expect(h.usage()).toEqual({ bytes: 0, files: 0 });
+  });
+
+  it('a stored record with its head gone is Corrupt on read, not bytes of the wrong length', async () => {
+    const h = harness();
+    expect(await h.put('/f', bytes(4096), { cap: 1 << 20 })).toEqual({ ok: true });
+    const [key] = [...h.store.range('b/', 'b0')].map(([k]) => k);
+    expect(key).toMatch(/^b\//);
+    expect(h.store.get(inodeKey(Number.parseInt(key!.slice(2), 16)))).toBeDefined();
+    expect(inlineHeadKey(Number.parseInt(key!.slice(2), 16))).toBe(key);
+    await h.store.applyBatch(99, (t) => t.del(key!));
+    expect(() => h.st('/f')).toThrow(expect.objectContaining({ code: 'Corrupt' }));
+    // A listing reads no head: it still shows the file.
+    expect(list(h.store, [])).toMatchObject({ ok: true, entries: [{ name: 'f', size: 4096 }] });
   });
 });
