@@ -2,6 +2,7 @@
  * Namespace scale: FILES empty files in a 3-server metadata group (real processes, fsync on), then
  *   create     files/s while building it (fs.commit, CONC concurrent callers, one Raft entry each)
  *   size       each metadata server's RSS (VmRSS) and its LMDB files on disk (allocated bytes)
+ *   status     one `cluster.status` (what `cairn status` asks the leader), seconds
  *   list       a directory of BIG entries read page by page (1,000 per page), seconds
  *   snapshot   a follower stopped LAG files before the end (the leader's log is compacted past
  *              it meanwhile) and started again: seconds from its start until it has applied
@@ -156,6 +157,26 @@ async function main(): Promise<void> {
       out(`scale_meta_${m.id}_rss_mib`, rssMib(m.pid));
       out(`scale_meta_${m.id}_lmdb_mib`, diskBytes(m.dir) / 2 ** 20);
     }
+
+    // `cairn status` on this namespace: the leader's answer includes the namespace's totals.
+    // A leader that stops to count misses its heartbeats: count the elections the call caused.
+    const termBefore = decodeRaftStatus(await conns[0]!.call('raft.status', {})).term;
+    const tst = performance.now();
+    await conns[0]!.call('cluster.status', {});
+    out('scale_status_seconds', (performance.now() - tst) / 1000);
+    await sleep(2000);
+    const running = json.meta.filter((m) => stopped === null || m.id !== follower.id);
+    const termAfter = await Promise.all(
+      running.map(async (m) => {
+        const c = new RpcClient({ timers: systemTimers }, { addr: m.addr, clientToken: cluster.token });
+        try {
+          return decodeRaftStatus(await c.call('raft.status', {})).term;
+        } finally {
+          c.close();
+        }
+      }),
+    );
+    out('scale_status_elections', Math.max(...termAfter) - termBefore);
 
     // Listing the big directory, page by page, as `cairn ls` does.
     const tl = performance.now();
