@@ -158,26 +158,6 @@ async function main(): Promise<void> {
       out(`scale_meta_${m.id}_lmdb_mib`, diskBytes(m.dir) / 2 ** 20);
     }
 
-    // `cairn status` on this namespace: the leader's answer includes the namespace's totals.
-    // A leader that stops to count misses its heartbeats: count the elections the call caused.
-    const termBefore = decodeRaftStatus(await conns[0]!.call('raft.status', {})).term;
-    const tst = performance.now();
-    await conns[0]!.call('cluster.status', {});
-    out('scale_status_seconds', (performance.now() - tst) / 1000);
-    await sleep(2000);
-    const running = json.meta.filter((m) => stopped === null || m.id !== follower.id);
-    const termAfter = await Promise.all(
-      running.map(async (m) => {
-        const c = new RpcClient({ timers: systemTimers }, { addr: m.addr, clientToken: cluster.token });
-        try {
-          return decodeRaftStatus(await c.call('raft.status', {})).term;
-        } finally {
-          c.close();
-        }
-      }),
-    );
-    out('scale_status_elections', Math.max(...termAfter) - termBefore);
-
     // Listing the big directory, page by page, as `cairn ls` does.
     const tl = performance.now();
     let listed = 0;
@@ -225,6 +205,26 @@ async function main(): Promise<void> {
       out(`scale_meta_${follower.id}_rss_mib`, rssMib(member.proc.pid ?? null));
       out(`scale_meta_${follower.id}_lmdb_mib`, diskBytes(member.dir) / 2 ** 20);
     }
+    // `cairn status` on this namespace: the leader's answer includes the namespace's totals.
+    // With every member up again: a leader that stops to count misses its heartbeats, and the
+    // followers elect another; count the elections the call caused.
+    const termBefore = decodeRaftStatus(await conns[0]!.call('raft.status', {})).term;
+    const tst = performance.now();
+    await conns[0]!.call('cluster.status', {});
+    out('scale_status_seconds', (performance.now() - tst) / 1000);
+    await sleep(2000);
+    const termAfter = await Promise.all(
+      json.meta.map(async (m) => {
+        const c = new RpcClient({ timers: systemTimers }, { addr: m.addr, clientToken: cluster.token });
+        try {
+          return decodeRaftStatus(await c.call('raft.status', {})).term;
+        } finally {
+          c.close();
+        }
+      }),
+    );
+    out('scale_status_elections', Math.max(...termAfter) - termBefore);
+
     out('load_average_1m', loadavg()[0]!);
   } finally {
     for (const c of conns) c.close();
