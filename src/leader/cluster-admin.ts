@@ -11,7 +11,7 @@
  *                     whose full report this leader lacks)
  *   raft.status     → this server's Raft status (any server answers)
  */
-import type { Clock } from '../env/clock.js';
+import type { Clock, Timers } from '../env/clock.js';
 import { CHUNK_PREFIX, type MetaReadView } from '../meta/namespace-keys.js';
 import type { DrainRequest, RemoveRequest } from '../proto/meta-requests.js';
 import { CairnError } from '../util/errors.js';
@@ -30,6 +30,7 @@ export interface ClusterAdminComponents {
   /** Committed state (cluster map, chunk index). */
   view: MetaReadView;
   clock: Clock;
+  timers: Timers;
   wallMs: () => number;
   logger: Logger;
 }
@@ -48,7 +49,7 @@ export class ClusterAdmin {
   constructor(c: ClusterAdminComponents, o: ClusterAdminOptions) {
     this.c = c;
     this.o = o;
-    this.report = new StatusReport({ view: c.view, clock: c.clock, addrOf: (id) => c.raft.addrOf(id) }, { replicas: o.replicas });
+    this.report = new StatusReport({ view: c.view, clock: c.clock, timers: c.timers, addrOf: (id) => c.raft.addrOf(id) }, { replicas: o.replicas });
   }
 
   async drain(req: DrainRequest): Promise<A['cluster.drain']> {

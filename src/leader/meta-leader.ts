@@ -119,7 +119,7 @@ export class MetaLeader {
       ),
       allocator: new Allocator({ terms, clock, randomBytes: c.randomBytes, tokens }, { replicas: o.replicas, tokenTtlMs, chunkSizeBytes: o.chunkSizeBytes ?? CHUNK_SIZE_BYTES_DEFAULT }),
       chunkServers: this.chunkServers,
-      admin: new ClusterAdmin({ raft, terms, repair: this.repair, view, clock, wallMs, logger }, { replicas: o.replicas }),
+      admin: new ClusterAdmin({ raft, terms, repair: this.repair, view, clock, timers: c.timers, wallMs, logger }, { replicas: o.replicas }),
       scrub: new ScrubCalls({ terms, repair: this.repair, view, clock, logger }, { replicas: o.replicas }),
       members: this.members,
     });

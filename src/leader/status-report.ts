@@ -6,9 +6,13 @@
  * and the repair ETA.
  *
  * Cost: one pass over the chunk index (every call) and one over the inode records (the totals:
- * see namespace()); both are in LMDB, so the leader's memory does not grow with them.
+ * see namespace()); both are in LMDB, so the leader's memory does not grow with them. Each pass
+ * reads SCAN_SLICE_KEYS keys at a time and lets the event loop run between slices: on a
+ * namespace of a million files one pass takes seconds, and a leader that stopped for that long
+ * would miss its heartbeats and lose its leadership. A pass is so a fuzzy count (HDFS's are
+ * too): what is created or deleted while it runs may or may not be in it.
  */
-import type { Clock } from '../env/clock.js';
+import type { Clock, Timers } from '../env/clock.js';
 import { listServers } from '../meta/cluster-map.js';
 import { CHUNK_PREFIX, INODE_PREFIX, inodeKey, ROOT_INODE, summarizeInode, type MetaReadView } from '../meta/namespace-keys.js';
 import { clusterHealth, type ChunkServerDetail, type MetaMemberDetail, type StatusRepair, type StatusTotals } from '../proto/cluster-health.js';
@@ -24,17 +28,27 @@ const ROOT_KEY = inodeKey(ROOT_INODE);
 /** The first key after every inode record. */
 const INODE_PREFIX_END = INODE_PREFIX.slice(0, -1) + String.fromCharCode(INODE_PREFIX.charCodeAt(INODE_PREFIX.length - 1) + 1);
 
+/** Keys read between two turns of the event loop in a pass over the chunk index or the inodes (~10–30 ms of work). */
+export const SCAN_SLICE_KEYS = 10_000;
+
+type NamespaceTotals = { files: number; dirs: number; bytes: number; inlineBytes: number };
+
 export interface StatusReportComponents {
   /** Committed state (cluster map, namespace, chunk index). */
   view: MetaReadView;
   clock: Clock;
+  /** Lets the event loop run between the slices of a pass. */
+  timers: Timers;
   addrOf(id: string): string | undefined;
 }
 
 export interface StatusReportOptions {
   /** Replicas per chunk. */
   replicas: number;
-  /** Namespace totals are recounted when the state changed, at most once per this long. @default 1000 */
+  /**
+   * Namespace totals are recounted when the state changed, at most once per this long, and no
+   * sooner than 4 × the last count took (a long count must not keep the leader counting). @default 1000
+   */
   totalsCacheMs?: number;
 }
 
@@ -42,7 +56,9 @@ export class StatusReport {
   private readonly c: StatusReportComponents;
   private readonly replicas: number;
   private readonly totalsCacheMs: number;
-  private namespaceCache: { atMs: number; applied: number; files: number; dirs: number; bytes: number; inlineBytes: number } | null = null;
+  private namespaceCache: (NamespaceTotals & { atMs: number; applied: number; tookMs: number }) | null = null;
+  /** The namespace count under way, which calls arriving meanwhile share. */
+  private counting: Promise<NamespaceTotals> | null = null;
 
   constructor(c: StatusReportComponents, o: StatusReportOptions) {
     this.c = c;
@@ -51,7 +67,7 @@ export class StatusReport {
   }
 
   /** `st`: the leader's Raft status, read after its leadership was confirmed. */
-  build(st: LeaderRaftStatus, t: LeaderTerm): Status {
+  async build(st: LeaderRaftStatus, t: LeaderTerm): Promise<Status> {
     const reg = t.registry;
     const now = this.c.clock.nowMs();
     const learners = new Set(st.conf.learners);
@@ -87,7 +103,7 @@ export class StatusReport {
     let underReplicated = 0;
     let lost = 0;
     let missingCopies = 0;
-    for (const [key] of this.c.view.range(CHUNK_PREFIX, CHUNK_PREFIX_END)) {
+    await this.pass(CHUNK_PREFIX, CHUNK_PREFIX_END, (key) => {
       total++;
       const id = key.slice(CHUNK_PREFIX.length);
       const live = reg.locations(id).filter((s) => reg.isAlive(s, now)).length;
@@ -96,10 +112,10 @@ export class StatusReport {
         underReplicated++;
         missingCopies += this.replicas - live;
       }
-    }
+    });
     const chunks = { total, underReplicated, lost };
     const health = clusterHealth({ meta, chunkServers, chunks }, true);
-    const totals = this.totals(chunkServers, chunkServerDetail, st.conf.voters.length, st.applied);
+    const totals = this.totals(chunkServers, chunkServerDetail, st.conf.voters.length, await this.namespace(st.applied));
     const replicasHeld = chunkServers.reduce((n, c) => n + c.chunks, 0);
     const chunkBytesAvg = replicasHeld > 0 ? chunkServers.reduce((n, c) => n + c.used, 0) / replicasHeld : 0;
     const s = t.repair.stats;
@@ -124,7 +140,7 @@ export class StatusReport {
   }
 
   /** Capacity and free space count each disk once (servers on one disk report the same id; an unknown disk is the server's own). */
-  private totals(servers: Status['chunkServers'], detail: Record<string, ChunkServerDetail>, voters: number, applied: number): StatusTotals {
+  private totals(servers: Status['chunkServers'], detail: Record<string, ChunkServerDetail>, voters: number, ns: NamespaceTotals): StatusTotals {
     const disks = new Map<string, { capacity: number; free: number }>();
     let used = 0;
     for (const srv of servers) {
@@ -140,34 +156,53 @@ export class StatusReport {
       capacity += d.capacity;
       free += d.free;
     }
-    const ns = this.namespace(applied);
     return { files: ns.files, dirs: ns.dirs, bytes: ns.bytes, rawBytes: used + ns.inlineBytes * voters, capacity, free };
   }
 
   /**
-   * Files, directories (the root not counted) and bytes of the namespace at `applied`: one pass
-   * over the inode records, reused while nothing was applied since, and for totalsCacheMs while
-   * writes go on (so the figures lag the namespace by at most that long).
+   * Files, directories (the root not counted) and bytes of the namespace: one pass over the inode
+   * records, reused while nothing was applied since, and while writes go on for totalsCacheMs or
+   * 4 × the last pass, whichever is longer (so the figures lag the namespace by about that long).
    */
-  private namespace(applied: number): { files: number; dirs: number; bytes: number; inlineBytes: number } {
-    const now = this.c.clock.nowMs();
+  private async namespace(applied: number): Promise<NamespaceTotals> {
     const cached = this.namespaceCache;
-    if (cached && (cached.applied === applied || now - cached.atMs < this.totalsCacheMs)) return cached;
-    let files = 0;
-    let dirs = 0;
-    let bytes = 0;
-    let inlineBytes = 0;
-    for (const [key, value] of this.c.view.range(INODE_PREFIX, INODE_PREFIX_END)) {
+    if (cached && (cached.applied === applied || this.c.clock.nowMs() - cached.atMs < Math.max(this.totalsCacheMs, 4 * cached.tookMs))) return cached;
+    this.counting ??= this.countNamespace(applied).finally(() => (this.counting = null));
+    return this.counting;
+  }
+
+  private async countNamespace(applied: number): Promise<NamespaceTotals> {
+    const t0 = this.c.clock.nowMs();
+    const n: NamespaceTotals = { files: 0, dirs: 0, bytes: 0, inlineBytes: 0 };
+    await this.pass(INODE_PREFIX, INODE_PREFIX_END, (key, value) => {
       const rec = summarizeInode(value);
       if (rec.type === 'dir') {
-        if (key !== ROOT_KEY) dirs++;
-        continue;
+        if (key !== ROOT_KEY) n.dirs++;
+        return;
       }
-      files++;
-      bytes += rec.size;
-      if (rec.inline) inlineBytes += rec.size;
+      n.files++;
+      n.bytes += rec.size;
+      if (rec.inline) n.inlineBytes += rec.size;
+    });
+    const atMs = this.c.clock.nowMs();
+    this.namespaceCache = { ...n, atMs, applied, tookMs: atMs - t0 };
+    return n;
+  }
+
+  /** Visit every pair in [start, end), SCAN_SLICE_KEYS at a time, the event loop running between slices. */
+  private async pass(start: string, end: string, visit: (key: string, value: Uint8Array) => void): Promise<void> {
+    let from = start;
+    for (;;) {
+      let seen = 0;
+      let last = '';
+      for (const [key, value] of this.c.view.range(from, end, SCAN_SLICE_KEYS)) {
+        visit(key, value);
+        last = key;
+        seen++;
+      }
+      if (seen < SCAN_SLICE_KEYS) return;
+      from = `${last}\u0000`;
+      await new Promise<void>((resolve) => this.c.timers.setTimeout(resolve, 0));
     }
-    this.namespaceCache = { atMs: now, applied, files, dirs, bytes, inlineBytes };
-    return this.namespaceCache;
   }
 }
