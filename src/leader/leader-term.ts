@@ -41,6 +41,10 @@ export class LeaderTerm {
   readonly verdicts = new Set<string>();
   /** When this term last planned repair. */
   lastRepairScanMs = Number.NEGATIVE_INFINITY;
+  /** The repair scan under way (RepairLoop): a scan asked for meanwhile runs after it, at `againAtMs`. */
+  repairPass: { againAtMs: number | null } | null = null;
+  /** end() was called: work of this term still scheduled stops. */
+  ended = false;
 
   constructor(c: LeaderTermComponents, o: LeaderTermOptions & { term: number }) {
     this.term = o.term;
@@ -53,6 +57,7 @@ export class LeaderTerm {
 
   /** The term is over: held polls are answered (no work) so their servers look for the new leader. */
   end(): void {
+    this.ended = true;
     this.polls.releaseAll();
   }
 }

@@ -101,7 +101,7 @@ export class MetaLeader {
     const { raft, clock, wallMs, tokens, view, logger } = c;
     this.terms = new LeaderTerms({ raft, view, clock, timers: c.timers }, { deadAfterMs: o.deadAfterMs, ...(o.repair === undefined ? {} : { repair: o.repair }) });
     const terms = this.terms;
-    this.repair = new RepairLoop({ view, tokens }, { replicas: o.replicas, tokenTtlMs });
+    this.repair = new RepairLoop({ view, tokens, timers: c.timers, logger }, { replicas: o.replicas, tokenTtlMs });
     this.chunkServers = new ChunkServers({ raft, terms, repair: this.repair, clock, wallMs, logger });
     this.backups = new BackupCalls({ raft, source: c.backups ?? null, timers: c.timers, randomBytes: c.randomBytes, logger });
     this.members = new MetaMembership({ raft: c.members, clock, timers: c.timers, logger });

@@ -7,16 +7,25 @@
  * sources) · {op:'delete', id}. A server gets work only once it is in the map and has sent this
  * leader a full report; a scan runs only once every live server has (so "not reported yet" is
  * never mistaken for "missing").
+ *
+ * A scan runs in steps (RepairScheduler.scanSteps): the first at once, the rest on timers, so a
+ * chunk index of millions never holds the leader's event loop for more than a slice. One pass at
+ * a time per term; a scan asked for while one runs starts as soon as it ends.
  */
+import type { Timers } from '../env/clock.js';
 import { CHUNK_PREFIX, type MetaReadView } from '../meta/namespace-keys.js';
+import type { Logger } from '../util/logger.js';
 import type { LeaderTerm } from './leader-term.js';
-import type { RepairTask } from './repair-scheduler.js';
+import { REPAIR_SCAN_SLICE_CHUNKS, type RepairTask } from './repair-scheduler.js';
 import type { TokenSigner } from './token-signer.js';
 
 export interface RepairLoopComponents {
   /** Committed state (cluster map, chunk index). */
   view: MetaReadView;
   tokens: TokenSigner;
+  /** Runs the steps of a scan after the first. */
+  timers: Timers;
+  logger: Logger;
 }
 
 export interface RepairLoopOptions {
@@ -52,12 +61,48 @@ export class RepairLoop {
       .sort();
   }
 
-  /** Plan repair now, then answer every held poll whose server has work. */
+  /**
+   * Plan repair now (or, while a pass runs, right after it), then answer every held poll whose
+   * server has work.
+   */
   scan(t: LeaderTerm, nowMs: number): void {
+    if (t.repairPass) {
+      t.repairPass.againAtMs = nowMs;
+      return;
+    }
+    const pass: { againAtMs: number | null } = { againAtMs: null };
+    t.repairPass = pass;
+    const steps = this.steps(t, nowMs);
+    const step = (): void => {
+      if (t.ended) return void (t.repairPass = null);
+      let done: boolean | undefined;
+      try {
+        done = steps.next().done;
+      } catch (err) {
+        t.repairPass = null;
+        this.c.logger.warn('repair scan failed', { err: (err as Error).message });
+        return;
+      }
+      if (!done) {
+        this.c.timers.setTimeout(step, 0);
+        return;
+      }
+      t.repairPass = null;
+      // (A poll whose connection closed was released by its abort listener already.)
+      for (const id of t.polls.servers()) {
+        const commands = this.take(t, id, nowMs);
+        if (commands.length > 0) t.polls.release(id, commands);
+      }
+      if (pass.againAtMs !== null) this.scan(t, pass.againAtMs);
+    };
+    step();
+  }
+
+  private steps(t: LeaderTerm, nowMs: number): Generator<void, void, void> {
     const reg = t.registry;
     const ring = t.cluster.ring();
     const view = this.c.view;
-    t.repair.scan({
+    return t.repair.scanSteps({
       view: {
         ring,
         replicas: this.o.replicas,
@@ -65,18 +110,11 @@ export class RepairLoop {
         isFull: (s) => reg.load(s)?.full ?? false,
         locations: (id) => reg.locations(id),
       },
-      referenced: (function* () {
-        for (const [key] of view.range(CHUNK_PREFIX, CHUNK_PREFIX_END)) yield key.slice(CHUNK_PREFIX.length);
-      })(),
+      referenced: referencedChunks(view),
       isReferenced: (id) => view.get(CHUNK_PREFIX + id) !== undefined,
       located: reg.located(),
       nowMs,
     });
-    // (A poll whose connection closed was released by its abort listener already.)
-    for (const id of t.polls.servers()) {
-      const commands = this.take(t, id, nowMs);
-      if (commands.length > 0) t.polls.release(id, commands);
-    }
   }
 
   /** Repair work for chunk server `id`, marked handed out; none before it is in the map and has reported in full. */
@@ -91,5 +129,19 @@ export class RepairLoop {
     const servers = t.cluster.servers();
     const sources = task.from.filter((s) => servers.has(s)).map((s) => ({ id: s, addr: servers.get(s)!.addr }));
     return { op: 'copy', id: task.id, sources, token: this.c.tokens.signFor('read', task.id, this.o.tokenTtlMs) };
+  }
+}
+
+/**
+ * Every chunk the index references, read a page at a time: a page is read whole before its ids
+ * are handed out, so no LMDB read stays open while the scan pauses.
+ */
+function* referencedChunks(view: MetaReadView): Generator<string> {
+  let from = CHUNK_PREFIX;
+  for (;;) {
+    const page = [...view.range(from, CHUNK_PREFIX_END, REPAIR_SCAN_SLICE_CHUNKS)];
+    for (const [key] of page) yield key.slice(CHUNK_PREFIX.length);
+    if (page.length < REPAIR_SCAN_SLICE_CHUNKS) return;
+    from = `${page[page.length - 1]![0]}\u0000`;
   }
 }

@@ -83,6 +83,12 @@ export interface ScanInput {
   nowMs: number;
 }
 
+/**
+ * Chunks planned between two turns of the event loop (scanSteps): a pass over a million chunks
+ * takes seconds (~1.5 µs each here), longer than a leader may go without sending heartbeats.
+ */
+export const REPAIR_SCAN_SLICE_CHUNKS = 10_000;
+
 export class RepairScheduler {
   private readonly copiesPerServerMax: number;
   private readonly commandsPerHeartbeatMax: number;
@@ -132,7 +138,19 @@ export class RepairScheduler {
     this.idleGraceMs = o.idleGraceMs ?? REPAIR_IDLE_GRACE_MS_DEFAULT;
   }
 
+  /** A whole scan at once (scanSteps run to its end). */
   scan(input: ScanInput): void {
+    for (const _ of this.scanSteps(input));
+  }
+
+  /**
+   * A scan in steps: it pauses (yields) after every REPAIR_SCAN_SLICE_CHUNKS chunks of either
+   * pass, and the caller lets the leader's other work run before it goes on. What changes
+   * meanwhile (reports, copies handed out or confirmed) may or may not be seen, as in any pass the
+   * next one corrects; work handed out while it ran is not queued again. The plan (queues, stats)
+   * is replaced when the last step ends.
+   */
+  *scanSteps(input: ScanInput): Generator<void, void, void> {
     const { view, nowMs } = input;
     for (const m of [this.copying, this.deleting]) for (const [k, deadline] of m) if (deadline <= nowMs) m.delete(k);
     for (const k of this.sources.keys()) if (!this.copying.has(k)) this.sources.delete(k);
@@ -143,7 +161,7 @@ export class RepairScheduler {
     let under = 0;
     let lost = 0;
     for (const id of input.referenced) {
-      chunks++;
+      if (++chunks % REPAIR_SCAN_SLICE_CHUNKS === 0) yield;
       const p = planChunk(view, id);
       if (p.lost) lost++;
       else if (p.holders.length < view.replicas) under++;
@@ -167,7 +185,9 @@ export class RepairScheduler {
     // Garbage: located but referenced by no file, for longer than the grace.
     let garbage = 0;
     const seen = new Set<string>();
+    let located = 0;
     for (const [id, holders] of input.located) {
+      if (++located % REPAIR_SCAN_SLICE_CHUNKS === 0) yield;
       if (input.isReferenced(id)) continue;
       seen.add(id);
       garbage++;
@@ -180,23 +200,26 @@ export class RepairScheduler {
     }
     for (const id of this.unreferencedSince.keys()) if (!seen.has(id)) this.unreferencedSince.delete(id);
 
-    copies.sort((a, b) => a.live - b.live);
-    this.chooseSources(copies);
+    // Handed out while the scan paused: in flight already, not to be handed out twice.
+    const planned = copies.filter((c) => !this.copying.has(`${c.task.id}@${c.server}`));
+    const deleting = deletes.filter((d) => !this.deleting.has(`${d.task.id}@${d.server}`));
+    planned.sort((a, b) => a.live - b.live);
+    this.chooseSources(planned);
     const queues = new Map<string, RepairTask[]>();
     const push = (server: string, task: RepairTask): void => {
       let q = queues.get(server);
       if (!q) queues.set(server, (q = []));
       q.push(task);
     };
-    for (const c of copies) push(c.server, c.task);
-    for (const d of deletes) push(d.server, d.task);
+    for (const c of planned) push(c.server, c.task);
+    for (const d of deleting) push(d.server, d.task);
     this.queues = queues;
     Object.assign(this.stats, {
       chunks,
       underReplicated: under,
       lost,
-      copiesQueued: copies.length,
-      deletesQueued: deletes.length,
+      copiesQueued: planned.length,
+      deletesQueued: deleting.length,
       copiesInFlight: this.copying.size,
       garbageChunks: garbage,
     });
