@@ -41,6 +41,8 @@ export class LeaderTerm {
   readonly verdicts = new Set<string>();
   /** When this term last planned repair. */
   lastRepairScanMs = Number.NEGATIVE_INFINITY;
+  /** How long this term's last repair pass took, start to end (its steps and the waits between them). */
+  lastRepairPassMs = 0;
   /** The repair scan under way (RepairLoop): a scan asked for meanwhile runs after it, at `againAtMs`. */
   repairPass: { againAtMs: number | null } | null = null;
   /** end() was called: work of this term still scheduled stops. */

@@ -8,8 +8,9 @@
  * proposal re-checks leadership before it touches soft state (LeaderTerms.current()).
  *
  * A ticker does the leader's housekeeping: chunk servers silent past deadAfterMs are declared
- * dead through Raft, and repair is planned every repairScanMs (at once when a server fell
- * silent) once every live server has sent this leader a full report. On a follower it drops
+ * dead through Raft, and repair is planned every repairScanMs, or 4 × the last pass when a pass
+ * takes longer (at once when a server fell silent), once every live server has sent this leader a
+ * full report. On a follower it drops
  * the ended term's soft state, answering held polls so their servers find the new leader.
  */
 import type { Clock, Timers } from '../env/clock.js';
@@ -101,7 +102,7 @@ export class MetaLeader {
     const { raft, clock, wallMs, tokens, view, logger } = c;
     this.terms = new LeaderTerms({ raft, view, clock, timers: c.timers }, { deadAfterMs: o.deadAfterMs, ...(o.repair === undefined ? {} : { repair: o.repair }) });
     const terms = this.terms;
-    this.repair = new RepairLoop({ view, tokens, timers: c.timers, logger }, { replicas: o.replicas, tokenTtlMs });
+    this.repair = new RepairLoop({ view, tokens, timers: c.timers, clock, logger }, { replicas: o.replicas, tokenTtlMs });
     this.chunkServers = new ChunkServers({ raft, terms, repair: this.repair, clock, wallMs, logger });
     this.backups = new BackupCalls({ raft, source: c.backups ?? null, timers: c.timers, randomBytes: c.randomBytes, logger });
     this.members = new MetaMembership({ raft: c.members, clock, timers: c.timers, logger });
@@ -174,8 +175,11 @@ export class MetaLeader {
     }
     const now = this.c.clock.nowMs();
     const silent = this.chunkServers.checkLiveness(t, now);
-    // A server just fell silent: plan its copies now, not at the next periodic scan.
-    if ((silent || now - t.lastRepairScanMs >= this.repairScanMs) && this.repair.ready(t, now)) {
+    // A server just fell silent: plan its copies now, not at the next periodic scan. The period
+    // stretches to 4 × a pass on a chunk index so large that a pass takes longer than a second or
+    // so: the leader must not spend all its time planning.
+    const period = Math.max(this.repairScanMs, 4 * t.lastRepairPassMs);
+    if ((silent || now - t.lastRepairScanMs >= period) && this.repair.ready(t, now)) {
       t.lastRepairScanMs = now;
       this.repair.scan(t, now);
     }

@@ -12,7 +12,7 @@
  * chunk index of millions never holds the leader's event loop for more than a slice. One pass at
  * a time per term; a scan asked for while one runs starts as soon as it ends.
  */
-import type { Timers } from '../env/clock.js';
+import type { Clock, Timers } from '../env/clock.js';
 import { CHUNK_PREFIX, type MetaReadView } from '../meta/namespace-keys.js';
 import type { Logger } from '../util/logger.js';
 import type { LeaderTerm } from './leader-term.js';
@@ -25,6 +25,8 @@ export interface RepairLoopComponents {
   tokens: TokenSigner;
   /** Runs the steps of a scan after the first. */
   timers: Timers;
+  /** Times each pass (LeaderTerm.lastRepairPassMs). */
+  clock: Clock;
   logger: Logger;
 }
 
@@ -72,6 +74,7 @@ export class RepairLoop {
     }
     const pass: { againAtMs: number | null } = { againAtMs: null };
     t.repairPass = pass;
+    const startedMs = this.c.clock.nowMs();
     const steps = this.steps(t, nowMs);
     const step = (): void => {
       if (t.ended) return void (t.repairPass = null);
@@ -88,6 +91,7 @@ export class RepairLoop {
         return;
       }
       t.repairPass = null;
+      t.lastRepairPassMs = this.c.clock.nowMs() - startedMs;
       // (A poll whose connection closed was released by its abort listener already.)
       for (const id of t.polls.servers()) {
         const commands = this.take(t, id, nowMs);

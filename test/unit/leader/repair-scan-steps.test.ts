@@ -103,4 +103,26 @@ describe('RepairLoop', () => {
     expect(started).toEqual([5, 7, 8]);
     expect(t.repair.stats.chunks).toBe(n); // the pass at 7's: the one at 8 (n + 5) never finished
   });
+
+  it('a long pass stretches the scan period to 4 × its length', async () => {
+    const h = harness();
+    await h.joinServers(['c1', 'c2', 'c3']);
+    const inner = h.leader as unknown as { terms: { current(): LeaderTerm } };
+    const t = inner.terms.current();
+    const started: number[] = [];
+    const steps = t.repair.scanSteps.bind(t.repair);
+    t.repair.scanSteps = (input) => {
+      started.push(input.nowMs);
+      return steps(input);
+    };
+    h.leader.tick();
+    expect(started).toHaveLength(1);
+    t.lastRepairPassMs = 2_000; // as if that pass had taken 2 s
+    h.time.advance(1_500);
+    h.leader.tick();
+    expect(started).toHaveLength(1); // the 1 s period would have scanned again
+    h.time.advance(6_600);
+    h.leader.tick();
+    expect(started).toHaveLength(2);
+  });
 });
