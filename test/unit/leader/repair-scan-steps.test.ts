@@ -15,6 +15,27 @@ import { harness } from './helpers.js';
 
 const idOf = (i: number): string => i.toString(16).padStart(32, '0');
 
+/** A leader with three reported chunk servers and chunks [from, to) in its index that no server holds. */
+async function leaderWithChunks(to: number) {
+  const h = harness();
+  await h.joinServers(['c1', 'c2', 'c3']);
+  const addChunks = (from: number, upTo: number, index: number) =>
+    h.raft.store.applyBatch(index, (t) => {
+      for (let i = from; i < upTo; i++) t.put(chunkKey(idOf(i)), encodeNumber(i + 2));
+    });
+  await addChunks(0, to, 1_000_000);
+  // White box: the leader's repair loop and its current term, whose scans are recorded (their nowMs).
+  const inner = h.leader as unknown as { repair: RepairLoop; terms: { current(): LeaderTerm } };
+  const t = inner.terms.current();
+  const started: number[] = [];
+  const steps = t.repair.scanSteps.bind(t.repair);
+  t.repair.scanSteps = (input) => {
+    started.push(input.nowMs);
+    return steps(input);
+  };
+  return { h, loop: inner.repair, t, started, addChunks };
+}
+
 describe('RepairScheduler.scanSteps', () => {
   it('pauses after every slice, and does not queue again a copy handed out while it paused', () => {
     const r = ring(4);
@@ -51,13 +72,9 @@ describe('RepairScheduler.scanSteps', () => {
 
 describe('RepairLoop', () => {
   it('runs a large scan over timer turns and replaces the plan when it ends', async () => {
-    const h = harness();
-    await h.joinServers(['c1', 'c2', 'c3']);
     const n = Math.floor(2.5 * REPAIR_SCAN_SLICE_CHUNKS);
     // Referenced chunks no server holds: lost, as far as this leader knows.
-    await h.raft.store.applyBatch(1_000_000, (t) => {
-      for (let i = 0; i < n; i++) t.put(chunkKey(idOf(i)), encodeNumber(i + 2));
-    });
+    const { h } = await leaderWithChunks(n);
     const repair = async () => (await h.call('cluster.repair')) as { chunks: number; lost: number };
     const idle = h.time.pending();
     h.leader.tick();
@@ -70,32 +87,17 @@ describe('RepairLoop', () => {
   });
 
   it('a scan asked for while one runs starts when it ends, not beside it; a term that ended stops its pass', async () => {
-    const h = harness();
-    await h.joinServers(['c1', 'c2', 'c3']);
     const n = Math.floor(1.5 * REPAIR_SCAN_SLICE_CHUNKS);
-    await h.raft.store.applyBatch(1_000_000, (t) => {
-      for (let i = 0; i < n; i++) t.put(chunkKey(idOf(i)), encodeNumber(i + 2));
-    });
-    // White box: the leader's repair loop and its current term.
-    const inner = h.leader as unknown as { repair: RepairLoop; terms: { current(): LeaderTerm } };
-    const t = inner.terms.current();
-    const started: number[] = [];
-    const steps = t.repair.scanSteps.bind(t.repair);
-    t.repair.scanSteps = (input) => {
-      started.push(input.nowMs);
-      return steps(input);
-    };
-    inner.repair.scan(t, 5);
-    inner.repair.scan(t, 6);
-    inner.repair.scan(t, 7);
+    const { h, loop, t, started, addChunks } = await leaderWithChunks(n);
+    loop.scan(t, 5);
+    loop.scan(t, 6);
+    loop.scan(t, 7);
     expect(started).toEqual([5]);
     h.time.advance(0);
     expect(started).toEqual([5, 7]); // one more pass, at the latest time asked
     expect(t.repairPass).toBeNull();
-    await h.raft.store.applyBatch(1_000_001, (tx) => {
-      for (let i = n; i < n + 5; i++) tx.put(chunkKey(idOf(i)), encodeNumber(i + 2));
-    });
-    inner.repair.scan(t, 8);
+    await addChunks(n, n + 5, 1_000_001);
+    loop.scan(t, 8);
     expect(t.repairPass).not.toBeNull();
     t.end();
     h.time.advance(0);
@@ -105,16 +107,7 @@ describe('RepairLoop', () => {
   });
 
   it('a long pass stretches the scan period to 4 × its length', async () => {
-    const h = harness();
-    await h.joinServers(['c1', 'c2', 'c3']);
-    const inner = h.leader as unknown as { terms: { current(): LeaderTerm } };
-    const t = inner.terms.current();
-    const started: number[] = [];
-    const steps = t.repair.scanSteps.bind(t.repair);
-    t.repair.scanSteps = (input) => {
-      started.push(input.nowMs);
-      return steps(input);
-    };
+    const { h, t, started } = await leaderWithChunks(0);
     h.leader.tick();
     expect(started).toHaveLength(1);
     t.lastRepairPassMs = 2_000; // as if that pass had taken 2 s
