@@ -2,7 +2,9 @@
  * Namespace scale: FILES empty files in a 3-server metadata group (real processes, fsync on), then
  *   create     files/s while building it (fs.commit, CONC concurrent callers, one Raft entry each)
  *   size       each metadata server's RSS (VmRSS) and its LMDB files on disk (allocated bytes)
- *   status     one `cluster.status` (what `cairn status` asks the leader), seconds
+ *   status     one `cluster.status` (what `cairn status` asks the leader), seconds, and the
+ *              elections around it (a leader that stops too long is replaced)
+ *   rm         `rm -r` of the directory of BIG entries (one command), seconds and elections
  *   list       a directory of BIG entries read page by page (1,000 per page), seconds
  *   snapshot   a follower stopped LAG files before the end (the leader's log is compacted past
  *              it meanwhile) and started again: seconds from its start until it has applied
@@ -208,22 +210,33 @@ async function main(): Promise<void> {
     // `cairn status` on this namespace: the leader's answer includes the namespace's totals.
     // With every member up again: a leader that stops to count misses its heartbeats, and the
     // followers elect another; count the elections the call caused.
-    const termBefore = decodeRaftStatus(await conns[0]!.call('raft.status', {})).term;
+    const highestTerm = async (): Promise<number> => {
+      const terms = await Promise.all(
+        json.meta.map(async (m) => {
+          const c = new RpcClient({ timers: systemTimers }, { addr: m.addr, clientToken: cluster.token });
+          try {
+            return decodeRaftStatus(await c.call('raft.status', {})).term;
+          } finally {
+            c.close();
+          }
+        }),
+      );
+      return Math.max(...terms);
+    };
+    const termBefore = await highestTerm();
     const tst = performance.now();
     await conns[0]!.call('cluster.status', {});
     out('scale_status_seconds', (performance.now() - tst) / 1000);
     await sleep(2000);
-    const termAfter = await Promise.all(
-      json.meta.map(async (m) => {
-        const c = new RpcClient({ timers: systemTimers }, { addr: m.addr, clientToken: cluster.token });
-        try {
-          return decodeRaftStatus(await c.call('raft.status', {})).term;
-        } finally {
-          c.close();
-        }
-      }),
-    );
-    out('scale_status_elections', Math.max(...termAfter) - termBefore);
+    out('scale_status_elections', (await highestTerm()) - termBefore);
+
+    // `cairn rm -r` of the big directory: one Raft command, applied in one transaction by every member.
+    const termBeforeRm = await highestTerm();
+    const trm = performance.now();
+    await conns[0]!.call('fs.rm', { path: '/big', recursive: true, s: ['scale-rm', 1, 0] });
+    out('scale_rm_big_dir_seconds', (performance.now() - trm) / 1000);
+    await sleep(2000);
+    out('scale_rm_big_dir_elections', (await highestTerm()) - termBeforeRm);
 
     out('load_average_1m', loadavg()[0]!);
   } finally {
