@@ -4,7 +4,9 @@
  *   size       each metadata server's RSS (VmRSS) and its LMDB files on disk (allocated bytes)
  *   status     one `cluster.status` (what `cairn status` asks the leader), seconds, and the
  *              elections around it (a leader that stops too long is replaced)
- *   rm         `rm -r` of the directory of BIG entries (one command), seconds and elections
+ *   rm         `rm -r` of the directory of BIG entries: seconds until it answered, until status
+ *              no longer counts its files (the leader purges them in bounded steps), and the
+ *              elections around it
  *   list       a directory of BIG entries read page by page (1,000 per page), seconds
  *   snapshot   a follower stopped LAG files before the end (the leader's log is compacted past
  *              it meanwhile) and started again: seconds from its start until it has applied
@@ -235,6 +237,14 @@ async function main(): Promise<void> {
     const trm = performance.now();
     await conns[0]!.call('fs.rm', { path: '/big', recursive: true, s: ['scale-rm', 1, 0] });
     out('scale_rm_big_dir_seconds', (performance.now() - trm) / 1000);
+    // The tree leaves the namespace at once; the leader purges its entries in bounded steps after.
+    for (;;) {
+      const st = decodeClusterStatus(await conns[0]!.call('cluster.status', {}));
+      if (st.totals !== undefined && st.totals.files <= FILES - BIG) break;
+      if (performance.now() - trm > 120_000) throw new Error(`the removed directory's files still count after 120 s (${st.totals?.files})`);
+      await sleep(100);
+    }
+    out('scale_rm_big_dir_purged_seconds', (performance.now() - trm) / 1000);
     await sleep(2000);
     out('scale_rm_big_dir_elections', (await highestTerm()) - termBeforeRm);
 

@@ -10,7 +10,8 @@
  * A ticker does the leader's housekeeping: chunk servers silent past deadAfterMs are declared
  * dead through Raft, and repair is planned every repairScanMs, or 4 × the last pass when a pass
  * takes longer (at once when a server fell silent), once every live server has sent this leader a
- * full report. On a follower it drops
+ * full report; and while the namespace's trash holds a removed tree, it proposes the purges that
+ * delete it (trash-purger.ts). On a follower it drops
  * the ended term's soft state, answering held polls so their servers find the new leader.
  */
 import type { Clock, Timers } from '../env/clock.js';
@@ -30,6 +31,7 @@ import { MetaMembership, type MembershipRaft } from './meta-membership.js';
 import { NamespaceCalls } from './namespace-calls.js';
 import type { NamespaceReader } from './namespace-reader.js';
 import { RepairLoop } from './repair-loop.js';
+import { TrashPurger } from './trash-purger.js';
 import type { RepairSchedulerOptions } from './repair-scheduler.js';
 import { ScrubCalls } from './scrub-calls.js';
 import type { TokenSigner } from './token-signer.js';
@@ -92,6 +94,7 @@ export class MetaLeader {
   private readonly routes: DispatchTable;
   private readonly backups: BackupCalls;
   private readonly members: MetaMembership;
+  private readonly trash: TrashPurger;
   private ticker: { cancel(): void } | null = null;
 
   constructor(c: MetaLeaderComponents, o: MetaLeaderOptions) {
@@ -106,6 +109,7 @@ export class MetaLeader {
     this.chunkServers = new ChunkServers({ raft, terms, repair: this.repair, clock, wallMs, logger });
     this.backups = new BackupCalls({ raft, source: c.backups ?? null, timers: c.timers, randomBytes: c.randomBytes, logger });
     this.members = new MetaMembership({ raft: c.members, clock, timers: c.timers, logger });
+    this.trash = new TrashPurger({ raft, view, wallMs, logger });
     this.routes = dispatchTable({
       backups: this.backups,
       namespace: new NamespaceCalls(
@@ -163,6 +167,7 @@ export class MetaLeader {
       return;
     }
     this.members.promote();
+    this.trash.tick();
     let t: LeaderTerm;
     try {
       t = this.terms.current();

@@ -23,7 +23,10 @@
  *                     computed it from those sources)
  *   tag 16 cluster    [version, 16, nowMs, clusterCommand] — a cluster-map change (cluster-map.ts);
  *                     no client session: the leader proposes these itself and they are idempotent
- * Tags 17..63 are reserved; an unknown tag or version is a decode error.
+ *   tag 17 purgeTrash [version, 17, nowMs, entries] — delete at most `entries` entries of the
+ *                     directory trees `delete` left in the trash (namespace-trash.ts); no client
+ *                     session: the leader proposes these itself while the trash holds anything
+ * Tags 18..63 are reserved; an unknown tag or version is a decode error.
  *
  * Everything nondeterministic is in the command: the leader stamps nowMs (mtime and session
  * time); etag and chunk list come from the client that wrote the chunks.
@@ -42,7 +45,9 @@ import { attrsFromValue, attrsToValue, noAttrs, type FileAttrs } from '../proto/
 import { CLIENT_ID_RE, type SessionHeader } from './session.js';
 
 export const META_COMMAND_VERSION = 1;
-export const MetaTag = { Mkdir: 1, CommitFile: 2, Delete: 3, Rename: 4, PutInline: 5, CopyFile: 6, ConcatFiles: 7, Cluster: 16 } as const;
+export const MetaTag = { Mkdir: 1, CommitFile: 2, Delete: 3, Rename: 4, PutInline: 5, CopyFile: 6, ConcatFiles: 7, Cluster: 16, PurgeTrash: 17 } as const;
+/** Most entries one purgeTrash command may delete. */
+export const PURGE_ENTRIES_MAX = 100_000;
 export { ETAG_BYTES_MAX, FILE_CHUNKS_MAX, INLINE_FILE_BYTES_MAX };
 const ETAG_RE = /^[\x21-\x7e]{1,128}$/;
 const CRC_MAX = 0xffffffff;
@@ -96,10 +101,15 @@ export type MetaCommand =
     })
   | (CommandBase & { op: 'delete'; path: string; recursive: boolean })
   | (CommandBase & { op: 'rename'; from: string; to: string })
-  | { op: 'cluster'; cluster: ClusterCommand; nowMs: number };
+  | { op: 'cluster'; cluster: ClusterCommand; nowMs: number }
+  | { op: 'purgeTrash'; nowMs: number; entries: number };
+
+/** The commands a client's session carries (every one but the leader's own). */
+export type SessionCommand = Exclude<MetaCommand, { op: 'cluster' } | { op: 'purgeTrash' }>;
 
 export function encodeMetaCommand(cmd: MetaCommand): Uint8Array {
   if (cmd.op === 'cluster') return pack([META_COMMAND_VERSION, MetaTag.Cluster, cmd.nowMs, clusterCommandToValue(cmd.cluster)]);
+  if (cmd.op === 'purgeTrash') return pack([META_COMMAND_VERSION, MetaTag.PurgeTrash, cmd.nowMs, cmd.entries]);
   const head = [META_COMMAND_VERSION, 0, cmd.session.client, cmd.session.seq, cmd.session.ackedBelow, cmd.nowMs];
   switch (cmd.op) {
     case 'mkdir':
@@ -219,6 +229,11 @@ export function decodeMetaCommand(bytes: Uint8Array): MetaCommand {
   }
   if (Array.isArray(v) && v.length === 4 && v[0] === META_COMMAND_VERSION && v[1] === MetaTag.Cluster) {
     return { op: 'cluster', nowMs: safeInt(v[2], 0, 'nowMs'), cluster: clusterCommandFromValue(v[3]) };
+  }
+  if (Array.isArray(v) && v.length === 4 && v[0] === META_COMMAND_VERSION && v[1] === MetaTag.PurgeTrash) {
+    const entries = safeInt(v[3], 1, 'entries');
+    if (entries > PURGE_ENTRIES_MAX) throw bad(`entries over ${PURGE_ENTRIES_MAX}`);
+    return { op: 'purgeTrash', nowMs: safeInt(v[2], 0, 'nowMs'), entries };
   }
   if (!Array.isArray(v) || v.length < 6) throw bad('not a command array');
   const [version, tag, client, seq, ackedBelow, nowMs] = v as unknown[];

@@ -11,6 +11,8 @@
  *                            attrs (proto/file-attrs.ts flat form) only when the file has some,
  *                            so records written before attributes existed decode unchanged
  *   b/<inode>              → the head of a split inline file's bytes, raw
+ *   t/<inode>              → (empty) a removed directory whose entries are still being deleted
+ *                            (namespace-trash.ts)
  *   e/<parent>/<name>      → dentry [inode, type (0 dir, 1 file)]; a directory lists by ONE range
  *                            scan of e/<parent>/ in name order (UTF-8 byte order = code points)
  *   c/<chunkId>            → the inodes of the live files whose chunk lists hold it: one inode as

@@ -9,9 +9,10 @@
  */
 import { isCairnError } from '../util/errors.js';
 import { applyClusterCommand } from './cluster-map.js';
-import type { MetaCommand } from './meta-command.js';
+import type { MetaCommand, SessionCommand } from './meta-command.js';
 import type { MetaTxn } from './namespace-keys.js';
-import { commitFile, foreignChunk, mkdir, remove, rename, type Outcome } from './namespace.js';
+import { commitFile, foreignChunk, mkdir, remove, removeFileInode, rename, type Outcome } from './namespace.js';
+import { purgeTrash } from './namespace-trash.js';
 import { copyFile } from './namespace-copy.js';
 import { concatFiles } from './namespace-concat.js';
 import { parsePath } from '../proto/path.js';
@@ -23,6 +24,10 @@ export const DEFAULT_SESSION_LIMITS: SessionLimits = { windowMax: SESSION_WINDOW
 
 export function applyMetaCommand(txn: MetaTxn, cmd: MetaCommand, limits: SessionLimits = DEFAULT_SESSION_LIMITS): MetaResult {
   if (cmd.op === 'cluster') return applyClusterCommand(txn, cmd.cluster);
+  if (cmd.op === 'purgeTrash') {
+    purgeTrash(txn, cmd.entries, removeFileInode);
+    return { ok: true };
+  }
   return applyOnce(txn, cmd.session, cmd.nowMs, limits, (): MetaResult => {
     // Paths were validated by the decoder; parsing again is cheap and keeps this callable directly.
     try {
@@ -34,7 +39,7 @@ export function applyMetaCommand(txn: MetaTxn, cmd: MetaCommand, limits: Session
   });
 }
 
-function dispatch(txn: MetaTxn, cmd: Exclude<MetaCommand, { op: 'cluster' }>): MetaResult {
+function dispatch(txn: MetaTxn, cmd: SessionCommand): MetaResult {
   switch (cmd.op) {
     case 'mkdir':
       return mkdir(txn, parsePath(cmd.path), cmd.parents, cmd.nowMs);

@@ -55,6 +55,7 @@ import {
 import { PATH_BYTES_MAX, PATH_DEPTH_MAX, isSameOrBelow, joinPath, nameProblem, quote, utf8Bytes } from '../proto/path.js';
 import { attrsProblem, checkedAttrs, noAttrs } from '../proto/file-attrs.js';
 import { addChunkRef, chunkRefs, dropChunkRef } from './chunk-refs.js';
+import { deleteTree } from './namespace-trash.js';
 
 export type { InlineUsage };
 export type Fail = { ok: false; code: ErrorCode; message: string };
@@ -111,8 +112,6 @@ export const LIST_LIMIT_MAX = 10_000;
 export { LIST_LIMIT_DEFAULT };
 /** A walk cursor is a relative path; renames may nest deeper than PATH_BYTES_MAX, so allow more. */
 export const WALK_CURSOR_BYTES_MAX = 16 * PATH_BYTES_MAX;
-/** Dentries read per range call when a recursive delete empties a directory. */
-const DELETE_PAGE_ENTRIES = 1024;
 
 const fail = (code: ErrorCode, message: string): Fail => ({ ok: false, code, message });
 
@@ -336,11 +335,12 @@ export function remove(txn: MetaTxn, segs: readonly string[], recursive: boolean
   txn.del(dentryKey(parent.inode, name));
   touchDir(txn, parent.inode, mtime);
   if (d.type === 'file') removeFileInode(txn, d.inode);
-  else removeTree(txn, d.inode);
+  else deleteTree(txn, d.inode, removeFileInode);
   return { ok: true };
 }
 
-function removeFileInode(txn: MetaTxn, inode: number): void {
+/** Delete a file's inode record with its inline bytes, its chunk references and its share of the inline count. */
+export function removeFileInode(txn: MetaTxn, inode: number): void {
   const rec = getInode(txn, inode);
   if (rec.type === 'file') for (const c of rec.chunks) dropChunkRef(txn, c.id, inode);
   if (rec.type === 'file' && rec.inline) {
@@ -348,29 +348,6 @@ function removeFileInode(txn: MetaTxn, inode: number): void {
     txn.del(inlineHeadKey(inode));
   }
   txn.del(inodeKey(inode));
-}
-
-/** Delete directory `dir` (already unlinked) and everything below it. */
-function removeTree(txn: MetaTxn, dir: number): void {
-  const work = [dir];
-  while (work.length > 0) {
-    const d = work.pop()!;
-    const end = childrenEnd(d);
-    let start = childrenStart(d);
-    for (;;) {
-      const page = [...txn.range(start, end, DELETE_PAGE_ENTRIES)];
-      if (page.length === 0) break;
-      for (const [key, value] of page) {
-        const child = decodeDentry(value);
-        txn.del(key);
-        if (child.type === 'file') removeFileInode(txn, child.inode);
-        else work.push(child.inode);
-      }
-      // Continue after the last key: the deleted ones are only staged, so LMDB would still walk them.
-      start = `${page[page.length - 1]![0]}\u0000`;
-    }
-    txn.del(inodeKey(d));
-  }
 }
 
 /**

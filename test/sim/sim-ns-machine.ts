@@ -99,7 +99,7 @@ export class SimNsMachine {
     // One atomic batch per entry: writes land only if the command returns.
     const staged = new Map<string, Uint8Array | null>();
     let cmd = decodeMetaCommand(e.data);
-    if (this.ignoreSessions && cmd.op !== 'cluster') cmd = { ...cmd, session: { client: `${cmd.session.client}.${e.index}`, seq: 1, ackedBelow: 0 } };
+    if (this.ignoreSessions && 'session' in cmd) cmd = { ...cmd, session: { client: `${cmd.session.client}.${e.index}`, seq: 1, ackedBelow: 0 } };
     const result = applyMetaCommand(this.view(staged), cmd);
     for (const [k, v] of staged) {
       if (v === null) this.data.delete(k);
@@ -218,7 +218,7 @@ export function checkNsHistory(history: NsHistoryOp[], log: Entry[]): string | n
     const result = m.apply(e);
     if (e.type !== EntryType.ConfChange && e.data.byteLength > 0) {
       const cmd = decodeMetaCommand(e.data);
-      if (cmd.op !== 'cluster') {
+      if ('session' in cmd) {
         const key = `${cmd.session.client}/${cmd.session.seq}`;
         if (!first.has(key)) first.set(key, { index: e.index, result });
       }

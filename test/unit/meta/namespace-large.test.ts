@@ -1,14 +1,17 @@
 /**
  * Big directories page correctly: 100,000 entries over the memory twin, ~20,000 over real LMDB.
  * Pages are in byte order without gaps or repeats, a page's cost does not depend on how far in it
- * is, entries added/removed between pages behave, and a recursive delete empties everything.
+ * is, entries added/removed between pages behave, and a recursive delete empties everything:
+ * the delete unlinks the tree at once and the trash purges that follow delete the rest, each
+ * within its bound.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { MetaReadView, MetaTxn } from '../../../src/meta/namespace-keys.js';
-import { LIST_LIMIT_MAX, commitFile, list, mkdir, remove, walk } from '../../../src/meta/namespace.js';
+import { LIST_LIMIT_MAX, commitFile, list, mkdir, remove, removeFileInode, walk } from '../../../src/meta/namespace.js';
+import { hasTrash, purgeTrash, TREE_DELETE_ENTRIES } from '../../../src/meta/namespace-trash.js';
 import { LmdbStateStore } from '../../../src/storage/lmdb-state-store.js';
 import { MemoryKvStore } from '../../../src/storage/memory-kv-store.js';
 
@@ -24,6 +27,18 @@ const id = (n: number) => n.toString(16).padStart(32, '0');
 // Names in a scrambled order, mixing widths, so byte order differs from creation order.
 const nameOf = (i: number) => `f${((i * 7919) % 1_000_003).toString(36)}-${i}`;
 const byUtf8 = (a: string, b: string) => Buffer.compare(Buffer.from(a), Buffer.from(b));
+
+/** rm -r of /big: the delete, then purges (as the leader proposes them) until the trash is empty; returns the purges. */
+async function removeBig(store: Store, index: number): Promise<number> {
+  await store.applyBatch(index, (t) => expect(remove(t, ['big'], true, 4).ok).toBe(true));
+  expect(list(store, ['big'])).toMatchObject({ ok: false, code: 'NotFound' });
+  let purges = 0;
+  while (hasTrash(store)) {
+    const deleted = await store.applyBatch(index + ++purges, (t) => purgeTrash(t, TREE_DELETE_ENTRIES, removeFileInode));
+    expect(deleted).toBeLessThanOrEqual(TREE_DELETE_ENTRIES);
+  }
+  return purges;
+}
 
 async function fill(store: Store, n: number, perBatch: number): Promise<string[]> {
   let index = 0;
@@ -86,8 +101,8 @@ describe('a directory of 100,000 entries (memory twin)', () => {
     expect(next.ok && next.entries.map((e) => e.name)).toEqual(names.slice(5, 7));
     const w = walk(store, [], { limit: 3 });
     expect(w.ok && w.entries.map((e) => e.path)).toEqual(['/big', `/big/${names[0]}`, `/big/${names[1]}`]);
-    // One entry deletes the whole tree, chunk index included.
-    await store.applyBatch(101, (t) => expect(remove(t, ['big'], true, 4).ok).toBe(true));
+    // The whole tree goes, chunk index included, in bounded steps.
+    expect(await removeBig(store, 101)).toBe(Math.ceil((100_000 + 1) / TREE_DELETE_ENTRIES) - 1);
     expect([...store.range('e/', 'e0')]).toEqual([]);
     expect([...store.range('c/', 'c0')]).toEqual([]);
     expect([...store.range('i/', 'i0')].length).toBeLessThanOrEqual(1); // at most the root's record
@@ -103,8 +118,9 @@ describe('a directory of 20,000 entries (LMDB)', () => {
       expect(a.pages).toBe(20);
       expect(a.names).toEqual(names);
       expect(pageAll(store, 7).names).toEqual(names);
-      await store.applyBatch(100, (t) => expect(remove(t, ['big'], true, 4).ok).toBe(true));
+      expect(await removeBig(store, 100)).toBeGreaterThan(0);
       expect([...store.range('e/', 'e0')]).toEqual([]);
+      expect([...store.range('t/', 't0')]).toEqual([]);
       expect([...store.range('c/', 'c0')]).toEqual([]);
     } finally {
       await store.close();
