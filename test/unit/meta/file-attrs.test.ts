@@ -7,9 +7,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { machineHarness } from './machine-harness.js';
 import { MetaStateMachine } from '../../../src/consensus/meta-state-machine.js';
 import { decodeMetaCommand, encodeMetaCommand, MetaTag, type MetaCommand } from '../../../src/meta/meta-command.js';
-import { applyMetaCommand, type MetaResult } from '../../../src/meta/namespace-machine.js';
+import type { MetaResult } from '../../../src/meta/namespace-machine.js';
 import { decodeInode, encodeInode } from '../../../src/meta/namespace-keys.js';
 import { stat } from '../../../src/meta/namespace.js';
 import { ATTRS_BYTES_MAX, ATTRS_KEYS_MAX, attrsFromValue, attrsProblem, attrsToValue } from '../../../src/proto/file-attrs.js';
@@ -18,7 +19,6 @@ import { decodeCommitRequest, decodePutRequest } from '../../../src/proto/meta-r
 import { pack } from '../../../src/proto/msgpack.js';
 import { EntryType, type Entry } from '../../../src/raft/types.js';
 import { LmdbStateStore } from '../../../src/storage/lmdb-state-store.js';
-import { MemoryKvStore } from '../../../src/storage/memory-kv-store.js';
 import { CairnError } from '../../../src/util/errors.js';
 
 /** Records with no split inline bytes never read a head. */
@@ -120,11 +120,7 @@ describe('attributes in records, commands and RPC bodies', () => {
 
 describe('attributes in the state machine', () => {
   function harness() {
-    const store = new MemoryKvStore();
-    let index = 0;
-    let seq = 0;
-    const run = (cmd: MetaCommand): Promise<MetaResult> => store.applyBatch(++index, (t) => applyMetaCommand(t, cmd));
-    const s = () => ({ client: 'c1', seq: ++seq, ackedBelow: seq });
+    const { store, run, s } = machineHarness();
     const commit = (path: string, id: number, attrs?: Record<string, string>, overwrite = false): Promise<MetaResult> =>
       run({ op: 'commitFile', session: s(), nowMs: 6, path, file: { size: 4, etag: 'ec', chunks: [{ id: ID(id), size: 4, crc: 1 }], ...(attrs ? { attrs } : {}) }, overwrite, createParents: true });
     const put = (path: string, attrs?: Record<string, string>, overwrite = false): Promise<MetaResult> =>

@@ -5,24 +5,20 @@
  * and exactly-once retries.
  */
 import { describe, expect, it } from 'vitest';
+import { machineHarness } from './machine-harness.js';
 import { decodeMetaCommand, encodeMetaCommand, MetaTag, type MetaCommand } from '../../../src/meta/meta-command.js';
-import { applyMetaCommand, type MetaResult } from '../../../src/meta/namespace-machine.js';
+import type { MetaResult } from '../../../src/meta/namespace-machine.js';
 import { decodeInode, encodeInode, inlineHeadKey, inodeKey, splitInline, summarizeInode } from '../../../src/meta/namespace-keys.js';
 import { inlineUsage, list, stat } from '../../../src/meta/namespace.js';
 import { INLINE_FILE_BYTES_MAX } from '../../../src/proto/meta-fields.js';
 import { pack } from '../../../src/proto/msgpack.js';
-import { MemoryKvStore } from '../../../src/storage/memory-kv-store.js';
 import { isCairnError } from '../../../src/util/errors.js';
 
 const ID = (n: number): string => n.toString(16).padStart(32, '0');
 const CAP = 1000;
 
 function harness() {
-  const store = new MemoryKvStore();
-  let index = 0;
-  let seq = 0;
-  const run = (cmd: MetaCommand): Promise<MetaResult> => store.applyBatch(++index, (t) => applyMetaCommand(t, cmd));
-  const s = () => ({ client: 'c1', seq: ++seq, ackedBelow: seq });
+  const { store, run, s } = machineHarness();
   const put = (path: string, data: Uint8Array, o: { overwrite?: boolean; cap?: number; session?: { client: string; seq: number; ackedBelow: number } } = {}): Promise<MetaResult> =>
     run({ op: 'putInline', session: o.session ?? s(), nowMs: 5, path, etag: `e${data.length}`, data, crc: data.length * 7, overwrite: o.overwrite ?? false, createParents: true, inlineTotalBytesMax: o.cap ?? CAP });
   const commit = (path: string, chunks: Array<[number, number]>, overwrite = false): Promise<MetaResult> =>

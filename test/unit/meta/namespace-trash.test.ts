@@ -5,21 +5,16 @@
  * references, the inline count).
  */
 import { describe, expect, it } from 'vitest';
+import { machineHarness } from './machine-harness.js';
 import { decodeMetaCommand, encodeMetaCommand, MetaTag, PURGE_ENTRIES_MAX, type MetaCommand } from '../../../src/meta/meta-command.js';
-import { applyMetaCommand, type MetaResult } from '../../../src/meta/namespace-machine.js';
 import { hasTrash, TREE_DELETE_ENTRIES } from '../../../src/meta/namespace-trash.js';
 import { inlineUsage, list, stat } from '../../../src/meta/namespace.js';
 import { pack } from '../../../src/proto/msgpack.js';
-import { MemoryKvStore } from '../../../src/storage/memory-kv-store.js';
 
 const ID = (n: number): string => n.toString(16).padStart(32, '0');
 
 function harness() {
-  const store = new MemoryKvStore();
-  let index = 0;
-  let seq = 0;
-  const run = (cmd: MetaCommand): Promise<MetaResult> => store.applyBatch(++index, (t) => applyMetaCommand(t, cmd));
-  const s = () => ({ client: 'c1', seq: ++seq, ackedBelow: seq });
+  const { store, run, s } = machineHarness();
   const put = (path: string, bytes: number) =>
     run({ op: 'putInline', session: s(), nowMs: 5, path, etag: 'e', data: new Uint8Array(bytes).fill(7), crc: 1, overwrite: false, createParents: true, inlineTotalBytesMax: 2 ** 40 });
   const commit = (path: string, chunk: number) =>
