@@ -11,7 +11,7 @@
  * dead through Raft, and repair is planned every repairScanMs, or 4 × the last pass when a pass
  * takes longer (at once when a server fell silent), once every live server has sent this leader a
  * full report; and while the namespace's trash holds a removed tree, it proposes the purges that
- * delete it (trash-purger.ts). On a follower it drops
+ * delete it (namespace-calls.ts, TrashPurger). On a follower it drops
  * the ended term's soft state, answering held polls so their servers find the new leader.
  */
 import type { Clock, Timers } from '../env/clock.js';
@@ -28,10 +28,9 @@ import type { LeaderRaft } from './leader-raft.js';
 import type { LeaderTerm } from './leader-term.js';
 import { LeaderTerms } from './leader-terms.js';
 import { MetaMembership, type MembershipRaft } from './meta-membership.js';
-import { NamespaceCalls } from './namespace-calls.js';
 import type { NamespaceReader } from './namespace-reader.js';
 import { RepairLoop } from './repair-loop.js';
-import { TrashPurger } from './trash-purger.js';
+import { NamespaceCalls, TrashPurger } from './namespace-calls.js';
 import type { RepairSchedulerOptions } from './repair-scheduler.js';
 import { ScrubCalls } from './scrub-calls.js';
 import type { TokenSigner } from './token-signer.js';

@@ -8,8 +8,9 @@
  *   t/<inode>  → (empty) a directory unlinked from the namespace whose contents are being deleted
  *
  * and the leader proposes `purgeTrash` commands, each deleting at most that many more, until the
- * trash is empty (leader/trash-purger.ts; a new leader resumes). A subdirectory met on the way
- * is unlinked and becomes a trash root of its own, so every step is bounded and deterministic:
+ * trash is empty (TrashPurger in leader/namespace-calls.ts; a new leader resumes). A
+ * subdirectory met on the way is unlinked and becomes a trash root of its own, so every step is
+ * bounded and deterministic:
  * the same commands on the same state delete the same entries on every member. A trashed file
  * still counts in status totals and holds its chunks until its step comes (HDFS removes a
  * deleted tree's blocks in the background the same way).
