@@ -15,6 +15,7 @@
  * still counts in status totals and holds its chunks until its step comes (HDFS removes a
  * deleted tree's blocks in the background the same way).
  */
+import { CairnError } from '../util/errors.js';
 import { childrenEnd, childrenStart, decodeDentry, hex, inodeKey, INODE_HEX_WIDTH, type MetaTxn } from './namespace-keys.js';
 
 export const TRASH_PREFIX = 't/';
@@ -51,7 +52,7 @@ export function purgeTrash(txn: MetaTxn, budget: number, removeFile: RemoveFile)
     for (const [key] of txn.range(TRASH_PREFIX, TRASH_END, 1)) root = key;
     if (root === undefined) break;
     const dir = Number.parseInt(root.slice(TRASH_PREFIX.length), 16);
-    if (root.length !== TRASH_PREFIX.length + INODE_HEX_WIDTH || !Number.isSafeInteger(dir)) throw new Error(`namespace: malformed trash key ${root}`);
+    if (root.length !== TRASH_PREFIX.length + INODE_HEX_WIDTH || !Number.isSafeInteger(dir)) throw new CairnError('Corrupt', `namespace: malformed trash key ${root}`);
     left = purgeDir(txn, dir, left, removeFile);
   }
   return budget - left;
