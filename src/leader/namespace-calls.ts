@@ -351,12 +351,6 @@ function unwrap<T extends object>(o: Outcome<T>): T {
   return o;
 }
 
-/**
- * Empties the namespace's trash (meta/namespace-trash.ts): while it holds anything, the leader
- * proposes purgeTrash commands one after another, each deleting at most TREE_DELETE_ENTRIES
- * entries, so no single apply holds the members for long. Started from the leader's tick; a
- * leader that loses its leadership stops, and the next one finds what is left and goes on.
- */
 export interface TrashPurgerComponents {
   raft: Pick<LeaderRaft, 'propose' | 'isLeader'>;
   /** Committed state. */
@@ -365,6 +359,12 @@ export interface TrashPurgerComponents {
   logger: Logger;
 }
 
+/**
+ * Empties the namespace's trash (meta/namespace-trash.ts): while it holds anything, the leader
+ * proposes purgeTrash commands one after another, each deleting at most TREE_DELETE_ENTRIES
+ * entries, so no single apply holds the members for long. Started from the leader's tick; a
+ * leader that loses its leadership stops, and the next one finds what is left and goes on.
+ */
 export class TrashPurger {
   private running = false;
 
