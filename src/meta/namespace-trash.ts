@@ -10,10 +10,9 @@
  * and the leader proposes `purgeTrash` commands, each deleting at most that many more, until the
  * trash is empty (TrashPurger in leader/namespace-calls.ts; a new leader resumes). A
  * subdirectory met on the way is unlinked and becomes a trash root of its own, so every step is
- * bounded and deterministic:
- * the same commands on the same state delete the same entries on every member. A trashed file
- * still counts in status totals and holds its chunks until its step comes (HDFS removes a
- * deleted tree's blocks in the background the same way).
+ * bounded and deterministic: the same commands on the same state delete the same entries on every
+ * member. A trashed file still counts in status totals and holds its chunks until its step comes
+ * (HDFS removes a deleted tree's blocks in the background the same way).
  */
 import { CairnError } from '../util/errors.js';
 import { childrenEnd, childrenStart, decodeDentry, hex, inodeKey, INODE_HEX_WIDTH, type MetaTxn } from './namespace-keys.js';
@@ -44,13 +43,17 @@ export function deleteTree(txn: MetaTxn, dir: number, removeFile: RemoveFile): v
   if (left > 0) purgeTrash(txn, left, removeFile);
 }
 
-/** Delete up to `budget` entries from the trash, lowest trash key first; returns how many were deleted. */
+/** Delete up to `budget` entries from the trash, in trash-key order; returns how many were deleted. */
 export function purgeTrash(txn: MetaTxn, budget: number, removeFile: RemoveFile): number {
   let left = budget;
+  // Each root found starts the next search after it: the roots emptied are only staged deletes,
+  // which LMDB would walk again from the start (roots this command adds below go in a later one).
+  let from = TRASH_PREFIX;
   while (left > 0) {
     let root: string | undefined;
-    for (const [key] of txn.range(TRASH_PREFIX, TRASH_END, 1)) root = key;
+    for (const [key] of txn.range(from, TRASH_END, 1)) root = key;
     if (root === undefined) break;
+    from = `${root}\u0000`;
     const dir = Number.parseInt(root.slice(TRASH_PREFIX.length), 16);
     if (root.length !== TRASH_PREFIX.length + INODE_HEX_WIDTH || !Number.isSafeInteger(dir)) throw new CairnError('Corrupt', `namespace: malformed trash key ${root}`);
     left = purgeDir(txn, dir, left, removeFile);

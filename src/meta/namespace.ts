@@ -341,11 +341,14 @@ export function remove(txn: MetaTxn, segs: readonly string[], recursive: boolean
 
 /** Delete a file's inode record with its inline bytes, its chunk references and its share of the inline count. */
 export function removeFileInode(txn: MetaTxn, inode: number): void {
-  const rec = getInode(txn, inode);
-  if (rec.type === 'file') for (const c of rec.chunks) dropChunkRef(txn, c.id, inode);
-  if (rec.type === 'file' && rec.inline) {
-    addInlineUsage(txn, -rec.size, -1);
+  // An inline file needs only its summary: its bytes are deleted, not read (a purge removes thousands).
+  const sum = getInodeSummary(txn, inode);
+  if (sum.inline) {
+    addInlineUsage(txn, -sum.size, -1);
     txn.del(inlineHeadKey(inode));
+  } else {
+    const rec = getInode(txn, inode);
+    if (rec.type === 'file') for (const c of rec.chunks) dropChunkRef(txn, c.id, inode);
   }
   txn.del(inodeKey(inode));
 }
