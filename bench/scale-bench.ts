@@ -232,7 +232,7 @@ async function main(): Promise<void> {
     await sleep(2000);
     out('scale_status_elections', (await highestTerm()) - termBefore);
 
-    // `cairn rm -r` of the big directory: one Raft command, applied in one transaction by every member.
+    // `cairn rm -r` of the big directory: the call unlinks it; the leader deletes its entries in bounded steps.
     const termBeforeRm = await highestTerm();
     const trm = performance.now();
     await conns[0]!.call('fs.rm', { path: '/big', recursive: true, s: ['scale-rm', 1, 0] });
