@@ -14,7 +14,10 @@
  *   loopback Node's own TCP throughput on 127.0.0.1 (one connection)
  *   range8   8 parallel Range reads (one eighth of the file each) of the same file by one client
  *            of the library in this process, against one stream of the whole file by it
- *            (`range8_mib_per_s`, `range8_single_mib_per_s`, `range8_ratio_to_single`)
+ *            (`range8_mib_per_s`, `range8_single_mib_per_s`, `range8_ratio_to_single`); then the
+ *            same by a batch job, a process of its own (range-child.ts), after two unmeasured
+ *            rounds: `range8_warm_…`, with the job's CPU-s per GiB read (`…_client_cpu_s_per_gib`)
+ *            and the cores the job and the servers kept busy (`…_cores_busy`)
  *   get_devnull, get_file  the same `cairn get` with its stdout on /dev/null, and into a new
  *            local file: the reader of `get` above is this Node process checking every 4 KiB,
  *            which caps that figure here (a Node reader of a pipe: ~270–540 MiB/s)
@@ -45,10 +48,13 @@
  *                  the put and the get; run the bench itself
  *                  under `node --cpu-prof` to profile the clients too
  */
+import { execFile } from 'node:child_process';
 import { createWriteStream, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { createCairnClient, type CairnClient } from '../src/client/index.js';
 import { INLINE_BYTES_MAX_DEFAULT } from '../src/config/defaults.js';
 import { systemRng } from '../src/env/system.js';
@@ -159,6 +165,7 @@ async function main(): Promise<void> {
       for (let i = 0; i < WARM_GETS; i++) warm.push(MIB / (await runCli(['get', '/bench/big.bin', '-'], env, undefined, undefined, nodeArgs)).seconds);
       out('get_devnull_warm_mib_per_s', median(warm.slice(-WARM_COUNTED)));
       await rangeReads(cluster, MIB);
+      await rangeReadsWarm(env, serverPids);
     }
 
     if (BIG_ONLY) return;
@@ -289,6 +296,33 @@ async function rangeReads(cluster: DevCluster, mib: number): Promise<void> {
   } finally {
     client.close();
   }
+}
+
+/** Rounds of range-child.js; the figures are its last round's. */
+const RANGE_CHILD_ROUNDS = 3;
+
+/**
+ * The same reads by a batch job (range-child.ts): a process of its own, RANGE_CHILD_ROUNDS rounds,
+ * the last one's figures (a long-running job reading its next file) with the child's own CPU per
+ * GiB. rangeReads above runs in this process, after everything it did before.
+ */
+async function rangeReadsWarm(env: NodeJS.ProcessEnv, serverPids: number[]): Promise<void> {
+  const script = join(dirname(fileURLToPath(import.meta.url)), 'range-child.js');
+  const childEnv = { ...env, CAIRN_BENCH_SERVER_PIDS: serverPids.join(',') };
+  const { stdout } = await promisify(execFile)(process.execPath, [script, '/bench/big.bin', String(RANGE_CHILD_ROUNDS)], { env: childEnv, maxBuffer: 1 << 20 });
+  type Round = { single: number; singleCpu: number; singleCores: number; range8: number; range8Cpu: number; range8Cores: number };
+  const rounds = stdout.trim().split('\n').map((l) => JSON.parse(l) as Round);
+  const last = rounds[rounds.length - 1];
+  if (rounds.length !== RANGE_CHILD_ROUNDS || last === undefined) throw new Error(`range-child printed ${rounds.length} rounds, not ${RANGE_CHILD_ROUNDS}`);
+  out('range8_warm_single_mib_per_s', last.single);
+  out('range8_warm_mib_per_s', last.range8);
+  out('range8_warm_ratio_to_single', last.range8 / last.single);
+  out('range8_warm_single_client_cpu_s_per_gib', last.singleCpu);
+  out('range8_warm_client_cpu_s_per_gib', last.range8Cpu);
+  // Cores busy (the job and every server): one stream that keeps both of 2 cores busy leaves
+  // 8 streams nothing to gain.
+  out('range8_warm_single_cores_busy', last.singleCores);
+  out('range8_warm_cores_busy', last.range8Cores);
 }
 
 await main();

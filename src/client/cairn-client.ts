@@ -33,7 +33,7 @@ import { silentLogger, type Logger } from '../util/logger.js';
 import { ClientCore, type ChunkTransport, type ClientCounters, type MetaCaller } from './client-core.js';
 import { FileReader, type OpenRange, type OpenResult } from './file-reader.js';
 import { FileWriter, type PutResult, type WriteOptions } from './file-writer.js';
-import { INLINE_BYTES_MAX_DEFAULT, READ_AHEAD_DEFAULT, UPLOADS_INFLIGHT_DEFAULT } from '../config/defaults.js';
+import { CHUNK_BUFFERS_BURST_KEEP_DEFAULT, INLINE_BYTES_MAX_DEFAULT, READ_AHEAD_DEFAULT, UPLOADS_INFLIGHT_DEFAULT } from '../config/defaults.js';
 import { INLINE_FILE_BYTES_MAX } from '../proto/meta-fields.js';
 
 export type { ClusterStatus, EntryType, RepairStatus, ScrubRoundStatus } from '../proto/meta-answers.js';
@@ -131,6 +131,8 @@ export class CairnClient {
       // being released), or one write (its uploads in flight and the chunk filling), kept idle
       // for the next read or write.
       chunkBuffersKeptMax: Math.max(this.readAhead + 2, this.uploadsInflight + 1),
+      // Several reads or writes at once: what they used together, for a few seconds.
+      chunkBuffersBurstKeepMax: CHUNK_BUFFERS_BURST_KEEP_DEFAULT,
       readAheadMax: this.readAhead,
     });
     this.counters = this.core.counters;

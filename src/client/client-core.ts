@@ -112,12 +112,13 @@ export class ClientCore {
   private requestIdsMade = 0;
 
   /**
-   * `chunkBuffersKeptMax`: idle chunk buffers kept for the next reads and writes (piece-pool.ts);
+   * `chunkBuffersKeptMax`: idle chunk buffers kept for the next reads and writes (piece-pool.ts),
+   * `chunkBuffersBurstKeepMax` (default: the same) while several at once use more;
    * `readAheadMax`: chunks fetched ahead by all readers together, beyond one each (ReadAheadBudget).
    */
-  constructor(c: ClientCoreComponents, o: { clientId: string; inlineBytesMax: number; chunkBuffersKeptMax: number; readAheadMax: number }) {
+  constructor(c: ClientCoreComponents, o: { clientId: string; inlineBytesMax: number; chunkBuffersKeptMax: number; chunkBuffersBurstKeepMax?: number; readAheadMax: number }) {
     this.inlineBytesMax = o.inlineBytesMax;
-    this.chunkBuffers = new PiecePool({}, { keepMax: o.chunkBuffersKeptMax });
+    this.chunkBuffers = new PiecePool({ clock: c.clock }, { keepMax: o.chunkBuffersKeptMax, burstKeepMax: o.chunkBuffersBurstKeepMax ?? o.chunkBuffersKeptMax });
     this.readAheadBudget = new ReadAheadBudget(o.readAheadMax);
     this.meta = c.meta;
     this.chunks = c.chunks;
@@ -231,6 +232,7 @@ export class ClientCore {
     this.closedError ??= new CairnError('Closed', 'client closed');
     for (const r of [...this.streams]) r.deref()?.destroy(this.closedError);
     this.streams.clear();
+    this.chunkBuffers.trim(true);
     this.meta.close();
     this.chunks.close();
   }

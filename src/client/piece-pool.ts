@@ -12,14 +12,34 @@
  *   letting two owners share one buffer.
  * - Whoever gives a buffer back is done with it: every consumer of its bytes has finished (for
  *   a write, its completion callback ran).
- * - At most keepMax idle buffers are kept, the biggest given back; memory is otherwise bounded
- *   by what is lent out.
+ * - keepMax idle buffers are kept for good, the biggest given back; up to burstKeepMax in all
+ *   while they are used: a buffer beyond keepMax left idle for surplusIdleMs is dropped (checked
+ *   whenever the pool is used, and by trim()). The pool never allocates while an idle buffer fits,
+ *   so (for buffers of one size) what it keeps was all in use at one moment: keeping it does not
+ *   raise the peak, and it spares the next burst (eight Range reads of one client hold ~16 chunk
+ *   buffers at once) a fresh allocation, and its page faults, per chunk.
+ *   Memory is otherwise bounded by what is lent out.
  */
+import type { Clock } from '../env/clock.js';
 import { CairnError } from '../util/errors.js';
+
+export interface PiecePoolOptions {
+  /** Idle buffers kept however long they stay unused. */
+  keepMax: number;
+  /** Idle buffers kept in all, the extra ones only while used within surplusIdleMs. @default keepMax */
+  burstKeepMax?: number;
+  /** How long an idle buffer beyond keepMax is kept unused. @default PIECE_SURPLUS_IDLE_MS */
+  surplusIdleMs?: number;
+}
+
+/** An idle buffer beyond keepMax unused this long is dropped (a burst of reads is long over). */
+export const PIECE_SURPLUS_IDLE_MS = 5_000;
 
 export class PiecePool {
   /** Idle buffers (each a whole allocation), most recently given back last. */
   private readonly idle: Buffer[] = [];
+  /** When each idle buffer was given back (clock ms), in the order of `idle`. */
+  private readonly idleSince: number[] = [];
   /**
    * The allocations lent out, by their backing memory. Held weakly: the pool is the client's, and
    * a reader its owner dropped without destroying it must not keep its buffers alive here.
@@ -28,9 +48,15 @@ export class PiecePool {
   /** Loans not ended by give() or forget() (a loan whose buffer was dropped unreturned stays counted). */
   private loans = 0;
   private readonly keepMax: number;
+  private readonly burstKeepMax: number;
+  private readonly surplusIdleMs: number;
+  private readonly clock: Clock;
 
-  constructor(_components: object, options: { keepMax: number }) {
+  constructor(components: { clock: Clock }, options: PiecePoolOptions) {
+    this.clock = components.clock;
     this.keepMax = options.keepMax;
+    this.burstKeepMax = Math.max(options.keepMax, options.burstKeepMax ?? options.keepMax);
+    this.surplusIdleMs = options.surplusIdleMs ?? PIECE_SURPLUS_IDLE_MS;
   }
 
   /** Buffers lent out now (tests): loans not ended by give() or forget(). */
@@ -57,7 +83,8 @@ export class PiecePool {
    * buffers, file-writer.ts, whose capacity is the buffer's length).
    */
   takeWhole(bytes: number): Buffer {
-    for (let i = this.idle.length - 1; i >= 0; i--) if (this.idle[i]!.length >= bytes) return this.idle.splice(i, 1)[0]!;
+    this.trim();
+    for (let i = this.idle.length - 1; i >= 0; i--) if (this.idle[i]!.length >= bytes) return this.removeIdle(i);
     // Its own allocation (not a slice of the shared slab): the backing memory identifies it.
     return Buffer.allocUnsafeSlow(bytes);
   }
@@ -76,23 +103,43 @@ export class PiecePool {
 
   /**
    * Takes a whole buffer (from takeWhole) back for reuse once its owner is done with it; with
-   * keepMax idle already, it replaces the smallest of them if it is bigger (a read's short last
+   * burstKeepMax idle already, it replaces the smallest of them if it is bigger (a read's short last
    * piece must not crowd out the chunk-sized buffers the next reads need), else it is dropped.
    */
   keep(whole: Buffer): void {
     // Only whole allocations (a slice of Node's shared slab is not ours to reuse).
     if (whole.byteOffset !== 0 || whole.length !== whole.buffer.byteLength) return;
     if (this.lent.has(whole.buffer) || this.idle.some((b) => b.buffer === whole.buffer)) throw new CairnError('Internal', 'a buffer was kept that is lent or already idle');
-    if (this.idle.length < this.keepMax) {
-      this.idle.push(whole);
+    this.trim();
+    if (this.idle.length >= this.burstKeepMax) {
+      let smallest = -1;
+      for (let i = 0; i < this.idle.length; i++) if (smallest < 0 || this.idle[i]!.length < this.idle[smallest]!.length) smallest = i;
+      if (smallest < 0 || this.idle[smallest]!.length >= whole.length) return;
+      this.removeIdle(smallest);
+    }
+    this.idle.push(whole);
+    this.idleSince.push(this.clock.nowMs());
+  }
+
+  /**
+   * Drops the idle buffers beyond keepMax that have not been used for surplusIdleMs, the
+   * longest idle first (the pool also does this whenever it is used); `all`: every idle buffer
+   * (the client is closing).
+   */
+  trim(all = false): void {
+    if (all) {
+      this.idle.length = 0;
+      this.idleSince.length = 0;
       return;
     }
-    let smallest = -1;
-    for (let i = 0; i < this.idle.length; i++) if (smallest < 0 || this.idle[i]!.length < this.idle[smallest]!.length) smallest = i;
-    if (smallest >= 0 && this.idle[smallest]!.length < whole.length) {
-      this.idle.splice(smallest, 1);
-      this.idle.push(whole);
-    }
+    const oldest = this.clock.nowMs() - this.surplusIdleMs;
+    // Longest idle first: `idle` is in the order buffers came back.
+    while (this.idle.length > this.keepMax && this.idleSince[0]! <= oldest) this.removeIdle(0);
+  }
+
+  private removeIdle(i: number): Buffer {
+    this.idleSince.splice(i, 1);
+    return this.idle.splice(i, 1)[0]!;
   }
 }
 

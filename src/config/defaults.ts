@@ -204,6 +204,12 @@ export const UNREAD_BODY_DRAIN_BYTES_MAX = 8 * MiB;
 export const UPLOADS_INFLIGHT_DEFAULT = 3;
 /** Chunks fetched ahead of the reader per read. */
 export const READ_AHEAD_DEFAULT = 3;
+/**
+ * Chunk buffers a client keeps idle right after a burst that used them all at once (piece-pool.ts:
+ * beyond what one read or write uses, they are dropped after a few idle seconds). Eight Range
+ * reads of one client hold ~16 at once; sized by measurement (bench/RESULTS.md, sixteenth session).
+ */
+export const CHUNK_BUFFERS_BURST_KEEP_DEFAULT = 24;
 /** Per-attempt timeout of a metadata call. */
 export const META_CALL_TIMEOUT_MS_DEFAULT = 5000;
 /** A follower's forward of a client call to the leader: below META_CALL_TIMEOUT_MS_DEFAULT, so the client sees its answer. */

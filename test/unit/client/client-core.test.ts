@@ -16,8 +16,10 @@ function core(): { core: ClientCore; closed: string[] } {
 const errorOf = (s: PassThrough): Promise<unknown> => new Promise((resolve) => s.once('error', resolve));
 
 describe('ClientCore', () => {
-  it('close() destroys every stream still open with Closed, then closes its transports', async () => {
+  it('close() destroys every stream still open with Closed, drops its idle chunk buffers, then closes its transports', async () => {
     const { core: c, closed } = core();
+    c.chunkBuffers.give(c.chunkBuffers.take(1_000));
+    expect(c.chunkBuffers.idleCount).toBe(1);
     const open = new PassThrough();
     const done = new PassThrough();
     c.track(open);
@@ -28,6 +30,7 @@ describe('ClientCore', () => {
     c.close();
     expect(isCairnError(await failed, 'Closed')).toBe(true);
     expect(closed).toEqual(['meta', 'chunks']);
+    expect(c.chunkBuffers.idleCount).toBe(0);
   });
 
   it('a stream made after close() is destroyed with Closed on the next turn (its handlers attached first)', async () => {

@@ -4,13 +4,22 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { CairnClient } from '../../../src/client/cairn-client.js';
 import { FileReader, type LentPiece } from '../../../src/client/file-reader.js';
 import { PiecePool, ReadAheadBudget } from '../../../src/client/piece-pool.js';
+import type { Clock } from '../../../src/env/clock.js';
 import { isCairnError } from '../../../src/util/errors.js';
 import { bytes } from '../chunk/helpers.js';
 import { clientOver, FakeMeta, startChunkNodes } from './fake-meta.js';
 
+/** A clock the test moves by hand. */
+class TestClock implements Clock {
+  ms = 0;
+  nowMs(): number {
+    return this.ms;
+  }
+}
+
 describe('piece pool', () => {
   it('never hands out a buffer that is lent; reuses one once given back', () => {
-    const pool = new PiecePool({}, { keepMax: 4 });
+    const pool = new PiecePool({ clock: new TestClock() }, { keepMax: 4 });
     const a = pool.take(100);
     const b = pool.take(100);
     expect(a.buffer).not.toBe(b.buffer);
@@ -30,7 +39,7 @@ describe('piece pool', () => {
   });
 
   it('refuses a buffer given back twice or never taken from it', () => {
-    const pool = new PiecePool({}, { keepMax: 4 });
+    const pool = new PiecePool({ clock: new TestClock() }, { keepMax: 4 });
     const a = pool.take(10);
     pool.give(a);
     expect(() => pool.give(a)).toThrow(/not lent/);
@@ -42,7 +51,7 @@ describe('piece pool', () => {
   });
 
   it('keeps at most keepMax idle buffers; a bigger request gets a fresh one', () => {
-    const pool = new PiecePool({}, { keepMax: 1 });
+    const pool = new PiecePool({ clock: new TestClock() }, { keepMax: 1 });
     const a = pool.take(10);
     const b = pool.take(10);
     pool.give(a);
@@ -59,7 +68,7 @@ describe('piece pool, abandoned loans', () => {
   it('holds lent buffers weakly: a loan never ended does not keep its buffer alive', async () => {
     setFlagsFromString('--expose-gc');
     const gc = runInNewContext('gc') as () => void;
-    const pool = new PiecePool({}, { keepMax: 2 });
+    const pool = new PiecePool({ clock: new TestClock() }, { keepMax: 2 });
     const ref = ((): WeakRef<ArrayBufferLike> => new WeakRef(pool.take(1024 * 1024).buffer))();
     // Bounded: a few collections, each after the job that made the WeakRef ended.
     for (let i = 0; i < 10 && ref.deref() !== undefined; i++) {
@@ -73,7 +82,7 @@ describe('piece pool, abandoned loans', () => {
 
 describe('piece pool, whole buffers', () => {
   it('takeWhole hands an idle buffer over whole; keep() takes it back, refusing one lent or already idle', () => {
-    const pool = new PiecePool({}, { keepMax: 4 });
+    const pool = new PiecePool({ clock: new TestClock() }, { keepMax: 4 });
     const a = pool.take(1_000);
     pool.give(a);
     const w = pool.takeWhole(10); // the idle 1,000-byte buffer, whole
@@ -92,7 +101,7 @@ describe('piece pool, whole buffers', () => {
 
 describe('piece pool, full', () => {
   it('a bigger buffer given back replaces the smallest idle one; a smaller one is dropped', () => {
-    const pool = new PiecePool({}, { keepMax: 2 });
+    const pool = new PiecePool({ clock: new TestClock() }, { keepMax: 2 });
     const small = pool.take(10);
     const mid = pool.take(50);
     const big = pool.take(100);
@@ -113,6 +122,66 @@ describe('piece pool, full', () => {
     expect(pool.idleCount).toBe(2);
     const lens = [pool.take(1), pool.take(1)].map((b) => b.buffer.byteLength).sort((a, b) => a - b);
     expect(lens).toEqual([100, 200]);
+  });
+});
+
+describe('piece pool, bursts', () => {
+  /** Takes n buffers of `bytes` at once, then gives them all back. */
+  function burst(pool: PiecePool, n: number, bytes = 100): ArrayBufferLike[] {
+    const taken = Array.from({ length: n }, () => pool.take(bytes));
+    for (const b of taken) pool.give(b);
+    return taken.map((b) => b.buffer);
+  }
+
+  it('keeps what a burst used at once (up to burstKeepMax) and hands it to the next burst', () => {
+    const pool = new PiecePool({ clock: new TestClock() }, { keepMax: 2, burstKeepMax: 6 });
+    const first = burst(pool, 8);
+    expect(pool.idleCount).toBe(6); // 8 used at once, 6 kept
+    const second = burst(pool, 8);
+    expect(second.filter((b) => first.includes(b))).toHaveLength(6); // no fresh allocation for 6 of 8
+  });
+
+  it('drops what is kept beyond keepMax once it has been idle for surplusIdleMs, the longest idle first', () => {
+    const clock = new TestClock();
+    const pool = new PiecePool({ clock }, { keepMax: 2, burstKeepMax: 6, surplusIdleMs: 1_000 });
+    burst(pool, 6);
+    clock.ms = 999;
+    pool.trim();
+    expect(pool.idleCount).toBe(6); // not idle long enough
+    clock.ms = 1_000;
+    const recent = pool.take(100); // a take trims first: 2 are kept for good, this is one of them
+    expect(pool.idleCount).toBe(1);
+    pool.give(recent); // idle since 1,000
+    clock.ms = 1_500;
+    pool.trim();
+    expect(pool.idleCount).toBe(2); // keepMax, however long idle
+    clock.ms = 1_000_000;
+    pool.trim();
+    expect(pool.idleCount).toBe(2);
+  });
+
+  it('trims only the buffers idle that long: those given back since stay', () => {
+    const clock = new TestClock();
+    const pool = new PiecePool({ clock }, { keepMax: 1, burstKeepMax: 4, surplusIdleMs: 1_000 });
+    burst(pool, 2); // idle since 0
+    clock.ms = 600;
+    burst(pool, 4); // reuses the two, 2 fresh: all 4 idle since 600
+    clock.ms = 1_200;
+    pool.trim();
+    expect(pool.idleCount).toBe(4);
+    clock.ms = 1_600;
+    pool.trim();
+    expect(pool.idleCount).toBe(1);
+  });
+
+  it('trim(true) drops every idle buffer (the client closing); burstKeepMax defaults to keepMax', () => {
+    const pool = new PiecePool({ clock: new TestClock() }, { keepMax: 2, burstKeepMax: 6 });
+    burst(pool, 4);
+    pool.trim(true);
+    expect(pool.idleCount).toBe(0);
+    const plain = new PiecePool({ clock: new TestClock() }, { keepMax: 2 });
+    burst(plain, 4);
+    expect(plain.idleCount).toBe(2);
   });
 });
 
