@@ -1,7 +1,7 @@
 /** Operator calls: drain, remove (refused while it would lose or thin out data), status, repair progress. */
 import { describe, expect, it } from 'vitest';
 import { SCAN_SLICE_KEYS } from '../../../src/leader/status-report.js';
-import { chunkKey, encodeInode, encodeNumber, inodeKey } from '../../../src/meta/namespace-keys.js';
+import { CHUNK_PREFIX, chunkKey, encodeInode, encodeNumber, inodeKey } from '../../../src/meta/namespace-keys.js';
 import { harness, settled } from './helpers.js';
 
 const A = 'a1'.repeat(16);
@@ -103,5 +103,59 @@ describe('ClusterAdmin', () => {
     const st = await answer;
     expect(st.chunks).toEqual({ total: n, underReplicated: 0, lost: n });
     expect(st.totals).toMatchObject({ files: n, bytes: 3 * n });
+  });
+
+  it('a chunk census stands for 4 × the time it took, is shared by the calls made while it runs, and is of its own term', async () => {
+    const h = harness();
+    const n = Math.floor(2.5 * SCAN_SLICE_KEYS);
+    const put = (from: number, to: number, index: number): Promise<unknown> =>
+      h.raft.store.applyBatch(index, (t) => {
+        for (let i = from; i < to; i++) t.put(chunkKey(i.toString(16).padStart(32, '0')), encodeNumber(i + 2));
+      });
+    await put(0, n, 1_000_000);
+    // Slices read from the chunk index, to tell one census from two.
+    let chunkSlices = 0;
+    const range = h.raft.store.range.bind(h.raft.store);
+    h.raft.store.range = (start, end, limit) => {
+      if (start?.startsWith(CHUNK_PREFIX) && limit === SCAN_SLICE_KEYS) chunkSlices++;
+      return range(start, end, limit);
+    };
+    const status = (): Promise<{ chunks: { total: number } }> => h.call('cluster.status') as Promise<{ chunks: { total: number } }>;
+    /** Waits until every call answered, 10 ms of (virtual) time per wait between slices; returns the waits. */
+    const drive = async (...calls: Promise<unknown>[]): Promise<number> => {
+      const all = Promise.all(calls);
+      let waits = 0;
+      while (!(await settled(all))) {
+        h.time.advance(10);
+        waits++;
+      }
+      return waits;
+    };
+    const totals = async (...calls: Promise<{ chunks: { total: number } }>[]): Promise<number[]> => (await Promise.all(calls)).map((st) => st.chunks.total);
+    // Two calls at once: one census of three slices (two waits, 20 ms); no inodes, so the namespace count needs no wait.
+    const a = status();
+    const b = status();
+    expect(await drive(a, b)).toBe(2);
+    expect(await totals(a, b)).toEqual([n, n]);
+    expect(chunkSlices).toBe(3);
+    // A chunk committed now is counted by the next census, not in the answers of the next 4 × 20 ms.
+    await put(n, n + 1, 1_000_001);
+    const c = status();
+    expect(await drive(c)).toBe(0);
+    h.time.advance(79);
+    const d = status();
+    expect(await drive(d)).toBe(0);
+    expect(await totals(c, d)).toEqual([n, n]);
+    h.time.advance(1);
+    const e = status();
+    expect(await drive(e)).toBe(2);
+    expect(await totals(e)).toEqual([n + 1]);
+    expect(chunkSlices).toBe(6);
+    // A new term has a registry of its own: its first status counts again.
+    h.raft.elect();
+    await put(n + 1, n + 2, 1_000_002);
+    const f = status();
+    expect(await drive(f)).toBe(2);
+    expect(await totals(f)).toEqual([n + 2]);
   });
 });
