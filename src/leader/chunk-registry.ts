@@ -81,8 +81,13 @@ export class ChunkRegistry {
    * leader is given deadAfterMs from the leader's start before it counts as silent.
    */
   isAlive(id: string, nowMs: number): boolean {
+    return nowMs < this.deadAtMs(id);
+  }
+
+  /** When `id` counts as dead if it stays silent (isAlive is true before, false from then on). */
+  deadAtMs(id: string): number {
     const seen = this.servers.get(id)?.lastSeenMs ?? this.startMs;
-    return nowMs - Math.max(seen, this.startMs) < this.deadAfterMs;
+    return Math.max(seen, this.startMs) + this.deadAfterMs;
   }
 
   /** Has `id` finished a full report to this leader (its chunk set is complete)? */

@@ -103,6 +103,20 @@ export class ChunkServers {
   }
 
   /**
+   * When the next server of the ring that is alive now falls silent, if none is heard from before
+   * (null: none alive).
+   */
+  nextDeathMs(t: LeaderTerm, nowMs: number): number | null {
+    let next: number | null = null;
+    for (const s of t.cluster.ring().servers) {
+      if (s.state === 'dead' || !t.registry.isAlive(s.id, nowMs)) continue;
+      const at = t.registry.deadAtMs(s.id);
+      if (next === null || at < next) next = at;
+    }
+    return next;
+  }
+
+  /**
    * Liveness: servers in the map silent past deadAfterMs are declared dead through Raft.
    * Returns whether any server was found newly silent.
    */

@@ -164,6 +164,36 @@ describe('MetaLeader ticker', () => {
     expect(h.time.pending()).toBe(0);
   });
 
+  it('declares a server dead at the moment it has been silent deadAfterMs, between ticks, and not if it is heard from first', async () => {
+    const h = harness({ tickMs: 500, deadAfterMs: 10_000 });
+    await h.joinServers(['c1', 'c2', 'c3']); // heard from at 0: dead at 10,000 if silent
+    const hb = { usedBytes: 0, capacityBytes: 1, freeBytes: 1, chunks: 0, full: false };
+    h.time.advance(250);
+    h.leader.start(); // ticks at 750, 1,250, …, 9,750, 10,250
+    for (let t = 250; t < 9_750; t += 500) {
+      h.time.advance(500);
+      await h.call('cs.heartbeat', hb, server('c1'));
+    }
+    h.time.advance(9_900 - 9_750);
+    await h.call('cs.heartbeat', hb, server('c3')); // c3 just in time: now dead at 19,900
+    h.time.advance(10_000 - 1 - 9_900);
+    await settled(Promise.resolve());
+    expect(['c1', 'c2', 'c3'].map((id) => h.raft.ring().server(id)?.state)).toEqual(['up', 'up', 'up']);
+    h.time.advance(1); // 10,000: c2 has been silent 10 s, 250 ms before the next tick
+    await settled(Promise.resolve());
+    expect(['c1', 'c2', 'c3'].map((id) => h.raft.ring().server(id)?.state)).toEqual(['up', 'dead', 'up']);
+    // The tick at 19,750 sets a check for c3's moment (19,900); stopping cancels it.
+    h.time.advance(250);
+    for (let t = 10_250; t < 19_750; t += 500) {
+      h.time.advance(500);
+      await h.call('cs.heartbeat', hb, server('c1'));
+    }
+    h.time.advance(50);
+    expect(h.time.pending()).toBe(2); // the ticker and the check
+    h.leader.stop();
+    expect(h.time.pending()).toBe(0);
+  });
+
   it('on a follower drops the term: held polls are answered', async () => {
     const h = harness();
     await h.joinServers(['c1']);
