@@ -103,8 +103,8 @@ export class ChunkServers {
   }
 
   /**
-   * When the next server of the ring that is alive now falls silent, if none is heard from before
-   * (null: none alive).
+   * When the first of the ring's servers that are alive now will count as dead unless it is heard
+   * from before (null: none is alive).
    */
   nextDeathMs(t: LeaderTerm, nowMs: number): number | null {
     let next: number | null = null;

@@ -8,11 +8,12 @@
  * proposal re-checks leadership before it touches soft state (LeaderTerms.current()).
  *
  * A ticker does the leader's housekeeping: chunk servers silent past deadAfterMs are declared
- * dead through Raft (at that moment: a timer between ticks checks when one is due), and repair is planned every repairScanMs, or 4 × the last pass when a pass
- * takes longer (at once when a server fell silent), once every live server has sent this leader a
- * full report; and while the namespace's trash holds a removed tree, it proposes the purges that
- * delete it (namespace-calls.ts, TrashPurger). On a follower it drops
- * the ended term's soft state, answering held polls so their servers find the new leader.
+ * dead through Raft (at that moment: when one is due before the next tick, a timer checks then),
+ * and repair is planned every repairScanMs, or 4 × the last pass when a pass takes longer (at
+ * once when a server fell silent), once every live server has sent this leader a full report;
+ * and while the namespace's trash holds a removed tree, it proposes the purges that delete it
+ * (namespace-calls.ts, TrashPurger). On a follower it drops the ended term's soft state,
+ * answering held polls so their servers find the new leader.
  */
 import type { Clock, Timers } from '../env/clock.js';
 import type { MetaReadView } from '../meta/namespace-keys.js';
@@ -204,6 +205,7 @@ export class MetaLeader {
       t.lastRepairScanMs = now;
       this.repair.scan(t, now);
     }
+    // Only a started leader sets timers (tests that call tick() by hand drive time themselves).
     const nextDeath = this.chunkServers.nextDeathMs(t, now);
     if (nextDeath !== null && nextDeath - now < this.tickMs && this.ticker !== null) {
       this.deathCheck = this.c.timers.setTimeout(() => {

@@ -6,9 +6,9 @@
  * and the repair ETA.
  *
  * Cost: one pass over the chunk index (see chunkCounts()) and one over the inode records (the
- * totals: see namespace()); both are in LMDB, so the leader's memory does not grow with them. Each pass
- * reads SCAN_SLICE_KEYS keys at a time and lets the event loop run between slices: on a
- * namespace of a million files one pass takes seconds, and a leader that stopped for that long
+ * totals: see namespace()); both are in LMDB, so the leader's memory does not grow with them.
+ * Each pass reads SCAN_SLICE_KEYS keys at a time and lets the event loop run between slices: on
+ * a namespace of a million files one pass takes seconds, and a leader that stopped for that long
  * would miss its heartbeats and lose its leadership. A pass is so a fuzzy count (HDFS's are
  * too): what is created or deleted while it runs may or may not be in it.
  */
@@ -163,11 +163,10 @@ export class StatusReport {
     const cached = this.chunkCache;
     if (cached && cached.term === t && this.c.clock.nowMs() - cached.atMs < 4 * cached.tookMs) return cached;
     if (this.chunkCounting?.term !== t) {
-      const counting = { term: t, counts: this.countChunks(t) };
-      this.chunkCounting = counting;
-      void counting.counts.finally(() => {
-        if (this.chunkCounting === counting) this.chunkCounting = null;
-      }).catch(() => undefined);
+      const counts = this.countChunks(t).finally(() => {
+        if (this.chunkCounting?.term === t) this.chunkCounting = null;
+      });
+      this.chunkCounting = { term: t, counts };
     }
     return this.chunkCounting.counts;
   }
