@@ -16,7 +16,7 @@
  *   while they are used: a buffer beyond keepMax left idle for surplusIdleMs is dropped (checked
  *   whenever the pool is used, and by trim()). The pool never allocates while an idle buffer fits,
  *   so (for buffers of one size) what it keeps was all in use at one moment: keeping it does not
- *   raise the peak, and it spares the next burst (eight Range reads of one client hold ~16 chunk
+ *   raise the peak, and it spares the next burst (eight Range reads of one client hold ~18 chunk
  *   buffers at once) a fresh allocation, and its page faults, per chunk.
  *   Memory is otherwise bounded by what is lent out.
  */

@@ -207,7 +207,7 @@ export const READ_AHEAD_DEFAULT = 3;
 /**
  * Chunk buffers a client keeps idle right after a burst that used them all at once (piece-pool.ts:
  * beyond what one read or write uses, they are dropped after a few idle seconds). Eight Range
- * reads of one client hold ~16 at once; sized by measurement (bench/RESULTS.md, sixteenth session).
+ * reads of one client hold ~18 at once; sized by measurement (bench/RESULTS.md, sixteenth session).
  */
 export const CHUNK_BUFFERS_BURST_KEEP_DEFAULT = 24;
 /** Per-attempt timeout of a metadata call. */
