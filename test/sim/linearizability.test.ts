@@ -1,6 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { EntryType, type Entry } from '../../src/raft/types.js';
 import { checkLinearizable, checkLinearizableTokens, shrinkUnknowns, type HistoryOp, type KvInput, type KvOpKind, type KvOutput } from './linearizability.js';
+import { encodeSimCommand, writesThatTookEffect, type SimCommand } from './sim-kv-machine.js';
 
 function op(clientId: string, kind: KvOpKind, input: KvInput, output: KvOutput | 'unknown', callTime: number, returnTime: number): HistoryOp {
   return { clientId, op: kind, input, output, callTime, returnTime };
@@ -116,6 +118,40 @@ describe('unknown-outcome reduction for unique-token histories', () => {
     for (let i = 0; i < 30; i++) h.push(op(`u${i}`, 'append', { key: 'x', value: `u${i};` }, 'unknown', 4 + i, Infinity));
     h.push(get('b', 'x', 'a1;', 100, 101));
     expect(checkLinearizableTokens(h).verdict).toBe('violation');
+  });
+
+  it('takes a hint of the writes that took effect, but never a verdict from it', () => {
+    // A failed cas that only one of 20 unobserved unknown cas explains, each of which a read of
+    // null forbids before it: without the hint the search tries their subsets.
+    const h: HistoryOp[] = [];
+    for (let i = 0; i < 20; i++) h.push(op(`u${i}`, 'cas', { key: 'x', expected: null, value: `u${i};` }, 'unknown', i, Infinity));
+    h.push(get('g', 'x', null, 50, 51), cas('c', 'x', null, 'c1;', false, 100, 101));
+    expect(checkLinearizableTokens(h, { stepsMax: 100_000 }).verdict).toBe('unknown-timeout');
+    const hinted = checkLinearizableTokens(h, { stepsMax: 100_000, tookEffect: new Set(['u7;']) });
+    expect(hinted.verdict).toBe('ok');
+    expect(hinted.steps).toBeLessThan(100);
+    // A hint that explains nothing: the key is checked as without it.
+    expect(checkLinearizableTokens([...h.slice(0, 3), ...h.slice(-2)], { tookEffect: new Set() }).verdict).toBe('ok');
+    // A hint cannot excuse a stale read, nor make a needed write vanish.
+    const stale = [put('a', 'x', 'a1;', 0, 1), put('a', 'x', 'a2;', 2, 3), get('b', 'x', 'a1;', 4, 5)];
+    expect(checkLinearizableTokens(stale, { tookEffect: new Set(['a1;', 'a2;']) }).verdict).toBe('violation');
+    const needed = [put('a', 'x', 'a1;', 0, 1), unknownPut('b', 'x', 'b1;', 2), cas('c', 'x', 'a1;', 'c1;', false, 10, 11)];
+    expect(checkLinearizableTokens(needed, { tookEffect: new Set(['a1;']) }).verdict).toBe('ok');
+  });
+
+  it('reads the hint from the committed log: only writes that changed a register', () => {
+    const cmds: SimCommand[] = [
+      { op: 'put', client: 'a', seq: 2, key: 'x', value: 'a2;' },
+      { op: 'cas', client: 'b', seq: 1, key: 'x', expected: null, value: 'b1;' }, // fails: x is a2;
+      { op: 'cas', client: 'c', seq: 1, key: 'x', expected: 'a2;', value: 'c1;' }, // swaps
+      { op: 'put', client: 'a', seq: 2, key: 'x', value: 'a2;' }, // a retry: no new effect
+      { op: 'append', client: 'a', seq: 1, key: 'x', value: 'a1;' }, // stale: refused
+      { op: 'append', client: 'd', seq: 1, key: 'y', value: 'd1;' },
+    ];
+    const log: Entry[] = [{ term: 1, index: 1, type: EntryType.Normal, data: new Uint8Array() }];
+    for (const c of cmds) log.push({ term: 1, index: log.length + 1, type: EntryType.Normal, data: encodeSimCommand(c) });
+    expect([...writesThatTookEffect(log)!].sort()).toEqual(['a2;', 'c1;', 'd1;']);
+    expect(writesThatTookEffect(log.slice(1))).toBeNull();
   });
 
   it('refuses values that are not unique tokens', () => {

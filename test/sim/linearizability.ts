@@ -59,6 +59,12 @@ export interface CheckResult {
 export interface CheckOptions {
   /** Search steps allowed per key. @default 2_000_000 */
   stepsMax?: number;
+  /**
+   * checkLinearizableTokens only: the values whose writes changed the register, as the system
+   * under test reports it (the simulator replays its committed log). A hint that narrows the
+   * search, never a verdict: see checkLinearizableTokens.
+   */
+  tookEffect?: ReadonlySet<string>;
 }
 
 type State = string | null;
@@ -306,6 +312,12 @@ export function shrinkUnknowns(history: readonly HistoryOp[]): { tightened: Hist
  * Linearizability of a history whose written values are unique ';'-terminated tokens (the
  * simulator's). Per key: check without unobserved unknown writes first; only if that fails, again
  * with those that could explain a failed cas (called before it returned).
+ *
+ * With `tookEffect`, each key is first checked with just the unobserved unknown writes the hint
+ * names (a cas among them as one that swapped). Both narrowings are sound for an 'ok': dropping
+ * an unknown write means placing it after everything, and a linearization in which an unknown
+ * cas swaps is one its unknown outcome allows. A hinted search that fails proves nothing (the
+ * hint may be wrong), so the key is then checked as without the hint.
  */
 export function checkLinearizableTokens(history: readonly HistoryOp[], opts: CheckOptions = {}): CheckResult {
   const { tightened, pruned } = shrinkUnknowns(history);
@@ -318,8 +330,19 @@ export function checkLinearizableTokens(history: readonly HistoryOp[], opts: Che
   }
   let steps = 0;
   let timedOut: CheckResult | null = null;
+  const hint = opts.tookEffect;
   for (const [, ops] of [...byKey].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))) {
     const base = ops.filter((h) => kept.has(h));
+    if (hint) {
+      const hinted: HistoryOp[] = [];
+      for (const h of ops) {
+        if (kept.has(h)) hinted.push(h);
+        else if (hint.has(h.input.value ?? '')) hinted.push(h.op === 'cas' ? { ...h, output: { ok: true } } : h);
+      }
+      const r0 = checkLinearizable(hinted, opts);
+      steps += r0.steps;
+      if (r0.verdict === 'ok') continue;
+    }
     let r = checkLinearizable(base, opts);
     steps += r.steps;
     if (r.verdict === 'violation') {

@@ -126,3 +126,21 @@ export class SimKvMachine {
     return c;
   }
 }
+
+/**
+ * The values whose writes changed a register when `log` (every committed entry from index 1) is
+ * applied in order: the linearizability checker's hint for writes whose clients never learned the
+ * outcome. Null when the log has a gap (no hint then).
+ */
+export function writesThatTookEffect(log: readonly Entry[]): Set<string> | null {
+  const m = new SimKvMachine();
+  const took = new Set<string>();
+  for (const e of log) {
+    if (e.index !== m.applied + 1) return null;
+    const r = m.apply(e);
+    if (r === undefined || !r.ok || e.type === EntryType.ConfChange) continue;
+    const cmd = decodeSimCommand(e.data);
+    if (cmd.op !== 'cas' || r.swapped === true) took.add(cmd.value);
+  }
+  return took;
+}
