@@ -133,9 +133,8 @@ function scheduleMembership(sim: Simulation): void {
     const cc = l && !l.paused ? next(l) : null;
     if (l && cc) {
       try {
-        const { index } = l.node.proposeConfChange(cc);
+        l.node.proposeConfChange(cc);
         sim.tr(() => `${l.id} propose conf change ${cc.type} ${cc.node}`);
-        if (cc.type === 'removeNode') sim.removed.set(cc.node, index);
         if (cc.type === 'addLearner') unused.splice(unused.indexOf(cc.node), 1);
         sim.stats.confChanges++;
         proposed.push(`${cc.type}(${cc.node})`);

@@ -438,7 +438,7 @@ export class SimNode {
       sim.inv.onApplied(this.id, e);
       const before = this.sm.conf;
       const result = this.sm.apply(e);
-      if (this.sm.conf !== before) sim.onConfApplied(this, e.index);
+      if (this.sm.conf !== before) sim.onConfApplied(this, e);
       this.requests.applied(e, result);
     }
     this.requests.release();

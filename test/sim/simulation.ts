@@ -12,7 +12,8 @@
  * before the next event, so they happen at that event's simulated time, in a fixed order.
  */
 import { SeededRng } from '../../src/env/rng.js';
-import type { Message, NodeId } from '../../src/raft/types.js';
+import { decodeConfChange } from '../../src/raft/conf-change.js';
+import type { Entry, Message, NodeId } from '../../src/raft/types.js';
 import { MemoryRaftStorage } from '../../src/storage/memory-raft-storage.js';
 import { EventQueue } from './event-queue.js';
 import { Invariants } from './invariants.js';
@@ -68,8 +69,6 @@ export class Simulation {
   phase: 'safety' | 'liveness' = 'safety';
   /** Fresh nodes that may join in membership changes (empty disks, no membership). */
   readonly spares: NodeId[] = [];
-  /** Members whose removal was proposed, with the index of the (latest) proposal. */
-  readonly removed = new Map<NodeId, number>();
   /** Removed members whose removal some node has applied (committed: they are out for good). */
   readonly removalApplied = new Set<NodeId>();
   /** Targeted faults (sim-targeted.ts): told of every vote a node grants, as it is sent. */
@@ -128,16 +127,18 @@ export class Simulation {
     this.asyncPending = true;
   }
 
-  /** A conf change was applied on `n`: a removed node is shut down by its operator. */
-  onConfApplied(n: SimNode, index: number): void {
+  /**
+   * A conf change was applied on `n`: a removed node is shut down by its operator. Judged by the
+   * entry applied, not by the index its proposal got: a deposed leader's proposal of the same
+   * removal can take a later index and never commit (seed 6121925).
+   */
+  onConfApplied(n: SimNode, e: Entry): void {
     const conf = n.sm.conf;
-    this.tr(() => `${n.id} applied conf change at ${index}: voters ${conf.voters.join(',')} learners ${conf.learners.join(',') || '-'}`);
-    for (const [id, at] of this.removed) {
-      // Before the removal's index the node may simply not have been added yet.
-      if (index < at || conf.voters.includes(id) || conf.learners.includes(id)) continue;
-      this.removalApplied.add(id);
-      if (this.params.retireRemovedAtOnce || this.phase === 'liveness') this.retire(id);
-    }
+    this.tr(() => `${n.id} applied conf change at ${e.index}: voters ${conf.voters.join(',')} learners ${conf.learners.join(',') || '-'}`);
+    const cc = decodeConfChange(e.data);
+    if (cc.type !== 'removeNode' || conf.voters.includes(cc.node) || conf.learners.includes(cc.node)) return;
+    this.removalApplied.add(cc.node);
+    if (this.params.retireRemovedAtOnce || this.phase === 'liveness') this.retire(cc.node);
   }
 
   /** A node stopped by a disk fault is restarted by its supervisor a little later (safety phase; the liveness phase restarts everyone). */
