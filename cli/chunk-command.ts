@@ -36,6 +36,7 @@ export function registerChunkCommand(program: Command, fail: (err: unknown) => n
           zone: o.zone,
           chunkBytesMax: o.chunkBytesMax,
           reserveBytes: o.reserveBytes,
+          directBuffersMax: o.directBuffers,
           heartbeatMs: Math.max(50, o.heartbeatMs),
           repairBytesPerSecMax: o.repairBytesPerSec,
           repairConcurrencyMax: o.repairConcurrency,

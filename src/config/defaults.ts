@@ -95,6 +95,11 @@ export const SEGMENT_BYTES_DEFAULT = 64 * KiB;
 export const CHUNK_RESERVE_BYTES_DEFAULT = 0;
 /** Bytes read from disk per step of a chunk read stream. */
 export const CHUNK_READ_BATCH_BYTES_DEFAULT = 1 * MiB;
+/**
+ * 1 MiB staging buffers for replicas written around the page cache (two per replica being
+ * written, so 32 at once; more are written buffered). 0 turns direct writes off.
+ */
+export const CHUNK_DIRECT_BUFFERS_DEFAULT = 64;
 /** Chunk-server heartbeat period (`--heartbeat-ms`). */
 export const HEARTBEAT_MS_DEFAULT = 1000;
 /** Chunk ids per report page / incremental update. */

@@ -44,6 +44,8 @@ export interface ChunkServerOptions {
   chunkBytesMax?: number;
   /** Free bytes kept on the disk; below it the server is full. @default 0 */
   reserveBytes?: number;
+  /** Staging buffers for replicas written around the page cache (ChunkStoreOptions.directBuffersMax; 0: none). */
+  directBuffersMax?: number;
   /** @default 1000 */
   heartbeatMs?: number;
   /** Repair copy bandwidth (bytes/s, 0: unlimited) and commands at once. */
@@ -120,6 +122,7 @@ export async function startChunkServer(opts: ChunkServerOptions, logger: Logger)
       dir: opts.dir,
       ...(opts.chunkBytesMax === undefined ? {} : { chunkBytesMax: opts.chunkBytesMax }),
       ...(opts.reserveBytes === undefined ? {} : { reserveBytes: opts.reserveBytes }),
+      ...(opts.directBuffersMax === undefined ? {} : { directBuffersMax: opts.directBuffersMax }),
     },
   );
   // Pipelines are forwarded only to the cluster's chunk servers, as the leader's view lists them.

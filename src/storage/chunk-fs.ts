@@ -7,12 +7,18 @@
  * replica's durability. The free-space reading (statfs) goes through here too, so a test can
  * give the store a disk of a known size.
  */
+import { constants } from 'node:fs';
 import { open, rename, statfs, unlink, type FileHandle } from 'node:fs/promises';
 import { DirFds } from './chunk-files.js';
 
 export interface ChunkFs {
   /** Opens a file: 'wx' creates it (failing if it exists), 'r' reads it. */
   open(path: string, flags: 'wx' | 'r', mode?: number): Promise<FileHandle>;
+  /**
+   * Opens an existing file for writes around the page cache (O_DIRECT; direct-writes.ts). Absent:
+   * the store writes buffered.
+   */
+  openDirect?(path: string): Promise<FileHandle>;
   rename(from: string, to: string): Promise<void>;
   unlink(path: string): Promise<void>;
   /** Makes every entry change (create, rename, unlink) made in directory `path` before the call durable. */
@@ -28,6 +34,7 @@ export function nodeChunkFs(): ChunkFs {
   const dirFds = new DirFds();
   return {
     open: (path, flags, mode) => open(path, flags, mode),
+    openDirect: (path) => open(path, constants.O_WRONLY | constants.O_DIRECT),
     rename: (from, to) => rename(from, to),
     unlink: (path) => unlink(path),
     syncDir: dirFds.fsync,

@@ -36,7 +36,7 @@
 import { mkdir, opendir, readdir, rm, stat, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { Readable, addAbortSignal } from 'node:stream';
-import { CHUNK_BYTES_MAX_DEFAULT, CHUNK_READ_BATCH_BYTES_DEFAULT, CHUNK_RESERVE_BYTES_DEFAULT, SEGMENT_BYTES_DEFAULT } from '../config/defaults.js';
+import { CHUNK_BYTES_MAX_DEFAULT, CHUNK_DIRECT_BUFFERS_DEFAULT, CHUNK_READ_BATCH_BYTES_DEFAULT, CHUNK_RESERVE_BYTES_DEFAULT, SEGMENT_BYTES_DEFAULT } from '../config/defaults.js';
 import type { Clock, Timers } from '../env/clock.js';
 import type { Rng } from '../env/rng.js';
 import { assert } from '../util/assert.js';
@@ -48,6 +48,7 @@ import { CorruptReplica, encodeTrailer, fileBytesOf, readTrailer, type Trailer }
 import { DirSyncs, KeyedLock, isErrno, writeAll } from './chunk-files.js';
 import { nodeChunkFs, type ChunkFs } from './chunk-fs.js';
 import { ChunkSpaceAccount, type ChunkSpace } from './chunk-space.js';
+import { DIRECT_BUFFER_BYTES, DirectBuffers, DirectWrites, isDirectRefusal } from './direct-writes.js';
 import { ReplicaWriter, toBuffer } from './replica-writer.js';
 import { SegmentBatches, SegmentReader, verifyReplica } from './segment-reader.js';
 import { PRIVATE_DIR_MODE, PRIVATE_FILE_MODE, makePrivateDir } from './private-files.js';
@@ -90,6 +91,12 @@ export interface ChunkStoreOptions {
   reserveBytes?: number;
   /** Bytes read from disk per step of a read stream (rounded to whole segments). @default CHUNK_READ_BATCH_BYTES_DEFAULT (1 MiB) */
   readBatchBytes?: number;
+  /**
+   * Write replicas of 1 MiB or more around the page cache (O_DIRECT, direct-writes.ts), through
+   * at most this many 1 MiB staging buffers (two per replica being written; 0: never).
+   * @default CHUNK_DIRECT_BUFFERS_DEFAULT
+   */
+  directBuffersMax?: number;
 }
 
 export interface ChunkMeta {
@@ -181,6 +188,8 @@ export class ChunkStore {
   private readonly dirSyncs: DirSyncs;
   private readonly account: ChunkSpaceAccount;
   private readonly log: Logger;
+  /** Null when direct writes are off or the file system cannot open files for them. */
+  private readonly direct: DirectWrites | null;
 
   private constructor(
     private readonly components: ChunkStoreComponents,
@@ -200,6 +209,21 @@ export class ChunkStore {
     assert(this.reserveBytes >= 0, 'reserveBytes');
     assert(this.readBatchBytes > 0, 'readBatchBytes');
     this.account = new ChunkSpaceAccount({ clock: components.clock, fs: this.fs }, { dir: this.chunksDir, reserveBytes: this.reserveBytes });
+    const directBuffersMax = options.directBuffersMax ?? CHUNK_DIRECT_BUFFERS_DEFAULT;
+    assert(Number.isInteger(directBuffersMax) && directBuffersMax >= 0, 'directBuffersMax');
+    const openDirect = this.fs.openDirect?.bind(this.fs);
+    this.direct =
+      openDirect === undefined || directBuffersMax < 2
+        ? null
+        : new DirectWrites(new DirectBuffers(directBuffersMax), openDirect, (err) =>
+            this.log.warn('the file system refused a direct write: replicas are written through the page cache from now on', { err: String(err) }),
+          );
+  }
+
+  /** Direct writes: whether they are on, and the staging buffers made and idle. */
+  get directWrites(): { enabled: boolean; buffersMade: number; buffersIdle: number } {
+    const c = this.direct?.buffers.counts ?? { made: 0, idle: 0 };
+    return { enabled: this.direct?.enabled ?? false, buffersMade: c.made, buffersIdle: c.idle };
   }
 
   /**
@@ -303,7 +327,24 @@ export class ChunkStore {
       reserved = true;
       return (fh = await this.fs.open(tmpPath, 'wx', PRIVATE_FILE_MODE));
     });
-    const w = new ReplicaWriter(opened, { segmentBytes: this.segmentBytes, chunkBytesMax: this.chunkBytesMax, expectSize });
+    // Direct writes for a replica that may fill a staging buffer (a known size under 1 MiB does not).
+    const d = this.direct;
+    const direct =
+      d !== null && d.enabled && (expectSize === undefined || expectSize >= DIRECT_BUFFER_BYTES)
+        ? {
+            writes: d,
+            open: () =>
+              opened.then(async () => {
+                try {
+                  return await d.open(tmpPath);
+                } catch (e) {
+                  if (isDirectRefusal(e)) d.refuse(e);
+                  return null;
+                }
+              }),
+          }
+        : undefined;
+    const w = new ReplicaWriter(opened, { segmentBytes: this.segmentBytes, chunkBytesMax: this.chunkBytesMax, expectSize, ...(direct ? { direct } : {}) });
     let settled: Promise<ChunkPutResult> | null = null;
     const settle = (run: () => Promise<ChunkPutResult>): Promise<ChunkPutResult> =>
       (settled ??= run()

@@ -24,11 +24,12 @@ interface Op {
   streamed?: boolean;
 }
 
-/** A seed's workload: new replicas (in memory and streamed, 0 to 300 KiB), identical re-puts, deletes of older replicas. */
+/** A seed's workload: new replicas (in memory and streamed, 0 to 2.5 MiB), identical re-puts, deletes of older replicas. */
 function workload(rng: SeededRng, older: Map<string, Buffer>): Op[] {
   const ops: Op[] = [];
   for (let i = 0; i < 14; i++) {
-    const size = [0, 1 + rng.int(4096), 1 + rng.int(70_000), 100_000 + rng.int(200_000)][rng.int(4)]!;
+    // The largest class fills direct-write buffers (src/storage/direct-writes.ts).
+    const size = [0, 1 + rng.int(4096), 1 + rng.int(70_000), 100_000 + rng.int(200_000), 1_048_576 + rng.int(1_500_000)][rng.int(5)]!;
     ops.push({ kind: 'put', id: cid(10_000 + rng.int(1_000_000)), data: bytes(size, 1 + rng.int(1000)), streamed: rng.int(2) === 0 });
   }
   for (const [id, data] of older) ops.push(rng.int(2) === 0 ? { kind: 'delete', id } : { kind: 'put', id, data });
