@@ -222,8 +222,13 @@ export class FileReader extends Readable {
   private ac: AbortController | null = null;
   /** The request id of this read (OpenRange.requestId). */
   private readonly rid: string;
-  /** Range reads opened so far: each starts its rotation over replicas one further (replica-order.ts). */
-  private static rangeReads = 0;
+  /**
+   * The rotation slots of the range reads open in this process (replica-order.ts): a new one takes
+   * the lowest free slot, so concurrent reads of the same chunk start at different replicas, while
+   * the same reads repeated later take the same slots, and so the same replicas, whose page caches
+   * already hold those chunks (a replica written around the page cache is read from disk once).
+   */
+  private static readonly rangeSlots = new Set<number>();
   /** This reader's offset in the rotation over replicas; null for a whole-file read (no rotation). */
   private spreadTurn: number | null = null;
   /** The buffers chunks are read into: the client's, shared by its readers (ClientCore.chunkBuffers). */
@@ -371,6 +376,7 @@ export class FileReader extends Readable {
   }
 
   override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
+    if (this.spreadTurn !== null) FileReader.rangeSlots.delete(this.spreadTurn);
     // Nothing is in flight after the end, so a stream destroyed once read (autoDestroy) aborts
     // nothing; before it, chunk requests started now or later see the abort.
     if (!this.readableEnded) {
@@ -527,7 +533,12 @@ export class FileReader extends Readable {
   /** Whether this read rotates over replicas: a range (not the whole file). */
   private spreadsOver(plan: Plan): boolean {
     if (plan.start === 0 && plan.end === plan.list.head.size) return false;
-    this.spreadTurn ??= FileReader.rangeReads++;
+    if (this.spreadTurn === null && !this.destroyed) {
+      let slot = 0;
+      while (FileReader.rangeSlots.has(slot)) slot++;
+      FileReader.rangeSlots.add(slot);
+      this.spreadTurn = slot;
+    }
     return true;
   }
 

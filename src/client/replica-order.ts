@@ -3,9 +3,10 @@
  * copies in ring order, then other verified copies; client/file-reader.ts). A whole-file read
  * takes that order as it is: ring order already spreads a file's chunks over the servers, and
  * one copy per chunk stays hot in its server's page cache. Range reads rotate the first choice
- * over the leading copies by `turn` (the chunk index plus a per-reader offset), so parallel
- * readers of the same chunks — 8 Range GETs of one file — are served by different replicas
- * rather than all by the first. The rest keep their order: every replica is still tried once.
+ * over the leading copies by `turn` (the chunk index plus the reader's slot among the range reads
+ * open at once), so parallel readers of the same chunks — 8 Range GETs of one file — are served
+ * by different replicas rather than all by the first, and the same reads repeated later by the
+ * same replicas as before. The rest keep their order: every replica is still tried once.
  */
 
 /** Copies a range read spreads over: the replication factor's usual value (the others are handoffs). */

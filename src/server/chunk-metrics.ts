@@ -8,7 +8,8 @@
  *   cairn_chunk_scrub_passes_total, cairn_chunk_scrub_verified_total,
  *   cairn_chunk_scrub_corrupt_total, cairn_chunk_repair_bytes_total (repair copies stored here),
  *   cairn_chunk_heartbeat_age_seconds (since the leader last answered a heartbeat; +Inf before
- *   the first) and the process defaults (cairn_chunk_process_*, cairn_chunk_nodejs_*).
+ *   the first), cairn_chunk_direct_writes (1 while replicas are written around the page cache),
+ *   cairn_chunk_direct_buffer_bytes (their staging memory) and the process defaults (cairn_chunk_process_*, cairn_chunk_nodejs_*).
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { ChunkRequestSeen } from '../chunk/chunk-http-server.js';
@@ -21,6 +22,8 @@ export interface ChunkMetricsSources {
   repairBytes(): number;
   /** Milliseconds since the leader last answered a heartbeat; null: never. */
   heartbeatAgeMs(): number | null;
+  /** Replica writes around the page cache (ChunkStore.directWrites); absent: reads as off. */
+  directWrites?(): { enabled: boolean; buffersMade: number };
 }
 
 const DATA_PLANE_OPS = ['put', 'get', 'head', 'delete'] as const;
@@ -82,6 +85,22 @@ export class ChunkMetrics {
       collect() {
         const ms = src.heartbeatAgeMs();
         this.set(ms === null ? Number.POSITIVE_INFINITY : ms / 1000);
+      },
+    });
+    new Gauge({
+      name: 'cairn_chunk_direct_writes',
+      help: '1 while replicas are written around the page cache (O_DIRECT); 0 when off or refused by the file system',
+      registers: r,
+      collect() {
+        this.set(src.directWrites?.().enabled === true ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: 'cairn_chunk_direct_buffer_bytes',
+      help: 'staging memory made for direct writes (1 MiB buffers, kept for reuse)',
+      registers: r,
+      collect() {
+        this.set((src.directWrites?.().buffersMade ?? 0) * 1024 * 1024);
       },
     });
     collectDefaultMetrics({ register: this.registry, prefix: 'cairn_chunk_' });

@@ -133,6 +133,7 @@ export async function startChunkServer(opts: ChunkServerOptions, logger: Logger)
       space: () => store.space(),
       scrub: { get passes() { return scrubber?.counters.passes ?? 0; }, get verified() { return scrubber?.counters.verified ?? 0; }, get corrupt() { return scrubber?.counters.corrupt ?? 0; } },
       repairBytes: () => copiedBytes,
+      directWrites: () => store.directWrites,
       heartbeatAgeMs: () => {
         const at = reporter?.lastHeartbeatAtMs ?? null;
         return at === null ? null : systemClock.nowMs() - at;

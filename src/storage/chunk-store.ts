@@ -37,8 +37,6 @@ import { mkdir, opendir, readdir, rm, stat, type FileHandle } from 'node:fs/prom
 import { dirname, join } from 'node:path';
 import { Readable, addAbortSignal } from 'node:stream';
 import { CHUNK_BYTES_MAX_DEFAULT, CHUNK_DIRECT_BUFFERS_DEFAULT, CHUNK_READ_BATCH_BYTES_DEFAULT, CHUNK_RESERVE_BYTES_DEFAULT, SEGMENT_BYTES_DEFAULT } from '../config/defaults.js';
-import type { Clock, Timers } from '../env/clock.js';
-import type { Rng } from '../env/rng.js';
 import { assert } from '../util/assert.js';
 import { isChunkId } from '../util/chunk-id.js';
 import { crc32c } from '../util/crc32c.js';
@@ -48,7 +46,7 @@ import { CorruptReplica, encodeTrailer, fileBytesOf, readTrailer, type Trailer }
 import { DirSyncs, KeyedLock, isErrno, writeAll } from './chunk-files.js';
 import { nodeChunkFs, type ChunkFs } from './chunk-fs.js';
 import { ChunkSpaceAccount, type ChunkSpace } from './chunk-space.js';
-import { DIRECT_BUFFER_BYTES, DirectBuffers, DirectWrites, isDirectRefusal } from './direct-writes.js';
+import { DirectWrites } from './direct-writes.js';
 import { ReplicaWriter, toBuffer } from './replica-writer.js';
 import { SegmentBatches, SegmentReader, verifyReplica } from './segment-reader.js';
 import { PRIVATE_DIR_MODE, PRIVATE_FILE_MODE, makePrivateDir } from './private-files.js';
@@ -64,115 +62,8 @@ export type { SegmentBatches } from './segment-reader.js';
  */
 const SMALL_REPLICA_BYTES = 128 * 1024;
 
-export interface ChunkStoreComponents {
-  /** For temp-file names. */
-  rng: Rng;
-  /** For throttled verify(). */
-  clock: Clock;
-  timers: Timers;
-  logger: Logger;
-  /** Called once per chunk when a replica is first found corrupt (read, stat or verify). */
-  onCorrupt?: (id: string, reason: string) => void;
-  /** A new replica is durable (incremental chunk reports). */
-  onAdded?: (id: string) => void;
-  /** A replica was deleted. */
-  onRemoved?: (id: string) => void;
-  /** The calls that make replicas durable (a test's crashable model). @default nodeChunkFs() */
-  fs?: ChunkFs;
-}
-
-export interface ChunkStoreOptions {
-  dir: string;
-  /** Largest replica accepted. @default CHUNK_BYTES_MAX_DEFAULT (64 MiB) */
-  chunkBytesMax?: number;
-  /** Checksum segment for new replicas (each replica records its own). @default SEGMENT_BYTES_DEFAULT (64 KiB) */
-  segmentBytes?: number;
-  /** Free bytes to keep on the filesystem; writes that would dip below get NoSpace. @default CHUNK_RESERVE_BYTES_DEFAULT (0) */
-  reserveBytes?: number;
-  /** Bytes read from disk per step of a read stream (rounded to whole segments). @default CHUNK_READ_BATCH_BYTES_DEFAULT (1 MiB) */
-  readBatchBytes?: number;
-  /**
-   * Write replicas of 1 MiB or more around the page cache (O_DIRECT, direct-writes.ts), through
-   * at most this many 1 MiB staging buffers (two per replica being written; 0: never).
-   * @default CHUNK_DIRECT_BUFFERS_DEFAULT
-   */
-  directBuffersMax?: number;
-}
-
-export interface ChunkMeta {
-  id: string;
-  size: number;
-  crc32c: number;
-  segmentBytes: number;
-}
-
-export interface ChunkPutOptions {
-  /** Expected size: any other length aborts the write (InvalidArgument). */
-  size?: number;
-  /** Expected whole-chunk CRC-32C: a mismatch aborts the write (Corrupt). */
-  crc32c?: number;
-  signal?: AbortSignal;
-}
-
-/** A replica being written by pushing its bytes (ChunkStore.writer). */
-export interface ChunkWriter {
-  /** Takes the next bytes (kept until written: do not change them); a returned promise must settle before the next write. */
-  write(buf: Buffer): Promise<void> | undefined;
-  /** Resolves once the replica is durable (as put() does); at most once. */
-  end(): Promise<ChunkPutResult>;
-  /** Removes what was written and rejects with `reason` (after end() was called: settles as end() does). */
-  abort(reason: unknown): Promise<ChunkPutResult>;
-}
-
-export interface ChunkPutResult extends ChunkMeta {
-  /** False when an identical replica was already in place. */
-  created: boolean;
-}
-
-export interface ChunkReadOptions {
-  /** First byte, inclusive. @default 0 */
-  start?: number;
-  /** End, exclusive. @default size */
-  end?: number;
-  /** Chooses the range once the size is known (overrides start/end; may throw, e.g. RangeNotSatisfiable). */
-  resolveRange?: (size: number) => { start: number; end: number };
-  signal?: AbortSignal;
-  /**
-   * The reader checks the whole chunk against its CRC-32C itself (proto/chunk-http.ts H_VERIFY):
-   * when the range turns out to be the whole chunk, its segments are read without being checked
-   * here. A partial range is checked as always. @default false
-   */
-  readerVerifiesWhole?: boolean;
-}
-
-export interface ChunkRead {
-  meta: ChunkMeta;
-  start: number;
-  end: number;
-  /**
-   * Verified bytes of [start, end), made on first use. The caller must consume or destroy it (it
-   * may hold a file handle) — or use `batches` instead, never both.
-   */
-  readonly stream: Readable;
-  /**
-   * The same bytes batch by batch into buffers the caller lends (segment-reader.ts), when the
-   * replica was not read whole: the caller must close() it. Not with `stream`.
-   */
-  batches?: SegmentBatches;
-  /**
-   * The verified bytes of [start, end) at once, when the replica was small enough to be read
-   * whole (its file is already closed): a caller may send these instead of reading `stream`.
-   */
-  bytes?: Buffer;
-}
-
-export interface ChunkVerifyOptions {
-  /** Read at most this fast (the scrubber's throttle). @default unlimited */
-  bytesPerSecMax?: number;
-  signal?: AbortSignal;
-}
-
-export type ChunkVerifyResult = { ok: true; meta: ChunkMeta } | { ok: false; reason: string };
+export type { ChunkStoreComponents, ChunkStoreOptions, ChunkMeta, ChunkPutOptions, ChunkWriter, ChunkPutResult, ChunkReadOptions, ChunkRead, ChunkVerifyOptions, ChunkVerifyResult } from './chunk-store-types.js';
+import type { ChunkStoreComponents, ChunkStoreOptions, ChunkMeta, ChunkPutOptions, ChunkWriter, ChunkPutResult, ChunkReadOptions, ChunkRead, ChunkVerifyOptions, ChunkVerifyResult } from './chunk-store-types.js';
 
 export class ChunkStore {
   private readonly chunksDir: string;
@@ -209,21 +100,12 @@ export class ChunkStore {
     assert(this.reserveBytes >= 0, 'reserveBytes');
     assert(this.readBatchBytes > 0, 'readBatchBytes');
     this.account = new ChunkSpaceAccount({ clock: components.clock, fs: this.fs }, { dir: this.chunksDir, reserveBytes: this.reserveBytes });
-    const directBuffersMax = options.directBuffersMax ?? CHUNK_DIRECT_BUFFERS_DEFAULT;
-    assert(Number.isInteger(directBuffersMax) && directBuffersMax >= 0, 'directBuffersMax');
-    const openDirect = this.fs.openDirect?.bind(this.fs);
-    this.direct =
-      openDirect === undefined || directBuffersMax < 2
-        ? null
-        : new DirectWrites(new DirectBuffers(directBuffersMax), openDirect, (err) =>
-            this.log.warn('the file system refused a direct write: replicas are written through the page cache from now on', { err: String(err) }),
-          );
+    this.direct = DirectWrites.over(this.fs, options.directBuffersMax ?? CHUNK_DIRECT_BUFFERS_DEFAULT, this.log);
   }
 
   /** Direct writes: whether they are on, and the staging buffers made and idle. */
   get directWrites(): { enabled: boolean; buffersMade: number; buffersIdle: number } {
-    const c = this.direct?.buffers.counts ?? { made: 0, idle: 0 };
-    return { enabled: this.direct?.enabled ?? false, buffersMade: c.made, buffersIdle: c.idle };
+    return this.direct?.state ?? { enabled: false, buffersMade: 0, buffersIdle: 0 };
   }
 
   /**
@@ -327,23 +209,7 @@ export class ChunkStore {
       reserved = true;
       return (fh = await this.fs.open(tmpPath, 'wx', PRIVATE_FILE_MODE));
     });
-    // Direct writes for a replica that may fill a staging buffer (a known size under 1 MiB does not).
-    const d = this.direct;
-    const direct =
-      d !== null && d.enabled && (expectSize === undefined || expectSize >= DIRECT_BUFFER_BYTES)
-        ? {
-            writes: d,
-            open: () =>
-              opened.then(async () => {
-                try {
-                  return await d.open(tmpPath);
-                } catch (e) {
-                  if (isDirectRefusal(e)) d.refuse(e);
-                  return null;
-                }
-              }),
-          }
-        : undefined;
+    const direct = this.direct?.forReplica(expectSize, opened.then(() => tmpPath));
     const w = new ReplicaWriter(opened, { segmentBytes: this.segmentBytes, chunkBytesMax: this.chunkBytesMax, expectSize, ...(direct ? { direct } : {}) });
     let settled: Promise<ChunkPutResult> | null = null;
     const settle = (run: () => Promise<ChunkPutResult>): Promise<ChunkPutResult> =>

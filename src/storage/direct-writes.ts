@@ -12,6 +12,11 @@
  * refuses O_DIRECT (EINVAL at open or at a write) turns the store back to buffered writes.
  */
 
+import type { FileHandle } from 'node:fs/promises';
+import { assert } from '../util/assert.js';
+import type { Logger } from '../util/logger.js';
+import type { ChunkFs } from './chunk-fs.js';
+
 /** Alignment of every direct write's memory, offset and length (covers 512-byte and 4 KiB blocks). */
 export const DIRECT_ALIGN_BYTES = 4096;
 /** One staging buffer: a writer fills one while the previous one is written. */
@@ -64,9 +69,44 @@ export class DirectWrites {
 
   constructor(
     readonly buffers: DirectBuffers,
-    readonly open: (path: string) => Promise<import('node:fs/promises').FileHandle>,
+    readonly open: (path: string) => Promise<FileHandle>,
     private readonly onRefused: (err: unknown) => void,
   ) {}
+
+  /** A store's direct writes over `fs`: null when it cannot open files for them or `buffersMax` < 2 (off). */
+  static over(fs: ChunkFs, buffersMax: number, log: Logger): DirectWrites | null {
+    assert(Number.isInteger(buffersMax) && buffersMax >= 0, 'directBuffersMax');
+    const openDirect = fs.openDirect?.bind(fs);
+    if (openDirect === undefined || buffersMax < 2) return null;
+    return new DirectWrites(new DirectBuffers(buffersMax), openDirect, (err) =>
+      log.warn('the file system refused a direct write: replicas are written through the page cache from now on', { err: String(err) }),
+    );
+  }
+
+  /**
+   * The ReplicaWriter option for a replica of `expectSize` bytes (undefined: streamed, size
+   * unknown) whose temp file `created` names once it exists; undefined when it is written
+   * buffered (off, refused, or a known size under one staging buffer).
+   */
+  forReplica(expectSize: number | undefined, created: Promise<string>): { writes: DirectWrites; open: () => Promise<FileHandle | null> } | undefined {
+    if (!this.enabled || (expectSize !== undefined && expectSize < DIRECT_BUFFER_BYTES)) return undefined;
+    const open = async (): Promise<FileHandle | null> => {
+      const path = await created;
+      try {
+        return await this.open(path);
+      } catch (e) {
+        if (isDirectRefusal(e)) this.refuse(e);
+        return null; // written buffered
+      }
+    };
+    return { writes: this, open };
+  }
+
+  /** Whether they are on, and the staging buffers made and idle. */
+  get state(): { enabled: boolean; buffersMade: number; buffersIdle: number } {
+    const c = this.buffers.counts;
+    return { enabled: this.enabled, buffersMade: c.made, buffersIdle: c.idle };
+  }
 
   /** False once the file system refused a direct open or write. */
   get enabled(): boolean {

@@ -29,15 +29,19 @@ describe('range reads spread over replicas', () => {
   let cluster: Awaited<ReturnType<typeof startChunkNodes>>;
   let client: CairnClient;
   let asked: string[];
+  /** Each chunk read as chunk@server. */
+  let pairs: string[];
 
   beforeEach(async () => {
     cluster = await startChunkNodes(3);
     const meta = new FakeMeta(cluster.nodes, { replicas: 3, chunkSize: CHUNK });
     const chunks = new ChunkClient({ logger: silentLogger }, { idleTimeoutMs: 5000 });
     asked = [];
+    pairs = [];
     const read = chunks.readChunk.bind(chunks);
     chunks.readChunk = (addr, ...rest) => {
       asked.push(addr);
+      pairs.push(`${rest[0]}@${addr}`);
       return read(addr, ...rest);
     };
     client = new CairnClient({ meta, chunks, timers: systemTimers, clock: systemClock, rng: new SeededRng(1) }, { clientId: 'test-client' });
@@ -60,5 +64,32 @@ describe('range reads spread over replicas', () => {
     // Whole reads: each chunk from its first listed replica every time (4 chunks, 3 reads).
     expect(asked.length).toBe(12);
     for (let c = 0; c < 4; c++) expect(new Set([asked[c], asked[c + 4], asked[c + 8]]).size).toBe(1);
+  });
+
+  it('the same range reads repeated go to the same replicas as before (whose caches hold them)', async () => {
+    const ranges = [
+      { start: 10, end: 3 * CHUNK + 10 },
+      { start: CHUNK + 10, end: 4 * CHUNK },
+      { start: CHUNK + 10, end: 2 * CHUNK },
+    ];
+    const round = async (): Promise<string[]> => {
+      asked = [];
+      pairs = [];
+      const outs = await Promise.all(ranges.map(async (r) => collect((await client.open('/f', r)).stream)));
+      outs.forEach((o, i) => expect(o.equals(data.subarray(ranges[i]!.start, ranges[i]!.end))).toBe(true));
+      return [...pairs].sort();
+    };
+    const first = await round();
+    expect(new Set(asked).size).toBe(3);
+    for (let i = 0; i < 3; i++) expect(await round()).toEqual(first);
+    // One read alone, repeated: the same replica for each chunk every time.
+    const alone: string[][] = [];
+    for (let i = 0; i < 3; i++) {
+      pairs = [];
+      await collect((await client.open('/f', { start: 10, end: 4 * CHUNK })).stream);
+      alone.push(pairs);
+    }
+    expect(alone[1]).toEqual(alone[0]);
+    expect(alone[2]).toEqual(alone[0]);
   });
 });

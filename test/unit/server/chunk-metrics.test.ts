@@ -18,6 +18,17 @@ describe('chunk server metrics', () => {
     expect(text).toMatch(/^cairn_chunk_bytes_in_total\{op="put"\} 0$/m);
     expect(text).toMatch(/^cairn_chunk_bytes_out_total\{op="get"\} 0$/m);
     expect(text).toMatch(/^cairn_chunk_heartbeat_age_seconds \+Inf$/m);
+    // No direct-write source: off.
+    expect(text).toMatch(/^cairn_chunk_direct_writes 0$/m);
+  });
+
+  it('shows whether replicas are written around the page cache, and the staging memory', async () => {
+    let enabled = true;
+    const m = new ChunkMetrics({ ...sources, directWrites: () => ({ enabled, buffersMade: 8 }) });
+    expect(await m.registry.metrics()).toMatch(/^cairn_chunk_direct_writes 1$/m);
+    expect(await m.registry.metrics()).toMatch(/^cairn_chunk_direct_buffer_bytes 8388608$/m);
+    enabled = false;
+    expect(await m.registry.metrics()).toMatch(/^cairn_chunk_direct_writes 0$/m);
   });
 
   it('counts what the data plane observed', async () => {
