@@ -1,5 +1,5 @@
 /**
- * Whole-cluster chaos: `npm run chaos -- --seed S --duration SECONDS [--dir D] [--quiet]`.
+ * Whole-cluster chaos: `npm run chaos -- --seed S --duration SECONDS [--dir D] [--quiet] [--big-files]`.
  *
  * Starts a cluster whose processes talk only through fault proxies (chaos-cluster.ts), runs a
  * mixed workload through the gateway (overwrites, create-if-absent, reads, deletes of a small
@@ -8,7 +8,8 @@
  * and SIGCONT seconds later, the leader cut from its followers (not from clients), one-way
  * links, a chunk server cut from the leader while clients reach it, the gateway cut from the
  * leader alone, slow links. Then every fault heals, every path is read back, and the history is
- * checked (chaos-history.ts). Prints the figures; exits 0 only with 0 lost, 0 corrupt, 0 reads of
+ * checked (chaos-history.ts). `--big-files`: 1 MiB chunks, and a third of the writes 1 to 3 MiB,
+ * so replicas are written around the page cache (src/storage/direct-writes.ts) under the faults. Prints the figures; exits 0 only with 0 lost, 0 corrupt, 0 reads of
  * never-written bytes, a linearizable history and no server that died on its own.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -21,6 +22,8 @@ import { ChaosCluster } from './chaos-cluster.js';
 import { ChaosHistory, versionBytes, type ChaosFigures } from './chaos-history.js';
 
 const PATHS = 12;
+/** `--big-files`: the chunk size, and the least of a big file (up to 3 ×). */
+const BIG_FILE_BYTES_MIN = 1024 * 1024;
 const WORKERS = 4;
 /** A request that has not answered by then counts as unknown (it may still take effect). */
 const REQUEST_TIMEOUT_MS = 15_000;
@@ -32,6 +35,8 @@ export interface ChaosOptions {
   durationSec: number;
   dir?: string;
   log?: (line: string) => void;
+  /** 1 MiB chunks and files up to 3 MiB (direct writes on the chunk servers). */
+  bigFiles?: boolean;
 }
 
 export interface ChaosReport extends ChaosFigures {
@@ -67,7 +72,7 @@ class Gateway {
 
 const now = (): number => systemClock.nowMs();
 
-async function worker(gw: Gateway, h: ChaosHistory, paths: string[], w: number, seed: number, rng: SeededRng, untilMs: number): Promise<void> {
+async function worker(gw: Gateway, h: ChaosHistory, paths: string[], w: number, seed: number, rng: SeededRng, untilMs: number, bigFiles: boolean): Promise<void> {
   const client = `w${w}`;
   for (let n = 0; now() < untilMs; n++) {
     const path = paths[rng.int(paths.length)]!;
@@ -78,7 +83,7 @@ async function worker(gw: Gateway, h: ChaosHistory, paths: string[], w: number, 
     if (r < 50) {
       // Overwrite, or create only if absent.
       const create = r >= 40;
-      const size = rng.int(2) === 0 ? rng.int(2048) : rng.int(300 * 1024);
+      const size = bigFiles && rng.int(3) === 0 ? BIG_FILE_BYTES_MIN + rng.int(2 * BIG_FILE_BYTES_MIN) : rng.int(2) === 0 ? rng.int(2048) : rng.int(300 * 1024);
       h.writing(path, tag);
       try {
         const a = await gw.call('PUT', path, versionBytes(tag, size), create ? { 'if-none-match': '*' } : {});
@@ -230,7 +235,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
   const ownDir = o.dir === undefined;
   const dir = o.dir ?? mkdtempSync(join(tmpdir(), 'cairn-chaos-'));
   const root = new SeededRng(o.seed);
-  const cluster = await ChaosCluster.start({ dir });
+  const cluster = await ChaosCluster.start({ dir, ...(o.bigFiles === true ? { chunkSizeBytes: BIG_FILE_BYTES_MIN } : {}) });
   const crashed: string[] = [];
   let faults = 0;
   try {
@@ -240,7 +245,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     const h = new ChaosHistory(paths);
     const t0 = now();
     const untilMs = t0 + o.durationSec * 1000;
-    const workers = Array.from({ length: WORKERS }, (_, w) => worker(gw, h, paths, w, o.seed, root.fork(), untilMs));
+    const workers = Array.from({ length: WORKERS }, (_, w) => worker(gw, h, paths, w, o.seed, root.fork(), untilMs, o.bigFiles === true));
     const frng = root.fork();
     const schedule = (async (): Promise<void> => {
       await sleep(1000);
@@ -295,17 +300,19 @@ function parseArgs(argv: string[]): ChaosOptions & { quiet: boolean } {
   let durationSec = 60;
   let dir: string | undefined;
   let quiet = false;
+  let bigFiles = false;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--seed') seed = Number(argv[++i]);
     else if (a === '--duration') durationSec = Number(argv[++i]);
     else if (a === '--dir') dir = argv[++i];
     else if (a === '--quiet') quiet = true;
+    else if (a === '--big-files') bigFiles = true;
     else throw new Error(`unexpected argument ${a}`);
   }
   if (!Number.isSafeInteger(seed) || seed < 0) throw new Error('--seed must be a non-negative integer');
   if (!Number.isFinite(durationSec) || durationSec < 5) throw new Error('--duration must be at least 5 seconds');
-  return { seed, durationSec, quiet, ...(dir === undefined ? {} : { dir }) };
+  return { seed, durationSec, quiet, bigFiles, ...(dir === undefined ? {} : { dir }) };
 }
 
 async function main(): Promise<number> {
