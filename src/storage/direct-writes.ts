@@ -89,6 +89,7 @@ export class DirectWrites {
    * buffered (off, refused, or a known size under one staging buffer).
    */
   forReplica(expectSize: number | undefined, created: Promise<string>): { writes: DirectWrites; open: () => Promise<FileHandle | null> } | undefined {
+    created.catch(() => undefined); // a failed create is the store's to report, not this promise's
     if (!this.enabled || (expectSize !== undefined && expectSize < DIRECT_BUFFER_BYTES)) return undefined;
     const open = async (): Promise<FileHandle | null> => {
       const path = await created;
