@@ -22,6 +22,10 @@ const MiB = 1024 * 1024;
 class CountingFs {
   readonly real = nodeChunkFs();
   directOpens = 0;
+  /** Direct writes started (counted before they run, so a write that fails counts too). */
+  directAttempts = 0;
+  /** While set, direct writes wait for it before they run. */
+  gate: Promise<void> | null = null;
   directBytes = 0;
   bufferedBytes = 0;
   refuse: 'open' | 'write' | null = null;
@@ -33,6 +37,8 @@ class CountingFs {
       const writev = fh.writev.bind(fh);
       Object.assign(fh, {
         write: async (...a: unknown[]) => {
+          if (direct) this.directAttempts++;
+          if (direct && this.gate) await this.gate;
           if (direct && this.refuse === 'write') throw einval();
           const r = await write(...a);
           if (direct) this.directBytes += r.bytesWritten;
@@ -175,6 +181,31 @@ describe('direct writes', () => {
     // The pool still serves a whole replica afterwards.
     await store.put(cid(9), data);
     expect((await collect((await store.read(cid(9))).stream)).equals(data)).toBe(true);
+  });
+
+  it('an abort while a write is held lets the writer finish with its buffers before they go back, and nothing writes after', async () => {
+    const store = await open({ directBuffersMax: 2 });
+    let openGate!: () => void;
+    counting.gate = new Promise<void>((r) => (openGate = r));
+    const w = store.writer(cid(13));
+    // Three buffers' worth in one write: A goes out (held at the gate), B fills, then the rest waits for A.
+    const pending = w.write(bytes(3 * MiB, 13));
+    pending?.catch(() => undefined);
+    await new Promise((r) => setTimeout(r, 20));
+    expect(counting.directAttempts).toBe(1);
+    let settled = false;
+    const abort = w.abort(new Error('client went away')).finally(() => (settled = true));
+    abort.catch(() => undefined);
+    await new Promise((r) => setTimeout(r, 20));
+    expect(settled).toBe(false); // it waits for the write it cannot cancel
+    openGate();
+    expect((await rejection(abort)).message).toBe('client went away');
+    const attemptsAtAbort = counting.directAttempts;
+    expect(store.directWrites).toMatchObject({ buffersMade: 2, buffersIdle: 2 });
+    await pending?.catch(() => undefined);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(counting.directAttempts).toBe(attemptsAtAbort);
+    expect(tmpFiles()).toEqual([]);
   });
 
   it('with 0 buffers writes everything through the page cache', async () => {
