@@ -97,9 +97,11 @@ export const CHUNK_RESERVE_BYTES_DEFAULT = 0;
 export const CHUNK_READ_BATCH_BYTES_DEFAULT = 1 * MiB;
 /**
  * 1 MiB staging buffers for replicas written around the page cache (two per replica being
- * written, so 32 at once; more are written buffered). 0 turns direct writes off.
+ * written, so 8 at once; more are written buffered). 0 turns direct writes off. They stay in the
+ * server's memory once made: a stalled upload holds its two, so the cap bounds what 64 stalled
+ * uploads can pin (test/integration/sec-upload-budget.test.ts).
  */
-export const CHUNK_DIRECT_BUFFERS_DEFAULT = 64;
+export const CHUNK_DIRECT_BUFFERS_DEFAULT = 16;
 /** Chunk-server heartbeat period (`--heartbeat-ms`). */
 export const HEARTBEAT_MS_DEFAULT = 1000;
 /** Chunk ids per report page / incremental update. */

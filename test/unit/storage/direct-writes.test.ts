@@ -14,7 +14,7 @@ import { ChunkStore, type ChunkStoreOptions } from '../../../src/storage/chunk-s
 import { DIRECT_ALIGN_BYTES, DIRECT_BUFFER_BYTES, DirectBuffers } from '../../../src/storage/direct-writes.js';
 import { crc32c } from '../../../src/util/crc32c.js';
 import { silentLogger, type Logger } from '../../../src/util/logger.js';
-import { bytes, cid, collect, pieces, rejection, tempDir } from '../chunk/helpers.js';
+import { bytes, cid, collect, pieces, rejection, tempDir, waitUntil } from '../chunk/helpers.js';
 
 const MiB = 1024 * 1024;
 
@@ -191,8 +191,7 @@ describe('direct writes', () => {
     // Three buffers' worth in one write: A goes out (held at the gate), B fills, then the rest waits for A.
     const pending = w.write(bytes(3 * MiB, 13));
     pending?.catch(() => undefined);
-    await new Promise((r) => setTimeout(r, 20));
-    expect(counting.directAttempts).toBe(1);
+    await waitUntil(() => counting.directAttempts === 1);
     let settled = false;
     const abort = w.abort(new Error('client went away')).finally(() => (settled = true));
     abort.catch(() => undefined);
