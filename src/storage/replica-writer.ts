@@ -85,11 +85,6 @@ export class ReplicaWriter {
     }
   }
 
-  /** Whether full batches go around the page cache (staging buffers were free). */
-  get direct(): boolean {
-    return this.staging !== null;
-  }
-
   /**
    * Takes `buf` (kept, not copied, until written: the caller must not change it). Throws
    * TooLarge / InvalidArgument past the limit; returns a promise to wait for when a batch write
