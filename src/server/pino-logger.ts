@@ -12,6 +12,8 @@
  *   beside the process's `role`), so it neither repeats nor hides the binding.
  */
 import { destination, pino, stdTimeFunctions, type DestinationStream, type Logger as Pino } from 'pino';
+import type { Timers } from '../env/clock.js';
+import { systemTimers } from '../env/system.js';
 import type { Logger } from '../util/logger.js';
 
 type Fields = Record<string, unknown>;
@@ -19,8 +21,71 @@ type Fields = Record<string, unknown>;
 /** Keys pino writes itself on every line. */
 const PINO_KEYS = ['level', 'time', 'pid', 'msg'] as const;
 
-/** `dest`: where lines go. @default stderr (asynchronous writes) */
-export function pinoLogger(bindings: Fields, level: string = process.env.CAIRN_LOG_LEVEL ?? 'info', dest: DestinationStream = destination({ fd: 2, sync: false })): Logger {
+/**
+ * How long an info or debug line may wait in memory before it is written. A gateway logs one
+ * access line per request: written one by one, they cost it ~17 % of its CPU per 4 KiB PUT
+ * (bench/RESULTS.md, eighteenth session); gathered, a burst's lines leave in one write.
+ */
+export const LOG_LINGER_MS = 50;
+/** Lines gathered up to this many characters are written at once, without waiting. */
+export const LOG_BATCH_CHARS = 8192;
+
+/** What batchedLines writes through: sonic-boom (pino.destination) in a server. */
+export interface LineSink {
+  write(text: string): unknown;
+  /** Write everything buffered before returning (at exit). */
+  flushSync(): void;
+}
+
+/**
+ * A destination that gathers lines and hands them to `sink` as one string within `lingerMs` of
+ * the first, or at once when they reach LOG_BATCH_CHARS; a warn, error or fatal line goes at
+ * once, with everything before it. `flushSync` writes what is gathered and what the sink holds
+ * (the server calls it at exit); a kill -9 loses at most the last `lingerMs` of info lines.
+ */
+export function batchedLines(sink: LineSink, timers: Timers, lingerMs: number): DestinationStream & { flushSync(): void } {
+  let lines: string[] = [];
+  let chars = 0;
+  let timer: { cancel(): void } | null = null;
+  const flush = (): void => {
+    timer?.cancel();
+    timer = null;
+    if (lines.length === 0) return;
+    const text = lines.length === 1 ? lines[0]! : lines.join('');
+    lines = [];
+    chars = 0;
+    sink.write(text);
+  };
+  return {
+    write(line: string): void {
+      lines.push(line);
+      chars += line.length;
+      // pino writes the level first: {"level":"warn",…
+      if (chars >= LOG_BATCH_CHARS || line.startsWith('{"level":"warn"') || line.startsWith('{"level":"error"') || line.startsWith('{"level":"fatal"')) flush();
+      else timer ??= timers.setTimeout(flush, lingerMs);
+    },
+    flushSync(): void {
+      flush();
+      sink.flushSync();
+    },
+  };
+}
+
+/** stderr, batched (batchedLines), written asynchronously; what is gathered at exit is written then. */
+function batchedStderr(): DestinationStream {
+  const dest = batchedLines(destination({ fd: 2, sync: false }), systemTimers, LOG_LINGER_MS);
+  process.once('exit', () => {
+    try {
+      dest.flushSync();
+    } catch {
+      // pino's own exit hook may have closed the stream already, after writing what it held
+    }
+  });
+  return dest;
+}
+
+/** `dest`: where lines go. @default stderr, batched (batchedStderr) */
+export function pinoLogger(bindings: Fields, level: string = process.env.CAIRN_LOG_LEVEL ?? 'info', dest: DestinationStream = batchedStderr()): Logger {
   const root = pino(
     {
       level,
