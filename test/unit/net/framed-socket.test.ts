@@ -47,6 +47,36 @@ describe('FramedSocket', () => {
     for (let i = 0; i < sent.length; i++) expect(Buffer.from(got[i]!).equals(Buffer.from(sent[i]!))).toBe(true);
   });
 
+  it('holds frames written later in the same event-loop turn (other ticks, other callbacks) for one writev, and sends them when the turn ends', async () => {
+    const [a, b] = await socketPair();
+    const got: number[] = [];
+    const tx = new FramedSocket(a, 1 << 20, { onFrame: () => {}, onClose: () => {} });
+    new FramedSocket(b, 1 << 20, { onFrame: (p) => got.push(p.length), onClose: () => {} });
+    let writes = 0;
+    const counted = a as unknown as { _writev: (...x: unknown[]) => unknown; _write: (...x: unknown[]) => unknown };
+    for (const k of ['_writev', '_write'] as const) {
+      const real = counted[k].bind(a);
+      counted[k] = (...x: unknown[]) => {
+        writes++;
+        return real(...x);
+      };
+    }
+    tx.write(payload(10, 1));
+    await new Promise((r) => process.nextTick(r));
+    await Promise.resolve();
+    tx.write(payload(20, 2));
+    await new Promise((r) => process.nextTick(r));
+    // Still held after ticks and microtasks: the turn has not ended.
+    expect(a.writableCorked).toBe(1);
+    tx.write(payload(5000, 3));
+    expect(writes).toBe(0);
+    await new Promise((r) => setImmediate(r));
+    expect(a.writableCorked).toBe(0);
+    expect(writes).toBe(1);
+    await until(() => got.length === 3);
+    expect(got).toEqual([10, 20, 5000]);
+  });
+
   it('delivers a payload written in parts as one frame, small (joined) or large (parts apart)', async () => {
     const [a, b] = await socketPair();
     const got: Uint8Array[] = [];
