@@ -60,7 +60,7 @@ export function notAttempted(): WireError {
 
 export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   const text = JSON.stringify(body);
-  res.writeHead(status, { ...headers, 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+  res.writeHead(status, Object.assign({}, headers, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) }));
   res.end(text);
 }
 

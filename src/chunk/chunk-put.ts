@@ -113,8 +113,10 @@ export class ChunkPut {
       if (!res.writableFinished) onAbort();
     });
     try {
-      const putOpts = { ...(size !== undefined ? { size } : {}), ...(crc !== undefined ? { crc32c: crc } : {}), signal: ac.signal };
-      const downOpts = rid === null ? putOpts : { ...putOpts, requestId: rid };
+      const putOpts: { size?: number; crc32c?: number; signal: AbortSignal } = { signal: ac.signal };
+      if (size !== undefined) putOpts.size = size;
+      if (crc !== undefined) putOpts.crc32c = crc;
+      const downOpts = rid === null ? putOpts : Object.assign({}, putOpts, { requestId: rid });
       const { own, downP } = await (contentLength !== undefined && contentLength <= BUFFERED_BODY_BYTES_MAX
         ? this.putBuffered(id, req, down, putOpts, downOpts, ac)
         : this.putStreamed(id, req, down, putOpts, downOpts, ac, limit)

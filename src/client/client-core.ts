@@ -153,7 +153,8 @@ export class ClientCore {
   async exactlyOnce<T>(method: string, body: CallBody, decode: Decode<T>, rid?: string): Promise<T> {
     const s = this.ids.begin();
     try {
-      return decode(await this.meta.call(method, { ...body, s }, callOpts(true, rid)));
+      // Object.assign, not `{ ...body, s }`: V8 copies a spread followed by more fields slowly.
+      return decode(await this.meta.call(method, Object.assign({}, body, { s }), callOpts(true, rid)));
     } finally {
       // Answered, or given up on (never re-sent): either way its seq needs no more memory.
       this.ids.end(s[1]);
