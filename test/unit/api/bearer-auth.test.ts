@@ -3,28 +3,17 @@
  * token once is remembered with that exact header, so any other header on it — a wrong token,
  * none — is still refused, and no other connection is let in by it. Real HTTP on loopback.
  */
-import { Agent, request, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { Agent, request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createGatewayApp } from '../../../src/api/gateway-app.js';
-import type { CairnClient } from '../../../src/client/index.js';
-import { systemClock } from '../../../src/env/system.js';
-import { silentLogger } from '../../../src/util/logger.js';
+import { gatewayOnLoopback } from '../../support/gateway-on-loopback.js';
 
 describe('gateway: bearer token on a keep-alive connection', () => {
-  let server: Server;
   let port = 0;
+  let close: () => Promise<void>;
   beforeAll(async () => {
-    const client = { newRequestId: () => 'rid-1' } as unknown as CairnClient;
-    const { app } = createGatewayApp({ client, token: 'right-token', logger: silentLogger, clock: systemClock });
-    server = app.listen(0, '127.0.0.1');
-    await new Promise<void>((r) => server.once('listening', () => r()));
-    port = (server.address() as AddressInfo).port;
+    ({ port, close } = await gatewayOnLoopback('right-token'));
   });
-  afterAll(async () => {
-    server.closeAllConnections();
-    await new Promise<void>((r) => server.close(() => r()));
-  });
+  afterAll(() => close());
 
   /** GET of a route that does not exist: 404 once authorized, 401 before. */
   const get = (agent: Agent, authorization: string | undefined): Promise<{ status: number; reused: boolean }> =>

@@ -12,6 +12,7 @@ import type { CairnClient } from '../../../src/client/index.js';
 import { systemClock } from '../../../src/env/system.js';
 import { CairnError } from '../../../src/util/errors.js';
 import { silentLogger } from '../../../src/util/logger.js';
+import { gatewayOnLoopback } from '../../support/gateway-on-loopback.js';
 import { answeredAndClosed, refusedThenHealthz } from '../../support/raw-http.js';
 
 describe('gateway: unexpected failures', () => {
@@ -59,19 +60,12 @@ describe('gateway: unexpected failures', () => {
 });
 
 describe('gateway: a refused request whose body was not read', () => {
-  let server: Server;
   let port: number;
+  let close: () => Promise<void>;
   beforeAll(async () => {
-    const client = { newRequestId: () => 'rid-1' } as unknown as CairnClient;
-    const { app } = createGatewayApp({ client, token: 't', logger: silentLogger, clock: systemClock });
-    server = app.listen(0, '127.0.0.1');
-    await new Promise<void>((r) => server.once('listening', () => r()));
-    port = (server.address() as AddressInfo).port;
+    ({ port, close } = await gatewayOnLoopback('t'));
   });
-  afterAll(async () => {
-    server.closeAllConnections();
-    await new Promise<void>((r) => server.close(() => r()));
-  });
+  afterAll(() => close());
 
   const refusedPut = (length: number): string => `PUT /v1/files/x HTTP/1.1\r\nHost: h\r\nAuthorization: Bearer wrong\r\nContent-Length: ${length}\r\n\r\n`;
 
