@@ -120,12 +120,13 @@ describe('an operator\'s status and metrics (cairn dev)', () => {
 
   it('a healthy cluster: HEALTHY first, --check exits 0, totals and heartbeat ages', async () => {
     await waitCheck(0, 30_000);
-    // Totals lag writes by at most a second (the leader recounts the namespace at most once a second).
+    // Totals lag writes by at most a second (the leader recounts the namespace at most once a second),
+    // and rawBytes by a heartbeat (the chunk servers report what they store every 500 ms in cairn dev).
     // Health is polled too: with --dead-after 2 and a member's own status asked within a bound, a
     // loaded machine (the rest of the suite beside this cluster) can make one status in a row
     // report a late heartbeat or a slow member; the healthy shape is checked on a healthy status.
     let { r, s } = await status();
-    for (let i = 0; i < 20 && (s.totals?.files !== 1 || s.health !== 'healthy'); i++) {
+    for (let i = 0; i < 20 && (s.totals?.files !== 1 || (s.totals?.rawBytes ?? 0) < 3 * 200_000 || s.health !== 'healthy'); i++) {
       await sleep(300);
       ({ r, s } = await status());
     }
