@@ -25,8 +25,8 @@ describe('contentEtag', () => {
   });
 });
 
-describe('contentEtag: one buffer or streamed, the same etag', () => {
-  it('a short list hashed at once equals the same list streamed, sizes above 2^32 included', () => {
+describe('contentEtag: one block or streamed block by block, the same etag', () => {
+  it('a list hashed in one call or in blocks (over 1,024 chunks) gives the documented value, sizes above 2^32 included', () => {
     const parts = Array.from({ length: 1500 }, (_, i) => ({ size: i % 7 === 0 ? 2 ** 40 + i : 1 + i * 4093, crc: (i * 2654435761) >>> 0 }));
     const streamed = (n: number, size: number): string => contentEtag(size, (function* () {
       yield* parts.slice(0, n);
@@ -35,7 +35,7 @@ describe('contentEtag: one buffer or streamed, the same etag', () => {
       const size = 2 ** 45 + n;
       expect(contentEtag(size, parts.slice(0, n)), `n = ${n}`).toBe(streamed(n, size));
     }
-    // Over the one-shot bound an array is streamed too: the same etag as a generator of it.
+    // A list over one block, as an array or a generator: the same etag.
     expect(contentEtag(7, parts)).toBe(streamed(parts.length, 7));
     // The value itself: hex SHA-256 of the documented layout, its first 32 digits.
     const reference = (size: number, list: ReadonlyArray<{ size: number; crc: number }>): string => {
