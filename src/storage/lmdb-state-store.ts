@@ -15,10 +15,12 @@
  * ("unsettled") that get, range and later batches read through — so the next batch's fn, and the
  * answers to the clients, no longer wait one write-thread commit per batch (the applier was a
  * serial stage of the Raft commit cycle, and that wait was most of it). At most one LMDB batch
- * of ours is under way: batches applied meanwhile go to LMDB together after it, as ONE
- * transaction recording the last one's applied index (each transaction costs a write-thread
- * hand-off and a commit, ~0.4 ms of CPU: applying 4–16 commands per batch in one process took
- * 22–40 % more CPU per command without this). A kill -9 before the
+ * of ours is under way, and the next starts no sooner than `commitLingerMs` after it started:
+ * batches applied meanwhile go to LMDB together, as ONE transaction recording the last one's
+ * applied index (each transaction costs a write-thread hand-off, a commit and an fsync, ~0.4 ms
+ * of CPU, and rewrites every page it touches: applying 4–16 commands per batch in one process
+ * took 22–40 % more CPU per command without sharing, and a leader without the linger started 4×
+ * as many state transactions as its followers, ~42 pages each). A kill -9 before the
  * commit loses the same thing as an OS crash above: batches the Raft log re-applies. Everything
  * else (snapshots, staging, install, flush, close) first waits until every queued batch has
  * committed, so it sees LMDB holding the whole state; a batch that fails to commit fails every
@@ -42,7 +44,9 @@
  * serialized, so reads inside fn see every earlier batch.
  */
 import type { Database, RootDatabase, Transaction } from 'lmdb';
-import { LMDB_MAP_SIZE_BYTES_DEFAULT } from '../config/defaults.js';
+import { LMDB_MAP_SIZE_BYTES_DEFAULT, STATE_COMMIT_LINGER_MS_DEFAULT } from '../config/defaults.js';
+import type { Clock, Timers } from '../env/clock.js';
+import { systemClock, systemTimers } from '../env/system.js';
 import { pack, unpack } from '../proto/msgpack.js';
 import { assert } from '../util/assert.js';
 import { CairnError } from '../util/errors.js';
@@ -53,6 +57,13 @@ import { makePrivateDirSync, privateLmdbFiles } from './private-files.js';
 export interface LmdbStateStoreOptions {
   /** Virtual address space reserved for the map. @default LMDB_MAP_SIZE_BYTES_DEFAULT (64 GiB) */
   mapSizeBytes?: number;
+  /**
+   * Least time between the starts of two LMDB transactions of applied batches (see queueWrites).
+   * @default STATE_COMMIT_LINGER_MS_DEFAULT
+   */
+  commitLingerMs?: number;
+  clock?: Clock;
+  timers?: Timers;
 }
 
 /** The write transaction a state machine sees inside applyBatch. */
@@ -83,10 +94,15 @@ export interface StateReadSnapshot extends Iterable<[string, Uint8Array]> {
 /** LMDB's key limit is 1978 bytes; the ordered-binary string encoding adds a little. */
 export const STATE_KEY_BYTES_MAX = 1900;
 /**
- * Batches applied and not yet committed in LMDB before applyBatch waits for them: they share
- * one LMDB transaction (see queueWrites), so this bounds the overlay, not the transactions.
+ * Bounds on the overlay (writes applied and not yet committed in LMDB): past either, applyBatch
+ * hands what is pending to LMDB at once and waits until it has committed. Batches share LMDB
+ * transactions (see queueWrites), so these bound memory, not the transactions.
  */
-const UNSETTLED_BATCHES_MAX = 32;
+const UNSETTLED_BATCHES_MAX = 4096;
+const UNSETTLED_BYTES_MAX = 64 * 1024 * 1024;
+/** A pending group this large goes to LMDB without waiting out the linger. */
+const GROUP_KEYS_MAX = 4096;
+const GROUP_BYTES_MAX = 8 * 1024 * 1024;
 const KEY_APPLIED = 'applied';
 const KEY_ACTIVE = 'active';
 const KEY_STAGED = 'staged';
@@ -99,6 +115,8 @@ interface WriteGroup {
   index: number;
   /** Tags the group's keys in the unsettled overlay. */
   seq: number;
+  /** Bytes of the group's keys and values (as staged; a key written twice counts twice). */
+  bytes: number;
   committed: Promise<void>;
   done: () => void;
 }
@@ -131,6 +149,17 @@ export class LmdbStateStore {
   private unsettledKeys: string[] | null = null;
   private batchSeq = 0;
   private unsettledBatches = 0;
+  /** Bytes of the batches counted in unsettledBatches. */
+  private unsettledBytes = 0;
+  private readonly lingerMs: number;
+  private readonly clock: Clock;
+  private readonly timers: Timers;
+  /** When the last LMDB transaction of ours started (clock ms). */
+  private lastStartMs = Number.NEGATIVE_INFINITY;
+  /** The pending group waits out the linger on this timer. */
+  private lingerTimer: { cancel(): void } | null = null;
+  /** Callers waiting for every queued batch to commit: while any wait, nothing lingers. */
+  private hurry = 0;
   /** Writes of applied batches not yet handed to LMDB (they wait for the batch under way). */
   private pending: WriteGroup | null = null;
   /** An LMDB batch of ours is under way (queued to lmdb-js, not yet committed). */
@@ -145,8 +174,12 @@ export class LmdbStateStore {
   /** How many LMDB batches applied batches went to LMDB in since open (tests check they share them). */
   lmdbBatches = 0;
 
-  private constructor(env: RootDatabase) {
+  private constructor(env: RootDatabase, options: LmdbStateStoreOptions) {
     this.env = env;
+    this.lingerMs = options.commitLingerMs ?? STATE_COMMIT_LINGER_MS_DEFAULT;
+    assert(Number.isFinite(this.lingerMs) && this.lingerMs >= 0, 'commitLingerMs must be a non-negative number');
+    this.clock = options.clock ?? systemClock;
+    this.timers = options.timers ?? systemTimers;
     this.slots = [env.openDB<Uint8Array, string>('data0', { encoding: 'binary' }), env.openDB<Uint8Array, string>('data1', { encoding: 'binary' })];
     this.metaDb = env.openDB<Uint8Array, string>('meta', { encoding: 'binary' });
     this.applied = readApplied(this.metaDb, undefined);
@@ -167,7 +200,7 @@ export class LmdbStateStore {
     makePrivateDirSync(dir);
     const env = lmdbOpen({ path: dir, maxDbs: 8, mapSize: options.mapSizeBytes ?? LMDB_MAP_SIZE_BYTES_DEFAULT, overlappingSync: true });
     privateLmdbFiles(dir);
-    return new LmdbStateStore(env);
+    return new LmdbStateStore(env, options);
   }
 
   /** Index of the last applied entry as committed (0 for a new store). */
@@ -230,7 +263,7 @@ export class LmdbStateStore {
   applyBatch<T>(index: number, fn: (txn: StateTxn) => T): Promise<T> {
     return this.enqueue(async () => {
       // Backpressure: the overlay and lmdb-js's write queue stay bounded when LMDB falls behind.
-      if (this.unsettledBatches >= UNSETTLED_BATCHES_MAX) await this.inflight;
+      if (this.unsettledBatches >= UNSETTLED_BATCHES_MAX || this.unsettledBytes >= UNSETTLED_BYTES_MAX) await this.allCommitted();
       if (this.batchError) throw this.batchError;
       if (index <= this.applied) throw new CairnError('Internal', `batch at ${index} already applied (applied ${this.applied})`);
       const staged = new Map<string, Uint8Array | null>();
@@ -286,9 +319,13 @@ export class LmdbStateStore {
       });
       // Queued, not awaited: the writes are visible through the unsettled overlay until LMDB
       // has committed them (see the file comment), so the next batch's fn need not wait.
+      let bytes = 0;
+      for (const [k, v] of staged) bytes += k.length + (v === null ? 0 : v.length);
       this.unsettledBatches++;
-      const settled = this.queueWrites(staged, index).then(() => {
+      this.unsettledBytes += bytes;
+      const settled = this.queueWrites(staged, index, bytes).then(() => {
         this.unsettledBatches--;
+        this.unsettledBytes -= bytes;
       });
       this.inflight = this.inflight.then(() => settled);
       this.applied = index;
@@ -298,20 +335,26 @@ export class LmdbStateStore {
   }
 
   /**
-   * Lay `staged` over the unsettled overlay and hand it to LMDB: at once when no LMDB batch is
-   * under way, else merged into the group that goes as ONE LMDB batch when the one under way has
-   * committed (its applied index the last merged batch's). Each LMDB transaction costs the same
-   * hand-off to lmdb-js's write thread and the same commit however many commands it carries, so
-   * while one commits every apply that comes meanwhile shares the next. Resolves once the group
-   * holding these writes committed or failed (a failure is left in batchError).
+   * Lay `staged` over the unsettled overlay and merge it into the pending group, which goes to
+   * LMDB as ONE batch (its applied index the last merged batch's) once no LMDB batch of ours is
+   * under way and the linger has passed: at least `commitLingerMs` since the last one started.
+   * Each LMDB transaction costs the same hand-off to lmdb-js's write thread, the same commit and
+   * fsync, and rewrites every page it touches however many commands it carries: the hot pages
+   * (a directory's newest entries, the inode counter, session records) are written once per
+   * transaction, not once per command. Nothing waits for the linger but LMDB: the writes are
+   * visible through the overlay at once, and the Raft log holds them durably (see the file
+   * comment). A group past GROUP_KEYS_MAX / GROUP_BYTES_MAX, or any caller that needs LMDB to
+   * hold everything (settle), cuts the linger short. Resolves once the group holding these
+   * writes committed or failed (a failure is left in batchError).
    */
-  private queueWrites(staged: Map<string, Uint8Array | null>, index: number): Promise<void> {
+  private queueWrites(staged: Map<string, Uint8Array | null>, index: number, bytes: number): Promise<void> {
     let g = this.pending;
     if (g === null) {
       let done!: () => void;
       const committed = new Promise<void>((resolve) => (done = resolve));
-      g = this.pending = { writes: new Map(), index, seq: ++this.batchSeq, committed, done };
+      g = this.pending = { writes: new Map(), index, seq: ++this.batchSeq, bytes: 0, committed, done };
     }
+    g.bytes += bytes;
     for (const [k, v] of staged) {
       g.writes.set(k, v);
       this.unsettled.set(k, v);
@@ -319,8 +362,23 @@ export class LmdbStateStore {
     }
     if (staged.size > 0) this.unsettledKeys = null;
     g.index = index;
-    if (!this.writing) this.writeGroup();
+    this.scheduleWrite();
     return g.committed;
+  }
+
+  /** Start the pending group's LMDB batch now, or once the linger has passed (see queueWrites). */
+  private scheduleWrite(): void {
+    const g = this.pending;
+    if (g === null || this.writing) return;
+    const wait = this.lastStartMs + this.lingerMs - this.clock.nowMs();
+    if (wait <= 0 || this.hurry > 0 || g.writes.size >= GROUP_KEYS_MAX || g.bytes >= GROUP_BYTES_MAX) {
+      this.writeGroup();
+      return;
+    }
+    this.lingerTimer ??= this.timers.setTimeout(() => {
+      this.lingerTimer = null;
+      this.scheduleWrite();
+    }, wait);
   }
 
   /** Queue the pending group as one LMDB batch; the next group follows once it has committed. */
@@ -328,8 +386,11 @@ export class LmdbStateStore {
     const g = this.pending;
     if (g === null) return;
     this.pending = null;
+    this.lingerTimer?.cancel();
+    this.lingerTimer = null;
     if (this.batchError) return g.done();
     this.writing = true;
+    this.lastStartMs = this.clock.nowMs();
     this.lmdbBatches++;
     const db = this.dataDb;
     const written = db.batch(() => {
@@ -359,7 +420,18 @@ export class LmdbStateStore {
   private groupDone(g: WriteGroup): void {
     this.writing = false;
     g.done();
-    this.writeGroup();
+    this.scheduleWrite();
+  }
+
+  /** Resolves once every batch applied so far has committed in LMDB (or failed), lingering for none. */
+  private async allCommitted(): Promise<void> {
+    this.hurry++;
+    try {
+      this.scheduleWrite();
+      await this.inflight;
+    } finally {
+      this.hurry--;
+    }
   }
 
   /** Resolve once every batch committed so far is on disk. */
@@ -534,7 +606,7 @@ export class LmdbStateStore {
     if (this.closed) return;
     this.closed = true;
     await this.writeTail.catch(() => undefined);
-    await this.inflight;
+    await this.allCommitted();
     await this.env.close();
   }
 
@@ -554,7 +626,7 @@ export class LmdbStateStore {
   }
 
   private async settle(): Promise<void> {
-    await this.inflight;
+    await this.allCommitted();
     if (this.batchError) throw this.batchError;
   }
 

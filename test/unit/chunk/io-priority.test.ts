@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { IoPriority } from '../../../src/chunk/io-priority.js';
-import { ManualTime } from '../leader/helpers.js';
+import { ManualTime } from '../../support/manual-time.js';
 
 async function flush(): Promise<void> {
   for (let i = 0; i < 5; i++) await Promise.resolve();

@@ -11,7 +11,8 @@ import { MemoryKvStore } from '../../../src/storage/memory-kv-store.js';
 import { unpack } from '../../../src/proto/msgpack.js';
 import { CairnError, isCairnError } from '../../../src/util/errors.js';
 import { silentLogger } from '../../../src/util/logger.js';
-import { ManualTime, harness } from './helpers.js';
+import { ManualTime } from '../../support/manual-time.js';
+import { harness } from './helpers.js';
 
 async function store(n: number): Promise<MemoryKvStore> {
   const s = new MemoryKvStore();

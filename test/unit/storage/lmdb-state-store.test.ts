@@ -5,6 +5,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { LmdbStateStore } from '../../../src/storage/lmdb-state-store.js';
 import { MemoryKvStore } from '../../../src/storage/memory-kv-store.js';
 import { compareKeys } from '../../../src/storage/ordered-keys.js';
+import { ManualTime } from '../../support/manual-time.js';
 import { kvStoreContract } from './kv-store-contract.js';
 
 const root = mkdtempSync(join(tmpdir(), 'cairn-state-'));
@@ -150,6 +151,59 @@ describe('LmdbStateStore', () => {
     await st.close();
     const r = await LmdbStateStore.open(dir);
     expect({ applied: r.appliedIndex(), all: [...r.range()].map(([k, v]) => `${k}=${s(v)}`) }).toEqual({ applied: 30, all: ['k30=v30', 'last=30'] });
+    await r.close();
+  });
+
+  it('after an LMDB batch starts, the next waits out the linger: batches applied meanwhile are read through at once and share it', async () => {
+    const dir = dirFor();
+    const t = new ManualTime();
+    const st = await LmdbStateStore.open(dir, { commitLingerMs: 25, clock: t, timers: t });
+    await st.applyBatch(1, (x) => x.put('k0', b('v0')));
+    expect(st.lmdbBatches).toBe(1);
+    await st.flush();
+    for (let i = 2; i <= 20; i++) await st.applyBatch(i, (x) => x.put(`k${i % 5}`, b(`v${i}`)));
+    // None has gone to LMDB: one timer waits for the linger's end; every write reads through.
+    expect({ lmdb: st.lmdbBatches, timers: t.pending(), k0: s(st.get('k0')), k4: s(st.get('k4')), applied: st.appliedIndex() }).toEqual({ lmdb: 1, timers: 1, k0: 'v20', k4: 'v19', applied: 20 });
+    t.advance(24);
+    expect(st.lmdbBatches).toBe(1);
+    t.advance(1);
+    expect({ lmdb: st.lmdbBatches, timers: t.pending() }).toEqual({ lmdb: 2, timers: 0 });
+    await st.flush();
+    // Long after the last start, a batch goes at once again.
+    t.advance(100);
+    await st.applyBatch(21, (x) => x.put('k1', b('v21')));
+    expect({ lmdb: st.lmdbBatches, timers: t.pending() }).toEqual({ lmdb: 3, timers: 0 });
+    await st.close();
+    const r = await LmdbStateStore.open(dir);
+    expect({ applied: r.appliedIndex(), all: [...r.range()].map(([k, v]) => `${k}=${s(v)}`) }).toEqual({ applied: 21, all: ['k0=v20', 'k1=v21', 'k2=v17', 'k3=v18', 'k4=v19'] });
+    await r.close();
+  });
+
+  it('whatever needs LMDB to hold every batch (flush, snapshots, close) cuts the linger short, and so does a large group', async () => {
+    const dir = dirFor();
+    const t = new ManualTime();
+    const st = await LmdbStateStore.open(dir, { commitLingerMs: 1_000, clock: t, timers: t });
+    await st.applyBatch(1, (x) => x.put('a', b('1')));
+    await st.flush();
+    await st.applyBatch(2, (x) => x.put('a', b('2')));
+    expect({ lmdb: st.lmdbBatches, timers: t.pending() }).toEqual({ lmdb: 1, timers: 1 });
+    // Time stands still: these return only because the waiting group went at once.
+    await st.flush();
+    expect({ lmdb: st.lmdbBatches, timers: t.pending() }).toEqual({ lmdb: 2, timers: 0 });
+    await st.applyBatch(3, (x) => x.put('a', b('3')));
+    const snap = await st.readSnapshot();
+    expect({ applied: snap.applied, all: [...snap].map(([k, v]) => `${k}=${s(v)}`), lmdb: st.lmdbBatches }).toEqual({ applied: 3, all: ['a=3'], lmdb: 3 });
+    snap.close();
+    // A group of 8 MiB does not wait for the linger, and the one after it waits again.
+    await st.applyBatch(4, (x) => x.put('big', new Uint8Array(8 * 1024 * 1024)));
+    expect({ lmdb: st.lmdbBatches, timers: t.pending() }).toEqual({ lmdb: 4, timers: 0 });
+    await st.flush();
+    await st.applyBatch(5, (x) => x.put('a', b('5')));
+    expect({ lmdb: st.lmdbBatches, timers: t.pending() }).toEqual({ lmdb: 4, timers: 1 });
+    await st.close();
+    expect(t.pending()).toBe(0);
+    const r = await LmdbStateStore.open(dir);
+    expect({ applied: r.appliedIndex(), a: s(r.get('a')), big: r.get('big')?.length }).toEqual({ applied: 5, a: '5', big: 8 * 1024 * 1024 });
     await r.close();
   });
 
