@@ -17,7 +17,11 @@
  *     not stay silent longer than it takes sessionsMax other clients to appear.
  *
  * Layout (see namespace-keys.ts for the rest):
- *   s/<client>             → [ackedBelow, lastUsedMs]
+ *   s/<client>             → [ackedBelow, lastUsedMs, maxSeq]: maxSeq is the highest seq applied
+ *                            for the client, so a seq above it has no outcome to look up (a new
+ *                            request is the common case: its lookup would be a miss in the store).
+ *                            A record of two, written before maxSeq was kept, means "unknown":
+ *                            every seq is looked up, as it was then.
  *   r/<client>/<seq hex>   → the outcome of seq (msgpack of the plain result object)
  *   u/<lastUsed hex>/<client> → 0x01 (LRU index)
  *   m/sessions             → number of sessions
@@ -53,6 +57,8 @@ const ACK_DELETES_BY_KEY_MAX = 16;
 interface Session {
   ackedBelow: number;
   lastUsedMs: number;
+  /** Every seq with a remembered outcome is at most this (infinite: not known, see the layout). */
+  maxSeq: number;
 }
 
 const sessionKey = (client: string) => SESSION_PREFIX + client;
@@ -61,12 +67,24 @@ const resultsEnd = (client: string) => `${RESULT_PREFIX}${client}0`;
 const resultKey = (client: string, seq: number) => resultsStart(client) + hex(seq);
 const lruKey = (s: Session, client: string) => `${LRU_PREFIX}${hex(s.lastUsedMs)}/${client}`;
 
-function readSession(txn: MetaTxn, client: string): Session | undefined {
+function readSession(txn: Pick<MetaTxn, 'get'>, client: string): Session | undefined {
   const v = txn.get(sessionKey(client));
   if (!v) return undefined;
   const s = unpack(v);
   if (!Array.isArray(s) || typeof s[0] !== 'number' || typeof s[1] !== 'number') throw new CairnError('Corrupt', 'session: malformed record');
-  return { ackedBelow: s[0], lastUsedMs: s[1] };
+  if (s.length === 2) return { ackedBelow: s[0], lastUsedMs: s[1], maxSeq: Number.POSITIVE_INFINITY };
+  if (s.length !== 3 || !Number.isSafeInteger(s[2]) || (s[2] as number) < 0) throw new CairnError('Corrupt', 'session: malformed record');
+  return { ackedBelow: s[0], lastUsedMs: s[1], maxSeq: s[2] as number };
+}
+
+function encodeSession(s: Session): Uint8Array {
+  return pack(Number.isFinite(s.maxSeq) ? [s.ackedBelow, s.lastUsedMs, s.maxSeq] : [s.ackedBelow, s.lastUsedMs]);
+}
+
+/** The first outcome of (client, seq), if remembered. */
+function outcomeOf(view: Pick<MetaTxn, 'get'>, s: Session | undefined, h: SessionHeader): Uint8Array | undefined {
+  if (!s || h.seq > s.maxSeq) return undefined;
+  return view.get(resultKey(h.client, h.seq));
 }
 
 function sessionCount(txn: MetaTxn): number {
@@ -92,10 +110,8 @@ export function applyOnce<R extends object>(txn: MetaTxn, h: SessionHeader, nowM
   if (h.seq < ackedBelow) {
     return { ok: false, code: 'StaleRequest', message: `request ${h.seq} of client ${h.client} was already acknowledged (below ${ackedBelow})` };
   }
-  if (s) {
-    const first = txn.get(resultKey(h.client, h.seq));
-    if (first) return unpack(first) as R;
-  }
+  const first = outcomeOf(txn, s, h);
+  if (first) return unpack(first) as R;
   if (h.seq >= ackedBelow + limits.windowMax) {
     return { ok: false, code: 'Unavailable', message: `client ${h.client} has ${limits.windowMax} unacknowledged requests; acknowledge answers first` };
   }
@@ -108,7 +124,7 @@ export function applyOnce<R extends object>(txn: MetaTxn, h: SessionHeader, nowM
       if (vs) dropSession(txn, victim, vs);
       else txn.del(k);
     }
-    s = { ackedBelow: 0, lastUsedMs: nowMs };
+    s = { ackedBelow: 0, lastUsedMs: nowMs, maxSeq: 0 };
     txn.put(SESSIONS_COUNT_KEY, encodeNumber(sessionCount(txn) + 1));
   } else {
     txn.del(lruKey(s, h.client));
@@ -126,8 +142,8 @@ export function applyOnce<R extends object>(txn: MetaTxn, h: SessionHeader, nowM
       for (const [k] of [...txn.range(resultsStart(h.client), resultKey(h.client, ackedBelow))]) txn.del(k);
     }
   }
-  const next: Session = { ackedBelow, lastUsedMs: Math.max(s.lastUsedMs, nowMs) };
-  txn.put(sessionKey(h.client), pack([next.ackedBelow, next.lastUsedMs]));
+  const next: Session = { ackedBelow, lastUsedMs: Math.max(s.lastUsedMs, nowMs), maxSeq: Math.max(s.maxSeq, h.seq) };
+  txn.put(sessionKey(h.client), encodeSession(next));
   txn.put(lruKey(next, h.client), PRESENT);
   return result;
 }
@@ -138,7 +154,7 @@ export function applyOnce<R extends object>(txn: MetaTxn, h: SessionHeader, nowM
  * it again to get that outcome).
  */
 export function hasOutcome(view: Pick<MetaTxn, 'get'>, h: SessionHeader): boolean {
-  return view.get(resultKey(h.client, h.seq)) !== undefined;
+  return outcomeOf(view, readSession(view, h.client), h) !== undefined;
 }
 
 /** How many clients have a session (tests and metrics). */

@@ -4,7 +4,8 @@ import type { MetaCommand } from '../../../src/meta/meta-command.js';
 import { applyMetaCommand, type MetaResult } from '../../../src/meta/namespace-machine.js';
 import { stat } from '../../../src/meta/namespace.js';
 import { hex } from '../../../src/meta/namespace-keys.js';
-import { sessionsInUse, type SessionLimits } from '../../../src/meta/session.js';
+import { hasOutcome, sessionsInUse, type SessionLimits } from '../../../src/meta/session.js';
+import { pack, unpack } from '../../../src/proto/msgpack.js';
 import { MemoryKvStore } from '../../../src/storage/memory-kv-store.js';
 
 const limits: SessionLimits = { windowMax: 8, sessionsMax: 100 };
@@ -12,10 +13,29 @@ const limits: SessionLimits = { windowMax: 8, sessionsMax: 100 };
 function harness(l: SessionLimits = limits) {
   const store = new MemoryKvStore();
   let index = 0;
-  const run = (cmd: MetaCommand): Promise<MetaResult> => store.applyBatch(++index, (t) => applyMetaCommand(t, cmd, l));
+  /** Reads of outcome keys (r/…) by the commands run, for the tests of the lookups sessions skip. */
+  const outcomeReads: string[] = [];
+  const run = (cmd: MetaCommand): Promise<MetaResult> =>
+    store.applyBatch(++index, (t) =>
+      applyMetaCommand(
+        {
+          get: (k) => {
+            if (k.startsWith('r/')) outcomeReads.push(k);
+            return t.get(k);
+          },
+          put: (k, v) => t.put(k, v),
+          del: (k) => t.del(k),
+          range: (a, b, n) => t.range(a, b, n),
+        },
+        cmd,
+        l,
+      ),
+    );
   const exists = (p: string) => stat(store, p === '/' ? [] : p.slice(1).split('/')).ok;
   const results = () => [...store.range('r/', 'r0')].map(([k]) => k);
-  return { store, run, exists, results };
+  /** Write one raw record (as another version of the machine could have left it). */
+  const putRaw = (k: string, v: Uint8Array) => store.applyBatch(++index, (t) => t.put(k, v));
+  return { store, run, exists, results, outcomeReads, putRaw };
 }
 
 const mkdir = (client: string, seq: number, path: string, ackedBelow = 0, nowMs = 1000, parents = false): MetaCommand => ({
@@ -131,6 +151,40 @@ describe('exactly-once sessions', () => {
     await h.run(mkdir('c', 1, '/c', 0, 3000)); // evicts a (1000 < 2000)
     expect(code(await h.run(mkdir('b', 1, '/b', 0, 3100)))).toBe('ok');
     expect(code(await h.run(mkdir('a', 1, '/a', 0, 3200)))).toBe('AlreadyExists');
+  });
+
+  it('a seq above every one applied for its client is not looked up; a lower one and a retry are', async () => {
+    const h = harness();
+    const reads = () => h.outcomeReads.splice(0).map((k) => k.slice(k.lastIndexOf('/') + 1));
+    for (const seq of [1, 2, 5]) expect(code(await h.run(mkdir('c', seq, `/d${seq}`)))).toBe('ok');
+    expect(reads()).toEqual([]);
+    // 3 comes after 5 (many in flight): looked up, not found, applied.
+    expect(code(await h.run(mkdir('c', 3, '/d3')))).toBe('ok');
+    expect(reads()).toEqual([hex(3)]);
+    // Retries of the highest seq and of a lower one: found, first outcomes, nothing applied again.
+    expect(code(await h.run(mkdir('c', 5, '/d5')))).toBe('ok');
+    expect(code(await h.run(mkdir('c', 2, '/d2')))).toBe('ok');
+    expect(reads()).toEqual([hex(5), hex(2)]);
+    // The leader's early check reads the same way.
+    const view = { get: (k: string) => (k.startsWith('r/') ? (h.outcomeReads.push(k), h.store.get(k)) : h.store.get(k)) };
+    expect([hasOutcome(view, { client: 'c', seq: 6, ackedBelow: 0 }), hasOutcome(view, { client: 'c', seq: 5, ackedBelow: 0 }), hasOutcome(view, { client: 'c', seq: 4, ackedBelow: 0 }), hasOutcome(view, { client: 'new', seq: 1, ackedBelow: 0 })]).toEqual([false, true, false, false]);
+    expect(reads()).toEqual([hex(5), hex(4)]);
+    expect(unpack(h.store.get('s/c')!)).toEqual([0, 1000, 5]);
+  });
+
+  it('a session record of two numbers (kept before the highest seq was) looks every seq up and stays that way', async () => {
+    const h = harness();
+    for (const seq of [1, 2]) await h.run(mkdir('c', seq, `/d${seq}`));
+    await h.putRaw('s/c', pack([0, 1000]));
+    const reads = () => h.outcomeReads.splice(0).length;
+    reads();
+    expect([code(await h.run(mkdir('c', 2, '/d2'))), reads()]).toEqual(['ok', 1]);
+    expect(h.exists('/d2')).toBe(true);
+    expect([code(await h.run(mkdir('c', 3, '/d3'))), reads()]).toEqual(['ok', 1]);
+    expect(unpack(h.store.get('s/c')!)).toEqual([0, 1000]);
+    expect(hasOutcome(h.store, { client: 'c', seq: 3, ackedBelow: 0 })).toBe(true);
+    await h.putRaw('s/c', pack([0, 1000, -1]));
+    await expect(h.run(mkdir('c', 4, '/d4'))).rejects.toThrow(/malformed/);
   });
 
   it('the same commands give byte-identical state on two replicas', async () => {
