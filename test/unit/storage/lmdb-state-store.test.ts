@@ -207,6 +207,43 @@ describe('LmdbStateStore', () => {
     await r.close();
   });
 
+  it('hot keys are read from LMDB once; a write, a delete, replaceAll and an installed image each show through at once', async () => {
+    const st = await LmdbStateStore.open(dirFor());
+    await st.applyBatch(1, (t) => {
+      t.put('hot', b('1'));
+      t.put('big', new Uint8Array(4096).fill(7));
+    });
+    await st.flush();
+    const reads = () => {
+      const n = st.lmdbReads;
+      st.lmdbReads = 0;
+      return n;
+    };
+    reads();
+    for (let i = 0; i < 5; i++) expect([s(st.get('hot')), st.get('big')?.length, st.get('none')]).toEqual(['1', 4096, undefined]);
+    // The small value once; the 4 KiB one and the missing key every time.
+    expect(reads()).toBe(1 + 5 + 5);
+    await st.applyBatch(2, (t) => t.put('hot', b('2')));
+    expect(s(st.get('hot'))).toBe('2');
+    await st.flush();
+    expect(s(st.get('hot'))).toBe('2');
+    await st.applyBatch(3, (t) => t.del('hot'));
+    await st.flush();
+    expect(st.get('hot')).toBeUndefined();
+    await st.applyBatch(4, (t) => t.put('hot', b('4')));
+    await st.flush();
+    expect(s(st.get('hot'))).toBe('4');
+    await st.replaceAll([['hot', b('r')]], 5);
+    expect([s(st.get('hot')), st.get('big')]).toEqual(['r', undefined]);
+    const w = st.beginStaging();
+    await w.put([['hot', b('staged')]]);
+    await w.finish(6);
+    expect(s(st.get('hot'))).toBe('r');
+    await st.installStaged(6);
+    expect(s(st.get('hot'))).toBe('staged');
+    await st.close();
+  });
+
   it('keeps state and applied index across a reopen', async () => {
     const dir = dirFor();
     const a = await LmdbStateStore.open(dir);
