@@ -52,7 +52,7 @@ export const INLINE_TOTAL_BYTES_MAX_DEFAULT = 4 * 1024 * MiB;
 export const LMDB_MAP_SIZE_BYTES_DEFAULT = 64 * 1024 * MiB;
 /**
  * Least time between the starts of two LMDB transactions of a metadata server's applied state
- * (storage/lmdb-state-store.ts, queueWrites): applied commands are visible at once and durable in
+ * (storage/state-overlay.ts): applied commands are visible at once and durable in
  * the Raft log; this sets how many of them share one state transaction under load.
  */
 export const STATE_COMMIT_LINGER_MS_DEFAULT = 25;

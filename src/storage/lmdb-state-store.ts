@@ -12,15 +12,15 @@
  * their applied index, which is safe because those entries are still in the Raft log and are
  * re-applied. `applyBatch` does not even wait for the commit: it queues the batch and resolves
  * once fn has run, and until LMDB has committed the batch its writes stay in an in-memory overlay
- * ("unsettled") that get, range and later batches read through — so the next batch's fn, and the
- * answers to the clients, no longer wait one write-thread commit per batch (the applier was a
- * serial stage of the Raft commit cycle, and that wait was most of it). At most one LMDB batch
- * of ours is under way, and the next starts no sooner than `commitLingerMs` after it started:
- * batches applied meanwhile go to LMDB together, as ONE transaction recording the last one's
- * applied index (each transaction costs a write-thread hand-off, a commit and an fsync, ~0.4 ms
- * of CPU, and rewrites every page it touches: applying 4–16 commands per batch in one process
- * took 22–40 % more CPU per command without sharing, and a leader without the linger started 4×
- * as many state transactions as its followers, ~42 pages each). A kill -9 before the
+ * ("unsettled", state-overlay.ts) that get, range and later batches read through — so the next
+ * batch's fn, and the answers to the clients, no longer wait one write-thread commit per batch
+ * (the applier was a serial stage of the Raft commit cycle, and that wait was most of it). At
+ * most one LMDB batch of ours is under way, and the next starts no sooner than `commitLingerMs`
+ * after it started: batches applied meanwhile go to LMDB together, as ONE transaction recording
+ * the last one's applied index (each transaction costs a write-thread hand-off, a commit and an
+ * fsync, ~0.4 ms of CPU, and rewrites every page it touches: applying 4–16 commands per batch in
+ * one process took 22–40 % more CPU per command without sharing, and a leader without the linger
+ * started 4× as many state transactions as its followers, ~42 pages each). A kill -9 before the
  * commit loses the same thing as an OS crash above: batches the Raft log re-applies. Everything
  * else (snapshots, staging, install, flush, close) first waits until every queued batch has
  * committed, so it sees LMDB holding the whole state; a batch that fails to commit fails every
@@ -51,6 +51,7 @@ import { pack, unpack } from '../proto/msgpack.js';
 import { assert } from '../util/assert.js';
 import { CairnError } from '../util/errors.js';
 import { compareKeys, lowerBound, mergeStaged, rangeLimit } from './ordered-keys.js';
+import { StateOverlay } from './state-overlay.js';
 import { lmdbOpen } from './lmdb-open.js';
 import { makePrivateDirSync, privateLmdbFiles } from './private-files.js';
 
@@ -58,7 +59,7 @@ export interface LmdbStateStoreOptions {
   /** Virtual address space reserved for the map. @default LMDB_MAP_SIZE_BYTES_DEFAULT (64 GiB) */
   mapSizeBytes?: number;
   /**
-   * Least time between the starts of two LMDB transactions of applied batches (see queueWrites).
+   * Least time between the starts of two LMDB transactions of applied batches (state-overlay.ts).
    * @default STATE_COMMIT_LINGER_MS_DEFAULT
    */
   commitLingerMs?: number;
@@ -94,38 +95,14 @@ export interface StateReadSnapshot extends Iterable<[string, Uint8Array]> {
 /** LMDB's key limit is 1978 bytes; the ordered-binary string encoding adds a little. */
 export const STATE_KEY_BYTES_MAX = 1900;
 /**
- * Bounds on the overlay (writes applied and not yet committed in LMDB): past either, applyBatch
- * hands what is pending to LMDB at once and waits until it has committed. Batches share LMDB
- * transactions (see queueWrites), so these bound memory, not the transactions.
- */
-const UNSETTLED_BATCHES_MAX = 4096;
-const UNSETTLED_BYTES_MAX = 64 * 1024 * 1024;
-/**
  * The read cache (see get): values read from LMDB up to this size, this many at most, the oldest
  * read first out. Hot keys (a directory's entry, a session) skip the B-tree, ~3 µs a read.
  */
 const READ_CACHE_ENTRIES = 4096;
 const READ_CACHE_VALUE_BYTES_MAX = 1024;
-/** A pending group this large goes to LMDB without waiting out the linger. */
-const GROUP_KEYS_MAX = 4096;
-const GROUP_BYTES_MAX = 8 * 1024 * 1024;
 const KEY_APPLIED = 'applied';
 const KEY_ACTIVE = 'active';
 const KEY_STAGED = 'staged';
-
-/** Applied batches' writes merged into one LMDB batch (see queueWrites). */
-interface WriteGroup {
-  /** The newest write per key (null: delete). */
-  writes: Map<string, Uint8Array | null>;
-  /** Applied index the group records: its last batch's. */
-  index: number;
-  /** Tags the group's keys in the unsettled overlay. */
-  seq: number;
-  /** Bytes of the group's keys and values (as staged; a key written twice counts twice). */
-  bytes: number;
-  committed: Promise<void>;
-  done: () => void;
-}
 
 /** Writes a received image into the inactive slot (see the file comment). */
 export interface StagingWriter {
@@ -146,59 +123,47 @@ export class LmdbStateStore {
   /** Generation of the newest staging writer; older writers fail. */
   private stagingGen = 0;
   private writeTail: Promise<unknown> = Promise.resolve();
-  /**
-   * Writes of batches queued to LMDB and not yet committed there (a null is a delete), the
-   * newest per key, with the batch that wrote each; reads look here first. Keys sorted on demand.
-   */
-  private readonly unsettled = new Map<string, Uint8Array | null>();
+  /** Applied writes on their way to LMDB (state-overlay.ts); reads look there first. */
+  private readonly overlay: StateOverlay;
   /**
    * Values as LMDB holds them, for keys read lately and not written since (see get). A key is
    * dropped when a batch writes it (the overlay answers for it from then on), and everything when
    * the whole content changes (replaceAll, installStaged).
    */
   private readonly cache = new Map<string, Uint8Array>();
-  private readonly unsettledSeq = new Map<string, number>();
-  private unsettledKeys: string[] | null = null;
-  private batchSeq = 0;
-  private unsettledBatches = 0;
-  /** Bytes of the batches counted in unsettledBatches. */
-  private unsettledBytes = 0;
-  private readonly lingerMs: number;
-  private readonly clock: Clock;
-  private readonly timers: Timers;
-  /** When the last LMDB transaction of ours started (clock ms). */
-  private lastStartMs = Number.NEGATIVE_INFINITY;
-  /** The pending group waits out the linger on this timer. */
-  private lingerTimer: { cancel(): void } | null = null;
-  /** Callers waiting for every queued batch to commit: while any wait, nothing lingers. */
-  private hurry = 0;
-  /** Writes of applied batches not yet handed to LMDB (they wait for the batch under way). */
-  private pending: WriteGroup | null = null;
-  /** An LMDB batch of ours is under way (queued to lmdb-js, not yet committed). */
-  private writing = false;
-  /** Settles once every batch queued so far has committed (or failed: see batchError). */
-  private inflight: Promise<void> = Promise.resolve();
-  /** A queued batch failed to commit: every later write fails with this (the server must stop). */
-  private batchError: Error | null = null;
   private closed = false;
   /** How many batches were applied since open (tests check nothing is applied twice). */
   batches = 0;
-  /** How many LMDB batches applied batches went to LMDB in since open (tests check they share them). */
-  lmdbBatches = 0;
   /** How many get() calls read LMDB since open (tests check the cache answers for hot keys). */
   lmdbReads = 0;
 
   private constructor(env: RootDatabase, options: LmdbStateStoreOptions) {
     this.env = env;
-    this.lingerMs = options.commitLingerMs ?? STATE_COMMIT_LINGER_MS_DEFAULT;
-    assert(Number.isFinite(this.lingerMs) && this.lingerMs >= 0, 'commitLingerMs must be a non-negative number');
-    this.clock = options.clock ?? systemClock;
-    this.timers = options.timers ?? systemTimers;
+    const lingerMs = options.commitLingerMs ?? STATE_COMMIT_LINGER_MS_DEFAULT;
+    assert(Number.isFinite(lingerMs) && lingerMs >= 0, 'commitLingerMs must be a non-negative number');
+    this.overlay = new StateOverlay((writes, index) => this.commitGroup(writes, index), lingerMs, options.clock ?? systemClock, options.timers ?? systemTimers);
     this.slots = [env.openDB<Uint8Array, string>('data0', { encoding: 'binary' }), env.openDB<Uint8Array, string>('data1', { encoding: 'binary' })];
     this.metaDb = env.openDB<Uint8Array, string>('meta', { encoding: 'binary' });
     this.applied = readApplied(this.metaDb, undefined);
     this.active = readIndexRecord(this.metaDb, KEY_ACTIVE, undefined) === 1 ? 1 : 0;
     this.staged = readIndexRecord(this.metaDb, KEY_STAGED, undefined);
+  }
+
+  /** How many LMDB transactions applied batches went to since open (tests check they share them). */
+  get lmdbBatches(): number {
+    return this.overlay.transactions;
+  }
+
+  /** One LMDB transaction of applied writes and their applied index (see state-overlay.ts). */
+  private commitGroup(writes: Map<string, Uint8Array | null>, index: number): Promise<unknown> {
+    const db = this.dataDb;
+    return db.batch(() => {
+      for (const [k, v] of writes) {
+        if (v === null) db.remove(k);
+        else db.put(k, v);
+      }
+      this.metaDb.put(KEY_APPLIED, pack(index));
+    });
   }
 
   /** The live data (the active slot). */
@@ -232,7 +197,7 @@ export class LmdbStateStore {
    */
   get(key: string): Uint8Array | undefined {
     this.checkOpen();
-    const u = this.unsettled.get(key);
+    const u = this.overlay.lookup(key);
     if (u !== undefined) return u ?? undefined;
     const c = this.cache.get(key);
     if (c !== undefined) return c;
@@ -255,7 +220,7 @@ export class LmdbStateStore {
     const opts: { start?: string; end?: string; limit?: number } = {};
     if (start !== undefined) opts.start = start;
     if (end !== undefined) opts.end = end;
-    if (this.unsettled.size === 0) {
+    if (this.overlay.empty) {
       if (limit !== undefined) opts.limit = max;
       for (const { key, value } of this.dataDb.getRange(opts)) yield [key, plain(value)];
       return;
@@ -265,23 +230,10 @@ export class LmdbStateStore {
     const committed = (function* (db) {
       for (const { key, value } of db.getRange(opts)) yield [key, plain(value)] as [string, Uint8Array];
     })(this.dataDb);
-    for (const pair of this.unsettledOver(committed, start, end)) {
+    for (const pair of this.overlay.over(committed, start, end)) {
       yield pair;
       if (++n >= max) return;
     }
-  }
-
-  /** `committed` (LMDB pairs in [start, end), key order) with the unsettled writes laid over it. */
-  private unsettledOver(committed: IterableIterator<[string, Uint8Array]>, start?: string, end?: string): IterableIterator<[string, Uint8Array]> {
-    if (this.unsettled.size === 0) return committed;
-    if (this.unsettledKeys === null) this.unsettledKeys = [...this.unsettled.keys()].sort(compareKeys);
-    const keys = this.unsettledKeys;
-    const lo = start === undefined ? 0 : lowerBound(keys, start);
-    const hi = end === undefined ? keys.length : lowerBound(keys, end);
-    // A copy of the map: a batch settling while the reader iterates must not change what it sees.
-    const over = new Map<string, Uint8Array | null>();
-    for (let i = lo; i < hi; i++) over.set(keys[i]!, this.unsettled.get(keys[i]!)!);
-    return mergeStaged(committed, over.keys(), over, Number.POSITIVE_INFINITY);
   }
 
   /**
@@ -293,8 +245,8 @@ export class LmdbStateStore {
   applyBatch<T>(index: number, fn: (txn: StateTxn) => T): Promise<T> {
     return this.enqueue(async () => {
       // Backpressure: the overlay and lmdb-js's write queue stay bounded when LMDB falls behind.
-      if (this.unsettledBatches >= UNSETTLED_BATCHES_MAX || this.unsettledBytes >= UNSETTLED_BYTES_MAX) await this.allCommitted();
-      if (this.batchError) throw this.batchError;
+      if (this.overlay.mustWait()) await this.overlay.allCommitted();
+      if (this.overlay.error) throw this.overlay.error;
       if (index <= this.applied) throw new CairnError('Internal', `batch at ${index} already applied (applied ${this.applied})`);
       const staged = new Map<string, Uint8Array | null>();
       // The staged keys, sorted in key order only when a range read needs them: most commands
@@ -326,7 +278,7 @@ export class LmdbStateStore {
         if (start !== undefined) opts.start = start;
         if (end !== undefined) opts.end = end;
         // No limit here: staged deletes may hide some of what LMDB returns. Lazy, so only what is consumed is read.
-        return this.unsettledOver(
+        return this.overlay.over(
           (function* (db) {
             for (const { key, value } of db.getRange(opts)) yield [key, plain(value)] as [string, Uint8Array];
           })(this.dataDb),
@@ -349,120 +301,12 @@ export class LmdbStateStore {
       });
       // Queued, not awaited: the writes are visible through the unsettled overlay until LMDB
       // has committed them (see the file comment), so the next batch's fn need not wait.
-      let bytes = 0;
-      for (const [k, v] of staged) bytes += k.length + (v === null ? 0 : v.length);
-      this.unsettledBatches++;
-      this.unsettledBytes += bytes;
-      const settled = this.queueWrites(staged, index, bytes).then(() => {
-        this.unsettledBatches--;
-        this.unsettledBytes -= bytes;
-      });
-      this.inflight = this.inflight.then(() => settled);
+      this.overlay.queue(staged, index);
+      for (const k of staged.keys()) this.cache.delete(k);
       this.applied = index;
       this.batches++;
       return result;
     });
-  }
-
-  /**
-   * Lay `staged` over the unsettled overlay and merge it into the pending group, which goes to
-   * LMDB as ONE batch (its applied index the last merged batch's) once no LMDB batch of ours is
-   * under way and the linger has passed: at least `commitLingerMs` since the last one started.
-   * Each LMDB transaction costs the same hand-off to lmdb-js's write thread, the same commit and
-   * fsync, and rewrites every page it touches however many commands it carries: the hot pages
-   * (a directory's newest entries, the inode counter, session records) are written once per
-   * transaction, not once per command. Nothing waits for the linger but LMDB: the writes are
-   * visible through the overlay at once, and the Raft log holds them durably (see the file
-   * comment). A group past GROUP_KEYS_MAX / GROUP_BYTES_MAX, or any caller that needs LMDB to
-   * hold everything (settle), cuts the linger short. Resolves once the group holding these
-   * writes committed or failed (a failure is left in batchError).
-   */
-  private queueWrites(staged: Map<string, Uint8Array | null>, index: number, bytes: number): Promise<void> {
-    let g = this.pending;
-    if (g === null) {
-      let done!: () => void;
-      const committed = new Promise<void>((resolve) => (done = resolve));
-      g = this.pending = { writes: new Map(), index, seq: ++this.batchSeq, bytes: 0, committed, done };
-    }
-    g.bytes += bytes;
-    for (const [k, v] of staged) {
-      g.writes.set(k, v);
-      this.unsettled.set(k, v);
-      this.unsettledSeq.set(k, g.seq);
-      this.cache.delete(k);
-    }
-    if (staged.size > 0) this.unsettledKeys = null;
-    g.index = index;
-    this.scheduleWrite();
-    return g.committed;
-  }
-
-  /** Start the pending group's LMDB batch now, or once the linger has passed (see queueWrites). */
-  private scheduleWrite(): void {
-    const g = this.pending;
-    if (g === null || this.writing) return;
-    const wait = this.lastStartMs + this.lingerMs - this.clock.nowMs();
-    if (wait <= 0 || this.hurry > 0 || g.writes.size >= GROUP_KEYS_MAX || g.bytes >= GROUP_BYTES_MAX) {
-      this.writeGroup();
-      return;
-    }
-    this.lingerTimer ??= this.timers.setTimeout(() => {
-      this.lingerTimer = null;
-      this.scheduleWrite();
-    }, wait);
-  }
-
-  /** Queue the pending group as one LMDB batch; the next group follows once it has committed. */
-  private writeGroup(): void {
-    const g = this.pending;
-    if (g === null) return;
-    this.pending = null;
-    this.lingerTimer?.cancel();
-    this.lingerTimer = null;
-    if (this.batchError) return g.done();
-    this.writing = true;
-    this.lastStartMs = this.clock.nowMs();
-    this.lmdbBatches++;
-    const db = this.dataDb;
-    const written = db.batch(() => {
-      for (const [k, v] of g.writes) {
-        if (v === null) db.remove(k);
-        else db.put(k, v);
-      }
-      this.metaDb.put(KEY_APPLIED, pack(g.index));
-    });
-    written.then(
-      () => {
-        for (const k of g.writes.keys()) {
-          if (this.unsettledSeq.get(k) !== g.seq) continue;
-          this.unsettled.delete(k);
-          this.unsettledSeq.delete(k);
-          this.unsettledKeys = null;
-        }
-        this.groupDone(g);
-      },
-      (err: unknown) => {
-        this.batchError ??= err instanceof Error ? err : new Error(String(err));
-        this.groupDone(g);
-      },
-    );
-  }
-
-  private groupDone(g: WriteGroup): void {
-    this.writing = false;
-    g.done();
-    this.scheduleWrite();
-  }
-
-  /** Resolves once every batch applied so far has committed in LMDB (or failed), lingering for none. */
-  private async allCommitted(): Promise<void> {
-    this.hurry++;
-    try {
-      this.scheduleWrite();
-      await this.inflight;
-    } finally {
-      this.hurry--;
-    }
   }
 
   /** Resolve once every batch committed so far is on disk. */
@@ -640,7 +484,7 @@ export class LmdbStateStore {
     if (this.closed) return;
     this.closed = true;
     await this.writeTail.catch(() => undefined);
-    await this.allCommitted();
+    await this.overlay.allCommitted();
     await this.env.close();
   }
 
@@ -660,8 +504,8 @@ export class LmdbStateStore {
   }
 
   private async settle(): Promise<void> {
-    await this.allCommitted();
-    if (this.batchError) throw this.batchError;
+    await this.overlay.allCommitted();
+    if (this.overlay.error) throw this.overlay.error;
   }
 
   private checkOpen(): void {

@@ -179,6 +179,23 @@ describe('LmdbStateStore', () => {
     await r.close();
   });
 
+  it('a key written again while an earlier transaction commits keeps its newer value once that one lands', async () => {
+    const t = new ManualTime();
+    const st = await LmdbStateStore.open(dirFor(), { commitLingerMs: 1_000, clock: t, timers: t });
+    await st.applyBatch(1, (x) => {
+      x.put('k', b('1'));
+      x.put('other', b('1'));
+    });
+    // Batch 1 went to LMDB at once; batch 2 waits behind it.
+    await st.applyBatch(2, (x) => x.put('k', b('2')));
+    expect({ lmdb: st.lmdbBatches, timers: t.pending() }).toEqual({ lmdb: 1, timers: 0 });
+    // Once batch 1 has committed, the pending group waits out the linger on a timer.
+    for (let i = 0; i < 500 && t.pending() === 0; i++) await new Promise((r) => setImmediate(r));
+    expect(t.pending()).toBe(1);
+    expect([s(st.get('k')), s(st.get('other')), [...st.range()].map(([k, v]) => `${k}=${s(v)}`)]).toEqual(['2', '1', ['k=2', 'other=1']]);
+    await st.close();
+  });
+
   it('whatever needs LMDB to hold every batch (flush, snapshots, close) cuts the linger short, and so does a large group', async () => {
     const dir = dirFor();
     const t = new ManualTime();
