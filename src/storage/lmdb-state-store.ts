@@ -96,7 +96,8 @@ export interface StateReadSnapshot extends Iterable<[string, Uint8Array]> {
 export const STATE_KEY_BYTES_MAX = 1900;
 /**
  * The read cache (see get): values read from LMDB up to this size, this many at most, the oldest
- * read first out. Hot keys (a directory's entry, a session) skip the B-tree, ~3 µs a read.
+ * read first out. Hot keys (a directory's entry, a session) skip the B-tree: a read from LMDB was
+ * ~3 µs under `bench:raft` (a follower's profile: 8.9 % of ~92 µs per command, ~3 reads).
  */
 const READ_CACHE_ENTRIES = 4096;
 const READ_CACHE_VALUE_BYTES_MAX = 1024;
