@@ -173,7 +173,15 @@ export class StateOverlay {
     this.writing = true;
     this.lastStartMs = this.clock.nowMs();
     this.transactions++;
-    this.commit(g.writes, g.index).then(
+    // A throw (not a rejection) fails the group the same way: from the linger's timer it would
+    // otherwise crash the process, and `writing` would stay set with every waiter hung.
+    let committed: Promise<unknown>;
+    try {
+      committed = this.commit(g.writes, g.index);
+    } catch (err) {
+      committed = Promise.reject(err);
+    }
+    committed.then(
       () => {
         for (const k of g.writes.keys()) {
           if (this.unsettledSeq.get(k) !== g.seq) continue;
