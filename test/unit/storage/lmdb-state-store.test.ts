@@ -190,7 +190,8 @@ describe('LmdbStateStore', () => {
     await st.applyBatch(2, (x) => x.put('k', b('2')));
     expect({ lmdb: st.lmdbBatches, timers: t.pending() }).toEqual({ lmdb: 1, timers: 0 });
     // Once batch 1 has committed, the pending group waits out the linger on a timer.
-    for (let i = 0; i < 500 && t.pending() === 0; i++) await new Promise((r) => setImmediate(r));
+    // (Bounded in real time, not in turns: a commit on a loaded machine can take many turns.)
+    for (let i = 0; i < 2_000 && t.pending() === 0; i++) await new Promise((r) => setTimeout(r, 5));
     expect(t.pending()).toBe(1);
     expect([s(st.get('k')), s(st.get('other')), [...st.range()].map(([k, v]) => `${k}=${s(v)}`)]).toEqual(['2', '1', ['k=2', 'other=1']]);
     await st.close();
