@@ -10,6 +10,11 @@
  *                the time is spent under, e.g. the access log's share of a request
  * Profiles of a whole cluster: `npm run bench:data -- --small-only --cpu-prof DIR` profiles
  * every server process (one file each, named by pid) while the bench runs.
+ *
+ * Caution: V8's samples gather on functions that make system calls (socket writes, lmdb-js's
+ * `startWriting`) on a busy machine of few cores; `npm run bench:profile-bias` measures by how
+ * much. Self-time shares of such functions here are upper bounds; perf-profile.ts gives the
+ * figures to trust.
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
