@@ -36,7 +36,11 @@ export function chunkRefs(view: Pick<MetaReadView, 'get'>, id: string): number[]
 
 /** File `inode` now holds chunk `id` (idempotent). */
 export function addChunkRef(txn: MetaTxn, id: string, inode: number): void {
-  const refs = chunkRefs(txn, id);
+  addChunkRefTo(txn, id, inode, chunkRefs(txn, id));
+}
+
+/** addChunkRef when the caller has just read the chunk's `refs` in this transaction. */
+export function addChunkRefTo(txn: MetaTxn, id: string, inode: number, refs: readonly number[]): void {
   if (refs.includes(inode)) return;
   txn.put(chunkKey(id), encodeChunkRefs([...refs, inode]));
 }

@@ -11,7 +11,7 @@ import { isCairnError } from '../util/errors.js';
 import { applyClusterCommand } from './cluster-map.js';
 import type { MetaCommand, SessionCommand } from './meta-command.js';
 import type { MetaTxn } from './namespace-keys.js';
-import { commitFile, foreignChunk, mkdir, remove, removeFileInode, rename, type Outcome } from './namespace.js';
+import { commitFile, mkdir, remove, removeFileInode, rename, type Outcome } from './namespace.js';
 import { purgeTrash } from './namespace-trash.js';
 import { copyFile } from './namespace-copy.js';
 import { concatFiles } from './namespace-concat.js';
@@ -43,11 +43,9 @@ function dispatch(txn: MetaTxn, cmd: SessionCommand): MetaResult {
   switch (cmd.op) {
     case 'mkdir':
       return mkdir(txn, parsePath(cmd.path), cmd.parents, cmd.nowMs);
-    case 'commitFile': {
+    case 'commitFile':
       // A client claims only chunks no other file holds (copies share theirs on purpose).
-      const segs = parsePath(cmd.path);
-      return foreignChunk(txn, segs, cmd.file.chunks, cmd.overwrite, cmd.createParents) ?? commitFile(txn, segs, cmd.file, cmd.overwrite, cmd.createParents, cmd.nowMs);
-    }
+      return commitFile(txn, parsePath(cmd.path), cmd.file, cmd.overwrite, cmd.createParents, cmd.nowMs, undefined, true);
     case 'putInline': {
       const file = { size: cmd.data.length, etag: cmd.etag, chunks: [], inline: { data: cmd.data, crc: cmd.crc }, ...(cmd.attrs ? { attrs: cmd.attrs } : {}) };
       return commitFile(txn, parsePath(cmd.path), file, cmd.overwrite, cmd.createParents, cmd.nowMs, cmd.inlineTotalBytesMax);

@@ -54,7 +54,7 @@ import {
 } from './namespace-keys.js';
 import { PATH_BYTES_MAX, PATH_DEPTH_MAX, isSameOrBelow, joinPath, nameProblem, quote, utf8Bytes } from '../proto/path.js';
 import { attrsProblem, checkedAttrs, noAttrs } from '../proto/file-attrs.js';
-import { addChunkRef, chunkRefs, dropChunkRef } from './chunk-refs.js';
+import { addChunkRef, addChunkRefTo, chunkRefs, dropChunkRef } from './chunk-refs.js';
 import { deleteTree } from './namespace-trash.js';
 
 export type { InlineUsage };
@@ -236,8 +236,12 @@ function addInlineUsage(txn: MetaTxn, bytes: number, files: number): void {
  * With `createParents` missing ancestors are created (mkdir -p), else NotFound. The file is
  * added to the reverse index of each of its chunks (chunk-refs.ts) and the replaced file is
  * dropped from those of its other chunks, which become garbage when no other file holds them.
- * Whether the chunks may be claimed at all is the caller's rule: a client's commit checks
- * foreignChunk() first, a server-side copy shares its source's chunks on purpose.
+ * Whether the chunks may be claimed at all is the caller's rule: a client's commit passes
+ * `refuseForeignChunks`: a chunk no live file holds, or that the file it replaces holds (a rewrite
+ * may keep its own chunks), may be claimed; the first one another file holds is InvalidArgument.
+ * That refusal outranks a problem of the content, while a path the commit fails for anyway
+ * reports its own error. A server-side copy shares its source's chunks on purpose. The check
+ * reuses this call's walk and each chunk's reference read (it was a separate read-only pass).
  * The file's attributes are content.attrs (an overwrite replaces the old file's; a rename keeps them).
  * Inline content is InlineRefused when the namespace's inline bytes, less the replaced file's,
  * would exceed `inlineTotalBytesMax` (stamped into the command by the leader, so every replica
@@ -251,26 +255,51 @@ export function commitFile(
   createParents: boolean,
   mtime: number,
   inlineTotalBytesMax = Number.MAX_SAFE_INTEGER,
+  refuseForeignChunks = false,
 ): Outcome {
   const path = joinPath(segs);
   if (segs.length === 0) return fail('IsADirectory', 'is a directory: "/"');
   const problem = contentProblem(content);
-  if (problem) return fail('InvalidArgument', `${problem} (${quote(path)})`);
+  // The foreign-chunk refusal comes before the content's problems (its outcome since it was a
+  // separate check), so with it the walk comes first.
+  if (problem && !refuseForeignChunks) return fail('InvalidArgument', `${problem} (${quote(path)})`);
   // Read-only walk to the parent; `missingFrom` is the first ancestor segment that is absent.
   let parent = ROOT_INODE;
   let missingFrom = -1;
+  let walkFailed: Fail | null = null;
   for (let i = 0; i < segs.length - 1; i++) {
     const d = getDentry(txn, parent, segs[i]!);
     if (!d) {
-      if (!createParents) return fail('NotFound', `no such file or directory: ${quote(joinPath(segs.slice(0, i + 1)))}`);
-      missingFrom = i;
+      if (!createParents) walkFailed = fail('NotFound', `no such file or directory: ${quote(joinPath(segs.slice(0, i + 1)))}`);
+      else missingFrom = i;
       break;
     }
-    if (d.type !== 'dir') return fail('NotADirectory', `not a directory: ${quote(joinPath(segs.slice(0, i + 1)))}`);
+    if (d.type !== 'dir') {
+      walkFailed = fail('NotADirectory', `not a directory: ${quote(joinPath(segs.slice(0, i + 1)))}`);
+      break;
+    }
     parent = d.inode;
   }
   const name = segs[segs.length - 1]!;
-  const existing = missingFrom < 0 ? getDentry(txn, parent, name) : undefined;
+  const existing = walkFailed === null && missingFrom < 0 ? getDentry(txn, parent, name) : undefined;
+  // Each chunk's references as read for the check, reused when the file is added to them.
+  const refsRead = new Map<string, readonly number[]>();
+  if (refuseForeignChunks && walkFailed === null && existing?.type !== 'dir' && !(existing && !overwrite)) {
+    for (const c of content.chunks) {
+      const refs = chunkRefs(txn, c.id);
+      if (refs.length > 0 && (existing === undefined || !refs.includes(existing.inode))) return fail('InvalidArgument', `chunk ${c.id} already belongs to another file`);
+      refsRead.set(c.id, refs);
+    }
+  }
+  if (problem) return fail('InvalidArgument', `${problem} (${quote(path)})`);
+  if (walkFailed) return walkFailed;
+  // The first of a chunk's additions uses the read above; a repeated id reads what it wrote.
+  const addRef = (id: string, inode: number): void => {
+    const refs = refsRead.get(id);
+    if (refs === undefined) return addChunkRef(txn, id, inode);
+    refsRead.delete(id);
+    addChunkRefTo(txn, id, inode, refs);
+  };
   if (existing?.type === 'dir') return fail('IsADirectory', `is a directory: ${quote(path)}`);
   if (existing && !overwrite) return fail('AlreadyExists', `file exists: ${quote(path)}`);
   const old = existing ? getInode(txn, existing.inode) : undefined;
@@ -291,7 +320,7 @@ export function commitFile(
     const keep = new Set(content.chunks.map((c) => c.id));
     if (old.type === 'file') for (const c of old.chunks) if (!keep.has(c.id)) dropChunkRef(txn, c.id, existing.inode);
     putInode(txn, existing.inode, record, old);
-    for (const c of content.chunks) addChunkRef(txn, c.id, existing.inode);
+    for (const c of content.chunks) addRef(c.id, existing.inode);
     return { ok: true };
   }
   if (missingFrom >= 0) parent = createDirs(txn, parent, segs.slice(0, -1), missingFrom, mtime);
@@ -299,28 +328,8 @@ export function commitFile(
   const ino = allocInode(txn);
   putInode(txn, ino, record);
   txn.put(dentryKey(parent, name), encodeDentry({ inode: ino, type: 'file' }));
-  for (const c of content.chunks) addChunkRef(txn, c.id, ino);
+  for (const c of content.chunks) addRef(c.id, ino);
   return { ok: true };
-}
-
-/**
- * A client's commit may only claim chunks no live file holds, or that the file it replaces at
- * `segs` holds (a rewrite may keep its own chunks): the first chunk held by another file, as
- * InvalidArgument, or null. Read-only, run before commitFile with the same arguments; a commit
- * that commitFile refuses for its path anyway is left to report that error (null here).
- */
-export function foreignChunk(view: MetaReadView, segs: readonly string[], chunks: readonly ChunkRef[], overwrite: boolean, createParents: boolean): Fail | null {
-  if (chunks.length === 0 || segs.length === 0) return null;
-  const parent = lookup(view, segs, segs.length - 1);
-  if (!parent.ok && !(parent.code === 'NotFound' && createParents)) return null;
-  if (parent.ok && parent.type !== 'dir') return null;
-  const existing = parent.ok ? getDentry(view, parent.inode, segs[segs.length - 1]!) : undefined;
-  if (existing?.type === 'dir' || (existing && !overwrite)) return null;
-  for (const c of chunks) {
-    const refs = chunkRefs(view, c.id);
-    if (refs.length > 0 && (existing === undefined || !refs.includes(existing.inode))) return fail('InvalidArgument', `chunk ${c.id} already belongs to another file`);
-  }
-  return null;
 }
 
 /** Delete a file, an empty directory, or (recursive) a whole directory tree. "/" is refused. */
