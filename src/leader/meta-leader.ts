@@ -9,8 +9,8 @@
  *
  * A ticker does the leader's housekeeping: chunk servers silent past deadAfterMs are declared
  * dead through Raft (at that moment: when one is due before the next tick, a timer checks then),
- * and repair is planned every repairScanMs, or 4 × the last pass when a pass takes longer (at
- * once when a server fell silent), once every live server has sent this leader a full report;
+ * and repair is planned every repairScanMs, or less often when passes are long, so that they
+ * take at most REPAIR_SCAN_SHARE_MAX of the leader's time (at once when a server fell silent), once every live server has sent this leader a full report;
  * and while the namespace's trash holds a removed tree, it proposes the purges that delete it
  * (namespace-calls.ts, TrashPurger). On a follower it drops the ended term's soft state,
  * answering held polls so their servers find the new leader.
@@ -30,7 +30,7 @@ import type { LeaderTerm } from './leader-term.js';
 import { LeaderTerms } from './leader-terms.js';
 import { MetaMembership, type MembershipRaft } from './meta-membership.js';
 import type { NamespaceReader } from './namespace-reader.js';
-import { RepairLoop } from './repair-loop.js';
+import { RepairLoop, nextRepairScanMs } from './repair-loop.js';
 import { NamespaceCalls, TrashPurger } from './namespace-calls.js';
 import type { RepairSchedulerOptions } from './repair-scheduler.js';
 import { ScrubCalls } from './scrub-calls.js';
@@ -198,10 +198,9 @@ export class MetaLeader {
     const now = this.c.clock.nowMs();
     const silent = this.chunkServers.checkLiveness(t, now);
     // A server just fell silent: plan its copies now, not at the next periodic scan. The period
-    // stretches to 4 × a pass on a chunk index so large that a pass takes longer than a second or
-    // so: the leader must not spend all its time planning.
-    const period = Math.max(this.repairScanMs, 4 * t.lastRepairPassMs);
-    if ((silent || now - t.lastRepairScanMs >= period) && this.repair.ready(t, now)) {
+    // stretches on a chunk index so large that passes would take more than their share of the
+    // leader (nextRepairScanMs).
+    if ((silent || now >= nextRepairScanMs(t.lastRepairScanMs, t.lastRepairPassMs, this.repairScanMs)) && this.repair.ready(t, now)) {
       t.lastRepairScanMs = now;
       this.repair.scan(t, now);
     }

@@ -6,7 +6,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { LeaderTerm } from '../../../src/leader/leader-term.js';
-import type { RepairLoop } from '../../../src/leader/repair-loop.js';
+import { REPAIR_SCAN_SHARE_MAX } from '../../../src/config/defaults.js';
+import { nextRepairScanMs, type RepairLoop } from '../../../src/leader/repair-loop.js';
 import { REPAIR_SCAN_SLICE_CHUNKS, RepairScheduler, type ScanInput } from '../../../src/leader/repair-scheduler.js';
 import { chunkKey, encodeNumber } from '../../../src/meta/namespace-keys.js';
 import { preferenceList } from '../../../src/placement/index.js';
@@ -106,15 +107,22 @@ describe('RepairLoop', () => {
     expect(t.repair.stats.chunks).toBe(n); // the pass at 7's: the one at 8 (n + 5) never finished
   });
 
-  it('a long pass stretches the scan period to 4 × its length', async () => {
+  it('a long pass stretches the scan period so that passes take at most their share of the leader', async () => {
     const { h, t, started } = await leaderWithChunks(0);
     h.leader.tick();
     expect(started).toHaveLength(1);
-    t.lastRepairPassMs = 2_000; // as if that pass had taken 2 s
+    const at = started[0]!;
+    t.lastRepairPassMs = 200; // as if that pass had taken 200 ms: the next one 200 / 5 % = 4 s after it
+    expect(REPAIR_SCAN_SHARE_MAX).toBe(0.05);
+    expect(nextRepairScanMs(at, 200, 1_000)).toBe(at + 4_000);
+    expect(nextRepairScanMs(at, 20, 1_000)).toBe(at + 1_000); // a short pass: the period
     h.time.advance(1_500);
     h.leader.tick();
     expect(started).toHaveLength(1); // the 1 s period would have scanned again
-    h.time.advance(6_600);
+    h.time.advance(2_400);
+    h.leader.tick();
+    expect(started).toHaveLength(1);
+    h.time.advance(200);
     h.leader.tick();
     expect(started).toHaveLength(2);
   });
