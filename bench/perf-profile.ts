@@ -16,7 +16,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { formatSummary, parsePerfScript, summarizeSamples, type Sample } from './perf-script.js';
+import { JitMap, formatSummary, parsePerfScript, renameJitFrames, summarizeSamples, type Sample } from './perf-script.js';
 
 function fail(msg: string): never {
   console.error(`perf-profile: ${msg}`);
@@ -90,6 +90,15 @@ async function samplesOf(file: string): Promise<Sample[]> {
   for (const s of parsePerfScript(buf)) samples.push(s);
   const code = await done;
   if (code !== 0) throw new Error(`perf script -i ${file} exited ${code}`);
+  // perf's own names for JavaScript frames can be stale (JitMap): name them again from the map.
+  const maps = new Map<string, JitMap | null>();
+  for (const s of samples) {
+    const path = s.dsos.find((d) => /\/perf-\d+\.map$/.test(d));
+    if (path === undefined) continue;
+    if (!maps.has(path)) maps.set(path, existsSync(path) ? new JitMap(readFileSync(path, 'utf8')) : null);
+    const map = maps.get(path);
+    if (map) renameJitFrames(s, map);
+  }
   return samples;
 }
 

@@ -11,7 +11,7 @@
  * samples come from the kernel's timer instead and cover every thread, so they are the figures to
  * trust for "where does the time go"; the .cpuprofile's call tree is still good for structure.
  * JavaScript frames have names only when the processes run with `--perf-basic-prof-only-functions`
- * (perf reads /tmp/perf-PID.map).
+ * (perf reads /tmp/perf-PID.map), and perf's names for them can be stale: JitMap names them again.
  */
 
 export type ThreadKind = 'main' | 'pool' | 'v8' | 'other';
@@ -26,6 +26,8 @@ export interface Sample {
   frames: string[];
   /** The object each frame is in (perf's dso: /usr/bin/node, [kernel.kallsyms], /tmp/perf-PID.map, …), when given. */
   dsos: string[];
+  /** Each frame's instruction address. */
+  ips: bigint[];
 }
 
 export interface ProcessSummary {
@@ -40,7 +42,7 @@ export interface ProcessSummary {
 }
 
 const HEADER = /^\s*(\d+)\/(\d+)\s*(?:\d+\.\d+:\s*)?(\d+)?/;
-const FRAME = /^\s+[0-9a-f]+\s+(.*?)(?:\s+\((.*)\))?$/;
+const FRAME = /^\s+([0-9a-f]+)\s+(.*?)(?:\s+\((.*)\))?$/;
 
 /** The samples of `perf script -F pid,tid,period,ip,sym,dso` text, one at a time. */
 export function* parsePerfScript(lines: Iterable<string>): Generator<Sample> {
@@ -54,16 +56,74 @@ export function* parsePerfScript(lines: Iterable<string>): Generator<Sample> {
     if (!/^\s/.test(line) || (cur === null && HEADER.test(line))) {
       if (cur) yield cur;
       const m = HEADER.exec(line);
-      cur = m ? { pid: Number(m[1]), tid: Number(m[2]), periodNs: m[3] === undefined ? 0 : Number(m[3]), frames: [], dsos: [] } : null;
+      cur = m ? { pid: Number(m[1]), tid: Number(m[2]), periodNs: m[3] === undefined ? 0 : Number(m[3]), frames: [], dsos: [], ips: [] } : null;
       continue;
     }
     const f = cur === null ? null : FRAME.exec(line);
     if (cur && f) {
-      cur.frames.push(frameName(f[1]!));
-      cur.dsos.push(f[2] ?? '');
+      cur.ips.push(BigInt(`0x${f[1]!}`));
+      cur.frames.push(frameName(f[2]!));
+      cur.dsos.push(f[3] ?? '');
     }
   }
   if (cur) yield cur;
+}
+
+/**
+ * JavaScript frames named from a perf map (/tmp/perf-PID.map, written by
+ * `--perf-basic-prof-only-functions`) as the code that was there last. V8 reuses code memory: an
+ * address may lie in several entries, the older ones stale, and perf names it by whichever it
+ * picks (a sample once read "planChunk called applyOnce"). Entries are written in the order the
+ * code was made, so the last entry that covers an address is the code that lived there at the end.
+ */
+export class JitMap {
+  private readonly bounds: bigint[];
+  private readonly owners: Array<string | null>;
+
+  constructor(mapText: string) {
+    const entries: Array<{ start: bigint; end: bigint; name: string }> = [];
+    for (const line of mapText.split('\n')) {
+      const m = /^([0-9a-f]+) ([0-9a-f]+) (.+)$/.exec(line);
+      if (!m) continue;
+      const start = BigInt(`0x${m[1]!}`);
+      entries.push({ start, end: start + BigInt(`0x${m[2]!}`), name: m[3]! });
+    }
+    const cuts = [...new Set(entries.flatMap((e) => [e.start, e.end]))].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+    this.bounds = cuts;
+    this.owners = new Array<string | null>(Math.max(0, cuts.length - 1)).fill(null);
+    // Later entries paint over earlier ones, piece by piece between the cut points.
+    for (const e of entries) {
+      for (let i = this.find(e.start); i >= 0 && i < this.owners.length && cuts[i]! < e.end; i++) this.owners[i] = e.name;
+    }
+  }
+
+  /** Index of the piece [bounds[i], bounds[i+1]) holding `ip`, or -1. */
+  private find(ip: bigint): number {
+    let lo = 0;
+    let hi = this.bounds.length - 1;
+    if (hi < 1 || ip < this.bounds[0]! || ip >= this.bounds[hi]!) return -1;
+    while (hi - lo > 1) {
+      const mid = (lo + hi) >> 1;
+      if (this.bounds[mid]! <= ip) lo = mid;
+      else hi = mid;
+    }
+    return lo;
+  }
+
+  /** The last code at `ip`, or undefined. */
+  name(ip: bigint): string | undefined {
+    const i = this.find(ip);
+    return i < 0 ? undefined : (this.owners[i] ?? undefined);
+  }
+}
+
+/** Rename a sample's JavaScript frames (dso a perf map) by `map`; others stay as perf named them. */
+export function renameJitFrames(s: Sample, map: JitMap): void {
+  for (let i = 0; i < s.frames.length; i++) {
+    if (!/\/perf-\d+\.map$/.test(s.dsos[i] ?? '')) continue;
+    const name = map.name(s.ips[i]!);
+    if (name !== undefined) s.frames[i] = frameName(name);
+  }
 }
 
 /** `JS:*name file:line:col` → `name file:line`; an anonymous function's name is `(anonymous)`. */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { codeKind, formatSummary, frameName, parsePerfScript, summarizeSamples } from '../../../bench/perf-script.js';
+import { JitMap, codeKind, formatSummary, frameName, parsePerfScript, renameJitFrames, summarizeSamples } from '../../../bench/perf-script.js';
 
 // `perf script -F pid,tid,time,period,ip,sym,dso` of a `perf record -g`, as perf 6.1 prints it.
 const TEXT = `
@@ -84,5 +84,20 @@ describe('perf script summary', () => {
     expect(b!.threads.main).toBe(1);
     expect(b!.selfTop).toEqual([['crc32c', 1]]);
     expect(formatSummary(a!, 'meta --id m1').split('\n')[0]).toBe('== pid 100 (meta --id m1): 5 samples, 0.00 s of CPU');
+  });
+
+  it('names a JavaScript frame by the last code a perf map put at its address, not a stale entry', () => {
+    // V8 reused 0x1000..0x1100: planChunk lived there first, then applyOnce over part of it.
+    const map = new JitMap(['1000 100 JS:*planChunk file:///x/dist/a.js:5:1', '1080 40 JS:*applyOnce file:///x/dist/b.js:7:2', '2000 10 JS:~tiny node:net:3:4', 'junk'].join('\n'));
+    expect(map.name(0x1000n)).toBe('JS:*planChunk file:///x/dist/a.js:5:1');
+    expect(map.name(0x1085n)).toBe('JS:*applyOnce file:///x/dist/b.js:7:2');
+    expect(map.name(0x10c0n)).toBe('JS:*planChunk file:///x/dist/a.js:5:1');
+    expect(map.name(0x10ffn)).toBe('JS:*planChunk file:///x/dist/a.js:5:1');
+    expect(map.name(0x1100n)).toBeUndefined();
+    expect(map.name(0x2005n)).toBe('JS:~tiny node:net:3:4');
+    expect(map.name(0xfffn)).toBeUndefined();
+    const [s] = [...parsePerfScript(['1/1 1.0: 1000', '\t1085 JS:*planChunk file:///x/dist/a.js:5:1 (/tmp/perf-1.map)', '\t10c0 JS:*planChunk file:///x/dist/a.js:5:1 (/tmp/perf-1.map)', '\t1085 Builtins_LoadIC (/usr/bin/node)'])];
+    renameJitFrames(s!, map);
+    expect(s!.frames).toEqual(['applyOnce dist/b.js:7', 'planChunk dist/a.js:5', 'Builtins_LoadIC']);
   });
 });
