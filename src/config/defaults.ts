@@ -27,11 +27,12 @@ export const LEADER_TICK_MS_DEFAULT = 500;
 /** How often the leader plans repair. */
 export const REPAIR_SCAN_MS_DEFAULT = 1000;
 /**
- * The share of the leader's time periodic repair passes may take: on a chunk index so large that
- * a pass takes longer than REPAIR_SCAN_MS_DEFAULT × this, the next periodic pass waits for the
- * last one's duration ÷ this (a server falling silent still starts one at once).
+ * The share of the leader's time periodic repair passes may take, in percent: on a chunk index so
+ * large that a pass takes longer than this share of REPAIR_SCAN_MS_DEFAULT, the next periodic
+ * pass waits for the last one's duration × 100 ÷ this (a server falling silent still starts one
+ * at once).
  */
-export const REPAIR_SCAN_SHARE_MAX = 0.05;
+export const REPAIR_SCAN_SHARE_PERCENT_MAX = 5;
 /** Chunks referenced by no file are deleted after this long (`--gc-grace`, in seconds there). */
 export const GC_GRACE_MS_DEFAULT = HOUR_MS;
 /** Repair copies in flight to one chunk server (`--repair-copies-max`). */

@@ -13,7 +13,7 @@
  * a time per term; a scan asked for while one runs starts as soon as it ends.
  */
 import type { Clock, Timers } from '../env/clock.js';
-import { REPAIR_SCAN_SHARE_MAX } from '../config/defaults.js';
+import { REPAIR_SCAN_SHARE_PERCENT_MAX } from '../config/defaults.js';
 import { CHUNK_PREFIX, type MetaReadView } from '../meta/namespace-keys.js';
 import type { Logger } from '../util/logger.js';
 import type { LeaderTerm } from './leader-term.js';
@@ -40,13 +40,13 @@ export interface RepairLoopOptions {
 
 /**
  * When the next periodic repair pass is due: `scanMs` after the last one started, or later when
- * passes are long, so that they take at most REPAIR_SCAN_SHARE_MAX of the leader's time. A pass
+ * passes are long, so that they take at most REPAIR_SCAN_SHARE_PERCENT_MAX % of the leader's time. A pass
  * plans every chunk the index references (~1–5 µs each), so on a large index a pass a second
  * would take a fifth of the leader and more (bench/RESULTS.md, twentieth session); what needs a
  * pass at once (a server falling silent) does not wait for this.
  */
 export function nextRepairScanMs(lastScanMs: number, lastPassMs: number, scanMs: number): number {
-  return lastScanMs + Math.max(scanMs, lastPassMs / REPAIR_SCAN_SHARE_MAX);
+  return lastScanMs + Math.max(scanMs, (lastPassMs * 100) / REPAIR_SCAN_SHARE_PERCENT_MAX);
 }
 
 /** The first key after every chunk-index key. */

@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { LeaderTerm } from '../../../src/leader/leader-term.js';
-import { REPAIR_SCAN_SHARE_MAX } from '../../../src/config/defaults.js';
+import { REPAIR_SCAN_SHARE_PERCENT_MAX } from '../../../src/config/defaults.js';
 import { nextRepairScanMs, type RepairLoop } from '../../../src/leader/repair-loop.js';
 import { REPAIR_SCAN_SLICE_CHUNKS, RepairScheduler, type ScanInput } from '../../../src/leader/repair-scheduler.js';
 import { chunkKey, encodeNumber } from '../../../src/meta/namespace-keys.js';
@@ -113,7 +113,7 @@ describe('RepairLoop', () => {
     expect(started).toHaveLength(1);
     const at = started[0]!;
     t.lastRepairPassMs = 200; // as if that pass had taken 200 ms: the next one 200 / 5 % = 4 s after it
-    expect(REPAIR_SCAN_SHARE_MAX).toBe(0.05);
+    expect(REPAIR_SCAN_SHARE_PERCENT_MAX).toBe(5);
     expect(nextRepairScanMs(at, 200, 1_000)).toBe(at + 4_000);
     expect(nextRepairScanMs(at, 20, 1_000)).toBe(at + 1_000); // a short pass: the period
     h.time.advance(1_500);
