@@ -10,7 +10,8 @@
  * A ticker does the leader's housekeeping: chunk servers silent past deadAfterMs are declared
  * dead through Raft (at that moment: when one is due before the next tick, a timer checks then),
  * and repair is planned every repairScanMs, or less often when passes are long, so that they
- * take at most REPAIR_SCAN_SHARE_PERCENT_MAX % of the leader's time (at once when a server fell silent), once every live server has sent this leader a full report;
+ * take at most REPAIR_SCAN_SHARE_PERCENT_MAX % of the leader's time (at once when a server fell
+ * silent), once every live server has sent this leader a full report;
  * and while the namespace's trash holds a removed tree, it proposes the purges that delete it
  * (namespace-calls.ts, TrashPurger). On a follower it drops the ended term's soft state,
  * answering held polls so their servers find the new leader.

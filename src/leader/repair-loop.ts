@@ -40,10 +40,10 @@ export interface RepairLoopOptions {
 
 /**
  * When the next periodic repair pass is due: `scanMs` after the last one started, or later when
- * passes are long, so that they take at most REPAIR_SCAN_SHARE_PERCENT_MAX % of the leader's time. A pass
- * plans every chunk the index references (~1–5 µs each), so on a large index a pass a second
- * would take a fifth of the leader and more (bench/RESULTS.md, twentieth session); what needs a
- * pass at once (a server falling silent) does not wait for this.
+ * passes are long, so that they take at most REPAIR_SCAN_SHARE_PERCENT_MAX % of the leader's
+ * time. A pass plans every chunk the index references (~3 µs each here), so on a large index a
+ * pass a second would take a fifth of the leader and more (bench/RESULTS.md, twentieth session);
+ * what needs a pass at once (a server falling silent) does not wait for this.
  */
 export function nextRepairScanMs(lastScanMs: number, lastPassMs: number, scanMs: number): number {
   return lastScanMs + Math.max(scanMs, (lastPassMs * 100) / REPAIR_SCAN_SHARE_PERCENT_MAX);

@@ -283,8 +283,9 @@ export function commitFile(
   const name = segs[segs.length - 1]!;
   const existing = walkFailed === null && missingFrom < 0 ? getDentry(txn, parent, name) : undefined;
   // Each chunk's references as read for the check, reused when the file is added to them.
-  const refsRead = new Map<string, readonly number[]>();
-  if (refuseForeignChunks && walkFailed === null && existing?.type !== 'dir' && !(existing && !overwrite)) {
+  let refsRead: Map<string, readonly number[]> | null = null;
+  if (refuseForeignChunks && content.chunks.length > 0 && walkFailed === null && existing?.type !== 'dir' && !(existing && !overwrite)) {
+    refsRead = new Map();
     for (const c of content.chunks) {
       const refs = chunkRefs(txn, c.id);
       if (refs.length > 0 && (existing === undefined || !refs.includes(existing.inode))) return fail('InvalidArgument', `chunk ${c.id} already belongs to another file`);
@@ -293,13 +294,6 @@ export function commitFile(
   }
   if (problem) return fail('InvalidArgument', `${problem} (${quote(path)})`);
   if (walkFailed) return walkFailed;
-  // The first of a chunk's additions uses the read above; a repeated id reads what it wrote.
-  const addRef = (id: string, inode: number): void => {
-    const refs = refsRead.get(id);
-    if (refs === undefined) return addChunkRef(txn, id, inode);
-    refsRead.delete(id);
-    addChunkRefTo(txn, id, inode, refs);
-  };
   if (existing?.type === 'dir') return fail('IsADirectory', `is a directory: ${quote(path)}`);
   if (existing && !overwrite) return fail('AlreadyExists', `file exists: ${quote(path)}`);
   const old = existing ? getInode(txn, existing.inode) : undefined;
@@ -320,7 +314,7 @@ export function commitFile(
     const keep = new Set(content.chunks.map((c) => c.id));
     if (old.type === 'file') for (const c of old.chunks) if (!keep.has(c.id)) dropChunkRef(txn, c.id, existing.inode);
     putInode(txn, existing.inode, record, old);
-    for (const c of content.chunks) addRef(c.id, existing.inode);
+    for (const c of content.chunks) addRefOnce(txn, refsRead, c.id, existing.inode);
     return { ok: true };
   }
   if (missingFrom >= 0) parent = createDirs(txn, parent, segs.slice(0, -1), missingFrom, mtime);
@@ -328,8 +322,16 @@ export function commitFile(
   const ino = allocInode(txn);
   putInode(txn, ino, record);
   txn.put(dentryKey(parent, name), encodeDentry({ inode: ino, type: 'file' }));
-  for (const c of content.chunks) addRef(c.id, ino);
+  for (const c of content.chunks) addRefOnce(txn, refsRead, c.id, ino);
   return { ok: true };
+}
+
+/** addChunkRef, the first time for an id from `refsRead` (read earlier in the same command); a repeated id reads what it wrote. */
+function addRefOnce(txn: MetaTxn, refsRead: Map<string, readonly number[]> | null, id: string, inode: number): void {
+  const refs = refsRead?.get(id);
+  if (refs === undefined) return addChunkRef(txn, id, inode);
+  refsRead!.delete(id);
+  addChunkRefTo(txn, id, inode, refs);
 }
 
 /** Delete a file, an empty directory, or (recursive) a whole directory tree. "/" is refused. */
