@@ -16,6 +16,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { vetBenchArgs, type BenchFlag } from './bench-args.js';
 import { JitMap, formatSummary, parsePerfScript, renameJitFrames, summarizeSamples, type Sample } from './perf-script.js';
 
 function fail(msg: string): never {
@@ -46,7 +47,16 @@ function matchingPids(re: RegExp): Array<[number, string]> {
   return out;
 }
 
+const RECORD_FLAGS: BenchFlag[] = [
+  { name: 'match', value: 'word', help: 'command lines to sample (a regular expression)' },
+  { name: 'seconds', value: 'number', help: 'how long (default 5)' },
+  { name: 'out', value: 'word', help: 'directory for PID.data and PID.cmd' },
+];
+
 async function record(args: string[]): Promise<void> {
+  // A mistyped flag must not record with a default instead (bench-args.ts).
+  const vetted = vetBenchArgs(args, RECORD_FLAGS);
+  if (vetted !== null) fail('help' in vetted ? 'record --match REGEX --seconds S --out DIR' : vetted.error);
   const match = flag(args, 'match') ?? fail('record needs --match REGEX');
   const seconds = Number(flag(args, 'seconds') ?? '5');
   const out = flag(args, 'out') ?? fail('record needs --out DIR');
